@@ -1,0 +1,19 @@
+//! Redis (Sidekiq-compatible), Postgres and SQLite backends for `jobs`, each behind a feature.
+//!
+//! [`connect`] turns a URL into a backend; it registers these schemes with `jobs::connect` too.
+
+use std::sync::Arc;
+
+use jobs::backend::AdminBackend;
+use jobs::ConnectError;
+
+/// Builds a backend from a URL: `memory://`, `redis://…`, `postgres://…`, `sqlite://…`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), jobs::ConnectError> {
+/// let backend = jobs_backends::connect("memory://").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
+    jobs::connect(url).await
+}

@@ -1,0 +1,76 @@
+//! The storage seam: the [`Backend`] trait the worker and client use, and its admin side.
+//!
+//! 1. [`Backend`] is the hot path: push, reserve a lease, finish, requeue, heartbeat,
+//!    promote due jobs, rescue expired leases. It is object safe: backends are chosen at run
+//!    time from a URL and used as `Arc<dyn Backend>`.
+//! 2. [`AdminBackend`] is what the dashboard and tests read and change.
+//! 3. [`Lease`] is the acknowledgement contract: a reserved job is completed, failed or
+//!    requeued exactly once, by methods that consume it.
+//! 4. [`Traced`] wraps any backend in one `tracing` span per call, so backends never
+//!    instrument themselves.
+
+mod admin;
+mod error;
+mod lease;
+mod params;
+mod traced;
+
+pub use admin::*;
+pub use error::{BackendError, BoxError, ErrorKind};
+pub use lease::{Lease, SettleError};
+pub use params::*;
+pub use traced::Traced;
+
+use async_trait::async_trait;
+
+/// A store of jobs: the hot path the worker and client use.
+///
+/// Implement it (and [`AdminBackend`]) to add a backend; the conformance suite in the
+/// repository's `tests/` crate states the semantics case by case. Every method takes one
+/// params struct and every time-dependent method is given `now`, so behaviour is testable
+/// with an injected clock.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jobs::backend::{AdminBackend, Backend};
+/// let backend: Arc<dyn AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+/// let hot: Arc<dyn Backend> = backend.clone();
+/// assert_eq!(hot.name(), "memory");
+/// ```
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and errors: `memory`, `redis`, `postgres`, `sqlite`.
+    fn name(&self) -> &'static str;
+
+    /// Store jobs: a job with `at` set goes to the scheduled set, any other to the tail of
+    /// its queue. All jobs of one call are stored, or none.
+    async fn job_push(&self, params: PushParams) -> Result<(), BackendError>;
+
+    /// Take up to `limit` jobs from the heads of the first non-paused queues that have any,
+    /// in the order given, leasing them to `process`. Waits up to `wait` when none is there.
+    async fn job_reserve(&self, params: ReserveParams) -> Result<Vec<Reserved>, BackendError>;
+
+    /// Settle reserved jobs. An item whose lease was lost is refused (listed in the report),
+    /// never applied twice.
+    async fn job_finish(&self, params: FinishParams) -> Result<FinishReport, BackendError>;
+
+    /// Give reserved jobs back to the head of their queues unchanged.
+    async fn job_requeue(&self, params: RequeueParams) -> Result<(), BackendError>;
+
+    /// Record that a process is alive, what it runs, and extend its leases.
+    async fn process_heartbeat(
+        &self,
+        params: HeartbeatParams,
+    ) -> Result<HeartbeatReply, BackendError>;
+
+    /// Remove a process that shut down cleanly.
+    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError>;
+
+    /// Move due scheduled and retry jobs to their queues; returns how many moved. Each job
+    /// moves once, however many processes call this at the same time.
+    async fn scheduled_promote(&self, params: PromoteParams) -> Result<u64, BackendError>;
+
+    /// Give back jobs whose leases expired (their process stopped beating) to the head of
+    /// their queues; returns how many. A rescued lease can no longer be settled.
+    async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError>;
+}

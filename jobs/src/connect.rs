@@ -1,0 +1,155 @@
+//! Choosing a backend by URL: `memory://` here, the others registered by `jobs-backends`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::backend::{AdminBackend, BackendError, Traced};
+use crate::memory::MemoryBackend;
+
+/// A boxed future returned by a [`Connector`].
+pub type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn AdminBackend>, ConnectError>> + Send>>;
+
+/// A backend that can be built from a URL scheme, registered with `inventory` by the crate
+/// that implements it (`jobs-backends` registers `redis`, `postgres` and `sqlite`).
+pub struct Connector {
+    /// The URL schemes it serves, e.g. `["redis", "rediss"]`.
+    pub schemes: &'static [&'static str],
+    /// Builds the backend from the whole URL.
+    pub connect: fn(String) -> ConnectFuture,
+}
+
+inventory::collect!(Connector);
+
+/// Schemes this framework knows, with the Cargo feature of `jobs-backends` that provides each.
+const KNOWN: &[(&str, &str)] = &[
+    ("redis", "redis"),
+    ("rediss", "redis"),
+    ("postgres", "postgres"),
+    ("postgresql", "postgres"),
+    ("sqlite", "sqlite"),
+];
+
+/// Why a backend URL could not be turned into a backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL does not parse.
+    #[error("invalid backend URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL given (without password).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No backend serves this scheme.
+    #[error("unknown backend scheme `{scheme}://`: expected memory://, redis://, postgres:// or sqlite://")]
+    UnknownScheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// The backend exists but its Cargo feature is off.
+    #[error("the `{scheme}://` backend is not compiled in: enable the `{feature}` feature of the `jobs-backends` crate and connect with `jobs_backends::connect`")]
+    FeatureDisabled {
+        /// The scheme given.
+        scheme: String,
+        /// The feature to enable.
+        feature: &'static str,
+    },
+    /// The URL is fine but an option in it is not.
+    #[error("invalid option in backend URL `{url}`: {message}")]
+    Config {
+        /// The URL given (without password).
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server could not be reached or set up.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Removes a password from a URL so it can be shown in errors and logs.
+///
+/// ```
+/// assert_eq!(jobs::redact_url("redis://:secret@localhost:6379/2"), "redis://:***@localhost:6379/2");
+/// assert_eq!(jobs::redact_url("memory://"), "memory://");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Builds a backend from a URL: `memory://`, `redis://…`, `postgres://…`, `sqlite://…`.
+///
+/// The network backends live in the `jobs-backends` crate behind Cargo features; prefer
+/// `jobs_backends::connect`, which also makes sure they are linked in. The backend returned
+/// is wrapped in [`Traced`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let backend = jobs::connect("memory://").await.unwrap();
+/// assert_eq!(backend.name(), "memory");
+/// let err = jobs::connect("kafka://localhost").await.unwrap_err();
+/// assert!(err.to_string().contains("unknown backend scheme `kafka://`"));
+/// # });
+/// ```
+pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
+    let scheme = match url.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() => scheme.to_ascii_lowercase(),
+        _ => {
+            return Err(ConnectError::InvalidUrl {
+                url: redact_url(url),
+                reason: "expected scheme://..., e.g. memory:// or redis://127.0.0.1:6379".into(),
+            })
+        }
+    };
+    if scheme == "memory" {
+        return Ok(Traced::wrap(Arc::new(MemoryBackend::new())));
+    }
+    for connector in inventory::iter::<Connector> {
+        if connector.schemes.iter().any(|s| *s == scheme) {
+            return Ok(Traced::wrap((connector.connect)(url.to_owned()).await?));
+        }
+    }
+    match KNOWN.iter().find(|(s, _)| *s == scheme) {
+        Some((_, feature)) => Err(ConnectError::FeatureDisabled { scheme, feature }),
+        None => Err(ConnectError::UnknownScheme { scheme }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_known_scheme_without_its_feature_names_the_feature() {
+        let err = connect("redis://127.0.0.1:6379").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConnectError::FeatureDisabled {
+                    feature: "redis",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("enable the `redis` feature"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_without_scheme_is_invalid() {
+        let err = connect("localhost:6379").await.unwrap_err();
+        assert!(matches!(err, ConnectError::InvalidUrl { .. }), "{err}");
+    }
+}

@@ -1,0 +1,227 @@
+//! The job envelope: the one JSON shape every backend stores, with Sidekiq's field names.
+//!
+//! 1. [`JobEnvelope`] mirrors a Sidekiq job hash (`class`, `args`, `queue`, `jid`, ...), so the
+//!    Redis backend shares queues with Ruby; fields written by others are kept in `extra`.
+//! 2. Timestamps are epoch seconds as floats; Sidekiq 8's integer milliseconds are accepted.
+//! 3. [`check`] refuses values that JSON would not give back unchanged.
+
+pub mod check;
+mod time;
+
+pub use time::{epoch_now, from_epoch, to_epoch};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How many times a job may be retried, as stored in the envelope's `retry` field.
+///
+/// Sidekiq writes `true` (meaning its default of 25), `false`, or a number; all three are read.
+///
+/// ```
+/// use jobs::envelope::RetrySetting;
+/// assert_eq!(RetrySetting::Count(5).max_retries(), Some(5));
+/// assert_eq!(RetrySetting::Enabled(true).max_retries(), Some(25));
+/// assert_eq!(RetrySetting::Enabled(false).max_retries(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RetrySetting {
+    /// `true` retries up to [`RetrySetting::DEFAULT_RETRIES`] times; `false` discards on failure.
+    Enabled(bool),
+    /// Up to this many retries after the first failure; `0` sends a failed job to the dead set.
+    Count(u32),
+}
+
+impl RetrySetting {
+    /// Sidekiq's default: 25 retries, spanning about 21 days.
+    pub const DEFAULT_RETRIES: u32 = 25;
+
+    /// The number of retries allowed, or `None` when a failed job is discarded at once.
+    pub fn max_retries(self) -> Option<u32> {
+        match self {
+            RetrySetting::Enabled(true) => Some(Self::DEFAULT_RETRIES),
+            RetrySetting::Enabled(false) => None,
+            RetrySetting::Count(n) => Some(n),
+        }
+    }
+}
+
+impl Default for RetrySetting {
+    fn default() -> Self {
+        RetrySetting::Count(Self::DEFAULT_RETRIES)
+    }
+}
+
+/// One job as every backend stores it: Sidekiq's job hash.
+///
+/// ```
+/// use jobs::envelope::JobEnvelope;
+/// let job = JobEnvelope::new("SendWelcomeEmail", "mailers", vec![42.into(), "en".into()]);
+/// assert_eq!(job.jid.len(), 24);
+/// let json = serde_json::to_value(&job).unwrap();
+/// assert_eq!(json["class"], "SendWelcomeEmail");
+/// assert_eq!(json["args"], serde_json::json!([42, "en"]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEnvelope {
+    /// The job's wire name, which the worker looks up in its registry.
+    pub class: String,
+    /// The arguments, in the job function's declaration order.
+    pub args: Vec<Value>,
+    /// The queue the job goes to.
+    pub queue: String,
+    /// The job id: 24 lowercase hex characters.
+    pub jid: String,
+    /// When the job was first created, epoch seconds.
+    #[serde(with = "time::seconds")]
+    pub created_at: f64,
+    /// When the job was last put on its queue, epoch seconds.
+    #[serde(
+        default,
+        with = "time::seconds_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enqueued_at: Option<f64>,
+    /// When a scheduled job is due, epoch seconds.
+    #[serde(
+        default,
+        with = "time::seconds_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub at: Option<f64>,
+    /// How many retries the job allows.
+    #[serde(default = "default_retry_true")]
+    pub retry: RetrySetting,
+    /// `false` discards the job when its retries are exhausted instead of keeping it dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead: Option<bool>,
+    /// Absent before the first failure, then 0, 1, ... as in Sidekiq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<u32>,
+    /// The last error's message, with its source chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The last error's type name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
+    /// When the job first failed, epoch seconds.
+    #[serde(
+        default,
+        with = "time::seconds_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failed_at: Option<f64>,
+    /// When the job last failed on a retry, epoch seconds.
+    #[serde(
+        default,
+        with = "time::seconds_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retried_at: Option<f64>,
+    /// The stored backtrace or error chain, when the job asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_backtrace: Option<Value>,
+    /// Every field this crate does not know, kept as written by others.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_retry_true() -> RetrySetting {
+    RetrySetting::Enabled(true)
+}
+
+impl JobEnvelope {
+    /// A new job on `queue` with a fresh jid, created now.
+    pub fn new(class: impl Into<String>, queue: impl Into<String>, args: Vec<Value>) -> Self {
+        JobEnvelope {
+            class: class.into(),
+            args,
+            queue: queue.into(),
+            jid: new_jid(),
+            created_at: epoch_now(),
+            enqueued_at: None,
+            at: None,
+            retry: RetrySetting::default(),
+            dead: None,
+            retry_count: None,
+            error_message: None,
+            error_class: None,
+            failed_at: None,
+            retried_at: None,
+            error_backtrace: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The attempt this run is: 1 for the first run, 2 for the first retry, ...
+    pub fn attempt(&self) -> u32 {
+        self.retry_count.map_or(1, |c| c.saturating_add(2))
+    }
+
+    /// Serializes the envelope to JSON text.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    /// Parses a job from JSON text, naming what was wrong when it is not a job.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// A fresh job id: 24 lowercase hex characters (12 random bytes), as Sidekiq makes them.
+///
+/// ```
+/// let jid = jobs::envelope::new_jid();
+/// assert_eq!(jid.len(), 24);
+/// assert!(jid.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+/// ```
+pub fn new_jid() -> String {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let mut out = String::with_capacity(24);
+    for b in bytes {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let text = r#"{"class":"A","args":[1],"queue":"q","jid":"0123456789abcdef01234567","created_at":1.5,"retry":true,"tags":["x"],"bid":"b1"}"#;
+        let job = JobEnvelope::from_json(text).unwrap();
+        assert_eq!(job.extra["tags"], json!(["x"]));
+        let back: Value = serde_json::from_str(&job.to_json().unwrap()).unwrap();
+        assert_eq!(back["bid"], "b1");
+        assert_eq!(back["retry"], true);
+    }
+
+    #[test]
+    fn sidekiq8_millisecond_timestamps_are_read_as_seconds() {
+        let text = r#"{"class":"A","args":[],"queue":"q","jid":"0123456789abcdef01234567","created_at":1700000000123,"enqueued_at":1700000001000}"#;
+        let job = JobEnvelope::from_json(text).unwrap();
+        assert!((job.created_at - 1_700_000_000.123).abs() < 1e-6);
+        assert_eq!(job.enqueued_at, Some(1_700_000_001.0));
+    }
+
+    #[test]
+    fn attempt_follows_sidekiq_retry_count() {
+        let mut job = JobEnvelope::new("A", "q", vec![]);
+        assert_eq!(job.attempt(), 1);
+        job.retry_count = Some(0);
+        assert_eq!(job.attempt(), 2);
+    }
+
+    #[test]
+    fn a_payload_without_class_names_the_field() {
+        let err = JobEnvelope::from_json(r#"{"args":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("class"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! The in-memory backend's admin side: listing, actions on jobs, processes and counters.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{latency, MemoryBackend};
+use crate::backend::*;
+
+#[async_trait]
+impl AdminBackend for MemoryBackend {
+    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
+        let st = self.lock();
+        let mut names: Vec<&String> = st.queues.keys().chain(st.paused.iter()).collect();
+        names.sort();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let q = st.queues.get(name);
+                QueueInfo {
+                    name: name.clone(),
+                    size: q.map_or(0, |q| q.len() as u64),
+                    latency: latency(now, q.and_then(|q| q.front()).and_then(|j| j.enqueued_at)),
+                    paused: st.paused.contains(name),
+                }
+            })
+            .collect())
+    }
+
+    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
+        {
+            let mut st = self.lock();
+            if paused {
+                st.paused.insert(queue.to_owned());
+            } else {
+                st.paused.remove(queue);
+            }
+        }
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
+        Ok(self
+            .lock()
+            .queues
+            .remove(queue)
+            .map_or(0, |q| q.len() as u64))
+    }
+
+    async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
+        let st = self.lock();
+        let all: Vec<StoredJob> = match &p.set {
+            JobSet::Queue(name) => st
+                .queues
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|j| p.filter.matches(j))
+                .map(|j| StoredJob {
+                    job: j.clone(),
+                    set: p.set.clone(),
+                    at: None,
+                })
+                .collect(),
+            JobSet::Scheduled | JobSet::Retry | JobSet::Dead => {
+                let ts = match &p.set {
+                    JobSet::Scheduled => &st.scheduled,
+                    JobSet::Retry => &st.retry,
+                    _ => &st.dead,
+                };
+                let stored = |(at, j): (DateTime<Utc>, &crate::envelope::JobEnvelope)| StoredJob {
+                    job: j.clone(),
+                    set: p.set.clone(),
+                    at: Some(at),
+                };
+                if p.set == JobSet::Dead {
+                    ts.iter()
+                        .rev()
+                        .filter(|(_, j)| p.filter.matches(j))
+                        .map(stored)
+                        .collect()
+                } else {
+                    ts.iter()
+                        .filter(|(_, j)| p.filter.matches(j))
+                        .map(stored)
+                        .collect()
+                }
+            }
+        };
+        let total = all.len() as u64;
+        let jobs = all
+            .into_iter()
+            .skip(usize::try_from(p.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(p.limit).unwrap_or(usize::MAX))
+            .collect();
+        Ok(JobPage { total, jobs })
+    }
+
+    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
+        let st = self.lock();
+        let found = match &set {
+            JobSet::Queue(name) => st
+                .queues
+                .get(name)
+                .and_then(|q| q.iter().find(|j| j.jid == jid))
+                .map(|j| (None, j.clone())),
+            JobSet::Scheduled | JobSet::Retry | JobSet::Dead => {
+                let ts = match &set {
+                    JobSet::Scheduled => &st.scheduled,
+                    JobSet::Retry => &st.retry,
+                    _ => &st.dead,
+                };
+                let found = ts.iter().find(|(_, j)| j.jid == jid);
+                found.map(|(at, j)| (Some(at), j.clone()))
+            }
+        };
+        Ok(found.map(|(at, job)| StoredJob { job, set, at }))
+    }
+
+    async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        Ok(self.lock().take(&p.set, &p.selection).len() as u64)
+    }
+
+    async fn job_enqueue_now(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        if matches!(p.set, JobSet::Queue(_)) {
+            return Ok(0);
+        }
+        let n = {
+            let mut st = self.lock();
+            let jobs = st.take(&p.set, &p.selection);
+            let n = jobs.len() as u64;
+            for job in jobs {
+                st.enqueue(job, p.now);
+            }
+            n
+        };
+        self.shared.wake.notify_waiters();
+        Ok(n)
+    }
+
+    async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        if p.set == JobSet::Dead {
+            return Ok(0);
+        }
+        let mut st = self.lock();
+        let jobs = st.take(&p.set, &p.selection);
+        let n = jobs.len() as u64;
+        let mut trimmed = 0;
+        for job in jobs {
+            trimmed += st.kill(job, p.now, p.dead_limits);
+        }
+        if trimmed > 0 {
+            tracing::warn!(
+                trimmed,
+                "dead set over its limits; oldest dead jobs trimmed"
+            );
+        }
+        Ok(n)
+    }
+
+    async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
+        let st = self.lock();
+        let mut list: Vec<ProcessRecord> =
+            st.processes.values().map(|p| p.record.clone()).collect();
+        list.sort_by(|a, b| a.info.id.cmp(&b.info.id));
+        Ok(list)
+    }
+
+    async fn process_signal(
+        &self,
+        id: &ProcessId,
+        signal: ProcessSignal,
+    ) -> Result<(), BackendError> {
+        let mut st = self.lock();
+        match st.processes.get_mut(id) {
+            Some(p) => {
+                p.signals.push(signal);
+                Ok(())
+            }
+            None => Err(BackendError::msg(format!("no live process with id {id}"))),
+        }
+    }
+
+    async fn stats(&self) -> Result<Stats, BackendError> {
+        let st = self.lock();
+        Ok(Stats {
+            processed: st.processed,
+            failed: st.failed,
+            dead_trimmed: st.dead_trimmed,
+            enqueued: st.queues.values().map(|q| q.len() as u64).sum(),
+            scheduled: st.scheduled.len(),
+            retries: st.retry.len(),
+            dead: st.dead.len(),
+        })
+    }
+
+    async fn stats_history(
+        &self,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<DayStats>, BackendError> {
+        let st = self.lock();
+        Ok((0..days)
+            .rev()
+            .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
+            .map(|date| {
+                let (processed, failed) = st.days.get(&date).copied().unwrap_or((0, 0));
+                DayStats {
+                    date,
+                    processed,
+                    failed,
+                }
+            })
+            .collect())
+    }
+
+    async fn clear_all(&self) -> Result<(), BackendError> {
+        let mut st = self.lock();
+        *st = Default::default();
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! The in-memory backend's data: queues, sorted sets, leases, processes and counters.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::backend::{DeadLimits, JobSet, ProcessId, ProcessRecord, ProcessSignal, Selection};
+use crate::envelope::{to_epoch, JobEnvelope};
+
+/// A set ordered by time, like a Redis sorted set scored by epoch seconds.
+#[derive(Debug, Default)]
+pub(super) struct TimeSet {
+    entries: BTreeMap<(i64, u64), JobEnvelope>,
+    seq: u64,
+}
+
+impl TimeSet {
+    pub(super) fn insert(&mut self, at: DateTime<Utc>, job: JobEnvelope) {
+        self.seq += 1;
+        self.entries.insert((at.timestamp_micros(), self.seq), job);
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Removes and returns the entries due at or before `now`, soonest first, at most `limit`.
+    pub(super) fn pop_due(&mut self, now: DateTime<Utc>, limit: usize) -> Vec<JobEnvelope> {
+        let bound = now.timestamp_micros();
+        let keys: Vec<_> = self
+            .entries
+            .keys()
+            .take_while(|(at, _)| *at <= bound)
+            .take(limit)
+            .copied()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.entries.remove(&k))
+            .collect()
+    }
+
+    /// Entries soonest first, with their times.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = (DateTime<Utc>, &JobEnvelope)> {
+        self.entries.iter().map(|((at, _), job)| {
+            (
+                DateTime::from_timestamp_micros(*at).unwrap_or_default(),
+                job,
+            )
+        })
+    }
+
+    /// Removes the entries `select` picks; returns them with their times.
+    pub(super) fn take_where(
+        &mut self,
+        select: impl Fn(&JobEnvelope) -> bool,
+    ) -> Vec<(DateTime<Utc>, JobEnvelope)> {
+        let keys: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(_, job)| select(job))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                self.entries.remove(&k).map(|job| {
+                    (
+                        DateTime::from_timestamp_micros(k.0).unwrap_or_default(),
+                        job,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Drops entries older than the age limit, then the oldest beyond the count limit.
+    pub(super) fn trim(&mut self, now: DateTime<Utc>, limits: DeadLimits) -> u64 {
+        let max_age = chrono::Duration::from_std(limits.max_age).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now
+            .checked_sub_signed(max_age)
+            .map_or(i64::MIN, |t| t.timestamp_micros());
+        let mut trimmed = 0;
+        while let Some((&key, _)) = self.entries.first_key_value() {
+            if key.0 < cutoff || self.len() > limits.max_jobs {
+                self.entries.remove(&key);
+                trimmed += 1;
+            } else {
+                break;
+            }
+        }
+        trimmed
+    }
+}
+
+/// A job out on lease.
+#[derive(Debug)]
+pub(super) struct Leased {
+    pub(super) job: JobEnvelope,
+    pub(super) process: ProcessId,
+    pub(super) expires_at: DateTime<Utc>,
+}
+
+/// A process's record and what is waiting for it.
+#[derive(Debug)]
+pub(super) struct Proc {
+    pub(super) record: ProcessRecord,
+    pub(super) lease_ttl: Duration,
+    pub(super) signals: Vec<ProcessSignal>,
+}
+
+/// Everything the in-memory backend holds, behind one lock.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) queues: BTreeMap<String, VecDeque<JobEnvelope>>,
+    pub(super) paused: HashSet<String>,
+    pub(super) scheduled: TimeSet,
+    pub(super) retry: TimeSet,
+    pub(super) dead: TimeSet,
+    pub(super) leased: HashMap<String, Leased>,
+    pub(super) next_lease: u64,
+    pub(super) processes: HashMap<ProcessId, Proc>,
+    pub(super) processed: u64,
+    pub(super) failed: u64,
+    pub(super) dead_trimmed: u64,
+    pub(super) days: BTreeMap<NaiveDate, (u64, u64)>,
+}
+
+impl State {
+    /// Puts a job at the tail of its queue, stamping `enqueued_at`.
+    pub(super) fn enqueue(&mut self, mut job: JobEnvelope, now: DateTime<Utc>) {
+        job.at = None;
+        job.enqueued_at = Some(to_epoch(now));
+        self.queues
+            .entry(job.queue.clone())
+            .or_default()
+            .push_back(job);
+    }
+
+    /// Puts a job back at the head of its queue unchanged.
+    pub(super) fn requeue_front(&mut self, job: JobEnvelope) {
+        self.queues
+            .entry(job.queue.clone())
+            .or_default()
+            .push_front(job);
+    }
+
+    pub(super) fn count(&mut self, now: DateTime<Utc>, processed: bool, failed: bool) {
+        let day = self.days.entry(now.date_naive()).or_default();
+        if processed {
+            self.processed += 1;
+            day.0 += 1;
+        }
+        if failed {
+            self.failed += 1;
+            day.1 += 1;
+        }
+    }
+
+    pub(super) fn kill(
+        &mut self,
+        mut job: JobEnvelope,
+        now: DateTime<Utc>,
+        limits: DeadLimits,
+    ) -> u64 {
+        job.at = None;
+        self.dead.insert(now, job);
+        let trimmed = self.dead.trim(now, limits);
+        self.dead_trimmed += trimmed;
+        trimmed
+    }
+
+    pub(super) fn time_set(&mut self, set: &JobSet) -> Option<&mut TimeSet> {
+        match set {
+            JobSet::Scheduled => Some(&mut self.scheduled),
+            JobSet::Retry => Some(&mut self.retry),
+            JobSet::Dead => Some(&mut self.dead),
+            _ => None,
+        }
+    }
+
+    /// Removes the jobs a selection picks from a set; returns them.
+    pub(super) fn take(&mut self, set: &JobSet, selection: &Selection) -> Vec<JobEnvelope> {
+        if let JobSet::Queue(name) = set {
+            let Some(queue) = self.queues.get_mut(name) else {
+                return Vec::new();
+            };
+            let (taken, kept): (Vec<_>, Vec<_>) =
+                queue.drain(..).partition(|j| selects(selection, j));
+            *queue = kept.into();
+            return taken;
+        }
+        match self.time_set(set) {
+            Some(ts) => ts
+                .take_where(|j| selects(selection, j))
+                .into_iter()
+                .map(|(_, j)| j)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Whether a selection picks `job`.
+pub(super) fn selects(selection: &Selection, job: &JobEnvelope) -> bool {
+    match selection {
+        Selection::Jids(jids) => jids.iter().any(|j| j == &job.jid),
+        Selection::Matching(filter) => filter.matches(job),
+    }
+}
