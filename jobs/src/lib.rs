@@ -1,21 +1,46 @@
 //! `jobs`: background jobs for Rust web apps.
 //!
 //! A web request must answer fast; anything slow becomes a job that a worker performs
-//! later, retries when it fails, or runs on a schedule. See the README for the tour.
-
+//! later, retries when it fails, or runs on a schedule.
+//!
+#![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
 pub mod backend;
+mod client;
 pub mod clock;
 mod connect;
 pub mod envelope;
+mod job;
 pub mod memory;
+pub mod prelude;
+pub mod registry;
+pub mod retry;
+pub mod testing;
+pub mod worker;
 
+pub use chrono;
+pub use client::{
+    set_default_client, Client, ClientBuilder, ClientMiddleware, Enqueue, EnqueueError,
+    EnqueueOptions, JobId, DEFAULT_MAX_PAYLOAD, JOBS_URL,
+};
 pub use connect::{connect, redact_url, ConnectError, ConnectFuture, Connector};
+pub use job::{
+    ArgsError, BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, Job, JobContext,
+    JobOptions, JobResult, Outcome, State, StateKey, States,
+};
+pub use jobs_macros::job;
+pub use registry::Registry;
+pub use worker::{Worker, WorkerBuilder};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__define_set as define_set;
+    pub use crate::job::args::{check_count, decode_arg, encode_arg};
+    pub use crate::job::outcome::convert;
     pub use async_trait::async_trait;
+    pub use futures::future::BoxFuture;
     pub use inventory;
+    pub use serde;
     pub use serde_json;
 }

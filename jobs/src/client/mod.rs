@@ -1,0 +1,397 @@
+//! Enqueueing: the [`Client`], the default client, and the per-call [`Enqueue`] builder.
+//!
+//! 1. A [`Client`] wraps a backend with a clock, client middleware, a payload size limit and
+//!    (for `perform_now` and inline mode) the states jobs need.
+//! 2. `perform_later` uses the current client: the one a test or worker scoped to this task
+//!    ([`Client::scope`]), else the process default ([`set_default_client`]), else one made
+//!    from `JOBS_URL` on first use.
+//! 3. Enqueue refuses, with an error naming the job and argument, what JSON would not give
+//!    back unchanged and payloads over the size limit; nothing is mangled or truncated.
+
+mod builder;
+mod default;
+
+pub use builder::Enqueue;
+pub use default::{set_default_client, JOBS_URL};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::backend::{Backend, BackendError, PushParams};
+use crate::clock::{Clock, SystemClock};
+use crate::envelope::{to_epoch, JobEnvelope, RetrySetting};
+use crate::job::{ArgsError, Failure, Job, JobContext, JobResult, States};
+use crate::ConnectError;
+
+/// A job's id: 24 lowercase hex characters.
+pub type JobId = String;
+
+/// The default payload limit: 512 KiB of JSON per job.
+pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
+
+/// Why a job was not enqueued. Nothing was stored when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnqueueError {
+    /// An argument cannot be stored as JSON unchanged.
+    #[error(transparent)]
+    Args(#[from] ArgsError),
+    /// The job's JSON is over the client's size limit.
+    #[error("job {job} is {size} bytes of JSON, over the limit of {limit} bytes; pass ids rather than whole records")]
+    TooLarge {
+        /// The wire name.
+        job: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The backend did not accept the job.
+    #[error("could not enqueue {job}: {source}")]
+    Backend {
+        /// The wire name (the first, for a bulk enqueue).
+        job: String,
+        /// What the backend said.
+        #[source]
+        source: BackendError,
+    },
+    /// No client was set and `JOBS_URL` is not set.
+    #[error("no backend to enqueue on: call jobs::set_default_client(..) at start, set JOBS_URL, or pass a client with set().client(..)")]
+    NoClient,
+    /// `JOBS_URL` does not name a usable backend.
+    #[error("JOBS_URL: {0}")]
+    Connect(#[from] ConnectError),
+    /// A client middleware refused the job.
+    #[error("client middleware refused job {job}: {reason}")]
+    Refused {
+        /// The wire name.
+        job: String,
+        /// Why.
+        reason: String,
+    },
+    /// In inline mode, the job ran at once and failed.
+    #[error("job {job} failed inline: {failure}")]
+    Inline {
+        /// The wire name.
+        job: String,
+        /// The failure.
+        failure: Failure,
+    },
+}
+
+/// Runs before a job is pushed: add context (trace ids, tenant ids) or refuse it.
+///
+/// ```
+/// use jobs::envelope::JobEnvelope;
+/// struct Tenant(&'static str);
+/// impl jobs::ClientMiddleware for Tenant {
+///     fn before_push(&self, job: &mut JobEnvelope) -> Result<(), String> {
+///         job.extra.insert("tenant".into(), self.0.into());
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait ClientMiddleware: Send + Sync + 'static {
+    /// Change the job, or return `Err(reason)` to refuse it.
+    fn before_push(&self, job: &mut JobEnvelope) -> Result<(), String>;
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    clock: Arc<dyn Clock>,
+    middleware: Vec<Arc<dyn ClientMiddleware>>,
+    max_payload: usize,
+    states: States,
+    inline: bool,
+}
+
+/// Enqueues jobs on a backend.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// let client = jobs::Client::new(Arc::new(jobs::memory::MemoryBackend::new()));
+/// jobs::set_default_client(client.clone());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("backend", &self.inner.backend.name())
+            .field("inline", &self.inner.inline)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    inner: Inner,
+}
+
+impl ClientBuilder {
+    /// Reads time from `clock` (tests inject a manual clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.inner.clock = clock;
+        self
+    }
+
+    /// Adds a client middleware; they run in the order added.
+    pub fn middleware(mut self, m: impl ClientMiddleware) -> Self {
+        self.inner.middleware.push(Arc::new(m));
+        self
+    }
+
+    /// Refuses jobs whose JSON is larger than `bytes` (default 512 KiB).
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.inner.max_payload = bytes;
+        self
+    }
+
+    /// Gives a state to jobs run by `perform_now` or in inline mode.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.inner.states = self.inner.states.with(value);
+        self
+    }
+
+    /// Inline mode: enqueue performs the job at once instead of storing it.
+    pub fn inline(mut self, inline: bool) -> Self {
+        self.inner.inline = inline;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        Client {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+impl Client {
+    /// A client with the defaults.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self::builder(backend).build()
+    }
+
+    /// A client to configure.
+    pub fn builder(backend: Arc<dyn Backend>) -> ClientBuilder {
+        ClientBuilder {
+            inner: Inner {
+                backend,
+                clock: Arc::new(SystemClock),
+                middleware: Vec::new(),
+                max_payload: DEFAULT_MAX_PAYLOAD,
+                states: States::new(),
+                inline: false,
+            },
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The states given for `perform_now` and inline mode.
+    pub fn states(&self) -> &States {
+        &self.inner.states
+    }
+
+    /// Whether enqueue performs at once.
+    pub fn is_inline(&self) -> bool {
+        self.inner.inline
+    }
+
+    /// A copy of this client that also holds `states` (used by the worker).
+    pub fn with_states(&self, states: States) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                backend: self.inner.backend.clone(),
+                clock: self.inner.clock.clone(),
+                middleware: self.inner.middleware.clone(),
+                max_payload: self.inner.max_payload,
+                states,
+                inline: self.inner.inline,
+            }),
+        }
+    }
+
+    /// Runs `fut` with this client as the current one for `perform_later` in this task.
+    pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
+        default::CURRENT.scope(self.clone(), fut).await
+    }
+
+    /// The envelope for `job` with these options, not yet pushed.
+    pub fn envelope<J: Job>(
+        &self,
+        job: &J,
+        opts: &EnqueueOptions,
+    ) -> Result<JobEnvelope, EnqueueError> {
+        let defaults = J::options();
+        let now = self.inner.clock.now();
+        let queue = opts
+            .queue
+            .clone()
+            .unwrap_or_else(|| defaults.queue.to_owned());
+        let mut env = JobEnvelope::new(J::NAME, queue, job.to_args()?);
+        env.created_at = to_epoch(now);
+        env.retry = opts.retry.unwrap_or(defaults.retry);
+        env.dead = match opts.dead {
+            Some(d) => Some(d),
+            None if !defaults.dead => Some(false),
+            None => None,
+        };
+        if let Some(at) = opts.run_at(now) {
+            if at > now {
+                env.at = Some(to_epoch(at));
+            }
+        }
+        Ok(env)
+    }
+
+    /// Pushes ready envelopes in one round trip, after middleware and the size check.
+    pub async fn push(&self, mut jobs: Vec<JobEnvelope>) -> Result<Vec<JobId>, EnqueueError> {
+        for job in &mut jobs {
+            for m in &self.inner.middleware {
+                m.before_push(job).map_err(|reason| EnqueueError::Refused {
+                    job: job.class.clone(),
+                    reason,
+                })?;
+            }
+            let size = serde_json::to_string(job)
+                .map(|s| s.len())
+                .unwrap_or(usize::MAX);
+            if size > self.inner.max_payload {
+                return Err(EnqueueError::TooLarge {
+                    job: job.class.clone(),
+                    size,
+                    limit: self.inner.max_payload,
+                });
+            }
+        }
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let class = first.class.clone();
+        let ids = jobs.iter().map(|j| j.jid.clone()).collect();
+        let params = PushParams::new(jobs, self.inner.clock.now());
+        self.inner
+            .backend
+            .job_push(params)
+            .await
+            .map_err(|source| EnqueueError::Backend { job: class, source })?;
+        Ok(ids)
+    }
+
+    /// Enqueues one job.
+    pub async fn enqueue<J: Job>(
+        &self,
+        job: J,
+        opts: &EnqueueOptions,
+    ) -> Result<JobId, EnqueueError> {
+        let env = self.envelope(&job, opts)?;
+        if self.inner.inline {
+            let jid = env.jid.clone();
+            self.run_inline(job, env).await?;
+            return Ok(jid);
+        }
+        let mut ids = self.push(vec![env]).await?;
+        ids.pop().ok_or(EnqueueError::NoClient)
+    }
+
+    /// Enqueues many jobs in one backend round trip; all are stored, or none.
+    pub async fn enqueue_all<J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = J>,
+        opts: &EnqueueOptions,
+    ) -> Result<Vec<JobId>, EnqueueError> {
+        let jobs: Vec<J> = jobs.into_iter().collect();
+        let envs = jobs
+            .iter()
+            .map(|j| self.envelope(j, opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.inner.inline {
+            let mut ids = Vec::with_capacity(envs.len());
+            for (job, env) in jobs.into_iter().zip(envs) {
+                ids.push(env.jid.clone());
+                self.run_inline(job, env).await?;
+            }
+            return Ok(ids);
+        }
+        self.push(envs).await
+    }
+
+    async fn run_inline<J: Job>(&self, job: J, env: JobEnvelope) -> Result<(), EnqueueError> {
+        let class = env.class.clone();
+        // Round-trip the arguments, as a worker would, so inline mode catches what storage would.
+        let job = J::from_args(job.to_args()?).map_err(EnqueueError::Args)?;
+        let ctx = JobContext::new(Arc::new(env), self.inner.states.clone());
+        match self.scope(job.perform(ctx)).await {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(EnqueueError::Inline {
+                job: class,
+                failure,
+            }),
+        }
+    }
+
+    /// Runs a job here and now, as Active Job's `perform_now` does: no backend, no retries.
+    pub async fn perform_now<J: Job>(&self, job: J) -> JobResult {
+        let env = JobEnvelope::new(J::NAME, J::options().queue, Vec::new());
+        let ctx = JobContext::new(Arc::new(env), self.inner.states.clone());
+        self.scope(job.perform(ctx)).await
+    }
+}
+
+/// Per-call options: queue, delay, retries.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct EnqueueOptions {
+    /// Another queue than the job's default.
+    pub queue: Option<String>,
+    /// Run after this delay.
+    pub wait: Option<std::time::Duration>,
+    /// Run at this time.
+    pub wait_until: Option<DateTime<Utc>>,
+    /// Another retry setting.
+    pub retry: Option<RetrySetting>,
+    /// Whether to keep the job dead when its retries run out.
+    pub dead: Option<bool>,
+}
+
+impl EnqueueOptions {
+    /// When the job should run, if later than now.
+    pub fn run_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match (self.wait_until, self.wait) {
+            (Some(at), _) => Some(at),
+            (None, Some(d)) => {
+                Some(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+impl From<u32> for RetrySetting {
+    fn from(n: u32) -> Self {
+        RetrySetting::Count(n)
+    }
+}
+
+impl From<bool> for RetrySetting {
+    fn from(b: bool) -> Self {
+        RetrySetting::Enabled(b)
+    }
+}

@@ -1,0 +1,189 @@
+//! What a running job can ask for besides its arguments: its context and shared state.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Failure, FailureKind};
+use crate::envelope::{from_epoch, JobEnvelope};
+
+/// Shared application state a job receives, such as a database pool or a mail client.
+///
+/// Give it to the worker once with `Worker::builder(..).state(value)`; a job takes it as a
+/// `State<T>` parameter, which is not serialized. A worker lacking a `State<T>` that a
+/// registered job needs refuses to start.
+///
+/// ```
+/// use jobs::State;
+/// #[derive(Clone)]
+/// struct Mailer { from: &'static str }
+/// let state = State(Mailer { from: "hi@example.com" });
+/// assert_eq!(state.from, "hi@example.com");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+impl<T> Deref for State<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for State<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+/// Names a state type a job needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateKey {
+    /// The type's id.
+    pub type_id: TypeId,
+    /// The type's name, for errors.
+    pub type_name: &'static str,
+}
+
+impl StateKey {
+    /// The key of `T`.
+    pub fn of<T: 'static>() -> Self {
+        StateKey {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        }
+    }
+}
+
+/// A set of state values keyed by type, cheap to clone.
+///
+/// ```
+/// let states = jobs::States::new().with(5u32).with("pool".to_string());
+/// assert_eq!(states.get::<u32>(), Some(5));
+/// assert!(states.contains(&jobs::StateKey::of::<String>()));
+/// assert_eq!(states.get::<u64>(), None);
+/// ```
+#[derive(Clone, Default)]
+pub struct States {
+    map: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for States {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("States")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
+impl States {
+    /// No state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the value of type `T`.
+    pub fn with<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.map).insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// A clone of the value of type `T`.
+    pub fn get<T: Clone + 'static>(&self) -> Option<T> {
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Whether a value of that type is present.
+    pub fn contains(&self, key: &StateKey) -> bool {
+        self.map.contains_key(&key.type_id)
+    }
+}
+
+/// Facts about the running job, and the state it may ask for.
+///
+/// A job takes it as a parameter of type `JobContext` (not serialized).
+///
+/// ```
+/// use jobs::prelude::*;
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("never")]
+/// struct Never;
+/// #[jobs::job]
+/// async fn report(ctx: JobContext, day: String) -> Result<(), Never> {
+///     tracing::info!(jid = ctx.jid(), attempt = ctx.attempt(), "building report for {day}");
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    job: Arc<JobEnvelope>,
+    states: States,
+}
+
+impl JobContext {
+    /// The context of running `job` with `states`.
+    pub fn new(job: Arc<JobEnvelope>, states: States) -> Self {
+        JobContext { job, states }
+    }
+
+    /// The job id.
+    pub fn jid(&self) -> &str {
+        &self.job.jid
+    }
+
+    /// The wire name.
+    pub fn class(&self) -> &str {
+        &self.job.class
+    }
+
+    /// The queue it was taken from.
+    pub fn queue(&self) -> &str {
+        &self.job.queue
+    }
+
+    /// 1 for the first run, 2 for the first retry, ...
+    pub fn attempt(&self) -> u32 {
+        self.job.attempt()
+    }
+
+    /// When the job was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_epoch(self.job.created_at)
+    }
+
+    /// When the job was last put on its queue.
+    pub fn enqueued_at(&self) -> Option<DateTime<Utc>> {
+        self.job.enqueued_at.map(from_epoch)
+    }
+
+    /// The whole stored job.
+    pub fn envelope(&self) -> &JobEnvelope {
+        &self.job
+    }
+
+    /// The states given to the worker.
+    pub fn states(&self) -> &States {
+        &self.states
+    }
+
+    /// The state of type `T`, or a failure naming the job and the missing type.
+    pub fn state<T: Clone + 'static>(&self) -> Result<State<T>, Failure> {
+        self.states.get::<T>().map(State).ok_or_else(|| {
+            Failure::new(
+                FailureKind::MissingState,
+                "jobs::MissingState",
+                format!(
+                    "job {} needs State<{}>, which was not given to the worker or client",
+                    self.job.class,
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
+    }
+}

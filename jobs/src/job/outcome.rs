@@ -1,0 +1,291 @@
+//! How a run ends: [`Outcome`] on success paths, [`Failure`] on failure, both plain values.
+
+use std::time::Duration;
+
+/// How a job that did not fail wants to end.
+///
+/// A job function returns `Result<(), E>` or `Result<Outcome, E>`.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs::prelude::*;
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("api error")]
+/// struct ApiError;
+/// #[jobs::job]
+/// async fn sync_account(account_id: u64) -> Result<Outcome, ApiError> {
+///     let rate_limited = account_id == 0;
+///     if rate_limited {
+///         // Run again in 30 s without counting an attempt.
+///         return Ok(Outcome::snooze(Duration::from_secs(30)));
+///     }
+///     Ok(Outcome::Done)
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Done: remove the job.
+    Done,
+    /// Done without doing the work, with the reason recorded; not retried.
+    Discard {
+        /// Why.
+        reason: String,
+    },
+    /// Run again after the delay without counting an attempt (e.g. rate limited).
+    Snooze(Duration),
+    /// Give up now: to the dead set, with the reason recorded.
+    Kill {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Discard with a reason.
+    pub fn discard(reason: impl Into<String>) -> Self {
+        Outcome::Discard {
+            reason: reason.into(),
+        }
+    }
+
+    /// Snooze for a while.
+    pub fn snooze(delay: Duration) -> Self {
+        Outcome::Snooze(delay)
+    }
+
+    /// Kill with a reason.
+    pub fn kill(reason: impl Into<String>) -> Self {
+        Outcome::Kill {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a job's `Ok` value can be: `()` or an [`Outcome`].
+pub trait IntoOutcome {
+    /// The outcome.
+    fn into_outcome(self) -> Outcome;
+}
+
+impl IntoOutcome for () {
+    fn into_outcome(self) -> Outcome {
+        Outcome::Done
+    }
+}
+
+impl IntoOutcome for Outcome {
+    fn into_outcome(self) -> Outcome {
+        self
+    }
+}
+
+/// What kind of failure ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The job returned an error.
+    Error,
+    /// The job panicked.
+    Panic,
+    /// The job ran longer than its timeout.
+    Timeout,
+    /// No job with this wire name is registered in the worker.
+    UnknownJob,
+    /// The stored arguments do not fit the job's parameters.
+    BadArgs,
+    /// A state the job needs was not given.
+    MissingState,
+    /// The job returned [`Outcome::Kill`].
+    Killed,
+}
+
+/// A failed run: what is recorded in the job's `error_class`, `error_message` and backtrace.
+///
+/// ```
+/// use jobs::{Failure, IntoFailure};
+/// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "smtp timed out");
+/// let failure = io.into_failure();
+/// assert_eq!(failure.class, "std::io::error::Error");
+/// assert_eq!(failure.message, "smtp timed out");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// The error's type name (stored as `error_class`).
+    pub class: String,
+    /// Its Display followed by its source chain, `outer: inner: root` (`error_message`).
+    pub message: String,
+    /// Each error of the chain on its own, outermost first.
+    pub chain: Vec<String>,
+    /// A backtrace, where one was captured.
+    pub backtrace: Option<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
+    /// A failure from its parts.
+    pub fn new(kind: FailureKind, class: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Failure {
+            kind,
+            class: class.into(),
+            chain: vec![message.clone()],
+            message,
+            backtrace: None,
+        }
+    }
+
+    /// A failure from any error, walking its source chain.
+    pub fn from_error<E: std::error::Error + ?Sized>(class: &str, error: &E) -> Self {
+        let mut chain = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if chain.last() != Some(&text) {
+                chain.push(text);
+            }
+            source = s.source();
+        }
+        Failure {
+            kind: FailureKind::Error,
+            class: class.to_owned(),
+            message: chain.join(": "),
+            chain,
+            backtrace: None,
+        }
+    }
+
+    /// Attaches a backtrace.
+    pub fn with_backtrace(mut self, backtrace: impl Into<String>) -> Self {
+        self.backtrace = Some(backtrace.into());
+        self
+    }
+}
+
+/// Errors a job can return. Implemented for every `std::error::Error` and for [`Failure`];
+/// with the `anyhow` feature, the `#[job]` attribute also accepts `anyhow::Error`.
+pub trait IntoFailure {
+    /// The failure to record.
+    fn into_failure(self) -> Failure;
+}
+
+impl<E: std::error::Error + 'static> IntoFailure for E {
+    fn into_failure(self) -> Failure {
+        Failure::from_error(std::any::type_name::<E>(), &self)
+    }
+}
+
+impl IntoFailure for Failure {
+    fn into_failure(self) -> Failure {
+        self
+    }
+}
+
+/// The result of one run.
+pub type JobResult = Result<Outcome, Failure>;
+
+/// How much of a failure is stored with the job (`error_backtrace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BacktraceSetting {
+    /// Nothing beyond `error_class` and `error_message`.
+    Off,
+    /// The error chain, one line per error (the default).
+    Chain,
+    /// The chain and up to this many lines of backtrace, where one was captured.
+    Lines(usize),
+}
+
+impl BacktraceSetting {
+    /// The lines to store for `failure`, or `None`.
+    ///
+    /// ```
+    /// use jobs::{BacktraceSetting, Failure, FailureKind};
+    /// let f = Failure::new(FailureKind::Panic, "panic", "boom").with_backtrace("a\nb\nc");
+    /// assert_eq!(BacktraceSetting::Lines(2).lines(&f), Some(vec!["boom".into(), "a".into(), "b".into()]));
+    /// assert_eq!(BacktraceSetting::Off.lines(&f), None);
+    /// ```
+    pub fn lines(self, failure: &Failure) -> Option<Vec<String>> {
+        match self {
+            BacktraceSetting::Off => None,
+            BacktraceSetting::Chain => Some(failure.chain.clone()),
+            BacktraceSetting::Lines(n) => {
+                let mut lines = failure.chain.clone();
+                if let Some(bt) = &failure.backtrace {
+                    lines.extend(bt.lines().take(n).map(str::to_owned));
+                }
+                Some(lines)
+            }
+        }
+    }
+}
+
+/// Turns whatever a job function returned into a [`JobResult`]. Used by generated code.
+#[doc(hidden)]
+pub mod convert {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Holds the error for autoref-based dispatch in generated code.
+    pub struct Wrap<E>(pub Cell<Option<E>>);
+
+    /// Picked for `anyhow::Error` (method on `Wrap<anyhow::Error>`).
+    pub trait ViaAnyhow {
+        fn __jobs_failure(&self) -> Failure;
+    }
+
+    #[cfg(feature = "anyhow")]
+    impl ViaAnyhow for Wrap<anyhow::Error> {
+        fn __jobs_failure(&self) -> Failure {
+            match self.0.take() {
+                Some(e) => {
+                    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                    let root = std::any::type_name_of_val(e.root_cause());
+                    let bt = e.backtrace().to_string();
+                    let mut f = Failure {
+                        kind: FailureKind::Error,
+                        class: root.to_owned(),
+                        message: chain.join(": "),
+                        chain,
+                        backtrace: None,
+                    };
+                    if !bt.is_empty() && !bt.contains("disabled backtrace") {
+                        f.backtrace = Some(bt);
+                    }
+                    f
+                }
+                None => Failure::new(FailureKind::Error, "anyhow::Error", "error taken twice"),
+            }
+        }
+    }
+
+    /// Picked for everything else that implements [`IntoFailure`] (method on `&Wrap<E>`).
+    pub trait ViaInto {
+        fn __jobs_failure(&self) -> Failure;
+    }
+
+    impl<E: IntoFailure> ViaInto for &Wrap<E> {
+        fn __jobs_failure(&self) -> Failure {
+            match self.0.take() {
+                Some(e) => e.into_failure(),
+                None => Failure::new(
+                    FailureKind::Error,
+                    std::any::type_name::<E>(),
+                    "error taken twice",
+                ),
+            }
+        }
+    }
+
+    /// The `Ok` side.
+    pub fn outcome<T: IntoOutcome>(value: T) -> Outcome {
+        value.into_outcome()
+    }
+}

@@ -1,0 +1,271 @@
+//! Runs one reserved job: perform → decide → settle, exactly once.
+//!
+//! 1. `execute`: look the job up, decode its arguments, run it inside its `tracing` span
+//!    through the server middleware, with its timeout, catching panics. An unknown job or
+//!    arguments that do not fit become failures that follow the retry path; none is dropped.
+//! 2. `plan`: turn the result into the backend move (complete, retry, snooze, dead,
+//!    discard), record the error in the job, log, and call the error and death handlers.
+//! 3. `process`: settle the lease; while the backend is unreachable, keep trying with
+//!    backoff. On hard shutdown (the grace period is over) the job is requeued unchanged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::hooks::{call_handlers, catch_panic, Next};
+use super::Runtime;
+use crate::backend::{FinishOutcome, Lease, RunningJob};
+use crate::envelope::JobEnvelope;
+use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
+use crate::retry::plan_failure;
+
+/// What to ask of the backend for a finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub(crate) job: JobEnvelope,
+    pub(crate) outcome: FinishOutcome,
+    pub(crate) failed: bool,
+}
+
+/// Performs `job`; returns how it ended and the options that apply to it.
+pub(crate) async fn execute(rt: &Runtime, job: &JobEnvelope) -> (JobResult, JobOptions) {
+    let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
+    async {
+        let Some(reg) = rt.registry.get(&job.class) else {
+            let mut known: Vec<&str> = rt.registry.iter().map(|r| r.name).collect();
+            known.sort_unstable();
+            let failure = Failure::new(
+                FailureKind::UnknownJob,
+                "jobs::UnknownJob",
+                format!(
+                    "no job named `{}` is registered in this worker (registered: {})",
+                    job.class,
+                    known.join(", ")
+                ),
+            );
+            return (Err(failure), JobOptions::new());
+        };
+        let options = (reg.options)();
+        let ctx = JobContext::new(Arc::new(job.clone()), rt.states.clone());
+        let perform = reg.perform;
+        let args = job.args.clone();
+        let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
+            match perform(args, ctx) {
+                Ok(fut) => fut,
+                Err(e) => Box::pin(async move {
+                    Err(Failure::new(
+                        FailureKind::BadArgs,
+                        "jobs::ArgsError",
+                        e.to_string(),
+                    ))
+                }),
+            }
+        };
+        let chain = Next::new(&rt.middleware, Box::new(call)).run(ctx);
+        let scoped = rt.client.scope(chain);
+        let timed = async {
+            match options.timeout {
+                Some(limit) => match tokio::time::timeout(limit, scoped).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Failure::new(
+                        FailureKind::Timeout,
+                        "jobs::Timeout",
+                        format!("job {} timed out after {}", job.class, humanize(limit)),
+                    )),
+                },
+                None => scoped.await,
+            }
+        };
+        let result = match catch_panic(timed).await {
+            Ok(r) => r,
+            Err(message) => Err(Failure::new(
+                FailureKind::Panic,
+                "panic",
+                format!("job {} panicked: {message}", job.class),
+            )),
+        };
+        (result, options)
+    }
+    .instrument(span)
+    .await
+}
+
+/// `30s`, `1m30s`, `250ms`.
+pub(crate) fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+/// Decides where the job goes, records the failure in it, logs, and calls the handlers.
+pub(crate) fn plan(
+    rt: &Runtime,
+    mut job: JobEnvelope,
+    result: JobResult,
+    options: &JobOptions,
+) -> Plan {
+    let now = rt.clock.now();
+    let failure = match result {
+        Ok(Outcome::Done) => {
+            return Plan {
+                job,
+                outcome: FinishOutcome::Completed,
+                failed: false,
+            }
+        }
+        Ok(Outcome::Discard { reason }) => {
+            tracing::info!(jid = %job.jid, class = %job.class, %reason, "job discarded");
+            return Plan {
+                job,
+                outcome: FinishOutcome::Discard,
+                failed: false,
+            };
+        }
+        Ok(Outcome::Snooze(delay)) => {
+            let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            tracing::info!(jid = %job.jid, class = %job.class, delay = %humanize(delay), "job snoozed");
+            return Plan {
+                job,
+                outcome: FinishOutcome::Snooze { at },
+                failed: false,
+            };
+        }
+        Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
+        Err(failure) => failure,
+    };
+    let attempt = job.attempt();
+    let p = plan_failure(&mut job, &failure, options, now);
+    call_handlers(&rt.error_handlers, "error", &job, &failure);
+    match &p.outcome {
+        FinishOutcome::Retry { at } => tracing::warn!(
+            jid = %job.jid, class = %job.class, attempt, next_retry_at = %at.to_rfc3339(),
+            error_class = %failure.class, error = %failure.message, "job failed; will retry"
+        ),
+        FinishOutcome::Dead => {
+            tracing::error!(
+                jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
+                error = %failure.message, "job died; moved to the dead set"
+            );
+            call_handlers(&rt.death_handlers, "death", &job, &failure);
+        }
+        _ => tracing::warn!(
+            jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
+            error = %failure.message, "job failed; discarded"
+        ),
+    }
+    Plan {
+        job,
+        outcome: p.outcome,
+        failed: true,
+    }
+}
+
+/// Runs a leased job to the end and settles it, or requeues it on hard stop.
+pub(crate) async fn process(rt: Arc<Runtime>, lease: Lease, hard_stop: CancellationToken) {
+    let job = lease.job().clone();
+    let key = lease.token().0.clone();
+    rt.running_insert(
+        &key,
+        RunningJob {
+            job: job.clone(),
+            started_at: rt.clock.now(),
+        },
+    );
+    let outcome = tokio::select! {
+        biased;
+        (result, options) = execute(&rt, &job) => Some(plan(&rt, job.clone(), result, &options)),
+        _ = hard_stop.cancelled() => None,
+    };
+    match outcome {
+        Some(plan) => settle(&rt, lease, plan, &hard_stop).await,
+        None => requeue(lease, &hard_stop).await,
+    }
+    rt.running_remove(&key);
+}
+
+/// Backoff between attempts to reach an unreachable backend: 100 ms doubling to 30 s.
+pub(crate) fn reconnect_delay(attempt: u32) -> Duration {
+    let ms = 100u64.saturating_mul(1u64 << attempt.min(9));
+    Duration::from_millis(ms.min(30_000))
+}
+
+async fn settle(rt: &Runtime, mut lease: Lease, plan: Plan, hard_stop: &CancellationToken) {
+    let mut attempt = 0;
+    loop {
+        let jid = plan.job.jid.clone();
+        match lease
+            .with_dead_limits(rt.dead_limits)
+            .finish(plan.job.clone(), plan.outcome.clone(), plan.failed)
+            .await
+        {
+            Ok(report) => {
+                if report.dead_trimmed > 0 {
+                    tracing::warn!(
+                        trimmed = report.dead_trimmed,
+                        "dead set over its limits; oldest dead jobs trimmed"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                let error = e.error.to_string();
+                match e.into_lease() {
+                    Some(l) if !hard_stop.is_cancelled() || attempt < 3 => {
+                        let delay = reconnect_delay(attempt);
+                        tracing::warn!(%jid, %error, retry_in_ms = delay.as_millis() as u64, "could not report the job's outcome; retrying");
+                        attempt += 1;
+                        lease = l;
+                        tokio::time::sleep(delay).await;
+                    }
+                    Some(l) => {
+                        tracing::error!(%jid, %error, "shutting down with the job's outcome unreported; it will run again after its lease expires");
+                        drop(l);
+                        return;
+                    }
+                    None => {
+                        tracing::warn!(%jid, %error, "the job's outcome was not applied");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn requeue(mut lease: Lease, hard_stop: &CancellationToken) {
+    let _ = hard_stop;
+    for attempt in 0..5 {
+        let jid = lease.job().jid.clone();
+        match lease.requeue().await {
+            Ok(()) => {
+                tracing::info!(%jid, "shutdown: job returned to its queue");
+                return;
+            }
+            Err(e) => {
+                let error = e.error.to_string();
+                match e.into_lease() {
+                    Some(l) => {
+                        tracing::warn!(%jid, %error, "could not requeue the job; retrying");
+                        lease = l;
+                        tokio::time::sleep(reconnect_delay(attempt)).await;
+                    }
+                    None => {
+                        tracing::warn!(%jid, %error, "could not requeue the job");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    tracing::error!(jid = %lease.job().jid, "could not requeue the job; it returns after its lease expires");
+}

@@ -1,0 +1,302 @@
+//! The worker's life: fetch loop, heartbeat, poller, and graceful shutdown.
+//!
+//! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
+//!    queues in their order (blocking in the backend up to `fetch_wait`), spawn a processor
+//!    per job. A backend that cannot be reached is logged and retried with backoff.
+//! 2. Heartbeat: register the process, its running jobs and extend its leases; obey quiet
+//!    and stop signals left through the admin side.
+//! 3. Poller: promote due scheduled and retry jobs and rescue expired leases, at a jittered
+//!    interval so many processes do not stampede.
+//! 4. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
+//!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; remove the process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::processor::{process, reconnect_delay};
+use super::{hostname, Worker, WorkerError};
+use crate::backend::{
+    HeartbeatParams, Lease, ProcessInfo, ProcessSignal, PromoteParams, RescueParams, ReserveParams,
+};
+
+/// Quiets or stops a running [`Worker`] from another task.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use jobs::prelude::*;
+/// let backend = jobs::connect("memory://").await.unwrap();
+/// let worker = Worker::builder(backend).handle_signals(false).build().unwrap();
+/// let handle = worker.handle();
+/// let running = tokio::spawn(worker.run());
+/// handle.stop();
+/// running.await.unwrap().unwrap();
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    quiet: CancellationToken,
+    stop: CancellationToken,
+}
+
+impl WorkerHandle {
+    pub(super) fn new() -> Self {
+        WorkerHandle {
+            quiet: CancellationToken::new(),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Stop reserving jobs; running ones finish. The process stays up.
+    pub fn quiet(&self) {
+        self.quiet.cancel();
+    }
+
+    /// Shut down gracefully: stop reserving, wait for running jobs up to the timeout, requeue
+    /// the rest, and return from `run`.
+    pub fn stop(&self) {
+        self.quiet.cancel();
+        self.stop.cancel();
+    }
+
+    /// Whether the worker stopped reserving.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet.is_cancelled()
+    }
+}
+
+impl Worker {
+    /// Runs until stopped (by a signal or the handle); returns after a graceful shutdown.
+    pub async fn run(self) -> Result<(), WorkerError> {
+        let handle = self.handle.clone();
+        if self.handle_signals {
+            spawn_signal_listener(handle.clone())?;
+        }
+        let started_at = self.rt.clock.now();
+        let info = ProcessInfo {
+            id: self.id.clone(),
+            hostname: hostname(),
+            pid: std::process::id(),
+            tag: self.tag.clone(),
+            queues: self.queues.names(),
+            concurrency: self.concurrency,
+            started_at,
+            labels: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
+        let background = CancellationToken::new();
+        let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
+        let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
+
+        let hard_stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        self.fetch_loop(&mut tasks, &hard_stop).await;
+
+        // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
+        handle.stop.cancelled().await;
+        tracing::info!(running = tasks.len(), timeout = ?self.timings.shutdown_timeout, "worker stopping; waiting for running jobs");
+        let drained = tokio::time::timeout(self.timings.shutdown_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                running = tasks.len(),
+                "shutdown timeout reached; requeueing unfinished jobs"
+            );
+            hard_stop.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
+        background.cancel();
+        let _ = beat.await;
+        let _ = poll.await;
+        if let Err(e) = self.backend.process_remove(&self.id).await {
+            tracing::warn!(error = %e, "could not remove the process record; it expires on its own");
+        }
+        tracing::info!(id = %self.id, "worker stopped");
+        Ok(())
+    }
+
+    fn clone_parts(&self) -> Parts {
+        Parts {
+            backend: self.backend.clone(),
+            rt: self.rt.clone(),
+            handle: self.handle.clone(),
+            timings: self.timings,
+            id: self.id.clone(),
+        }
+    }
+
+    async fn fetch_loop(&self, tasks: &mut JoinSet<()>, hard_stop: &CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut failures = 0u32;
+        loop {
+            // Reap finished tasks so the set does not grow.
+            while tasks.try_join_next().is_some() {}
+            let first = tokio::select! {
+                biased;
+                _ = self.handle.quiet.cancelled() => return,
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let mut permits = vec![first];
+            while let Ok(p) = slots.clone().try_acquire_owned() {
+                permits.push(p);
+            }
+            let params = ReserveParams {
+                queues: self.queues.draw(),
+                limit: permits.len(),
+                process: self.id.clone(),
+                lease_ttl: self.timings.lease_ttl,
+                wait: self.timings.fetch_wait,
+                now: self.rt.clock.now(),
+            };
+            let reserved = match self.backend.job_reserve(params).await {
+                Ok(r) => {
+                    if failures > 0 {
+                        tracing::info!("backend reachable again; fetching");
+                    }
+                    failures = 0;
+                    r
+                }
+                Err(e) => {
+                    let delay = reconnect_delay(failures);
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, kind = ?e.kind(), retry_in_ms = delay.as_millis() as u64, "could not reserve jobs; backing off");
+                    drop(permits);
+                    tokio::select! {
+                        _ = self.handle.quiet.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            for r in reserved {
+                let Some(permit) = permits.pop() else {
+                    break;
+                };
+                let lease = Lease::new(r, self.backend.clone(), self.rt.clock.clone());
+                let rt = self.rt.clone();
+                let stop = hard_stop.clone();
+                tasks.spawn(async move {
+                    process(rt, lease, stop).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// What the background loops need.
+struct Parts {
+    backend: Arc<dyn crate::backend::Backend>,
+    rt: Arc<super::Runtime>,
+    handle: WorkerHandle,
+    timings: super::Timings,
+    id: String,
+}
+
+async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken) {
+    loop {
+        let params = HeartbeatParams {
+            info: info.clone(),
+            running: parts.rt.running_jobs(),
+            quiet: parts.handle.is_quiet(),
+            lease_ttl: parts.timings.lease_ttl,
+            now: parts.rt.clock.now(),
+        };
+        match parts.backend.process_heartbeat(params).await {
+            Ok(reply) => {
+                for signal in reply.signals {
+                    match signal {
+                        ProcessSignal::Quiet => {
+                            tracing::info!(id = %parts.id, "quiet signal received; no longer reserving jobs");
+                            parts.handle.quiet();
+                        }
+                        ProcessSignal::Stop => {
+                            tracing::info!(id = %parts.id, "stop signal received; shutting down");
+                            parts.handle.stop();
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(parts.timings.heartbeat) => {}
+        }
+    }
+}
+
+async fn poller_loop(parts: Parts, done: CancellationToken) {
+    const BATCH: usize = 1000;
+    loop {
+        let now = parts.rt.clock.now();
+        loop {
+            match parts
+                .backend
+                .scheduled_promote(PromoteParams { now, limit: BATCH })
+                .await
+            {
+                Ok(n) if n as usize >= BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not promote due jobs");
+                    break;
+                }
+            }
+        }
+        match parts.backend.lease_rescue(RescueParams { now }).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                rescued = n,
+                "returned jobs of silent processes to their queues"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not rescue expired leases"),
+        }
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        let wait = parts
+            .timings
+            .poll
+            .mul_f64(jitter)
+            .max(Duration::from_millis(1));
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn spawn_signal_listener(handle: WorkerHandle) -> Result<(), WorkerError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut tstp = signal(SignalKind::from_raw(20))?;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); handle.stop(); return; }
+                    _ = int.recv() => { tracing::info!("SIGINT: shutting down"); handle.stop(); return; }
+                    _ = tstp.recv() => { tracing::info!("SIGTSTP: quiet"); handle.quiet(); }
+                    _ = handle.stop.cancelled() => return,
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::spawn(async move {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { if r.is_ok() { handle.stop(); } }
+                _ = handle.stop.cancelled() => {}
+            }
+        });
+    }
+    Ok(())
+}
