@@ -1,9 +1,189 @@
-//! The `#[job]` attribute: parse, validate, expand.
+//! The `#[job]` attribute of the `jobs` crate: parse, validate, expand.
+//!
+//! 1. [`parse`] reads the attribute's options and classifies the function's parameters.
+//! 2. [`validate`] checks values and the signature, every error spanned at its token.
+//! 3. [`expand`] generates the job type, its `Job` impl, its registration and hidden checks.
+//!
+//! Errors are collected in a [`Ctxt`] and reported together. The user's function is always
+//! emitted beside them, so one mistake does not cascade into errors about a missing function.
+
+use std::cell::RefCell;
+use std::fmt::Display;
 
 use proc_macro::TokenStream;
+use quote::{quote, ToTokens};
 
-/// Turns an `async fn` into a background job type. See the `jobs` crate.
+mod expand;
+mod parse;
+mod validate;
+
+/// Turns an `async fn` into a background job type.
+///
+/// ```ignore
+/// /// Sends the welcome email.
+/// #[jobs::job(queue = "mailers", retry = 5)]
+/// pub async fn send_welcome_email(
+///     mailer: State<Mailer>,
+///     ctx: JobContext,
+///     user_id: u64,
+///     locale: String,
+/// ) -> Result<(), MailError> {
+///     mailer.send_welcome(user_id, &locale).await
+/// }
+///
+/// SendWelcomeEmail::perform_later(42, "en".into()).await?;
+/// ```
+///
+/// # What it generates
+/// - The function itself, unchanged and still callable.
+/// - `pub struct SendWelcomeEmail { pub user_id: u64, pub locale: String }`: the PascalCase
+///   of the function's name, with its visibility and doc comments, holding the serialized
+///   parameters, and `SendWelcomeEmail::new(user_id, locale)`.
+/// - `impl jobs::Job for SendWelcomeEmail`: the arguments are stored as a JSON array in
+///   declaration order; a stored job whose arguments do not fit fails with an error naming
+///   the argument, its type and the value.
+/// - Its registration with the worker (through `inventory`, re-exported by `jobs`).
+/// - `perform_later`, `perform_in`, `perform_at`, `perform_now`, `perform_all_later` and
+///   `set()` for per-call options.
+///
+/// # Parameters
+/// A parameter of type `State<T>` receives the state given to the worker, and one of type
+/// `JobContext` the running job's context; neither is serialized, and either may use a
+/// pattern such as `State(mailer): State<Mailer>`. Every other parameter is a job argument:
+/// a plain name whose owned type is `Serialize + DeserializeOwned + Send + 'static`.
+///
+/// # Options
+/// Each at most once:
+/// - `queue = "mailers"`: the queue (default `"default"`).
+/// - `retry = 5`, `retry = 0` (dead at the first failure), `retry = false` (discarded at the
+///   first failure) or `retry = true` (the default, 25 retries).
+/// - `name = "Mailers::Welcome"`: the wire name stored with the job (default the type name).
+/// - `timeout = "30s"`: a run longer than this fails; units `ms`, `s`, `m`, `h`, combinable
+///   as in `"1m30s"`.
+/// - `dead = false`: a job whose retries are exhausted is discarded, not kept in the dead set.
+/// - `backoff = jobs::retry::Backoff::Constant(Duration::from_secs(5))`: any expression of
+///   type `jobs::retry::Backoff`; a function `fn(u32, &Failure) -> RetryDecision` is given as
+///   `backoff = Backoff::Custom(my_fn)`.
+/// - `backtrace = false` (nothing beyond class and message), `true` (the error chain, the
+///   default) or `backtrace = 20` (the chain and up to 20 lines of backtrace).
+/// - `on_exhausted = my_hook`: a `fn(&JobEnvelope, &Failure) -> Exhausted` called when the
+///   retries are exhausted.
 #[proc_macro_attribute]
-pub fn job(_args: TokenStream, input: TokenStream) -> TokenStream {
-    input
+pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand_job(args.into(), input.into()).into()
+}
+
+/// The attribute on `proc_macro2` tokens, so it can be tested.
+fn expand_job(
+    args: proc_macro2::TokenStream,
+    input: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let item: syn::ItemFn = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            let error = syn::Error::new(e.span(), format!("#[job] applies to an `async fn`: {e}"));
+            let error = error.to_compile_error();
+            return quote!(#input #error);
+        }
+    };
+    let cx = Ctxt::new();
+    let raw = parse::parse_args(&cx, args);
+    let sig = parse::parse_signature(&cx, &item);
+    let job = validate::validate(&cx, raw, sig, &item);
+    let generated = job.map(|job| expand::expand(&job));
+    let errors = cx.into_compile_errors();
+    quote! {
+        #item
+        #generated
+        #errors
+    }
+}
+
+/// Collects errors so that several are reported at once.
+pub(crate) struct Ctxt {
+    errors: RefCell<Vec<syn::Error>>,
+}
+
+impl Ctxt {
+    /// No errors yet.
+    pub(crate) fn new() -> Self {
+        Ctxt {
+            errors: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records an error spanned at `tokens`.
+    pub(crate) fn error_spanned_by<T: ToTokens, M: Display>(&self, tokens: T, message: M) {
+        self.syn_error(syn::Error::new_spanned(tokens.into_token_stream(), message));
+    }
+
+    /// Records an error.
+    pub(crate) fn syn_error(&self, error: syn::Error) {
+        self.errors.borrow_mut().push(error);
+    }
+
+    /// Whether any error was recorded.
+    #[cfg(test)]
+    pub(crate) fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+
+    /// How many errors so far, to tell whether a step added any.
+    pub(crate) fn error_count(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
+    /// The errors as `compile_error!` invocations.
+    pub(crate) fn into_compile_errors(self) -> proc_macro2::TokenStream {
+        self.errors
+            .into_inner()
+            .iter()
+            .map(syn::Error::to_compile_error)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str, item: &str) -> String {
+        let args: proc_macro2::TokenStream = args.parse().unwrap();
+        let item: proc_macro2::TokenStream = item.parse().unwrap();
+        expand_job(args, item).to_string()
+    }
+
+    #[test]
+    fn errors_are_collected_and_the_function_kept() {
+        let out = expand_str(
+            r#"queue = "", qeue = "x", retry = -1, retry = 2"#,
+            "fn plain(a: u8) -> u8 { a }",
+        );
+        assert!(out.contains("fn plain"), "{out}");
+        for needle in [
+            "`queue` must not be empty",
+            "unknown #[job] option `qeue`",
+            "`retry` takes",
+            "`retry` specified more than once",
+            "needs an `async fn`",
+            "must return `Result",
+        ] {
+            assert!(out.contains(needle), "missing {needle:?} in {out}");
+        }
+        assert!(!out.contains("impl :: jobs :: Job"), "{out}");
+    }
+
+    #[test]
+    fn option_errors_alone_still_generate_the_job() {
+        let out = expand_str("queue = 5", "async fn ping() -> Result<(), E> { Ok(()) }");
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("impl :: jobs :: Job for Ping"), "{out}");
+    }
+
+    #[test]
+    fn not_a_function_is_an_error_beside_the_input() {
+        let out = expand_str("", "struct S;");
+        assert!(out.contains("struct S"), "{out}");
+        assert!(out.contains("applies to an `async fn`"), "{out}");
+    }
 }
