@@ -17,3 +17,11 @@ use jobs::ConnectError;
 pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
     jobs::connect(url).await
 }
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+#[cfg(feature = "postgres")]
+inventory::submit! {
+    jobs::Connector { schemes: &["postgres", "postgresql"], connect: postgres::connect_url }
+}

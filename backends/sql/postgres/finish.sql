@@ -1,0 +1,61 @@
+-- Settle a batch of leases in one statement, with the counters.
+-- $1 row ids, $2 lease tokens, $3 new envelopes (JSON text, NULL when not kept),
+-- $4 outcomes (completed, discard, retry, snooze, dead), $5 times (retry, snooze),
+-- $6 failed flags, $7 now, $8 today (UTC).
+--
+-- Fencing: an item applies only while its row is still running under the same lease
+-- token; a rescued, requeued or already settled lease matches nothing. The row lock taken
+-- by DELETE/UPDATE re-checks the condition against the latest row version, so a rescue
+-- racing this statement makes the item lost rather than applied twice. The indexes of
+-- the items that applied are returned; the others are reported lost.
+WITH item AS (
+    SELECT *
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[])
+        WITH ORDINALITY AS i (id, lease, payload, outcome, at, failed, idx)
+),
+removed AS (
+    DELETE FROM __SCHEMA__.jobs AS j
+    USING item AS i
+    WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
+      AND i.outcome IN ('completed', 'discard')
+    RETURNING i.idx, i.outcome, i.failed
+),
+moved AS (
+    UPDATE __SCHEMA__.jobs AS j
+    SET state = CASE i.outcome
+                    WHEN 'retry' THEN 'retryable'
+                    WHEN 'snooze' THEN 'scheduled'
+                    ELSE 'dead'
+                END::__SCHEMA__.job_state,
+        run_at = coalesce(i.at, $7),
+        position = nextval('__SCHEMA__.position_seq'),
+        payload = i.payload::jsonb,
+        lease_owner = NULL,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM item AS i
+    WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
+      AND i.outcome IN ('retry', 'snooze', 'dead')
+    RETURNING i.idx, i.outcome, i.failed
+),
+settled AS (
+    SELECT * FROM removed
+    UNION ALL
+    SELECT * FROM moved
+),
+counts AS (
+    SELECT 'processed' AS name, count(*) FILTER (WHERE outcome <> 'snooze') AS n FROM settled
+    UNION ALL
+    SELECT 'failed', count(*) FILTER (WHERE failed) FROM settled
+),
+totals AS (
+    INSERT INTO __SCHEMA__.counters (name, shard, value)
+    SELECT name, pg_backend_pid() % 16, n FROM counts WHERE n > 0
+    ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value
+),
+daily AS (
+    INSERT INTO __SCHEMA__.counters_daily (day, name, shard, value)
+    SELECT $8, name, pg_backend_pid() % 16, n FROM counts WHERE n > 0
+    ON CONFLICT (day, name, shard) DO UPDATE SET value = counters_daily.value + excluded.value
+)
+SELECT idx, outcome FROM settled

@@ -1,0 +1,27 @@
+-- Give leases back to the head of their queues, envelopes unchanged. $1 row ids,
+-- $2 lease tokens. They end up at the head in the order given: head positions are drawn
+-- last item first, so the first item gets the lowest. A lease no longer held is ignored.
+WITH item AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS i (id, lease, ord)
+),
+placed AS (
+    SELECT id, lease, -nextval('__SCHEMA__.head_seq') AS position
+    FROM (SELECT id, lease FROM item ORDER BY ord DESC) AS ordered
+),
+back AS (
+    UPDATE __SCHEMA__.jobs AS j
+    SET state = 'available',
+        position = placed.position,
+        lease_owner = NULL,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM placed
+    WHERE j.id = placed.id AND j.state = 'running' AND j.lease_token = placed.lease
+    RETURNING j.queue
+),
+known AS (
+    INSERT INTO __SCHEMA__.queues (name)
+    SELECT DISTINCT queue FROM back
+    ON CONFLICT DO NOTHING
+)
+SELECT pg_notify(__CHANNEL__, queue) FROM (SELECT DISTINCT queue FROM back) AS q

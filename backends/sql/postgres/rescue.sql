@@ -1,0 +1,39 @@
+-- Give every lease that expired at or before $1 back to the head of its queue and end
+-- its token (a later finish or requeue of it matches nothing, so it is reported lost).
+-- Rescued jobs go back in the order they were reserved (lease token order): head
+-- positions are drawn newest lease first, so the oldest gets the lowest.
+-- Then drop process records whose last beat plus lease ttl is at or before $1.
+WITH expired AS (
+    SELECT id, lease_owner, lease_token
+    FROM __SCHEMA__.jobs
+    WHERE state = 'running' AND lease_expires_at <= $1
+    FOR UPDATE SKIP LOCKED
+),
+placed AS (
+    SELECT id, lease_owner, -nextval('__SCHEMA__.head_seq') AS position
+    FROM (SELECT id, lease_owner FROM expired ORDER BY lease_token DESC) AS newest_first
+),
+back AS (
+    UPDATE __SCHEMA__.jobs AS j
+    SET state = 'available',
+        position = e.position,
+        lease_owner = NULL,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM placed AS e
+    WHERE j.id = e.id
+    RETURNING j.jid, j.queue, e.lease_owner
+),
+known AS (
+    INSERT INTO __SCHEMA__.queues (name)
+    SELECT DISTINCT queue FROM back
+    ON CONFLICT DO NOTHING
+),
+woken AS (
+    SELECT pg_notify(__CHANNEL__, queue) FROM (SELECT DISTINCT queue FROM back) AS q
+),
+gone AS (
+    DELETE FROM __SCHEMA__.processes WHERE expires_at <= $1
+)
+SELECT jid, queue, lease_owner, (SELECT count(*) FROM woken) AS woken
+FROM back

@@ -1,0 +1,212 @@
+//! Reading a `postgres://` URL: the options this backend adds, the rest left to sqlx.
+//!
+//! 1. `schema=NAME` (default `jobs`): the Postgres schema holding every table, so several
+//!    apps (or tests) share a database without seeing each other's jobs.
+//! 2. `max_connections=N` (default 10), `acquire_timeout_ms=N` (default 5000) and
+//!    `poll_interval_ms=N` (default 1000, the fallback when notifications are lost).
+//! 3. Every other parameter goes to sqlx's `PgConnectOptions` unchanged.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use jobs::{redact_url, ConnectError};
+use sqlx::postgres::PgConnectOptions;
+
+/// The longest schema name accepted: `jobs.` plus the name must fit Postgres's 63-byte
+/// identifier limit, as the notification channel is named after the schema.
+const MAX_SCHEMA_LEN: usize = 48;
+
+/// How a [`PostgresBackend`](super::PostgresBackend) is set up, beyond the connection.
+///
+/// ```
+/// use jobs_backends::postgres::PostgresOptions;
+/// let options = PostgresOptions::new().with_schema("myapp").unwrap();
+/// assert_eq!(options.schema(), "myapp");
+/// assert!(PostgresOptions::new().with_schema("My App").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    schema: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    poll_interval: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: "jobs".to_owned(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A schema name that is not a plain lowercase identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid schema name `{0}`: use 1 to 48 characters a-z, 0-9 and _, not starting with a digit"
+)]
+pub struct InvalidSchema(pub String);
+
+impl PostgresOptions {
+    /// The defaults: schema `jobs`, 10 connections, 5 s to get one, 1 s fallback polling.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keep the tables in schema `name` (lowercase letters, digits and `_`).
+    pub fn with_schema(mut self, name: &str) -> Result<Self, InvalidSchema> {
+        validate_schema(name)?;
+        self.schema = name.to_owned();
+        Ok(self)
+    }
+
+    /// The most connections the pool opens (the notification listener uses one more).
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How long an operation waits for a free connection before failing with a timeout.
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How often an idle reserver checks the table anyway, in case a notification was lost.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The schema name.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    /// How long an operation waits for a free connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// The fallback polling interval of idle reservers.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// Splits a `postgres://` URL into sqlx's connection options and ours.
+    ///
+    /// ```
+    /// use jobs_backends::postgres::PostgresOptions;
+    /// let (_, options) =
+    ///     PostgresOptions::from_url("postgres://root@127.0.0.1:5432/test?schema=myapp").unwrap();
+    /// assert_eq!(options.schema(), "myapp");
+    /// ```
+    pub fn from_url(url: &str) -> Result<(PgConnectOptions, Self), ConnectError> {
+        let invalid = |reason: String| ConnectError::InvalidUrl {
+            url: redact_url(url),
+            reason,
+        };
+        let config = |message: String| ConnectError::Config {
+            url: redact_url(url),
+            message,
+        };
+        let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        let mut options = PostgresOptions::new();
+        let mut rest = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            match &*key {
+                "schema" => {
+                    options = options
+                        .with_schema(&value)
+                        .map_err(|e| config(e.to_string()))?
+                }
+                "max_connections" => {
+                    options = options.with_max_connections(number(&key, &value).map_err(config)?)
+                }
+                "acquire_timeout_ms" => {
+                    options = options.with_acquire_timeout(Duration::from_millis(
+                        number(&key, &value).map_err(config)?,
+                    ))
+                }
+                "poll_interval_ms" => {
+                    options = options.with_poll_interval(Duration::from_millis(
+                        number(&key, &value).map_err(config)?,
+                    ))
+                }
+                _ => rest.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        if rest.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(rest);
+        }
+        let connect = PgConnectOptions::from_str(parsed.as_str())
+            .map_err(|e| config(format!("not a Postgres URL: {e}")))?;
+        Ok((connect, options))
+    }
+}
+
+fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`{key}={value}` is not a valid number"))
+}
+
+/// Checks that `name` is a plain lowercase identifier, safe to quote into SQL text.
+pub(crate) fn validate_schema(name: &str) -> Result<(), InvalidSchema> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SCHEMA_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidSchema(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_parameters_are_taken_out_and_the_rest_kept() {
+        let (connect, options) = PostgresOptions::from_url(
+            "postgres://root@127.0.0.1:5432/test?schema=app_1&max_connections=3&application_name=x",
+        )
+        .unwrap();
+        assert_eq!(options.schema(), "app_1");
+        assert_eq!(options.max_connections(), 3);
+        assert_eq!(connect.get_database(), Some("test"));
+        assert_eq!(connect.get_application_name(), Some("x"));
+    }
+
+    #[test]
+    fn a_bad_schema_or_number_is_a_config_error() {
+        for url in [
+            "postgres://h/db?schema=Robert%22;drop",
+            "postgres://h/db?schema=1abc",
+            "postgres://h/db?max_connections=lots",
+        ] {
+            let err = PostgresOptions::from_url(url).unwrap_err();
+            assert!(matches!(err, ConnectError::Config { .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_default_schema_is_jobs() {
+        let (_, options) = PostgresOptions::from_url("postgresql://h/db").unwrap();
+        assert_eq!(options.schema(), "jobs");
+    }
+}

@@ -1,0 +1,77 @@
+//! Creating and upgrading the schema: migrations embedded in the crate, run under a lock.
+//!
+//! 1. All pending migrations run in one transaction that first takes a transaction-level
+//!    advisory lock keyed by the schema name, so many processes starting at once apply
+//!    each migration exactly once and the others wait, then find nothing to do.
+//! 2. Applied versions are recorded in `<schema>.schema_migrations`.
+//! 3. [`migrate`] is public for teams that migrate by hand before deploying.
+
+use jobs::backend::BackendError;
+use sqlx::{Connection, Executor, PgConnection};
+
+use super::config::validate_schema;
+use super::error::ErrorContext;
+use super::sql::{bind_schema, quoted, MIGRATIONS};
+
+/// Creates schema `schema` and its tables, or upgrades them to this crate's version.
+///
+/// Safe to call from many processes at once, and a no-op once up to date; the backend
+/// calls it when it connects. Returns the versions it applied.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use sqlx::Connection;
+/// let mut conn = sqlx::PgConnection::connect("postgres://root@127.0.0.1:5432/test").await?;
+/// let applied = jobs_backends::postgres::migrate(&mut conn, "myapp").await?;
+/// println!("applied migrations {applied:?}");
+/// # Ok(()) }
+/// ```
+pub async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, BackendError> {
+    validate_schema(schema).map_err(|e| BackendError::msg(e.to_string()))?;
+    let ctx = ErrorContext {
+        target: format!("postgres schema {schema}"),
+        acquire_timeout: std::time::Duration::ZERO,
+    };
+    run(conn, schema).await.map_err(|e| ctx.map(e))
+}
+
+async fn run(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("jobs.migrate.{schema}"))
+        .execute(&mut *tx)
+        .await?;
+    let q = quoted(schema);
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS {q};
+         CREATE TABLE IF NOT EXISTS {q}.schema_migrations (
+             version    integer     PRIMARY KEY,
+             name       text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );"
+    );
+    tx.execute(create.as_str()).await?;
+    let done: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {q}.schema_migrations"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        let text = bind_schema(sql, schema);
+        // Without arguments this is the simple query protocol: many statements at once.
+        tx.execute(text.as_str()).await?;
+        sqlx::query(&format!(
+            "INSERT INTO {q}.schema_migrations (version, name) VALUES ($1, $2)"
+        ))
+        .bind(version)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(schema, version, name, "applied jobs migration");
+        applied.push(*version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,81 @@
+//! The SQL text, kept in `backends/sql/postgres/` and bound to one schema at start.
+//!
+//! 1. Every file names tables as `__SCHEMA__.table` and the notification channel as
+//!    `__CHANNEL__`; [`Queries::new`] replaces both once, so each statement is a fixed
+//!    string that sqlx prepares once per connection and caches.
+//! 2. The schema name is validated (`[a-z_][a-z0-9_]*`) before it is quoted into SQL.
+
+/// Migrations, in order: (version, name, SQL text).
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "create_tables",
+    include_str!("../../sql/postgres/migrations/0001_create_tables.sql"),
+)];
+
+/// Replaces the schema and channel placeholders in a SQL text.
+pub(crate) fn bind_schema(sql: &str, schema: &str) -> String {
+    sql.replace("__SCHEMA__", &quoted(schema))
+        .replace("__CHANNEL__", &format!("'{}'", channel(schema)))
+}
+
+/// The schema as a quoted identifier. `schema` is already validated.
+pub(crate) fn quoted(schema: &str) -> String {
+    format!("\"{schema}\"")
+}
+
+/// The LISTEN/NOTIFY channel of a schema.
+pub(crate) fn channel(schema: &str) -> String {
+    format!("jobs.{schema}")
+}
+
+/// The hot-path statements of one schema.
+#[derive(Debug)]
+pub(crate) struct Queries {
+    pub(crate) push: String,
+    pub(crate) reserve: String,
+    pub(crate) finish: String,
+    pub(crate) trim_dead: String,
+    pub(crate) requeue: String,
+    pub(crate) heartbeat: String,
+    pub(crate) promote: String,
+    pub(crate) rescue: String,
+    pub(crate) process_remove: String,
+}
+
+impl Queries {
+    /// The statements for `schema` (validated).
+    pub(crate) fn new(schema: &str) -> Self {
+        let b = |sql: &str| bind_schema(sql, schema);
+        Queries {
+            push: b(include_str!("../../sql/postgres/push.sql")),
+            reserve: b(include_str!("../../sql/postgres/reserve.sql")),
+            finish: b(include_str!("../../sql/postgres/finish.sql")),
+            trim_dead: b(include_str!("../../sql/postgres/trim_dead.sql")),
+            requeue: b(include_str!("../../sql/postgres/requeue.sql")),
+            heartbeat: b(include_str!("../../sql/postgres/heartbeat.sql")),
+            promote: b(include_str!("../../sql/postgres/promote.sql")),
+            rescue: b(include_str!("../../sql/postgres/rescue.sql")),
+            process_remove: b("DELETE FROM __SCHEMA__.processes WHERE id = $1"),
+        }
+    }
+
+    /// A statement of this schema written inline (the small admin queries).
+    pub(crate) fn inline(schema: &str, sql: &str) -> String {
+        bind_schema(sql, schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_all_replaced() {
+        let q = Queries::new("app");
+        for sql in [&q.push, &q.reserve, &q.finish, &q.promote, &q.rescue] {
+            assert!(!sql.contains("__SCHEMA__") && !sql.contains("__CHANNEL__"));
+        }
+        assert!(q.push.contains("pg_notify('jobs.app', queue)"));
+        assert!(q.reserve.contains("\"app\".jobs"));
+    }
+}
