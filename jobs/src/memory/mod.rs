@@ -62,10 +62,12 @@ impl MemoryBackend {
                     break;
                 };
                 st.next_lease += 1;
-                let token = format!("{}:{}", st.next_lease, job.jid);
+                let seq = st.next_lease;
+                let token = format!("{seq}:{}", job.jid);
                 st.leased.insert(
                     token.clone(),
                     Leased {
+                        seq,
                         job: job.clone(),
                         process: p.process.clone(),
                         expires_at,
@@ -151,7 +153,8 @@ impl Backend for MemoryBackend {
     async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
         {
             let mut st = self.lock();
-            for token in p.tokens {
+            // Last first, so the jobs end up at the head in the order given.
+            for token in p.tokens.iter().rev() {
                 if let Some(leased) = st.leased.remove(&token.0) {
                     st.requeue_front(leased.job);
                 }
@@ -215,13 +218,15 @@ impl Backend for MemoryBackend {
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
         let rescued = {
             let mut st = self.lock();
-            let expired: Vec<String> = st
+            let mut expired: Vec<(u64, String)> = st
                 .leased
                 .iter()
                 .filter(|(_, l)| l.expires_at <= p.now)
-                .map(|(t, _)| t.clone())
+                .map(|(t, l)| (l.seq, t.clone()))
                 .collect();
-            for token in &expired {
+            // Newest lease first, so the rescued jobs end up at the head in reserve order.
+            expired.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, token) in &expired {
                 if let Some(leased) = st.leased.remove(token) {
                     tracing::warn!(jid = %leased.job.jid, process = %leased.process, "lease expired; job returned to its queue");
                     st.requeue_front(leased.job);

@@ -95,6 +95,8 @@ impl TimeSet {
 /// A job out on lease.
 #[derive(Debug)]
 pub(super) struct Leased {
+    /// Issue order, so jobs rescued together go back in the order they were reserved.
+    pub(super) seq: u64,
     pub(super) job: JobEnvelope,
     pub(super) process: ProcessId,
     pub(super) expires_at: DateTime<Utc>,

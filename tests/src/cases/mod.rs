@@ -1,0 +1,15 @@
+//! The cases, one module per area; each is `async fn(Subject) -> CaseResult`.
+//!
+//! A case states in its doc line the one behaviour it checks, drives the backend with fixed
+//! times from [`crate::support`], and asserts on what the backend returns. The list that
+//! turns them into tests is [`crate::conformance_suite!`].
+
+pub mod admin_jobs;
+pub mod admin_processes;
+pub mod admin_queues;
+pub mod bulk;
+pub mod envelope;
+pub mod finish;
+pub mod leases;
+pub mod push_reserve;
+pub mod scheduled;

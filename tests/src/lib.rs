@@ -1,0 +1,296 @@
+//! The conformance suite every `jobs` backend runs: one test per case, a few lines of glue each.
+//!
+//! 1. [`Factory`] builds a fresh, isolated backend for every case.
+//! 2. [`conformance_suite!`] lists every case in one place and generates one `#[tokio::test]`
+//!    per case, so each case shows, and fails, on its own.
+//! 3. [`cases`] holds the cases, one file per area; [`support`] holds what they share.
+//! 4. A case a backend cannot support is *skipped with a reason*, never silently passed: the
+//!    glue declares it with [`Factory::skip`], or the backend answers
+//!    [`BackendError::Unsupported`]. Each skip is written to stderr past the test harness's
+//!    output capture, so it shows in every run.
+//!
+//! A backend joins the suite with one file in `tests/tests/`:
+//!
+//! ```
+//! jobs_conformance::conformance_suite!(
+//!     memory,
+//!     jobs_conformance::Factory::new(|| async { jobs::memory::MemoryBackend::new() })
+//!         // The in-memory backend is the reference: a skip fails its test.
+//!         .require_all()
+//! );
+//! # fn main() {}
+//! ```
+//!
+//! which gives tests named `memory::push_reserve::fifo_per_queue` and so on. A backend that
+//! needs a server returns its errors (or a [`CaseError::Skip`] when no server is configured)
+//! through [`Factory::fallible`], and names the cases it cannot support:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use jobs::backend::AdminBackend;
+//! use jobs_conformance::{CaseError, Factory};
+//!
+//! jobs_conformance::conformance_suite!(
+//!     example,
+//!     Factory::fallible(|| async {
+//!         let url = std::env::var("EXAMPLE_URL")
+//!             .map_err(|_| CaseError::Skip("EXAMPLE_URL is not set".into()))?;
+//!         # let _ = url;
+//!         // Connect to a fresh database, schema or key prefix here.
+//!         Ok(Arc::new(jobs::memory::MemoryBackend::new()) as Arc<dyn AdminBackend>)
+//!     })
+//!     .skip("push_reserve::reserve_wakes_on_push", "this backend only polls")
+//! );
+//! # fn main() {}
+//! ```
+
+pub mod cases;
+pub mod support;
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobs::backend::{AdminBackend, BackendError, ErrorKind};
+
+/// How long one case may run before it counts as hung (a reserve that never returns, say).
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a case stopped before its end.
+#[derive(Debug)]
+pub enum CaseError {
+    /// The backend cannot support what the case checks: the case is reported as skipped,
+    /// with this reason.
+    Skip(String),
+    /// A backend call failed: the case fails.
+    Backend(BackendError),
+}
+
+impl From<BackendError> for CaseError {
+    /// An [`ErrorKind::Unsupported`] error skips the case (the backend says it cannot do
+    /// this); any other error fails it.
+    fn from(error: BackendError) -> Self {
+        match error.kind() {
+            ErrorKind::Unsupported => CaseError::Skip(error.to_string()),
+            _ => CaseError::Backend(error),
+        }
+    }
+}
+
+/// What a case returns: `Ok` when every assertion held (assertions panic), or why it stopped.
+pub type CaseResult = Result<(), CaseError>;
+
+type BackendFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn AdminBackend>, CaseError>> + Send>>;
+
+/// Builds a fresh, isolated backend for each case, and says which cases to skip and why.
+///
+/// Cases run in parallel, so every backend the factory returns must share nothing with
+/// the others: a new in-memory backend, a new database or schema, a new key prefix.
+#[derive(Clone)]
+pub struct Factory {
+    make: Arc<dyn Fn() -> BackendFuture + Send + Sync>,
+    skips: Vec<(&'static str, String)>,
+    require_all: bool,
+}
+
+impl Factory {
+    /// A factory from an async closure returning a backend that cannot fail to build.
+    pub fn new<F, Fut, B>(make: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = B> + Send + 'static,
+        B: AdminBackend,
+    {
+        Self::fallible(move || {
+            let building = make();
+            async move { Ok(Arc::new(building.await) as Arc<dyn AdminBackend>) }
+        })
+    }
+
+    /// A factory from an async closure that may fail (the case fails) or find no server
+    /// configured (return [`CaseError::Skip`] and the case is skipped with that reason).
+    pub fn fallible<F, Fut>(make: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Arc<dyn AdminBackend>, CaseError>> + Send + 'static,
+    {
+        Factory {
+            make: Arc::new(move || Box::pin(make())),
+            skips: Vec::new(),
+            require_all: false,
+        }
+    }
+
+    /// Skips `case` (`"area::case"`, as in the test name) for this backend, because `reason`.
+    /// A name that is not a case fails every test, so a typo cannot hide a skip.
+    pub fn skip(mut self, case: &'static str, reason: impl Into<String>) -> Self {
+        self.skips.push((case, reason.into()));
+        self
+    }
+
+    /// This backend must pass every case: any skip fails the test instead.
+    pub fn require_all(mut self) -> Self {
+        self.require_all = true;
+        self
+    }
+}
+
+/// Runs one case against a fresh backend from `factory`; called by the generated tests.
+#[doc(hidden)]
+pub async fn run_case<C, Fut>(
+    backend: &str,
+    case: &str,
+    all_cases: &[&str],
+    factory: Factory,
+    body: C,
+) where
+    C: FnOnce(Arc<dyn AdminBackend>) -> Fut,
+    Fut: Future<Output = CaseResult>,
+{
+    for (name, _) in &factory.skips {
+        assert!(
+            all_cases.contains(name),
+            "the {backend} glue skips `{name}`, which is not a case; the cases are {all_cases:?}"
+        );
+    }
+    let result = match factory.skips.iter().find(|(name, _)| *name == case) {
+        Some((_, reason)) => Err(CaseError::Skip(reason.clone())),
+        None => match (factory.make)().await {
+            Ok(subject) => tokio::time::timeout(CASE_TIMEOUT, body(subject))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{backend}::{case} did not end within {CASE_TIMEOUT:?}")
+                }),
+            Err(stop) => Err(stop),
+        },
+    };
+    match result {
+        Ok(()) => {}
+        Err(CaseError::Skip(reason)) => {
+            assert!(
+                !factory.require_all,
+                "{backend}::{case} was skipped ({reason}), but the {backend} backend must pass every case"
+            );
+            // Past the harness's capture, so the skip shows even when the test "passes".
+            let _ = writeln!(std::io::stderr(), "SKIPPED {backend}::{case}: {reason}");
+        }
+        Err(CaseError::Backend(error)) => panic!(
+            "{backend}::{case}: a backend call failed ({:?}): {error}",
+            error.kind()
+        ),
+    }
+}
+
+/// Generates the whole suite for one backend: `conformance_suite!(name, factory)`.
+///
+/// `name` becomes a module holding one module per area and one `#[tokio::test]` per case
+/// (`name::area::case`); `factory` is a [`Factory`] expression, evaluated once per case.
+/// The list below is the one place every case is named: a new case is added here and in
+/// its area's file under `cases/`.
+#[macro_export]
+macro_rules! conformance_suite {
+    (@generate $backend:ident, $factory:expr, $($area:ident { $($case:ident),* $(,)? })*) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(dead_code)]
+            const __CASES: &[&str] = &[$($(concat!(stringify!($area), "::", stringify!($case)),)*)*];
+
+            #[allow(dead_code)]
+            fn __factory() -> $crate::Factory {
+                $factory
+            }
+
+            $(
+                mod $area {
+                    $(
+                        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                        async fn $case() {
+                            $crate::run_case(
+                                stringify!($backend),
+                                concat!(stringify!($area), "::", stringify!($case)),
+                                super::__CASES,
+                                super::__factory(),
+                                $crate::cases::$area::$case,
+                            )
+                            .await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+    ($backend:ident, $factory:expr $(,)?) => {
+        $crate::conformance_suite! {
+            @generate $backend, $factory,
+            push_reserve {
+                fifo_per_queue,
+                queues_in_given_order,
+                limit_caps_and_spans_queues,
+                paused_queue_skipped,
+                reserve_wakes_on_push,
+                reserve_times_out_empty,
+            }
+            scheduled {
+                not_reservable_before_its_time,
+                promote_limit_takes_soonest_first,
+                concurrent_promote_moves_each_job_once,
+                scheduled_member_has_no_at,
+            }
+            finish {
+                complete_removes,
+                retry_goes_to_retry_set_and_back,
+                snooze_goes_to_scheduled_uncounted,
+                dead_goes_to_dead_set,
+                discard_keeps_nothing,
+                counters_total_and_per_day,
+                dead_trimmed_by_count,
+                dead_trimmed_by_age,
+            }
+            leases {
+                rescue_after_expiry_returns_jobs_to_head,
+                heartbeat_extends_leases,
+                finish_on_rescued_lease_is_lost,
+                double_finish_refused,
+                finish_reports_lost_by_index,
+                requeue_returns_jobs_to_head_unchanged,
+                rescue_leaves_other_processes_alone,
+            }
+            bulk {
+                thousand_jobs_in_one_push_arrive_in_order,
+                one_push_mixes_scheduled_and_queues,
+            }
+            admin_queues {
+                queue_list_reports_size_latency_paused,
+                queue_clear_removes_jobs_and_queue,
+            }
+            admin_jobs {
+                job_list_orders_each_set,
+                job_list_pages_with_total,
+                job_list_filters_by_class_and_text,
+                job_get_finds_in_its_set_only,
+                job_delete_by_jids_and_filter,
+                job_enqueue_now_moves_to_queue_tail,
+                job_kill_moves_to_dead_set,
+            }
+            admin_processes {
+                process_list_shows_heartbeats,
+                process_signal_delivered_once,
+                process_signal_unknown_process_errors,
+                process_remove_drops_record,
+                rescue_drops_silent_processes,
+                stats_counts_every_set,
+                stats_history_oldest_first_with_zero_days,
+                clear_all_removes_everything,
+            }
+            envelope {
+                unknown_fields_survive_every_move,
+                args_round_trip_unchanged,
+                args_with_nul_character_round_trip,
+            }
+        }
+    };
+}
