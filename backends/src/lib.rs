@@ -4,6 +4,11 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+inventory::submit! { jobs::Connector { schemes: &["redis", "rediss"], connect: redis::connector } }
+
 use jobs::backend::AdminBackend;
 use jobs::ConnectError;
 

@@ -1,0 +1,52 @@
+-- Reserve up to `limit` jobs for one process, atomically: each job moves from the head (the
+-- right end) of its queue list into the process's in-flight list for that queue (LMOVE), so a
+-- job is always in exactly one list and a crash between steps cannot lose it.
+--
+-- KEYS[1]  jobs-rs:paused           set of paused queue names
+-- KEYS[2]  jobs-rs:leases           zset: process id -> lease expiry (epoch seconds)
+-- KEYS[3]  jobs-rs:leased:<p>       set of queue names this process has in-flight lists for
+-- KEYS[2+2i] queue:<name i>         the queue, for i = 1..n
+-- KEYS[3+2i] jobs-rs:inflight:<p>:<name i>
+-- ARGV[1] limit, ARGV[2] lease expiry, ARGV[3] process id,
+-- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
+--         k-th (mod n) open queue for a blocking LMOVE and return its index,
+-- ARGV[5] after a blocking LMOVE: the queue it took from, registered again and the lease
+--         refreshed even when nothing more is taken ("" otherwise),
+-- ARGV[5+i] queue name i.
+-- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues }.
+local limit = tonumber(ARGV[1])
+local nq = (#KEYS - 3) / 2
+local out = {}
+local taken = 0
+local open = {}
+for i = 1, nq do
+  local name = ARGV[5 + i]
+  if redis.call('SISMEMBER', KEYS[1], name) == 0 then
+    open[#open + 1] = i
+    if taken < limit then
+      local src, dst = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+      local got = 0
+      while taken < limit do
+        local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
+        if not job then break end
+        out[#out + 1] = i
+        out[#out + 1] = job
+        taken = taken + 1
+        got = got + 1
+      end
+      if got > 0 then redis.call('SADD', KEYS[3], name) end
+    end
+  end
+end
+local block = 0
+local rotation = tonumber(ARGV[4])
+if taken == 0 and rotation > 0 and #open > 0 then
+  block = open[((rotation - 1) % #open) + 1]
+  -- Registered before the blocking LMOVE, so a job it moves is always found by a rescue.
+  redis.call('SADD', KEYS[3], ARGV[5 + block])
+end
+if ARGV[5] ~= '' then redis.call('SADD', KEYS[3], ARGV[5]) end
+if taken > 0 or block > 0 or ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+end
+return { out, block, #open }

@@ -1,0 +1,165 @@
+//! Key names: Sidekiq 6.4's layout, plus this crate's own keys under `jobs-rs:`.
+//!
+//! 1. Sidekiq's keys: `queues`, `queue:<name>`, `schedule`, `retry`, `dead`,
+//!    `stat:processed[:<day>]`, `stat:failed[:<day>]`, `processes`, `<identity>`,
+//!    `<identity>:workers` (Sidekiq 7 reads `<identity>:work`; both are written),
+//!    `<identity>-signals`.
+//! 2. Ours, which Sidekiq never reads: `jobs-rs:paused`, `jobs-rs:stat:dead_trimmed`,
+//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:leased:<n>:<process>` and
+//!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
+//!    id so that no two (process, queue) pairs share a key.
+//! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
+//!    per-process keys the same way; change both together.
+
+use chrono::NaiveDate;
+
+/// Builds every key name, under the configured prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    ns: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: Option<&str>) -> Self {
+        Keys {
+            ns: prefix.map(|p| format!("{p}:")).unwrap_or_default(),
+        }
+    }
+
+    /// The prefix as prepended: `""` or `"<prefix>:"`.
+    pub(crate) fn ns(&self) -> &str {
+        &self.ns
+    }
+
+    fn k(&self, name: &str) -> String {
+        format!("{}{name}", self.ns)
+    }
+
+    pub(crate) fn queues(&self) -> String {
+        self.k("queues")
+    }
+    pub(crate) fn queue(&self, name: &str) -> String {
+        format!("{}queue:{name}", self.ns)
+    }
+    pub(crate) fn schedule(&self) -> String {
+        self.k("schedule")
+    }
+    pub(crate) fn retry(&self) -> String {
+        self.k("retry")
+    }
+    pub(crate) fn dead(&self) -> String {
+        self.k("dead")
+    }
+    pub(crate) fn processed(&self) -> String {
+        self.k("stat:processed")
+    }
+    pub(crate) fn failed(&self) -> String {
+        self.k("stat:failed")
+    }
+    pub(crate) fn processed_on(&self, day: NaiveDate) -> String {
+        format!("{}stat:processed:{}", self.ns, day.format("%Y-%m-%d"))
+    }
+    pub(crate) fn failed_on(&self, day: NaiveDate) -> String {
+        format!("{}stat:failed:{}", self.ns, day.format("%Y-%m-%d"))
+    }
+    pub(crate) fn processes(&self) -> String {
+        self.k("processes")
+    }
+    /// A process's hash (`info`, `busy`, `beat`, `quiet`): Sidekiq names it by identity.
+    pub(crate) fn process(&self, id: &str) -> String {
+        self.k(id)
+    }
+    /// Running jobs of a process as Sidekiq 6 reads them.
+    pub(crate) fn workers(&self, id: &str) -> String {
+        format!("{}{id}:workers", self.ns)
+    }
+    /// Running jobs of a process as Sidekiq 7 reads them.
+    pub(crate) fn work(&self, id: &str) -> String {
+        format!("{}{id}:work", self.ns)
+    }
+    pub(crate) fn signals(&self, id: &str) -> String {
+        format!("{}{id}-signals", self.ns)
+    }
+    pub(crate) fn paused(&self) -> String {
+        self.k("jobs-rs:paused")
+    }
+    pub(crate) fn dead_trimmed(&self) -> String {
+        self.k("jobs-rs:stat:dead_trimmed")
+    }
+    /// Sorted set: process id -> the time its leases expire.
+    pub(crate) fn leases(&self) -> String {
+        self.k("jobs-rs:leases")
+    }
+    /// Sorted set: process id -> last beat plus its lease ttl (when its record goes).
+    pub(crate) fn beats(&self) -> String {
+        self.k("jobs-rs:beats")
+    }
+    /// Set of the queues a process has in-flight lists for.
+    pub(crate) fn leased(&self, process: &str) -> String {
+        format!("{}jobs-rs:leased:{}:{process}", self.ns, process.len())
+    }
+    /// The list of a process's in-flight jobs taken from `queue`.
+    pub(crate) fn inflight(&self, process: &str, queue: &str) -> String {
+        format!(
+            "{}jobs-rs:inflight:{}:{process}:{queue}",
+            self.ns,
+            process.len()
+        )
+    }
+
+    /// SCAN patterns covering every key this backend may write, and the fixed keys.
+    pub(crate) fn patterns(&self) -> Vec<String> {
+        let ns = glob_escape(&self.ns);
+        if self.ns.is_empty() {
+            ["queue:*", "stat:*", "jobs-rs:*"]
+                .iter()
+                .map(|p| format!("{ns}{p}"))
+                .collect()
+        } else {
+            vec![format!("{ns}*")]
+        }
+    }
+}
+
+/// Escapes the characters SCAN MATCH treats as a pattern.
+pub(crate) fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidekiq_names_with_and_without_prefix() {
+        let k = Keys::new(None);
+        assert_eq!(k.queue("default"), "queue:default");
+        assert_eq!(k.workers("h:1:abc"), "h:1:abc:workers");
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        assert_eq!(k.processed_on(day), "stat:processed:2026-03-04");
+        let k = Keys::new(Some("app"));
+        assert_eq!(k.queues(), "app:queues");
+        assert_eq!(k.signals("p"), "app:p-signals");
+    }
+
+    #[test]
+    fn inflight_keys_never_collide_across_processes() {
+        let k = Keys::new(None);
+        assert_ne!(k.inflight("x:a", "b"), k.inflight("x", "a:b"));
+        assert_eq!(k.inflight("p1", "q"), "jobs-rs:inflight:2:p1:q");
+        assert_eq!(k.leased("p1"), "jobs-rs:leased:2:p1");
+    }
+
+    #[test]
+    fn prefixes_are_escaped_in_patterns() {
+        assert_eq!(Keys::new(Some("a*b")).patterns(), vec!["a\\*b:*".to_string()]);
+        assert_eq!(Keys::new(None).patterns().len(), 3);
+    }
+}

@@ -1,0 +1,282 @@
+//! The Redis backend: Sidekiq 6.4's data layout, with reliable reserves and fenced acks.
+//!
+//! 1. **Layout.** Jobs live where Sidekiq keeps them, so Ruby and Rust share queues:
+//!    `queues` (set of names), `queue:<name>` (list: LPUSH to the tail, take from the right,
+//!    which is the head), `schedule`, `retry`, `dead` (sorted sets scored by epoch seconds,
+//!    member = the job JSON without `at`), `stat:processed`, `stat:failed` and their
+//!    `:<YYYY-MM-DD>` per-day keys (kept five years, as Sidekiq does), `processes` (set of
+//!    identities) with a hash per process (`info`, `busy`, `beat`, `quiet`, `rss`, `rtt_us`),
+//!    its running jobs in `<identity>:workers` (Sidekiq 6) and `<identity>:work` (Sidekiq 7
+//!    renamed it; both are written so either version lists them), and `<identity>-signals`
+//!    (`TSTP` = quiet, `TERM` = stop, as Sidekiq's web UI sends them). Sidekiq 8 writes
+//!    timestamps as integer milliseconds; they are read too.
+//! 2. **Our own keys**, under `jobs-rs:`, which Sidekiq never reads: `jobs-rs:paused`,
+//!    `jobs-rs:stat:dead_trimmed`, and the lease bookkeeping (`jobs-rs:leases`,
+//!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`). See `keys.rs`.
+//! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
+//!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's
+//!    super_fetch does. The lease token carries the raw payload; finishing removes exactly
+//!    that payload with `LREM` (0 removed = the lease was lost, nothing is applied), and a
+//!    requeue pushes the same bytes back to the head of the queue. Each process's lease
+//!    expiry is a score in `jobs-rs:leases`, extended by reserves and heartbeats; a rescue
+//!    pushes back the in-flight lists of every process whose lease expired.
+//! 4. **Connections.** One multiplexed, auto-reconnecting connection carries every
+//!    non-blocking command (so enqueues pipeline and never wait behind a blocking pop);
+//!    blocking pops use connections of their own, without a client response timeout and
+//!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
+//! 5. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
+//!    needs a TLS feature of the `redis` crate that is not enabled).
+
+mod admin;
+mod error;
+mod hot;
+mod keys;
+mod options;
+mod process;
+mod raw;
+mod reserve;
+mod scripts;
+mod token;
+
+use std::sync::{Arc, Mutex};
+
+use jobs::backend::{AdminBackend, BackendError};
+use jobs::ConnectError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo};
+
+pub use options::RedisOptions;
+
+use error::Edge;
+use keys::Keys;
+
+/// Per-day counters expire after five years, as Sidekiq's (`STATS_TTL`).
+const STATS_TTL_SECS: u64 = 5 * 365 * 24 * 60 * 60;
+
+/// Idle blocking connections kept for the next reserve.
+const MAX_IDLE_BLOCKING: usize = 16;
+
+/// A backend on a Redis server, sharing Sidekiq's keys.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobs_backends::redis::{RedisBackend, RedisOptions};
+/// let backend = RedisBackend::connect(RedisOptions::from_url("redis://127.0.0.1:6379/3?prefix=myapp")?).await?;
+/// // or, through the URL registry:
+/// let backend = jobs::connect("redis://127.0.0.1:6379/3?prefix=myapp").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    blocking: BlockingPool,
+    keys: Keys,
+    edge: Edge,
+    opts: RedisOptions,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("target", &self.inner.edge.target)
+            .field("prefix", &self.inner.opts.prefix)
+            .finish()
+    }
+}
+
+/// Connections for blocking pops, one per waiting reserve, kept for reuse.
+struct BlockingPool {
+    client: redis::Client,
+    config: AsyncConnectionConfig,
+    idle: Mutex<Vec<MultiplexedConnection>>,
+}
+
+impl BlockingPool {
+    async fn get(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => {
+                self.client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await
+            }
+        }
+    }
+
+    /// Keeps a connection that finished its command cleanly.
+    fn put(&self, conn: MultiplexedConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_BLOCKING {
+            idle.push(conn);
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Connects, checks the server answers, and warns when its `maxmemory-policy` would let
+    /// Redis evict jobs (anything but `noeviction`).
+    pub async fn connect(opts: RedisOptions) -> Result<Self, BackendError> {
+        let backend = Self::lazy(opts)?;
+        backend.check_server().await?;
+        Ok(backend)
+    }
+
+    /// Builds the backend without touching the server; the first command connects. No
+    /// `maxmemory-policy` check is made. Must be called inside a Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), jobs::backend::BackendError> {
+    /// use jobs_backends::redis::{RedisBackend, RedisOptions};
+    /// let backend = RedisBackend::lazy(RedisOptions::new("redis://127.0.0.1:6379").with_prefix("app"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lazy(opts: RedisOptions) -> Result<Self, BackendError> {
+        let edge = Edge {
+            target: jobs::redact_url(&opts.url),
+            timeout: opts.response_timeout,
+        };
+        let client = open_client(&opts).map_err(|e| edge.map(e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(std::time::Duration::from_millis(50))
+            .set_max_delay(std::time::Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| edge.map(e))?;
+        let blocking = BlockingPool {
+            client,
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(opts.connect_timeout))
+                .set_response_timeout(None),
+            idle: Mutex::new(Vec::new()),
+        };
+        Ok(RedisBackend {
+            inner: Arc::new(Inner {
+                conn,
+                blocking,
+                keys: Keys::new(opts.prefix.as_deref()),
+                edge,
+                opts,
+            }),
+        })
+    }
+
+    /// Connects from a URL such as `redis://127.0.0.1:6379/3?prefix=myapp`.
+    pub async fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let opts = RedisOptions::from_url(url)?;
+        if let Err(e) = open_client(&opts) {
+            return Err(ConnectError::Config {
+                url: jobs::redact_url(url),
+                message: e.to_string(),
+            });
+        }
+        Ok(Self::connect(opts).await?)
+    }
+
+    /// The options this backend was built with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.inner.opts
+    }
+
+    async fn check_server(&self) -> Result<(), BackendError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        let policy: Result<Vec<String>, BackendError> = self
+            .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+            .await;
+        match policy {
+            Ok(reply) => match reply.get(1) {
+                Some(p) if p != "noeviction" => tracing::warn!(
+                    target = %self.inner.edge.target,
+                    policy = %p,
+                    "Redis maxmemory-policy is not `noeviction`: when memory runs out Redis will \
+                     silently delete keys, jobs included; set `maxmemory-policy noeviction`"
+                ),
+                _ => {}
+            },
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read maxmemory-policy (CONFIG disabled?)")
+            }
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    fn edge(&self) -> &Edge {
+        &self.inner.edge
+    }
+
+    /// Runs one command on the shared connection.
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BackendError> {
+        let mut conn = self.inner.conn.clone();
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+
+    /// Runs a pipeline (or a MULTI/EXEC when `atomic`) in one round trip.
+    async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, BackendError> {
+        let mut conn = self.inner.conn.clone();
+        pipe.query_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+
+    /// Runs a script on the shared connection.
+    async fn eval<T: FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, BackendError> {
+        let mut conn = self.inner.conn.clone();
+        inv.invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+}
+
+fn open_client(opts: &RedisOptions) -> redis::RedisResult<redis::Client> {
+    let mut info = opts.url.as_str().into_connection_info()?;
+    if let Some(db) = opts.db {
+        let settings = info.redis_settings().clone().set_db(db);
+        info = info.set_redis_settings(settings);
+    }
+    redis::Client::open(info)
+}
+
+/// Builds the backend for `jobs::connect`; registered for `redis://` and `rediss://`.
+pub fn connector(url: String) -> jobs::ConnectFuture {
+    Box::pin(async move {
+        let backend = RedisBackend::from_url(&url).await?;
+        Ok(Arc::new(backend) as Arc<dyn AdminBackend>)
+    })
+}
+
+/// Epoch seconds as Redis takes them in scores and arguments (full precision).
+fn score(t: chrono::DateTime<chrono::Utc>) -> String {
+    jobs::envelope::to_epoch(t).to_string()
+}
+
+/// `now + d`, saturating.
+fn later(now: chrono::DateTime<chrono::Utc>, d: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+/// `now - d`, saturating.
+fn earlier(now: chrono::DateTime<chrono::Utc>, d: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}

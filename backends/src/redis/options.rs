@@ -1,0 +1,141 @@
+//! Connection options: the URL, the database number, the key prefix and the timeouts.
+//!
+//! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`.
+//! 2. Everything else has a default that suits a worker on the same network as Redis.
+
+use std::time::Duration;
+
+use jobs::ConnectError;
+
+/// How to reach Redis and where in it the jobs live.
+///
+/// ```
+/// use jobs_backends::redis::RedisOptions;
+/// let opts = RedisOptions::from_url("redis://127.0.0.1:6379/3?prefix=myapp").unwrap();
+/// assert_eq!(opts.db, Some(3));
+/// assert_eq!(opts.prefix.as_deref(), Some("myapp"));
+/// assert_eq!(opts.url, "redis://127.0.0.1:6379/3");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// The server URL, without the options this crate reads (`prefix`).
+    pub url: String,
+    /// The database number; `None` keeps the one in the URL (0 when absent).
+    pub db: Option<i64>,
+    /// Put every key under `<prefix>:`, as the `redis-namespace` gem does for Sidekiq's
+    /// `namespace:` option. `None` uses Sidekiq's plain key names.
+    pub prefix: Option<String>,
+    /// How long to wait for a TCP connection (and for each reconnection attempt).
+    pub connect_timeout: Duration,
+    /// How long to wait for the answer to a command before reporting a timeout.
+    pub response_timeout: Duration,
+    /// The longest one blocking pop lasts before the reserve loop checks again; a paused
+    /// queue stops being taken from within this time.
+    pub max_block: Duration,
+    /// With several queues to watch, how long to block on one before looking at all again:
+    /// the most a job pushed to another queue waits for an idle worker.
+    pub queue_rotation: Duration,
+}
+
+impl RedisOptions {
+    /// Options for `url` with every default.
+    ///
+    /// ```
+    /// let opts = jobs_backends::redis::RedisOptions::new("redis://127.0.0.1:6379");
+    /// assert_eq!(opts.prefix, None);
+    /// ```
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisOptions {
+            url: url.into(),
+            db: None,
+            prefix: None,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            max_block: Duration::from_secs(2),
+            queue_rotation: Duration::from_millis(100),
+        }
+    }
+
+    /// Reads the database number from the URL's path and the key prefix from `?prefix=`.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let redacted = jobs::redact_url(url);
+        let mut parsed = url::Url::parse(url).map_err(|e| ConnectError::InvalidUrl {
+            url: redacted.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") {
+            return Err(ConnectError::InvalidUrl {
+                url: redacted,
+                reason: "expected redis:// or rediss://".into(),
+            });
+        }
+        let mut prefix = None;
+        let mut kept = Vec::new();
+        for (k, v) in parsed.query_pairs() {
+            if k == "prefix" {
+                prefix = Some(v.into_owned());
+            } else {
+                kept.push((k.into_owned(), v.into_owned()));
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        let db = match parsed.path().trim_matches('/') {
+            "" => None,
+            path => Some(path.parse::<i64>().map_err(|_| ConnectError::Config {
+                url: redacted.clone(),
+                message: format!("the database number `{path}` is not a number"),
+            })?),
+        };
+        if prefix.as_deref().is_some_and(str::is_empty) {
+            prefix = None;
+        }
+        let mut opts = RedisOptions::new(parsed.to_string());
+        opts.db = db;
+        opts.prefix = prefix;
+        Ok(opts)
+    }
+
+    /// Sets the key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.prefix = (!prefix.is_empty()).then_some(prefix);
+        self
+    }
+
+    /// Sets the database number.
+    pub fn with_db(mut self, db: i64) -> Self {
+        self.db = Some(db);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_db_and_prefix_and_keeps_other_query_options() {
+        let o = RedisOptions::from_url("redis://:pw@localhost:6380/2?prefix=app&protocol=resp3")
+            .unwrap();
+        assert_eq!(o.db, Some(2));
+        assert_eq!(o.prefix.as_deref(), Some("app"));
+        assert_eq!(o.url, "redis://:pw@localhost:6380/2?protocol=resp3");
+    }
+
+    #[test]
+    fn a_bad_db_is_a_config_error_without_the_password() {
+        let err = RedisOptions::from_url("redis://:secret@localhost/abc").unwrap_err();
+        assert!(matches!(err, ConnectError::Config { .. }), "{err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn no_db_and_empty_prefix_are_none() {
+        let o = RedisOptions::from_url("redis://localhost?prefix=").unwrap();
+        assert_eq!((o.db, o.prefix), (None, None));
+    }
+}

@@ -1,0 +1,213 @@
+//! Reserving jobs: a Lua script that moves up to `limit` jobs into the process's in-flight
+//! lists, and, when none is there, a blocking `BLMOVE` on a connection of its own.
+//!
+//! 1. Each round runs `reserve.lua` over all queues (paused ones skipped, in the order
+//!    given). When it finds nothing, it registers one open queue (rotating over rounds) in
+//!    the process's lease bookkeeping and extends its lease *before* the blocking pop, so a
+//!    job the pop moves can always be rescued.
+//! 2. `BLMOVE queue:<q> <in-flight list> RIGHT LEFT <slice>` then blocks in Redis. With one
+//!    open queue the slice is the whole wait (at most `max_block` and half the lease ttl);
+//!    with several it is `queue_rotation`, after which all queues are checked again.
+//! 3. After a pop, one more script call takes up to `limit - 1` more jobs and refreshes the
+//!    lease to the time the job was actually taken.
+//! 4. A payload that does not parse as a job is moved from the in-flight list to the dead
+//!    set with an error saying so; the other jobs of the batch are returned as usual.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
+use jobs::envelope::JobEnvelope;
+use redis::Value;
+
+use super::error::bad_reply;
+use super::hot::{Action, Move, Source};
+use super::raw;
+use super::scripts::RESERVE;
+use super::token::Token;
+use super::{later, score, RedisBackend};
+
+/// What one run of `reserve.lua` found.
+struct Round {
+    /// (1-based index into `queues`, raw payload).
+    jobs: Vec<(usize, String)>,
+    /// The 1-based index of the queue registered for a blocking pop, or 0.
+    block: usize,
+    /// How many of the queues are not paused.
+    open: usize,
+}
+
+/// Blocking pops shorter than this are not worth a round trip.
+const MIN_BLOCK: Duration = Duration::from_millis(1);
+
+impl RedisBackend {
+    pub(crate) async fn reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+        if p.limit == 0 || p.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let deadline = started + p.wait;
+        let at = |t: Instant| later(p.now, t.duration_since(started));
+        let mut rotation = 1u64;
+        loop {
+            let now = at(Instant::now());
+            let block = if p.wait.is_zero() { 0 } else { rotation };
+            let round = self.reserve_round(&p, p.limit, now, block, "").await?;
+            if !round.jobs.is_empty() {
+                return self.take(&p, round.jobs, now).await;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if round.block == 0 || remaining < MIN_BLOCK {
+                return Ok(Vec::new());
+            }
+            let mut slice = remaining
+                .min(self.inner.opts.max_block)
+                .min(p.lease_ttl / 2);
+            if round.open > 1 {
+                slice = slice.min(self.inner.opts.queue_rotation);
+            }
+            let Some(queue) = p.queues.get(round.block - 1) else {
+                return Err(bad_reply("reserve"));
+            };
+            if slice < MIN_BLOCK {
+                return Ok(Vec::new());
+            }
+            if let Some(raw) = self.block_move(queue, &p.process, slice).await? {
+                let now = at(Instant::now());
+                let more = self.reserve_round(&p, p.limit - 1, now, 0, queue).await?;
+                let mut jobs = Vec::with_capacity(more.jobs.len() + 1);
+                jobs.push((round.block, raw));
+                jobs.extend(more.jobs);
+                return self.take(&p, jobs, now).await;
+            }
+            rotation += 1;
+        }
+    }
+
+    /// One run of `reserve.lua`.
+    async fn reserve_round(
+        &self,
+        p: &ReserveParams,
+        limit: usize,
+        now: DateTime<Utc>,
+        block: u64,
+        taken_from: &str,
+    ) -> Result<Round, BackendError> {
+        let k = self.keys();
+        let mut inv = RESERVE.prepare_invoke();
+        inv.key(k.paused())
+            .key(k.leases())
+            .key(k.leased(&p.process));
+        for q in &p.queues {
+            inv.key(k.queue(q)).key(k.inflight(&p.process, q));
+        }
+        inv.arg(limit)
+            .arg(score(later(now, p.lease_ttl)))
+            .arg(&p.process)
+            .arg(block)
+            .arg(taken_from);
+        for q in &p.queues {
+            inv.arg(q);
+        }
+        let reply: Value = self.eval(&inv).await?;
+        parse_round(reply).ok_or_else(|| bad_reply("reserve"))
+    }
+
+    /// `BLMOVE` from the head of `queue` into the process's in-flight list, on a blocking
+    /// connection; `None` when `slice` passed with nothing pushed.
+    async fn block_move(
+        &self,
+        queue: &str,
+        process: &str,
+        slice: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        let k = self.keys();
+        let pool = &self.inner.blocking;
+        let mut conn = pool.get().await.map_err(|e| self.edge().map(e))?;
+        let mut cmd = redis::cmd("BLMOVE");
+        cmd.arg(k.queue(queue))
+            .arg(k.inflight(process, queue))
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(format!("{:.3}", slice.as_secs_f64()));
+        // The server answers when the slice ends; this bound only catches a server that
+        // stopped answering. The connection is dropped then, never reused mid-command.
+        let guard = slice + self.inner.opts.response_timeout;
+        match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
+            Ok(Ok(job)) => {
+                pool.put(conn);
+                Ok(job)
+            }
+            Ok(Err(e)) => Err(self.edge().map(e)),
+            Err(_) => Err(self.edge().elapsed(guard)),
+        }
+    }
+
+    /// Decodes the jobs taken; any that is not a job goes to the dead set instead.
+    async fn take(
+        &self,
+        p: &ReserveParams,
+        jobs: Vec<(usize, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Reserved>, BackendError> {
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut buried = Vec::new();
+        for (index, raw) in jobs {
+            let queue = p
+                .queues
+                .get(index.wrapping_sub(1))
+                .ok_or_else(|| bad_reply("reserve"))?;
+            match JobEnvelope::from_json(&raw) {
+                Ok(job) => out.push(Reserved {
+                    job,
+                    token: Token::encode(&p.process, queue, &raw),
+                }),
+                Err(e) => {
+                    let place = format!("queue `{queue}`");
+                    tracing::error!(
+                        queue = %queue,
+                        error = %e,
+                        "a payload in the queue is not valid job JSON; moved to the dead set"
+                    );
+                    let payload = raw::undecodable(&raw, queue, &place, &e.to_string(), now);
+                    buried.push(Move {
+                        source: Source::List,
+                        key: self.keys().inflight(&p.process, queue),
+                        member: raw,
+                        action: Action::Kill,
+                        payload,
+                    });
+                }
+            }
+        }
+        if !buried.is_empty() {
+            self.run_moves(buried, now, DeadLimits::default()).await?;
+        }
+        Ok(out)
+    }
+}
+
+/// `{ {i, payload, ...}, block, open }` from `reserve.lua`.
+fn parse_round(reply: Value) -> Option<Round> {
+    let Value::Array(parts) = reply else {
+        return None;
+    };
+    let mut parts = parts.into_iter();
+    let Some(Value::Array(flat)) = parts.next() else {
+        return None;
+    };
+    let block: i64 = redis::from_redis_value(parts.next()?).ok()?;
+    let open: i64 = redis::from_redis_value(parts.next()?).ok()?;
+    let mut jobs = Vec::with_capacity(flat.len() / 2);
+    let mut flat = flat.into_iter();
+    while let (Some(i), Some(job)) = (flat.next(), flat.next()) {
+        let i: i64 = redis::from_redis_value(i).ok()?;
+        let job: String = redis::from_redis_value(job).ok()?;
+        jobs.push((usize::try_from(i).ok()?, job));
+    }
+    Some(Round {
+        jobs,
+        block: usize::try_from(block).ok()?,
+        open: usize::try_from(open).ok()?,
+    })
+}

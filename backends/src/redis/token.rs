@@ -1,0 +1,69 @@
+//! The lease token: which process holds the job, which queue it came from, and its raw JSON.
+//!
+//! The raw payload is what `LREM` matches in the in-flight list (the fence) and what a
+//! requeue pushes back, byte-identical. Encoded as `<len>:<process><len>:<queue><raw>` with
+//! byte lengths, so any characters in the process id or queue name are safe.
+
+use jobs::backend::{BackendError, LeaseToken};
+
+/// A decoded [`LeaseToken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Token<'a> {
+    pub(crate) process: &'a str,
+    pub(crate) queue: &'a str,
+    pub(crate) raw: &'a str,
+}
+
+impl<'a> Token<'a> {
+    pub(crate) fn encode(process: &str, queue: &str, raw: &str) -> LeaseToken {
+        LeaseToken(format!(
+            "{}:{process}{}:{queue}{raw}",
+            process.len(),
+            queue.len()
+        ))
+    }
+
+    pub(crate) fn decode(token: &'a LeaseToken) -> Result<Self, BackendError> {
+        let bad = || BackendError::Decode("not a lease token of the Redis backend".into());
+        let (process, rest) = field(&token.0).ok_or_else(bad)?;
+        let (queue, raw) = field(rest).ok_or_else(bad)?;
+        Ok(Token {
+            process,
+            queue,
+            raw,
+        })
+    }
+}
+
+/// Splits `<len>:<field><rest>`.
+fn field(s: &str) -> Option<(&str, &str)> {
+    let (len, rest) = s.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    Some((rest.get(..len)?, rest.get(len..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_any_names() {
+        let t = Token::encode("host:1:ab", "q:ü", r#"{"a":"1:2"}"#);
+        let d = Token::decode(&t).unwrap();
+        assert_eq!(
+            d,
+            Token {
+                process: "host:1:ab",
+                queue: "q:ü",
+                raw: r#"{"a":"1:2"}"#
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        for s in ["", "x", "5:ab", "2:ab9:c", "1:\u{fc}1:qx"] {
+            assert!(Token::decode(&LeaseToken(s.into())).is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Shared helpers for the Redis tests: a backend under a fresh key prefix on the shared
+//! server at 127.0.0.1:6379, and a raw connection to look at the keys it writes.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
+use jobs_backends::redis::{RedisBackend, RedisOptions};
+
+pub const URL: &str = "redis://127.0.0.1:6379/0";
+
+/// A prefix no other test uses.
+pub fn unique_prefix(name: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("jobs-test:{name}:{}:{n}:{nanos:x}", std::process::id())
+}
+
+/// A backend and a raw connection, both under one fresh prefix.
+pub struct Fixture {
+    pub backend: RedisBackend,
+    pub prefix: String,
+    pub raw: redis::aio::MultiplexedConnection,
+}
+
+impl Fixture {
+    pub async fn new(name: &str) -> Self {
+        Self::with(name, |o| o).await
+    }
+
+    pub async fn with(name: &str, tweak: impl FnOnce(RedisOptions) -> RedisOptions) -> Self {
+        let prefix = unique_prefix(name);
+        let opts = tweak(RedisOptions::new(URL).with_prefix(prefix.clone()));
+        let backend = RedisBackend::connect(opts).await.expect("connect to 127.0.0.1:6379");
+        let raw = redis::Client::open(URL)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        Fixture {
+            backend,
+            prefix,
+            raw,
+        }
+    }
+
+    /// The full key name of a key in Sidekiq's layout.
+    pub fn key(&self, k: &str) -> String {
+        format!("{}:{k}", self.prefix)
+    }
+
+    pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
+        let mut c = self.raw.clone();
+        cmd.query_async(&mut c).await.unwrap()
+    }
+
+    pub async fn push(&self, jobs: Vec<JobEnvelope>, now: DateTime<Utc>) {
+        self.backend.job_push(PushParams::new(jobs, now)).await.unwrap();
+    }
+
+    pub async fn reserve(&self, queues: &[&str], process: &str, limit: usize, now: DateTime<Utc>) -> Vec<Reserved> {
+        let mut p = ReserveParams::new(queues.iter().map(|q| q.to_string()).collect(), process, now);
+        p.limit = limit;
+        self.backend.job_reserve(p).await.unwrap()
+    }
+
+    pub async fn finish(&self, r: &Reserved, outcome: FinishOutcome, failed: bool, now: DateTime<Utc>) -> FinishReport {
+        self.backend
+            .job_finish(FinishParams {
+                items: vec![Finish {
+                    token: r.token.clone(),
+                    job: r.job.clone(),
+                    outcome,
+                    failed,
+                }],
+                dead_limits: DeadLimits::default(),
+                now,
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Deletes this fixture's keys.
+    pub async fn cleanup(&self) {
+        self.backend.clear_all().await.unwrap();
+    }
+}
+
+/// A fixed, whole-microsecond time, as tests use with injected clocks.
+pub fn t0() -> DateTime<Utc> {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+pub fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
