@@ -30,3 +30,11 @@ pub mod postgres;
 inventory::submit! {
     jobs::Connector { schemes: &["postgres", "postgresql"], connect: postgres::connect_url }
 }
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "sqlite")]
+inventory::submit! {
+    jobs::Connector { schemes: &["sqlite"], connect: sqlite::connector }
+}

@@ -1,0 +1,81 @@
+-- The SQLite backend's schema, version 1. Times are integer microseconds since the epoch.
+--
+-- One `jobs` table holds every job in every state. Each state has its own partial index,
+-- so each hot query (reserve from a queue, promote due jobs, extend or rescue leases) walks
+-- only the rows of its state, and a job changing state moves between two small indexes.
+
+CREATE TABLE jobs (
+    id               INTEGER PRIMARY KEY,
+    -- The envelope's job id; one row per job whatever its state.
+    jid              TEXT    NOT NULL UNIQUE,
+    queue            TEXT    NOT NULL,
+    class            TEXT    NOT NULL,
+    state            TEXT    NOT NULL
+        CHECK (state IN ('available', 'scheduled', 'running', 'retryable', 'dead')),
+    -- available, running: when it was enqueued (for queue latency);
+    -- scheduled, retryable: when it is due; dead: when it died.
+    run_at           INTEGER NOT NULL,
+    -- Order: FIFO within a queue (the head has the smallest), ties of run_at elsewhere.
+    pos              INTEGER NOT NULL,
+    -- How many times it was reserved.
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    -- The lease of a running job: the process holding it, the token that fences its
+    -- settlement (the reserve call's number, 16 hex digits, then 16 random ones, so tokens
+    -- sort in reserve order and never repeat, even in a file made anew), and when it
+    -- expires unless the process beats.
+    lease_owner      TEXT,
+    lease_token      TEXT,
+    lease_expires_at INTEGER,
+    -- The job envelope as JSON text, byte for byte as the client wrote it.
+    payload          TEXT    NOT NULL
+) STRICT;
+
+CREATE INDEX jobs_available ON jobs (queue, pos) WHERE state = 'available';
+CREATE INDEX jobs_scheduled ON jobs (run_at, pos) WHERE state = 'scheduled';
+CREATE INDEX jobs_retryable ON jobs (run_at, pos) WHERE state = 'retryable';
+CREATE INDEX jobs_dead ON jobs (run_at, pos) WHERE state = 'dead';
+CREATE INDEX jobs_running ON jobs (lease_owner, lease_expires_at) WHERE state = 'running';
+
+-- Queues that ever held a job (until cleared), and queues workers skip.
+CREATE TABLE known_queues (name TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+CREATE TABLE paused_queues (name TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+
+-- A queue becomes known when a job becomes available in it, however it got there.
+CREATE TRIGGER jobs_known_queue_insert AFTER INSERT ON jobs WHEN NEW.state = 'available'
+BEGIN
+    INSERT OR IGNORE INTO known_queues (name) VALUES (NEW.queue);
+END;
+CREATE TRIGGER jobs_known_queue_update AFTER UPDATE OF state ON jobs WHEN NEW.state = 'available'
+BEGIN
+    INSERT OR IGNORE INTO known_queues (name) VALUES (NEW.queue);
+END;
+
+-- Live worker processes, and the signals left for them until their next beat.
+CREATE TABLE processes (
+    id           TEXT    PRIMARY KEY,
+    info         TEXT    NOT NULL,  -- ProcessInfo as JSON
+    beat_at      INTEGER NOT NULL,
+    quiet        INTEGER NOT NULL,
+    running      TEXT    NOT NULL,  -- [{"job": envelope, "started_at": micros}]
+    lease_ttl_us INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE process_signals (
+    id         INTEGER PRIMARY KEY,
+    process_id TEXT    NOT NULL REFERENCES processes (id) ON DELETE CASCADE,
+    signal     TEXT    NOT NULL  -- ProcessSignal as JSON
+) STRICT;
+CREATE INDEX process_signals_process ON process_signals (process_id);
+
+-- Counters: `processed`, `failed` and `dead_trimmed`, per period: 'all' for the totals,
+-- 'YYYY-MM-DD' for a UTC day.
+CREATE TABLE counters (
+    name   TEXT    NOT NULL,
+    period TEXT    NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (name, period)
+) STRICT, WITHOUT ROWID;
+
+-- Monotonic sequences: `pos` hands out tail positions, `lease` numbers reserve calls.
+CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+INSERT INTO sequences (name, value) VALUES ('pos', 0), ('lease', 0);

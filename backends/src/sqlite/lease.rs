@@ -1,0 +1,305 @@
+//! Leases: reserve, finish, requeue and rescue, each fenced by the lease token.
+//!
+//! 1. [`job_reserve`] takes up to `limit` jobs in one immediate transaction: for each queue
+//!    in the order given (paused ones skipped inside the same statement), one `UPDATE ...
+//!    RETURNING` marks the head jobs `running` with owner, token and expiry. When nothing is
+//!    there it waits for this process's [`Notify`](tokio::sync::Notify) or the poll interval,
+//!    whichever comes first; a poll first asks a reader whether any job is available, so
+//!    idle processes do not contend for the write lock.
+//! 2. A token is `row id:nonce`, the nonce new for each reserve call; every settle matches
+//!    `state = 'running' AND lease_token = nonce`, so a lease rescued (or settled) before is
+//!    reported lost and nothing of it is applied.
+//! 3. [`job_finish`] applies all items and the counters in one transaction.
+//! 4. [`lease_rescue`] puts expired leases back at the heads of their queues and drops
+//!    processes that stopped beating.
+
+use jobs::backend::{
+    BackendError, DeadLimits, FinishOutcome, FinishParams, FinishReport, RequeueParams,
+    RescueParams, ReserveParams, Reserved,
+};
+use tokio::time::Instant;
+
+use super::db::{after, decode_job, encode_job, micros, nonce, parse_token, token, Db};
+use super::error::Sqlx;
+use super::moves;
+
+/// Reserves up to `limit` jobs, waiting up to `wait` for one to be pushed.
+pub(super) async fn job_reserve(db: &Db, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+    let deadline = Instant::now() + p.wait;
+    let mut polled = false;
+    loop {
+        let notified = db.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let got = if polled && !any_available(db, &p.queues).await? {
+            Vec::new()
+        } else {
+            try_reserve(db, &p).await?
+        };
+        if !got.is_empty() || p.limit == 0 || p.queues.is_empty() || Instant::now() >= deadline {
+            return Ok(got);
+        }
+        let poll_at = (Instant::now() + db.poll_interval).min(deadline);
+        tokio::select! {
+            _ = &mut notified => polled = false,
+            _ = tokio::time::sleep_until(poll_at) => polled = true,
+        }
+    }
+}
+
+/// Whether any of `queues` that is not paused has an available job, read without the
+/// write lock.
+async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError> {
+    let names =
+        serde_json::to_string(queues).map_err(|e| super::error::encode("queue names", e))?;
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs
+                        WHERE state = 'available'
+                          AND queue IN (SELECT value FROM json_each(?1))
+                          AND queue NOT IN (SELECT name FROM paused_queues))",
+    )
+    .bind(names)
+    .fetch_one(&db.readers)
+    .await
+    .or_backend(&db.cx)
+}
+
+/// One attempt: takes what is there now.
+async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+    if p.limit == 0 || p.queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expires_at = after(p.now, p.lease_ttl);
+    let mut rows: Vec<(i64, i64, String)> = Vec::new();
+    let mut tx = db.write().await?;
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + 1 WHERE name = 'lease' RETURNING value",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .or_backend(&db.cx)?;
+    let nonce = nonce(seq);
+    for queue in &p.queues {
+        let room = p.limit.saturating_sub(rows.len());
+        if room == 0 {
+            break;
+        }
+        let mut got: Vec<(i64, i64, String)> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
+                    lease_expires_at = ?3, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE queue = ?4 AND state = 'available'
+                            AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?4)
+                          ORDER BY pos LIMIT ?5)
+             RETURNING id, pos, payload",
+        )
+        .bind(&p.process)
+        .bind(&nonce)
+        .bind(expires_at)
+        .bind(queue)
+        .bind(i64::try_from(room).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+        got.sort_unstable_by_key(|(_, pos, _)| *pos);
+        rows.extend(got);
+    }
+    db.commit(tx).await?;
+
+    let mut out = Vec::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
+    for (id, _, payload) in rows {
+        match decode_job(&payload) {
+            Ok(job) => out.push(Reserved {
+                job,
+                token: token(id, &nonce),
+            }),
+            Err(e) => {
+                tracing::error!(row = id, error = %e, "stored job cannot be decoded; moved to the dead set");
+                undecodable.push(id);
+            }
+        }
+    }
+    if !undecodable.is_empty() {
+        let mut tx = db.write().await?;
+        moves::kill(db, &mut tx, &undecodable, p.now, DeadLimits::default()).await?;
+        db.commit(tx).await?;
+    }
+    Ok(out)
+}
+
+/// Where a finished job goes: removed, or moved to a set at a time.
+enum Step {
+    Remove,
+    Move {
+        state: &'static str,
+        run_at: i64,
+        payload: String,
+    },
+}
+
+/// Settles reserved jobs and counts them, all in one transaction.
+pub(super) async fn job_finish(db: &Db, p: FinishParams) -> Result<FinishReport, BackendError> {
+    let now = micros(p.now);
+    let mut steps = Vec::with_capacity(p.items.len());
+    for item in &p.items {
+        let step = match &item.outcome {
+            FinishOutcome::Completed | FinishOutcome::Discard => Step::Remove,
+            FinishOutcome::Retry { at } => Step::Move {
+                state: "retryable",
+                run_at: micros(*at),
+                payload: encode_job(&item.job)?,
+            },
+            FinishOutcome::Snooze { at } => Step::Move {
+                state: "scheduled",
+                run_at: micros(*at),
+                payload: encode_job(&item.job)?,
+            },
+            FinishOutcome::Dead => Step::Move {
+                state: "dead",
+                run_at: now,
+                payload: encode_job(&item.job)?,
+            },
+            _ => {
+                return Err(BackendError::Unsupported {
+                    backend: "sqlite",
+                    operation: "this finish outcome",
+                })
+            }
+        };
+        steps.push(step);
+    }
+    let moving = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Move { .. }))
+        .count();
+
+    let mut report = FinishReport::default();
+    let (mut processed, mut failed, mut died) = (0u64, 0u64, false);
+    let mut tx = db.write().await?;
+    let mut pos = if moving > 0 {
+        moves::next_positions(db, &mut tx, moving).await?
+    } else {
+        0
+    };
+    for (i, (item, step)) in p.items.iter().zip(steps).enumerate() {
+        let Some((id, nonce)) = parse_token(&item.token) else {
+            report.lost.push(i);
+            continue;
+        };
+        let done = match step {
+            Step::Remove => sqlx::query(
+                "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+            )
+            .bind(id)
+            .bind(nonce)
+            .execute(&mut *tx)
+            .await
+            .or_backend(&db.cx)?,
+            Step::Move {
+                state,
+                run_at,
+                payload,
+            } => {
+                pos += 1;
+                died |= state == "dead";
+                sqlx::query(
+                    "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, jid = ?6, queue = ?7,
+                            class = ?8, payload = ?9,
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                     WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
+                )
+                .bind(id)
+                .bind(nonce)
+                .bind(state)
+                .bind(run_at)
+                .bind(pos - 1)
+                .bind(&item.job.jid)
+                .bind(&item.job.queue)
+                .bind(&item.job.class)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await
+                .or_backend(&db.cx)?
+            }
+        };
+        if done.rows_affected() == 0 {
+            report.lost.push(i);
+            continue;
+        }
+        if !matches!(item.outcome, FinishOutcome::Snooze { .. }) {
+            processed += 1;
+        }
+        if item.failed {
+            failed += 1;
+        }
+    }
+    if died {
+        report.dead_trimmed = moves::trim_dead(db, &mut tx, p.now, p.dead_limits).await?;
+    }
+    moves::count(db, &mut tx, p.now, processed, failed, 0).await?;
+    db.commit(tx).await?;
+    Ok(report)
+}
+
+/// Gives leased jobs back to the heads of their queues, unchanged.
+pub(super) async fn job_requeue(db: &Db, p: RequeueParams) -> Result<(), BackendError> {
+    let mut moved = false;
+    let mut tx = db.write().await?;
+    // Last first, so the jobs end up at the head in the order given.
+    for t in p.tokens.iter().rev() {
+        if let Some((id, nonce)) = parse_token(t) {
+            moved |= moves::requeue_head(db, &mut tx, id, Some(nonce)).await?;
+        }
+    }
+    db.commit(tx).await?;
+    if moved {
+        db.wake_reservers();
+    }
+    Ok(())
+}
+
+/// Puts expired leases back at the heads of their queues (newest lease first, so they end
+/// up in the order they were reserved) and
+/// drops processes whose last beat is older than their lease TTL; returns how many jobs.
+pub(super) async fn lease_rescue(db: &Db, p: RescueParams) -> Result<u64, BackendError> {
+    let now = micros(p.now);
+    let anything: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1)
+             OR EXISTS (SELECT 1 FROM processes WHERE beat_at <= ?1 - lease_ttl_us)",
+    )
+    .bind(now)
+    .fetch_one(&db.readers)
+    .await
+    .or_backend(&db.cx)?;
+    if !anything {
+        return Ok(0);
+    }
+    let mut tx = db.write().await?;
+    let expired: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, jid, lease_owner FROM jobs
+         WHERE state = 'running' AND lease_expires_at <= ?1
+         ORDER BY lease_token DESC, pos DESC",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await
+    .or_backend(&db.cx)?;
+    let mut rescued = 0;
+    for (id, jid, owner) in &expired {
+        if moves::requeue_head(db, &mut tx, *id, None).await? {
+            rescued += 1;
+            tracing::warn!(%jid, process = owner.as_deref().unwrap_or(""), "lease expired; job returned to its queue");
+        }
+    }
+    sqlx::query("DELETE FROM processes WHERE beat_at <= ?1 - lease_ttl_us")
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    db.commit(tx).await?;
+    if rescued > 0 {
+        db.wake_reservers();
+    }
+    Ok(rescued)
+}

@@ -1,0 +1,190 @@
+//! The moves several operations share, each one statement (or two) inside the caller's
+//! write transaction.
+//!
+//! 1. [`next_positions`] hands out tail positions from the `pos` sequence.
+//! 2. [`enqueue`] puts jobs at the tails of their queues with `enqueued_at = now`
+//!    (promotion, enqueue-now); [`requeue_head`] puts one running job back at the head of
+//!    its queue unchanged (requeue, rescue).
+//! 3. [`kill`] moves jobs to the dead set and [`trim_dead`] keeps it within its limits.
+//! 4. [`count`] adds to the totals and today's counters in one upsert.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use jobs::backend::{BackendError, DeadLimits};
+use jobs::envelope::to_epoch;
+
+use super::db::{duration_micros, id_list, micros, Db, Tx};
+use super::error::{self, Sqlx};
+
+/// Reserves `n` positions at the tails of the queues; returns the first.
+pub(super) async fn next_positions(db: &Db, tx: &mut Tx, n: usize) -> Result<i64, BackendError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + ?1 WHERE name = 'pos' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    Ok(last - n + 1)
+}
+
+/// Moves the jobs with these row ids, in this order, to the tails of their queues with
+/// `enqueued_at = now`. Returns how many moved.
+pub(super) async fn enqueue(
+    db: &Db,
+    tx: &mut Tx,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<u64, BackendError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let first = next_positions(db, tx, ids.len()).await?;
+    let enqueued_at =
+        serde_json::to_string(&to_epoch(now)).map_err(|e| error::encode("a time", e))?;
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'available', run_at = ?2, pos = ?3 + picked.key,
+                payload = json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4)),
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+         FROM (SELECT key, value FROM json_each(?1)) AS picked
+         WHERE jobs.id = picked.value",
+    )
+    .bind(id_list(ids))
+    .bind(micros(now))
+    .bind(first)
+    .bind(enqueued_at)
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    Ok(done.rows_affected())
+}
+
+/// Puts the running job on row `id` back at the head of its queue, unchanged, ending its
+/// lease; with `nonce`, only if the lease is still the one that nonce names. Returns
+/// whether it moved.
+pub(super) async fn requeue_head(
+    db: &Db,
+    tx: &mut Tx,
+    id: i64,
+    nonce: Option<&str>,
+) -> Result<bool, BackendError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'available',
+                pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
+                       WHERE k.queue = jobs.queue AND k.state = 'available'),
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+         WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)",
+    )
+    .bind(id)
+    .bind(nonce)
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Moves the jobs with these row ids, in this order, to the dead set at `now`, then trims
+/// it. Returns how many moved and how many old dead jobs were trimmed.
+pub(super) async fn kill(
+    db: &Db,
+    tx: &mut Tx,
+    ids: &[i64],
+    now: DateTime<Utc>,
+    limits: DeadLimits,
+) -> Result<(u64, u64), BackendError> {
+    if ids.is_empty() {
+        return Ok((0, 0));
+    }
+    let first = next_positions(db, tx, ids.len()).await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'dead', run_at = ?2, pos = ?3 + picked.key,
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+         FROM (SELECT key, value FROM json_each(?1)) AS picked
+         WHERE jobs.id = picked.value",
+    )
+    .bind(id_list(ids))
+    .bind(micros(now))
+    .bind(first)
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    let trimmed = trim_dead(db, tx, now, limits).await?;
+    Ok((done.rows_affected(), trimmed))
+}
+
+/// Drops dead jobs older than `max_age`, then the oldest beyond `max_jobs`, and adds the
+/// count to the `dead_trimmed` counter. Returns the count.
+pub(super) async fn trim_dead(
+    db: &Db,
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    limits: DeadLimits,
+) -> Result<u64, BackendError> {
+    let cutoff = micros(now).saturating_sub(duration_micros(limits.max_age));
+    let old = sqlx::query("DELETE FROM jobs WHERE state = 'dead' AND run_at < ?1")
+        .bind(cutoff)
+        .execute(&mut **tx)
+        .await
+        .or_backend(&db.cx)?
+        .rows_affected();
+    let over = sqlx::query(
+        "DELETE FROM jobs WHERE id IN (
+             SELECT id FROM jobs WHERE state = 'dead'
+             ORDER BY run_at DESC, pos DESC LIMIT -1 OFFSET ?1)",
+    )
+    .bind(i64::try_from(limits.max_jobs).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?
+    .rows_affected();
+    let trimmed = old + over;
+    if trimmed > 0 {
+        tracing::warn!(
+            trimmed,
+            "dead set over its limits; oldest dead jobs trimmed"
+        );
+        count(db, tx, now, 0, 0, trimmed).await?;
+    }
+    Ok(trimmed)
+}
+
+/// Adds to the `processed`, `failed` and `dead_trimmed` totals, and to the first two for
+/// the UTC day of `now`.
+pub(super) async fn count(
+    db: &Db,
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    processed: u64,
+    failed: u64,
+    dead_trimmed: u64,
+) -> Result<(), BackendError> {
+    if processed == 0 && failed == 0 && dead_trimmed == 0 {
+        return Ok(());
+    }
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO counters (name, period, value) VALUES
+             ('processed', 'all', ?1), ('processed', ?2, ?1),
+             ('failed', 'all', ?3), ('failed', ?2, ?3),
+             ('dead_trimmed', 'all', ?4)
+         ON CONFLICT (name, period) DO UPDATE SET value = value + excluded.value",
+    )
+    .bind(n(processed))
+    .bind(day(now))
+    .bind(n(failed))
+    .bind(n(dead_trimmed))
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    Ok(())
+}
+
+/// The counters' period for the UTC day of `t`.
+fn day(t: DateTime<Utc>) -> String {
+    period(t.date_naive())
+}
+
+/// The counters' period for `date`.
+pub(super) fn period(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}

@@ -1,0 +1,181 @@
+//! Opening a database file: pragmas, the schema, and the connection pools.
+//!
+//! 1. One setup connection creates the file when missing, switches it to WAL mode (retrying
+//!    while another process holds the lock that switch needs) and runs the embedded
+//!    migrations inside `BEGIN IMMEDIATE`, so processes starting together apply each once.
+//! 2. Every connection gets the same pragmas: `synchronous` as configured (see
+//!    [`Synchronous`](super::Synchronous)), a busy timeout, foreign keys on.
+//! 3. Writes go through a pool of one connection, so writers of this process queue in the
+//!    pool rather than spin in SQLite's busy handler; reads use a small pool of their own,
+//!    which WAL lets run beside the writer.
+
+use std::time::Duration;
+
+use jobs::backend::{BackendError, ErrorKind};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+use super::config::SqliteConfig;
+use super::db::Db;
+use super::error::{ErrorContext, Sqlx};
+use super::wake;
+
+/// One numbered migration, embedded in the crate.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, in order; `PRAGMA user_version` records the last one applied.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_schema.sql",
+    sql: include_str!("../../sql/sqlite/0001_schema.sql"),
+}];
+
+/// How long a call waits for a pooled connection before failing with a timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens (creating when missing) the database `config` names and brings its schema up to date.
+pub(super) async fn open(config: &SqliteConfig) -> Result<Db, BackendError> {
+    let mut cx = ErrorContext {
+        target: config.path.display().to_string(),
+        busy_timeout: config.busy_timeout,
+        acquire_timeout: ACQUIRE_TIMEOUT,
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(&config.path)
+        .create_if_missing(true)
+        .busy_timeout(config.busy_timeout)
+        .synchronous(config.synchronous.to_sqlx())
+        .foreign_keys(true);
+
+    let mut setup = options.connect().await.or_backend(&cx)?;
+    enable_wal(&mut setup, &cx).await?;
+    migrate(&mut setup, &cx).await?;
+    setup.close().await.or_backend(&cx)?;
+
+    let path =
+        std::fs::canonicalize(&config.path).map_err(|e| BackendError::connection(&cx.target, e))?;
+    cx.target = path.display().to_string();
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await
+        .or_backend(&cx)?;
+    let readers = SqlitePoolOptions::new()
+        .max_connections(config.readers.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_lazy_with(options);
+    Ok(Db {
+        writer,
+        readers,
+        wake: wake::notifier(&path),
+        poll_interval: config.poll_interval,
+        cx,
+        temporary: None,
+    })
+}
+
+/// A path for a new database file in the system's temporary directory, unique in this
+/// machine.
+pub(super) fn temporary_path() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "jobs-sqlite-{}-{n}-{:016x}.db",
+        std::process::id(),
+        rand::random::<u64>()
+    ))
+}
+
+/// Switches the file to WAL mode. The switch needs an exclusive lock that SQLite's busy
+/// timeout does not wait for, so a busy answer is retried until the busy timeout passes.
+async fn enable_wal(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<(), BackendError> {
+    let deadline = tokio::time::Instant::now() + cx.busy_timeout;
+    loop {
+        let result = sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut *conn)
+            .await
+            .or_backend(cx);
+        match result {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(BackendError::msg(format!(
+                    "{} stays in {mode} journal mode; the SQLite backend needs WAL",
+                    cx.target
+                )))
+            }
+            Err(e) if e.kind() == ErrorKind::Timeout && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Applies the migrations the file has not seen, all in one immediate transaction.
+async fn migrate(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<(), BackendError> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.or_backend(cx)?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .or_backend(cx)?;
+    if current > latest {
+        return Err(BackendError::msg(format!(
+            "{} has schema version {current}, newer than this build's {latest}: upgrade jobs-backends",
+            cx.target
+        )));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tracing::info!(file = %cx.target, migration = m.name, "applying SQLite migration");
+        sqlx::Executor::execute(&mut *tx, m.sql).await.map_err(
+            |e| match super::error::map_sqlx(e, cx) {
+                BackendError::Other { message, source } => BackendError::Other {
+                    message: format!("migration {} failed: {message}", m.name),
+                    source,
+                },
+                other => other,
+            },
+        )?;
+    }
+    if latest > current {
+        sqlx::Executor::execute(&mut *tx, format!("PRAGMA user_version = {latest}").as_str())
+            .await
+            .or_backend(cx)?;
+    }
+    tx.commit().await.or_backend(cx)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_an_embedded_migration_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let names: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(files, names);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
+        }
+    }
+}
