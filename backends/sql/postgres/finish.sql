@@ -1,7 +1,7 @@
 -- Settle a batch of leases in one statement, with the counters.
 -- $1 row ids, $2 lease tokens, $3 new envelopes (JSON text, NULL when not kept),
 -- $4 outcomes (completed, discard, retry, snooze, dead), $5 times (retry, snooze),
--- $6 failed flags, $7 now, $8 today (UTC).
+-- $6 failed flags, $7 now, $8 today (UTC), $9 the new envelopes' `enqueued_at`.
 --
 -- Fencing: an item applies only while its row is still running under the same lease
 -- token; a rescued, requeued or already settled lease matches nothing. The row lock taken
@@ -10,8 +10,9 @@
 -- the items that applied are returned; the others are reported lost.
 WITH item AS (
     SELECT *
-    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[])
-        WITH ORDINALITY AS i (id, lease, payload, outcome, at, failed, idx)
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
+                $6::boolean[], $9::float8[])
+        WITH ORDINALITY AS i (id, lease, payload, outcome, at, failed, enqueued_at, idx)
 ),
 removed AS (
     DELETE FROM __SCHEMA__.jobs AS j
@@ -29,7 +30,8 @@ moved AS (
                 END::__SCHEMA__.job_state,
         run_at = coalesce(i.at, $7),
         position = nextval('__SCHEMA__.position_seq'),
-        payload = i.payload::jsonb,
+        enqueued_at = i.enqueued_at,
+        payload = i.payload::json,
         lease_owner = NULL,
         lease_token = NULL,
         lease_expires_at = NULL

@@ -2,7 +2,7 @@
 -- extend every lease it holds to $4, and take the signals left for it, oldest first.
 WITH beat AS (
     INSERT INTO __SCHEMA__.processes (id, record, beat_at, expires_at)
-    VALUES ($1, $2::jsonb, $3, $4)
+    VALUES ($1, $2::json, $3, $4)
     ON CONFLICT (id) DO UPDATE
     SET record = excluded.record, beat_at = excluded.beat_at, expires_at = excluded.expires_at
 ),

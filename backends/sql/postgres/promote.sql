@@ -1,34 +1,38 @@
 -- Move up to $2 scheduled, then retry, jobs due at or before $1 to the tail of their
--- queues, stamping `enqueued_at` ($3, epoch seconds) and dropping `at`. SKIP LOCKED
--- means two promoters never move the same job: each row moves once.
-WITH due AS (
-    SELECT id, ord, pos FROM (
-        (SELECT id, 1 AS ord, run_at, position AS pos
-         FROM __SCHEMA__.jobs
-         WHERE state = 'scheduled' AND run_at <= $1
-         ORDER BY run_at, position
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED)
-        UNION ALL
-        (SELECT id, 2 AS ord, run_at, position AS pos
-         FROM __SCHEMA__.jobs
-         WHERE state = 'retryable' AND run_at <= $1
-         ORDER BY run_at, position
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED)
-    ) AS both_sets
+-- queues, stamping `enqueued_at` ($3, epoch seconds). SKIP LOCKED means two promoters
+-- never move the same job: each row moves once. The retry set only fills what the
+-- scheduled set left of the limit, so no row is locked that will not move.
+WITH sched AS (
+    SELECT id, run_at, position
+    FROM __SCHEMA__.jobs
+    WHERE state = 'scheduled' AND run_at <= $1
+    ORDER BY run_at, position
     LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+retry AS (
+    SELECT id, run_at, position
+    FROM __SCHEMA__.jobs
+    WHERE state = 'retryable' AND run_at <= $1
+    ORDER BY run_at, position
+    LIMIT greatest($2 - (SELECT count(*) FROM sched), 0)
+    FOR UPDATE SKIP LOCKED
 ),
 placed AS (
     SELECT id, nextval('__SCHEMA__.position_seq') AS position
-    FROM (SELECT id FROM due ORDER BY ord, pos) AS ordered
+    FROM (
+        SELECT id, 1 AS ord, run_at, position FROM sched
+        UNION ALL
+        SELECT id, 2 AS ord, run_at, position FROM retry
+        ORDER BY ord, run_at, position
+    ) AS ordered
 ),
 moved AS (
     UPDATE __SCHEMA__.jobs AS j
     SET state = 'available',
         run_at = $1,
         position = placed.position,
-        payload = jsonb_set(j.payload - 'at', '{enqueued_at}', to_jsonb($3::float8))
+        enqueued_at = $3
     FROM placed
     WHERE j.id = placed.id
     RETURNING j.queue

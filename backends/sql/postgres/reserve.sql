@@ -43,8 +43,8 @@ taken AS (
         attempts = j.attempts + 1
     FROM picked
     WHERE j.id = picked.id
-    RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload
+    RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at
 )
-SELECT id, lease_token, payload
+SELECT id, lease_token, payload, enqueued_at
 FROM taken
 ORDER BY ord, priority, position

@@ -8,12 +8,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use jobs::backend::*;
-use jobs::envelope::{to_epoch, JobEnvelope};
+use jobs::envelope::to_epoch;
 use sqlx::types::Json;
 use sqlx::Row;
 
 use super::rows::StoredProcess;
-use super::select::SetPlace;
+use super::select::{SetPlace, STORED};
 use super::sql::Queries;
 use super::PostgresBackend;
 
@@ -32,9 +32,9 @@ impl AdminBackend for PostgresBackend {
              SELECT n.name,
                     (SELECT count(*) FROM __SCHEMA__.jobs j
                      WHERE j.queue = n.name AND j.state = 'available') AS size,
-                    (SELECT j.payload FROM __SCHEMA__.jobs j
+                    (SELECT j.enqueued_at FROM __SCHEMA__.jobs j
                      WHERE j.queue = n.name AND j.state = 'available'
-                     ORDER BY j.priority, j.position LIMIT 1) AS head,
+                     ORDER BY j.priority, j.position LIMIT 1) AS head_enqueued_at,
                     EXISTS (SELECT 1 FROM __SCHEMA__.paused_queues p WHERE p.name = n.name)
              FROM names n");
         let rows = sqlx::query(&sql)
@@ -43,8 +43,7 @@ impl AdminBackend for PostgresBackend {
             .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let head: Option<Json<JobEnvelope>> = row.try_get(2).map_err(|e| self.err(e))?;
-            let enqueued_at = head.and_then(|Json(j)| j.enqueued_at);
+            let enqueued_at: Option<f64> = row.try_get(2).map_err(|e| self.err(e))?;
             let secs = enqueued_at.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
             out.push(QueueInfo {
                 name: row.try_get(0).map_err(|e| self.err(e))?,
@@ -99,7 +98,7 @@ impl AdminBackend for PostgresBackend {
     async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
         let place = SetPlace::of(&set)?;
         let sql = self.q(&format!(
-            "SELECT payload, run_at FROM __SCHEMA__.jobs
+            "SELECT {STORED} FROM __SCHEMA__.jobs
              WHERE jid = $1 AND state = '{}' AND ($2::text IS NULL OR queue = $2)",
             place.state
         ));
@@ -138,7 +137,7 @@ impl AdminBackend for PostgresBackend {
              ), moved AS (
                  UPDATE __SCHEMA__.jobs AS j
                  SET state = 'available', run_at = $2, position = placed.position,
-                     payload = jsonb_set(j.payload - 'at', '{enqueued_at}', to_jsonb($3::float8))
+                     enqueued_at = $3
                  FROM placed WHERE j.id = placed.id
                  RETURNING j.queue
              ), known AS (
@@ -174,8 +173,7 @@ impl AdminBackend for PostgresBackend {
                        ORDER BY ord) AS ordered
              )
              UPDATE __SCHEMA__.jobs AS j
-             SET state = 'dead', run_at = $2, position = placed.position,
-                 payload = j.payload - 'at'
+             SET state = 'dead', run_at = $2, position = placed.position
              FROM placed WHERE j.id = placed.id");
         let killed = sqlx::query(&sql)
             .bind(&ids)

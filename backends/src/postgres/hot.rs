@@ -11,8 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::backend::*;
-use jobs::envelope::{to_epoch, JobEnvelope};
-use sqlx::types::Json;
+use jobs::envelope::to_epoch;
 use sqlx::{Connection, PgConnection, Row};
 use tokio::time::Instant;
 
@@ -29,7 +28,8 @@ pub(super) async fn push(
         return Ok(false);
     }
     let n = p.jobs.len();
-    let (mut jids, mut queues, mut payloads, mut ats) = (
+    let (mut jids, mut queues, mut payloads, mut ats, mut enqueued) = (
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -46,6 +46,7 @@ pub(super) async fn push(
         jids.push(job.jid);
         queues.push(job.queue);
         ats.push(at);
+        enqueued.push(job.enqueued_at);
     }
     sqlx::query(&inner.sql.push)
         .bind(jids)
@@ -53,6 +54,7 @@ pub(super) async fn push(
         .bind(payloads)
         .bind(ats)
         .bind(p.now)
+        .bind(enqueued)
         .execute(conn)
         .await
         .map_err(|e| inner.errors.map(e))?;
@@ -79,8 +81,8 @@ impl PostgresBackend {
         for row in rows {
             let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
             let lease: i64 = row.try_get(1).map_err(|e| self.err(e))?;
-            match row.try_get::<Json<JobEnvelope>, _>(2) {
-                Ok(Json(job)) => out.push(Reserved {
+            match rows::job(&row, 2, 3) {
+                Ok(job) => out.push(Reserved {
                     job,
                     token: rows::token(id, lease),
                 }),
@@ -130,6 +132,7 @@ impl PostgresBackend {
             .bind(&batch.failed)
             .bind(now)
             .bind(now.date_naive())
+            .bind(&batch.enqueued)
             .fetch_all(&mut *conn)
             .await?;
         let mut applied = vec![false; batch.ids.len()];
@@ -179,6 +182,7 @@ struct FinishBatch {
     outcomes: Vec<&'static str>,
     ats: Vec<Option<DateTime<Utc>>>,
     failed: Vec<bool>,
+    enqueued: Vec<Option<f64>>,
 }
 
 impl FinishBatch {
@@ -191,6 +195,7 @@ impl FinishBatch {
             outcomes: Vec::with_capacity(n),
             ats: Vec::with_capacity(n),
             failed: Vec::with_capacity(n),
+            enqueued: Vec::with_capacity(n),
         };
         for item in items {
             // A token this backend never issued matches no row: the item is reported lost.
@@ -223,6 +228,7 @@ impl FinishBatch {
             b.outcomes.push(outcome);
             b.ats.push(at);
             b.failed.push(item.failed);
+            b.enqueued.push(item.job.enqueued_at);
         }
         Ok(b)
     }
@@ -261,16 +267,17 @@ impl Backend for PostgresBackend {
         }
         let started = Instant::now();
         let deadline = started + p.wait;
+        let mut now = p.now;
         loop {
             let notified = self.wake().listen();
-            // After waiting, leases run from the time the job is taken, not the call.
-            let waited = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-            let now = p.now.checked_add_signed(waited).unwrap_or(p.now);
             let got = self.try_reserve(&queues, &p, now).await?;
             if !got.is_empty() || Instant::now() >= deadline {
                 return Ok(got);
             }
             Wake::wait(notified, self.inner.options.poll_interval(), deadline).await;
+            // After waiting, leases run from the time the job is taken, not the call.
+            let waited = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+            now = p.now.checked_add_signed(waited).unwrap_or(p.now);
         }
     }
 

@@ -17,7 +17,11 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::rows;
 use super::sql::quoted;
+
+/// The columns [`PostgresBackend::stored`] reads, in order.
+pub(super) const STORED: &str = "payload, run_at, enqueued_at";
 use super::PostgresBackend;
 
 /// Where a set's jobs are: their state, their queue, and their order.
@@ -99,7 +103,7 @@ impl PostgresBackend {
                 .fetch_one(pool)
                 .await
                 .map_err(|e| self.err(e))?;
-            let mut q = self.matching("payload, run_at", &place, None, &p.filter);
+            let mut q = self.matching(STORED, &place, None, &p.filter);
             q.push(format!(" ORDER BY {} OFFSET ", place.order))
                 .push_bind(offset)
                 .push(" LIMIT ")
@@ -115,7 +119,7 @@ impl PostgresBackend {
             });
         }
         // The text filter: walk the set in order, matching in Rust.
-        let mut q = self.matching("payload, run_at", &place, None, &p.filter);
+        let mut q = self.matching(STORED, &place, None, &p.filter);
         q.push(format!(" ORDER BY {}", place.order));
         let mut rows = q.build().fetch(pool);
         let mut page = JobPage::default();
@@ -177,9 +181,9 @@ impl PostgresBackend {
         Ok(ids)
     }
 
-    /// A `(payload, run_at)` row as a job of `set`.
+    /// A row of the [`STORED`] columns as a job of `set`.
     pub(super) fn stored(&self, row: &PgRow, set: &JobSet) -> Result<StoredJob, BackendError> {
-        let Json(job): Json<JobEnvelope> = row.try_get(0).map_err(|e| self.err(e))?;
+        let job = rows::job(row, 0, 2).map_err(|e| self.err(e))?;
         let run_at: DateTime<Utc> = row.try_get(1).map_err(|e| self.err(e))?;
         Ok(StoredJob {
             job,

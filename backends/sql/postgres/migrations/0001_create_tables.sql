@@ -30,8 +30,14 @@ CREATE TABLE __SCHEMA__.jobs (
     lease_owner      text,
     lease_token      bigint,
     lease_expires_at timestamptz,
-    -- The job envelope, exactly as every backend stores it.
-    payload          jsonb                  NOT NULL,
+    -- The envelope's `enqueued_at`, kept here so promotions can stamp it in SQL; it
+    -- overrides the copy inside `payload` when a job is read.
+    enqueued_at      double precision,
+    -- The job envelope as every backend stores it. `json`, not `jsonb`: json keeps the
+    -- text byte for byte (as Sidekiq's Redis does), where jsonb refuses `\u0000` in
+    -- strings and rewrites numbers (1e308 comes back as 309 digits). The `->>`
+    -- operators still work on it for the admin filters.
+    payload          json                   NOT NULL,
     CONSTRAINT jobs_jid_key UNIQUE (jid)
 );
 
@@ -63,7 +69,7 @@ CREATE TABLE __SCHEMA__.paused_queues (
 -- quiet flag, exact beat time); the columns are what the queries need.
 CREATE TABLE __SCHEMA__.processes (
     id         text        PRIMARY KEY,
-    record     jsonb       NOT NULL,
+    record     json        NOT NULL,
     beat_at    timestamptz NOT NULL,
     -- The last beat plus the process's lease ttl: rescue drops the record after this.
     expires_at timestamptz NOT NULL
