@@ -3,225 +3,227 @@
 
 mod postgres_support;
 
-use std::time::{Duration, Instant};
+mod postgres {
+    use std::time::{Duration, Instant};
 
-use jobs::backend::*;
-use jobs_backends::postgres::PostgresBackend;
-use postgres_support::*;
-use sqlx::Row;
+    use super::postgres_support::*;
+    use jobs::backend::*;
+    use jobs_backends::postgres::PostgresBackend;
+    use sqlx::Row;
 
-/// The reserve statement of `schema`, as the backend runs it.
-fn reserve_sql(schema: &str) -> String {
-    include_str!("../sql/postgres/reserve.sql")
-        .replace("__SCHEMA__", &format!("\"{schema}\""))
-        .replace("__CHANNEL__", &format!("'jobs.{schema}'"))
-}
+    /// The reserve statement of `schema`, as the backend runs it.
+    fn reserve_sql(schema: &str) -> String {
+        include_str!("../sql/postgres/reserve.sql")
+            .replace("__SCHEMA__", &format!("\"{schema}\""))
+            .replace("__CHANNEL__", &format!("'jobs.{schema}'"))
+    }
 
-#[tokio::test]
-async fn reserve_uses_the_partial_index() {
-    let db = TestDb::new().await;
-    let jobs: Vec<_> = (0..5000)
-        .map(|i| job(["a", "b", "c"][i % 3], i as i64))
-        .collect();
-    push(&db.backend, jobs).await;
-    let pool = db.backend.pool();
-    sqlx::query(&format!("ANALYZE \"{}\".jobs", db.schema))
-        .execute(pool)
-        .await
-        .unwrap();
-    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN {}", reserve_sql(&db.schema)))
-        .bind(vec!["b".to_owned(), "a".to_owned()])
-        .bind(10_i64)
-        .bind("p1")
-        .bind(t0())
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
-    let plan = plan.join("\n");
-    println!("{plan}");
-    assert!(plan.contains("jobs_available_idx"), "{plan}");
-    assert!(plan.contains("LockRows"), "{plan}");
-    assert!(!plan.contains("Seq Scan on jobs"), "{plan}");
-    db.drop().await;
-}
+    #[tokio::test]
+    async fn reserve_uses_the_partial_index() {
+        let db = TestDb::new().await;
+        let jobs: Vec<_> = (0..5000)
+            .map(|i| job(["a", "b", "c"][i % 3], i as i64))
+            .collect();
+        push(&db.backend, jobs).await;
+        let pool = db.backend.pool();
+        sqlx::query(&format!("ANALYZE \"{}\".jobs", db.schema))
+            .execute(pool)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN {}", reserve_sql(&db.schema)))
+            .bind(vec!["b".to_owned(), "a".to_owned()])
+            .bind(10_i64)
+            .bind("p1")
+            .bind(t0())
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        let plan = plan.join("\n");
+        println!("{plan}");
+        assert!(plan.contains("jobs_available_idx"), "{plan}");
+        assert!(plan.contains("LockRows"), "{plan}");
+        assert!(!plan.contains("Seq Scan on jobs"), "{plan}");
+        db.drop().await;
+    }
 
-#[tokio::test]
-async fn a_push_from_another_process_wakes_an_idle_reserver() {
-    let db = TestDb::new().await;
-    // Polling every minute: only the notification can wake the reserver in time.
-    let url = format!("{}&poll_interval_ms=60000", url(&db.schema));
-    let idle = PostgresBackend::connect(&url).await.unwrap();
-    let reserver = tokio::spawn(async move {
-        let mut p = ReserveParams::new(vec!["q".into()], "idle", t0());
-        p.wait = Duration::from_secs(50);
-        let started = Instant::now();
-        let got = idle.job_reserve(p).await.unwrap();
-        (got, started.elapsed())
-    });
-    let pusher = db.another().await;
-    let j = job("q", 1);
-    push(&pusher, vec![j.clone()]).await;
-    let (got, waited) = reserver.await.unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].job.jid, j.jid);
-    assert!(waited < Duration::from_secs(30), "woke after {waited:?}");
-    db.drop().await;
-}
+    #[tokio::test]
+    async fn a_push_from_another_process_wakes_an_idle_reserver() {
+        let db = TestDb::new().await;
+        // Polling every minute: only the notification can wake the reserver in time.
+        let url = format!("{}&poll_interval_ms=60000", url(&db.schema));
+        let idle = PostgresBackend::connect(&url).await.unwrap();
+        let reserver = tokio::spawn(async move {
+            let mut p = ReserveParams::new(vec!["q".into()], "idle", t0());
+            p.wait = Duration::from_secs(50);
+            let started = Instant::now();
+            let got = idle.job_reserve(p).await.unwrap();
+            (got, started.elapsed())
+        });
+        let pusher = db.another().await;
+        let j = job("q", 1);
+        push(&pusher, vec![j.clone()]).await;
+        let (got, waited) = reserver.await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].job.jid, j.jid);
+        assert!(waited < Duration::from_secs(30), "woke after {waited:?}");
+        db.drop().await;
+    }
 
-#[tokio::test]
-async fn a_lease_rescued_and_reserved_again_fences_the_first_holder() {
-    let db = TestDb::new().await;
-    let b = &db.backend;
-    push(b, vec![job("q", 1)]).await;
-    let first = reserve(b, "q", 1, "p1").await;
-    // p1 stops beating; its lease expires and the job goes to p2.
-    let later = t0() + chrono::Duration::seconds(120);
-    assert_eq!(
-        b.lease_rescue(RescueParams { now: later }).await.unwrap(),
-        1
-    );
-    let mut p = ReserveParams::new(vec!["q".into()], "p2", later);
-    p.limit = 1;
-    let second = b.job_reserve(p).await.unwrap();
-    assert_eq!(second[0].job.jid, first[0].job.jid);
-    assert_ne!(second[0].token, first[0].token);
+    #[tokio::test]
+    async fn a_lease_rescued_and_reserved_again_fences_the_first_holder() {
+        let db = TestDb::new().await;
+        let b = &db.backend;
+        push(b, vec![job("q", 1)]).await;
+        let first = reserve(b, "q", 1, "p1").await;
+        // p1 stops beating; its lease expires and the job goes to p2.
+        let later = t0() + chrono::Duration::seconds(120);
+        assert_eq!(
+            b.lease_rescue(RescueParams { now: later }).await.unwrap(),
+            1
+        );
+        let mut p = ReserveParams::new(vec!["q".into()], "p2", later);
+        p.limit = 1;
+        let second = b.job_reserve(p).await.unwrap();
+        assert_eq!(second[0].job.jid, first[0].job.jid);
+        assert_ne!(second[0].token, first[0].token);
 
-    let settle = |r: &Reserved| FinishParams {
-        items: vec![Finish {
-            token: r.token.clone(),
-            job: r.job.clone(),
-            outcome: FinishOutcome::Completed,
-            failed: false,
-        }],
-        dead_limits: DeadLimits::default(),
-        now: later,
-    };
-    // The first holder's completion is refused, and requeue of its token does nothing.
-    let report = b.job_finish(settle(&first[0])).await.unwrap();
-    assert_eq!(report.lost, vec![0]);
-    b.job_requeue(RequeueParams {
-        tokens: vec![first[0].token.clone()],
-        now: later,
-    })
-    .await
-    .unwrap();
-    assert_eq!(b.stats().await.unwrap().enqueued, 0);
-    // The current holder's goes through, once.
-    assert!(b
-        .job_finish(settle(&second[0]))
-        .await
-        .unwrap()
-        .lost
-        .is_empty());
-    assert_eq!(
-        b.job_finish(settle(&second[0])).await.unwrap().lost,
-        vec![0]
-    );
-    assert_eq!(b.stats().await.unwrap().processed, 1);
-    db.drop().await;
-}
-
-#[tokio::test]
-async fn a_token_from_elsewhere_is_reported_lost() {
-    let db = TestDb::new().await;
-    let report = db
-        .backend
-        .job_finish(FinishParams {
+        let settle = |r: &Reserved| FinishParams {
             items: vec![Finish {
-                token: LeaseToken("memory:1:abc".into()),
-                job: job("q", 1),
+                token: r.token.clone(),
+                job: r.job.clone(),
                 outcome: FinishOutcome::Completed,
                 failed: false,
             }],
             dead_limits: DeadLimits::default(),
-            now: t0(),
+            now: later,
+        };
+        // The first holder's completion is refused, and requeue of its token does nothing.
+        let report = b.job_finish(settle(&first[0])).await.unwrap();
+        assert_eq!(report.lost, vec![0]);
+        b.job_requeue(RequeueParams {
+            tokens: vec![first[0].token.clone()],
+            now: later,
         })
         .await
         .unwrap();
-    assert_eq!(report.lost, vec![0]);
-    db.drop().await;
-}
-
-#[tokio::test]
-async fn many_processes_migrating_one_schema_at_once_all_succeed() {
-    let schema = unique_schema();
-    let connects = (0..6).map(|_| {
-        let url = url(&schema);
-        tokio::spawn(async move { PostgresBackend::connect(&url).await })
-    });
-    for c in futures::future::join_all(connects).await {
-        c.unwrap().unwrap();
+        assert_eq!(b.stats().await.unwrap().enqueued, 0);
+        // The current holder's goes through, once.
+        assert!(b
+            .job_finish(settle(&second[0]))
+            .await
+            .unwrap()
+            .lost
+            .is_empty());
+        assert_eq!(
+            b.job_finish(settle(&second[0])).await.unwrap().lost,
+            vec![0]
+        );
+        assert_eq!(b.stats().await.unwrap().processed, 1);
+        db.drop().await;
     }
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(BASE_URL)
+
+    #[tokio::test]
+    async fn a_token_from_elsewhere_is_reported_lost() {
+        let db = TestDb::new().await;
+        let report = db
+            .backend
+            .job_finish(FinishParams {
+                items: vec![Finish {
+                    token: LeaseToken("memory:1:abc".into()),
+                    job: job("q", 1),
+                    outcome: FinishOutcome::Completed,
+                    failed: false,
+                }],
+                dead_limits: DeadLimits::default(),
+                now: t0(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.lost, vec![0]);
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn many_processes_migrating_one_schema_at_once_all_succeed() {
+        let schema = unique_schema();
+        let connects = (0..6).map(|_| {
+            let url = url(&schema);
+            tokio::spawn(async move { PostgresBackend::connect(&url).await })
+        });
+        for c in futures::future::join_all(connects).await {
+            c.unwrap().unwrap();
+        }
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(BASE_URL)
+            .await
+            .unwrap();
+        let versions: Vec<i32> = sqlx::query_scalar(&format!(
+            "SELECT version FROM \"{schema}\".schema_migrations ORDER BY version"
+        ))
+        .fetch_all(&mut conn)
         .await
         .unwrap();
-    let versions: Vec<i32> = sqlx::query_scalar(&format!(
-        "SELECT version FROM \"{schema}\".schema_migrations ORDER BY version"
-    ))
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(versions, vec![1]);
-    // On demand, again: nothing left to apply.
-    let applied = jobs_backends::postgres::migrate(&mut conn, &schema)
+        assert_eq!(versions, vec![1]);
+        // On demand, again: nothing left to apply.
+        let applied = jobs_backends::postgres::migrate(&mut conn, &schema)
+            .await
+            .unwrap();
+        assert!(applied.is_empty());
+        drop_schema(&schema).await;
+    }
+
+    #[tokio::test]
+    async fn jobs_connect_knows_the_postgres_schemes() {
+        let schema = unique_schema();
+        for scheme in ["postgres", "postgresql"] {
+            let url = format!("{scheme}://root@127.0.0.1:5432/test?schema={schema}");
+            let backend = jobs_backends::connect(&url).await.unwrap();
+            assert_eq!(backend.name(), "postgres");
+            assert!(backend.queue_list(t0()).await.unwrap().is_empty());
+        }
+        drop_schema(&schema).await;
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_a_transient_error() {
+        let err = PostgresBackend::connect(
+            "postgres://root@127.0.0.1:1/test?schema=nowhere&acquire_timeout_ms=300",
+        )
+        .await
+        .unwrap_err();
+        match err {
+            jobs::ConnectError::Backend(e) => assert!(e.is_transient(), "{e:?}"),
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_row_goes_to_the_dead_set_instead_of_blocking_the_queue() {
+        let db = TestDb::new().await;
+        let b = &db.backend;
+        sqlx::query(&format!(
+            "INSERT INTO \"{}\".jobs (jid, queue, state, run_at, position, payload)
+             VALUES ('bad', 'q', 'available', now(), 0, '{{\"not\": \"a job\"}}')",
+            db.schema
+        ))
+        .execute(b.pool())
         .await
         .unwrap();
-    assert!(applied.is_empty());
-    drop_schema(&schema).await;
-}
-
-#[tokio::test]
-async fn jobs_connect_knows_the_postgres_schemes() {
-    let schema = unique_schema();
-    for scheme in ["postgres", "postgresql"] {
-        let url = format!("{scheme}://root@127.0.0.1:5432/test?schema={schema}");
-        let backend = jobs_backends::connect(&url).await.unwrap();
-        assert_eq!(backend.name(), "postgres");
-        assert!(backend.queue_list(t0()).await.unwrap().is_empty());
+        let good = job("q", 1);
+        push(b, vec![good.clone()]).await;
+        let got = reserve(b, "q", 10, "p1").await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].job.jid, good.jid);
+        let state: String = sqlx::query_scalar(&format!(
+            "SELECT state::text FROM \"{}\".jobs WHERE jid = 'bad'",
+            db.schema
+        ))
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+        assert_eq!(state, "dead");
+        db.drop().await;
     }
-    drop_schema(&schema).await;
-}
-
-#[tokio::test]
-async fn an_unreachable_server_is_a_transient_error() {
-    let err = PostgresBackend::connect(
-        "postgres://root@127.0.0.1:1/test?schema=nowhere&acquire_timeout_ms=300",
-    )
-    .await
-    .unwrap_err();
-    match err {
-        jobs::ConnectError::Backend(e) => assert!(e.is_transient(), "{e:?}"),
-        other => panic!("expected a backend error, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn an_undecodable_row_goes_to_the_dead_set_instead_of_blocking_the_queue() {
-    let db = TestDb::new().await;
-    let b = &db.backend;
-    sqlx::query(&format!(
-        "INSERT INTO \"{}\".jobs (jid, queue, state, run_at, position, payload)
-         VALUES ('bad', 'q', 'available', now(), 0, '{{\"not\": \"a job\"}}')",
-        db.schema
-    ))
-    .execute(b.pool())
-    .await
-    .unwrap();
-    let good = job("q", 1);
-    push(b, vec![good.clone()]).await;
-    let got = reserve(b, "q", 10, "p1").await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].job.jid, good.jid);
-    let state: String = sqlx::query_scalar(&format!(
-        "SELECT state::text FROM \"{}\".jobs WHERE jid = 'bad'",
-        db.schema
-    ))
-    .fetch_one(b.pool())
-    .await
-    .unwrap();
-    assert_eq!(state, "dead");
-    db.drop().await;
 }
