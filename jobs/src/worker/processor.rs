@@ -242,7 +242,7 @@ async fn settle(rt: &Runtime, mut lease: Lease, plan: Plan, hard_stop: &Cancella
     }
 }
 
-async fn requeue(mut lease: Lease, hard_stop: &CancellationToken) {
+pub(crate) async fn requeue(mut lease: Lease, hard_stop: &CancellationToken) {
     let _ = hard_stop;
     for attempt in 0..5 {
         let jid = lease.job().jid.clone();

@@ -2,7 +2,8 @@
 //!
 //! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
 //!    queues in their order (blocking in the backend up to `fetch_wait`), spawn a processor
-//!    per job. A backend that cannot be reached is logged and retried with backoff.
+//!    per job. Jobs a reserve returns after the worker went quiet are requeued at once.
+//!    A backend that cannot be reached is logged and retried with backoff.
 //! 2. Heartbeat: register the process, its running jobs and extend its leases; obey quiet
 //!    and stop signals left through the admin side.
 //! 3. Poller: promote due scheduled and retry jobs and rescue expired leases, at a jittered
@@ -18,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::processor::{process, reconnect_delay};
+use super::processor::{process, reconnect_delay, requeue};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{
     HeartbeatParams, Lease, ProcessInfo, ProcessSignal, PromoteParams, RescueParams, ReserveParams,
@@ -174,6 +175,15 @@ impl Worker {
                     }
                 }
             };
+            if self.handle.is_quiet() {
+                // Quieted while the reserve waited: give the jobs back unchanged, at the head
+                // and in their order (the last first).
+                for r in reserved.into_iter().rev() {
+                    let lease = Lease::new(r, self.backend.clone(), self.rt.clock.clone());
+                    requeue(lease, hard_stop).await;
+                }
+                return;
+            }
             for r in reserved {
                 let Some(permit) = permits.pop() else {
                     break;
