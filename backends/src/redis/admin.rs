@@ -84,7 +84,7 @@ impl RedisBackend {
         Ok(all
             .into_iter()
             .filter(|e| match selection {
-                Selection::Jids(jids) => jids.iter().any(|j| *j == e.job.jid),
+                Selection::Jids(jids) => jids.contains(&e.job.jid),
                 Selection::Matching(filter) => filter.matches(&e.job),
                 _ => false,
             })
@@ -434,7 +434,9 @@ impl AdminBackend for RedisBackend {
         let k = self.keys();
         let mut doomed: Vec<String> = Vec::new();
         if k.ns().is_empty() {
-            let ids: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(k.processes())).await?;
+            let ids: Vec<String> = self
+                .query(redis::cmd("SMEMBERS").arg(k.processes()))
+                .await?;
             for id in &ids {
                 doomed.extend([k.process(id), k.workers(id), k.work(id), k.signals(id)]);
             }

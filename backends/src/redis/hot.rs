@@ -91,7 +91,10 @@ impl RedisBackend {
             trimmed += t;
         }
         if trimmed > 0 {
-            tracing::warn!(trimmed, "dead set over its limits; oldest dead jobs trimmed");
+            tracing::warn!(
+                trimmed,
+                "dead set over its limits; oldest dead jobs trimmed"
+            );
         }
         Ok((moved, trimmed))
     }
@@ -227,9 +230,14 @@ impl Backend for RedisBackend {
                 .arg(if item.failed { "1" } else { "0" });
         }
         let reply: Vec<i64> = self.eval(&inv).await?;
-        let (trimmed, lost) = reply.split_first().ok_or_else(|| super::error::bad_reply("finish"))?;
+        let (trimmed, lost) = reply
+            .split_first()
+            .ok_or_else(|| super::error::bad_reply("finish"))?;
         let report = FinishReport {
-            lost: lost.iter().filter_map(|&i| usize::try_from(i).ok()).collect(),
+            lost: lost
+                .iter()
+                .filter_map(|&i| usize::try_from(i).ok())
+                .collect(),
             dead_trimmed: u64::try_from(*trimmed).unwrap_or(0),
         };
         if report.dead_trimmed > 0 {
@@ -250,7 +258,8 @@ impl Backend for RedisBackend {
         inv.key(k.queues());
         for token in &p.tokens {
             let t = Token::decode(token)?;
-            inv.key(k.inflight(t.process, t.queue)).key(k.queue(t.queue));
+            inv.key(k.inflight(t.process, t.queue))
+                .key(k.queue(t.queue));
             inv.arg(t.raw).arg(t.queue);
         }
         let _moved: u64 = self.eval(&inv).await?;

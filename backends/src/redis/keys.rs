@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn prefixes_are_escaped_in_patterns() {
-        assert_eq!(Keys::new(Some("a*b")).patterns(), vec!["a\\*b:*".to_string()]);
+        assert_eq!(
+            Keys::new(Some("a*b")).patterns(),
+            vec!["a\\*b:*".to_string()]
+        );
         assert_eq!(Keys::new(None).patterns().len(), 3);
     }
 }

@@ -266,7 +266,10 @@ fn score(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `now + d`, saturating.
-fn later(now: chrono::DateTime<chrono::Utc>, d: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+fn later(
+    now: chrono::DateTime<chrono::Utc>,
+    d: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
@@ -274,7 +277,10 @@ fn later(now: chrono::DateTime<chrono::Utc>, d: std::time::Duration) -> chrono::
 }
 
 /// `now - d`, saturating.
-fn earlier(now: chrono::DateTime<chrono::Utc>, d: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+fn earlier(
+    now: chrono::DateTime<chrono::Utc>,
+    d: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_sub_signed(d))

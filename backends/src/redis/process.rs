@@ -85,7 +85,10 @@ fn epoch_number(n: &serde_json::Number) -> Option<f64> {
 }
 
 impl RedisBackend {
-    pub(crate) async fn heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+    pub(crate) async fn heartbeat(
+        &self,
+        p: HeartbeatParams,
+    ) -> Result<HeartbeatReply, BackendError> {
         let k = self.keys();
         let id = &p.info.id;
         let info = serde_json::to_string(&InfoOut {
@@ -142,8 +145,16 @@ impl RedisBackend {
                 pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
             }
         }
-        pipe.cmd("ZADD").arg(k.leases()).arg(&expiry).arg(id).ignore();
-        pipe.cmd("ZADD").arg(k.beats()).arg(&expiry).arg(id).ignore();
+        pipe.cmd("ZADD")
+            .arg(k.leases())
+            .arg(&expiry)
+            .arg(id)
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(k.beats())
+            .arg(&expiry)
+            .arg(id)
+            .ignore();
         pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
         pipe.cmd("DEL").arg(k.signals(id)).ignore();
         let (mut signals,): (Vec<String>,) = self.pipe(&pipe).await?;
@@ -170,16 +181,22 @@ impl RedisBackend {
 
     pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         let k = self.keys();
-        let mut ids: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(k.processes())).await?;
+        let mut ids: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(k.processes()))
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         ids.sort();
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET")
-                .arg(k.process(id))
-                .arg(&["info", "busy", "beat", "quiet", "jobs_rs_beat"]);
+            pipe.cmd("HMGET").arg(k.process(id)).arg(&[
+                "info",
+                "busy",
+                "beat",
+                "quiet",
+                "jobs_rs_beat",
+            ]);
             pipe.cmd("HGETALL").arg(k.workers(id));
             pipe.cmd("HGETALL").arg(k.work(id));
         }

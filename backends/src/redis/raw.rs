@@ -203,8 +203,7 @@ pub(crate) fn undecodable(
     job.failed_at = Some(to_epoch(now));
     // Encoding an envelope of strings cannot fail; fall back to a minimal JSON all the same.
     job.to_json().unwrap_or_else(|_| {
-        serde_json::json!({ "class": "UndecodableJob", "args": [raw], "queue": queue })
-            .to_string()
+        serde_json::json!({ "class": "UndecodableJob", "args": [raw], "queue": queue }).to_string()
     })
 }
 
@@ -236,7 +235,13 @@ mod tests {
     #[test]
     fn undecodable_keeps_the_payload_and_says_why() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let out = undecodable("{not json", "default", "queue `default`", "expected value", now);
+        let out = undecodable(
+            "{not json",
+            "default",
+            "queue `default`",
+            "expected value",
+            now,
+        );
         let job = JobEnvelope::from_json(&out).unwrap();
         assert_eq!(job.args, vec![Value::String("{not json".into())]);
         assert!(job.error_message.unwrap().contains("not valid job JSON"));

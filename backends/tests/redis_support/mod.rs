@@ -35,7 +35,9 @@ impl Fixture {
     pub async fn with(name: &str, tweak: impl FnOnce(RedisOptions) -> RedisOptions) -> Self {
         let prefix = unique_prefix(name);
         let opts = tweak(RedisOptions::new(URL).with_prefix(prefix.clone()));
-        let backend = RedisBackend::connect(opts).await.expect("connect to 127.0.0.1:6379");
+        let backend = RedisBackend::connect(opts)
+            .await
+            .expect("connect to 127.0.0.1:6379");
         let raw = redis::Client::open(URL)
             .unwrap()
             .get_multiplexed_async_connection()
@@ -59,16 +61,32 @@ impl Fixture {
     }
 
     pub async fn push(&self, jobs: Vec<JobEnvelope>, now: DateTime<Utc>) {
-        self.backend.job_push(PushParams::new(jobs, now)).await.unwrap();
+        self.backend
+            .job_push(PushParams::new(jobs, now))
+            .await
+            .unwrap();
     }
 
-    pub async fn reserve(&self, queues: &[&str], process: &str, limit: usize, now: DateTime<Utc>) -> Vec<Reserved> {
-        let mut p = ReserveParams::new(queues.iter().map(|q| q.to_string()).collect(), process, now);
+    pub async fn reserve(
+        &self,
+        queues: &[&str],
+        process: &str,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Vec<Reserved> {
+        let mut p =
+            ReserveParams::new(queues.iter().map(|q| q.to_string()).collect(), process, now);
         p.limit = limit;
         self.backend.job_reserve(p).await.unwrap()
     }
 
-    pub async fn finish(&self, r: &Reserved, outcome: FinishOutcome, failed: bool, now: DateTime<Utc>) -> FinishReport {
+    pub async fn finish(
+        &self,
+        r: &Reserved,
+        outcome: FinishOutcome,
+        failed: bool,
+        now: DateTime<Utc>,
+    ) -> FinishReport {
         self.backend
             .job_finish(FinishParams {
                 items: vec![Finish {
