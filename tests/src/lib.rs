@@ -237,6 +237,7 @@ macro_rules! conformance_suite {
             scheduled {
                 not_reservable_before_its_time,
                 promote_limit_takes_soonest_first,
+                promote_limit_counts_both_sets,
                 concurrent_promote_moves_each_job_once,
                 scheduled_member_has_no_at,
             }

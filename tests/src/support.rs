@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use jobs::backend::{
     AdminBackend, BackendError, DeadLimits, Finish, FinishOutcome, FinishParams, FinishReport,
-    HeartbeatParams, HeartbeatReply, JobListParams, JobSet, ProcessInfo, PushParams, ReserveParams,
-    Reserved, StoredJob,
+    HeartbeatParams, HeartbeatReply, JobListParams, JobSet, ProcessInfo, PromoteParams, PushParams,
+    RescueParams, ReserveParams, Reserved, StoredJob,
 };
 use jobs::envelope::{to_epoch, JobEnvelope};
 use serde_json::json;
@@ -95,6 +95,16 @@ pub async fn push(
     now: DateTime<Utc>,
 ) -> Result<(), BackendError> {
     b.job_push(PushParams::new(jobs, now)).await
+}
+
+/// Promotes up to `limit` due scheduled and retry jobs at `now`; returns how many moved.
+pub async fn promote(b: &Subject, now: DateTime<Utc>, limit: usize) -> Result<u64, BackendError> {
+    b.scheduled_promote(PromoteParams { now, limit }).await
+}
+
+/// Rescues the leases expired at `now`; returns how many jobs went back.
+pub async fn rescue(b: &Subject, now: DateTime<Utc>) -> Result<u64, BackendError> {
+    b.lease_rescue(RescueParams { now }).await
 }
 
 /// Reserves up to `limit` jobs from `queues` for `process`, leased for [`LEASE_TTL`], not

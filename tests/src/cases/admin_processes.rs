@@ -2,8 +2,8 @@
 
 use chrono::NaiveDate;
 use jobs::backend::{
-    DayStats, FinishOutcome, HeartbeatParams, JobSet, ProcessRecord, ProcessSignal, RescueParams,
-    RunningJob, Stats,
+    DayStats, FinishOutcome, HeartbeatParams, JobSet, ProcessRecord, ProcessSignal, RunningJob,
+    Stats,
 };
 
 use crate::support::*;
@@ -138,14 +138,14 @@ pub async fn process_remove_drops_record(b: Subject) -> CaseResult {
 pub async fn rescue_drops_silent_processes(b: Subject) -> CaseResult {
     beat(&b, P1, LEASE_TTL, at(0)).await?;
     beat(&b, P2, LEASE_TTL, at(30)).await?;
-    b.lease_rescue(RescueParams { now: at(59) }).await?;
+    rescue(&b, at(59)).await?;
     assert_eq!(
         b.process_list().await?.len(),
         2,
         "both beat within their ttl"
     );
 
-    b.lease_rescue(RescueParams { now: at(60) }).await?;
+    rescue(&b, at(60)).await?;
     let ids: Vec<_> = b
         .process_list()
         .await?

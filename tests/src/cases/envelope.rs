@@ -1,6 +1,6 @@
 //! Envelope fidelity: fields written by others and unusual argument values come back unchanged.
 
-use jobs::backend::{FinishOutcome, JobActionParams, JobSet, PromoteParams};
+use jobs::backend::{FinishOutcome, JobActionParams, JobSet};
 use jobs::envelope::{new_jid, JobEnvelope};
 use serde_json::{json, Map, Value};
 
@@ -72,14 +72,7 @@ pub async fn unknown_fields_survive_every_move(b: Subject) -> CaseResult {
         "in the retry set"
     );
 
-    assert_eq!(
-        b.scheduled_promote(PromoteParams {
-            now: at(10),
-            limit: 10
-        })
-        .await?,
-        1
-    );
+    assert_eq!(promote(&b, at(10), 10).await?, 1);
     let r = reserve(&b, &["foreign"], 1, P1, at(11)).await?;
     assert_eq!(
         r[0].job,

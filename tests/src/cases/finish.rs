@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use jobs::backend::{
-    DayStats, DeadLimits, FinishOutcome, JobSet, PromoteParams, Reserved, StoredJob,
-};
+use jobs::backend::{DayStats, DeadLimits, FinishOutcome, JobSet, Reserved, StoredJob};
 use jobs::envelope::JobEnvelope;
 
 use crate::support::*;
@@ -82,19 +80,9 @@ pub async fn retry_goes_to_retry_set_and_back(b: Subject) -> CaseResult {
         vec![JobSet::Retry]
     );
 
-    let early = b
-        .scheduled_promote(PromoteParams {
-            now: at(30),
-            limit: 10,
-        })
-        .await?;
+    let early = promote(&b, at(30), 10).await?;
     assert_eq!(early, 0, "a retry is not promoted before its time");
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(31),
-            limit: 10,
-        })
-        .await?;
+    let moved = promote(&b, at(31), 10).await?;
     assert_eq!(moved, 1, "a retry is promoted at its time");
     let again = drain(&b, "flaky", at(32)).await?;
     assert_eq!(
@@ -129,12 +117,7 @@ pub async fn snooze_goes_to_scheduled_uncounted(b: Subject) -> CaseResult {
         "a snooze counts nothing: {stats:?}"
     );
 
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(90),
-            limit: 10,
-        })
-        .await?;
+    let moved = promote(&b, at(90), 10).await?;
     assert_eq!(moved, 1, "the snoozed job comes back at its time");
     assert_eq!(jids(&drain(&b, "limited", at(91)).await?), vec![r.job.jid]);
     Ok(())

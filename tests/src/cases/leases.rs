@@ -1,6 +1,6 @@
 //! Leases: expiry and rescue, heartbeats, lost and double finishes, requeue.
 
-use jobs::backend::{DeadLimits, FinishOutcome, JobSet, RequeueParams, RescueParams};
+use jobs::backend::{DeadLimits, FinishOutcome, JobSet, RequeueParams};
 use serde_json::json;
 
 use crate::support::*;
@@ -19,9 +19,9 @@ pub async fn rescue_after_expiry_returns_jobs_to_head(b: Subject) -> CaseResult 
         "setup: the two oldest reserved"
     );
 
-    let early = b.lease_rescue(RescueParams { now: at(59) }).await?;
+    let early = rescue(&b, at(59)).await?;
     assert_eq!(early, 0, "a lease one second from expiry was rescued");
-    let rescued = b.lease_rescue(RescueParams { now: at(60) }).await?;
+    let rescued = rescue(&b, at(60)).await?;
     assert_eq!(rescued, 2, "both expired leases are rescued at expiry");
 
     let again = reserve(&b, &["rescue"], 3, P2, at(61)).await?;
@@ -46,7 +46,7 @@ pub async fn heartbeat_extends_leases(b: Subject) -> CaseResult {
     assert_eq!(taken.len(), 2, "setup: both jobs reserved");
 
     beat(&b, P1, LEASE_TTL, at(50)).await?;
-    let early = b.lease_rescue(RescueParams { now: at(100) }).await?;
+    let early = rescue(&b, at(100)).await?;
     assert_eq!(
         early, 0,
         "leases extended at +50s to +110s were rescued at +100s"
@@ -65,7 +65,7 @@ pub async fn heartbeat_extends_leases(b: Subject) -> CaseResult {
         "an extended lease can still be settled"
     );
 
-    let late = b.lease_rescue(RescueParams { now: at(110) }).await?;
+    let late = rescue(&b, at(110)).await?;
     assert_eq!(
         late, 1,
         "without another beat, the other lease expires at +110s"
@@ -78,11 +78,7 @@ pub async fn heartbeat_extends_leases(b: Subject) -> CaseResult {
 pub async fn finish_on_rescued_lease_is_lost(b: Subject) -> CaseResult {
     push(&b, vec![job("slow", 1)], at(0)).await?;
     let first = reserve(&b, &["slow"], 1, P1, at(0)).await?;
-    assert_eq!(
-        b.lease_rescue(RescueParams { now: at(61) }).await?,
-        1,
-        "setup: rescued"
-    );
+    assert_eq!(rescue(&b, at(61)).await?, 1, "setup: rescued");
     let second = reserve(&b, &["slow"], 1, P2, at(62)).await?;
     assert_eq!(
         reserved_jids(&second),
@@ -236,7 +232,7 @@ pub async fn rescue_leaves_other_processes_alone(b: Subject) -> CaseResult {
     assert_eq!((silent.len(), alive.len()), (1, 1), "setup: one job each");
     beat(&b, P2, LEASE_TTL, at(50)).await?;
 
-    let rescued = b.lease_rescue(RescueParams { now: at(70) }).await?;
+    let rescued = rescue(&b, at(70)).await?;
     assert_eq!(rescued, 1, "only the silent process's lease is rescued");
     let back = drain(&b, "mixed", at(71)).await?;
     assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jobs::backend::{BackendError, JobListParams, JobSet, PromoteParams, StoredJob};
+use jobs::backend::{BackendError, FinishOutcome, JobListParams, JobSet, StoredJob};
 use tokio::sync::Barrier;
 
 use crate::support::*;
@@ -25,12 +25,7 @@ pub async fn not_reservable_before_its_time(b: Subject) -> CaseResult {
         .await?;
     assert_eq!(waiting.total, 0, "a scheduled job is not in its queue yet");
 
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(59),
-            limit: 100,
-        })
-        .await?;
+    let moved = promote(&b, at(59), 100).await?;
     assert_eq!(moved, 0, "a promote one second early moved the job");
     let got = reserve(&b, &["timed"], 5, P1, at(59)).await?;
     assert!(
@@ -38,12 +33,7 @@ pub async fn not_reservable_before_its_time(b: Subject) -> CaseResult {
         "reserved one second before its time: {got:?}"
     );
 
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(60),
-            limit: 100,
-        })
-        .await?;
+    let moved = promote(&b, at(60), 100).await?;
     assert_eq!(moved, 1, "a promote at the job's time moves it");
     let got = reserve(&b, &["timed"], 5, P1, at(61)).await?;
     assert_eq!(got.len(), 1, "the promoted job is reservable");
@@ -77,26 +67,11 @@ pub async fn promote_limit_takes_soonest_first(b: Subject) -> CaseResult {
     )
     .await?;
 
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(100),
-            limit: 2,
-        })
-        .await?;
+    let moved = promote(&b, at(100), 2).await?;
     assert_eq!(moved, 2, "limit 2 moves two of the three due jobs");
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(101),
-            limit: 10,
-        })
-        .await?;
+    let moved = promote(&b, at(101), 10).await?;
     assert_eq!(moved, 1, "the next promote moves the last due job");
-    let moved = b
-        .scheduled_promote(PromoteParams {
-            now: at(102),
-            limit: 10,
-        })
-        .await?;
+    let moved = promote(&b, at(102), 10).await?;
     assert_eq!(moved, 0, "nothing due is left");
 
     let queued = drain(&b, "p", at(103)).await?;
@@ -119,6 +94,31 @@ pub async fn promote_limit_takes_soonest_first(b: Subject) -> CaseResult {
     Ok(())
 }
 
+/// A promote's `limit` counts scheduled and retry jobs together; the next promote moves
+/// the rest.
+pub async fn promote_limit_counts_both_sets(b: Subject) -> CaseResult {
+    let retry = FinishOutcome::Retry { at: at(10) };
+    let retried = park(&b, job("both-r", 1), retry, "boom", at(0)).await?;
+    let timed: Vec<_> = (0..2).map(|n| job("both-s", n)).collect();
+    let pushes = timed.iter().map(|j| scheduled(j.clone(), at(10)));
+    push(&b, pushes.collect(), at(0)).await?;
+
+    assert_eq!(
+        promote(&b, at(10), 2).await?,
+        2,
+        "limit 2 moves two of three due jobs"
+    );
+    assert_eq!(
+        promote(&b, at(10), 2).await?,
+        1,
+        "the next promote moves the third"
+    );
+    assert_eq!(promote(&b, at(10), 2).await?, 0, "nothing due is left");
+    assert_eq!(jids(&drain(&b, "both-r", at(11)).await?), jids([&retried]));
+    assert_eq!(jids(&drain(&b, "both-s", at(11)).await?), jids(&timed));
+    Ok(())
+}
+
 /// Many tasks promoting the same due jobs at once move each job exactly once: the counts
 /// they report add up to the jobs pushed, and the queue holds each job once.
 pub async fn concurrent_promote_moves_each_job_once(b: Subject) -> CaseResult {
@@ -136,12 +136,7 @@ pub async fn concurrent_promote_moves_each_job_once(b: Subject) -> CaseResult {
                 start.wait().await;
                 let mut moved = 0;
                 loop {
-                    let n = b
-                        .scheduled_promote(PromoteParams {
-                            now: at(10),
-                            limit: 7,
-                        })
-                        .await?;
+                    let n = promote(&b, at(10), 7).await?;
                     if n == 0 {
                         return Ok::<u64, BackendError>(moved);
                     }
