@@ -108,6 +108,11 @@ impl BlockingPool {
         }
     }
 
+    /// Drops every idle connection.
+    fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Keeps a connection that finished its command cleanly.
     fn put(&self, conn: MultiplexedConnection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

@@ -138,8 +138,16 @@ impl RedisBackend {
                 pool.put(conn);
                 Ok(job)
             }
-            Ok(Err(e)) => Err(self.edge().map(e)),
-            Err(_) => Err(self.edge().elapsed(guard)),
+            Ok(Err(e)) => {
+                // A broken connection usually means the server went away: the idle ones
+                // are as stale, so start afresh rather than fail once per idle connection.
+                pool.clear();
+                Err(self.edge().map(e))
+            }
+            Err(_) => {
+                pool.clear();
+                Err(self.edge().elapsed(guard))
+            }
         }
     }
 

@@ -1,0 +1,169 @@
+//! A Redis server of the test's own (never the shared one) is killed and started again: the
+//! backend reports the outage as `Connection` errors within a bounded time, then reconnects
+//! and works on, for enqueues and for blocking reserves alike.
+
+mod redis_support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
+use jobs_backends::redis::{RedisBackend, RedisOptions};
+use redis_support::{free_port, t0};
+use tokio::process::{Child, Command};
+
+/// Starts `redis-server` on `port` without persistence and waits until it answers PING.
+async fn start_server(port: u16) -> Child {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server is installed");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    // A real process must come up: poll it, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+            if redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .is_ok()
+            {
+                return child;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stop_server(mut child: Child) {
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+}
+
+/// Retries `op` until it succeeds, as the worker does after a transient error.
+async fn until_ok<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BackendError>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(e.is_transient(), "{what}: a non-transient error: {e}");
+                assert!(Instant::now() < deadline, "{what}: no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn reserve_params(wait: Duration) -> ReserveParams {
+    let mut p = ReserveParams::new(vec!["q".into()], "p1", t0());
+    p.wait = wait;
+    p
+}
+
+#[tokio::test]
+async fn the_backend_reconnects_after_its_server_restarts() {
+    let port = free_port();
+    let server = start_server(port).await;
+    let mut opts = RedisOptions::new(format!("redis://127.0.0.1:{port}")).with_prefix("restart");
+    opts.connect_timeout = Duration::from_millis(500);
+    let backend = RedisBackend::connect(opts).await.unwrap();
+    let job = || JobEnvelope::new("Echo", "q", vec![]);
+    backend
+        .job_push(PushParams::new(vec![job()], t0()))
+        .await
+        .unwrap();
+    let got = backend
+        .job_reserve(reserve_params(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    // Leave a blocking connection in the pool: it goes stale with the server.
+    assert!(backend
+        .job_reserve(reserve_params(Duration::from_millis(50)))
+        .await
+        .unwrap()
+        .is_empty());
+
+    stop_server(server).await;
+    let started = Instant::now();
+    let err = backend
+        .job_push(PushParams::new(vec![job()], t0()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    let err = backend
+        .job_reserve(reserve_params(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let err = backend
+        .job_push(PushParams::new(vec![job()], t0()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "outage errors took {:?}",
+        started.elapsed()
+    );
+
+    let server = start_server(port).await;
+    until_ok("push", || {
+        backend.job_push(PushParams::new(vec![job()], t0()))
+    })
+    .await;
+    let got = until_ok("reserve", || {
+        backend.job_reserve(reserve_params(Duration::from_secs(1)))
+    })
+    .await;
+    assert_eq!(got.len(), 1);
+    let report = backend
+        .job_finish(FinishParams {
+            items: vec![Finish {
+                token: got[0].token.clone(),
+                job: got[0].job.clone(),
+                outcome: FinishOutcome::Completed,
+                failed: false,
+            }],
+            dead_limits: DeadLimits::default(),
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    assert!(report.lost.is_empty());
+    // A blocking reserve after the restart wakes on a push again.
+    let b = backend.clone();
+    let waiter =
+        tokio::spawn(async move { b.job_reserve(reserve_params(Duration::from_secs(10))).await });
+    backend
+        .job_push(PushParams::new(vec![job()], t0()))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    stop_server(server).await;
+}
