@@ -2,7 +2,8 @@
 //!
 //! Unreachable, refused, dropped or still-loading servers are `Connection`; a command or a
 //! connection attempt that took too long is `Timeout`; replies of the wrong shape and
-//! payloads that are not job JSON are `Decode`; anything else the server refused is `Other`.
+//! payloads that are not job JSON are `Decode`; anything else the server refused (a wrong
+//! password included: waiting will not fix it) is `Other`.
 
 use std::time::Duration;
 
@@ -35,7 +36,6 @@ impl Edge {
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::ReadOnly
                 ) | ErrorKind::ClusterConnectionNotFound
-                    | ErrorKind::AuthenticationFailed
             )
         {
             return BackendError::connection(&self.target, &e);
