@@ -5,8 +5,10 @@
 //! 2. `impl ::jobs::Job`: name, options, arguments to and from JSON, states, `perform`.
 //! 3. `inventory::submit!` through `::jobs::__private`, so users never depend on inventory.
 //! 4. `::jobs::__private::define_set!`: `perform_later`, `perform_in`, `set()`, ...
-//! 5. Hidden checks spanned at the user's tokens: each argument type is
-//!    `Serialize + DeserializeOwned + Send + 'static`, and the function's future is `Send`.
+//! 5. Checks spanned at the user's tokens: each argument type is `Send + 'static` (a hidden
+//!    function) and `Serialize + DeserializeOwned` (the calls in `to_args` and `from_args`
+//!    are spanned at the type, so each missing impl is reported there once), and the
+//!    function's future is `Send`.
 //!
 //! Every path is absolute through `::jobs`, so users depend on `jobs` alone.
 
@@ -27,6 +29,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         .collect();
     let items = [
         job_struct(job),
+        constructor(job),
         job_impl(job),
         registration(job),
         enqueue_api(job),
@@ -64,11 +67,6 @@ fn job_struct(job: &Job) -> TokenStream {
         let (field, ty) = (&arg.ident, &arg.ty);
         quote!(#[doc = #doc] pub #field: #ty)
     });
-    let params = args(job).map(|arg| {
-        let (field, ty) = (&arg.ident, &arg.ty);
-        quote!(#field: #ty)
-    });
-    let names = args(job).map(|arg| &arg.ident);
     quote! {
         #(#docs)*
         #separator
@@ -76,7 +74,18 @@ fn job_struct(job: &Job) -> TokenStream {
         #vis struct #ident {
             #(#fields,)*
         }
+    }
+}
 
+fn constructor(job: &Job) -> TokenStream {
+    let vis = &job.item.vis;
+    let ident = &job.ident;
+    let params = args(job).map(|arg| {
+        let (field, ty) = (&arg.ident, &arg.ty);
+        quote!(#field: #ty)
+    });
+    let names = args(job).map(|arg| &arg.ident);
+    quote! {
         impl #ident {
             /// The job with these arguments, ready to enqueue.
             #[allow(dead_code, clippy::too_many_arguments)]
@@ -95,9 +104,7 @@ fn job_impl(job: &Job) -> TokenStream {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);
         quote_spanned! {ty.span()=>
-            ::jobs::__private::encode_arg::<#ty>(
-                <Self as ::jobs::Job>::NAME, #position, #arg_name, &self.#field,
-            )?
+            __jobs_encode::<#ty>(<Self as ::jobs::Job>::NAME, #position, #arg_name, &self.#field)?
         }
     });
     let count = Literal::usize_suffixed(args(job).count());
@@ -105,14 +112,15 @@ fn job_impl(job: &Job) -> TokenStream {
         .map(|arg| format!("{}: {}", arg.name, type_string(&arg.ty)))
         .collect::<Vec<_>>()
         .join(", ");
-    let iter = (args(job).count() > 0)
+    let any_args = args(job).next().is_some();
+    let iter = any_args
         .then(|| quote!(let mut __jobs_args = ::core::iter::IntoIterator::into_iter(__jobs_args);));
     let decodes = args(job).enumerate().map(|(i, arg)| {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);
         let ty_name = type_string(ty);
         let decode = quote_spanned! {ty.span()=>
-            ::jobs::__private::decode_arg::<#ty>(
+            __jobs_decode::<#ty>(
                 <Self as ::jobs::Job>::NAME, #position, #arg_name, #ty_name,
                 ::core::iter::Iterator::next(&mut __jobs_args)
                     .unwrap_or(::jobs::__private::serde_json::Value::Null),
@@ -126,6 +134,33 @@ fn job_impl(job: &Job) -> TokenStream {
         _ => None,
     });
     let perform = perform_body(job);
+    // The argument types' `Serialize` and `DeserializeOwned` checks: each call to these is
+    // spanned at the argument's type, so a missing impl is reported there, once per trait.
+    let encode_helper = any_args.then(|| {
+        quote! {
+            fn __jobs_encode<T: ::jobs::__private::serde::Serialize>(
+                job: &str,
+                position: usize,
+                name: &'static str,
+                value: &T,
+            ) -> ::core::result::Result<::jobs::__private::serde_json::Value, ::jobs::ArgsError> {
+                ::jobs::__private::encode_arg(job, position, name, value)
+            }
+        }
+    });
+    let decode_helper = any_args.then(|| {
+        quote! {
+            fn __jobs_decode<T: ::jobs::__private::serde::de::DeserializeOwned>(
+                job: &str,
+                position: usize,
+                name: &'static str,
+                ty: &'static str,
+                value: ::jobs::__private::serde_json::Value,
+            ) -> ::core::result::Result<T, ::jobs::ArgsError> {
+                ::jobs::__private::decode_arg(job, position, name, ty, value)
+            }
+        }
+    });
     quote! {
         impl ::jobs::Job for #ident {
             const NAME: &'static str = #name;
@@ -138,6 +173,7 @@ fn job_impl(job: &Job) -> TokenStream {
                 ::std::vec::Vec<::jobs::__private::serde_json::Value>,
                 ::jobs::ArgsError,
             > {
+                #encode_helper
                 ::core::result::Result::Ok(::std::vec![#(#encodes),*])
             }
 
@@ -147,6 +183,7 @@ fn job_impl(job: &Job) -> TokenStream {
                 ::jobs::__private::check_count(
                     <Self as ::jobs::Job>::NAME, #signature, #count, &__jobs_args,
                 )?;
+                #decode_helper
                 #iter
                 #(#decodes)*
                 ::core::result::Result::Ok(Self { #(#names),* })
@@ -268,23 +305,22 @@ fn checks(job: &Job) -> TokenStream {
         let ty = &arg.ty;
         quote_spanned!(ty.span()=> __jobs_assert_arg::<#ty>();)
     });
-    let unreachable = job.params.iter().map(|_| quote!(::core::unreachable!()));
+    // Never called: `__jobs_any` only gives each parameter a value of its type, without the
+    // unreachable code `unreachable!()` arguments would be (and `deny(unused)` would catch).
+    let any = job.params.iter().map(|_| quote!(__jobs_any()));
     let assert_send = quote_spanned! {function.span()=>
-        __jobs_assert_send(#function(#(#unreachable),*));
+        __jobs_assert_send(#function(#(#any),*));
     };
     quote! {
-        #[allow(warnings, clippy::all)]
+        #[allow(dead_code, warnings, clippy::all)]
         const _: () = {
-            fn __jobs_assert_arg<T>()
-            where
-                T: ::jobs::__private::serde::Serialize
-                    + ::jobs::__private::serde::de::DeserializeOwned
-                    + ::core::marker::Send
-                    + 'static,
-            {
-            }
+            fn __jobs_assert_arg<T: ::core::marker::Send + 'static>() {}
 
             fn __jobs_assert_send<T: ::core::marker::Send>(_: T) {}
+
+            fn __jobs_any<T>() -> T {
+                ::core::unreachable!()
+            }
 
             fn __jobs_check() {
                 #(#arg_checks)*

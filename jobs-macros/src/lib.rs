@@ -19,19 +19,46 @@ mod validate;
 
 /// Turns an `async fn` into a background job type.
 ///
-/// ```ignore
+/// ```
+/// use jobs::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Mailer;
+///
+/// impl Mailer {
+///     async fn send_welcome(&self, user_id: u64, locale: &str) -> Result<(), MailError> {
+///         println!("welcome {user_id} ({locale})");
+///         Ok(())
+///     }
+/// }
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("mail service unavailable")]
+/// struct MailError;
+///
 /// /// Sends the welcome email.
 /// #[jobs::job(queue = "mailers", retry = 5)]
-/// pub async fn send_welcome_email(
+/// async fn send_welcome_email(
 ///     mailer: State<Mailer>,
 ///     ctx: JobContext,
 ///     user_id: u64,
 ///     locale: String,
 /// ) -> Result<(), MailError> {
+///     println!("attempt {}", ctx.attempt());
 ///     mailer.send_welcome(user_id, &locale).await
 /// }
 ///
-/// SendWelcomeEmail::perform_later(42, "en".into()).await?;
+/// // In a request handler:
+/// async fn signup() -> Result<(), EnqueueError> {
+///     SendWelcomeEmail::perform_later(42, "en".into()).await?;
+///     SendWelcomeEmail::set().queue("critical").perform_later(43, "fr".into()).await?;
+///     Ok(())
+/// }
+///
+/// assert_eq!(SendWelcomeEmail::NAME, "SendWelcomeEmail");
+/// assert_eq!(SendWelcomeEmail::options().queue, "mailers");
+/// let job = SendWelcomeEmail::new(42, "en".into());
+/// assert_eq!(job.to_args().unwrap(), vec![serde_json::json!(42), serde_json::json!("en")]);
 /// ```
 ///
 /// # What it generates
@@ -178,6 +205,18 @@ mod tests {
         let out = expand_str("queue = 5", "async fn ping() -> Result<(), E> { Ok(()) }");
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("impl :: jobs :: Job for Ping"), "{out}");
+    }
+
+    #[test]
+    fn cfg_and_docs_follow_the_function() {
+        let out = expand_str(
+            "",
+            "/// Pings.\n#[cfg(unix)]\nasync fn ping() -> Result<(), E> { Ok(()) }",
+        );
+        // The function, the struct, `new`, the `Job` impl, the registration, `set()` and
+        // the checks: each is compiled only where the function is.
+        assert_eq!(out.matches("# [cfg (unix)]").count(), 7, "{out}");
+        assert_eq!(out.matches("Pings.").count(), 2, "{out}");
     }
 
     #[test]

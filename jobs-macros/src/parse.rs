@@ -151,7 +151,7 @@ pub(crate) enum ParamKind {
     /// A job argument, stored as JSON.
     Arg,
     /// `State<T>`, with `T`.
-    State(Type),
+    State(Box<Type>),
     /// `JobContext`.
     Context,
     /// `&State<T>` or `&JobContext`: the kind's name, for an error.
@@ -211,7 +211,7 @@ fn classify(ty: &Type) -> syn::Result<ParamKind> {
     match special_name(ty) {
         None => Ok(ParamKind::Arg),
         Some(("JobContext", _)) => Ok(ParamKind::Context),
-        Some((_, segment)) => state_inner(ty, segment).map(ParamKind::State),
+        Some((_, segment)) => state_inner(ty, segment).map(|t| ParamKind::State(Box::new(t))),
     }
 }
 

@@ -211,22 +211,22 @@ fn backtrace(cx: &Ctxt, expr: &Expr) -> Option<(Backtrace, Span)> {
 
 /// Milliseconds in a duration such as `"30s"`, `"500ms"`, `"5m"`, `"1h"` or `"1m30s"`.
 pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    const FORMAT: &str = r#"expected a duration such as "30s", "500ms", "5m", "1h" or "1m30s""#;
+    const FORMAT: &str = r#"durations look like "30s", "500ms", "5m", "1h" or "1m30s""#;
     let mut rest = text;
     let mut total: u64 = 0;
     if rest.is_empty() {
-        return Err(FORMAT.to_owned());
+        return Err(format!("an empty string is not a duration; {FORMAT}"));
     }
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}`: {FORMAT}"));
+            return Err(format!("\"{text}\" is not a duration; {FORMAT}"));
         }
         let number: u64 = rest[..digits]
             .parse()
-            .map_err(|_| format!("`{text}` is too long"))?;
+            .map_err(|_| format!("\"{text}\" is too long"))?;
         rest = &rest[digits..];
         let (unit_ms, len) = if rest.starts_with("ms") {
             (1, 2)
@@ -236,14 +236,20 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
             (60_000, 1)
         } else if rest.starts_with('h') {
             (3_600_000, 1)
+        } else if rest.starts_with(['.', ',']) {
+            return Err(format!(
+                "\"{text}\": use whole numbers, such as \"1500ms\" rather than \"1.5s\""
+            ));
         } else {
-            return Err(format!("`{text}` needs a unit (ms, s, m, h): {FORMAT}"));
+            return Err(format!(
+                "\"{text}\" needs a unit (ms, s, m or h) after {number}; {FORMAT}"
+            ));
         };
         rest = &rest[len..];
         total = number
             .checked_mul(unit_ms)
             .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{text}` is too long"))?;
+            .ok_or_else(|| format!("\"{text}\" is too long"))?;
     }
     if total == 0 {
         return Err("a timeout must be longer than zero".to_owned());
@@ -336,7 +342,7 @@ fn validate_params(cx: &Ctxt, params: Vec<Param>) -> Option<Vec<JobParam>> {
     let mut out = Vec::new();
     for param in params {
         match param.kind {
-            ParamKind::State(inner) => out.push(JobParam::State(inner)),
+            ParamKind::State(inner) => out.push(JobParam::State(*inner)),
             ParamKind::Context => out.push(JobParam::Context),
             ParamKind::SpecialByRef(name) => {
                 cx.error_spanned_by(
