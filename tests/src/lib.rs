@@ -45,6 +45,8 @@
 //! ```
 
 pub mod cases;
+#[cfg(test)]
+mod runner_tests;
 pub mod support;
 
 use std::future::Future;
