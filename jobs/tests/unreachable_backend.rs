@@ -1,0 +1,169 @@
+//! A job whose outcome cannot be reported while the backend is unreachable is not lost: the
+//! worker keeps retrying the report with backoff until the backend answers again.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::backend::*;
+use jobs::memory::MemoryBackend;
+use jobs::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("flaky: {0}")]
+struct FlakyError(&'static str);
+
+#[jobs::job(name = "UnreachableFails", retry = 3)]
+async fn unreachable_fails() -> Result<(), FlakyError> {
+    Err(FlakyError("third-party API down"))
+}
+
+#[jobs::job(name = "UnreachableSucceeds")]
+async fn unreachable_succeeds() -> Result<(), FlakyError> {
+    Ok(())
+}
+
+/// The in-memory backend, but `job_finish` and `job_reserve` fail with connection errors
+/// while `down` counts above zero.
+struct Flaky {
+    inner: MemoryBackend,
+    finish_failures: AtomicU32,
+    reserve_failures: AtomicU32,
+    finish_calls: AtomicU32,
+}
+
+fn down() -> BackendError {
+    BackendError::connection("flaky://test", "connection refused")
+}
+
+fn take(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[jobs::__private::async_trait]
+impl Backend for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+        self.inner.job_push(p).await
+    }
+    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+        if take(&self.reserve_failures) {
+            return Err(down());
+        }
+        self.inner.job_reserve(p).await
+    }
+    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
+        self.finish_calls.fetch_add(1, Ordering::SeqCst);
+        if take(&self.finish_failures) {
+            return Err(down());
+        }
+        self.inner.job_finish(p).await
+    }
+    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
+        self.inner.job_requeue(p).await
+    }
+    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+        self.inner.process_heartbeat(p).await
+    }
+    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
+        self.inner.process_remove(id).await
+    }
+    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
+        self.inner.scheduled_promote(p).await
+    }
+    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
+        self.inner.lease_rescue(p).await
+    }
+}
+
+async fn run_until(
+    backend: Arc<Flaky>,
+    registry: jobs::Registry,
+    done: impl Fn(&Stats) -> bool,
+) -> Stats {
+    let worker = Worker::builder(backend.clone())
+        .registry(registry)
+        .handle_signals(false)
+        .fetch_wait(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let handle = worker.handle();
+    let running = tokio::spawn(worker.run());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let stats = backend.inner.stats().await.unwrap();
+        if done(&stats) {
+            break stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not settle in time: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    handle.stop();
+    running.await.unwrap().unwrap();
+    stats
+}
+
+#[tokio::test]
+async fn a_failure_reported_while_the_backend_is_down_reaches_the_retry_set() {
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::new(),
+        finish_failures: AtomicU32::new(3),
+        reserve_failures: AtomicU32::new(0),
+        finish_calls: AtomicU32::new(0),
+    });
+    let client = Client::new(backend.clone());
+    UnreachableFails::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    let registry = jobs::Registry::new().with::<UnreachableFails>().unwrap();
+    let stats = run_until(backend.clone(), registry, |s| s.retries == 1).await;
+    assert_eq!(stats.failed, 1);
+    assert_eq!(stats.enqueued, 0);
+    assert_eq!(
+        backend.finish_calls.load(Ordering::SeqCst),
+        4,
+        "three refused reports, then one that landed"
+    );
+    let page = backend
+        .inner
+        .job_list(JobListParams::new(JobSet::Retry, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.jobs[0].job.error_message.as_deref(),
+        Some("flaky: third-party API down")
+    );
+}
+
+#[tokio::test]
+async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::new(),
+        finish_failures: AtomicU32::new(0),
+        reserve_failures: AtomicU32::new(4),
+        finish_calls: AtomicU32::new(0),
+    });
+    let client = Client::new(backend.clone());
+    UnreachableSucceeds::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    let registry = jobs::Registry::new().with::<UnreachableSucceeds>().unwrap();
+    let stats = run_until(backend.clone(), registry, |s| s.processed == 1).await;
+    assert_eq!(stats.failed, 0);
+    assert_eq!(
+        backend.reserve_failures.load(Ordering::SeqCst),
+        0,
+        "every refused reserve was retried"
+    );
+}
