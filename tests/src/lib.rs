@@ -233,6 +233,7 @@ macro_rules! conformance_suite {
                 queues_in_given_order,
                 limit_caps_and_spans_queues,
                 paused_queue_skipped,
+                concurrent_reserves_take_each_job_once,
                 reserve_wakes_on_push,
                 reserve_times_out_empty,
             }

@@ -1,8 +1,10 @@
 //! Push and reserve: FIFO per queue, queue order, limits, paused queues, waiting for a push.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs::backend::{ReserveParams, Reserved};
+use jobs::backend::{BackendError, ReserveParams, Reserved};
+use tokio::sync::Barrier;
 
 use crate::support::*;
 use crate::CaseResult;
@@ -130,6 +132,44 @@ pub async fn paused_queue_skipped(b: Subject) -> CaseResult {
         reserved_jids(&got),
         jids([&held]),
         "resumed, its job is given out"
+    );
+    Ok(())
+}
+
+/// Many processes reserving from one queue at once get each job exactly once.
+pub async fn concurrent_reserves_take_each_job_once(b: Subject) -> CaseResult {
+    const TASKS: usize = 6;
+    let jobs: Vec<_> = (0..120).map(|n| job("shared", n)).collect();
+    push(&b, jobs.clone(), at(0)).await?;
+
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (b, start) = (b.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let process = format!("conformance-host:{t}:racer");
+                let mut got = Vec::new();
+                loop {
+                    let batch = reserve(&b, &["shared"], 5, &process, at(1)).await?;
+                    if batch.is_empty() {
+                        return Ok::<_, BackendError>(got);
+                    }
+                    got.extend(reserved_jids(&batch));
+                }
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.extend(task.await.expect("a reserving task panicked")?);
+    }
+    let mut expected = jids(&jobs);
+    taken.sort();
+    expected.sort();
+    assert_eq!(
+        taken, expected,
+        "every job reserved once: none lost, none twice"
     );
     Ok(())
 }
