@@ -86,7 +86,7 @@ impl PostgresBackend {
                     job,
                     token: rows::token(id, lease),
                 }),
-                Err(error) => self.bury_undecodable(id, lease, &error).await?,
+                Err(error) => self.bury_undecodable(id, lease, now, &error).await?,
             }
         }
         Ok(out)
@@ -98,12 +98,13 @@ impl PostgresBackend {
         &self,
         id: i64,
         lease: i64,
+        now: DateTime<Utc>,
         error: &sqlx::Error,
     ) -> Result<(), BackendError> {
         tracing::error!(id, %error, "a stored job does not decode; moved to the dead set");
         let sql = super::sql::Queries::inline(
             self.schema(),
-            "UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = now(),
+            "UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = $3,
                  position = nextval('__SCHEMA__.position_seq'),
                  lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
              WHERE id = $1 AND lease_token = $2",
@@ -111,6 +112,7 @@ impl PostgresBackend {
         sqlx::query(&sql)
             .bind(id)
             .bind(lease)
+            .bind(now)
             .execute(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -266,7 +268,10 @@ impl Backend for PostgresBackend {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let deadline = started + p.wait;
+        // A wait too long for the clock to add is as good as a year.
+        let deadline = started
+            .checked_add(p.wait)
+            .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 24 * 3600));
         let mut now = p.now;
         loop {
             let notified = self.wake().listen();

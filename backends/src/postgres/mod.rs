@@ -153,7 +153,8 @@ impl PostgresBackend {
     ///
     /// The jobs are stored, and idle workers notified, only when that transaction
     /// commits; on rollback they never existed. Single, delayed (`at` set) and bulk
-    /// pushes all go through here, in one statement.
+    /// pushes all go through here, in one statement. A job whose jid is already stored
+    /// fails the push with a conflict error and stores none of the jobs.
     ///
     /// ```no_run
     /// # async fn demo(backend: jobs_backends::postgres::PostgresBackend) -> Result<(), Box<dyn std::error::Error>> {
