@@ -74,8 +74,13 @@ impl Worker {
     /// Runs until stopped (by a signal or the handle); returns after a graceful shutdown.
     pub async fn run(self) -> Result<(), WorkerError> {
         let handle = self.handle.clone();
+        // Dropping `run` (say, a `select!` in main picked the web server) stops the heartbeat,
+        // poller and signal listener with it: a vanished worker stops beating, so its leases
+        // expire and other workers rescue its jobs.
+        let background = CancellationToken::new();
+        let _stop_background = background.clone().drop_guard();
         if self.handle_signals {
-            spawn_signal_listener(handle.clone())?;
+            spawn_signal_listener(handle.clone(), background.clone())?;
         }
         let started_at = self.rt.clock.now();
         let info = ProcessInfo {
@@ -90,7 +95,6 @@ impl Worker {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
-        let background = CancellationToken::new();
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
 
@@ -281,7 +285,7 @@ async fn poller_loop(parts: Parts, done: CancellationToken) {
     }
 }
 
-fn spawn_signal_listener(handle: WorkerHandle) -> Result<(), WorkerError> {
+fn spawn_signal_listener(handle: WorkerHandle, done: CancellationToken) -> Result<(), WorkerError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -295,6 +299,7 @@ fn spawn_signal_listener(handle: WorkerHandle) -> Result<(), WorkerError> {
                     _ = int.recv() => { tracing::info!("SIGINT: shutting down"); handle.stop(); return; }
                     _ = tstp.recv() => { tracing::info!("SIGTSTP: quiet"); handle.quiet(); }
                     _ = handle.stop.cancelled() => return,
+                    _ = done.cancelled() => return,
                 }
             }
         });
@@ -305,6 +310,7 @@ fn spawn_signal_listener(handle: WorkerHandle) -> Result<(), WorkerError> {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => { if r.is_ok() { handle.stop(); } }
                 _ = handle.stop.cancelled() => {}
+                _ = done.cancelled() => {}
             }
         });
     }
