@@ -1,9 +1,9 @@
 //! Runs the conformance suite against the Postgres backend, each case in a schema of its own.
 //!
 //! The server is `JOBS_POSTGRES_URL` (default: `postgres://root@127.0.0.1:5432/test`).
-//! Schemas are named `conformance_<epoch secs>_<pid>_<n>`; each run first drops those left by
-//! runs more than an hour old (through `psql`, when it is installed), since a case has no
-//! teardown to drop its own.
+//! Schemas are named `conformance_<epoch secs>_<pid>_<n>`; each run first drops those more
+//! than ten minutes old (through `psql`, when it is installed), since a case has no teardown
+//! to drop its own.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
@@ -18,14 +18,26 @@ fn base_url() -> String {
 }
 
 fn sweep_old_schemas() {
-    const SWEEP: &str = "DO $$ DECLARE s text; BEGIN
-        FOR s IN SELECT nspname FROM pg_namespace
-                 WHERE nspname ~ '^conformance_[0-9]+_[0-9]+_[0-9]+$'
-                   AND split_part(nspname, '_', 2)::bigint < extract(epoch FROM now()) - 3600
-        LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$";
-    let _ = std::process::Command::new("psql")
-        .args([&base_url(), "-q", "-c", SWEEP])
-        .output();
+    use std::io::Write;
+    // One DROP per statement (`\gexec`): dropping hundreds in one transaction runs out
+    // of lock slots.
+    const SWEEP: &str = "SET client_min_messages = warning;
+        SELECT format('DROP SCHEMA %I CASCADE', nspname) FROM pg_namespace
+        WHERE nspname ~ '^conformance_[0-9]+_[0-9]+_[0-9]+$'
+          AND split_part(nspname, '_', 2)::bigint < extract(epoch FROM now()) - 600
+        \\gexec\n";
+    let psql = std::process::Command::new("psql")
+        .args([base_url().as_str(), "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut psql) = psql {
+        if let Some(mut stdin) = psql.stdin.take() {
+            let _ = stdin.write_all(SWEEP.as_bytes());
+        }
+        let _ = psql.wait();
+    }
 }
 
 async fn fresh_schema() -> Result<Arc<dyn AdminBackend>, CaseError> {
