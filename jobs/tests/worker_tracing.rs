@@ -40,11 +40,14 @@ impl Visit for Fields {
     }
 }
 
+/// An event's fields, with those of the `job` span it happened in.
+type Seen = (Fields, Option<Fields>);
+
 /// Records every `job` span and, for each event, the `job` span it happened in.
 #[derive(Clone, Default)]
 struct Capture {
     spans: Arc<Mutex<Vec<Fields>>>,
-    events: Arc<Mutex<Vec<(Fields, Option<Fields>)>>>,
+    events: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {

@@ -75,8 +75,8 @@ pub enum EnqueueError {
     Inline {
         /// The wire name.
         job: String,
-        /// The failure.
-        failure: Failure,
+        /// The failure (boxed: it is large, and every enqueue returns this error type).
+        failure: Box<Failure>,
     },
 }
 
@@ -342,7 +342,7 @@ impl Client {
             Ok(_) => Ok(()),
             Err(failure) => Err(EnqueueError::Inline {
                 job: class,
-                failure,
+                failure: Box::new(failure),
             }),
         }
     }
