@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs::backend::{AdminBackend, JobListParams, JobSet};
+use jobs::backend::{JobListParams, JobSet};
 use jobs::prelude::*;
 use jobs::retry::Backoff;
 
