@@ -165,7 +165,7 @@ mod postgres {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-        assert_eq!(versions, vec![1]);
+        assert_eq!(versions, vec![1, 2]);
         // On demand, again: nothing left to apply.
         let applied = jobs_backends::postgres::migrate(&mut conn, &schema)
             .await
@@ -225,5 +225,49 @@ mod postgres {
         .unwrap();
         assert_eq!(state, "dead");
         db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn completed_jobs_can_be_kept_for_a_while_then_pruned() {
+        let schema = unique_schema();
+        let url = format!("{}&completed_retention_secs=60", url(&schema));
+        let b = PostgresBackend::connect(&url).await.unwrap();
+        push(&b, vec![job("q", 1)]).await;
+        let got = reserve(&b, "q", 1, "p1").await;
+        let report = b
+            .job_finish(FinishParams {
+                items: vec![Finish {
+                    token: got[0].token.clone(),
+                    job: got[0].job.clone(),
+                    outcome: FinishOutcome::Completed,
+                    failed: false,
+                }],
+                dead_limits: DeadLimits::default(),
+                now: t0(),
+            })
+            .await
+            .unwrap();
+        assert!(report.lost.is_empty());
+        let kept = || async {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'completed'"
+            ))
+            .fetch_one(b.pool())
+            .await
+            .unwrap()
+        };
+        assert_eq!(kept().await, 1);
+        let stats = b.stats().await.unwrap();
+        assert_eq!((stats.processed, stats.enqueued, stats.dead), (1, 0, 0));
+        let rescue = |secs| {
+            b.lease_rescue(RescueParams {
+                now: t0() + chrono::Duration::seconds(secs),
+            })
+        };
+        rescue(59).await.unwrap();
+        assert_eq!(kept().await, 1, "pruned before its retention ended");
+        rescue(61).await.unwrap();
+        assert_eq!(kept().await, 0, "kept after its retention ended");
+        drop_schema(&schema).await;
     }
 }

@@ -1,7 +1,8 @@
 -- Settle a batch of leases in one statement, with the counters.
 -- $1 row ids, $2 lease tokens, $3 new envelopes (JSON text, NULL when not kept),
 -- $4 outcomes (completed, discard, retry, snooze, dead), $5 times (retry, snooze),
--- $6 failed flags, $7 now, $8 today (UTC), $9 the new envelopes' `enqueued_at`.
+-- $6 failed flags, $7 now, $8 today (UTC), $9 the new envelopes' `enqueued_at`,
+-- $10 whether completed jobs are kept (state `completed`, pruned later) or deleted.
 --
 -- Fencing: an item applies only while its row is still running under the same lease
 -- token; a rescued, requeued or already settled lease matches nothing. The row lock taken
@@ -18,7 +19,7 @@ removed AS (
     DELETE FROM __SCHEMA__.jobs AS j
     USING item AS i
     WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
-      AND i.outcome IN ('completed', 'discard')
+      AND (i.outcome = 'discard' OR (i.outcome = 'completed' AND NOT $10))
     RETURNING i.idx, i.outcome, i.failed
 ),
 moved AS (
@@ -26,18 +27,19 @@ moved AS (
     SET state = CASE i.outcome
                     WHEN 'retry' THEN 'retryable'
                     WHEN 'snooze' THEN 'scheduled'
+                    WHEN 'completed' THEN 'completed'
                     ELSE 'dead'
                 END::__SCHEMA__.job_state,
         run_at = coalesce(i.at, $7),
         position = nextval('__SCHEMA__.position_seq'),
-        enqueued_at = i.enqueued_at,
-        payload = i.payload::json,
+        enqueued_at = CASE WHEN i.payload IS NULL THEN j.enqueued_at ELSE i.enqueued_at END,
+        payload = coalesce(i.payload::json, j.payload),
         lease_owner = NULL,
         lease_token = NULL,
         lease_expires_at = NULL
     FROM item AS i
     WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
-      AND i.outcome IN ('retry', 'snooze', 'dead')
+      AND (i.outcome IN ('retry', 'snooze', 'dead') OR (i.outcome = 'completed' AND $10))
     RETURNING i.idx, i.outcome, i.failed
 ),
 settled AS (

@@ -2,8 +2,9 @@
 //!
 //! 1. `schema=NAME` (default `jobs`): the Postgres schema holding every table, so several
 //!    apps (or tests) share a database without seeing each other's jobs.
-//! 2. `max_connections=N` (default 10), `acquire_timeout_ms=N` (default 5000) and
-//!    `poll_interval_ms=N` (default 1000, the fallback when notifications are lost).
+//! 2. `max_connections=N` (default 10), `acquire_timeout_ms=N` (default 5000),
+//!    `poll_interval_ms=N` (default 1000, the fallback when notifications are lost) and
+//!    `completed_retention_secs=N` (default 0: completed jobs are deleted at once).
 //! 3. Every other parameter goes to sqlx's `PgConnectOptions` unchanged.
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ pub struct PostgresOptions {
     max_connections: u32,
     acquire_timeout: Duration,
     poll_interval: Duration,
+    completed_retention: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -39,6 +41,7 @@ impl Default for PostgresOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
+            completed_retention: Duration::ZERO,
         }
     }
 }
@@ -81,6 +84,13 @@ impl PostgresOptions {
         self
     }
 
+    /// Keep completed jobs this long (state `completed`, invisible to the admin side)
+    /// instead of deleting them; `lease_rescue` prunes them in batches. Zero deletes them.
+    pub fn with_completed_retention(mut self, retention: Duration) -> Self {
+        self.completed_retention = retention;
+        self
+    }
+
     /// The schema name.
     pub fn schema(&self) -> &str {
         &self.schema
@@ -99,6 +109,11 @@ impl PostgresOptions {
     /// The fallback polling interval of idle reservers.
     pub fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    /// How long completed jobs are kept; zero when they are deleted at once.
+    pub fn completed_retention(&self) -> Duration {
+        self.completed_retention
     }
 
     /// Splits a `postgres://` URL into sqlx's connection options and ours.
@@ -138,6 +153,11 @@ impl PostgresOptions {
                 }
                 "poll_interval_ms" => {
                     options = options.with_poll_interval(Duration::from_millis(
+                        number(&key, &value).map_err(config)?,
+                    ))
+                }
+                "completed_retention_secs" => {
+                    options = options.with_completed_retention(Duration::from_secs(
                         number(&key, &value).map_err(config)?,
                     ))
                 }

@@ -135,6 +135,7 @@ impl PostgresBackend {
             .bind(now)
             .bind(now.date_naive())
             .bind(&batch.enqueued)
+            .bind(!self.inner.options.completed_retention().is_zero())
             .fetch_all(&mut *conn)
             .await?;
         let mut applied = vec![false; batch.ids.len()];
@@ -169,6 +170,31 @@ impl PostgresBackend {
             .fetch_one(conn)
             .await?;
         Ok(u64::try_from(trimmed).unwrap_or(0))
+    }
+
+    /// Deletes completed jobs older than the retention, a batch at a time, when kept at all.
+    async fn prune_completed(&self, now: DateTime<Utc>) -> Result<(), BackendError> {
+        const BATCH: i64 = 1000;
+        let retention = self.inner.options.completed_retention();
+        let Some(cutoff) = chrono::Duration::from_std(retention)
+            .ok()
+            .filter(|_| !retention.is_zero())
+            .and_then(|r| now.checked_sub_signed(r))
+        else {
+            return Ok(());
+        };
+        loop {
+            let pruned = sqlx::query(&self.inner.sql.prune_completed)
+                .bind(cutoff)
+                .bind(BATCH)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+            if pruned < BATCH as u64 {
+                return Ok(());
+            }
+        }
     }
 
     fn wake(&self) -> &Wake {
@@ -408,6 +434,7 @@ impl Backend for PostgresBackend {
         if !rows.is_empty() {
             self.wake().wake_all();
         }
+        self.prune_completed(p.now).await?;
         Ok(rows.len() as u64)
     }
 }

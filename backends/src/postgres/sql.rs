@@ -6,11 +6,18 @@
 //! 2. The schema name is validated (`[a-z_][a-z0-9_]*`) before it is quoted into SQL.
 
 /// Migrations, in order: (version, name, SQL text).
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "create_tables",
-    include_str!("../../sql/postgres/migrations/0001_create_tables.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "create_tables",
+        include_str!("../../sql/postgres/migrations/0001_create_tables.sql"),
+    ),
+    (
+        2,
+        "completed_retention",
+        include_str!("../../sql/postgres/migrations/0002_completed_retention.sql"),
+    ),
+];
 
 /// Replaces the schema and channel placeholders in a SQL text.
 pub(crate) fn bind_schema(sql: &str, schema: &str) -> String {
@@ -40,6 +47,7 @@ pub(crate) struct Queries {
     pub(crate) promote: String,
     pub(crate) rescue: String,
     pub(crate) process_remove: String,
+    pub(crate) prune_completed: String,
 }
 
 impl Queries {
@@ -56,6 +64,7 @@ impl Queries {
             promote: b(include_str!("../../sql/postgres/promote.sql")),
             rescue: b(include_str!("../../sql/postgres/rescue.sql")),
             process_remove: b("DELETE FROM __SCHEMA__.processes WHERE id = $1"),
+            prune_completed: b(include_str!("../../sql/postgres/prune_completed.sql")),
         }
     }
 
