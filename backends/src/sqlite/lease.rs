@@ -9,17 +9,15 @@
 //! 2. A token is `row id:nonce`, the nonce new for each reserve call; every settle matches
 //!    `state = 'running' AND lease_token = nonce`, so a lease rescued (or settled) before is
 //!    reported lost and nothing of it is applied.
-//! 3. [`job_finish`] applies all items and the counters in one transaction.
-//! 4. [`lease_rescue`] puts expired leases back at the heads of their queues and drops
+//! 3. [`lease_rescue`] puts expired leases back at the heads of their queues and drops
 //!    processes that stopped beating.
 
 use jobs::backend::{
-    BackendError, DeadLimits, FinishOutcome, FinishParams, FinishReport, RequeueParams,
-    RescueParams, ReserveParams, Reserved,
+    BackendError, DeadLimits, RequeueParams, RescueParams, ReserveParams, Reserved,
 };
 use tokio::time::Instant;
 
-use super::db::{after, decode_job, encode_job, micros, nonce, parse_token, token, Db};
+use super::db::{after, decode_job, micros, nonce, parse_token, token, Db};
 use super::error::Sqlx;
 use super::moves;
 
@@ -47,22 +45,39 @@ pub(super) async fn job_reserve(db: &Db, p: ReserveParams) -> Result<Vec<Reserve
     }
 }
 
+/// Whether any queue of `?1` (a JSON array) that is not paused holds an available job.
+pub(super) const ANY_AVAILABLE: &str = "SELECT EXISTS (SELECT 1 FROM jobs
+    WHERE state = 'available'
+      AND queue IN (SELECT value FROM json_each(?1))
+      AND queue NOT IN (SELECT name FROM paused_queues))";
+
 /// Whether any of `queues` that is not paused has an available job, read without the
 /// write lock.
 async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError> {
     let names =
         serde_json::to_string(queues).map_err(|e| super::error::encode("queue names", e))?;
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs
-                        WHERE state = 'available'
-                          AND queue IN (SELECT value FROM json_each(?1))
-                          AND queue NOT IN (SELECT name FROM paused_queues))",
-    )
-    .bind(names)
-    .fetch_one(&db.readers)
-    .await
-    .or_backend(&db.cx)
+    sqlx::query_scalar(ANY_AVAILABLE)
+        .bind(names)
+        .fetch_one(&db.readers)
+        .await
+        .or_backend(&db.cx)
 }
+
+/// Leases up to `?5` head jobs of queue `?4` (unless it is paused) to owner `?1` with
+/// nonce `?2` until `?3`.
+pub(super) const RESERVE: &str =
+    "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
+        lease_expires_at = ?3, attempts = attempts + 1
+    WHERE id IN (SELECT id FROM jobs
+                 WHERE queue = ?4 AND state = 'available'
+                   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?4)
+                 ORDER BY pos LIMIT ?5)
+    RETURNING id, pos, payload";
+
+/// The leases expired at `?1`, newest lease first.
+pub(super) const EXPIRED: &str = "SELECT id, jid, lease_owner FROM jobs
+    WHERE state = 'running' AND lease_expires_at <= ?1
+    ORDER BY lease_token DESC, pos DESC";
 
 /// One attempt: takes what is there now.
 async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -84,23 +99,15 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         if room == 0 {
             break;
         }
-        let mut got: Vec<(i64, i64, String)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
-                    lease_expires_at = ?3, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM jobs
-                          WHERE queue = ?4 AND state = 'available'
-                            AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?4)
-                          ORDER BY pos LIMIT ?5)
-             RETURNING id, pos, payload",
-        )
-        .bind(&p.process)
-        .bind(&nonce)
-        .bind(expires_at)
-        .bind(queue)
-        .bind(i64::try_from(room).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await
-        .or_backend(&db.cx)?;
+        let mut got: Vec<(i64, i64, String)> = sqlx::query_as(RESERVE)
+            .bind(&p.process)
+            .bind(&nonce)
+            .bind(expires_at)
+            .bind(queue)
+            .bind(i64::try_from(room).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .or_backend(&db.cx)?;
         got.sort_unstable_by_key(|(_, pos, _)| *pos);
         rows.extend(got);
     }
@@ -126,120 +133,6 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         db.commit(tx).await?;
     }
     Ok(out)
-}
-
-/// Where a finished job goes: removed, or moved to a set at a time.
-enum Step {
-    Remove,
-    Move {
-        state: &'static str,
-        run_at: i64,
-        payload: String,
-    },
-}
-
-/// Settles reserved jobs and counts them, all in one transaction.
-pub(super) async fn job_finish(db: &Db, p: FinishParams) -> Result<FinishReport, BackendError> {
-    let now = micros(p.now);
-    let mut steps = Vec::with_capacity(p.items.len());
-    for item in &p.items {
-        let step = match &item.outcome {
-            FinishOutcome::Completed | FinishOutcome::Discard => Step::Remove,
-            FinishOutcome::Retry { at } => Step::Move {
-                state: "retryable",
-                run_at: micros(*at),
-                payload: encode_job(&item.job)?,
-            },
-            FinishOutcome::Snooze { at } => Step::Move {
-                state: "scheduled",
-                run_at: micros(*at),
-                payload: encode_job(&item.job)?,
-            },
-            FinishOutcome::Dead => Step::Move {
-                state: "dead",
-                run_at: now,
-                payload: encode_job(&item.job)?,
-            },
-            _ => {
-                return Err(BackendError::Unsupported {
-                    backend: "sqlite",
-                    operation: "this finish outcome",
-                })
-            }
-        };
-        steps.push(step);
-    }
-    let moving = steps
-        .iter()
-        .filter(|s| matches!(s, Step::Move { .. }))
-        .count();
-
-    let mut report = FinishReport::default();
-    let (mut processed, mut failed, mut died) = (0u64, 0u64, false);
-    let mut tx = db.write().await?;
-    let mut pos = if moving > 0 {
-        moves::next_positions(db, &mut tx, moving).await?
-    } else {
-        0
-    };
-    for (i, (item, step)) in p.items.iter().zip(steps).enumerate() {
-        let Some((id, nonce)) = parse_token(&item.token) else {
-            report.lost.push(i);
-            continue;
-        };
-        let done = match step {
-            Step::Remove => sqlx::query(
-                "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
-            )
-            .bind(id)
-            .bind(nonce)
-            .execute(&mut *tx)
-            .await
-            .or_backend(&db.cx)?,
-            Step::Move {
-                state,
-                run_at,
-                payload,
-            } => {
-                pos += 1;
-                died |= state == "dead";
-                sqlx::query(
-                    "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, jid = ?6, queue = ?7,
-                            class = ?8, payload = ?9,
-                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-                     WHERE id = ?1 AND state = 'running' AND lease_token = ?2",
-                )
-                .bind(id)
-                .bind(nonce)
-                .bind(state)
-                .bind(run_at)
-                .bind(pos - 1)
-                .bind(&item.job.jid)
-                .bind(&item.job.queue)
-                .bind(&item.job.class)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await
-                .or_backend(&db.cx)?
-            }
-        };
-        if done.rows_affected() == 0 {
-            report.lost.push(i);
-            continue;
-        }
-        if !matches!(item.outcome, FinishOutcome::Snooze { .. }) {
-            processed += 1;
-        }
-        if item.failed {
-            failed += 1;
-        }
-    }
-    if died {
-        report.dead_trimmed = moves::trim_dead(db, &mut tx, p.now, p.dead_limits).await?;
-    }
-    moves::count(db, &mut tx, p.now, processed, failed, 0).await?;
-    db.commit(tx).await?;
-    Ok(report)
 }
 
 /// Gives leased jobs back to the heads of their queues, unchanged.
@@ -276,15 +169,11 @@ pub(super) async fn lease_rescue(db: &Db, p: RescueParams) -> Result<u64, Backen
         return Ok(0);
     }
     let mut tx = db.write().await?;
-    let expired: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, jid, lease_owner FROM jobs
-         WHERE state = 'running' AND lease_expires_at <= ?1
-         ORDER BY lease_token DESC, pos DESC",
-    )
-    .bind(now)
-    .fetch_all(&mut *tx)
-    .await
-    .or_backend(&db.cx)?;
+    let expired: Vec<(i64, String, Option<String>)> = sqlx::query_as(EXPIRED)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
     let mut rescued = 0;
     for (id, jid, owner) in &expired {
         if moves::requeue_head(db, &mut tx, *id, None).await? {

@@ -18,6 +18,7 @@ mod admin;
 mod config;
 mod db;
 mod error;
+mod finish;
 mod lease;
 mod moves;
 mod open;
@@ -140,7 +141,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn job_finish(&self, params: FinishParams) -> Result<FinishReport, BackendError> {
-        lease::job_finish(&self.db, params).await
+        finish::job_finish(&self.db, params).await
     }
 
     async fn job_requeue(&self, params: RequeueParams) -> Result<(), BackendError> {
@@ -166,3 +167,6 @@ impl Backend for SqliteBackend {
         lease::lease_rescue(&self.db, params).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -59,6 +59,13 @@ pub(super) async fn enqueue(
     Ok(done.rows_affected())
 }
 
+/// Puts running job `?1` (with lease nonce `?2`, unless null) at the head of its queue.
+pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available',
+        pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
+               WHERE k.queue = jobs.queue AND k.state = 'available'),
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+    WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)";
+
 /// Puts the running job on row `id` back at the head of its queue, unchanged, ending its
 /// lease; with `nonce`, only if the lease is still the one that nonce names. Returns
 /// whether it moved.
@@ -68,18 +75,12 @@ pub(super) async fn requeue_head(
     id: i64,
     nonce: Option<&str>,
 ) -> Result<bool, BackendError> {
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'available',
-                pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
-                       WHERE k.queue = jobs.queue AND k.state = 'available'),
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-         WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)",
-    )
-    .bind(id)
-    .bind(nonce)
-    .execute(&mut **tx)
-    .await
-    .or_backend(&db.cx)?;
+    let done = sqlx::query(REQUEUE_HEAD)
+        .bind(id)
+        .bind(nonce)
+        .execute(&mut **tx)
+        .await
+        .or_backend(&db.cx)?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -77,6 +77,7 @@ pub(super) async fn open(config: &SqliteConfig) -> Result<Db, BackendError> {
         wake: wake::notifier(&path),
         poll_interval: config.poll_interval,
         cx,
+        finishes: Default::default(),
         temporary: None,
     })
 }

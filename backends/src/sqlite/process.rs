@@ -29,6 +29,10 @@ struct RunningIn {
     started_at: i64,
 }
 
+/// Extends every lease of process `?1` to `?2`.
+pub(super) const EXTEND_LEASES: &str =
+    "UPDATE jobs SET lease_expires_at = ?2 WHERE state = 'running' AND lease_owner = ?1";
+
 /// Records a beat, extends the process's leases and returns its pending signals.
 pub(super) async fn process_heartbeat(
     db: &Db,
@@ -61,14 +65,12 @@ pub(super) async fn process_heartbeat(
     .execute(&mut *tx)
     .await
     .or_backend(&db.cx)?;
-    sqlx::query(
-        "UPDATE jobs SET lease_expires_at = ?2 WHERE state = 'running' AND lease_owner = ?1",
-    )
-    .bind(&p.info.id)
-    .bind(after(p.now, p.lease_ttl))
-    .execute(&mut *tx)
-    .await
-    .or_backend(&db.cx)?;
+    sqlx::query(EXTEND_LEASES)
+        .bind(&p.info.id)
+        .bind(after(p.now, p.lease_ttl))
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
     let mut signals: Vec<(i64, String)> =
         sqlx::query_as("DELETE FROM process_signals WHERE process_id = ?1 RETURNING id, signal")
             .bind(&p.info.id)

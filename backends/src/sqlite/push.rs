@@ -99,6 +99,16 @@ async fn insert(db: &Db, tx: &mut Tx, rows: &[Row], first: i64) -> Result<(), Ba
     Ok(())
 }
 
+/// Up to `?2` scheduled jobs due at `?1`, soonest first.
+pub(super) const DUE_SCHEDULED: &str =
+    "SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= ?1
+    ORDER BY run_at, pos LIMIT ?2";
+
+/// Up to `?2` retries due at `?1`, soonest first.
+pub(super) const DUE_RETRIES: &str =
+    "SELECT id FROM jobs WHERE state = 'retryable' AND run_at <= ?1
+    ORDER BY run_at, pos LIMIT ?2";
+
 /// Moves due scheduled and retry jobs to their queues' tails; returns how many moved.
 pub(super) async fn scheduled_promote(db: &Db, p: PromoteParams) -> Result<u64, BackendError> {
     if p.limit == 0 {
@@ -118,26 +128,20 @@ pub(super) async fn scheduled_promote(db: &Db, p: PromoteParams) -> Result<u64, 
     }
     let limit = i64::try_from(p.limit).unwrap_or(i64::MAX);
     let mut tx = db.write().await?;
-    let mut ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= ?1
-         ORDER BY run_at, pos LIMIT ?2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await
-    .or_backend(&db.cx)?;
-    let room = limit.saturating_sub(i64::try_from(ids.len()).unwrap_or(i64::MAX));
-    if room > 0 {
-        let retries: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE state = 'retryable' AND run_at <= ?1
-             ORDER BY run_at, pos LIMIT ?2",
-        )
+    let mut ids: Vec<i64> = sqlx::query_scalar(DUE_SCHEDULED)
         .bind(now)
-        .bind(room)
+        .bind(limit)
         .fetch_all(&mut *tx)
         .await
         .or_backend(&db.cx)?;
+    let room = limit.saturating_sub(i64::try_from(ids.len()).unwrap_or(i64::MAX));
+    if room > 0 {
+        let retries: Vec<i64> = sqlx::query_scalar(DUE_RETRIES)
+            .bind(now)
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await
+            .or_backend(&db.cx)?;
         ids.extend(retries);
     }
     let moved = moves::enqueue(db, &mut tx, &ids, p.now).await?;

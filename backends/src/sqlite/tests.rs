@@ -1,0 +1,114 @@
+//! Tests that need the backend's insides: the plans of the hot statements, and wake-ups
+//! across processes (a backend whose `Notify` no other backend shares stands in for
+//! another process).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
+use tokio::sync::Notify;
+
+use super::{finish, lease, moves, open, process, push, SqliteBackend, SqliteConfig};
+
+/// The plan SQLite picks for `sql` (with every parameter null), one detail line per step.
+async fn plan(b: &SqliteBackend, sql: &str) -> Vec<String> {
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(&b.db.writer)
+        .await
+        .unwrap();
+    rows.into_iter().map(|r| r.3).collect()
+}
+
+/// Asserts the plan reads `jobs` only through `index`, never by a full scan of the table.
+async fn assert_uses(b: &SqliteBackend, sql: &str, index: &str) {
+    let steps = plan(b, sql).await;
+    assert!(
+        steps.iter().any(|s| s.contains(index)),
+        "{index} unused for {sql}: {steps:?}"
+    );
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s == "SCAN jobs" || s.starts_with("SCAN jobs AS")),
+        "a full scan of jobs for {sql}: {steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn hot_statements_use_their_partial_indexes() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let jobs: Vec<_> = (0..3000)
+        .map(|i| JobEnvelope::new("A", ["a", "b", "c"][i % 3], vec![]))
+        .collect();
+    b.job_push(PushParams::new(jobs, chrono::Utc::now()))
+        .await
+        .unwrap();
+    let mut p = ReserveParams::new(vec!["a".into()], "p", chrono::Utc::now());
+    p.limit = 50;
+    assert_eq!(b.job_reserve(p).await.unwrap().len(), 50);
+    sqlx::query("ANALYZE").execute(&b.db.writer).await.unwrap();
+    assert_uses(&b, lease::RESERVE, "jobs_available").await;
+    assert_uses(&b, lease::ANY_AVAILABLE, "jobs_available").await;
+    assert_uses(&b, lease::EXPIRED, "jobs_running").await;
+    assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
+    assert_uses(&b, push::DUE_SCHEDULED, "jobs_scheduled").await;
+    assert_uses(&b, push::DUE_RETRIES, "jobs_retryable").await;
+    assert_uses(&b, moves::REQUEUE_HEAD, "jobs_available").await;
+    // Removal looks each row up by id, driven by the (small) list of tokens.
+    let steps = plan(&b, finish::REMOVE).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH jobs USING INTEGER PRIMARY KEY")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.starts_with("SCAN jobs")),
+        "{steps:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_from_another_process_is_seen_within_the_poll_interval() {
+    let waiter = SqliteBackend::temporary_with(|c| c.poll_interval(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    // Same file, but a Notify of its own: to `waiter`, its pushes come from elsewhere.
+    let config = SqliteConfig::new(waiter.path()).poll_interval(Duration::from_secs(60));
+    let mut db = open::open(&config).await.unwrap();
+    db.wake = Arc::new(Notify::new());
+    let other = SqliteBackend { db: Arc::new(db) };
+
+    let mut p = ReserveParams::new(vec!["far".into()], "p", chrono::Utc::now());
+    p.wait = Duration::from_secs(120);
+    let w = waiter.clone();
+    let mut reserving = Box::pin(async move { w.job_reserve(p).await });
+    assert!(futures::poll!(reserving.as_mut()).is_pending());
+    let reserving = tokio::spawn(reserving);
+    let started = Instant::now();
+    let pushed = JobEnvelope::new("A", "far", vec![]);
+    other
+        .job_push(PushParams::new(vec![pushed.clone()], chrono::Utc::now()))
+        .await
+        .unwrap();
+    let got = reserving.await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].job.jid, pushed.jid);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "seen after {:?}, not at a poll",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_temporary_database_is_removed_with_its_last_clone() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let path = b.path().to_owned();
+    let clone = b.clone();
+    drop(b);
+    assert!(path.exists());
+    drop(clone);
+    assert!(!path.exists(), "{} is still there", path.display());
+}

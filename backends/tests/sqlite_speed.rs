@@ -1,0 +1,131 @@
+//! Rough speed of the SQLite backend in one process (issue 9's target: 20k jobs/s durable,
+//! p99 enqueue-to-start latency within 5 ms). Ignored by default: run with
+//! `cargo test --release -p jobs-backends --test sqlite_speed -- --ignored --nocapture`.
+
+mod sqlite_support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::backend::*;
+use sqlite_support::*;
+
+const JOBS: usize = 20_000;
+
+/// Pushes `JOBS` in bulk, then `workers` tasks reserve batches of `batch` and finish each
+/// job on its own (`per_job`) or the whole batch in one call; prints the rates.
+async fn run(workers: usize, batch: usize, per_job: bool) {
+    let db = TempDb::new("speed");
+    let b = db.open().await;
+    let jobs: Vec<_> = (0..JOBS as i64).map(|n| job("speed", n)).collect();
+    let started = Instant::now();
+    for chunk in jobs.chunks(1000) {
+        push(&b, chunk.to_vec()).await.unwrap();
+    }
+    let pushed = started.elapsed();
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (b, done) = (b.clone(), done.clone());
+            tokio::spawn(async move {
+                let process = format!("speed-{w}");
+                while done.load(Ordering::Relaxed) < JOBS {
+                    let got = reserve(&b, "speed", batch, &process, Duration::ZERO)
+                        .await
+                        .unwrap();
+                    if got.is_empty() {
+                        break;
+                    }
+                    if per_job {
+                        for r in &got {
+                            complete(&b, std::slice::from_ref(r)).await.unwrap();
+                        }
+                    } else {
+                        complete(&b, &got).await.unwrap();
+                    }
+                    done.fetch_add(got.len(), Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = started.elapsed();
+    assert_eq!(b.stats().await.unwrap().processed, JOBS as u64);
+    println!(
+        "workers {workers}, batch {batch}, finish {}: push {:.0}/s, process {:.0}/s",
+        if per_job { "per job" } else { "per batch" },
+        JOBS as f64 / pushed.as_secs_f64(),
+        JOBS as f64 / took.as_secs_f64(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn throughput() {
+    run(8, 10, true).await;
+    run(8, 50, false).await;
+    run(50, 1, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn latency() {
+    let db = TempDb::new("latency");
+    let b = db.open().await;
+    let mut samples = Vec::new();
+    for n in 0..1000 {
+        let waiter = b.clone();
+        let mut reserving = Box::pin(async move {
+            let got = reserve(&waiter, "lat", 1, "w", Duration::from_secs(10))
+                .await
+                .unwrap();
+            (Instant::now(), got)
+        });
+        assert!(futures::poll!(reserving.as_mut()).is_pending());
+        let reserving = tokio::spawn(reserving);
+        let pushed_at = Instant::now();
+        push(&b, vec![job("lat", n)]).await.unwrap();
+        let (got_at, got) = reserving.await.unwrap();
+        complete(&b, &got).await.unwrap();
+        samples.push(got_at - pushed_at);
+    }
+    samples.sort();
+    println!(
+        "latency p50 {:?}, p99 {:?}",
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn single_calls() {
+    let db = TempDb::new("single");
+    let b = db.open().await;
+    let n = 1000;
+    let t = Instant::now();
+    for i in 0..n {
+        push(&b, vec![job("one", i)]).await.unwrap();
+    }
+    println!("push one: {:?} each", t.elapsed() / n as u32);
+    let t = Instant::now();
+    let mut all = Vec::new();
+    for _ in 0..n {
+        all.extend(reserve(&b, "one", 1, "w", Duration::ZERO).await.unwrap());
+    }
+    println!("reserve one: {:?} each", t.elapsed() / n as u32);
+    let t = Instant::now();
+    for r in &all {
+        complete(&b, std::slice::from_ref(r)).await.unwrap();
+    }
+    println!("finish one: {:?} each", t.elapsed() / n as u32);
+    let t = Instant::now();
+    for _ in 0..n {
+        b.stats().await.unwrap();
+    }
+    println!("stats (reader): {:?} each", t.elapsed() / n as u32);
+}
