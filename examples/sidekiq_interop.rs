@@ -1,0 +1,216 @@
+//! Sidekiq interop: Rust performs jobs Ruby pushed, and enqueues jobs Ruby can perform.
+//!
+//! ```sh
+//! # A worker for Ruby's `InteropEcho` jobs: for each, RPUSH {"jid": .., "args": [..]} onto
+//! # the list `interop:performed`; exit 0 once K jobs are performed.
+//! cargo run --example sidekiq_interop -- work --redis redis://127.0.0.1:6379/0 --count 3
+//! # Enqueue K `InteropEcho` jobs with args [i, "job-i"] for i in 0..K, then exit.
+//! cargo run --example sidekiq_interop -- enqueue --redis redis://127.0.0.1:6379/0 --count 3
+//! ```
+//!
+//! From Ruby: `Sidekiq::Client.push("class" => "InteropEcho", "args" => [1, {"a" => nil}])`.
+//! The job takes its arguments as they are, whatever their number and JSON shape, so it
+//! implements [`jobs::Job`] by hand instead of with `#[jobs::job]` (whose parameters are
+//! fixed). `--queue NAME` (default `default`) picks the queue for both commands. With a
+//! `?prefix=` in the URL, the list is `<prefix>:interop:performed`, beside the jobs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use jobs::prelude::*;
+use jobs::{ArgsError, Enqueue, JobOptions, JobResult, StateKey};
+use jobs_backends::redis::RedisOptions;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// The wire name Ruby uses: the Ruby class name.
+const NAME: &str = "InteropEcho";
+
+/// Where each performed job is recorded.
+const PERFORMED: &str = "interop:performed";
+
+/// What `Job::perform` returns.
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Echoes its arguments, unchanged, onto `interop:performed`.
+struct InteropEcho {
+    args: Vec<serde_json::Value>,
+}
+
+/// What the job needs from the worker: a Redis connection and the count of jobs done.
+#[derive(Clone)]
+struct Echo {
+    redis: redis::aio::MultiplexedConnection,
+    list: String,
+    performed: Arc<AtomicUsize>,
+    changed: Arc<Notify>,
+}
+
+impl Job for InteropEcho {
+    const NAME: &'static str = NAME;
+
+    fn options() -> JobOptions {
+        JobOptions::new()
+    }
+
+    fn to_args(&self) -> Result<Vec<Value>, ArgsError> {
+        Ok(self.args.clone())
+    }
+
+    fn from_args(args: Vec<Value>) -> Result<Self, ArgsError> {
+        Ok(InteropEcho { args })
+    }
+
+    fn required_states() -> Vec<StateKey> {
+        vec![StateKey::of::<Echo>()]
+    }
+
+    fn perform(self, ctx: JobContext) -> BoxFuture<JobResult> {
+        Box::pin(async move {
+            let echo = ctx.state::<Echo>()?.0;
+            let record = json!({ "jid": ctx.jid(), "args": self.args }).to_string();
+            let mut conn = echo.redis.clone();
+            redis::cmd("RPUSH")
+                .arg(&echo.list)
+                .arg(record)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| Failure::from_error("redis::RedisError", &e))?;
+            echo.performed.fetch_add(1, Ordering::SeqCst);
+            echo.changed.notify_one();
+            Ok(Outcome::Done)
+        })
+    }
+}
+
+/// The parsed command line.
+struct Cli {
+    command: String,
+    redis: String,
+    count: usize,
+    queue: String,
+}
+
+const USAGE: &str =
+    "usage: sidekiq_interop (work|enqueue) --redis URL --count K [--queue NAME (default: default)]";
+
+fn parse_cli() -> Result<Cli, String> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().ok_or(USAGE)?;
+    if command != "work" && command != "enqueue" {
+        return Err(format!("unknown command `{command}`\n{USAGE}"));
+    }
+    let (mut redis, mut count, mut queue) = (None, None, "default".to_owned());
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--redis" => redis = Some(value),
+            "--count" => {
+                count = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|e| format!("--count {value}: {e}"))?,
+                )
+            }
+            "--queue" => queue = value,
+            other => return Err(format!("unknown option `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(Cli {
+        command,
+        redis: redis.ok_or_else(|| format!("--redis is required\n{USAGE}"))?,
+        count: count.ok_or_else(|| format!("--count is required\n{USAGE}"))?,
+        queue,
+    })
+}
+
+/// Runs a worker until `count` jobs are performed, then stops it gracefully.
+async fn work(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let opts = RedisOptions::from_url(&cli.redis)?;
+    let list = match &opts.prefix {
+        Some(prefix) => format!("{prefix}:{PERFORMED}"),
+        None => PERFORMED.to_owned(),
+    };
+    // `opts.url` keeps the database number and drops `?prefix=`.
+    let raw = redis::Client::open(opts.url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let echo = Echo {
+        redis: raw,
+        list,
+        performed: Arc::new(AtomicUsize::new(0)),
+        changed: Arc::new(Notify::new()),
+    };
+    let backend = jobs_backends::connect(&cli.redis).await?;
+    let worker = Worker::builder(backend)
+        .registry(jobs::Registry::new().with::<InteropEcho>()?)
+        .state(echo.clone())
+        .queues([cli.queue.as_str()])
+        .build()?;
+    let handle = worker.handle();
+    let mut running = tokio::spawn(worker.run());
+    loop {
+        if echo.performed.load(Ordering::SeqCst) >= cli.count {
+            break;
+        }
+        tokio::select! {
+            _ = echo.changed.notified() => {}
+            finished = &mut running => {
+                finished??;
+                return Err(format!(
+                    "the worker stopped after {} of {} jobs",
+                    echo.performed.load(Ordering::SeqCst),
+                    cli.count
+                )
+                .into());
+            }
+        }
+    }
+    handle.stop();
+    running.await??;
+    println!("performed {} {NAME} jobs", cli.count);
+    Ok(())
+}
+
+/// Enqueues `count` jobs with args `[i, "job-i"]`.
+async fn enqueue(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let backend = jobs_backends::connect(&cli.redis).await?;
+    let client = Client::new(backend);
+    let jobs = (0..cli.count).map(|i| InteropEcho {
+        args: vec![json!(i), json!(format!("job-{i}"))],
+    });
+    let ids = Enqueue::<InteropEcho>::new()
+        .queue(cli.queue.clone())
+        .client(&client)
+        .enqueue_all(jobs)
+        .await?;
+    println!("enqueued {} {NAME} jobs", ids.len());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    jobs_examples::init_logging();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.as_str() {
+        "work" => work(&cli).await,
+        _ => enqueue(&cli).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sidekiq_interop {}: {e}", cli.command);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
