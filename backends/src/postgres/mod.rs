@@ -85,7 +85,8 @@ impl PostgresBackend {
     /// listening for job notifications.
     ///
     /// Besides sqlx's own parameters the URL takes `schema`, `max_connections`,
-    /// `acquire_timeout_ms` and `poll_interval_ms` (see [`PostgresOptions`]).
+    /// `acquire_timeout_ms`, `poll_interval_ms` and `completed_retention_secs` (see
+    /// [`PostgresOptions`]).
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let (connect, options) = PostgresOptions::from_url(url)?;
         let pool = PgPoolOptions::new()
