@@ -290,6 +290,15 @@ macro_rules! conformance_suite {
                 stats_history_oldest_first_with_zero_days,
                 clear_all_removes_everything,
             }
+            worker {
+                flaky_job_retries_then_succeeds,
+                poisoned_job_lands_in_dead_set,
+                retry_zero_dies_and_retry_false_discards,
+                panics_and_timeouts_fail_like_errors,
+                outcomes_snooze_discard_kill,
+                unknown_job_follows_the_retry_path,
+                bad_arguments_follow_the_retry_path,
+            }
             envelope {
                 unknown_fields_survive_every_move,
                 args_round_trip_unchanged,

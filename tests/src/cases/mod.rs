@@ -13,3 +13,4 @@ pub mod finish;
 pub mod leases;
 pub mod push_reserve;
 pub mod scheduled;
+pub mod worker;
