@@ -1,0 +1,243 @@
+//! The JSON API under `api/`: everything the pages show and do, for tests and scripts.
+//!
+//! Reads are GET; actions are POST (with a JSON body where one is needed, sent as
+//! `application/json`) and pass the same guard as the pages. Numbers are clamped as on the
+//! pages; bad values get a 400 with a message.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use jobs::backend::{JobActionParams, JobFilter, JobListParams, JobSet, Selection, StoredJob};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::pages::busy::parse_signal;
+use crate::pages::{apply, count, SetKind};
+use crate::params::{Pairs, Paging, DAYS, MAX_JIDS};
+use crate::{AppState, WebError};
+
+type ApiResult = Result<Json<Value>, WebError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/stats", get(stats))
+        .route("/api/history", get(history))
+        .route("/api/queues", get(queues))
+        .route("/api/queues/{name}", get(queue_jobs))
+        .route("/api/queues/{name}/{action}", post(queue_action))
+        .route("/api/processes", get(processes))
+        .route("/api/processes/signal", post(signal))
+        .route("/api/{set}", get(set_list))
+        .route("/api/{set}/count", get(set_count))
+        .route("/api/{set}/{id}", get(set_job).post(set_action))
+}
+
+fn job_json(j: &StoredJob) -> Value {
+    json!({ "at": j.at, "job": j.job })
+}
+
+async fn stats(State(st): State<AppState>) -> ApiResult {
+    let b = st.backend.as_ref();
+    let s = b.stats().await?;
+    let procs = b.process_list().await?;
+    let busy: usize = procs.iter().map(|p| p.running.len()).sum();
+    Ok(Json(json!({
+        "backend": b.name(),
+        "processed": s.processed, "failed": s.failed, "dead_trimmed": s.dead_trimmed,
+        "enqueued": s.enqueued, "scheduled": s.scheduled, "retries": s.retries, "dead": s.dead,
+        "processes": procs.len(), "busy": busy, "now": Utc::now(),
+    })))
+}
+
+async fn history(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
+    let days = Pairs::parse(raw.as_deref()).num("days", DAYS)?;
+    let h = st.backend.stats_history(Utc::now().date_naive(), days as u32).await?;
+    let rows: Vec<Value> = h
+        .iter()
+        .map(|d| json!({ "date": d.date, "processed": d.processed, "failed": d.failed }))
+        .collect();
+    Ok(Json(json!({ "days": days, "history": rows })))
+}
+
+async fn queues(State(st): State<AppState>) -> ApiResult {
+    let qs = st.backend.queue_list(Utc::now()).await?;
+    let rows: Vec<Value> = qs
+        .iter()
+        .map(|q| json!({ "name": q.name, "size": q.size, "latency": q.latency.as_secs_f64(), "paused": q.paused }))
+        .collect();
+    Ok(Json(json!({ "queues": rows })))
+}
+
+async fn list(st: &AppState, set: JobSet, q: &Pairs, filter: JobFilter) -> ApiResult {
+    let paging = Paging::from(q)?;
+    let mut p = JobListParams::new(set, paging.per_page);
+    p.offset = paging.offset();
+    p.filter = filter;
+    let page = st.backend.job_list(p).await?;
+    let jobs: Vec<Value> = page.jobs.iter().map(job_json).collect();
+    Ok(Json(json!({
+        "total": page.total, "page": paging.page, "per_page": paging.per_page, "jobs": jobs,
+    })))
+}
+
+async fn queue_jobs(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Pairs::parse(raw.as_deref());
+    list(&st, JobSet::Queue(name), &q, JobFilter::default()).await
+}
+
+/// The body of actions on jobs: job ids, or `all` with an optional filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    #[serde(default)]
+    jids: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    class: Option<String>,
+    q: Option<String>,
+    process: Option<String>,
+    signal: Option<String>,
+}
+
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Body, WebError> {
+    if body.is_empty() {
+        return Ok(Body::default());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(WebError::bad_request("send the body as application/json"));
+    }
+    let b: Body = serde_json::from_slice(body)
+        .map_err(|e| WebError::bad_request(format!("bad JSON body: {e}")))?;
+    if b.jids.len() > MAX_JIDS {
+        return Err(WebError::bad_request(format!("select at most {MAX_JIDS} jobs at once")));
+    }
+    Ok(b)
+}
+
+fn body_selection(b: Body) -> Result<Selection, WebError> {
+    let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    if b.all {
+        Ok(Selection::Matching(JobFilter { class: some(b.class), text: some(b.q) }))
+    } else if b.jids.is_empty() {
+        Err(WebError::bad_request("give jids, or all: true"))
+    } else {
+        Ok(Selection::Jids(b.jids))
+    }
+}
+
+async fn queue_action(
+    State(st): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let b = st.backend.as_ref();
+    match action.as_str() {
+        "pause" | "resume" => {
+            b.queue_pause(&name, action == "pause").await?;
+            Ok(Json(json!({ "queue": name, "paused": action == "pause" })))
+        }
+        "clear" => Ok(Json(json!({ "queue": name, "removed": b.queue_clear(&name).await? }))),
+        "delete" => {
+            let jids = parse_body(&headers, &body)?.jids;
+            if jids.is_empty() {
+                return Err(WebError::bad_request("give jids"));
+            }
+            let p = JobActionParams::jids(JobSet::Queue(name), jids, Utc::now());
+            Ok(Json(json!({ "deleted": b.job_delete(p).await? })))
+        }
+        _ => Err(WebError::not_found("queue actions: pause, resume, clear, delete")),
+    }
+}
+
+async fn processes(State(st): State<AppState>) -> ApiResult {
+    let now = Utc::now();
+    let rows: Vec<Value> = st
+        .backend
+        .process_list()
+        .await?
+        .iter()
+        .map(|p| {
+            let running: Vec<Value> = p
+                .running
+                .iter()
+                .map(|r| json!({
+                    "job": r.job, "started_at": r.started_at,
+                    "running_for": (now - r.started_at).num_milliseconds().max(0) as f64 / 1000.0,
+                }))
+                .collect();
+            json!({ "info": p.info, "beat_at": p.beat_at, "quiet": p.quiet, "busy": p.running.len(), "running": running })
+        })
+        .collect();
+    Ok(Json(json!({ "processes": rows })))
+}
+
+async fn signal(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let b = parse_body(&headers, &body)?;
+    let process = b.process.ok_or_else(|| WebError::bad_request("give process"))?;
+    let sig = parse_signal(b.signal.as_deref().unwrap_or(""))?;
+    if !st.backend.process_list().await?.iter().any(|p| p.info.id == process) {
+        return Err(WebError::not_found("no such process"));
+    }
+    st.backend.process_signal(&process, sig).await?;
+    Ok(Json(json!({ "process": process, "signal": b.signal })))
+}
+
+async fn set_list(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    list(&st, kind.set(), &q, q.filter()).await
+}
+
+async fn set_count(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    let sel = match q.jids()? {
+        jids if !jids.is_empty() => Selection::Jids(jids),
+        _ => Selection::Matching(q.filter()),
+    };
+    Ok(Json(json!({ "count": count(st.backend.as_ref(), kind, &sel).await? })))
+}
+
+async fn set_job(State(st): State<AppState>, Path((slug, jid)): Path<(String, String)>) -> ApiResult {
+    let kind = SetKind::from_slug(&slug)?;
+    let j = st
+        .backend
+        .job_get(kind.set(), &jid)
+        .await?
+        .ok_or_else(|| WebError::not_found("no such job in this set"))?;
+    Ok(Json(job_json(&j)))
+}
+
+async fn set_action(
+    State(st): State<AppState>,
+    Path((slug, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let kind = SetKind::from_slug(&slug)?;
+    let action = kind.action(&action)?;
+    let sel = body_selection(parse_body(&headers, &body)?)?;
+    let n = apply(st.backend.as_ref(), kind, action, sel).await?;
+    Ok(Json(json!({ "action": action.name(), "count": n })))
+}
+

@@ -1,0 +1,83 @@
+//! Small formatters for times, durations and JSON shown on the pages.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jobs::envelope::from_epoch;
+
+/// `2026-01-02 03:04:05 UTC`.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// An epoch-seconds timestamp as [`time`], or `–`.
+pub(crate) fn epoch(t: Option<f64>) -> String {
+    t.map(from_epoch).map_or_else(|| "–".to_owned(), time)
+}
+
+/// `3s`, `4m 05s`, `2h 03m`, `3d 4h`.
+pub(crate) fn dur(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// How long from `then` to `now`, as [`dur`] (zero when `then` is later).
+pub(crate) fn since(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    dur((now - then).to_std().unwrap_or_default())
+}
+
+/// `in 3m 05s` or `3m 05s ago`.
+pub(crate) fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if t > now {
+        format!("in {}", since(now, t))
+    } else {
+        format!("{} ago", since(t, now))
+    }
+}
+
+/// Arguments as one line of JSON, cut to `max` characters.
+pub(crate) fn args_short(args: &[serde_json::Value], max: usize) -> String {
+    let s = serde_json::Value::Array(args.to_vec()).to_string();
+    if s.chars().count() > max {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+/// Any JSON value, indented.
+pub(crate) fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// A backtrace as lines: a JSON array of strings one per line, anything else as JSON.
+pub(crate) fn backtrace(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        serde_json::Value::String(s) => s.clone(),
+        other => pretty(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(dur(Duration::from_secs(5)), "5s");
+        assert_eq!(dur(Duration::from_secs(65)), "1m 05s");
+        assert_eq!(dur(Duration::from_secs(3 * 3600 + 120)), "3h 02m");
+        assert_eq!(dur(Duration::from_secs(2 * 86_400 + 3600)), "2d 1h");
+    }
+}

@@ -1,0 +1,102 @@
+//! The page chrome: head with the hashed assets, the navigation, and shared pieces (the
+//! pager, the filter form, the set names). Everything goes through maud, which escapes
+//! every value it is given; nothing here writes raw HTML from data.
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::assets::hashed;
+use crate::mount::query;
+use crate::params::Paging;
+use crate::Ctx;
+
+/// Which navigation entry a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Dashboard,
+    Busy,
+    Queues,
+    Scheduled,
+    Retries,
+    Dead,
+}
+
+/// A whole page: `title`, the navigation with `nav` current, and `body`.
+pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
+    let links = [
+        (Nav::Dashboard, ctx.home(), "Dashboard"),
+        (Nav::Busy, ctx.url("/busy"), "Busy"),
+        (Nav::Queues, ctx.url("/queues"), "Queues"),
+        (Nav::Scheduled, ctx.url("/scheduled"), "Scheduled"),
+        (Nav::Retries, ctx.url("/retries"), "Retries"),
+        (Nav::Dead, ctx.url("/dead"), "Dead"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · jobs" }
+                link rel="stylesheet" href=(ctx.url(&format!("/assets/{}", hashed("style.css"))));
+                link rel="icon" href=(ctx.url(&format!("/assets/{}", hashed("icon.svg")))) type="image/svg+xml";
+                script src=(ctx.url(&format!("/assets/{}", hashed("app.js")))) defer {}
+            }
+            body {
+                header.top {
+                    a.brand href=(ctx.home()) {
+                        img src=(ctx.url(&format!("/assets/{}", hashed("icon.svg")))) alt="" width="24" height="24";
+                        span { "jobs" }
+                    }
+                    nav {
+                        @for (n, href, label) in &links {
+                            a href=(href) class=[(*n == nav).then_some("current")] { (label) }
+                        }
+                    }
+                    @if ctx.read_only { span.badge { "read-only" } }
+                }
+                main { h1 { (title) } (body) }
+                footer { "jobs dashboard" }
+            }
+        }
+    }
+}
+
+/// Previous / next links for a listing with `total` rows; `keep` are the other query pairs.
+pub(crate) fn pager(url: &str, paging: Paging, total: u64, keep: &[(&str, &str)]) -> Markup {
+    let pages = paging.pages(total);
+    let link = |page: u64| {
+        let p = page.to_string();
+        let n = paging.per_page.to_string();
+        let mut pairs: Vec<(&str, &str)> = keep.to_vec();
+        pairs.push(("page", &p));
+        pairs.push(("per_page", &n));
+        format!("{url}?{}", query(&pairs))
+    };
+    html! {
+        nav.pager aria-label="pages" {
+            @if paging.page > 1 { a href=(link(paging.page - 1)) rel="prev" { "← Previous" } }
+            span { "Page " (paging.page.min(pages)) " of " (pages) " · " (total) " jobs" }
+            @if paging.page < pages { a href=(link(paging.page + 1)) rel="next" { "Next →" } }
+        }
+    }
+}
+
+/// A hidden input.
+pub(crate) fn hidden(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(name) value=(value); }
+}
+
+/// A small POST form with one button and hidden fields.
+pub(crate) fn post_button(action: &str, label: &str, class: &str, fields: &[(&str, &str)]) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            @for (k, v) in fields { (hidden(k, v)) }
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+/// A short notice shown above a listing.
+pub(crate) fn empty(text: &str) -> Markup {
+    html! { p.empty { (text) } }
+}

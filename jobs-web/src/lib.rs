@@ -1,0 +1,169 @@
+//! `jobs-web`: the dashboard of `jobs`, an axum [`Router`] over [`AdminBackend`] only.
+//!
+//! 1. [`Dashboard`] builds the router: HTML pages, a JSON API under `api/`, and embedded
+//!    assets, all addressed relative to wherever the host app nests it (and to
+//!    `X-Forwarded-Prefix` when a proxy strips a prefix).
+//! 2. [`guard`] runs on every request: the authorization hook, read-only mode, the
+//!    cross-site check on POST, and the security headers (a strict CSP, no framing).
+//! 3. Pages live in [`pages`], the API in `api`; neither reaches past [`AdminBackend`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use jobs::backend::AdminBackend;
+//! let backend: Arc<dyn AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+//! let app: axum::Router = axum::Router::new()
+//!     .nest("/admin/jobs", jobs_web::Dashboard::new(backend).router());
+//! # let _ = app;
+//! ```
+#![warn(missing_docs)]
+
+mod api;
+mod assets;
+mod error;
+mod fmt;
+pub mod guard;
+mod layout;
+mod mount;
+pub mod pages;
+mod params;
+
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::Router;
+use jobs::backend::AdminBackend;
+
+pub use error::WebError;
+pub use mount::Ctx;
+
+/// What one request may do, as decided by the [`Dashboard::authorize`] hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Whether the pages and the read side of the API may be seen.
+    pub view: bool,
+    /// Whether actions (POST) may be taken.
+    pub act: bool,
+}
+
+impl Access {
+    /// Viewing and acting.
+    pub const FULL: Access = Access { view: true, act: true };
+    /// Viewing only.
+    pub const VIEW: Access = Access { view: true, act: false };
+    /// Nothing.
+    pub const NONE: Access = Access { view: false, act: false };
+}
+
+/// The per-request authorization hook: given the request's parts, what it may do.
+pub type AuthorizeFn = Arc<dyn Fn(&Parts) -> Access + Send + Sync>;
+
+/// Everything a handler needs: the backend and the options.
+#[derive(Clone)]
+pub struct AppState {
+    /// The backend, seen only through its admin side.
+    pub backend: Arc<dyn AdminBackend>,
+    /// When set, every action is refused with 403.
+    pub read_only: bool,
+    /// Decides per request whether viewing and acting are allowed.
+    pub authorize: Option<AuthorizeFn>,
+}
+
+/// Builds the dashboard's [`Router`], to nest under any path of a host app.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jobs::backend::AdminBackend;
+/// use jobs_web::{Access, Dashboard};
+/// let backend: Arc<dyn AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+/// let dashboard = Dashboard::new(backend)
+///     .authorize(|parts| match parts.headers.get("x-role").and_then(|v| v.to_str().ok()) {
+///         Some("admin") => Access::FULL,
+///         Some("support") => Access::VIEW,
+///         _ => Access::NONE,
+///     })
+///     .router();
+/// let app: axum::Router = axum::Router::new().nest("/admin/jobs", dashboard);
+/// # let _ = app;
+/// ```
+pub struct Dashboard {
+    state: AppState,
+}
+
+impl Dashboard {
+    /// A dashboard over `backend`, allowing everything the host app lets through.
+    pub fn new(backend: Arc<dyn AdminBackend>) -> Self {
+        Dashboard {
+            state: AppState {
+                backend,
+                read_only: false,
+                authorize: None,
+            },
+        }
+    }
+
+    /// Refuse every action with 403 (pages and the read API stay available).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend).read_only(true).router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.state.read_only = on;
+        self
+    }
+
+    /// Decide per request whether viewing and acting are allowed (see [`Access`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .authorize(|_parts| jobs_web::Access::VIEW)
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn authorize(mut self, f: impl Fn(&Parts) -> Access + Send + Sync + 'static) -> Self {
+        self.state.authorize = Some(Arc::new(f));
+        self
+    }
+
+    /// The router: pages, `api/…` and `assets/…`, with the guard around all of them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/admin/jobs", jobs_web::Dashboard::new(backend).router());
+    /// # let _ = app;
+    /// ```
+    pub fn router(self) -> Router {
+        let state = self.state;
+        Router::new()
+            .route("/", get(pages::dashboard::page))
+            .route("/busy", get(pages::busy::page))
+            .route("/busy/signal", post(pages::busy::signal))
+            .route("/queues", get(pages::queues::list))
+            .route("/queues/{name}", get(pages::queues::browse))
+            .route(
+                "/queues/{name}/clear",
+                get(pages::queues::confirm_clear).post(pages::queues::clear),
+            )
+            .route("/queues/{name}/pause", post(pages::queues::pause))
+            .route("/queues/{name}/delete", post(pages::queues::delete))
+            .route("/{set}", get(pages::sets::list))
+            .route("/{set}/confirm", get(pages::sets::confirm))
+            .route("/{set}/action", post(pages::sets::act))
+            .route("/{set}/{jid}", get(pages::sets::detail))
+            .route("/assets/{file}", get(assets::serve))
+            .merge(api::routes())
+            .fallback(error::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                guard::guard,
+            ))
+            .with_state(state)
+    }
+}

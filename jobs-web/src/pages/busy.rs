@@ -1,0 +1,118 @@
+//! Busy: the live processes and what each runs now; quiet and stop them.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Redirect;
+use axum::Extension;
+use chrono::Utc;
+use jobs::backend::ProcessSignal;
+use maud::{html, Markup};
+
+use crate::layout::{empty, page as chrome, post_button, Nav};
+use crate::params::Pairs;
+use crate::{fmt, AppState, Ctx, WebError};
+
+/// `GET /busy`: processes and their running jobs.
+pub async fn page(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Result<Markup, WebError> {
+    let now = Utc::now();
+    let procs = st.backend.process_list().await?;
+    let signal_url = ctx.url("/busy/signal");
+    let body = html! {
+        section.panel {
+            h2 { "Processes" }
+            @if procs.is_empty() { (empty("No process is running.")) } @else {
+                div.scroll { table {
+                    thead { tr {
+                        th { "Process" } th { "Started" } th.num { "Threads" } th.num { "Busy" }
+                        th { "Heartbeat" } th { "Queues" } th { "State" }
+                        @if ctx.can_act { th { "Actions" } }
+                    } }
+                    tbody {
+                        @for p in &procs {
+                            tr {
+                                td {
+                                    strong { (p.info.hostname) ":" (p.info.pid) }
+                                    @if let Some(tag) = &p.info.tag { " " span.badge { (tag) } }
+                                    br; small.muted { (p.info.id) }
+                                }
+                                td { (fmt::relative(p.info.started_at, now)) }
+                                td.num { (p.info.concurrency) }
+                                td.num { (p.running.len()) }
+                                td { (fmt::relative(p.beat_at, now)) }
+                                td { (p.info.queues.join(", ")) }
+                                td { @if p.quiet { span.badge { "quiet" } } @else { "running" } }
+                                @if ctx.can_act {
+                                    td.actions {
+                                        @if !p.quiet {
+                                            (post_button(&signal_url, "Quiet", "", &[("process", &p.info.id), ("signal", "quiet")]))
+                                        }
+                                        (post_button(&signal_url, "Stop", "danger", &[("process", &p.info.id), ("signal", "stop")]))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        section.panel {
+            h2 { "Running jobs" }
+            @if procs.iter().all(|p| p.running.is_empty()) { (empty("Nothing is running.")) } @else {
+                div.scroll { table {
+                    thead { tr {
+                        th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" }
+                    } }
+                    tbody {
+                        @for p in &procs {
+                            @for r in &p.running {
+                                tr {
+                                    td { (p.info.hostname) ":" (p.info.pid) }
+                                    td { (r.job.class) br; small.muted { (r.job.jid) } }
+                                    td { (r.job.queue) }
+                                    td { code { (fmt::args_short(&r.job.args, 80)) } }
+                                    td { (fmt::time(r.started_at)) }
+                                    td { (fmt::since(r.started_at, now)) }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    };
+    Ok(chrome(&ctx, Nav::Busy, "Busy", body))
+}
+
+/// Reads `signal` (`quiet` or `stop`).
+pub(crate) fn parse_signal(s: &str) -> Result<ProcessSignal, WebError> {
+    match s {
+        "quiet" => Ok(ProcessSignal::Quiet),
+        "stop" => Ok(ProcessSignal::Stop),
+        other => Err(WebError::bad_request(format!(
+            "signal must be quiet or stop, not '{other}'"
+        ))),
+    }
+}
+
+/// `POST /busy/signal` with `process` and `signal`: leave a signal for a process.
+pub async fn signal(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    body: Bytes,
+) -> Result<Redirect, WebError> {
+    let form = Pairs::from_body(&body);
+    let process = form
+        .get("process")
+        .ok_or_else(|| WebError::bad_request("process is required"))?
+        .to_owned();
+    let sig = parse_signal(form.get("signal").unwrap_or(""))?;
+    let known = st.backend.process_list().await?;
+    if !known.iter().any(|p| p.info.id == process) {
+        return Err(WebError::not_found("no such process"));
+    }
+    st.backend.process_signal(&process, sig).await?;
+    Ok(Redirect::to(&ctx.url("/busy")))
+}

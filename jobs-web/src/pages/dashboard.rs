@@ -1,0 +1,135 @@
+//! The dashboard: totals, a live chart, history for 7/30/90 days, queues, backend facts.
+//!
+//! The live chart is drawn by `app.js` from `api/stats`, polled every `poll` seconds
+//! (clamped to 2–60); the history chart is an SVG drawn here with sizes as attributes, so
+//! the CSP needs no inline styles.
+
+use axum::extract::{RawQuery, State};
+use axum::Extension;
+use chrono::Utc;
+use jobs::backend::DayStats;
+use maud::{html, Markup};
+
+use crate::layout::{page as chrome, Nav};
+use crate::params::{Pairs, DAYS, POLL};
+use crate::{fmt, mount, AppState, Ctx, WebError};
+
+/// `GET /`: the dashboard.
+pub async fn page(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let q = Pairs::parse(raw.as_deref());
+    let days = q.num("days", DAYS)?;
+    let poll = q.num("poll", POLL)?;
+    let now = Utc::now();
+    let b = st.backend.as_ref();
+    let stats = b.stats().await?;
+    let history = b.stats_history(now.date_naive(), days as u32).await?;
+    let queues = b.queue_list(now).await?;
+    let procs = b.process_list().await?;
+    let busy: usize = procs.iter().map(|p| p.running.len()).sum();
+    let cards = [
+        ("Processed", "processed", stats.processed, ctx.home()),
+        ("Failed", "failed", stats.failed, ctx.home()),
+        ("Busy", "busy", busy as u64, ctx.url("/busy")),
+        ("Enqueued", "enqueued", stats.enqueued, ctx.url("/queues")),
+        ("Scheduled", "scheduled", stats.scheduled, ctx.url("/scheduled")),
+        ("Retries", "retries", stats.retries, ctx.url("/retries")),
+        ("Dead", "dead", stats.dead, ctx.url("/dead")),
+    ];
+    let body = html! {
+        section.cards {
+            @for (label, key, n, href) in &cards {
+                a.card href=(href) { span.n data-stat=(key) { (n) } span.l { (label) } }
+            }
+        }
+        section.panel #live data-src=(ctx.url("/api/stats")) data-interval=(poll) {
+            h2 { "Live" }
+            p.muted {
+                "Jobs processed and failed per refresh, every " (poll) " s. "
+                @for s in [2u64, 5, 10, 30] {
+                    a href=(format!("{}?{}", ctx.home(), mount::query(&[("days", &days.to_string()), ("poll", &s.to_string())])))
+                        class=[(s == poll).then_some("current")] { (s) " s" } " "
+                }
+            }
+            svg #live-chart viewBox="0 0 600 150" preserveAspectRatio="none" role="img" aria-label="live chart" {
+                polyline #live-processed .processed points="" {}
+                polyline #live-failed .failed points="" {}
+            }
+            p.legend { span.key.processed { "processed" } " " span.key.failed { "failed" } }
+        }
+        section.panel {
+            h2 { "History" }
+            p.muted {
+                @for d in [7u64, 30, 90] {
+                    a href=(format!("{}?{}", ctx.home(), mount::query(&[("days", &d.to_string()), ("poll", &poll.to_string())])))
+                        class=[(d == days).then_some("current")] { (d) " days" } " "
+                }
+            }
+            (history_chart(&history))
+            p.legend { span.key.processed { "processed" } " " span.key.failed { "failed" } }
+        }
+        section.panel {
+            h2 { "Queues" }
+            @if queues.is_empty() { (crate::layout::empty("No queues yet.")) } @else {
+                table {
+                    thead { tr { th { "Queue" } th.num { "Size" } th.num { "Latency" } th { "State" } } }
+                    tbody {
+                        @for qi in &queues {
+                            tr {
+                                td { a href=(ctx.url(&format!("/queues/{}", mount::seg(&qi.name)))) { (qi.name) } }
+                                td.num { (qi.size) }
+                                td.num { (fmt::dur(qi.latency)) }
+                                td { @if qi.paused { span.badge { "paused" } } @else { "running" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.panel {
+            h2 { "Backend" }
+            dl.facts {
+                dt { "Backend" } dd { (b.name()) }
+                dt { "Processes" } dd { (procs.len()) }
+                dt { "Threads busy" } dd { (busy) " of " (procs.iter().map(|p| p.info.concurrency).sum::<usize>()) }
+                dt { "Dead jobs trimmed" } dd { (stats.dead_trimmed) }
+                dt { "Server time" } dd { (fmt::time(now)) }
+            }
+        }
+    };
+    Ok(chrome(&ctx, Nav::Dashboard, "Dashboard", body))
+}
+
+/// Bars of processed and failed per day, scaled to the busiest day.
+fn history_chart(days: &[DayStats]) -> Markup {
+    let max = days.iter().map(|d| d.processed.max(d.failed)).max().unwrap_or(0).max(1);
+    let n = days.len().max(1) as u64;
+    let w = 600 / n;
+    let h = 140u64;
+    let bar = |v: u64| v * h / max;
+    html! {
+        svg #history-chart viewBox=(format!("0 0 {} {}", w * n, h + 2)) preserveAspectRatio="none" role="img" aria-label="history chart" {
+            @for (i, d) in days.iter().enumerate() {
+                g {
+                    title { (d.date) ": " (d.processed) " processed, " (d.failed) " failed" }
+                    rect.processed x=(i as u64 * w) y=(h - bar(d.processed)) width=(w.saturating_sub(1).max(1)) height=(bar(d.processed)) {}
+                    rect.failed x=(i as u64 * w + w / 4) y=(h - bar(d.failed)) width=((w / 2).max(1)) height=(bar(d.failed)) {}
+                }
+            }
+        }
+        details {
+            summary { "Table" }
+            table {
+                thead { tr { th { "Day" } th.num { "Processed" } th.num { "Failed" } } }
+                tbody {
+                    @for d in days.iter().rev() {
+                        tr { td { (d.date) } td.num { (d.processed) } td.num { (d.failed) } }
+                    }
+                }
+            }
+        }
+    }
+}

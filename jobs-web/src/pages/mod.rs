@@ -1,0 +1,169 @@
+//! The HTML pages, one file per area, and what the pages and the API share: the job sets
+//! and the actions allowed on each.
+
+pub mod busy;
+pub mod dashboard;
+pub mod queues;
+pub mod sets;
+
+use chrono::Utc;
+use jobs::backend::{AdminBackend, JobActionParams, JobListParams, JobSet, Selection};
+
+use crate::WebError;
+
+/// The sets of jobs with their own pages: scheduled, retries, dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetKind {
+    /// Jobs waiting for their time.
+    Scheduled,
+    /// Failed jobs waiting to retry.
+    Retries,
+    /// Jobs whose retries ran out.
+    Dead,
+}
+
+impl SetKind {
+    /// The set named by a URL segment.
+    ///
+    /// ```
+    /// use jobs_web::pages::SetKind;
+    /// assert_eq!(SetKind::from_slug("retries").ok(), Some(SetKind::Retries));
+    /// assert!(SetKind::from_slug("nope").is_err());
+    /// ```
+    pub fn from_slug(slug: &str) -> Result<SetKind, WebError> {
+        match slug {
+            "scheduled" => Ok(SetKind::Scheduled),
+            "retries" => Ok(SetKind::Retries),
+            "dead" => Ok(SetKind::Dead),
+            _ => Err(WebError::not_found("no such page")),
+        }
+    }
+
+    /// Its URL segment.
+    pub fn slug(self) -> &'static str {
+        match self {
+            SetKind::Scheduled => "scheduled",
+            SetKind::Retries => "retries",
+            SetKind::Dead => "dead",
+        }
+    }
+
+    /// Its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            SetKind::Scheduled => "Scheduled",
+            SetKind::Retries => "Retries",
+            SetKind::Dead => "Dead",
+        }
+    }
+
+    /// The backend's set.
+    pub fn set(self) -> JobSet {
+        match self {
+            SetKind::Scheduled => JobSet::Scheduled,
+            SetKind::Retries => JobSet::Retry,
+            SetKind::Dead => JobSet::Dead,
+        }
+    }
+
+    /// The actions offered on its jobs.
+    pub fn actions(self) -> &'static [Action] {
+        match self {
+            SetKind::Scheduled => &[Action::Enqueue, Action::Delete, Action::Kill],
+            SetKind::Retries => &[Action::Retry, Action::Delete, Action::Kill],
+            SetKind::Dead => &[Action::Retry, Action::Delete],
+        }
+    }
+
+    /// The action named `name`, if this set offers it; else a 400.
+    pub fn action(self, name: &str) -> Result<Action, WebError> {
+        self.actions()
+            .iter()
+            .copied()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                WebError::bad_request(format!("{} jobs cannot be sent to '{name}'", self.title()))
+            })
+    }
+}
+
+/// What can be done to jobs in a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Put scheduled jobs on their queues now.
+    Enqueue,
+    /// Put retry or dead jobs on their queues now.
+    Retry,
+    /// Remove them.
+    Delete,
+    /// Move them to the dead set.
+    Kill,
+}
+
+impl Action {
+    /// Its name in forms and the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Enqueue => "enqueue",
+            Action::Retry => "retry",
+            Action::Delete => "delete",
+            Action::Kill => "kill",
+        }
+    }
+
+    /// Its button label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Enqueue => "Enqueue now",
+            Action::Retry => "Retry now",
+            Action::Delete => "Delete",
+            Action::Kill => "Kill",
+        }
+    }
+
+    /// Whether it cannot be undone (shown in red).
+    pub fn danger(self) -> bool {
+        matches!(self, Action::Delete | Action::Kill)
+    }
+}
+
+/// How many jobs of `kind` a selection covers now.
+pub(crate) async fn count(
+    backend: &dyn AdminBackend,
+    kind: SetKind,
+    selection: &Selection,
+) -> Result<u64, WebError> {
+    match selection {
+        Selection::Jids(jids) => {
+            let mut n = 0;
+            for jid in jids {
+                if backend.job_get(kind.set(), jid).await?.is_some() {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }
+        Selection::Matching(filter) => {
+            let mut p = JobListParams::new(kind.set(), 1);
+            p.filter = filter.clone();
+            Ok(backend.job_list(p).await?.total)
+        }
+        _ => Err(WebError::bad_request("unknown selection")),
+    }
+}
+
+/// Applies `action` to the selected jobs of `kind`; returns how many it moved.
+pub(crate) async fn apply(
+    backend: &dyn AdminBackend,
+    kind: SetKind,
+    action: Action,
+    selection: Selection,
+) -> Result<u64, WebError> {
+    let mut p = JobActionParams::jids(kind.set(), Vec::new(), Utc::now());
+    p.selection = selection;
+    Ok(match action {
+        Action::Enqueue | Action::Retry => backend.job_enqueue_now(p).await?,
+        Action::Delete => backend.job_delete(p).await?,
+        Action::Kill => backend.job_kill(p).await?,
+    })
+}

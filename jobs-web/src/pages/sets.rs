@@ -1,0 +1,285 @@
+//! Scheduled, Retries and Dead: page through with a filter, a detail page per job, and
+//! actions on one job, a selection, or all matching the filter, each confirmed with the
+//! count first (a GET that changes nothing, then a POST that acts).
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::Extension;
+use chrono::Utc;
+use jobs::backend::{JobFilter, JobListParams, Selection, StoredJob};
+use maud::{html, Markup};
+
+use super::{apply, count, SetKind};
+use crate::layout::{empty, hidden, page as chrome, pager, Nav};
+use crate::params::{Pairs, Paging};
+use crate::{fmt, mount, AppState, Ctx, WebError};
+
+fn nav(kind: SetKind) -> Nav {
+    match kind {
+        SetKind::Scheduled => Nav::Scheduled,
+        SetKind::Retries => Nav::Retries,
+        SetKind::Dead => Nav::Dead,
+    }
+}
+
+fn when_label(kind: SetKind) -> &'static str {
+    match kind {
+        SetKind::Scheduled => "Runs",
+        SetKind::Retries => "Next retry",
+        SetKind::Dead => "Died",
+    }
+}
+
+/// `GET /{set}`: a filtered page of the set.
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(slug): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    let paging = Paging::from(&q)?;
+    let filter = q.filter();
+    let mut p = JobListParams::new(kind.set(), paging.per_page);
+    p.offset = paging.offset();
+    p.filter = filter.clone();
+    let page = st.backend.job_list(p).await?;
+    let now = Utc::now();
+    let base = ctx.url(&format!("/{}", kind.slug()));
+    let class = filter.class.clone().unwrap_or_default();
+    let text = filter.text.clone().unwrap_or_default();
+    let body = html! {
+        form.filter method="get" action=(base) {
+            label { "Job name " input type="text" name="class" value=(class) placeholder="e.g. SendWelcomeEmail"; }
+            label { "Text " input type="search" name="q" value=(text) placeholder="in arguments or error"; }
+            button type="submit" { "Filter" }
+            @if !filter.is_empty() { " " a href=(base) { "Clear filter" } }
+        }
+        section.panel {
+            @if page.jobs.is_empty() { (empty("No jobs here.")) } @else {
+                form #selection method="get" action=(format!("{base}/confirm")) {
+                    (hidden("class", &class)) (hidden("q", &text))
+                    div.scroll { table {
+                        thead { tr {
+                            @if ctx.can_act { th { input type="checkbox" .select-all aria-label="select all"; } }
+                            th { (when_label(kind)) } th { "Job" } th { "Queue" } th { "Arguments" }
+                            @if kind != SetKind::Scheduled { th { "Error" } th.num { "Retries" } }
+                        } }
+                        tbody { @for j in &page.jobs { (row(&ctx, kind, j, now)) } }
+                    } }
+                    @if ctx.can_act {
+                        p.actions {
+                            "Selected: "
+                            @for a in kind.actions() {
+                                button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) }
+                                " "
+                            }
+                        }
+                    }
+                }
+                @if ctx.can_act {
+                    form.actions method="get" action=(format!("{base}/confirm")) {
+                        (hidden("scope", "all")) (hidden("class", &class)) (hidden("q", &text))
+                        "All " (page.total) @if filter.is_empty() { " jobs: " } @else { " matching jobs: " }
+                        @for a in kind.actions() {
+                            button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) " all" }
+                            " "
+                        }
+                    }
+                }
+            }
+            (pager(&base, paging, page.total, &[("class", &class), ("q", &text)]))
+        }
+    };
+    Ok(chrome(&ctx, nav(kind), kind.title(), body))
+}
+
+fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: chrono::DateTime<Utc>) -> Markup {
+    let detail = ctx.url(&format!("/{}/{}", kind.slug(), mount::seg(&j.job.jid)));
+    let by_class = format!(
+        "{}?{}",
+        ctx.url(&format!("/{}", kind.slug())),
+        mount::query(&[("class", &j.job.class)])
+    );
+    html! {
+        tr {
+            @if ctx.can_act { td { input type="checkbox" name="jid" value=(j.job.jid) aria-label="select"; } }
+            td { a href=(detail) { @if let Some(at) = j.at { (fmt::relative(at, now)) } @else { "–" } } }
+            td { a href=(by_class) { (j.job.class) } br; a.muted href=(detail) { small { (j.job.jid) } } }
+            td { (j.job.queue) }
+            td { code { (fmt::args_short(&j.job.args, 80)) } }
+            @if kind != SetKind::Scheduled {
+                td { @if let Some(m) = &j.job.error_message {
+                    (j.job.error_class.as_deref().unwrap_or("Error")) ": " (cut(m, 120))
+                } }
+                td.num { (j.job.retry_count.unwrap_or(0)) }
+            }
+        }
+    }
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The selection named by a form or query: `scope=all` with the filter, or `jid`s.
+pub(crate) fn selection(p: &Pairs) -> Result<Selection, WebError> {
+    if p.get("scope") == Some("all") {
+        return Ok(Selection::Matching(p.filter()));
+    }
+    let jids = p.jids()?;
+    if jids.is_empty() {
+        return Err(WebError::bad_request("select at least one job"));
+    }
+    Ok(Selection::Jids(jids))
+}
+
+fn describe(sel: &Selection) -> String {
+    match sel {
+        Selection::Matching(JobFilter { class, text }) => {
+            let mut s = "all jobs".to_owned();
+            if let Some(c) = class {
+                s.push_str(&format!(" named {c}"));
+            }
+            if let Some(t) = text {
+                s.push_str(&format!(" containing “{t}”"));
+            }
+            s
+        }
+        _ => "the selected jobs".to_owned(),
+    }
+}
+
+/// `GET /{set}/confirm?action=…&jid=…` or `…&scope=all&class=…&q=…`: states the count.
+pub async fn confirm(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(slug): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    let action = kind.action(q.get("action").unwrap_or(""))?;
+    let sel = selection(&q)?;
+    let n = count(st.backend.as_ref(), kind, &sel).await?;
+    let base = ctx.url(&format!("/{}", kind.slug()));
+    let body = html! {
+        section.panel.confirm {
+            p {
+                (action.label()) ": " strong #confirm-count { (n) } " " @if n == 1 { "job" } @else { "jobs" }
+                " of " (kind.title()) " (" (describe(&sel)) ")."
+                @if action.danger() { " This cannot be undone." }
+            }
+            @if ctx.can_act && n > 0 {
+                form method="post" action=(format!("{base}/action")) {
+                    (hidden("action", action.name())) (hidden("expected", &n.to_string()))
+                    @match &sel {
+                        Selection::Matching(f) => {
+                            (hidden("scope", "all"))
+                            (hidden("class", f.class.as_deref().unwrap_or("")))
+                            (hidden("q", f.text.as_deref().unwrap_or("")))
+                        }
+                        Selection::Jids(jids) => { @for j in jids { (hidden("jid", j)) } }
+                        _ => {}
+                    }
+                    button type="submit" class=[action.danger().then_some("danger")] { (action.label()) " " (n) @if n == 1 { " job" } @else { " jobs" } }
+                    " " a href=(base) { "Cancel" }
+                }
+            } @else if n == 0 { p.muted { "Nothing to do. " a href=(base) { "Back" } } }
+        }
+    };
+    Ok(chrome(&ctx, nav(kind), "Confirm", body))
+}
+
+/// `POST /{set}/action`: apply the confirmed action. With `scope=all`, refuses (409) when
+/// more jobs match now than the confirmation stated.
+pub async fn act(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<Redirect, WebError> {
+    let kind = SetKind::from_slug(&slug)?;
+    let form = Pairs::from_body(&body);
+    let action = kind.action(form.get("action").unwrap_or(""))?;
+    let sel = selection(&form)?;
+    if let (Selection::Matching(_), Some(expected)) = (&sel, form.get("expected")) {
+        let expected: u64 = expected
+            .parse()
+            .map_err(|_| WebError::bad_request("expected must be a whole number"))?;
+        let now = count(st.backend.as_ref(), kind, &sel).await?;
+        if now > expected {
+            return Err(WebError {
+                status: StatusCode::CONFLICT,
+                message: format!("{now} jobs match now, not {expected}: confirm again"),
+            });
+        }
+    }
+    let keep = match &sel {
+        Selection::Matching(f) => mount::query(&[
+            ("class", f.class.as_deref().unwrap_or("")),
+            ("q", f.text.as_deref().unwrap_or("")),
+        ]),
+        _ => String::new(),
+    };
+    let n = apply(st.backend.as_ref(), kind, action, sel).await?;
+    tracing::info!(set = kind.slug(), action = action.name(), jobs = n, "dashboard action");
+    let back = ctx.url(&format!("/{}", kind.slug()));
+    Ok(Redirect::to(&if keep.is_empty() { back } else { format!("{back}?{keep}") }))
+}
+
+/// `GET /{set}/{jid}`: one job in full.
+pub async fn detail(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path((slug, jid)): Path<(String, String)>,
+) -> Result<Markup, WebError> {
+    let kind = SetKind::from_slug(&slug)?;
+    let j = st
+        .backend
+        .job_get(kind.set(), &jid)
+        .await?
+        .ok_or_else(|| WebError::not_found("no such job in this set"))?;
+    let now = Utc::now();
+    let job = &j.job;
+    let base = ctx.url(&format!("/{}", kind.slug()));
+    let extra = serde_json::Value::Object(job.extra.clone());
+    let body = html! {
+        p.muted { a href=(base) { "← " (kind.title()) } }
+        @if ctx.can_act {
+            form.actions method="get" action=(format!("{base}/confirm")) {
+                (hidden("jid", &job.jid))
+                @for a in kind.actions() {
+                    button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) } " "
+                }
+            }
+        }
+        section.panel {
+            dl.facts {
+                dt { "Job" } dd { (job.class) }
+                dt { "Job id" } dd { code { (job.jid) } }
+                dt { "Queue" } dd { (job.queue) }
+                dt { (when_label(kind)) } dd { @if let Some(at) = j.at { (fmt::time(at)) " (" (fmt::relative(at, now)) ")" } @else { "–" } }
+                dt { "Attempts" } dd { (job.retry_count.map_or(0, |c| c + 1)) }
+                dt { "Created" } dd { (fmt::epoch(Some(job.created_at))) }
+                dt { "Enqueued" } dd { (fmt::epoch(job.enqueued_at)) }
+                dt { "Failed at" } dd { (fmt::epoch(job.failed_at)) }
+                dt { "Retried at" } dd { (fmt::epoch(job.retried_at)) }
+                dt { "Error" } dd { (job.error_class.as_deref().unwrap_or("–")) }
+            }
+            h2 { "Arguments" }
+            pre { (fmt::pretty(&serde_json::Value::Array(job.args.clone()))) }
+            @if let Some(m) = &job.error_message { h2 { "Error message" } pre { (m) } }
+            @if let Some(bt) = &job.error_backtrace { h2 { "Backtrace" } pre { (fmt::backtrace(bt)) } }
+            @if !job.extra.is_empty() { h2 { "Other fields" } pre { (fmt::pretty(&extra)) } }
+        }
+    };
+    Ok(chrome(&ctx, nav(kind), &format!("{} job", kind.title()), body))
+}
