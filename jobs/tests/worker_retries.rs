@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Events, Oops};
-use jobs::backend::JobSet;
+use jobs::backend::{AdminBackend, JobSet};
 use jobs::chrono::Duration as Span;
+use jobs::clock::Clock;
 use jobs::envelope::JobEnvelope;
 use jobs::prelude::*;
 use jobs::retry::{Backoff, Exhausted, RetryDecision};
@@ -331,4 +332,78 @@ async fn a_custom_backoff_decides_delay_kill_or_discard_from_the_error() {
         dead.job.jid, fatal,
         "Kill sends the job to the dead set with retries left"
     );
+}
+
+#[tokio::test]
+async fn a_job_in_the_retry_set_retried_now_through_the_admin_side_runs_at_once() {
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build();
+    let (events, mut rx) = common::events();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["r_flaky"])
+            .clock(clock.clone())
+            .registry(jobs::Registry::new().with::<FlakyJob>().unwrap())
+            .state(events)
+            .build()
+            .unwrap(),
+    );
+    let jid = FlakyJob::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    common::the_one(&backend, JobSet::Retry).await;
+    let params = jobs::backend::JobActionParams::jids(JobSet::Retry, vec![jid], clock.now());
+    assert_eq!(backend.job_enqueue_now(params).await.unwrap(), 1);
+    assert_eq!(common::next(&mut rx).await, "performed on attempt 2");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_dead_set_is_trimmed_to_its_limits_and_the_trim_is_counted() {
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build();
+    let limits = jobs::backend::DeadLimits {
+        max_jobs: 2,
+        max_age: Duration::from_secs(3600),
+    };
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["r_zero"])
+            .concurrency(1)
+            .clock(clock.clone())
+            .dead_limits(limits)
+            .registry(jobs::Registry::new().with::<NoRetries>().unwrap())
+            .build()
+            .unwrap(),
+    );
+    for n in 1..=3 {
+        NoRetries::set()
+            .client(&client)
+            .perform_later(n)
+            .await
+            .unwrap();
+        common::processed(&backend, u64::from(n)).await;
+        clock.advance(Duration::from_secs(1));
+    }
+    running.stop().await;
+    let dead = common::list(&backend, JobSet::Dead).await;
+    let mut messages: Vec<_> = dead
+        .iter()
+        .map(|s| s.job.error_message.clone().unwrap())
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        ["poisoned 2", "poisoned 3"],
+        "the oldest was trimmed"
+    );
+    assert_eq!(backend.stats().await.unwrap().dead_trimmed, 1);
 }

@@ -1,5 +1,6 @@
-//! Each job runs in a `job` tracing span with its jid, class, queue and attempt (own binary:
-//! it installs a subscriber, and tracing's callsite interest is shared by the whole binary).
+//! Tracing: each job runs in a `job` span (jid, class, queue, attempt); failures log at warn,
+//! deaths at error. Its own binary, every test with a subscriber: tracing caches callsite
+//! interest per binary, and a test without one could hide these callsites from the others.
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::{Events, Oops};
+use jobs::backend::JobSet;
 use jobs::prelude::*;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -19,6 +21,11 @@ async fn traced_job(events: State<Events>) -> Result<(), Oops> {
     tracing::info!(marker = "inside", "working");
     events.send("performed");
     Ok(())
+}
+
+#[jobs::job(queue = "h_failing", retry = 1)]
+async fn logged_failure(n: u32) -> Result<(), Oops> {
+    Err(Oops(format!("bad luck {n}")))
 }
 
 /// The fields of a span, kept in its extensions.
@@ -65,6 +72,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        let level = event.metadata().level().to_string();
+        fields.0.insert("level".into(), level);
         let job_span = ctx.event_scope(event).and_then(|scope| {
             scope
                 .into_iter()
@@ -119,4 +128,61 @@ async fn each_job_runs_in_a_job_span_with_jid_class_queue_and_attempt() {
         .as_ref()
         .unwrap_or_else(|| panic!("not in a job span: {events:?} spans {spans:?}"));
     assert_eq!(inside.0.get("jid"), Some(&jid));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failure_is_logged_at_warn_with_the_next_retry_and_a_death_at_error() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["h_failing"])
+            .clock(clock.clone())
+            .registry(jobs::Registry::new().with::<LoggedFailure>().unwrap())
+            .build()
+            .unwrap(),
+    );
+    let jid = LoggedFailure::set()
+        .client(&client)
+        .perform_later(3)
+        .await
+        .unwrap();
+    let retry = common::the_one(&backend, JobSet::Retry).await;
+    clock.set(retry.at.unwrap());
+    common::the_one(&backend, JobSet::Dead).await;
+    running.stop().await;
+
+    let events = capture.events.lock().unwrap().clone();
+    let find = |message: &str| {
+        events
+            .iter()
+            .map(|(f, _)| &f.0)
+            .find(|f| f.get("message").map(String::as_str) == Some(message))
+            .unwrap_or_else(|| panic!("no event {message:?}"))
+            .clone()
+    };
+    let failed = find("job failed; will retry");
+    assert_eq!(failed.get("level").map(String::as_str), Some("WARN"));
+    assert_eq!(failed.get("jid"), Some(&jid));
+    assert_eq!(
+        failed.get("class").map(String::as_str),
+        Some("LoggedFailure")
+    );
+    assert_eq!(failed.get("attempt").map(String::as_str), Some("1"));
+    assert_eq!(
+        failed.get("next_retry_at"),
+        Some(&retry.at.unwrap().to_rfc3339())
+    );
+    assert_eq!(failed.get("error").map(String::as_str), Some("bad luck 3"));
+    let died = find("job died; moved to the dead set");
+    assert_eq!(died.get("level").map(String::as_str), Some("ERROR"));
+    assert_eq!(died.get("jid"), Some(&jid));
+    assert_eq!(died.get("attempt").map(String::as_str), Some("2"));
 }
