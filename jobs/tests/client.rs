@@ -230,6 +230,14 @@ async fn perform_all_later_stores_every_job_in_one_round_trip() {
     assert_eq!(pushes.len(), 1, "one backend call");
     let pushed: Vec<_> = pushes[0].iter().map(|j| j.jid.clone()).collect();
     assert_eq!(pushed, jids);
+    // Nothing to enqueue: no round trip at all.
+    let none = SendWelcome::set()
+        .client(&client)
+        .perform_all_later(Vec::new())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(rec.pushes().len(), 1);
     let queued = common::list(&rec.inner, JobSet::Queue("mailers".into())).await;
     let args: Vec<_> = queued.iter().map(|s| s.job.args[0].clone()).collect();
     assert_eq!(

@@ -178,3 +178,57 @@ async fn outside_a_worker_perform_later_without_a_client_fails_with_no_client() 
     let err = ChildJob::perform_later(1).await.unwrap_err();
     assert!(matches!(err, jobs::EnqueueError::NoClient), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_worker_without_queues_or_concurrency_refuses_to_build() {
+    let backend = common::backend();
+    let registry = || jobs::Registry::new().with::<ChildJob>().unwrap();
+    let (events, _rx) = common::events();
+    let none: [&str; 0] = [];
+    let err = common::worker(&backend)
+        .queues(none)
+        .registry(registry())
+        .state(events.clone())
+        .build()
+        .err();
+    assert!(matches!(err, Some(BuildError::NoQueues)), "{err:?}");
+    let err = common::worker(&backend)
+        .concurrency(0)
+        .registry(registry())
+        .state(events)
+        .build()
+        .err();
+    assert!(matches!(err, Some(BuildError::ZeroConcurrency)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_scheduled_job_runs_when_the_workers_clock_reaches_its_time_and_not_before() {
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build();
+    let (events, mut rx) = common::events();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["p_child"])
+            .clock(clock.clone())
+            .registry(jobs::Registry::new().with::<ChildJob>().unwrap())
+            .state(events)
+            .build()
+            .unwrap(),
+    );
+    let in_an_hour = std::time::Duration::from_secs(3600);
+    ChildJob::set()
+        .client(&client)
+        .perform_in(in_an_hour, 1)
+        .await
+        .unwrap();
+    common::the_one(&backend, JobSet::Scheduled).await;
+    clock.advance(in_an_hour - std::time::Duration::from_secs(1));
+    common::assert_no_event(&mut rx).await;
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(common::next(&mut rx).await, "child 1");
+    running.stop().await;
+    assert!(common::list(&backend, JobSet::Scheduled).await.is_empty());
+}
