@@ -1,0 +1,335 @@
+//! Interop with the real Ruby Sidekiq (Debian's `ruby-sidekiq`, 6.4), both ways, on the Redis
+//! at 127.0.0.1:6379, each test in a database of its own (8..=15; see `sidekiq_support`).
+//!
+//! 1. Ruby pushes `InteropEcho` jobs with args of many JSON shapes; a Rust worker performs
+//!    them and Ruby checks the args arrived unchanged.
+//! 2. Jobs enqueued from Rust (queued, scheduled, retried, dead) are listed by Ruby's API and
+//!    the queued ones performed by a Ruby `sidekiq` process.
+//! 3. A Rust worker shows in Ruby's `ProcessSet`, and its running job in `Sidekiq::Workers`.
+//! 4. `examples/sidekiq_interop` keeps its command-line contract.
+
+mod sidekiq_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::backend::AdminBackend;
+use jobs::prelude::*;
+use jobs::{Enqueue, Registry};
+use serde_json::{json, Value};
+use sidekiq_support::*;
+
+/// The error of the jobs made to fail.
+#[derive(Debug)]
+struct Boom(&'static str);
+
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Boom {}
+
+/// Fails every time; allowed retries, so its first failure lands in the retry set.
+#[jobs::job(name = "InteropFail", queue = "failing", retry = 3)]
+async fn interop_fail(n: u64) -> Result<(), Boom> {
+    let _ = n;
+    Err(Boom("interop failure to retry"))
+}
+
+/// Fails with no retries: straight to the dead set.
+#[jobs::job(name = "InteropDoomed", queue = "failing", retry = 0)]
+async fn interop_doomed(n: u64) -> Result<(), Boom> {
+    let _ = n;
+    Err(Boom("interop failure to kill"))
+}
+
+/// Lets held jobs finish.
+#[derive(Clone)]
+struct Gate(Arc<tokio::sync::Semaphore>);
+
+/// Runs until the gate opens.
+#[jobs::job(name = "InteropHold")]
+async fn interop_hold(gate: State<Gate>, n: u64) -> Result<(), Boom> {
+    let _ = n;
+    let _permit = gate.0 .0.acquire().await.map_err(|_| Boom("gate closed"))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ruby_pushes_and_a_rust_worker_performs_args_of_every_shape_unchanged() {
+    if !have_ruby_sidekiq("ruby_pushes_and_a_rust_worker_performs") {
+        return;
+    }
+    let db = Db::take(8).await;
+    let backend = db.backend().await;
+    let worker = start_worker(backend.clone(), |b| {
+        b.registry(Registry::new().with::<InteropEcho>().unwrap())
+            .state(Recorder(db.raw.clone()))
+    });
+    let out = ruby(&db, "push_shapes.rb", &[], Duration::from_secs(60)).await;
+    assert!(out.lines().any(|l| l.starts_with("ok ")), "{out}");
+    // Floats needing serde_json's `float_roundtrip` and integers past 64 bits: reported.
+    for line in out.lines().filter(|l| l.starts_with("known")) {
+        eprintln!("KNOWN sidekiq_interop: {line}");
+    }
+    worker.stop().await;
+    let stats = backend.stats().await.unwrap();
+    assert_eq!(stats.failed, 0, "{stats:?}");
+    assert_eq!((stats.retries, stats.dead, stats.enqueued), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
+    if !have_ruby_sidekiq("jobs_from_rust_are_listed_by_ruby") {
+        return;
+    }
+    let db = Db::take(9).await;
+    let backend = db.backend().await;
+    let client = Client::new(backend.clone());
+
+    // Two failing jobs, through a Rust worker: one to the retry set, one to the dead set.
+    let worker = start_worker(backend.clone(), |b| {
+        b.queues(["failing"]).registry(
+            Registry::new()
+                .with::<InteropFail>()
+                .and_then(|r| r.with::<InteropDoomed>())
+                .unwrap(),
+        )
+    });
+    let fail_jid = InteropFail::set()
+        .client(&client)
+        .perform_later(1)
+        .await
+        .unwrap();
+    let doomed_jid = InteropDoomed::set()
+        .client(&client)
+        .perform_later(2)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = backend.stats().await.unwrap();
+        if s.retries == 1 && s.dead == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "failures not settled: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.stop().await;
+
+    // Three queued jobs and one scheduled an hour from now.
+    let queued: Vec<String> = Enqueue::<InteropEcho>::new()
+        .client(&client)
+        .enqueue_all((0..3).map(|i| InteropEcho(vec![json!(i), json!(format!("job-{i}"))])))
+        .await
+        .unwrap();
+    let later_args = vec![json!("later"), json!({"x": [1, 2.5, null]})];
+    let later_jid = Enqueue::<InteropEcho>::new()
+        .client(&client)
+        .wait(Duration::from_secs(3600))
+        .enqueue(InteropEcho(later_args.clone()))
+        .await
+        .unwrap();
+    let now = jobs::envelope::epoch_now();
+
+    let seen: Value =
+        serde_json::from_str(&ruby(&db, "inspect_sets.rb", &[], Duration::from_secs(30)).await)
+            .unwrap();
+    eprintln!("Ruby Sidekiq {}", seen["version"]);
+    let queues = seen["queues"].as_array().unwrap();
+    assert!(queues.contains(&json!("default")) && queues.contains(&json!("failing")));
+
+    let q = &seen["queue"];
+    assert_eq!(q["size"], 3);
+    let listed = q["jobs"].as_array().unwrap();
+    // Sidekiq lists a queue newest first (LPUSH to the tail, index 0 is the newest).
+    for (i, jid) in queued.iter().enumerate() {
+        let j = &listed[2 - i];
+        assert_eq!(j["jid"], json!(jid));
+        assert_eq!(j["class"], "InteropEcho");
+        assert_eq!(j["queue"], "default");
+        assert_eq!(j["args"], json!([i, format!("job-{i}")]));
+        let enqueued_at = j["enqueued_at"].as_f64().unwrap();
+        assert!(
+            (enqueued_at - now).abs() < 60.0,
+            "enqueued_at {enqueued_at}"
+        );
+    }
+    assert!(q["latency"].as_f64().unwrap() < 60.0);
+
+    let scheduled = seen["scheduled"].as_array().unwrap();
+    assert_eq!(scheduled.len(), 1);
+    assert_eq!(scheduled[0]["jid"], json!(later_jid));
+    assert_eq!(scheduled[0]["args"], json!(later_args));
+    let at = scheduled[0]["at"].as_f64().unwrap();
+    assert!((at - (now + 3600.0)).abs() < 60.0, "scheduled at {at}");
+
+    let retry = seen["retry"].as_array().unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0]["jid"], json!(fail_jid));
+    assert_eq!(retry[0]["class"], "InteropFail");
+    assert_eq!(retry[0]["queue"], "failing");
+    assert_eq!(retry[0]["args"], json!([1]));
+    assert_eq!(retry[0]["retry_count"], 0);
+    assert!(retry[0]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("interop failure to retry"));
+    assert!(
+        retry[0]["at"].as_f64().unwrap() > now,
+        "retry is in the future"
+    );
+
+    let dead = seen["dead"].as_array().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["jid"], json!(doomed_jid));
+    assert_eq!(dead[0]["class"], "InteropDoomed");
+    assert!(dead[0]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("interop failure to kill"));
+
+    let stats = &seen["stats"];
+    assert_eq!(stats["processed"], 2, "{stats}");
+    assert_eq!(stats["failed"], 2, "{stats}");
+    assert_eq!(stats["enqueued"], 3, "{stats}");
+    assert_eq!(stats["scheduled_size"], 1, "{stats}");
+    assert_eq!(stats["retry_size"], 1, "{stats}");
+    assert_eq!(stats["dead_size"], 1, "{stats}");
+    assert_eq!(stats["queues"]["default"], 3, "{stats}");
+
+    // A Ruby Sidekiq process performs the queued jobs.
+    let mut sidekiq = start_sidekiq(&db);
+    let performed = db.wait_performed(3, Duration::from_secs(60)).await;
+    let _ = sidekiq.kill().await;
+    assert_eq!(performed.len(), 3, "{performed:?}");
+    for (i, jid) in queued.iter().enumerate() {
+        let rec = performed
+            .iter()
+            .find(|r| r["jid"] == json!(jid))
+            .unwrap_or_else(|| panic!("job {jid} not performed by Ruby: {performed:?}"));
+        assert_eq!(rec["args"], json!([i, format!("job-{i}")]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_worker_is_in_ruby_process_set_and_its_job_in_sidekiq_workers() {
+    if !have_ruby_sidekiq("a_rust_worker_is_in_ruby_process_set") {
+        return;
+    }
+    let db = Db::take(10).await;
+    let backend = db.backend().await;
+    let gate = Gate(Arc::new(tokio::sync::Semaphore::new(0)));
+    let worker = start_worker(backend.clone(), |b| {
+        b.registry(Registry::new().with::<InteropHold>().unwrap())
+            .state(gate.clone())
+    });
+    let client = Client::new(backend.clone());
+    let jid = InteropHold::set()
+        .client(&client)
+        .perform_later(7)
+        .await
+        .unwrap();
+
+    let out = ruby(
+        &db,
+        "processes.rb",
+        &[&worker.id, &jid],
+        Duration::from_secs(30),
+    )
+    .await;
+    let seen: Value = serde_json::from_str(&out).unwrap();
+    let p = &seen["process"];
+    assert_eq!(p["identity"], json!(worker.id));
+    assert_eq!(p["pid"], json!(std::process::id()));
+    assert_eq!(p["queues"], json!(["default"]));
+    assert_eq!(p["concurrency"], 4);
+    assert_eq!(p["busy"], 1, "{p}");
+    assert_eq!(p["quiet"], false);
+    let beat = p["beat"].as_f64().unwrap();
+    assert!(
+        (beat - jobs::envelope::epoch_now()).abs() < 60.0,
+        "beat {beat}"
+    );
+    let w = &seen["work"];
+    assert_eq!(w["process"], json!(worker.id));
+    assert_eq!(w["work"]["queue"], "default");
+    assert_eq!(w["work"]["payload"]["class"], "InteropHold");
+    assert_eq!(w["work"]["payload"]["args"], json!([7]));
+    assert!(w["work"]["run_at"].as_f64().is_some(), "{w}");
+
+    gate.0.add_permits(1);
+    worker.stop().await;
+    let stats = backend.stats().await.unwrap();
+    assert_eq!((stats.processed, stats.failed), (1, 0));
+}
+
+/// The example binary, built by `cargo test --workspace --all-targets` (or `cargo build
+/// --examples`) next to this test's own binary.
+fn example_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join("examples").join("sidekiq_interop");
+    bin.is_file().then_some(bin)
+}
+
+async fn run_example(args: &[&str]) -> std::process::Output {
+    let bin = example_binary().unwrap();
+    let run = tokio::process::Command::new(bin)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("example finishes within 60 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sidekiq_interop {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_keeps_its_command_line_contract() {
+    if example_binary().is_none() {
+        eprintln!(
+            "SKIPPED sidekiq_interop::the_example_keeps_its_command_line_contract: \
+             target/*/examples/sidekiq_interop is not built (cargo build --examples)"
+        );
+        return;
+    }
+    let db = Db::take(11).await;
+    run_example(&["enqueue", "--redis", &db.url, "--count", "4"]).await;
+    if have_ruby_sidekiq("the_example_keeps_its_command_line_contract") {
+        let seen: Value =
+            serde_json::from_str(&ruby(&db, "inspect_sets.rb", &[], Duration::from_secs(30)).await)
+                .unwrap();
+        assert_eq!(seen["queue"]["size"], 4);
+        let mut args: Vec<Value> = seen["queue"]["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["args"].clone())
+            .collect();
+        args.reverse();
+        let want: Vec<Value> = (0..4).map(|i| json!([i, format!("job-{i}")])).collect();
+        assert_eq!(args, want);
+    }
+    run_example(&["work", "--redis", &db.url, "--count", "4"]).await;
+    let performed = db.performed().await;
+    let mut args: Vec<Value> = performed.iter().map(|r| r["args"].clone()).collect();
+    args.sort_by_key(|a| a[0].as_u64());
+    let want: Vec<Value> = (0..4).map(|i| json!([i, format!("job-{i}")])).collect();
+    assert_eq!(args, want, "{performed:?}");
+    assert!(performed
+        .iter()
+        .all(|r| r["jid"].as_str().is_some_and(|j| j.len() == 24)));
+    let backend = db.backend().await;
+    let stats = backend.stats().await.unwrap();
+    assert_eq!((stats.processed, stats.enqueued), (4, 0), "{stats:?}");
+}
