@@ -129,6 +129,30 @@ pub fn sidekiq_delay(n: u32, r: u32) -> Duration {
     )
 }
 
+/// The time `delay` after `now`, clamped to the end of year 9999 (the latest time every
+/// backend stores), so that an absurd delay such as `Duration::MAX` never overflows.
+pub(crate) fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    let far =
+        DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .map_or(far, |t| t.min(far))
+}
+
+/// Runs a user's hook, turning a panic into `None` (logged) so a broken hook cannot strand
+/// the job it decides about.
+fn guarded<T>(job: &JobEnvelope, what: &str, hook: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+        Ok(v) => Some(v),
+        Err(p) => {
+            let message = crate::worker::hooks::panic_message(&*p);
+            tracing::error!(jid = %job.jid, class = %job.class, panic = %message, "the job's {what} panicked; using the default");
+            None
+        }
+    }
+}
+
 /// Where a failed job goes, with its envelope updated as Sidekiq does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailurePlan {
@@ -144,6 +168,8 @@ pub struct FailurePlan {
 /// `retry = false` discards at once; `retry = N` allows N retries after the first failure
 /// (`0`: dead at once); when retries are exhausted the job dies unless `dead = false` or the
 /// `on_exhausted` hook says discard. A failure of kind [`FailureKind::Killed`] dies at once.
+/// A backoff or `on_exhausted` hook that panics is logged and the default used instead
+/// (Sidekiq's schedule; the dead set), and delays too long for the calendar are clamped.
 pub fn plan_failure(
     job: &mut JobEnvelope,
     failure: &Failure,
@@ -180,14 +206,22 @@ pub fn plan_failure(
     let outcome = match job.retry.max_retries() {
         None => FinishOutcome::Discard,
         Some(_) if failure.kind == FailureKind::Killed => to_dead(),
-        Some(max) if count < max => match options.backoff.decide(count, failure) {
-            RetryDecision::After(d) => FinishOutcome::Retry {
-                at: now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
-            },
-            RetryDecision::Discard => FinishOutcome::Discard,
-            RetryDecision::Kill | RetryDecision::Default => to_dead(),
-        },
-        Some(_) => match options.on_exhausted.map(|hook| hook(job, failure)) {
+        Some(max) if count < max => {
+            match guarded(job, "backoff", || options.backoff.decide(count, failure))
+                .unwrap_or(RetryDecision::Default)
+            {
+                RetryDecision::After(d) => FinishOutcome::Retry { at: later(now, d) },
+                RetryDecision::Default => FinishOutcome::Retry {
+                    at: later(now, Backoff::Sidekiq.delay(count).unwrap_or_default()),
+                },
+                RetryDecision::Discard => FinishOutcome::Discard,
+                RetryDecision::Kill => to_dead(),
+            }
+        }
+        Some(_) => match options
+            .on_exhausted
+            .and_then(|hook| guarded(job, "on_exhausted hook", || hook(job, failure)))
+        {
             Some(Exhausted::Discard) => FinishOutcome::Discard,
             _ => to_dead(),
         },

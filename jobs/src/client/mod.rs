@@ -376,9 +376,7 @@ impl EnqueueOptions {
     pub fn run_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match (self.wait_until, self.wait) {
             (Some(at), _) => Some(at),
-            (None, Some(d)) => {
-                Some(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
-            }
+            (None, Some(d)) => Some(crate::retry::later(now, d)),
             (None, None) => None,
         }
     }

@@ -6,7 +6,7 @@
 //!    returns after a graceful shutdown; [`WorkerHandle`] quiets or stops it from elsewhere.
 //! 3. `processor.rs` runs each job; `hooks.rs` holds middleware and handlers.
 
-mod hooks;
+pub(crate) mod hooks;
 pub(crate) mod processor;
 mod queues;
 mod run;

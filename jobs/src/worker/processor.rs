@@ -132,7 +132,7 @@ pub(crate) fn plan(
             };
         }
         Ok(Outcome::Snooze(delay)) => {
-            let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            let at = crate::retry::later(now, delay);
             tracing::info!(jid = %job.jid, class = %job.class, delay = %humanize(delay), "job snoozed");
             return Plan {
                 job,
