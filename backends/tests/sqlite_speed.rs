@@ -63,6 +63,58 @@ async fn run(workers: usize, batch: usize, per_job: bool) {
     );
 }
 
+/// Like the worker: one fetch loop reserving as many jobs as there are free slots out of
+/// `concurrency`, each job finished by a task of its own.
+async fn worker_like(concurrency: usize) {
+    let db = TempDb::new("worker-like");
+    let b = db.open().await;
+    let jobs: Vec<_> = (0..JOBS as i64).map(|n| job("speed", n)).collect();
+    for chunk in jobs.chunks(1000) {
+        push(&b, chunk.to_vec()).await.unwrap();
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut taken = 0;
+    let mut reserves = 0;
+    while taken < JOBS {
+        let first = slots.clone().acquire_owned().await.unwrap();
+        let mut permits = vec![first];
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        let got = reserve(&b, "speed", permits.len(), "w", Duration::from_secs(1))
+            .await
+            .unwrap();
+        reserves += 1;
+        taken += got.len();
+        for r in got {
+            let permit = permits.pop().unwrap();
+            let b = b.clone();
+            tasks.spawn(async move {
+                complete(&b, &[r]).await.unwrap();
+                drop(permit);
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let took = started.elapsed();
+    assert_eq!(b.stats().await.unwrap().processed, JOBS as u64);
+    println!(
+        "worker-like, concurrency {concurrency}: process {:.0}/s, {:.1} jobs per reserve",
+        JOBS as f64 / took.as_secs_f64(),
+        JOBS as f64 / reserves as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn worker_shaped() {
+    worker_like(10).await;
+    worker_like(50).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn throughput() {

@@ -19,12 +19,13 @@ CREATE TABLE jobs (
     pos              INTEGER NOT NULL,
     -- How many times it was reserved.
     attempts         INTEGER NOT NULL DEFAULT 0,
-    -- The lease of a running job: the process holding it, the token that fences its
-    -- settlement (the reserve call's number, 16 hex digits, then 16 random ones, so tokens
-    -- sort in reserve order and never repeat, even in a file made anew), and when it
+    -- The lease of a running job: the process holding it; the token that fences its
+    -- settlement (random, new for each reserve call); the number of that call, one more
+    -- than any running lease's when taken, so leases sort in reserve order; and when it
     -- expires unless the process beats.
     lease_owner      TEXT,
     lease_token      TEXT,
+    lease_seq        INTEGER,
     lease_expires_at INTEGER,
     -- The job envelope as JSON text, byte for byte as the client wrote it.
     payload          TEXT    NOT NULL
@@ -34,7 +35,9 @@ CREATE INDEX jobs_available ON jobs (queue, pos) WHERE state = 'available';
 CREATE INDEX jobs_scheduled ON jobs (run_at, pos) WHERE state = 'scheduled';
 CREATE INDEX jobs_retryable ON jobs (run_at, pos) WHERE state = 'retryable';
 CREATE INDEX jobs_dead ON jobs (run_at, pos) WHERE state = 'dead';
-CREATE INDEX jobs_running ON jobs (lease_owner, lease_expires_at) WHERE state = 'running';
+-- Running jobs are few (at most the workers' total concurrency): heartbeats and rescue
+-- scan them all, in lease order.
+CREATE INDEX jobs_running ON jobs (lease_seq) WHERE state = 'running';
 
 -- Queues that ever held a job (until cleared), and queues workers skip.
 CREATE TABLE known_queues (name TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
@@ -76,6 +79,6 @@ CREATE TABLE counters (
     PRIMARY KEY (name, period)
 ) STRICT, WITHOUT ROWID;
 
--- Monotonic sequences: `pos` hands out tail positions, `lease` numbers reserve calls.
+-- Monotonic sequences: `pos` hands out tail positions.
 CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT, WITHOUT ROWID;
-INSERT INTO sequences (name, value) VALUES ('pos', 0), ('lease', 0);
+INSERT INTO sequences (name, value) VALUES ('pos', 0);

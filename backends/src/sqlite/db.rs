@@ -5,7 +5,7 @@
 //!    write lock up front and waits for it under the busy timeout, never failing later when
 //!    a read would have to upgrade.
 //! 2. Times are stored as integer microseconds; lease tokens are `row id:nonce`, the nonce
-//!    naming the reserve call.
+//!    random and new for each reserve call.
 //! 3. Envelopes are stored as the JSON text `serde_json` writes, and read back the same way.
 
 use std::time::Duration;
@@ -100,10 +100,9 @@ pub(super) fn after(now: DateTime<Utc>, d: Duration) -> i64 {
     micros(now).saturating_add(duration_micros(d))
 }
 
-/// The nonce of the leases of reserve call number `seq`: the number, then random digits,
-/// so nonces sort in reserve order and a file made anew never repeats an old token.
-pub(super) fn nonce(seq: i64) -> String {
-    format!("{seq:016x}{:016x}", rand::random::<u64>())
+/// A fresh random nonce for the leases of one reserve call.
+pub(super) fn nonce() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// The token of the lease on row `id` taken with `nonce`.

@@ -47,7 +47,7 @@ pub(super) const REMOVE: &str = "DELETE FROM jobs
 /// Moves leased job `?1` (lease nonce `?2`) to state `?3` at `?4`, position `?5`, storing
 /// the envelope `?9` (jid `?6`, queue `?7`, class `?8`).
 const MOVE: &str = "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, jid = ?6, queue = ?7,
-        class = ?8, payload = ?9, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+        class = ?8, payload = ?9, lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
     WHERE id = ?1 AND state = 'running' AND lease_token = ?2";
 
 /// Settles reserved jobs, together with any other finishes in flight.

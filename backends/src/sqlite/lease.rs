@@ -64,10 +64,12 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 }
 
 /// Leases up to `?5` head jobs of queue `?4` (unless it is paused) to owner `?1` with
-/// nonce `?2` until `?3`.
+/// nonce `?2` until `?3`. The lease number is one more than any running lease's: the
+/// subquery does not depend on the row, so SQLite evaluates it once per statement.
 pub(super) const RESERVE: &str =
     "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
-        lease_expires_at = ?3, attempts = attempts + 1
+        lease_expires_at = ?3, attempts = attempts + 1,
+        lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
     WHERE id IN (SELECT id FROM jobs
                  WHERE queue = ?4 AND state = 'available'
                    AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?4)
@@ -77,7 +79,7 @@ pub(super) const RESERVE: &str =
 /// The leases expired at `?1`, newest lease first.
 pub(super) const EXPIRED: &str = "SELECT id, jid, lease_owner FROM jobs
     WHERE state = 'running' AND lease_expires_at <= ?1
-    ORDER BY lease_token DESC, pos DESC";
+    ORDER BY lease_seq DESC, pos DESC";
 
 /// One attempt: takes what is there now.
 async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -87,13 +89,7 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     let expires_at = after(p.now, p.lease_ttl);
     let mut rows: Vec<(i64, i64, String)> = Vec::new();
     let mut tx = db.write().await?;
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE sequences SET value = value + 1 WHERE name = 'lease' RETURNING value",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .or_backend(&db.cx)?;
-    let nonce = nonce(seq);
+    let nonce = nonce();
     for queue in &p.queues {
         let room = p.limit.saturating_sub(rows.len());
         if room == 0 {

@@ -45,7 +45,7 @@ pub(super) async fn enqueue(
     let done = sqlx::query(
         "UPDATE jobs SET state = 'available', run_at = ?2, pos = ?3 + picked.key,
                 payload = json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4)),
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
          FROM (SELECT key, value FROM json_each(?1)) AS picked
          WHERE jobs.id = picked.value",
     )
@@ -63,7 +63,7 @@ pub(super) async fn enqueue(
 pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available',
         pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
                WHERE k.queue = jobs.queue AND k.state = 'available'),
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+        lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
     WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)";
 
 /// Puts the running job on row `id` back at the head of its queue, unchanged, ending its
@@ -99,7 +99,7 @@ pub(super) async fn kill(
     let first = next_positions(db, tx, ids.len()).await?;
     let done = sqlx::query(
         "UPDATE jobs SET state = 'dead', run_at = ?2, pos = ?3 + picked.key,
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
          FROM (SELECT key, value FROM json_each(?1)) AS picked
          WHERE jobs.id = picked.value",
     )

@@ -2,6 +2,7 @@
 //! across processes (a backend whose `Notify` no other backend shares stands in for
 //! another process).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,4 +112,42 @@ async fn a_temporary_database_is_removed_with_its_last_clone() {
     assert!(path.exists());
     drop(clone);
     assert!(!path.exists(), "{} is still there", path.display());
+}
+
+#[tokio::test]
+async fn one_reserve_call_is_one_lease_number_and_later_calls_are_higher() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let jobs: Vec<_> = (0..10)
+        .map(|i| JobEnvelope::new("A", ["a", "b"][i % 2], vec![]))
+        .collect();
+    b.job_push(PushParams::new(jobs, chrono::Utc::now()))
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    for limit in [4, 3] {
+        let mut p = ReserveParams::new(vec!["a".into(), "b".into()], "p", chrono::Utc::now());
+        p.limit = limit;
+        let got = b.job_reserve(p).await.unwrap();
+        let ids: Vec<String> = got
+            .iter()
+            .map(|r| r.token.0.split(':').next().unwrap().to_owned())
+            .collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT queue, lease_seq FROM jobs WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(format!("[{}]", ids.join(",")))
+        .fetch_all(&b.db.writer)
+        .await
+        .unwrap();
+        seqs.push(rows);
+    }
+    // The first call took 4 from `a` (one statement: one number); the second 1 from `a`
+    // and 2 from `b` (two statements: two numbers, both higher).
+    let first: HashSet<i64> = seqs[0].iter().map(|r| r.1).collect();
+    assert_eq!(first.len(), 1, "{:?}", seqs[0]);
+    let a2 = seqs[1].iter().find(|r| r.0 == "a").unwrap().1;
+    let b2: HashSet<i64> = seqs[1].iter().filter(|r| r.0 == "b").map(|r| r.1).collect();
+    assert_eq!(b2.len(), 1, "{:?}", seqs[1]);
+    let (s1, sb) = (*first.iter().next().unwrap(), *b2.iter().next().unwrap());
+    assert!(s1 < a2 && a2 < sb, "{seqs:?}");
 }
