@@ -16,6 +16,7 @@ pub mod memory;
 pub mod prelude;
 pub mod registry;
 pub mod retry;
+pub mod schedule;
 pub mod testing;
 pub mod worker;
 

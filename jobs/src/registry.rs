@@ -29,6 +29,8 @@ pub struct JobRegistration {
     pub states: fn() -> Vec<StateKey>,
     /// Decode and run.
     pub perform: ErasedPerform,
+    /// Decode only: whether stored arguments fit the job, naming the one that does not.
+    pub decode_args: fn(Vec<Value>) -> Result<(), ArgsError>,
 }
 
 impl std::fmt::Debug for JobRegistration {
@@ -38,6 +40,10 @@ impl std::fmt::Debug for JobRegistration {
             .field("type_name", &(self.type_name)())
             .finish()
     }
+}
+
+fn decode_only<J: Job>(args: Vec<Value>) -> Result<(), ArgsError> {
+    J::from_args(args).map(drop)
 }
 
 fn erased_perform<J: Job>(
@@ -57,6 +63,7 @@ impl JobRegistration {
             options: J::options,
             states: J::required_states,
             perform: erased_perform::<J>,
+            decode_args: decode_only::<J>,
         }
     }
 }

@@ -243,4 +243,10 @@ pub trait AdminBackend: Backend {
     ) -> Result<Vec<DayStats>, BackendError>;
     /// Remove everything: jobs, sets, counters, processes. For tests and resets.
     async fn clear_all(&self) -> Result<(), BackendError>;
+
+    /// Where this backend keeps recurring-job state and claims ticks, if it does; `None`
+    /// (the default) means the backend cannot run a [`crate::schedule::Scheduler`].
+    fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
+        None
+    }
 }

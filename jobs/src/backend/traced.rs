@@ -151,4 +151,110 @@ impl AdminBackend for Traced {
     async fn clear_all(&self) -> Result<(), BackendError> {
         span(self.name(), "clear_all", self.inner.clear_all()).await
     }
+
+    fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
+        self.inner
+            .schedules()
+            .map(|_| self as &dyn crate::schedule::ScheduleStore)
+    }
+}
+
+/// The schedule store of the wrapped backend, one span per call. Only reached through
+/// [`AdminBackend::schedules`], which is `None` when the wrapped backend has no store.
+#[async_trait]
+impl crate::schedule::ScheduleStore for Traced {
+    async fn schedule_list(&self) -> Result<Vec<crate::schedule::ScheduleRecord>, BackendError> {
+        span(self.name(), "schedule_list", self.store()?.schedule_list()).await
+    }
+
+    async fn schedule_get(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::schedule::ScheduleRecord>, BackendError> {
+        span(
+            self.name(),
+            "schedule_get",
+            self.store()?.schedule_get(name),
+        )
+        .await
+    }
+
+    async fn schedule_declare(
+        &self,
+        params: crate::schedule::DeclareParams,
+    ) -> Result<crate::schedule::ScheduleRecord, BackendError> {
+        span(
+            self.name(),
+            "schedule_declare",
+            self.store()?.schedule_declare(params),
+        )
+        .await
+    }
+
+    async fn schedule_advance(
+        &self,
+        name: &str,
+        next_run: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        let store = self.store()?;
+        span(
+            self.name(),
+            "schedule_advance",
+            store.schedule_advance(name, next_run),
+        )
+        .await
+    }
+
+    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+        let store = self.store()?;
+        span(
+            self.name(),
+            "schedule_set_enabled",
+            store.schedule_set_enabled(name, enabled),
+        )
+        .await
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+        span(
+            self.name(),
+            "schedule_remove",
+            self.store()?.schedule_remove(name),
+        )
+        .await
+    }
+
+    async fn schedule_claim(
+        &self,
+        params: crate::schedule::ClaimParams,
+    ) -> Result<bool, BackendError> {
+        span(
+            self.name(),
+            "schedule_claim",
+            self.store()?.schedule_claim(params),
+        )
+        .await
+    }
+
+    async fn schedule_run_now(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, BackendError> {
+        span(
+            self.name(),
+            "schedule_run_now",
+            self.store()?.schedule_run_now(name, now),
+        )
+        .await
+    }
+}
+
+impl Traced {
+    fn store(&self) -> Result<&dyn crate::schedule::ScheduleStore, BackendError> {
+        self.inner.schedules().ok_or(BackendError::Unsupported {
+            backend: self.inner.name(),
+            operation: "recurring jobs",
+        })
+    }
 }

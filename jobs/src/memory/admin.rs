@@ -220,4 +220,8 @@ impl AdminBackend for MemoryBackend {
         *st = Default::default();
         Ok(())
     }
+
+    fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
+        Some(self)
+    }
 }

@@ -5,8 +5,10 @@
 //!    a job as soon as it is pushed, without polling.
 //! 3. It implements the whole of [`Backend`] and [`AdminBackend`] and passes the shared
 //!    conformance suite; nothing survives the process.
+//! 4. It keeps recurring-job state and tick claims too (`schedule.rs`).
 
 mod admin;
+mod schedule;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};

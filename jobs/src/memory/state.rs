@@ -125,6 +125,10 @@ pub(super) struct State {
     pub(super) failed: u64,
     pub(super) dead_trimmed: u64,
     pub(super) days: BTreeMap<NaiveDate, (u64, u64)>,
+    /// Recurring-job records by name (see `schedule.rs`).
+    pub(super) schedules: BTreeMap<String, crate::schedule::ScheduleRecord>,
+    /// Claimed ticks: (schedule, tick in µs) and when the claim may be pruned.
+    pub(super) claims: HashMap<(String, i64), DateTime<Utc>>,
 }
 
 impl State {
