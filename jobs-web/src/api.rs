@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::pages::busy::parse_signal;
 use crate::pages::{apply, count, SetKind};
-use crate::params::{Pairs, Paging, DAYS, MAX_JIDS};
+use crate::params::{Paging, Pairs, DAYS, MAX_JIDS};
 use crate::{AppState, WebError};
 
 type ApiResult = Result<Json<Value>, WebError>;
@@ -54,7 +54,10 @@ async fn stats(State(st): State<AppState>) -> ApiResult {
 
 async fn history(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let days = Pairs::parse(raw.as_deref()).num("days", DAYS)?;
-    let h = st.backend.stats_history(Utc::now().date_naive(), days as u32).await?;
+    let h = st
+        .backend
+        .stats_history(Utc::now().date_naive(), days as u32)
+        .await?;
     let rows: Vec<Value> = h
         .iter()
         .map(|d| json!({ "date": d.date, "processed": d.processed, "failed": d.failed }))
@@ -120,7 +123,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Body, WebError> {
     let b: Body = serde_json::from_slice(body)
         .map_err(|e| WebError::bad_request(format!("bad JSON body: {e}")))?;
     if b.jids.len() > MAX_JIDS {
-        return Err(WebError::bad_request(format!("select at most {MAX_JIDS} jobs at once")));
+        return Err(WebError::bad_request(format!(
+            "select at most {MAX_JIDS} jobs at once"
+        )));
     }
     Ok(b)
 }
@@ -128,7 +133,10 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Body, WebError> {
 fn body_selection(b: Body) -> Result<Selection, WebError> {
     let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     if b.all {
-        Ok(Selection::Matching(JobFilter { class: some(b.class), text: some(b.q) }))
+        Ok(Selection::Matching(JobFilter {
+            class: some(b.class),
+            text: some(b.q),
+        }))
     } else if b.jids.is_empty() {
         Err(WebError::bad_request("give jids, or all: true"))
     } else {
@@ -148,7 +156,9 @@ async fn queue_action(
             b.queue_pause(&name, action == "pause").await?;
             Ok(Json(json!({ "queue": name, "paused": action == "pause" })))
         }
-        "clear" => Ok(Json(json!({ "queue": name, "removed": b.queue_clear(&name).await? }))),
+        "clear" => Ok(Json(
+            json!({ "queue": name, "removed": b.queue_clear(&name).await? }),
+        )),
         "delete" => {
             let jids = parse_body(&headers, &body)?.jids;
             if jids.is_empty() {
@@ -157,7 +167,9 @@ async fn queue_action(
             let p = JobActionParams::jids(JobSet::Queue(name), jids, Utc::now());
             Ok(Json(json!({ "deleted": b.job_delete(p).await? })))
         }
-        _ => Err(WebError::not_found("queue actions: pause, resume, clear, delete")),
+        _ => Err(WebError::not_found(
+            "queue actions: pause, resume, clear, delete",
+        )),
     }
 }
 
@@ -185,9 +197,17 @@ async fn processes(State(st): State<AppState>) -> ApiResult {
 
 async fn signal(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let b = parse_body(&headers, &body)?;
-    let process = b.process.ok_or_else(|| WebError::bad_request("give process"))?;
+    let process = b
+        .process
+        .ok_or_else(|| WebError::bad_request("give process"))?;
     let sig = parse_signal(b.signal.as_deref().unwrap_or(""))?;
-    if !st.backend.process_list().await?.iter().any(|p| p.info.id == process) {
+    if !st
+        .backend
+        .process_list()
+        .await?
+        .iter()
+        .any(|p| p.info.id == process)
+    {
         return Err(WebError::not_found("no such process"));
     }
     st.backend.process_signal(&process, sig).await?;
@@ -215,10 +235,15 @@ async fn set_count(
         jids if !jids.is_empty() => Selection::Jids(jids),
         _ => Selection::Matching(q.filter()),
     };
-    Ok(Json(json!({ "count": count(st.backend.as_ref(), kind, &sel).await? })))
+    Ok(Json(
+        json!({ "count": count(st.backend.as_ref(), kind, &sel).await? }),
+    ))
 }
 
-async fn set_job(State(st): State<AppState>, Path((slug, jid)): Path<(String, String)>) -> ApiResult {
+async fn set_job(
+    State(st): State<AppState>,
+    Path((slug, jid)): Path<(String, String)>,
+) -> ApiResult {
     let kind = SetKind::from_slug(&slug)?;
     let j = st
         .backend
@@ -240,4 +265,3 @@ async fn set_action(
     let n = apply(st.backend.as_ref(), kind, action, sel).await?;
     Ok(Json(json!({ "action": action.name(), "count": n })))
 }
-

@@ -29,9 +29,21 @@ pub(crate) struct Asset {
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     vec![
-        asset("style.css", "text/css; charset=utf-8", include_bytes!("../assets/style.css")),
-        asset("app.js", "text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
-        asset("icon.svg", "image/svg+xml", include_bytes!("../assets/icon.svg")),
+        asset(
+            "style.css",
+            "text/css; charset=utf-8",
+            include_bytes!("../assets/style.css"),
+        ),
+        asset(
+            "app.js",
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/app.js"),
+        ),
+        asset(
+            "icon.svg",
+            "image/svg+xml",
+            include_bytes!("../assets/icon.svg"),
+        ),
     ]
 });
 

@@ -87,7 +87,12 @@ pub(crate) fn hidden(name: &str, value: &str) -> Markup {
 }
 
 /// A small POST form with one button and hidden fields.
-pub(crate) fn post_button(action: &str, label: &str, class: &str, fields: &[(&str, &str)]) -> Markup {
+pub(crate) fn post_button(
+    action: &str,
+    label: &str,
+    class: &str,
+    fields: &[(&str, &str)],
+) -> Markup {
     html! {
         form.inline method="post" action=(action) {
             @for (k, v) in fields { (hidden(k, v)) }

@@ -26,6 +26,7 @@ mod layout;
 mod mount;
 pub mod pages;
 mod params;
+pub mod standalone;
 
 use std::sync::Arc;
 
@@ -48,11 +49,20 @@ pub struct Access {
 
 impl Access {
     /// Viewing and acting.
-    pub const FULL: Access = Access { view: true, act: true };
+    pub const FULL: Access = Access {
+        view: true,
+        act: true,
+    };
     /// Viewing only.
-    pub const VIEW: Access = Access { view: true, act: false };
+    pub const VIEW: Access = Access {
+        view: true,
+        act: false,
+    };
     /// Nothing.
-    pub const NONE: Access = Access { view: false, act: false };
+    pub const NONE: Access = Access {
+        view: false,
+        act: false,
+    };
 }
 
 /// The per-request authorization hook: given the request's parts, what it may do.

@@ -81,8 +81,7 @@ fn clean_prefix(raw: &str) -> Option<String> {
         && !p.contains("//")
         && !p.split('/').any(|seg| seg == "..")
         && p.len() <= 200
-        && p
-            .bytes()
+        && p.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
     plain.then(|| p.to_owned())
 }

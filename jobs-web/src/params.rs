@@ -56,7 +56,11 @@ impl Pairs {
     }
 
     /// A whole number clamped to `(default, min, max)`; anything else is a 400.
-    pub(crate) fn num(&self, key: &str, (default, min, max): (u64, u64, u64)) -> Result<u64, WebError> {
+    pub(crate) fn num(
+        &self,
+        key: &str,
+        (default, min, max): (u64, u64, u64),
+    ) -> Result<u64, WebError> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => {
@@ -125,7 +129,9 @@ mod tests {
 
     #[test]
     fn numbers_clamp_or_refuse() {
-        let p = Pairs::parse(Some("page=0&per_page=100000&days=99999999999999999999999&poll=x"));
+        let p = Pairs::parse(Some(
+            "page=0&per_page=100000&days=99999999999999999999999&poll=x",
+        ));
         assert_eq!(p.num("page", PAGE).ok(), Some(1));
         assert_eq!(p.num("per_page", PER_PAGE).ok(), Some(100));
         assert_eq!(p.num("days", DAYS).ok(), Some(90));

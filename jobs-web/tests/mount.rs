@@ -19,13 +19,23 @@ async fn links_resolve(app: &Router, page: &str, prefix: &str, headers: &[(&str,
     let urls = urls(&r.body);
     assert!(urls.len() > 5, "{page}: {urls:?}");
     for url in urls {
-        assert!(url.starts_with(prefix), "{page}: {url} is not under {prefix}");
+        assert!(
+            url.starts_with(prefix),
+            "{page}: {url} is not under {prefix}"
+        );
         // What the proxy forwards: the URL with the stripped prefix removed.
         let forwarded = match headers.iter().find(|(k, _)| *k == "x-forwarded-prefix") {
-            Some((_, p)) => url.strip_prefix(p.trim_end_matches('/')).unwrap_or(&url).to_owned(),
+            Some((_, p)) => url
+                .strip_prefix(p.trim_end_matches('/'))
+                .unwrap_or(&url)
+                .to_owned(),
             None => url.clone(),
         };
-        let forwarded = if forwarded.starts_with('/') { forwarded } else { format!("/{forwarded}") };
+        let forwarded = if forwarded.starts_with('/') {
+            forwarded
+        } else {
+            format!("/{forwarded}")
+        };
         let r = get(app, &forwarded).await;
         // Links answer 200; form actions without their fields answer 405 (POST only) or
         // 400 (a confirmation without a selection): either way the route is there.
@@ -104,16 +114,35 @@ async fn assets_are_embedded_and_cached() {
     let b = memory();
     let app = app(&b);
     let home = get(&app, "/admin/jobs").await.body;
-    let css = urls(&home).into_iter().find(|u| u.ends_with(".css")).unwrap();
-    let js = urls(&home).into_iter().find(|u| u.ends_with(".js")).unwrap();
-    let svg = urls(&home).into_iter().find(|u| u.ends_with(".svg")).unwrap();
-    for (url, ct) in [(&css, "text/css"), (&js, "text/javascript"), (&svg, "image/svg+xml")] {
+    let css = urls(&home)
+        .into_iter()
+        .find(|u| u.ends_with(".css"))
+        .unwrap();
+    let js = urls(&home)
+        .into_iter()
+        .find(|u| u.ends_with(".js"))
+        .unwrap();
+    let svg = urls(&home)
+        .into_iter()
+        .find(|u| u.ends_with(".svg"))
+        .unwrap();
+    for (url, ct) in [
+        (&css, "text/css"),
+        (&js, "text/javascript"),
+        (&svg, "image/svg+xml"),
+    ] {
         let r = get(&app, url).await;
         assert_eq!(r.status, 200, "{url}");
         assert!(r.headers["content-type"].to_str().unwrap().starts_with(ct));
-        assert!(r.headers["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(r.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
         let etag = r.headers["etag"].to_str().unwrap().to_owned();
-        let req = Request::get(url.as_str()).header("if-none-match", &etag).body(Body::empty()).unwrap();
+        let req = Request::get(url.as_str())
+            .header("if-none-match", &etag)
+            .body(Body::empty())
+            .unwrap();
         let again = send(&app, req).await;
         assert_eq!(again.status, 304);
         assert!(again.body.is_empty());
@@ -121,13 +150,21 @@ async fn assets_are_embedded_and_cached() {
     // The plain name works too, revalidated by ETag; unknown assets are 404.
     let r = get(&app, "/admin/jobs/assets/style.css").await;
     assert_eq!(r.status, 200);
-    assert!(r.headers["cache-control"].to_str().unwrap().contains("must-revalidate"));
+    assert!(r.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("must-revalidate"));
     assert_eq!(get(&app, "/admin/jobs/assets/evil.css").await.status, 404);
     // The CSS and JS need no external fonts or CDN.
     for url in [&css, &js] {
         let body = get(&app, url).await.body;
-        assert!(!body.contains("http://") && !body.contains("https://") && !body.contains("@import"));
+        assert!(
+            !body.contains("http://") && !body.contains("https://") && !body.contains("@import")
+        );
     }
     // Pages are never cached.
-    assert_eq!(get(&app, "/admin/jobs").await.headers["cache-control"], "no-store");
+    assert_eq!(
+        get(&app, "/admin/jobs").await.headers["cache-control"],
+        "no-store"
+    );
 }

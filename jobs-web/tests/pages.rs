@@ -20,9 +20,15 @@ async fn every_page_renders() {
         ("/admin/jobs/scheduled", "SendWelcomeEmail"),
         ("/admin/jobs/retries", "gateway said"),
         ("/admin/jobs/dead", "gateway said"),
-        (&format!("/admin/jobs/scheduled/{}", s.scheduled), "Arguments"),
+        (
+            &format!("/admin/jobs/scheduled/{}", s.scheduled),
+            "Arguments",
+        ),
         (&format!("/admin/jobs/retries/{}", s.retry), "Backtrace"),
-        (&format!("/admin/jobs/dead/{}", s.dead), "at pay (alice@example.com)"),
+        (
+            &format!("/admin/jobs/dead/{}", s.dead),
+            "at pay (alice@example.com)",
+        ),
     ];
     for (uri, needle) in pages {
         let r = get(&app, uri).await;
@@ -34,7 +40,9 @@ async fn every_page_renders() {
     // Busy shows the running job and for how long; the detail page shows attempts.
     let busy = get(&app, "/admin/jobs/busy").await.body;
     assert!(busy.contains("Running for") && busy.contains("SendWelcomeEmail"));
-    let detail = get(&app, &format!("/admin/jobs/retries/{}", s.retry)).await.body;
+    let detail = get(&app, &format!("/admin/jobs/retries/{}", s.retry))
+        .await
+        .body;
     assert!(detail.contains("Attempts") && detail.contains("PaymentErroralice@example.com"));
     // Unknown set, unknown job: 404.
     assert_eq!(get(&app, "/admin/jobs/nope").await.status, 404);
@@ -50,25 +58,58 @@ async fn queue_pause_resume_delete_and_clear() {
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/admin/jobs/queues");
     let info = |b: std::sync::Arc<dyn AdminBackend>| async move {
-        let q = b.queue_list(chrono::Utc::now()).await.unwrap().into_iter().find(|q| q.name == "pdf");
-        q.unwrap_or(QueueInfo { name: "pdf".into(), size: 0, latency: Default::default(), paused: false })
+        let q = b
+            .queue_list(chrono::Utc::now())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|q| q.name == "pdf");
+        q.unwrap_or(QueueInfo {
+            name: "pdf".into(),
+            size: 0,
+            latency: Default::default(),
+            paused: false,
+        })
     };
     assert!(info(b.clone()).await.paused);
-    assert!(get(&app, "/admin/jobs/queues").await.body.contains("Resume"));
+    assert!(get(&app, "/admin/jobs/queues")
+        .await
+        .body
+        .contains("Resume"));
     post(&app, "/admin/jobs/queues/pdf/pause", "paused=false").await;
     assert!(!info(b.clone()).await.paused);
-    assert_eq!(post(&app, "/admin/jobs/queues/pdf/pause", "paused=maybe").await.status, 400);
+    assert_eq!(
+        post(&app, "/admin/jobs/queues/pdf/pause", "paused=maybe")
+            .await
+            .status,
+        400
+    );
 
     // Delete one job.
-    let r = post(&app, "/admin/jobs/queues/pdf/delete", &form(&[("jid", &s.queued)])).await;
+    let r = post(
+        &app,
+        "/admin/jobs/queues/pdf/delete",
+        &form(&[("jid", &s.queued)]),
+    )
+    .await;
     assert_eq!(r.status, 303);
     assert_eq!(info(b.clone()).await.size, 0);
 
     // Clear: the confirmation states the count, and only the POST removes.
-    let more: Vec<_> = (0..3).map(|i| jobs::envelope::JobEnvelope::new("GeneratePdf", "pdf", vec![i.into()])).collect();
-    b.job_push(PushParams::new(more, chrono::Utc::now())).await.unwrap();
+    let more: Vec<_> = (0..3)
+        .map(|i| jobs::envelope::JobEnvelope::new("GeneratePdf", "pdf", vec![i.into()]))
+        .collect();
+    b.job_push(PushParams::new(more, chrono::Utc::now()))
+        .await
+        .unwrap();
     let confirm = get(&app, "/admin/jobs/queues/pdf/clear").await;
-    assert!(confirm.body.contains("removes <strong id=\"confirm-count\">3</strong> jobs"), "{}", confirm.body);
+    assert!(
+        confirm
+            .body
+            .contains("removes <strong id=\"confirm-count\">3</strong> jobs"),
+        "{}",
+        confirm.body
+    );
     assert_eq!(info(b.clone()).await.size, 3);
     let r = post(&app, "/admin/jobs/queues/pdf/clear", "expected=3").await;
     assert_eq!(r.status, 303);
@@ -83,7 +124,12 @@ async fn busy_quiet_and_stop() {
     let page = get(&app, "/admin/jobs/busy").await.body;
     assert!(page.contains("Quiet") && page.contains("Stop"));
     for sig in ["quiet", "stop"] {
-        let r = post(&app, "/admin/jobs/busy/signal", &form(&[("process", &s.process), ("signal", sig)])).await;
+        let r = post(
+            &app,
+            "/admin/jobs/busy/signal",
+            &form(&[("process", &s.process), ("signal", sig)]),
+        )
+        .await;
         assert_eq!(r.status, 303, "{}", r.body);
     }
     let rec = b.process_list().await.unwrap().pop().unwrap();
@@ -97,8 +143,16 @@ async fn busy_quiet_and_stop() {
         })
         .await
         .unwrap();
-    assert_eq!(reply.signals, vec![ProcessSignal::Quiet, ProcessSignal::Stop]);
-    let bad = post(&app, "/admin/jobs/busy/signal", &form(&[("process", &s.process), ("signal", "kill")])).await;
+    assert_eq!(
+        reply.signals,
+        vec![ProcessSignal::Quiet, ProcessSignal::Stop]
+    );
+    let bad = post(
+        &app,
+        "/admin/jobs/busy/signal",
+        &form(&[("process", &s.process), ("signal", "kill")]),
+    )
+    .await;
     assert_eq!(bad.status, 400);
     let unknown = post(&app, "/admin/jobs/busy/signal", "process=nope&signal=quiet").await;
     assert_eq!(unknown.status, 404);
@@ -117,26 +171,58 @@ async fn set_actions_on_one_a_selection_and_all_matching() {
     let app = app(&b);
 
     // One job, from its detail page: the confirm page states 1, the POST retries it.
-    let confirm = get(&app, &format!("/admin/jobs/dead/confirm?action=retry&jid={}", a.dead)).await;
-    assert!(confirm.body.contains("<strong id=\"confirm-count\">1</strong>"), "{}", confirm.body);
+    let confirm = get(
+        &app,
+        &format!("/admin/jobs/dead/confirm?action=retry&jid={}", a.dead),
+    )
+    .await;
+    assert!(
+        confirm
+            .body
+            .contains("<strong id=\"confirm-count\">1</strong>"),
+        "{}",
+        confirm.body
+    );
     assert_eq!(count(&b, JobSet::Dead).await, 3);
-    let r = post(&app, "/admin/jobs/dead/action", &form(&[("action", "retry"), ("jid", &a.dead), ("expected", "1")])).await;
+    let r = post(
+        &app,
+        "/admin/jobs/dead/action",
+        &form(&[("action", "retry"), ("jid", &a.dead), ("expected", "1")]),
+    )
+    .await;
     assert_eq!(r.status, 303);
     assert_eq!(count(&b, JobSet::Dead).await, 2);
-    assert!(b.job_get(JobSet::Queue("payments".into()), &a.dead).await.unwrap().is_some());
+    assert!(b
+        .job_get(JobSet::Queue("payments".into()), &a.dead)
+        .await
+        .unwrap()
+        .is_some());
 
     // A selection of two retries: kill.
     let q = form(&[("action", "kill"), ("jid", &a.retry), ("jid", &c.retry)]);
     let confirm = get(&app, &format!("/admin/jobs/retries/confirm?{q}")).await;
-    assert!(confirm.body.contains("<strong id=\"confirm-count\">2</strong>"));
+    assert!(confirm
+        .body
+        .contains("<strong id=\"confirm-count\">2</strong>"));
     post(&app, "/admin/jobs/retries/action", &q).await;
     assert_eq!(count(&b, JobSet::Retry).await, 1);
     assert_eq!(count(&b, JobSet::Dead).await, 4);
 
     // All matching a filter: delete dead ChargeCard jobs mentioning order-2.
-    let q = form(&[("action", "delete"), ("scope", "all"), ("class", "ChargeCard"), ("q", "order-2")]);
+    let q = form(&[
+        ("action", "delete"),
+        ("scope", "all"),
+        ("class", "ChargeCard"),
+        ("q", "order-2"),
+    ]);
     let confirm = get(&app, &format!("/admin/jobs/dead/confirm?{q}")).await;
-    assert!(confirm.body.contains("<strong id=\"confirm-count\">2</strong>"), "{}", confirm.body);
+    assert!(
+        confirm
+            .body
+            .contains("<strong id=\"confirm-count\">2</strong>"),
+        "{}",
+        confirm.body
+    );
     let r = post(&app, "/admin/jobs/dead/action", &format!("{q}&expected=2")).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/admin/jobs/dead?class=ChargeCard&q=order-2");
@@ -148,28 +234,64 @@ async fn set_actions_on_one_a_selection_and_all_matching() {
     assert_eq!(count(&b, JobSet::Dead).await, 2);
 
     // Scheduled: enqueue now, and the filter narrows the listing.
-    let list = get(&app, "/admin/jobs/scheduled?class=UpdateSearchIndex").await.body;
+    let list = get(&app, "/admin/jobs/scheduled?class=UpdateSearchIndex")
+        .await
+        .body;
     assert!(list.contains(&d.scheduled) && !list.contains(&a.scheduled));
     let list = get(&app, "/admin/jobs/retries?q=doc-9").await.body;
     assert!(list.contains(&d.retry));
-    post(&app, "/admin/jobs/scheduled/action", &form(&[("action", "enqueue"), ("jid", &d.scheduled)])).await;
-    assert!(b.job_get(JobSet::Queue("search".into()), &d.scheduled).await.unwrap().is_some());
+    post(
+        &app,
+        "/admin/jobs/scheduled/action",
+        &form(&[("action", "enqueue"), ("jid", &d.scheduled)]),
+    )
+    .await;
+    assert!(b
+        .job_get(JobSet::Queue("search".into()), &d.scheduled)
+        .await
+        .unwrap()
+        .is_some());
 
     // An action a set does not offer, and an empty selection: 400.
-    assert_eq!(post(&app, "/admin/jobs/dead/action", &form(&[("action", "kill"), ("jid", &c.dead)])).await.status, 400);
-    assert_eq!(get(&app, "/admin/jobs/dead/confirm?action=delete").await.status, 400);
+    assert_eq!(
+        post(
+            &app,
+            "/admin/jobs/dead/action",
+            &form(&[("action", "kill"), ("jid", &c.dead)])
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        get(&app, "/admin/jobs/dead/confirm?action=delete")
+            .await
+            .status,
+        400
+    );
 }
 
 #[tokio::test]
 async fn paging_through_a_set() {
     let b = memory();
     for i in 0..7 {
-        common::fail(&b, "Nightly", "default", &[i.into()], &format!("n{i}"), FinishOutcome::Dead).await;
+        common::fail(
+            &b,
+            "Nightly",
+            "default",
+            &[i.into()],
+            &format!("n{i}"),
+            FinishOutcome::Dead,
+        )
+        .await;
     }
     let app = app(&b);
     let p1 = get(&app, "/admin/jobs/dead?per_page=3").await.body;
     assert!(p1.contains("Page 1 of 3") && p1.contains("7 jobs"), "{p1}");
-    assert!(p1.contains("href=\"/admin/jobs/dead?page=2&amp;per_page=3\""), "{p1}");
+    assert!(
+        p1.contains("href=\"/admin/jobs/dead?page=2&amp;per_page=3\""),
+        "{p1}"
+    );
     let p3 = get(&app, "/admin/jobs/dead?per_page=3&page=3").await.body;
     assert!(p3.contains("Page 3 of 3") && p3.contains("rel=\"prev\""));
     assert_eq!(p3.matches("name=\"jid\"").count(), 1);

@@ -43,7 +43,9 @@ async fn payloads_in_job_fields_come_back_inert() {
             assert_inert(&uri, &r.body);
         }
         // The data is shown, escaped.
-        let dead = get(&app, &format!("/admin/jobs/dead/{}", s.dead)).await.body;
+        let dead = get(&app, &format!("/admin/jobs/dead/{}", s.dead))
+            .await
+            .body;
         let escaped = if payload == XSS {
             "&lt;script&gt;alert(1)&lt;/script&gt;"
         } else {
@@ -63,17 +65,25 @@ async fn payloads_in_query_parameters_come_back_inert() {
         let v = &p[2..];
         for uri in pages(&s) {
             let sep = if uri.contains('?') { '&' } else { '?' };
-            for key in ["class", "q", "page", "per_page", "days", "poll", "action", "scope", "jid", "zzz"] {
+            for key in [
+                "class", "q", "page", "per_page", "days", "poll", "action", "scope", "jid", "zzz",
+            ] {
                 let r = get(&app, &format!("{uri}{sep}{key}={v}")).await;
                 assert_inert(&format!("{uri} {key}"), &r.body);
                 if r.status != 200 {
                     assert_eq!(r.status, 400, "{uri} {key}");
-                    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+                    assert!(r.headers["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("text/plain"));
                 }
             }
         }
         // A forged forwarded prefix is ignored, not reflected.
-        let req = Request::get("/admin/jobs").header("x-forwarded-prefix", payload).body(Body::empty()).unwrap();
+        let req = Request::get("/admin/jobs")
+            .header("x-forwarded-prefix", payload)
+            .body(Body::empty())
+            .unwrap();
         let r = send(&app, req).await;
         assert_inert("prefix", &r.body);
         assert!(r.body.contains("href=\"/admin/jobs/queues\""));
@@ -84,7 +94,12 @@ async fn payloads_in_query_parameters_come_back_inert() {
 async fn security_headers_on_every_answer() {
     let b = memory();
     let app = app(&b);
-    for uri in ["/admin/jobs", "/admin/jobs/api/stats", "/admin/jobs/nope", "/admin/jobs?page=x"] {
+    for uri in [
+        "/admin/jobs",
+        "/admin/jobs/api/stats",
+        "/admin/jobs/nope",
+        "/admin/jobs?page=x",
+    ] {
         let r = get(&app, uri).await;
         let h = &r.headers;
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -96,7 +111,10 @@ async fn security_headers_on_every_answer() {
     }
     // No inline scripts or styles in the pages themselves.
     let body = get(&app, "/admin/jobs").await.body;
-    assert!(!body.contains("<style") && !body.contains("style=\"") && !body.contains(" on"), "{body}");
+    assert!(
+        !body.contains("<style") && !body.contains("style=\"") && !body.contains(" on"),
+        "{body}"
+    );
     assert_inert("dashboard", &body);
 }
 
@@ -107,10 +125,22 @@ fn cross_site_posts(uri: &str, body: &str) -> Vec<Request<Body>> {
             .header("content-type", "application/x-www-form-urlencoded")
     };
     vec![
-        base().header("origin", "https://evil.example").body(Body::from(body.to_owned())).unwrap(),
-        base().header("origin", "null").body(Body::from(body.to_owned())).unwrap(),
-        base().header("sec-fetch-site", "cross-site").body(Body::from(body.to_owned())).unwrap(),
-        base().header("sec-fetch-site", "same-site").body(Body::from(body.to_owned())).unwrap(),
+        base()
+            .header("origin", "https://evil.example")
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+        base()
+            .header("origin", "null")
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+        base()
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+        base()
+            .header("sec-fetch-site", "same-site")
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
         base()
             .header("origin", "http://localhost")
             .header("sec-fetch-site", "cross-site")
@@ -123,13 +153,31 @@ fn cross_site_posts(uri: &str, body: &str) -> Vec<Request<Body>> {
 fn actions(s: &Seeded) -> Vec<(String, String)> {
     let q = &s.queue;
     vec![
-        (format!("/admin/jobs/queues/{q}/pause"), "paused=true".into()),
+        (
+            format!("/admin/jobs/queues/{q}/pause"),
+            "paused=true".into(),
+        ),
         (format!("/admin/jobs/queues/{q}/clear"), String::new()),
-        (format!("/admin/jobs/queues/{q}/delete"), form(&[("jid", &s.queued)])),
-        ("/admin/jobs/busy/signal".into(), form(&[("process", &s.process), ("signal", "stop")])),
-        ("/admin/jobs/dead/action".into(), form(&[("action", "delete"), ("scope", "all")])),
-        ("/admin/jobs/retries/action".into(), form(&[("action", "kill"), ("jid", &s.retry)])),
-        ("/admin/jobs/scheduled/action".into(), form(&[("action", "enqueue"), ("jid", &s.scheduled)])),
+        (
+            format!("/admin/jobs/queues/{q}/delete"),
+            form(&[("jid", &s.queued)]),
+        ),
+        (
+            "/admin/jobs/busy/signal".into(),
+            form(&[("process", &s.process), ("signal", "stop")]),
+        ),
+        (
+            "/admin/jobs/dead/action".into(),
+            form(&[("action", "delete"), ("scope", "all")]),
+        ),
+        (
+            "/admin/jobs/retries/action".into(),
+            form(&[("action", "kill"), ("jid", &s.retry)]),
+        ),
+        (
+            "/admin/jobs/scheduled/action".into(),
+            form(&[("action", "enqueue"), ("jid", &s.scheduled)]),
+        ),
         (format!("/admin/jobs/api/queues/{q}/clear"), String::new()),
         (format!("/admin/jobs/api/queues/{q}/pause"), String::new()),
         ("/admin/jobs/api/dead/delete".into(), String::new()),
@@ -162,11 +210,19 @@ async fn get_never_changes_anything() {
     let app = app(&b);
     let before = snapshot(&b).await;
     let mut uris = pages(&s);
-    uris.extend(actions(&s).into_iter().map(|(u, body)| format!("{u}?{body}")));
+    uris.extend(
+        actions(&s)
+            .into_iter()
+            .map(|(u, body)| format!("{u}?{body}")),
+    );
     uris.push("/admin/jobs/api/dead/delete?all=true".into());
     for uri in &uris {
         let r = get(&app, uri).await;
-        assert!(r.status == 200 || r.status == 405 || r.status == 404, "{uri}: {}", r.status);
+        assert!(
+            r.status == 200 || r.status == 405 || r.status == 404,
+            "{uri}: {}",
+            r.status
+        );
     }
     assert_eq!(snapshot(&b).await, before);
 }
@@ -176,11 +232,18 @@ async fn numbers_are_clamped_and_bad_values_get_400() {
     let b = memory();
     seed(&b, "A", "default", "x").await;
     let app = app(&b);
-    let r = get(&app, "/admin/jobs/api/history?days=99999999999999999999999999").await;
+    let r = get(
+        &app,
+        "/admin/jobs/api/history?days=99999999999999999999999999",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["history"].as_array().unwrap().len(), 90);
     let r = get(&app, "/admin/jobs/api/dead?per_page=1000000&page=0").await;
-    assert_eq!((r.json()["per_page"].as_u64(), r.json()["page"].as_u64()), (Some(100), Some(1)));
+    assert_eq!(
+        (r.json()["per_page"].as_u64(), r.json()["page"].as_u64()),
+        (Some(100), Some(1))
+    );
     let r = get(&app, "/admin/jobs?poll=0&days=0").await;
     assert!(r.body.contains("data-interval=\"2\""), "{}", r.body);
     let r = get(&app, "/admin/jobs?poll=100000").await;
@@ -195,7 +258,11 @@ async fn numbers_are_clamped_and_bad_values_get_400() {
     ] {
         let r = get(&app, uri).await;
         assert_eq!(r.status, 400, "{uri}");
-        assert!(r.body.contains("must be a whole number"), "{uri}: {}", r.body);
+        assert!(
+            r.body.contains("must be a whole number"),
+            "{uri}: {}",
+            r.body
+        );
     }
 }
 
@@ -215,7 +282,10 @@ async fn try_everything(app: &Router, s: &Seeded) -> (Vec<u16>, Vec<u16>) {
 async fn read_only_mode_refuses_actions() {
     let b = memory();
     let s = seed(&b, "ChargeCard", "payments", "x").await;
-    let app = Router::new().nest("/admin/jobs", Dashboard::new(b.clone()).read_only(true).router());
+    let app = Router::new().nest(
+        "/admin/jobs",
+        Dashboard::new(b.clone()).read_only(true).router(),
+    );
     let before = snapshot(&b).await;
     let (gets, posts) = try_everything(&app, &s).await;
     assert!(gets.iter().all(|s| *s == 200), "{gets:?}");
@@ -230,24 +300,46 @@ async fn the_hook_decides_viewing_and_acting() {
     let b = memory();
     let s = seed(&b, "ChargeCard", "payments", "x").await;
     let hooked = |access: Access| -> Router {
-        Router::new().nest("/admin/jobs", Dashboard::new(b.clone()).authorize(move |_| access).router())
+        Router::new().nest(
+            "/admin/jobs",
+            Dashboard::new(b.clone())
+                .authorize(move |_| access)
+                .router(),
+        )
     };
     let before = snapshot(&b).await;
     let (gets, posts) = try_everything(&hooked(Access::VIEW), &s).await;
-    assert!(gets.iter().all(|s| *s == 200) && posts.iter().all(|s| *s == 403), "{gets:?} {posts:?}");
+    assert!(
+        gets.iter().all(|s| *s == 200) && posts.iter().all(|s| *s == 403),
+        "{gets:?} {posts:?}"
+    );
     let (gets, posts) = try_everything(&hooked(Access::NONE), &s).await;
     assert!(gets.iter().all(|s| *s == 403) && posts.iter().all(|s| *s == 403));
     assert_eq!(snapshot(&b).await, before);
-    assert!(!get(&hooked(Access::VIEW), "/admin/jobs/busy").await.body.contains(">Stop<"));
+    assert!(!get(&hooked(Access::VIEW), "/admin/jobs/busy")
+        .await
+        .body
+        .contains(">Stop<"));
 
     // The hook sees the request: a header decides.
     let app = Router::new().nest(
         "/admin/jobs",
         Dashboard::new(b.clone())
-            .authorize(|parts| if parts.headers.contains_key("x-admin") { Access::FULL } else { Access::VIEW })
+            .authorize(|parts| {
+                if parts.headers.contains_key("x-admin") {
+                    Access::FULL
+                } else {
+                    Access::VIEW
+                }
+            })
             .router(),
     );
-    assert_eq!(post(&app, "/admin/jobs/queues/payments/pause", "paused=true").await.status, 403);
+    assert_eq!(
+        post(&app, "/admin/jobs/queues/payments/pause", "paused=true")
+            .await
+            .status,
+        403
+    );
     let req = Request::post("/admin/jobs/queues/payments/pause")
         .header("x-admin", "1")
         .header("content-type", "application/x-www-form-urlencoded")

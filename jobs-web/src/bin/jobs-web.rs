@@ -1,2 +1,54 @@
-//! placeholder
-fn main() {}
+//! `jobs-web`: serves the dashboard for a backend URL, on loopback unless credentials are set.
+//!
+//! ```text
+//! JOBS_URL=redis://127.0.0.1/ jobs-web --listen 127.0.0.1:9494
+//! JOBS_WEB_USER=admin JOBS_WEB_PASSWORD=… jobs-web --listen 0.0.0.0:9494
+//! ```
+
+use std::process::ExitCode;
+
+use jobs_web::standalone::{check_listen, with_basic_auth, Options};
+use jobs_web::Dashboard;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jobs-web: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let opts = Options::from_env_and_args(|k| std::env::var(k).ok(), std::env::args().skip(1))?;
+    check_listen(opts.listen, opts.credentials.as_ref())?;
+    let backend = jobs_backends::connect(&opts.url)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url)))?;
+    let mut app = Dashboard::new(backend).read_only(opts.read_only).router();
+    if let Some(c) = opts.credentials.clone() {
+        app = with_basic_auth(app, c);
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "jobs-web: dashboard for {} at http://{addr}/",
+        jobs::redact_url(&opts.url)
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}

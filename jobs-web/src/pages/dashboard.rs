@@ -35,7 +35,12 @@ pub async fn page(
         ("Failed", "failed", stats.failed, ctx.home()),
         ("Busy", "busy", busy as u64, ctx.url("/busy")),
         ("Enqueued", "enqueued", stats.enqueued, ctx.url("/queues")),
-        ("Scheduled", "scheduled", stats.scheduled, ctx.url("/scheduled")),
+        (
+            "Scheduled",
+            "scheduled",
+            stats.scheduled,
+            ctx.url("/scheduled"),
+        ),
         ("Retries", "retries", stats.retries, ctx.url("/retries")),
         ("Dead", "dead", stats.dead, ctx.url("/dead")),
     ];
@@ -105,7 +110,12 @@ pub async fn page(
 
 /// Bars of processed and failed per day, scaled to the busiest day.
 fn history_chart(days: &[DayStats]) -> Markup {
-    let max = days.iter().map(|d| d.processed.max(d.failed)).max().unwrap_or(0).max(1);
+    let max = days
+        .iter()
+        .map(|d| d.processed.max(d.failed))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let n = days.len().max(1) as u64;
     let w = 600 / n;
     let h = 140u64;

@@ -10,7 +10,7 @@ use jobs::backend::{JobActionParams, JobListParams, JobSet};
 use maud::{html, Markup};
 
 use crate::layout::{empty, hidden, page as chrome, pager, post_button, Nav};
-use crate::params::{Pairs, Paging};
+use crate::params::{Paging, Pairs};
 use crate::{fmt, mount, AppState, Ctx, WebError};
 
 /// `GET /queues`: every queue.
@@ -68,7 +68,12 @@ pub async fn browse(
     params.offset = paging.offset();
     let page = st.backend.job_list(params).await?;
     let now = Utc::now();
-    let info = st.backend.queue_list(now).await?.into_iter().find(|i| i.name == name);
+    let info = st
+        .backend
+        .queue_list(now)
+        .await?
+        .into_iter()
+        .find(|i| i.name == name);
     let base = ctx.url(&format!("/queues/{}", mount::seg(&name)));
     let title = format!("Queue {name}");
     let body = html! {
@@ -174,7 +179,9 @@ pub async fn delete(
     }
     let p = JobActionParams::jids(JobSet::Queue(name.clone()), jids, Utc::now());
     st.backend.job_delete(p).await?;
-    Ok(Redirect::to(&ctx.url(&format!("/queues/{}", mount::seg(&name)))))
+    Ok(Redirect::to(
+        &ctx.url(&format!("/queues/{}", mount::seg(&name))),
+    ))
 }
 
 pub(crate) fn parse_bool(v: Option<&str>) -> Result<bool, WebError> {

@@ -13,7 +13,7 @@ use maud::{html, Markup};
 
 use super::{apply, count, SetKind};
 use crate::layout::{empty, hidden, page as chrome, pager, Nav};
-use crate::params::{Pairs, Paging};
+use crate::params::{Paging, Pairs};
 use crate::{fmt, mount, AppState, Ctx, WebError};
 
 fn nav(kind: SetKind) -> Nav {
@@ -230,9 +230,18 @@ pub async fn act(
         _ => String::new(),
     };
     let n = apply(st.backend.as_ref(), kind, action, sel).await?;
-    tracing::info!(set = kind.slug(), action = action.name(), jobs = n, "dashboard action");
+    tracing::info!(
+        set = kind.slug(),
+        action = action.name(),
+        jobs = n,
+        "dashboard action"
+    );
     let back = ctx.url(&format!("/{}", kind.slug()));
-    Ok(Redirect::to(&if keep.is_empty() { back } else { format!("{back}?{keep}") }))
+    Ok(Redirect::to(&if keep.is_empty() {
+        back
+    } else {
+        format!("{back}?{keep}")
+    }))
 }
 
 /// `GET /{set}/{jid}`: one job in full.
@@ -281,5 +290,10 @@ pub async fn detail(
             @if !job.extra.is_empty() { h2 { "Other fields" } pre { (fmt::pretty(&extra)) } }
         }
     };
-    Ok(chrome(&ctx, nav(kind), &format!("{} job", kind.title()), body))
+    Ok(chrome(
+        &ctx,
+        nav(kind),
+        &format!("{} job", kind.title()),
+        body,
+    ))
 }

@@ -48,10 +48,21 @@ pub async fn seed(b: &Arc<dyn AdminBackend>, class: &str, queue: &str, text: &st
     let queued = job(class, queue, args.clone());
     let mut scheduled = job(class, queue, args.clone());
     scheduled.at = Some(jobs::envelope::to_epoch(later));
-    b.job_push(PushParams::new(vec![queued.clone(), scheduled.clone()], now))
-        .await
-        .unwrap();
-    let retry = fail(b, class, queue, &args, text, FinishOutcome::Retry { at: later }).await;
+    b.job_push(PushParams::new(
+        vec![queued.clone(), scheduled.clone()],
+        now,
+    ))
+    .await
+    .unwrap();
+    let retry = fail(
+        b,
+        class,
+        queue,
+        &args,
+        text,
+        FinishOutcome::Retry { at: later },
+    )
+    .await;
     let dead = fail(b, class, queue, &args, text, FinishOutcome::Dead).await;
     let process = format!("host-{}:{}:abc", text.len(), rand_id());
     let info = ProcessInfo {
@@ -119,7 +130,12 @@ pub async fn fail(
     stored.failed_at = Some(jobs::envelope::to_epoch(now));
     let jid = stored.jid.clone();
     b.job_finish(FinishParams {
-        items: vec![Finish { token: r.token, job: stored, outcome, failed: true }],
+        items: vec![Finish {
+            token: r.token,
+            job: stored,
+            outcome,
+            failed: true,
+        }],
         dead_limits: DeadLimits::default(),
         now,
     })
@@ -132,18 +148,31 @@ pub async fn fail(
 /// Everything observable, to compare before and after a request.
 pub async fn snapshot(b: &Arc<dyn AdminBackend>) -> String {
     let at: DateTime<Utc> = DateTime::from_timestamp(2_000_000_000, 0).unwrap();
-    let mut out = format!("{:?}\n{:?}\n", b.stats().await.unwrap(), b.queue_list(at).await.unwrap());
+    let mut out = format!(
+        "{:?}\n{:?}\n",
+        b.stats().await.unwrap(),
+        b.queue_list(at).await.unwrap()
+    );
     let mut sets = vec![JobSet::Scheduled, JobSet::Retry, JobSet::Dead];
     for q in b.queue_list(at).await.unwrap() {
         sets.push(JobSet::Queue(q.name));
     }
     for set in sets {
-        let page = b.job_list(JobListParams::new(set.clone(), 1000)).await.unwrap();
+        let page = b
+            .job_list(JobListParams::new(set.clone(), 1000))
+            .await
+            .unwrap();
         let jids: Vec<_> = page.jobs.iter().map(|j| j.job.jid.clone()).collect();
         out.push_str(&format!("{set:?}: {jids:?}\n"));
     }
     let procs = b.process_list().await.unwrap();
-    out.push_str(&format!("{:?}\n", procs.iter().map(|p| (&p.info.id, p.quiet)).collect::<Vec<_>>()));
+    out.push_str(&format!(
+        "{:?}\n",
+        procs
+            .iter()
+            .map(|p| (&p.info.id, p.quiet))
+            .collect::<Vec<_>>()
+    ));
     out
 }
 
@@ -158,7 +187,12 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
     pub fn location(&self) -> String {
-        self.headers.get("location").unwrap().to_str().unwrap().to_owned()
+        self.headers
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -167,11 +201,22 @@ pub async fn send(app: &Router, req: Request<Body>) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub async fn get(app: &Router, uri: &str) -> Resp {
-    send(app, Request::get(uri).header("host", "localhost").body(Body::empty()).unwrap()).await
+    send(
+        app,
+        Request::get(uri)
+            .header("host", "localhost")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
 }
 
 /// A same-origin form POST, as a browser sends it.
@@ -265,11 +310,20 @@ pub fn assert_inert(what: &str, body: &str) {
     for head in tag_heads(body) {
         let mut words = head.split(|c: char| c.is_whitespace() || c == '/');
         let name = words.next().unwrap_or("").to_ascii_lowercase();
-        assert!(name != "script" || head.contains("src="), "{what}: inline <script in {body}");
-        assert!(!(name == "img" && head.contains("src=x")), "{what}: raw <img in {body}");
+        assert!(
+            name != "script" || head.contains("src="),
+            "{what}: inline <script in {body}"
+        );
+        assert!(
+            !(name == "img" && head.contains("src=x")),
+            "{what}: raw <img in {body}"
+        );
         for w in words {
             let attr = w.split('=').next().unwrap_or("").to_ascii_lowercase();
-            assert!(!attr.starts_with("on"), "{what}: event attribute {attr} in {body}");
+            assert!(
+                !attr.starts_with("on"),
+                "{what}: event attribute {attr} in {body}"
+            );
         }
     }
     assert!(!body.contains("<script>"), "{what}: raw <script> in {body}");
