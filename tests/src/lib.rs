@@ -299,6 +299,12 @@ macro_rules! conformance_suite {
                 unknown_job_follows_the_retry_path,
                 bad_arguments_follow_the_retry_path,
             }
+            schedule {
+                claim_once_across_concurrent_claimers,
+                state_round_trip,
+                enabled_flag_persists,
+                run_now_enqueues_once,
+            }
             envelope {
                 unknown_fields_survive_every_move,
                 args_round_trip_unchanged,

@@ -469,4 +469,8 @@ impl AdminBackend for RedisBackend {
         }
         Ok(())
     }
+
+    fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
+        Some(self)
+    }
 }

@@ -24,7 +24,9 @@
 //!    non-blocking command (so enqueues pipeline and never wait behind a blocking pop);
 //!    blocking pops use connections of their own, without a client response timeout and
 //!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
-//! 5. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
+//! 5. **Recurring jobs** (`schedule.rs`): schedule state in `jobs-rs:schedule:<name>`
+//!    hashes, and each tick claimed with `SET NX` and pushed by the same Lua script.
+//! 6. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
 //!    needs a TLS feature of the `redis` crate that is not enabled).
 
 mod admin;
@@ -35,6 +37,7 @@ mod options;
 mod process;
 mod raw;
 mod reserve;
+mod schedule;
 mod scripts;
 mod token;
 

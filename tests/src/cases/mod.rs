@@ -12,5 +12,6 @@ pub mod envelope;
 pub mod finish;
 pub mod leases;
 pub mod push_reserve;
+pub mod schedule;
 pub mod scheduled;
 pub mod worker;

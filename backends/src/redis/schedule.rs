@@ -1,0 +1,191 @@
+//! The Redis backend's [`ScheduleStore`]: recurring-job state and tick claims.
+//!
+//! 1. **Keys**, all ours under `jobs-rs:`: `jobs-rs:schedules` (set of names) and a hash per
+//!    schedule, `jobs-rs:schedule:<name>` (`description`, `job` = the template JSON,
+//!    `enabled` = `1`/`0`, `last_run`, `next_run` as epoch seconds). Each claimed tick is a
+//!    key `jobs-rs:schedule-claim:<len>:<name>:<tick µs>` that expires after the claim's keep
+//!    time (7 days by default), so old claims prune themselves.
+//! 2. **Claim** (`lua/schedule_claim.lua`): `SET NX PX` on the claim key and, only when that
+//!    set it, `LPUSH` of the job and `SADD` of its queue, in one script: exactly one caller
+//!    per tick pushes, and a claim never exists without its job.
+//! 3. **Declare** is one `MULTI`: `HSET` the description and job, `HSETNX` enabled and
+//!    next run (so an existing schedule keeps its state), then read the hash back.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jobs::backend::BackendError;
+use jobs::envelope::{from_epoch, JobEnvelope};
+use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
+use redis::Script;
+
+use super::raw::encode;
+use super::{score, RedisBackend};
+
+static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/schedule_claim.lua")));
+static UPDATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/schedule_update.lua")));
+
+impl RedisBackend {
+    fn schedules_key(&self) -> String {
+        format!("{}jobs-rs:schedules", self.keys().ns())
+    }
+
+    fn schedule_key(&self, name: &str) -> String {
+        format!("{}jobs-rs:schedule:{name}", self.keys().ns())
+    }
+
+    fn claim_key(&self, name: &str, tick: DateTime<Utc>) -> String {
+        format!(
+            "{}jobs-rs:schedule-claim:{}:{name}:{}",
+            self.keys().ns(),
+            name.len(),
+            tick.timestamp_micros()
+        )
+    }
+}
+
+fn time(
+    fields: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<DateTime<Utc>>, BackendError> {
+    match fields.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .map(|s| Some(from_epoch(s)))
+            .map_err(|_| BackendError::Decode(format!("schedule {key} `{v}` is not a time"))),
+    }
+}
+
+fn record(
+    name: &str,
+    fields: HashMap<String, String>,
+) -> Result<Option<ScheduleRecord>, BackendError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let job = fields.get("job").map(String::as_str).unwrap_or_default();
+    let job = JobEnvelope::from_json(job)
+        .map_err(|e| BackendError::Decode(format!("schedule {name}: job template: {e}")))?;
+    Ok(Some(ScheduleRecord {
+        name: name.to_owned(),
+        description: fields.get("description").cloned().unwrap_or_default(),
+        job,
+        enabled: fields.get("enabled").map(String::as_str) != Some("0"),
+        last_run: time(&fields, "last_run")?,
+        next_run: time(&fields, "next_run")?,
+    }))
+}
+
+#[async_trait]
+impl ScheduleStore for RedisBackend {
+    async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
+        let mut names: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(self.schedules_key()))
+            .await?;
+        names.sort();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HGETALL").arg(self.schedule_key(name));
+        }
+        let all: Vec<HashMap<String, String>> = self.pipe(&pipe).await?;
+        let mut out = Vec::with_capacity(names.len());
+        for (name, fields) in names.iter().zip(all) {
+            out.extend(record(name, fields)?);
+        }
+        Ok(out)
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
+        let fields: HashMap<String, String> = self
+            .query(redis::cmd("HGETALL").arg(self.schedule_key(name)))
+            .await?;
+        record(name, fields)
+    }
+
+    async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
+        let key = self.schedule_key(&p.name);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("SADD")
+            .arg(self.schedules_key())
+            .arg(&p.name)
+            .ignore();
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg("description")
+            .arg(&p.description)
+            .arg("job")
+            .arg(encode(&p.job)?)
+            .ignore();
+        pipe.cmd("HSETNX")
+            .arg(&key)
+            .arg("enabled")
+            .arg("1")
+            .ignore();
+        if let Some(next) = p.next_run {
+            pipe.cmd("HSETNX")
+                .arg(&key)
+                .arg("next_run")
+                .arg(score(next))
+                .ignore();
+        }
+        pipe.cmd("HGETALL").arg(&key);
+        let (fields,): (HashMap<String, String>,) = self.pipe(&pipe).await?;
+        record(&p.name, fields)?.ok_or_else(|| {
+            BackendError::Decode(format!("schedule {} vanished while declared", p.name))
+        })
+    }
+
+    async fn schedule_advance(
+        &self,
+        name: &str,
+        next_run: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        let mut inv = UPDATE.prepare_invoke();
+        inv.key(self.schedule_key(name))
+            .arg("advance")
+            .arg(score(next_run));
+        self.eval::<i64>(&inv).await.map(drop)
+    }
+
+    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+        let mut inv = UPDATE.prepare_invoke();
+        inv.key(self.schedule_key(name))
+            .arg("enable")
+            .arg(if enabled { "1" } else { "0" });
+        Ok(self.eval::<i64>(&inv).await? == 1)
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("SREM").arg(self.schedules_key()).arg(name);
+        pipe.cmd("DEL").arg(self.schedule_key(name)).ignore();
+        let (removed,): (i64,) = self.pipe(&pipe).await?;
+        Ok(removed > 0)
+    }
+
+    async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
+        let job = p.queued_job();
+        let k = self.keys();
+        let keep_ms = u64::try_from(p.keep.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(self.claim_key(&p.name, p.tick))
+            .key(k.queue(&job.queue))
+            .key(k.queues())
+            .key(self.schedule_key(&p.name))
+            .arg(keep_ms)
+            .arg(encode(&job)?)
+            .arg(&job.queue)
+            .arg(score(p.tick));
+        Ok(self.eval::<i64>(&inv).await? == 1)
+    }
+}
