@@ -1,9 +1,9 @@
 //! Leases: reserve, finish, requeue and rescue, each fenced by the lease token.
 //!
-//! 1. [`job_reserve`] takes up to `limit` jobs in one immediate transaction: for each queue
-//!    in the order given (paused ones skipped inside the same statement), one `UPDATE ...
-//!    RETURNING` marks the head jobs `running` with owner, token and expiry. When nothing is
-//!    there it waits for this process's [`Notify`](tokio::sync::Notify) or the poll interval,
+//! 1. [`job_reserve`] takes up to `limit` jobs in one statement, which holds the write
+//!    lock from its start: an `UPDATE ... RETURNING` marks `running`, with owner, token and
+//!    expiry, the head jobs of each queue in the order given (paused ones skipped). When
+//!    nothing is there it waits for this process's [`Notify`](tokio::sync::Notify) or the poll interval,
 //!    whichever comes first; a poll first asks a reader whether any job is available, so
 //!    idle processes do not contend for the write lock.
 //! 2. A token is `row id:nonce`, the nonce new for each reserve call; every settle matches
@@ -63,18 +63,36 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
         .or_backend(&db.cx)
 }
 
-/// Leases up to `?5` head jobs of queue `?4` (unless it is paused) to owner `?1` with
-/// nonce `?2` until `?3`. The lease number is one more than any running lease's: the
-/// subquery does not depend on the row, so SQLite evaluates it once per statement.
-pub(super) const RESERVE: &str =
-    "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
+/// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
+/// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
+/// until `?3`; returns each job's row, queue, position and envelope.
+///
+/// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
+/// when the statement starts, before it reads, and waits for it under the busy timeout,
+/// exactly as `BEGIN IMMEDIATE` would. The lease number is one more than any running
+/// lease's; the subquery does not depend on the row, so SQLite evaluates it once.
+pub(super) fn reserve_sql(queues: usize) -> String {
+    let mut arms = String::new();
+    for i in 0..queues {
+        if i > 0 {
+            arms.push_str("\n            UNION ALL ");
+        }
+        let q = i + 5;
+        arms.push_str(&format!(
+            "SELECT * FROM (SELECT id, {i} AS qi, pos FROM jobs
+                WHERE queue = ?{q} AND state = 'available'
+                  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
+                ORDER BY pos LIMIT ?4)"
+        ));
+    }
+    format!(
+        "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
         lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
-    WHERE id IN (SELECT id FROM jobs
-                 WHERE queue = ?4 AND state = 'available'
-                   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?4)
-                 ORDER BY pos LIMIT ?5)
-    RETURNING id, pos, payload";
+    WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, pos LIMIT ?4)
+    RETURNING id, queue, pos, payload"
+    )
+}
 
 /// The leases expired at `?1`, newest lease first.
 pub(super) const EXPIRED: &str = "SELECT id, jid, lease_owner FROM jobs
@@ -86,32 +104,30 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     if p.limit == 0 || p.queues.is_empty() {
         return Ok(Vec::new());
     }
-    let expires_at = after(p.now, p.lease_ttl);
-    let mut rows: Vec<(i64, i64, String)> = Vec::new();
-    let mut tx = db.write().await?;
-    let nonce = nonce();
-    for queue in &p.queues {
-        let room = p.limit.saturating_sub(rows.len());
-        if room == 0 {
-            break;
+    // Each queue once, in the order given.
+    let mut queues: Vec<&str> = Vec::with_capacity(p.queues.len());
+    for q in &p.queues {
+        if !queues.contains(&q.as_str()) {
+            queues.push(q);
         }
-        let mut got: Vec<(i64, i64, String)> = sqlx::query_as(RESERVE)
-            .bind(&p.process)
-            .bind(&nonce)
-            .bind(expires_at)
-            .bind(queue)
-            .bind(i64::try_from(room).unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
-            .await
-            .or_backend(&db.cx)?;
-        got.sort_unstable_by_key(|(_, pos, _)| *pos);
-        rows.extend(got);
     }
-    db.commit(tx).await?;
+    let nonce = nonce();
+    let sql = reserve_sql(queues.len());
+    let mut query = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
+        .bind(&p.process)
+        .bind(&nonce)
+        .bind(after(p.now, p.lease_ttl))
+        .bind(i64::try_from(p.limit).unwrap_or(i64::MAX));
+    for q in &queues {
+        query = query.bind(*q);
+    }
+    let mut rows = query.fetch_all(&db.writer).await.or_backend(&db.cx)?;
+    let rank = |queue: &str| queues.iter().position(|q| *q == queue);
+    rows.sort_by_cached_key(|(_, queue, pos, _)| (rank(queue), *pos));
 
     let mut out = Vec::with_capacity(rows.len());
     let mut undecodable = Vec::new();
-    for (id, _, payload) in rows {
+    for (id, _, _, payload) in rows {
         match decode_job(&payload) {
             Ok(job) => out.push(Reserved {
                 job,

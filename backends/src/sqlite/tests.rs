@@ -49,7 +49,16 @@ async fn hot_statements_use_their_partial_indexes() {
     p.limit = 50;
     assert_eq!(b.job_reserve(p).await.unwrap().len(), 50);
     sqlx::query("ANALYZE").execute(&b.db.writer).await.unwrap();
-    assert_uses(&b, lease::RESERVE, "jobs_available").await;
+    assert_uses(&b, &lease::reserve_sql(3), "jobs_available").await;
+    let steps = plan(&b, &lease::reserve_sql(3)).await;
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.contains("jobs_available"))
+            .count(),
+        3,
+        "{steps:?}"
+    );
     assert_uses(&b, lease::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
@@ -115,7 +124,7 @@ async fn a_temporary_database_is_removed_with_its_last_clone() {
 }
 
 #[tokio::test]
-async fn one_reserve_call_is_one_lease_number_and_later_calls_are_higher() {
+async fn each_reserve_call_is_one_lease_number_higher_than_the_last() {
     let b = SqliteBackend::temporary().await.unwrap();
     let jobs: Vec<_> = (0..10)
         .map(|i| JobEnvelope::new("A", ["a", "b"][i % 2], vec![]))
@@ -141,13 +150,16 @@ async fn one_reserve_call_is_one_lease_number_and_later_calls_are_higher() {
         .unwrap();
         seqs.push(rows);
     }
-    // The first call took 4 from `a` (one statement: one number); the second 1 from `a`
-    // and 2 from `b` (two statements: two numbers, both higher).
-    let first: HashSet<i64> = seqs[0].iter().map(|r| r.1).collect();
-    assert_eq!(first.len(), 1, "{:?}", seqs[0]);
-    let a2 = seqs[1].iter().find(|r| r.0 == "a").unwrap().1;
-    let b2: HashSet<i64> = seqs[1].iter().filter(|r| r.0 == "b").map(|r| r.1).collect();
-    assert_eq!(b2.len(), 1, "{:?}", seqs[1]);
-    let (s1, sb) = (*first.iter().next().unwrap(), *b2.iter().next().unwrap());
-    assert!(s1 < a2 && a2 < sb, "{seqs:?}");
+    // The first call took 4 from `a`, the second 1 from `a` and 2 from `b`: each call one
+    // number, the later one higher.
+    let numbers: Vec<HashSet<i64>> = seqs
+        .iter()
+        .map(|rows| rows.iter().map(|r| r.1).collect())
+        .collect();
+    assert_eq!(seqs[1].len(), 3, "{seqs:?}");
+    assert!(numbers.iter().all(|n| n.len() == 1), "{seqs:?}");
+    assert!(
+        numbers[0].iter().max() < numbers[1].iter().min(),
+        "{seqs:?}"
+    );
 }
