@@ -1,0 +1,274 @@
+//! A web app with the jobs dashboard at `/admin/jobs`, behind the app's own login.
+//!
+//! `cargo run --example web_app`, then open the printed URL and log in as `admin` /
+//! `jobs-demo`. It listens on 127.0.0.1:3000 (`PORT` changes the port), uses `JOBS_URL` or
+//! else `sqlite://jobs.db` (or memory when SQLite is unavailable), and runs a worker and a
+//! producer, so jobs flow through every page: welcome emails, push notifications (some
+//! scheduled), a flaky payment API (retries, and deaths for declined cards), slow PDF
+//! generation (busy workers) and search-index updates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use jobs::backend::AdminBackend;
+use jobs::prelude::*;
+use jobs::retry::Backoff;
+
+const DEMO_USER: &str = "admin";
+const DEMO_PASSWORD: &str = "jobs-demo";
+const COOKIE: &str = "demo_session";
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("payment gateway timed out")]
+    GatewayTimeout,
+    #[error("card declined for order {0}")]
+    Declined(u64),
+}
+
+/// A tiny pseudo-random source for the demo (no extra dependency).
+fn roll(n: u64) -> u64 {
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64);
+    let x = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
+    let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    (x ^ (x >> 29)) % n.max(1)
+}
+
+/// Sends the welcome email to a new user.
+#[jobs::job(queue = "mailers")]
+async fn send_welcome_email(user_id: u64, email: String) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_millis(300 + roll(700))).await;
+    tracing::info!(user_id, %email, "welcome email sent");
+    Ok(())
+}
+
+/// Sends a push notification to a device.
+#[jobs::job(queue = "push")]
+async fn send_push_notification(device: String, message: String) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_millis(100 + roll(300))).await;
+    tracing::info!(%device, %message, "push sent");
+    Ok(())
+}
+
+/// Charges an order through a flaky third-party API: it times out now and then (retried
+/// 15 s later), and declines every seventh order (which dies after its retries).
+#[jobs::job(queue = "critical", retry = 2, backoff = Backoff::Constant(Duration::from_secs(15)))]
+async fn charge_payment(order_id: u64, amount_cents: u64) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_millis(200 + roll(800))).await;
+    if order_id % 7 == 0 {
+        return Err(AppError::Declined(order_id));
+    }
+    if roll(4) == 0 {
+        return Err(AppError::GatewayTimeout);
+    }
+    tracing::info!(order_id, amount_cents, "payment captured");
+    Ok(())
+}
+
+/// Renders an invoice PDF: slow, so the Busy page shows it running.
+#[jobs::job(queue = "default")]
+async fn generate_invoice_pdf(order_id: u64) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_secs(3 + roll(6))).await;
+    tracing::info!(order_id, "invoice rendered");
+    Ok(())
+}
+
+/// Updates the search index for a changed document.
+#[jobs::job(queue = "search")]
+async fn update_search_index(kind: String, id: u64) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_millis(150 + roll(400))).await;
+    tracing::info!(%kind, id, "search index updated");
+    Ok(())
+}
+
+/// What the app's requests would enqueue, a few times a second.
+async fn produce() -> Result<(), EnqueueError> {
+    let mut n: u64 = 100;
+    loop {
+        n += 1;
+        match roll(6) {
+            0 => SendWelcomeEmail::perform_later(n, format!("user{n}@example.com"))
+                .await
+                .map(drop)?,
+            1 => {
+                let msg = "Your order shipped".to_string();
+                let wait = Duration::from_secs(30 + roll(300));
+                SendPushNotification::perform_in(wait, format!("device-{n}"), msg)
+                    .await
+                    .map(drop)?
+            }
+            2 => SendPushNotification::perform_later(format!("device-{n}"), "Hi!".into())
+                .await
+                .map(drop)?,
+            3 => ChargePayment::perform_later(n, 1_000 + roll(90_000))
+                .await
+                .map(drop)?,
+            4 => GenerateInvoicePdf::perform_later(n).await.map(drop)?,
+            _ => UpdateSearchIndex::perform_later("product".into(), n)
+                .await
+                .map(drop)?,
+        }
+        tokio::time::sleep(Duration::from_millis(400 + roll(1200))).await;
+    }
+}
+
+/// The app's sessions: random tokens of logged-in users.
+type Sessions = Arc<Mutex<HashSet<String>>>;
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE).then(|| v.to_owned())
+    })
+}
+
+fn logged_in(sessions: &Sessions, headers: &HeaderMap) -> bool {
+    let Some(token) = session_of(headers) else {
+        return false;
+    };
+    sessions.lock().map(|s| s.contains(&token)).unwrap_or(false)
+}
+
+/// The app's own auth layer, in front of the dashboard.
+async fn require_login(State(sessions): State<Sessions>, req: Request, next: Next) -> Response {
+    if logged_in(&sessions, req.headers()) {
+        next.run(req).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+const PAGE_HEAD: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Acme shop</title></head>\
+<body><h1>Acme shop</h1>";
+
+async fn home(State(sessions): State<Sessions>, headers: HeaderMap) -> Html<String> {
+    let body = if logged_in(&sessions, &headers) {
+        "<p>You are logged in. <a href=\"/admin/jobs\">Open the jobs dashboard</a>.</p>\
+         <form method=\"post\" action=\"/logout\"><button>Log out</button></form>"
+    } else {
+        "<p><a href=\"/login\">Log in</a> to see the jobs dashboard.</p>"
+    };
+    Html(format!("{PAGE_HEAD}{body}</body></html>"))
+}
+
+async fn login_form() -> Html<String> {
+    Html(format!(
+        "{PAGE_HEAD}<form method=\"post\" action=\"/login\">\
+         <p><label>User <input name=\"user\" autocomplete=\"username\"></label></p>\
+         <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label></p>\
+         <p><button type=\"submit\">Log in</button></p></form>\
+         <p>Demo login: {DEMO_USER} / {DEMO_PASSWORD}</p></body></html>"
+    ))
+}
+
+async fn login(
+    State(sessions): State<Sessions>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let ok = f.get("user").map(String::as_str) == Some(DEMO_USER)
+        && f.get("password").map(String::as_str) == Some(DEMO_PASSWORD);
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(format!(
+                "{PAGE_HEAD}<p>Wrong login. <a href=\"/login\">Try again</a>.</p></body></html>"
+            )),
+        )
+            .into_response();
+    }
+    let token = format!("{}{}", jobs::envelope::new_jid(), jobs::envelope::new_jid());
+    if let Ok(mut s) = sessions.lock() {
+        s.insert(token.clone());
+    }
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/admin/jobs")).into_response()
+}
+
+async fn logout(State(sessions): State<Sessions>, headers: HeaderMap) -> Response {
+    if let (Some(token), Ok(mut s)) = (session_of(&headers), sessions.lock()) {
+        s.remove(&token);
+    }
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+async fn backend() -> Result<(String, Arc<dyn AdminBackend>), jobs::ConnectError> {
+    if let Ok(url) = std::env::var(jobs::JOBS_URL) {
+        let b = jobs_backends::connect(&url).await?;
+        return Ok((url, b));
+    }
+    match jobs_backends::connect("sqlite://jobs.db").await {
+        Ok(b) => Ok(("sqlite://jobs.db".into(), b)),
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite unavailable; using memory://");
+            Ok((
+                "memory://".into(),
+                jobs_backends::connect("memory://").await?,
+            ))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    jobs_examples::init_logging();
+    let (url, backend) = backend().await?;
+    jobs::set_default_client(Client::new(backend.clone()));
+    let sessions: Sessions = Arc::default();
+
+    // The dashboard, nested behind the app's login.
+    let dashboard = jobs_web::Dashboard::new(backend.clone()).router();
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route(
+            "/admin/jobs/",
+            get(|| async { Redirect::permanent("/admin/jobs") }),
+        )
+        .with_state(sessions.clone())
+        .nest(
+            "/admin/jobs",
+            dashboard.layer(from_fn_with_state(sessions, require_login)),
+        );
+
+    let worker = Worker::builder(backend.clone())
+        .queues(["critical", "mailers", "push", "default", "search"])
+        .concurrency(4)
+        .poll_interval(Duration::from_millis(500))
+        .tag("web_app")
+        .build()?;
+    tokio::spawn(worker.run());
+    tokio::spawn(async {
+        if let Err(e) = produce().await {
+            tracing::error!(error = %e, "demo producer stopped");
+        }
+    });
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    println!("Acme shop at http://{addr}/  (dashboard: http://{addr}/admin/jobs)");
+    println!(
+        "demo login: {DEMO_USER} / {DEMO_PASSWORD}   backend: {}",
+        jobs::redact_url(&url)
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
