@@ -1,6 +1,6 @@
 //! The Redis backend under a real worker: a graceful shutdown puts a job written by Ruby back
 //! byte for byte, and a worker keeps running through a restart of its own `redis-server`
-//! (persistence on), losing no job.
+//! (persistence on), losing no job, and retries a shutdown requeue until Redis is back.
 
 mod redis_support;
 
@@ -254,5 +254,82 @@ async fn a_running_worker_carries_on_through_a_redis_restart() {
         (0, 0, 0),
         "{stats:?}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeue_at_shutdown_is_retried_until_redis_is_back() {
+    let port = free_port();
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "jobs-redis-requeue-{}-{nanos:x}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = start_server(port, &dir).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut opts = RedisOptions::new(url.clone());
+    opts.connect_timeout = Duration::from_millis(200);
+    opts.response_timeout = Duration::from_millis(500);
+    let backend = Arc::new(RedisBackend::connect(opts).await.unwrap());
+    let payload = r#"{"class":"WorkerTestHold","args":[2.5e-05,{"z":"ß","a":{}}],"queue":"default","retry":3,"jid":"abcdefabcdefabcdefabcdef","created_at":1700000001.25,"enqueued_at":1700000001.75}"#;
+    let raw = || async {
+        redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    };
+    let _: () = redis::cmd("LPUSH")
+        .arg("queue:default")
+        .arg(payload)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+
+    let (tx, mut started) = mpsc::unbounded_channel();
+    let gate = Gate {
+        started: tx,
+        open: Arc::new(Semaphore::new(0)),
+    };
+    let worker = Worker::builder(backend.clone())
+        .registry(Registry::new().with::<WorkerTestHold>().unwrap())
+        .state(gate)
+        .queues(["default"])
+        .shutdown_timeout(Duration::from_millis(100))
+        .handle_signals(false)
+        .build()
+        .unwrap();
+    let handle = worker.handle();
+    let mut running = tokio::spawn(worker.run());
+    tokio::time::timeout(Duration::from_secs(10), started.recv())
+        .await
+        .expect("the job starts")
+        .unwrap();
+
+    server.kill().await.unwrap();
+    server.wait().await.unwrap();
+    handle.stop();
+    // Redis is down: the worker keeps retrying the requeue instead of returning without it.
+    let early = tokio::time::timeout(Duration::from_millis(400), &mut running).await;
+    assert!(
+        early.is_err(),
+        "the worker gave up on the requeue: {early:?}"
+    );
+
+    let _server = start_server(port, &dir).await;
+    tokio::time::timeout(Duration::from_secs(30), &mut running)
+        .await
+        .expect("the worker stops once the job is back")
+        .unwrap()
+        .unwrap();
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg("queue:default")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(queued, vec![payload.to_owned()], "requeued byte for byte");
     let _ = std::fs::remove_dir_all(&dir);
 }
