@@ -4,7 +4,8 @@
 //!    and paused ones, with size and head latency read from the `jobs_available` index.
 //! 2. Counters: totals are the `'all'` rows, history the per-day rows; set sizes are counts
 //!    over each state's partial index.
-//! 3. Job sets live in [`super::sets`], processes in [`super::process`].
+//! 3. Job sets live in [`super::sets`], processes in [`super::process`], recurring-job
+//!    state in [`super::schedule`].
 
 use std::time::Duration;
 
@@ -187,6 +188,10 @@ impl AdminBackend for SqliteBackend {
             .collect())
     }
 
+    fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
+        Some(self)
+    }
+
     async fn clear_all(&self) -> Result<(), BackendError> {
         let db = &self.db;
         let mut tx = db.write().await?;
@@ -197,6 +202,8 @@ impl AdminBackend for SqliteBackend {
             "process_signals",
             "processes",
             "counters",
+            "schedules",
+            "schedule_claims",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)

@@ -24,6 +24,7 @@ mod moves;
 mod open;
 mod process;
 mod push;
+mod schedule;
 mod sets;
 mod wake;
 

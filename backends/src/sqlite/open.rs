@@ -28,11 +28,18 @@ struct Migration {
 }
 
 /// Every migration, in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_schema.sql",
-    sql: include_str!("../../sql/sqlite/0001_schema.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_schema.sql",
+        sql: include_str!("../../sql/sqlite/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_schedules.sql",
+        sql: include_str!("../../sql/sqlite/0002_schedules.sql"),
+    },
+];
 
 /// How long a call waits for a pooled connection before failing with a timeout.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);

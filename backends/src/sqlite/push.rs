@@ -6,8 +6,9 @@
 //!    due scheduled jobs (then retries, with the room left) to their queues' tails in one
 //!    write transaction; the write lock makes each job move once across processes.
 
+use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, PromoteParams, PushParams};
-use jobs::envelope::{from_epoch, to_epoch};
+use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 
 use super::db::{encode_job, micros, Db, Tx};
 use super::error::Sqlx;
@@ -18,7 +19,7 @@ use super::moves;
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// One job ready to insert.
-struct Row {
+pub(super) struct Row {
     jid: String,
     queue: String,
     class: String,
@@ -32,11 +33,27 @@ pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError>
     if p.jobs.is_empty() {
         return Ok(());
     }
-    let now = micros(p.now);
-    let enqueued_at = to_epoch(p.now);
+    let (rows, available) = prepare(p.jobs, p.now)?;
+    let mut tx = db.write().await?;
+    insert(db, &mut tx, &rows).await?;
+    db.commit(tx).await?;
+    if available {
+        db.wake_reservers();
+    }
+    Ok(())
+}
+
+/// Encodes jobs for [`insert`]: one with `at` for the scheduled set at that time, any other
+/// for its queue with `enqueued_at = now`. Also says whether any goes to a queue.
+pub(super) fn prepare(
+    jobs: Vec<JobEnvelope>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Row>, bool), BackendError> {
+    let enqueued_at = to_epoch(now);
+    let now = micros(now);
     let mut available = false;
-    let mut rows = Vec::with_capacity(p.jobs.len());
-    for mut job in p.jobs {
+    let mut rows = Vec::with_capacity(jobs.len());
+    for mut job in jobs {
         let (state, run_at) = match job.at.take() {
             Some(at) => ("scheduled", micros(from_epoch(at))),
             None => {
@@ -55,18 +72,17 @@ pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError>
             payload,
         });
     }
-    let mut tx = db.write().await?;
-    let first = moves::next_positions(db, &mut tx, rows.len()).await?;
-    insert(db, &mut tx, &rows, first).await?;
-    db.commit(tx).await?;
-    if available {
-        db.wake_reservers();
-    }
-    Ok(())
+    Ok((rows, available))
+}
+
+/// Inserts prepared rows, those for queues at their tails, in order.
+pub(super) async fn insert(db: &Db, tx: &mut Tx, rows: &[Row]) -> Result<(), BackendError> {
+    let first = moves::next_positions(db, tx, rows.len()).await?;
+    insert_at(db, tx, rows, first).await
 }
 
 /// Inserts `rows` at positions `first`, `first + 1`, ...
-async fn insert(db: &Db, tx: &mut Tx, rows: &[Row], first: i64) -> Result<(), BackendError> {
+async fn insert_at(db: &Db, tx: &mut Tx, rows: &[Row], first: i64) -> Result<(), BackendError> {
     let mut done = 0;
     while done < rows.len() {
         let left = rows.len() - done;
