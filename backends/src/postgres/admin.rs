@@ -296,11 +296,16 @@ impl AdminBackend for PostgresBackend {
             .collect())
     }
 
+    fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
+        Some(self)
+    }
+
     async fn clear_all(&self) -> Result<(), BackendError> {
         let sql = self.q(
             "TRUNCATE __SCHEMA__.jobs, __SCHEMA__.queues, __SCHEMA__.paused_queues,
                       __SCHEMA__.process_signals, __SCHEMA__.processes,
-                      __SCHEMA__.counters, __SCHEMA__.counters_daily",
+                      __SCHEMA__.counters, __SCHEMA__.counters_daily,
+                      __SCHEMA__.schedules, __SCHEMA__.schedule_claims",
         );
         sqlx::query(&sql)
             .execute(&self.inner.pool)

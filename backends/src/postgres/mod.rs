@@ -8,6 +8,8 @@
 //!    the job exists, and workers are notified, only if that transaction commits.
 //! 4. The admin side lives in `admin.rs` and `select.rs`; sqlx errors are mapped to
 //!    [`BackendError`]s in one function (`error.rs`).
+//! 5. Recurring jobs (`schedule.rs`): schedule state in `schedules`, each tick claimed by
+//!    inserting `(name, tick)` into `schedule_claims` in the transaction that pushes its job.
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
@@ -19,6 +21,7 @@ mod hot;
 mod migrate;
 mod notify;
 mod rows;
+mod schedule;
 mod select;
 mod sql;
 

@@ -17,6 +17,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "completed_retention",
         include_str!("../../sql/postgres/migrations/0002_completed_retention.sql"),
     ),
+    (
+        3,
+        "schedules",
+        include_str!("../../sql/postgres/migrations/0003_schedules.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

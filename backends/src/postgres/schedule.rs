@@ -1,0 +1,182 @@
+//! The Postgres backend's [`ScheduleStore`]: recurring-job state and tick claims.
+//!
+//! 1. A schedule's state is one row of `schedules` (migration 3); declaring is an
+//!    `INSERT ... ON CONFLICT DO UPDATE` of description and job only, so an existing
+//!    schedule keeps its enabled flag, last run and next run; `next_run` only rises.
+//! 2. A claim is one transaction: prune expired claims, `INSERT ... ON CONFLICT DO NOTHING`
+//!    the `(name, tick)` key, and only when a row was inserted push the job (the same
+//!    statement as `job_push`, notifying at commit) and raise `last_run`. A concurrent
+//!    claimer of the same tick waits on the key, then inserts nothing: each tick enqueues
+//!    once, and a claim never commits without its job.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jobs::backend::{BackendError, PushParams};
+use jobs::envelope::JobEnvelope;
+use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
+use sqlx::Connection;
+
+use super::hot::push;
+use super::rows::encode;
+use super::sql::Queries;
+use super::PostgresBackend;
+
+/// A `schedules` row.
+type Row = (
+    String,
+    String,
+    String,
+    bool,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+const COLUMNS: &str = "name, description, job, enabled, last_run, next_run";
+
+fn record(row: Row) -> Result<ScheduleRecord, BackendError> {
+    let (name, description, job, enabled, last_run, next_run) = row;
+    let job = JobEnvelope::from_json(&job)
+        .map_err(|e| BackendError::Decode(format!("schedule {name}: job template: {e}")))?;
+    Ok(ScheduleRecord {
+        name,
+        description,
+        job,
+        enabled,
+        last_run,
+        next_run,
+    })
+}
+
+impl PostgresBackend {
+    fn sq(&self, sql: &str) -> String {
+        Queries::inline(self.schema(), sql)
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for PostgresBackend {
+    async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
+        let sql = self.sq(&format!(
+            "SELECT {COLUMNS} FROM __SCHEMA__.schedules ORDER BY name"
+        ));
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(record).collect()
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
+        let sql = self.sq(&format!(
+            "SELECT {COLUMNS} FROM __SCHEMA__.schedules WHERE name = $1"
+        ));
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(record).transpose()
+    }
+
+    async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
+        let sql = self.sq(&format!(
+            "INSERT INTO __SCHEMA__.schedules (name, description, job, enabled, next_run)
+             VALUES ($1, $2, $3, true, $4)
+             ON CONFLICT (name) DO UPDATE
+                 SET description = EXCLUDED.description, job = EXCLUDED.job
+             RETURNING {COLUMNS}"
+        ));
+        let row: Row = sqlx::query_as(&sql)
+            .bind(&p.name)
+            .bind(&p.description)
+            .bind(encode(&p.job)?)
+            .bind(p.next_run)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        record(row)
+    }
+
+    async fn schedule_advance(
+        &self,
+        name: &str,
+        next_run: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        let sql = self.sq("UPDATE __SCHEMA__.schedules SET next_run = $2
+             WHERE name = $1 AND (next_run IS NULL OR next_run < $2)");
+        sqlx::query(&sql)
+            .bind(name)
+            .bind(next_run)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+        let sql = self.sq("UPDATE __SCHEMA__.schedules SET enabled = $2 WHERE name = $1");
+        let done = sqlx::query(&sql)
+            .bind(name)
+            .bind(enabled)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+        let sql = self.sq("DELETE FROM __SCHEMA__.schedules WHERE name = $1");
+        let done = sqlx::query(&sql)
+            .bind(name)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
+        let keep = chrono::Duration::from_std(p.keep).unwrap_or(chrono::Duration::MAX);
+        let expires = p
+            .now
+            .checked_add_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut conn = self.inner.pool.acquire().await.map_err(|e| self.err(e))?;
+        let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query(&self.sq("DELETE FROM __SCHEMA__.schedule_claims WHERE expires_at <= $1"))
+            .bind(p.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let inserted = sqlx::query(&self.sq(
+            "INSERT INTO __SCHEMA__.schedule_claims (name, tick, expires_at)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        ))
+        .bind(&p.name)
+        .bind(p.tick)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(|e| self.err(e))?;
+            return Ok(false);
+        }
+        push(
+            &self.inner,
+            &mut tx,
+            PushParams::new(vec![p.queued_job()], p.now),
+        )
+        .await?;
+        sqlx::query(&self.sq("UPDATE __SCHEMA__.schedules SET last_run = $2
+             WHERE name = $1 AND (last_run IS NULL OR last_run < $2)"))
+        .bind(&p.name)
+        .bind(p.tick)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        self.inner.wake.wake_all();
+        Ok(true)
+    }
+}
