@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/queues/{name}/{action}", post(queue_action))
         .route("/api/processes", get(processes))
         .route("/api/processes/signal", post(signal))
+        .route("/api/recurring", get(recurring))
+        .route("/api/recurring/{name}/{action}", post(recurring_action))
         .route("/api/{set}", get(set_list))
         .route("/api/{set}/count", get(set_count))
         .route("/api/{set}/{id}", get(set_job).post(set_action))
@@ -264,4 +266,33 @@ async fn set_action(
     let sel = body_selection(parse_body(&headers, &body)?)?;
     let n = apply(st.backend.as_ref(), kind, action, sel).await?;
     Ok(Json(json!({ "action": action.name(), "count": n })))
+}
+
+async fn recurring(State(st): State<AppState>) -> ApiResult {
+    let Some(store) = st.backend.schedules() else {
+        return Ok(Json(json!({ "supported": false, "schedules": [] })));
+    };
+    let rows: Vec<Value> = store
+        .schedule_list()
+        .await?
+        .iter()
+        .map(|r| {
+            let t = crate::pages::recurring::timing(r, 5);
+            json!({
+                "name": r.name, "description": r.description, "words": t.words, "zone": t.zone,
+                "next": t.next, "last_run": r.last_run, "enabled": r.enabled, "job": r.job,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "supported": true, "schedules": rows })))
+}
+
+async fn recurring_action(
+    State(st): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+) -> ApiResult {
+    let jid = crate::pages::recurring::apply(&st, &name, &action).await?;
+    Ok(Json(
+        json!({ "schedule": name, "action": action, "jid": jid }),
+    ))
 }

@@ -18,6 +18,7 @@ pub(crate) enum Nav {
     Scheduled,
     Retries,
     Dead,
+    Recurring,
 }
 
 /// A whole page: `title`, the navigation with `nav` current, and `body`.
@@ -29,6 +30,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Scheduled, ctx.url("/scheduled"), "Scheduled"),
         (Nav::Retries, ctx.url("/retries"), "Retries"),
         (Nav::Dead, ctx.url("/dead"), "Dead"),
+        (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
     ];
     html! {
         (DOCTYPE)

@@ -163,6 +163,8 @@ impl Dashboard {
             )
             .route("/queues/{name}/pause", post(pages::queues::pause))
             .route("/queues/{name}/delete", post(pages::queues::delete))
+            .route("/recurring", get(pages::recurring::list))
+            .route("/recurring/{name}/{action}", post(pages::recurring::act))
             .route("/{set}", get(pages::sets::list))
             .route("/{set}/confirm", get(pages::sets::confirm))
             .route("/{set}/action", post(pages::sets::act))

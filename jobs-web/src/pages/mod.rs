@@ -4,6 +4,7 @@
 pub mod busy;
 pub mod dashboard;
 pub mod queues;
+pub mod recurring;
 pub mod sets;
 
 use chrono::Utc;
