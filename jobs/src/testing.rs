@@ -29,6 +29,7 @@
 //! # });
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -199,7 +200,9 @@ impl TestJobs {
 
     /// Performs every waiting job, scheduled ones included whatever their time, and the jobs
     /// those enqueue, until none is left. Failed jobs follow their retry policy into the retry
-    /// or dead set and are not retried by this drain; they are listed in the report.
+    /// or dead set and are not retried by this drain; they are listed in the report. A job
+    /// that snoozes runs once per drain and stays scheduled (call `drain` again to run it
+    /// again), so a job that always snoozes cannot make a drain loop forever.
     pub async fn drain(&self) -> DrainReport {
         let registry = match &self.registry {
             Some(r) => r.clone(),
@@ -211,8 +214,9 @@ impl TestJobs {
         let rt = Runtime::new(self.client.clone(), registry, self.states.clone());
         let backend: Arc<dyn Backend> = self.backend.clone();
         let mut report = DrainReport::default();
+        let mut ran = HashSet::new();
         loop {
-            let scheduled = self.take_scheduled().await;
+            let scheduled = self.take_scheduled(&ran).await;
             let queues: Vec<String> = match self.backend.queue_list(rt.clock.now()).await {
                 Ok(q) => q.into_iter().map(|q| q.name).collect(),
                 Err(_) => Vec::new(),
@@ -230,6 +234,7 @@ impl TestJobs {
             };
             let lease = Lease::new(r, backend.clone(), rt.clock.clone());
             let job = lease.job().clone();
+            ran.insert(job.jid.clone());
             let (result, options) = execute(&rt, &job).await;
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));
@@ -242,8 +247,8 @@ impl TestJobs {
         }
     }
 
-    /// Moves every scheduled job (not retries) to its queue; returns how many.
-    async fn take_scheduled(&self) -> u64 {
+    /// Moves every scheduled job (not retries, not those in `ran`) to its queue; returns how many.
+    async fn take_scheduled(&self, ran: &HashSet<String>) -> u64 {
         let page = match self
             .backend
             .job_list(JobListParams::new(JobSet::Scheduled, u64::MAX))
@@ -252,7 +257,12 @@ impl TestJobs {
             Ok(p) => p,
             Err(_) => return 0,
         };
-        let jids: Vec<String> = page.jobs.into_iter().map(|s| s.job.jid).collect();
+        let jids: Vec<String> = page
+            .jobs
+            .into_iter()
+            .map(|s| s.job.jid)
+            .filter(|jid| !ran.contains(jid))
+            .collect();
         if jids.is_empty() {
             return 0;
         }

@@ -169,3 +169,43 @@ async fn two_test_stores_in_one_test_never_see_each_others_jobs() {
         "draining one leaves the other alone"
     );
 }
+
+#[jobs::job]
+async fn always_snoozing(n: u64) -> Result<Outcome, Oops> {
+    let _ = n;
+    Ok(Outcome::snooze(Duration::from_secs(60)))
+}
+
+#[test]
+fn a_snoozing_job_runs_once_per_drain_and_stays_scheduled() {
+    // On its own thread: a drain that loops forever never yields, so no timeout inside the
+    // runtime could stop it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(async {
+            let jobs = TestJobs::new();
+            AlwaysSnoozing::set()
+                .client(jobs.client())
+                .perform_later(1)
+                .await
+                .unwrap();
+            let first = jobs.drain().await.performed;
+            let waiting = jobs.enqueued::<AlwaysSnoozing>().await.len();
+            let second = jobs.drain().await.performed;
+            (first, waiting, second)
+        });
+        let _ = tx.send(result);
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("drain returned");
+    assert_eq!(
+        result,
+        (1, 1, 1),
+        "run once per drain, still scheduled after"
+    );
+}
