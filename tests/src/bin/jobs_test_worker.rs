@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H]
-//!                  [--poll-ms P] [--queue NAME]
+//!                  [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S]
 //! ```
 //!
 //! 1. Works queue `default` (or `--queue`) with the job `KillTestJob(i, hold_ms)`: it holds
@@ -39,9 +39,10 @@ struct Cli {
     lease_ttl: Duration,
     heartbeat: Duration,
     poll: Duration,
+    shutdown_timeout: Duration,
 }
 
-const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME]";
+const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S]";
 
 fn parse_cli() -> Result<Cli, String> {
     let mut cli = Cli {
@@ -51,6 +52,7 @@ fn parse_cli() -> Result<Cli, String> {
         lease_ttl: Duration::from_secs(60),
         heartbeat: Duration::from_secs(5),
         poll: Duration::from_secs(1),
+        shutdown_timeout: Duration::from_secs(5),
     };
     let millis = |flag: &str, v: &str| {
         v.parse::<u64>()
@@ -73,6 +75,7 @@ fn parse_cli() -> Result<Cli, String> {
             "--lease-ttl-ms" => cli.lease_ttl = millis(&flag, &value)?,
             "--heartbeat-ms" => cli.heartbeat = millis(&flag, &value)?,
             "--poll-ms" => cli.poll = millis(&flag, &value)?,
+            "--shutdown-timeout-ms" => cli.shutdown_timeout = millis(&flag, &value)?,
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
     }
@@ -90,7 +93,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .lease_ttl(cli.lease_ttl)
         .heartbeat_interval(cli.heartbeat)
         .poll_interval(cli.poll)
-        .shutdown_timeout(Duration::from_secs(5))
+        .shutdown_timeout(cli.shutdown_timeout)
         .build()?;
     println!("ready {}", worker.id());
     worker.run().await?;
