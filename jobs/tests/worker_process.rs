@@ -232,3 +232,50 @@ async fn a_scheduled_job_runs_when_the_workers_clock_reaches_its_time_and_not_be
     running.stop().await;
     assert!(common::list(&backend, JobSet::Scheduled).await.is_empty());
 }
+
+struct Tenant;
+
+impl jobs::ClientMiddleware for Tenant {
+    fn before_push(&self, job: &mut jobs::envelope::JobEnvelope) -> Result<(), String> {
+        job.extra.insert("tenant".into(), "acme".into());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn jobs_enqueued_by_jobs_go_through_the_client_given_to_the_worker() {
+    let backend = common::backend();
+    let app_client = Client::builder(backend.clone()).middleware(Tenant).build();
+    let (events, mut rx) = common::events();
+    let worker = common::worker(&backend)
+        .queues(["p_parent"])
+        .client(app_client.clone())
+        .registry(
+            jobs::Registry::new()
+                .with::<ParentJob>()
+                .unwrap()
+                .with::<ChildJob>()
+                .unwrap(),
+        )
+        .state(events)
+        .build()
+        .unwrap();
+    let running = common::spawn(worker);
+    ParentJob::set()
+        .client(&app_client)
+        .perform_later(5)
+        .await
+        .unwrap();
+    let child = common::eventually("the child job", || async {
+        let mut queued = common::list(&backend, JobSet::Queue("p_child".into())).await;
+        (queued.len() == 1).then(|| queued.remove(0))
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(child.job.class, "ChildJob");
+    assert_eq!(
+        child.job.extra.get("tenant"),
+        Some(&serde_json::json!("acme"))
+    );
+    common::assert_no_event(&mut rx).await;
+}
