@@ -311,7 +311,7 @@ async fn a_requeue_at_shutdown_is_retried_until_redis_is_back() {
     server.wait().await.unwrap();
     handle.stop();
     // Redis is down: the worker keeps retrying the requeue instead of returning without it.
-    let early = tokio::time::timeout(Duration::from_millis(400), &mut running).await;
+    let early = tokio::time::timeout(Duration::from_millis(250), &mut running).await;
     assert!(
         early.is_err(),
         "the worker gave up on the requeue: {early:?}"

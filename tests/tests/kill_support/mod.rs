@@ -23,8 +23,11 @@ use tokio::process::{Child, Command};
 
 /// Jobs enqueued.
 const JOBS: u64 = 40;
-/// How long each job holds.
-const HOLD_MS: u64 = 300;
+/// How long job `i` holds: 300 to 700 ms, staggered so that jobs do not finish in lockstep
+/// (a worker between two batches would have nothing in flight when killed).
+fn hold_ms(i: u64) -> u64 {
+    300 + (i * 137) % 400
+}
 /// Each worker's concurrency.
 const CONCURRENCY: usize = 4;
 /// Each worker's lease TTL: how long after A's death B may rescue its jobs.
@@ -117,7 +120,7 @@ pub async fn sigkill_loses_no_job(url: &str) {
     let admin = jobs_backends::connect(url).await.unwrap();
     let client = Client::new(admin.clone());
     let jobs: Vec<JobEnvelope> = (0..JOBS)
-        .map(|i| JobEnvelope::new("KillTestJob", "default", vec![i.into(), HOLD_MS.into()]))
+        .map(|i| JobEnvelope::new("KillTestJob", "default", vec![i.into(), hold_ms(i).into()]))
         .collect();
     client.push(jobs).await.unwrap();
 
