@@ -145,18 +145,19 @@ async fn weighted_queues_both_get_work_while_both_have_jobs() {
         .unwrap();
     let (events, mut rx) = common::events();
     let worker = common::worker(&backend)
-        .weighted_queues([("heavy", 2), ("light", 1)])
+        .weighted_queues([("heavy", 3), ("light", 1)])
         .concurrency(1)
         .registry(jobs::Registry::new().with::<OrderedJob>().unwrap())
         .state(events)
         .build()
         .unwrap();
     let running = common::spawn(worker);
-    // Strict order would take 60 heavy jobs first. Weighted, the chance that the first 40
-    // are all heavy is (2/3)^40, about 1e-7.
+    // Strict order would take the 60 heavy jobs first. Weighted 3:1, the chance that the
+    // first 60 are all heavy is 0.75^60, about 3e-8, and that heavy gets no more than half
+    // of them (binomial, mean 45, sd 3.4) about 3e-6.
     let mut heavy = 0;
     let mut light = 0;
-    for _ in 0..40 {
+    for _ in 0..60 {
         let event = common::next(&mut rx).await;
         if event.starts_with("heavy:") {
             heavy += 1;
