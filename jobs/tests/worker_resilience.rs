@@ -102,7 +102,7 @@ async fn the_heartbeat_extends_the_leases_of_a_long_job_so_it_runs_once() {
         common::worker(&backend)
             .queues(["x_long"])
             .concurrency(2)
-            .lease_ttl(Duration::from_millis(300))
+            .lease_ttl(Duration::from_millis(400))
             .registry(jobs::Registry::new().with::<LongJob>().unwrap())
             .state(events)
             .build()
