@@ -5,6 +5,7 @@
 //! 2. [`Worker::run`] starts the heartbeat, the poller and the fetch loop (in `run.rs`) and
 //!    returns after a graceful shutdown; [`WorkerHandle`] quiets or stops it from elsewhere.
 //! 3. `processor.rs` runs each job; `hooks.rs` holds middleware and handlers.
+//! 4. An optional recurring-job [`Scheduler`] runs beside the fetch loop while the worker runs.
 
 pub(crate) mod hooks;
 pub(crate) mod processor;
@@ -25,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::envelope::JobEnvelope;
 use crate::job::{Failure, States};
 use crate::registry::{DuplicateJob, Registry};
+use crate::schedule::Scheduler;
 
 /// Why a worker could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +146,7 @@ pub struct WorkerBuilder {
     death_handlers: Vec<DeathHandler>,
     tag: Option<String>,
     handle_signals: bool,
+    scheduler: Option<Scheduler>,
 }
 
 impl WorkerBuilder {
@@ -266,6 +269,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Runs a recurring-job [`Scheduler`] inside this worker: it starts with [`Worker::run`]
+    /// and stops when the worker stops. Any number of workers may run one; each tick is
+    /// still enqueued once.
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     pub fn build(self) -> Result<Worker, BuildError> {
         if self.concurrency == 0 {
@@ -309,6 +320,7 @@ impl WorkerBuilder {
             timings: self.timings,
             tag: self.tag,
             handle_signals: self.handle_signals,
+            scheduler: self.scheduler.map(Arc::new),
             handle: WorkerHandle::new(),
             id: process_id(),
         })
@@ -327,6 +339,7 @@ pub struct Worker {
     timings: Timings,
     tag: Option<String>,
     handle_signals: bool,
+    scheduler: Option<Arc<Scheduler>>,
     handle: WorkerHandle,
     id: ProcessId,
 }
@@ -355,6 +368,7 @@ impl Worker {
             death_handlers: Vec::new(),
             tag: None,
             handle_signals: true,
+            scheduler: None,
         }
     }
 

@@ -8,7 +8,8 @@
 //!    and stop signals left through the admin side.
 //! 3. Poller: promote due scheduled and retry jobs and rescue expired leases, at a jittered
 //!    interval so many processes do not stampede.
-//! 4. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
+//! 4. Scheduler: when given one, runs recurring-job passes until the worker stops.
+//! 5. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
 //!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; remove the process.
 
 use std::sync::Arc;
@@ -97,6 +98,15 @@ impl Worker {
         tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
+        let scheduler = self.scheduler.clone().map(|s| {
+            let stop = background.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = s.run() => {}
+                    () = stop.cancelled() => {}
+                }
+            })
+        });
 
         let hard_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -120,6 +130,9 @@ impl Worker {
         background.cancel();
         let _ = beat.await;
         let _ = poll.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         if let Err(e) = self.backend.process_remove(&self.id).await {
             tracing::warn!(error = %e, "could not remove the process record; it expires on its own");
         }

@@ -179,3 +179,39 @@ async fn run_loop_sends_events() {
     handle.stop();
     running.await.unwrap();
 }
+
+/// A scheduler given to the worker runs while the worker runs and stops with it.
+#[tokio::test]
+async fn the_worker_runs_its_scheduler() {
+    let backend = MemoryBackend::new();
+    let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:30Z")));
+    let s = Scheduler::builder(Arc::new(backend.clone()))
+        .registry(registry())
+        .clock(clock.clone())
+        .poll_interval(Duration::from_millis(10))
+        .schedule(minutely().queue("scheduled"))
+        .build()
+        .unwrap();
+    let mut events = s.subscribe();
+    let worker = jobs::Worker::builder(Arc::new(backend.clone()))
+        .registry(registry())
+        .queues(["elsewhere"])
+        .handle_signals(false)
+        .scheduler(s)
+        .build()
+        .unwrap();
+    let handle = worker.handle();
+    let running = tokio::spawn(worker.run());
+    while !matches!(events.recv().await.unwrap(), SchedulerEvent::Pass { .. }) {}
+    clock.advance(Duration::from_secs(60));
+    while !matches!(
+        events.recv().await.unwrap(),
+        SchedulerEvent::Enqueued { .. }
+    ) {}
+    handle.stop();
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        ticks(&backend, "scheduled").await,
+        vec![t("2026-01-01T00:01:00Z")]
+    );
+}
