@@ -20,8 +20,9 @@
         var line = document.getElementById("live-" + k);
         if (!line) return;
         var step = 600 / (max - 1);
+        var start = max - pts[k].length; // newest point at the right edge
         line.setAttribute("points", pts[k].map(function (v, i) {
-          return (i * step).toFixed(1) + "," + (148 - (v / top) * 140).toFixed(1);
+          return ((start + i) * step).toFixed(1) + "," + (148 - (v / top) * 140).toFixed(1);
         }).join(" "));
       });
     }
