@@ -2,7 +2,8 @@
 //!
 //! 1. [`SchedulerBuilder`] collects schedules (in code or from a file), checks each against
 //!    the job registry, and refuses a backend without a [`ScheduleStore`].
-//! 2. [`Scheduler::tick`] is one pass at the clock's `now`: declare the schedules, report
+//! 2. [`Scheduler::tick`] is one pass at the clock's `now`: declare the schedules (a
+//!    schedule whose timing changed since its record was made starts over), report
 //!    orphans (records no longer declared: logged, never fired), and for each enabled
 //!    schedule whose stored `next_run` is due, pick the ticks to run by its [`CatchUp`]
 //!    policy and claim each through the store (claim and push are one atomic step), then
@@ -290,18 +291,7 @@ impl Scheduler {
             let fresh = !self.declared_contains(s.name());
             let record = match records.remove(s.name()) {
                 Some(r) if !fresh => r,
-                _ => {
-                    let r = store
-                        .schedule_declare(DeclareParams {
-                            name: s.name().to_owned(),
-                            description: s.describe(),
-                            job: s.job_at(Some(&self.registry), now, now),
-                            next_run: s.next_after(now),
-                        })
-                        .await?;
-                    self.declared_insert(s.name());
-                    r
-                }
+                existing => self.declare(store, s, existing, now).await?,
             };
             self.pass_one(store, s, &record, now, &mut report).await?;
         }
@@ -314,6 +304,38 @@ impl Scheduler {
         }
         self.emit(SchedulerEvent::Pass { at: now });
         Ok(report)
+    }
+
+    /// Declares `s`, refreshing its description and job. When its timing changed since the
+    /// stored record was made (another description), the record starts over, so an old
+    /// `next_run` far in the future cannot hold back the new timing; the enabled flag is kept.
+    async fn declare(
+        &self,
+        store: &dyn ScheduleStore,
+        s: &Schedule,
+        existing: Option<ScheduleRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRecord, BackendError> {
+        let mut template = s.job_at(Some(&self.registry), now, now);
+        template.extra.remove("schedule_tick");
+        let params = DeclareParams {
+            name: s.name().to_owned(),
+            description: s.describe(),
+            job: template,
+            next_run: s.next_after(now),
+        };
+        let changed = existing.filter(|old| old.description != params.description);
+        if let Some(old) = &changed {
+            tracing::info!(schedule = %s.name(), from = %old.description, to = %params.description, "timing changed; the schedule's runs start over");
+            store.schedule_remove(s.name()).await?;
+        }
+        let mut record = store.schedule_declare(params).await?;
+        if changed.is_some_and(|old| !old.enabled) {
+            store.schedule_set_enabled(s.name(), false).await?;
+            record.enabled = false;
+        }
+        self.declared_insert(s.name());
+        Ok(record)
     }
 
     async fn pass_one(
@@ -370,17 +392,18 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> (Vec<DateTime<Utc>>, u64) {
         let grace = chrono::Duration::from_std(self.grace).unwrap_or(chrono::Duration::MAX);
-        let mut due = Vec::new();
+        let mut due = std::collections::VecDeque::new();
         let mut t = s.next_after(from - chrono::Duration::milliseconds(1));
         let mut skipped = 0u64;
         while let Some(tick) = t.filter(|t| *t <= now) {
             if due.len() == MAX_TICKS {
-                due.remove(0);
+                due.pop_front();
                 skipped += 1;
             }
-            due.push(tick);
+            due.push_back(tick);
             t = s.next_after(tick);
         }
+        let mut due = Vec::from(due);
         let split = due.partition_point(|t| now.signed_duration_since(*t) > grace);
         let on_time = due.split_off(split);
         let missed = due;

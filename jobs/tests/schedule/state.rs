@@ -215,3 +215,38 @@ async fn the_worker_runs_its_scheduler() {
         vec![t("2026-01-01T00:01:00Z")]
     );
 }
+
+/// When a schedule's timing changes between deployments, its stored next run (from the old
+/// timing) does not hold back the new one; a disabled schedule stays disabled.
+#[tokio::test]
+async fn a_changed_timing_starts_over_keeping_the_enabled_flag() {
+    let backend = MemoryBackend::new();
+    let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:30Z")));
+    let yearly = Schedule::new("report")
+        .cron("0 0 1 1 *")
+        .job("Ping", vec![]);
+    let old = scheduler(&backend, &clock, vec![yearly]);
+    old.tick().await.unwrap();
+    drop(old);
+
+    let hourly = || Schedule::new("report").hourly_at(0).job("Ping", vec![]);
+    let new = scheduler(&backend, &clock, vec![hourly()]);
+    new.tick().await.unwrap();
+    let store = backend.schedules().unwrap();
+    let record = store.schedule_get("report").await.unwrap().unwrap();
+    assert_eq!(record.next_run, Some(t("2026-01-01T01:00:00Z")));
+    assert_eq!(record.description, "cron 0 * * * * (UTC)");
+    clock.set(t("2026-01-01T01:00:01Z"));
+    assert_eq!(new.tick().await.unwrap().enqueued.len(), 1);
+
+    store.schedule_set_enabled("report", false).await.unwrap();
+    drop(new);
+    let daily = Schedule::new("report").daily_at(3, 0).job("Ping", vec![]);
+    scheduler(&backend, &clock, vec![daily])
+        .tick()
+        .await
+        .unwrap();
+    let record = store.schedule_get("report").await.unwrap().unwrap();
+    assert!(!record.enabled, "still disabled after the timing changed");
+    assert_eq!(record.next_run, Some(t("2026-01-01T03:00:00Z")));
+}
