@@ -96,8 +96,14 @@ pub struct JobEnvelope {
     /// `false` discards the job when its retries are exhausted instead of keeping it dead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead: Option<bool>,
-    /// Absent before the first failure, then 0, 1, ... as in Sidekiq.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Absent before the first failure, then 0, 1, ... as in Sidekiq. Sidekiq's "retry now"
+    /// decrements it (to -1 after a first failure); a negative count reads as absent, so the
+    /// next failure is again retry 0, as in Sidekiq.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "retry_count"
+    )]
     pub retry_count: Option<u32>,
     /// The last error's message, with its source chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +131,13 @@ pub struct JobEnvelope {
     /// Every field this crate does not know, kept as written by others.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Reads `retry_count`, taking Sidekiq's -1 (left by "retry now") as absent.
+fn retry_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = Option::<i64>::deserialize(d)?;
+    Ok(n.filter(|n| *n >= 0)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
 fn default_retry_true() -> RetrySetting {
@@ -217,6 +230,16 @@ mod tests {
         assert_eq!(job.attempt(), 1);
         job.retry_count = Some(0);
         assert_eq!(job.attempt(), 2);
+    }
+
+    #[test]
+    fn a_negative_retry_count_from_sidekiqs_retry_now_reads_as_absent() {
+        let text = r#"{"class":"A","args":[],"queue":"q","jid":"0123456789abcdef01234567","created_at":1.5,"retry_count":-1}"#;
+        let job = JobEnvelope::from_json(text).unwrap();
+        assert_eq!(job.retry_count, None);
+        assert_eq!(job.attempt(), 1);
+        let text = text.replace("-1", "3");
+        assert_eq!(JobEnvelope::from_json(&text).unwrap().retry_count, Some(3));
     }
 
     #[test]
