@@ -6,7 +6,8 @@
 //! 2. Jobs enqueued from Rust (queued, scheduled, retried, dead) are listed by Ruby's API and
 //!    the queued ones performed by a Ruby `sidekiq` process.
 //! 3. A Rust worker shows in Ruby's `ProcessSet`, and its running job in `Sidekiq::Workers`.
-//! 4. `examples/sidekiq_interop` keeps its command-line contract.
+//! 4. Ruby's "retry now" on jobs a Rust worker failed, and its quiet and stop signals, work.
+//! 5. `examples/sidekiq_interop` keeps its command-line contract.
 
 mod sidekiq_support;
 
@@ -332,4 +333,104 @@ async fn the_example_keeps_its_command_line_contract() {
     let backend = db.backend().await;
     let stats = backend.stats().await.unwrap();
     assert_eq!((stats.processed, stats.enqueued), (4, 0), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ruby_retries_rust_failures_and_quiets_and_stops_a_rust_worker() {
+    if !have_ruby_sidekiq("ruby_retries_rust_failures_and_quiets_and_stops") {
+        return;
+    }
+    let db = Db::take(12).await;
+    let backend = db.backend().await;
+    let client = Client::new(backend.clone());
+    let worker = start_worker(backend.clone(), |b| {
+        b.queues(["failing"]).registry(
+            Registry::new()
+                .with::<InteropFail>()
+                .and_then(|r| r.with::<InteropDoomed>())
+                .unwrap(),
+        )
+    });
+    let settled = |processed: u64| {
+        let backend = backend.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let s = backend.stats().await.unwrap();
+                if s.processed == processed && s.retries == 1 && s.dead == 1 {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "not settled at {processed}: {s:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let fail_jid = InteropFail::set()
+        .client(&client)
+        .perform_later(1)
+        .await
+        .unwrap();
+    let doomed_jid = InteropDoomed::set()
+        .client(&client)
+        .perform_later(2)
+        .await
+        .unwrap();
+    settled(2).await;
+
+    // "Retry now" in Ruby (it decrements retry_count, to -1 after a first failure): the Rust
+    // worker runs both jobs again, and they fail as themselves, not as unreadable JSON.
+    let out = ruby(
+        &db,
+        "admin_actions.rb",
+        &["retry_all"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"retried": 1, "revived": 1})
+    );
+    settled(4).await;
+    let seen: Value =
+        serde_json::from_str(&ruby(&db, "inspect_sets.rb", &[], Duration::from_secs(30)).await)
+            .unwrap();
+    let retry = &seen["retry"][0];
+    assert_eq!(retry["jid"], json!(fail_jid));
+    assert_eq!(retry["class"], "InteropFail");
+    assert_eq!(retry["retry_count"], 0, "{retry}");
+    assert!(retry["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("interop failure to retry"));
+    let dead = &seen["dead"][0];
+    assert_eq!(dead["jid"], json!(doomed_jid));
+    assert!(dead["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("interop failure to kill"));
+
+    // Quiet, then stop, from Ruby (as Sidekiq's web UI does).
+    ruby(
+        &db,
+        "admin_actions.rb",
+        &["quiet", &worker.id],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(worker.handle.is_quiet(), "the Rust worker went quiet");
+    ruby(
+        &db,
+        "admin_actions.rb",
+        &["stop", &worker.id],
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(30), worker.task)
+        .await
+        .expect("the Rust worker stops on Ruby's TERM")
+        .unwrap()
+        .unwrap();
 }
