@@ -271,3 +271,27 @@ async fn concurrent_finishes_each_apply_once() {
     assert_eq!((stats.processed, stats.failed), (200, retried));
     assert_eq!(stats.retries, retried);
 }
+
+/// A write given up while it waits for the lock (its future dropped mid-transaction)
+/// leaves the writer usable: the next call rolls back whatever was left open.
+#[tokio::test]
+async fn a_cancelled_write_leaves_the_writer_usable() {
+    let db = TempDb::new("cancelled");
+    let b = db.open().await;
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.path.display()))
+        .await
+        .unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let mut pushing = Box::pin(push(&b, vec![job("q", 1)]));
+    assert!(futures::poll!(pushing.as_mut()).is_pending());
+    drop(pushing);
+    other.execute("ROLLBACK").await.unwrap();
+    push(&b, vec![job("q", 2)]).await.unwrap();
+    let got = reserve(&b, "q", 10, "p", Duration::ZERO).await.unwrap();
+    let args: Vec<_> = got.iter().map(|r| r.job.args.clone()).collect();
+    assert_eq!(
+        args,
+        vec![vec![serde_json::json!(2)]],
+        "only the second push stored"
+    );
+}

@@ -1,9 +1,10 @@
 //! The database handle every operation uses, and the conversions between rows and values.
 //!
-//! 1. [`Db`] holds the writer and reader pools, the error context and the wake-up
-//!    [`Notify`]; [`Db::write`] opens a transaction with `BEGIN IMMEDIATE`, so it takes the
-//!    write lock up front and waits for it under the busy timeout, never failing later when
-//!    a read would have to upgrade.
+//! 1. [`Db`] holds the writer connection, the reader pool, the error context and the
+//!    wake-up [`Notify`]; [`Db::write`] opens a transaction with `BEGIN IMMEDIATE`, so it
+//!    takes the write lock up front and waits for it under the busy timeout, never failing
+//!    later when a read would have to upgrade. [`Db::exec`] lends the writer for a single
+//!    statement, which takes the write lock when it starts just the same.
 //! 2. Times are stored as integer microseconds; lease tokens are `row id:nonce`, the nonce
 //!    random and new for each reserve call.
 //! 3. Envelopes are stored as the JSON text `serde_json` writes, and read back the same way.
@@ -18,15 +19,19 @@ use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 
 use super::error::{self, ErrorContext, Sqlx};
+use super::writer::{Conn, Writer};
 
-/// A transaction on the writer connection.
-pub(super) type Tx = Transaction<'static, Sqlite>;
+/// A transaction on the writer connection, begun with `BEGIN IMMEDIATE`.
+pub(super) type Tx<'a> = Conn<'a>;
+
+/// A read transaction on a reader connection.
+pub(super) type ReadTx = Transaction<'static, Sqlite>;
 
 /// The pools and shared state of one backend.
 #[derive(Debug)]
 pub(super) struct Db {
     /// One connection: every write goes through it.
-    pub(super) writer: SqlitePool,
+    pub(super) writer: Writer,
     /// Connections for the admin side's reads.
     pub(super) readers: SqlitePool,
     /// Shared by every backend of this file in this process; notified after commits that
@@ -57,21 +62,34 @@ impl Drop for Db {
 
 impl Db {
     /// A write transaction holding the database's write lock from its first statement.
-    pub(super) async fn write(&self) -> Result<Tx, BackendError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
+    pub(super) async fn write(&self) -> Result<Tx<'_>, BackendError> {
+        let mut tx = self.writer.acquire(&self.cx).await?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *tx)
             .await
-            .or_backend(&self.cx)
+            .or_backend(&self.cx)?;
+        Ok(tx)
+    }
+
+    /// The writer connection for one statement, outside any transaction: settle it after a
+    /// success.
+    pub(super) async fn exec(&self) -> Result<Conn<'_>, BackendError> {
+        self.writer.acquire(&self.cx).await
     }
 
     /// A read transaction: one consistent snapshot, beside any writer.
-    pub(super) async fn read(&self) -> Result<Tx, BackendError> {
+    pub(super) async fn read(&self) -> Result<ReadTx, BackendError> {
         self.readers.begin().await.or_backend(&self.cx)
     }
 
     /// Commits `tx`.
-    pub(super) async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
-        tx.commit().await.or_backend(&self.cx)
+    pub(super) async fn commit(&self, mut tx: Tx<'_>) -> Result<(), BackendError> {
+        sqlx::query("COMMIT")
+            .execute(&mut *tx)
+            .await
+            .or_backend(&self.cx)?;
+        tx.settle();
+        Ok(())
     }
 
     /// Wakes every reserver waiting on this file in this process.

@@ -185,7 +185,7 @@ fn plan(caller: usize, p: &FinishParams) -> Result<Vec<Item>, BackendError> {
 /// Applies the items inside `tx`, filling in each caller's report.
 async fn run(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     callers: &[FinishParams],
     items: &[Item],
     reports: &mut [FinishReport],

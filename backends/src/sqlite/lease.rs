@@ -121,7 +121,9 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     for q in &queues {
         query = query.bind(*q);
     }
-    let mut rows = query.fetch_all(&db.writer).await.or_backend(&db.cx)?;
+    let mut conn = db.exec().await?;
+    let mut rows = query.fetch_all(&mut *conn).await.or_backend(&db.cx)?;
+    conn.settle();
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
     rows.sort_by_cached_key(|(_, queue, pos, _)| (rank(queue), *pos));
 

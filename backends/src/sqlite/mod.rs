@@ -27,6 +27,7 @@ mod push;
 mod schedule;
 mod sets;
 mod wake;
+mod writer;
 
 use std::sync::Arc;
 

@@ -16,7 +16,11 @@ use super::db::{duration_micros, id_list, micros, Db, Tx};
 use super::error::{self, Sqlx};
 
 /// Reserves `n` positions at the tails of the queues; returns the first.
-pub(super) async fn next_positions(db: &Db, tx: &mut Tx, n: usize) -> Result<i64, BackendError> {
+pub(super) async fn next_positions(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    n: usize,
+) -> Result<i64, BackendError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let last: i64 = sqlx::query_scalar(
         "UPDATE sequences SET value = value + ?1 WHERE name = 'pos' RETURNING value",
@@ -32,7 +36,7 @@ pub(super) async fn next_positions(db: &Db, tx: &mut Tx, n: usize) -> Result<i64
 /// `enqueued_at = now`. Returns how many moved.
 pub(super) async fn enqueue(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<u64, BackendError> {
@@ -71,7 +75,7 @@ pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available',
 /// whether it moved.
 pub(super) async fn requeue_head(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     id: i64,
     nonce: Option<&str>,
 ) -> Result<bool, BackendError> {
@@ -88,7 +92,7 @@ pub(super) async fn requeue_head(
 /// it. Returns how many moved and how many old dead jobs were trimmed.
 pub(super) async fn kill(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     ids: &[i64],
     now: DateTime<Utc>,
     limits: DeadLimits,
@@ -117,7 +121,7 @@ pub(super) async fn kill(
 /// count to the `dead_trimmed` counter. Returns the count.
 pub(super) async fn trim_dead(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: DateTime<Utc>,
     limits: DeadLimits,
 ) -> Result<u64, BackendError> {
@@ -153,7 +157,7 @@ pub(super) async fn trim_dead(
 /// the UTC day of `now`.
 pub(super) async fn count(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: DateTime<Utc>,
     processed: u64,
     failed: u64,

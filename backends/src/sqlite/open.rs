@@ -5,8 +5,8 @@
 //!    migrations inside `BEGIN IMMEDIATE`, so processes starting together apply each once.
 //! 2. Every connection gets the same pragmas: `synchronous` as configured (see
 //!    [`Synchronous`](super::Synchronous)), a busy timeout, foreign keys on.
-//! 3. Writes go through a pool of one connection, so writers of this process queue in the
-//!    pool rather than spin in SQLite's busy handler; reads use a small pool of their own,
+//! 3. Writes go through one connection ([`Writer`]), so writers of this process queue for
+//!    it rather than spin in SQLite's busy handler; reads use a small pool of their own,
 //!    which WAL lets run beside the writer.
 
 use std::time::Duration;
@@ -19,6 +19,7 @@ use super::config::SqliteConfig;
 use super::db::Db;
 use super::error::{ErrorContext, Sqlx};
 use super::wake;
+use super::writer::Writer;
 
 /// One numbered migration, embedded in the crate.
 struct Migration {
@@ -66,13 +67,7 @@ pub(super) async fn open(config: &SqliteConfig) -> Result<Db, BackendError> {
     let path =
         std::fs::canonicalize(&config.path).map_err(|e| BackendError::connection(&cx.target, e))?;
     cx.target = path.display().to_string();
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire(false)
-        .connect_with(options.clone())
-        .await
-        .or_backend(&cx)?;
+    let writer = Writer::open(options.clone(), &cx).await?;
     let readers = SqlitePoolOptions::new()
         .max_connections(config.readers.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)

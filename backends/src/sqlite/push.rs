@@ -76,13 +76,13 @@ pub(super) fn prepare(
 }
 
 /// Inserts prepared rows, those for queues at their tails, in order.
-pub(super) async fn insert(db: &Db, tx: &mut Tx, rows: &[Row]) -> Result<(), BackendError> {
+pub(super) async fn insert(db: &Db, tx: &mut Tx<'_>, rows: &[Row]) -> Result<(), BackendError> {
     let first = moves::next_positions(db, tx, rows.len()).await?;
     insert_at(db, tx, rows, first).await
 }
 
 /// Inserts `rows` at positions `first`, `first + 1`, ...
-async fn insert_at(db: &Db, tx: &mut Tx, rows: &[Row], first: i64) -> Result<(), BackendError> {
+async fn insert_at(db: &Db, tx: &mut Tx<'_>, rows: &[Row], first: i64) -> Result<(), BackendError> {
     let mut done = 0;
     while done < rows.len() {
         let left = rows.len() - done;

@@ -62,7 +62,9 @@ impl ScheduleStore for SqliteBackend {
 
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
         let db = db(self);
+        let payload = encode_job(&p.job)?;
         // One statement: it holds the write lock from its start, as BEGIN IMMEDIATE would.
+        let mut conn = db.exec().await?;
         let row: Row = sqlx::query_as(&format!(
             "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, 1, NULL, ?4)
              ON CONFLICT (name) DO UPDATE SET description = excluded.description,
@@ -71,11 +73,12 @@ impl ScheduleStore for SqliteBackend {
         ))
         .bind(&p.name)
         .bind(&p.description)
-        .bind(encode_job(&p.job)?)
+        .bind(payload)
         .bind(p.next_run.map(micros))
-        .fetch_one(&db.writer)
+        .fetch_one(&mut *conn)
         .await
         .or_backend(&db.cx)?;
+        conn.settle();
         record(row)
     }
 
@@ -85,35 +88,41 @@ impl ScheduleStore for SqliteBackend {
         next_run: DateTime<Utc>,
     ) -> Result<(), BackendError> {
         let db = db(self);
+        let mut conn = db.exec().await?;
         sqlx::query(
             "UPDATE schedules SET next_run = max(coalesce(next_run, ?2), ?2) WHERE name = ?1",
         )
         .bind(name)
         .bind(micros(next_run))
-        .execute(&db.writer)
+        .execute(&mut *conn)
         .await
         .or_backend(&db.cx)?;
+        conn.settle();
         Ok(())
     }
 
     async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
         let db = db(self);
+        let mut conn = db.exec().await?;
         let done = sqlx::query("UPDATE schedules SET enabled = ?2 WHERE name = ?1")
             .bind(name)
             .bind(enabled)
-            .execute(&db.writer)
+            .execute(&mut *conn)
             .await
             .or_backend(&db.cx)?;
+        conn.settle();
         Ok(done.rows_affected() > 0)
     }
 
     async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
         let db = db(self);
+        let mut conn = db.exec().await?;
         let done = sqlx::query("DELETE FROM schedules WHERE name = ?1")
             .bind(name)
-            .execute(&db.writer)
+            .execute(&mut *conn)
             .await
             .or_backend(&db.cx)?;
+        conn.settle();
         Ok(done.rows_affected() > 0)
     }
 

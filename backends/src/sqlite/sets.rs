@@ -178,7 +178,7 @@ pub(super) async fn job_get(
 /// The row ids a selection picks in a set, in the set's time order (oldest first).
 async fn select_ids(
     db: &Db,
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     s: &SetSql<'_>,
     selection: &Selection,
 ) -> Result<Vec<i64>, BackendError> {

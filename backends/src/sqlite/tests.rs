@@ -15,7 +15,7 @@ use super::{finish, lease, moves, open, process, push, SqliteBackend, SqliteConf
 /// The plan SQLite picks for `sql` (with every parameter null), one detail line per step.
 async fn plan(b: &SqliteBackend, sql: &str) -> Vec<String> {
     let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .fetch_all(&b.db.writer)
+        .fetch_all(&b.db.readers)
         .await
         .unwrap();
     rows.into_iter().map(|r| r.3).collect()
@@ -48,7 +48,7 @@ async fn hot_statements_use_their_partial_indexes() {
     let mut p = ReserveParams::new(vec!["a".into()], "p", chrono::Utc::now());
     p.limit = 50;
     assert_eq!(b.job_reserve(p).await.unwrap().len(), 50);
-    sqlx::query("ANALYZE").execute(&b.db.writer).await.unwrap();
+    sqlx::query("ANALYZE").execute(&b.db.readers).await.unwrap();
     assert_uses(&b, &lease::reserve_sql(3), "jobs_available").await;
     let steps = plan(&b, &lease::reserve_sql(3)).await;
     assert_eq!(
@@ -145,7 +145,7 @@ async fn each_reserve_call_is_one_lease_number_higher_than_the_last() {
             "SELECT queue, lease_seq FROM jobs WHERE id IN (SELECT value FROM json_each(?1))",
         )
         .bind(format!("[{}]", ids.join(",")))
-        .fetch_all(&b.db.writer)
+        .fetch_all(&b.db.readers)
         .await
         .unwrap();
         seqs.push(rows);
