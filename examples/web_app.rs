@@ -5,7 +5,7 @@
 //! else `sqlite://jobs.db` (or memory when SQLite is unavailable), and runs a worker and a
 //! producer, so jobs flow through every page: welcome emails, push notifications (some
 //! scheduled), a flaky payment API (retries, and deaths for declined cards), slow PDF
-//! generation (busy workers) and search-index updates.
+//! generation (busy workers), search-index updates, and a nightly recurring report.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use axum::{Form, Router};
 use jobs::backend::AdminBackend;
 use jobs::prelude::*;
 use jobs::retry::Backoff;
+use jobs::schedule::{Schedule, Scheduler};
 
 const DEMO_USER: &str = "admin";
 const DEMO_PASSWORD: &str = "jobs-demo";
@@ -90,6 +91,38 @@ async fn update_search_index(kind: String, id: u64) -> Result<(), AppError> {
     tokio::time::sleep(Duration::from_millis(150 + roll(400))).await;
     tracing::info!(%kind, id, "search index updated");
     Ok(())
+}
+
+/// Builds the nightly sales report (a recurring job: see `schedules`).
+#[jobs::job(queue = "default")]
+async fn nightly_sales_report(region: String) -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tracing::info!(%region, "sales report built");
+    Ok(())
+}
+
+/// The recurring jobs: a nightly report at 02:00 Berlin time, and a full reindex every 10 min.
+fn schedules(backend: Arc<dyn AdminBackend>) -> Result<Scheduler, jobs::schedule::ScheduleError> {
+    let report = NightlySalesReport {
+        region: "EU".into(),
+    };
+    let reindex = UpdateSearchIndex {
+        kind: "all".into(),
+        id: 0,
+    };
+    Scheduler::builder(backend)
+        .schedule(
+            Schedule::new("nightly-sales-report")
+                .cron("0 2 * * *")
+                .time_zone("Europe/Berlin")
+                .perform(&report),
+        )
+        .schedule(
+            Schedule::new("search-reindex")
+                .every(Duration::from_secs(600))
+                .perform(&reindex),
+        )
+        .build()
 }
 
 /// What the app's requests would enqueue, a few times a second.
@@ -245,7 +278,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             dashboard.layer(from_fn_with_state(sessions, require_login)),
         );
 
-    let worker = Worker::builder(backend.clone())
+    let mut worker = Worker::builder(backend.clone());
+    match schedules(backend.clone()) {
+        Ok(s) => worker = worker.scheduler(s),
+        Err(e) => tracing::warn!(error = %e, "no recurring jobs on this backend"),
+    }
+    let worker = worker
         .queues(["critical", "mailers", "push", "default", "search"])
         .concurrency(4)
         .poll_interval(Duration::from_millis(500))

@@ -56,6 +56,17 @@ try {
   await page.click("header nav >> text=Retries");
   await shot("retries");
 
+  // Recurring: the example's nightly report, its timing in words (declared on the
+  // scheduler's first pass, so wait for it).
+  await page.click("header nav >> text=Recurring");
+  for (let i = 0; i < 20 && !(await page.isVisible("text=nightly-sales-report")); i++) {
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  check(await page.isVisible("text=nightly-sales-report"), "the nightly report is listed");
+  check(await page.isVisible("text=every day at 02:00"), "its timing is shown in words");
+  await shot("recurring");
+
   // Dead: open the job, retry it by clicking, confirm the count, and see it gone.
   await page.click("header nav >> text=Dead");
   check(await page.isVisible(`text=${deadJid}`), "the dead job is listed");

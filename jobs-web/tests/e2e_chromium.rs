@@ -128,6 +128,7 @@ async fn dashboard_in_chromium() {
         "dead",
         "dead-job",
         "confirm",
+        "recurring",
         "phone",
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");

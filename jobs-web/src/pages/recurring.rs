@@ -193,7 +193,7 @@ fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
     html! {
         tr {
             td { strong { (r.name) } }
-            td { (t.words) br; small.muted { (r.description) } }
+            td { (t.words) @if t.words != r.description { br; small.muted { (r.description) } } }
             td { (t.zone) }
             td { @for n in &t.next { (fmt::time(*n)) " " small.muted { "(" (fmt::relative(*n, now)) ")" } br; } }
             td { @if let Some(l) = r.last_run { (fmt::relative(l, now)) } @else { "never" } }
