@@ -47,6 +47,8 @@
 pub mod cases;
 #[cfg(test)]
 mod runner_tests;
+#[cfg(test)]
+mod schedule_skip_tests;
 pub mod support;
 
 use std::future::Future;
