@@ -21,6 +21,13 @@ use crate::registry::Registry;
 ///
 /// A tick counts as *missed* when it is older than the scheduler's grace period (default
 /// 60 s) by the time a scheduler sees it; a tick seen within the grace period runs as usual.
+///
+/// ```
+/// use jobs::schedule::{CatchUp, Schedule};
+/// assert_eq!(CatchUp::default(), CatchUp::Once);
+/// let s = Schedule::new("sync").hourly_at(15).job("Sync", vec![]).catch_up(CatchUp::Each(24));
+/// assert_eq!(s.catch_up_policy(), CatchUp::Each(24));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CatchUp {

@@ -30,6 +30,21 @@ use crate::registry::Registry;
 const MAX_TICKS: usize = 10_000;
 
 /// Configures a [`Scheduler`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use jobs::schedule::{Schedule, ScheduleError, Scheduler};
+/// let backend = jobs::connect("memory://").await.unwrap();
+/// let refused = Scheduler::builder(backend)
+///     .registry(jobs::Registry::new())
+///     .poll_interval(Duration::from_millis(500))
+///     .grace(Duration::from_secs(30))
+///     .schedule(Schedule::new("nightly").daily_at(3, 0).job("NoSuchJob", vec![]))
+///     .build();
+/// assert!(matches!(refused, Err(ScheduleError::UnknownJob { .. })));
+/// # });
+/// ```
 #[must_use]
 pub struct SchedulerBuilder {
     backend: Arc<dyn AdminBackend>,
