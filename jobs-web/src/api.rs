@@ -277,7 +277,7 @@ async fn recurring(State(st): State<AppState>) -> ApiResult {
         .await?
         .iter()
         .map(|r| {
-            let t = crate::pages::recurring::timing(r, 5);
+            let t = crate::pages::recurring::schedule_timing(r, 5);
             json!({
                 "name": r.name, "description": r.description, "words": t.words, "zone": t.zone,
                 "next": t.next, "last_run": r.last_run, "enabled": r.enabled, "job": r.job,

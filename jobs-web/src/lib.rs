@@ -5,7 +5,7 @@
 //!    `X-Forwarded-Prefix` when a proxy strips a prefix).
 //! 2. [`guard`] runs on every request: the authorization hook, read-only mode, the
 //!    cross-site check on POST, and the security headers (a strict CSP, no framing).
-//! 3. Pages live in [`pages`], the API in `api`; neither reaches past [`AdminBackend`].
+//! 3. Pages live in `pages`, the API in `api`; neither reaches past [`AdminBackend`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -24,7 +24,7 @@ mod fmt;
 pub mod guard;
 mod layout;
 mod mount;
-pub mod pages;
+mod pages;
 mod params;
 pub mod standalone;
 
@@ -37,8 +37,15 @@ use jobs::backend::AdminBackend;
 
 pub use error::WebError;
 pub use mount::Ctx;
+pub use pages::recurring::{cron_words, schedule_timing, ScheduleTiming};
 
 /// What one request may do, as decided by the [`Dashboard::authorize`] hook.
+///
+/// ```
+/// use jobs_web::Access;
+/// assert!(Access::VIEW.view && !Access::VIEW.act);
+/// assert_eq!(Access::FULL, Access { view: true, act: true });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     /// Whether the pages and the read side of the API may be seen.
@@ -70,13 +77,13 @@ pub type AuthorizeFn = Arc<dyn Fn(&Parts) -> Access + Send + Sync>;
 
 /// Everything a handler needs: the backend and the options.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The backend, seen only through its admin side.
-    pub backend: Arc<dyn AdminBackend>,
+    pub(crate) backend: Arc<dyn AdminBackend>,
     /// When set, every action is refused with 403.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// Decides per request whether viewing and acting are allowed.
-    pub authorize: Option<AuthorizeFn>,
+    pub(crate) authorize: Option<AuthorizeFn>,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.

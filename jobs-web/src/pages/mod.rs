@@ -25,12 +25,6 @@ pub enum SetKind {
 
 impl SetKind {
     /// The set named by a URL segment.
-    ///
-    /// ```
-    /// use jobs_web::pages::SetKind;
-    /// assert_eq!(SetKind::from_slug("retries").ok(), Some(SetKind::Retries));
-    /// assert!(SetKind::from_slug("nope").is_err());
-    /// ```
     pub fn from_slug(slug: &str) -> Result<SetKind, WebError> {
         match slug {
             "scheduled" => Ok(SetKind::Scheduled),
@@ -167,4 +161,20 @@ pub(crate) async fn apply(
         Action::Delete => backend.job_delete(p).await?,
         Action::Kill => backend.job_kill(p).await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_actions() {
+        assert_eq!(SetKind::from_slug("retries").ok(), Some(SetKind::Retries));
+        assert!(SetKind::from_slug("nope").is_err());
+        for kind in [SetKind::Scheduled, SetKind::Retries, SetKind::Dead] {
+            assert_eq!(SetKind::from_slug(kind.slug()).ok(), Some(kind));
+        }
+        assert_eq!(SetKind::Dead.action("retry").ok(), Some(Action::Retry));
+        assert!(SetKind::Dead.action("kill").is_err());
+    }
 }

@@ -17,7 +17,7 @@ use crate::{fmt, mount, AppState, Ctx, WebError};
 
 /// A schedule's timing, read back from its description.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Timing {
+pub struct ScheduleTiming {
     /// The timing in words: `every day at 03:00`.
     pub words: String,
     /// The time zone (`UTC` for intervals).
@@ -39,12 +39,12 @@ pub struct Timing {
 ///     last_run: None,
 ///     next_run: Some("2026-01-01T02:00:00Z".parse().unwrap()),
 /// };
-/// let t = jobs_web::pages::recurring::timing(&r, 3);
+/// let t = jobs_web::schedule_timing(&r, 3);
 /// assert_eq!(t.words, "every day at 03:00");
 /// assert_eq!(t.zone, "Europe/Berlin");
 /// assert_eq!(t.next.len(), 3);
 /// ```
-pub fn timing(r: &ScheduleRecord, n: usize) -> Timing {
+pub fn schedule_timing(r: &ScheduleRecord, n: usize) -> ScheduleTiming {
     let desc = r.description.trim();
     let mut next: Vec<DateTime<Utc>> = r.next_run.into_iter().collect();
     if let Some(cron) = desc.strip_prefix("cron ") {
@@ -59,7 +59,7 @@ pub fn timing(r: &ScheduleRecord, n: usize) -> Timing {
                 None => break,
             }
         }
-        return Timing {
+        return ScheduleTiming {
             words: cron_words(expr),
             zone: zone.to_owned(),
             next,
@@ -74,13 +74,13 @@ pub fn timing(r: &ScheduleRecord, n: usize) -> Timing {
                 next.push(last + step);
             }
         }
-        return Timing {
+        return ScheduleTiming {
             words: desc.to_owned(),
             zone: "UTC".to_owned(),
             next,
         };
     }
-    Timing {
+    ScheduleTiming {
         words: desc.to_owned(),
         zone: "–".to_owned(),
         next,
@@ -100,7 +100,7 @@ const DAYS: [&str; 7] = [
 /// A five-field cron expression in words, for the common shapes; others as they are.
 ///
 /// ```
-/// use jobs_web::pages::recurring::cron_words;
+/// use jobs_web::cron_words;
 /// assert_eq!(cron_words("*/15 * * * *"), "every 15 minutes");
 /// assert_eq!(cron_words("30 9 * * 1-5"), "every Monday to Friday at 09:30");
 /// assert_eq!(cron_words("0 6 1 * *"), "on day 1 of every month at 06:00");
@@ -188,7 +188,7 @@ pub async fn list(
 }
 
 fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
-    let t = timing(r, 3);
+    let t = schedule_timing(r, 3);
     let base = ctx.url(&format!("/recurring/{}", mount::seg(&r.name)));
     html! {
         tr {
