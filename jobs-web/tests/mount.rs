@@ -168,3 +168,23 @@ async fn assets_are_embedded_and_cached() {
         "no-store"
     );
 }
+
+#[tokio::test]
+async fn redirects_after_actions_stay_under_the_prefix() {
+    let b = memory();
+    seed(&b, "SendWelcomeEmail", "mailers", "a").await;
+    let app = app(&b);
+    let req = Request::post("/admin/jobs/queues/mailers/pause")
+        .header("host", "localhost")
+        .header("origin", "http://localhost")
+        .header("x-forwarded-prefix", "/ops")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("paused=true"))
+        .unwrap();
+    let r = send(&app, req).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), "/ops/admin/jobs/queues");
+    // The recurring page links under the mount as well.
+    let page = get(&app, "/admin/jobs/recurring").await.body;
+    assert!(page.contains("href=\"/admin/jobs/recurring\""));
+}

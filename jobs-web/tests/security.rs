@@ -27,6 +27,7 @@ fn pages(s: &Seeded) -> Vec<String> {
         format!("/admin/jobs/dead/{}", s.dead),
         format!("/admin/jobs/dead/confirm?action=delete&jid={}", s.dead),
         "/admin/jobs/dead/confirm?action=retry&scope=all".into(),
+        "/admin/jobs/recurring".into(),
     ]
 }
 
