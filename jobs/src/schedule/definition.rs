@@ -19,8 +19,10 @@ use crate::registry::Registry;
 
 /// What a scheduler does with ticks that passed while no scheduler ran.
 ///
-/// A tick counts as *missed* when it is older than the scheduler's grace period (default
-/// 60 s) by the time a scheduler sees it; a tick seen within the grace period runs as usual.
+/// When a scheduler looks, the latest due tick is *on time* if it is at most the grace
+/// period old (default 60 s) and always runs; every other due tick was *missed* (no
+/// scheduler looked at its time) and is handled by this policy. So `Once` after downtime
+/// runs the latest missed tick, plus the current one if it is on time.
 ///
 /// ```
 /// use jobs::schedule::{CatchUp, Schedule};

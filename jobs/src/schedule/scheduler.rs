@@ -86,8 +86,9 @@ impl SchedulerBuilder {
         self
     }
 
-    /// How late a tick may be seen and still count as on time rather than missed
-    /// (default 60 s). Missed ticks follow each schedule's [`CatchUp`] policy.
+    /// How late the latest due tick may be seen and still count as on time rather than
+    /// missed (default 60 s). Earlier due ticks are always missed. Missed ticks follow each
+    /// schedule's [`CatchUp`] policy.
     pub fn grace(mut self, d: Duration) -> Self {
         self.grace = d;
         self
@@ -419,7 +420,11 @@ impl Scheduler {
             t = s.next_after(tick);
         }
         let mut due = Vec::from(due);
-        let split = due.partition_point(|t| now.signed_duration_since(*t) > grace);
+        // Only the latest due tick can be on time; any earlier one had its own moment to run.
+        let split = match due.last() {
+            Some(last) if now.signed_duration_since(*last) <= grace => due.len() - 1,
+            _ => due.len(),
+        };
         let on_time = due.split_off(split);
         let missed = due;
         let keep = match s.catch_up_policy() {

@@ -109,3 +109,28 @@ async fn intervals_stay_anchored_across_a_restart() {
         vec![t("2026-01-01T00:10:00Z"), t("2026-01-01T00:20:00Z")]
     );
 }
+
+/// A short interval after a short pause: only the latest due tick is on time; the earlier
+/// ones were missed, so `Skip` runs one job, `Once` two (one catch-up, the current tick) and
+/// `Each(10)` eleven.
+#[tokio::test]
+async fn only_the_latest_due_tick_is_on_time() {
+    for (policy, wanted) in [
+        (CatchUp::Skip, 1),
+        (CatchUp::Once, 2),
+        (CatchUp::Each(10), 11),
+    ] {
+        let backend = MemoryBackend::new();
+        let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:00.500Z")));
+        let every_second = Schedule::new("fast")
+            .every(Duration::from_secs(1))
+            .job("Ping", vec![])
+            .catch_up(policy);
+        let s = scheduler(&backend, &clock, vec![every_second]);
+        s.tick().await.unwrap();
+        clock.set(t("2026-01-01T00:00:30.200Z")); // a 30 s pause, within the grace period
+        assert_eq!(s.tick().await.unwrap().enqueued.len(), wanted, "{policy:?}");
+        let got = ticks(&backend, "default").await;
+        assert_eq!(got.last(), Some(&t("2026-01-01T00:00:30Z")), "{policy:?}");
+    }
+}
