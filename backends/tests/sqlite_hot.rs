@@ -272,26 +272,28 @@ async fn concurrent_finishes_each_apply_once() {
     assert_eq!(stats.retries, retried);
 }
 
-/// A write given up while it waits for the lock (its future dropped mid-transaction)
-/// leaves the writer usable: the next call rolls back whatever was left open.
+/// A transaction given up while it waits for the lock (its future dropped after `BEGIN`
+/// was sent) leaves the writer usable: the next call first rolls back what was left open,
+/// and nothing of the abandoned call is applied.
 #[tokio::test]
-async fn a_cancelled_write_leaves_the_writer_usable() {
+async fn a_cancelled_transaction_leaves_the_writer_usable() {
     let db = TempDb::new("cancelled");
     let b = db.open().await;
+    push(&b, vec![job("q", 1)]).await.unwrap();
     let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.path.display()))
         .await
         .unwrap();
     other.execute("BEGIN IMMEDIATE").await.unwrap();
-    let mut pushing = Box::pin(push(&b, vec![job("q", 1)]));
-    assert!(futures::poll!(pushing.as_mut()).is_pending());
-    drop(pushing);
+    let mut clearing = Box::pin(b.queue_clear("q"));
+    assert!(futures::poll!(clearing.as_mut()).is_pending());
+    drop(clearing);
     other.execute("ROLLBACK").await.unwrap();
     push(&b, vec![job("q", 2)]).await.unwrap();
     let got = reserve(&b, "q", 10, "p", Duration::ZERO).await.unwrap();
     let args: Vec<_> = got.iter().map(|r| r.job.args.clone()).collect();
     assert_eq!(
         args,
-        vec![vec![serde_json::json!(2)]],
-        "only the second push stored"
+        vec![vec![serde_json::json!(1)], vec![serde_json::json!(2)]],
+        "the abandoned clear removed nothing"
     );
 }

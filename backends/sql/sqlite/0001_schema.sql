@@ -10,8 +10,10 @@ CREATE TABLE jobs (
     jid              TEXT    NOT NULL UNIQUE,
     queue            TEXT    NOT NULL,
     class            TEXT    NOT NULL,
+    -- 'done' is a finished job on its way out: the trigger below counts and deletes it
+    -- within the statement that set it, so no row is ever seen in that state.
     state            TEXT    NOT NULL
-        CHECK (state IN ('available', 'scheduled', 'running', 'retryable', 'dead')),
+        CHECK (state IN ('available', 'scheduled', 'running', 'retryable', 'dead', 'done')),
     -- available, running: when it was enqueued (for queue latency);
     -- scheduled, retryable: when it is due; dead: when it died.
     run_at           INTEGER NOT NULL,
@@ -27,6 +29,8 @@ CREATE TABLE jobs (
     lease_token      TEXT,
     lease_seq        INTEGER,
     lease_expires_at INTEGER,
+    -- Set with state 'done': whether the run failed, for the `failed` counter.
+    finish_failed    INTEGER,
     -- The job envelope as JSON text, byte for byte as the client wrote it.
     payload          TEXT    NOT NULL
 ) STRICT;
@@ -53,6 +57,24 @@ BEGIN
     INSERT OR IGNORE INTO known_queues (name) VALUES (NEW.queue);
 END;
 
+-- Every inserted job takes its position from the `pos` sequence (the insert reads it once
+-- per statement and numbers its rows from there); this moves the sequence past them.
+CREATE TRIGGER jobs_pos_sequence AFTER INSERT ON jobs
+BEGIN
+    UPDATE sequences SET value = NEW.pos WHERE name = 'pos' AND value < NEW.pos;
+END;
+
+-- A finished job (completed or discarded) is counted for the UTC day of its finish, then
+-- removed, inside the one statement that finished it.
+CREATE TRIGGER jobs_finished AFTER UPDATE OF state ON jobs WHEN NEW.state = 'done'
+BEGIN
+    INSERT INTO counters (name, period, value)
+    VALUES ('processed', strftime('%Y-%m-%d', NEW.run_at / 1000000, 'unixepoch'), 1),
+           ('failed', strftime('%Y-%m-%d', NEW.run_at / 1000000, 'unixepoch'), NEW.finish_failed)
+    ON CONFLICT (name, period) DO UPDATE SET value = value + excluded.value;
+    DELETE FROM jobs WHERE id = NEW.id;
+END;
+
 -- Live worker processes, and the signals left for them until their next beat.
 CREATE TABLE processes (
     id           TEXT    PRIMARY KEY,
@@ -70,8 +92,8 @@ CREATE TABLE process_signals (
 ) STRICT;
 CREATE INDEX process_signals_process ON process_signals (process_id);
 
--- Counters: `processed`, `failed` and `dead_trimmed`, per period: 'all' for the totals,
--- 'YYYY-MM-DD' for a UTC day.
+-- Counters: `processed`, `failed` and `dead_trimmed`, per UTC day ('YYYY-MM-DD'); a total
+-- is the sum of its days.
 CREATE TABLE counters (
     name   TEXT    NOT NULL,
     period TEXT    NOT NULL,

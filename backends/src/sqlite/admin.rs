@@ -2,8 +2,8 @@
 //!
 //! 1. Queues: known queues (made known by a trigger when a job becomes available in them)
 //!    and paused ones, with size and head latency read from the `jobs_available` index.
-//! 2. Counters: totals are the `'all'` rows, history the per-day rows; set sizes are counts
-//!    over each state's partial index.
+//! 2. Counters are kept per day: a total is the sum of its days; set sizes are counts over
+//!    each state's partial index.
 //! 3. Job sets live in [`super::sets`], processes in [`super::process`], recurring-job
 //!    state in [`super::schedule`].
 
@@ -120,9 +120,9 @@ impl AdminBackend for SqliteBackend {
         let db = &self.db;
         let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT
-                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'processed' AND period = 'all'),
-                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'failed' AND period = 'all'),
-                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'dead_trimmed' AND period = 'all'),
+                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'processed'),
+                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'failed'),
+                 (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'dead_trimmed'),
                  (SELECT count(*) FROM jobs WHERE state = 'available'),
                  (SELECT count(*) FROM jobs WHERE state = 'scheduled'),
                  (SELECT count(*) FROM jobs WHERE state = 'retryable'),

@@ -4,12 +4,13 @@
 //!    every finish queued so far in one write transaction (group commit) and answers each
 //!    caller, so fifty worker slots acknowledging one job each cost one commit, not fifty.
 //!    The batch runs in its own task: a caller that gives up cannot cut it short.
-//! 2. Every item is fenced by its lease token: a removal is one `DELETE ... RETURNING` for
-//!    all removed items of the batch, a move one `UPDATE` per item, each matching only a
-//!    `running` row whose lease token is the item's; an item that matches nothing is lost and
-//!    neither applied nor counted.
-//! 3. Counters are added once per day in the batch; the dead set is trimmed once per caller
-//!    that killed a job, with that caller's limits.
+//! 2. Every item is fenced by its lease token: the removals of a batch are one `UPDATE ...
+//!    RETURNING` to state `done`, whose trigger counts and deletes each row; a move is one
+//!    `UPDATE` per item; each matches only a `running` row whose lease token is the item's,
+//!    and an item that matches nothing is lost and neither applied nor counted.
+//! 3. A batch of removals only (the common case) is that one statement, its own
+//!    transaction; a batch with moves is one `BEGIN IMMEDIATE` transaction that also counts
+//!    the moves and trims the dead set once per caller that killed a job.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use jobs::backend::{BackendError, FinishOutcome, FinishParams, FinishReport};
 use tokio::sync::oneshot;
 
-use super::db::{encode_job, id_list, micros, parse_token, Db, Tx};
+use sqlx::sqlite::SqliteConnection;
+
+use super::db::{encode_job, micros, parse_token, Db, Tx};
 use super::error::Sqlx;
 use super::moves;
 
@@ -34,15 +37,17 @@ pub(super) struct Finishes {
     turn: tokio::sync::Mutex<()>,
 }
 
-/// Removes the jobs with row ids `?1` (a JSON array) whose lease is one of `?2` (a JSON
-/// array of `"row id:nonce"`); returns the row ids removed. Rows are found by id (the `+`
-/// keeps the planner off the partial index of running jobs), and each lease is checked
-/// against the set the second list makes.
-pub(super) const REMOVE: &str = "DELETE FROM jobs
-    WHERE id IN (SELECT value FROM json_each(?1))
-      AND +state = 'running'
-      AND (id || ':' || lease_token) IN (SELECT value FROM json_each(?2))
-    RETURNING id";
+/// Finishes the leased jobs named in `?1` (a JSON array of `[row id, nonce, failed, now]`)
+/// whose lease is still that nonce: each is marked `done`, which a trigger counts for the
+/// day of `now` and deletes. Returns the row ids finished. The `+` keeps the planner on
+/// the row ids rather than the partial index of running jobs.
+pub(super) const REMOVE: &str =
+    "UPDATE jobs SET state = 'done', run_at = f.now, finish_failed = f.failed
+    FROM (SELECT value ->> 0 AS id, value ->> 1 AS nonce, value ->> 2 AS failed,
+                 value ->> 3 AS now
+          FROM json_each(?1)) AS f
+    WHERE jobs.id = f.id AND +jobs.state = 'running' AND jobs.lease_token = f.nonce
+    RETURNING jobs.id";
 
 /// Moves leased job `?1` (lease nonce `?2`) to state `?3` at `?4`, position `?5`, storing
 /// the envelope `?9` (jid `?6`, queue `?7`, class `?8`).
@@ -119,16 +124,41 @@ async fn apply(db: &Db, batch: Vec<Pending>) {
             }
         }
     }
-    let mut reports = vec![FinishReport::default(); callers.len()];
+    // A row named twice is attempted once, by its first item; the others are lost.
+    let mut named = HashSet::new();
+    let attempted: Vec<bool> = items
+        .iter()
+        .map(|i| i.row.as_ref().is_some_and(|(id, _)| named.insert(*id)))
+        .collect();
+    let moving = items
+        .iter()
+        .zip(&attempted)
+        .any(|(i, a)| *a && matches!(i.step, Step::Move { .. }));
+    let mut trimmed = vec![0; callers.len()];
     let result = async {
+        if !moving {
+            // Removals only: one statement, its own transaction.
+            let mut conn = db.exec().await?;
+            let applied = remove(db, &mut conn, &callers, &items, &attempted).await?;
+            conn.settle();
+            return Ok(applied);
+        }
         let mut tx = db.write().await?;
-        run(db, &mut tx, &callers, &items, &mut reports).await?;
-        db.commit(tx).await
+        let applied = run(db, &mut tx, &callers, &items, &attempted, &mut trimmed).await?;
+        db.commit(tx).await?;
+        Ok(applied)
     }
     .await;
     match result {
-        Ok(()) => {
-            for (reply, report) in replies.into_iter().zip(reports) {
+        Ok(applied) => {
+            let mut reports = vec![FinishReport::default(); callers.len()];
+            for (item, ok) in items.iter().zip(applied) {
+                if !ok {
+                    reports[item.caller].lost.push(item.index);
+                }
+            }
+            for ((reply, mut report), trimmed) in replies.into_iter().zip(reports).zip(trimmed) {
+                report.dead_trimmed = trimmed;
                 let _ = reply.send(Ok(report));
             }
         }
@@ -182,101 +212,103 @@ fn plan(caller: usize, p: &FinishParams) -> Result<Vec<Item>, BackendError> {
         .collect()
 }
 
-/// Applies the items inside `tx`, filling in each caller's report.
-async fn run(
+/// Finishes the attempted removals with one [`REMOVE`] (whose trigger counts and deletes
+/// them); returns, per item, whether it was applied.
+async fn remove(
     db: &Db,
-    tx: &mut Tx<'_>,
+    conn: &mut SqliteConnection,
     callers: &[FinishParams],
     items: &[Item],
-    reports: &mut [FinishReport],
-) -> Result<(), BackendError> {
-    // A row named twice is attempted once, by its first item; the others are lost.
-    let mut named = HashSet::new();
-    let attempted: Vec<bool> = items
+    attempted: &[bool],
+) -> Result<Vec<bool>, BackendError> {
+    let removals: Vec<(i64, &str, bool, i64)> = items
         .iter()
-        .map(|i| i.row.as_ref().is_some_and(|(id, _)| named.insert(*id)))
-        .collect();
-
-    let removals: Vec<(i64, &str)> = items
-        .iter()
-        .zip(&attempted)
+        .zip(attempted)
         .filter(|(i, a)| **a && matches!(i.step, Step::Remove))
-        .filter_map(|(i, _)| i.row.as_ref().map(|(id, nonce)| (*id, nonce.as_str())))
+        .filter_map(|(i, _)| {
+            let p = &callers[i.caller];
+            let (id, nonce) = i.row.as_ref()?;
+            Some((*id, nonce.as_str(), p.items[i.index].failed, micros(p.now)))
+        })
         .collect();
     let removed: HashSet<i64> = if removals.is_empty() {
         HashSet::new()
     } else {
-        let ids: Vec<i64> = removals.iter().map(|(id, _)| *id).collect();
-        let tokens: Vec<String> = removals
-            .iter()
-            .map(|(id, nonce)| format!("{id}:{nonce}"))
-            .collect();
-        let tokens =
-            serde_json::to_string(&tokens).map_err(|e| super::error::encode("lease tokens", e))?;
+        let list = serde_json::to_string(&removals)
+            .map_err(|e| super::error::encode("lease tokens", e))?;
         sqlx::query_scalar(REMOVE)
-            .bind(id_list(&ids))
-            .bind(tokens)
-            .fetch_all(&mut **tx)
+            .bind(list)
+            .fetch_all(conn)
             .await
             .or_backend(&db.cx)?
             .into_iter()
             .collect()
     };
+    Ok(items
+        .iter()
+        .zip(attempted)
+        .map(|(i, a)| {
+            *a && matches!(i.step, Step::Remove)
+                && i.row.as_ref().is_some_and(|(id, _)| removed.contains(id))
+        })
+        .collect())
+}
 
+/// Applies every attempted item inside `tx`: removals as in [`remove`], moves one by one,
+/// then their counters and the dead set's trim (into `trimmed`, per caller). Returns, per
+/// item, whether it was applied.
+async fn run(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    callers: &[FinishParams],
+    items: &[Item],
+    attempted: &[bool],
+    trimmed: &mut [u64],
+) -> Result<Vec<bool>, BackendError> {
+    let mut applied = remove(db, tx, callers, items, attempted).await?;
     let moving = items
         .iter()
-        .zip(&attempted)
+        .zip(attempted)
         .filter(|(i, a)| **a && matches!(i.step, Step::Move { .. }))
         .count();
-    let mut pos = if moving > 0 {
-        moves::next_positions(db, tx, moving).await?
-    } else {
-        0
-    };
-    let mut applied = vec![false; items.len()];
-    for (n, (item, attempt)) in items.iter().zip(&attempted).enumerate() {
-        let (Some((id, nonce)), true) = (&item.row, *attempt) else {
-            continue;
-        };
-        applied[n] = match &item.step {
-            Step::Remove => removed.contains(id),
+    let mut pos = moves::next_positions(db, tx, moving).await?;
+    let mut days: HashMap<chrono::NaiveDate, (u64, u64, chrono::DateTime<chrono::Utc>)> =
+        HashMap::new();
+    let mut killed = vec![false; callers.len()];
+    for (n, (item, attempt)) in items.iter().zip(attempted).enumerate() {
+        let (
+            Some((id, nonce)),
+            true,
             Step::Move {
                 state,
                 run_at,
                 payload,
-            } => {
-                let job = &callers[item.caller].items[item.index].job;
-                pos += 1;
-                sqlx::query(MOVE)
-                    .bind(id)
-                    .bind(nonce)
-                    .bind(*state)
-                    .bind(run_at)
-                    .bind(pos - 1)
-                    .bind(&job.jid)
-                    .bind(&job.queue)
-                    .bind(&job.class)
-                    .bind(payload)
-                    .execute(&mut **tx)
-                    .await
-                    .or_backend(&db.cx)?
-                    .rows_affected()
-                    > 0
-            }
+            },
+        ) = (&item.row, *attempt, &item.step)
+        else {
+            continue;
         };
-    }
-
-    // Reports and counters, per caller and per day.
-    let mut days: HashMap<chrono::NaiveDate, (u64, u64, chrono::DateTime<chrono::Utc>)> =
-        HashMap::new();
-    let mut killed = vec![false; callers.len()];
-    for (item, ok) in items.iter().zip(&applied) {
         let p = &callers[item.caller];
-        if !ok {
-            reports[item.caller].lost.push(item.index);
+        let finish = &p.items[item.index];
+        pos += 1;
+        applied[n] = sqlx::query(MOVE)
+            .bind(id)
+            .bind(nonce)
+            .bind(*state)
+            .bind(run_at)
+            .bind(pos - 1)
+            .bind(&finish.job.jid)
+            .bind(&finish.job.queue)
+            .bind(&finish.job.class)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await
+            .or_backend(&db.cx)?
+            .rows_affected()
+            > 0;
+        if !applied[n] {
             continue;
         }
-        let finish = &p.items[item.index];
         let day = days.entry(p.now.date_naive()).or_insert((0, 0, p.now));
         if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
             day.0 += 1;
@@ -288,13 +320,13 @@ async fn run(
     }
     for (caller, p) in callers.iter().enumerate() {
         if killed[caller] {
-            reports[caller].dead_trimmed = moves::trim_dead(db, tx, p.now, p.dead_limits).await?;
+            trimmed[caller] = moves::trim_dead(db, tx, p.now, p.dead_limits).await?;
         }
     }
     for (processed, failed, now) in days.into_values() {
         moves::count(db, tx, now, processed, failed, 0).await?;
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// The same error for another caller of the batch (errors are not `Clone`).

@@ -6,7 +6,7 @@
 //!    (promotion, enqueue-now); [`requeue_head`] puts one running job back at the head of
 //!    its queue unchanged (requeue, rescue).
 //! 3. [`kill`] moves jobs to the dead set and [`trim_dead`] keeps it within its limits.
-//! 4. [`count`] adds to the totals and today's counters in one upsert.
+//! 4. [`count`] adds to the day's counters in one upsert.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use jobs::backend::{BackendError, DeadLimits};
@@ -153,8 +153,8 @@ pub(super) async fn trim_dead(
     Ok(trimmed)
 }
 
-/// Adds to the `processed`, `failed` and `dead_trimmed` totals, and to the first two for
-/// the UTC day of `now`.
+/// Adds to the `processed`, `failed` and `dead_trimmed` counters of the UTC day of `now`
+/// (a total is the sum of its days).
 pub(super) async fn count(
     db: &Db,
     tx: &mut Tx<'_>,
@@ -168,14 +168,12 @@ pub(super) async fn count(
     }
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
-        "INSERT INTO counters (name, period, value) VALUES
-             ('processed', 'all', ?1), ('processed', ?2, ?1),
-             ('failed', 'all', ?3), ('failed', ?2, ?3),
-             ('dead_trimmed', 'all', ?4)
+        "INSERT INTO counters (name, period, value)
+         VALUES ('processed', ?1, ?2), ('failed', ?1, ?3), ('dead_trimmed', ?1, ?4)
          ON CONFLICT (name, period) DO UPDATE SET value = value + excluded.value",
     )
-    .bind(n(processed))
     .bind(day(now))
+    .bind(n(processed))
     .bind(n(failed))
     .bind(n(dead_trimmed))
     .execute(&mut **tx)

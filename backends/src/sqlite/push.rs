@@ -1,7 +1,7 @@
 //! Putting jobs in: push (to a queue's tail or the scheduled set) and promotion of due jobs.
 //!
-//! 1. [`job_push`] encodes every job before taking the write lock, then stores them all in
-//!    one immediate transaction with multi-row inserts, and wakes this process's reservers.
+//! 1. [`job_push`] encodes every job before taking the writer, then stores them all with one
+//!    statement (so all or none), and wakes this process's reservers.
 //! 2. [`scheduled_promote`] checks on a reader whether anything is due, and only then moves
 //!    due scheduled jobs (then retries, with the room left) to their queues' tails in one
 //!    write transaction; the write lock makes each job move once across processes.
@@ -10,23 +10,11 @@ use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, PromoteParams, PushParams};
 use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 
-use super::db::{encode_job, micros, Db, Tx};
-use super::error::Sqlx;
+use sqlx::sqlite::SqliteConnection;
+
+use super::db::{encode_job, micros, Db};
+use super::error::{self, Sqlx};
 use super::moves;
-
-/// Multi-row insert sizes: a push is split greedily into chunks of these, so only a few
-/// distinct statements reach the statement cache.
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// One job ready to insert.
-pub(super) struct Row {
-    jid: String,
-    queue: String,
-    class: String,
-    state: &'static str,
-    run_at: i64,
-    payload: String,
-}
 
 /// Stores jobs: those with `at` in the scheduled set, the others at their queues' tails.
 pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError> {
@@ -34,9 +22,10 @@ pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError>
         return Ok(());
     }
     let (rows, available) = prepare(p.jobs, p.now)?;
-    let mut tx = db.write().await?;
-    insert(db, &mut tx, &rows).await?;
-    db.commit(tx).await?;
+    // One statement, so all or none, and it takes the write lock when it starts.
+    let mut conn = db.exec().await?;
+    insert(db, &mut conn, &rows).await?;
+    conn.settle();
     if available {
         db.wake_reservers();
     }
@@ -44,11 +33,12 @@ pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError>
 }
 
 /// Encodes jobs for [`insert`]: one with `at` for the scheduled set at that time, any other
-/// for its queue with `enqueued_at = now`. Also says whether any goes to a queue.
+/// for its queue with `enqueued_at = now`; also says whether any goes to a queue. The rows
+/// are a JSON array of `[jid, queue, class, state, run_at, payload]`.
 pub(super) fn prepare(
     jobs: Vec<JobEnvelope>,
     now: DateTime<Utc>,
-) -> Result<(Vec<Row>, bool), BackendError> {
+) -> Result<(String, bool), BackendError> {
     let enqueued_at = to_epoch(now);
     let now = micros(now);
     let mut available = false;
@@ -63,55 +53,30 @@ pub(super) fn prepare(
             }
         };
         let payload = encode_job(&job)?;
-        rows.push(Row {
-            jid: job.jid,
-            queue: job.queue,
-            class: job.class,
-            state,
-            run_at,
-            payload,
-        });
+        rows.push((job.jid, job.queue, job.class, state, run_at, payload));
     }
+    let rows = serde_json::to_string(&rows).map_err(|e| error::encode("jobs", e))?;
     Ok((rows, available))
 }
 
-/// Inserts prepared rows, those for queues at their tails, in order.
-pub(super) async fn insert(db: &Db, tx: &mut Tx<'_>, rows: &[Row]) -> Result<(), BackendError> {
-    let first = moves::next_positions(db, tx, rows.len()).await?;
-    insert_at(db, tx, rows, first).await
-}
+/// Inserts the rows [`prepare`] made, in one statement: positions follow the `pos`
+/// sequence, read once by the statement, and a trigger moves the sequence past them.
+pub(super) const INSERT: &str = "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+           (SELECT s.value FROM sequences AS s WHERE s.name = 'pos') + key + 1, value ->> 5
+    FROM json_each(?1)";
 
-/// Inserts `rows` at positions `first`, `first + 1`, ...
-async fn insert_at(db: &Db, tx: &mut Tx<'_>, rows: &[Row], first: i64) -> Result<(), BackendError> {
-    let mut done = 0;
-    while done < rows.len() {
-        let left = rows.len() - done;
-        let size = CHUNKS.iter().copied().find(|c| *c <= left).unwrap_or(1);
-        let mut sql = String::from(
-            "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload) VALUES ",
-        );
-        for i in 0..size {
-            sql.push_str(if i == 0 {
-                "(?,?,?,?,?,?,?)"
-            } else {
-                ",(?,?,?,?,?,?,?)"
-            });
-        }
-        let mut query = sqlx::query(&sql);
-        for (i, row) in rows[done..done + size].iter().enumerate() {
-            let pos = first + i64::try_from(done + i).unwrap_or(i64::MAX);
-            query = query
-                .bind(row.jid.as_str())
-                .bind(row.queue.as_str())
-                .bind(row.class.as_str())
-                .bind(row.state)
-                .bind(row.run_at)
-                .bind(pos)
-                .bind(row.payload.as_str());
-        }
-        query.execute(&mut **tx).await.or_backend(&db.cx)?;
-        done += size;
-    }
+/// Runs [`INSERT`] for prepared rows.
+pub(super) async fn insert(
+    db: &Db,
+    conn: &mut SqliteConnection,
+    rows: &str,
+) -> Result<(), BackendError> {
+    sqlx::query(INSERT)
+        .bind(rows)
+        .execute(conn)
+        .await
+        .or_backend(&db.cx)?;
     Ok(())
 }
 
