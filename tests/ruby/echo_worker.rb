@@ -1,5 +1,6 @@
-# A Ruby Sidekiq worker for `InteropEcho` jobs: RPUSHes {"jid": .., "args": [..]} onto the
-# list `interop:performed`, as the Rust example does. Loaded by `sidekiq -r ./echo_worker.rb`.
+# A Ruby Sidekiq worker for `InteropEcho` jobs: RPUSHes {"jid": .., "args": [..], "by": "ruby"}
+# onto the list `interop:performed`, as the Rust example does (without "by").
+# Loaded by `sidekiq -r ./echo_worker.rb`.
 require "sidekiq"
 require "json"
 
@@ -11,7 +12,7 @@ class InteropEcho
 
   def perform(*args)
     Sidekiq.redis do |conn|
-      conn.rpush("interop:performed", JSON.generate({"jid" => jid, "args" => args}))
+      conn.rpush("interop:performed", JSON.generate({"jid" => jid, "args" => args, "by" => "ruby"}))
     end
   end
 end

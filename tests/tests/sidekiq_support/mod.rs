@@ -221,7 +221,8 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 #[derive(Clone)]
 pub struct Recorder(pub redis::aio::MultiplexedConnection);
 
-/// The Rust side of `InteropEcho`: takes any args and records them unchanged.
+/// The Rust side of `InteropEcho`: takes any args and records them unchanged, with
+/// `"by": "rust"` (the Ruby worker writes `"by": "ruby"`).
 pub struct InteropEcho(pub Vec<Value>);
 
 impl Job for InteropEcho {
@@ -246,7 +247,7 @@ impl Job for InteropEcho {
     fn perform(self, ctx: JobContext) -> BoxFuture<JobResult> {
         Box::pin(async move {
             let mut conn = ctx.state::<Recorder>()?.0 .0;
-            let record = json!({ "jid": ctx.jid(), "args": self.0 }).to_string();
+            let record = json!({ "jid": ctx.jid(), "args": self.0, "by": "rust" }).to_string();
             redis::cmd("RPUSH")
                 .arg(PERFORMED)
                 .arg(record)
