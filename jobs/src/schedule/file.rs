@@ -44,7 +44,6 @@ const KEYS: &[&str] = &[
     "retry",
     "catch_up",
     "catch_up_limit",
-    "description",
 ];
 
 /// The schedules of one file, sorted by name.
