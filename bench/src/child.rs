@@ -1,0 +1,99 @@
+//! Worker processes of this same binary, for `--processes P`.
+//!
+//! 1. [`Children::spawn`] starts P copies as `jobs-bench worker --backend URL ...`, each
+//!    connecting to the same isolated store, with a pipe on stdin.
+//! 2. A child works until its stdin closes, stops gracefully, and prints `peak_rss_kb=N`.
+//! 3. [`Children::finish`] closes the pipes, waits (bounded) and collects each child's peak.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::args::Options;
+use crate::report::{peak_rss_kb, reset_peak_rss};
+use crate::work::{worker, Probe};
+
+/// Running worker processes.
+pub struct Children {
+    procs: Vec<Child>,
+}
+
+impl Children {
+    /// Starts `n` worker processes on `url`.
+    pub fn spawn(n: usize, url: &str, concurrency: usize, role: &str) -> Result<Children> {
+        let exe = std::env::current_exe().context("locating this binary to spawn workers")?;
+        let mut procs = Vec::with_capacity(n);
+        for i in 0..n {
+            let child = Command::new(&exe)
+                .args(["worker", "--backend", url, "--role", role])
+                .args(["--concurrency", &concurrency.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("spawning worker process {i}"))?;
+            procs.push(child);
+        }
+        Ok(Children { procs })
+    }
+
+    /// Stops every child and returns each one's peak RSS in KiB.
+    pub async fn finish(mut self) -> Result<Vec<u64>> {
+        let mut peaks = Vec::new();
+        for child in &mut self.procs {
+            drop(child.stdin.take());
+        }
+        for (i, child) in self.procs.iter_mut().enumerate() {
+            let mut out = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                let read = stdout.read_to_string(&mut out);
+                tokio::time::timeout(Duration::from_secs(20), read)
+                    .await
+                    .with_context(|| format!("worker process {i} did not stop in 20 s"))?
+                    .with_context(|| format!("reading worker process {i}'s output"))?;
+            }
+            let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .with_context(|| format!("worker process {i} did not exit"))??;
+            if !status.success() {
+                bail!("worker process {i} exited with {status}");
+            }
+            let peak: Option<u64> = out
+                .lines()
+                .filter_map(|l| l.strip_prefix("peak_rss_kb="))
+                .find_map(|v| v.trim().parse().ok());
+            peaks.extend(peak);
+        }
+        Ok(peaks)
+    }
+}
+
+/// The child's side: work on `--backend` until stdin closes (or the time limit).
+pub async fn run_child(opts: &Options) -> Result<()> {
+    let backend = jobs_backends::connect(&opts.backend)
+        .await
+        .with_context(|| format!("worker connecting to {}", jobs::redact_url(&opts.backend)))?;
+    reset_peak_rss();
+    let probe = Probe::new();
+    let w = worker(backend, &probe, opts.concurrency, opts.role == "io", false)?;
+    let handle = w.handle();
+    let running = tokio::spawn(w.run());
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let deadline = Instant::now() + opts.timeout;
+    // Bounded by the time limit: any line or EOF on stdin means stop.
+    let _ = tokio::time::timeout_at(deadline.into(), stdin.next_line()).await;
+    handle.stop();
+    tokio::time::timeout(Duration::from_secs(15), running)
+        .await
+        .context("worker did not stop in 15 s")?
+        .context("worker task failed")?
+        .context("worker failed")?;
+    if let Some(kb) = peak_rss_kb() {
+        println!("peak_rss_kb={kb}");
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `jobs-bench`: the benchmark binary (scenarios `noop`, `latency`, `depth`, `io`).
+//!
+//! 1. Parses the options (`args.rs`) and makes a fresh isolated store for the URL (`store.rs`).
+//! 2. Runs the scenario (`scenarios.rs`) with the jobs of `work.rs`, spawning worker
+//!    processes of this binary for `--processes` (`child.rs`).
+//! 3. Removes the store, then prints the report as one JSON object on the last line.
+
+mod args;
+mod child;
+mod report;
+mod scenarios;
+mod store;
+mod work;
+
+use anyhow::{Context, Result};
+
+use args::{Options, Scenario};
+use store::Store;
+
+fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = Options::parse(&argv).and_then(|opts| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?
+            .block_on(run(opts))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jobs-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(opts: Options) -> Result<()> {
+    if opts.scenario == Scenario::Worker {
+        return child::run_child(&opts).await;
+    }
+    let store = Store::fresh(&opts.backend)?;
+    println!(
+        "{} on {} (isolated store {})",
+        opts.scenario.name(),
+        jobs::redact_url(&opts.backend),
+        jobs::redact_url(&store.url)
+    );
+    let outcome = async {
+        let backend = jobs_backends::connect(&store.url)
+            .await
+            .with_context(|| format!("connecting to {}", jobs::redact_url(&store.url)))?;
+        match opts.scenario {
+            Scenario::Noop | Scenario::Io => scenarios::throughput(&opts, &store, backend).await,
+            Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
+            Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
+            Scenario::Worker => anyhow::bail!("the worker role runs only as a child process"),
+        }
+    }
+    .await;
+    let cleaned = store.remove().await;
+    let report = outcome?;
+    cleaned?;
+    report.print_json()
+}

@@ -1,0 +1,302 @@
+//! The four scenarios; each returns the [`Report`] that `main` prints last.
+//!
+//! 1. `noop`: enqueue N jobs (bulk, or `--single` one at a time), then time the worker(s)
+//!    from start until all N are performed.
+//! 2. `latency`: an idle worker waits; one job at a time is enqueued and the time from just
+//!    before the enqueue call to the job starting is recorded.
+//! 3. `depth`: Q jobs already queued; time M jobs while the queue is topped up to stay at
+//!    or above Q/2.
+//! 4. `io`: N jobs awaiting 5 ms each at high concurrency, 1% failing once and retried.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use jobs::backend::AdminBackend;
+use jobs::Client;
+
+use crate::args::Options;
+use crate::child::Children;
+use crate::report::{kb_to_mb, peak_rss_kb, percentile, reset_peak_rss, round3, Report};
+use crate::store::Store;
+use crate::work::{worker, BenchIo, BenchNoop, Probe};
+
+/// What the enqueue phase pushes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Noop,
+    Io,
+}
+
+/// Pushes jobs `from..to` in bulk batches of `batch`, or one at a time when `single`.
+async fn enqueue(
+    client: &Client,
+    kind: Kind,
+    range: std::ops::Range<u64>,
+    batch: usize,
+    single: bool,
+    deadline: Instant,
+) -> Result<()> {
+    if single {
+        for i in range {
+            if Instant::now() > deadline {
+                bail!("time limit reached while enqueueing");
+            }
+            match kind {
+                Kind::Noop => BenchNoop::set().client(client).perform_later(i).await,
+                Kind::Io => BenchIo::set().client(client).perform_later(i).await,
+            }
+            .with_context(|| format!("enqueueing job {i}"))?;
+        }
+        return Ok(());
+    }
+    let mut start = range.start;
+    while start < range.end {
+        if Instant::now() > deadline {
+            bail!("time limit reached while enqueueing");
+        }
+        let end = (start + batch as u64).min(range.end);
+        match kind {
+            Kind::Noop => {
+                BenchNoop::set()
+                    .client(client)
+                    .perform_all_later((start..end).map(BenchNoop::new))
+                    .await
+            }
+            Kind::Io => {
+                BenchIo::set()
+                    .client(client)
+                    .perform_all_later((start..end).map(BenchIo::new))
+                    .await
+            }
+        }
+        .with_context(|| format!("bulk-enqueueing jobs {start}..{end}"))?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Runs the worker(s) until `n` jobs succeeded; returns the seconds taken and peak RSS (MiB).
+async fn perform_all(
+    o: &Options,
+    store: &Store,
+    backend: &Arc<dyn AdminBackend>,
+    kind: Kind,
+    n: u64,
+    deadline: Instant,
+) -> Result<(f64, Option<f64>)> {
+    let io = matches!(kind, Kind::Io);
+    if o.processes == 1 {
+        let probe = Probe::new();
+        reset_peak_rss();
+        let w = worker(backend.clone(), &probe, o.concurrency, io, true)?;
+        let handle = w.handle();
+        let t = Instant::now();
+        let running = tokio::spawn(w.run());
+        let finished = probe.wait_for(n, deadline).await;
+        let secs = t.elapsed().as_secs_f64();
+        let rss = peak_rss_kb().map(kb_to_mb);
+        handle.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+        if !finished {
+            bail!("time limit reached: {} of {n} jobs performed", probe.done());
+        }
+        return Ok((secs, rss));
+    }
+    if store.kind == "memory" {
+        bail!("memory:// lives inside one process; --processes needs redis, postgres or sqlite");
+    }
+    let role = if io { "io" } else { "noop" };
+    let t = Instant::now();
+    let children = Children::spawn(o.processes, &store.url, o.concurrency, role)?;
+    // Bounded by the deadline; the stats call is a few reads per poll.
+    let secs = loop {
+        let s = backend.stats().await.context("reading stats")?;
+        if s.processed.saturating_sub(s.failed) >= n {
+            break t.elapsed().as_secs_f64();
+        }
+        if Instant::now() > deadline {
+            let _ = children.finish().await;
+            bail!("time limit reached: {} of {n} jobs performed", s.processed);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let peaks = children.finish().await?;
+    println!(
+        "  worker peaks (MiB): {:?}",
+        peaks.iter().map(|k| kb_to_mb(*k)).collect::<Vec<_>>()
+    );
+    Ok((secs, peaks.into_iter().max().map(kb_to_mb)))
+}
+
+fn report(o: &Options, store: &Store, jobs: u64) -> Report {
+    Report {
+        scenario: o.scenario.name(),
+        backend: store.kind,
+        jobs,
+        concurrency: o.concurrency,
+        processes: o.processes,
+        enqueue_per_s: None,
+        process_per_s: None,
+        p50_ms: None,
+        p99_ms: None,
+        peak_rss_mb: None,
+    }
+}
+
+/// `noop` and `io`: enqueue everything, then time the worker(s).
+pub async fn throughput(
+    o: &Options,
+    store: &Store,
+    backend: Arc<dyn AdminBackend>,
+) -> Result<Report> {
+    let deadline = Instant::now() + o.timeout;
+    let kind = if o.scenario.name() == "io" {
+        Kind::Io
+    } else {
+        Kind::Noop
+    };
+    let client = Client::new(backend.clone());
+    let t = Instant::now();
+    enqueue(&client, kind, 0..o.jobs, o.batch, o.single, deadline).await?;
+    let enq_secs = t.elapsed().as_secs_f64();
+    let enqueue_per_s = o.jobs as f64 / enq_secs;
+    let how = if o.single { "one at a time" } else { "in bulk" };
+    println!(
+        "{}: enqueued {} jobs {how} in {enq_secs:.3} s ({enqueue_per_s:.0}/s)",
+        o.scenario.name(),
+        o.jobs
+    );
+    let (secs, rss) = perform_all(o, store, &backend, kind, o.jobs, deadline).await?;
+    let rate = o.jobs as f64 / secs;
+    println!(
+        "{}: performed {} jobs in {secs:.3} s ({rate:.0}/s) with {} process(es) x concurrency {}; peak worker RSS {} MiB",
+        o.scenario.name(),
+        o.jobs,
+        o.processes,
+        o.concurrency,
+        rss.map_or("?".to_owned(), |r| r.to_string())
+    );
+    if matches!(kind, Kind::Io) {
+        let ceiling = o.processes as f64 * o.concurrency as f64 / 0.005;
+        println!(
+            "io: ceiling concurrency / 5 ms = {ceiling:.0}/s; reached {:.0}%",
+            rate / ceiling * 100.0
+        );
+    }
+    let mut r = report(o, store, o.jobs);
+    r.enqueue_per_s = Some(round3(enqueue_per_s));
+    r.process_per_s = Some(round3(rate));
+    r.peak_rss_mb = rss;
+    Ok(r)
+}
+
+/// `latency`: one job at a time to an idle worker, enqueue-to-start.
+pub async fn latency(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
+    let deadline = Instant::now() + o.timeout;
+    let client = Client::new(backend.clone());
+    let probe = Probe::new();
+    let mut starts = probe.watch_starts();
+    reset_peak_rss();
+    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let handle = w.handle();
+    let running = tokio::spawn(w.run());
+    // Let the worker register and sit idle in its fetch before the first sample.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ms = Vec::with_capacity(o.samples as usize);
+    let mut enq = Vec::with_capacity(o.samples as usize);
+    for i in 0..o.samples {
+        let t = Instant::now();
+        BenchNoop::set()
+            .client(&client)
+            .perform_later(i)
+            .await
+            .with_context(|| format!("enqueueing sample {i}"))?;
+        enq.push(t.elapsed().as_secs_f64() * 1000.0);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left.min(Duration::from_secs(10)), starts.recv()).await {
+            Ok(Some(start)) => ms.push(start.duration_since(t).as_secs_f64() * 1000.0),
+            _ => {
+                handle.stop();
+                bail!("sample {i} did not start within 10 s (or the time limit)");
+            }
+        }
+    }
+    let rss = peak_rss_kb().map(kb_to_mb);
+    handle.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+    ms.sort_by(f64::total_cmp);
+    enq.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
+    let fmt = |v: Option<f64>| v.map_or("?".to_owned(), |x| format!("{x:.3}"));
+    println!(
+        "latency: {} samples, enqueue-to-start p50 {} ms, p99 {} ms, max {} ms; the enqueue call alone p50 {} ms",
+        ms.len(),
+        fmt(p50),
+        fmt(p99),
+        fmt(ms.last().copied()),
+        fmt(percentile(&enq, 0.5)),
+    );
+    let mut r = report(o, store, o.samples);
+    r.p50_ms = p50.map(round3);
+    r.p99_ms = p99.map(round3);
+    r.peak_rss_mb = rss;
+    Ok(r)
+}
+
+/// `depth`: time `--measure` jobs with `--queued` already waiting (topped up to stay >= Q/2).
+pub async fn depth(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
+    let deadline = Instant::now() + o.timeout;
+    let client = Client::new(backend.clone());
+    let (q, m) = (o.queued, o.measure);
+    let half = (q / 2).max(1);
+    let t = Instant::now();
+    enqueue(&client, Kind::Noop, 0..q, o.batch, false, deadline).await?;
+    let enq_secs = t.elapsed().as_secs_f64();
+    println!(
+        "depth: queued {q} jobs in {enq_secs:.3} s ({:.0}/s)",
+        q as f64 / enq_secs
+    );
+    let probe = Probe::new();
+    reset_peak_rss();
+    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let handle = w.handle();
+    let t = Instant::now();
+    let running = tokio::spawn(w.run());
+    let mut enqueued = q;
+    let mut ok = true;
+    // Bounded: each round either pushes `half` more jobs (up to M + Q/2 in all) or ends.
+    while enqueued < m + half {
+        if !probe.wait_for(enqueued - half, deadline).await {
+            ok = false;
+            break;
+        }
+        let upto = enqueued + half;
+        enqueue(
+            &client,
+            Kind::Noop,
+            enqueued..upto,
+            o.batch,
+            false,
+            deadline,
+        )
+        .await?;
+        enqueued = upto;
+    }
+    let ok = ok && probe.wait_for(m, deadline).await;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = peak_rss_kb().map(kb_to_mb);
+    handle.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+    if !ok {
+        bail!("time limit reached: {} of {m} jobs performed", probe.done());
+    }
+    let rate = m as f64 / secs;
+    println!(
+        "depth: performed {m} jobs with >= {half} of {q} queued in {secs:.3} s ({rate:.0}/s), {enqueued} enqueued in all"
+    );
+    let mut r = report(o, store, m);
+    r.process_per_s = Some(round3(rate));
+    r.peak_rss_mb = rss;
+    Ok(r)
+}
