@@ -1,6 +1,7 @@
 //! Quickstart: enqueue a few jobs, run a worker, watch one retry, one wait and one die.
 //!
-//! `cargo run --example quickstart` (in-memory backend; set `JOBS_URL` for another).
+//! `cargo run --example quickstart` (SQLite file `jobs.db`; set `JOBS_URL` for another, e.g.
+//! `memory://` or `redis://127.0.0.1:6379/0`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -70,7 +71,7 @@ async fn send_reminder(user_id: u64) -> Result<(), AppError> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
-    let url = jobs_examples::backend_url("memory://");
+    let url = jobs_examples::backend_url("sqlite://jobs.db");
     let backend = jobs_backends::connect(&url).await?;
     // The store may hold other jobs (a shared JOBS_URL): count from what is there now.
     let before = backend.stats().await?;
