@@ -27,7 +27,7 @@ pub(super) type Tx<'a> = Conn<'a>;
 /// A read transaction on a reader connection.
 pub(super) type ReadTx = Transaction<'static, Sqlite>;
 
-/// The pools and shared state of one backend.
+/// The connections and shared state of one backend.
 #[derive(Debug)]
 pub(super) struct Db {
     /// One connection: every write goes through it.

@@ -19,7 +19,7 @@ pub(super) struct ErrorContext {
     pub(super) target: String,
     /// How long SQLite waits for the write lock before giving up.
     pub(super) busy_timeout: Duration,
-    /// How long a call waits for a pooled connection.
+    /// How long a read waits for a pooled reader connection.
     pub(super) acquire_timeout: Duration,
 }
 

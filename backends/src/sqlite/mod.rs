@@ -3,16 +3,19 @@
 //! 1. One `jobs` table holds every job with its state (`available`, `scheduled`,
 //!    `running`, `retryable`, `dead`), time, FIFO position and lease; the envelope is the
 //!    JSON text every backend stores. The schema is the numbered files of `sql/sqlite/`,
-//!    embedded in the crate and applied at connect ([`open`]).
-//! 2. WAL mode with `synchronous=NORMAL` by default (see [`Synchronous`]), a busy timeout,
-//!    and every write in a `BEGIN IMMEDIATE` transaction on one writer connection, so worker
-//!    and web processes sharing the file wait for each other instead of failing with
-//!    "database is locked".
+//!    embedded in the crate and applied at connect (`open.rs`).
+//! 2. WAL mode with `synchronous=NORMAL` by default (see [`Synchronous`]: every commit
+//!    survives the process being killed; `FULL` adds power loss), a busy timeout, and every
+//!    write either one statement or a `BEGIN IMMEDIATE` transaction, both of which take the
+//!    write lock before reading, on one writer connection (`writer.rs`); so worker and web
+//!    processes sharing the file wait for each other instead of failing with "database is
+//!    locked".
 //! 3. Leases carry an owner, a token and an expiry; every settle is fenced by the token
-//!    ([`lease`]). Heartbeats extend leases ([`process`]).
+//!    (`lease.rs`, `finish.rs`, where concurrent finishes commit together). Heartbeats extend
+//!    leases (`process.rs`).
 //! 4. Idle reservers wake on a `Notify` shared by every backend of the file in this process
-//!    ([`wake`]), and poll for pushes from other processes.
-//! 5. Driver errors become [`BackendError`]s in one function ([`error`]).
+//!    (`wake.rs`), and poll for pushes from other processes.
+//! 5. Driver errors become [`BackendError`]s in one function (`error.rs`).
 
 mod admin;
 mod config;

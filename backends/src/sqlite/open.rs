@@ -1,4 +1,4 @@
-//! Opening a database file: pragmas, the schema, and the connection pools.
+//! Opening a database file: pragmas, the schema, the writer and the reader pool.
 //!
 //! 1. One setup connection creates the file when missing, switches it to WAL mode (retrying
 //!    while another process holds the lock that switch needs) and runs the embedded
@@ -42,7 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// How long a call waits for a pooled connection before failing with a timeout.
+/// How long a read waits for a pooled reader connection before failing with a timeout.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens (creating when missing) the database `config` names and brings its schema up to date.
