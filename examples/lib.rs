@@ -14,3 +14,21 @@ pub fn init_logging() {
 pub fn backend_url(default: &str) -> String {
     std::env::var(jobs::JOBS_URL).unwrap_or_else(|_| default.to_owned())
 }
+
+/// The job shared by the two-process pair (`pair_web` enqueues it, `pair_worker` performs it).
+pub mod pair {
+    /// Why rendering an invoice failed.
+    #[derive(Debug, thiserror::Error)]
+    #[error("the PDF renderer is unavailable")]
+    pub struct RenderError;
+
+    /// Renders an invoice PDF (here: prints it), slow work a request should not wait for.
+    #[jobs::job(name = "RenderInvoice", queue = "pdf")]
+    pub async fn render_invoice(invoice_id: u64) -> Result<(), RenderError> {
+        println!(
+            "rendered invoice {invoice_id} in process {}",
+            std::process::id()
+        );
+        Ok(())
+    }
+}
