@@ -99,6 +99,9 @@ pub(super) const EXPIRED: &str = "SELECT id, jid, lease_owner FROM jobs
     WHERE state = 'running' AND lease_expires_at <= ?1
     ORDER BY lease_seq DESC, pos DESC";
 
+/// The most queues one reserve statement reads.
+const QUEUES_PER_STATEMENT: usize = 100;
+
 /// One attempt: takes what is there now.
 async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, BackendError> {
     if p.limit == 0 || p.queues.is_empty() {
@@ -112,18 +115,27 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         }
     }
     let nonce = nonce();
-    let sql = reserve_sql(queues.len());
-    let mut query = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
-        .bind(&p.process)
-        .bind(&nonce)
-        .bind(after(p.now, p.lease_ttl))
-        .bind(i64::try_from(p.limit).unwrap_or(i64::MAX));
-    for q in &queues {
-        query = query.bind(*q);
+    let mut rows = Vec::new();
+    // SQLite allows 500 terms in a compound SELECT: a longer list of queues takes several
+    // statements, each reserving what the ones before left room for.
+    for group in queues.chunks(QUEUES_PER_STATEMENT) {
+        let room = p.limit.saturating_sub(rows.len());
+        if room == 0 {
+            break;
+        }
+        let sql = reserve_sql(group.len());
+        let mut query = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
+            .bind(&p.process)
+            .bind(&nonce)
+            .bind(after(p.now, p.lease_ttl))
+            .bind(i64::try_from(room).unwrap_or(i64::MAX));
+        for q in group {
+            query = query.bind(*q);
+        }
+        let mut conn = db.exec().await?;
+        rows.extend(query.fetch_all(&mut *conn).await.or_backend(&db.cx)?);
+        conn.settle();
     }
-    let mut conn = db.exec().await?;
-    let mut rows = query.fetch_all(&mut *conn).await.or_backend(&db.cx)?;
-    conn.settle();
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
     rows.sort_by_cached_key(|(_, queue, pos, _)| (rank(queue), *pos));
 

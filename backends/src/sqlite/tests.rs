@@ -163,3 +163,23 @@ async fn each_reserve_call_is_one_lease_number_higher_than_the_last() {
         "{seqs:?}"
     );
 }
+
+#[tokio::test]
+async fn a_reserve_over_more_queues_than_one_statement_reads_keeps_their_order() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let names: Vec<String> = (0..250).map(|i| format!("q{i:03}")).collect();
+    // Jobs only in queues 120 and 230, pushed in the opposite order.
+    let late = JobEnvelope::new("A", "q230", vec![]);
+    let early = JobEnvelope::new("A", "q120", vec![]);
+    b.job_push(PushParams::new(
+        vec![late.clone(), early.clone()],
+        chrono::Utc::now(),
+    ))
+    .await
+    .unwrap();
+    let mut p = ReserveParams::new(names, "p", chrono::Utc::now());
+    p.limit = 5;
+    let got = b.job_reserve(p).await.unwrap();
+    let jids: Vec<_> = got.iter().map(|r| r.job.jid.clone()).collect();
+    assert_eq!(jids, vec![early.jid, late.jid]);
+}
