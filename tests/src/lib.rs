@@ -300,6 +300,8 @@ macro_rules! conformance_suite {
                 outcomes_snooze_discard_kill,
                 unknown_job_follows_the_retry_path,
                 bad_arguments_follow_the_retry_path,
+            }
+            worker_policy {
                 exhausted_jobs_discard_when_told,
                 custom_backoff_retries_discards_or_kills,
                 error_chain_and_handlers,

@@ -15,3 +15,4 @@ pub mod push_reserve;
 pub mod schedule;
 pub mod scheduled;
 pub mod worker;
+pub mod worker_policy;
