@@ -13,6 +13,7 @@ mod connect;
 pub mod envelope;
 mod job;
 pub mod memory;
+pub mod metrics;
 pub mod prelude;
 pub mod registry;
 pub mod retry;

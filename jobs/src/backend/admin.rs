@@ -249,4 +249,18 @@ pub trait AdminBackend: Backend {
     fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
         None
     }
+
+    /// Facts about the server for the dashboard, as `(label, value)` pairs: for Redis its
+    /// version and memory, for Postgres its version and sizes. Empty by default.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use jobs::backend::AdminBackend;
+    /// let facts = jobs::memory::MemoryBackend::new().facts().await.unwrap();
+    /// assert_eq!(facts[0], ("Jobs stored".to_owned(), "0".to_owned()));
+    /// # });
+    /// ```
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        Ok(Vec::new())
+    }
 }

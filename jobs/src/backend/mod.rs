@@ -6,7 +6,10 @@
 //! 2. [`AdminBackend`] is what the dashboard and tests read and change.
 //! 3. [`Lease`] is the acknowledgement contract: a reserved job is completed, failed or
 //!    requeued exactly once, by methods that consume it.
-//! 4. [`Traced`] wraps any backend in one `tracing` span per call, so backends never
+//! 4. Optional seams, each `None` unless the backend offers it: [`Backend::metrics`]
+//!    (per-job-name metrics), [`AdminBackend::schedules`] (recurring jobs); and
+//!    [`AdminBackend::facts`], what the dashboard shows about the server.
+//! 5. [`Traced`] wraps any backend in one `tracing` span per call, so backends never
 //!    instrument themselves.
 
 mod admin;
@@ -73,4 +76,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Give back jobs whose leases expired (their process stopped beating) to the head of
     /// their queues; returns how many. A rescued lease can no longer be settled.
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError>;
+
+    /// Where this backend keeps per-job-name metrics, if it does. The worker writes its
+    /// counts there and the dashboard reads them; `None` (the default) means no metrics
+    /// are kept. It sits on `Backend` rather than [`AdminBackend`] because the worker,
+    /// which only holds a `dyn Backend`, is what writes them; admin users reach it too.
+    ///
+    /// ```
+    /// use jobs::backend::Backend;
+    /// assert!(jobs::memory::MemoryBackend::new().metrics().is_some());
+    /// ```
+    fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
+        None
+    }
 }

@@ -80,6 +80,11 @@ impl Backend for Traced {
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
         span(self.name(), "lease_rescue", self.inner.lease_rescue(p)).await
     }
+    fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
+        self.inner
+            .metrics()
+            .map(|_| self as &dyn crate::metrics::MetricsStore)
+    }
 }
 
 #[async_trait]
@@ -150,6 +155,10 @@ impl AdminBackend for Traced {
     }
     async fn clear_all(&self) -> Result<(), BackendError> {
         span(self.name(), "clear_all", self.inner.clear_all()).await
+    }
+
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        span(self.name(), "facts", self.inner.facts()).await
     }
 
     fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
@@ -255,6 +264,38 @@ impl Traced {
         self.inner.schedules().ok_or(BackendError::Unsupported {
             backend: self.inner.name(),
             operation: "recurring jobs",
+        })
+    }
+}
+
+/// The metrics store of the wrapped backend, one span per call. Only reached through
+/// [`Backend::metrics`], which is `None` when the wrapped backend has no store.
+#[async_trait]
+impl crate::metrics::MetricsStore for Traced {
+    async fn metrics_record(&self, p: crate::metrics::RecordParams) -> Result<(), BackendError> {
+        span(
+            self.name(),
+            "metrics_record",
+            self.metrics_store()?.metrics_record(p),
+        )
+        .await
+    }
+
+    async fn metrics_query(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::metrics::JobMetrics>, BackendError> {
+        let store = self.metrics_store()?;
+        span(self.name(), "metrics_query", store.metrics_query(from, to)).await
+    }
+}
+
+impl Traced {
+    fn metrics_store(&self) -> Result<&dyn crate::metrics::MetricsStore, BackendError> {
+        self.inner.metrics().ok_or(BackendError::Unsupported {
+            backend: self.inner.name(),
+            operation: "metrics",
         })
     }
 }

@@ -221,6 +221,14 @@ impl AdminBackend for MemoryBackend {
         Ok(())
     }
 
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        let st = self.lock();
+        let queued: usize = st.queues.values().map(|q| q.len()).sum();
+        let sets = st.scheduled.len() + st.retry.len() + st.dead.len();
+        let jobs = queued as u64 + sets + st.leased.len() as u64;
+        Ok(vec![("Jobs stored".to_owned(), jobs.to_string())])
+    }
+
     fn schedules(&self) -> Option<&dyn crate::schedule::ScheduleStore> {
         Some(self)
     }

@@ -5,9 +5,11 @@
 //!    a job as soon as it is pushed, without polling.
 //! 3. It implements the whole of [`Backend`] and [`AdminBackend`] and passes the shared
 //!    conformance suite; nothing survives the process.
-//! 4. It keeps recurring-job state and tick claims too (`schedule.rs`).
+//! 4. It keeps recurring-job state and tick claims too (`schedule.rs`), and job metrics
+//!    per hour (`metrics.rs`).
 
 mod admin;
+mod metrics;
 mod schedule;
 mod state;
 
@@ -248,6 +250,10 @@ impl Backend for MemoryBackend {
             self.shared.wake.notify_waiters();
         }
         Ok(rescued)
+    }
+
+    fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
+        Some(self)
     }
 }
 

@@ -129,6 +129,8 @@ pub(super) struct State {
     pub(super) schedules: BTreeMap<String, crate::schedule::ScheduleRecord>,
     /// Claimed ticks: (schedule, tick in µs) and when the claim may be pruned.
     pub(super) claims: HashMap<(String, i64), DateTime<Utc>>,
+    /// Job metrics per (hour, class) (see `metrics.rs`).
+    pub(super) metrics: BTreeMap<(DateTime<Utc>, String), crate::metrics::Counts>,
 }
 
 impl State {

@@ -6,6 +6,8 @@
 //!    returns after a graceful shutdown; [`WorkerHandle`] quiets or stops it from elsewhere.
 //! 3. `processor.rs` runs each job; `hooks.rs` holds middleware and handlers.
 //! 4. An optional recurring-job [`Scheduler`] runs beside the fetch loop while the worker runs.
+//! 5. When the backend keeps metrics ([`Backend::metrics`]), each run's job name, outcome and
+//!    duration are counted in memory and written in batches (`crate::metrics::recorder`).
 
 pub(crate) mod hooks;
 pub(crate) mod processor;
@@ -70,6 +72,8 @@ pub(crate) struct Runtime {
     pub(crate) death_handlers: Vec<DeathHandler>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dead_limits: DeadLimits,
+    /// Run counts not yet written to the backend's metrics store.
+    pub(crate) metrics: Arc<crate::metrics::recorder::Recorder>,
     running: Mutex<HashMap<String, RunningJob>>,
 }
 
@@ -84,6 +88,7 @@ impl Runtime {
             error_handlers: Vec::new(),
             death_handlers: Vec::new(),
             dead_limits: DeadLimits::default(),
+            metrics: Arc::default(),
             running: Mutex::new(HashMap::new()),
         }
     }
@@ -113,6 +118,7 @@ pub(crate) struct Timings {
     pub(crate) poll: Duration,
     pub(crate) fetch_wait: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) metrics_flush: Duration,
 }
 
 /// Configures a [`Worker`].
@@ -229,6 +235,13 @@ impl WorkerBuilder {
     /// The longest a reserve blocks waiting for a job before checking for shutdown (default 1 s).
     pub fn fetch_wait(mut self, d: Duration) -> Self {
         self.timings.fetch_wait = d;
+        self
+    }
+
+    /// How often run counts are written to the backend's metrics store, when it has one
+    /// (default 5 s; they are also written at shutdown).
+    pub fn metrics_interval(mut self, d: Duration) -> Self {
+        self.timings.metrics_flush = d.max(Duration::from_millis(10));
         self
     }
 
@@ -361,6 +374,7 @@ impl Worker {
                 poll: Duration::from_secs(5),
                 fetch_wait: Duration::from_secs(1),
                 shutdown_timeout: Duration::from_secs(25),
+                metrics_flush: Duration::from_secs(5),
             },
             dead_limits: DeadLimits::default(),
             middleware: Vec::new(),

@@ -5,7 +5,8 @@
 //!    arguments that do not fit become failures that follow the retry path; none is dropped.
 //! 2. `plan`: turn the result into the backend move (complete, retry, snooze, dead,
 //!    discard), record the error in the job, log, and call the error and death handlers.
-//! 3. `process`: settle the lease; while the backend is unreachable, keep trying with
+//! 3. `process`: count the run (job name, failed or not, duration) for the metrics,
+//!    settle the lease; while the backend is unreachable, keep trying with
 //!    backoff. On hard shutdown (the grace period is over) the job is requeued unchanged.
 
 use std::sync::Arc;
@@ -181,11 +182,19 @@ pub(crate) async fn process(rt: Arc<Runtime>, lease: Lease, hard_stop: Cancellat
             started_at: rt.clock.now(),
         },
     );
+    let started = std::time::Instant::now();
     let outcome = tokio::select! {
         biased;
         (result, options) = execute(&rt, &job) => Some(plan(&rt, job.clone(), result, &options)),
         _ = hard_stop.cancelled() => None,
     };
+    if let Some(plan) = &outcome {
+        // Counted like the backend's `processed`: every end but a snooze.
+        if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
+            rt.metrics
+                .record(&job.class, rt.clock.now(), plan.failed, started.elapsed());
+        }
+    }
     match outcome {
         Some(plan) => settle(&rt, lease, plan, &hard_stop).await,
         None => requeue(lease, &hard_stop).await,

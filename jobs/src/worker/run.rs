@@ -9,8 +9,10 @@
 //! 3. Poller: promote due scheduled and retry jobs and rescue expired leases, at a jittered
 //!    interval so many processes do not stampede.
 //! 4. Scheduler: when given one, runs recurring-job passes until the worker stops.
-//! 5. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
-//!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; remove the process.
+//! 5. Metrics: when the backend keeps them, write the counted runs every `metrics_interval`.
+//! 6. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
+//!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; write the last
+//!    metrics; remove the process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +100,15 @@ impl Worker {
         tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
+        let metrics = self.backend.metrics().is_some().then(|| {
+            tokio::spawn(crate::metrics::recorder::flush_loop(
+                self.rt.metrics.clone(),
+                self.backend.clone(),
+                self.rt.clock.clone(),
+                self.timings.metrics_flush,
+                background.clone(),
+            ))
+        });
         let scheduler = self.scheduler.clone().map(|s| {
             let stop = background.clone();
             tokio::spawn(async move {
@@ -133,6 +144,13 @@ impl Worker {
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
+        self.rt
+            .metrics
+            .flush(self.backend.as_ref(), self.rt.clock.as_ref())
+            .await;
         if let Err(e) = self.backend.process_remove(&self.id).await {
             tracing::warn!(error = %e, "could not remove the process record; it expires on its own");
         }

@@ -1,0 +1,137 @@
+//! The worker's side of metrics: count runs in memory, write them in batches.
+//!
+//! 1. `Recorder::record` adds one run to the pending counts of its `(class, hour)` under a
+//!    short lock; nothing reaches the backend on the job's path.
+//! 2. `flush` takes every pending count and writes it in one
+//!    [`MetricsStore::metrics_record`](super::MetricsStore::metrics_record) call; when that
+//!    fails the counts go back to be written with the next flush.
+//! 3. `flush_loop` flushes every interval until the worker stops; the worker flushes once
+//!    more after its last job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{hour_of, Counts, MetricsSample, RecordParams, KEEP};
+use crate::backend::Backend;
+use crate::clock::Clock;
+
+/// Pending counts per (class, hour), not yet written.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    pending: Mutex<HashMap<(String, DateTime<Utc>), Counts>>,
+}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(String, DateTime<Utc>), Counts>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one run of `class` that ended at `at`.
+    pub(crate) fn record(&self, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
+        let hour = hour_of(at);
+        let mut pending = self.lock();
+        match pending.get_mut(&(class.to_owned(), hour)) {
+            Some(c) => c.record(failed, took),
+            None => {
+                let mut c = Counts::default();
+                c.record(failed, took);
+                pending.insert((class.to_owned(), hour), c);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<MetricsSample> {
+        std::mem::take(&mut *self.lock())
+            .into_iter()
+            .map(|((class, hour), counts)| MetricsSample {
+                class,
+                hour,
+                counts,
+            })
+            .collect()
+    }
+
+    fn restore(&self, samples: Vec<MetricsSample>) {
+        let mut pending = self.lock();
+        for s in samples {
+            pending
+                .entry((s.class, s.hour))
+                .or_default()
+                .merge(&s.counts);
+        }
+    }
+
+    /// Writes every pending count to the backend's store, if it has one.
+    pub(crate) async fn flush(&self, backend: &dyn Backend, clock: &dyn Clock) {
+        let Some(store) = backend.metrics() else {
+            return;
+        };
+        let samples = self.take();
+        if samples.is_empty() {
+            return;
+        }
+        let now = clock.now();
+        // Hours older than the keep time would be dropped on arrival: do not hold them.
+        let keep_from = now - chrono::Duration::from_std(KEEP).unwrap_or(chrono::Duration::MAX);
+        let params = RecordParams {
+            samples: samples.clone(),
+            now,
+            keep: KEEP,
+        };
+        if let Err(e) = store.metrics_record(params).await {
+            tracing::warn!(error = %e, "could not write job metrics; keeping them for the next flush");
+            self.restore(
+                samples
+                    .into_iter()
+                    .filter(|s| s.hour >= keep_from)
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// Flushes `recorder` every `every` until `done`.
+pub(crate) async fn flush_loop(
+    recorder: Arc<Recorder>,
+    backend: Arc<dyn Backend>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    done: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        recorder.flush(backend.as_ref(), clock.as_ref()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[tokio::test]
+    async fn flush_writes_the_pending_counts_once() {
+        let backend = crate::memory::MemoryBackend::new();
+        let r = Recorder::default();
+        let now = Utc::now();
+        r.record("A", now, false, Duration::from_millis(3));
+        r.record("A", now, true, Duration::from_millis(5));
+        r.record("B", now, false, Duration::from_millis(1));
+        r.flush(&backend, &SystemClock).await;
+        r.flush(&backend, &SystemClock).await;
+        let rows = match backend.metrics() {
+            Some(s) => s.metrics_query(now, now).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].counts.processed, rows[0].counts.failed), (2, 1));
+        assert_eq!(rows[1].class, "B");
+    }
+}
