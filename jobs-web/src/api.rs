@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::pages::busy::parse_signal;
 use crate::pages::{apply, count, SetKind};
-use crate::params::{Paging, Pairs, DAYS, MAX_JIDS};
+use crate::params::{Paging, Pairs, DAYS, HOURS, MAX_JIDS};
 use crate::{AppState, WebError};
 
 type ApiResult = Result<Json<Value>, WebError>;
@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/queues/{name}/{action}", post(queue_action))
         .route("/api/processes", get(processes))
         .route("/api/processes/signal", post(signal))
+        .route("/api/facts", get(facts))
+        .route("/api/metrics", get(metrics))
         .route("/api/recurring", get(recurring))
         .route("/api/recurring/{name}/{action}", post(recurring_action))
         .route("/api/{set}", get(set_list))
@@ -51,6 +53,38 @@ async fn stats(State(st): State<AppState>) -> ApiResult {
         "processed": s.processed, "failed": s.failed, "dead_trimmed": s.dead_trimmed,
         "enqueued": s.enqueued, "scheduled": s.scheduled, "retries": s.retries, "dead": s.dead,
         "processes": procs.len(), "busy": busy, "now": Utc::now(),
+    })))
+}
+
+async fn facts(State(st): State<AppState>) -> ApiResult {
+    let b = st.backend.as_ref();
+    let rows: Vec<Value> = b
+        .facts()
+        .await?
+        .into_iter()
+        .map(|(label, value)| json!({ "label": label, "value": value }))
+        .collect();
+    Ok(Json(json!({ "backend": b.name(), "facts": rows })))
+}
+
+async fn metrics(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
+    let hours = Pairs::parse(raw.as_deref()).num("hours", HOURS)?;
+    let now = Utc::now();
+    let rows = crate::pages::metrics::load(st.backend.as_ref(), hours, now).await?;
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let jobs: Option<Vec<Value>> = rows.map(|rows| {
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "class": r.class, "processed": r.counts.processed, "failed": r.counts.failed,
+                    "avg_ms": ms(r.counts.average()), "p95_ms": ms(r.counts.p95()),
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({
+        "hours": hours, "enabled": jobs.is_some(), "now": now,
+        "jobs": jobs.unwrap_or_default(),
     })))
 }
 

@@ -19,6 +19,7 @@ pub(crate) enum Nav {
     Retries,
     Dead,
     Recurring,
+    Metrics,
 }
 
 /// A whole page: `title`, the navigation with `nav` current, and `body`.
@@ -31,6 +32,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Retries, ctx.url("/retries"), "Retries"),
         (Nav::Dead, ctx.url("/dead"), "Dead"),
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
+        (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
     ];
     html! {
         (DOCTYPE)

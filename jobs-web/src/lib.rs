@@ -172,6 +172,7 @@ impl Dashboard {
             .route("/queues/{name}/delete", post(pages::queues::delete))
             .route("/recurring", get(pages::recurring::list))
             .route("/recurring/{name}/{action}", post(pages::recurring::act))
+            .route("/metrics", get(pages::metrics::page))
             .route("/{set}", get(pages::sets::list))
             .route("/{set}/confirm", get(pages::sets::confirm))
             .route("/{set}/action", post(pages::sets::act))

@@ -11,6 +11,8 @@ pub(crate) const PER_PAGE: (u64, u64, u64) = (25, 1, 100);
 pub(crate) const PAGE: (u64, u64, u64) = (1, 1, 100_000);
 /// Days of history: default and bounds.
 pub(crate) const DAYS: (u64, u64, u64) = (30, 1, 90);
+/// Hours of job metrics: default and bounds.
+pub(crate) const HOURS: (u64, u64, u64) = (24, 1, 72);
 /// Seconds between live refreshes: default and bounds.
 pub(crate) const POLL: (u64, u64, u64) = (5, 2, 60);
 /// The most jobs one selection may name.
@@ -138,5 +140,13 @@ mod tests {
         assert!(p.num("poll", POLL).is_err());
         assert!(Pairs::parse(Some("page=-1")).num("page", PAGE).is_err());
         assert_eq!(Pairs::parse(None).num("page", PAGE).ok(), Some(1));
+        assert_eq!(
+            Pairs::parse(Some("hours=0")).num("hours", HOURS).ok(),
+            Some(1)
+        );
+        assert_eq!(
+            Pairs::parse(Some("hours=999")).num("hours", HOURS).ok(),
+            Some(72)
+        );
     }
 }

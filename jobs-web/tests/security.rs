@@ -28,6 +28,8 @@ fn pages(s: &Seeded) -> Vec<String> {
         format!("/admin/jobs/dead/confirm?action=delete&jid={}", s.dead),
         "/admin/jobs/dead/confirm?action=retry&scope=all".into(),
         "/admin/jobs/recurring".into(),
+        "/admin/jobs/metrics".into(),
+        "/admin/jobs/metrics?hours=72".into(),
     ]
 }
 
@@ -53,6 +55,11 @@ async fn payloads_in_job_fields_come_back_inert() {
             "&quot;'&gt;&lt;img src=x onerror=alert(1)&gt;"
         };
         assert!(dead.contains(escaped), "{dead}");
+        let metrics = get(&app, "/admin/jobs/metrics").await.body;
+        assert!(metrics.contains(escaped), "{metrics}");
+        // The JSON API gives the name back as data, for scripts to escape.
+        let api = get(&app, "/admin/jobs/api/metrics").await.json();
+        assert_eq!(api["jobs"][0]["class"], payload);
     }
 }
 
@@ -67,7 +74,8 @@ async fn payloads_in_query_parameters_come_back_inert() {
         for uri in pages(&s) {
             let sep = if uri.contains('?') { '&' } else { '?' };
             for key in [
-                "class", "q", "page", "per_page", "days", "poll", "action", "scope", "jid", "zzz",
+                "class", "q", "page", "per_page", "days", "poll", "hours", "action", "scope",
+                "jid", "zzz",
             ] {
                 let r = get(&app, &format!("{uri}{sep}{key}={v}")).await;
                 assert_inert(&format!("{uri} {key}"), &r.body);
@@ -247,6 +255,12 @@ async fn numbers_are_clamped_and_bad_values_get_400() {
     );
     let r = get(&app, "/admin/jobs?poll=0&days=0").await;
     assert!(r.body.contains("data-interval=\"2\""), "{}", r.body);
+    let r = get(&app, "/admin/jobs/api/metrics?hours=0").await;
+    assert_eq!(r.json()["hours"], 1);
+    let r = get(&app, "/admin/jobs/api/metrics?hours=99999999999999999999").await;
+    assert_eq!(r.json()["hours"], 72);
+    let r = get(&app, "/admin/jobs/metrics?hours=1000").await;
+    assert!(r.body.contains("last 72 hours"), "{}", r.body);
     let r = get(&app, "/admin/jobs?poll=100000").await;
     assert!(r.body.contains("data-interval=\"60\""));
     for uri in [
@@ -256,6 +270,8 @@ async fn numbers_are_clamped_and_bad_values_get_400() {
         "/admin/jobs/dead?per_page=ten",
         "/admin/jobs/queues/default?page=1e9",
         "/admin/jobs/api/history?days=%20x",
+        "/admin/jobs/metrics?hours=-1",
+        "/admin/jobs/api/metrics?hours=1h",
     ] {
         let r = get(&app, uri).await;
         assert_eq!(r.status, 400, "{uri}");

@@ -30,6 +30,11 @@ pub async fn page(
     let queues = b.queue_list(now).await?;
     let procs = b.process_list().await?;
     let busy: usize = procs.iter().map(|p| p.running.len()).sum();
+    // Facts are a nicety: a server that refuses `INFO` must not take the dashboard down.
+    let facts = b.facts().await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "backend facts unavailable");
+        vec![("Facts".to_owned(), "unavailable".to_owned())]
+    });
     let cards = [
         ("Processed", "processed", stats.processed, ctx.home()),
         ("Failed", "failed", stats.failed, ctx.home()),
@@ -102,6 +107,9 @@ pub async fn page(
                 dt { "Threads busy" } dd { (busy) " of " (procs.iter().map(|p| p.info.concurrency).sum::<usize>()) }
                 dt { "Dead jobs trimmed" } dd { (stats.dead_trimmed) }
                 dt { "Server time" } dd { (fmt::time(now)) }
+                @for (label, value) in &facts {
+                    dt { (label) } dd data-fact=(label) { (value) }
+                }
             }
         }
     };

@@ -89,6 +89,7 @@ pub async fn seed(b: &Arc<dyn AdminBackend>, class: &str, queue: &str, text: &st
     })
     .await
     .unwrap();
+    record_metrics(b, class, 3, 1).await;
     Seeded {
         queue: queue.to_owned(),
         queued: queued.jid,
@@ -328,4 +329,28 @@ pub fn assert_inert(what: &str, body: &str) {
     }
     assert!(!body.contains("<script>"), "{what}: raw <script> in {body}");
     assert!(!body.contains("<img src=x"), "{what}: raw <img in {body}");
+}
+
+/// Adds `processed` runs of `class` (of 10 ms, 20 ms, ...), `failed` of them failed, to the
+/// backend's metrics for the current hour.
+pub async fn record_metrics(b: &Arc<dyn AdminBackend>, class: &str, processed: u64, failed: u64) {
+    let now = Utc::now();
+    let mut counts = jobs::metrics::Counts::default();
+    for i in 0..processed {
+        counts.record(i < failed, Duration::from_millis(10 * (i + 1)));
+    }
+    let sample = jobs::metrics::MetricsSample {
+        class: class.to_owned(),
+        hour: jobs::metrics::hour_of(now),
+        counts,
+    };
+    let store = b.metrics().expect("the memory backend keeps metrics");
+    store
+        .metrics_record(jobs::metrics::RecordParams {
+            samples: vec![sample],
+            now,
+            keep: jobs::metrics::KEEP,
+        })
+        .await
+        .unwrap();
 }

@@ -1,0 +1,85 @@
+//! The Metrics page and `api/metrics`, and the backend facts on the dashboard and in
+//! `api/facts`, over the in-memory backend.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn metrics_page_shows_counts_average_and_p95_per_job_name() {
+    let b = memory();
+    // 10, 20, 30, 40 ms: average 25 ms; two of four failed.
+    record_metrics(&b, "GeneratePdf", 4, 2).await;
+    record_metrics(&b, "SendEmail", 1, 0).await;
+    let app = app(&b);
+    let r = get(&app, "/admin/jobs/metrics?hours=6").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_inert("metrics", &r.body);
+    assert!(r.body.contains("last 6 hours"), "{}", r.body);
+    let row = r
+        .body
+        .split("<tr>")
+        .find(|row| row.contains("GeneratePdf"))
+        .unwrap_or_default();
+    for cell in [">4<", ">2<", ">50.0<", ">25.0<"] {
+        assert!(row.contains(cell), "{cell} missing in {row}");
+    }
+    // The navigation links the page, relative to the mount.
+    let home = get(&app, "/admin/jobs").await.body;
+    assert!(home.contains("href=\"/admin/jobs/metrics\""), "{home}");
+}
+
+#[tokio::test]
+async fn metrics_api_gives_the_same_numbers() {
+    let b = memory();
+    record_metrics(&b, "GeneratePdf", 4, 2).await;
+    record_metrics(&b, "SendEmail", 1, 0).await;
+    let app = app(&b);
+    let v = get(&app, "/admin/jobs/api/metrics?hours=3").await.json();
+    assert_eq!(
+        (v["hours"].as_u64(), v["enabled"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0]["class"], "GeneratePdf");
+    assert_eq!(
+        (jobs[0]["processed"].as_u64(), jobs[0]["failed"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(jobs[0]["avg_ms"].as_f64(), Some(25.0));
+    let p95 = jobs[0]["p95_ms"].as_f64().unwrap_or_default();
+    assert!((28.0..=42.0).contains(&p95), "p95 {p95}");
+    assert_eq!(jobs[1]["class"], "SendEmail");
+}
+
+#[tokio::test]
+async fn empty_period_says_so() {
+    let b = memory();
+    let app = app(&b);
+    let r = get(&app, "/admin/jobs/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("No job ran in this period."), "{}", r.body);
+    let v = get(&app, "/admin/jobs/api/metrics").await.json();
+    assert_eq!(
+        (v["hours"].as_u64(), v["jobs"].as_array().map(Vec::len)),
+        (Some(24), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn facts_on_the_dashboard_and_in_the_api() {
+    let b = memory();
+    seed(&b, "SendPush", "push", "x").await;
+    let app = app(&b);
+    let home = get(&app, "/admin/jobs").await.body;
+    // Queued, scheduled, retry and dead: four jobs stored.
+    assert!(
+        home.contains("<dt>Jobs stored</dt><dd data-fact=\"Jobs stored\">4</dd>"),
+        "{home}"
+    );
+    let v = get(&app, "/admin/jobs/api/facts").await.json();
+    assert_eq!(v["backend"], "memory");
+    assert_eq!(v["facts"][0]["label"], "Jobs stored");
+    assert_eq!(v["facts"][0]["value"], "4");
+}
