@@ -470,6 +470,10 @@ impl AdminBackend for RedisBackend {
         Ok(())
     }
 
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        self.server_facts().await
+    }
+
     fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
         Some(self)
     }

@@ -331,4 +331,8 @@ impl Backend for RedisBackend {
         }
         Ok(total)
     }
+
+    fn metrics(&self) -> Option<&dyn jobs::metrics::MetricsStore> {
+        Some(self)
+    }
 }

@@ -26,13 +26,18 @@
 //!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
 //! 5. **Recurring jobs** (`schedule.rs`): schedule state in `jobs-rs:schedule:<name>`
 //!    hashes, and each tick claimed with `SET NX` and pushed by the same Lua script.
-//! 6. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
+//! 6. **Metrics** (`metrics.rs`): one hash of counters per UTC hour,
+//!    `jobs-rs:metrics:<hour>`, expiring after the keep time. **Facts** (`facts.rs`): the
+//!    dashboard's server facts, from `INFO`.
+//! 7. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
 //!    needs a TLS feature of the `redis` crate that is not enabled).
 
 mod admin;
 mod error;
+mod facts;
 mod hot;
 mod keys;
+mod metrics;
 mod options;
 mod process;
 mod raw;
