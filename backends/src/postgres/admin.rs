@@ -296,6 +296,10 @@ impl AdminBackend for PostgresBackend {
             .collect())
     }
 
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        self.server_facts().await
+    }
+
     fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
         Some(self)
     }
@@ -305,7 +309,8 @@ impl AdminBackend for PostgresBackend {
             "TRUNCATE __SCHEMA__.jobs, __SCHEMA__.queues, __SCHEMA__.paused_queues,
                       __SCHEMA__.process_signals, __SCHEMA__.processes,
                       __SCHEMA__.counters, __SCHEMA__.counters_daily,
-                      __SCHEMA__.schedules, __SCHEMA__.schedule_claims",
+                      __SCHEMA__.schedules, __SCHEMA__.schedule_claims,
+                      __SCHEMA__.job_metrics",
         );
         sqlx::query(&sql)
             .execute(&self.inner.pool)

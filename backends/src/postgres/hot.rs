@@ -437,4 +437,8 @@ impl Backend for PostgresBackend {
         self.prune_completed(p.now).await?;
         Ok(rows.len() as u64)
     }
+
+    fn metrics(&self) -> Option<&dyn jobs::metrics::MetricsStore> {
+        Some(self)
+    }
 }

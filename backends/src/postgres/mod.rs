@@ -10,6 +10,9 @@
 //!    [`BackendError`]s in one function (`error.rs`).
 //! 5. Recurring jobs (`schedule.rs`): schedule state in `schedules`, each tick claimed by
 //!    inserting `(name, tick)` into `schedule_claims` in the transaction that pushes its job.
+//! 6. Job metrics (`metrics.rs`): counters and a duration histogram per hour and job name
+//!    in `job_metrics`, added with `INSERT ... ON CONFLICT DO UPDATE`; and the dashboard's
+//!    server facts.
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
@@ -18,6 +21,7 @@ mod admin;
 mod config;
 mod error;
 mod hot;
+mod metrics;
 mod migrate;
 mod notify;
 mod rows;

@@ -22,6 +22,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "schedules",
         include_str!("../../sql/postgres/migrations/0003_schedules.sql"),
     ),
+    (
+        4,
+        "job_metrics",
+        include_str!("../../sql/postgres/migrations/0004_job_metrics.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.
