@@ -3,7 +3,8 @@
 //! 1. [`job_finish`] queues its items and takes its turn; whoever holds the turn applies
 //!    every finish queued so far in one write transaction (group commit) and answers each
 //!    caller, so fifty worker slots acknowledging one job each cost one commit, not fifty.
-//!    The batch runs in its own task: a caller that gives up cannot cut it short.
+//!    A batch holding other callers' finishes runs in its own task, so a caller that gives
+//!    up cannot cut it short.
 //! 2. Every item is fenced by its lease token: the removals of a batch are one `UPDATE ...
 //!    RETURNING` to state `done`, whose trigger counts and deletes each row; a move is one
 //!    `UPDATE` per item; each matches only a `running` row whose lease token is the item's,
@@ -73,8 +74,12 @@ pub(super) async fn job_finish(
         turn = db.finishes.turn.lock() => {
             // Everything queued so far, this finish included unless a batch took it already.
             let batch = std::mem::take(&mut *lock(&db.finishes.queue));
-            if !batch.is_empty() {
-                // In a task of its own, so the batch completes even if this caller gives up.
+            if batch.len() == 1 {
+                // Only this caller's: run it here, saving a hop through the scheduler.
+                apply(db, batch).await;
+            } else if !batch.is_empty() {
+                // Others' too: in a task of its own, so it completes even if this caller
+                // gives up.
                 let db = db.clone();
                 let _ = tokio::spawn(async move { apply(&db, batch).await }).await;
             }
