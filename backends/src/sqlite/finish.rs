@@ -51,9 +51,12 @@ pub(super) const REMOVE: &str =
     RETURNING jobs.id";
 
 /// Moves leased job `?1` (lease nonce `?2`) to state `?3` at `?4`, position `?5`, storing
-/// the envelope `?9` (jid `?6`, queue `?7`, class `?8`).
-const MOVE: &str = "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, jid = ?6, queue = ?7,
-        class = ?8, payload = ?9, lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
+/// the envelope `?8` (queue `?6`, class `?7`). The row keeps its jid: a finish settles a
+/// job, it cannot rename it (and so can never collide with another job's id and fail the
+/// other finishes of its batch).
+const MOVE: &str = "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, queue = ?6, class = ?7,
+        payload = ?8, lease_owner = NULL, lease_token = NULL, lease_seq = NULL,
+        lease_expires_at = NULL
     WHERE id = ?1 AND state = 'running' AND lease_token = ?2";
 
 /// Settles reserved jobs, together with any other finishes in flight.
@@ -302,7 +305,6 @@ async fn run(
             .bind(*state)
             .bind(run_at)
             .bind(pos - 1)
-            .bind(&finish.job.jid)
             .bind(&finish.job.queue)
             .bind(&finish.job.class)
             .bind(payload)
