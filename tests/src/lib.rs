@@ -48,6 +48,8 @@ pub mod cases;
 #[cfg(test)]
 mod runner_tests;
 #[cfg(test)]
+mod metrics_skip_tests;
+#[cfg(test)]
 mod schedule_skip_tests;
 pub mod support;
 
@@ -311,6 +313,12 @@ macro_rules! conformance_suite {
                 state_round_trip,
                 enabled_flag_persists,
                 run_now_enqueues_once,
+            }
+            metrics {
+                samples_add_up_per_class_and_hour,
+                query_covers_the_hours_in_range,
+                unusual_job_names_round_trip,
+                clear_all_removes_metrics,
             }
             envelope {
                 unknown_fields_survive_every_move,

@@ -10,8 +10,9 @@ use jobs::memory::MemoryBackend;
 use crate::cases::schedule;
 use crate::{CaseError, CaseResult};
 
-/// A complete backend without a schedule store: the in-memory one, minus `schedules()`.
-struct NoStore(MemoryBackend);
+/// A complete backend without a schedule store or a metrics store: the in-memory one,
+/// minus `schedules()` and `metrics()`.
+pub(crate) struct NoStore(pub(crate) MemoryBackend);
 
 #[async_trait]
 impl Backend for NoStore {
@@ -91,7 +92,7 @@ impl AdminBackend for NoStore {
     }
 }
 
-fn subject() -> Arc<dyn AdminBackend> {
+pub(crate) fn subject() -> Arc<dyn AdminBackend> {
     Arc::new(NoStore(MemoryBackend::new()))
 }
 

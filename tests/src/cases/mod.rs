@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod envelope;
 pub mod finish;
 pub mod leases;
+pub mod metrics;
 pub mod push_reserve;
 pub mod schedule;
 pub mod scheduled;
