@@ -4,8 +4,8 @@
 //!    and paused ones, with size and head latency read from the `jobs_available` index.
 //! 2. Counters are kept per day: a total is the sum of its days; set sizes are counts over
 //!    each state's partial index.
-//! 3. Job sets live in [`super::sets`], processes in [`super::process`], recurring-job
-//!    state in [`super::schedule`].
+//! 3. Job sets live in `sets.rs`, processes in `process.rs`, recurring-job state in
+//!    `schedule.rs`, metrics and facts in `metrics.rs`.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use jobs::backend::*;
 
 use super::db::micros;
 use super::error::Sqlx;
-use super::{moves, process, sets, SqliteBackend};
+use super::{metrics, moves, process, sets, SqliteBackend};
 
 #[async_trait]
 impl AdminBackend for SqliteBackend {
@@ -188,6 +188,10 @@ impl AdminBackend for SqliteBackend {
             .collect())
     }
 
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        metrics::facts(&self.db).await
+    }
+
     fn schedules(&self) -> Option<&dyn jobs::schedule::ScheduleStore> {
         Some(self)
     }
@@ -204,6 +208,7 @@ impl AdminBackend for SqliteBackend {
             "counters",
             "schedules",
             "schedule_claims",
+            "job_metrics",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)

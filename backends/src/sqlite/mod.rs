@@ -23,6 +23,7 @@ mod db;
 mod error;
 mod finish;
 mod lease;
+mod metrics;
 mod moves;
 mod open;
 mod process;
@@ -170,6 +171,10 @@ impl Backend for SqliteBackend {
 
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError> {
         lease::lease_rescue(&self.db, params).await
+    }
+
+    fn metrics(&self) -> Option<&dyn jobs::metrics::MetricsStore> {
+        Some(self)
     }
 }
 

@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0002_schedules.sql",
         sql: include_str!("../../sql/sqlite/0002_schedules.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_job_metrics.sql",
+        sql: include_str!("../../sql/sqlite/0003_job_metrics.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.

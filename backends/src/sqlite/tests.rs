@@ -183,3 +183,18 @@ async fn a_reserve_over_more_queues_than_one_statement_reads_keeps_their_order()
     let jids: Vec<_> = got.iter().map(|r| r.job.jid.clone()).collect();
     assert_eq!(jids, vec![early.jid, late.jid]);
 }
+
+#[tokio::test]
+async fn facts_name_the_file_and_count_the_jobs() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    b.job_push(PushParams::new(
+        vec![JobEnvelope::new("A", "q", vec![])],
+        chrono::Utc::now(),
+    ))
+    .await
+    .unwrap();
+    let facts: std::collections::HashMap<_, _> = b.facts().await.unwrap().into_iter().collect();
+    assert!(facts["SQLite version"].starts_with("3."), "{facts:?}");
+    assert_eq!(facts["Database file"], b.path().display().to_string());
+    assert_eq!(facts["Jobs stored"], "1");
+}
