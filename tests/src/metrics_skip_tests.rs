@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jobs::backend::{Backend, Traced};
+use jobs::backend::Traced;
 use jobs::memory::MemoryBackend;
 
 use crate::cases::metrics;
