@@ -64,11 +64,18 @@ async fn run(workers: usize, batch: usize, per_job: bool) {
 }
 
 /// Like the worker: one fetch loop reserving as many jobs as there are free slots out of
-/// `concurrency`, each job finished by a task of its own.
+/// `concurrency`, each job finished by a task of its own; `JOBS` are processed from a
+/// queue holding `JOBS + extra`.
 async fn worker_like(concurrency: usize) {
+    worker_like_deep(concurrency, 0).await
+}
+
+async fn worker_like_deep(concurrency: usize, extra: usize) {
     let db = TempDb::new("worker-like");
     let b = db.open().await;
-    let jobs: Vec<_> = (0..JOBS as i64).map(|n| job("speed", n)).collect();
+    let jobs: Vec<_> = (0..(JOBS + extra) as i64)
+        .map(|n| job("speed", n))
+        .collect();
     for chunk in jobs.chunks(1000) {
         push(&b, chunk.to_vec()).await.unwrap();
     }
@@ -100,11 +107,11 @@ async fn worker_like(concurrency: usize) {
     }
     while tasks.join_next().await.is_some() {}
     let took = started.elapsed();
-    assert_eq!(b.stats().await.unwrap().processed, JOBS as u64);
+    assert_eq!(b.stats().await.unwrap().processed, taken as u64);
     println!(
-        "worker-like, concurrency {concurrency}: process {:.0}/s, {:.1} jobs per reserve",
-        JOBS as f64 / took.as_secs_f64(),
-        JOBS as f64 / reserves as f64
+        "worker-like, concurrency {concurrency}, {extra} more queued: process {:.0}/s, {:.1} jobs per reserve",
+        taken as f64 / took.as_secs_f64(),
+        taken as f64 / reserves as f64
     );
 }
 
@@ -113,6 +120,13 @@ async fn worker_like(concurrency: usize) {
 async fn worker_shaped() {
     worker_like(10).await;
     worker_like(50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn depth() {
+    worker_like_deep(50, 0).await;
+    worker_like_deep(50, 500_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
