@@ -1,5 +1,6 @@
 // The dashboard in a real browser: log into examples/web_app, open /admin/jobs, see the jobs
-// the test enqueued, retry a dead job by clicking, and save screenshots of each page.
+// the test enqueued, retry a dead job by clicking, see the metrics and backend facts, and save
+// screenshots of each page.
 // Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -39,6 +40,7 @@ try {
   await page.click("a:text-is('2 s')"); // refresh the live chart every 2 s
   await page.waitForTimeout(5000); // let it draw a few points
   check(await page.locator("#live-processed").getAttribute("points") !== "", "the live chart draws");
+  check(await page.isVisible("dd[data-fact='SQLite version']"), "the dashboard shows backend facts");
   await shot("dashboard");
 
   // Queues: the test's queue and its jobs.
@@ -66,6 +68,17 @@ try {
   check(await page.isVisible("text=nightly-sales-report"), "the nightly report is listed");
   check(await page.isVisible("text=every day at 02:00"), "its timing is shown in words");
   await shot("recurring");
+
+  // Metrics: the example's jobs, counted by its worker and written every few seconds.
+  await page.click("header nav >> text=Metrics");
+  const rows = () => page.locator("#metrics tbody tr").count();
+  for (let i = 0; i < 30 && (await rows()) === 0; i++) {
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  check((await rows()) > 0, "the metrics table lists the example's jobs");
+  check(await page.isVisible("th:text-is('p95 ms')"), "with their p95 duration");
+  await shot("metrics");
 
   // Dead: open the job, retry it by clicking, confirm the count, and see it gone.
   await page.click("header nav >> text=Dead");
