@@ -89,8 +89,8 @@ struct NoMetrics(jobs::memory::MemoryBackend);
 
 mod no_metrics {
     use super::NoMetrics;
-    use jobs::__private::async_trait;
     use chrono::{DateTime, NaiveDate, Utc};
+    use jobs::__private::async_trait;
     use jobs::backend::*;
 
     #[async_trait]
