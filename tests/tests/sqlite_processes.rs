@@ -19,7 +19,7 @@ fn temp_db(tag: &str) -> (PathBuf, String) {
     (path, url)
 }
 
-fn remove_db(path: &PathBuf) {
+fn remove_db(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
