@@ -1,0 +1,3 @@
+-- pgbench script: dequeue one job per transaction with FOR UPDATE SKIP LOCKED.
+DELETE FROM bench_ceiling.q WHERE id IN (
+  SELECT id FROM bench_ceiling.q ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);
