@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .execute(backend.pool())
     .await?;
-    sqlx::query("TRUNCATE demo_users")
+    sqlx::query("TRUNCATE demo_users RESTART IDENTITY")
         .execute(backend.pool())
         .await?;
     let client = Client::new(std::sync::Arc::new(backend.clone()));

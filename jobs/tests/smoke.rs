@@ -32,8 +32,14 @@ async fn a_job_enqueued_is_performed_by_a_worker() {
         .unwrap();
     let handle = worker.handle();
     let running = tokio::spawn(worker.run());
-    SmokeWelcome::set().client(&client).perform_later(42, "en".into()).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap();
+    SmokeWelcome::set()
+        .client(&client)
+        .perform_later(42, "en".into())
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap();
     assert_eq!(got, Some((42, "en".to_string())));
     handle.stop();
     running.await.unwrap().unwrap();

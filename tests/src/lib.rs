@@ -46,9 +46,9 @@
 
 pub mod cases;
 #[cfg(test)]
-mod runner_tests;
-#[cfg(test)]
 mod metrics_skip_tests;
+#[cfg(test)]
+mod runner_tests;
 #[cfg(test)]
 mod schedule_skip_tests;
 pub mod support;

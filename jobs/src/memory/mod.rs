@@ -55,8 +55,7 @@ impl MemoryBackend {
     fn try_reserve(&self, p: &ReserveParams) -> Vec<Reserved> {
         let mut st = self.lock();
         let mut out = Vec::new();
-        let expires_at =
-            p.now + chrono::Duration::from_std(p.lease_ttl).unwrap_or(chrono::Duration::MAX);
+        let expires_at = lease_expiry(p.now, p.lease_ttl);
         for name in &p.queues {
             if st.paused.contains(name) {
                 continue;
@@ -170,8 +169,7 @@ impl Backend for MemoryBackend {
 
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
         let mut st = self.lock();
-        let expires_at =
-            p.now + chrono::Duration::from_std(p.lease_ttl).unwrap_or(chrono::Duration::MAX);
+        let expires_at = lease_expiry(p.now, p.lease_ttl);
         let id = p.info.id.clone();
         for leased in st.leased.values_mut() {
             if leased.process == id {
@@ -261,4 +259,15 @@ impl Backend for MemoryBackend {
 fn latency(now: chrono::DateTime<chrono::Utc>, enqueued_at: Option<f64>) -> std::time::Duration {
     let secs = enqueued_at.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
     std::time::Duration::from_secs_f64(secs)
+}
+
+/// `now + ttl`, saturating at the latest time chrono can hold instead of overflowing.
+fn lease_expiry(
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }

@@ -125,6 +125,7 @@ impl Worker {
 
         // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
         handle.stop.cancelled().await;
+        while tasks.try_join_next().is_some() {}
         tracing::info!(running = tasks.len(), timeout = ?self.timings.shutdown_timeout, "worker stopping; waiting for running jobs");
         let drained = tokio::time::timeout(self.timings.shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
