@@ -39,6 +39,11 @@ async fn run(opts: Options) -> Result<()> {
     if opts.scenario == Scenario::Worker {
         return child::run_child(&opts).await;
     }
+    if opts.processes > 1 && matches!(opts.scenario, Scenario::Latency | Scenario::Depth) {
+        anyhow::bail!(
+            "--processes applies to noop and io; latency and depth run one worker in-process"
+        );
+    }
     let store = Store::fresh(&opts.backend)?;
     println!(
         "{} on {} (isolated store {})",
