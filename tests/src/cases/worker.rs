@@ -152,6 +152,15 @@ impl Running {
         }
     }
 
+    /// Enqueues `job` on the worker's backend with its default options.
+    pub(crate) async fn enqueue<J: jobs::Job>(&self, job: J) -> String {
+        let opts = jobs::EnqueueOptions::default();
+        self.client
+            .enqueue(job, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub(crate) async fn stop(self) {
         self.handle.stop();
         let out = self
@@ -196,11 +205,7 @@ pub(crate) async fn only(
 /// message, `failed_at`, `retry_count` 0, retry 15–24 s later), and succeeds once due.
 pub async fn flaky_job_retries_then_succeeds(b: Subject) -> CaseResult {
     let w = Running::start(&b);
-    let jid = ConformanceFlaky::set()
-        .client(&w.client)
-        .perform_later(7)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let jid = w.enqueue(ConformanceFlaky::new(7)).await;
     wait_for(&b, "the first failure", |s| s.retries == 1).await?;
     let retry = only(&b, JobSet::Retry).await?;
     assert_eq!(retry.job.jid, jid);
@@ -238,11 +243,7 @@ pub async fn flaky_job_retries_then_succeeds(b: Subject) -> CaseResult {
 /// and `retry_count`, and stays there for inspection.
 pub async fn poisoned_job_lands_in_dead_set(b: Subject) -> CaseResult {
     let w = Running::start(&b);
-    ConformancePoison::set()
-        .client(&w.client)
-        .perform_later("4111".into())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.enqueue(ConformancePoison::new("4111".into())).await;
     wait_for(&b, "the first failure", |s| s.retries == 1).await?;
     w.clock.advance(Duration::from_secs(2));
     let stats = wait_for(&b, "the death", |s| s.dead == 1).await?;
@@ -262,16 +263,8 @@ pub async fn poisoned_job_lands_in_dead_set(b: Subject) -> CaseResult {
 /// `retry = 0` sends a failed job to the dead set at once; `retry = false` discards it.
 pub async fn retry_zero_dies_and_retry_false_discards(b: Subject) -> CaseResult {
     let w = Running::start(&b);
-    ConformanceNoRetry::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    ConformanceDiscardOnFailure::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.enqueue(ConformanceNoRetry::new()).await;
+    w.enqueue(ConformanceDiscardOnFailure::new()).await;
     let stats = wait_for(&b, "both runs", |s| s.processed == 2).await?;
     assert_eq!(
         (stats.failed, stats.dead, stats.retries, stats.enqueued),
@@ -289,16 +282,8 @@ pub async fn retry_zero_dies_and_retry_false_discards(b: Subject) -> CaseResult 
 /// A panic and a timeout fail like errors, recorded with what happened; the worker goes on.
 pub async fn panics_and_timeouts_fail_like_errors(b: Subject) -> CaseResult {
     let w = Running::start(&b);
-    ConformancePanics::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    ConformanceSlow::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.enqueue(ConformancePanics::new()).await;
+    w.enqueue(ConformanceSlow::new()).await;
     wait_for(&b, "both failures", |s| s.retries == 2).await?;
     let retries = list(&b, JobSet::Retry).await?;
     let message = |class: &str| {
@@ -318,11 +303,7 @@ pub async fn panics_and_timeouts_fail_like_errors(b: Subject) -> CaseResult {
         "{}",
         message("ConformanceSlow")
     );
-    ConformanceOutcome::set()
-        .client(&w.client)
-        .perform_later("done".into())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.enqueue(ConformanceOutcome::new("done".into())).await;
     wait_for(&b, "a later job after the panic", |s| s.processed == 3).await?;
     w.stop().await;
     Ok(())
@@ -333,11 +314,7 @@ pub async fn panics_and_timeouts_fail_like_errors(b: Subject) -> CaseResult {
 pub async fn outcomes_snooze_discard_kill(b: Subject) -> CaseResult {
     let w = Running::start(&b);
     for what in ["snooze", "discard", "kill"] {
-        ConformanceOutcome::set()
-            .client(&w.client)
-            .perform_later(what.into())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        w.enqueue(ConformanceOutcome::new(what.into())).await;
     }
     let stats = wait_for(&b, "the three outcomes", |s| {
         s.scheduled == 1 && s.dead == 1 && s.enqueued == 0

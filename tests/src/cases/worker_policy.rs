@@ -81,16 +81,8 @@ pub(crate) async fn conformance_chain() -> Result<(), Outer> {
 /// drop the job instead of keeping it dead; both still count as failed.
 pub async fn exhausted_jobs_discard_when_told(b: Subject) -> CaseResult {
     let w = Running::start(&b);
-    ConformanceNoDead::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    ConformanceExhaustedHook::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.enqueue(ConformanceNoDead::new()).await;
+    w.enqueue(ConformanceExhaustedHook::new()).await;
     let stats = wait_for(&b, "both runs", |s| s.processed == 2).await?;
     assert_eq!(
         (stats.failed, stats.dead, stats.retries, stats.enqueued),
@@ -105,11 +97,7 @@ pub async fn exhausted_jobs_discard_when_told(b: Subject) -> CaseResult {
 pub async fn custom_backoff_retries_discards_or_kills(b: Subject) -> CaseResult {
     let w = Running::start(&b);
     for what in ["timeout", "invalid card", "fraud"] {
-        ConformancePolicy::set()
-            .client(&w.client)
-            .perform_later(what.into())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        w.enqueue(ConformancePolicy::new(what.into())).await;
     }
     let stats = wait_for(&b, "three failures", |s| s.processed == 3).await?;
     assert_eq!(
@@ -144,11 +132,7 @@ pub async fn error_chain_and_handlers(b: Subject) -> CaseResult {
                 let _ = deaths_tx.send(job.jid.clone());
             })
     });
-    let jid = ConformanceChain::set()
-        .client(&w.client)
-        .perform_later()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let jid = w.enqueue(ConformanceChain::new()).await;
     wait_for(&b, "the death", |s| s.dead == 1).await?;
     let dead = only(&b, JobSet::Dead).await?;
     assert_eq!(
