@@ -27,6 +27,10 @@ use super::scripts::RESERVE;
 use super::token::Token;
 use super::{later, score, RedisBackend};
 
+/// The least margin past a blocking slice before the call counts as hung: Redis times
+/// blocked clients out on its cron (every 100 ms at the default `hz`), often late.
+const BLOCK_MARGIN: Duration = Duration::from_secs(1);
+
 /// What one run of `reserve.lua` found.
 struct Round {
     /// (1-based index into `queues`, raw payload).
@@ -132,7 +136,9 @@ impl RedisBackend {
             .arg(format!("{:.3}", slice.as_secs_f64()));
         // The server answers when the slice ends; this bound only catches a server that
         // stopped answering. The connection is dropped then, never reused mid-command.
-        let guard = slice + self.inner.opts.response_timeout;
+        // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
+        // margin never drops below a second, whatever the response timeout.
+        let guard = slice + self.inner.opts.response_timeout.max(BLOCK_MARGIN);
         match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
             Ok(Ok(job)) => {
                 pool.put(conn);
