@@ -215,9 +215,7 @@ async fn a_job_over_its_timeout_fails_saying_so() {
 async fn a_failed_job_records_class_chain_times_and_count_and_keeps_unknown_fields() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let worker = common::worker(&backend)
         .queues(["mail"])
         .clock(clock.clone())

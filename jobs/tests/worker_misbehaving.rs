@@ -101,9 +101,7 @@ async fn a_panicking_on_exhausted_hook_leaves_the_job_dead() {
 async fn a_panicking_backoff_falls_back_to_the_default_schedule() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let running = common::spawn(
         common::worker(&backend)
             .queues(["m_backoff"])

@@ -52,9 +52,7 @@ async fn handled_failure(events: State<Events>, n: u32) -> Result<(), Oops> {
 async fn snooze_goes_to_scheduled_without_counting_a_retry_and_runs_later() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let (events, mut rx) = common::events();
     let running = common::spawn(
         common::worker(&backend)
@@ -161,9 +159,7 @@ async fn kill_sends_the_job_to_the_dead_set_at_once_and_calls_death_handlers() {
 async fn every_error_handler_is_called_and_a_panicking_one_does_not_stop_the_worker() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let (events, mut rx) = common::events();
     let first = Arc::new(Mutex::new(Vec::new()));
     let second = Arc::new(Mutex::new(Vec::new()));

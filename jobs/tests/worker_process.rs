@@ -205,9 +205,7 @@ async fn a_worker_without_queues_or_concurrency_refuses_to_build() {
 async fn a_scheduled_job_runs_when_the_workers_clock_reaches_its_time_and_not_before() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let (events, mut rx) = common::events();
     let running = common::spawn(
         common::worker(&backend)

@@ -97,9 +97,7 @@ fn start_worker(
 async fn the_first_failure_waits_15_to_24_seconds_per_sidekiqs_schedule() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<AlwaysFails>().unwrap();
     let running = start_worker(&backend, &clock, "r_always", registry);
     for n in 0..20 {
@@ -130,9 +128,7 @@ async fn the_first_failure_waits_15_to_24_seconds_per_sidekiqs_schedule() {
 async fn a_flaky_job_recovers_on_its_retry() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let (events, mut rx) = common::events();
     let running = common::spawn(
         common::worker(&backend)
@@ -165,9 +161,7 @@ async fn a_flaky_job_recovers_on_its_retry() {
 async fn retry_zero_goes_dead_at_once() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<NoRetries>().unwrap();
     let running = start_worker(&backend, &clock, "r_zero", registry);
     let jid = NoRetries::set()
@@ -186,9 +180,7 @@ async fn retry_zero_goes_dead_at_once() {
 async fn retry_false_discards_a_failed_job() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<NeverRetried>().unwrap();
     let running = start_worker(&backend, &clock, "r_false", registry);
     NeverRetried::set()
@@ -206,9 +198,7 @@ async fn retry_false_discards_a_failed_job() {
 async fn retry_set_per_enqueue_overrides_the_job() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<AlwaysFails>().unwrap();
     let running = start_worker(&backend, &clock, "r_always", registry);
     AlwaysFails::set()
@@ -233,9 +223,7 @@ async fn retry_set_per_enqueue_overrides_the_job() {
 async fn dead_false_discards_when_retries_are_exhausted() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<NotKeptDead>().unwrap();
     let running = start_worker(&backend, &clock, "r_nodead", registry);
     NotKeptDead::set()
@@ -255,9 +243,7 @@ async fn dead_false_discards_when_retries_are_exhausted() {
 async fn on_exhausted_may_discard_instead_of_keeping_the_job_dead() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<HookedJob>().unwrap();
     let running = start_worker(&backend, &clock, "r_hook", registry);
     HookedJob::set()
@@ -275,9 +261,7 @@ async fn on_exhausted_may_discard_instead_of_keeping_the_job_dead() {
 async fn a_constant_backoff_schedules_every_retry_after_the_same_delay() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<ConstantBackoff>().unwrap();
     let running = start_worker(&backend, &clock, "r_const", registry);
     ConstantBackoff::set()
@@ -301,9 +285,7 @@ async fn a_constant_backoff_schedules_every_retry_after_the_same_delay() {
 async fn a_custom_backoff_decides_delay_kill_or_discard_from_the_error() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let registry = jobs::Registry::new().with::<CustomBackoff>().unwrap();
     let running = start_worker(&backend, &clock, "r_custom", registry);
     let later = CustomBackoff::set()
@@ -338,9 +320,7 @@ async fn a_custom_backoff_decides_delay_kill_or_discard_from_the_error() {
 async fn a_job_in_the_retry_set_retried_now_through_the_admin_side_runs_at_once() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let (events, mut rx) = common::events();
     let running = common::spawn(
         common::worker(&backend)
@@ -367,9 +347,7 @@ async fn a_job_in_the_retry_set_retried_now_through_the_admin_side_runs_at_once(
 async fn the_dead_set_is_trimmed_to_its_limits_and_the_trim_is_counted() {
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let limits = jobs::backend::DeadLimits {
         max_jobs: 2,
         max_age: Duration::from_secs(3600),

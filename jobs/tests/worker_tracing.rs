@@ -138,9 +138,7 @@ async fn a_failure_is_logged_at_warn_with_the_next_retry_and_a_death_at_error() 
 
     let backend = common::backend();
     let clock = common::clock();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = common::client(&backend, &clock);
     let running = common::spawn(
         common::worker(&backend)
             .queues(["h_failing"])

@@ -101,6 +101,14 @@ pub fn backend() -> Arc<MemoryBackend> {
     Arc::new(MemoryBackend::new())
 }
 
+/// A client on `backend` reading time from `clock`.
+#[allow(dead_code)]
+pub fn client(backend: &Arc<MemoryBackend>, clock: &Arc<ManualClock>) -> jobs::Client {
+    jobs::Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build()
+}
+
 /// A worker builder with test timings and no signal handling.
 pub fn worker(backend: &Arc<MemoryBackend>) -> WorkerBuilder {
     Worker::builder(backend.clone())
