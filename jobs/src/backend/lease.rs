@@ -183,6 +183,17 @@ impl Lease {
         }
     }
 
+    /// Marks the lease settled by other means (the worker's batched acknowledgement
+    /// settles many leases in one backend call), so dropping it does not warn.
+    pub(crate) fn disarm(mut self) {
+        self.inner = None;
+    }
+
+    /// A lease already settled: a placeholder where one was taken out.
+    pub(crate) fn settled() -> Lease {
+        Lease { inner: None }
+    }
+
     /// Drops the lease without the unsettled warning (its job comes back when it expires).
     fn forget(mut self) -> Option<Lease> {
         self.inner = None;

@@ -4,7 +4,8 @@
 //!    to build when a registered job needs a state it was not given, or two jobs share a name.
 //! 2. [`Worker::run`] starts the heartbeat, the poller and the fetch loop (in `run.rs`) and
 //!    returns after a graceful shutdown; [`WorkerHandle`] quiets or stops it from elsewhere.
-//! 3. `processor.rs` runs each job; `hooks.rs` holds middleware and handlers.
+//! 3. `processor.rs` runs each job; `settle.rs` stores their outcomes in batches; `hooks.rs`
+//!    holds middleware and handlers.
 //! 4. An optional recurring-job [`Scheduler`] runs beside the fetch loop while the worker runs.
 //! 5. When the backend keeps metrics ([`Backend::metrics`]), each run's job name, outcome and
 //!    duration are counted in memory and written in batches (`crate::metrics::recorder`).
@@ -13,6 +14,7 @@ pub(crate) mod hooks;
 pub(crate) mod processor;
 mod queues;
 mod run;
+mod settle;
 
 pub use hooks::{DeathHandler, ErrorHandler, Next, ServerMiddleware};
 pub use queues::QueueOrder;

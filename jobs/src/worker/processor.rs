@@ -5,17 +5,19 @@
 //!    arguments that do not fit become failures that follow the retry path; none is dropped.
 //! 2. `plan`: turn the result into the backend move (complete, retry, snooze, dead,
 //!    discard), record the error in the job, log, and call the error and death handlers.
-//! 3. `process`: count the run (job name, failed or not, duration) for the metrics,
-//!    settle the lease; while the backend is unreachable, keep trying with
-//!    backoff. On hard shutdown (the grace period is over) the job is requeued unchanged.
+//! 3. `process`: count the run (job name, failed or not, duration) for the metrics and
+//!    hand the outcome to the settler (`settle.rs`), which stores it in a batch with others.
+//!    On hard shutdown (the grace period is over) the job is requeued unchanged.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::hooks::{call_handlers, catch_panic, Next};
+use super::settle::{Settle, SettleTx};
 use super::Runtime;
 use crate::backend::{FinishOutcome, Lease, RunningJob};
 use crate::envelope::JobEnvelope;
@@ -171,8 +173,15 @@ pub(crate) fn plan(
     }
 }
 
-/// Runs a leased job to the end and settles it, or requeues it on hard stop.
-pub(crate) async fn process(rt: Arc<Runtime>, lease: Lease, hard_stop: CancellationToken) {
+/// Runs a leased job to the end and hands its outcome to the settler, which frees the slot
+/// once the outcome is stored; on hard stop the job is requeued unchanged.
+pub(crate) async fn process(
+    rt: Arc<Runtime>,
+    lease: Lease,
+    hard_stop: CancellationToken,
+    settler: SettleTx,
+    permit: OwnedSemaphorePermit,
+) {
     let job = lease.job().clone();
     let key = lease.token().0.clone();
     rt.running_insert(
@@ -185,70 +194,39 @@ pub(crate) async fn process(rt: Arc<Runtime>, lease: Lease, hard_stop: Cancellat
     let started = std::time::Instant::now();
     let outcome = tokio::select! {
         biased;
-        (result, options) = execute(&rt, &job) => Some(plan(&rt, job.clone(), result, &options)),
+        (result, options) = execute(&rt, &job) => Some(plan(&rt, job, result, &options)),
         _ = hard_stop.cancelled() => None,
     };
-    if let Some(plan) = &outcome {
-        // Counted like the backend's `processed`: every end but a snooze.
-        if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
-            rt.metrics
-                .record(&job.class, rt.clock.now(), plan.failed, started.elapsed());
+    match outcome {
+        Some(plan) => {
+            // Counted like the backend's `processed`: every end but a snooze.
+            if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
+                rt.metrics.record(
+                    &plan.job.class,
+                    rt.clock.now(),
+                    plan.failed,
+                    started.elapsed(),
+                );
+            }
+            settler.send(Settle {
+                lease,
+                plan,
+                key,
+                permit: Some(permit),
+            });
+        }
+        None => {
+            requeue(lease, &hard_stop).await;
+            rt.running_remove(&key);
+            drop(permit);
         }
     }
-    match outcome {
-        Some(plan) => settle(&rt, lease, plan, &hard_stop).await,
-        None => requeue(lease, &hard_stop).await,
-    }
-    rt.running_remove(&key);
 }
 
 /// Backoff between attempts to reach an unreachable backend: 100 ms doubling to 30 s.
 pub(crate) fn reconnect_delay(attempt: u32) -> Duration {
     let ms = 100u64.saturating_mul(1u64 << attempt.min(9));
     Duration::from_millis(ms.min(30_000))
-}
-
-async fn settle(rt: &Runtime, mut lease: Lease, plan: Plan, hard_stop: &CancellationToken) {
-    let mut attempt = 0;
-    loop {
-        let jid = plan.job.jid.clone();
-        match lease
-            .with_dead_limits(rt.dead_limits)
-            .finish(plan.job.clone(), plan.outcome.clone(), plan.failed)
-            .await
-        {
-            Ok(report) => {
-                if report.dead_trimmed > 0 {
-                    tracing::warn!(
-                        trimmed = report.dead_trimmed,
-                        "dead set over its limits; oldest dead jobs trimmed"
-                    );
-                }
-                return;
-            }
-            Err(e) => {
-                let error = e.error.to_string();
-                match e.into_lease() {
-                    Some(l) if !hard_stop.is_cancelled() || attempt < 3 => {
-                        let delay = reconnect_delay(attempt);
-                        tracing::warn!(%jid, %error, retry_in_ms = delay.as_millis() as u64, "could not report the job's outcome; retrying");
-                        attempt += 1;
-                        lease = l;
-                        tokio::time::sleep(delay).await;
-                    }
-                    Some(l) => {
-                        tracing::error!(%jid, %error, "shutting down with the job's outcome unreported; it will run again after its lease expires");
-                        drop(l);
-                        return;
-                    }
-                    None => {
-                        tracing::warn!(%jid, %error, "the job's outcome was not applied");
-                        return;
-                    }
-                }
-            }
-        }
-    }
 }
 
 pub(crate) async fn requeue(mut lease: Lease, hard_stop: &CancellationToken) {

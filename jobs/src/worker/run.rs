@@ -2,7 +2,8 @@
 //!
 //! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
 //!    queues in their order (blocking in the backend up to `fetch_wait`), spawn a processor
-//!    per job. Jobs a reserve returns after the worker went quiet are requeued at once.
+//!    per job, whose outcome the settler stores in batches (`settle.rs`). Jobs a reserve
+//!    returns after the worker went quiet are requeued at once.
 //!    A backend that cannot be reached is logged and retried with backoff.
 //! 2. Heartbeat: register the process, its running jobs and extend its leases; obey quiet
 //!    and stop signals left through the admin side.
@@ -11,8 +12,8 @@
 //! 4. Scheduler: when given one, runs recurring-job passes until the worker stops.
 //! 5. Metrics: when the backend keeps them, write the counted runs every `metrics_interval`.
 //! 6. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
-//!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; write the last
-//!    metrics; remove the process.
+//!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; wait until every
+//!    outcome is stored; write the last metrics; remove the process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::{process, reconnect_delay, requeue};
+use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{
     HeartbeatParams, Lease, ProcessInfo, ProcessSignal, PromoteParams, RescueParams, ReserveParams,
@@ -120,8 +122,10 @@ impl Worker {
         });
 
         let hard_stop = CancellationToken::new();
+        let settler = Settler::start(self.rt.clone(), self.backend.clone(), hard_stop.clone());
         let mut tasks = JoinSet::new();
-        self.fetch_loop(&mut tasks, &hard_stop).await;
+        self.fetch_loop(&mut tasks, &hard_stop, &settler.sender())
+            .await;
 
         // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
         handle.stop.cancelled().await;
@@ -139,6 +143,8 @@ impl Worker {
             hard_stop.cancel();
             while tasks.join_next().await.is_some() {}
         }
+        // Every processor has handed its outcome over; wait until all are stored.
+        settler.close().await;
         background.cancel();
         let _ = beat.await;
         let _ = poll.await;
@@ -169,7 +175,12 @@ impl Worker {
         }
     }
 
-    async fn fetch_loop(&self, tasks: &mut JoinSet<()>, hard_stop: &CancellationToken) {
+    async fn fetch_loop(
+        &self,
+        tasks: &mut JoinSet<()>,
+        hard_stop: &CancellationToken,
+        settler: &SettleTx,
+    ) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut failures = 0u32;
         loop {
@@ -225,12 +236,13 @@ impl Worker {
                     break;
                 };
                 let lease = Lease::new(r, self.backend.clone(), self.rt.clock.clone());
-                let rt = self.rt.clone();
-                let stop = hard_stop.clone();
-                tasks.spawn(async move {
-                    process(rt, lease, stop).await;
-                    drop(permit);
-                });
+                tasks.spawn(process(
+                    self.rt.clone(),
+                    lease,
+                    hard_stop.clone(),
+                    settler.clone(),
+                    permit,
+                ));
             }
         }
     }

@@ -1,0 +1,185 @@
+//! Acknowledgements in batches: the outcomes of jobs that end together reach the backend in
+//! one `job_finish` call.
+//!
+//! 1. A processor hands its lease, its plan and its concurrency slot to the [`Settler`] and
+//!    returns. A few settler tasks take whatever has accumulated (up to [`MAX_BATCH`]) and
+//!    settle it in one call, so under load one round trip or commit acknowledges many jobs,
+//!    while a lone job is acknowledged at once (nothing waits to fill a batch).
+//! 2. A job's slot and its entry in the running set are freed only once its outcome is
+//!    stored, so the worker never holds more unacknowledged jobs than its concurrency.
+//! 3. While the backend cannot be reached the batch is retried with backoff, as a single
+//!    settle was; after the grace period of a shutdown, three attempts more, then the leases
+//!    are left to expire and their jobs run again (at-least-once).
+//! 4. [`Settler::close`] waits until every handed-over outcome is settled.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::processor::{reconnect_delay, Plan};
+use super::Runtime;
+use crate::backend::{Backend, Finish, FinishParams, Lease};
+
+/// The most outcomes settled in one backend call.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many batches may be in flight at once: a batch waiting on the store's round trip or
+/// commit does not hold back the next one.
+const SETTLERS: usize = 4;
+
+/// One job's outcome, waiting to be stored.
+pub(crate) struct Settle {
+    pub(crate) lease: Lease,
+    pub(crate) plan: Plan,
+    /// The key of the job in the running set, removed once settled.
+    pub(crate) key: String,
+    /// The job's concurrency slot, freed once settled.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Hands outcomes to the settler tasks.
+pub(crate) struct Settler {
+    tx: mpsc::UnboundedSender<Settle>,
+    tasks: JoinSet<()>,
+}
+
+/// What a processor keeps to hand its outcome over.
+#[derive(Clone)]
+pub(crate) struct SettleTx(mpsc::UnboundedSender<Settle>);
+
+impl SettleTx {
+    /// Hands `item` over; if the settlers are gone (they never stop before the processors),
+    /// the lease is dropped and its job comes back when the lease expires.
+    pub(crate) fn send(&self, item: Settle) {
+        if let Err(mpsc::error::SendError(item)) = self.0.send(item) {
+            tracing::error!(jid = %item.plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
+        }
+    }
+}
+
+impl Settler {
+    /// Starts the settler tasks.
+    pub(crate) fn start(
+        rt: Arc<Runtime>,
+        backend: Arc<dyn Backend>,
+        hard_stop: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut tasks = JoinSet::new();
+        for _ in 0..SETTLERS {
+            tasks.spawn(settle_loop(
+                rt.clone(),
+                backend.clone(),
+                rx.clone(),
+                hard_stop.clone(),
+            ));
+        }
+        Settler { tx, tasks }
+    }
+
+    /// A sender for the processors.
+    pub(crate) fn sender(&self) -> SettleTx {
+        SettleTx(self.tx.clone())
+    }
+
+    /// Waits until every outcome handed over (by senders already dropped) is settled.
+    pub(crate) async fn close(self) {
+        let Settler { tx, mut tasks } = self;
+        drop(tx);
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn settle_loop(
+    rt: Arc<Runtime>,
+    backend: Arc<dyn Backend>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Settle>>>,
+    hard_stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut rx = rx.lock().await;
+            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        settle_batch(&rt, backend.as_ref(), &mut batch, &hard_stop).await;
+        for item in batch.drain(..) {
+            rt.running_remove(&item.key);
+            drop(item.permit);
+        }
+    }
+}
+
+/// Stores the outcomes of `batch` in one call, retrying while the backend is unreachable.
+/// Every lease in `batch` is settled or deliberately left to expire when this returns.
+async fn settle_batch(
+    rt: &Runtime,
+    backend: &dyn Backend,
+    batch: &mut Vec<Settle>,
+    hard_stop: &CancellationToken,
+) {
+    let mut attempt = 0u32;
+    loop {
+        let params = FinishParams {
+            items: batch
+                .iter()
+                .map(|s| Finish {
+                    token: s.lease.token().clone(),
+                    job: s.plan.job.clone(),
+                    outcome: s.plan.outcome.clone(),
+                    failed: s.plan.failed,
+                })
+                .collect(),
+            dead_limits: rt.dead_limits,
+            now: rt.clock.now(),
+        };
+        match backend.job_finish(params).await {
+            Ok(report) => {
+                if report.dead_trimmed > 0 {
+                    tracing::warn!(
+                        trimmed = report.dead_trimmed,
+                        "dead set over its limits; oldest dead jobs trimmed"
+                    );
+                }
+                for i in report.lost {
+                    if let Some(s) = batch.get(i) {
+                        tracing::warn!(jid = %s.plan.job.jid, "the job's outcome was not applied: its lease was lost (the job was rescued after this process's lease expired)");
+                    }
+                }
+                disarm(batch);
+                return;
+            }
+            Err(error) if error.is_transient() && (!hard_stop.is_cancelled() || attempt < 3) => {
+                let delay = reconnect_delay(attempt);
+                tracing::warn!(jobs = batch.len(), %error, retry_in_ms = delay.as_millis() as u64, "could not report the jobs' outcomes; retrying");
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+            Err(error) if error.is_transient() => {
+                tracing::error!(jobs = batch.len(), %error, "shutting down with job outcomes unreported; they will run again after their leases expire");
+                disarm(batch);
+                return;
+            }
+            Err(error) => {
+                for s in batch.iter() {
+                    tracing::warn!(jid = %s.plan.job.jid, %error, "the job's outcome was not applied");
+                }
+                disarm(batch);
+                return;
+            }
+        }
+    }
+}
+
+/// Marks every lease of `batch` as dealt with.
+fn disarm(batch: &mut [Settle]) {
+    for s in batch.iter_mut() {
+        let lease = std::mem::replace(&mut s.lease, Lease::settled());
+        lease.disarm();
+    }
+}

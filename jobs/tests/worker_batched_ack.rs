@@ -1,0 +1,143 @@
+//! Outcomes of jobs that end together reach the backend in one `job_finish` call, and a
+//! job's concurrency slot is freed only once its outcome is stored.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jobs::backend::*;
+use jobs::memory::MemoryBackend;
+use jobs::prelude::*;
+use tokio::sync::Semaphore;
+
+mod common;
+use common::{eventually, QUIET};
+
+/// Counts performs.
+#[derive(Clone, Default)]
+struct Performed(Arc<AtomicU64>);
+
+impl Performed {
+    fn count(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[jobs::job(name = "BatchedAckJob")]
+async fn batched_ack_job(performed: State<Performed>, n: u64) -> Result<(), common::Oops> {
+    let _ = n;
+    performed.count();
+    Ok(())
+}
+
+/// The in-memory backend, but every `job_finish` waits for a permit of `gate` and records
+/// how many items it carried.
+struct Gated {
+    inner: MemoryBackend,
+    gate: Semaphore,
+    waiting: AtomicUsize,
+    batches: Mutex<Vec<usize>>,
+}
+
+#[jobs::__private::async_trait]
+impl Backend for Gated {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+        self.inner.job_push(p).await
+    }
+    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+        self.inner.job_reserve(p).await
+    }
+    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        self.batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p.items.len());
+        self.inner.job_finish(p).await
+    }
+    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
+        self.inner.job_requeue(p).await
+    }
+    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+        self.inner.process_heartbeat(p).await
+    }
+    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
+        self.inner.process_remove(id).await
+    }
+    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
+        self.inner.scheduled_promote(p).await
+    }
+    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
+        self.inner.lease_rescue(p).await
+    }
+}
+
+#[tokio::test]
+async fn outcomes_are_stored_in_batches_and_slots_wait_for_them() {
+    const JOBS: u64 = 100;
+    const CONCURRENCY: usize = 10;
+    let backend = Arc::new(Gated {
+        inner: MemoryBackend::new(),
+        gate: Semaphore::new(0),
+        waiting: AtomicUsize::new(0),
+        batches: Mutex::new(Vec::new()),
+    });
+    let client = Client::new(backend.clone());
+    BatchedAckJob::set()
+        .client(&client)
+        .perform_all_later((0..JOBS).map(|n| BatchedAckJob { n }))
+        .await
+        .unwrap();
+    let performed = Performed::default();
+    let worker = Worker::builder(backend.clone())
+        .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+        .state(performed.clone())
+        .concurrency(CONCURRENCY)
+        .handle_signals(false)
+        .fetch_wait(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let handle = worker.handle();
+    let running = tokio::spawn(worker.run());
+
+    // No outcome can be stored: once every slot holds a performed, unacknowledged job, the
+    // worker reserves nothing more.
+    eventually("every slot to hold a performed job", || async {
+        (performed.0.load(Ordering::SeqCst) == CONCURRENCY as u64).then_some(())
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        performed.0.load(Ordering::SeqCst),
+        CONCURRENCY as u64,
+        "a slot was freed before its job's outcome was stored"
+    );
+    assert_eq!(backend.inner.stats().await.unwrap().processed, 0);
+
+    backend.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    eventually("every job to be acknowledged", || async {
+        let stats = backend.inner.stats().await.unwrap();
+        (stats.processed == JOBS).then_some(())
+    })
+    .await;
+    handle.stop();
+    running.await.unwrap().unwrap();
+
+    let batches = backend.batches.lock().unwrap().clone();
+    assert_eq!(batches.iter().sum::<usize>(), JOBS as usize);
+    assert!(
+        batches.iter().any(|&n| n > 1),
+        "outcomes that waited together were stored one call each: {batches:?}"
+    );
+    assert!(
+        batches.len() < JOBS as usize,
+        "one call per job: {batches:?}"
+    );
+    assert_eq!(performed.0.load(Ordering::SeqCst), JOBS);
+}
