@@ -235,7 +235,7 @@ impl TestJobs {
             let lease = Lease::new(r, backend.clone(), rt.clock.clone());
             let job = lease.job().clone();
             ran.insert(job.jid.clone());
-            let (result, options) = execute(&rt, &job).await;
+            let (result, options) = execute(&rt, std::sync::Arc::new(job.clone())).await;
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));
             }

@@ -40,7 +40,8 @@ use crate::envelope::JobEnvelope;
 /// ```
 #[must_use = "a lease must be completed, finished or requeued"]
 pub struct Lease {
-    inner: Option<Inner>,
+    // Boxed: a lease moves through several futures and tasks, and a job envelope is large.
+    inner: Option<Box<Inner>>,
 }
 
 struct Inner {
@@ -48,6 +49,13 @@ struct Inner {
     backend: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
     dead_limits: DeadLimits,
+}
+
+/// A lease taken apart by the worker: the job and token, and what settles them.
+pub(crate) struct LeaseParts {
+    pub(crate) reserved: Reserved,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// A settle that did not go through.
@@ -82,12 +90,12 @@ impl Lease {
     /// Wraps a job reserved from `backend`.
     pub fn new(reserved: Reserved, backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Self {
         Lease {
-            inner: Some(Inner {
+            inner: Some(Box::new(Inner {
                 reserved,
                 backend,
                 clock,
                 dead_limits: DeadLimits::default(),
-            }),
+            })),
         }
     }
 
@@ -183,15 +191,14 @@ impl Lease {
         }
     }
 
-    /// Marks the lease settled by other means (the worker's batched acknowledgement
-    /// settles many leases in one backend call), so dropping it does not warn.
-    pub(crate) fn disarm(mut self) {
-        self.inner = None;
-    }
-
-    /// A lease already settled: a placeholder where one was taken out.
-    pub(crate) fn settled() -> Lease {
-        Lease { inner: None }
+    /// Takes the lease apart without settling it, so the worker can run the job without
+    /// copying it; `Lease::new` puts it back together (to requeue on a hard stop).
+    pub(crate) fn into_parts(mut self) -> Option<LeaseParts> {
+        self.inner.take().map(|i| LeaseParts {
+            reserved: i.reserved,
+            backend: i.backend,
+            clock: i.clock,
+        })
     }
 
     /// Drops the lease without the unsettled warning (its job comes back when it expires).

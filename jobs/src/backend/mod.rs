@@ -20,6 +20,7 @@ mod traced;
 
 pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
+pub(crate) use lease::LeaseParts;
 pub use lease::{Lease, SettleError};
 pub use params::*;
 pub use traced::Traced;

@@ -66,7 +66,7 @@ impl MemoryBackend {
                 };
                 st.next_lease += 1;
                 let seq = st.next_lease;
-                let token = format!("{seq}:{}", job.jid);
+                let token = seq.to_string();
                 st.leased.insert(
                     token.clone(),
                     Leased {

@@ -24,6 +24,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::backend::{Backend, DeadLimits, ProcessId, RunningJob};
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
@@ -76,7 +78,7 @@ pub(crate) struct Runtime {
     pub(crate) dead_limits: DeadLimits,
     /// Run counts not yet written to the backend's metrics store.
     pub(crate) metrics: Arc<crate::metrics::recorder::Recorder>,
-    running: Mutex<HashMap<String, RunningJob>>,
+    running: Mutex<Running>,
 }
 
 impl Runtime {
@@ -91,25 +93,44 @@ impl Runtime {
             death_handlers: Vec::new(),
             dead_limits: DeadLimits::default(),
             metrics: Arc::default(),
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::default(),
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, RunningJob>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn running_insert(&self, key: &str, job: RunningJob) {
-        self.running().insert(key.to_owned(), job);
+    /// Records that `job` started at `at`; returns its key in the running set.
+    pub(crate) fn running_insert(&self, job: Arc<JobEnvelope>, at: DateTime<Utc>) -> u64 {
+        let mut running = self.running();
+        running.next += 1;
+        let key = running.next;
+        running.jobs.insert(key, (job, at));
+        key
     }
 
-    pub(crate) fn running_remove(&self, key: &str) {
-        self.running().remove(key);
+    pub(crate) fn running_remove(&self, key: u64) {
+        self.running().jobs.remove(&key);
     }
 
     pub(crate) fn running_jobs(&self) -> Vec<RunningJob> {
-        self.running().values().cloned().collect()
+        self.running()
+            .jobs
+            .values()
+            .map(|(job, started_at)| RunningJob {
+                job: (**job).clone(),
+                started_at: *started_at,
+            })
+            .collect()
     }
+}
+
+/// The jobs running now, keyed by a counter (the heartbeat lists them).
+#[derive(Default)]
+struct Running {
+    next: u64,
+    jobs: HashMap<u64, (Arc<JobEnvelope>, DateTime<Utc>)>,
 }
 
 /// Timings of the worker's background loops.

@@ -19,7 +19,7 @@ use tracing::Instrument;
 use super::hooks::{call_handlers, catch_panic, Next};
 use super::settle::{Settle, SettleTx};
 use super::Runtime;
-use crate::backend::{FinishOutcome, Lease, RunningJob};
+use crate::backend::{FinishOutcome, Lease, LeaseParts, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
 use crate::retry::plan_failure;
@@ -33,7 +33,7 @@ pub(crate) struct Plan {
 }
 
 /// Performs `job`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(rt: &Runtime, job: &JobEnvelope) -> (JobResult, JobOptions) {
+pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
     async {
         let Some(reg) = rt.registry.get(&job.class) else {
@@ -51,9 +51,9 @@ pub(crate) async fn execute(rt: &Runtime, job: &JobEnvelope) -> (JobResult, JobO
             return (Err(failure), JobOptions::new());
         };
         let options = (reg.options)();
-        let ctx = JobContext::new(Arc::new(job.clone()), rt.states.clone());
         let perform = reg.perform;
         let args = job.args.clone();
+        let ctx = JobContext::new(job.clone(), rt.states.clone());
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
@@ -182,45 +182,47 @@ pub(crate) async fn process(
     settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
-    let job = lease.job().clone();
-    let key = lease.token().0.clone();
-    rt.running_insert(
-        &key,
-        RunningJob {
-            job: job.clone(),
-            started_at: rt.clock.now(),
-        },
-    );
+    let Some(LeaseParts {
+        reserved: Reserved { job, token },
+        backend,
+        clock,
+    }) = lease.into_parts()
+    else {
+        return;
+    };
+    let job = Arc::new(job);
+    let started_at = rt.clock.now();
+    let key = rt.running_insert(job.clone(), started_at);
     let started = std::time::Instant::now();
+    // Boxed, so the task's own future stays small and spawning it copies little.
     let outcome = tokio::select! {
         biased;
-        (result, options) = execute(&rt, &job) => Some(plan(&rt, job, result, &options)),
+        ended = Box::pin(execute(&rt, job.clone())) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };
-    match outcome {
-        Some(plan) => {
-            // Counted like the backend's `processed`: every end but a snooze.
-            if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
-                rt.metrics.record(
-                    &plan.job.class,
-                    rt.clock.now(),
-                    plan.failed,
-                    started.elapsed(),
-                );
-            }
-            settler.send(Settle {
-                lease,
-                plan,
-                key,
-                permit: Some(permit),
-            });
-        }
-        None => {
-            requeue(lease, &hard_stop).await;
-            rt.running_remove(&key);
-            drop(permit);
-        }
+    rt.running_remove(key);
+    // The run is over: the job's other holders are gone unless a middleware kept them.
+    let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
+    let Some((result, options)) = outcome else {
+        requeue(
+            Lease::new(Reserved { job, token }, backend, clock),
+            &hard_stop,
+        )
+        .await;
+        drop(permit);
+        return;
+    };
+    let plan = plan(&rt, job, result, &options);
+    // Counted like the backend's `processed`: every end but a snooze.
+    if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
+        rt.metrics
+            .record(&plan.job.class, started_at, plan.failed, started.elapsed());
     }
+    settler.send(Settle {
+        token,
+        plan,
+        permit: Some(permit),
+    });
 }
 
 /// Backoff between attempts to reach an unreachable backend: 100 ms doubling to 30 s.

@@ -5,8 +5,8 @@
 //!    returns. A few settler tasks take whatever has accumulated (up to [`MAX_BATCH`]) and
 //!    settle it in one call, so under load one round trip or commit acknowledges many jobs,
 //!    while a lone job is acknowledged at once (nothing waits to fill a batch).
-//! 2. A job's slot and its entry in the running set are freed only once its outcome is
-//!    stored, so the worker never holds more unacknowledged jobs than its concurrency.
+//! 2. A job's slot is freed only once its outcome is stored, so the worker never holds more
+//!    unacknowledged jobs than its concurrency.
 //! 3. While the backend cannot be reached the batch is retried with backoff, as a single
 //!    settle was; after the grace period of a shutdown, three attempts more, then the leases
 //!    are left to expire and their jobs run again (at-least-once).
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::{reconnect_delay, Plan};
 use super::Runtime;
-use crate::backend::{Backend, Finish, FinishParams, Lease};
+use crate::backend::{Backend, Finish, FinishParams, LeaseToken};
 
 /// The most outcomes settled in one backend call.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -31,10 +31,8 @@ const SETTLERS: usize = 4;
 
 /// One job's outcome, waiting to be stored.
 pub(crate) struct Settle {
-    pub(crate) lease: Lease,
+    pub(crate) token: LeaseToken,
     pub(crate) plan: Plan,
-    /// The key of the job in the running set, removed once settled.
-    pub(crate) key: String,
     /// The job's concurrency slot, freed once settled.
     pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
@@ -107,20 +105,19 @@ async fn settle_loop(
                 return;
             }
         }
-        settle_batch(&rt, backend.as_ref(), &mut batch, &hard_stop).await;
+        settle_batch(&rt, backend.as_ref(), &batch, &hard_stop).await;
         for item in batch.drain(..) {
-            rt.running_remove(&item.key);
             drop(item.permit);
         }
     }
 }
 
 /// Stores the outcomes of `batch` in one call, retrying while the backend is unreachable.
-/// Every lease in `batch` is settled or deliberately left to expire when this returns.
+/// Every lease in `batch` is settled, or deliberately left to expire, when this returns.
 async fn settle_batch(
     rt: &Runtime,
     backend: &dyn Backend,
-    batch: &mut Vec<Settle>,
+    batch: &[Settle],
     hard_stop: &CancellationToken,
 ) {
     let mut attempt = 0u32;
@@ -129,7 +126,7 @@ async fn settle_batch(
             items: batch
                 .iter()
                 .map(|s| Finish {
-                    token: s.lease.token().clone(),
+                    token: s.token.clone(),
                     job: s.plan.job.clone(),
                     outcome: s.plan.outcome.clone(),
                     failed: s.plan.failed,
@@ -151,7 +148,6 @@ async fn settle_batch(
                         tracing::warn!(jid = %s.plan.job.jid, "the job's outcome was not applied: its lease was lost (the job was rescued after this process's lease expired)");
                     }
                 }
-                disarm(batch);
                 return;
             }
             Err(error) if error.is_transient() && (!hard_stop.is_cancelled() || attempt < 3) => {
@@ -162,24 +158,14 @@ async fn settle_batch(
             }
             Err(error) if error.is_transient() => {
                 tracing::error!(jobs = batch.len(), %error, "shutting down with job outcomes unreported; they will run again after their leases expire");
-                disarm(batch);
                 return;
             }
             Err(error) => {
                 for s in batch.iter() {
                     tracing::warn!(jid = %s.plan.job.jid, %error, "the job's outcome was not applied");
                 }
-                disarm(batch);
                 return;
             }
         }
-    }
-}
-
-/// Marks every lease of `batch` as dealt with.
-fn disarm(batch: &mut [Settle]) {
-    for s in batch.iter_mut() {
-        let lease = std::mem::replace(&mut s.lease, Lease::settled());
-        lease.disarm();
     }
 }
