@@ -270,9 +270,7 @@ impl Client {
                     reason,
                 })?;
             }
-            let size = serde_json::to_string(job)
-                .map(|s| s.len())
-                .unwrap_or(usize::MAX);
+            let size = encoded_len(job);
             if size > self.inner.max_payload {
                 return Err(EnqueueError::TooLarge {
                     job: job.class.clone(),
@@ -391,5 +389,24 @@ impl From<u32> for RetrySetting {
 impl From<bool> for RetrySetting {
     fn from(b: bool) -> Self {
         RetrySetting::Enabled(b)
+    }
+}
+
+/// The length of `job` encoded as JSON, counted without building the string.
+fn encoded_len(job: &JobEnvelope) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, job) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
