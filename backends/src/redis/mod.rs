@@ -258,6 +258,10 @@ impl RedisBackend {
 
 fn open_client(opts: &RedisOptions) -> redis::RedisResult<redis::Client> {
     let mut info = opts.url.as_str().into_connection_info()?;
+    // Small requests go out one after another: Nagle's algorithm would hold each back until
+    // the previous one is acknowledged.
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    info = info.set_tcp_settings(tcp);
     if let Some(db) = opts.db {
         let settings = info.redis_settings().clone().set_db(db);
         info = info.set_redis_settings(settings);
