@@ -206,7 +206,10 @@ impl AdminBackend for RedisBackend {
         pipe.cmd("LLEN").arg(k.queue(queue));
         pipe.cmd("DEL").arg(k.queue(queue)).ignore();
         pipe.cmd("SREM").arg(k.queues()).arg(queue).ignore();
-        let (n,): (u64,) = self.pipe(&pipe).await?;
+        let reply = self.pipe(&pipe).await;
+        // After the removal: a push that raced it must not count the queue as added.
+        self.inner.known.forget();
+        let (n,): (u64,) = reply?;
         Ok(n)
     }
 
@@ -431,43 +434,49 @@ impl AdminBackend for RedisBackend {
     }
 
     async fn clear_all(&self) -> Result<(), BackendError> {
-        let k = self.keys();
-        let mut doomed: Vec<String> = Vec::new();
-        if k.ns().is_empty() {
-            let ids: Vec<String> = self
-                .query(redis::cmd("SMEMBERS").arg(k.processes()))
-                .await?;
-            for id in &ids {
-                doomed.extend([k.process(id), k.workers(id), k.work(id), k.signals(id)]);
-            }
-            doomed.extend([k.queues(), k.schedule(), k.retry(), k.dead(), k.processes()]);
-        }
-        for pattern in k.patterns() {
-            let mut cursor = 0u64;
-            loop {
-                let (next, keys): (u64, Vec<String>) = self
-                    .query(
-                        redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1000),
-                    )
+        let result = async {
+            let k = self.keys();
+            let mut doomed: Vec<String> = Vec::new();
+            if k.ns().is_empty() {
+                let ids: Vec<String> = self
+                    .query(redis::cmd("SMEMBERS").arg(k.processes()))
                     .await?;
-                doomed.extend(keys);
-                if next == 0 {
-                    break;
+                for id in &ids {
+                    doomed.extend([k.process(id), k.workers(id), k.work(id), k.signals(id)]);
                 }
-                cursor = next;
+                doomed.extend([k.queues(), k.schedule(), k.retry(), k.dead(), k.processes()]);
             }
+            for pattern in k.patterns() {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = self
+                        .query(
+                            redis::cmd("SCAN")
+                                .arg(cursor)
+                                .arg("MATCH")
+                                .arg(&pattern)
+                                .arg("COUNT")
+                                .arg(1000),
+                        )
+                        .await?;
+                    doomed.extend(keys);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            doomed.sort();
+            doomed.dedup();
+            for chunk in doomed.chunks(UNLINK_CHUNK) {
+                self.query::<()>(redis::cmd("UNLINK").arg(chunk)).await?;
+            }
+            Ok::<(), BackendError>(())
         }
-        doomed.sort();
-        doomed.dedup();
-        for chunk in doomed.chunks(UNLINK_CHUNK) {
-            self.query::<()>(redis::cmd("UNLINK").arg(chunk)).await?;
-        }
-        Ok(())
+        .await;
+        // After the removal: a push that raced it must not count a queue as added.
+        self.inner.known.forget();
+        result
     }
 
     async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {

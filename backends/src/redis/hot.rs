@@ -1,13 +1,17 @@
 //! The hot path of [`Backend`]: push, finish, requeue, promote and rescue, each one round trip
 //! (promote: two), and the shared "claim then move" step used by promote and admin actions.
 //!
-//! 1. `job_push`: queued jobs `SADD queues` + `LPUSH queue:<name>` (all of one queue in one
-//!    LPUSH), scheduled ones `ZADD schedule`; several jobs go in one MULTI/EXEC.
+//! 1. `job_push`: queued jobs `SADD queues` (skipped for a queue added in the last few
+//!    seconds, see `push.rs`) + `LPUSH queue:<name>` (all of one queue in one LPUSH),
+//!    scheduled ones `ZADD schedule`; several jobs go in one MULTI/EXEC, one job on a plain
+//!    connection of its own.
 //! 2. `job_finish`: `finish.lua`, fenced per item by `LREM` on the in-flight list.
 //! 3. `job_requeue`: `requeue.lua`, the raw payload back to the head of its queue.
 //! 4. `scheduled_promote`: read due members, restamp them in Rust (text edit, arguments kept
 //!    byte-for-byte), then `move.lua` claims each with `ZREM`: exactly once across callers.
 //! 5. `lease_rescue`: `rescue.lua`.
+
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -162,13 +166,22 @@ impl Backend for RedisBackend {
                 }
             }
         }
+        let known = &self.inner.known;
+        let (sent, generation) = (Instant::now(), known.generation());
         let mut pipe = redis::pipe();
         if many {
             pipe.atomic();
         }
+        let mut replies = 0;
+        let mut added = Vec::new();
         for (queue, payloads) in &queued {
-            pipe.cmd("SADD").arg(k.queues()).arg(queue).ignore();
+            if !known.is_known(queue, sent) {
+                pipe.cmd("SADD").arg(k.queues()).arg(queue).ignore();
+                added.push(queue.as_str());
+                replies += 1;
+            }
             pipe.cmd("LPUSH").arg(k.queue(queue)).arg(payloads).ignore();
+            replies += 1;
         }
         if !scheduled.is_empty() {
             let cmd = pipe.cmd("ZADD").arg(k.schedule());
@@ -176,8 +189,20 @@ impl Backend for RedisBackend {
                 cmd.arg(at).arg(payload);
             }
             cmd.ignore();
+            replies += 1;
         }
-        self.pipe::<()>(&pipe).await
+        match &self.inner.push {
+            Some(pool) if !many => {
+                pool.run(&pipe, replies)
+                    .await
+                    .map_err(|e| self.edge().map(e))?;
+            }
+            _ => self.pipe::<()>(&pipe).await?,
+        }
+        for queue in added {
+            known.added(queue, sent, generation);
+        }
+        Ok(())
     }
 
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {

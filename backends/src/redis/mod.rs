@@ -24,6 +24,8 @@
 //!    non-blocking command (so enqueues pipeline and never wait behind a blocking pop);
 //!    blocking pops use connections of their own, without a client response timeout and
 //!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
+//!    Single-job pushes use plain connections of their own (`push.rs`), which skip the
+//!    multiplexer's driver task.
 //! 5. **Recurring jobs** (`schedule.rs`): schedule state in `jobs-rs:schedule:<name>`
 //!    hashes, and each tick claimed with `SET NX` and pushed by the same Lua script.
 //! 6. **Metrics** (`metrics.rs`): one hash of counters per UTC hour,
@@ -40,6 +42,7 @@ mod keys;
 mod metrics;
 mod options;
 mod process;
+mod push;
 mod raw;
 mod reserve;
 mod schedule;
@@ -57,6 +60,7 @@ pub use options::RedisOptions;
 
 use error::Edge;
 use keys::Keys;
+use push::{KnownQueues, PushPool};
 
 /// Per-day counters expire after five years, as Sidekiq's (`STATS_TTL`).
 const STATS_TTL_SECS: u64 = 5 * 365 * 24 * 60 * 60;
@@ -82,6 +86,9 @@ pub struct RedisBackend {
 struct Inner {
     conn: ConnectionManager,
     blocking: BlockingPool,
+    /// Plain connections for single pushes (`None`: not a TCP address).
+    push: Option<PushPool>,
+    known: KnownQueues,
     keys: Keys,
     edge: Edge,
     opts: RedisOptions,
@@ -162,6 +169,11 @@ impl RedisBackend {
             .set_max_delay(std::time::Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| edge.map(e))?;
+        let push = PushPool::new(
+            client.get_connection_info(),
+            opts.connect_timeout,
+            opts.response_timeout,
+        );
         let blocking = BlockingPool {
             client,
             config: AsyncConnectionConfig::new()
@@ -173,6 +185,8 @@ impl RedisBackend {
             inner: Arc::new(Inner {
                 conn,
                 blocking,
+                push,
+                known: KnownQueues::default(),
                 keys: Keys::new(opts.prefix.as_deref()),
                 edge,
                 opts,

@@ -1,0 +1,319 @@
+//! Single-job pushes on plain connections of their own, off the multiplexed connection.
+//!
+//! 1. **Why.** A command on the multiplexed connection goes to its driver task and the reply
+//!    comes back through a channel: two task wake-ups per call, which is most of the cost of
+//!    a sequential enqueue on a local server. Here the calling task writes the command and
+//!    reads the reply itself.
+//! 2. **What.** Only pipelines whose replies are each one line (`:<n>`, `+OK`, `-ERR ...`),
+//!    such as `SADD` and `LPUSH`; anything else stays on the shared connection.
+//! 3. **Connections.** Taken from an idle list or opened (TCP, then `AUTH` and `SELECT` as the
+//!    URL says), and put back only after every reply was read, so a connection is never reused
+//!    mid-reply. An error or a timeout drops it; so does a caller that gives up mid-command.
+//! 4. **Reconnects.** An idle connection the server closed (a restart) fails before any reply
+//!    arrives; the pipeline is then sent once more on a fresh connection, as Sidekiq's client
+//!    reconnects once.
+//! 5. Plain TCP only: other addresses (Unix sockets) use the shared connection.
+//! 6. **Known queues.** Sidekiq's client sends `SADD queues <name>` with every push, but the
+//!    set only has to list the queue: [`KnownQueues`] skips it for a queue this backend added
+//!    less than [`KNOWN_FOR`] ago. Removing a queue through this backend forgets it at once;
+//!    one removed elsewhere (another process, Sidekiq's web UI) is listed again by the next
+//!    push after at most [`KNOWN_FOR`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, RedisError, RedisResult, Value};
+use tokio::net::TcpStream;
+
+/// Idle push connections kept for the next push.
+const MAX_IDLE: usize = 8;
+
+/// Plain connections for pushes; see the module docs.
+pub(crate) struct PushPool {
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+    db: i64,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    idle: Mutex<Vec<Conn>>,
+}
+
+/// One connection, with its read buffer (`buf[start..]` is read and not yet parsed).
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl PushPool {
+    /// A pool for `info`, or `None` when it is not a plain TCP address.
+    pub(crate) fn new(
+        info: &ConnectionInfo,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Option<Self> {
+        let ConnectionAddr::Tcp(host, port) = info.addr() else {
+            return None;
+        };
+        let settings = info.redis_settings();
+        Some(PushPool {
+            host: host.clone(),
+            port: *port,
+            username: settings.username().map(str::to_owned),
+            password: settings.password().map(str::to_owned),
+            db: settings.db(),
+            connect_timeout,
+            response_timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Sends `pipe` (of `replies` one-line replies) and returns the replies, or the first
+    /// error the server answered.
+    pub(crate) async fn run(
+        &self,
+        pipe: &redis::Pipeline,
+        replies: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let packed = pipe.get_packed_pipeline();
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let Some(conn) = idle {
+            match self.send(conn, &packed, replies).await {
+                Err(Failure::BeforeReply(e)) => {
+                    tracing::debug!(error = %e, "idle push connection was closed; reconnecting");
+                    self.clear();
+                }
+                other => return other.map_err(Failure::into_error),
+            }
+        }
+        let conn = self.open().await?;
+        self.send(conn, &packed, replies)
+            .await
+            .map_err(Failure::into_error)
+    }
+
+    /// Drops every idle connection.
+    pub(crate) fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    async fn send(
+        &self,
+        mut conn: Conn,
+        packed: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Value>, Failure> {
+        let exchange = async {
+            conn.write_all(packed)
+                .await
+                .map_err(|e| Failure::BeforeReply(e.into()))?;
+            let mut out = Vec::with_capacity(replies);
+            for i in 0..replies {
+                let value = conn.read_line().await.map_err(|e| match i {
+                    0 if e.is_io_error() || e.is_connection_dropped() => Failure::BeforeReply(e),
+                    _ => Failure::After(e),
+                })?;
+                out.push(value);
+            }
+            Ok(out)
+        };
+        let values = match tokio::time::timeout(self.response_timeout, exchange).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Failure::After(timed_out())),
+        };
+        self.put(conn);
+        values
+            .into_iter()
+            .map(Value::extract_error)
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(Failure::After)
+    }
+
+    fn put(&self, conn: Conn) {
+        if !conn.buf.is_empty() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Connects and authenticates.
+    async fn open(&self) -> RedisResult<Conn> {
+        let connect = TcpStream::connect((self.host.as_str(), self.port));
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(s) => s?,
+            Err(_) => return Err(timed_out()),
+        };
+        stream.set_nodelay(true)?;
+        let mut conn = Conn {
+            stream,
+            buf: Vec::with_capacity(256),
+            start: 0,
+        };
+        let mut hello = redis::pipe();
+        if let Some(password) = &self.password {
+            let auth = hello.cmd("AUTH");
+            if let Some(user) = &self.username {
+                auth.arg(user);
+            }
+            auth.arg(password);
+        }
+        if self.db != 0 {
+            hello.cmd("SELECT").arg(self.db);
+        }
+        let n = usize::from(self.password.is_some()) + usize::from(self.db != 0);
+        if n > 0 {
+            let setup = async {
+                conn.write_all(&hello.get_packed_pipeline()).await?;
+                for _ in 0..n {
+                    conn.read_line().await?.extract_error()?;
+                }
+                Ok::<_, RedisError>(())
+            };
+            match tokio::time::timeout(self.response_timeout, setup).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timed_out()),
+            }
+        }
+        Ok(conn)
+    }
+}
+
+impl Conn {
+    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            match self.stream.try_write(bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one reply that fits on one line.
+    async fn read_line(&mut self) -> RedisResult<Value> {
+        loop {
+            let pending = self.buf.get(self.start..).unwrap_or_default();
+            if let Some(end) = pending.windows(2).position(|w| w == b"\r\n") {
+                let line = pending.get(..end + 2).unwrap_or_default();
+                if !matches!(line.first(), Some(b':' | b'+' | b'-')) {
+                    return Err(RedisError::from((
+                        ErrorKind::Parse,
+                        "a push reply that is not one line",
+                    )));
+                }
+                let value = redis::parse_redis_value(line);
+                self.start += end + 2;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                return value;
+            }
+            self.stream.readable().await?;
+            let old = self.buf.len();
+            self.buf.resize(old + 512, 0);
+            let read = self
+                .stream
+                .try_read(self.buf.get_mut(old..).unwrap_or_default());
+            match read {
+                Ok(0) => {
+                    self.buf.truncate(old);
+                    return Err(RedisError::from(std::io::Error::from(
+                        std::io::ErrorKind::UnexpectedEof,
+                    )));
+                }
+                Ok(n) => self.buf.truncate(old + n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.buf.truncate(old),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// Why an exchange failed: before any reply (safe to send again), or after.
+enum Failure {
+    BeforeReply(RedisError),
+    After(RedisError),
+}
+
+impl Failure {
+    fn into_error(self) -> RedisError {
+        match self {
+            Failure::BeforeReply(e) | Failure::After(e) => e,
+        }
+    }
+}
+
+fn timed_out() -> RedisError {
+    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+}
+
+/// How long a queue added to `queues` counts as known.
+pub(crate) const KNOWN_FOR: Duration = Duration::from_secs(5);
+
+/// The queues this backend recently added to the `queues` set, and when.
+#[derive(Default)]
+pub(crate) struct KnownQueues {
+    state: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    added: HashMap<String, Instant>,
+    /// Bumped by every [`KnownQueues::forget`].
+    generation: u64,
+}
+
+impl KnownQueues {
+    /// Whether `queue` was added less than [`KNOWN_FOR`] before `now`.
+    pub(crate) fn is_known(&self, queue: &str, now: Instant) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .added
+            .get(queue)
+            .is_some_and(|&t| now.saturating_duration_since(t) < KNOWN_FOR)
+    }
+
+    /// The current generation, taken before a push is sent.
+    pub(crate) fn generation(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation
+    }
+
+    /// Records that a push sent at `at`, when the generation was `generation`, added `queue`;
+    /// ignored when a queue was removed since (the push may have raced the removal).
+    pub(crate) fn added(&self, queue: &str, at: Instant, generation: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.generation != generation {
+            return;
+        }
+        match state.added.get_mut(queue) {
+            Some(t) => *t = (*t).max(at),
+            None => {
+                state.added.insert(queue.to_owned(), at);
+            }
+        }
+    }
+
+    /// Forgets every queue (one was removed, or all were).
+    pub(crate) fn forget(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.added.clear();
+        state.generation += 1;
+    }
+}
