@@ -280,10 +280,16 @@ impl Backend for PostgresBackend {
     }
 
     async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+        let bulk = p.jobs.len() >= 100;
         let mut conn = self.inner.pool.acquire().await.map_err(|e| self.err(e))?;
         if push(&self.inner, &mut conn, p).await? {
             // Reservers in this process need not wait for the notification round trip.
             self.wake().wake_all();
+        }
+        drop(conn);
+        if bulk {
+            // A deep queue without planner statistics reserves by sorting it (`stats.rs`).
+            self.ensure_statistics();
         }
         Ok(())
     }
@@ -435,6 +441,7 @@ impl Backend for PostgresBackend {
             self.wake().wake_all();
         }
         self.prune_completed(p.now).await?;
+        self.ensure_statistics();
         Ok(rows.len() as u64)
     }
 

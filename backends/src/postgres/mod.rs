@@ -4,6 +4,8 @@
 //!    advisory lock ([`migrate`]) and starts a LISTEN task that wakes idle reservers.
 //! 2. The hot path (`hot.rs`) is one statement per call: a bulk push, a reserve of up to
 //!    `limit` rows, a finish of many leases with the counters, all fenced by lease tokens.
+//!    The reserve commits asynchronously (`reserve.sql` says why that keeps at-least-once);
+//!    `jobs` is analyzed once when it has no planner statistics yet (`stats.rs`).
 //! 3. [`PostgresBackend::push_in`] enqueues on the app's own transaction or connection:
 //!    the job exists, and workers are notified, only if that transaction commits.
 //! 4. The admin side lives in `admin.rs` and `select.rs`; sqlx errors are mapped to
@@ -28,6 +30,7 @@ mod rows;
 mod schedule;
 mod select;
 mod sql;
+mod stats;
 
 use std::sync::Arc;
 
@@ -70,6 +73,7 @@ struct Inner {
     errors: ErrorContext,
     wake: Arc<Wake>,
     listener: JoinHandle<()>,
+    statistics: stats::Statistics,
 }
 
 impl Drop for Inner {
@@ -143,6 +147,7 @@ impl PostgresBackend {
                 errors,
                 wake,
                 listener,
+                statistics: stats::Statistics::default(),
             }),
         })
     }
