@@ -4,8 +4,10 @@
 //!    Redis backend shares queues with Ruby; fields written by others are kept in `extra`.
 //! 2. Timestamps are epoch seconds as floats; Sidekiq 8's integer milliseconds are accepted.
 //! 3. [`check`] refuses values that JSON would not give back unchanged.
+//! 4. Decoding is written by hand in `decode.rs`: one pass over the fields.
 
 pub mod check;
+mod decode;
 mod time;
 
 pub use time::{epoch_now, from_epoch, to_epoch};
@@ -24,7 +26,7 @@ use serde_json::{Map, Value};
 /// assert_eq!(RetrySetting::Enabled(true).max_retries(), Some(25));
 /// assert_eq!(RetrySetting::Enabled(false).max_retries(), None);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum RetrySetting {
     /// `true` retries up to [`RetrySetting::DEFAULT_RETRIES`] times; `false` discards on failure.
@@ -63,7 +65,7 @@ impl Default for RetrySetting {
 /// assert_eq!(json["class"], "SendWelcomeEmail");
 /// assert_eq!(json["args"], serde_json::json!([42, "en"]));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobEnvelope {
     /// The job's wire name, which the worker looks up in its registry.
     pub class: String,
@@ -91,7 +93,6 @@ pub struct JobEnvelope {
     )]
     pub at: Option<f64>,
     /// How many retries the job allows.
-    #[serde(default = "default_retry_true")]
     pub retry: RetrySetting,
     /// `false` discards the job when its retries are exhausted instead of keeping it dead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,10 +139,6 @@ fn retry_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D:
     let n = Option::<i64>::deserialize(d)?;
     Ok(n.filter(|n| *n >= 0)
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
-}
-
-fn default_retry_true() -> RetrySetting {
-    RetrySetting::Enabled(true)
 }
 
 impl JobEnvelope {
