@@ -4,33 +4,45 @@
 --
 -- KEYS[1] retry, KEYS[2] schedule, KEYS[3] dead, KEYS[4] stat:processed, KEYS[5] stat:failed,
 -- KEYS[6] stat:processed:<day>, KEYS[7] stat:failed:<day>, KEYS[8] jobs-rs:stat:dead_trimmed,
--- KEYS[8+i] the in-flight list of item i.
+-- KEYS[8+j] the in-flight lists the items name (each once).
 -- ARGV[1] now (epoch s), ARGV[2] dead cutoff (epoch s: older dead jobs are trimmed),
 -- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds),
--- then 5 per item: raw payload, outcome (c = completed/discard, r = retry, s = snooze,
--- d = dead), score, job JSON to store, failed ("1"/"0").
+-- then per item a header `<outcome><failed><j>` (outcome: c = completed/discard, r = retry,
+-- s = snooze, d = dead; failed: 1 or 0; j: its in-flight list is KEYS[8+j]), the raw payload,
+-- and, unless the outcome is c, the score and the job JSON to store. Completed items, the
+-- common case, cost two arguments.
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
-local n = #KEYS - 8
 local lost = {}
 local processed, failed = 0, 0
 local killed = false
-for i = 1, n do
-  local b = 4 + (i - 1) * 5
-  if redis.call('LREM', KEYS[8 + i], -1, ARGV[b + 1]) == 0 then
-    lost[#lost + 1] = i - 1
+local a, item = 5, 0
+while a <= #ARGV do
+  local head = ARGV[a]
+  local outcome = string.sub(head, 1, 1)
+  local list = KEYS[8 + tonumber(string.sub(head, 3))]
+  local raw = ARGV[a + 1]
+  local at, json = nil, nil
+  if outcome == 'c' then
+    a = a + 2
   else
-    local outcome = ARGV[b + 2]
+    at, json = ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
+  end
+  if redis.call('LREM', list, -1, raw) == 0 then
+    lost[#lost + 1] = item
+  else
     if outcome == 'r' then
-      redis.call('ZADD', KEYS[1], ARGV[b + 3], ARGV[b + 4])
+      redis.call('ZADD', KEYS[1], at, json)
     elseif outcome == 's' then
-      redis.call('ZADD', KEYS[2], ARGV[b + 3], ARGV[b + 4])
+      redis.call('ZADD', KEYS[2], at, json)
     elseif outcome == 'd' then
-      redis.call('ZADD', KEYS[3], ARGV[1], ARGV[b + 4])
+      redis.call('ZADD', KEYS[3], ARGV[1], json)
       killed = true
     end
     if outcome ~= 's' then processed = processed + 1 end
-    if ARGV[b + 5] == '1' then failed = failed + 1 end
+    if string.sub(head, 2, 2) == '1' then failed = failed + 1 end
   end
+  item = item + 1
 end
 if processed > 0 then
   redis.call('INCRBY', KEYS[4], processed)

@@ -11,6 +11,7 @@
 //!    byte-for-byte), then `move.lua` claims each with `ZREM`: exactly once across callers.
 //! 5. `lease_rescue`: `rescue.lua`.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -228,13 +229,25 @@ impl Backend for RedisBackend {
             .arg(score(earlier(p.now, p.dead_limits.max_age)))
             .arg(p.dead_limits.max_jobs)
             .arg(STATS_TTL_SECS);
+        // Each in-flight list is passed once; items name theirs by index (usually all share
+        // one: one process, one queue).
+        let mut lists: Vec<(&str, &str)> = Vec::new();
+        let mut head = String::new();
         for item in &p.items {
             let t = Token::decode(&item.token)?;
+            let list = match lists.iter().position(|&l| l == (t.process, t.queue)) {
+                Some(i) => i + 1,
+                None => {
+                    lists.push((t.process, t.queue));
+                    inv.key(k.inflight(t.process, t.queue));
+                    lists.len()
+                }
+            };
             let (code, at) = match &item.outcome {
-                FinishOutcome::Completed | FinishOutcome::Discard => ("c", String::new()),
-                FinishOutcome::Retry { at } => ("r", score(*at)),
-                FinishOutcome::Snooze { at } => ("s", score(*at)),
-                FinishOutcome::Dead => ("d", String::new()),
+                FinishOutcome::Completed | FinishOutcome::Discard => ('c', None),
+                FinishOutcome::Retry { at } => ('r', Some(score(*at))),
+                FinishOutcome::Snooze { at } => ('s', Some(score(*at))),
+                FinishOutcome::Dead => ('d', Some(String::new())),
                 _ => {
                     return Err(BackendError::Unsupported {
                         backend: "redis",
@@ -242,17 +255,14 @@ impl Backend for RedisBackend {
                     })
                 }
             };
-            let json = if code == "c" {
-                String::new()
-            } else {
-                encode(&item.job)?
-            };
-            inv.key(k.inflight(t.process, t.queue));
-            inv.arg(t.raw)
-                .arg(code)
-                .arg(at)
-                .arg(json)
-                .arg(if item.failed { "1" } else { "0" });
+            head.clear();
+            let failed = u8::from(item.failed);
+            // Writing to a String cannot fail.
+            let _ = write!(head, "{code}{failed}{list}");
+            inv.arg(head.as_str()).arg(t.raw);
+            if let Some(at) = at {
+                inv.arg(at).arg(encode(&item.job)?);
+            }
         }
         let reply: Vec<i64> = self.eval(&inv).await?;
         let (trimmed, lost) = reply

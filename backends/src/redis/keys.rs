@@ -31,15 +31,27 @@ impl Keys {
         &self.ns
     }
 
+    /// `<ns><parts...>`, sized once (these are built on every hot-path call; `format!` costs
+    /// several times as much).
+    fn join(&self, parts: &[&str]) -> String {
+        let len = self.ns.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut key = String::with_capacity(len);
+        key.push_str(&self.ns);
+        for p in parts {
+            key.push_str(p);
+        }
+        key
+    }
+
     fn k(&self, name: &str) -> String {
-        format!("{}{name}", self.ns)
+        self.join(&[name])
     }
 
     pub(crate) fn queues(&self) -> String {
         self.k("queues")
     }
     pub(crate) fn queue(&self, name: &str) -> String {
-        format!("{}queue:{name}", self.ns)
+        self.join(&["queue:", name])
     }
     pub(crate) fn schedule(&self) -> String {
         self.k("schedule")
@@ -57,10 +69,10 @@ impl Keys {
         self.k("stat:failed")
     }
     pub(crate) fn processed_on(&self, day: NaiveDate) -> String {
-        format!("{}stat:processed:{}", self.ns, day.format("%Y-%m-%d"))
+        format!("{}stat:processed:{}", self.ns, ymd(day))
     }
     pub(crate) fn failed_on(&self, day: NaiveDate) -> String {
-        format!("{}stat:failed:{}", self.ns, day.format("%Y-%m-%d"))
+        format!("{}stat:failed:{}", self.ns, ymd(day))
     }
     pub(crate) fn processes(&self) -> String {
         self.k("processes")
@@ -119,6 +131,19 @@ impl Keys {
             vec![format!("{ns}*")]
         }
     }
+}
+
+/// `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes years 0 to 9999, without parsing a format
+/// string on every finish.
+fn ymd(day: NaiveDate) -> impl std::fmt::Display {
+    use chrono::Datelike;
+    struct Ymd(i32, u32, u32);
+    impl std::fmt::Display for Ymd {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:04}-{:02}-{:02}", self.0, self.1, self.2)
+        }
+    }
+    Ymd(day.year(), day.month(), day.day())
 }
 
 /// Escapes the characters SCAN MATCH treats as a pattern.

@@ -16,11 +16,16 @@ pub(crate) struct Token<'a> {
 
 impl<'a> Token<'a> {
     pub(crate) fn encode(process: &str, queue: &str, raw: &str) -> LeaseToken {
-        LeaseToken(format!(
-            "{}:{process}{}:{queue}{raw}",
-            process.len(),
-            queue.len()
-        ))
+        use std::fmt::Write as _;
+        // Sized up front: `format!` would grow the string a few times for a large payload.
+        let mut s = String::with_capacity(process.len() + queue.len() + raw.len() + 12);
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{}:", process.len());
+        s.push_str(process);
+        let _ = write!(s, "{}:", queue.len());
+        s.push_str(queue);
+        s.push_str(raw);
+        LeaseToken(s)
     }
 
     pub(crate) fn decode(token: &'a LeaseToken) -> Result<Self, BackendError> {
