@@ -317,3 +317,29 @@ impl KnownQueues {
         state.generation += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_queues_expire_and_are_forgotten() {
+        let known = KnownQueues::default();
+        let t0 = Instant::now();
+        assert!(!known.is_known("q", t0));
+        known.added("q", t0, known.generation());
+        assert!(known.is_known("q", t0 + Duration::from_secs(1)));
+        assert!(!known.is_known("q", t0 + KNOWN_FOR));
+        known.forget();
+        assert!(!known.is_known("q", t0));
+    }
+
+    #[test]
+    fn a_push_that_raced_a_removal_does_not_mark_its_queue() {
+        let known = KnownQueues::default();
+        let before = known.generation();
+        known.forget();
+        known.added("q", Instant::now(), before);
+        assert!(!known.is_known("q", Instant::now()));
+    }
+}
