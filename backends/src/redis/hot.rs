@@ -192,13 +192,15 @@ impl Backend for RedisBackend {
             cmd.ignore();
             replies += 1;
         }
-        match &self.inner.push {
-            Some(pool) if !many => {
-                pool.run(&pipe, replies)
-                    .await
-                    .map_err(|e| self.edge().map(e))?;
+        let plain = match &self.inner.push {
+            Some(pool) if !many => pool.run(&pipe, replies).await,
+            _ => None,
+        };
+        match plain {
+            Some(reply) => {
+                reply.map_err(|e| self.edge().map(e))?;
             }
-            _ => self.pipe::<()>(&pipe).await?,
+            None => self.pipe::<()>(&pipe).await?,
         }
         for queue in added {
             known.added(queue, sent, generation);

@@ -9,6 +9,9 @@
 //! 3. **Connections.** Taken from an idle list or opened (TCP, then `AUTH` and `SELECT` as the
 //!    URL says), and put back only after every reply was read, so a connection is never reused
 //!    mid-reply. An error or a timeout drops it; so does a caller that gives up mid-command.
+//!    At most [`MAX_CONNS`] are open at once: a push that finds them all busy (many pushing
+//!    at the same time) goes on the shared connection, which pipelines concurrent callers,
+//!    so bursts never open and close connections.
 //! 4. **Reconnects.** An idle connection the server closed (a restart) fails before any reply
 //!    arrives; the pipeline is then sent once more on a fresh connection, as Sidekiq's client
 //!    reconnects once.
@@ -20,14 +23,15 @@
 //!    push after at most [`KNOWN_FOR`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, RedisError, RedisResult, Value};
 use tokio::net::TcpStream;
 
-/// Idle push connections kept for the next push.
-const MAX_IDLE: usize = 8;
+/// Plain push connections open at once, idle or busy.
+pub(crate) const MAX_CONNS: usize = 8;
 
 /// Plain connections for pushes; see the module docs.
 pub(crate) struct PushPool {
@@ -39,6 +43,17 @@ pub(crate) struct PushPool {
     connect_timeout: Duration,
     response_timeout: Duration,
     idle: Mutex<Vec<Conn>>,
+    /// Connections open, idle or busy.
+    open: Arc<AtomicUsize>,
+}
+
+/// One of the [`MAX_CONNS`] places, given back when its connection is dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// One connection, with its read buffer (`buf[start..]` is read and not yet parsed).
@@ -46,6 +61,7 @@ struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     start: usize,
+    _slot: Slot,
 }
 
 impl PushPool {
@@ -68,16 +84,27 @@ impl PushPool {
             connect_timeout,
             response_timeout,
             idle: Mutex::new(Vec::new()),
+            open: Arc::new(AtomicUsize::new(0)),
         })
     }
 
+    /// Takes a place for a new connection, unless [`MAX_CONNS`] are open.
+    fn slot(&self) -> Option<Slot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CONNS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.open.clone()))
+    }
+
     /// Sends `pipe` (of `replies` one-line replies) and returns the replies, or the first
-    /// error the server answered.
+    /// error the server answered; `None`, with nothing sent, when every connection is busy.
     pub(crate) async fn run(
         &self,
         pipe: &redis::Pipeline,
         replies: usize,
-    ) -> RedisResult<Vec<Value>> {
+    ) -> Option<RedisResult<Vec<Value>>> {
         let packed = pipe.get_packed_pipeline();
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if let Some(conn) = idle {
@@ -86,13 +113,19 @@ impl PushPool {
                     tracing::debug!(error = %e, "idle push connection was closed; reconnecting");
                     self.clear();
                 }
-                other => return other.map_err(Failure::into_error),
+                other => return Some(other.map_err(Failure::into_error)),
             }
         }
-        let conn = self.open().await?;
-        self.send(conn, &packed, replies)
-            .await
-            .map_err(Failure::into_error)
+        let slot = self.slot()?;
+        let conn = match self.open(slot).await {
+            Ok(conn) => conn,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(
+            self.send(conn, &packed, replies)
+                .await
+                .map_err(Failure::into_error),
+        )
     }
 
     /// Drops every idle connection.
@@ -136,14 +169,14 @@ impl PushPool {
         if !conn.buf.is_empty() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 
     /// Connects and authenticates.
-    async fn open(&self) -> RedisResult<Conn> {
+    async fn open(&self, slot: Slot) -> RedisResult<Conn> {
         let connect = TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(s) => s?,
@@ -154,6 +187,7 @@ impl PushPool {
             stream,
             buf: Vec::with_capacity(256),
             start: 0,
+            _slot: slot,
         };
         let mut hello = redis::pipe();
         if let Some(password) = &self.password {
@@ -332,6 +366,18 @@ mod tests {
         assert!(!known.is_known("q", t0 + KNOWN_FOR));
         known.forget();
         assert!(!known.is_known("q", t0));
+    }
+
+    #[test]
+    fn at_most_max_conns_are_open() {
+        use redis::IntoConnectionInfo;
+        let info = "redis://127.0.0.1:1".into_connection_info().unwrap();
+        let secs = Duration::from_secs(1);
+        let pool = PushPool::new(&info, secs, secs).unwrap();
+        let slots: Vec<Slot> = std::iter::from_fn(|| pool.slot()).take(100).collect();
+        assert_eq!(slots.len(), MAX_CONNS);
+        drop(slots);
+        assert!(pool.slot().is_some());
     }
 
     #[test]
