@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::hooks::{call_handlers, catch_panic, Next};
-use super::settle::{Settle, SettleTx};
+use super::settle::SettleTx;
 use super::Runtime;
 use crate::backend::{FinishOutcome, Lease, LeaseParts, Reserved};
 use crate::envelope::JobEnvelope;
@@ -173,8 +173,8 @@ pub(crate) fn plan(
     }
 }
 
-/// Runs a leased job to the end and hands its outcome to the settler, which frees the slot
-/// once the outcome is stored; on hard stop the job is requeued unchanged.
+/// Runs a leased job to the end, hands its outcome to the settler and frees the slot; on
+/// hard stop the job is requeued unchanged.
 pub(crate) async fn process(
     rt: Arc<Runtime>,
     lease: Lease,
@@ -218,11 +218,8 @@ pub(crate) async fn process(
         rt.metrics
             .record(&plan.job.class, started_at, plan.failed, started.elapsed());
     }
-    settler.send(Settle {
-        token,
-        plan,
-        permit: Some(permit),
-    });
+    settler.send(token, plan).await;
+    drop(permit);
 }
 
 /// Backoff between attempts to reach an unreachable backend: 100 ms doubling to 30 s.

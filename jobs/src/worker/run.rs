@@ -122,7 +122,12 @@ impl Worker {
         });
 
         let hard_stop = CancellationToken::new();
-        let settler = Settler::start(self.rt.clone(), self.backend.clone(), hard_stop.clone());
+        let settler = Settler::start(
+            self.rt.clone(),
+            self.backend.clone(),
+            hard_stop.clone(),
+            self.concurrency,
+        );
         let mut tasks = JoinSet::new();
         self.fetch_loop(&mut tasks, &hard_stop, &settler.sender())
             .await;

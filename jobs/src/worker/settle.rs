@@ -1,12 +1,14 @@
 //! Acknowledgements in batches: the outcomes of jobs that end together reach the backend in
 //! one `job_finish` call.
 //!
-//! 1. A processor hands its lease, its plan and its concurrency slot to the [`Settler`] and
-//!    returns. A few settler tasks take whatever has accumulated (up to [`MAX_BATCH`]) and
-//!    settle it in one call, so under load one round trip or commit acknowledges many jobs,
-//!    while a lone job is acknowledged at once (nothing waits to fill a batch).
-//! 2. A job's slot is freed only once its outcome is stored, so the worker never holds more
-//!    unacknowledged jobs than its concurrency.
+//! 1. A processor hands its lease token and its plan to the [`Settler`] and frees its
+//!    concurrency slot, so the next job starts while the outcome is on its way. A few settler
+//!    tasks take whatever has accumulated (up to [`MAX_BATCH`]) and settle it in one call, so
+//!    under load one round trip or commit acknowledges many jobs, while a lone job is
+//!    acknowledged at once (nothing waits to fill a batch).
+//! 2. At most `concurrency` outcomes wait to be stored: a processor waits for room before it
+//!    frees its slot, so a slow backend slows the worker down instead of piling up
+//!    unacknowledged jobs. Until stored, a job keeps its lease, so at-least-once holds.
 //! 3. While the backend cannot be reached the batch is retried with backoff, as a single
 //!    settle was; after the grace period of a shutdown, three attempts more, then the leases
 //!    are left to expire and their jobs run again (at-least-once).
@@ -14,7 +16,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,38 +35,55 @@ const SETTLERS: usize = 4;
 pub(crate) struct Settle {
     pub(crate) token: LeaseToken,
     pub(crate) plan: Plan,
-    /// The job's concurrency slot, freed once settled.
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// Its room among the outcomes waiting to be stored, freed once settled.
+    permit: OwnedSemaphorePermit,
 }
 
 /// Hands outcomes to the settler tasks.
 pub(crate) struct Settler {
-    tx: mpsc::UnboundedSender<Settle>,
+    tx: SettleTx,
     tasks: JoinSet<()>,
 }
 
 /// What a processor keeps to hand its outcome over.
 #[derive(Clone)]
-pub(crate) struct SettleTx(mpsc::UnboundedSender<Settle>);
+pub(crate) struct SettleTx {
+    tx: mpsc::UnboundedSender<Settle>,
+    room: Arc<Semaphore>,
+}
 
 impl SettleTx {
-    /// Hands `item` over; if the settlers are gone (they never stop before the processors),
-    /// the lease is dropped and its job comes back when the lease expires.
-    pub(crate) fn send(&self, item: Settle) {
-        if let Err(mpsc::error::SendError(item)) = self.0.send(item) {
+    /// Hands an outcome over once there is room for it; if the settlers are gone (they
+    /// never stop before the processors), the job comes back when its lease expires.
+    pub(crate) async fn send(&self, token: LeaseToken, plan: Plan) {
+        let Ok(permit) = self.room.clone().acquire_owned().await else {
+            tracing::error!(jid = %plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
+            return;
+        };
+        let item = Settle {
+            token,
+            plan,
+            permit,
+        };
+        if let Err(mpsc::error::SendError(item)) = self.tx.send(item) {
             tracing::error!(jid = %item.plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
         }
     }
 }
 
 impl Settler {
-    /// Starts the settler tasks.
+    /// Starts the settler tasks, with room for `room` outcomes waiting to be stored.
     pub(crate) fn start(
         rt: Arc<Runtime>,
         backend: Arc<dyn Backend>,
         hard_stop: CancellationToken,
+        room: usize,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let tx = SettleTx {
+            tx,
+            room: Arc::new(Semaphore::new(room.max(1))),
+        };
         let rx = Arc::new(Mutex::new(rx));
         let mut tasks = JoinSet::new();
         for _ in 0..SETTLERS {
@@ -80,7 +99,7 @@ impl Settler {
 
     /// A sender for the processors.
     pub(crate) fn sender(&self) -> SettleTx {
-        SettleTx(self.tx.clone())
+        self.tx.clone()
     }
 
     /// Waits until every outcome handed over (by senders already dropped) is settled.
