@@ -8,8 +8,9 @@
 //! 2. `BLMOVE queue:<q> <in-flight list> RIGHT LEFT <slice>` then blocks in Redis. With one
 //!    open queue the slice is the whole wait (at most `max_block` and half the lease ttl);
 //!    with several it is `queue_rotation`, after which all queues are checked again.
-//! 3. After a pop, one more script call takes up to `limit - 1` more jobs and refreshes the
-//!    lease to the time the job was actually taken.
+//! 3. A popped job is returned at once (the latency of a push to an idle worker); the lease
+//!    extended before the pop still has at least half its ttl left, and the next reserve
+//!    takes whatever else has arrived.
 //! 4. A payload that does not parse as a job is moved from the in-flight list to the dead
 //!    set with an error saying so; the other jobs of the batch are returned as usual.
 
@@ -56,7 +57,7 @@ impl RedisBackend {
         loop {
             let now = at(Instant::now());
             let block = if p.wait.is_zero() { 0 } else { rotation };
-            let round = self.reserve_round(&p, p.limit, now, block, "").await?;
+            let round = self.reserve_round(&p, p.limit, now, block).await?;
             if !round.jobs.is_empty() {
                 return self.take(&p, round.jobs, now).await;
             }
@@ -77,12 +78,13 @@ impl RedisBackend {
                 return Ok(Vec::new());
             }
             if let Some(raw) = self.block_move(queue, &p.process, slice).await? {
-                let now = at(Instant::now());
-                let more = self.reserve_round(&p, p.limit - 1, now, 0, queue).await?;
-                let mut jobs = Vec::with_capacity(more.jobs.len() + 1);
-                jobs.push((round.block, raw));
-                jobs.extend(more.jobs);
-                return self.take(&p, jobs, now).await;
+                // Returned at once, without a round trip for more: that is the latency of a
+                // job pushed to an idle worker. The lease set before the pop still has at
+                // least half its ttl left (the slice is at most half), and the next reserve
+                // takes whatever else has arrived.
+                return self
+                    .take(&p, vec![(round.block, raw)], at(Instant::now()))
+                    .await;
             }
             rotation += 1;
         }
@@ -95,7 +97,6 @@ impl RedisBackend {
         limit: usize,
         now: DateTime<Utc>,
         block: u64,
-        taken_from: &str,
     ) -> Result<Round, BackendError> {
         let k = self.keys();
         let mut inv = RESERVE.prepare_invoke();
@@ -109,7 +110,8 @@ impl RedisBackend {
             .arg(score(later(now, p.lease_ttl)))
             .arg(&p.process)
             .arg(block)
-            .arg(taken_from);
+            // No blocking pop to register again (`reserve.lua` ARGV[5]).
+            .arg("");
         for q in &p.queues {
             inv.arg(q);
         }
