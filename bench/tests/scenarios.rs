@@ -1,0 +1,100 @@
+//! Every scenario of the benchmark binary runs on every backend kind and ends with the one
+//! JSON line `bench/compare` reads, with every field the issue names. Small N: this checks
+//! that the binary works, never how fast it is.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const FIELDS: [&str; 10] = [
+    "scenario",
+    "backend",
+    "jobs",
+    "concurrency",
+    "processes",
+    "enqueue_per_s",
+    "process_per_s",
+    "p50_ms",
+    "p99_ms",
+    "peak_rss_mb",
+];
+
+/// Runs `jobs-bench args...` and returns its last line, parsed.
+fn run(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_jobs-bench"))
+        .args(args)
+        .args(["--timeout", "60"])
+        .output()
+        .expect("running jobs-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "jobs-bench {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("no output");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
+}
+
+/// Checks the summary line: every field present, the scenario and backend named, and the
+/// figures that apply to the scenario positive (the others null).
+fn check(v: &Value, scenario: &str, backend: &str, rates: bool, latency: bool) {
+    for f in FIELDS {
+        assert!(v.get(f).is_some(), "field {f} missing: {v}");
+    }
+    assert_eq!(v["scenario"], scenario, "{v}");
+    assert_eq!(v["backend"], backend, "{v}");
+    let positive = |f: &str| v[f].as_f64().is_some_and(|x| x > 0.0);
+    assert!(positive("peak_rss_mb"), "{v}");
+    assert_eq!(positive("process_per_s"), rates, "process_per_s: {v}");
+    assert_eq!(positive("p50_ms") && positive("p99_ms"), latency, "latency: {v}");
+    if !latency {
+        assert!(v["p50_ms"].is_null() && v["p99_ms"].is_null(), "{v}");
+    }
+}
+
+#[test]
+fn every_scenario_runs_on_memory() {
+    let url = "memory://";
+    let v = run(&["noop", "--backend", url, "--jobs", "2000", "--concurrency", "20"]);
+    check(&v, "noop", "memory", true, false);
+    assert_eq!(v["jobs"], 2000);
+    assert!(v["enqueue_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");
+    let v = run(&["noop", "--backend", url, "--jobs", "300", "--single"]);
+    check(&v, "noop", "memory", true, false);
+    let v = run(&["latency", "--backend", url, "--samples", "100"]);
+    check(&v, "latency", "memory", false, true);
+    let v = run(&["depth", "--backend", url, "--queued", "1000", "--measure", "3000"]);
+    check(&v, "depth", "memory", true, false);
+    let v = run(&["io", "--backend", url, "--jobs", "1000", "--concurrency", "200"]);
+    check(&v, "io", "memory", true, false);
+}
+
+#[test]
+fn noop_and_latency_run_on_redis_with_two_processes() {
+    let url = "redis://127.0.0.1:6379";
+    let v = run(&["noop", "--backend", url, "--jobs", "2000", "--processes", "2"]);
+    check(&v, "noop", "redis", true, false);
+    assert_eq!(v["processes"], 2);
+    let v = run(&["latency", "--backend", url, "--samples", "50"]);
+    check(&v, "latency", "redis", false, true);
+}
+
+#[test]
+fn noop_and_latency_run_on_postgres() {
+    let url = "postgres://root@127.0.0.1:5432/test";
+    let v = run(&["noop", "--backend", url, "--jobs", "1000"]);
+    check(&v, "noop", "postgres", true, false);
+    let v = run(&["latency", "--backend", url, "--samples", "50"]);
+    check(&v, "latency", "postgres", false, true);
+}
+
+#[test]
+fn noop_and_depth_run_on_sqlite_with_two_processes() {
+    let url = "sqlite://bench";
+    let v = run(&["noop", "--backend", url, "--jobs", "1000", "--processes", "2"]);
+    check(&v, "noop", "sqlite", true, false);
+    assert_eq!(v["processes"], 2);
+    let v = run(&["depth", "--backend", url, "--queued", "500", "--measure", "1000"]);
+    check(&v, "depth", "sqlite", true, false);
+}
