@@ -47,7 +47,11 @@ fn check(v: &Value, scenario: &str, backend: &str, rates: bool, latency: bool) {
     let positive = |f: &str| v[f].as_f64().is_some_and(|x| x > 0.0);
     assert!(positive("peak_rss_mb"), "{v}");
     assert_eq!(positive("process_per_s"), rates, "process_per_s: {v}");
-    assert_eq!(positive("p50_ms") && positive("p99_ms"), latency, "latency: {v}");
+    assert_eq!(
+        positive("p50_ms") && positive("p99_ms"),
+        latency,
+        "latency: {v}"
+    );
     if !latency {
         assert!(v["p50_ms"].is_null() && v["p99_ms"].is_null(), "{v}");
     }
@@ -56,7 +60,15 @@ fn check(v: &Value, scenario: &str, backend: &str, rates: bool, latency: bool) {
 #[test]
 fn every_scenario_runs_on_memory() {
     let url = "memory://";
-    let v = run(&["noop", "--backend", url, "--jobs", "2000", "--concurrency", "20"]);
+    let v = run(&[
+        "noop",
+        "--backend",
+        url,
+        "--jobs",
+        "2000",
+        "--concurrency",
+        "20",
+    ]);
     check(&v, "noop", "memory", true, false);
     assert_eq!(v["jobs"], 2000);
     assert!(v["enqueue_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");
@@ -64,16 +76,40 @@ fn every_scenario_runs_on_memory() {
     check(&v, "noop", "memory", true, false);
     let v = run(&["latency", "--backend", url, "--samples", "100"]);
     check(&v, "latency", "memory", false, true);
-    let v = run(&["depth", "--backend", url, "--queued", "1000", "--measure", "3000"]);
+    let v = run(&[
+        "depth",
+        "--backend",
+        url,
+        "--queued",
+        "1000",
+        "--measure",
+        "3000",
+    ]);
     check(&v, "depth", "memory", true, false);
-    let v = run(&["io", "--backend", url, "--jobs", "1000", "--concurrency", "200"]);
+    let v = run(&[
+        "io",
+        "--backend",
+        url,
+        "--jobs",
+        "1000",
+        "--concurrency",
+        "200",
+    ]);
     check(&v, "io", "memory", true, false);
 }
 
 #[test]
 fn noop_and_latency_run_on_redis_with_two_processes() {
     let url = "redis://127.0.0.1:6379";
-    let v = run(&["noop", "--backend", url, "--jobs", "2000", "--processes", "2"]);
+    let v = run(&[
+        "noop",
+        "--backend",
+        url,
+        "--jobs",
+        "2000",
+        "--processes",
+        "2",
+    ]);
     check(&v, "noop", "redis", true, false);
     assert_eq!(v["processes"], 2);
     let v = run(&["latency", "--backend", url, "--samples", "50"]);
@@ -92,9 +128,25 @@ fn noop_and_latency_run_on_postgres() {
 #[test]
 fn noop_and_depth_run_on_sqlite_with_two_processes() {
     let url = "sqlite://bench";
-    let v = run(&["noop", "--backend", url, "--jobs", "1000", "--processes", "2"]);
+    let v = run(&[
+        "noop",
+        "--backend",
+        url,
+        "--jobs",
+        "1000",
+        "--processes",
+        "2",
+    ]);
     check(&v, "noop", "sqlite", true, false);
     assert_eq!(v["processes"], 2);
-    let v = run(&["depth", "--backend", url, "--queued", "500", "--measure", "1000"]);
+    let v = run(&[
+        "depth",
+        "--backend",
+        url,
+        "--queued",
+        "500",
+        "--measure",
+        "1000",
+    ]);
     check(&v, "depth", "sqlite", true, false);
 }
