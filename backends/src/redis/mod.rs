@@ -111,15 +111,16 @@ struct BlockingPool {
 }
 
 impl BlockingPool {
-    async fn get(&self) -> redis::RedisResult<MultiplexedConnection> {
+    /// An idle connection (`true`: it may have gone stale) or a new one (`false`).
+    async fn get(&self) -> redis::RedisResult<(MultiplexedConnection, bool)> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
-            Some(c) => Ok(c),
-            None => {
-                self.client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await
-            }
+            Some(c) => Ok((c, true)),
+            None => self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+                .map(|c| (c, false)),
         }
     }
 

@@ -129,7 +129,6 @@ impl RedisBackend {
     ) -> Result<Option<String>, BackendError> {
         let k = self.keys();
         let pool = &self.inner.blocking;
-        let mut conn = pool.get().await.map_err(|e| self.edge().map(e))?;
         let mut cmd = redis::cmd("BLMOVE");
         cmd.arg(k.queue(queue))
             .arg(k.inflight(process, queue))
@@ -141,20 +140,29 @@ impl RedisBackend {
         // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
         // margin never drops below a second, whatever the response timeout.
         let guard = slice + self.inner.opts.response_timeout.max(BLOCK_MARGIN);
-        match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
-            Ok(Ok(job)) => {
-                pool.put(conn);
-                Ok(job)
-            }
-            Ok(Err(e)) => {
-                // A broken connection usually means the server went away: the idle ones
-                // are as stale, so start afresh rather than fail once per idle connection.
-                pool.clear();
-                Err(self.edge().map(e))
-            }
-            Err(_) => {
-                pool.clear();
-                Err(self.edge().elapsed(guard))
+        loop {
+            let (mut conn, reused) = pool.get().await.map_err(|e| self.edge().map(e))?;
+            match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
+                Ok(Ok(job)) => {
+                    pool.put(conn);
+                    return Ok(job);
+                }
+                Ok(Err(e)) => {
+                    // A broken connection usually means the server went away: the idle ones
+                    // are as stale, so start afresh rather than fail once per idle
+                    // connection. An idle one that broke (the server restarted since) is
+                    // tried once more on a new connection; if the lost attempt did move a
+                    // job, it waits in this process's in-flight list, where a rescue finds it.
+                    pool.clear();
+                    if reused && (e.is_io_error() || e.is_connection_dropped()) {
+                        continue;
+                    }
+                    return Err(self.edge().map(e));
+                }
+                Err(_) => {
+                    pool.clear();
+                    return Err(self.edge().elapsed(guard));
+                }
             }
         }
     }
