@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobs::backend::*;
-use jobs::memory::MemoryBackend;
 use jobs::prelude::*;
+
+mod common;
+use common::hooked::{Hooked, Hooks};
 
 #[derive(Debug, thiserror::Error)]
 #[error("flaky: {0}")]
@@ -23,10 +25,9 @@ async fn unreachable_succeeds() -> Result<(), FlakyError> {
     Ok(())
 }
 
-/// The in-memory backend, but `job_finish` and `job_reserve` fail with connection errors
-/// while `down` counts above zero.
+/// `job_finish` and `job_reserve` fail with connection errors while their counters are
+/// above zero; finishes are counted.
 struct Flaky {
-    inner: MemoryBackend,
     finish_failures: AtomicU32,
     reserve_failures: AtomicU32,
     finish_calls: AtomicU32,
@@ -43,45 +44,32 @@ fn take(counter: &AtomicU32) -> bool {
 }
 
 #[jobs::__private::async_trait]
-impl Backend for Flaky {
-    fn name(&self) -> &'static str {
-        "flaky"
-    }
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
-        self.inner.job_push(p).await
-    }
-    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+impl Hooks for Flaky {
+    async fn before_reserve(&self) -> Result<(), BackendError> {
         if take(&self.reserve_failures) {
             return Err(down());
         }
-        self.inner.job_reserve(p).await
+        Ok(())
     }
-    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
+    async fn before_finish(&self, _p: &FinishParams) -> Result<(), BackendError> {
         self.finish_calls.fetch_add(1, Ordering::SeqCst);
         if take(&self.finish_failures) {
             return Err(down());
         }
-        self.inner.job_finish(p).await
-    }
-    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
-        self.inner.job_requeue(p).await
-    }
-    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
-        self.inner.process_heartbeat(p).await
-    }
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        self.inner.process_remove(id).await
-    }
-    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
-        self.inner.scheduled_promote(p).await
-    }
-    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        self.inner.lease_rescue(p).await
+        Ok(())
     }
 }
 
+fn flaky(finish_failures: u32, reserve_failures: u32) -> Arc<Hooked<Flaky>> {
+    Arc::new(Hooked::new(Flaky {
+        finish_failures: AtomicU32::new(finish_failures),
+        reserve_failures: AtomicU32::new(reserve_failures),
+        finish_calls: AtomicU32::new(0),
+    }))
+}
+
 async fn run_until(
-    backend: Arc<Flaky>,
+    backend: Arc<Hooked<Flaky>>,
     registry: jobs::Registry,
     done: impl Fn(&Stats) -> bool,
 ) -> Stats {
@@ -112,12 +100,7 @@ async fn run_until(
 
 #[tokio::test]
 async fn a_failure_reported_while_the_backend_is_down_reaches_the_retry_set() {
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::new(),
-        finish_failures: AtomicU32::new(3),
-        reserve_failures: AtomicU32::new(0),
-        finish_calls: AtomicU32::new(0),
-    });
+    let backend = flaky(3, 0);
     let client = Client::new(backend.clone());
     UnreachableFails::set()
         .client(&client)
@@ -129,7 +112,7 @@ async fn a_failure_reported_while_the_backend_is_down_reaches_the_retry_set() {
     assert_eq!(stats.failed, 1);
     assert_eq!(stats.enqueued, 0);
     assert_eq!(
-        backend.finish_calls.load(Ordering::SeqCst),
+        backend.hooks.finish_calls.load(Ordering::SeqCst),
         4,
         "three refused reports, then one that landed"
     );
@@ -146,12 +129,7 @@ async fn a_failure_reported_while_the_backend_is_down_reaches_the_retry_set() {
 
 #[tokio::test]
 async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::new(),
-        finish_failures: AtomicU32::new(0),
-        reserve_failures: AtomicU32::new(4),
-        finish_calls: AtomicU32::new(0),
-    });
+    let backend = flaky(0, 4);
     let client = Client::new(backend.clone());
     UnreachableSucceeds::set()
         .client(&client)
@@ -162,7 +140,7 @@ async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
     let stats = run_until(backend.clone(), registry, |s| s.processed == 1).await;
     assert_eq!(stats.failed, 0);
     assert_eq!(
-        backend.reserve_failures.load(Ordering::SeqCst),
+        backend.hooks.reserve_failures.load(Ordering::SeqCst),
         0,
         "every refused reserve was retried"
     );

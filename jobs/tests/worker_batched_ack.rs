@@ -2,16 +2,16 @@
 //! most `concurrency` outcomes wait to be stored: a backend that stops acknowledging stops
 //! the worker from taking more jobs.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jobs::backend::*;
-use jobs::memory::MemoryBackend;
 use jobs::prelude::*;
 use tokio::sync::Semaphore;
 
 mod common;
+use common::hooked::{Hooked, Hooks};
 use common::{eventually, QUIET};
 
 /// Counts performs.
@@ -31,28 +31,15 @@ async fn batched_ack_job(performed: State<Performed>, n: u64) -> Result<(), comm
     Ok(())
 }
 
-/// The in-memory backend, but every `job_finish` waits for a permit of `gate` and records
-/// how many items it carried.
+/// Every `job_finish` waits for a permit of `gate`, then records how many items it carried.
 struct Gated {
-    inner: MemoryBackend,
     gate: Semaphore,
-    waiting: AtomicUsize,
     batches: Mutex<Vec<usize>>,
 }
 
 #[jobs::__private::async_trait]
-impl Backend for Gated {
-    fn name(&self) -> &'static str {
-        "gated"
-    }
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
-        self.inner.job_push(p).await
-    }
-    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
-        self.inner.job_reserve(p).await
-    }
-    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+impl Hooks for Gated {
+    async fn before_finish(&self, p: &FinishParams) -> Result<(), BackendError> {
         if let Ok(permit) = self.gate.acquire().await {
             permit.forget();
         }
@@ -60,22 +47,7 @@ impl Backend for Gated {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(p.items.len());
-        self.inner.job_finish(p).await
-    }
-    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
-        self.inner.job_requeue(p).await
-    }
-    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
-        self.inner.process_heartbeat(p).await
-    }
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        self.inner.process_remove(id).await
-    }
-    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
-        self.inner.scheduled_promote(p).await
-    }
-    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        self.inner.lease_rescue(p).await
+        Ok(())
     }
 }
 
@@ -83,12 +55,10 @@ impl Backend for Gated {
 async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
     const JOBS: u64 = 100;
     const CONCURRENCY: usize = 10;
-    let backend = Arc::new(Gated {
-        inner: MemoryBackend::new(),
+    let backend = Arc::new(Hooked::new(Gated {
         gate: Semaphore::new(0),
-        waiting: AtomicUsize::new(0),
         batches: Mutex::new(Vec::new()),
-    });
+    }));
     let client = Client::new(backend.clone());
     BatchedAckJob::set()
         .client(&client)
@@ -122,7 +92,7 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
     );
     assert_eq!(backend.inner.stats().await.unwrap().processed, 0);
 
-    backend.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    backend.hooks.gate.add_permits(Semaphore::MAX_PERMITS / 2);
     eventually("every job to be acknowledged", || async {
         let stats = backend.inner.stats().await.unwrap();
         (stats.processed == JOBS).then_some(())
@@ -131,7 +101,7 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
     handle.stop();
     running.await.unwrap().unwrap();
 
-    let batches = backend.batches.lock().unwrap().clone();
+    let batches = backend.hooks.batches.lock().unwrap().clone();
     assert_eq!(batches.iter().sum::<usize>(), JOBS as usize);
     assert!(
         batches.iter().any(|&n| n > 1),

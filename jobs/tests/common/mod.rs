@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: worker defaults, event channels, waiting with a deadline.
 #![allow(dead_code)]
 
+pub mod hooked;
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
