@@ -10,9 +10,7 @@
 -- ARGV[1] limit, ARGV[2] lease expiry, ARGV[3] process id,
 -- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
 --         k-th (mod n) open queue for a blocking LMOVE and return its index,
--- ARGV[5] after a blocking LMOVE: the queue it took from, registered again and the lease
---         refreshed even when nothing more is taken ("" otherwise),
--- ARGV[5+i] queue name i.
+-- ARGV[4+i] queue name i.
 -- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues }.
 local limit = tonumber(ARGV[1])
 local nq = (#KEYS - 3) / 2
@@ -20,7 +18,7 @@ local out = {}
 local taken = 0
 local open = {}
 for i = 1, nq do
-  local name = ARGV[5 + i]
+  local name = ARGV[4 + i]
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     open[#open + 1] = i
     if taken < limit then
@@ -43,10 +41,9 @@ local rotation = tonumber(ARGV[4])
 if taken == 0 and rotation > 0 and #open > 0 then
   block = open[((rotation - 1) % #open) + 1]
   -- Registered before the blocking LMOVE, so a job it moves is always found by a rescue.
-  redis.call('SADD', KEYS[3], ARGV[5 + block])
+  redis.call('SADD', KEYS[3], ARGV[4 + block])
 end
-if ARGV[5] ~= '' then redis.call('SADD', KEYS[3], ARGV[5]) end
-if taken > 0 or block > 0 or ARGV[5] ~= '' then
+if taken > 0 or block > 0 then
   redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
 end
 return { out, block, #open }

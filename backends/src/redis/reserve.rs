@@ -109,9 +109,7 @@ impl RedisBackend {
         inv.arg(limit)
             .arg(score(later(now, p.lease_ttl)))
             .arg(&p.process)
-            .arg(block)
-            // No blocking pop to register again (`reserve.lua` ARGV[5]).
-            .arg("");
+            .arg(block);
         for q in &p.queues {
             inv.arg(q);
         }
