@@ -73,14 +73,13 @@ async fn run_until(
     registry: jobs::Registry,
     done: impl Fn(&Stats) -> bool,
 ) -> Stats {
-    let worker = Worker::builder(backend.clone())
-        .registry(registry)
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(20))
-        .build()
-        .unwrap();
-    let handle = worker.handle();
-    let running = tokio::spawn(worker.run());
+    let running = common::spawn(
+        common::worker(&backend)
+            .registry(registry)
+            .fetch_wait(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
         let stats = backend.inner.stats().await.unwrap();
@@ -93,8 +92,7 @@ async fn run_until(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    handle.stop();
-    running.await.unwrap().unwrap();
+    running.stop().await;
     stats
 }
 

@@ -66,16 +66,15 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
         .await
         .unwrap();
     let performed = Performed::default();
-    let worker = Worker::builder(backend.clone())
-        .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
-        .state(performed.clone())
-        .concurrency(CONCURRENCY)
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(20))
-        .build()
-        .unwrap();
-    let handle = worker.handle();
-    let running = tokio::spawn(worker.run());
+    let running = common::spawn(
+        common::worker(&backend)
+            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+            .state(performed.clone())
+            .concurrency(CONCURRENCY)
+            .fetch_wait(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    );
 
     // No outcome can be stored: `CONCURRENCY` outcomes wait for the backend, then every
     // slot holds a performed job waiting for room, and the worker reserves nothing more.
@@ -98,8 +97,7 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
         (stats.processed == JOBS).then_some(())
     })
     .await;
-    handle.stop();
-    running.await.unwrap().unwrap();
+    running.stop().await;
 
     let batches = backend.hooks.batches.lock().unwrap().clone();
     assert_eq!(batches.iter().sum::<usize>(), JOBS as usize);

@@ -112,7 +112,7 @@ pub fn client(backend: &Arc<MemoryBackend>, clock: &Arc<ManualClock>) -> jobs::C
 }
 
 /// A worker builder with test timings and no signal handling.
-pub fn worker(backend: &Arc<MemoryBackend>) -> WorkerBuilder {
+pub fn worker<B: jobs::backend::Backend>(backend: &Arc<B>) -> WorkerBuilder {
     Worker::builder(backend.clone())
         .handle_signals(false)
         .fetch_wait(Duration::from_millis(50))
