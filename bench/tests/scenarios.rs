@@ -19,10 +19,11 @@ const FIELDS: [&str; 10] = [
     "peak_rss_mb",
 ];
 
-/// Runs `jobs-bench args...` and returns its last line, parsed.
-fn run(args: &[&str]) -> Value {
+/// Runs `jobs-bench <args> --backend <url>` and returns its last line, parsed.
+fn run(args: &str, url: &str) -> Value {
+    let args: Vec<&str> = args.split_whitespace().chain(["--backend", url]).collect();
     let out = Command::new(env!("CARGO_BIN_EXE_jobs-bench"))
-        .args(args)
+        .args(&args)
         .args(["--timeout", "60"])
         .output()
         .expect("running jobs-bench");
@@ -60,93 +61,45 @@ fn check(v: &Value, scenario: &str, backend: &str, rates: bool, latency: bool) {
 #[test]
 fn every_scenario_runs_on_memory() {
     let url = "memory://";
-    let v = run(&[
-        "noop",
-        "--backend",
-        url,
-        "--jobs",
-        "2000",
-        "--concurrency",
-        "20",
-    ]);
+    let v = run("noop --jobs 2000 --concurrency 20", url);
     check(&v, "noop", "memory", true, false);
     assert_eq!(v["jobs"], 2000);
     assert!(v["enqueue_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");
-    let v = run(&["noop", "--backend", url, "--jobs", "300", "--single"]);
+    let v = run("noop --jobs 300 --single", url);
     check(&v, "noop", "memory", true, false);
-    let v = run(&["latency", "--backend", url, "--samples", "100"]);
+    let v = run("latency --samples 100", url);
     check(&v, "latency", "memory", false, true);
-    let v = run(&[
-        "depth",
-        "--backend",
-        url,
-        "--queued",
-        "1000",
-        "--measure",
-        "3000",
-    ]);
+    let v = run("depth --queued 1000 --measure 3000", url);
     check(&v, "depth", "memory", true, false);
-    let v = run(&[
-        "io",
-        "--backend",
-        url,
-        "--jobs",
-        "1000",
-        "--concurrency",
-        "200",
-    ]);
+    let v = run("io --jobs 1000 --concurrency 200", url);
     check(&v, "io", "memory", true, false);
 }
 
 #[test]
 fn noop_and_latency_run_on_redis_with_two_processes() {
     let url = "redis://127.0.0.1:6379";
-    let v = run(&[
-        "noop",
-        "--backend",
-        url,
-        "--jobs",
-        "2000",
-        "--processes",
-        "2",
-    ]);
+    let v = run("noop --jobs 2000 --processes 2", url);
     check(&v, "noop", "redis", true, false);
     assert_eq!(v["processes"], 2);
-    let v = run(&["latency", "--backend", url, "--samples", "50"]);
+    let v = run("latency --samples 50", url);
     check(&v, "latency", "redis", false, true);
 }
 
 #[test]
 fn noop_and_latency_run_on_postgres() {
     let url = "postgres://root@127.0.0.1:5432/test";
-    let v = run(&["noop", "--backend", url, "--jobs", "1000"]);
+    let v = run("noop --jobs 1000", url);
     check(&v, "noop", "postgres", true, false);
-    let v = run(&["latency", "--backend", url, "--samples", "50"]);
+    let v = run("latency --samples 50", url);
     check(&v, "latency", "postgres", false, true);
 }
 
 #[test]
 fn noop_and_depth_run_on_sqlite_with_two_processes() {
     let url = "sqlite://bench";
-    let v = run(&[
-        "noop",
-        "--backend",
-        url,
-        "--jobs",
-        "1000",
-        "--processes",
-        "2",
-    ]);
+    let v = run("noop --jobs 1000 --processes 2", url);
     check(&v, "noop", "sqlite", true, false);
     assert_eq!(v["processes"], 2);
-    let v = run(&[
-        "depth",
-        "--backend",
-        url,
-        "--queued",
-        "500",
-        "--measure",
-        "1000",
-    ]);
+    let v = run("depth --queued 500 --measure 1000", url);
     check(&v, "depth", "sqlite", true, false);
 }
