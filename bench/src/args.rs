@@ -17,6 +17,10 @@ pub enum Scenario {
     Io,
     /// A child worker process (internal): works until its stdin closes.
     Worker,
+    /// Sequential `LPUSH` on a raw connection: the floor under `noop --single` on Redis.
+    CeilingPush,
+    /// The `io` workload as bare tokio tasks: the framework's cost taken away.
+    CeilingIo,
 }
 
 impl Scenario {
@@ -28,6 +32,8 @@ impl Scenario {
             Scenario::Depth => "depth",
             Scenario::Io => "io",
             Scenario::Worker => "worker",
+            Scenario::CeilingPush => "ceiling-push",
+            Scenario::CeilingIo => "ceiling-io",
         }
     }
 }
@@ -51,6 +57,8 @@ pub struct Options {
 }
 
 pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io> --backend URL [options]
+       jobs-bench ceiling-push --backend redis://... [--jobs N]
+       jobs-bench ceiling-io [--jobs N] [--concurrency C]
   --jobs N          jobs to run (noop: 10000, io: 20000)
   --concurrency C   worker concurrency (noop/depth: 50, io: 500, latency: 10)
   --processes P     worker processes of this binary (default 1: the worker runs in-process)
@@ -74,19 +82,21 @@ impl Options {
             "depth" => Scenario::Depth,
             "io" => Scenario::Io,
             "worker" => Scenario::Worker,
+            "ceiling-push" => Scenario::CeilingPush,
+            "ceiling-io" => Scenario::CeilingIo,
             "-h" | "--help" | "help" => bail!("{USAGE}"),
             other => bail!("unknown scenario `{other}`\n{USAGE}"),
         };
         let mut o = Options {
             scenario,
             backend: "memory://".to_owned(),
-            jobs: if scenario == Scenario::Io {
+            jobs: if matches!(scenario, Scenario::Io | Scenario::CeilingIo) {
                 20_000
             } else {
                 10_000
             },
             concurrency: match scenario {
-                Scenario::Io => 500,
+                Scenario::Io | Scenario::CeilingIo => 500,
                 Scenario::Latency => 10,
                 _ => 50,
             },

@@ -6,6 +6,7 @@
 //! 3. Removes the store, then prints the report as one JSON object on the last line.
 
 mod args;
+mod ceiling;
 mod child;
 mod report;
 mod scenarios;
@@ -36,8 +37,11 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(opts: Options) -> Result<()> {
-    if opts.scenario == Scenario::Worker {
-        return child::run_child(&opts).await;
+    match opts.scenario {
+        Scenario::Worker => return child::run_child(&opts).await,
+        Scenario::CeilingPush => return ceiling::push(&opts).await,
+        Scenario::CeilingIo => return ceiling::io(&opts).await,
+        _ => {}
     }
     if opts.processes > 1 && matches!(opts.scenario, Scenario::Latency | Scenario::Depth) {
         anyhow::bail!(
@@ -59,7 +63,9 @@ async fn run(opts: Options) -> Result<()> {
             Scenario::Noop | Scenario::Io => scenarios::throughput(&opts, &store, backend).await,
             Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
-            Scenario::Worker => anyhow::bail!("the worker role runs only as a child process"),
+            Scenario::Worker | Scenario::CeilingPush | Scenario::CeilingIo => {
+                anyhow::bail!("{} does not use an isolated store", opts.scenario.name())
+            }
         }
     }
     .await;

@@ -103,3 +103,20 @@ fn noop_and_depth_run_on_sqlite_with_two_processes() {
     let v = run("depth --queued 500 --measure 1000", url);
     check(&v, "depth", "sqlite", true, false);
 }
+
+#[test]
+fn ceilings_print_their_figure() {
+    for (args, url, says) in [
+        (
+            "ceiling-io --jobs 500 --concurrency 100",
+            "memory://",
+            "awaiting 5 ms",
+        ),
+        ("ceiling-push --jobs 200", "redis://127.0.0.1:6379", "LPUSH"),
+    ] {
+        let v = run(args, url);
+        let name = v["ceiling"].as_str().unwrap_or_default();
+        assert!(name.contains(says), "{v}");
+        assert!(v["ops_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");
+    }
+}
