@@ -5,7 +5,11 @@
 -- $10 whether completed jobs are kept (state `completed`, pruned later) or deleted.
 --
 -- Fencing: an item applies only while its row is still running under the same lease
--- token; a rescued, requeued or already settled lease matches nothing. The row lock taken
+-- token; a rescued, requeued or already settled lease matches nothing. The token alone
+-- says so (it is set exactly while the row runs: constraint `jobs_lease_while_running`);
+-- naming the state as well let the planner, with statistics taken while nothing ran,
+-- walk every running row through `jobs_running_idx` once per item instead of looking the
+-- item up by primary key (~80 ms for 200 items at 750 running). The row lock taken
 -- by DELETE/UPDATE re-checks the condition against the latest row version, so a rescue
 -- racing this statement makes the item lost rather than applied twice. The indexes of
 -- the items that applied are returned; the others are reported lost.
@@ -18,7 +22,7 @@ WITH item AS (
 removed AS (
     DELETE FROM __SCHEMA__.jobs AS j
     USING item AS i
-    WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
+    WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome = 'discard' OR (i.outcome = 'completed' AND NOT $10))
     RETURNING i.idx, i.outcome, i.failed
 ),
@@ -38,7 +42,7 @@ moved AS (
         lease_token = NULL,
         lease_expires_at = NULL
     FROM item AS i
-    WHERE j.id = i.id AND j.state = 'running' AND j.lease_token = i.lease
+    WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome IN ('retry', 'snooze', 'dead') OR (i.outcome = 'completed' AND $10))
     RETURNING i.idx, i.outcome, i.failed
 ),

@@ -1,6 +1,8 @@
 -- Give leases back to the head of their queues, envelopes unchanged. $1 row ids,
 -- $2 lease tokens. They end up at the head in the order given: head positions are drawn
--- last item first, so the first item gets the lowest. A lease no longer held is ignored.
+-- last item first, so the first item gets the lowest. A lease no longer held is ignored:
+-- the token is set exactly while the row runs (see finish.sql for why the state is not
+-- named as well).
 WITH item AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS i (id, lease, ord)
 ),
@@ -16,7 +18,7 @@ back AS (
         lease_token = NULL,
         lease_expires_at = NULL
     FROM placed
-    WHERE j.id = placed.id AND j.state = 'running' AND j.lease_token = placed.lease
+    WHERE j.id = placed.id AND j.lease_token = placed.lease
     RETURNING j.queue
 ),
 known AS (

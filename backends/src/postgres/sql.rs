@@ -27,6 +27,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "job_metrics",
         include_str!("../../sql/postgres/migrations/0004_job_metrics.sql"),
     ),
+    (
+        5,
+        "lease_while_running",
+        include_str!("../../sql/postgres/migrations/0005_lease_while_running.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.
