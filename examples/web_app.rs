@@ -222,7 +222,7 @@ async fn login(
         )
             .into_response();
     }
-    let token = format!("{}{}", jobs::envelope::new_jid(), jobs::envelope::new_jid());
+    let token = format!("{:032x}", rand::random::<u128>());
     if let Ok(mut s) = sessions.lock() {
         s.insert(token.clone());
     }

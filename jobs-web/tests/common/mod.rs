@@ -101,7 +101,8 @@ pub async fn seed(b: &Arc<dyn AdminBackend>, class: &str, queue: &str, text: &st
 }
 
 fn rand_id() -> String {
-    jobs::envelope::new_jid()[..6].to_owned()
+    // The end of a jid is its random part (the start is the time).
+    jobs::envelope::new_jid()[18..].to_owned()
 }
 
 /// Puts a failed job (with error and backtrace carrying `text`) in the retry or dead set.
