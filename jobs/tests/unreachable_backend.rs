@@ -26,9 +26,11 @@ async fn unreachable_succeeds() -> Result<(), FlakyError> {
 }
 
 /// `job_finish` and `job_reserve` fail with connection errors while their counters are
-/// above zero; finishes are counted.
+/// above zero (`job_finish` first with conflicts while `finish_conflicts` is); finishes are
+/// counted.
 struct Flaky {
     finish_failures: AtomicU32,
+    finish_conflicts: AtomicU32,
     reserve_failures: AtomicU32,
     finish_calls: AtomicU32,
 }
@@ -53,6 +55,9 @@ impl Hooks for Flaky {
     }
     async fn before_finish(&self, _p: &FinishParams) -> Result<(), BackendError> {
         self.finish_calls.fetch_add(1, Ordering::SeqCst);
+        if take(&self.finish_conflicts) {
+            return Err(BackendError::Conflict("deadlock detected".into()));
+        }
         if take(&self.finish_failures) {
             return Err(down());
         }
@@ -63,6 +68,7 @@ impl Hooks for Flaky {
 fn flaky(finish_failures: u32, reserve_failures: u32) -> Arc<Hooked<Flaky>> {
     Arc::new(Hooked::new(Flaky {
         finish_failures: AtomicU32::new(finish_failures),
+        finish_conflicts: AtomicU32::new(0),
         reserve_failures: AtomicU32::new(reserve_failures),
         finish_calls: AtomicU32::new(0),
     }))
@@ -141,5 +147,28 @@ async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
         backend.hooks.reserve_failures.load(Ordering::SeqCst),
         0,
         "every refused reserve was retried"
+    );
+}
+
+/// A store that rolls a whole finish back as a deadlock (Postgres: a heartbeat and a settle
+/// locking the same rows in different orders) has applied none of it: the batch is sent
+/// again, so the job is not left running under a lease the heartbeat keeps alive.
+#[tokio::test]
+async fn a_finish_refused_as_a_deadlock_is_sent_again() {
+    let backend = flaky(0, 0);
+    backend.hooks.finish_conflicts.store(2, Ordering::SeqCst);
+    let client = Client::new(backend.clone());
+    UnreachableSucceeds::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    let registry = jobs::Registry::new().with::<UnreachableSucceeds>().unwrap();
+    let stats = run_until(backend.clone(), registry, |s| s.processed == 1).await;
+    assert_eq!(stats.failed, 0);
+    assert_eq!(
+        backend.hooks.finish_calls.load(Ordering::SeqCst),
+        3,
+        "two refused reports, then one that landed"
     );
 }

@@ -12,7 +12,12 @@
 //! 3. While the backend cannot be reached the batch is retried with backoff, as a single
 //!    settle was; after the grace period of a shutdown, three attempts more, then the leases
 //!    are left to expire and their jobs run again (at-least-once).
-//! 4. [`Settler::close`] waits until every handed-over outcome is settled.
+//! 4. A batch the store refused as conflicting ([`ErrorKind::Conflict`]: a deadlock or a
+//!    serialization failure, after which the whole statement was rolled back) is sent again,
+//!    up to [`CONFLICT_RETRIES`] times. Dropping it would leave its jobs marked running under
+//!    a lease this process's heartbeat keeps extending, so they would not run again until
+//!    the process exits.
+//! 5. [`Settler::close`] waits until every handed-over outcome is settled.
 
 use std::sync::Arc;
 
@@ -22,10 +27,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::{reconnect_delay, Plan};
 use super::Runtime;
-use crate::backend::{Backend, Finish, FinishParams, LeaseToken};
+use crate::backend::{Backend, ErrorKind, Finish, FinishParams, LeaseToken};
 
 /// The most outcomes settled in one backend call.
 pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many times a batch refused as conflicting is sent again before it is given up.
+pub(crate) const CONFLICT_RETRIES: u32 = 8;
 
 /// How many batches may be in flight at once: a batch waiting on the store's round trip or
 /// commit does not hold back the next one.
@@ -139,7 +147,7 @@ async fn settle_batch(
     batch: &[Settle],
     hard_stop: &CancellationToken,
 ) {
-    let mut attempt = 0u32;
+    let (mut attempt, mut conflicts) = (0u32, 0u32);
     loop {
         let params = FinishParams {
             items: batch
@@ -178,6 +186,12 @@ async fn settle_batch(
             Err(error) if error.is_transient() => {
                 tracing::error!(jobs = batch.len(), %error, "shutting down with job outcomes unreported; they will run again after their leases expire");
                 return;
+            }
+            Err(error) if error.kind() == ErrorKind::Conflict && conflicts < CONFLICT_RETRIES => {
+                let delay = reconnect_delay(conflicts).min(std::time::Duration::from_secs(2));
+                tracing::warn!(jobs = batch.len(), %error, retry_in_ms = delay.as_millis() as u64, "the store refused the jobs' outcomes as conflicting; sending them again");
+                conflicts += 1;
+                tokio::time::sleep(delay).await;
             }
             Err(error) => {
                 for s in batch.iter() {
