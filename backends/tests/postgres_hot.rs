@@ -112,6 +112,69 @@ mod postgres {
         db.drop().await;
     }
 
+    /// A heartbeat does not wait for a lease row another statement holds (a finish of the
+    /// same lease, say): it extends the others now and that one at the next beat. Waiting
+    /// deadlocked with finishes that lock their rows in a different order.
+    #[tokio::test]
+    async fn a_heartbeat_skips_lease_rows_another_statement_holds() {
+        let db = TestDb::new().await;
+        push(&db.backend, vec![job("q", 1), job("q", 2)]).await;
+        assert_eq!(reserve(&db.backend, "q", 2, "p1").await.len(), 2);
+        let q = format!("\"{}\"", db.schema);
+        let pool = db.backend.pool();
+        let mut holder = pool.begin().await.unwrap();
+        let held: i64 = sqlx::query_scalar(&format!(
+            "SELECT id FROM {q}.jobs WHERE lease_owner = 'p1' ORDER BY id LIMIT 1 FOR UPDATE"
+        ))
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+        let beat = |now| HeartbeatParams {
+            info: ProcessInfo {
+                id: "p1".into(),
+                hostname: "h".into(),
+                pid: 1,
+                tag: None,
+                queues: vec!["q".into()],
+                concurrency: 5,
+                started_at: t0(),
+                labels: vec![],
+                version: "0.1.0".into(),
+            },
+            running: vec![],
+            quiet: false,
+            lease_ttl: Duration::from_secs(60),
+            now,
+        };
+        let expiries = || async {
+            sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>)>(&format!(
+                "SELECT id, lease_expires_at FROM {q}.jobs WHERE lease_owner = 'p1' ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+        };
+        let before = expiries().await;
+        let at = t0() + chrono::Duration::seconds(10);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            db.backend.process_heartbeat(beat(at)),
+        )
+        .await
+        .expect("the heartbeat waited for the held row")
+        .unwrap();
+        let after = expiries().await;
+        let extended = at + chrono::Duration::seconds(60);
+        for ((id, old), (_, new)) in before.iter().zip(&after) {
+            let want = if *id == held { *old } else { extended };
+            assert_eq!(*new, want, "row {id} (held: {held})");
+        }
+        holder.rollback().await.unwrap();
+        db.backend.process_heartbeat(beat(at)).await.unwrap();
+        assert!(expiries().await.iter().all(|(_, e)| *e == extended));
+        db.drop().await;
+    }
+
     #[tokio::test]
     async fn a_push_from_another_process_wakes_an_idle_reserver() {
         let db = TestDb::new().await;
