@@ -131,9 +131,8 @@ async fn a_failure_reported_while_the_backend_is_down_reaches_the_retry_set() {
     );
 }
 
-#[tokio::test]
-async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
-    let backend = flaky(0, 4);
+/// Enqueues one job that succeeds and runs a worker until it is processed, without failure.
+async fn perform_one_success(backend: &Arc<Hooked<Flaky>>) {
     let client = Client::new(backend.clone());
     UnreachableSucceeds::set()
         .client(&client)
@@ -143,6 +142,12 @@ async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
     let registry = jobs::Registry::new().with::<UnreachableSucceeds>().unwrap();
     let stats = run_until(backend.clone(), registry, |s| s.processed == 1).await;
     assert_eq!(stats.failed, 0);
+}
+
+#[tokio::test]
+async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
+    let backend = flaky(0, 4);
+    perform_one_success(&backend).await;
     assert_eq!(
         backend.hooks.reserve_failures.load(Ordering::SeqCst),
         0,
@@ -157,15 +162,7 @@ async fn a_worker_backs_off_while_reserve_fails_and_carries_on() {
 async fn a_finish_refused_as_a_deadlock_is_sent_again() {
     let backend = flaky(0, 0);
     backend.hooks.finish_conflicts.store(2, Ordering::SeqCst);
-    let client = Client::new(backend.clone());
-    UnreachableSucceeds::set()
-        .client(&client)
-        .perform_later()
-        .await
-        .unwrap();
-    let registry = jobs::Registry::new().with::<UnreachableSucceeds>().unwrap();
-    let stats = run_until(backend.clone(), registry, |s| s.processed == 1).await;
-    assert_eq!(stats.failed, 0);
+    perform_one_success(&backend).await;
     assert_eq!(
         backend.hooks.finish_calls.load(Ordering::SeqCst),
         3,
