@@ -1,6 +1,7 @@
 //! Outcomes of jobs that end together reach the backend in one `job_finish` call, and at
 //! most `concurrency` outcomes wait to be stored: a backend that stops acknowledging stops
-//! the worker from taking more jobs.
+//! the worker from taking more jobs. An outcome the backend refuses costs only its own job
+//! the acknowledgement, not the others of its batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,4 +111,87 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
         "one call per job: {batches:?}"
     );
     assert_eq!(performed.0.load(Ordering::SeqCst), JOBS);
+}
+
+/// Every `job_finish` waits for a permit of `gate`; one carrying a job with an even
+/// argument is refused whole (as a store refuses a statement), and its size is recorded.
+struct Poisoned {
+    gate: Semaphore,
+    refused: Mutex<Vec<usize>>,
+}
+
+#[jobs::__private::async_trait]
+impl Hooks for Poisoned {
+    async fn before_finish(&self, p: &FinishParams) -> Result<(), BackendError> {
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        let even = |f: &Finish| {
+            f.job
+                .args
+                .first()
+                .and_then(|a| a.as_u64())
+                .map(|n| n % 2 == 0)
+        };
+        if p.items.iter().any(|f| even(f) == Some(true)) {
+            self.refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(p.items.len());
+            return Err(BackendError::Decode("this outcome cannot be stored".into()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_outcome_the_backend_refuses_does_not_take_its_batch_with_it() {
+    const JOBS: u64 = 20;
+    const CONCURRENCY: usize = 10;
+    let backend = Arc::new(Hooked::new(Poisoned {
+        gate: Semaphore::new(0),
+        refused: Mutex::new(Vec::new()),
+    }));
+    let client = Client::new(backend.clone());
+    BatchedAckJob::set()
+        .client(&client)
+        .perform_all_later((0..JOBS).map(|n| BatchedAckJob { n }))
+        .await
+        .unwrap();
+    let performed = Performed::default();
+    let running = common::spawn(
+        common::worker(&backend)
+            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+            .state(performed.clone())
+            .concurrency(CONCURRENCY)
+            .fetch_wait(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    );
+    // With acknowledgements held, all 20 jobs run (10 outcomes waiting, 10 in the slots), so
+    // the first call's outcomes and the next batch are all among jobs 0..9: a batch of at
+    // least 9 mixes even and odd ones.
+    eventually("every slot and the waiting room to fill up", || async {
+        (performed.0.load(Ordering::SeqCst) == JOBS).then_some(())
+    })
+    .await;
+    backend.hooks.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    eventually("every odd job to be acknowledged", || async {
+        let stats = backend.inner.stats().await.unwrap();
+        (stats.processed == JOBS / 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    running.stop().await;
+    assert_eq!(backend.inner.stats().await.unwrap().processed, JOBS / 2);
+    let refused = backend.hooks.refused.lock().unwrap().clone();
+    assert!(
+        refused.iter().any(|&n| n > 1),
+        "no batch mixed refused and accepted outcomes: {refused:?}"
+    );
+    assert_eq!(
+        refused.iter().filter(|&&n| n == 1).count(),
+        JOBS as usize / 2,
+        "each even job was refused alone once split out: {refused:?}"
+    );
 }

@@ -18,7 +18,9 @@
 //!    up to [`CONFLICT_RETRIES`] times. Dropping it would leave its jobs marked running under
 //!    a lease this process's heartbeat keeps extending, so they would not run again until
 //!    the process exits.
-//! 5. [`Settler::close`] waits until every handed-over outcome is settled.
+//! 5. A batch refused for any other reason is settled again one outcome at a time, so an
+//!    outcome the store cannot take costs only its own job its acknowledgement.
+//! 6. [`Settler::close`] waits until every handed-over outcome is settled.
 
 use std::sync::Arc;
 
@@ -199,6 +201,21 @@ async fn settle_batch(
                 tracing::warn!(jobs = batch.len(), %error, retry_in_ms = delay.as_millis() as u64, "the store refused the jobs' outcomes as conflicting; sending them again");
                 conflicts += 1;
                 tokio::time::sleep(delay).await;
+            }
+            Err(error) if batch.len() > 1 => {
+                // One outcome the store cannot take (say, an envelope it cannot encode) must
+                // not cost the others in its batch their acknowledgement.
+                tracing::warn!(jobs = batch.len(), %error, "the store refused a batch of outcomes; settling them one by one");
+                for item in batch {
+                    Box::pin(settle_batch(
+                        rt,
+                        backend,
+                        std::slice::from_ref(item),
+                        hard_stop,
+                    ))
+                    .await;
+                }
+                return;
             }
             Err(error) => {
                 for s in batch.iter() {
