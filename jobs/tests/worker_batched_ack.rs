@@ -32,6 +32,38 @@ async fn batched_ack_job(performed: State<Performed>, n: u64) -> Result<(), comm
     Ok(())
 }
 
+/// Enqueues jobs `0..jobs` and starts a worker at `concurrency` that counts what it performs.
+async fn enqueue_and_work<H: Hooks>(
+    backend: &Arc<Hooked<H>>,
+    jobs: u64,
+    concurrency: usize,
+) -> (Performed, common::Running) {
+    let client = Client::new(backend.clone());
+    BatchedAckJob::set()
+        .client(&client)
+        .perform_all_later((0..jobs).map(|n| BatchedAckJob { n }))
+        .await
+        .unwrap();
+    let performed = Performed::default();
+    let running = common::spawn(
+        common::worker(backend)
+            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+            .state(performed.clone())
+            .concurrency(concurrency)
+            .fetch_wait(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    );
+    (performed, running)
+}
+
+/// Waits for one permit of `gate` and uses it up.
+async fn pass(gate: &Semaphore) {
+    if let Ok(permit) = gate.acquire().await {
+        permit.forget();
+    }
+}
+
 /// Every `job_finish` waits for a permit of `gate`, then records how many items it carried.
 struct Gated {
     gate: Semaphore,
@@ -41,9 +73,7 @@ struct Gated {
 #[jobs::__private::async_trait]
 impl Hooks for Gated {
     async fn before_finish(&self, p: &FinishParams) -> Result<(), BackendError> {
-        if let Ok(permit) = self.gate.acquire().await {
-            permit.forget();
-        }
+        pass(&self.gate).await;
         self.batches
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -60,22 +90,7 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
         gate: Semaphore::new(0),
         batches: Mutex::new(Vec::new()),
     }));
-    let client = Client::new(backend.clone());
-    BatchedAckJob::set()
-        .client(&client)
-        .perform_all_later((0..JOBS).map(|n| BatchedAckJob { n }))
-        .await
-        .unwrap();
-    let performed = Performed::default();
-    let running = common::spawn(
-        common::worker(&backend)
-            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
-            .state(performed.clone())
-            .concurrency(CONCURRENCY)
-            .fetch_wait(Duration::from_millis(20))
-            .build()
-            .unwrap(),
-    );
+    let (performed, running) = enqueue_and_work(&backend, JOBS, CONCURRENCY).await;
 
     // No outcome can be stored: `CONCURRENCY` outcomes wait for the backend, then every
     // slot holds a performed job waiting for room, and the worker reserves nothing more.
@@ -123,9 +138,7 @@ struct Poisoned {
 #[jobs::__private::async_trait]
 impl Hooks for Poisoned {
     async fn before_finish(&self, p: &FinishParams) -> Result<(), BackendError> {
-        if let Ok(permit) = self.gate.acquire().await {
-            permit.forget();
-        }
+        pass(&self.gate).await;
         let even = |f: &Finish| {
             f.job
                 .args
@@ -152,22 +165,7 @@ async fn an_outcome_the_backend_refuses_does_not_take_its_batch_with_it() {
         gate: Semaphore::new(0),
         refused: Mutex::new(Vec::new()),
     }));
-    let client = Client::new(backend.clone());
-    BatchedAckJob::set()
-        .client(&client)
-        .perform_all_later((0..JOBS).map(|n| BatchedAckJob { n }))
-        .await
-        .unwrap();
-    let performed = Performed::default();
-    let running = common::spawn(
-        common::worker(&backend)
-            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
-            .state(performed.clone())
-            .concurrency(CONCURRENCY)
-            .fetch_wait(Duration::from_millis(20))
-            .build()
-            .unwrap(),
-    );
+    let (performed, running) = enqueue_and_work(&backend, JOBS, CONCURRENCY).await;
     // With acknowledgements held, all 20 jobs run (10 outcomes waiting, 10 in the slots), so
     // the first call's outcomes and the next batch are all among jobs 0..9: a batch of at
     // least 9 mixes even and odd ones.
