@@ -24,8 +24,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::{reconnect_delay, Plan};
@@ -38,25 +38,25 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// How many times a batch refused as conflicting is sent again before it is given up.
 pub(crate) const CONFLICT_RETRIES: u32 = 8;
 
-/// How many batches may be in flight at once. One: the room for waiting outcomes, not the
-/// number of calls in flight, bounds how many are being settled, so a second call only
-/// splits the same outcomes into smaller batches and more commits. Back to back at c50,
-/// 1 / 2 / 4 settlers ran Postgres at 26.2k / 24.0k / 22.4k jobs/s and Redis at 132.8k /
-/// 126.2k / 124.7k (2 rounds each); io and latency did not move.
-const SETTLERS: usize = 1;
-
 /// One job's outcome, waiting to be stored.
 pub(crate) struct Settle {
     pub(crate) token: LeaseToken,
     pub(crate) plan: Plan,
-    /// Its room among the outcomes waiting to be stored, freed once settled.
-    permit: OwnedSemaphorePermit,
+    /// Its room among the outcomes waiting to be stored, freed when the item is dropped
+    /// after it was settled.
+    _permit: OwnedSemaphorePermit,
 }
 
-/// Hands outcomes to the settler tasks.
+/// Hands outcomes to the settler task.
+///
+/// One task, so one batch in flight: the room for waiting outcomes, not the number of calls
+/// in flight, bounds how many are being settled, so a second call would only split the same
+/// outcomes into smaller batches and more commits. Back to back at c50, 1 / 2 / 4 settler
+/// tasks ran Postgres at 26.2k / 24.0k / 22.4k jobs/s and Redis at 132.8k / 126.2k /
+/// 124.7k (2 rounds each); io and latency did not move.
 pub(crate) struct Settler {
     tx: SettleTx,
-    tasks: JoinSet<()>,
+    task: JoinHandle<()>,
 }
 
 /// What a processor keeps to hand its outcome over.
@@ -77,7 +77,7 @@ impl SettleTx {
         let item = Settle {
             token,
             plan,
-            permit,
+            _permit: permit,
         };
         if let Err(mpsc::error::SendError(item)) = self.tx.send(item) {
             tracing::error!(jid = %item.plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
@@ -86,7 +86,7 @@ impl SettleTx {
 }
 
 impl Settler {
-    /// Starts the settler tasks, with room for `room` outcomes waiting to be stored.
+    /// Starts the settler task, with room for `room` outcomes waiting to be stored.
     pub(crate) fn start(
         rt: Arc<Runtime>,
         backend: Arc<dyn Backend>,
@@ -98,17 +98,8 @@ impl Settler {
             tx,
             room: Arc::new(Semaphore::new(room.max(1))),
         };
-        let rx = Arc::new(Mutex::new(rx));
-        let mut tasks = JoinSet::new();
-        for _ in 0..SETTLERS {
-            tasks.spawn(settle_loop(
-                rt.clone(),
-                backend.clone(),
-                rx.clone(),
-                hard_stop.clone(),
-            ));
-        }
-        Settler { tx, tasks }
+        let task = tokio::spawn(settle_loop(rt, backend, rx, hard_stop));
+        Settler { tx, task }
     }
 
     /// A sender for the processors.
@@ -118,30 +109,23 @@ impl Settler {
 
     /// Waits until every outcome handed over (by senders already dropped) is settled.
     pub(crate) async fn close(self) {
-        let Settler { tx, mut tasks } = self;
+        let Settler { tx, task } = self;
         drop(tx);
-        while tasks.join_next().await.is_some() {}
+        let _ = task.await;
     }
 }
 
 async fn settle_loop(
     rt: Arc<Runtime>,
     backend: Arc<dyn Backend>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Settle>>>,
+    mut rx: mpsc::UnboundedReceiver<Settle>,
     hard_stop: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            let mut rx = rx.lock().await;
-            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                return;
-            }
-        }
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         settle_batch(&rt, backend.as_ref(), &batch, &hard_stop).await;
-        for item in batch.drain(..) {
-            drop(item.permit);
-        }
+        // Dropping the items gives their room back.
+        batch.clear();
     }
 }
 
