@@ -33,21 +33,16 @@ fn print(name: &str, field: &str, ops_per_s: f64) -> Result<()> {
     Ok(())
 }
 
-/// `host`, `port` and database of a `redis://HOST[:PORT][/DB]` URL.
-fn redis_addr(url: &str) -> Result<(String, u16, u32)> {
-    let Some(rest) = url.strip_prefix("redis://") else {
-        bail!("ceiling-push needs a redis://HOST[:PORT][/DB] URL, got `{url}`");
+/// `host`, `port` and database of a `redis://HOST[:PORT][/DB]` URL, as the redis crate
+/// parses it.
+fn redis_addr(url: &str) -> Result<(String, u16, i64)> {
+    let info = redis::IntoConnectionInfo::into_connection_info(url).with_context(|| {
+        format!("ceiling-push needs a redis://HOST[:PORT][/DB] URL, got `{url}`")
+    })?;
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        bail!("ceiling-push needs a TCP address, got `{url}`");
     };
-    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "0"));
-    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "6379"));
-    let port = port
-        .parse()
-        .with_context(|| format!("port `{port}` in `{url}`"))?;
-    let db = if db.is_empty() { "0" } else { db };
-    let db = db
-        .parse()
-        .with_context(|| format!("database `{db}` in `{url}`"))?;
-    Ok((host.to_owned(), port, db))
+    Ok((host.clone(), *port, info.redis_settings().db()))
 }
 
 /// Writes `cmd` and reads one reply line; fails on an error reply.
