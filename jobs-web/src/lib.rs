@@ -7,6 +7,13 @@
 //!    cross-site check on POST, and the security headers (a strict CSP, no framing).
 //! 3. Pages live in `pages`, the API in `api`; neither reaches past [`AdminBackend`].
 //!
+//! # Features
+//!
+//! - `standalone` (default): the `jobs-web` binary and the `standalone` module it uses.
+//!   The binary connects to any backend by URL, so this feature compiles every backend of
+//!   `jobs-backends` (and sqlx and redis with them). An app that only nests the router turns
+//!   it off: `jobs-web = { version = "…", default-features = false }`.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use jobs::backend::AdminBackend;
@@ -26,6 +33,7 @@ mod layout;
 mod mount;
 mod pages;
 mod params;
+#[cfg(feature = "standalone")]
 pub mod standalone;
 
 use std::sync::Arc;
