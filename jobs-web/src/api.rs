@@ -9,13 +9,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use jobs::backend::{JobActionParams, JobFilter, JobListParams, JobSet, Selection, StoredJob};
+use jobs::backend::{JobFilter, JobSet, Selection, StoredJob};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::pages::busy::parse_signal;
-use crate::pages::{apply, count, SetKind};
+use crate::pages::SetKind;
 use crate::params::{Paging, Pairs, DAYS, HOURS, MAX_JIDS};
 use crate::{AppState, WebError};
 
@@ -44,33 +43,32 @@ fn job_json(j: &StoredJob) -> Value {
 }
 
 async fn stats(State(st): State<AppState>) -> ApiResult {
-    let b = st.backend.as_ref();
-    let s = b.stats().await?;
-    let procs = b.process_list().await?;
+    let now = st.now();
+    let s = st.stats().await?;
+    let procs = st.processes().await?;
     let busy: usize = procs.iter().map(|p| p.running.len()).sum();
     Ok(Json(json!({
-        "backend": b.name(),
+        "backend": st.backend_name(),
         "processed": s.processed, "failed": s.failed, "dead_trimmed": s.dead_trimmed,
         "enqueued": s.enqueued, "scheduled": s.scheduled, "retries": s.retries, "dead": s.dead,
-        "processes": procs.len(), "busy": busy, "now": Utc::now(),
+        "processes": procs.len(), "busy": busy, "now": now,
     })))
 }
 
 async fn facts(State(st): State<AppState>) -> ApiResult {
-    let b = st.backend.as_ref();
-    let rows: Vec<Value> = b
+    let rows: Vec<Value> = st
         .facts()
         .await?
         .into_iter()
         .map(|(label, value)| json!({ "label": label, "value": value }))
         .collect();
-    Ok(Json(json!({ "backend": b.name(), "facts": rows })))
+    Ok(Json(json!({ "backend": st.backend_name(), "facts": rows })))
 }
 
 async fn metrics(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let hours = Pairs::parse(raw.as_deref()).num("hours", HOURS)?;
-    let now = Utc::now();
-    let rows = crate::pages::metrics::load(st.backend.as_ref(), hours, now).await?;
+    let now = st.now();
+    let rows = st.metrics(hours, now).await?;
     let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
     let jobs: Option<Vec<Value>> = rows.map(|rows| {
         rows.iter()
@@ -90,10 +88,7 @@ async fn metrics(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResu
 
 async fn history(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let days = Pairs::parse(raw.as_deref()).num("days", DAYS)?;
-    let h = st
-        .backend
-        .stats_history(Utc::now().date_naive(), days as u32)
-        .await?;
+    let h = st.history(st.now(), days).await?;
     let rows: Vec<Value> = h
         .iter()
         .map(|d| json!({ "date": d.date, "processed": d.processed, "failed": d.failed }))
@@ -102,7 +97,7 @@ async fn history(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResu
 }
 
 async fn queues(State(st): State<AppState>) -> ApiResult {
-    let qs = st.backend.queue_list(Utc::now()).await?;
+    let qs = st.queues(st.now()).await?;
     let rows: Vec<Value> = qs
         .iter()
         .map(|q| json!({ "name": q.name, "size": q.size, "latency": q.latency.as_secs_f64(), "paused": q.paused }))
@@ -112,10 +107,7 @@ async fn queues(State(st): State<AppState>) -> ApiResult {
 
 async fn list(st: &AppState, set: JobSet, q: &Pairs, filter: JobFilter) -> ApiResult {
     let paging = Paging::from(q)?;
-    let mut p = JobListParams::new(set, paging.per_page);
-    p.offset = paging.offset();
-    p.filter = filter;
-    let page = st.backend.job_list(p).await?;
+    let page = st.jobs(set, paging, filter).await?;
     let jobs: Vec<Value> = page.jobs.iter().map(job_json).collect();
     Ok(Json(json!({
         "total": page.total, "page": paging.page, "per_page": paging.per_page, "jobs": jobs,
@@ -186,22 +178,21 @@ async fn queue_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b = st.backend.as_ref();
     match action.as_str() {
         "pause" | "resume" => {
-            b.queue_pause(&name, action == "pause").await?;
+            st.queue_pause(&name, action == "pause").await?;
             Ok(Json(json!({ "queue": name, "paused": action == "pause" })))
         }
         "clear" => Ok(Json(
-            json!({ "queue": name, "removed": b.queue_clear(&name).await? }),
+            json!({ "queue": name, "removed": st.queue_clear(&name).await? }),
         )),
         "delete" => {
             let jids = parse_body(&headers, &body)?.jids;
             if jids.is_empty() {
                 return Err(WebError::bad_request("give jids"));
             }
-            let p = JobActionParams::jids(JobSet::Queue(name), jids, Utc::now());
-            Ok(Json(json!({ "deleted": b.job_delete(p).await? })))
+            let deleted = st.queue_delete(&name, jids, st.now()).await?;
+            Ok(Json(json!({ "deleted": deleted })))
         }
         _ => Err(WebError::not_found(
             "queue actions: pause, resume, clear, delete",
@@ -210,10 +201,9 @@ async fn queue_action(
 }
 
 async fn processes(State(st): State<AppState>) -> ApiResult {
-    let now = Utc::now();
+    let now = st.now();
     let rows: Vec<Value> = st
-        .backend
-        .process_list()
+        .processes()
         .await?
         .iter()
         .map(|p| {
@@ -237,16 +227,7 @@ async fn signal(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         .process
         .ok_or_else(|| WebError::bad_request("give process"))?;
     let sig = parse_signal(b.signal.as_deref().unwrap_or(""))?;
-    if !st
-        .backend
-        .process_list()
-        .await?
-        .iter()
-        .any(|p| p.info.id == process)
-    {
-        return Err(WebError::not_found("no such process"));
-    }
-    st.backend.process_signal(&process, sig).await?;
+    st.signal(&process, sig).await?;
     Ok(Json(json!({ "process": process, "signal": b.signal })))
 }
 
@@ -271,9 +252,7 @@ async fn set_count(
         jids if !jids.is_empty() => Selection::Jids(jids),
         _ => Selection::Matching(q.filter()),
     };
-    Ok(Json(
-        json!({ "count": count(st.backend.as_ref(), kind, &sel).await? }),
-    ))
+    Ok(Json(json!({ "count": st.count(kind, &sel).await? })))
 }
 
 async fn set_job(
@@ -281,12 +260,7 @@ async fn set_job(
     Path((slug, jid)): Path<(String, String)>,
 ) -> ApiResult {
     let kind = SetKind::from_slug(&slug)?;
-    let j = st
-        .backend
-        .job_get(kind.set(), &jid)
-        .await?
-        .ok_or_else(|| WebError::not_found("no such job in this set"))?;
-    Ok(Json(job_json(&j)))
+    Ok(Json(job_json(&st.job(kind, &jid).await?)))
 }
 
 async fn set_action(
@@ -298,17 +272,15 @@ async fn set_action(
     let kind = SetKind::from_slug(&slug)?;
     let action = kind.action(&action)?;
     let sel = body_selection(parse_body(&headers, &body)?)?;
-    let n = apply(st.backend.as_ref(), kind, action, sel).await?;
+    let n = st.apply(kind, action, sel, st.now()).await?;
     Ok(Json(json!({ "action": action.name(), "count": n })))
 }
 
 async fn recurring(State(st): State<AppState>) -> ApiResult {
-    let Some(store) = st.backend.schedules() else {
+    let Some(records) = st.schedules().await? else {
         return Ok(Json(json!({ "supported": false, "schedules": [] })));
     };
-    let rows: Vec<Value> = store
-        .schedule_list()
-        .await?
+    let rows: Vec<Value> = records
         .iter()
         .map(|r| {
             let t = crate::pages::recurring::schedule_timing(r, 5);
@@ -325,7 +297,7 @@ async fn recurring_action(
     State(st): State<AppState>,
     Path((name, action)): Path<(String, String)>,
 ) -> ApiResult {
-    let jid = crate::pages::recurring::apply(&st, &name, &action).await?;
+    let jid = st.schedule_act(&name, &action, st.now()).await?;
     Ok(Json(
         json!({ "schedule": name, "action": action, "jid": jid }),
     ))

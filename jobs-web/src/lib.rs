@@ -26,6 +26,7 @@
 
 mod api;
 mod assets;
+mod data;
 mod error;
 mod fmt;
 pub mod guard;
@@ -42,6 +43,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
 use jobs::backend::AdminBackend;
+use jobs::clock::{Clock, SystemClock};
 
 pub use error::WebError;
 pub use mount::Ctx;
@@ -83,11 +85,14 @@ impl Access {
 /// The per-request authorization hook: given the request's parts, what it may do.
 pub type AuthorizeFn = Arc<dyn Fn(&Parts) -> Access + Send + Sync>;
 
-/// Everything a handler needs: the backend and the options.
+/// Everything a handler needs: the backend, the clock and the options. Handlers reach the
+/// backend and the time only through its methods (in `data`).
 #[derive(Clone)]
 pub(crate) struct AppState {
     /// The backend, seen only through its admin side.
     pub(crate) backend: Arc<dyn AdminBackend>,
+    /// Where handlers read the current time.
+    pub(crate) clock: Arc<dyn Clock>,
     /// When set, every action is refused with 403.
     pub(crate) read_only: bool,
     /// Decides per request whether viewing and acting are allowed.
@@ -121,6 +126,7 @@ impl Dashboard {
         Dashboard {
             state: AppState {
                 backend,
+                clock: Arc::new(SystemClock),
                 read_only: false,
                 authorize: None,
             },
@@ -137,6 +143,23 @@ impl Dashboard {
     /// ```
     pub fn read_only(mut self, on: bool) -> Self {
         self.state.read_only = on;
+        self
+    }
+
+    /// Read the current time from `clock` (default: [`SystemClock`]), as the worker does:
+    /// relative times ("in 5m 00s", "2h 00m ago"), latencies, the days of the history and
+    /// the `now` of actions all come from it, so a page can be tested at a fixed instant.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// use jobs::clock::ManualClock;
+    /// let clock = Arc::new(ManualClock::new("2026-03-10T12:00:00Z".parse().unwrap()));
+    /// let router = jobs_web::Dashboard::new(backend).clock(clock).router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.state.clock = clock;
         self
     }
 

@@ -4,7 +4,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Redirect;
 use axum::Extension;
-use chrono::Utc;
 use jobs::backend::ProcessSignal;
 use maud::{html, Markup};
 
@@ -17,8 +16,8 @@ pub async fn page(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Markup, WebError> {
-    let now = Utc::now();
-    let procs = st.backend.process_list().await?;
+    let now = st.now();
+    let procs = st.processes().await?;
     let signal_url = ctx.url("/busy/signal");
     let body = html! {
         section.panel {
@@ -109,10 +108,6 @@ pub async fn signal(
         .ok_or_else(|| WebError::bad_request("process is required"))?
         .to_owned();
     let sig = parse_signal(form.get("signal").unwrap_or(""))?;
-    let known = st.backend.process_list().await?;
-    if !known.iter().any(|p| p.info.id == process) {
-        return Err(WebError::not_found("no such process"));
-    }
-    st.backend.process_signal(&process, sig).await?;
+    st.signal(&process, sig).await?;
     Ok(Redirect::to(&ctx.url("/busy")))
 }

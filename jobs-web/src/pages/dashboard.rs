@@ -6,7 +6,6 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Extension;
-use chrono::Utc;
 use jobs::backend::DayStats;
 use maud::{html, Markup};
 
@@ -23,15 +22,14 @@ pub async fn page(
     let q = Pairs::parse(raw.as_deref());
     let days = q.num("days", DAYS)?;
     let poll = q.num("poll", POLL)?;
-    let now = Utc::now();
-    let b = st.backend.as_ref();
-    let stats = b.stats().await?;
-    let history = b.stats_history(now.date_naive(), days as u32).await?;
-    let queues = b.queue_list(now).await?;
-    let procs = b.process_list().await?;
+    let now = st.now();
+    let stats = st.stats().await?;
+    let history = st.history(now, days).await?;
+    let queues = st.queues(now).await?;
+    let procs = st.processes().await?;
     let busy: usize = procs.iter().map(|p| p.running.len()).sum();
     // Facts are a nicety: a server that refuses `INFO` must not take the dashboard down.
-    let facts = b.facts().await.unwrap_or_else(|e| {
+    let facts = st.facts().await.unwrap_or_else(|e| {
         tracing::debug!(error = %e, "backend facts unavailable");
         vec![("Facts".to_owned(), "unavailable".to_owned())]
     });
@@ -102,7 +100,7 @@ pub async fn page(
         section.panel {
             h2 { "Backend" }
             dl.facts {
-                dt { "Backend" } dd { (b.name()) }
+                dt { "Backend" } dd { (st.backend_name()) }
                 dt { "Processes" } dd { (procs.len()) }
                 dt { "Threads busy" } dd { (busy) " of " (procs.iter().map(|p| p.info.concurrency).sum::<usize>()) }
                 dt { "Dead jobs trimmed" } dd { (stats.dead_trimmed) }

@@ -6,27 +6,12 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::Extension;
-use chrono::{DateTime, Utc};
-use jobs::backend::AdminBackend;
 use jobs::metrics::JobMetrics;
 use maud::{html, Markup};
 
 use crate::layout::{empty, page as chrome, Nav};
 use crate::params::{Pairs, HOURS};
 use crate::{mount, AppState, Ctx, WebError};
-
-/// The metrics of the last `hours` hours up to `now`; `None` when the backend keeps none.
-pub(crate) async fn load(
-    backend: &dyn AdminBackend,
-    hours: u64,
-    now: DateTime<Utc>,
-) -> Result<Option<Vec<JobMetrics>>, WebError> {
-    let Some(store) = backend.metrics() else {
-        return Ok(None);
-    };
-    let from = now - chrono::Duration::hours(hours as i64);
-    Ok(Some(store.metrics_query(from, now).await?))
-}
 
 /// A duration in milliseconds with one decimal, or `–`.
 pub(crate) fn ms(d: Option<Duration>) -> String {
@@ -43,7 +28,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, WebError> {
     let hours = Pairs::parse(raw.as_deref()).num("hours", HOURS)?;
-    let rows = load(st.backend.as_ref(), hours, Utc::now()).await?;
+    let rows = st.metrics(hours, st.now()).await?;
     let url = ctx.url("/metrics");
     let body = html! {
         p.muted {

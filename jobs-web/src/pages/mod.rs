@@ -8,8 +8,7 @@ pub mod queues;
 pub mod recurring;
 pub mod sets;
 
-use chrono::Utc;
-use jobs::backend::{AdminBackend, JobActionParams, JobListParams, JobSet, Selection};
+use jobs::backend::JobSet;
 
 use crate::WebError;
 
@@ -121,47 +120,6 @@ impl Action {
     pub fn danger(self) -> bool {
         matches!(self, Action::Delete | Action::Kill)
     }
-}
-
-/// How many jobs of `kind` a selection covers now.
-pub(crate) async fn count(
-    backend: &dyn AdminBackend,
-    kind: SetKind,
-    selection: &Selection,
-) -> Result<u64, WebError> {
-    match selection {
-        Selection::Jids(jids) => {
-            let mut n = 0;
-            for jid in jids {
-                if backend.job_get(kind.set(), jid).await?.is_some() {
-                    n += 1;
-                }
-            }
-            Ok(n)
-        }
-        Selection::Matching(filter) => {
-            let mut p = JobListParams::new(kind.set(), 1);
-            p.filter = filter.clone();
-            Ok(backend.job_list(p).await?.total)
-        }
-        _ => Err(WebError::bad_request("unknown selection")),
-    }
-}
-
-/// Applies `action` to the selected jobs of `kind`; returns how many it moved.
-pub(crate) async fn apply(
-    backend: &dyn AdminBackend,
-    kind: SetKind,
-    action: Action,
-    selection: Selection,
-) -> Result<u64, WebError> {
-    let mut p = JobActionParams::jids(kind.set(), Vec::new(), Utc::now());
-    p.selection = selection;
-    Ok(match action {
-        Action::Enqueue | Action::Retry => backend.job_enqueue_now(p).await?,
-        Action::Delete => backend.job_delete(p).await?,
-        Action::Kill => backend.job_kill(p).await?,
-    })
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Redirect;
 use axum::Extension;
-use chrono::Utc;
-use jobs::backend::{JobActionParams, JobListParams, JobSet};
+use jobs::backend::{JobFilter, JobSet};
 use maud::{html, Markup};
 
 use crate::layout::{empty, hidden, page as chrome, pager, post_button, Nav};
@@ -18,7 +17,7 @@ pub async fn list(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Markup, WebError> {
-    let queues = st.backend.queue_list(Utc::now()).await?;
+    let queues = st.queues(st.now()).await?;
     let body = html! {
         section.panel {
             @if queues.is_empty() { (empty("No queues yet.")) } @else {
@@ -64,16 +63,11 @@ pub async fn browse(
 ) -> Result<Markup, WebError> {
     let q = Pairs::parse(raw.as_deref());
     let paging = Paging::from(&q)?;
-    let mut params = JobListParams::new(JobSet::Queue(name.clone()), paging.per_page);
-    params.offset = paging.offset();
-    let page = st.backend.job_list(params).await?;
-    let now = Utc::now();
-    let info = st
-        .backend
-        .queue_list(now)
-        .await?
-        .into_iter()
-        .find(|i| i.name == name);
+    let now = st.now();
+    let page = st
+        .jobs(JobSet::Queue(name.clone()), paging, JobFilter::default())
+        .await?;
+    let info = st.queue(&name, now).await?;
     let base = ctx.url(&format!("/queues/{}", mount::seg(&name)));
     let title = format!("Queue {name}");
     let body = html! {
@@ -120,13 +114,7 @@ pub async fn confirm_clear(
     Extension(ctx): Extension<Ctx>,
     Path(name): Path<String>,
 ) -> Result<Markup, WebError> {
-    let size = st
-        .backend
-        .queue_list(Utc::now())
-        .await?
-        .into_iter()
-        .find(|i| i.name == name)
-        .map_or(0, |i| i.size);
+    let size = st.queue(&name, st.now()).await?.map_or(0, |i| i.size);
     let base = ctx.url(&format!("/queues/{}", mount::seg(&name)));
     let body = html! {
         section.panel.confirm {
@@ -149,7 +137,7 @@ pub async fn clear(
     Extension(ctx): Extension<Ctx>,
     Path(name): Path<String>,
 ) -> Result<Redirect, WebError> {
-    let n = st.backend.queue_clear(&name).await?;
+    let n = st.queue_clear(&name).await?;
     tracing::info!(queue = %name, removed = n, "dashboard: queue cleared");
     Ok(Redirect::to(&ctx.url("/queues")))
 }
@@ -162,7 +150,7 @@ pub async fn pause(
     body: Bytes,
 ) -> Result<Redirect, WebError> {
     let paused = parse_bool(Pairs::from_body(&body).get("paused"))?;
-    st.backend.queue_pause(&name, paused).await?;
+    st.queue_pause(&name, paused).await?;
     Ok(Redirect::to(&ctx.url("/queues")))
 }
 
@@ -177,8 +165,7 @@ pub async fn delete(
     if jids.is_empty() {
         return Err(WebError::bad_request("jid is required"));
     }
-    let p = JobActionParams::jids(JobSet::Queue(name.clone()), jids, Utc::now());
-    st.backend.job_delete(p).await?;
+    st.queue_delete(&name, jids, st.now()).await?;
     Ok(Redirect::to(
         &ctx.url(&format!("/queues/{}", mount::seg(&name))),
     ))

@@ -161,11 +161,8 @@ pub async fn list(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Markup, WebError> {
-    let now = Utc::now();
-    let records = match st.backend.schedules() {
-        Some(store) => Some(store.schedule_list().await?),
-        None => None,
-    };
+    let now = st.now();
+    let records = st.schedules().await?;
     let body = html! {
         section.panel {
             @match &records {
@@ -213,43 +210,12 @@ fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
     }
 }
 
-/// Enables, disables or runs a schedule now; `None` when the backend keeps none.
-pub(crate) async fn apply(
-    st: &AppState,
-    name: &str,
-    action: &str,
-) -> Result<Option<String>, WebError> {
-    let store = st
-        .backend
-        .schedules()
-        .ok_or_else(|| WebError::not_found("this backend keeps no recurring schedules"))?;
-    let found = match action {
-        "enable" | "disable" => store.schedule_set_enabled(name, action == "enable").await?,
-        "run" => {
-            return match store.schedule_run_now(name, Utc::now()).await? {
-                Some(jid) => Ok(Some(jid)),
-                None => Err(WebError::not_found("no such schedule")),
-            }
-        }
-        _ => {
-            return Err(WebError::not_found(
-                "schedule actions: enable, disable, run",
-            ))
-        }
-    };
-    if found {
-        Ok(None)
-    } else {
-        Err(WebError::not_found("no such schedule"))
-    }
-}
-
 /// `POST /recurring/{name}/{action}` with `enable`, `disable` or `run`.
 pub async fn act(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Redirect, WebError> {
-    apply(&st, &name, &action).await?;
+    st.schedule_act(&name, &action, st.now()).await?;
     Ok(Redirect::to(&ctx.url("/recurring")))
 }

@@ -7,11 +7,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::Extension;
-use chrono::Utc;
-use jobs::backend::{JobFilter, JobListParams, Selection, StoredJob};
+use chrono::{DateTime, Utc};
+use jobs::backend::{JobFilter, Selection, StoredJob};
 use maud::{html, Markup};
 
-use super::{apply, count, SetKind};
+use super::SetKind;
 use crate::layout::{empty, hidden, page as chrome, pager, Nav};
 use crate::params::{Paging, Pairs};
 use crate::{fmt, mount, AppState, Ctx, WebError};
@@ -43,11 +43,8 @@ pub async fn list(
     let q = Pairs::parse(raw.as_deref());
     let paging = Paging::from(&q)?;
     let filter = q.filter();
-    let mut p = JobListParams::new(kind.set(), paging.per_page);
-    p.offset = paging.offset();
-    p.filter = filter.clone();
-    let page = st.backend.job_list(p).await?;
-    let now = Utc::now();
+    let now = st.now();
+    let page = st.jobs(kind.set(), paging, filter.clone()).await?;
     let base = ctx.url(&format!("/{}", kind.slug()));
     let class = filter.class.clone().unwrap_or_default();
     let text = filter.text.clone().unwrap_or_default();
@@ -97,7 +94,7 @@ pub async fn list(
     Ok(chrome(&ctx, nav(kind), kind.title(), body))
 }
 
-fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: chrono::DateTime<Utc>) -> Markup {
+fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: DateTime<Utc>) -> Markup {
     let detail = ctx.url(&format!("/{}/{}", kind.slug(), mount::seg(&j.job.jid)));
     let by_class = format!(
         "{}?{}",
@@ -168,7 +165,7 @@ pub async fn confirm(
     let q = Pairs::parse(raw.as_deref());
     let action = kind.action(q.get("action").unwrap_or(""))?;
     let sel = selection(&q)?;
-    let n = count(st.backend.as_ref(), kind, &sel).await?;
+    let n = st.count(kind, &sel).await?;
     let base = ctx.url(&format!("/{}", kind.slug()));
     let body = html! {
         section.panel.confirm {
@@ -214,11 +211,11 @@ pub async fn act(
         let expected: u64 = expected
             .parse()
             .map_err(|_| WebError::bad_request("expected must be a whole number"))?;
-        let now = count(st.backend.as_ref(), kind, &sel).await?;
-        if now > expected {
+        let matching = st.count(kind, &sel).await?;
+        if matching > expected {
             return Err(WebError {
                 status: StatusCode::CONFLICT,
-                message: format!("{now} jobs match now, not {expected}: confirm again"),
+                message: format!("{matching} jobs match now, not {expected}: confirm again"),
             });
         }
     }
@@ -229,7 +226,7 @@ pub async fn act(
         ]),
         _ => String::new(),
     };
-    let n = apply(st.backend.as_ref(), kind, action, sel).await?;
+    let n = st.apply(kind, action, sel, st.now()).await?;
     tracing::info!(
         set = kind.slug(),
         action = action.name(),
@@ -251,12 +248,8 @@ pub async fn detail(
     Path((slug, jid)): Path<(String, String)>,
 ) -> Result<Markup, WebError> {
     let kind = SetKind::from_slug(&slug)?;
-    let j = st
-        .backend
-        .job_get(kind.set(), &jid)
-        .await?
-        .ok_or_else(|| WebError::not_found("no such job in this set"))?;
-    let now = Utc::now();
+    let now = st.now();
+    let j = st.job(kind, &jid).await?;
     let job = &j.job;
     let base = ctx.url(&format!("/{}", kind.slug()));
     let extra = serde_json::Value::Object(job.extra.clone());

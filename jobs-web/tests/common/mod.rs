@@ -114,7 +114,19 @@ pub async fn fail(
     text: &str,
     outcome: FinishOutcome,
 ) -> String {
-    let now = Utc::now();
+    fail_at(b, class, queue, args, text, outcome, Utc::now()).await
+}
+
+/// [`fail`] with the backend told the time is `now` (when a dead job died).
+pub async fn fail_at(
+    b: &Arc<dyn AdminBackend>,
+    class: &str,
+    queue: &str,
+    args: &[Value],
+    text: &str,
+    outcome: FinishOutcome,
+    now: DateTime<Utc>,
+) -> String {
     let staging = format!("staging-{}", rand_id());
     let j = job(class, &staging, args.to_vec());
     b.job_push(PushParams::new(vec![j], now)).await.unwrap();

@@ -1,0 +1,226 @@
+//! Every call the pages and the API make to the backend, in one place, and the time they
+//! read: handlers load through these methods of [`AppState`] and only render what they get.
+//!
+//! 1. [`AppState::now`] is the injected clock ([`crate::Dashboard::clock`]); a handler reads
+//!    it once and passes that instant to every call and formatter of its request.
+//! 2. Backend errors become [`WebError`]s (503) here; lookups that find nothing become 404s
+//!    with the same words for the pages and the API.
+
+use chrono::{DateTime, Utc};
+use jobs::backend::{
+    BackendError, DayStats, JobActionParams, JobFilter, JobListParams, JobPage, JobSet,
+    ProcessRecord, ProcessSignal, QueueInfo, Selection, Stats, StoredJob,
+};
+use jobs::metrics::JobMetrics;
+use jobs::schedule::ScheduleRecord;
+
+use crate::pages::{Action, SetKind};
+use crate::params::Paging;
+use crate::{AppState, WebError};
+
+impl AppState {
+    /// The current time, from the injected clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The backend's name (`memory`, `redis`, ...).
+    pub(crate) fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The totals.
+    pub(crate) async fn stats(&self) -> Result<Stats, WebError> {
+        Ok(self.backend.stats().await?)
+    }
+
+    /// Processed and failed per day, for the `days` days up to `now`'s day, oldest first.
+    pub(crate) async fn history(
+        &self,
+        now: DateTime<Utc>,
+        days: u64,
+    ) -> Result<Vec<DayStats>, WebError> {
+        let days = u32::try_from(days).unwrap_or(u32::MAX);
+        Ok(self.backend.stats_history(now.date_naive(), days).await?)
+    }
+
+    /// The server facts, as `(label, value)`. The error stays a [`BackendError`] so the
+    /// dashboard page can show "unavailable" without logging a failed request.
+    pub(crate) async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        self.backend.facts().await
+    }
+
+    /// Every queue, with its latency at `now`.
+    pub(crate) async fn queues(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, WebError> {
+        Ok(self.backend.queue_list(now).await?)
+    }
+
+    /// One queue, if the backend knows it.
+    pub(crate) async fn queue(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<QueueInfo>, WebError> {
+        Ok(self.queues(now).await?.into_iter().find(|q| q.name == name))
+    }
+
+    /// Pauses (`true`) or resumes (`false`) a queue.
+    pub(crate) async fn queue_pause(&self, name: &str, paused: bool) -> Result<(), WebError> {
+        Ok(self.backend.queue_pause(name, paused).await?)
+    }
+
+    /// Removes every job waiting in a queue; how many.
+    pub(crate) async fn queue_clear(&self, name: &str) -> Result<u64, WebError> {
+        Ok(self.backend.queue_clear(name).await?)
+    }
+
+    /// Deletes these jobs from a queue; how many.
+    pub(crate) async fn queue_delete(
+        &self,
+        name: &str,
+        jids: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WebError> {
+        let p = JobActionParams::jids(JobSet::Queue(name.to_owned()), jids, now);
+        Ok(self.backend.job_delete(p).await?)
+    }
+
+    /// One page of a set (or a queue), filtered.
+    pub(crate) async fn jobs(
+        &self,
+        set: JobSet,
+        paging: Paging,
+        filter: JobFilter,
+    ) -> Result<JobPage, WebError> {
+        let mut p = JobListParams::new(set, paging.per_page);
+        p.offset = paging.offset();
+        p.filter = filter;
+        Ok(self.backend.job_list(p).await?)
+    }
+
+    /// One job of a set; 404 when it is not there.
+    pub(crate) async fn job(&self, kind: SetKind, jid: &str) -> Result<StoredJob, WebError> {
+        self.backend
+            .job_get(kind.set(), jid)
+            .await?
+            .ok_or_else(|| WebError::not_found("no such job in this set"))
+    }
+
+    /// How many jobs of `kind` a selection covers now.
+    pub(crate) async fn count(
+        &self,
+        kind: SetKind,
+        selection: &Selection,
+    ) -> Result<u64, WebError> {
+        match selection {
+            Selection::Jids(jids) => {
+                let mut n = 0;
+                for jid in jids {
+                    if self.backend.job_get(kind.set(), jid).await?.is_some() {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            }
+            Selection::Matching(filter) => {
+                let mut p = JobListParams::new(kind.set(), 1);
+                p.filter = filter.clone();
+                Ok(self.backend.job_list(p).await?.total)
+            }
+            _ => Err(WebError::bad_request("unknown selection")),
+        }
+    }
+
+    /// Applies `action` to the selected jobs of `kind` at `now`; how many it moved.
+    pub(crate) async fn apply(
+        &self,
+        kind: SetKind,
+        action: Action,
+        selection: Selection,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WebError> {
+        let mut p = JobActionParams::jids(kind.set(), Vec::new(), now);
+        p.selection = selection;
+        Ok(match action {
+            Action::Enqueue | Action::Retry => self.backend.job_enqueue_now(p).await?,
+            Action::Delete => self.backend.job_delete(p).await?,
+            Action::Kill => self.backend.job_kill(p).await?,
+        })
+    }
+
+    /// The live processes.
+    pub(crate) async fn processes(&self) -> Result<Vec<ProcessRecord>, WebError> {
+        Ok(self.backend.process_list().await?)
+    }
+
+    /// Leaves a signal for a live process; 404 when no such process is alive.
+    pub(crate) async fn signal(
+        &self,
+        process: &str,
+        signal: ProcessSignal,
+    ) -> Result<(), WebError> {
+        let process = process.to_owned();
+        if !self.processes().await?.iter().any(|p| p.info.id == process) {
+            return Err(WebError::not_found("no such process"));
+        }
+        Ok(self.backend.process_signal(&process, signal).await?)
+    }
+
+    /// The recurring schedules; `None` when the backend keeps none.
+    pub(crate) async fn schedules(&self) -> Result<Option<Vec<ScheduleRecord>>, WebError> {
+        match self.backend.schedules() {
+            Some(store) => Ok(Some(store.schedule_list().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Enables, disables or runs (at `now`) a schedule; the enqueued job's id for `run`.
+    pub(crate) async fn schedule_act(
+        &self,
+        name: &str,
+        action: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, WebError> {
+        let store = self
+            .backend
+            .schedules()
+            .ok_or_else(|| WebError::not_found("this backend keeps no recurring schedules"))?;
+        let found = match action {
+            "enable" | "disable" => store.schedule_set_enabled(name, action == "enable").await?,
+            "run" => {
+                return match store.schedule_run_now(name, now).await? {
+                    Some(jid) => Ok(Some(jid)),
+                    None => Err(WebError::not_found("no such schedule")),
+                }
+            }
+            _ => {
+                return Err(WebError::not_found(
+                    "schedule actions: enable, disable, run",
+                ))
+            }
+        };
+        if found {
+            Ok(None)
+        } else {
+            Err(WebError::not_found("no such schedule"))
+        }
+    }
+
+    /// The job metrics of the last `hours` hours up to `now`; `None` when the backend keeps
+    /// none.
+    pub(crate) async fn metrics(
+        &self,
+        hours: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<JobMetrics>>, WebError> {
+        let Some(store) = self.backend.metrics() else {
+            return Ok(None);
+        };
+        let from = i64::try_from(hours)
+            .ok()
+            .and_then(chrono::Duration::try_hours)
+            .and_then(|back| now.checked_sub_signed(back))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok(Some(store.metrics_query(from, now).await?))
+    }
+}
