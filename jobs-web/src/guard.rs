@@ -3,7 +3,8 @@
 //! 1. Asks the authorization hook what the request may do; no viewing → 403.
 //! 2. A request that is not GET or HEAD must pass the cross-site check (see
 //!    [`cross_site`]) and be allowed to act (not read-only, hook says so), else 403 and the
-//!    handler never runs, so nothing changes.
+//!    handler never runs, so nothing changes. Refusals under `api/` are JSON errors with the
+//!    codes `forbidden`, `cross_site` and `read_only`.
 //! 3. Works out the mount point ([`crate::Ctx`]) for the handler.
 //! 4. Adds the security headers to every answer: a strict Content-Security-Policy with no
 //!    inline scripts or styles, no framing, no sniffing, no referrer to other sites, and
@@ -13,8 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
+use crate::error::{self, ErrorCode};
 use crate::{mount, Access, AppState, Ctx, WebError};
 
 /// The Content-Security-Policy every answer carries.
@@ -31,18 +33,21 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     };
     let safe = parts.method == Method::GET || parts.method == Method::HEAD;
     let refusal = if !access.view {
-        Some("you may not view the jobs dashboard")
+        Some((ErrorCode::Forbidden, "you may not view the jobs dashboard"))
     } else if !safe && cross_site(&parts.headers) {
-        Some("cross-site request refused")
+        Some((ErrorCode::CrossSite, "cross-site request refused"))
     } else if !safe && state.read_only {
-        Some("the dashboard is read-only")
+        Some((ErrorCode::ReadOnly, "the dashboard is read-only"))
     } else if !safe && !access.act {
-        Some("you may not take actions on the dashboard")
+        Some((
+            ErrorCode::Forbidden,
+            "you may not take actions on the dashboard",
+        ))
     } else {
         None
     };
     let mut resp = match refusal {
-        Some(why) => WebError::forbidden(why).into_response(),
+        Some((code, why)) => error::answer(parts.uri.path(), WebError::new(code, why)),
         None => {
             let ctx = Ctx {
                 base: mount::base_of(&parts),

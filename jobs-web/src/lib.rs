@@ -5,7 +5,11 @@
 //!    `X-Forwarded-Prefix` when a proxy strips a prefix).
 //! 2. [`guard`] runs on every request: the authorization hook, read-only mode, the
 //!    cross-site check on POST, and the security headers (a strict CSP, no framing).
-//! 3. Pages live in `pages`, the API in `api`; neither reaches past [`AdminBackend`].
+//! 3. Pages live in `pages`, the API in `api`; both load through `data`, the one place
+//!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]).
+//! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
+//!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
+//!    with the stable codes of [`ErrorCode`].
 //!
 //! # Features
 //!
@@ -45,7 +49,7 @@ use axum::Router;
 use jobs::backend::AdminBackend;
 use jobs::clock::{Clock, SystemClock};
 
-pub use error::WebError;
+pub use error::{ErrorCode, WebError};
 pub use mount::Ctx;
 pub use pages::recurring::{cron_words, schedule_timing, ScheduleTiming};
 

@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::Extension;
 use chrono::{DateTime, Utc};
@@ -14,7 +13,7 @@ use maud::{html, Markup};
 use super::SetKind;
 use crate::layout::{empty, hidden, page as chrome, pager, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, mount, AppState, Ctx, WebError};
+use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
 fn nav(kind: SetKind) -> Nav {
     match kind {
@@ -213,10 +212,10 @@ pub async fn act(
             .map_err(|_| WebError::bad_request("expected must be a whole number"))?;
         let matching = st.count(kind, &sel).await?;
         if matching > expected {
-            return Err(WebError {
-                status: StatusCode::CONFLICT,
-                message: format!("{matching} jobs match now, not {expected}: confirm again"),
-            });
+            return Err(WebError::new(
+                ErrorCode::Conflict,
+                format!("{matching} jobs match now, not {expected}: confirm again"),
+            ));
         }
     }
     let keep = match &sel {

@@ -1,0 +1,243 @@
+//! The JSON API under `api/`: everything the pages show and do, for tests and scripts.
+//!
+//! 1. Reads are GET; actions are POST (with a JSON body where one is needed, sent as
+//!    `application/json`) and pass the same guard as the pages.
+//! 2. Every answer is one of the `Serialize` types of `types`. Numbers are clamped as on
+//!    the pages.
+//! 3. Every error, including the guard's refusals, unknown paths, wrong methods and bad
+//!    path segments or bodies, is `{"error": {"code": "…", "message": "…"}}` with a stable
+//!    code (see [`crate::ErrorCode`]); a bad query parameter is a 400 `bad_request` whose
+//!    message names the parameter.
+
+mod request;
+mod types;
+
+use axum::extract::{RawQuery, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jobs::backend::{JobFilter, JobSet, Selection};
+
+use self::request::{ApiPath, JsonBody};
+use self::types::*;
+use crate::error::{self, ApiError};
+use crate::pages::busy::parse_signal;
+use crate::pages::SetKind;
+use crate::params::{Paging, Pairs, DAYS, HOURS};
+use crate::{AppState, WebError};
+
+/// What a handler answers: a typed body, or a JSON error.
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/stats", get(stats))
+        .route("/api/history", get(history))
+        .route("/api/queues", get(queues))
+        .route("/api/queues/{name}", get(queue_jobs))
+        .route("/api/queues/{name}/{action}", post(queue_action))
+        .route("/api/processes", get(processes))
+        .route("/api/processes/signal", post(signal))
+        .route("/api/facts", get(facts))
+        .route("/api/metrics", get(metrics))
+        .route("/api/recurring", get(recurring))
+        .route("/api/recurring/{name}/{action}", post(recurring_action))
+        .route("/api/{set}", get(set_list))
+        .route("/api/{set}/count", get(set_count))
+        .route("/api/{set}/{id}", get(set_job).post(set_action))
+        .method_not_allowed_fallback(error::method_not_allowed)
+}
+
+async fn stats(State(st): State<AppState>) -> ApiResult<StatsBody> {
+    let now = st.now();
+    let s = st.stats().await?;
+    let procs = st.processes().await?;
+    Ok(Json(StatsBody::new(st.backend_name(), s, &procs, now)))
+}
+
+async fn facts(State(st): State<AppState>) -> ApiResult<FactsBody> {
+    let facts = st
+        .facts()
+        .await?
+        .into_iter()
+        .map(|(label, value)| Fact { label, value })
+        .collect();
+    Ok(Json(FactsBody {
+        backend: st.backend_name(),
+        facts,
+    }))
+}
+
+async fn metrics(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<MetricsBody> {
+    let hours = Pairs::parse(raw.as_deref()).num("hours", HOURS)?;
+    let now = st.now();
+    let rows = st.metrics(hours, now).await?;
+    Ok(Json(MetricsBody {
+        hours,
+        enabled: rows.is_some(),
+        now,
+        jobs: rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(MetricsRow::from)
+            .collect(),
+    }))
+}
+
+async fn history(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<HistoryBody> {
+    let days = Pairs::parse(raw.as_deref()).num("days", DAYS)?;
+    let h = st.history(st.now(), days).await?;
+    Ok(Json(HistoryBody {
+        days,
+        history: h.into_iter().map(DayRow::from).collect(),
+    }))
+}
+
+async fn queues(State(st): State<AppState>) -> ApiResult<QueuesBody> {
+    let qs = st.queues(st.now()).await?;
+    Ok(Json(QueuesBody {
+        queues: qs.into_iter().map(QueueRow::from).collect(),
+    }))
+}
+
+async fn list(st: &AppState, set: JobSet, q: &Pairs, filter: JobFilter) -> ApiResult<JobsPageBody> {
+    let paging = Paging::from(q)?;
+    let page = st.jobs(set, paging, filter).await?;
+    Ok(Json(JobsPageBody::new(paging, page.total, page.jobs)))
+}
+
+async fn queue_jobs(
+    State(st): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<JobsPageBody> {
+    let q = Pairs::parse(raw.as_deref());
+    list(&st, JobSet::Queue(name), &q, JobFilter::default()).await
+}
+
+async fn queue_action(
+    State(st): State<AppState>,
+    ApiPath((name, action)): ApiPath<(String, String)>,
+    body: Result<JsonBody, ApiError>,
+) -> ApiResult<QueueActed> {
+    Ok(Json(match action.as_str() {
+        "pause" | "resume" => {
+            let paused = action == "pause";
+            st.queue_pause(&name, paused).await?;
+            QueueActed::Paused(QueuePaused {
+                queue: name,
+                paused,
+            })
+        }
+        "clear" => {
+            let removed = st.queue_clear(&name).await?;
+            QueueActed::Cleared(QueueCleared {
+                queue: name,
+                removed,
+            })
+        }
+        "delete" => {
+            // Only `delete` reads the body.
+            let JsonBody(body) = body?;
+            if body.jids.is_empty() {
+                return Err(WebError::bad_request("give jids").into());
+            }
+            let deleted = st.queue_delete(&name, body.jids, st.now()).await?;
+            QueueActed::Deleted(JobsDeleted { deleted })
+        }
+        _ => return Err(WebError::not_found("queue actions: pause, resume, clear, delete").into()),
+    }))
+}
+
+async fn processes(State(st): State<AppState>) -> ApiResult<ProcessesBody> {
+    let now = st.now();
+    let procs = st.processes().await?;
+    Ok(Json(ProcessesBody {
+        processes: procs.into_iter().map(|p| ProcessRow::new(p, now)).collect(),
+    }))
+}
+
+async fn signal(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Signalled> {
+    let process = body
+        .process
+        .ok_or_else(|| WebError::bad_request("give process"))?;
+    let name = body.signal.unwrap_or_default();
+    let sig = parse_signal(&name)?;
+    st.signal(&process, sig).await?;
+    Ok(Json(Signalled {
+        process,
+        signal: name,
+    }))
+}
+
+async fn set_list(
+    State(st): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<JobsPageBody> {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    list(&st, kind.set(), &q, q.filter()).await
+}
+
+async fn set_count(
+    State(st): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<CountBody> {
+    let kind = SetKind::from_slug(&slug)?;
+    let q = Pairs::parse(raw.as_deref());
+    let sel = match q.jids()? {
+        jids if !jids.is_empty() => Selection::Jids(jids),
+        _ => Selection::Matching(q.filter()),
+    };
+    Ok(Json(CountBody {
+        count: st.count(kind, &sel).await?,
+    }))
+}
+
+async fn set_job(
+    State(st): State<AppState>,
+    ApiPath((slug, jid)): ApiPath<(String, String)>,
+) -> ApiResult<JobRow> {
+    let kind = SetKind::from_slug(&slug)?;
+    Ok(Json(JobRow::from(st.job(kind, &jid).await?)))
+}
+
+async fn set_action(
+    State(st): State<AppState>,
+    ApiPath((slug, action)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ActionDone> {
+    let kind = SetKind::from_slug(&slug)?;
+    let action = kind.action(&action)?;
+    let sel = body.selection()?;
+    let count = st.apply(kind, action, sel, st.now()).await?;
+    Ok(Json(ActionDone {
+        action: action.name(),
+        count,
+    }))
+}
+
+async fn recurring(State(st): State<AppState>) -> ApiResult<RecurringBody> {
+    let records = st.schedules().await?;
+    Ok(Json(RecurringBody {
+        supported: records.is_some(),
+        schedules: records
+            .unwrap_or_default()
+            .into_iter()
+            .map(ScheduleRow::from)
+            .collect(),
+    }))
+}
+
+async fn recurring_action(
+    State(st): State<AppState>,
+    ApiPath((name, action)): ApiPath<(String, String)>,
+) -> ApiResult<ScheduleActed> {
+    let jid = st.schedule_act(&name, &action, st.now()).await?;
+    Ok(Json(ScheduleActed {
+        schedule: name,
+        action,
+        jid,
+    }))
+}
