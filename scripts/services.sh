@@ -20,7 +20,7 @@
 #   bash scripts/services.sh [up]       print `export ...` lines; private servers keep running
 #   bash scripts/services.sh run CMD..  run CMD with the URLs set, then stop what this started
 #   bash scripts/services.sh stop       stop the private servers in JOBS_SERVICES_DIR
-#   source scripts/services.sh; services_up; services_trap    (what scripts/test does)
+#   source scripts/services.sh; services_trap; services_up    (what scripts/test does)
 # services_trap stops, when the shell exits, the private servers this run started (not the
 # ones it reused), unless JOBS_KEEP_SERVICES=1.
 
@@ -118,7 +118,7 @@ pg_answers() { # URL
 need_command() { # COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   log "$1 is not installed"
-  apt_install "$2" || fail "$(install_hint "$2")"
+  apt_install "$2" || fail "stopping: $1 is missing"
   command -v "$1" >/dev/null 2>&1 || fail "$2 was installed but $1 is still not on PATH"
 }
 
@@ -178,7 +178,7 @@ pg_make_dir() { # OWNER DIR
   if [ -n "$1" ]; then
     chown "$1:" "$2"
     as_owner "$1" / test -w "$2" ||
-      fail "the '$1' OS user cannot write $2 (a parent directory is not searchable by it): make the checkout's parent directories searchable (chmod o+x), run as a normal user, or set JOBS_TEST_DATABASE_URL"
+      fail "the '$1' OS user cannot write $2 (a parent directory is not searchable by it): run as a normal user, set JOBS_SERVICES_DIR to a directory it can reach (e.g. /tmp/jobs-services), or set JOBS_TEST_DATABASE_URL"
   fi
 }
 
@@ -321,7 +321,7 @@ postgres_private_start() { # DIR
   need_command psql postgresql-client
   if ! bindir=$(pg_bindir); then
     log "initdb and pg_ctl are not installed"
-    apt_install postgresql || fail "$(install_hint postgresql)"
+    apt_install postgresql || fail "stopping: initdb and pg_ctl are missing"
     bindir=$(pg_bindir) || fail "postgresql was installed but initdb is still not found"
   fi
   postgres_private_stop "$dir"
@@ -423,6 +423,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   set -euo pipefail
   case "${1:-up}" in
   up)
+    # A failure half-way stops what was started; on success the servers keep running.
+    trap 'if [ $? != 0 ]; then services_release; fi' EXIT
     services_up
     printf 'export JOBS_TEST_REDIS_URL=%q\n' "$JOBS_TEST_REDIS_URL"
     printf 'export JOBS_TEST_DATABASE_URL=%q\n' "$JOBS_TEST_DATABASE_URL"
@@ -433,8 +435,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   run)
     shift
     [ $# -gt 0 ] || fail "usage: scripts/services.sh run COMMAND [ARGS...]"
-    services_up
     services_trap
+    services_up
     "$@"
     ;;
   stop) services_stop_all ;;

@@ -188,7 +188,7 @@ if proc_is postgres "$pg_pid" || proc_is redis-server "$redis_pid" || [ -e "$svc
 fi
 ok "stop stops them and deletes their directories"
 
-# 4. `run` (services_up + services_trap, as in scripts/test) stops what it started.
+# 4. `run` (services_trap + services_up, as in scripts/test) stops what it started.
 # shellcheck disable=SC2016 # expanded by the inner shell
 inner=$(services run bash -c 'source scripts/services.sh
   pg_answers "$JOBS_TEST_DATABASE_URL" || exit 1
