@@ -282,7 +282,7 @@ mod postgres {
         for c in futures::future::join_all(connects).await {
             c.unwrap().unwrap();
         }
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(BASE_URL)
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base_url())
             .await
             .unwrap();
         let versions: Vec<i32> = sqlx::query_scalar(&format!(
@@ -304,7 +304,9 @@ mod postgres {
     async fn jobs_connect_knows_the_postgres_schemes() {
         let schema = unique_schema();
         for scheme in ["postgres", "postgresql"] {
-            let url = format!("{scheme}://root@127.0.0.1:5432/test?schema={schema}");
+            let url = base_url_with(&format!("schema={schema}"));
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let url = format!("{scheme}://{rest}");
             let backend = jobs_backends::connect(&url).await.unwrap();
             assert_eq!(backend.name(), "postgres");
             assert!(backend.queue_list(t0()).await.unwrap().is_empty());

@@ -131,7 +131,7 @@ async fn enqueue_against_an_unreachable_redis_fails_fast_with_a_connection_error
 #[tokio::test]
 async fn jobs_connect_takes_db_and_prefix_from_the_url() {
     let prefix = unique_prefix("url");
-    let url = format!("redis://127.0.0.1:6379/3?prefix={prefix}");
+    let url = format!("{}?prefix={prefix}", db_url(3));
     let backend = jobs::connect(&url).await.unwrap();
     assert_eq!(backend.name(), "redis");
     backend
@@ -141,7 +141,7 @@ async fn jobs_connect_takes_db_and_prefix_from_the_url() {
         ))
         .await
         .unwrap();
-    let mut raw = redis::Client::open("redis://127.0.0.1:6379/3")
+    let mut raw = redis::Client::open(db_url(3))
         .unwrap()
         .get_multiplexed_async_connection()
         .await

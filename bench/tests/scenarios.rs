@@ -19,6 +19,18 @@ const FIELDS: [&str; 10] = [
     "peak_rss_mb",
 ];
 
+/// The shared Redis server: `JOBS_TEST_REDIS_URL` (set by `scripts/test`), or the local one.
+fn redis_url() -> String {
+    std::env::var("JOBS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The shared Postgres database: `JOBS_TEST_DATABASE_URL` (set by `scripts/test`), or the
+/// local one.
+fn postgres_url() -> String {
+    std::env::var("JOBS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
 /// Runs `jobs-bench <args> --backend <url>` and returns its last line, parsed.
 fn run(args: &str, url: &str) -> Value {
     let args: Vec<&str> = args.split_whitespace().chain(["--backend", url]).collect();
@@ -77,7 +89,7 @@ fn every_scenario_runs_on_memory() {
 
 #[test]
 fn noop_and_latency_run_on_redis_with_two_processes() {
-    let url = "redis://127.0.0.1:6379";
+    let url = &redis_url();
     let v = run("noop --jobs 2000 --processes 2", url);
     check(&v, "noop", "redis", true, false);
     assert_eq!(v["processes"], 2);
@@ -87,7 +99,7 @@ fn noop_and_latency_run_on_redis_with_two_processes() {
 
 #[test]
 fn noop_and_latency_run_on_postgres() {
-    let url = "postgres://root@127.0.0.1:5432/test";
+    let url = &postgres_url();
     let v = run("noop --jobs 1000", url);
     check(&v, "noop", "postgres", true, false);
     let v = run("latency --samples 50", url);
@@ -109,12 +121,12 @@ fn ceilings_print_their_figure() {
     for (args, url, says) in [
         (
             "ceiling-io --jobs 500 --concurrency 100",
-            "memory://",
+            "memory://".to_owned(),
             "awaiting 5 ms",
         ),
-        ("ceiling-push --jobs 200", "redis://127.0.0.1:6379", "LPUSH"),
+        ("ceiling-push --jobs 200", redis_url(), "LPUSH"),
     ] {
-        let v = run(args, url);
+        let v = run(args, &url);
         let name = v["ceiling"].as_str().unwrap_or_default();
         assert!(name.contains(says), "{v}");
         assert!(v["ops_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");

@@ -1,9 +1,11 @@
 //! Runs the conformance suite against the Postgres backend, each case in a schema of its own.
 //!
-//! The server is `JOBS_POSTGRES_URL` (default: `postgres://root@127.0.0.1:5432/test`).
+//! The server is `JOBS_TEST_DATABASE_URL` (see `servers`).
 //! Schemas are named `conformance_<epoch secs>_<pid>_<n>`; each run first drops those more
 //! than ten minutes old (through `psql`, when it is installed), since a case has no teardown
 //! to drop its own.
+
+mod servers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
@@ -13,8 +15,7 @@ use jobs_backends::postgres::PostgresBackend;
 use jobs_conformance::{CaseError, Factory};
 
 fn base_url() -> String {
-    std::env::var("JOBS_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+    servers::postgres_url()
 }
 
 fn sweep_old_schemas() {

@@ -1,5 +1,5 @@
 //! Interop with the real Ruby Sidekiq (Debian's `ruby-sidekiq`, 6.4), both ways, on the Redis
-//! at 127.0.0.1:6379, each test in a database of its own (8..=15; see `sidekiq_support`).
+//! at `JOBS_TEST_REDIS_URL`, each test in a database of its own (8..=15; see `sidekiq_support`).
 //!
 //! 1. Ruby pushes `InteropEcho` jobs with args of many JSON shapes; a Rust worker performs
 //!    them and Ruby checks the args arrived unchanged.
@@ -9,6 +9,7 @@
 //! 4. Ruby's "retry now" on jobs a Rust worker failed, and its quiet and stop signals, work.
 //! 5. `examples/sidekiq_interop` keeps its command-line contract.
 
+mod servers;
 mod sidekiq_support;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! each job runs exactly once, whichever side takes it (Ruby's `BRPOP` against our atomic
 //! moves into in-flight lists). Database 13; see `sidekiq_support`.
 
+mod servers;
 mod sidekiq_support;
 
 use std::time::{Duration, Instant};

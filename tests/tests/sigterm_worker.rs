@@ -1,6 +1,8 @@
 //! SIGTERM a real worker process: it stops reserving, lets a job that ends within the
 //! shutdown timeout finish, puts a job that does not back on its queue unchanged, and exits 0.
 
+mod servers;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,9 +22,9 @@ async fn count(admin: &Arc<dyn AdminBackend>, queue: &str) -> Vec<JobEnvelope> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_short_jobs_requeues_long_ones_and_exits_zero() {
     let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    let url = format!(
-        "redis://127.0.0.1:6379/0?prefix=sigterm:{}:{nanos:x}",
-        std::process::id()
+    let url = servers::with_params(
+        &servers::redis_url(),
+        &format!("prefix=sigterm:{}:{nanos:x}", std::process::id()),
     );
     let admin = jobs_backends::connect(&url).await.unwrap();
     let backend: Arc<dyn Backend> = admin.clone();

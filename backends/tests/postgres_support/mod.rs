@@ -1,7 +1,9 @@
 //! What the Postgres tests share: a fresh backend in a schema of its own, dropped at the end.
 //!
 //! Every test gets a unique schema (`pgtest_<pid>_<n>_<random>`), so tests run in parallel
-//! against the one server on 127.0.0.1:5432 without seeing each other's jobs.
+//! against the one server without seeing each other's jobs. The server is
+//! `JOBS_TEST_DATABASE_URL` (default: `postgres://root@127.0.0.1:5432/test`; `scripts/test`
+//! sets it).
 
 #![allow(dead_code)]
 
@@ -13,8 +15,19 @@ use jobs::envelope::JobEnvelope;
 use jobs_backends::postgres::PostgresBackend;
 use sqlx::Connection;
 
-/// The database every test uses (trust auth, user root, database test).
-pub const BASE_URL: &str = "postgres://root@127.0.0.1:5432/test";
+/// The database every test uses: `JOBS_TEST_DATABASE_URL`, or the local default (trust
+/// auth, user root, database test).
+pub fn base_url() -> String {
+    std::env::var("JOBS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
+/// [`base_url`] with the query parameters `params` (`k=v&...`) added.
+pub fn base_url_with(params: &str) -> String {
+    let base = base_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{params}")
+}
 
 /// A schema name no other test uses.
 pub fn unique_schema() -> String {
@@ -29,7 +42,7 @@ pub fn unique_schema() -> String {
 
 /// The URL of `schema` with a small pool.
 pub fn url(schema: &str) -> String {
-    format!("{BASE_URL}?schema={schema}&max_connections=4")
+    base_url_with(&format!("schema={schema}&max_connections=4"))
 }
 
 /// A backend in a fresh schema; call [`TestDb::drop`] at the end of the test.
@@ -58,7 +71,7 @@ impl TestDb {
 
 /// Drops `schema` with everything in it.
 pub async fn drop_schema(schema: &str) {
-    let mut conn = sqlx::PgConnection::connect(BASE_URL).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base_url()).await.unwrap();
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .execute(&mut conn)
         .await

@@ -1,5 +1,6 @@
 //! Shared helpers for the Redis tests: a backend under a fresh key prefix on the shared
-//! server at 127.0.0.1:6379, and a raw connection to look at the keys it writes.
+//! server at `JOBS_TEST_REDIS_URL` (default: `redis://127.0.0.1:6379/0`; `scripts/test` sets
+//! it), and a raw connection to look at the keys it writes.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,19 @@ use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use jobs_backends::redis::{RedisBackend, RedisOptions};
 
-pub const URL: &str = "redis://127.0.0.1:6379/0";
+/// The shared test server: `JOBS_TEST_REDIS_URL`, or the local default.
+pub fn url() -> String {
+    std::env::var("JOBS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// Database `n` of the shared test server ([`url`] with its database and query replaced).
+pub fn db_url(n: u8) -> String {
+    let url = url();
+    let no_query = url.split('?').next().unwrap_or_default();
+    let (scheme, rest) = no_query.split_once("://").unwrap_or(("redis", no_query));
+    let authority = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{authority}/{n}")
+}
 
 /// A prefix no other test uses.
 pub fn unique_prefix(name: &str) -> String {
@@ -34,11 +47,12 @@ impl Fixture {
 
     pub async fn with(name: &str, tweak: impl FnOnce(RedisOptions) -> RedisOptions) -> Self {
         let prefix = unique_prefix(name);
-        let opts = tweak(RedisOptions::new(URL).with_prefix(prefix.clone()));
+        let url = url();
+        let opts = tweak(RedisOptions::new(url.clone()).with_prefix(prefix.clone()));
         let backend = RedisBackend::connect(opts)
             .await
-            .expect("connect to 127.0.0.1:6379");
-        let raw = redis::Client::open(URL)
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        let raw = redis::Client::open(url)
             .unwrap()
             .get_multiplexed_async_connection()
             .await

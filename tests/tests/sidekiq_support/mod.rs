@@ -1,7 +1,8 @@
 //! Shared helpers for the Ruby Sidekiq interop tests: a Redis database of the test's own,
 //! the `InteropEcho` job, and running `ruby` scripts and a `sidekiq` process with deadlines.
 //!
-//! 1. Sidekiq 6 has no key prefix, so each test owns one database number in 8..=15. A lock
+//! 1. Sidekiq 6 has no key prefix, so each test owns one database number in 8..=15 of the
+//!    shared server (`JOBS_TEST_REDIS_URL`, see `servers`). A lock
 //!    key in database 0 (`jobs-test:sidekiq-db:<n>`) keeps two concurrent test runs out of
 //!    the same database; the test flushes only its own database.
 //! 2. `InteropEcho` takes its args as they are and RPUSHes `{"jid", "args"}` onto
@@ -23,6 +24,8 @@ use jobs::prelude::*;
 use jobs::{ArgsError, JobOptions, JobResult, StateKey};
 use jobs_backends::redis::{RedisBackend, RedisOptions};
 use serde_json::{json, Value};
+
+use super::servers::redis_db_url;
 
 /// Where Ruby Sidekiq records each job it performs, and so do the Rust echo jobs.
 pub const PERFORMED: &str = "interop:performed";
@@ -63,11 +66,12 @@ impl Db {
         assert!((8..=15).contains(&n), "interop tests use databases 8..=15");
         let lock_key = format!("jobs-test:sidekiq-db:{n}");
         let token = format!("{}:{}", std::process::id(), rand_token());
-        let mut db0 = redis::Client::open("redis://127.0.0.1:6379/0")
+        let db0_url = redis_db_url(0);
+        let mut db0 = redis::Client::open(db0_url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
-            .expect("Redis on 127.0.0.1:6379");
+            .unwrap_or_else(|e| panic!("Redis at {db0_url}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let got: Option<String> = redis::cmd("SET")
@@ -88,7 +92,7 @@ impl Db {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let url = format!("redis://127.0.0.1:6379/{n}");
+        let url = redis_db_url(n);
         let mut raw = redis::Client::open(url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -153,7 +157,7 @@ impl Drop for Db {
         let done = std::thread::spawn(move || -> redis::RedisResult<()> {
             let mut c = redis::Client::open(url.as_str())?.get_connection()?;
             redis::cmd("FLUSHDB").query::<()>(&mut c)?;
-            let mut c0 = redis::Client::open("redis://127.0.0.1:6379/0")?.get_connection()?;
+            let mut c0 = redis::Client::open(redis_db_url(0))?.get_connection()?;
             redis::Script::new(
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
             )
