@@ -12,6 +12,7 @@ use jobs::envelope::to_epoch;
 use sqlx::types::Json;
 use sqlx::Row;
 
+use super::error::Sqlx;
 use super::rows::StoredProcess;
 use super::select::{SetPlace, STORED};
 use super::sql::Queries;
@@ -40,17 +41,17 @@ impl AdminBackend for PostgresBackend {
         let rows = sqlx::query(&sql)
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let enqueued_at: Option<f64> = row.try_get(2).map_err(|e| self.err(e))?;
+            let enqueued_at: Option<f64> = row.try_get(2).or_backend(&self.inner.cx)?;
             let secs = enqueued_at.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
             out.push(QueueInfo {
-                name: row.try_get(0).map_err(|e| self.err(e))?,
-                size: u64::try_from(row.try_get::<i64, _>(1).map_err(|e| self.err(e))?)
+                name: row.try_get(0).or_backend(&self.inner.cx)?,
+                size: u64::try_from(row.try_get::<i64, _>(1).or_backend(&self.inner.cx)?)
                     .unwrap_or(0),
                 latency: std::time::Duration::from_secs_f64(secs),
-                paused: row.try_get(3).map_err(|e| self.err(e))?,
+                paused: row.try_get(3).or_backend(&self.inner.cx)?,
             });
         }
         // Byte order, whatever the database's collation.
@@ -71,7 +72,7 @@ impl AdminBackend for PostgresBackend {
             .bind(queue)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         self.inner.wake.wake_all();
         Ok(())
     }
@@ -87,7 +88,7 @@ impl AdminBackend for PostgresBackend {
             .bind(queue)
             .fetch_one(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -107,20 +108,20 @@ impl AdminBackend for PostgresBackend {
             .bind(place.queue)
             .fetch_optional(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         row.map(|row| self.stored(&row, &set)).transpose()
     }
 
     async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
-        let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.inner.pool.begin().await.or_backend(&self.inner.cx)?;
         let ids = self.select_ids(&mut tx, &p.set, &p.selection).await?;
         let sql = self.q("DELETE FROM __SCHEMA__.jobs WHERE id = ANY($1)");
         let done = sqlx::query(&sql)
             .bind(&ids)
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
+        tx.commit().await.or_backend(&self.inner.cx)?;
         Ok(done.rows_affected())
     }
 
@@ -128,7 +129,7 @@ impl AdminBackend for PostgresBackend {
         if matches!(p.set, JobSet::Queue(_)) {
             return Ok(0);
         }
-        let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.inner.pool.begin().await.or_backend(&self.inner.cx)?;
         let ids = self.select_ids(&mut tx, &p.set, &p.selection).await?;
         let sql = self.q("WITH placed AS (
                  SELECT id, nextval('__SCHEMA__.position_seq') AS position
@@ -153,8 +154,8 @@ impl AdminBackend for PostgresBackend {
             .bind(to_epoch(p.now))
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
+        tx.commit().await.or_backend(&self.inner.cx)?;
         if moved > 0 {
             self.inner.wake.wake_all();
         }
@@ -165,7 +166,7 @@ impl AdminBackend for PostgresBackend {
         if p.set == JobSet::Dead {
             return Ok(0);
         }
-        let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.inner.pool.begin().await.or_backend(&self.inner.cx)?;
         let ids = self.select_ids(&mut tx, &p.set, &p.selection).await?;
         let sql = self.q("WITH placed AS (
                  SELECT id, nextval('__SCHEMA__.position_seq') AS position
@@ -180,16 +181,16 @@ impl AdminBackend for PostgresBackend {
             .bind(p.now)
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?
+            .or_backend(&self.inner.cx)?
             .rows_affected();
         let trimmed = if killed > 0 {
             self.trim_dead(&mut tx, p.dead_limits, p.now)
                 .await
-                .map_err(|e| self.err(e))?
+                .or_backend(&self.inner.cx)?
         } else {
             0
         };
-        tx.commit().await.map_err(|e| self.err(e))?;
+        tx.commit().await.or_backend(&self.inner.cx)?;
         if trimmed > 0 {
             tracing::warn!(
                 trimmed,
@@ -204,7 +205,7 @@ impl AdminBackend for PostgresBackend {
         let records: Vec<Json<StoredProcess>> = sqlx::query_scalar(&sql)
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(records.into_iter().map(|Json(r)| r.into_record()).collect())
     }
 
@@ -222,7 +223,7 @@ impl AdminBackend for PostgresBackend {
             .bind(signal)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         if done.rows_affected() == 0 {
             return Err(BackendError::msg(format!("no live process with id {id}")));
         }
@@ -243,9 +244,9 @@ impl AdminBackend for PostgresBackend {
         let row = sqlx::query(&sql)
             .fetch_one(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let n = |i: usize| -> Result<u64, BackendError> {
-            let v: i64 = row.try_get(i).map_err(|e| self.err(e))?;
+            let v: i64 = row.try_get(i).or_backend(&self.inner.cx)?;
             Ok(u64::try_from(v).unwrap_or(0))
         };
         Ok(Stats {
@@ -280,7 +281,7 @@ impl AdminBackend for PostgresBackend {
             .bind(today)
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let count = |date: NaiveDate, name: &str| {
             rows.iter()
                 .find(|(d, n, _)| *d == date && n == name)
@@ -315,7 +316,7 @@ impl AdminBackend for PostgresBackend {
         sqlx::query(&sql)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use jobs::envelope::to_epoch;
 use sqlx::{Connection, PgConnection, Row};
 use tokio::time::Instant;
 
+use super::error::Sqlx;
 use super::rows::{self, StoredProcess};
 use super::{notify::Wake, Inner, PostgresBackend};
 
@@ -57,7 +58,7 @@ pub(super) async fn push(
         .bind(enqueued)
         .execute(conn)
         .await
-        .map_err(|e| inner.errors.map(e))?;
+        .or_backend(&inner.cx)?;
     Ok(immediate)
 }
 
@@ -76,11 +77,11 @@ impl PostgresBackend {
             .bind(rows::plus(now, p.lease_ttl))
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
-            let lease: i64 = row.try_get(1).map_err(|e| self.err(e))?;
+            let id: i64 = row.try_get(0).or_backend(&self.inner.cx)?;
+            let lease: i64 = row.try_get(1).or_backend(&self.inner.cx)?;
             match rows::job(&row, 2, 3) {
                 Ok(job) => out.push(Reserved {
                     job,
@@ -115,7 +116,7 @@ impl PostgresBackend {
             .bind(now)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(())
     }
 
@@ -189,7 +190,7 @@ impl PostgresBackend {
                 .bind(BATCH)
                 .execute(&self.inner.pool)
                 .await
-                .map_err(|e| self.err(e))?
+                .or_backend(&self.inner.cx)?
                 .rows_affected();
             if pruned < BATCH as u64 {
                 return Ok(());
@@ -281,7 +282,7 @@ impl Backend for PostgresBackend {
 
     async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
         let bulk = p.jobs.len() >= 100;
-        let mut conn = self.inner.pool.acquire().await.map_err(|e| self.err(e))?;
+        let mut conn = self.inner.pool.acquire().await.or_backend(&self.inner.cx)?;
         if push(&self.inner, &mut conn, p).await? {
             // Reservers in this process need not wait for the notification round trip.
             self.wake().wake_all();
@@ -325,27 +326,27 @@ impl Backend for PostgresBackend {
         }
         let batch = FinishBatch::new(&p.items)?;
         let may_die = batch.outcomes.contains(&"dead");
-        let mut conn = self.inner.pool.acquire().await.map_err(|e| self.err(e))?;
+        let mut conn = self.inner.pool.acquire().await.or_backend(&self.inner.cx)?;
         let applied = if may_die {
             // Moves, counters and the trim commit together.
-            let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
+            let mut tx = conn.begin().await.or_backend(&self.inner.cx)?;
             let (applied, died) = self
                 .finish_in(&mut tx, &batch, p.now)
                 .await
-                .map_err(|e| self.err(e))?;
+                .or_backend(&self.inner.cx)?;
             if died {
                 report.dead_trimmed = self
                     .trim_dead(&mut tx, p.dead_limits, p.now)
                     .await
-                    .map_err(|e| self.err(e))?;
+                    .or_backend(&self.inner.cx)?;
             }
-            tx.commit().await.map_err(|e| self.err(e))?;
+            tx.commit().await.or_backend(&self.inner.cx)?;
             applied
         } else {
             // One statement is its own transaction: one round trip.
             self.finish_in(&mut conn, &batch, p.now)
                 .await
-                .map_err(|e| self.err(e))?
+                .or_backend(&self.inner.cx)?
                 .0
         };
         report.lost = (0..applied.len()).filter(|&i| !applied[i]).collect();
@@ -369,7 +370,7 @@ impl Backend for PostgresBackend {
             .bind(leases)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         self.wake().wake_all();
         Ok(())
     }
@@ -386,7 +387,7 @@ impl Backend for PostgresBackend {
             .bind(rows::plus(p.now, p.lease_ttl))
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let signals = signals
             .iter()
             .filter_map(|s| {
@@ -405,7 +406,7 @@ impl Backend for PostgresBackend {
             .bind(id)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(())
     }
 
@@ -419,7 +420,7 @@ impl Backend for PostgresBackend {
             .bind(to_epoch(p.now))
             .fetch_one(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         if moved > 0 {
             self.wake().wake_all();
         }
@@ -431,10 +432,10 @@ impl Backend for PostgresBackend {
             .bind(p.now)
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         for row in &rows {
-            let jid: String = row.try_get(0).map_err(|e| self.err(e))?;
-            let owner: Option<String> = row.try_get(2).map_err(|e| self.err(e))?;
+            let jid: String = row.try_get(0).or_backend(&self.inner.cx)?;
+            let owner: Option<String> = row.try_get(2).or_backend(&self.inner.cx)?;
             tracing::warn!(%jid, process = owner.as_deref().unwrap_or(""), "lease expired; job returned to its queue");
         }
         if !rows.is_empty() {

@@ -18,6 +18,7 @@ use jobs::metrics::{
 };
 use sqlx::Row;
 
+use super::error::Sqlx;
 use super::sql::Queries;
 use super::PostgresBackend;
 
@@ -43,11 +44,11 @@ impl PostgresBackend {
         let row = sqlx::query(&sql)
             .fetch_one(self.pool())
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let text = |i: usize| -> Result<String, BackendError> {
-            row.try_get::<String, _>(i).map_err(|e| self.err(e))
+            row.try_get::<String, _>(i).or_backend(&self.inner.cx)
         };
-        let rows: i64 = row.try_get(3).map_err(|e| self.err(e))?;
+        let rows: i64 = row.try_get(3).or_backend(&self.inner.cx)?;
         Ok(vec![
             ("Postgres version".to_owned(), text(0)?),
             ("Database size".to_owned(), text(1)?),
@@ -84,7 +85,7 @@ impl MetricsStore for PostgresBackend {
                 .checked_sub_signed(keep)
                 .unwrap_or(DateTime::UNIX_EPOCH),
         );
-        let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.pool().begin().await.or_backend(&self.inner.cx)?;
         if !hours.is_empty() {
             sqlx::query(&self.inline(RECORD))
                 .bind(&hours)
@@ -96,14 +97,14 @@ impl MetricsStore for PostgresBackend {
                 .bind(BUCKETS as i64)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .or_backend(&self.inner.cx)?;
         }
         sqlx::query(&self.inline("DELETE FROM __SCHEMA__.job_metrics WHERE hour < $1"))
             .bind(oldest)
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
+            .or_backend(&self.inner.cx)?;
+        tx.commit().await.or_backend(&self.inner.cx)
     }
 
     async fn metrics_query(
@@ -120,20 +121,20 @@ impl MetricsStore for PostgresBackend {
             .bind(to)
             .fetch_all(self.pool())
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let mut samples = Vec::with_capacity(rows.len());
         for row in rows {
             let n = |i: usize| -> Result<u64, BackendError> {
-                let v: i64 = row.try_get(i).map_err(|e| self.err(e))?;
+                let v: i64 = row.try_get(i).or_backend(&self.inner.cx)?;
                 Ok(u64::try_from(v).unwrap_or(0))
             };
-            let buckets: Vec<i64> = row.try_get(4).map_err(|e| self.err(e))?;
+            let buckets: Vec<i64> = row.try_get(4).or_backend(&self.inner.cx)?;
             let mut histogram = Histogram::default();
             for (slot, v) in histogram.counts.iter_mut().zip(buckets) {
                 *slot = u64::try_from(v).unwrap_or(0);
             }
             samples.push(MetricsSample {
-                class: row.try_get(0).map_err(|e| self.err(e))?,
+                class: row.try_get(0).or_backend(&self.inner.cx)?,
                 hour: DateTime::UNIX_EPOCH,
                 counts: Counts {
                     processed: n(1)?,

@@ -8,7 +8,7 @@
 //!    `jobs` is analyzed once when it has no planner statistics yet (`stats.rs`).
 //! 3. [`PostgresBackend::push_in`] enqueues on the app's own transaction or connection:
 //!    the job exists, and workers are notified, only if that transaction commits.
-//! 4. The admin side lives in `admin.rs` and `select.rs`; sqlx errors are mapped to
+//! 4. The admin side lives in `admin.rs` and `select.rs`; driver errors are mapped to
 //!    [`BackendError`]s in one function (`error.rs`).
 //! 5. Recurring jobs (`schedule.rs`): schedule state in `schedules`, each tick claimed by
 //!    inserting `(name, tick)` into `schedule_claims` in the transaction that pushes its job.
@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 pub use config::{InvalidSchema, PostgresOptions};
 pub use migrate::migrate;
 
-use error::ErrorContext;
+use error::{ErrorContext, Sqlx};
 use notify::Wake;
 use sql::Queries;
 
@@ -70,7 +70,7 @@ struct Inner {
     pool: PgPool,
     options: PostgresOptions,
     sql: Queries,
-    errors: ErrorContext,
+    cx: ErrorContext,
     wake: Arc<Wake>,
     listener: JoinHandle<()>,
     statistics: stats::Statistics,
@@ -85,7 +85,7 @@ impl Drop for Inner {
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresBackend")
-            .field("target", &self.inner.errors.target)
+            .field("target", &self.inner.cx.target)
             .field("schema", &self.inner.options.schema())
             .finish()
     }
@@ -126,11 +126,11 @@ impl PostgresBackend {
         options: PostgresOptions,
         target: String,
     ) -> Result<Self, BackendError> {
-        let errors = ErrorContext {
+        let cx = ErrorContext {
             target,
             acquire_timeout: options.acquire_timeout(),
         };
-        let mut conn = pool.acquire().await.map_err(|e| errors.map(e))?;
+        let mut conn = pool.acquire().await.or_backend(&cx)?;
         migrate(&mut conn, options.schema()).await?;
         drop(conn);
         let wake = Arc::new(Wake::default());
@@ -144,7 +144,7 @@ impl PostgresBackend {
                 sql: Queries::new(options.schema()),
                 pool,
                 options,
-                errors,
+                cx,
                 wake,
                 listener,
                 statistics: stats::Statistics::default(),
@@ -198,11 +198,6 @@ impl PostgresBackend {
         params: PushParams,
     ) -> Result<(), BackendError> {
         hot::push(&self.inner, conn, params).await.map(|_| ())
-    }
-
-    /// The sqlx error mapping of this backend, applied once at the edge.
-    fn err(&self, e: sqlx::Error) -> BackendError {
-        self.inner.errors.map(e)
     }
 }
 

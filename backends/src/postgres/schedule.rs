@@ -16,6 +16,7 @@ use jobs::envelope::JobEnvelope;
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use sqlx::Connection;
 
+use super::error::Sqlx;
 use super::hot::push;
 use super::rows::encode;
 use super::sql::Queries;
@@ -62,7 +63,7 @@ impl ScheduleStore for PostgresBackend {
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .fetch_all(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         rows.into_iter().map(record).collect()
     }
 
@@ -74,7 +75,7 @@ impl ScheduleStore for PostgresBackend {
             .bind(name)
             .fetch_optional(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         row.map(record).transpose()
     }
 
@@ -93,7 +94,7 @@ impl ScheduleStore for PostgresBackend {
             .bind(p.next_run)
             .fetch_one(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         record(row)
     }
 
@@ -109,7 +110,7 @@ impl ScheduleStore for PostgresBackend {
             .bind(next_run)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(())
     }
 
@@ -120,7 +121,7 @@ impl ScheduleStore for PostgresBackend {
             .bind(enabled)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -130,7 +131,7 @@ impl ScheduleStore for PostgresBackend {
             .bind(name)
             .execute(&self.inner.pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -140,13 +141,13 @@ impl ScheduleStore for PostgresBackend {
             .now
             .checked_add_signed(keep)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let mut conn = self.inner.pool.acquire().await.map_err(|e| self.err(e))?;
-        let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
+        let mut conn = self.inner.pool.acquire().await.or_backend(&self.inner.cx)?;
+        let mut tx = conn.begin().await.or_backend(&self.inner.cx)?;
         sqlx::query(&self.sq("DELETE FROM __SCHEMA__.schedule_claims WHERE expires_at <= $1"))
             .bind(p.now)
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let inserted = sqlx::query(&self.sq(
             "INSERT INTO __SCHEMA__.schedule_claims (name, tick, expires_at)
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -156,10 +157,10 @@ impl ScheduleStore for PostgresBackend {
         .bind(expires)
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?
+        .or_backend(&self.inner.cx)?
         .rows_affected();
         if inserted == 0 {
-            tx.rollback().await.map_err(|e| self.err(e))?;
+            tx.rollback().await.or_backend(&self.inner.cx)?;
             return Ok(false);
         }
         push(
@@ -174,8 +175,8 @@ impl ScheduleStore for PostgresBackend {
         .bind(p.tick)
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
+        .or_backend(&self.inner.cx)?;
+        tx.commit().await.or_backend(&self.inner.cx)?;
         self.inner.wake.wake_all();
         Ok(true)
     }

@@ -17,6 +17,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::error::Sqlx;
 use super::rows;
 use super::sql::quoted;
 
@@ -102,13 +103,13 @@ impl PostgresBackend {
                 .build_query_scalar()
                 .fetch_one(pool)
                 .await
-                .map_err(|e| self.err(e))?;
+                .or_backend(&self.inner.cx)?;
             let mut q = self.matching(STORED, &place, None, &p.filter);
             q.push(format!(" ORDER BY {} OFFSET ", place.order))
                 .push_bind(offset)
                 .push(" LIMIT ")
                 .push_bind(limit);
-            let rows = q.build().fetch_all(pool).await.map_err(|e| self.err(e))?;
+            let rows = q.build().fetch_all(pool).await.or_backend(&self.inner.cx)?;
             let jobs = rows
                 .iter()
                 .map(|row| self.stored(row, &p.set))
@@ -123,7 +124,7 @@ impl PostgresBackend {
         q.push(format!(" ORDER BY {}", place.order));
         let mut rows = q.build().fetch(pool);
         let mut page = JobPage::default();
-        while let Some(row) = rows.try_next().await.map_err(|e| self.err(e))? {
+        while let Some(row) = rows.try_next().await.or_backend(&self.inner.cx)? {
             let stored = self.stored(&row, &p.set)?;
             if !p.filter.matches(&stored.job) {
                 continue;
@@ -166,12 +167,12 @@ impl PostgresBackend {
             .build()
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .or_backend(&self.inner.cx)?;
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
+            let id: i64 = row.try_get(0).or_backend(&self.inner.cx)?;
             if filter.text.is_some() {
-                let Json(job): Json<JobEnvelope> = row.try_get(1).map_err(|e| self.err(e))?;
+                let Json(job): Json<JobEnvelope> = row.try_get(1).or_backend(&self.inner.cx)?;
                 if !filter.matches(&job) {
                     continue;
                 }
@@ -183,8 +184,8 @@ impl PostgresBackend {
 
     /// A row of the [`STORED`] columns as a job of `set`.
     pub(super) fn stored(&self, row: &PgRow, set: &JobSet) -> Result<StoredJob, BackendError> {
-        let job = rows::job(row, 0, 2).map_err(|e| self.err(e))?;
-        let run_at: DateTime<Utc> = row.try_get(1).map_err(|e| self.err(e))?;
+        let job = rows::job(row, 0, 2).or_backend(&self.inner.cx)?;
+        let run_at: DateTime<Utc> = row.try_get(1).or_backend(&self.inner.cx)?;
         Ok(StoredJob {
             job,
             set: set.clone(),
