@@ -1,10 +1,12 @@
-//! The one place sqlx errors become [`BackendError`]s, so every call maps them alike.
+//! Driver errors mapped once, at the edge, to the portable [`BackendError`].
 //!
-//! 1. Broken or refused connections, a closed pool and the server shutting down are
-//!    `Connection`; waiting too long for a pooled connection or a cancelled statement is
-//!    `Timeout`; rows or JSON that do not decode are `Decode`.
-//! 2. Unique violations and serialization failures are `Conflict`; anything else the
-//!    server refused is `Other`, keeping sqlx's error as the source.
+//! 1. [`map_sqlx`] is the one place a `sqlx::Error` becomes a [`BackendError`]: broken or
+//!    refused connections, a closed pool and the server shutting down are `Connection`;
+//!    waiting too long for a pooled connection or a cancelled statement is `Timeout`; rows
+//!    or JSON that do not decode are `Decode`; unique violations and serialization
+//!    failures are `Conflict`; anything else the server refused is `Other`, keeping sqlx's
+//!    error as the source.
+//! 2. [`Sqlx::or_backend`] applies it to a result, as the SQLite backend's does.
 
 use std::time::Duration;
 
@@ -12,38 +14,50 @@ use jobs::backend::BackendError;
 
 /// Where errors happened: the redacted URL, and how long a pooled connection is awaited.
 #[derive(Debug, Clone)]
-pub(crate) struct ErrorContext {
-    pub(crate) target: String,
-    pub(crate) acquire_timeout: Duration,
+pub(super) struct ErrorContext {
+    /// The database, without its password, shown in connection errors.
+    pub(super) target: String,
+    /// How long a call waits for a pooled connection.
+    pub(super) acquire_timeout: Duration,
 }
 
-impl ErrorContext {
-    /// Maps a sqlx error to the portable kind the worker acts on.
-    pub(crate) fn map(&self, error: sqlx::Error) -> BackendError {
-        match error {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::BeginFailed => BackendError::connection(&self.target, error),
-            sqlx::Error::PoolTimedOut => BackendError::Timeout(self.acquire_timeout),
-            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-                BackendError::Decode(error.to_string())
-            }
-            sqlx::Error::Database(db) => {
-                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                match sql_state_kind(&code) {
-                    StateKind::Connection => BackendError::connection(&self.target, db),
-                    StateKind::Timeout => BackendError::Timeout(Duration::ZERO),
-                    StateKind::Conflict => BackendError::Conflict(db.to_string()),
-                    StateKind::Other => {
-                        BackendError::other(format!("postgres refused: {db}"), db.into_error())
-                    }
+/// Maps a driver error to the portable kind the worker acts on.
+pub(super) fn map_sqlx(error: sqlx::Error, cx: &ErrorContext) -> BackendError {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => BackendError::connection(&cx.target, error),
+        sqlx::Error::PoolTimedOut => BackendError::Timeout(cx.acquire_timeout),
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            BackendError::Decode(error.to_string())
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match sql_state_kind(&code) {
+                StateKind::Connection => BackendError::connection(&cx.target, db),
+                StateKind::Timeout => BackendError::Timeout(Duration::ZERO),
+                StateKind::Conflict => BackendError::Conflict(db.to_string()),
+                StateKind::Other => {
+                    BackendError::other(format!("postgres refused: {db}"), db.into_error())
                 }
             }
-            other => BackendError::other("postgres driver error", other),
         }
+        other => BackendError::other("postgres driver error", other),
+    }
+}
+
+/// Applies [`map_sqlx`] to a driver result.
+pub(super) trait Sqlx<T> {
+    /// The result with its error mapped for the database `cx` describes.
+    fn or_backend(self, cx: &ErrorContext) -> Result<T, BackendError>;
+}
+
+impl<T> Sqlx<T> for Result<T, sqlx::Error> {
+    fn or_backend(self, cx: &ErrorContext) -> Result<T, BackendError> {
+        self.map_err(|e| map_sqlx(e, cx))
     }
 }
 
@@ -74,7 +88,7 @@ mod tests {
     use super::*;
     use jobs::backend::ErrorKind;
 
-    fn ctx() -> ErrorContext {
+    fn cx() -> ErrorContext {
         ErrorContext {
             target: "postgres://h/db".into(),
             acquire_timeout: Duration::from_secs(5),
@@ -84,20 +98,33 @@ mod tests {
     #[test]
     fn io_pool_and_decode_errors_get_their_kinds() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        assert_eq!(ctx().map(sqlx::Error::Io(io)).kind(), ErrorKind::Connection);
         assert_eq!(
-            ctx().map(sqlx::Error::PoolClosed).kind(),
+            map_sqlx(sqlx::Error::Io(io), &cx()).kind(),
             ErrorKind::Connection
         );
         assert_eq!(
-            ctx().map(sqlx::Error::PoolTimedOut).kind(),
+            map_sqlx(sqlx::Error::PoolClosed, &cx()).kind(),
+            ErrorKind::Connection
+        );
+        assert_eq!(
+            map_sqlx(sqlx::Error::PoolTimedOut, &cx()).kind(),
             ErrorKind::Timeout
         );
         assert_eq!(
-            ctx().map(sqlx::Error::Decode("bad".into())).kind(),
+            map_sqlx(sqlx::Error::Decode("bad".into()), &cx()).kind(),
             ErrorKind::Decode
         );
-        assert_eq!(ctx().map(sqlx::Error::RowNotFound).kind(), ErrorKind::Other);
+        assert_eq!(
+            map_sqlx(sqlx::Error::RowNotFound, &cx()).kind(),
+            ErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn or_backend_maps_through_map_sqlx() {
+        let mapped = Err::<(), _>(sqlx::Error::PoolTimedOut).or_backend(&cx());
+        assert!(matches!(mapped, Err(BackendError::Timeout(d)) if d == Duration::from_secs(5)));
+        assert_eq!(Ok::<_, sqlx::Error>(7).or_backend(&cx()).ok(), Some(7));
     }
 
     #[test]

@@ -1,25 +1,22 @@
-//! The Postgres backend's [`MetricsStore`] (table `job_metrics`, migration 4) and the
-//! dashboard's server facts.
+//! The Postgres backend's job metrics (table `job_metrics`, migration 4).
 //!
 //! 1. **Record**: the samples are merged per `(hour, class)` here, then added in one
 //!    `INSERT ... SELECT FROM unnest(...) ON CONFLICT (hour, class) DO UPDATE` that sums
 //!    the counters and the histogram bucket by bucket (`sql/postgres/metrics_record.sql`);
 //!    hours past the keep time are deleted in the same transaction.
 //! 2. **Query**: the rows of the hours in range, summed per job name.
-//! 3. **Facts**: server version, database size, and the size and row count of `jobs`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
 use jobs::metrics::{
-    hour_of, summarize, Counts, Histogram, JobMetrics, MetricsSample, MetricsStore, RecordParams,
-    BUCKETS,
+    hour_of, summarize, Counts, Histogram, JobMetrics, MetricsSample, RecordParams, BUCKETS,
 };
 use sqlx::Row;
 
-use super::sql::Queries;
-use super::PostgresBackend;
+use super::error::Sqlx;
+use super::Inner;
 
 const RECORD: &str = include_str!("../../sql/postgres/metrics_record.sql");
 
@@ -27,122 +24,90 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl PostgresBackend {
-    fn inline(&self, sql: &str) -> String {
-        Queries::inline(self.schema(), sql)
+/// Adds the samples to their hours and drops hours past the keep time.
+pub(super) async fn metrics_record(inner: &Inner, p: RecordParams) -> Result<(), BackendError> {
+    let mut merged: BTreeMap<(DateTime<Utc>, String), Counts> = BTreeMap::new();
+    for s in p.samples {
+        merged
+            .entry((hour_of(s.hour), s.class))
+            .or_default()
+            .merge(&s.counts);
     }
-
-    /// Version and sizes, for the dashboard.
-    pub(super) async fn server_facts(&self) -> Result<Vec<(String, String)>, BackendError> {
-        let sql = self.inline(
-            "SELECT current_setting('server_version'),
-                    pg_size_pretty(pg_database_size(current_database())),
-                    pg_size_pretty(pg_total_relation_size('__SCHEMA__.jobs'::regclass)),
-                    (SELECT count(*) FROM __SCHEMA__.jobs)",
-        );
-        let row = sqlx::query(&sql)
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        let text = |i: usize| -> Result<String, BackendError> {
-            row.try_get::<String, _>(i).map_err(|e| self.err(e))
-        };
-        let rows: i64 = row.try_get(3).map_err(|e| self.err(e))?;
-        Ok(vec![
-            ("Postgres version".to_owned(), text(0)?),
-            ("Database size".to_owned(), text(1)?),
-            ("Jobs table size".to_owned(), text(2)?),
-            ("Jobs table rows".to_owned(), rows.to_string()),
-            ("Schema".to_owned(), self.schema().to_owned()),
-        ])
+    let (mut hours, mut classes, mut processed, mut failed, mut total, mut hist) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((hour, class), c) in merged {
+        hours.push(hour);
+        classes.push(class);
+        processed.push(to_i64(c.processed));
+        failed.push(to_i64(c.failed));
+        total.push(to_i64(c.total_us));
+        hist.extend(c.histogram.counts.iter().map(|n| to_i64(*n)));
     }
-}
-
-#[async_trait::async_trait]
-impl MetricsStore for PostgresBackend {
-    async fn metrics_record(&self, p: RecordParams) -> Result<(), BackendError> {
-        let mut merged: BTreeMap<(DateTime<Utc>, String), Counts> = BTreeMap::new();
-        for s in p.samples {
-            merged
-                .entry((hour_of(s.hour), s.class))
-                .or_default()
-                .merge(&s.counts);
-        }
-        let (mut hours, mut classes, mut processed, mut failed, mut total, mut hist) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        for ((hour, class), c) in merged {
-            hours.push(hour);
-            classes.push(class);
-            processed.push(to_i64(c.processed));
-            failed.push(to_i64(c.failed));
-            total.push(to_i64(c.total_us));
-            hist.extend(c.histogram.counts.iter().map(|n| to_i64(*n)));
-        }
-        let keep = chrono::Duration::from_std(p.keep).unwrap_or(chrono::Duration::MAX);
-        let oldest = hour_of(
-            p.now
-                .checked_sub_signed(keep)
-                .unwrap_or(DateTime::UNIX_EPOCH),
-        );
-        let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
-        if !hours.is_empty() {
-            sqlx::query(&self.inline(RECORD))
-                .bind(&hours)
-                .bind(&classes)
-                .bind(&processed)
-                .bind(&failed)
-                .bind(&total)
-                .bind(&hist)
-                .bind(BUCKETS as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        sqlx::query(&self.inline("DELETE FROM __SCHEMA__.job_metrics WHERE hour < $1"))
-            .bind(oldest)
+    let keep = chrono::Duration::from_std(p.keep).unwrap_or(chrono::Duration::MAX);
+    let oldest = hour_of(
+        p.now
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::UNIX_EPOCH),
+    );
+    let mut tx = inner.pool.begin().await.or_backend(&inner.cx)?;
+    if !hours.is_empty() {
+        sqlx::query(&inner.q(RECORD))
+            .bind(&hours)
+            .bind(&classes)
+            .bind(&processed)
+            .bind(&failed)
+            .bind(&total)
+            .bind(&hist)
+            .bind(BUCKETS as i64)
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
+            .or_backend(&inner.cx)?;
     }
+    sqlx::query(&inner.q("DELETE FROM __SCHEMA__.job_metrics WHERE hour < $1"))
+        .bind(oldest)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&inner.cx)?;
+    tx.commit().await.or_backend(&inner.cx)
+}
 
-    async fn metrics_query(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<JobMetrics>, BackendError> {
-        let sql = self.inline(
-            "SELECT class, processed, failed, total_us, histogram FROM __SCHEMA__.job_metrics
-             WHERE hour >= $1 AND hour <= $2",
-        );
-        let rows = sqlx::query(&sql)
-            .bind(hour_of(from))
-            .bind(to)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut samples = Vec::with_capacity(rows.len());
-        for row in rows {
-            let n = |i: usize| -> Result<u64, BackendError> {
-                let v: i64 = row.try_get(i).map_err(|e| self.err(e))?;
-                Ok(u64::try_from(v).unwrap_or(0))
-            };
-            let buckets: Vec<i64> = row.try_get(4).map_err(|e| self.err(e))?;
-            let mut histogram = Histogram::default();
-            for (slot, v) in histogram.counts.iter_mut().zip(buckets) {
-                *slot = u64::try_from(v).unwrap_or(0);
-            }
-            samples.push(MetricsSample {
-                class: row.try_get(0).map_err(|e| self.err(e))?,
-                hour: DateTime::UNIX_EPOCH,
-                counts: Counts {
-                    processed: n(1)?,
-                    failed: n(2)?,
-                    total_us: n(3)?,
-                    histogram,
-                },
-            });
+/// The metrics of the hours from `from` to `to`, summed per job name.
+pub(super) async fn metrics_query(
+    inner: &Inner,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<JobMetrics>, BackendError> {
+    let sql = inner.q(
+        "SELECT class, processed, failed, total_us, histogram FROM __SCHEMA__.job_metrics
+         WHERE hour >= $1 AND hour <= $2",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(hour_of(from))
+        .bind(to)
+        .fetch_all(&inner.pool)
+        .await
+        .or_backend(&inner.cx)?;
+    let mut samples = Vec::with_capacity(rows.len());
+    for row in rows {
+        let n = |i: usize| -> Result<u64, BackendError> {
+            let v: i64 = row.try_get(i).or_backend(&inner.cx)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        let buckets: Vec<i64> = row.try_get(4).or_backend(&inner.cx)?;
+        let mut histogram = Histogram::default();
+        for (slot, v) in histogram.counts.iter_mut().zip(buckets) {
+            *slot = u64::try_from(v).unwrap_or(0);
         }
-        Ok(summarize(samples))
+        samples.push(MetricsSample {
+            class: row.try_get(0).or_backend(&inner.cx)?,
+            hour: DateTime::UNIX_EPOCH,
+            counts: Counts {
+                processed: n(1)?,
+                failed: n(2)?,
+                total_us: n(3)?,
+                histogram,
+            },
+        });
     }
+    Ok(summarize(samples))
 }

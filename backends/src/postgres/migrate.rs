@@ -10,7 +10,7 @@ use jobs::backend::BackendError;
 use sqlx::{Connection, Executor, PgConnection};
 
 use super::config::validate_schema;
-use super::error::ErrorContext;
+use super::error::{ErrorContext, Sqlx};
 use super::sql::{bind_schema, quoted, MIGRATIONS};
 
 /// Creates schema `schema` and its tables, or upgrades them to this crate's version.
@@ -32,7 +32,7 @@ pub async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, 
         target: format!("postgres schema {schema}"),
         acquire_timeout: std::time::Duration::ZERO,
     };
-    run(conn, schema).await.map_err(|e| ctx.map(e))
+    run(conn, schema).await.or_backend(&ctx)
 }
 
 async fn run(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, sqlx::Error> {

@@ -1,42 +1,58 @@
 //! The Postgres backend: jobs in one table, reserved with `FOR UPDATE SKIP LOCKED`.
 //!
 //! 1. [`PostgresBackend::connect`] opens a pool, runs the embedded migrations under an
-//!    advisory lock ([`migrate`]) and starts a LISTEN task that wakes idle reservers.
-//! 2. The hot path (`hot.rs`) is one statement per call: a bulk push, a reserve of up to
-//!    `limit` rows, a finish of many leases with the counters, all fenced by lease tokens.
-//!    The reserve commits asynchronously (`reserve.sql` says why that keeps at-least-once);
-//!    `jobs` is analyzed once when it has no planner statistics yet (`stats.rs`).
+//!    advisory lock ([`migrate`]) and starts a LISTEN task that wakes idle reservers
+//!    (`notify.rs`).
+//! 2. The hot path is one statement per call: a bulk push (`push.rs`), a reserve of up to
+//!    `limit` rows (`reserve.rs`), a finish of many leases with the counters (`finish.rs`),
+//!    all fenced by lease tokens. The reserve commits asynchronously (`reserve.sql` says
+//!    why that keeps at-least-once); `jobs` is analyzed once when it has no planner
+//!    statistics yet (`stats.rs`).
 //! 3. [`PostgresBackend::push_in`] enqueues on the app's own transaction or connection:
 //!    the job exists, and workers are notified, only if that transaction commits.
-//! 4. The admin side lives in `admin.rs` and `select.rs`; sqlx errors are mapped to
-//!    [`BackendError`]s in one function (`error.rs`).
+//! 4. Driver errors are mapped to [`BackendError`]s in one function (`error.rs`).
 //! 5. Recurring jobs (`schedule.rs`): schedule state in `schedules`, each tick claimed by
 //!    inserting `(name, tick)` into `schedule_claims` in the transaction that pushes its job.
 //! 6. Job metrics (`metrics.rs`): counters and a duration histogram per hour and job name
-//!    in `job_metrics`, added with `INSERT ... ON CONFLICT DO UPDATE`; and the dashboard's
-//!    server facts.
+//!    in `job_metrics`, added with `INSERT ... ON CONFLICT DO UPDATE`.
+//! 7. The trait impls below are a table of contents: each method is one line that
+//!    delegates to the file of its family, the same files in every backend (`push.rs`,
+//!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
+//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/backend-layout.md`).
+//!    The rest is this backend's own machinery: `migrate.rs`, `notify.rs`, `rows.rs`,
+//!    `sql.rs`, `sets.rs` and `stats.rs`.
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
 
-mod admin;
+mod actions;
 mod config;
 mod error;
-mod hot;
+mod facts;
+mod finish;
+mod lease;
+mod listing;
 mod metrics;
 mod migrate;
 mod notify;
+mod process;
+mod promote;
+mod push;
+mod reserve;
 mod rows;
 mod schedule;
-mod select;
+mod sets;
 mod sql;
 mod stats;
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use jobs::backend::{AdminBackend, BackendError, PushParams};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
+use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
+use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::{redact_url, ConnectError, ConnectFuture};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::PgConnection;
@@ -45,7 +61,7 @@ use tokio::task::JoinHandle;
 pub use config::{InvalidSchema, PostgresOptions};
 pub use migrate::migrate;
 
-use error::ErrorContext;
+use error::{ErrorContext, Sqlx};
 use notify::Wake;
 use sql::Queries;
 
@@ -70,10 +86,22 @@ struct Inner {
     pool: PgPool,
     options: PostgresOptions,
     sql: Queries,
-    errors: ErrorContext,
+    cx: ErrorContext,
     wake: Arc<Wake>,
     listener: JoinHandle<()>,
     statistics: stats::Statistics,
+}
+
+impl Inner {
+    /// The schema holding this backend's tables.
+    fn schema(&self) -> &str {
+        self.options.schema()
+    }
+
+    /// A statement written inline, bound to this backend's schema (the small admin queries).
+    fn q(&self, sql: &str) -> String {
+        Queries::inline(self.schema(), sql)
+    }
 }
 
 impl Drop for Inner {
@@ -85,7 +113,7 @@ impl Drop for Inner {
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresBackend")
-            .field("target", &self.inner.errors.target)
+            .field("target", &self.inner.cx.target)
             .field("schema", &self.inner.options.schema())
             .finish()
     }
@@ -126,11 +154,11 @@ impl PostgresBackend {
         options: PostgresOptions,
         target: String,
     ) -> Result<Self, BackendError> {
-        let errors = ErrorContext {
+        let cx = ErrorContext {
             target,
             acquire_timeout: options.acquire_timeout(),
         };
-        let mut conn = pool.acquire().await.map_err(|e| errors.map(e))?;
+        let mut conn = pool.acquire().await.or_backend(&cx)?;
         migrate(&mut conn, options.schema()).await?;
         drop(conn);
         let wake = Arc::new(Wake::default());
@@ -144,7 +172,7 @@ impl PostgresBackend {
                 sql: Queries::new(options.schema()),
                 pool,
                 options,
-                errors,
+                cx,
                 wake,
                 listener,
                 statistics: stats::Statistics::default(),
@@ -197,12 +225,7 @@ impl PostgresBackend {
         conn: &mut PgConnection,
         params: PushParams,
     ) -> Result<(), BackendError> {
-        hot::push(&self.inner, conn, params).await.map(|_| ())
-    }
-
-    /// The sqlx error mapping of this backend, applied once at the edge.
-    fn err(&self, e: sqlx::Error) -> BackendError {
-        self.inner.errors.map(e)
+        push::insert(&self.inner, conn, params).await.map(|_| ())
     }
 }
 
@@ -223,4 +246,168 @@ pub fn connect_url(url: String) -> ConnectFuture {
         let backend = PostgresBackend::connect(&url).await?;
         Ok(Arc::new(backend) as Arc<dyn AdminBackend>)
     })
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+        push::job_push(&self.inner, p).await
+    }
+
+    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+        reserve::job_reserve(&self.inner, p).await
+    }
+
+    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
+        finish::job_finish(&self.inner, p).await
+    }
+
+    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
+        lease::job_requeue(&self.inner, p).await
+    }
+
+    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+        process::process_heartbeat(&self.inner, p).await
+    }
+
+    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
+        process::process_remove(&self.inner, id).await
+    }
+
+    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
+        promote::scheduled_promote(&self.inner, p).await
+    }
+
+    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
+        lease::lease_rescue(&self.inner, p).await
+    }
+
+    fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AdminBackend for PostgresBackend {
+    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
+        listing::queue_list(&self.inner, now).await
+    }
+
+    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
+        actions::queue_pause(&self.inner, queue, paused).await
+    }
+
+    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
+        actions::queue_clear(&self.inner, queue).await
+    }
+
+    async fn job_list(&self, params: JobListParams) -> Result<JobPage, BackendError> {
+        listing::job_list(&self.inner, params).await
+    }
+
+    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
+        listing::job_get(&self.inner, set, jid).await
+    }
+
+    async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_delete(&self.inner, p).await
+    }
+
+    async fn job_enqueue_now(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_enqueue_now(&self.inner, p).await
+    }
+
+    async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_kill(&self.inner, p).await
+    }
+
+    async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
+        process::process_list(&self.inner).await
+    }
+
+    async fn process_signal(
+        &self,
+        id: &ProcessId,
+        signal: ProcessSignal,
+    ) -> Result<(), BackendError> {
+        process::process_signal(&self.inner, id, signal).await
+    }
+
+    async fn stats(&self) -> Result<Stats, BackendError> {
+        listing::stats(&self.inner).await
+    }
+
+    async fn stats_history(
+        &self,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<DayStats>, BackendError> {
+        listing::stats_history(&self.inner, today, days).await
+    }
+
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        facts::facts(&self.inner).await
+    }
+
+    fn schedules(&self) -> Option<&dyn ScheduleStore> {
+        Some(self)
+    }
+
+    async fn clear_all(&self) -> Result<(), BackendError> {
+        actions::clear_all(&self.inner).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for PostgresBackend {
+    async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
+        schedule::schedule_list(&self.inner).await
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
+        schedule::schedule_get(&self.inner, name).await
+    }
+
+    async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
+        schedule::schedule_declare(&self.inner, p).await
+    }
+
+    async fn schedule_advance(
+        &self,
+        name: &str,
+        next_run: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        schedule::schedule_advance(&self.inner, name, next_run).await
+    }
+
+    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+        schedule::schedule_set_enabled(&self.inner, name, enabled).await
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+        schedule::schedule_remove(&self.inner, name).await
+    }
+
+    async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
+        schedule::schedule_claim(&self.inner, p).await
+    }
+}
+
+#[async_trait]
+impl MetricsStore for PostgresBackend {
+    async fn metrics_record(&self, p: RecordParams) -> Result<(), BackendError> {
+        metrics::metrics_record(&self.inner, p).await
+    }
+
+    async fn metrics_query(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<JobMetrics>, BackendError> {
+        metrics::metrics_query(&self.inner, from, to).await
+    }
 }

@@ -7,7 +7,7 @@
 //!    sort) instead of ~1.7 ms (`EXPLAIN (ANALYZE, BUFFERS)` in `bench/notes-postgres.md`).
 //! 2. Autovacuum analyzes the table eventually, but not before its next run after a burst,
 //!    and never when it is off. So once per backend, after a bulk push and at each rescue
-//!    until then, [`PostgresBackend::ensure_statistics`] starts a task that runs `ANALYZE`
+//!    until then, [`ensure_statistics`] starts a task that runs `ANALYZE`
 //!    on `jobs` when it has no statistics yet and holds at least [`MIN_ROWS`] jobs (the
 //!    push or rescue does not wait for it). Any statistics will do:
 //!    the row count scales with the table's size at plan time, and the queue and state
@@ -16,8 +16,9 @@
 //!    debug level and the reserve still works, only slower on deep queues.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
-use super::PostgresBackend;
+use super::Inner;
 
 /// Fewer jobs than this and even the sorting plan is cheap: wait for more.
 pub(super) const MIN_ROWS: i64 = 1000;
@@ -32,57 +33,55 @@ pub(super) struct Statistics {
     state: AtomicU8,
 }
 
-impl PostgresBackend {
-    /// Analyzes `jobs`, in a task of its own so no call waits for it, if it has no planner
-    /// statistics and enough rows to matter. One check at a time; none once they exist.
-    pub(super) fn ensure_statistics(&self) {
-        let state = &self.inner.statistics.state;
-        if state
-            .compare_exchange(UNKNOWN, CHECKING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let next = match this.gather_statistics().await {
-                Ok(true) => PRESENT,
-                Ok(false) => UNKNOWN,
-                Err(error) => {
-                    tracing::debug!(%error, "could not analyze the jobs table");
-                    UNKNOWN
-                }
-            };
-            this.inner.statistics.state.store(next, Ordering::Release);
-        });
+/// Analyzes `jobs`, in a task of its own so no call waits for it, if it has no planner
+/// statistics and enough rows to matter. One check at a time; none once they exist.
+pub(super) fn ensure_statistics(inner: &Arc<Inner>) {
+    let state = &inner.statistics.state;
+    if state
+        .compare_exchange(UNKNOWN, CHECKING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
     }
+    let this = inner.clone();
+    tokio::spawn(async move {
+        let next = match gather_statistics(&this).await {
+            Ok(true) => PRESENT,
+            Ok(false) => UNKNOWN,
+            Err(error) => {
+                tracing::debug!(%error, "could not analyze the jobs table");
+                UNKNOWN
+            }
+        };
+        this.statistics.state.store(next, Ordering::Release);
+    });
+}
 
-    /// True once statistics exist; runs `ANALYZE` when they do not and the table is big.
-    async fn gather_statistics(&self) -> Result<bool, sqlx::Error> {
-        let schema = self.schema();
-        let sql = super::sql::Queries::inline(
-            schema,
-            "SELECT EXISTS (SELECT 1 FROM pg_stats
-                            WHERE schemaname = $1 AND tablename = 'jobs' AND attname = 'state'),
-                    (SELECT count(*) FROM (SELECT 1 FROM __SCHEMA__.jobs LIMIT $2) AS head)",
-        );
-        let (present, rows): (bool, i64) = sqlx::query_as(&sql)
-            .bind(schema)
-            .bind(MIN_ROWS)
-            .fetch_one(&self.inner.pool)
-            .await?;
-        if present {
-            return Ok(true);
-        }
-        if rows < MIN_ROWS {
-            return Ok(false);
-        }
-        let analyze = super::sql::Queries::inline(schema, "ANALYZE __SCHEMA__.jobs");
-        sqlx::query(&analyze).execute(&self.inner.pool).await?;
-        tracing::debug!(
-            schema,
-            "analyzed the jobs table: it had no planner statistics"
-        );
-        Ok(true)
+/// True once statistics exist; runs `ANALYZE` when they do not and the table is big.
+async fn gather_statistics(inner: &Inner) -> Result<bool, sqlx::Error> {
+    let schema = inner.schema();
+    let sql = super::sql::Queries::inline(
+        schema,
+        "SELECT EXISTS (SELECT 1 FROM pg_stats
+                        WHERE schemaname = $1 AND tablename = 'jobs' AND attname = 'state'),
+                (SELECT count(*) FROM (SELECT 1 FROM __SCHEMA__.jobs LIMIT $2) AS head)",
+    );
+    let (present, rows): (bool, i64) = sqlx::query_as(&sql)
+        .bind(schema)
+        .bind(MIN_ROWS)
+        .fetch_one(&inner.pool)
+        .await?;
+    if present {
+        return Ok(true);
     }
+    if rows < MIN_ROWS {
+        return Ok(false);
+    }
+    let analyze = super::sql::Queries::inline(schema, "ANALYZE __SCHEMA__.jobs");
+    sqlx::query(&analyze).execute(&inner.pool).await?;
+    tracing::debug!(
+        schema,
+        "analyzed the jobs table: it had no planner statistics"
+    );
+    Ok(true)
 }

@@ -1,7 +1,8 @@
 //! What the dashboard shows about the Redis server, read from `INFO`.
 
-use super::RedisBackend;
 use jobs::backend::BackendError;
+
+use super::Inner;
 
 /// `INFO` fields shown, with their labels.
 const SHOWN: [(&str, &str); 5] = [
@@ -12,12 +13,10 @@ const SHOWN: [(&str, &str); 5] = [
     ("connected_clients", "Connected clients"),
 ];
 
-impl RedisBackend {
-    /// Version, memory, eviction policy and clients, from one `INFO`.
-    pub(super) async fn server_facts(&self) -> Result<Vec<(String, String)>, BackendError> {
-        let info: String = self.query(&redis::cmd("INFO")).await?;
-        Ok(pick(&info))
-    }
+/// Version, memory, eviction policy and clients, from one `INFO`.
+pub(super) async fn facts(inner: &Inner) -> Result<Vec<(String, String)>, BackendError> {
+    let info: String = inner.query(&redis::cmd("INFO")).await?;
+    Ok(pick(&info))
 }
 
 /// The shown fields of an `INFO` reply, in the order of [`SHOWN`].

@@ -1,4 +1,4 @@
-//! The Redis backend's [`MetricsStore`]: one hash per UTC hour, counters added with HINCRBY.
+//! The Redis backend's job metrics: one hash per UTC hour, counters added with HINCRBY.
 //!
 //! 1. **Keys**, ours under `jobs-rs:`: `jobs-rs:metrics:<hour>` where `<hour>` is the epoch
 //!    second the UTC hour starts. Fields per job name: `p:<class>` (processed), `f:<class>`
@@ -11,88 +11,83 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
-use jobs::metrics::{
-    hour_of, summarize, Counts, JobMetrics, MetricsSample, MetricsStore, RecordParams, BUCKETS,
-};
+use jobs::metrics::{hour_of, summarize, Counts, JobMetrics, MetricsSample, RecordParams, BUCKETS};
 
-use super::RedisBackend;
+use super::Inner;
 
 /// The most hours one query reads (90 days).
 const MAX_HOURS: i64 = 90 * 24;
 
-impl RedisBackend {
-    fn metrics_key(&self, hour: DateTime<Utc>) -> String {
-        format!("{}jobs-rs:metrics:{}", self.keys().ns(), hour.timestamp())
-    }
+/// The hash of the UTC hour starting at `hour`.
+fn metrics_key(inner: &Inner, hour: DateTime<Utc>) -> String {
+    format!("{}jobs-rs:metrics:{}", inner.keys().ns(), hour.timestamp())
 }
 
-#[async_trait]
-impl MetricsStore for RedisBackend {
-    async fn metrics_record(&self, p: RecordParams) -> Result<(), BackendError> {
-        if p.samples.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        let mut hours: Vec<DateTime<Utc>> = Vec::new();
-        for s in &p.samples {
-            let hour = hour_of(s.hour);
-            if !hours.contains(&hour) {
-                hours.push(hour);
-            }
-            let key = self.metrics_key(hour);
-            let c = &s.counts;
-            let mut add = |field: String, n: u64| {
-                if n > 0 {
-                    let n = i64::try_from(n).unwrap_or(i64::MAX);
-                    pipe.cmd("HINCRBY").arg(&key).arg(field).arg(n).ignore();
-                }
-            };
-            add(format!("p:{}", s.class), c.processed);
-            add(format!("f:{}", s.class), c.failed);
-            add(format!("us:{}", s.class), c.total_us);
-            for (i, n) in c.histogram.counts.iter().enumerate() {
-                add(format!("h{i}:{}", s.class), *n);
-            }
-        }
-        let keep = p.keep.as_secs().min(i64::MAX as u64) as i64;
-        for hour in hours {
-            let ends = hour.timestamp() + 3600;
-            let ttl = (ends + keep - p.now.timestamp()).max(1);
-            pipe.cmd("EXPIRE")
-                .arg(self.metrics_key(hour))
-                .arg(ttl)
-                .ignore();
-        }
-        self.pipe::<()>(&pipe).await
+/// Adds the samples to their hours' hashes and sets each hash's expiry.
+pub(super) async fn metrics_record(inner: &Inner, p: RecordParams) -> Result<(), BackendError> {
+    if p.samples.is_empty() {
+        return Ok(());
     }
+    let mut pipe = redis::pipe();
+    let mut hours: Vec<DateTime<Utc>> = Vec::new();
+    for s in &p.samples {
+        let hour = hour_of(s.hour);
+        if !hours.contains(&hour) {
+            hours.push(hour);
+        }
+        let key = metrics_key(inner, hour);
+        let c = &s.counts;
+        let mut add = |field: String, n: u64| {
+            if n > 0 {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                pipe.cmd("HINCRBY").arg(&key).arg(field).arg(n).ignore();
+            }
+        };
+        add(format!("p:{}", s.class), c.processed);
+        add(format!("f:{}", s.class), c.failed);
+        add(format!("us:{}", s.class), c.total_us);
+        for (i, n) in c.histogram.counts.iter().enumerate() {
+            add(format!("h{i}:{}", s.class), *n);
+        }
+    }
+    let keep = p.keep.as_secs().min(i64::MAX as u64) as i64;
+    for hour in hours {
+        let ends = hour.timestamp() + 3600;
+        let ttl = (ends + keep - p.now.timestamp()).max(1);
+        pipe.cmd("EXPIRE")
+            .arg(metrics_key(inner, hour))
+            .arg(ttl)
+            .ignore();
+    }
+    inner.pipe::<()>(&pipe).await
+}
 
-    async fn metrics_query(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<JobMetrics>, BackendError> {
-        let first = hour_of(from).timestamp();
-        let last = hour_of(to).timestamp().min(first + (MAX_HOURS - 1) * 3600);
-        if last < first {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        let mut hour = first;
-        while hour <= last {
-            let at = DateTime::from_timestamp(hour, 0).unwrap_or_default();
-            pipe.cmd("HGETALL").arg(self.metrics_key(at));
-            hour += 3600;
-        }
-        let hashes: Vec<HashMap<String, String>> = self.pipe(&pipe).await?;
-        let mut samples = Vec::new();
-        for fields in hashes {
-            samples.extend(decode(fields)?);
-        }
-        Ok(summarize(samples))
+/// The metrics of the hours from `from` to `to`, summed per job name.
+pub(super) async fn metrics_query(
+    inner: &Inner,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<JobMetrics>, BackendError> {
+    let first = hour_of(from).timestamp();
+    let last = hour_of(to).timestamp().min(first + (MAX_HOURS - 1) * 3600);
+    if last < first {
+        return Ok(Vec::new());
     }
+    let mut pipe = redis::pipe();
+    let mut hour = first;
+    while hour <= last {
+        let at = DateTime::from_timestamp(hour, 0).unwrap_or_default();
+        pipe.cmd("HGETALL").arg(metrics_key(inner, at));
+        hour += 3600;
+    }
+    let hashes: Vec<HashMap<String, String>> = inner.pipe(&pipe).await?;
+    let mut samples = Vec::new();
+    for fields in hashes {
+        samples.extend(decode(fields)?);
+    }
+    Ok(summarize(samples))
 }
 
 /// The samples of one hour's hash (its hour is not needed once read).

@@ -24,8 +24,8 @@
 //!    non-blocking command (so enqueues pipeline and never wait behind a blocking pop);
 //!    blocking pops use connections of their own, without a client response timeout and
 //!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
-//!    Single-job pushes use plain connections of their own (`push.rs`), which skip the
-//!    multiplexer's driver task.
+//!    Single-job pushes use plain connections of their own (`push_pool.rs`), which skip
+//!    the multiplexer's driver task; blocking pops take theirs from `blocking.rs`.
 //! 5. **Recurring jobs** (`schedule.rs`): schedule state in `jobs-rs:schedule:<name>`
 //!    hashes, and each tick claimed with `SET NX` and pushed by the same Lua script.
 //! 6. **Metrics** (`metrics.rs`): one hash of counters per UTC hour,
@@ -33,40 +33,56 @@
 //!    dashboard's server facts, from `INFO`.
 //! 7. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
 //!    needs a TLS feature of the `redis` crate that is not enabled).
+//! 8. **Layout.** The trait impls below are a table of contents: each method is one line
+//!    that delegates to the file of its family, the same files in every backend
+//!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
+//!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`;
+//!    `docs/backend-layout.md`). The rest is this backend's own machinery: `keys.rs`,
+//!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs` and
+//!    `blocking.rs`.
 
-mod admin;
+mod actions;
+mod blocking;
+mod config;
 mod error;
 mod facts;
-mod hot;
+mod finish;
 mod keys;
+mod lease;
+mod listing;
 mod metrics;
-mod options;
+mod moves;
 mod process;
+mod promote;
 mod push;
+mod push_pool;
 mod raw;
 mod reserve;
 mod schedule;
 mod scripts;
+mod sets;
 mod token;
 
 use std::sync::{Arc, Mutex};
 
-use jobs::backend::{AdminBackend, BackendError};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use jobs::backend::*;
+use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
+use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo};
 
-pub use options::RedisOptions;
+pub use config::RedisOptions;
 
+use blocking::BlockingPool;
 use error::Edge;
 use keys::Keys;
-use push::{KnownQueues, PushPool};
+use push_pool::{KnownQueues, PushPool};
 
 /// Per-day counters expire after five years, as Sidekiq's (`STATS_TTL`).
 const STATS_TTL_SECS: u64 = 5 * 365 * 24 * 60 * 60;
-
-/// Idle blocking connections kept for the next reserve.
-const MAX_IDLE_BLOCKING: usize = 16;
 
 /// A backend on a Redis server, sharing Sidekiq's keys.
 ///
@@ -94,47 +110,51 @@ struct Inner {
     opts: RedisOptions,
 }
 
+impl Inner {
+    /// The key names, under this backend's prefix.
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// How driver errors are mapped.
+    fn edge(&self) -> &Edge {
+        &self.edge
+    }
+
+    /// Runs one command on the shared connection.
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BackendError> {
+        let mut conn = self.conn.clone();
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+
+    /// Runs a pipeline (or a MULTI/EXEC when `atomic`) in one round trip.
+    async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, BackendError> {
+        let mut conn = self.conn.clone();
+        pipe.query_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+
+    /// Runs a script on the shared connection.
+    async fn eval<T: FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, BackendError> {
+        let mut conn = self.conn.clone();
+        inv.invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.edge().map(e))
+    }
+}
+
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackend")
             .field("target", &self.inner.edge.target)
             .field("prefix", &self.inner.opts.prefix)
             .finish()
-    }
-}
-
-/// Connections for blocking pops, one per waiting reserve, kept for reuse.
-struct BlockingPool {
-    client: redis::Client,
-    config: AsyncConnectionConfig,
-    idle: Mutex<Vec<MultiplexedConnection>>,
-}
-
-impl BlockingPool {
-    /// An idle connection (`true`: it may have gone stale) or a new one (`false`).
-    async fn get(&self) -> redis::RedisResult<(MultiplexedConnection, bool)> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(c) => Ok((c, true)),
-            None => self
-                .client
-                .get_multiplexed_async_connection_with_config(&self.config)
-                .await
-                .map(|c| (c, false)),
-        }
-    }
-
-    /// Drops every idle connection.
-    fn clear(&self) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-
-    /// Keeps a connection that finished its command cleanly.
-    fn put(&self, conn: MultiplexedConnection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_BLOCKING {
-            idle.push(conn);
-        }
     }
 }
 
@@ -213,8 +233,9 @@ impl RedisBackend {
     }
 
     async fn check_server(&self) -> Result<(), BackendError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
+        let _: String = self.inner.query(&redis::cmd("PING")).await?;
         let policy: Result<Vec<String>, BackendError> = self
+            .inner
             .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
             .await;
         match policy {
@@ -233,41 +254,6 @@ impl RedisBackend {
             }
         }
         Ok(())
-    }
-
-    fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    fn edge(&self) -> &Edge {
-        &self.inner.edge
-    }
-
-    /// Runs one command on the shared connection.
-    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BackendError> {
-        let mut conn = self.inner.conn.clone();
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| self.edge().map(e))
-    }
-
-    /// Runs a pipeline (or a MULTI/EXEC when `atomic`) in one round trip.
-    async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, BackendError> {
-        let mut conn = self.inner.conn.clone();
-        pipe.query_async(&mut conn)
-            .await
-            .map_err(|e| self.edge().map(e))
-    }
-
-    /// Runs a script on the shared connection.
-    async fn eval<T: FromRedisValue>(
-        &self,
-        inv: &redis::ScriptInvocation<'_>,
-    ) -> Result<T, BackendError> {
-        let mut conn = self.inner.conn.clone();
-        inv.invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.edge().map(e))
     }
 }
 
@@ -317,4 +303,168 @@ fn earlier(
         .ok()
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+        push::job_push(&self.inner, p).await
+    }
+
+    async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+        reserve::job_reserve(&self.inner, p).await
+    }
+
+    async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
+        finish::job_finish(&self.inner, p).await
+    }
+
+    async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
+        lease::job_requeue(&self.inner, p).await
+    }
+
+    async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+        process::process_heartbeat(&self.inner, p).await
+    }
+
+    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
+        process::process_remove(&self.inner, id).await
+    }
+
+    async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
+        promote::scheduled_promote(&self.inner, p).await
+    }
+
+    async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
+        lease::lease_rescue(&self.inner, p).await
+    }
+
+    fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AdminBackend for RedisBackend {
+    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
+        listing::queue_list(&self.inner, now).await
+    }
+
+    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
+        actions::queue_pause(&self.inner, queue, paused).await
+    }
+
+    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
+        actions::queue_clear(&self.inner, queue).await
+    }
+
+    async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
+        listing::job_list(&self.inner, p).await
+    }
+
+    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
+        listing::job_get(&self.inner, set, jid).await
+    }
+
+    async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_delete(&self.inner, p).await
+    }
+
+    async fn job_enqueue_now(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_enqueue_now(&self.inner, p).await
+    }
+
+    async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
+        actions::job_kill(&self.inner, p).await
+    }
+
+    async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
+        process::process_list(&self.inner).await
+    }
+
+    async fn process_signal(
+        &self,
+        id: &ProcessId,
+        signal: ProcessSignal,
+    ) -> Result<(), BackendError> {
+        process::process_signal(&self.inner, id, signal).await
+    }
+
+    async fn stats(&self) -> Result<Stats, BackendError> {
+        listing::stats(&self.inner).await
+    }
+
+    async fn stats_history(
+        &self,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<DayStats>, BackendError> {
+        listing::stats_history(&self.inner, today, days).await
+    }
+
+    async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
+        facts::facts(&self.inner).await
+    }
+
+    fn schedules(&self) -> Option<&dyn ScheduleStore> {
+        Some(self)
+    }
+
+    async fn clear_all(&self) -> Result<(), BackendError> {
+        actions::clear_all(&self.inner).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for RedisBackend {
+    async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
+        schedule::schedule_list(&self.inner).await
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
+        schedule::schedule_get(&self.inner, name).await
+    }
+
+    async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
+        schedule::schedule_declare(&self.inner, p).await
+    }
+
+    async fn schedule_advance(
+        &self,
+        name: &str,
+        next_run: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        schedule::schedule_advance(&self.inner, name, next_run).await
+    }
+
+    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+        schedule::schedule_set_enabled(&self.inner, name, enabled).await
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+        schedule::schedule_remove(&self.inner, name).await
+    }
+
+    async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
+        schedule::schedule_claim(&self.inner, p).await
+    }
+}
+
+#[async_trait]
+impl MetricsStore for RedisBackend {
+    async fn metrics_record(&self, p: RecordParams) -> Result<(), BackendError> {
+        metrics::metrics_record(&self.inner, p).await
+    }
+
+    async fn metrics_query(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<JobMetrics>, BackendError> {
+        metrics::metrics_query(&self.inner, from, to).await
+    }
 }

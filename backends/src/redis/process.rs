@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::error::bad_reply;
 use super::raw::encode;
-use super::{later, score, RedisBackend};
+use super::{later, score, Inner};
 
 /// Sidekiq keeps a process hash 60 s past its last beat.
 const MIN_RECORD_TTL_SECS: u64 = 60;
@@ -84,175 +84,177 @@ fn epoch_number(n: &serde_json::Number) -> Option<f64> {
     }
 }
 
-impl RedisBackend {
-    pub(crate) async fn heartbeat(
-        &self,
-        p: HeartbeatParams,
-    ) -> Result<HeartbeatReply, BackendError> {
-        let k = self.keys();
-        let id = &p.info.id;
-        let info = serde_json::to_string(&InfoOut {
-            hostname: &p.info.hostname,
-            started_at: to_epoch(p.info.started_at),
-            pid: p.info.pid,
-            tag: p.info.tag.as_deref().unwrap_or(""),
-            concurrency: p.info.concurrency,
-            queues: &p.info.queues,
-            labels: &p.info.labels,
-            identity: id,
-            version: &p.info.version,
-            jobs_rs: &p.info,
-        })
-        .map_err(|e| BackendError::Decode(format!("process info cannot be encoded: {e}")))?;
-        let mut running = Vec::with_capacity(p.running.len() * 2);
-        for r in &p.running {
-            let value = serde_json::json!({
-                "queue": r.job.queue,
-                "payload": encode(&r.job)?,
-                "run_at": r.started_at.timestamp(),
-                "jobs_rs_started_at": r.started_at.to_rfc3339(),
-            });
-            running.push(r.job.jid.clone());
-            running.push(value.to_string());
-        }
-        let ttl = MIN_RECORD_TTL_SECS.max(p.lease_ttl.as_secs().saturating_add(1));
-        let expiry = score(later(p.now, p.lease_ttl));
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("SADD").arg(k.processes()).arg(id).ignore();
-        pipe.cmd("HSET")
-            .arg(k.process(id))
-            .arg("info")
-            .arg(info)
-            .arg("busy")
-            .arg(p.running.len())
-            .arg("beat")
-            .arg(score(p.now))
-            .arg("quiet")
-            .arg(if p.quiet { "true" } else { "false" })
-            .arg("rss")
-            .arg(0)
-            .arg("rtt_us")
-            .arg(0)
-            .arg("jobs_rs_beat")
-            .arg(p.now.to_rfc3339())
-            .ignore();
-        pipe.cmd("EXPIRE").arg(k.process(id)).arg(ttl).ignore();
-        for key in [k.workers(id), k.work(id)] {
-            pipe.cmd("DEL").arg(&key).ignore();
-            if !running.is_empty() {
-                pipe.cmd("HSET").arg(&key).arg(&running).ignore();
-                pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
-            }
-        }
-        pipe.cmd("ZADD")
-            .arg(k.leases())
-            .arg(&expiry)
-            .arg(id)
-            .ignore();
-        pipe.cmd("ZADD")
-            .arg(k.beats())
-            .arg(&expiry)
-            .arg(id)
-            .ignore();
-        pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
-        pipe.cmd("DEL").arg(k.signals(id)).ignore();
-        let (mut signals,): (Vec<String>,) = self.pipe(&pipe).await?;
-        signals.reverse(); // LPUSHed: oldest last
-        Ok(HeartbeatReply {
-            signals: signals.iter().filter_map(|s| signal_from(s)).collect(),
-        })
+/// Records a beat, extends the process's lease and returns its pending signals.
+pub(super) async fn process_heartbeat(
+    inner: &Inner,
+    p: HeartbeatParams,
+) -> Result<HeartbeatReply, BackendError> {
+    let k = inner.keys();
+    let id = &p.info.id;
+    let info = serde_json::to_string(&InfoOut {
+        hostname: &p.info.hostname,
+        started_at: to_epoch(p.info.started_at),
+        pid: p.info.pid,
+        tag: p.info.tag.as_deref().unwrap_or(""),
+        concurrency: p.info.concurrency,
+        queues: &p.info.queues,
+        labels: &p.info.labels,
+        identity: id,
+        version: &p.info.version,
+        jobs_rs: &p.info,
+    })
+    .map_err(|e| BackendError::Decode(format!("process info cannot be encoded: {e}")))?;
+    let mut running = Vec::with_capacity(p.running.len() * 2);
+    for r in &p.running {
+        let value = serde_json::json!({
+            "queue": r.job.queue,
+            "payload": encode(&r.job)?,
+            "run_at": r.started_at.timestamp(),
+            "jobs_rs_started_at": r.started_at.to_rfc3339(),
+        });
+        running.push(r.job.jid.clone());
+        running.push(value.to_string());
     }
+    let ttl = MIN_RECORD_TTL_SECS.max(p.lease_ttl.as_secs().saturating_add(1));
+    let expiry = score(later(p.now, p.lease_ttl));
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("SADD").arg(k.processes()).arg(id).ignore();
+    pipe.cmd("HSET")
+        .arg(k.process(id))
+        .arg("info")
+        .arg(info)
+        .arg("busy")
+        .arg(p.running.len())
+        .arg("beat")
+        .arg(score(p.now))
+        .arg("quiet")
+        .arg(if p.quiet { "true" } else { "false" })
+        .arg("rss")
+        .arg(0)
+        .arg("rtt_us")
+        .arg(0)
+        .arg("jobs_rs_beat")
+        .arg(p.now.to_rfc3339())
+        .ignore();
+    pipe.cmd("EXPIRE").arg(k.process(id)).arg(ttl).ignore();
+    for key in [k.workers(id), k.work(id)] {
+        pipe.cmd("DEL").arg(&key).ignore();
+        if !running.is_empty() {
+            pipe.cmd("HSET").arg(&key).arg(&running).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+        }
+    }
+    pipe.cmd("ZADD")
+        .arg(k.leases())
+        .arg(&expiry)
+        .arg(id)
+        .ignore();
+    pipe.cmd("ZADD")
+        .arg(k.beats())
+        .arg(&expiry)
+        .arg(id)
+        .ignore();
+    pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
+    pipe.cmd("DEL").arg(k.signals(id)).ignore();
+    let (mut signals,): (Vec<String>,) = inner.pipe(&pipe).await?;
+    signals.reverse(); // LPUSHed: oldest last
+    Ok(HeartbeatReply {
+        signals: signals.iter().filter_map(|s| signal_from(s)).collect(),
+    })
+}
 
-    pub(crate) async fn remove_process(&self, id: &ProcessId) -> Result<(), BackendError> {
-        let k = self.keys();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("SREM").arg(k.processes()).arg(id).ignore();
-        pipe.cmd("DEL")
-            .arg(k.process(id))
-            .arg(k.workers(id))
-            .arg(k.work(id))
-            .arg(k.signals(id))
-            .ignore();
-        pipe.cmd("ZREM").arg(k.beats()).arg(id).ignore();
-        self.pipe::<()>(&pipe).await
-    }
+/// Drops a process's record, its running jobs and its signals.
+pub(super) async fn process_remove(inner: &Inner, id: &ProcessId) -> Result<(), BackendError> {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("SREM").arg(k.processes()).arg(id).ignore();
+    pipe.cmd("DEL")
+        .arg(k.process(id))
+        .arg(k.workers(id))
+        .arg(k.work(id))
+        .arg(k.signals(id))
+        .ignore();
+    pipe.cmd("ZREM").arg(k.beats()).arg(id).ignore();
+    inner.pipe::<()>(&pipe).await
+}
 
-    pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, BackendError> {
-        let k = self.keys();
-        let mut ids: Vec<String> = self
-            .query(redis::cmd("SMEMBERS").arg(k.processes()))
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        ids.sort();
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HMGET").arg(k.process(id)).arg(&[
-                "info",
-                "busy",
-                "beat",
-                "quiet",
-                "jobs_rs_beat",
-            ]);
-            pipe.cmd("HGETALL").arg(k.workers(id));
-            pipe.cmd("HGETALL").arg(k.work(id));
-        }
-        let replies = chunk3(self.pipe(&pipe).await?)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, (fields, workers, work)) in ids.iter().zip(replies) {
-            let [info, _busy, beat, quiet, exact_beat] = fields;
-            let Some(info) = info else { continue };
-            let info: InfoIn = serde_json::from_str(&info).map_err(|e| {
-                BackendError::Decode(format!("the info of process {id} is not valid JSON: {e}"))
-            })?;
-            let beat_at = exact_beat
-                .and_then(|b| DateTime::parse_from_rfc3339(&b).ok())
-                .map(|b| b.with_timezone(&Utc))
-                .or_else(|| beat.and_then(|b| b.parse::<f64>().ok()).map(from_epoch))
-                .unwrap_or_default();
-            let running = if workers.is_empty() { work } else { workers };
-            out.push(ProcessRecord {
-                info: info.into_info(id),
-                beat_at,
-                quiet: quiet.as_deref() == Some("true"),
-                running: running
-                    .chunks(2)
-                    .filter_map(|pair| running_job(pair.get(1)?))
-                    .collect(),
-            });
-        }
-        Ok(out)
+/// Every process record, ours and Sidekiq's, by id.
+pub(super) async fn process_list(inner: &Inner) -> Result<Vec<ProcessRecord>, BackendError> {
+    let k = inner.keys();
+    let mut ids: Vec<String> = inner
+        .query(redis::cmd("SMEMBERS").arg(k.processes()))
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
+    ids.sort();
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.cmd("HMGET").arg(k.process(id)).arg(&[
+            "info",
+            "busy",
+            "beat",
+            "quiet",
+            "jobs_rs_beat",
+        ]);
+        pipe.cmd("HGETALL").arg(k.workers(id));
+        pipe.cmd("HGETALL").arg(k.work(id));
+    }
+    let replies = chunk3(inner.pipe(&pipe).await?)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, (fields, workers, work)) in ids.iter().zip(replies) {
+        let [info, _busy, beat, quiet, exact_beat] = fields;
+        let Some(info) = info else { continue };
+        let info: InfoIn = serde_json::from_str(&info).map_err(|e| {
+            BackendError::Decode(format!("the info of process {id} is not valid JSON: {e}"))
+        })?;
+        let beat_at = exact_beat
+            .and_then(|b| DateTime::parse_from_rfc3339(&b).ok())
+            .map(|b| b.with_timezone(&Utc))
+            .or_else(|| beat.and_then(|b| b.parse::<f64>().ok()).map(from_epoch))
+            .unwrap_or_default();
+        let running = if workers.is_empty() { work } else { workers };
+        out.push(ProcessRecord {
+            info: info.into_info(id),
+            beat_at,
+            quiet: quiet.as_deref() == Some("true"),
+            running: running
+                .chunks(2)
+                .filter_map(|pair| running_job(pair.get(1)?))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
 
-    pub(crate) async fn signal_process(
-        &self,
-        id: &ProcessId,
-        signal: ProcessSignal,
-    ) -> Result<(), BackendError> {
-        let k = self.keys();
-        let live: bool = self.query(redis::cmd("EXISTS").arg(k.process(id))).await?;
-        if !live {
-            return Err(BackendError::msg(format!("no live process with id {id}")));
-        }
-        let name = match signal {
-            ProcessSignal::Quiet => "TSTP",
-            ProcessSignal::Stop => "TERM",
-            _ => {
-                return Err(BackendError::Unsupported {
-                    backend: "redis",
-                    operation: "this process signal",
-                })
-            }
-        };
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("LPUSH").arg(k.signals(id)).arg(name).ignore();
-        pipe.cmd("EXPIRE").arg(k.signals(id)).arg(60).ignore();
-        self.pipe::<()>(&pipe).await
+/// Leaves a signal for a live process, as Sidekiq's web UI does.
+pub(super) async fn process_signal(
+    inner: &Inner,
+    id: &ProcessId,
+    signal: ProcessSignal,
+) -> Result<(), BackendError> {
+    let k = inner.keys();
+    let live: bool = inner.query(redis::cmd("EXISTS").arg(k.process(id))).await?;
+    if !live {
+        return Err(BackendError::msg(format!("no live process with id {id}")));
     }
+    let name = match signal {
+        ProcessSignal::Quiet => "TSTP",
+        ProcessSignal::Stop => "TERM",
+        _ => {
+            return Err(BackendError::Unsupported {
+                backend: "redis",
+                operation: "this process signal",
+            })
+        }
+    };
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("LPUSH").arg(k.signals(id)).arg(name).ignore();
+    pipe.cmd("EXPIRE").arg(k.signals(id)).arg(60).ignore();
+    inner.pipe::<()>(&pipe).await
 }
 
 type Value3 = ([Option<String>; 5], Vec<String>, Vec<String>);

@@ -22,11 +22,11 @@ use jobs::envelope::JobEnvelope;
 use redis::Value;
 
 use super::error::bad_reply;
-use super::hot::{Action, Move, Source};
+use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
 use super::scripts::RESERVE;
 use super::token::Token;
-use super::{later, score, RedisBackend};
+use super::{later, score, Inner};
 
 /// The least margin past a blocking slice before the call counts as hung: Redis times
 /// blocked clients out on its cron (every 100 ms at the default `hz`), often late.
@@ -45,168 +45,166 @@ struct Round {
 /// Blocking pops shorter than this are not worth a round trip.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
 
-impl RedisBackend {
-    pub(crate) async fn reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
-        if p.limit == 0 || p.queues.is_empty() {
+/// Reserves up to `limit` jobs, waiting up to `wait` for one to be pushed.
+pub(super) async fn job_reserve(
+    inner: &Inner,
+    p: ReserveParams,
+) -> Result<Vec<Reserved>, BackendError> {
+    if p.limit == 0 || p.queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    let started = Instant::now();
+    let deadline = started + p.wait;
+    let at = |t: Instant| later(p.now, t.duration_since(started));
+    let mut rotation = 1u64;
+    loop {
+        let now = at(Instant::now());
+        let block = if p.wait.is_zero() { 0 } else { rotation };
+        let round = reserve_round(inner, &p, p.limit, now, block).await?;
+        if !round.jobs.is_empty() {
+            return take(inner, &p, round.jobs, now).await;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if round.block == 0 || remaining < MIN_BLOCK {
             return Ok(Vec::new());
         }
-        let started = Instant::now();
-        let deadline = started + p.wait;
-        let at = |t: Instant| later(p.now, t.duration_since(started));
-        let mut rotation = 1u64;
-        loop {
-            let now = at(Instant::now());
-            let block = if p.wait.is_zero() { 0 } else { rotation };
-            let round = self.reserve_round(&p, p.limit, now, block).await?;
-            if !round.jobs.is_empty() {
-                return self.take(&p, round.jobs, now).await;
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if round.block == 0 || remaining < MIN_BLOCK {
-                return Ok(Vec::new());
-            }
-            let mut slice = remaining
-                .min(self.inner.opts.max_block)
-                .min(p.lease_ttl / 2);
-            if round.open > 1 {
-                slice = slice.min(self.inner.opts.queue_rotation);
-            }
-            let Some(queue) = p.queues.get(round.block - 1) else {
-                return Err(bad_reply("reserve"));
-            };
-            if slice < MIN_BLOCK {
-                return Ok(Vec::new());
-            }
-            if let Some(raw) = self.block_move(queue, &p.process, slice).await? {
-                // Returned at once, without a round trip for more: that is the latency of a
-                // job pushed to an idle worker. The lease set before the pop still has at
-                // least half its ttl left (the slice is at most half), and the next reserve
-                // takes whatever else has arrived.
-                return self
-                    .take(&p, vec![(round.block, raw)], at(Instant::now()))
-                    .await;
-            }
-            rotation += 1;
+        let mut slice = remaining.min(inner.opts.max_block).min(p.lease_ttl / 2);
+        if round.open > 1 {
+            slice = slice.min(inner.opts.queue_rotation);
         }
+        let Some(queue) = p.queues.get(round.block - 1) else {
+            return Err(bad_reply("reserve"));
+        };
+        if slice < MIN_BLOCK {
+            return Ok(Vec::new());
+        }
+        if let Some(raw) = block_move(inner, queue, &p.process, slice).await? {
+            // Returned at once, without a round trip for more: that is the latency of a
+            // job pushed to an idle worker. The lease set before the pop still has at
+            // least half its ttl left (the slice is at most half), and the next reserve
+            // takes whatever else has arrived.
+            return take(inner, &p, vec![(round.block, raw)], at(Instant::now())).await;
+        }
+        rotation += 1;
     }
+}
 
-    /// One run of `reserve.lua`.
-    async fn reserve_round(
-        &self,
-        p: &ReserveParams,
-        limit: usize,
-        now: DateTime<Utc>,
-        block: u64,
-    ) -> Result<Round, BackendError> {
-        let k = self.keys();
-        let mut inv = RESERVE.prepare_invoke();
-        inv.key(k.paused())
-            .key(k.leases())
-            .key(k.leased(&p.process));
-        for q in &p.queues {
-            inv.key(k.queue(q)).key(k.inflight(&p.process, q));
-        }
-        inv.arg(limit)
-            .arg(score(later(now, p.lease_ttl)))
-            .arg(&p.process)
-            .arg(block);
-        for q in &p.queues {
-            inv.arg(q);
-        }
-        let reply: Value = self.eval(&inv).await?;
-        parse_round(reply).ok_or_else(|| bad_reply("reserve"))
+/// One run of `reserve.lua`.
+async fn reserve_round(
+    inner: &Inner,
+    p: &ReserveParams,
+    limit: usize,
+    now: DateTime<Utc>,
+    block: u64,
+) -> Result<Round, BackendError> {
+    let k = inner.keys();
+    let mut inv = RESERVE.prepare_invoke();
+    inv.key(k.paused())
+        .key(k.leases())
+        .key(k.leased(&p.process));
+    for q in &p.queues {
+        inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
+    inv.arg(limit)
+        .arg(score(later(now, p.lease_ttl)))
+        .arg(&p.process)
+        .arg(block);
+    for q in &p.queues {
+        inv.arg(q);
+    }
+    let reply: Value = inner.eval(&inv).await?;
+    parse_round(reply).ok_or_else(|| bad_reply("reserve"))
+}
 
-    /// `BLMOVE` from the head of `queue` into the process's in-flight list, on a blocking
-    /// connection; `None` when `slice` passed with nothing pushed.
-    async fn block_move(
-        &self,
-        queue: &str,
-        process: &str,
-        slice: Duration,
-    ) -> Result<Option<String>, BackendError> {
-        let k = self.keys();
-        let pool = &self.inner.blocking;
-        let mut cmd = redis::cmd("BLMOVE");
-        cmd.arg(k.queue(queue))
-            .arg(k.inflight(process, queue))
-            .arg("RIGHT")
-            .arg("LEFT")
-            .arg(format!("{:.3}", slice.as_secs_f64()));
-        // The server answers when the slice ends; this bound only catches a server that
-        // stopped answering. The connection is dropped then, never reused mid-command.
-        // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
-        // margin never drops below a second, whatever the response timeout.
-        let guard = slice + self.inner.opts.response_timeout.max(BLOCK_MARGIN);
-        loop {
-            let (mut conn, reused) = pool.get().await.map_err(|e| self.edge().map(e))?;
-            match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
-                Ok(Ok(job)) => {
-                    pool.put(conn);
-                    return Ok(job);
+/// `BLMOVE` from the head of `queue` into the process's in-flight list, on a blocking
+/// connection; `None` when `slice` passed with nothing pushed.
+async fn block_move(
+    inner: &Inner,
+    queue: &str,
+    process: &str,
+    slice: Duration,
+) -> Result<Option<String>, BackendError> {
+    let k = inner.keys();
+    let pool = &inner.blocking;
+    let mut cmd = redis::cmd("BLMOVE");
+    cmd.arg(k.queue(queue))
+        .arg(k.inflight(process, queue))
+        .arg("RIGHT")
+        .arg("LEFT")
+        .arg(format!("{:.3}", slice.as_secs_f64()));
+    // The server answers when the slice ends; this bound only catches a server that
+    // stopped answering. The connection is dropped then, never reused mid-command.
+    // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
+    // margin never drops below a second, whatever the response timeout.
+    let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
+    loop {
+        let (mut conn, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
+        match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
+            Ok(Ok(job)) => {
+                pool.put(conn);
+                return Ok(job);
+            }
+            Ok(Err(e)) => {
+                // A broken connection usually means the server went away: the idle ones
+                // are as stale, so start afresh rather than fail once per idle
+                // connection. An idle one that broke (the server restarted since) is
+                // tried once more on a new connection; if the lost attempt did move a
+                // job, it waits in this process's in-flight list, where a rescue finds it.
+                pool.clear();
+                if reused && (e.is_io_error() || e.is_connection_dropped()) {
+                    continue;
                 }
-                Ok(Err(e)) => {
-                    // A broken connection usually means the server went away: the idle ones
-                    // are as stale, so start afresh rather than fail once per idle
-                    // connection. An idle one that broke (the server restarted since) is
-                    // tried once more on a new connection; if the lost attempt did move a
-                    // job, it waits in this process's in-flight list, where a rescue finds it.
-                    pool.clear();
-                    if reused && (e.is_io_error() || e.is_connection_dropped()) {
-                        continue;
-                    }
-                    return Err(self.edge().map(e));
-                }
-                Err(_) => {
-                    pool.clear();
-                    return Err(self.edge().elapsed(guard));
-                }
+                return Err(inner.edge().map(e));
+            }
+            Err(_) => {
+                pool.clear();
+                return Err(inner.edge().elapsed(guard));
             }
         }
     }
+}
 
-    /// Decodes the jobs taken; any that is not a job goes to the dead set instead.
-    async fn take(
-        &self,
-        p: &ReserveParams,
-        jobs: Vec<(usize, String)>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Reserved>, BackendError> {
-        let mut out = Vec::with_capacity(jobs.len());
-        let mut buried = Vec::new();
-        for (index, raw) in jobs {
-            let queue = p
-                .queues
-                .get(index.wrapping_sub(1))
-                .ok_or_else(|| bad_reply("reserve"))?;
-            match JobEnvelope::from_json(&raw) {
-                Ok(job) => out.push(Reserved {
-                    job,
-                    token: Token::encode(&p.process, queue, &raw),
-                }),
-                Err(e) => {
-                    let place = format!("queue `{queue}`");
-                    tracing::error!(
-                        queue = %queue,
-                        error = %e,
-                        "a payload in the queue is not valid job JSON; moved to the dead set"
-                    );
-                    let payload = raw::undecodable(&raw, queue, &place, &e.to_string(), now);
-                    buried.push(Move {
-                        source: Source::List,
-                        key: self.keys().inflight(&p.process, queue),
-                        member: raw,
-                        action: Action::Kill,
-                        payload,
-                    });
-                }
+/// Decodes the jobs taken; any that is not a job goes to the dead set instead.
+async fn take(
+    inner: &Inner,
+    p: &ReserveParams,
+    jobs: Vec<(usize, String)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reserved>, BackendError> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut buried = Vec::new();
+    for (index, raw) in jobs {
+        let queue = p
+            .queues
+            .get(index.wrapping_sub(1))
+            .ok_or_else(|| bad_reply("reserve"))?;
+        match JobEnvelope::from_json(&raw) {
+            Ok(job) => out.push(Reserved {
+                job,
+                token: Token::encode(&p.process, queue, &raw),
+            }),
+            Err(e) => {
+                let place = format!("queue `{queue}`");
+                tracing::error!(
+                    queue = %queue,
+                    error = %e,
+                    "a payload in the queue is not valid job JSON; moved to the dead set"
+                );
+                let payload = raw::undecodable(&raw, queue, &place, &e.to_string(), now);
+                buried.push(Move {
+                    source: Source::List,
+                    key: inner.keys().inflight(&p.process, queue),
+                    member: raw,
+                    action: Action::Kill,
+                    payload,
+                });
             }
         }
-        if !buried.is_empty() {
-            self.run_moves(buried, now, DeadLimits::default()).await?;
-        }
-        Ok(out)
     }
+    if !buried.is_empty() {
+        run_moves(inner, buried, now, DeadLimits::default()).await?;
+    }
+    Ok(out)
 }
 
 /// `{ {i, payload, ...}, block, open }` from `reserve.lua`.

@@ -1,4 +1,4 @@
-//! The Redis backend's [`ScheduleStore`]: recurring-job state and tick claims.
+//! The Redis backend's schedule store: recurring-job state and tick claims.
 //!
 //! 1. **Keys**, all ours under `jobs-rs:`: `jobs-rs:schedules` (set of names) and a hash per
 //!    schedule, `jobs-rs:schedule:<name>` (`description`, `job` = the template JSON,
@@ -14,38 +14,38 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
 use jobs::envelope::{from_epoch, JobEnvelope};
-use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
+use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord};
 use redis::Script;
 
 use super::raw::encode;
-use super::{score, RedisBackend};
+use super::{score, Inner};
 
 static CLAIM: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/schedule_claim.lua")));
 static UPDATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/schedule_update.lua")));
 
-impl RedisBackend {
-    fn schedules_key(&self) -> String {
-        format!("{}jobs-rs:schedules", self.keys().ns())
-    }
+/// The set of schedule names.
+fn schedules_key(inner: &Inner) -> String {
+    format!("{}jobs-rs:schedules", inner.keys().ns())
+}
 
-    fn schedule_key(&self, name: &str) -> String {
-        format!("{}jobs-rs:schedule:{name}", self.keys().ns())
-    }
+/// A schedule's hash.
+fn schedule_key(inner: &Inner, name: &str) -> String {
+    format!("{}jobs-rs:schedule:{name}", inner.keys().ns())
+}
 
-    fn claim_key(&self, name: &str, tick: DateTime<Utc>) -> String {
-        format!(
-            "{}jobs-rs:schedule-claim:{}:{name}:{}",
-            self.keys().ns(),
-            name.len(),
-            tick.timestamp_micros()
-        )
-    }
+/// The claim of one tick of a schedule.
+fn claim_key(inner: &Inner, name: &str, tick: DateTime<Utc>) -> String {
+    format!(
+        "{}jobs-rs:schedule-claim:{}:{name}:{}",
+        inner.keys().ns(),
+        name.len(),
+        tick.timestamp_micros()
+    )
 }
 
 fn time(
@@ -81,111 +81,124 @@ fn record(
     }))
 }
 
-#[async_trait]
-impl ScheduleStore for RedisBackend {
-    async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
-        let mut names: Vec<String> = self
-            .query(redis::cmd("SMEMBERS").arg(self.schedules_key()))
-            .await?;
-        names.sort();
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.cmd("HGETALL").arg(self.schedule_key(name));
-        }
-        let all: Vec<HashMap<String, String>> = self.pipe(&pipe).await?;
-        let mut out = Vec::with_capacity(names.len());
-        for (name, fields) in names.iter().zip(all) {
-            out.extend(record(name, fields)?);
-        }
-        Ok(out)
+/// Every schedule, by name.
+pub(super) async fn schedule_list(inner: &Inner) -> Result<Vec<ScheduleRecord>, BackendError> {
+    let mut names: Vec<String> = inner
+        .query(redis::cmd("SMEMBERS").arg(schedules_key(inner)))
+        .await?;
+    names.sort();
+    if names.is_empty() {
+        return Ok(Vec::new());
     }
-
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
-        let fields: HashMap<String, String> = self
-            .query(redis::cmd("HGETALL").arg(self.schedule_key(name)))
-            .await?;
-        record(name, fields)
+    let mut pipe = redis::pipe();
+    for name in &names {
+        pipe.cmd("HGETALL").arg(schedule_key(inner, name));
     }
+    let all: Vec<HashMap<String, String>> = inner.pipe(&pipe).await?;
+    let mut out = Vec::with_capacity(names.len());
+    for (name, fields) in names.iter().zip(all) {
+        out.extend(record(name, fields)?);
+    }
+    Ok(out)
+}
 
-    async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
-        let key = self.schedule_key(&p.name);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("SADD")
-            .arg(self.schedules_key())
-            .arg(&p.name)
-            .ignore();
-        pipe.cmd("HSET")
-            .arg(&key)
-            .arg("description")
-            .arg(&p.description)
-            .arg("job")
-            .arg(encode(&p.job)?)
-            .ignore();
+/// One schedule by name.
+pub(super) async fn schedule_get(
+    inner: &Inner,
+    name: &str,
+) -> Result<Option<ScheduleRecord>, BackendError> {
+    let fields: HashMap<String, String> = inner
+        .query(redis::cmd("HGETALL").arg(schedule_key(inner, name)))
+        .await?;
+    record(name, fields)
+}
+
+/// Creates a schedule, or refreshes the description and job of an existing one.
+pub(super) async fn schedule_declare(
+    inner: &Inner,
+    p: DeclareParams,
+) -> Result<ScheduleRecord, BackendError> {
+    let key = schedule_key(inner, &p.name);
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("SADD")
+        .arg(schedules_key(inner))
+        .arg(&p.name)
+        .ignore();
+    pipe.cmd("HSET")
+        .arg(&key)
+        .arg("description")
+        .arg(&p.description)
+        .arg("job")
+        .arg(encode(&p.job)?)
+        .ignore();
+    pipe.cmd("HSETNX")
+        .arg(&key)
+        .arg("enabled")
+        .arg("1")
+        .ignore();
+    if let Some(next) = p.next_run {
         pipe.cmd("HSETNX")
             .arg(&key)
-            .arg("enabled")
-            .arg("1")
+            .arg("next_run")
+            .arg(score(next))
             .ignore();
-        if let Some(next) = p.next_run {
-            pipe.cmd("HSETNX")
-                .arg(&key)
-                .arg("next_run")
-                .arg(score(next))
-                .ignore();
-        }
-        pipe.cmd("HGETALL").arg(&key);
-        let (fields,): (HashMap<String, String>,) = self.pipe(&pipe).await?;
-        record(&p.name, fields)?.ok_or_else(|| {
-            BackendError::Decode(format!("schedule {} vanished while declared", p.name))
-        })
     }
+    pipe.cmd("HGETALL").arg(&key);
+    let (fields,): (HashMap<String, String>,) = inner.pipe(&pipe).await?;
+    record(&p.name, fields)?
+        .ok_or_else(|| BackendError::Decode(format!("schedule {} vanished while declared", p.name)))
+}
 
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError> {
-        let mut inv = UPDATE.prepare_invoke();
-        inv.key(self.schedule_key(name))
-            .arg("advance")
-            .arg(score(next_run));
-        self.eval::<i64>(&inv).await.map(drop)
-    }
+/// Raises a schedule's next run to `next_run` (never lowers it).
+pub(super) async fn schedule_advance(
+    inner: &Inner,
+    name: &str,
+    next_run: DateTime<Utc>,
+) -> Result<(), BackendError> {
+    let mut inv = UPDATE.prepare_invoke();
+    inv.key(schedule_key(inner, name))
+        .arg("advance")
+        .arg(score(next_run));
+    inner.eval::<i64>(&inv).await.map(drop)
+}
 
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
-        let mut inv = UPDATE.prepare_invoke();
-        inv.key(self.schedule_key(name))
-            .arg("enable")
-            .arg(if enabled { "1" } else { "0" });
-        Ok(self.eval::<i64>(&inv).await? == 1)
-    }
+/// Enables or disables a schedule; false when there is none.
+pub(super) async fn schedule_set_enabled(
+    inner: &Inner,
+    name: &str,
+    enabled: bool,
+) -> Result<bool, BackendError> {
+    let mut inv = UPDATE.prepare_invoke();
+    inv.key(schedule_key(inner, name))
+        .arg("enable")
+        .arg(if enabled { "1" } else { "0" });
+    Ok(inner.eval::<i64>(&inv).await? == 1)
+}
 
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("SREM").arg(self.schedules_key()).arg(name);
-        pipe.cmd("DEL").arg(self.schedule_key(name)).ignore();
-        let (removed,): (i64,) = self.pipe(&pipe).await?;
-        Ok(removed > 0)
-    }
+/// Removes a schedule; false when there was none.
+pub(super) async fn schedule_remove(inner: &Inner, name: &str) -> Result<bool, BackendError> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("SREM").arg(schedules_key(inner)).arg(name);
+    pipe.cmd("DEL").arg(schedule_key(inner, name)).ignore();
+    let (removed,): (i64,) = inner.pipe(&pipe).await?;
+    Ok(removed > 0)
+}
 
-    async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
-        let job = p.queued_job();
-        let k = self.keys();
-        let keep_ms = u64::try_from(p.keep.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut inv = CLAIM.prepare_invoke();
-        inv.key(self.claim_key(&p.name, p.tick))
-            .key(k.queue(&job.queue))
-            .key(k.queues())
-            .key(self.schedule_key(&p.name))
-            .arg(keep_ms)
-            .arg(encode(&job)?)
-            .arg(&job.queue)
-            .arg(score(p.tick));
-        Ok(self.eval::<i64>(&inv).await? == 1)
-    }
+/// Claims a tick and pushes its job, once across processes; false when already claimed.
+pub(super) async fn schedule_claim(inner: &Inner, p: ClaimParams) -> Result<bool, BackendError> {
+    let job = p.queued_job();
+    let k = inner.keys();
+    let keep_ms = u64::try_from(p.keep.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut inv = CLAIM.prepare_invoke();
+    inv.key(claim_key(inner, &p.name, p.tick))
+        .key(k.queue(&job.queue))
+        .key(k.queues())
+        .key(schedule_key(inner, &p.name))
+        .arg(keep_ms)
+        .arg(encode(&job)?)
+        .arg(&job.queue)
+        .arg(score(p.tick));
+    Ok(inner.eval::<i64>(&inv).await? == 1)
 }

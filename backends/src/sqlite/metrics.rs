@@ -1,25 +1,21 @@
-//! The SQLite backend's [`MetricsStore`] (table `job_metrics`, migration 3) and the
-//! dashboard's facts about the file.
+//! The SQLite backend's job metrics (table `job_metrics`, migration 3).
 //!
 //! 1. **Record**: samples are merged per `(hour, class)`, then each is added to its stored
 //!    row (read, summed with the histogram bucket by bucket, written back) in one write
 //!    transaction that also drops hours past the keep time. The worker records every few
 //!    seconds, never per job, so the read-modify-write costs nothing that matters.
 //! 2. **Query**: the rows of the hours in range, summed per job name.
-//! 3. **Facts**: SQLite's version, the file, its size and its write-ahead log's.
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
 use jobs::metrics::{
-    hour_of, summarize, Counts, Histogram, JobMetrics, MetricsSample, MetricsStore, RecordParams,
+    hour_of, summarize, Counts, Histogram, JobMetrics, MetricsSample, RecordParams,
 };
 
 use super::db::{duration_micros, micros, Db};
 use super::error::{self, Sqlx};
-use super::SqliteBackend;
 
 /// A stored row: processed, failed, total microseconds, histogram.
 type Row = (i64, i64, i64, String);
@@ -28,7 +24,7 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64) -> u64 {
+pub(super) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
@@ -49,107 +45,80 @@ fn counts(row: Row) -> Result<Counts, BackendError> {
     })
 }
 
-#[async_trait]
-impl MetricsStore for SqliteBackend {
-    async fn metrics_record(&self, p: RecordParams) -> Result<(), BackendError> {
-        let db: &Db = &self.db;
-        let mut merged: BTreeMap<(i64, String), Counts> = BTreeMap::new();
-        for s in p.samples {
-            merged
-                .entry((micros(hour_of(s.hour)), s.class))
-                .or_default()
-                .merge(&s.counts);
-        }
-        let oldest = micros(hour_of(
-            DateTime::from_timestamp_micros(micros(p.now).saturating_sub(duration_micros(p.keep)))
-                .unwrap_or(DateTime::UNIX_EPOCH),
-        ));
-        let mut tx = db.write().await?;
-        for ((hour, class), mut sum) in merged {
-            let stored: Option<Row> = sqlx::query_as(
-                "SELECT processed, failed, total_us, histogram FROM job_metrics
-                 WHERE hour = ?1 AND class = ?2",
-            )
-            .bind(hour)
-            .bind(&class)
-            .fetch_optional(&mut *tx)
-            .await
-            .or_backend(&db.cx)?;
-            if let Some(row) = stored {
-                sum.merge(&counts(row)?);
-            }
-            let histogram = serde_json::to_string(&sum.histogram.counts.to_vec())
-                .map_err(|e| error::encode("a metrics histogram", e))?;
-            sqlx::query(
-                "INSERT OR REPLACE INTO job_metrics
-                     (hour, class, processed, failed, total_us, histogram)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(hour)
-            .bind(&class)
-            .bind(to_i64(sum.processed))
-            .bind(to_i64(sum.failed))
-            .bind(to_i64(sum.total_us))
-            .bind(histogram)
-            .execute(&mut *tx)
-            .await
-            .or_backend(&db.cx)?;
-        }
-        sqlx::query("DELETE FROM job_metrics WHERE hour < ?1")
-            .bind(oldest)
-            .execute(&mut *tx)
-            .await
-            .or_backend(&db.cx)?;
-        db.commit(tx).await
+/// Adds the samples to their hours and drops hours past the keep time.
+pub(super) async fn metrics_record(db: &Db, p: RecordParams) -> Result<(), BackendError> {
+    let mut merged: BTreeMap<(i64, String), Counts> = BTreeMap::new();
+    for s in p.samples {
+        merged
+            .entry((micros(hour_of(s.hour)), s.class))
+            .or_default()
+            .merge(&s.counts);
     }
-
-    async fn metrics_query(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<JobMetrics>, BackendError> {
-        let db: &Db = &self.db;
-        let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
-            "SELECT class, processed, failed, total_us, histogram FROM job_metrics
-             WHERE hour >= ?1 AND hour <= ?2",
+    let oldest = micros(hour_of(
+        DateTime::from_timestamp_micros(micros(p.now).saturating_sub(duration_micros(p.keep)))
+            .unwrap_or(DateTime::UNIX_EPOCH),
+    ));
+    let mut tx = db.write().await?;
+    for ((hour, class), mut sum) in merged {
+        let stored: Option<Row> = sqlx::query_as(
+            "SELECT processed, failed, total_us, histogram FROM job_metrics
+             WHERE hour = ?1 AND class = ?2",
         )
-        .bind(micros(hour_of(from)))
-        .bind(micros(to))
-        .fetch_all(&db.readers)
+        .bind(hour)
+        .bind(&class)
+        .fetch_optional(&mut *tx)
         .await
         .or_backend(&db.cx)?;
-        let mut samples = Vec::with_capacity(rows.len());
-        for (class, processed, failed, total_us, histogram) in rows {
-            samples.push(MetricsSample {
-                class,
-                hour: DateTime::UNIX_EPOCH,
-                counts: counts((processed, failed, total_us, histogram))?,
-            });
+        if let Some(row) = stored {
+            sum.merge(&counts(row)?);
         }
-        Ok(summarize(samples))
+        let histogram = serde_json::to_string(&sum.histogram.counts.to_vec())
+            .map_err(|e| error::encode("a metrics histogram", e))?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO job_metrics
+                 (hour, class, processed, failed, total_us, histogram)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(hour)
+        .bind(&class)
+        .bind(to_i64(sum.processed))
+        .bind(to_i64(sum.failed))
+        .bind(to_i64(sum.total_us))
+        .bind(histogram)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
     }
+    sqlx::query("DELETE FROM job_metrics WHERE hour < ?1")
+        .bind(oldest)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    db.commit(tx).await
 }
 
-/// What the dashboard shows about the database: SQLite's version, the file, its size and
-/// its write-ahead log's, and how many jobs it holds.
-pub(super) async fn facts(db: &Db) -> Result<Vec<(String, String)>, BackendError> {
-    let (version, pages, page_size, jobs): (String, i64, i64, i64) = sqlx::query_as(
-        "SELECT sqlite_version(), (SELECT page_count FROM pragma_page_count()),
-                (SELECT page_size FROM pragma_page_size()), (SELECT count(*) FROM jobs)",
+/// The metrics of the hours from `from` to `to`, summed per job name.
+pub(super) async fn metrics_query(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<JobMetrics>, BackendError> {
+    let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT class, processed, failed, total_us, histogram FROM job_metrics
+         WHERE hour >= ?1 AND hour <= ?2",
     )
-    .fetch_one(&db.readers)
+    .bind(micros(hour_of(from)))
+    .bind(micros(to))
+    .fetch_all(&db.readers)
     .await
     .or_backend(&db.cx)?;
-    let wal = std::fs::metadata(format!("{}-wal", db.cx.target)).map_or(0, |m| m.len());
-    let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
-    Ok(vec![
-        ("SQLite version".to_owned(), version),
-        ("Database file".to_owned(), db.cx.target.clone()),
-        (
-            "Database size".to_owned(),
-            mib(to_u64(pages).saturating_mul(to_u64(page_size))),
-        ),
-        ("Write-ahead log size".to_owned(), mib(wal)),
-        ("Jobs stored".to_owned(), jobs.to_string()),
-    ])
+    let mut samples = Vec::with_capacity(rows.len());
+    for (class, processed, failed, total_us, histogram) in rows {
+        samples.push(MetricsSample {
+            class,
+            hour: DateTime::UNIX_EPOCH,
+            counts: counts((processed, failed, total_us, histogram))?,
+        });
+    }
+    Ok(summarize(samples))
 }

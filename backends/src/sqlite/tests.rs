@@ -10,7 +10,7 @@ use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use tokio::sync::Notify;
 
-use super::{finish, lease, moves, open, process, push, SqliteBackend, SqliteConfig};
+use super::{finish, lease, moves, open, process, promote, reserve, SqliteBackend, SqliteConfig};
 
 /// The plan SQLite picks for `sql` (with every parameter null), one detail line per step.
 async fn plan(b: &SqliteBackend, sql: &str) -> Vec<String> {
@@ -49,8 +49,8 @@ async fn hot_statements_use_their_partial_indexes() {
     p.limit = 50;
     assert_eq!(b.job_reserve(p).await.unwrap().len(), 50);
     sqlx::query("ANALYZE").execute(&b.db.readers).await.unwrap();
-    assert_uses(&b, &lease::reserve_sql(3), "jobs_available").await;
-    let steps = plan(&b, &lease::reserve_sql(3)).await;
+    assert_uses(&b, &reserve::reserve_sql(3), "jobs_available").await;
+    let steps = plan(&b, &reserve::reserve_sql(3)).await;
     assert_eq!(
         steps
             .iter()
@@ -59,11 +59,11 @@ async fn hot_statements_use_their_partial_indexes() {
         3,
         "{steps:?}"
     );
-    assert_uses(&b, lease::ANY_AVAILABLE, "jobs_available").await;
+    assert_uses(&b, reserve::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
-    assert_uses(&b, push::DUE_SCHEDULED, "jobs_scheduled").await;
-    assert_uses(&b, push::DUE_RETRIES, "jobs_retryable").await;
+    assert_uses(&b, promote::DUE_SCHEDULED, "jobs_scheduled").await;
+    assert_uses(&b, promote::DUE_RETRIES, "jobs_retryable").await;
     assert_uses(&b, moves::REQUEUE_HEAD, "jobs_available").await;
     // Removal looks each row up by id, driven by the (small) list of tokens.
     let steps = plan(&b, finish::REMOVE).await;

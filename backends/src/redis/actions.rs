@@ -1,0 +1,163 @@
+//! The admin side's writes: pausing and clearing queues, acting on jobs, clearing all.
+//!
+//! 1. Pausing adds the queue to `jobs-rs:paused` (the reserve script skips it); clearing
+//!    deletes the queue's list and its name in `queues`, in one MULTI/EXEC.
+//! 2. Actions (delete, enqueue now, kill) pick jobs in Rust, then `move.lua` claims each
+//!    exact member with `ZREM`/`LREM` before moving it (`moves.rs`), so a job moves at
+//!    most once even when a worker or poller takes it at the same time.
+//! 3. `clear_all` deletes by SCAN only keys this backend writes: everything under the prefix
+//!    when there is one, else Sidekiq's and `jobs-rs:` keys. Never FLUSHDB.
+
+use jobs::backend::{BackendError, JobActionParams, JobSet, Selection};
+
+use super::moves::{run_moves, Action, Move};
+use super::sets::{entries, set_key, Entry};
+use super::{raw, Inner};
+
+/// Keys deleted per UNLINK during `clear_all`.
+const UNLINK_CHUNK: usize = 500;
+
+/// Pauses or resumes a queue.
+pub(super) async fn queue_pause(
+    inner: &Inner,
+    queue: &str,
+    paused: bool,
+) -> Result<(), BackendError> {
+    let cmd = if paused { "SADD" } else { "SREM" };
+    inner
+        .query::<()>(redis::cmd(cmd).arg(inner.keys().paused()).arg(queue))
+        .await
+}
+
+/// Deletes a queue's jobs and forgets the queue; returns how many jobs.
+pub(super) async fn queue_clear(inner: &Inner, queue: &str) -> Result<u64, BackendError> {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("LLEN").arg(k.queue(queue));
+    pipe.cmd("DEL").arg(k.queue(queue)).ignore();
+    pipe.cmd("SREM").arg(k.queues()).arg(queue).ignore();
+    let reply = inner.pipe(&pipe).await;
+    // After the removal: a push that raced it must not count the queue as added.
+    inner.known.forget();
+    let (n,): (u64,) = reply?;
+    Ok(n)
+}
+
+/// Members of `set` that `selection` picks.
+async fn selected(
+    inner: &Inner,
+    set: &JobSet,
+    selection: &Selection,
+) -> Result<Vec<Entry>, BackendError> {
+    let all = entries(inner, set).await?;
+    Ok(all
+        .into_iter()
+        .filter(|e| match selection {
+            Selection::Jids(jids) => jids.contains(&e.job.jid),
+            Selection::Matching(filter) => filter.matches(&e.job),
+            _ => false,
+        })
+        .collect())
+}
+
+/// Claims and moves the members of `p.set` that `p.selection` picks, each as `action`
+/// says; returns how many moved.
+async fn act(
+    inner: &Inner,
+    p: JobActionParams,
+    action: impl Fn(&Entry) -> Result<(Action, String), BackendError>,
+) -> Result<u64, BackendError> {
+    let (key, source) = set_key(inner, &p.set);
+    let mut moves = Vec::new();
+    for e in selected(inner, &p.set, &p.selection).await? {
+        let (action, payload) = action(&e)?;
+        moves.push(Move {
+            source,
+            key: key.clone(),
+            member: e.raw,
+            action,
+            payload,
+        });
+    }
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    Ok(run_moves(inner, moves, p.now, p.dead_limits).await?.0)
+}
+
+/// Deletes the selected jobs; returns how many.
+pub(super) async fn job_delete(inner: &Inner, p: JobActionParams) -> Result<u64, BackendError> {
+    act(inner, p, |_| Ok((Action::Delete, String::new()))).await
+}
+
+/// Moves the selected jobs to the tails of their queues now; 0 for a queue.
+pub(super) async fn job_enqueue_now(
+    inner: &Inner,
+    p: JobActionParams,
+) -> Result<u64, BackendError> {
+    if matches!(p.set, JobSet::Queue(_)) {
+        return Ok(0);
+    }
+    let now = p.now;
+    act(inner, p, |e| {
+        let payload = raw::restamp(&e.raw, &e.job, now)?;
+        Ok((Action::Enqueue(e.job.queue.clone()), payload))
+    })
+    .await
+}
+
+/// Moves the selected jobs to the dead set, trimming it; 0 for the dead set.
+pub(super) async fn job_kill(inner: &Inner, p: JobActionParams) -> Result<u64, BackendError> {
+    if p.set == JobSet::Dead {
+        return Ok(0);
+    }
+    act(inner, p, |e| Ok((Action::Kill, e.raw.clone()))).await
+}
+
+/// Deletes every key this backend writes (never FLUSHDB).
+pub(super) async fn clear_all(inner: &Inner) -> Result<(), BackendError> {
+    let result = async {
+        let k = inner.keys();
+        let mut doomed: Vec<String> = Vec::new();
+        if k.ns().is_empty() {
+            let ids: Vec<String> = inner
+                .query(redis::cmd("SMEMBERS").arg(k.processes()))
+                .await?;
+            for id in &ids {
+                doomed.extend([k.process(id), k.workers(id), k.work(id), k.signals(id)]);
+            }
+            doomed.extend([k.queues(), k.schedule(), k.retry(), k.dead(), k.processes()]);
+        }
+        for pattern in k.patterns() {
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = inner
+                    .query(
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(1000),
+                    )
+                    .await?;
+                doomed.extend(keys);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        doomed.sort();
+        doomed.dedup();
+        for chunk in doomed.chunks(UNLINK_CHUNK) {
+            inner.query::<()>(redis::cmd("UNLINK").arg(chunk)).await?;
+        }
+        Ok::<(), BackendError>(())
+    }
+    .await;
+    // After the removal: a push that raced it must not count a queue as added.
+    inner.known.forget();
+    result
+}

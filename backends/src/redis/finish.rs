@@ -1,0 +1,94 @@
+//! Finishing reserved jobs: `finish.lua`, fenced per item by `LREM` on the in-flight list.
+//!
+//! 1. [`job_finish`] passes each in-flight list once and, per item, its outcome, the raw
+//!    payload its lease token carries and, for a move, the time and the new payload.
+//! 2. The script removes exactly that payload from the in-flight list (0 removed: the lease
+//!    was lost, nothing is applied), moves or drops the job, counts it, and trims the dead
+//!    set when a job died, all in one round trip.
+
+use std::fmt::Write as _;
+
+use jobs::backend::{BackendError, FinishOutcome, FinishParams, FinishReport};
+
+use super::raw::encode;
+use super::scripts::FINISH;
+use super::token::Token;
+use super::{earlier, score, Inner, STATS_TTL_SECS};
+
+/// Settles reserved jobs, each fenced by its lease token.
+pub(super) async fn job_finish(
+    inner: &Inner,
+    p: FinishParams,
+) -> Result<FinishReport, BackendError> {
+    if p.items.is_empty() {
+        return Ok(FinishReport::default());
+    }
+    let k = inner.keys();
+    let day = p.now.date_naive();
+    let mut inv = FINISH.prepare_invoke();
+    inv.key(k.retry())
+        .key(k.schedule())
+        .key(k.dead())
+        .key(k.processed())
+        .key(k.failed())
+        .key(k.processed_on(day))
+        .key(k.failed_on(day))
+        .key(k.dead_trimmed());
+    inv.arg(score(p.now))
+        .arg(score(earlier(p.now, p.dead_limits.max_age)))
+        .arg(p.dead_limits.max_jobs)
+        .arg(STATS_TTL_SECS);
+    // Each in-flight list is passed once; items name theirs by index (usually all share
+    // one: one process, one queue).
+    let mut lists: Vec<(&str, &str)> = Vec::new();
+    let mut head = String::new();
+    for item in &p.items {
+        let t = Token::decode(&item.token)?;
+        let list = match lists.iter().position(|&l| l == (t.process, t.queue)) {
+            Some(i) => i + 1,
+            None => {
+                lists.push((t.process, t.queue));
+                inv.key(k.inflight(t.process, t.queue));
+                lists.len()
+            }
+        };
+        let (code, at) = match &item.outcome {
+            FinishOutcome::Completed | FinishOutcome::Discard => ('c', None),
+            FinishOutcome::Retry { at } => ('r', Some(score(*at))),
+            FinishOutcome::Snooze { at } => ('s', Some(score(*at))),
+            FinishOutcome::Dead => ('d', Some(String::new())),
+            _ => {
+                return Err(BackendError::Unsupported {
+                    backend: "redis",
+                    operation: "this finish outcome",
+                })
+            }
+        };
+        head.clear();
+        let failed = u8::from(item.failed);
+        // Writing to a String cannot fail.
+        let _ = write!(head, "{code}{failed}{list}");
+        inv.arg(head.as_str()).arg(t.raw);
+        if let Some(at) = at {
+            inv.arg(at).arg(encode(&item.job)?);
+        }
+    }
+    let reply: Vec<i64> = inner.eval(&inv).await?;
+    let (trimmed, lost) = reply
+        .split_first()
+        .ok_or_else(|| super::error::bad_reply("finish"))?;
+    let report = FinishReport {
+        lost: lost
+            .iter()
+            .filter_map(|&i| usize::try_from(i).ok())
+            .collect(),
+        dead_trimmed: u64::try_from(*trimmed).unwrap_or(0),
+    };
+    if report.dead_trimmed > 0 {
+        tracing::warn!(
+            trimmed = report.dead_trimmed,
+            "dead set over its limits; oldest dead jobs trimmed"
+        );
+    }
+    Ok(report)
+}

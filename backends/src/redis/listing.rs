@@ -1,0 +1,257 @@
+//! The admin side's reads: queues, job sets, single jobs and counters.
+//!
+//! 1. Queues are the members of `queues` and `jobs-rs:paused`, with size (`LLEN`) and head
+//!    latency (the head job's `enqueued_at`).
+//! 2. Job sets are read as Sidekiq's API reads them (`sets.rs`); a page is one `LRANGE` or
+//!    `ZRANGE`, and a filter reads the whole set and pages in Rust. A single job is found
+//!    as Sidekiq's `find_job` finds it: `ZSCAN` for members containing the jid.
+//! 3. Stats read Sidekiq's counters and set sizes; the history reads the per-day counters.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use jobs::backend::{
+    BackendError, DayStats, JobListParams, JobPage, JobSet, QueueInfo, Stats, StoredJob,
+};
+use jobs::envelope::{to_epoch, JobEnvelope};
+
+use super::keys::glob_escape;
+use super::moves::Source;
+use super::sets::{describe, entries, scored, set_key, stored, Entry};
+use super::{raw, Inner};
+
+fn latency(now: DateTime<Utc>, head: Option<&String>) -> std::time::Duration {
+    let enqueued = head
+        .and_then(|raw| JobEnvelope::from_json(raw).ok())
+        .and_then(|j| j.enqueued_at);
+    let secs = enqueued.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
+    std::time::Duration::from_secs_f64(secs)
+}
+
+fn index(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Every known or paused queue, by name, with its size, head latency and pause flag.
+pub(super) async fn queue_list(
+    inner: &Inner,
+    now: DateTime<Utc>,
+) -> Result<Vec<QueueInfo>, BackendError> {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    pipe.cmd("SMEMBERS").arg(k.queues());
+    pipe.cmd("SMEMBERS").arg(k.paused());
+    let (known, paused): (Vec<String>, Vec<String>) = inner.pipe(&pipe).await?;
+    let mut names: Vec<&String> = known.iter().chain(paused.iter()).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for name in &names {
+        pipe.cmd("LLEN").arg(k.queue(name));
+        pipe.cmd("LRANGE").arg(k.queue(name)).arg(-1).arg(-1);
+    }
+    let replies: Vec<(u64, Vec<String>)> = inner.pipe(&pipe).await?;
+    Ok(names
+        .into_iter()
+        .zip(replies)
+        .map(|(name, (size, head))| QueueInfo {
+            name: name.clone(),
+            size,
+            latency: latency(now, head.first()),
+            paused: paused.contains(name),
+        })
+        .collect())
+}
+
+/// A page of a set: `total` matching jobs, `limit` of them from `offset`.
+pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage, BackendError> {
+    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(p.limit).unwrap_or(usize::MAX);
+    if !p.filter.is_empty() {
+        let all: Vec<Entry> = entries(inner, &p.set)
+            .await?
+            .into_iter()
+            .filter(|e| p.filter.matches(&e.job))
+            .collect();
+        let total = all.len() as u64;
+        let jobs = all
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|e| stored(&p.set, e))
+            .collect();
+        return Ok(JobPage { total, jobs });
+    }
+    let (key, source) = set_key(inner, &p.set);
+    let place = describe(&p.set);
+    let (first, last) = (
+        index(p.offset),
+        index(p.offset.saturating_add(p.limit)).saturating_sub(1),
+    );
+    let mut pipe = redis::pipe();
+    let entries = if source == Source::List {
+        pipe.cmd("LLEN").arg(&key);
+        // Oldest first is right to left: positions counted from the right end.
+        pipe.cmd("LRANGE")
+            .arg(&key)
+            .arg(-last.saturating_add(1))
+            .arg(-first.saturating_add(1));
+        let (total, mut raws): (u64, Vec<String>) = inner.pipe(&pipe).await?;
+        if p.limit == 0 || p.offset >= total {
+            raws.clear();
+        }
+        raws.reverse();
+        let entries = raws
+            .into_iter()
+            .map(|raw| {
+                let job = raw::decode(&raw, &place)?;
+                Ok(Entry {
+                    raw,
+                    job,
+                    score: None,
+                })
+            })
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        (total, entries)
+    } else {
+        let cmd = if p.set == JobSet::Dead {
+            "ZREVRANGE"
+        } else {
+            "ZRANGE"
+        };
+        pipe.cmd("ZCARD").arg(&key);
+        pipe.cmd(cmd)
+            .arg(&key)
+            .arg(first)
+            .arg(last)
+            .arg("WITHSCORES");
+        let (total, flat): (u64, Vec<String>) = inner.pipe(&pipe).await?;
+        let flat = if p.limit == 0 { Vec::new() } else { flat };
+        (total, scored(flat, &place)?)
+    };
+    let (total, entries) = entries;
+    Ok(JobPage {
+        total,
+        jobs: entries.into_iter().map(|e| stored(&p.set, e)).collect(),
+    })
+}
+
+/// One job of a set by jid.
+pub(super) async fn job_get(
+    inner: &Inner,
+    set: JobSet,
+    jid: &str,
+) -> Result<Option<StoredJob>, BackendError> {
+    let (key, source) = set_key(inner, &set);
+    let place = describe(&set);
+    if source == Source::List {
+        let raws: Vec<String> = inner
+            .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
+            .await?;
+        for raw in raws.into_iter().rev().filter(|r| r.contains(jid)) {
+            let job = raw::decode(&raw, &place)?;
+            if job.jid == jid {
+                return Ok(Some(StoredJob { job, set, at: None }));
+            }
+        }
+        return Ok(None);
+    }
+    // As Sidekiq's `find_job`: ZSCAN for members containing the jid.
+    let pattern = format!("*{}*", glob_escape(jid));
+    let mut cursor = 0u64;
+    loop {
+        let (next, flat): (u64, Vec<String>) = inner
+            .query(
+                redis::cmd("ZSCAN")
+                    .arg(&key)
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000),
+            )
+            .await?;
+        for e in scored(flat, &place)? {
+            if e.job.jid == jid {
+                return Ok(Some(stored(&set, e)));
+            }
+        }
+        if next == 0 {
+            return Ok(None);
+        }
+        cursor = next;
+    }
+}
+
+/// The counters and the sizes of the sets.
+pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    pipe.cmd("GET").arg(k.processed());
+    pipe.cmd("GET").arg(k.failed());
+    pipe.cmd("GET").arg(k.dead_trimmed());
+    pipe.cmd("ZCARD").arg(k.schedule());
+    pipe.cmd("ZCARD").arg(k.retry());
+    pipe.cmd("ZCARD").arg(k.dead());
+    pipe.cmd("SMEMBERS").arg(k.queues());
+    #[allow(clippy::type_complexity)]
+    let (processed, failed, trimmed, scheduled, retries, dead, queues): (
+        Option<u64>,
+        Option<u64>,
+        Option<u64>,
+        u64,
+        u64,
+        u64,
+        Vec<String>,
+    ) = inner.pipe(&pipe).await?;
+    let mut enqueued = 0;
+    if !queues.is_empty() {
+        let mut pipe = redis::pipe();
+        for q in &queues {
+            pipe.cmd("LLEN").arg(k.queue(q));
+        }
+        let sizes: Vec<u64> = inner.pipe(&pipe).await?;
+        enqueued = sizes.iter().sum();
+    }
+    Ok(Stats {
+        processed: processed.unwrap_or(0),
+        failed: failed.unwrap_or(0),
+        dead_trimmed: trimmed.unwrap_or(0),
+        enqueued,
+        scheduled,
+        retries,
+        dead,
+    })
+}
+
+/// Processed and failed counts of the `days` days up to `today`, oldest first.
+pub(super) async fn stats_history(
+    inner: &Inner,
+    today: NaiveDate,
+    days: u32,
+) -> Result<Vec<DayStats>, BackendError> {
+    let dates: Vec<NaiveDate> = (0..days)
+        .rev()
+        .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
+        .collect();
+    if dates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    pipe.cmd("MGET")
+        .arg(dates.iter().map(|d| k.processed_on(*d)).collect::<Vec<_>>());
+    pipe.cmd("MGET")
+        .arg(dates.iter().map(|d| k.failed_on(*d)).collect::<Vec<_>>());
+    let (processed, failed): (Vec<Option<u64>>, Vec<Option<u64>>) = inner.pipe(&pipe).await?;
+    Ok(dates
+        .into_iter()
+        .zip(processed.into_iter().zip(failed))
+        .map(|(date, (p, f))| DayStats {
+            date,
+            processed: p.unwrap_or(0),
+            failed: f.unwrap_or(0),
+        })
+        .collect())
+}

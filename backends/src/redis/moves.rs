@@ -1,0 +1,130 @@
+//! The shared "claim then move" step: promotion, reserves that bury a bad payload, and
+//! the admin actions move jobs with it.
+//!
+//! 1. A [`Move`] names one exact member of a set or list, what happens to it ([`Action`])
+//!    and what is stored at the destination.
+//! 2. [`run_moves`] runs `move.lua` over them, [`MOVE_CHUNK`] at a time: it claims each
+//!    member with `ZREM`/`LREM` before moving it, so a job moves at most once even when a
+//!    worker or poller takes it at the same time, and trims the dead set when jobs die.
+//! 3. [`enqueue_or_bury`] is the move back to a queue now, or to the dead set when the
+//!    stored payload does not parse.
+
+use chrono::{DateTime, Utc};
+use jobs::backend::{BackendError, DeadLimits};
+
+use super::raw;
+use super::scripts::MOVE;
+use super::{earlier, score, Inner};
+
+/// Items per `move.lua` call, so one call never blocks the server for long.
+const MOVE_CHUNK: usize = 500;
+
+/// Where a job is claimed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A sorted set (`schedule`, `retry`, `dead`).
+    Set,
+    /// A list (a queue, an in-flight list).
+    List,
+}
+
+/// What happens to a claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Removed.
+    Delete,
+    /// Pushed to the tail of this queue.
+    Enqueue(String),
+    /// Into the dead set at `now`.
+    Kill,
+}
+
+/// One job to claim from `key` and move.
+#[derive(Debug, Clone)]
+pub(crate) struct Move {
+    pub(crate) source: Source,
+    pub(crate) key: String,
+    pub(crate) member: String,
+    pub(crate) action: Action,
+    /// What to store at the destination (ignored for `Delete`).
+    pub(crate) payload: String,
+}
+
+/// Claims and moves jobs; returns (moved, dead jobs trimmed).
+pub(crate) async fn run_moves(
+    inner: &Inner,
+    moves: Vec<Move>,
+    now: DateTime<Utc>,
+    limits: DeadLimits,
+) -> Result<(u64, u64), BackendError> {
+    let k = inner.keys();
+    let (mut moved, mut trimmed) = (0, 0);
+    for chunk in moves.chunks(MOVE_CHUNK) {
+        let mut inv = MOVE.prepare_invoke();
+        inv.key(k.queues()).key(k.dead()).key(k.dead_trimmed());
+        inv.arg(score(now))
+            .arg(score(earlier(now, limits.max_age)))
+            .arg(limits.max_jobs);
+        for m in chunk {
+            let (dst, action, queue) = match &m.action {
+                Action::Delete => (m.key.clone(), "x", ""),
+                Action::Enqueue(q) => (k.queue(q), "q", q.as_str()),
+                Action::Kill => (k.dead(), "d", ""),
+            };
+            inv.key(&m.key).key(dst);
+            let source = match m.source {
+                Source::Set => "z",
+                Source::List => "l",
+            };
+            inv.arg(source)
+                .arg(&m.member)
+                .arg(action)
+                .arg(&m.payload)
+                .arg(queue);
+        }
+        let (m, t): (u64, u64) = inner.eval(&inv).await?;
+        moved += m;
+        trimmed += t;
+    }
+    if trimmed > 0 {
+        tracing::warn!(
+            trimmed,
+            "dead set over its limits; oldest dead jobs trimmed"
+        );
+    }
+    Ok((moved, trimmed))
+}
+
+/// The move that puts a stored job back on its queue now, or, when it does not parse,
+/// into the dead set with an error saying so.
+pub(crate) fn enqueue_or_bury(
+    source: Source,
+    key: &str,
+    member: String,
+    place: &str,
+    now: DateTime<Utc>,
+) -> Move {
+    let (action, payload) = match raw::decode(&member, place) {
+        Ok(job) => match raw::restamp(&member, &job, now) {
+            Ok(p) => (Action::Enqueue(job.queue.clone()), p),
+            Err(e) => (
+                Action::Kill,
+                raw::undecodable(&member, &job.queue, place, &e.to_string(), now),
+            ),
+        },
+        Err(e) => {
+            tracing::error!(%place, error = %e, "undecodable job moved to the dead set");
+            (
+                Action::Kill,
+                raw::undecodable(&member, "default", place, &e.to_string(), now),
+            )
+        }
+    };
+    Move {
+        source,
+        key: key.to_owned(),
+        member,
+        action,
+        payload,
+    }
+}

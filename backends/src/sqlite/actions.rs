@@ -1,0 +1,170 @@
+//! The admin side's writes: pausing and clearing queues, acting on jobs, clearing all.
+//!
+//! 1. Pausing adds the queue to `paused_queues` (reservers skip it); resuming removes it
+//!    and wakes this process's reservers. Clearing deletes a queue's available jobs and
+//!    forgets the queue.
+//! 2. Actions (delete, enqueue now, kill) resolve their [`Selection`] to row ids inside one
+//!    write transaction and move those rows with the shared moves (`moves.rs`).
+//! 3. `clear_all` deletes every row of every table, in one write transaction.
+
+use jobs::backend::{BackendError, JobActionParams, JobFilter, JobSet, Selection};
+
+use super::db::{decode_job, id_list, Db, Tx};
+use super::error::{self, Sqlx};
+use super::moves;
+use super::sets::{bind_filter, candidates, set_sql, SetSql};
+
+/// Pauses or resumes a queue.
+pub(super) async fn queue_pause(db: &Db, queue: &str, paused: bool) -> Result<(), BackendError> {
+    let sql = if paused {
+        "INSERT OR IGNORE INTO paused_queues (name) VALUES (?1)"
+    } else {
+        "DELETE FROM paused_queues WHERE name = ?1"
+    };
+    let mut tx = db.write().await?;
+    sqlx::query(sql)
+        .bind(queue)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    db.commit(tx).await?;
+    if !paused {
+        db.wake_reservers();
+    }
+    Ok(())
+}
+
+/// Deletes a queue's available jobs and forgets the queue; returns how many jobs.
+pub(super) async fn queue_clear(db: &Db, queue: &str) -> Result<u64, BackendError> {
+    let mut tx = db.write().await?;
+    let done = sqlx::query("DELETE FROM jobs WHERE queue = ?1 AND state = 'available'")
+        .bind(queue)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    sqlx::query("DELETE FROM known_queues WHERE name = ?1")
+        .bind(queue)
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    db.commit(tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// The row ids a selection picks in a set, in the set's time order (oldest first).
+async fn select_ids(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    s: &SetSql<'_>,
+    selection: &Selection,
+) -> Result<Vec<i64>, BackendError> {
+    let order = if s.queue.is_some() {
+        "pos"
+    } else {
+        "run_at, pos"
+    };
+    match selection {
+        Selection::Jids(jids) => {
+            let list = serde_json::to_string(jids).map_err(|e| error::encode("job ids", e))?;
+            let none = JobFilter::default();
+            let sql = candidates(s, &none, "id", "")
+                + " AND jid IN (SELECT value FROM json_each(?)) ORDER BY "
+                + order;
+            bind_filter!(sqlx::query_scalar(&sql), s, none)
+                .bind(list)
+                .fetch_all(&mut **tx)
+                .await
+                .or_backend(&db.cx)
+        }
+        Selection::Matching(filter) if filter.text.is_none() => {
+            let sql = candidates(s, filter, "id", order);
+            bind_filter!(sqlx::query_scalar(&sql), s, filter)
+                .fetch_all(&mut **tx)
+                .await
+                .or_backend(&db.cx)
+        }
+        Selection::Matching(filter) => {
+            let sql = candidates(s, filter, "id, payload", order);
+            let rows: Vec<(i64, String)> = bind_filter!(sqlx::query_as(&sql), s, filter)
+                .fetch_all(&mut **tx)
+                .await
+                .or_backend(&db.cx)?;
+            let mut ids = Vec::new();
+            for (id, payload) in rows {
+                if filter.matches(&decode_job(&payload)?) {
+                    ids.push(id);
+                }
+            }
+            Ok(ids)
+        }
+        _ => Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "this selection",
+        }),
+    }
+}
+
+/// Deletes the selected jobs; returns how many.
+pub(super) async fn job_delete(db: &Db, p: JobActionParams) -> Result<u64, BackendError> {
+    let s = set_sql(&p.set)?;
+    let mut tx = db.write().await?;
+    let ids = select_ids(db, &mut tx, &s, &p.selection).await?;
+    let done = sqlx::query("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
+        .bind(id_list(&ids))
+        .execute(&mut *tx)
+        .await
+        .or_backend(&db.cx)?;
+    db.commit(tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// Moves the selected jobs to the tails of their queues now; 0 for a queue.
+pub(super) async fn job_enqueue_now(db: &Db, p: JobActionParams) -> Result<u64, BackendError> {
+    if matches!(p.set, JobSet::Queue(_)) {
+        return Ok(0);
+    }
+    let s = set_sql(&p.set)?;
+    let mut tx = db.write().await?;
+    let ids = select_ids(db, &mut tx, &s, &p.selection).await?;
+    let moved = moves::enqueue(db, &mut tx, &ids, p.now).await?;
+    db.commit(tx).await?;
+    if moved > 0 {
+        db.wake_reservers();
+    }
+    Ok(moved)
+}
+
+/// Moves the selected jobs to the dead set, trimming it; 0 for the dead set.
+pub(super) async fn job_kill(db: &Db, p: JobActionParams) -> Result<u64, BackendError> {
+    if p.set == JobSet::Dead {
+        return Ok(0);
+    }
+    let s = set_sql(&p.set)?;
+    let mut tx = db.write().await?;
+    let ids = select_ids(db, &mut tx, &s, &p.selection).await?;
+    let (moved, _trimmed) = moves::kill(db, &mut tx, &ids, p.now, p.dead_limits).await?;
+    db.commit(tx).await?;
+    Ok(moved)
+}
+
+/// Deletes everything this backend stores.
+pub(super) async fn clear_all(db: &Db) -> Result<(), BackendError> {
+    let mut tx = db.write().await?;
+    for table in [
+        "jobs",
+        "known_queues",
+        "paused_queues",
+        "process_signals",
+        "processes",
+        "counters",
+        "schedules",
+        "schedule_claims",
+        "job_metrics",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await
+            .or_backend(&db.cx)?;
+    }
+    db.commit(tx).await
+}

@@ -1,0 +1,153 @@
+//! Reserving jobs: up to `limit` in one statement, waiting for a push when there are none.
+//!
+//! 1. [`job_reserve`] takes up to `limit` jobs in one statement, which holds the write
+//!    lock from its start: an `UPDATE ... RETURNING` marks `running`, with owner, token and
+//!    expiry, the head jobs of each queue in the order given (paused ones skipped). When
+//!    nothing is there it waits for this process's [`Notify`](tokio::sync::Notify) or the poll interval,
+//!    whichever comes first; a poll first asks a reader whether any job is available, so
+//!    idle processes do not contend for the write lock.
+//! 2. A token is `row id:nonce`, the nonce new for each reserve call (`lease.rs` says how
+//!    settles are fenced by it).
+//! 3. A stored job that cannot be decoded is moved to the dead set instead of returned.
+
+use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
+use tokio::time::Instant;
+
+use super::db::{after, decode_job, nonce, token, Db};
+use super::error::Sqlx;
+use super::moves;
+
+/// Reserves up to `limit` jobs, waiting up to `wait` for one to be pushed.
+pub(super) async fn job_reserve(db: &Db, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+    let deadline = Instant::now() + p.wait;
+    let mut polled = false;
+    loop {
+        let notified = db.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let got = if polled && !any_available(db, &p.queues).await? {
+            Vec::new()
+        } else {
+            try_reserve(db, &p).await?
+        };
+        if !got.is_empty() || p.limit == 0 || p.queues.is_empty() || Instant::now() >= deadline {
+            return Ok(got);
+        }
+        let poll_at = (Instant::now() + db.poll_interval).min(deadline);
+        tokio::select! {
+            _ = &mut notified => polled = false,
+            _ = tokio::time::sleep_until(poll_at) => polled = true,
+        }
+    }
+}
+
+/// Whether any queue of `?1` (a JSON array) that is not paused holds an available job.
+pub(super) const ANY_AVAILABLE: &str = "SELECT EXISTS (SELECT 1 FROM jobs
+    WHERE state = 'available'
+      AND queue IN (SELECT value FROM json_each(?1))
+      AND queue NOT IN (SELECT name FROM paused_queues))";
+
+/// Whether any of `queues` that is not paused has an available job, read without the
+/// write lock.
+async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError> {
+    let names =
+        serde_json::to_string(queues).map_err(|e| super::error::encode("queue names", e))?;
+    sqlx::query_scalar(ANY_AVAILABLE)
+        .bind(names)
+        .fetch_one(&db.readers)
+        .await
+        .or_backend(&db.cx)
+}
+
+/// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
+/// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
+/// until `?3`; returns each job's row, queue, position and envelope.
+///
+/// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
+/// when the statement starts, before it reads, and waits for it under the busy timeout,
+/// exactly as `BEGIN IMMEDIATE` would. The lease number is one more than any running
+/// lease's; the subquery does not depend on the row, so SQLite evaluates it once.
+pub(super) fn reserve_sql(queues: usize) -> String {
+    let mut arms = String::new();
+    for i in 0..queues {
+        if i > 0 {
+            arms.push_str("\n            UNION ALL ");
+        }
+        let q = i + 5;
+        arms.push_str(&format!(
+            "SELECT * FROM (SELECT id, {i} AS qi, pos FROM jobs
+                WHERE queue = ?{q} AND state = 'available'
+                  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
+                ORDER BY pos LIMIT ?4)"
+        ));
+    }
+    format!(
+        "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
+        lease_expires_at = ?3, attempts = attempts + 1,
+        lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
+    WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, pos LIMIT ?4)
+    RETURNING id, queue, pos, payload"
+    )
+}
+
+/// The most queues one reserve statement reads.
+const QUEUES_PER_STATEMENT: usize = 100;
+
+/// One attempt: takes what is there now.
+async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+    if p.limit == 0 || p.queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each queue once, in the order given.
+    let mut queues: Vec<&str> = Vec::with_capacity(p.queues.len());
+    for q in &p.queues {
+        if !queues.contains(&q.as_str()) {
+            queues.push(q);
+        }
+    }
+    let nonce = nonce();
+    let mut rows = Vec::new();
+    // SQLite allows 500 terms in a compound SELECT: a longer list of queues takes several
+    // statements, each reserving what the ones before left room for.
+    for group in queues.chunks(QUEUES_PER_STATEMENT) {
+        let room = p.limit.saturating_sub(rows.len());
+        if room == 0 {
+            break;
+        }
+        let sql = reserve_sql(group.len());
+        let mut query = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
+            .bind(&p.process)
+            .bind(&nonce)
+            .bind(after(p.now, p.lease_ttl))
+            .bind(i64::try_from(room).unwrap_or(i64::MAX));
+        for q in group {
+            query = query.bind(*q);
+        }
+        let mut conn = db.exec().await?;
+        rows.extend(query.fetch_all(&mut *conn).await.or_backend(&db.cx)?);
+        conn.settle();
+    }
+    let rank = |queue: &str| queues.iter().position(|q| *q == queue);
+    rows.sort_by_cached_key(|(_, queue, pos, _)| (rank(queue), *pos));
+
+    let mut out = Vec::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
+    for (id, _, _, payload) in rows {
+        match decode_job(&payload) {
+            Ok(job) => out.push(Reserved {
+                job,
+                token: token(id, &nonce),
+            }),
+            Err(e) => {
+                tracing::error!(row = id, error = %e, "stored job cannot be decoded; moved to the dead set");
+                undecodable.push(id);
+            }
+        }
+    }
+    if !undecodable.is_empty() {
+        let mut tx = db.write().await?;
+        moves::kill(db, &mut tx, &undecodable, p.now, DeadLimits::default()).await?;
+        db.commit(tx).await?;
+    }
+    Ok(out)
+}
