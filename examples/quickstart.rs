@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jobs::backend::JobGetParams;
 use jobs::backend::JobSet;
 use jobs::prelude::*;
 use jobs::retry::Backoff;
@@ -119,7 +120,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.processed - before.processed,
         stats.failed - before.failed
     );
-    if let Some(d) = backend.job_get(JobSet::Dead, &poisoned).await? {
+    if let Some(d) = backend
+        .job_get(JobGetParams::new(JobSet::Dead, &poisoned))
+        .await?
+    {
         let error = d.job.error_message.as_deref().unwrap_or("");
         println!("dead: {} {:?}: {error}", d.job.class, d.job.args);
     }

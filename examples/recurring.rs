@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jobs::backend::JobSet;
+use jobs::backend::QueueListParams;
 use jobs::clock::ManualClock;
 use jobs::prelude::*;
 use jobs::schedule::{check_file, Schedule, ScheduleFile, Scheduler};
@@ -71,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 5. Wait for the worker to empty the queues, then stop it.
     for _ in 0..100 {
         let queued: u64 = backend
-            .queue_list(jobs::chrono::Utc::now())
+            .queue_list(QueueListParams::new(jobs::chrono::Utc::now()))
             .await?
             .iter()
             .map(|q| q.size)

@@ -38,19 +38,19 @@ mod postgres {
                         }
                         let items = got
                             .iter()
-                            .map(|r| Finish {
-                                token: r.token.clone(),
-                                job: r.job.clone(),
-                                outcome: FinishOutcome::Completed,
-                                failed: false,
+                            .map(|r| {
+                                Finish::new(
+                                    r.token.clone(),
+                                    r.job.clone(),
+                                    FinishOutcome::Completed,
+                                    false,
+                                )
                             })
                             .collect();
                         let report = backend
-                            .job_finish(FinishParams {
-                                items,
-                                dead_limits: DeadLimits::default(),
-                                now: t0(),
-                            })
+                            .job_finish(
+                                FinishParams::new(items, t0()).dead_limits(DeadLimits::default()),
+                            )
                             .await
                             .unwrap();
                         assert!(report.lost.is_empty(), "a fresh lease was refused");

@@ -129,22 +129,24 @@ mod postgres {
         .fetch_one(&mut *holder)
         .await
         .unwrap();
-        let beat = |now| HeartbeatParams {
-            info: ProcessInfo {
-                id: "p1".into(),
-                hostname: "h".into(),
-                pid: 1,
-                tag: None,
-                queues: vec!["q".into()],
-                concurrency: 5,
-                started_at: t0(),
-                labels: vec![],
-                version: "0.1.0".into(),
-            },
-            running: vec![],
-            quiet: false,
-            lease_ttl: Duration::from_secs(60),
-            now,
+        let beat = |now| {
+            HeartbeatParams::new(
+                ProcessInfo {
+                    id: "p1".into(),
+                    hostname: "h".into(),
+                    pid: 1,
+                    tag: None,
+                    queues: vec!["q".into()],
+                    concurrency: 5,
+                    started_at: t0(),
+                    labels: vec![],
+                    version: "0.1.0".into(),
+                },
+                now,
+            )
+            .running(vec![])
+            .quiet(false)
+            .lease_ttl(Duration::from_secs(60))
         };
         let expiries = || async {
             sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>)>(&format!(
@@ -206,35 +208,31 @@ mod postgres {
         let first = reserve(b, "q", 1, "p1").await;
         // p1 stops beating; its lease expires and the job goes to p2.
         let later = t0() + chrono::Duration::seconds(120);
-        assert_eq!(
-            b.lease_rescue(RescueParams { now: later }).await.unwrap(),
-            1
-        );
+        assert_eq!(b.lease_rescue(RescueParams::new(later)).await.unwrap(), 1);
         let mut p = ReserveParams::new(vec!["q".into()], "p2", later);
         p.limit = 1;
         let second = b.job_reserve(p).await.unwrap();
         assert_eq!(second[0].job.jid, first[0].job.jid);
         assert_ne!(second[0].token, first[0].token);
 
-        let settle = |r: &Reserved| FinishParams {
-            items: vec![Finish {
-                token: r.token.clone(),
-                job: r.job.clone(),
-                outcome: FinishOutcome::Completed,
-                failed: false,
-            }],
-            dead_limits: DeadLimits::default(),
-            now: later,
+        let settle = |r: &Reserved| {
+            FinishParams::new(
+                vec![Finish::new(
+                    r.token.clone(),
+                    r.job.clone(),
+                    FinishOutcome::Completed,
+                    false,
+                )],
+                later,
+            )
+            .dead_limits(DeadLimits::default())
         };
         // The first holder's completion is refused, and requeue of its token does nothing.
         let report = b.job_finish(settle(&first[0])).await.unwrap();
         assert_eq!(report.lost, vec![0]);
-        b.job_requeue(RequeueParams {
-            tokens: vec![first[0].token.clone()],
-            now: later,
-        })
-        .await
-        .unwrap();
+        b.job_requeue(RequeueParams::new(vec![first[0].token.clone()], later))
+            .await
+            .unwrap();
         assert_eq!(b.stats().await.unwrap().enqueued, 0);
         // The current holder's goes through, once.
         assert!(b
@@ -256,16 +254,18 @@ mod postgres {
         let db = TestDb::new().await;
         let report = db
             .backend
-            .job_finish(FinishParams {
-                items: vec![Finish {
-                    token: LeaseToken("memory:1:abc".into()),
-                    job: job("q", 1),
-                    outcome: FinishOutcome::Completed,
-                    failed: false,
-                }],
-                dead_limits: DeadLimits::default(),
-                now: t0(),
-            })
+            .job_finish(
+                FinishParams::new(
+                    vec![Finish::new(
+                        LeaseToken("memory:1:abc".into()),
+                        job("q", 1),
+                        FinishOutcome::Completed,
+                        false,
+                    )],
+                    t0(),
+                )
+                .dead_limits(DeadLimits::default()),
+            )
             .await
             .unwrap();
         assert_eq!(report.lost, vec![0]);
@@ -309,7 +309,11 @@ mod postgres {
             let url = format!("{scheme}://{rest}");
             let backend = jobs_backends::connect(&url).await.unwrap();
             assert_eq!(backend.name(), "postgres");
-            assert!(backend.queue_list(t0()).await.unwrap().is_empty());
+            assert!(backend
+                .queue_list(QueueListParams::new(t0()))
+                .await
+                .unwrap()
+                .is_empty());
         }
         drop_schema(&schema).await;
     }
@@ -363,16 +367,18 @@ mod postgres {
         push(&b, vec![job("q", 1)]).await;
         let got = reserve(&b, "q", 1, "p1").await;
         let report = b
-            .job_finish(FinishParams {
-                items: vec![Finish {
-                    token: got[0].token.clone(),
-                    job: got[0].job.clone(),
-                    outcome: FinishOutcome::Completed,
-                    failed: false,
-                }],
-                dead_limits: DeadLimits::default(),
-                now: t0(),
-            })
+            .job_finish(
+                FinishParams::new(
+                    vec![Finish::new(
+                        got[0].token.clone(),
+                        got[0].job.clone(),
+                        FinishOutcome::Completed,
+                        false,
+                    )],
+                    t0(),
+                )
+                .dead_limits(DeadLimits::default()),
+            )
             .await
             .unwrap();
         assert!(report.lost.is_empty());
@@ -387,11 +393,8 @@ mod postgres {
         assert_eq!(kept().await, 1);
         let stats = b.stats().await.unwrap();
         assert_eq!((stats.processed, stats.enqueued, stats.dead), (1, 0, 0));
-        let rescue = |secs| {
-            b.lease_rescue(RescueParams {
-                now: t0() + chrono::Duration::seconds(secs),
-            })
-        };
+        let rescue =
+            |secs| b.lease_rescue(RescueParams::new(t0() + chrono::Duration::seconds(secs)));
         rescue(59).await.unwrap();
         assert_eq!(kept().await, 1, "pruned before its retention ended");
         rescue(61).await.unwrap();

@@ -6,6 +6,7 @@ mod postgres_support;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use jobs::backend::MetricsQueryParams;
 use jobs::backend::{AdminBackend, Backend};
 use jobs::metrics::{hour_of, Counts, MetricsSample, RecordParams, KEEP};
 use postgres_support::*;
@@ -56,39 +57,49 @@ async fn metrics_add_up_per_hour_and_old_hours_are_pruned() {
     let earlier = hour - chrono::Duration::hours(1);
     let ancient = hour - chrono::Duration::days(30);
     store
-        .metrics_record(RecordParams {
-            samples: vec![
-                sample("Mailer::Welcome", hour, &[(false, 10), (true, 30)]),
-                // The same (hour, class) twice in one batch adds up too.
-                sample("Mailer::Welcome", hour, &[(false, 20)]),
-                sample("Pdf", hour, &[(false, 1)]),
-            ],
-            now,
-            keep: KEEP,
-        })
+        .metrics_record(
+            RecordParams::new(
+                vec![
+                    sample("Mailer::Welcome", hour, &[(false, 10), (true, 30)]),
+                    // The same (hour, class) twice in one batch adds up too.
+                    sample("Mailer::Welcome", hour, &[(false, 20)]),
+                    sample("Pdf", hour, &[(false, 1)]),
+                ],
+                now,
+            )
+            .keep(KEEP),
+        )
         .await
         .unwrap();
     // Another process flushes the same hour, an earlier one, and one past the keep time.
     store
-        .metrics_record(RecordParams {
-            samples: vec![
-                sample("Mailer::Welcome", hour, &[(false, 20)]),
-                sample("Mailer::Welcome", earlier, &[(false, 1000)]),
-                sample("Old", ancient, &[(false, 5)]),
-            ],
-            now,
-            keep: KEEP,
-        })
+        .metrics_record(
+            RecordParams::new(
+                vec![
+                    sample("Mailer::Welcome", hour, &[(false, 20)]),
+                    sample("Mailer::Welcome", earlier, &[(false, 1000)]),
+                    sample("Old", ancient, &[(false, 5)]),
+                ],
+                now,
+            )
+            .keep(KEEP),
+        )
         .await
         .unwrap();
-    let rows = store.metrics_query(hour, now).await.unwrap();
+    let rows = store
+        .metrics_query(MetricsQueryParams::new(hour, now))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     let mail = &rows[0];
     assert_eq!(mail.class, "Mailer::Welcome");
     assert_eq!((mail.counts.processed, mail.counts.failed), (4, 1));
     assert_eq!(mail.counts.average(), Some(Duration::from_millis(20)));
     assert_eq!(mail.counts.histogram.count(), 4);
-    let rows = store.metrics_query(ancient, now).await.unwrap();
+    let rows = store
+        .metrics_query(MetricsQueryParams::new(ancient, now))
+        .await
+        .unwrap();
     let classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
     assert_eq!(
         classes,
@@ -99,6 +110,10 @@ async fn metrics_add_up_per_hour_and_old_hours_are_pruned() {
     let p95 = rows[0].counts.p95().unwrap_or_default();
     assert!(p95 > Duration::from_millis(700), "{p95:?}");
     db.backend.clear_all().await.unwrap();
-    assert!(store.metrics_query(ancient, now).await.unwrap().is_empty());
+    assert!(store
+        .metrics_query(MetricsQueryParams::new(ancient, now))
+        .await
+        .unwrap()
+        .is_empty());
     db.drop().await;
 }

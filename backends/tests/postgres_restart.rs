@@ -226,16 +226,18 @@ mod postgres {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].job.jid, kept.jid);
         let report = until_ok("finish", || {
-            backend.job_finish(FinishParams {
-                items: vec![Finish {
-                    token: got[0].token.clone(),
-                    job: got[0].job.clone(),
-                    outcome: FinishOutcome::Completed,
-                    failed: false,
-                }],
-                dead_limits: DeadLimits::default(),
-                now: t0(),
-            })
+            backend.job_finish(
+                FinishParams::new(
+                    vec![Finish::new(
+                        got[0].token.clone(),
+                        got[0].job.clone(),
+                        FinishOutcome::Completed,
+                        false,
+                    )],
+                    t0(),
+                )
+                .dead_limits(DeadLimits::default()),
+            )
         })
         .await;
         assert!(report.lost.is_empty());

@@ -42,7 +42,11 @@ mod postgres {
         let stats = b.stats().await.unwrap();
         assert_eq!((stats.enqueued, stats.scheduled), (0, 0));
         assert!(reserve(b, "mailers", 10, "p1").await.is_empty());
-        assert!(b.queue_list(t0()).await.unwrap().is_empty());
+        assert!(b
+            .queue_list(QueueListParams::new(t0()))
+            .await
+            .unwrap()
+            .is_empty());
         db.drop().await;
     }
 
@@ -82,7 +86,10 @@ mod postgres {
             got,
             vec![single.jid, bulk[0].jid.clone(), bulk[1].jid.clone()]
         );
-        let parked = b.job_get(JobSet::Scheduled, &delayed.jid).await.unwrap();
+        let parked = b
+            .job_get(JobGetParams::new(JobSet::Scheduled, &delayed.jid))
+            .await
+            .unwrap();
         assert_eq!(parked.unwrap().at, Some(t0() + chrono::Duration::hours(1)));
         db.drop().await;
     }

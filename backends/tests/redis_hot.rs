@@ -78,16 +78,14 @@ async fn a_rescued_lease_is_fenced_and_the_job_goes_back_to_the_head() {
     assert_eq!(got.len(), 1);
     assert_eq!(
         f.backend
-            .lease_rescue(RescueParams { now: now + secs(9) })
+            .lease_rescue(RescueParams::new(now + secs(9)))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         f.backend
-            .lease_rescue(RescueParams {
-                now: now + secs(10)
-            })
+            .lease_rescue(RescueParams::new(now + secs(10)))
             .await
             .unwrap(),
         1
@@ -131,29 +129,24 @@ async fn heartbeat_extends_leases_so_rescue_leaves_them() {
         version: "0.1.0".into(),
     };
     f.backend
-        .process_heartbeat(HeartbeatParams {
-            info,
-            running: vec![],
-            quiet: false,
-            lease_ttl: Duration::from_secs(60),
-            now: now + secs(50),
-        })
+        .process_heartbeat(
+            HeartbeatParams::new(info, now + secs(50))
+                .running(vec![])
+                .quiet(false)
+                .lease_ttl(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     assert_eq!(
         f.backend
-            .lease_rescue(RescueParams {
-                now: now + secs(100)
-            })
+            .lease_rescue(RescueParams::new(now + secs(100)))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         f.backend
-            .lease_rescue(RescueParams {
-                now: now + secs(110)
-            })
+            .lease_rescue(RescueParams::new(now + secs(110)))
             .await
             .unwrap(),
         1
@@ -187,10 +180,7 @@ async fn requeue_puts_back_the_exact_bytes_at_the_head() {
     let got = f.reserve(&["q"], "p1", 1, t0()).await;
     assert_eq!(got[0].job.class, "Interop");
     f.backend
-        .job_requeue(RequeueParams {
-            tokens: vec![got[0].token.clone()],
-            now: t0(),
-        })
+        .job_requeue(RequeueParams::new(vec![got[0].token.clone()], t0()))
         .await
         .unwrap();
     let head: String = f
@@ -199,10 +189,7 @@ async fn requeue_puts_back_the_exact_bytes_at_the_head() {
     assert_eq!(head, raw);
     // Requeueing an already settled lease does nothing.
     f.backend
-        .job_requeue(RequeueParams {
-            tokens: vec![got[0].token.clone()],
-            now: t0(),
-        })
+        .job_requeue(RequeueParams::new(vec![got[0].token.clone()], t0()))
         .await
         .unwrap();
     let len: u64 = f.cmd(redis::cmd("LLEN").arg(f.key("queue:q"))).await;
@@ -225,12 +212,7 @@ async fn finish_outcomes_land_in_sidekiq_sets_in_one_call() {
     let items = got
         .iter()
         .zip(outcomes)
-        .map(|(r, outcome)| Finish {
-            token: r.token.clone(),
-            job: r.job.clone(),
-            outcome,
-            failed: true,
-        })
+        .map(|(r, outcome)| Finish::new(r.token.clone(), r.job.clone(), outcome, true))
         .collect();
     let limits = DeadLimits {
         max_jobs: 10,
@@ -238,11 +220,7 @@ async fn finish_outcomes_land_in_sidekiq_sets_in_one_call() {
     };
     let report = f
         .backend
-        .job_finish(FinishParams {
-            items,
-            dead_limits: limits,
-            now,
-        })
+        .job_finish(FinishParams::new(items, now).dead_limits(limits))
         .await
         .unwrap();
     assert_eq!(report, FinishReport::default());
@@ -287,16 +265,18 @@ async fn dead_set_is_trimmed_by_count_and_age() {
     for (i, r) in got.iter().enumerate() {
         let report = f
             .backend
-            .job_finish(FinishParams {
-                items: vec![Finish {
-                    token: r.token.clone(),
-                    job: r.job.clone(),
-                    outcome: FinishOutcome::Dead,
-                    failed: true,
-                }],
-                dead_limits: limits,
-                now: now + secs(i as i64),
-            })
+            .job_finish(
+                FinishParams::new(
+                    vec![Finish::new(
+                        r.token.clone(),
+                        r.job.clone(),
+                        FinishOutcome::Dead,
+                        true,
+                    )],
+                    now + secs(i as i64),
+                )
+                .dead_limits(limits),
+            )
             .await
             .unwrap();
         trimmed += report.dead_trimmed;
@@ -331,7 +311,7 @@ async fn promotion_moves_each_due_job_exactly_once_across_many_callers() {
                 let mut moved = 0;
                 loop {
                     let n = b
-                        .scheduled_promote(PromoteParams { now, limit: 7 })
+                        .scheduled_promote(PromoteParams::new(now).limit(7))
                         .await
                         .unwrap();
                     if n == 0 {
@@ -374,7 +354,10 @@ async fn paused_queues_are_skipped_in_order() {
     let now = t0();
     f.push(vec![job("a", 1), job("b", 2), job("c", 3)], now)
         .await;
-    f.backend.queue_pause("a", true).await.unwrap();
+    f.backend
+        .queue_pause(QueuePauseParams::new("a", true))
+        .await
+        .unwrap();
     let got = f.reserve(&["a", "b", "c"], "p1", 5, now).await;
     assert_eq!(
         got.iter().map(|r| r.job.queue.as_str()).collect::<Vec<_>>(),

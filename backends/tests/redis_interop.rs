@@ -28,7 +28,11 @@ async fn payloads_from_sidekiq_6_7_and_8_are_reserved() {
     assert_eq!(got[1].job.jid, "bbbbbbbbbbbbbbbbbbbbbbbb");
     assert!((got[1].job.created_at - 1_700_000_000.123).abs() < 1e-6);
     assert_eq!(got[1].job.enqueued_at, Some(1_700_000_000.5));
-    let queues = f.backend.queue_list(t0()).await.unwrap();
+    let queues = f
+        .backend
+        .queue_list(QueueListParams::new(t0()))
+        .await
+        .unwrap();
     assert_eq!(
         queues.len(),
         0,
@@ -192,16 +196,13 @@ async fn process_records_are_readable_by_sidekiq_6_and_7() {
         labels: vec!["rust".into()],
         version: "0.1.0".into(),
     };
-    let beat = HeartbeatParams {
-        info: info.clone(),
-        running: vec![RunningJob {
+    let beat = HeartbeatParams::new(info.clone(), now)
+        .running(vec![RunningJob {
             job: job.clone(),
             started_at: now,
-        }],
-        quiet: false,
-        lease_ttl: Duration::from_secs(60),
-        now,
-    };
+        }])
+        .quiet(false)
+        .lease_ttl(Duration::from_secs(60));
     f.backend.process_heartbeat(beat.clone()).await.unwrap();
     let members: Vec<String> = f.cmd(redis::cmd("SMEMBERS").arg(f.key("processes"))).await;
     assert_eq!(members, vec!["host:42:abc"]);
@@ -241,7 +242,10 @@ async fn process_records_are_readable_by_sidekiq_6_and_7() {
         )
         .await;
     f.backend
-        .process_signal(&info.id, ProcessSignal::Stop)
+        .process_signal(ProcessSignalParams::new(
+            info.id.clone(),
+            ProcessSignal::Stop,
+        ))
         .await
         .unwrap();
     let reply = f.backend.process_heartbeat(beat).await.unwrap();

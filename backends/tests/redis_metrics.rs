@@ -6,6 +6,7 @@ mod redis_support;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use jobs::backend::MetricsQueryParams;
 use jobs::backend::{AdminBackend, Backend};
 use jobs::metrics::{hour_of, Counts, MetricsSample, RecordParams, KEEP};
 use redis_support::*;
@@ -51,28 +52,35 @@ async fn metrics_from_two_processes_add_up_per_hour_and_expire() {
     let earlier = hour - chrono::Duration::hours(1);
     // Two workers flush the same hour; one also an earlier hour.
     store
-        .metrics_record(RecordParams {
-            samples: vec![
-                sample("Mailer::Welcome", hour, &[(false, 10), (true, 30)]),
-                sample("<script>x</script>", hour, &[(false, 1)]),
-            ],
-            now,
-            keep: KEEP,
-        })
+        .metrics_record(
+            RecordParams::new(
+                vec![
+                    sample("Mailer::Welcome", hour, &[(false, 10), (true, 30)]),
+                    sample("<script>x</script>", hour, &[(false, 1)]),
+                ],
+                now,
+            )
+            .keep(KEEP),
+        )
         .await
         .unwrap();
     store
-        .metrics_record(RecordParams {
-            samples: vec![
-                sample("Mailer::Welcome", hour, &[(false, 20)]),
-                sample("Mailer::Welcome", earlier, &[(false, 1000)]),
-            ],
-            now,
-            keep: KEEP,
-        })
+        .metrics_record(
+            RecordParams::new(
+                vec![
+                    sample("Mailer::Welcome", hour, &[(false, 20)]),
+                    sample("Mailer::Welcome", earlier, &[(false, 1000)]),
+                ],
+                now,
+            )
+            .keep(KEEP),
+        )
         .await
         .unwrap();
-    let rows = store.metrics_query(hour, now).await.unwrap();
+    let rows = store
+        .metrics_query(MetricsQueryParams::new(hour, now))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].class, "<script>x</script>");
     let mail = &rows[1];
@@ -81,7 +89,10 @@ async fn metrics_from_two_processes_add_up_per_hour_and_expire() {
     assert_eq!(mail.counts.average(), Some(Duration::from_millis(20)));
     assert_eq!(mail.counts.histogram.count(), 3);
     // The earlier hour joins when the range covers it.
-    let rows = store.metrics_query(earlier, now).await.unwrap();
+    let rows = store
+        .metrics_query(MetricsQueryParams::new(earlier, now))
+        .await
+        .unwrap();
     assert_eq!(rows[1].counts.processed, 4);
     let p95 = rows[1].counts.p95().unwrap_or_default();
     assert!(p95 > Duration::from_millis(700), "{p95:?}");
@@ -92,5 +103,9 @@ async fn metrics_from_two_processes_add_up_per_hour_and_expire() {
     assert!(ttl > 0 && ttl <= want, "ttl {ttl}, want at most {want}");
     // clear_all removes them.
     f.backend.clear_all().await.unwrap();
-    assert!(store.metrics_query(earlier, now).await.unwrap().is_empty());
+    assert!(store
+        .metrics_query(MetricsQueryParams::new(earlier, now))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -138,16 +138,18 @@ async fn the_backend_reconnects_after_its_server_restarts() {
     .await;
     assert_eq!(got.len(), 1);
     let report = backend
-        .job_finish(FinishParams {
-            items: vec![Finish {
-                token: got[0].token.clone(),
-                job: got[0].job.clone(),
-                outcome: FinishOutcome::Completed,
-                failed: false,
-            }],
-            dead_limits: DeadLimits::default(),
-            now: t0(),
-        })
+        .job_finish(
+            FinishParams::new(
+                vec![Finish::new(
+                    got[0].token.clone(),
+                    got[0].job.clone(),
+                    FinishOutcome::Completed,
+                    false,
+                )],
+                t0(),
+            )
+            .dead_limits(DeadLimits::default()),
+        )
         .await
         .unwrap();
     assert!(report.lost.is_empty());

@@ -201,16 +201,18 @@ async fn a_foreign_token_is_lost() {
     let db = TempDb::new("foreign");
     let b = db.open().await;
     let report = b
-        .job_finish(FinishParams {
-            items: vec![Finish {
-                token: LeaseToken("not-a-token".into()),
-                job: job("q", 1),
-                outcome: FinishOutcome::Completed,
-                failed: false,
-            }],
-            dead_limits: DeadLimits::default(),
-            now: chrono::Utc::now(),
-        })
+        .job_finish(
+            FinishParams::new(
+                vec![Finish::new(
+                    LeaseToken("not-a-token".into()),
+                    job("q", 1),
+                    FinishOutcome::Completed,
+                    false,
+                )],
+                chrono::Utc::now(),
+            )
+            .dead_limits(DeadLimits::default()),
+        )
         .await
         .unwrap();
     assert_eq!(report.lost, vec![0]);
@@ -244,16 +246,18 @@ async fn concurrent_finishes_each_apply_once() {
                     FinishOutcome::Completed
                 };
                 let report = b
-                    .job_finish(FinishParams {
-                        items: vec![Finish {
-                            token: r.token.clone(),
-                            job: r.job.clone(),
-                            outcome,
-                            failed: n % 7 == 0,
-                        }],
-                        dead_limits: DeadLimits::default(),
-                        now,
-                    })
+                    .job_finish(
+                        FinishParams::new(
+                            vec![Finish::new(
+                                r.token.clone(),
+                                r.job.clone(),
+                                outcome,
+                                n % 7 == 0,
+                            )],
+                            now,
+                        )
+                        .dead_limits(DeadLimits::default()),
+                    )
                     .await
                     .unwrap();
                 (n, report.lost.is_empty())
@@ -284,7 +288,7 @@ async fn a_cancelled_transaction_leaves_the_writer_usable() {
         .await
         .unwrap();
     other.execute("BEGIN IMMEDIATE").await.unwrap();
-    let mut clearing = Box::pin(b.queue_clear("q"));
+    let mut clearing = Box::pin(b.queue_clear(QueueClearParams::new("q")));
     assert!(futures::poll!(clearing.as_mut()).is_pending());
     drop(clearing);
     other.execute("ROLLBACK").await.unwrap();

@@ -11,6 +11,10 @@ use jobs::backend::{
     BackendError, DayStats, JobActionParams, JobFilter, JobListParams, JobPage, JobSet,
     ProcessRecord, ProcessSignal, QueueInfo, Selection, Stats, StoredJob,
 };
+use jobs::backend::{
+    EnableParams, JobGetParams, MetricsQueryParams, ProcessSignalParams, QueueClearParams,
+    QueueListParams, QueuePauseParams, RunNowParams, StatsHistoryParams,
+};
 use jobs::metrics::JobMetrics;
 use jobs::schedule::ScheduleRecord;
 
@@ -41,7 +45,10 @@ impl AppState {
         days: u64,
     ) -> Result<Vec<DayStats>, WebError> {
         let days = u32::try_from(days).unwrap_or(u32::MAX);
-        Ok(self.backend.stats_history(now.date_naive(), days).await?)
+        Ok(self
+            .backend
+            .stats_history(StatsHistoryParams::new(now.date_naive(), days))
+            .await?)
     }
 
     /// The server facts, as `(label, value)`. The error stays a [`BackendError`] so the
@@ -52,7 +59,7 @@ impl AppState {
 
     /// Every queue, with its latency at `now`.
     pub(crate) async fn queues(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, WebError> {
-        Ok(self.backend.queue_list(now).await?)
+        Ok(self.backend.queue_list(QueueListParams::new(now)).await?)
     }
 
     /// One queue, if the backend knows it.
@@ -66,12 +73,18 @@ impl AppState {
 
     /// Pauses (`true`) or resumes (`false`) a queue.
     pub(crate) async fn queue_pause(&self, name: &str, paused: bool) -> Result<(), WebError> {
-        Ok(self.backend.queue_pause(name, paused).await?)
+        Ok(self
+            .backend
+            .queue_pause(QueuePauseParams::new(name, paused))
+            .await?)
     }
 
     /// Removes every job waiting in a queue; how many.
     pub(crate) async fn queue_clear(&self, name: &str) -> Result<u64, WebError> {
-        Ok(self.backend.queue_clear(name).await?)
+        Ok(self
+            .backend
+            .queue_clear(QueueClearParams::new(name))
+            .await?)
     }
 
     /// Deletes these jobs from a queue; how many.
@@ -101,7 +114,7 @@ impl AppState {
     /// One job of a set; 404 when it is not there.
     pub(crate) async fn job(&self, kind: SetKind, jid: &str) -> Result<StoredJob, WebError> {
         self.backend
-            .job_get(kind.set(), jid)
+            .job_get(JobGetParams::new(kind.set(), jid))
             .await?
             .ok_or_else(|| WebError::not_found("no such job in this set"))
     }
@@ -116,7 +129,12 @@ impl AppState {
             Selection::Jids(jids) => {
                 let mut n = 0;
                 for jid in jids {
-                    if self.backend.job_get(kind.set(), jid).await?.is_some() {
+                    if self
+                        .backend
+                        .job_get(JobGetParams::new(kind.set(), jid))
+                        .await?
+                        .is_some()
+                    {
                         n += 1;
                     }
                 }
@@ -163,7 +181,10 @@ impl AppState {
         if !self.processes().await?.iter().any(|p| p.info.id == process) {
             return Err(WebError::not_found("no such process"));
         }
-        Ok(self.backend.process_signal(&process, signal).await?)
+        Ok(self
+            .backend
+            .process_signal(ProcessSignalParams::new(process.clone(), signal))
+            .await?)
     }
 
     /// The recurring schedules; `None` when the backend keeps none.
@@ -186,9 +207,13 @@ impl AppState {
             .schedules()
             .ok_or_else(|| WebError::not_found("this backend keeps no recurring schedules"))?;
         let found = match action {
-            "enable" | "disable" => store.schedule_set_enabled(name, action == "enable").await?,
+            "enable" | "disable" => {
+                store
+                    .schedule_set_enabled(EnableParams::new(name, action == "enable"))
+                    .await?
+            }
             "run" => {
-                return match store.schedule_run_now(name, now).await? {
+                return match store.schedule_run_now(RunNowParams::new(name, now)).await? {
                     Some(jid) => Ok(Some(jid)),
                     None => Err(WebError::not_found("no such schedule")),
                 }
@@ -221,6 +246,10 @@ impl AppState {
             .and_then(chrono::Duration::try_hours)
             .and_then(|back| now.checked_sub_signed(back))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        Ok(Some(store.metrics_query(from, now).await?))
+        Ok(Some(
+            store
+                .metrics_query(MetricsQueryParams::new(from, now))
+                .await?,
+        ))
     }
 }

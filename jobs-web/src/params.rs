@@ -79,10 +79,10 @@ impl Pairs {
 
     /// The job filter: `class` (exact job name) and `q` (text in arguments or error).
     pub(crate) fn filter(&self) -> JobFilter {
-        JobFilter {
-            class: self.get("class").map(|s| cap(s, 200)),
-            text: self.get("q").map(|s| cap(s, 200)),
-        }
+        let mut filter = JobFilter::new();
+        filter.class = self.get("class").map(|s| cap(s, 200));
+        filter.text = self.get("q").map(|s| cap(s, 200));
+        filter
     }
 
     /// The job ids named with `jid`, at most [`MAX_JIDS`].

@@ -154,12 +154,12 @@ async fn every_answer_keeps_its_shape() {
     let s = seed(&b, "SendPush", "push", "device-1").await;
     b.schedules()
         .unwrap()
-        .schedule_declare(jobs::schedule::DeclareParams {
-            name: "nightly".into(),
-            description: "every 1h".into(),
-            job: jobs::envelope::JobEnvelope::new("Report", "reports", vec![]),
-            next_run: Some(chrono::Utc::now()),
-        })
+        .schedule_declare(jobs::schedule::DeclareParams::new(
+            "nightly",
+            "every 1h",
+            jobs::envelope::JobEnvelope::new("Report", "reports", vec![]),
+            Some(chrono::Utc::now()),
+        ))
         .await
         .unwrap();
     let app = app(&b);

@@ -59,26 +59,28 @@ async fn seed_at(b: &Arc<dyn AdminBackend>, t: DateTime<Utc>) -> String {
     )
     .await;
     let id = "host:1:clock".to_owned();
-    b.process_heartbeat(HeartbeatParams {
-        info: ProcessInfo {
-            id: id.clone(),
-            hostname: "host".into(),
-            pid: 1,
-            tag: None,
-            queues: vec!["reports".into()],
-            concurrency: 2,
-            started_at: t - mins(5),
-            labels: vec![],
-            version: "0.1.0".into(),
-        },
-        running: vec![RunningJob {
+    b.process_heartbeat(
+        HeartbeatParams::new(
+            ProcessInfo {
+                id: id.clone(),
+                hostname: "host".into(),
+                pid: 1,
+                tag: None,
+                queues: vec!["reports".into()],
+                concurrency: 2,
+                started_at: t - mins(5),
+                labels: vec![],
+                version: "0.1.0".into(),
+            },
+            t - chrono::Duration::seconds(3),
+        )
+        .running(vec![RunningJob {
             job: queued,
             started_at: t - chrono::Duration::seconds(30),
-        }],
-        quiet: false,
-        lease_ttl: Duration::from_secs(600),
-        now: t - chrono::Duration::seconds(3),
-    })
+        }])
+        .quiet(false)
+        .lease_ttl(Duration::from_secs(600)),
+    )
     .await
     .unwrap();
     id

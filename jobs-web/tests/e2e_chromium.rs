@@ -114,9 +114,13 @@ async fn dashboard_in_chromium() {
     assert!(status.success(), "the browser checks failed: {status}");
 
     // The click really retried it: out of the dead set, back on its queue.
-    assert!(b.job_get(JobSet::Dead, &dead).await.unwrap().is_none());
     assert!(b
-        .job_get(JobSet::Queue("e2e".into()), &dead)
+        .job_get(JobGetParams::new(JobSet::Dead, &dead))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(b
+        .job_get(JobGetParams::new(JobSet::Queue("e2e".into()), &dead))
         .await
         .unwrap()
         .is_some());

@@ -59,7 +59,7 @@ async fn queue_pause_resume_delete_and_clear() {
     assert_eq!(r.location(), "/admin/jobs/queues");
     let info = |b: std::sync::Arc<dyn AdminBackend>| async move {
         let q = b
-            .queue_list(chrono::Utc::now())
+            .queue_list(QueueListParams::new(chrono::Utc::now()))
             .await
             .unwrap()
             .into_iter()
@@ -134,13 +134,12 @@ async fn busy_quiet_and_stop() {
     }
     let rec = b.process_list().await.unwrap().pop().unwrap();
     let reply = b
-        .process_heartbeat(HeartbeatParams {
-            info: rec.info,
-            running: vec![],
-            quiet: true,
-            lease_ttl: std::time::Duration::from_secs(60),
-            now: chrono::Utc::now(),
-        })
+        .process_heartbeat(
+            HeartbeatParams::new(rec.info, chrono::Utc::now())
+                .running(vec![])
+                .quiet(true)
+                .lease_ttl(std::time::Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -193,7 +192,7 @@ async fn set_actions_on_one_a_selection_and_all_matching() {
     assert_eq!(r.status, 303);
     assert_eq!(count(&b, JobSet::Dead).await, 2);
     assert!(b
-        .job_get(JobSet::Queue("payments".into()), &a.dead)
+        .job_get(JobGetParams::new(JobSet::Queue("payments".into()), &a.dead))
         .await
         .unwrap()
         .is_some());
@@ -247,7 +246,10 @@ async fn set_actions_on_one_a_selection_and_all_matching() {
     )
     .await;
     assert!(b
-        .job_get(JobSet::Queue("search".into()), &d.scheduled)
+        .job_get(JobGetParams::new(
+            JobSet::Queue("search".into()),
+            &d.scheduled
+        ))
         .await
         .unwrap()
         .is_some());

@@ -11,12 +11,12 @@ use jobs::schedule::DeclareParams;
 async fn declare(b: &std::sync::Arc<dyn AdminBackend>, name: &str, description: &str, class: &str) {
     let store = b.schedules().expect("the memory backend keeps schedules");
     store
-        .schedule_declare(DeclareParams {
-            name: name.into(),
-            description: description.into(),
-            job: JobEnvelope::new(class, "reports", vec![serde_json::json!(name)]),
-            next_run: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
-        })
+        .schedule_declare(DeclareParams::new(
+            name,
+            description,
+            JobEnvelope::new(class, "reports", vec![serde_json::json!(name)]),
+            Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ))
         .await
         .unwrap();
 }
@@ -74,7 +74,7 @@ async fn recurring_page_and_actions() {
     );
     assert!(
         !store
-            .schedule_get("nightly-report")
+            .schedule_get(ScheduleGetParams::new("nightly-report"))
             .await
             .unwrap()
             .unwrap()
@@ -92,7 +92,7 @@ async fn recurring_page_and_actions() {
     );
     assert!(
         store
-            .schedule_get("nightly-report")
+            .schedule_get(ScheduleGetParams::new("nightly-report"))
             .await
             .unwrap()
             .unwrap()
@@ -138,7 +138,7 @@ async fn recurring_page_and_actions() {
     assert_eq!(send(&app, req).await.status, 403);
     assert!(
         store
-            .schedule_get("heartbeat")
+            .schedule_get(ScheduleGetParams::new("heartbeat"))
             .await
             .unwrap()
             .unwrap()

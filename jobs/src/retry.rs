@@ -146,7 +146,7 @@ fn guarded<T>(job: &JobEnvelope, what: &str, hook: impl FnOnce() -> T) -> Option
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
         Ok(v) => Some(v),
         Err(p) => {
-            let message = crate::worker::hooks::panic_message(&*p);
+            let message = crate::job::panic::panic_message(&*p);
             tracing::error!(jid = %job.jid, class = %job.class, panic = %message, "the job's {what} panicked; using the default");
             None
         }

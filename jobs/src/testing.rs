@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::backend::QueueListParams;
 use crate::backend::{
     AdminBackend, Backend, JobActionParams, JobListParams, JobSet, Lease, ReserveParams,
 };
@@ -131,7 +132,11 @@ impl TestJobs {
 
     /// Every stored job waiting to run: in queues, scheduled, or waiting to retry.
     pub async fn all_enqueued(&self) -> Vec<JobEnvelope> {
-        let mut sets: Vec<JobSet> = match self.backend.queue_list(self.client.clock().now()).await {
+        let mut sets: Vec<JobSet> = match self
+            .backend
+            .queue_list(QueueListParams::new(self.client.clock().now()))
+            .await
+        {
             Ok(queues) => queues.into_iter().map(|q| JobSet::Queue(q.name)).collect(),
             Err(_) => Vec::new(),
         };
@@ -217,7 +222,11 @@ impl TestJobs {
         let mut ran = HashSet::new();
         loop {
             let scheduled = self.take_scheduled(&ran).await;
-            let queues: Vec<String> = match self.backend.queue_list(rt.clock.now()).await {
+            let queues: Vec<String> = match self
+                .backend
+                .queue_list(QueueListParams::new(rt.clock.now()))
+                .await
+            {
                 Ok(q) => q.into_iter().map(|q| q.name).collect(),
                 Err(_) => Vec::new(),
             };
@@ -239,8 +248,8 @@ impl TestJobs {
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));
             }
-            let p = plan(&rt, job, result, &options);
-            if let Err(e) = lease.finish(p.job, p.outcome, p.failed).await {
+            let f = plan(&rt, lease.token().clone(), job, result, &options);
+            if let Err(e) = lease.finish(f.job, f.outcome, f.failed).await {
                 panic!("in-memory finish failed: {e}");
             }
             report.performed += 1;

@@ -75,8 +75,8 @@ impl Backend for Recording {
     ) -> Result<HeartbeatReply, BackendError> {
         self.inner.process_heartbeat(params).await
     }
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        self.inner.process_remove(id).await
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        self.inner.process_remove(params).await
     }
     async fn scheduled_promote(&self, params: PromoteParams) -> Result<u64, BackendError> {
         self.inner.scheduled_promote(params).await

@@ -30,12 +30,9 @@ async fn a_huge_lease_ttl_saturates_instead_of_overflowing() {
         labels: vec![],
         version: "0".into(),
     };
-    let beat = HeartbeatParams {
-        info,
-        running: vec![],
-        quiet: false,
-        lease_ttl: Duration::MAX,
-        now,
-    };
+    let beat = HeartbeatParams::new(info, now)
+        .running(vec![])
+        .quiet(false)
+        .lease_ttl(Duration::MAX);
     assert!(b.process_heartbeat(beat).await.is_ok());
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::Oops;
 use jobs::backend::Backend;
+use jobs::backend::MetricsQueryParams;
 use jobs::chrono::Utc;
 use jobs::memory::MemoryBackend;
 use jobs::metrics::JobMetrics;
@@ -28,7 +29,10 @@ async fn metrics(backend: &MemoryBackend) -> Vec<JobMetrics> {
     let now = Utc::now();
     let store = backend.metrics().expect("the memory backend keeps metrics");
     store
-        .metrics_query(now - jobs::chrono::Duration::hours(2), now)
+        .metrics_query(MetricsQueryParams::new(
+            now - jobs::chrono::Duration::hours(2),
+            now,
+        ))
         .await
         .unwrap()
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{Events, Gate, Oops};
 use jobs::backend::AdminBackend;
+use jobs::backend::QueuePauseParams;
 use jobs::prelude::*;
 
 /// Counts jobs running at once and remembers the most.
@@ -183,7 +184,10 @@ async fn a_paused_queue_is_skipped_until_resumed() {
         .perform_later(1)
         .await
         .unwrap();
-    backend.queue_pause("held", true).await.unwrap();
+    backend
+        .queue_pause(QueuePauseParams::new("held", true))
+        .await
+        .unwrap();
     let (events, mut rx) = common::events();
     let worker = common::worker(&backend)
         .queues(["held", "open"])
@@ -203,7 +207,10 @@ async fn a_paused_queue_is_skipped_until_resumed() {
     common::assert_no_event(&mut rx).await;
     assert_eq!(common::queue_size(&backend, "held").await, 1);
 
-    backend.queue_pause("held", false).await.unwrap();
+    backend
+        .queue_pause(QueuePauseParams::new("held", false))
+        .await
+        .unwrap();
     assert_eq!(common::next(&mut rx).await, "held:1");
     running.stop().await;
 }

@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Events, Gate, Oops};
+use jobs::backend::ProcessSignalParams;
 use jobs::backend::{AdminBackend, JobSet, ProcessSignal};
 use jobs::prelude::*;
 
@@ -168,7 +169,7 @@ async fn a_quiet_signal_through_the_admin_side_stops_reserving() {
     })
     .await;
     backend
-        .process_signal(&id, ProcessSignal::Quiet)
+        .process_signal(ProcessSignalParams::new(id.clone(), ProcessSignal::Quiet))
         .await
         .unwrap();
     let handle = running.handle.clone();
@@ -199,7 +200,7 @@ async fn a_stop_signal_through_the_admin_side_makes_run_return() {
     })
     .await;
     backend
-        .process_signal(&id, ProcessSignal::Stop)
+        .process_signal(ProcessSignalParams::new(id.clone(), ProcessSignal::Stop))
         .await
         .unwrap();
     running.join().await;

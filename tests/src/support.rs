@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use jobs::backend::JobGetParams;
 use jobs::backend::{
     AdminBackend, BackendError, DeadLimits, Finish, FinishOutcome, FinishParams, FinishReport,
     HeartbeatParams, HeartbeatReply, JobListParams, JobSet, ProcessInfo, PromoteParams, PushParams,
@@ -99,12 +100,13 @@ pub async fn push(
 
 /// Promotes up to `limit` due scheduled and retry jobs at `now`; returns how many moved.
 pub async fn promote(b: &Subject, now: DateTime<Utc>, limit: usize) -> Result<u64, BackendError> {
-    b.scheduled_promote(PromoteParams { now, limit }).await
+    b.scheduled_promote(PromoteParams::new(now).limit(limit))
+        .await
 }
 
 /// Rescues the leases expired at `now`; returns how many jobs went back.
 pub async fn rescue(b: &Subject, now: DateTime<Utc>) -> Result<u64, BackendError> {
-    b.lease_rescue(RescueParams { now }).await
+    b.lease_rescue(RescueParams::new(now)).await
 }
 
 /// Reserves up to `limit` jobs from `queues` for `process`, leased for [`LEASE_TTL`], not
@@ -135,12 +137,7 @@ pub async fn drain(
 
 /// A finish item settling `r` with its job as stored next.
 pub fn item(r: &Reserved, job: JobEnvelope, outcome: FinishOutcome, failed: bool) -> Finish {
-    Finish {
-        token: r.token.clone(),
-        job,
-        outcome,
-        failed,
-    }
+    Finish::new(r.token.clone(), job, outcome, failed)
 }
 
 /// Settles `items` in one call at `now`, with the given dead-set limits.
@@ -150,12 +147,8 @@ pub async fn finish_all(
     dead_limits: DeadLimits,
     now: DateTime<Utc>,
 ) -> Result<FinishReport, BackendError> {
-    b.job_finish(FinishParams {
-        items,
-        dead_limits,
-        now,
-    })
-    .await
+    b.job_finish(FinishParams::new(items, now).dead_limits(dead_limits))
+        .await
 }
 
 /// Settles one reserved job, storing `job` where `outcome` says, with default limits.
@@ -209,7 +202,10 @@ pub async fn whereabouts(b: &Subject, jid: &str, queue: &str) -> Result<Vec<JobS
         JobSet::Retry,
         JobSet::Dead,
     ] {
-        if b.job_get(set.clone(), jid).await?.is_some() {
+        if b.job_get(JobGetParams::new(set.clone(), jid))
+            .await?
+            .is_some()
+        {
             found.push(set);
         }
     }
@@ -239,12 +235,11 @@ pub async fn beat(
     lease_ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<HeartbeatReply, BackendError> {
-    b.process_heartbeat(HeartbeatParams {
-        info: info(id),
-        running: Vec::new(),
-        quiet: false,
-        lease_ttl,
-        now,
-    })
+    b.process_heartbeat(
+        HeartbeatParams::new(info(id), now)
+            .running(Vec::new())
+            .quiet(false)
+            .lease_ttl(lease_ttl),
+    )
     .await
 }

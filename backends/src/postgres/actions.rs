@@ -8,6 +8,8 @@
 //! 3. `clear_all` truncates every table but keeps the sequences, so a lease token from
 //!    before can never match a row after.
 
+use jobs::backend::QueueClearParams;
+use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobFilter, JobSet, Selection};
 use jobs::envelope::{to_epoch, JobEnvelope};
 use sqlx::types::Json;
@@ -21,9 +23,9 @@ use super::Inner;
 /// Pauses or resumes a queue.
 pub(super) async fn queue_pause(
     inner: &Inner,
-    queue: &str,
-    paused: bool,
+    params: QueuePauseParams,
 ) -> Result<(), BackendError> {
+    let (queue, paused) = (params.queue.as_str(), params.paused);
     let sql = if paused {
         inner.q("INSERT INTO __SCHEMA__.paused_queues (name) VALUES ($1) ON CONFLICT DO NOTHING")
     } else {
@@ -42,7 +44,11 @@ pub(super) async fn queue_pause(
 }
 
 /// Deletes a queue's available jobs and forgets the queue; returns how many jobs.
-pub(super) async fn queue_clear(inner: &Inner, queue: &str) -> Result<u64, BackendError> {
+pub(super) async fn queue_clear(
+    inner: &Inner,
+    params: QueueClearParams,
+) -> Result<u64, BackendError> {
+    let queue = params.queue.as_str();
     let sql = inner.q("WITH cleared AS (
              DELETE FROM __SCHEMA__.jobs WHERE queue = $1 AND state = 'available' RETURNING 1
          ), forgotten AS (
@@ -187,12 +193,7 @@ pub(super) async fn job_kill(inner: &Inner, p: JobActionParams) -> Result<u64, B
         0
     };
     tx.commit().await.or_backend(&inner.cx)?;
-    if trimmed > 0 {
-        tracing::warn!(
-            trimmed,
-            "dead set over its limits; oldest dead jobs trimmed"
-        );
-    }
+    jobs::backend::warn_dead_trimmed("postgres", trimmed);
     Ok(killed)
 }
 

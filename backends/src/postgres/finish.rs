@@ -47,12 +47,7 @@ pub(super) async fn job_finish(
             .0
     };
     report.lost = (0..applied.len()).filter(|&i| !applied[i]).collect();
-    if report.dead_trimmed > 0 {
-        tracing::warn!(
-            trimmed = report.dead_trimmed,
-            "dead set over its limits; oldest dead jobs trimmed"
-        );
-    }
+    jobs::backend::warn_dead_trimmed("postgres", report.dead_trimmed);
     Ok(report)
 }
 

@@ -5,11 +5,12 @@
 //!    order and matches in Rust, so it means exactly what it means on every backend.
 //! 3. Stats sum the counter shards; the history reads `counters_daily`.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::TryStreamExt;
-use jobs::backend::{
-    BackendError, DayStats, JobListParams, JobPage, JobSet, QueueInfo, Stats, StoredJob,
-};
+use jobs::backend::JobGetParams;
+use jobs::backend::QueueListParams;
+use jobs::backend::StatsHistoryParams;
+use jobs::backend::{BackendError, DayStats, JobListParams, JobPage, QueueInfo, Stats, StoredJob};
 use jobs::envelope::to_epoch;
 use sqlx::Row;
 
@@ -20,8 +21,9 @@ use super::Inner;
 /// Every known or paused queue, by name, with its size, head latency and pause flag.
 pub(super) async fn queue_list(
     inner: &Inner,
-    now: DateTime<Utc>,
+    params: QueueListParams,
 ) -> Result<Vec<QueueInfo>, BackendError> {
+    let now = params.now;
     let sql = inner.q("WITH names AS (
              SELECT name FROM __SCHEMA__.queues UNION SELECT name FROM __SCHEMA__.paused_queues
          )
@@ -101,9 +103,9 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
 /// One job of a set by jid.
 pub(super) async fn job_get(
     inner: &Inner,
-    set: JobSet,
-    jid: &str,
+    params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
+    let (set, jid) = (params.set, params.jid.as_str());
     let place = SetPlace::of(&set)?;
     let sql = inner.q(&format!(
         "SELECT {STORED} FROM __SCHEMA__.jobs
@@ -153,13 +155,9 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
 /// Processed and failed counts of the `days` days up to `today`, oldest first.
 pub(super) async fn stats_history(
     inner: &Inner,
-    today: NaiveDate,
-    days: u32,
+    params: StatsHistoryParams,
 ) -> Result<Vec<DayStats>, BackendError> {
-    let dates: Vec<NaiveDate> = (0..days)
-        .rev()
-        .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
-        .collect();
+    let dates = params.dates();
     let Some(first) = dates.first().copied() else {
         return Ok(Vec::new());
     };
@@ -169,7 +167,7 @@ pub(super) async fn stats_history(
     );
     let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(&sql)
         .bind(first)
-        .bind(today)
+        .bind(params.today)
         .fetch_all(&inner.pool)
         .await
         .or_backend(&inner.cx)?;

@@ -6,6 +6,7 @@
 //!    hours past the keep time are deleted in the same transaction.
 //! 2. **Query**: the rows of the hours in range, summed per job name.
 
+use jobs::backend::MetricsQueryParams;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -74,9 +75,9 @@ pub(super) async fn metrics_record(inner: &Inner, p: RecordParams) -> Result<(),
 /// The metrics of the hours from `from` to `to`, summed per job name.
 pub(super) async fn metrics_query(
     inner: &Inner,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    params: MetricsQueryParams,
 ) -> Result<Vec<JobMetrics>, BackendError> {
+    let (from, to) = (params.from, params.to);
     let sql = inner.q(
         "SELECT class, processed, failed, total_us, histogram FROM __SCHEMA__.job_metrics
          WHERE hour >= $1 AND hour <= $2",

@@ -48,7 +48,7 @@ mod stats;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
@@ -274,8 +274,8 @@ impl Backend for PostgresBackend {
         process::process_heartbeat(&self.inner, p).await
     }
 
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        process::process_remove(&self.inner, id).await
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        process::process_remove(&self.inner, params).await
     }
 
     async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
@@ -293,24 +293,24 @@ impl Backend for PostgresBackend {
 
 #[async_trait]
 impl AdminBackend for PostgresBackend {
-    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
-        listing::queue_list(&self.inner, now).await
+    async fn queue_list(&self, params: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
+        listing::queue_list(&self.inner, params).await
     }
 
-    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
-        actions::queue_pause(&self.inner, queue, paused).await
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), BackendError> {
+        actions::queue_pause(&self.inner, params).await
     }
 
-    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
-        actions::queue_clear(&self.inner, queue).await
+    async fn queue_clear(&self, params: QueueClearParams) -> Result<u64, BackendError> {
+        actions::queue_clear(&self.inner, params).await
     }
 
     async fn job_list(&self, params: JobListParams) -> Result<JobPage, BackendError> {
         listing::job_list(&self.inner, params).await
     }
 
-    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
-        listing::job_get(&self.inner, set, jid).await
+    async fn job_get(&self, params: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
+        listing::job_get(&self.inner, params).await
     }
 
     async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
@@ -329,12 +329,8 @@ impl AdminBackend for PostgresBackend {
         process::process_list(&self.inner).await
     }
 
-    async fn process_signal(
-        &self,
-        id: &ProcessId,
-        signal: ProcessSignal,
-    ) -> Result<(), BackendError> {
-        process::process_signal(&self.inner, id, signal).await
+    async fn process_signal(&self, params: ProcessSignalParams) -> Result<(), BackendError> {
+        process::process_signal(&self.inner, params).await
     }
 
     async fn stats(&self) -> Result<Stats, BackendError> {
@@ -343,10 +339,9 @@ impl AdminBackend for PostgresBackend {
 
     async fn stats_history(
         &self,
-        today: NaiveDate,
-        days: u32,
+        params: StatsHistoryParams,
     ) -> Result<Vec<DayStats>, BackendError> {
-        listing::stats_history(&self.inner, today, days).await
+        listing::stats_history(&self.inner, params).await
     }
 
     async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
@@ -368,28 +363,27 @@ impl ScheduleStore for PostgresBackend {
         schedule::schedule_list(&self.inner).await
     }
 
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
-        schedule::schedule_get(&self.inner, name).await
+    async fn schedule_get(
+        &self,
+        params: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
+        schedule::schedule_get(&self.inner, params).await
     }
 
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
         schedule::schedule_declare(&self.inner, p).await
     }
 
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError> {
-        schedule::schedule_advance(&self.inner, name, next_run).await
+    async fn schedule_advance(&self, params: AdvanceParams) -> Result<(), BackendError> {
+        schedule::schedule_advance(&self.inner, params).await
     }
 
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
-        schedule::schedule_set_enabled(&self.inner, name, enabled).await
+    async fn schedule_set_enabled(&self, params: EnableParams) -> Result<bool, BackendError> {
+        schedule::schedule_set_enabled(&self.inner, params).await
     }
 
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
-        schedule::schedule_remove(&self.inner, name).await
+    async fn schedule_remove(&self, params: ScheduleRemoveParams) -> Result<bool, BackendError> {
+        schedule::schedule_remove(&self.inner, params).await
     }
 
     async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
@@ -405,9 +399,8 @@ impl MetricsStore for PostgresBackend {
 
     async fn metrics_query(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        params: MetricsQueryParams,
     ) -> Result<Vec<JobMetrics>, BackendError> {
-        metrics::metrics_query(&self.inner, from, to).await
+        metrics::metrics_query(&self.inner, params).await
     }
 }

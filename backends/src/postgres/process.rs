@@ -5,9 +5,9 @@
 //! 2. [`process_signal`] leaves a signal only for a process that has a record.
 //! 3. A record is stored whole as JSON (`rows.rs`), so it reads back exactly as written.
 
-use jobs::backend::{
-    BackendError, HeartbeatParams, HeartbeatReply, ProcessId, ProcessRecord, ProcessSignal,
-};
+use jobs::backend::ProcessRemoveParams;
+use jobs::backend::ProcessSignalParams;
+use jobs::backend::{BackendError, HeartbeatParams, HeartbeatReply, ProcessRecord, ProcessSignal};
 use sqlx::types::Json;
 
 use super::error::Sqlx;
@@ -45,7 +45,11 @@ pub(super) async fn process_heartbeat(
 }
 
 /// Drops a process's record.
-pub(super) async fn process_remove(inner: &Inner, id: &ProcessId) -> Result<(), BackendError> {
+pub(super) async fn process_remove(
+    inner: &Inner,
+    params: ProcessRemoveParams,
+) -> Result<(), BackendError> {
+    let id = &params.id;
     sqlx::query(&inner.sql.process_remove)
         .bind(id)
         .execute(&inner.pool)
@@ -67,9 +71,9 @@ pub(super) async fn process_list(inner: &Inner) -> Result<Vec<ProcessRecord>, Ba
 /// Leaves a signal for a live process, read at its next beat.
 pub(super) async fn process_signal(
     inner: &Inner,
-    id: &ProcessId,
-    signal: ProcessSignal,
+    params: ProcessSignalParams,
 ) -> Result<(), BackendError> {
+    let (id, signal) = (&params.id, params.signal);
     let signal = serde_json::to_string(&signal)
         .map_err(|e| BackendError::other("cannot encode a process signal", e))?;
     let sql = inner.q("INSERT INTO __SCHEMA__.process_signals (process_id, signal)

@@ -64,10 +64,7 @@ async fn try_reserve(
         let id: i64 = row.try_get(0).or_backend(&inner.cx)?;
         let lease: i64 = row.try_get(1).or_backend(&inner.cx)?;
         match rows::job(&row, 2, 3) {
-            Ok(job) => out.push(Reserved {
-                job,
-                token: rows::token(id, lease),
-            }),
+            Ok(job) => out.push(Reserved::new(job, rows::token(id, lease))),
             Err(error) => bury_undecodable(inner, id, lease, now, &error).await?,
         }
     }

@@ -10,6 +10,10 @@
 //!    once, and a claim never commits without its job.
 
 use chrono::{DateTime, Utc};
+use jobs::backend::AdvanceParams;
+use jobs::backend::EnableParams;
+use jobs::backend::ScheduleGetParams;
+use jobs::backend::ScheduleRemoveParams;
 use jobs::backend::{BackendError, PushParams};
 use jobs::envelope::JobEnvelope;
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord};
@@ -61,8 +65,9 @@ pub(super) async fn schedule_list(inner: &Inner) -> Result<Vec<ScheduleRecord>, 
 /// One schedule by name.
 pub(super) async fn schedule_get(
     inner: &Inner,
-    name: &str,
+    params: ScheduleGetParams,
 ) -> Result<Option<ScheduleRecord>, BackendError> {
+    let name = params.name.as_str();
     let sql = inner.q(&format!(
         "SELECT {COLUMNS} FROM __SCHEMA__.schedules WHERE name = $1"
     ));
@@ -100,9 +105,9 @@ pub(super) async fn schedule_declare(
 /// Raises a schedule's next run to `next_run` (never lowers it).
 pub(super) async fn schedule_advance(
     inner: &Inner,
-    name: &str,
-    next_run: DateTime<Utc>,
+    params: AdvanceParams,
 ) -> Result<(), BackendError> {
+    let (name, next_run) = (params.name.as_str(), params.next_run);
     let sql = inner.q("UPDATE __SCHEMA__.schedules SET next_run = $2
          WHERE name = $1 AND (next_run IS NULL OR next_run < $2)");
     sqlx::query(&sql)
@@ -117,9 +122,9 @@ pub(super) async fn schedule_advance(
 /// Enables or disables a schedule; false when there is none.
 pub(super) async fn schedule_set_enabled(
     inner: &Inner,
-    name: &str,
-    enabled: bool,
+    params: EnableParams,
 ) -> Result<bool, BackendError> {
+    let (name, enabled) = (params.name.as_str(), params.enabled);
     let sql = inner.q("UPDATE __SCHEMA__.schedules SET enabled = $2 WHERE name = $1");
     let done = sqlx::query(&sql)
         .bind(name)
@@ -131,7 +136,11 @@ pub(super) async fn schedule_set_enabled(
 }
 
 /// Removes a schedule; false when there was none.
-pub(super) async fn schedule_remove(inner: &Inner, name: &str) -> Result<bool, BackendError> {
+pub(super) async fn schedule_remove(
+    inner: &Inner,
+    params: ScheduleRemoveParams,
+) -> Result<bool, BackendError> {
+    let name = params.name.as_str();
     let sql = inner.q("DELETE FROM __SCHEMA__.schedules WHERE name = $1");
     let done = sqlx::query(&sql)
         .bind(name)

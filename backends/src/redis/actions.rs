@@ -8,6 +8,8 @@
 //! 3. `clear_all` deletes by SCAN only keys this backend writes: everything under the prefix
 //!    when there is one, else Sidekiq's and `jobs-rs:` keys. Never FLUSHDB.
 
+use jobs::backend::QueueClearParams;
+use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobSet, Selection};
 
 use super::moves::{run_moves, Action, Move};
@@ -20,9 +22,9 @@ const UNLINK_CHUNK: usize = 500;
 /// Pauses or resumes a queue.
 pub(super) async fn queue_pause(
     inner: &Inner,
-    queue: &str,
-    paused: bool,
+    params: QueuePauseParams,
 ) -> Result<(), BackendError> {
+    let (queue, paused) = (params.queue.as_str(), params.paused);
     let cmd = if paused { "SADD" } else { "SREM" };
     inner
         .query::<()>(redis::cmd(cmd).arg(inner.keys().paused()).arg(queue))
@@ -30,7 +32,11 @@ pub(super) async fn queue_pause(
 }
 
 /// Deletes a queue's jobs and forgets the queue; returns how many jobs.
-pub(super) async fn queue_clear(inner: &Inner, queue: &str) -> Result<u64, BackendError> {
+pub(super) async fn queue_clear(
+    inner: &Inner,
+    params: QueueClearParams,
+) -> Result<u64, BackendError> {
+    let queue = params.queue.as_str();
     let k = inner.keys();
     let mut pipe = redis::pipe();
     pipe.atomic();

@@ -84,11 +84,6 @@ pub(super) async fn job_finish(
             .collect(),
         dead_trimmed: u64::try_from(*trimmed).unwrap_or(0),
     };
-    if report.dead_trimmed > 0 {
-        tracing::warn!(
-            trimmed = report.dead_trimmed,
-            "dead set over its limits; oldest dead jobs trimmed"
-        );
-    }
+    jobs::backend::warn_dead_trimmed("redis", report.dead_trimmed);
     Ok(report)
 }

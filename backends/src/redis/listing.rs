@@ -7,7 +7,10 @@
 //!    as Sidekiq's `find_job` finds it: `ZSCAN` for members containing the jid.
 //! 3. Stats read Sidekiq's counters and set sizes; the history reads the per-day counters.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use jobs::backend::JobGetParams;
+use jobs::backend::QueueListParams;
+use jobs::backend::StatsHistoryParams;
 use jobs::backend::{
     BackendError, DayStats, JobListParams, JobPage, JobSet, QueueInfo, Stats, StoredJob,
 };
@@ -33,8 +36,9 @@ fn index(n: u64) -> i64 {
 /// Every known or paused queue, by name, with its size, head latency and pause flag.
 pub(super) async fn queue_list(
     inner: &Inner,
-    now: DateTime<Utc>,
+    params: QueueListParams,
 ) -> Result<Vec<QueueInfo>, BackendError> {
+    let now = params.now;
     let k = inner.keys();
     let mut pipe = redis::pipe();
     pipe.cmd("SMEMBERS").arg(k.queues());
@@ -66,22 +70,12 @@ pub(super) async fn queue_list(
 
 /// A page of a set: `total` matching jobs, `limit` of them from `offset`.
 pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage, BackendError> {
-    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(p.limit).unwrap_or(usize::MAX);
     if !p.filter.is_empty() {
-        let all: Vec<Entry> = entries(inner, &p.set)
-            .await?
-            .into_iter()
-            .filter(|e| p.filter.matches(&e.job))
-            .collect();
-        let total = all.len() as u64;
-        let jobs = all
-            .into_iter()
-            .skip(skip)
-            .take(take)
-            .map(|e| stored(&p.set, e))
-            .collect();
-        return Ok(JobPage { total, jobs });
+        let all = entries(inner, &p.set).await?;
+        return Ok(JobPage::filtered(
+            &p,
+            all.into_iter().map(|e| stored(&p.set, e)),
+        ));
     }
     let (key, source) = set_key(inner, &p.set);
     let place = describe(&p.set);
@@ -140,9 +134,9 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
 /// One job of a set by jid.
 pub(super) async fn job_get(
     inner: &Inner,
-    set: JobSet,
-    jid: &str,
+    params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
+    let (set, jid) = (params.set, params.jid.as_str());
     let (key, source) = set_key(inner, &set);
     let place = describe(&set);
     if source == Source::List {
@@ -228,13 +222,9 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
 /// Processed and failed counts of the `days` days up to `today`, oldest first.
 pub(super) async fn stats_history(
     inner: &Inner,
-    today: NaiveDate,
-    days: u32,
+    params: StatsHistoryParams,
 ) -> Result<Vec<DayStats>, BackendError> {
-    let dates: Vec<NaiveDate> = (0..days)
-        .rev()
-        .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
-        .collect();
+    let dates = params.dates();
     if dates.is_empty() {
         return Ok(Vec::new());
     }

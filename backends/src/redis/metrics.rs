@@ -9,6 +9,7 @@
 //!    `EXPIRE` per hour touched.
 //! 3. **Query** reads the hours in range with one pipeline of `HGETALL`s and sums them.
 
+use jobs::backend::MetricsQueryParams;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -67,9 +68,9 @@ pub(super) async fn metrics_record(inner: &Inner, p: RecordParams) -> Result<(),
 /// The metrics of the hours from `from` to `to`, summed per job name.
 pub(super) async fn metrics_query(
     inner: &Inner,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    params: MetricsQueryParams,
 ) -> Result<Vec<JobMetrics>, BackendError> {
+    let (from, to) = (params.from, params.to);
     let first = hour_of(from).timestamp();
     let last = hour_of(to).timestamp().min(first + (MAX_HOURS - 1) * 3600);
     if last < first {

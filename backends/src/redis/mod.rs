@@ -66,7 +66,6 @@ mod token;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
 use jobs::backend::*;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
@@ -331,8 +330,8 @@ impl Backend for RedisBackend {
         process::process_heartbeat(&self.inner, p).await
     }
 
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        process::process_remove(&self.inner, id).await
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        process::process_remove(&self.inner, params).await
     }
 
     async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
@@ -350,24 +349,24 @@ impl Backend for RedisBackend {
 
 #[async_trait]
 impl AdminBackend for RedisBackend {
-    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
-        listing::queue_list(&self.inner, now).await
+    async fn queue_list(&self, params: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
+        listing::queue_list(&self.inner, params).await
     }
 
-    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
-        actions::queue_pause(&self.inner, queue, paused).await
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), BackendError> {
+        actions::queue_pause(&self.inner, params).await
     }
 
-    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
-        actions::queue_clear(&self.inner, queue).await
+    async fn queue_clear(&self, params: QueueClearParams) -> Result<u64, BackendError> {
+        actions::queue_clear(&self.inner, params).await
     }
 
     async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
         listing::job_list(&self.inner, p).await
     }
 
-    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
-        listing::job_get(&self.inner, set, jid).await
+    async fn job_get(&self, params: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
+        listing::job_get(&self.inner, params).await
     }
 
     async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
@@ -386,12 +385,8 @@ impl AdminBackend for RedisBackend {
         process::process_list(&self.inner).await
     }
 
-    async fn process_signal(
-        &self,
-        id: &ProcessId,
-        signal: ProcessSignal,
-    ) -> Result<(), BackendError> {
-        process::process_signal(&self.inner, id, signal).await
+    async fn process_signal(&self, params: ProcessSignalParams) -> Result<(), BackendError> {
+        process::process_signal(&self.inner, params).await
     }
 
     async fn stats(&self) -> Result<Stats, BackendError> {
@@ -400,10 +395,9 @@ impl AdminBackend for RedisBackend {
 
     async fn stats_history(
         &self,
-        today: NaiveDate,
-        days: u32,
+        params: StatsHistoryParams,
     ) -> Result<Vec<DayStats>, BackendError> {
-        listing::stats_history(&self.inner, today, days).await
+        listing::stats_history(&self.inner, params).await
     }
 
     async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
@@ -425,28 +419,27 @@ impl ScheduleStore for RedisBackend {
         schedule::schedule_list(&self.inner).await
     }
 
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
-        schedule::schedule_get(&self.inner, name).await
+    async fn schedule_get(
+        &self,
+        params: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
+        schedule::schedule_get(&self.inner, params).await
     }
 
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
         schedule::schedule_declare(&self.inner, p).await
     }
 
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError> {
-        schedule::schedule_advance(&self.inner, name, next_run).await
+    async fn schedule_advance(&self, params: AdvanceParams) -> Result<(), BackendError> {
+        schedule::schedule_advance(&self.inner, params).await
     }
 
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
-        schedule::schedule_set_enabled(&self.inner, name, enabled).await
+    async fn schedule_set_enabled(&self, params: EnableParams) -> Result<bool, BackendError> {
+        schedule::schedule_set_enabled(&self.inner, params).await
     }
 
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
-        schedule::schedule_remove(&self.inner, name).await
+    async fn schedule_remove(&self, params: ScheduleRemoveParams) -> Result<bool, BackendError> {
+        schedule::schedule_remove(&self.inner, params).await
     }
 
     async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
@@ -462,9 +455,8 @@ impl MetricsStore for RedisBackend {
 
     async fn metrics_query(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        params: MetricsQueryParams,
     ) -> Result<Vec<JobMetrics>, BackendError> {
-        metrics::metrics_query(&self.inner, from, to).await
+        metrics::metrics_query(&self.inner, params).await
     }
 }

@@ -86,12 +86,7 @@ pub(crate) async fn run_moves(
         moved += m;
         trimmed += t;
     }
-    if trimmed > 0 {
-        tracing::warn!(
-            trimmed,
-            "dead set over its limits; oldest dead jobs trimmed"
-        );
-    }
+    jobs::backend::warn_dead_trimmed("redis", trimmed);
     Ok((moved, trimmed))
 }
 

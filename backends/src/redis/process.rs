@@ -165,7 +165,11 @@ pub(super) async fn process_heartbeat(
 }
 
 /// Drops a process's record, its running jobs and its signals.
-pub(super) async fn process_remove(inner: &Inner, id: &ProcessId) -> Result<(), BackendError> {
+pub(super) async fn process_remove(
+    inner: &Inner,
+    params: ProcessRemoveParams,
+) -> Result<(), BackendError> {
+    let id = &params.id;
     let k = inner.keys();
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -232,9 +236,9 @@ pub(super) async fn process_list(inner: &Inner) -> Result<Vec<ProcessRecord>, Ba
 /// Leaves a signal for a live process, as Sidekiq's web UI does.
 pub(super) async fn process_signal(
     inner: &Inner,
-    id: &ProcessId,
-    signal: ProcessSignal,
+    params: ProcessSignalParams,
 ) -> Result<(), BackendError> {
+    let (id, signal) = (&params.id, params.signal);
     let k = inner.keys();
     let live: bool = inner.query(redis::cmd("EXISTS").arg(k.process(id))).await?;
     if !live {

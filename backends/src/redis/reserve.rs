@@ -179,10 +179,7 @@ async fn take(
             .get(index.wrapping_sub(1))
             .ok_or_else(|| bad_reply("reserve"))?;
         match JobEnvelope::from_json(&raw) {
-            Ok(job) => out.push(Reserved {
-                job,
-                token: Token::encode(&p.process, queue, &raw),
-            }),
+            Ok(job) => out.push(Reserved::new(job, Token::encode(&p.process, queue, &raw))),
             Err(e) => {
                 let place = format!("queue `{queue}`");
                 tracing::error!(

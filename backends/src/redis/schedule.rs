@@ -11,6 +11,10 @@
 //! 3. **Declare** is one `MULTI`: `HSET` the description and job, `HSETNX` enabled and
 //!    next run (so an existing schedule keeps its state), then read the hash back.
 
+use jobs::backend::AdvanceParams;
+use jobs::backend::EnableParams;
+use jobs::backend::ScheduleGetParams;
+use jobs::backend::ScheduleRemoveParams;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -105,8 +109,9 @@ pub(super) async fn schedule_list(inner: &Inner) -> Result<Vec<ScheduleRecord>, 
 /// One schedule by name.
 pub(super) async fn schedule_get(
     inner: &Inner,
-    name: &str,
+    params: ScheduleGetParams,
 ) -> Result<Option<ScheduleRecord>, BackendError> {
+    let name = params.name.as_str();
     let fields: HashMap<String, String> = inner
         .query(redis::cmd("HGETALL").arg(schedule_key(inner, name)))
         .await?;
@@ -153,9 +158,9 @@ pub(super) async fn schedule_declare(
 /// Raises a schedule's next run to `next_run` (never lowers it).
 pub(super) async fn schedule_advance(
     inner: &Inner,
-    name: &str,
-    next_run: DateTime<Utc>,
+    params: AdvanceParams,
 ) -> Result<(), BackendError> {
+    let (name, next_run) = (params.name.as_str(), params.next_run);
     let mut inv = UPDATE.prepare_invoke();
     inv.key(schedule_key(inner, name))
         .arg("advance")
@@ -166,9 +171,9 @@ pub(super) async fn schedule_advance(
 /// Enables or disables a schedule; false when there is none.
 pub(super) async fn schedule_set_enabled(
     inner: &Inner,
-    name: &str,
-    enabled: bool,
+    params: EnableParams,
 ) -> Result<bool, BackendError> {
+    let (name, enabled) = (params.name.as_str(), params.enabled);
     let mut inv = UPDATE.prepare_invoke();
     inv.key(schedule_key(inner, name))
         .arg("enable")
@@ -177,7 +182,11 @@ pub(super) async fn schedule_set_enabled(
 }
 
 /// Removes a schedule; false when there was none.
-pub(super) async fn schedule_remove(inner: &Inner, name: &str) -> Result<bool, BackendError> {
+pub(super) async fn schedule_remove(
+    inner: &Inner,
+    params: ScheduleRemoveParams,
+) -> Result<bool, BackendError> {
+    let name = params.name.as_str();
     let mut pipe = redis::pipe();
     pipe.atomic();
     pipe.cmd("SREM").arg(schedules_key(inner)).arg(name);

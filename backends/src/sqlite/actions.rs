@@ -7,6 +7,8 @@
 //!    write transaction and move those rows with the shared moves (`moves.rs`).
 //! 3. `clear_all` deletes every row of every table, in one write transaction.
 
+use jobs::backend::QueueClearParams;
+use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobFilter, JobSet, Selection};
 
 use super::db::{decode_job, id_list, Db, Tx};
@@ -15,7 +17,8 @@ use super::moves;
 use super::sets::{bind_filter, candidates, set_sql, SetSql};
 
 /// Pauses or resumes a queue.
-pub(super) async fn queue_pause(db: &Db, queue: &str, paused: bool) -> Result<(), BackendError> {
+pub(super) async fn queue_pause(db: &Db, params: QueuePauseParams) -> Result<(), BackendError> {
+    let (queue, paused) = (params.queue.as_str(), params.paused);
     let sql = if paused {
         "INSERT OR IGNORE INTO paused_queues (name) VALUES (?1)"
     } else {
@@ -35,7 +38,8 @@ pub(super) async fn queue_pause(db: &Db, queue: &str, paused: bool) -> Result<()
 }
 
 /// Deletes a queue's available jobs and forgets the queue; returns how many jobs.
-pub(super) async fn queue_clear(db: &Db, queue: &str) -> Result<u64, BackendError> {
+pub(super) async fn queue_clear(db: &Db, params: QueueClearParams) -> Result<u64, BackendError> {
+    let queue = params.queue.as_str();
     let mut tx = db.write().await?;
     let done = sqlx::query("DELETE FROM jobs WHERE queue = ?1 AND state = 'available'")
         .bind(queue)

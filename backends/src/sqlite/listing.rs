@@ -8,12 +8,12 @@
 //! 3. Counters are kept per day: a total is the sum of its days; set sizes are counts over
 //!    each state's partial index.
 
+use jobs::backend::JobGetParams;
+use jobs::backend::QueueListParams;
+use jobs::backend::StatsHistoryParams;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use jobs::backend::{
-    BackendError, DayStats, JobListParams, JobPage, JobSet, QueueInfo, Stats, StoredJob,
-};
+use jobs::backend::{BackendError, DayStats, JobListParams, JobPage, QueueInfo, Stats, StoredJob};
 
 use super::db::{decode_job, from_micros, micros, Db};
 use super::error::Sqlx;
@@ -23,8 +23,9 @@ use super::sets::{bind_filter, candidates, set_sql};
 /// Every known or paused queue, by name, with its size, head latency and pause flag.
 pub(super) async fn queue_list(
     db: &Db,
-    now: DateTime<Utc>,
+    params: QueueListParams,
 ) -> Result<Vec<QueueInfo>, BackendError> {
+    let now = params.now;
     let rows: Vec<(String, i64, Option<i64>, bool)> = sqlx::query_as(
         "WITH names (name) AS (SELECT name FROM known_queues UNION SELECT name FROM paused_queues)
          SELECT n.name,
@@ -113,9 +114,9 @@ pub(super) async fn job_list(db: &Db, p: JobListParams) -> Result<JobPage, Backe
 /// One job of a set by jid.
 pub(super) async fn job_get(
     db: &Db,
-    set: JobSet,
-    jid: &str,
+    params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
+    let (set, jid) = (params.set, params.jid.as_str());
     let s = set_sql(&set)?;
     let mut sql = format!(
         "SELECT run_at, payload FROM jobs WHERE jid = ? AND state = '{}'",
@@ -170,13 +171,9 @@ pub(super) async fn stats(db: &Db) -> Result<Stats, BackendError> {
 /// Processed and failed counts of the `days` days up to `today`, oldest first.
 pub(super) async fn stats_history(
     db: &Db,
-    today: NaiveDate,
-    days: u32,
+    params: StatsHistoryParams,
 ) -> Result<Vec<DayStats>, BackendError> {
-    let dates: Vec<NaiveDate> = (0..days)
-        .rev()
-        .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
-        .collect();
+    let dates = params.dates();
     let (Some(first), Some(last)) = (dates.first(), dates.last()) else {
         return Ok(Vec::new());
     };

@@ -6,9 +6,10 @@
 //!    seconds, never per job, so the read-modify-write costs nothing that matters.
 //! 2. **Query**: the rows of the hours in range, summed per job name.
 
+use jobs::backend::MetricsQueryParams;
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use jobs::backend::BackendError;
 use jobs::metrics::{
     hour_of, summarize, Counts, Histogram, JobMetrics, MetricsSample, RecordParams,
@@ -100,9 +101,9 @@ pub(super) async fn metrics_record(db: &Db, p: RecordParams) -> Result<(), Backe
 /// The metrics of the hours from `from` to `to`, summed per job name.
 pub(super) async fn metrics_query(
     db: &Db,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    params: MetricsQueryParams,
 ) -> Result<Vec<JobMetrics>, BackendError> {
+    let (from, to) = (params.from, params.to);
     let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
         "SELECT class, processed, failed, total_us, histogram FROM job_metrics
          WHERE hour >= ?1 AND hour <= ?2",

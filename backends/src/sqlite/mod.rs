@@ -46,7 +46,6 @@ mod writer;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
 use jobs::backend::*;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
@@ -70,7 +69,7 @@ use db::Db;
 /// // Or from options.
 /// let config = SqliteConfig::new("/var/lib/app/jobs.db").synchronous(Synchronous::Full);
 /// let backend = SqliteBackend::open(config).await?;
-/// println!("{:?}", backend.queue_list(chrono::Utc::now()).await?);
+/// println!("{:?}", backend.queue_list(QueueListParams::new(chrono::Utc::now())).await?);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -174,8 +173,8 @@ impl Backend for SqliteBackend {
         process::process_heartbeat(&self.db, params).await
     }
 
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        process::process_remove(&self.db, id).await
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        process::process_remove(&self.db, params).await
     }
 
     async fn scheduled_promote(&self, params: PromoteParams) -> Result<u64, BackendError> {
@@ -193,24 +192,24 @@ impl Backend for SqliteBackend {
 
 #[async_trait]
 impl AdminBackend for SqliteBackend {
-    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
-        listing::queue_list(&self.db, now).await
+    async fn queue_list(&self, params: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
+        listing::queue_list(&self.db, params).await
     }
 
-    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
-        actions::queue_pause(&self.db, queue, paused).await
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), BackendError> {
+        actions::queue_pause(&self.db, params).await
     }
 
-    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
-        actions::queue_clear(&self.db, queue).await
+    async fn queue_clear(&self, params: QueueClearParams) -> Result<u64, BackendError> {
+        actions::queue_clear(&self.db, params).await
     }
 
     async fn job_list(&self, params: JobListParams) -> Result<JobPage, BackendError> {
         listing::job_list(&self.db, params).await
     }
 
-    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
-        listing::job_get(&self.db, set, jid).await
+    async fn job_get(&self, params: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
+        listing::job_get(&self.db, params).await
     }
 
     async fn job_delete(&self, params: JobActionParams) -> Result<u64, BackendError> {
@@ -229,12 +228,8 @@ impl AdminBackend for SqliteBackend {
         process::process_list(&self.db).await
     }
 
-    async fn process_signal(
-        &self,
-        id: &ProcessId,
-        signal: ProcessSignal,
-    ) -> Result<(), BackendError> {
-        process::process_signal(&self.db, id, signal).await
+    async fn process_signal(&self, params: ProcessSignalParams) -> Result<(), BackendError> {
+        process::process_signal(&self.db, params).await
     }
 
     async fn stats(&self) -> Result<Stats, BackendError> {
@@ -243,10 +238,9 @@ impl AdminBackend for SqliteBackend {
 
     async fn stats_history(
         &self,
-        today: NaiveDate,
-        days: u32,
+        params: StatsHistoryParams,
     ) -> Result<Vec<DayStats>, BackendError> {
-        listing::stats_history(&self.db, today, days).await
+        listing::stats_history(&self.db, params).await
     }
 
     async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
@@ -268,28 +262,27 @@ impl ScheduleStore for SqliteBackend {
         schedule::schedule_list(&self.db).await
     }
 
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
-        schedule::schedule_get(&self.db, name).await
+    async fn schedule_get(
+        &self,
+        params: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
+        schedule::schedule_get(&self.db, params).await
     }
 
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
         schedule::schedule_declare(&self.db, p).await
     }
 
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError> {
-        schedule::schedule_advance(&self.db, name, next_run).await
+    async fn schedule_advance(&self, params: AdvanceParams) -> Result<(), BackendError> {
+        schedule::schedule_advance(&self.db, params).await
     }
 
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
-        schedule::schedule_set_enabled(&self.db, name, enabled).await
+    async fn schedule_set_enabled(&self, params: EnableParams) -> Result<bool, BackendError> {
+        schedule::schedule_set_enabled(&self.db, params).await
     }
 
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
-        schedule::schedule_remove(&self.db, name).await
+    async fn schedule_remove(&self, params: ScheduleRemoveParams) -> Result<bool, BackendError> {
+        schedule::schedule_remove(&self.db, params).await
     }
 
     async fn schedule_claim(&self, p: ClaimParams) -> Result<bool, BackendError> {
@@ -305,10 +298,9 @@ impl MetricsStore for SqliteBackend {
 
     async fn metrics_query(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        params: MetricsQueryParams,
     ) -> Result<Vec<JobMetrics>, BackendError> {
-        metrics::metrics_query(&self.db, from, to).await
+        metrics::metrics_query(&self.db, params).await
     }
 }
 

@@ -144,10 +144,7 @@ pub(super) async fn trim_dead(
     .rows_affected();
     let trimmed = old + over;
     if trimmed > 0 {
-        tracing::warn!(
-            trimmed,
-            "dead set over its limits; oldest dead jobs trimmed"
-        );
+        jobs::backend::warn_dead_trimmed("sqlite", trimmed);
         count(db, tx, now, 0, 0, trimmed).await?;
     }
     Ok(trimmed)

@@ -5,9 +5,11 @@
 //! 2. [`process_signal`] leaves a signal only for a process that has a record.
 //! 3. Records store `ProcessInfo` and the running jobs as JSON.
 
+use jobs::backend::ProcessRemoveParams;
+use jobs::backend::ProcessSignalParams;
 use jobs::backend::{
-    BackendError, HeartbeatParams, HeartbeatReply, ProcessId, ProcessInfo, ProcessRecord,
-    ProcessSignal, RunningJob,
+    BackendError, HeartbeatParams, HeartbeatReply, ProcessInfo, ProcessRecord, ProcessSignal,
+    RunningJob,
 };
 use jobs::envelope::JobEnvelope;
 use serde::{Deserialize, Serialize};
@@ -93,7 +95,11 @@ pub(super) async fn process_heartbeat(
 }
 
 /// Drops a process's record and its pending signals.
-pub(super) async fn process_remove(db: &Db, id: &ProcessId) -> Result<(), BackendError> {
+pub(super) async fn process_remove(
+    db: &Db,
+    params: ProcessRemoveParams,
+) -> Result<(), BackendError> {
+    let id = &params.id;
     let mut tx = db.write().await?;
     sqlx::query("DELETE FROM processes WHERE id = ?1")
         .bind(id)
@@ -135,9 +141,9 @@ pub(super) async fn process_list(db: &Db) -> Result<Vec<ProcessRecord>, BackendE
 /// Leaves a signal for a live process, read at its next beat.
 pub(super) async fn process_signal(
     db: &Db,
-    id: &ProcessId,
-    signal: ProcessSignal,
+    params: ProcessSignalParams,
 ) -> Result<(), BackendError> {
+    let (id, signal) = (&params.id, params.signal);
     let signal =
         serde_json::to_string(&signal).map_err(|e| error::encode("a process signal", e))?;
     let mut tx = db.write().await?;

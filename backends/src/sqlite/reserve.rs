@@ -134,10 +134,7 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     let mut undecodable = Vec::new();
     for (id, _, _, payload) in rows {
         match decode_job(&payload) {
-            Ok(job) => out.push(Reserved {
-                job,
-                token: token(id, &nonce),
-            }),
+            Ok(job) => out.push(Reserved::new(job, token(id, &nonce))),
             Err(e) => {
                 tracing::error!(row = id, error = %e, "stored job cannot be decoded; moved to the dead set");
                 undecodable.push(id);

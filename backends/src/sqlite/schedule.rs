@@ -7,8 +7,11 @@
 //!    its queue's tail and raise `last_run`. So a tick runs once across processes, and a
 //!    claim never exists without its job.
 
-use chrono::{DateTime, Utc};
+use jobs::backend::AdvanceParams;
 use jobs::backend::BackendError;
+use jobs::backend::EnableParams;
+use jobs::backend::ScheduleGetParams;
+use jobs::backend::ScheduleRemoveParams;
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord};
 
 use super::db::{after, decode_job, encode_job, from_micros, micros, Db};
@@ -44,8 +47,9 @@ pub(super) async fn schedule_list(db: &Db) -> Result<Vec<ScheduleRecord>, Backen
 /// One schedule by name.
 pub(super) async fn schedule_get(
     db: &Db,
-    name: &str,
+    params: ScheduleGetParams,
 ) -> Result<Option<ScheduleRecord>, BackendError> {
+    let name = params.name.as_str();
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM schedules WHERE name = ?1"))
             .bind(name)
@@ -81,11 +85,8 @@ pub(super) async fn schedule_declare(
 }
 
 /// Raises a schedule's next run to `next_run` (never lowers it).
-pub(super) async fn schedule_advance(
-    db: &Db,
-    name: &str,
-    next_run: DateTime<Utc>,
-) -> Result<(), BackendError> {
+pub(super) async fn schedule_advance(db: &Db, params: AdvanceParams) -> Result<(), BackendError> {
+    let (name, next_run) = (params.name.as_str(), params.next_run);
     let mut conn = db.exec().await?;
     sqlx::query("UPDATE schedules SET next_run = max(coalesce(next_run, ?2), ?2) WHERE name = ?1")
         .bind(name)
@@ -100,9 +101,9 @@ pub(super) async fn schedule_advance(
 /// Enables or disables a schedule; false when there is none.
 pub(super) async fn schedule_set_enabled(
     db: &Db,
-    name: &str,
-    enabled: bool,
+    params: EnableParams,
 ) -> Result<bool, BackendError> {
+    let (name, enabled) = (params.name.as_str(), params.enabled);
     let mut conn = db.exec().await?;
     let done = sqlx::query("UPDATE schedules SET enabled = ?2 WHERE name = ?1")
         .bind(name)
@@ -115,7 +116,11 @@ pub(super) async fn schedule_set_enabled(
 }
 
 /// Removes a schedule; false when there was none.
-pub(super) async fn schedule_remove(db: &Db, name: &str) -> Result<bool, BackendError> {
+pub(super) async fn schedule_remove(
+    db: &Db,
+    params: ScheduleRemoveParams,
+) -> Result<bool, BackendError> {
+    let name = params.name.as_str();
     let mut conn = db.exec().await?;
     let done = sqlx::query("DELETE FROM schedules WHERE name = ?1")
         .bind(name)

@@ -102,16 +102,13 @@ impl Fixture {
         now: DateTime<Utc>,
     ) -> FinishReport {
         self.backend
-            .job_finish(FinishParams {
-                items: vec![Finish {
-                    token: r.token.clone(),
-                    job: r.job.clone(),
-                    outcome,
-                    failed,
-                }],
-                dead_limits: DeadLimits::default(),
-                now,
-            })
+            .job_finish(
+                FinishParams::new(
+                    vec![Finish::new(r.token.clone(), r.job.clone(), outcome, failed)],
+                    now,
+                )
+                .dead_limits(DeadLimits::default()),
+            )
             .await
             .unwrap()
     }

@@ -91,17 +91,15 @@ pub async fn reserve(
 pub async fn complete(b: &SqliteBackend, got: &[Reserved]) -> Result<FinishReport, BackendError> {
     let items = got
         .iter()
-        .map(|r| Finish {
-            token: r.token.clone(),
-            job: r.job.clone(),
-            outcome: FinishOutcome::Completed,
-            failed: false,
+        .map(|r| {
+            Finish::new(
+                r.token.clone(),
+                r.job.clone(),
+                FinishOutcome::Completed,
+                false,
+            )
         })
         .collect();
-    b.job_finish(FinishParams {
-        items,
-        dead_limits: DeadLimits::default(),
-        now: Utc::now(),
-    })
-    .await
+    b.job_finish(FinishParams::new(items, Utc::now()).dead_limits(DeadLimits::default()))
+        .await
 }

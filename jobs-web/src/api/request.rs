@@ -67,10 +67,10 @@ impl Body {
     pub(crate) fn selection(self) -> Result<Selection, WebError> {
         let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         if self.all {
-            Ok(Selection::Matching(JobFilter {
-                class: some(self.class),
-                text: some(self.q),
-            }))
+            let mut filter = JobFilter::new();
+            filter.class = some(self.class);
+            filter.text = some(self.q);
+            Ok(Selection::Matching(filter))
         } else if self.jids.is_empty() {
             Err(WebError::bad_request("give jids, or all: true"))
         } else {

@@ -139,7 +139,7 @@ pub(crate) fn selection(p: &Pairs) -> Result<Selection, WebError> {
 
 fn describe(sel: &Selection) -> String {
     match sel {
-        Selection::Matching(JobFilter { class, text }) => {
+        Selection::Matching(JobFilter { class, text, .. }) => {
             let mut s = "all jobs".to_owned();
             if let Some(c) = class {
                 s.push_str(&format!(" named {c}"));

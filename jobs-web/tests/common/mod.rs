@@ -80,13 +80,12 @@ pub async fn seed(b: &Arc<dyn AdminBackend>, class: &str, queue: &str, text: &st
         job: job(class, queue, args),
         started_at: now - chrono::Duration::seconds(30),
     }];
-    b.process_heartbeat(HeartbeatParams {
-        info,
-        running,
-        quiet: false,
-        lease_ttl: Duration::from_secs(600),
-        now,
-    })
+    b.process_heartbeat(
+        HeartbeatParams::new(info, now)
+            .running(running)
+            .quiet(false)
+            .lease_ttl(Duration::from_secs(600)),
+    )
     .await
     .unwrap();
     record_metrics(b, class, 3, 1).await;
@@ -143,19 +142,15 @@ pub async fn fail_at(
     stored.error_backtrace = Some(json!([format!("at pay ({text})"), "at main"]));
     stored.failed_at = Some(jobs::envelope::to_epoch(now));
     let jid = stored.jid.clone();
-    b.job_finish(FinishParams {
-        items: vec![Finish {
-            token: r.token,
-            job: stored,
-            outcome,
-            failed: true,
-        }],
-        dead_limits: DeadLimits::default(),
-        now,
-    })
+    b.job_finish(
+        FinishParams::new(vec![Finish::new(r.token, stored, outcome, true)], now)
+            .dead_limits(DeadLimits::default()),
+    )
     .await
     .unwrap();
-    b.queue_clear(&staging).await.unwrap();
+    b.queue_clear(QueueClearParams::new(&staging))
+        .await
+        .unwrap();
     jid
 }
 
@@ -165,10 +160,10 @@ pub async fn snapshot(b: &Arc<dyn AdminBackend>) -> String {
     let mut out = format!(
         "{:?}\n{:?}\n",
         b.stats().await.unwrap(),
-        b.queue_list(at).await.unwrap()
+        b.queue_list(QueueListParams::new(at)).await.unwrap()
     );
     let mut sets = vec![JobSet::Scheduled, JobSet::Retry, JobSet::Dead];
-    for q in b.queue_list(at).await.unwrap() {
+    for q in b.queue_list(QueueListParams::new(at)).await.unwrap() {
         sets.push(JobSet::Queue(q.name));
     }
     for set in sets {
@@ -359,11 +354,7 @@ pub async fn record_metrics(b: &Arc<dyn AdminBackend>, class: &str, processed: u
     };
     let store = b.metrics().expect("the memory backend keeps metrics");
     store
-        .metrics_record(jobs::metrics::RecordParams {
-            samples: vec![sample],
-            now,
-            keep: jobs::metrics::KEEP,
-        })
+        .metrics_record(jobs::metrics::RecordParams::new(vec![sample], now))
         .await
         .unwrap();
 }

@@ -51,13 +51,6 @@ struct Inner {
     dead_limits: DeadLimits,
 }
 
-/// A lease taken apart by the worker: the job and token, and what settles them.
-pub(crate) struct LeaseParts {
-    pub(crate) reserved: Reserved,
-    pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) clock: Arc<dyn Clock>,
-}
-
 /// A settle that did not go through.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
@@ -143,16 +136,9 @@ impl Lease {
         let Some(inner) = self.inner.take() else {
             return Ok(FinishReport::default());
         };
-        let params = FinishParams {
-            items: vec![Finish {
-                token: inner.reserved.token.clone(),
-                job: job.clone(),
-                outcome: outcome.clone(),
-                failed,
-            }],
-            dead_limits: inner.dead_limits,
-            now: inner.clock.now(),
-        };
+        let item = Finish::new(inner.reserved.token.clone(), job.clone(), outcome, failed);
+        let params =
+            FinishParams::new(vec![item], inner.clock.now()).dead_limits(inner.dead_limits);
         match inner.backend.job_finish(params).await {
             Ok(report) if report.lost.contains(&0) => Err(SettleError {
                 error: BackendError::LeaseLost {
@@ -176,10 +162,7 @@ impl Lease {
         let Some(inner) = self.inner.take() else {
             return Ok(());
         };
-        let params = RequeueParams {
-            tokens: vec![inner.reserved.token.clone()],
-            now: inner.clock.now(),
-        };
+        let params = RequeueParams::new(vec![inner.reserved.token.clone()], inner.clock.now());
         match inner.backend.job_requeue(params).await {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -189,16 +172,6 @@ impl Lease {
                 Err(SettleError { error, lease })
             }
         }
-    }
-
-    /// Takes the lease apart without settling it, so the worker can run the job without
-    /// copying it; `Lease::new` puts it back together (to requeue on a hard stop).
-    pub(crate) fn into_parts(mut self) -> Option<LeaseParts> {
-        self.inner.take().map(|i| LeaseParts {
-            reserved: i.reserved,
-            backend: i.backend,
-            clock: i.clock,
-        })
     }
 
     /// Drops the lease without the unsettled warning (its job comes back when it expires).

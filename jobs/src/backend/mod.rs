@@ -7,22 +7,27 @@
 //! 3. [`Lease`] is the acknowledgement contract: a reserved job is completed, failed or
 //!    requeued exactly once, by methods that consume it.
 //! 4. Optional seams, each `None` unless the backend offers it: [`Backend::metrics`]
-//!    (per-job-name metrics), [`AdminBackend::schedules`] (recurring jobs); and
-//!    [`AdminBackend::facts`], what the dashboard shows about the server.
+//!    ([`MetricsStore`], per-job-name metrics, `metrics.rs`), [`AdminBackend::schedules`]
+//!    ([`ScheduleStore`], recurring jobs, `schedule.rs`); and [`AdminBackend::facts`], what
+//!    the dashboard shows about the server.
 //! 5. [`Traced`] wraps any backend in one `tracing` span per call, so backends never
 //!    instrument themselves.
 
 mod admin;
 mod error;
+mod forward;
 mod lease;
+pub mod metrics;
 mod params;
+mod schedule;
 mod traced;
 
 pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
-pub(crate) use lease::LeaseParts;
 pub use lease::{Lease, SettleError};
+pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
+pub use schedule::*;
 pub use traced::Traced;
 
 use async_trait::async_trait;
@@ -68,7 +73,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<HeartbeatReply, BackendError>;
 
     /// Remove a process that shut down cleanly.
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError>;
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError>;
 
     /// Move due scheduled and retry jobs to their queues; returns how many moved. Each job
     /// moves once, however many processes call this at the same time.
@@ -87,7 +92,7 @@ pub trait Backend: Send + Sync + 'static {
     /// use jobs::backend::Backend;
     /// assert!(jobs::memory::MemoryBackend::new().metrics().is_some());
     /// ```
-    fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
+    fn metrics(&self) -> Option<&dyn MetricsStore> {
         None
     }
 }

@@ -1,6 +1,8 @@
 //! The parameter and result types of the hot-path [`Backend`](super::Backend) methods.
 //!
 //! Each method takes one params struct, so adding an option never breaks a backend. Every
+//! params struct is `#[non_exhaustive]`: callers build it with its `new` constructor and the
+//! builder methods for optional fields, so a field added later breaks no caller. Every
 //! time-dependent call carries `now`, so tests drive backends with an injected clock.
 
 use std::time::Duration;
@@ -17,7 +19,15 @@ pub type ProcessId = String;
 pub struct LeaseToken(pub String);
 
 /// Push jobs: those with `at` set go to the scheduled set, the others to their queues.
+///
+/// ```
+/// use jobs::backend::PushParams;
+/// use jobs::envelope::JobEnvelope;
+/// let params = PushParams::new(vec![JobEnvelope::new("Ping", "default", vec![])], jobs::chrono::Utc::now());
+/// assert_eq!(params.jobs.len(), 1);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PushParams {
     /// The jobs, in order. Many jobs are pushed in one round trip.
     pub jobs: Vec<JobEnvelope>,
@@ -33,7 +43,17 @@ impl PushParams {
 }
 
 /// Reserve up to `limit` jobs from `queues`, tried in the order given.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs::backend::ReserveParams;
+/// let params = ReserveParams::new(vec!["default".into()], "host:1:abc", jobs::chrono::Utc::now())
+///     .limit(10)
+///     .wait(Duration::from_secs(2));
+/// assert_eq!((params.limit, params.lease_ttl), (10, Duration::from_secs(60)));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReserveParams {
     /// Queues in priority order; paused queues are skipped by the backend.
     pub queues: Vec<String>,
@@ -61,15 +81,54 @@ impl ReserveParams {
             now,
         }
     }
+
+    /// Reserve up to `limit` jobs (at least one).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Leases last `ttl` without a heartbeat (60 s unless set).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Wait up to `wait` for a job when none is available (not at all unless set).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
 }
 
 /// A job a backend handed out, with the token that settles it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Reserved {
     /// The job as stored.
     pub job: JobEnvelope,
     /// The backend's handle on the lease.
     pub token: LeaseToken,
+    /// How many times the job was rescued from a process that died while running it. A job
+    /// with rescues may be what killed those processes, so the worker runs it alone.
+    pub rescues: u32,
+}
+
+impl Reserved {
+    /// Job `job` leased under `token`, never rescued.
+    pub fn new(job: JobEnvelope, token: LeaseToken) -> Self {
+        Reserved {
+            job,
+            token,
+            rescues: 0,
+        }
+    }
+
+    /// The job was rescued `rescues` times before this lease.
+    pub fn rescues(mut self, rescues: u32) -> Self {
+        self.rescues = rescues;
+        self
+    }
 }
 
 /// How a reserved job ended.
@@ -94,8 +153,10 @@ pub enum FinishOutcome {
     Discard,
 }
 
-/// One job to settle.
-#[derive(Debug, Clone)]
+/// One job's outcome, as the worker decides it and the backend stores it: the one shape an
+/// outcome has from the processor to [`Backend::job_finish`](super::Backend::job_finish).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Finish {
     /// The lease being settled.
     pub token: LeaseToken,
@@ -105,6 +166,19 @@ pub struct Finish {
     pub outcome: FinishOutcome,
     /// Whether the run failed, for the `failed` counters.
     pub failed: bool,
+}
+
+impl Finish {
+    /// Settle lease `token` by storing `job` where `outcome` says; `failed` counts the run as
+    /// failed.
+    pub fn new(token: LeaseToken, job: JobEnvelope, outcome: FinishOutcome, failed: bool) -> Self {
+        Finish {
+            token,
+            job,
+            outcome,
+            failed,
+        }
+    }
 }
 
 /// Limits on the dead set: the oldest jobs beyond them are trimmed.
@@ -125,8 +199,22 @@ impl Default for DeadLimits {
     }
 }
 
+/// Logs that `trimmed` of the oldest dead jobs were removed to keep the dead set within its
+/// [`DeadLimits`]: the one wording of that warning, logged once, by the backend that trimmed
+/// (in `job_finish` or `job_kill`), never again by its caller. Does nothing for zero.
+pub fn warn_dead_trimmed(backend: &'static str, trimmed: u64) {
+    if trimmed > 0 {
+        tracing::warn!(
+            backend,
+            trimmed,
+            "dead set over its limits; oldest dead jobs trimmed"
+        );
+    }
+}
+
 /// Settle reserved jobs. Each counts toward `processed` (all but snoozes) and `failed`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FinishParams {
     /// The jobs to settle.
     pub items: Vec<Finish>,
@@ -134,6 +222,23 @@ pub struct FinishParams {
     pub dead_limits: DeadLimits,
     /// The current time.
     pub now: DateTime<Utc>,
+}
+
+impl FinishParams {
+    /// Settle `items` at `now`, with the default [`DeadLimits`].
+    pub fn new(items: Vec<Finish>, now: DateTime<Utc>) -> Self {
+        FinishParams {
+            items,
+            dead_limits: DeadLimits::default(),
+            now,
+        }
+    }
+
+    /// Apply `limits` when jobs go to the dead set.
+    pub fn dead_limits(mut self, limits: DeadLimits) -> Self {
+        self.dead_limits = limits;
+        self
+    }
 }
 
 /// What a finish did besides the moves asked for.
@@ -147,11 +252,19 @@ pub struct FinishReport {
 
 /// Give reserved jobs back to the head of their queues, unchanged.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RequeueParams {
     /// The leases to give back.
     pub tokens: Vec<LeaseToken>,
     /// The current time.
     pub now: DateTime<Utc>,
+}
+
+impl RequeueParams {
+    /// Give back the jobs of `tokens` at `now`.
+    pub fn new(tokens: Vec<LeaseToken>, now: DateTime<Utc>) -> Self {
+        RequeueParams { tokens, now }
+    }
 }
 
 /// What a process tells the backend about itself.
@@ -188,6 +301,7 @@ pub struct RunningJob {
 
 /// A heartbeat: the process is alive, extend its leases.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HeartbeatParams {
     /// Who beats.
     pub info: ProcessInfo,
@@ -199,6 +313,52 @@ pub struct HeartbeatParams {
     pub lease_ttl: Duration,
     /// The current time.
     pub now: DateTime<Utc>,
+}
+
+impl HeartbeatParams {
+    /// A beat of process `info` at `now`, running nothing, not quiet, with 60 s leases.
+    pub fn new(info: ProcessInfo, now: DateTime<Utc>) -> Self {
+        HeartbeatParams {
+            info,
+            running: Vec::new(),
+            quiet: false,
+            lease_ttl: Duration::from_secs(60),
+            now,
+        }
+    }
+
+    /// The jobs the process runs now.
+    pub fn running(mut self, running: Vec<RunningJob>) -> Self {
+        self.running = running;
+        self
+    }
+
+    /// Whether the process stopped reserving.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// How long the process's leases stay valid after this beat.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+}
+
+/// Remove the record of a process that shut down cleanly.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProcessRemoveParams {
+    /// The process.
+    pub id: ProcessId,
+}
+
+impl ProcessRemoveParams {
+    /// Remove process `id`.
+    pub fn new(id: impl Into<ProcessId>) -> Self {
+        ProcessRemoveParams { id: id.into() }
+    }
 }
 
 /// A request for a process, left by the admin side and read at its next heartbeat.
@@ -220,6 +380,7 @@ pub struct HeartbeatReply {
 
 /// Move due scheduled and retry jobs to their queues.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PromoteParams {
     /// The current time: jobs due at or before it move.
     pub now: DateTime<Utc>,
@@ -227,9 +388,60 @@ pub struct PromoteParams {
     pub limit: usize,
 }
 
+impl PromoteParams {
+    /// Promote up to 1,000 jobs due at `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        PromoteParams { now, limit: 1000 }
+    }
+
+    /// Move at most `limit` jobs in this call.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+/// How many times a job may be rescued from a dead process before it is taken for the cause
+/// and moved to the dead set: 3, as Sidekiq Pro's reliable fetch.
+pub const DEFAULT_MAX_RESCUES: u32 = 3;
+
 /// Give back the jobs held by processes whose leases expired.
+///
+/// Each rescue of a job is counted. A job whose count reaches `max_rescues` was running every
+/// time a process died (an abort, an out-of-memory kill, a crash in a C library): it goes to
+/// the dead set instead of its queue, with an error saying so (see
+/// [`bury_rescued`](crate::envelope::bury_rescued)), under the `dead_limits`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RescueParams {
     /// The current time.
     pub now: DateTime<Utc>,
+    /// The rescue count at which a job goes to the dead set (at least 1).
+    pub max_rescues: u32,
+    /// Limits applied when rescued jobs go to the dead set.
+    pub dead_limits: DeadLimits,
+}
+
+impl RescueParams {
+    /// Rescue the leases expired at `now`, burying a job at its
+    /// [`DEFAULT_MAX_RESCUES`]th rescue.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        RescueParams {
+            now,
+            max_rescues: DEFAULT_MAX_RESCUES,
+            dead_limits: DeadLimits::default(),
+        }
+    }
+
+    /// Bury a job at its `max`th rescue (0 counts as 1).
+    pub fn max_rescues(mut self, max: u32) -> Self {
+        self.max_rescues = max.max(1);
+        self
+    }
+
+    /// Apply `limits` when rescued jobs go to the dead set.
+    pub fn dead_limits(mut self, limits: DeadLimits) -> Self {
+        self.dead_limits = limits;
+        self
+    }
 }

@@ -5,11 +5,18 @@
 //! 2. Timestamps are epoch seconds as floats; Sidekiq 8's integer milliseconds are accepted.
 //! 3. [`check`] refuses values that JSON would not give back unchanged.
 //! 4. Decoding is written by hand in `decode.rs`: one pass over the fields.
+//! 5. `poison.rs`: the dead jobs made from bytes that are not a job ([`undecodable`]) and from
+//!    jobs that killed their processes ([`bury_rescued`]).
 
 pub mod check;
 mod decode;
+mod poison;
 mod time;
 
+pub use poison::{
+    bury_rescued, top_level_str, undecodable, undecodable_jid, KILLED_PROCESS_ERROR,
+    UNDECODABLE_ERROR,
+};
 pub use time::{epoch_now, from_epoch, to_epoch};
 
 use chrono::Utc;

@@ -7,6 +7,7 @@
 pub(crate) mod args;
 mod context;
 pub(crate) mod outcome;
+pub(crate) mod panic;
 
 pub use args::ArgsError;
 pub use context::{JobContext, State, StateKey, States};

@@ -1,14 +1,15 @@
 //! The in-memory backend's admin side: listing, actions on jobs, processes and counters.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{latency, MemoryBackend};
 use crate::backend::*;
 
 #[async_trait]
 impl AdminBackend for MemoryBackend {
-    async fn queue_list(&self, now: DateTime<Utc>) -> Result<Vec<QueueInfo>, BackendError> {
+    async fn queue_list(&self, params: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
+        let now = params.now;
         let st = self.lock();
         let mut names: Vec<&String> = st.queues.keys().chain(st.paused.iter()).collect();
         names.sort();
@@ -27,7 +28,8 @@ impl AdminBackend for MemoryBackend {
             .collect())
     }
 
-    async fn queue_pause(&self, queue: &str, paused: bool) -> Result<(), BackendError> {
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), BackendError> {
+        let (queue, paused) = (params.queue.as_str(), params.paused);
         {
             let mut st = self.lock();
             if paused {
@@ -40,7 +42,8 @@ impl AdminBackend for MemoryBackend {
         Ok(())
     }
 
-    async fn queue_clear(&self, queue: &str) -> Result<u64, BackendError> {
+    async fn queue_clear(&self, params: QueueClearParams) -> Result<u64, BackendError> {
+        let queue = params.queue.as_str();
         Ok(self
             .lock()
             .queues
@@ -50,54 +53,33 @@ impl AdminBackend for MemoryBackend {
 
     async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
         let st = self.lock();
-        let all: Vec<StoredJob> = match &p.set {
-            JobSet::Queue(name) => st
-                .queues
-                .get(name)
-                .into_iter()
-                .flatten()
-                .filter(|j| p.filter.matches(j))
-                .map(|j| StoredJob {
-                    job: j.clone(),
-                    set: p.set.clone(),
-                    at: None,
-                })
-                .collect(),
-            JobSet::Scheduled | JobSet::Retry | JobSet::Dead => {
-                let ts = match &p.set {
-                    JobSet::Scheduled => &st.scheduled,
-                    JobSet::Retry => &st.retry,
-                    _ => &st.dead,
-                };
-                let stored = |(at, j): (DateTime<Utc>, &crate::envelope::JobEnvelope)| StoredJob {
-                    job: j.clone(),
-                    set: p.set.clone(),
-                    at: Some(at),
-                };
-                if p.set == JobSet::Dead {
-                    ts.iter()
-                        .rev()
-                        .filter(|(_, j)| p.filter.matches(j))
-                        .map(stored)
-                        .collect()
-                } else {
-                    ts.iter()
-                        .filter(|(_, j)| p.filter.matches(j))
-                        .map(stored)
-                        .collect()
-                }
-            }
+        let stored = |at: Option<DateTime<Utc>>, j: &crate::envelope::JobEnvelope| StoredJob {
+            job: j.clone(),
+            set: p.set.clone(),
+            at,
         };
-        let total = all.len() as u64;
-        let jobs = all
-            .into_iter()
-            .skip(usize::try_from(p.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(p.limit).unwrap_or(usize::MAX))
-            .collect();
-        Ok(JobPage { total, jobs })
+        Ok(match &p.set {
+            JobSet::Queue(name) => JobPage::filtered(
+                &p,
+                st.queues
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .map(|j| stored(None, j)),
+            ),
+            JobSet::Scheduled => {
+                JobPage::filtered(&p, st.scheduled.iter().map(|(at, j)| stored(Some(at), j)))
+            }
+            JobSet::Retry => {
+                JobPage::filtered(&p, st.retry.iter().map(|(at, j)| stored(Some(at), j)))
+            }
+            // Most recent death first.
+            _ => JobPage::filtered(&p, st.dead.iter().rev().map(|(at, j)| stored(Some(at), j))),
+        })
     }
 
-    async fn job_get(&self, set: JobSet, jid: &str) -> Result<Option<StoredJob>, BackendError> {
+    async fn job_get(&self, params: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
+        let (set, jid) = (params.set, params.jid.as_str());
         let st = self.lock();
         let found = match &set {
             JobSet::Queue(name) => st
@@ -150,12 +132,7 @@ impl AdminBackend for MemoryBackend {
         for job in jobs {
             trimmed += st.kill(job, p.now, p.dead_limits);
         }
-        if trimmed > 0 {
-            tracing::warn!(
-                trimmed,
-                "dead set over its limits; oldest dead jobs trimmed"
-            );
-        }
+        warn_dead_trimmed("memory", trimmed);
         Ok(n)
     }
 
@@ -167,11 +144,8 @@ impl AdminBackend for MemoryBackend {
         Ok(list)
     }
 
-    async fn process_signal(
-        &self,
-        id: &ProcessId,
-        signal: ProcessSignal,
-    ) -> Result<(), BackendError> {
+    async fn process_signal(&self, params: ProcessSignalParams) -> Result<(), BackendError> {
+        let (id, signal) = (&params.id, params.signal);
         let mut st = self.lock();
         match st.processes.get_mut(id) {
             Some(p) => {
@@ -197,13 +171,12 @@ impl AdminBackend for MemoryBackend {
 
     async fn stats_history(
         &self,
-        today: NaiveDate,
-        days: u32,
+        params: StatsHistoryParams,
     ) -> Result<Vec<DayStats>, BackendError> {
         let st = self.lock();
-        Ok((0..days)
-            .rev()
-            .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
+        Ok(params
+            .dates()
+            .into_iter()
             .map(|date| {
                 let (processed, failed) = st.days.get(&date).copied().unwrap_or((0, 0));
                 DayStats {

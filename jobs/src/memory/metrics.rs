@@ -5,11 +5,10 @@
 //! 2. A query sums the entries of the hours in range per class.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::MemoryBackend;
-use crate::backend::BackendError;
-use crate::metrics::{hour_of, summarize, JobMetrics, MetricsSample, MetricsStore, RecordParams};
+use crate::backend::metrics::{hour_of, summarize, JobMetrics, MetricsSample};
+use crate::backend::{BackendError, MetricsQueryParams, MetricsStore, RecordParams};
 
 #[async_trait]
 impl MetricsStore for MemoryBackend {
@@ -31,9 +30,9 @@ impl MetricsStore for MemoryBackend {
 
     async fn metrics_query(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        params: MetricsQueryParams,
     ) -> Result<Vec<JobMetrics>, BackendError> {
+        let (from, to) = (params.from, params.to);
         let from = hour_of(from);
         let st = self.lock();
         let samples: Vec<MetricsSample> = st

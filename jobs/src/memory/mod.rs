@@ -76,10 +76,8 @@ impl MemoryBackend {
                         expires_at,
                     },
                 );
-                out.push(Reserved {
-                    job,
-                    token: LeaseToken(token),
-                });
+                let rescues = st.rescues.get(&job.jid).copied().unwrap_or(0);
+                out.push(Reserved::new(job, LeaseToken(token)).rescues(rescues));
             }
             if out.len() >= p.limit {
                 break;
@@ -141,6 +139,8 @@ impl Backend for MemoryBackend {
             }
             let mut job = item.job;
             job.at = None;
+            // The run ended: whatever killed processes before, it was not this job this time.
+            st.rescues.remove(&job.jid);
             let counted = !matches!(item.outcome, FinishOutcome::Snooze { .. });
             st.count(p.now, counted, item.failed);
             match item.outcome {
@@ -150,6 +150,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
             }
         }
+        crate::backend::warn_dead_trimmed("memory", report.dead_trimmed);
         Ok(report)
     }
 
@@ -194,7 +195,8 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        let id = &params.id;
         self.lock().processes.remove(id);
         Ok(())
     }
@@ -230,8 +232,19 @@ impl Backend for MemoryBackend {
             expired.sort_unstable_by(|a, b| b.cmp(a));
             for (_, token) in &expired {
                 if let Some(leased) = st.leased.remove(token) {
-                    tracing::warn!(jid = %leased.job.jid, process = %leased.process, "lease expired; job returned to its queue");
-                    st.requeue_front(leased.job);
+                    let count = st.rescues.get(&leased.job.jid).copied().unwrap_or(0) + 1;
+                    if count >= p.max_rescues {
+                        tracing::error!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
+                        st.rescues.remove(&leased.job.jid);
+                        let mut job = leased.job;
+                        crate::envelope::bury_rescued(&mut job, count, p.now);
+                        let trimmed = st.kill(job, p.now, p.dead_limits);
+                        crate::backend::warn_dead_trimmed("memory", trimmed);
+                    } else {
+                        tracing::warn!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired; job returned to its queue");
+                        st.rescues.insert(leased.job.jid.clone(), count);
+                        st.requeue_front(leased.job);
+                    }
                 }
             }
             st.processes.retain(|_, proc| {

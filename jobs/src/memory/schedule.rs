@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::MemoryBackend;
-use crate::backend::BackendError;
-use crate::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
+use crate::backend::*;
 
 #[async_trait]
 impl ScheduleStore for MemoryBackend {
@@ -17,7 +16,11 @@ impl ScheduleStore for MemoryBackend {
         Ok(self.lock().schedules.values().cloned().collect())
     }
 
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError> {
+    async fn schedule_get(
+        &self,
+        params: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
+        let name = params.name.as_str();
         Ok(self.lock().schedules.get(name).cloned())
     }
 
@@ -41,18 +44,16 @@ impl ScheduleStore for MemoryBackend {
         Ok(record.clone())
     }
 
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError> {
+    async fn schedule_advance(&self, params: AdvanceParams) -> Result<(), BackendError> {
+        let (name, next_run) = (params.name.as_str(), params.next_run);
         if let Some(r) = self.lock().schedules.get_mut(name) {
             r.next_run = Some(r.next_run.map_or(next_run, |n| n.max(next_run)));
         }
         Ok(())
     }
 
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
+    async fn schedule_set_enabled(&self, params: EnableParams) -> Result<bool, BackendError> {
+        let (name, enabled) = (params.name.as_str(), params.enabled);
         Ok(match self.lock().schedules.get_mut(name) {
             Some(r) => {
                 r.enabled = enabled;
@@ -62,7 +63,8 @@ impl ScheduleStore for MemoryBackend {
         })
     }
 
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError> {
+    async fn schedule_remove(&self, params: ScheduleRemoveParams) -> Result<bool, BackendError> {
+        let name = params.name.as_str();
         Ok(self.lock().schedules.remove(name).is_some())
     }
 

@@ -120,6 +120,8 @@ pub(super) struct State {
     pub(super) dead: TimeSet,
     pub(super) leased: HashMap<String, Leased>,
     pub(super) next_lease: u64,
+    /// How many times each job (by jid) was rescued from a dead process since it last ended.
+    pub(super) rescues: HashMap<String, u32>,
     pub(super) processes: HashMap<ProcessId, Proc>,
     pub(super) processed: u64,
     pub(super) failed: u64,

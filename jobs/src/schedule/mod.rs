@@ -5,7 +5,8 @@
 //! 2. `timing.rs`: [`Timing`], fixed intervals and cron times, and how daylight-saving
 //!    changes map wall-clock times to instants.
 //! 3. `file.rs`: [`ScheduleFile`] and [`check_file`], the TOML schedule file and its check.
-//! 4. `store.rs`: [`ScheduleStore`], the backend seam: shared state and the atomic claim.
+//! 4. [`ScheduleStore`], the backend seam (shared state and the atomic claim), lives in
+//!    `backend/schedule.rs` beside the other storage traits and is re-exported here.
 //! 5. `scheduler.rs`: [`Scheduler`], the service that runs passes.
 //!
 //! ## Daylight-saving time
@@ -26,14 +27,16 @@ mod definition;
 mod error;
 mod file;
 mod scheduler;
-mod store;
 mod timing;
 
+pub use crate::backend::{
+    AdvanceParams, ClaimParams, DeclareParams, EnableParams, RunNowParams, ScheduleGetParams,
+    ScheduleRecord, ScheduleRemoveParams, ScheduleStore,
+};
 pub use definition::{CatchUp, Schedule};
 pub use error::ScheduleError;
 pub use file::{check_file, parse_duration, CheckReport, ScheduleFile};
 pub use scheduler::{
     PassReport, ScheduleStatus, Scheduler, SchedulerBuilder, SchedulerEvent, SchedulerHandle,
 };
-pub use store::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 pub use timing::{CronTiming, Timing};

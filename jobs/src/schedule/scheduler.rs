@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CatchUp, ClaimParams, DeclareParams, Schedule, ScheduleError, ScheduleRecord};
 use super::{ScheduleFile, ScheduleStore};
 use crate::backend::{AdminBackend, BackendError};
+use crate::backend::{AdvanceParams, EnableParams, RunNowParams, ScheduleRemoveParams};
 use crate::clock::{Clock, SystemClock};
 use crate::registry::Registry;
 
@@ -284,12 +285,16 @@ impl Scheduler {
 
     /// Disables or enables a schedule for every process; returns whether it exists.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError> {
-        self.store()?.schedule_set_enabled(name, enabled).await
+        self.store()?
+            .schedule_set_enabled(EnableParams::new(name, enabled))
+            .await
     }
 
     /// Enqueues a schedule's job once, now; returns its id (`None`: no such schedule).
     pub async fn run_now(&self, name: &str) -> Result<Option<String>, BackendError> {
-        self.store()?.schedule_run_now(name, self.clock.now()).await
+        self.store()?
+            .schedule_run_now(RunNowParams::new(name, self.clock.now()))
+            .await
     }
 
     /// One pass at the clock's current time.
@@ -334,20 +339,24 @@ impl Scheduler {
     ) -> Result<ScheduleRecord, BackendError> {
         let mut template = s.job_at(Some(&self.registry), now, now);
         template.extra.remove("schedule_tick");
-        let params = DeclareParams {
-            name: s.name().to_owned(),
-            description: s.describe(),
-            job: template,
-            next_run: s.next_after(now),
-        };
+        let params = DeclareParams::new(
+            s.name().to_owned(),
+            s.describe(),
+            template,
+            s.next_after(now),
+        );
         let changed = existing.filter(|old| old.description != params.description);
         if let Some(old) = &changed {
             tracing::info!(schedule = %s.name(), from = %old.description, to = %params.description, "timing changed; the schedule's runs start over");
-            store.schedule_remove(s.name()).await?;
+            store
+                .schedule_remove(ScheduleRemoveParams::new(s.name()))
+                .await?;
         }
         let mut record = store.schedule_declare(params).await?;
         if changed.is_some_and(|old| !old.enabled) {
-            store.schedule_set_enabled(s.name(), false).await?;
+            store
+                .schedule_set_enabled(EnableParams::new(s.name(), false))
+                .await?;
             record.enabled = false;
         }
         self.declared_insert(s.name());
@@ -366,7 +375,9 @@ impl Scheduler {
         let Some(next) = record.next_run.filter(|n| *n <= now) else {
             if record.next_run.is_none() {
                 if let Some(n) = next_after_now {
-                    store.schedule_advance(s.name(), n).await?;
+                    store
+                        .schedule_advance(AdvanceParams::new(s.name(), n))
+                        .await?;
                 }
             }
             return Ok(());
@@ -395,7 +406,9 @@ impl Scheduler {
             }
         }
         if let Some(n) = next_after_now {
-            store.schedule_advance(s.name(), n).await?;
+            store
+                .schedule_advance(AdvanceParams::new(s.name(), n))
+                .await?;
         }
         Ok(())
     }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use futures::FutureExt;
 
 use crate::envelope::JobEnvelope;
 use crate::job::{Failure, JobContext, JobResult};
@@ -83,24 +82,5 @@ pub(crate) fn call_handlers(
         if out.is_err() {
             tracing::error!(jid = %job.jid, class = %job.class, "a {kind} handler panicked; ignored");
         }
-    }
-}
-
-/// Runs a future, turning a panic into the panic's message.
-pub(crate) async fn catch_panic<T>(fut: impl std::future::Future<Output = T>) -> Result<T, String> {
-    AssertUnwindSafe(fut)
-        .catch_unwind()
-        .await
-        .map_err(|p| panic_message(&*p))
-}
-
-/// The message of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }

@@ -10,9 +10,11 @@
 //! 5. When the backend keeps metrics ([`Backend::metrics`]), each run's job name, outcome and
 //!    duration are counted in memory and written in batches (`crate::metrics::recorder`).
 
+mod backoff;
 pub(crate) mod hooks;
 pub(crate) mod processor;
 mod queues;
+pub(crate) mod recorder;
 mod run;
 mod settle;
 
@@ -76,8 +78,10 @@ pub(crate) struct Runtime {
     pub(crate) death_handlers: Vec<DeathHandler>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dead_limits: DeadLimits,
+    /// The rescue count at which a job is taken for what kills processes.
+    pub(crate) max_rescues: u32,
     /// Run counts not yet written to the backend's metrics store.
-    pub(crate) metrics: Arc<crate::metrics::recorder::Recorder>,
+    pub(crate) metrics: Arc<crate::worker::recorder::Recorder>,
     running: Mutex<Running>,
 }
 
@@ -92,6 +96,7 @@ impl Runtime {
             error_handlers: Vec::new(),
             death_handlers: Vec::new(),
             dead_limits: DeadLimits::default(),
+            max_rescues: crate::backend::DEFAULT_MAX_RESCUES,
             metrics: Arc::default(),
             running: Mutex::default(),
         }
@@ -170,6 +175,7 @@ pub struct WorkerBuilder {
     clock: Arc<dyn Clock>,
     timings: Timings,
     dead_limits: DeadLimits,
+    max_rescues: u32,
     middleware: Vec<Arc<dyn ServerMiddleware>>,
     error_handlers: Vec<ErrorHandler>,
     death_handlers: Vec<DeathHandler>,
@@ -274,6 +280,22 @@ impl WorkerBuilder {
         self
     }
 
+    /// How many times a job may be rescued from a process that died while running it
+    /// before it is taken for the cause and moved to the dead set (default 3, as Sidekiq
+    /// Pro). A job with rescues runs alone in its worker, so jobs that happened to run beside
+    /// it are not rescued again with it. See
+    /// [`RescueParams`](crate::backend::RescueParams).
+    ///
+    /// ```
+    /// let backend = jobs::memory::MemoryBackend::new();
+    /// let worker = jobs::Worker::builder(std::sync::Arc::new(backend)).max_rescues(5);
+    /// # let _ = worker;
+    /// ```
+    pub fn max_rescues(mut self, rescues: u32) -> Self {
+        self.max_rescues = rescues.max(1);
+        self
+    }
+
     /// Adds a server middleware; the first added runs outermost.
     pub fn middleware(mut self, m: impl ServerMiddleware) -> Self {
         self.middleware.push(Arc::new(m));
@@ -348,6 +370,7 @@ impl WorkerBuilder {
         rt.error_handlers = self.error_handlers;
         rt.death_handlers = self.death_handlers;
         rt.dead_limits = self.dead_limits;
+        rt.max_rescues = self.max_rescues;
         Ok(Worker {
             backend: self.backend,
             rt: Arc::new(rt),
@@ -400,6 +423,7 @@ impl Worker {
                 metrics_flush: Duration::from_secs(5),
             },
             dead_limits: DeadLimits::default(),
+            max_rescues: crate::backend::DEFAULT_MAX_RESCUES,
             middleware: Vec::new(),
             error_handlers: Vec::new(),
             death_handlers: Vec::new(),

@@ -3,11 +3,13 @@
 //! 1. `execute`: look the job up, decode its arguments, run it inside its `tracing` span
 //!    through the server middleware, with its timeout, catching panics. An unknown job or
 //!    arguments that do not fit become failures that follow the retry path; none is dropped.
-//! 2. `plan`: turn the result into the backend move (complete, retry, snooze, dead,
-//!    discard), record the error in the job, log, and call the error and death handlers.
+//! 2. `plan`: turn the result into the [`Finish`] the backend applies (complete, retry,
+//!    snooze, dead, discard), record the error in the job, log, and call the error and death
+//!    handlers. That one value travels unchanged to `Backend::job_finish`.
 //! 3. `process`: count the run (job name, failed or not, duration) for the metrics and
 //!    hand the outcome to the settler (`settle.rs`), which stores it in a batch with others.
-//!    On hard shutdown (the grace period is over) the job is requeued unchanged.
+//!    On hard shutdown (the grace period is over) the job is requeued unchanged, through a
+//!    [`Lease`], which is handed back while the store cannot be reached.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,21 +18,15 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::hooks::{call_handlers, catch_panic, Next};
+use super::backoff::reconnect_delay;
+use super::hooks::{call_handlers, Next};
 use super::settle::SettleTx;
 use super::Runtime;
-use crate::backend::{FinishOutcome, Lease, LeaseParts, Reserved};
+use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
+use crate::job::panic::catch_panic;
 use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
 use crate::retry::plan_failure;
-
-/// What to ask of the backend for a finished run.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Plan {
-    pub(crate) job: JobEnvelope,
-    pub(crate) outcome: FinishOutcome,
-    pub(crate) failed: bool,
-}
 
 /// Performs `job`; returns how it ended and the options that apply to it.
 pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
@@ -110,38 +106,26 @@ pub(crate) fn humanize(d: Duration) -> String {
     }
 }
 
-/// Decides where the job goes, records the failure in it, logs, and calls the handlers.
+/// Decides where the job of lease `token` goes, records the failure in it, logs, and calls
+/// the handlers.
 pub(crate) fn plan(
     rt: &Runtime,
+    token: LeaseToken,
     mut job: JobEnvelope,
     result: JobResult,
     options: &JobOptions,
-) -> Plan {
+) -> Finish {
     let now = rt.clock.now();
     let failure = match result {
-        Ok(Outcome::Done) => {
-            return Plan {
-                job,
-                outcome: FinishOutcome::Completed,
-                failed: false,
-            }
-        }
+        Ok(Outcome::Done) => return Finish::new(token, job, FinishOutcome::Completed, false),
         Ok(Outcome::Discard { reason }) => {
             tracing::info!(jid = %job.jid, class = %job.class, %reason, "job discarded");
-            return Plan {
-                job,
-                outcome: FinishOutcome::Discard,
-                failed: false,
-            };
+            return Finish::new(token, job, FinishOutcome::Discard, false);
         }
         Ok(Outcome::Snooze(delay)) => {
             let at = crate::retry::later(now, delay);
             tracing::info!(jid = %job.jid, class = %job.class, delay = %humanize(delay), "job snoozed");
-            return Plan {
-                job,
-                outcome: FinishOutcome::Snooze { at },
-                failed: false,
-            };
+            return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
         Err(failure) => failure,
@@ -161,35 +145,33 @@ pub(crate) fn plan(
             );
             call_handlers(&rt.death_handlers, "death", &job, &failure);
         }
+        // Killed with `dead = false`: it dies all the same, only its body is not kept.
+        _ if failure.kind == FailureKind::Killed => {
+            tracing::error!(
+                jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
+                error = %failure.message, "job killed; discarded (dead = false)"
+            );
+            call_handlers(&rt.death_handlers, "death", &job, &failure);
+        }
         _ => tracing::warn!(
             jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
             error = %failure.message, "job failed; discarded"
         ),
     }
-    Plan {
-        job,
-        outcome: p.outcome,
-        failed: true,
-    }
+    Finish::new(token, job, p.outcome, true)
 }
 
-/// Runs a leased job to the end, hands its outcome to the settler and frees the slot; on
+/// Runs a reserved job to the end, hands its outcome to the settler and frees the slot; on
 /// hard stop the job is requeued unchanged.
 pub(crate) async fn process(
     rt: Arc<Runtime>,
-    lease: Lease,
+    backend: Arc<dyn Backend>,
+    reserved: Reserved,
     hard_stop: CancellationToken,
     settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
-    let Some(LeaseParts {
-        reserved: Reserved { job, token },
-        backend,
-        clock,
-    }) = lease.into_parts()
-    else {
-        return;
-    };
+    let Reserved { job, token, .. } = reserved;
     let job = Arc::new(job);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
@@ -204,32 +186,32 @@ pub(crate) async fn process(
     // The run is over: the job's other holders are gone unless a middleware kept them.
     let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
     let Some((result, options)) = outcome else {
-        requeue(
-            Lease::new(Reserved { job, token }, backend, clock),
-            &hard_stop,
-        )
+        requeue(Lease::new(
+            Reserved::new(job, token),
+            backend,
+            rt.clock.clone(),
+        ))
         .await;
         drop(permit);
         return;
     };
-    let plan = plan(&rt, job, result, &options);
+    let finish = plan(&rt, token, job, result, &options);
     // Counted like the backend's `processed`: every end but a snooze.
-    if !matches!(plan.outcome, FinishOutcome::Snooze { .. }) {
-        rt.metrics
-            .record(&plan.job.class, started_at, plan.failed, started.elapsed());
+    if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
+        rt.metrics.record(
+            &finish.job.class,
+            started_at,
+            finish.failed,
+            started.elapsed(),
+        );
     }
-    settler.send(token, plan).await;
+    settler.send(finish).await;
     drop(permit);
 }
 
-/// Backoff between attempts to reach an unreachable backend: 100 ms doubling to 30 s.
-pub(crate) fn reconnect_delay(attempt: u32) -> Duration {
-    let ms = 100u64.saturating_mul(1u64 << attempt.min(9));
-    Duration::from_millis(ms.min(30_000))
-}
-
-pub(crate) async fn requeue(mut lease: Lease, hard_stop: &CancellationToken) {
-    let _ = hard_stop;
+/// Gives a job back to the head of its queue unchanged, trying a few times while the store
+/// cannot be reached; past that the job returns when its lease expires.
+pub(crate) async fn requeue(mut lease: Lease) {
     for attempt in 0..5 {
         let jid = lease.job().jid.clone();
         match lease.requeue().await {

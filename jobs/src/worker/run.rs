@@ -3,7 +3,8 @@
 //! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
 //!    queues in their order (blocking in the backend up to `fetch_wait`), spawn a processor
 //!    per job, whose outcome the settler stores in batches (`settle.rs`). Jobs a reserve
-//!    returns after the worker went quiet are requeued at once.
+//!    returns after the worker went quiet are requeued at once. A job rescued from a dead
+//!    process runs alone: the loop waits for the other jobs to end and starts none beside it.
 //!    A backend that cannot be reached is logged and retried with backoff.
 //! 2. Heartbeat: register the process, its running jobs and extend its leases; obey quiet
 //!    and stop signals left through the admin side.
@@ -23,11 +24,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::processor::{process, reconnect_delay, requeue};
+use super::backoff::reconnect_delay;
+use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{
-    HeartbeatParams, Lease, ProcessInfo, ProcessSignal, PromoteParams, RescueParams, ReserveParams,
+    HeartbeatParams, Lease, ProcessInfo, ProcessRemoveParams, ProcessSignal, PromoteParams,
+    RescueParams, ReserveParams,
 };
 
 /// Quiets or stops a running [`Worker`] from another task.
@@ -103,7 +106,7 @@ impl Worker {
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
         let metrics = self.backend.metrics().is_some().then(|| {
-            tokio::spawn(crate::metrics::recorder::flush_loop(
+            tokio::spawn(crate::worker::recorder::flush_loop(
                 self.rt.metrics.clone(),
                 self.backend.clone(),
                 self.rt.clock.clone(),
@@ -163,7 +166,11 @@ impl Worker {
             .metrics
             .flush(self.backend.as_ref(), self.rt.clock.as_ref())
             .await;
-        if let Err(e) = self.backend.process_remove(&self.id).await {
+        if let Err(e) = self
+            .backend
+            .process_remove(ProcessRemoveParams::new(self.id.clone()))
+            .await
+        {
             tracing::warn!(error = %e, "could not remove the process record; it expires on its own");
         }
         tracing::info!(id = %self.id, "worker stopped");
@@ -200,14 +207,11 @@ impl Worker {
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 permits.push(p);
             }
-            let params = ReserveParams {
-                queues: self.queues.draw(),
-                limit: permits.len(),
-                process: self.id.clone(),
-                lease_ttl: self.timings.lease_ttl,
-                wait: self.timings.fetch_wait,
-                now: self.rt.clock.now(),
-            };
+            let params =
+                ReserveParams::new(self.queues.draw(), self.id.clone(), self.rt.clock.now())
+                    .limit(permits.len())
+                    .lease_ttl(self.timings.lease_ttl)
+                    .wait(self.timings.fetch_wait);
             let reserved = match self.backend.job_reserve(params).await {
                 Ok(r) => {
                     if failures > 0 {
@@ -231,24 +235,60 @@ impl Worker {
                 // Quieted while the reserve waited: give the jobs back unchanged, at the head
                 // and in their order (the last first).
                 for r in reserved.into_iter().rev() {
-                    let lease = Lease::new(r, self.backend.clone(), self.rt.clock.clone());
-                    requeue(lease, hard_stop).await;
+                    requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone())).await;
                 }
                 return;
             }
-            for r in reserved {
-                let Some(permit) = permits.pop() else {
+            // Slots the store had no job for go back now, so a job isolated below truly runs
+            // alone. Jobs rescued from dead processes run last, each alone (see `isolate`).
+            permits.truncate(reserved.len());
+            let (suspects, innocent): (Vec<_>, Vec<_>) =
+                reserved.into_iter().partition(|r| r.rescues > 0);
+            for r in innocent.into_iter().chain(suspects) {
+                let Some(mut permit) = permits.pop() else {
                     break;
                 };
-                let lease = Lease::new(r, self.backend.clone(), self.rt.clock.clone());
+                if r.rescues > 0 {
+                    match self.isolate(&slots, permits.len()).await {
+                        Some(rest) => permit.merge(rest),
+                        None => {
+                            // Quieted while waiting: the job and the rest go back unrun.
+                            drop(permit);
+                            requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone()))
+                                .await;
+                            continue;
+                        }
+                    }
+                }
                 tasks.spawn(process(
                     self.rt.clone(),
-                    lease,
+                    self.backend.clone(),
+                    r,
                     hard_stop.clone(),
                     settler.clone(),
                     permit,
                 ));
             }
+        }
+    }
+}
+
+impl Worker {
+    /// Waits until this worker runs nothing else, then holds every slot: a job that was
+    /// running each time a process died may be what killed them, so it runs alone, and if it
+    /// takes this process down too, no job beside it is rescued (and counted) with it. The
+    /// `held` slots the fetch loop still keeps for later jobs of the batch are not waited
+    /// for. `None` when the worker is quieted meanwhile.
+    async fn isolate(
+        &self,
+        slots: &Arc<Semaphore>,
+        held: usize,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let others = u32::try_from(self.concurrency.saturating_sub(1 + held)).ok()?;
+        tokio::select! {
+            biased;
+            _ = self.handle.quiet.cancelled() => None,
+            p = slots.clone().acquire_many_owned(others) => p.ok(),
         }
     }
 }
@@ -264,13 +304,10 @@ struct Parts {
 
 async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken) {
     loop {
-        let params = HeartbeatParams {
-            info: info.clone(),
-            running: parts.rt.running_jobs(),
-            quiet: parts.handle.is_quiet(),
-            lease_ttl: parts.timings.lease_ttl,
-            now: parts.rt.clock.now(),
-        };
+        let params = HeartbeatParams::new(info.clone(), parts.rt.clock.now())
+            .running(parts.rt.running_jobs())
+            .quiet(parts.handle.is_quiet())
+            .lease_ttl(parts.timings.lease_ttl);
         match parts.backend.process_heartbeat(params).await {
             Ok(reply) => {
                 for signal in reply.signals {
@@ -302,7 +339,7 @@ async fn poller_loop(parts: Parts, done: CancellationToken) {
         loop {
             match parts
                 .backend
-                .scheduled_promote(PromoteParams { now, limit: BATCH })
+                .scheduled_promote(PromoteParams::new(now).limit(BATCH))
                 .await
             {
                 Ok(n) if n as usize >= BATCH => continue,
@@ -313,7 +350,15 @@ async fn poller_loop(parts: Parts, done: CancellationToken) {
                 }
             }
         }
-        match parts.backend.lease_rescue(RescueParams { now }).await {
+        match parts
+            .backend
+            .lease_rescue(
+                RescueParams::new(now)
+                    .max_rescues(parts.rt.max_rescues)
+                    .dead_limits(parts.rt.dead_limits),
+            )
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 rescued = n,

@@ -1,7 +1,7 @@
 //! Acknowledgements in batches: the outcomes of jobs that end together reach the backend in
 //! one `job_finish` call.
 //!
-//! 1. A processor hands its lease token and its plan to the [`Settler`] and frees its
+//! 1. A processor hands its outcome (a [`Finish`]: lease token, job, move) to the [`Settler`] and frees its
 //!    concurrency slot, so the next job starts while the outcome is on its way. The settler
 //!    task takes whatever has accumulated (up to [`MAX_BATCH`]) and settles it in one call;
 //!    outcomes that end while that call is in flight gather into the next one (group
@@ -28,9 +28,9 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::processor::{reconnect_delay, Plan};
+use super::backoff::{conflict_delay, reconnect_delay};
 use super::Runtime;
-use crate::backend::{Backend, ErrorKind, Finish, FinishParams, LeaseToken};
+use crate::backend::{Backend, ErrorKind, Finish, FinishParams};
 
 /// The most outcomes settled in one backend call.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -40,8 +40,7 @@ pub(crate) const CONFLICT_RETRIES: u32 = 8;
 
 /// One job's outcome, waiting to be stored.
 pub(crate) struct Settle {
-    pub(crate) token: LeaseToken,
-    pub(crate) plan: Plan,
+    pub(crate) finish: Finish,
     /// Its room among the outcomes waiting to be stored, freed when the item is dropped
     /// after it was settled.
     _permit: OwnedSemaphorePermit,
@@ -69,18 +68,17 @@ pub(crate) struct SettleTx {
 impl SettleTx {
     /// Hands an outcome over once there is room for it; if the settlers are gone (they
     /// never stop before the processors), the job comes back when its lease expires.
-    pub(crate) async fn send(&self, token: LeaseToken, plan: Plan) {
+    pub(crate) async fn send(&self, finish: Finish) {
         let Ok(permit) = self.room.clone().acquire_owned().await else {
-            tracing::error!(jid = %plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
+            tracing::error!(jid = %finish.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
             return;
         };
         let item = Settle {
-            token,
-            plan,
+            finish,
             _permit: permit,
         };
         if let Err(mpsc::error::SendError(item)) = self.tx.send(item) {
-            tracing::error!(jid = %item.plan.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
+            tracing::error!(jid = %item.finish.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
         }
     }
 }
@@ -139,30 +137,14 @@ async fn settle_batch(
 ) {
     let (mut attempt, mut conflicts) = (0u32, 0u32);
     loop {
-        let params = FinishParams {
-            items: batch
-                .iter()
-                .map(|s| Finish {
-                    token: s.token.clone(),
-                    job: s.plan.job.clone(),
-                    outcome: s.plan.outcome.clone(),
-                    failed: s.plan.failed,
-                })
-                .collect(),
-            dead_limits: rt.dead_limits,
-            now: rt.clock.now(),
-        };
+        let items = batch.iter().map(|s| s.finish.clone()).collect();
+        let params = FinishParams::new(items, rt.clock.now()).dead_limits(rt.dead_limits);
         match backend.job_finish(params).await {
             Ok(report) => {
-                if report.dead_trimmed > 0 {
-                    tracing::warn!(
-                        trimmed = report.dead_trimmed,
-                        "dead set over its limits; oldest dead jobs trimmed"
-                    );
-                }
+                // A dead-set trim is logged once, by the store that trimmed.
                 for i in report.lost {
                     if let Some(s) = batch.get(i) {
-                        tracing::warn!(jid = %s.plan.job.jid, "the job's outcome was not applied: its lease was lost (the job was rescued after this process's lease expired)");
+                        tracing::warn!(jid = %s.finish.job.jid, "the job's outcome was not applied: its lease was lost (the job was rescued after this process's lease expired)");
                     }
                 }
                 return;
@@ -179,9 +161,8 @@ async fn settle_batch(
             }
             Err(error) if error.kind() == ErrorKind::Conflict && conflicts < CONFLICT_RETRIES => {
                 // The store already broke the conflict (a deadlock victim is rolled back at
-                // once), so the batch goes again soon: 10 ms, doubling, at most 1 s.
-                let ms = 10u64 << conflicts.min(7);
-                let delay = std::time::Duration::from_millis(ms.min(1_000));
+                // once), so the batch goes again soon.
+                let delay = conflict_delay(conflicts);
                 tracing::warn!(jobs = batch.len(), %error, retry_in_ms = delay.as_millis() as u64, "the store refused the jobs' outcomes as conflicting; sending them again");
                 conflicts += 1;
                 tokio::time::sleep(delay).await;
@@ -203,7 +184,7 @@ async fn settle_batch(
             }
             Err(error) => {
                 for s in batch.iter() {
-                    tracing::warn!(jid = %s.plan.job.jid, %error, "the job's outcome was not applied");
+                    tracing::warn!(jid = %s.finish.job.jid, %error, "the job's outcome was not applied");
                 }
                 return;
             }

@@ -52,8 +52,8 @@ impl<H: Hooks> Backend for Hooked<H> {
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
         self.inner.process_heartbeat(p).await
     }
-    async fn process_remove(&self, id: &ProcessId) -> Result<(), BackendError> {
-        self.inner.process_remove(id).await
+    async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
+        self.inner.process_remove(params).await
     }
     async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
         self.inner.scheduled_promote(p).await

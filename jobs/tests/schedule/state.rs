@@ -10,6 +10,7 @@ use jobs::memory::MemoryBackend;
 use jobs::schedule::{Schedule, Scheduler, SchedulerEvent};
 
 use super::{registry, scheduler, t, ticks};
+use jobs::backend::{EnableParams, ScheduleGetParams};
 
 fn minutely() -> Schedule {
     Schedule::new("minutely")
@@ -61,7 +62,7 @@ async fn disabled_stays_disabled_across_restarts() {
     let record = backend
         .schedules()
         .unwrap()
-        .schedule_get("minutely")
+        .schedule_get(ScheduleGetParams::new("minutely"))
         .await
         .unwrap()
         .unwrap();
@@ -70,7 +71,7 @@ async fn disabled_stays_disabled_across_restarts() {
     assert!(backend
         .schedules()
         .unwrap()
-        .schedule_set_enabled("minutely", true)
+        .schedule_set_enabled(EnableParams::new("minutely", true))
         .await
         .unwrap());
     clock.advance(Duration::from_secs(60));
@@ -83,7 +84,7 @@ async fn disabled_stays_disabled_across_restarts() {
     let record = backend
         .schedules()
         .unwrap()
-        .schedule_get("minutely")
+        .schedule_get(ScheduleGetParams::new("minutely"))
         .await
         .unwrap()
         .unwrap();
@@ -233,20 +234,31 @@ async fn a_changed_timing_starts_over_keeping_the_enabled_flag() {
     let new = scheduler(&backend, &clock, vec![hourly()]);
     new.tick().await.unwrap();
     let store = backend.schedules().unwrap();
-    let record = store.schedule_get("report").await.unwrap().unwrap();
+    let record = store
+        .schedule_get(ScheduleGetParams::new("report"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.next_run, Some(t("2026-01-01T01:00:00Z")));
     assert_eq!(record.description, "cron 0 * * * * (UTC)");
     clock.set(t("2026-01-01T01:00:01Z"));
     assert_eq!(new.tick().await.unwrap().enqueued.len(), 1);
 
-    store.schedule_set_enabled("report", false).await.unwrap();
+    store
+        .schedule_set_enabled(EnableParams::new("report", false))
+        .await
+        .unwrap();
     drop(new);
     let daily = Schedule::new("report").daily_at(3, 0).job("Ping", vec![]);
     scheduler(&backend, &clock, vec![daily])
         .tick()
         .await
         .unwrap();
-    let record = store.schedule_get("report").await.unwrap().unwrap();
+    let record = store
+        .schedule_get(ScheduleGetParams::new("report"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!record.enabled, "still disabled after the timing changed");
     assert_eq!(record.next_run, Some(t("2026-01-01T03:00:00Z")));
 }

@@ -1,5 +1,6 @@
 //! Admin side, jobs: listing, paging and filtering sets; get, delete, enqueue-now and kill.
 
+use jobs::backend::JobGetParams;
 use jobs::backend::{
     DeadLimits, FinishOutcome, JobActionParams, JobFilter, JobListParams, JobSet, Selection,
     StoredJob,
@@ -14,20 +15,21 @@ fn retry_at(secs: i64) -> FinishOutcome {
     FinishOutcome::Retry { at: at(secs) }
 }
 
+fn filter(class: Option<&str>, text: Option<&str>) -> JobFilter {
+    let mut filter = JobFilter::new();
+    filter.class = class.map(str::to_owned);
+    filter.text = text.map(str::to_owned);
+    filter
+}
+
 fn matching(class: Option<&str>, text: Option<&str>) -> Selection {
-    Selection::Matching(JobFilter {
-        class: class.map(str::to_owned),
-        text: text.map(str::to_owned),
-    })
+    Selection::Matching(filter(class, text))
 }
 
 fn acting(set: JobSet, selection: Selection, now: i64) -> JobActionParams {
-    JobActionParams {
-        set,
-        selection,
-        now: at(now),
-        dead_limits: DeadLimits::default(),
-    }
+    let mut params = JobActionParams::jids(set, Vec::new(), at(now));
+    params.selection = selection;
+    params
 }
 
 /// A queue lists oldest first (with no `at`); scheduled and retry soonest first; dead most
@@ -108,14 +110,10 @@ pub async fn job_list_pages_with_total(b: Subject) -> CaseResult {
     }
     push(&b, batch, at(0)).await?;
 
-    let page = |offset: u64, limit: u64, class: Option<&str>| JobListParams {
-        set: JobSet::Queue("page".into()),
-        offset,
-        limit,
-        filter: JobFilter {
-            class: class.map(str::to_owned),
-            text: None,
-        },
+    let page = |offset: u64, limit: u64, class: Option<&str>| {
+        JobListParams::new(JobSet::Queue("page".into()), limit)
+            .offset(offset)
+            .filter(filter(class, None))
     };
     let all = b.job_list(page(0, 4, None)).await?;
     assert_eq!(
@@ -186,10 +184,7 @@ pub async fn job_list_filters_by_class_and_text(b: Subject) -> CaseResult {
     ];
     for (class, text, expected) in cases {
         let mut params = JobListParams::new(queue.clone(), 100);
-        params.filter = JobFilter {
-            class: class.map(str::to_owned),
-            text: text.map(str::to_owned),
-        };
+        params.filter = filter(class, text);
         let page = b.job_list(params).await?;
         assert_eq!(
             stored_jids(&page.jobs),
@@ -233,14 +228,16 @@ pub async fn job_get_finds_in_its_set_only(b: Subject) -> CaseResult {
     .await?;
 
     let q = JobSet::Queue("g".into());
-    let got = b.job_get(q.clone(), &queued.jid).await?;
+    let got = b.job_get(JobGetParams::new(q.clone(), &queued.jid)).await?;
     let expected = StoredJob {
         job: enqueued(queued.clone(), at(5)),
         set: q.clone(),
         at: None,
     };
     assert_eq!(got, Some(expected), "in its queue, without a time");
-    let got = b.job_get(JobSet::Scheduled, &later.jid).await?;
+    let got = b
+        .job_get(JobGetParams::new(JobSet::Scheduled, &later.jid))
+        .await?;
     assert_eq!(
         got,
         Some(StoredJob {
@@ -249,7 +246,9 @@ pub async fn job_get_finds_in_its_set_only(b: Subject) -> CaseResult {
             at: Some(at(99))
         })
     );
-    let got = b.job_get(JobSet::Dead, &dead.jid).await?;
+    let got = b
+        .job_get(JobGetParams::new(JobSet::Dead, &dead.jid))
+        .await?;
     assert_eq!(
         got,
         Some(StoredJob {
@@ -267,7 +266,7 @@ pub async fn job_get_finds_in_its_set_only(b: Subject) -> CaseResult {
         (q, &"0123456789abcdef01234567".to_owned()),
     ] {
         assert_eq!(
-            b.job_get(set.clone(), jid).await?,
+            b.job_get(JobGetParams::new(set.clone(), jid)).await?,
             None,
             "{jid} is not in {set:?}"
         );

@@ -5,6 +5,9 @@ use jobs::backend::{
     DayStats, FinishOutcome, HeartbeatParams, JobSet, ProcessRecord, ProcessSignal, RunningJob,
     Stats,
 };
+use jobs::backend::{
+    ProcessRemoveParams, ProcessSignalParams, QueueListParams, QueuePauseParams, StatsHistoryParams,
+};
 
 use crate::support::*;
 use crate::CaseResult;
@@ -20,13 +23,12 @@ pub async fn process_list_shows_heartbeats(b: Subject) -> CaseResult {
         job: enqueued(job("default", 1), at(1)),
         started_at: at(2),
     }];
-    b.process_heartbeat(HeartbeatParams {
-        info: info(P2),
-        running: running.clone(),
-        quiet: true,
-        lease_ttl: LEASE_TTL,
-        now: at(10),
-    })
+    b.process_heartbeat(
+        HeartbeatParams::new(info(P2), at(10))
+            .running(running.clone())
+            .quiet(true)
+            .lease_ttl(LEASE_TTL),
+    )
     .await?;
     beat(&b, P1, LEASE_TTL, at(5)).await?;
 
@@ -51,13 +53,12 @@ pub async fn process_list_shows_heartbeats(b: Subject) -> CaseResult {
 
     let mut changed = info(P1);
     changed.concurrency = 25;
-    b.process_heartbeat(HeartbeatParams {
-        info: changed.clone(),
-        running: vec![],
-        quiet: true,
-        lease_ttl: LEASE_TTL,
-        now: at(20),
-    })
+    b.process_heartbeat(
+        HeartbeatParams::new(changed.clone(), at(20))
+            .running(vec![])
+            .quiet(true)
+            .lease_ttl(LEASE_TTL),
+    )
     .await?;
     let listed = b.process_list().await?;
     let p1 = ProcessRecord {
@@ -79,10 +80,16 @@ pub async fn process_list_shows_heartbeats(b: Subject) -> CaseResult {
 pub async fn process_signal_delivered_once(b: Subject) -> CaseResult {
     beat(&b, P1, LEASE_TTL, at(0)).await?;
     beat(&b, P2, LEASE_TTL, at(0)).await?;
-    b.process_signal(&P1.to_owned(), ProcessSignal::Quiet)
-        .await?;
-    b.process_signal(&P1.to_owned(), ProcessSignal::Stop)
-        .await?;
+    b.process_signal(ProcessSignalParams::new(
+        P1.to_owned().to_owned(),
+        ProcessSignal::Quiet,
+    ))
+    .await?;
+    b.process_signal(ProcessSignalParams::new(
+        P1.to_owned().to_owned(),
+        ProcessSignal::Stop,
+    ))
+    .await?;
 
     let other = beat(&b, P2, LEASE_TTL, at(5)).await?;
     assert!(other.signals.is_empty(), "another process got {other:?}");
@@ -104,7 +111,9 @@ pub async fn process_signal_delivered_once(b: Subject) -> CaseResult {
 /// later takes that id.
 pub async fn process_signal_unknown_process_errors(b: Subject) -> CaseResult {
     let ghost = "conformance-host:999:ghost".to_owned();
-    let sent = b.process_signal(&ghost, ProcessSignal::Stop).await;
+    let sent = b
+        .process_signal(ProcessSignalParams::new(ghost.clone(), ProcessSignal::Stop))
+        .await;
     assert!(sent.is_err(), "signalling an unknown process succeeded");
     let reply = beat(&b, &ghost, LEASE_TTL, at(0)).await?;
     assert!(
@@ -119,7 +128,8 @@ pub async fn process_signal_unknown_process_errors(b: Subject) -> CaseResult {
 pub async fn process_remove_drops_record(b: Subject) -> CaseResult {
     beat(&b, P1, LEASE_TTL, at(0)).await?;
     beat(&b, P2, LEASE_TTL, at(0)).await?;
-    b.process_remove(&P1.to_owned()).await?;
+    b.process_remove(ProcessRemoveParams::new(P1.to_owned().to_owned()))
+        .await?;
 
     let ids: Vec<_> = b
         .process_list()
@@ -128,7 +138,12 @@ pub async fn process_remove_drops_record(b: Subject) -> CaseResult {
         .map(|p| p.info.id)
         .collect();
     assert_eq!(ids, vec![P2.to_owned()], "only the other process is left");
-    let sent = b.process_signal(&P1.to_owned(), ProcessSignal::Quiet).await;
+    let sent = b
+        .process_signal(ProcessSignalParams::new(
+            P1.to_owned().to_owned(),
+            ProcessSignal::Quiet,
+        ))
+        .await;
     assert!(sent.is_err(), "a removed process could still be signalled");
     Ok(())
 }
@@ -204,7 +219,9 @@ pub async fn stats_history_oldest_first_with_zero_days(b: Subject) -> CaseResult
         .await?;
     }
 
-    let history = b.stats_history(january(4), 5).await?;
+    let history = b
+        .stats_history(StatsHistoryParams::new(january(4), 5))
+        .await?;
     let day = |date, processed, failed| DayStats {
         date,
         processed,
@@ -221,7 +238,9 @@ pub async fn stats_history_oldest_first_with_zero_days(b: Subject) -> CaseResult
         history, expected,
         "five days, oldest first, zeros where nothing happened"
     );
-    let one = b.stats_history(january(3), 1).await?;
+    let one = b
+        .stats_history(StatsHistoryParams::new(january(3), 1))
+        .await?;
     assert_eq!(one, vec![day(january(3), 2, 0)], "one day is just today");
     Ok(())
 }
@@ -244,11 +263,15 @@ pub async fn clear_all_removes_everything(b: Subject) -> CaseResult {
     )
     .await?;
     let held = reserve(&b, &["c"], 1, P1, at(2)).await?;
-    b.queue_pause("paused", true).await?;
+    b.queue_pause(QueuePauseParams::new("paused", true)).await?;
     beat(&b, P1, LEASE_TTL, at(2)).await?;
 
     b.clear_all().await?;
-    assert_eq!(b.queue_list(at(3)).await?, vec![], "no queue is left");
+    assert_eq!(
+        b.queue_list(QueueListParams::new(at(3))).await?,
+        vec![],
+        "no queue is left"
+    );
     for set in [
         JobSet::Queue("c".into()),
         JobSet::Scheduled,
@@ -259,7 +282,9 @@ pub async fn clear_all_removes_everything(b: Subject) -> CaseResult {
     }
     assert_eq!(b.process_list().await?, vec![], "no process is left");
     assert_eq!(b.stats().await?, Stats::default(), "every counter is zero");
-    let history = b.stats_history(january(1), 1).await?;
+    let history = b
+        .stats_history(StatsHistoryParams::new(january(1), 1))
+        .await?;
     assert_eq!(
         history,
         vec![DayStats {

@@ -6,6 +6,7 @@ use jobs::backend::{JobSet, QueueInfo};
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::{QueueClearParams, QueueListParams, QueuePauseParams};
 
 /// `queue_list` gives every known queue and every paused one (even empty), sorted by name,
 /// with its size, its latency (`now` minus the head job's `enqueued_at`) and paused flag.
@@ -13,10 +14,10 @@ pub async fn queue_list_reports_size_latency_paused(b: Subject) -> CaseResult {
     push(&b, vec![job("beta", 1), job("beta", 2)], at(0)).await?;
     push(&b, vec![job("alpha", 1)], at(10)).await?;
     push(&b, vec![job("beta", 3)], at(20)).await?;
-    b.queue_pause("gamma", true).await?;
-    b.queue_pause("beta", true).await?;
+    b.queue_pause(QueuePauseParams::new("gamma", true)).await?;
+    b.queue_pause(QueuePauseParams::new("beta", true)).await?;
 
-    let listed = b.queue_list(at(30)).await?;
+    let listed = b.queue_list(QueueListParams::new(at(30))).await?;
     let expected = vec![
         QueueInfo {
             name: "alpha".into(),
@@ -42,10 +43,10 @@ pub async fn queue_list_reports_size_latency_paused(b: Subject) -> CaseResult {
         "sorted by name, sized, latency from the head job"
     );
 
-    b.queue_pause("beta", false).await?;
+    b.queue_pause(QueuePauseParams::new("beta", false)).await?;
     let taken = reserve(&b, &["beta"], 2, P1, at(30)).await?;
     assert_eq!(taken.len(), 2, "setup: the two oldest beta jobs reserved");
-    let listed = b.queue_list(at(40)).await?;
+    let listed = b.queue_list(QueueListParams::new(at(40))).await?;
     let beta = listed.iter().find(|q| q.name == "beta");
     assert_eq!(
         beta,
@@ -72,9 +73,13 @@ pub async fn queue_clear_removes_jobs_and_queue(b: Subject) -> CaseResult {
     )
     .await?;
 
-    assert_eq!(b.queue_clear("wipe").await?, 2, "two jobs cleared");
+    assert_eq!(
+        b.queue_clear(QueueClearParams::new("wipe")).await?,
+        2,
+        "two jobs cleared"
+    );
     let names: Vec<_> = b
-        .queue_list(at(1))
+        .queue_list(QueueListParams::new(at(1)))
         .await?
         .into_iter()
         .map(|q| q.name)
@@ -100,7 +105,7 @@ pub async fn queue_clear_removes_jobs_and_queue(b: Subject) -> CaseResult {
         "its scheduled job is not cleared"
     );
     assert_eq!(
-        b.queue_clear("never-seen").await?,
+        b.queue_clear(QueueClearParams::new("never-seen")).await?,
         0,
         "an unknown queue clears nothing"
     );

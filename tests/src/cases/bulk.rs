@@ -4,13 +4,14 @@ use jobs::backend::JobSet;
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::QueueListParams;
 
 /// 1,000 jobs pushed in one call are all in the queue, and come out in push order.
 pub async fn thousand_jobs_in_one_push_arrive_in_order(b: Subject) -> CaseResult {
     let jobs: Vec<_> = (0..1000).map(|n| job("bulk", n)).collect();
     push(&b, jobs.clone(), at(0)).await?;
 
-    let listed = b.queue_list(at(0)).await?;
+    let listed = b.queue_list(QueueListParams::new(at(0))).await?;
     let size = listed.iter().find(|q| q.name == "bulk").map(|q| q.size);
     assert_eq!(size, Some(1000), "queue_list counts every job: {listed:?}");
 

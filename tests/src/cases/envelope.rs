@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::JobGetParams;
 
 /// A job as another client (Sidekiq, a batch plugin) writes it, with fields `jobs` does not
 /// know.
@@ -63,7 +64,7 @@ pub async fn unknown_fields_survive_every_move(b: Subject) -> CaseResult {
     )
     .await?;
     let in_retry = b
-        .job_get(JobSet::Retry, &original.jid)
+        .job_get(JobGetParams::new(JobSet::Retry, &original.jid))
         .await?
         .map(|s| s.job);
     assert_eq!(
@@ -82,7 +83,10 @@ pub async fn unknown_fields_survive_every_move(b: Subject) -> CaseResult {
 
     let dying = failed(r[0].job.clone(), "boom again", at(12));
     finish(&b, &r[0], dying.clone(), FinishOutcome::Dead, true, at(12)).await?;
-    let in_dead = b.job_get(JobSet::Dead, &original.jid).await?.map(|s| s.job);
+    let in_dead = b
+        .job_get(JobGetParams::new(JobSet::Dead, &original.jid))
+        .await?
+        .map(|s| s.job);
     assert_eq!(in_dead.as_ref(), Some(&dying), "stored dead as given");
 
     let ids = vec![original.jid.clone()];

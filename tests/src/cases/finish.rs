@@ -8,6 +8,7 @@ use jobs::envelope::JobEnvelope;
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::{JobGetParams, StatsHistoryParams};
 
 /// Pushes one job on `queue` at `now` and reserves it for [`P1`].
 async fn reserved(
@@ -100,7 +101,9 @@ pub async fn snooze_goes_to_scheduled_uncounted(b: Subject) -> CaseResult {
     let outcome = FinishOutcome::Snooze { at: at(90) };
     finish(&b, &r, r.job.clone(), outcome, false, at(1)).await?;
 
-    let got = b.job_get(JobSet::Scheduled, &r.job.jid).await?;
+    let got = b
+        .job_get(JobGetParams::new(JobSet::Scheduled, &r.job.jid))
+        .await?;
     assert_eq!(
         got.and_then(|s| s.at),
         Some(at(90)),
@@ -202,7 +205,7 @@ pub async fn counters_total_and_per_day(b: Subject) -> CaseResult {
     let stats = b.stats().await?;
     assert_eq!((stats.processed, stats.failed), (5, 2), "totals: {stats:?}");
     let day = |d: u32| NaiveDate::from_ymd_opt(2030, 1, d).expect("a January day");
-    let history = b.stats_history(day(2), 3).await?;
+    let history = b.stats_history(StatsHistoryParams::new(day(2), 3)).await?;
     let expected = vec![
         DayStats {
             date: NaiveDate::from_ymd_opt(2029, 12, 31).expect("a day"),

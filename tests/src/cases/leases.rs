@@ -193,7 +193,7 @@ pub async fn requeue_returns_jobs_to_head_unchanged(b: Subject) -> CaseResult {
     assert_eq!(taken.len(), 2, "setup: two jobs reserved");
 
     let tokens = taken.iter().map(|r| r.token.clone()).collect();
-    b.job_requeue(RequeueParams { tokens, now: at(2) }).await?;
+    b.job_requeue(RequeueParams::new(tokens, at(2))).await?;
     let again = reserve(&b, &["back"], 3, P2, at(3)).await?;
     let expected: Vec<_> = taken
         .iter()
@@ -254,5 +254,62 @@ pub async fn rescue_leaves_other_processes_alone(b: Subject) -> CaseResult {
         report.lost.is_empty(),
         "the beating process still holds its lease"
     );
+    Ok(())
+}
+
+/// Each rescue of a job is counted and handed out with its next lease; a finish clears the
+/// count; at its `max_rescues`th rescue the job goes to the dead set, marked as having killed
+/// its processes, instead of back to its queue. Jobs rescued fewer times go back as usual.
+pub async fn rescues_are_counted_and_the_last_buries(b: Subject) -> CaseResult {
+    use jobs::envelope::KILLED_PROCESS_ERROR;
+    let (suspect, bystander) = (job("crash", 1), job("crash", 2));
+    push(&b, vec![suspect.clone(), bystander.clone()], at(0)).await?;
+    let mut t = 0;
+    for expected in 0..2u32 {
+        let taken = reserve(&b, &["crash"], 2, P1, at(t)).await?;
+        assert_eq!(reserved_jids(&taken), jids([&suspect, &bystander]));
+        assert_eq!(
+            taken.iter().map(|r| r.rescues).collect::<Vec<_>>(),
+            vec![expected, expected],
+            "each lease carries the rescues so far"
+        );
+        t += 61;
+        let rescued = b
+            .lease_rescue(jobs::backend::RescueParams::new(at(t)).max_rescues(3))
+            .await?;
+        assert_eq!(rescued, 2, "rescue {} returns both", expected + 1);
+    }
+    // The bystander ends this time; the suspect's process dies a third time.
+    let taken = reserve(&b, &["crash"], 2, P1, at(t)).await?;
+    assert_eq!(taken.iter().map(|r| r.rescues).collect::<Vec<_>>(), [2, 2]);
+    let report = finish(
+        &b,
+        &taken[1],
+        taken[1].job.clone(),
+        FinishOutcome::Retry { at: at(t + 1) },
+        true,
+        at(t),
+    )
+    .await?;
+    assert!(report.lost.is_empty());
+    t += 61;
+    b.lease_rescue(jobs::backend::RescueParams::new(at(t)).max_rescues(3))
+        .await?;
+    assert!(
+        list(&b, JobSet::Queue("crash".into())).await?.is_empty(),
+        "the third rescue does not requeue"
+    );
+    let dead = list(&b, JobSet::Dead).await?;
+    assert_eq!(jids(dead.iter().map(|s| &s.job)), jids([&suspect]));
+    assert_eq!(
+        dead[0].job.error_class.as_deref(),
+        Some(KILLED_PROCESS_ERROR)
+    );
+    assert_eq!(dead[0].job.args, suspect.args, "the job itself is kept");
+    // The bystander's count was cleared by its finish: back from retry, it starts at zero.
+    promote(&b, at(t + 10), 10).await?;
+    let again = reserve(&b, &["crash"], 1, P2, at(t + 10)).await?;
+    assert_eq!(reserved_jids(&again), jids([&bystander]));
+    assert_eq!(again[0].rescues, 0, "a finish clears the rescue count");
     Ok(())
 }

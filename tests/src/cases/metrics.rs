@@ -15,6 +15,7 @@ use jobs::metrics::{hour_of, Counts, MetricsSample, MetricsStore, RecordParams, 
 
 use crate::support::*;
 use crate::{CaseError, CaseResult};
+use jobs::backend::MetricsQueryParams;
 
 fn store(b: &Subject) -> Result<&dyn MetricsStore, CaseError> {
     b.metrics().ok_or_else(|| {
@@ -44,11 +45,7 @@ async fn record(
     samples: Vec<MetricsSample>,
 ) -> CaseResult {
     store
-        .metrics_record(RecordParams {
-            samples,
-            now,
-            keep: KEEP,
-        })
+        .metrics_record(RecordParams::new(samples, now).keep(KEEP))
         .await?;
     Ok(())
 }
@@ -71,7 +68,7 @@ pub async fn samples_add_up_per_class_and_hour(b: Subject) -> CaseResult {
     )
     .await?;
     record(s, now, vec![sample("Email", now, &[(true, 5)])]).await?;
-    let rows = s.metrics_query(now, now).await?;
+    let rows = s.metrics_query(MetricsQueryParams::new(now, now)).await?;
     let names: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
     assert_eq!(names, ["Email", "Pdf"]);
     let email = rows[0].counts;
@@ -106,18 +103,33 @@ pub async fn query_covers_the_hours_in_range(b: Subject) -> CaseResult {
     let count =
         |rows: Vec<jobs::metrics::JobMetrics>| rows.first().map_or(0, |r| r.counts.processed);
     // From two hours ago (its whole hour counts) to now.
-    assert_eq!(count(s.metrics_query(hours_ago(2), now).await?), 4);
+    assert_eq!(
+        count(
+            s.metrics_query(MetricsQueryParams::new(hours_ago(2), now))
+                .await?
+        ),
+        4
+    );
     // Up to the end of the hour before the current one.
     assert_eq!(
         count(
-            s.metrics_query(hours_ago(2), hour_of(now) - chrono::Duration::seconds(1))
-                .await?
+            s.metrics_query(MetricsQueryParams::new(
+                hours_ago(2),
+                hour_of(now) - chrono::Duration::seconds(1)
+            ))
+            .await?
         ),
         3
     );
-    assert_eq!(count(s.metrics_query(hours_ago(6), now).await?), 5);
+    assert_eq!(
+        count(
+            s.metrics_query(MetricsQueryParams::new(hours_ago(6), now))
+                .await?
+        ),
+        5
+    );
     assert!(s
-        .metrics_query(hours_ago(9), hours_ago(8))
+        .metrics_query(MetricsQueryParams::new(hours_ago(9), hours_ago(8)))
         .await?
         .is_empty());
     Ok(())
@@ -140,7 +152,7 @@ pub async fn unusual_job_names_round_trip(b: Subject) -> CaseResult {
         .map(|n| sample(n, now, &[(false, 3)]))
         .collect();
     record(s, now, samples).await?;
-    let rows = s.metrics_query(now, now).await?;
+    let rows = s.metrics_query(MetricsQueryParams::new(now, now)).await?;
     let mut want: Vec<&str> = names.to_vec();
     want.sort_unstable();
     let got: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
@@ -154,8 +166,16 @@ pub async fn clear_all_removes_metrics(b: Subject) -> CaseResult {
     let s = store(&b)?;
     let now = at(0);
     record(s, now, vec![sample("Gone", now, &[(false, 3)])]).await?;
-    assert_eq!(s.metrics_query(now, now).await?.len(), 1);
+    assert_eq!(
+        s.metrics_query(MetricsQueryParams::new(now, now))
+            .await?
+            .len(),
+        1
+    );
     b.clear_all().await?;
-    assert!(s.metrics_query(now, now).await?.is_empty());
+    assert!(s
+        .metrics_query(MetricsQueryParams::new(now, now))
+        .await?
+        .is_empty());
     Ok(())
 }

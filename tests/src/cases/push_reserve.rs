@@ -8,6 +8,7 @@ use tokio::sync::Barrier;
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::{QueueListParams, QueuePauseParams};
 
 /// Jobs of one queue come out oldest first, unchanged but for `enqueued_at` (the push's
 /// `now`); other queues are not touched; an empty queue gives nothing.
@@ -109,7 +110,7 @@ pub async fn limit_caps_and_spans_queues(b: Subject) -> CaseResult {
 pub async fn paused_queue_skipped(b: Subject) -> CaseResult {
     let (held, open) = (job("held", 1), job("open", 1));
     push(&b, vec![held.clone(), open.clone()], at(0)).await?;
-    b.queue_pause("held", true).await?;
+    b.queue_pause(QueuePauseParams::new("held", true)).await?;
 
     let got = reserve(&b, &["held", "open"], 5, P1, at(1)).await?;
     assert_eq!(
@@ -119,14 +120,14 @@ pub async fn paused_queue_skipped(b: Subject) -> CaseResult {
     );
     let got = reserve(&b, &["held"], 5, P1, at(1)).await?;
     assert!(got.is_empty(), "a paused queue gave {got:?}");
-    let listed = b.queue_list(at(1)).await?;
+    let listed = b.queue_list(QueueListParams::new(at(1))).await?;
     let held_info = listed.iter().find(|q| q.name == "held");
     assert!(
         held_info.is_some_and(|q| q.paused && q.size == 1),
         "the paused queue is listed as paused with its job: {listed:?}"
     );
 
-    b.queue_pause("held", false).await?;
+    b.queue_pause(QueuePauseParams::new("held", false)).await?;
     let got = reserve(&b, &["held"], 5, P1, at(2)).await?;
     assert_eq!(
         reserved_jids(&got),
@@ -213,7 +214,7 @@ pub async fn reserve_wakes_on_push(b: Subject) -> CaseResult {
 /// returns an empty list once the wait has passed, not at once and not much later.
 pub async fn reserve_times_out_empty(b: Subject) -> CaseResult {
     push(&b, vec![job("held", 1)], at(0)).await?;
-    b.queue_pause("held", true).await?;
+    b.queue_pause(QueuePauseParams::new("held", true)).await?;
     let wait = Duration::from_secs(1);
     let mut params = ReserveParams::new(vec!["held".into(), "empty".into()], P1, at(1));
     params.wait = wait;

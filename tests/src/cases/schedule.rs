@@ -13,6 +13,9 @@ use tokio::sync::Barrier;
 
 use crate::support::*;
 use crate::{CaseError, CaseResult};
+use jobs::backend::{
+    AdvanceParams, EnableParams, RunNowParams, ScheduleGetParams, ScheduleRemoveParams,
+};
 
 fn store(b: &Subject) -> Result<&dyn ScheduleStore, CaseError> {
     b.schedules().ok_or_else(|| {
@@ -26,12 +29,7 @@ fn store(b: &Subject) -> Result<&dyn ScheduleStore, CaseError> {
 fn declare(name: &str, queue: &str, next: i64) -> DeclareParams {
     let mut job = job(queue, 7);
     job.extra.insert("schedule".into(), name.into());
-    DeclareParams {
-        name: name.to_owned(),
-        description: "every 60s".to_owned(),
-        job,
-        next_run: Some(at(next)),
-    }
+    DeclareParams::new(name.to_owned(), "every 60s".to_owned(), job, Some(at(next)))
 }
 
 /// Eight callers race to claim each of twenty ticks: each tick is claimed by exactly one,
@@ -85,7 +83,9 @@ pub async fn claim_once_across_concurrent_claimers(b: Subject) -> CaseResult {
         Some(epoch(61)),
         "enqueued_at is the claim's now"
     );
-    let record = store(&b)?.schedule_get("race").await?;
+    let record = store(&b)?
+        .schedule_get(ScheduleGetParams::new("race"))
+        .await?;
     assert_eq!(
         record.and_then(|r| r.last_run),
         Some(at(20 * 60)),
@@ -106,11 +106,19 @@ pub async fn state_round_trip(b: Subject) -> CaseResult {
     assert!(created.enabled);
     assert_eq!(created.last_run, None);
     assert_eq!(created.next_run, Some(at(100)));
-    assert_eq!(s.schedule_get("nightly").await?, Some(created.clone()));
-    assert_eq!(s.schedule_get("absent").await?, None);
+    assert_eq!(
+        s.schedule_get(ScheduleGetParams::new("nightly")).await?,
+        Some(created.clone())
+    );
+    assert_eq!(
+        s.schedule_get(ScheduleGetParams::new("absent")).await?,
+        None
+    );
 
-    s.schedule_advance("nightly", at(200)).await?;
-    s.schedule_advance("nightly", at(150)).await?;
+    s.schedule_advance(AdvanceParams::new("nightly", at(200)))
+        .await?;
+    s.schedule_advance(AdvanceParams::new("nightly", at(150)))
+        .await?;
     s.schedule_claim(ClaimParams::new(
         "nightly",
         at(100),
@@ -143,8 +151,14 @@ pub async fn state_round_trip(b: Subject) -> CaseResult {
         vec!["another".to_owned(), "nightly".to_owned()],
         "listed by name"
     );
-    assert!(s.schedule_remove("another").await?);
-    assert!(!s.schedule_remove("another").await?);
+    assert!(
+        s.schedule_remove(ScheduleRemoveParams::new("another"))
+            .await?
+    );
+    assert!(
+        !s.schedule_remove(ScheduleRemoveParams::new("another"))
+            .await?
+    );
     assert_eq!(s.schedule_list().await?.len(), 1);
     Ok(())
 }
@@ -154,21 +168,37 @@ pub async fn state_round_trip(b: Subject) -> CaseResult {
 pub async fn enabled_flag_persists(b: Subject) -> CaseResult {
     let s = store(&b)?;
     s.schedule_declare(declare("flag", "q", 60)).await?;
-    assert!(s.schedule_set_enabled("flag", false).await?);
+    assert!(
+        s.schedule_set_enabled(EnableParams::new("flag", false))
+            .await?
+    );
     let after_restart = s.schedule_declare(declare("flag", "q", 120)).await?;
     assert!(
         !after_restart.enabled,
         "a disabled schedule stays disabled when declared again"
     );
     assert_eq!(
-        s.schedule_get("flag").await?.map(|r| r.enabled),
+        s.schedule_get(ScheduleGetParams::new("flag"))
+            .await?
+            .map(|r| r.enabled),
         Some(false)
     );
-    assert!(s.schedule_set_enabled("flag", true).await?);
-    assert_eq!(s.schedule_get("flag").await?.map(|r| r.enabled), Some(true));
-    assert!(!s.schedule_set_enabled("nobody", false).await?);
+    assert!(
+        s.schedule_set_enabled(EnableParams::new("flag", true))
+            .await?
+    );
     assert_eq!(
-        s.schedule_get("nobody").await?,
+        s.schedule_get(ScheduleGetParams::new("flag"))
+            .await?
+            .map(|r| r.enabled),
+        Some(true)
+    );
+    assert!(
+        !s.schedule_set_enabled(EnableParams::new("nobody", false))
+            .await?
+    );
+    assert_eq!(
+        s.schedule_get(ScheduleGetParams::new("nobody")).await?,
         None,
         "no record made for an unknown name"
     );
@@ -181,8 +211,11 @@ pub async fn run_now_enqueues_once(b: Subject) -> CaseResult {
     let s = store(&b)?;
     let declared = declare("manual", "manual", 3600);
     s.schedule_declare(declared.clone()).await?;
-    s.schedule_set_enabled("manual", false).await?;
-    let jid = s.schedule_run_now("manual", at(10)).await?;
+    s.schedule_set_enabled(EnableParams::new("manual", false))
+        .await?;
+    let jid = s
+        .schedule_run_now(RunNowParams::new("manual", at(10)))
+        .await?;
     let Some(jid) = jid else {
         panic!("run-now of a declared schedule returned no job");
     };
@@ -192,7 +225,11 @@ pub async fn run_now_enqueues_once(b: Subject) -> CaseResult {
     assert_eq!(queued[0].job.jid, jid);
     assert_eq!(queued[0].job.class, declared.job.class);
     assert_eq!(queued[0].job.args, declared.job.args);
-    assert_eq!(s.schedule_run_now("unknown", at(11)).await?, None);
+    assert_eq!(
+        s.schedule_run_now(RunNowParams::new("unknown", at(11)))
+            .await?,
+        None
+    );
     assert_eq!(list(&b, JobSet::Queue("manual".into())).await?.len(), 1);
     Ok(())
 }

@@ -7,6 +7,7 @@ use tokio::sync::Barrier;
 
 use crate::support::*;
 use crate::CaseResult;
+use jobs::backend::JobGetParams;
 
 /// A job pushed with `at` is not reservable, nor counted in its queue, before a promote at
 /// its time; a promote a second early moves nothing; at its time it moves and is reserved
@@ -183,7 +184,9 @@ pub async fn scheduled_member_has_no_at(b: Subject) -> CaseResult {
         vec![expected.clone()],
         "listed without `at`, timed by StoredJob.at"
     );
-    let got = b.job_get(JobSet::Scheduled, &original.jid).await?;
+    let got = b
+        .job_get(JobGetParams::new(JobSet::Scheduled, &original.jid))
+        .await?;
     assert_eq!(got, Some(expected), "job_get agrees with job_list");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! 1. `Recorder::record` adds one run to the pending counts of its `(class, hour)` under a
 //!    short lock; nothing reaches the backend on the job's path.
 //! 2. `flush` takes every pending count and writes it in one
-//!    [`MetricsStore::metrics_record`](super::MetricsStore::metrics_record) call; when that
+//!    [`MetricsStore::metrics_record`](crate::backend::MetricsStore::metrics_record) call; when that
 //!    fails the counts go back to be written with the next flush.
 //! 3. `flush_loop` flushes every interval until the worker stops; the worker flushes once
 //!    more after its last job.
@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{hour_of, Counts, MetricsSample, RecordParams, KEEP};
-use crate::backend::Backend;
+use crate::backend::metrics::{hour_of, Counts, MetricsSample, KEEP};
+use crate::backend::{Backend, RecordParams};
 use crate::clock::Clock;
 
 /// Pending counts per (class, hour), not yet written.
@@ -77,11 +77,7 @@ impl Recorder {
         let now = clock.now();
         // Hours older than the keep time would be dropped on arrival: do not hold them.
         let keep_from = now - chrono::Duration::from_std(KEEP).unwrap_or(chrono::Duration::MAX);
-        let params = RecordParams {
-            samples: samples.clone(),
-            now,
-            keep: KEEP,
-        };
+        let params = RecordParams::new(samples.clone(), now).keep(KEEP);
         if let Err(e) = store.metrics_record(params).await {
             tracing::warn!(error = %e, "could not write job metrics; keeping them for the next flush");
             self.restore(
@@ -127,7 +123,10 @@ mod tests {
         r.flush(&backend, &SystemClock).await;
         r.flush(&backend, &SystemClock).await;
         let rows = match backend.metrics() {
-            Some(s) => s.metrics_query(now, now).await.unwrap_or_default(),
+            Some(s) => s
+                .metrics_query(crate::backend::MetricsQueryParams::new(now, now))
+                .await
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         assert_eq!(rows.len(), 2);

@@ -3,22 +3,21 @@
 //!
 //! 1. [`MetricsStore`] is a separate, object-safe trait a backend may implement, reached
 //!    through [`Backend::metrics`](crate::backend::Backend::metrics) (`None` by default, so
-//!    the worker records nothing and the dashboard says metrics are off).
-//! 2. The worker counts each run in memory (`recorder.rs`) and writes aggregated
+//!    the worker records nothing and the dashboard says metrics are off). It lives beside
+//!    the other storage traits; `jobs::metrics` re-exports this module for its users.
+//! 2. The worker counts each run in memory (`worker/recorder.rs`) and writes aggregated
 //!    [`MetricsSample`]s in one [`MetricsStore::metrics_record`] call every few seconds and
 //!    at shutdown, never per job.
 //! 3. Durations go into a [`Histogram`] with fixed, log-spaced buckets ([`BOUNDS_MS`]), so
 //!    the samples of many processes and hours add up bucket by bucket and the p95 of the sum
 //!    is still computable.
 
-pub(crate) mod recorder;
-
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::backend::BackendError;
+use super::BackendError;
 
 /// How many bucket bounds the histogram has; one more bucket takes everything above.
 pub const BOUNDS: usize = 32;
@@ -191,6 +190,7 @@ pub struct MetricsSample {
 
 /// Add samples to the store.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RecordParams {
     /// The samples; several may share a `(class, hour)`.
     pub samples: Vec<MetricsSample>,
@@ -198,6 +198,40 @@ pub struct RecordParams {
     pub now: DateTime<Utc>,
     /// How long the store keeps an hour after it ended; older hours may be dropped.
     pub keep: Duration,
+}
+
+impl RecordParams {
+    /// Add `samples` at `now`, keeping hours for [`KEEP`].
+    pub fn new(samples: Vec<MetricsSample>, now: DateTime<Utc>) -> Self {
+        RecordParams {
+            samples,
+            now,
+            keep: KEEP,
+        }
+    }
+
+    /// Keep each hour for `keep` after it ended.
+    pub fn keep(mut self, keep: Duration) -> Self {
+        self.keep = keep;
+        self
+    }
+}
+
+/// Read the sums per job name over a range of hours.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MetricsQueryParams {
+    /// The first hour (any time in it).
+    pub from: DateTime<Utc>,
+    /// The end of the range.
+    pub to: DateTime<Utc>,
+}
+
+impl MetricsQueryParams {
+    /// Every hour from `hour_of(from)` to `to`.
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        MetricsQueryParams { from, to }
+    }
 }
 
 /// The counts of one job name over a range of hours.
@@ -255,15 +289,18 @@ pub fn summarize(samples: impl IntoIterator<Item = MetricsSample>) -> Vec<JobMet
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
 /// use jobs::backend::Backend;
-/// use jobs::metrics::{hour_of, Counts, MetricsSample, RecordParams, KEEP};
+/// use jobs::metrics::{hour_of, Counts, MetricsQueryParams, MetricsSample, RecordParams};
 /// let backend = jobs::memory::MemoryBackend::new();
 /// let store = backend.metrics().unwrap();
 /// let now = jobs::chrono::Utc::now();
 /// let mut counts = Counts::default();
 /// counts.record(true, Duration::from_millis(12));
 /// let samples = vec![MetricsSample { class: "Email".into(), hour: hour_of(now), counts }];
-/// store.metrics_record(RecordParams { samples, now, keep: KEEP }).await.unwrap();
-/// let rows = store.metrics_query(now - jobs::chrono::Duration::hours(1), now).await.unwrap();
+/// store.metrics_record(RecordParams::new(samples, now)).await.unwrap();
+/// let rows = store
+///     .metrics_query(MetricsQueryParams::new(now - jobs::chrono::Duration::hours(1), now))
+///     .await
+///     .unwrap();
 /// assert_eq!((rows[0].class.as_str(), rows[0].counts.failed), ("Email", 1));
 /// # });
 /// ```
@@ -276,8 +313,7 @@ pub trait MetricsStore: Send + Sync {
     /// The sums per job name of every hour from `hour_of(from)` to `to`, sorted by name.
     async fn metrics_query(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        params: MetricsQueryParams,
     ) -> Result<Vec<JobMetrics>, BackendError>;
 }
 

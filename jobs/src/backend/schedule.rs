@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::backend::BackendError;
+use super::BackendError;
 use crate::envelope::{new_jid, to_epoch, JobEnvelope};
 
 /// A schedule's shared state, as the backend keeps it.
@@ -35,9 +35,100 @@ pub struct ScheduleRecord {
     pub next_run: Option<DateTime<Utc>>,
 }
 
+/// One schedule record, by name.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScheduleGetParams {
+    /// The schedule's name.
+    pub name: String,
+}
+
+impl ScheduleGetParams {
+    /// The record of schedule `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ScheduleGetParams { name: name.into() }
+    }
+}
+
+/// Raise a schedule's next run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AdvanceParams {
+    /// The schedule's name.
+    pub name: String,
+    /// The new next run; a lower one than stored is ignored.
+    pub next_run: DateTime<Utc>,
+}
+
+impl AdvanceParams {
+    /// Raise the next run of `name` to `next_run`.
+    pub fn new(name: impl Into<String>, next_run: DateTime<Utc>) -> Self {
+        AdvanceParams {
+            name: name.into(),
+            next_run,
+        }
+    }
+}
+
+/// Enable or disable a schedule.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EnableParams {
+    /// The schedule's name.
+    pub name: String,
+    /// Whether its ticks fire.
+    pub enabled: bool,
+}
+
+impl EnableParams {
+    /// Enable (`true`) or disable (`false`) schedule `name`.
+    pub fn new(name: impl Into<String>, enabled: bool) -> Self {
+        EnableParams {
+            name: name.into(),
+            enabled,
+        }
+    }
+}
+
+/// Remove a schedule's record.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScheduleRemoveParams {
+    /// The schedule's name.
+    pub name: String,
+}
+
+impl ScheduleRemoveParams {
+    /// Remove schedule `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ScheduleRemoveParams { name: name.into() }
+    }
+}
+
+/// Enqueue a schedule's job once, now.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunNowParams {
+    /// The schedule's name.
+    pub name: String,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+impl RunNowParams {
+    /// Run schedule `name` once at `now`.
+    pub fn new(name: impl Into<String>, now: DateTime<Utc>) -> Self {
+        RunNowParams {
+            name: name.into(),
+            now,
+        }
+    }
+}
+
 /// Declare a schedule: create its record, or refresh the description and job of an existing
 /// one while keeping its enabled flag, last run and next run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DeclareParams {
     /// The name.
     pub name: String,
@@ -49,8 +140,27 @@ pub struct DeclareParams {
     pub next_run: Option<DateTime<Utc>>,
 }
 
+impl DeclareParams {
+    /// Declare schedule `name`, described as `description`, enqueuing `job`; a new record's
+    /// first run is `next_run`.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        job: JobEnvelope,
+        next_run: Option<DateTime<Utc>>,
+    ) -> Self {
+        DeclareParams {
+            name: name.into(),
+            description: description.into(),
+            job,
+            next_run,
+        }
+    }
+}
+
 /// Claim one tick of a schedule and enqueue its job, atomically.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClaimParams {
     /// The schedule.
     pub name: String,
@@ -81,6 +191,12 @@ impl ClaimParams {
         }
     }
 
+    /// Keep the claim for `keep` (7 days unless set).
+    pub fn keep(mut self, keep: Duration) -> Self {
+        self.keep = keep;
+        self
+    }
+
     /// The job as pushed: `enqueued_at = now`, no `at`.
     pub fn queued_job(&self) -> JobEnvelope {
         let mut job = self.job.clone();
@@ -106,7 +222,7 @@ impl ClaimParams {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use jobs::backend::AdminBackend;
 /// use jobs::envelope::JobEnvelope;
-/// use jobs::schedule::ClaimParams;
+/// use jobs::backend::ClaimParams;
 /// let backend = jobs::memory::MemoryBackend::new();
 /// let store = backend.schedules().unwrap();
 /// let tick = "2026-01-01T03:00:00Z".parse().unwrap();
@@ -121,24 +237,23 @@ pub trait ScheduleStore: Send + Sync {
     async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError>;
 
     /// One schedule record.
-    async fn schedule_get(&self, name: &str) -> Result<Option<ScheduleRecord>, BackendError>;
+    async fn schedule_get(
+        &self,
+        params: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError>;
 
     /// Create or refresh a record; returns it as stored.
     async fn schedule_declare(&self, params: DeclareParams)
         -> Result<ScheduleRecord, BackendError>;
 
-    /// Raise `next_run` to `next_run` (never lowers it).
-    async fn schedule_advance(
-        &self,
-        name: &str,
-        next_run: DateTime<Utc>,
-    ) -> Result<(), BackendError>;
+    /// Raise `next_run` to `params.next_run` (never lowers it).
+    async fn schedule_advance(&self, params: AdvanceParams) -> Result<(), BackendError>;
 
     /// Enable or disable a schedule; returns whether it exists.
-    async fn schedule_set_enabled(&self, name: &str, enabled: bool) -> Result<bool, BackendError>;
+    async fn schedule_set_enabled(&self, params: EnableParams) -> Result<bool, BackendError>;
 
     /// Remove a schedule's record; returns whether it existed.
-    async fn schedule_remove(&self, name: &str) -> Result<bool, BackendError>;
+    async fn schedule_remove(&self, params: ScheduleRemoveParams) -> Result<bool, BackendError>;
 
     /// Claim `(name, tick)` and push the job in one atomic step; `true` for the one caller
     /// that claimed it, `false` for every other.
@@ -146,12 +261,9 @@ pub trait ScheduleStore: Send + Sync {
 
     /// Enqueue the schedule's job once, now, whatever its timing and enabled flag; returns
     /// the new job's id, or `None` when there is no such schedule.
-    async fn schedule_run_now(
-        &self,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, BackendError> {
-        let Some(record) = self.schedule_get(name).await? else {
+    async fn schedule_run_now(&self, params: RunNowParams) -> Result<Option<String>, BackendError> {
+        let RunNowParams { name, now } = params;
+        let Some(record) = self.schedule_get(ScheduleGetParams::new(&name)).await? else {
             return Ok(None);
         };
         let mut job = record.job;
@@ -159,7 +271,7 @@ pub trait ScheduleStore: Send + Sync {
         job.created_at = to_epoch(now);
         let jid = job.jid.clone();
         let claimed = self
-            .schedule_claim(ClaimParams::new(name, now, job, now))
+            .schedule_claim(ClaimParams::new(&name, now, job, now))
             .await?;
         Ok(claimed.then_some(jid))
     }
