@@ -47,6 +47,17 @@ pub enum EnqueueError {
         /// The limit.
         limit: usize,
     },
+    /// An argument nests deeper than a worker can decode (see
+    /// [`MAX_ARG_DEPTH`](crate::envelope::check::MAX_ARG_DEPTH)).
+    #[error("job {job}: argument #{position} is nested deeper than {limit} arrays or objects, more than a worker can decode; store it flatter or pass an id")]
+    TooDeep {
+        /// The wire name.
+        job: String,
+        /// 1-based position of the argument.
+        position: usize,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
     /// The backend did not accept the job.
     #[error("could not enqueue {job}: {source}")]
     Backend {
@@ -269,6 +280,16 @@ impl Client {
                     job: job.class.clone(),
                     reason,
                 })?;
+            }
+            let limit = crate::envelope::check::MAX_ARG_DEPTH;
+            if let Some(i) = (job.args.iter())
+                .position(|a| !crate::envelope::check::value_depth_within(a, limit))
+            {
+                return Err(EnqueueError::TooDeep {
+                    job: job.class.clone(),
+                    position: i + 1,
+                    limit,
+                });
             }
             let size = encoded_len(job);
             if size > self.inner.max_payload {

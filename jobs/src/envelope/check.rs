@@ -1,9 +1,16 @@
-//! Refuses argument values that JSON would not give back unchanged.
+//! Refuses argument values that JSON would not give back unchanged, or that no worker could
+//! read back.
 //!
-//! `serde_json` quietly turns a NaN or infinite float into `null` and a map key like `1`
-//! into the string `"1"`; a job would then run with other arguments than it was given.
-//! [`check_json_safe`] walks a value through serde first and names the path of the first
-//! such value, so enqueue can refuse it instead.
+//! 1. `serde_json` quietly turns a NaN or infinite float into `null` and a map key like `1`
+//!    into the string `"1"`; a job would then run with other arguments than it was given.
+//!    [`check_json_safe`] walks a value through serde first and names the path of the first
+//!    such value, so enqueue can refuse it instead.
+//! 2. Nesting: a payload nested deeper than a decoder's limit can be stored but never run
+//!    (serde_json stops at 128 levels, Ruby's `JSON.parse` at 100). An argument may nest at
+//!    most [`MAX_ARG_DEPTH`] arrays or objects, so the whole payload (an object holding the
+//!    `args` array) stays within 100. The walk stops at that depth, so a value nested a
+//!    million deep is refused without recursing a million frames. [`value_depth_within`]
+//!    checks a `serde_json::Value` the same way, without recursion.
 
 use serde::ser::{self, Impossible, Serialize};
 use std::fmt::{self, Display};
@@ -27,7 +34,39 @@ impl ser::Error for NotJsonSafe {
     }
 }
 
-/// Checks that `value` survives a JSON round trip unchanged.
+/// The deepest nesting of arrays and objects an argument may have: 98, so that a payload
+/// (one object, its `args` array, then the argument) nests at most 100 deep, the lowest limit
+/// among the decoders that read it (Ruby's `JSON.parse`; serde_json's is 128).
+pub const MAX_ARG_DEPTH: usize = 98;
+
+/// Whether `value` nests at most `max` arrays or objects deep, checked without recursion.
+///
+/// ```
+/// use jobs::envelope::check::value_depth_within;
+/// let v = serde_json::json!({"a": [[1]]});
+/// assert!(value_depth_within(&v, 3));
+/// assert!(!value_depth_within(&v, 2));
+/// assert!(value_depth_within(&serde_json::json!(7), 0));
+/// ```
+pub fn value_depth_within(value: &serde_json::Value, max: usize) -> bool {
+    use serde_json::Value;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > max {
+            return false;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    true
+}
+
+/// Checks that `value` survives a JSON round trip unchanged and nests at most
+/// [`MAX_ARG_DEPTH`] deep.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -37,13 +76,24 @@ impl ser::Error for NotJsonSafe {
 /// assert_eq!(err.path, "$[1]");
 /// let keys: HashMap<u32, u32> = [(1, 2)].into();
 /// assert!(check_json_safe(&keys).is_err());
+/// let mut deep = serde_json::json!(1);
+/// for _ in 0..200 {
+///     deep = serde_json::json!([deep]);
+/// }
+/// let err = check_json_safe(&deep).unwrap_err();
+/// assert!(err.problem.contains("nested deeper than 98"), "{}", err.problem);
 /// ```
 pub fn check_json_safe<T: Serialize + ?Sized>(value: &T) -> Result<(), NotJsonSafe> {
-    value.serialize(Checker { path: "$".into() })
+    value.serialize(Checker {
+        path: "$".into(),
+        depth: 0,
+    })
 }
 
 struct Checker {
     path: String,
+    /// Arrays and objects around this value.
+    depth: usize,
 }
 
 impl Checker {
@@ -64,24 +114,45 @@ impl Checker {
         }
     }
 
-    fn child(&self, suffix: fmt::Arguments<'_>) -> Checker {
-        Checker {
-            path: format!("{}{}", self.path, suffix),
+    /// Opens an array or object here, refusing one level past [`MAX_ARG_DEPTH`].
+    fn open(self) -> Result<Compound, NotJsonSafe> {
+        if self.depth >= MAX_ARG_DEPTH {
+            return Err(self.fail(format!(
+                "the value is nested deeper than {MAX_ARG_DEPTH} arrays or objects, more than \
+                 a worker can decode"
+            )));
         }
+        Ok(Compound {
+            path: self.path,
+            depth: self.depth + 1,
+            index: 0,
+            key: None,
+        })
     }
 }
 
 /// Walks the elements of a sequence, tuple or the fields of a struct.
 struct Compound {
     path: String,
+    /// Arrays and objects around the elements, this one included.
+    depth: usize,
     index: usize,
     key: Option<String>,
 }
 
 impl Compound {
+    /// The value under key `suffix` of this object (a variant's one-key wrapper).
+    fn child(&self, suffix: fmt::Arguments<'_>) -> Checker {
+        Checker {
+            path: format!("{}{}", self.path, suffix),
+            depth: self.depth,
+        }
+    }
+
     fn next_index(&mut self) -> Checker {
         let c = Checker {
             path: format!("{}[{}]", self.path, self.index),
+            depth: self.depth,
         };
         self.index += 1;
         c
@@ -182,14 +253,11 @@ impl ser::Serializer for Checker {
         variant: &'static str,
         v: &T,
     ) -> R {
-        v.serialize(self.child(format_args!(".{variant}")))
+        // JSON wraps a newtype variant in a one-key object: one level more.
+        v.serialize(self.open()?.child(format_args!(".{variant}")))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound, NotJsonSafe> {
-        Ok(Compound {
-            path: self.path,
-            index: 0,
-            key: None,
-        })
+        self.open()
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound, NotJsonSafe> {
         self.serialize_seq(Some(len))
@@ -204,7 +272,9 @@ impl ser::Serializer for Checker {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound, NotJsonSafe> {
-        self.child(format_args!(".{variant}"))
+        // `{"Variant": [...]}`: the wrapping object is one level more.
+        self.open()?
+            .child(format_args!(".{variant}"))
             .serialize_seq(Some(len))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Compound, NotJsonSafe> {
@@ -220,7 +290,9 @@ impl ser::Serializer for Checker {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound, NotJsonSafe> {
-        self.child(format_args!(".{variant}"))
+        // `{"Variant": [...]}`: the wrapping object is one level more.
+        self.open()?
+            .child(format_args!(".{variant}"))
             .serialize_seq(Some(len))
     }
 }
@@ -284,6 +356,7 @@ impl ser::SerializeMap for Compound {
         let key = self.key.take().unwrap_or_default();
         v.serialize(Checker {
             path: format!("{}.{}", self.path, key),
+            depth: self.depth,
         })
     }
     fn end(self) -> R {
@@ -297,6 +370,7 @@ impl ser::SerializeStruct for Compound {
     fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> R {
         v.serialize(Checker {
             path: format!("{}.{}", self.path, name),
+            depth: self.depth,
         })
     }
     fn end(self) -> R {
@@ -310,6 +384,7 @@ impl ser::SerializeStructVariant for Compound {
     fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> R {
         v.serialize(Checker {
             path: format!("{}.{}", self.path, name),
+            depth: self.depth,
         })
     }
     fn end(self) -> R {
