@@ -165,9 +165,11 @@ pub struct FailurePlan {
 /// Records `failure` in `job` (error fields, `failed_at`/`retried_at`, `retry_count`) and
 /// decides where it goes: the retry set, the dead set, or nowhere.
 ///
-/// `retry = false` discards at once; `retry = N` allows N retries after the first failure
-/// (`0`: dead at once); when retries are exhausted the job dies unless `dead = false` or the
-/// `on_exhausted` hook says discard. A failure of kind [`FailureKind::Killed`] dies at once.
+/// A failure of kind [`FailureKind::Killed`] (`Outcome::kill`) dies at once, whatever the
+/// retry setting; otherwise `retry = false` discards at once, `retry = N` allows N retries
+/// after the first failure (`0`: dead at once), and when retries are exhausted the job dies
+/// unless the `on_exhausted` hook says discard. `dead = false` discards instead of every
+/// death.
 /// A backoff or `on_exhausted` hook that panics is logged and the default used instead
 /// (Sidekiq's schedule; the dead set), and delays too long for the calendar are clamped.
 pub fn plan_failure(
@@ -204,8 +206,9 @@ pub fn plan_failure(
         }
     };
     let outcome = match job.retry.max_retries() {
+        // Killed means dead now, whatever the retry setting: only `dead = false` keeps it out.
+        _ if failure.kind == FailureKind::Killed => to_dead(),
         None => FinishOutcome::Discard,
-        Some(_) if failure.kind == FailureKind::Killed => to_dead(),
         Some(max) if count < max => {
             match guarded(job, "backoff", || options.backoff.decide(count, failure))
                 .unwrap_or(RetryDecision::Default)

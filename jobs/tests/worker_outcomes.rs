@@ -39,6 +39,16 @@ async fn killing_job(reason: String) -> Result<Outcome, Oops> {
     Ok(Outcome::kill(reason))
 }
 
+#[jobs::job(queue = "o_kill_noretry", retry = false)]
+async fn killing_unretried_job(reason: String) -> Result<Outcome, Oops> {
+    Ok(Outcome::kill(reason))
+}
+
+#[jobs::job(queue = "o_kill_nodead", dead = false)]
+async fn killing_undead_job(reason: String) -> Result<Outcome, Oops> {
+    Ok(Outcome::kill(reason))
+}
+
 #[jobs::job(queue = "o_fail", retry = 1)]
 async fn handled_failure(events: State<Events>, n: u32) -> Result<(), Oops> {
     if n == 0 {
@@ -153,6 +163,63 @@ async fn kill_sends_the_job_to_the_dead_set_at_once_and_calls_death_handlers() {
         *deaths.lock().unwrap(),
         vec![(jid, "poisoned payload".to_string())]
     );
+}
+
+/// Runs `job` on a worker with a death handler; returns the deaths the handler saw.
+async fn run_killed<J: jobs::Job>(
+    backend: &Arc<jobs::memory::MemoryBackend>,
+    queue: &'static str,
+    job: J,
+) -> (String, Vec<(String, String)>) {
+    let client = Client::new(backend.clone());
+    let deaths = Arc::new(Mutex::new(Vec::new()));
+    let seen = deaths.clone();
+    let running = common::spawn(
+        common::worker(backend)
+            .queues([queue])
+            .registry(jobs::Registry::new().with::<J>().unwrap())
+            .on_death(move |job, failure| {
+                seen.lock()
+                    .unwrap()
+                    .push((job.jid.clone(), failure.message.clone()));
+            })
+            .build()
+            .unwrap(),
+    );
+    let jid = client.enqueue(job, &Default::default()).await.unwrap();
+    common::processed(backend, 1).await;
+    running.stop().await;
+    let deaths = deaths.lock().unwrap().clone();
+    (jid.to_string(), deaths)
+}
+
+#[tokio::test]
+async fn kill_means_dead_even_when_the_job_is_not_retried() {
+    let backend = common::backend();
+    let (jid, deaths) = run_killed(
+        &backend,
+        "o_kill_noretry",
+        KillingUnretriedJob::new("poisoned".into()),
+    )
+    .await;
+    let dead = common::the_one(&backend, JobSet::Dead).await;
+    assert_eq!(dead.job.jid, jid);
+    assert_eq!(dead.job.error_class.as_deref(), Some("jobs::Killed"));
+    assert_eq!(deaths, vec![(jid, "poisoned".to_string())]);
+}
+
+#[tokio::test]
+async fn kill_with_dead_false_keeps_nothing_but_still_calls_death_handlers() {
+    let backend = common::backend();
+    let (jid, deaths) = run_killed(
+        &backend,
+        "o_kill_nodead",
+        KillingUndeadJob::new("poisoned".into()),
+    )
+    .await;
+    assert!(common::list(&backend, JobSet::Dead).await.is_empty());
+    assert!(common::list(&backend, JobSet::Retry).await.is_empty());
+    assert_eq!(deaths, vec![(jid, "poisoned".to_string())]);
 }
 
 #[tokio::test]
