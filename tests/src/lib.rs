@@ -47,6 +47,7 @@
 pub mod cases;
 #[cfg(test)]
 mod metrics_skip_tests;
+pub mod poison;
 #[cfg(test)]
 mod runner_tests;
 #[cfg(test)]
@@ -266,6 +267,7 @@ macro_rules! conformance_suite {
                 finish_reports_lost_by_index,
                 requeue_returns_jobs_to_head_unchanged,
                 rescue_leaves_other_processes_alone,
+                rescues_are_counted_and_the_last_buries,
             }
             bulk {
                 thousand_jobs_in_one_push_arrive_in_order,

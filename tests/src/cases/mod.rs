@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod finish;
 pub mod leases;
 pub mod metrics;
+pub mod poison;
 pub mod push_reserve;
 pub mod schedule;
 pub mod scheduled;
