@@ -18,7 +18,7 @@
 //! 7. The trait impls below are a table of contents: each method is one line that
 //!    delegates to the file of its family, the same files in every backend (`push.rs`,
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
-//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/backend-layout.md`).
+//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `migrate.rs`, `notify.rs`, `rows.rs`,
 //!    `sql.rs`, `sets.rs` and `stats.rs`.
 //!

@@ -37,7 +37,7 @@
 //!    that delegates to the file of its family, the same files in every backend
 //!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
 //!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`;
-//!    `docs/backend-layout.md`). The rest is this backend's own machinery: `keys.rs`,
+//!    `docs/internals.md`). The rest is this backend's own machinery: `keys.rs`,
 //!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs` and
 //!    `blocking.rs`.
 

@@ -19,7 +19,7 @@
 //! 6. The trait impls below are a table of contents: each method is one line that
 //!    delegates to the file of its family, the same files in every backend (`push.rs`,
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
-//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/backend-layout.md`).
+//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `db.rs`, `open.rs`, `writer.rs`,
 //!    `wake.rs`, `moves.rs` and `sets.rs`.
 
