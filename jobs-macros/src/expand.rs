@@ -275,6 +275,28 @@ fn perform_body(job: &Job) -> TokenStream {
         ))
         .__jobs_failure()
     };
+    // The last candidate of the method lookup above, found only when the error is neither
+    // `anyhow::Error` nor `IntoFailure`: its method's bound turns "no method found" into
+    // "`E` cannot be a job's error", with the note `IntoFailure` carries. Never called.
+    let not_an_error = quote! {
+        #[allow(dead_code, clippy::all)]
+        trait __JobsNotAnError {
+            type Error;
+            fn __jobs_failure(self) -> ::jobs::Failure
+            where
+                Self::Error: ::jobs::IntoFailure;
+        }
+        #[allow(dead_code, clippy::all)]
+        impl<E> __JobsNotAnError for ::jobs::__private::convert::Wrap<E> {
+            type Error = E;
+            fn __jobs_failure(self) -> ::jobs::Failure
+            where
+                E: ::jobs::IntoFailure,
+            {
+                ::core::unreachable!()
+            }
+        }
+    };
     quote! {
         let Self { #(#names),* } = self;
         ::std::boxed::Box::pin(async move {
@@ -283,6 +305,7 @@ fn perform_body(job: &Job) -> TokenStream {
                 ::core::result::Result::Err(__jobs_error) => {
                     #[allow(unused_imports)]
                     use ::jobs::__private::convert::{ViaAnyhow as _, ViaInto as _};
+                    #not_an_error
                     ::core::result::Result::Err(#err)
                 }
             }
