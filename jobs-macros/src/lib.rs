@@ -1,13 +1,12 @@
 //! The `#[job]` attribute of the `jobs` crate: parse, validate, expand.
 //!
-//! 1. [`parse`] reads the attribute's options and classifies the function's parameters.
-//! 2. [`validate`] checks values and the signature, every error spanned at its token.
-//! 3. [`expand`] generates the job type, its `Job` impl, its registration and hidden checks.
-//!
-//! 4. [`fallback`] replaces 3 when the signature cannot make a job: the same job type and
+//! 1. `parse` reads the attribute's options and classifies the function's parameters.
+//! 2. `validate` checks values and the signature, every error spanned at its token.
+//! 3. `expand` generates the job type, its `Job` impl, its registration and hidden checks.
+//! 4. `fallback` replaces 3 when the signature cannot make a job: the same job type and
 //!    API as stubs, so call sites such as `Welcome::perform_later(..)` add no error.
 //!
-//! Errors are collected in a [`Ctxt`] and reported together. The user's function is always
+//! Errors are collected in a `Ctxt` and reported together. The user's function is always
 //! emitted beside them, so one mistake does not cascade into errors about a missing function.
 
 use std::cell::RefCell;
