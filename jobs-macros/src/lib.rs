@@ -1,10 +1,12 @@
 //! The `#[job]` attribute of the `jobs` crate: parse, validate, expand.
 //!
-//! 1. [`parse`] reads the attribute's options and classifies the function's parameters.
-//! 2. [`validate`] checks values and the signature, every error spanned at its token.
-//! 3. [`expand`] generates the job type, its `Job` impl, its registration and hidden checks.
+//! 1. `parse` reads the attribute's options and classifies the function's parameters.
+//! 2. `validate` checks values and the signature, every error spanned at its token.
+//! 3. `expand` generates the job type, its `Job` impl, its registration and hidden checks.
+//! 4. `fallback` replaces 3 when the signature cannot make a job: the same job type and
+//!    API as stubs, so call sites such as `Welcome::perform_later(..)` add no error.
 //!
-//! Errors are collected in a [`Ctxt`] and reported together. The user's function is always
+//! Errors are collected in a `Ctxt` and reported together. The user's function is always
 //! emitted beside them, so one mistake does not cascade into errors about a missing function.
 
 use std::cell::RefCell;
@@ -13,7 +15,9 @@ use std::fmt::Display;
 use proc_macro::TokenStream;
 use quote::{quote, ToTokens};
 
+mod duration;
 mod expand;
+mod fallback;
 mod parse;
 mod validate;
 
@@ -116,8 +120,11 @@ fn expand_job(
     let cx = Ctxt::new();
     let raw = parse::parse_args(&cx, args);
     let sig = parse::parse_signature(&cx, &item);
-    let job = validate::validate(&cx, raw, sig, &item);
-    let generated = job.map(|job| expand::expand(&job));
+    let generated = match validate::validate(&cx, raw, sig, &item) {
+        validate::Validated::Job(job) => expand::expand(&job),
+        validate::Validated::Fallback(fallback) => fallback::expand(&fallback),
+        validate::Validated::Nothing => proc_macro2::TokenStream::new(),
+    };
     let errors = cx.into_compile_errors();
     quote! {
         #item
@@ -197,7 +204,39 @@ mod tests {
         ] {
             assert!(out.contains(needle), "missing {needle:?} in {out}");
         }
-        assert!(!out.contains("impl :: jobs :: Job"), "{out}");
+        // The signature cannot make a job: the type and its API are stubs, never registered.
+        assert!(out.contains("struct Plain"), "{out}");
+        assert!(out.contains("impl :: jobs :: Job for Plain"), "{out}");
+        assert!(
+            out.contains("define_set ! (PlainSet , Plain , (a : u8))"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn options () -> :: jobs :: JobOptions { :: core :: unreachable ! () }"),
+            "{out}"
+        );
+        assert!(!out.contains("inventory"), "{out}");
+    }
+
+    #[test]
+    fn a_method_gets_no_job_type() {
+        let out = expand_str("", "async fn m(&self, a: u8) -> Result<(), E> { Ok(()) }");
+        assert!(out.contains("async fn m"), "{out}");
+        assert!(out.contains("does not take `self`"), "{out}");
+        assert!(!out.contains("struct"), "{out}");
+    }
+
+    #[test]
+    fn a_valid_job_is_not_a_stub() {
+        let out = expand_str("", "async fn ping(a: u8) -> Result<(), E> { Ok(()) }");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("inventory :: submit"), "{out}");
+        assert!(
+            out.contains(
+                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () }"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

@@ -156,12 +156,15 @@ pub(crate) enum ParamKind {
     Context,
     /// `&State<T>` or `&JobContext`: the kind's name, for an error.
     SpecialByRef(&'static str),
+    /// A special type written wrongly, such as `State` without its `T` (already reported).
+    Invalid,
 }
 
-/// The function's parameters, or `None` when there is a `self` receiver (reported here).
+/// The function's parameters, or `None` when there is a `self` receiver (reported here): a
+/// method sits in an `impl` block, where no job type can be generated beside it.
 pub(crate) fn parse_signature(cx: &Ctxt, item: &ItemFn) -> Option<Vec<Param>> {
     let mut params = Vec::new();
-    let mut ok = true;
+    let mut method = false;
     for input in &item.sig.inputs {
         match input {
             FnArg::Receiver(receiver) => {
@@ -170,22 +173,22 @@ pub(crate) fn parse_signature(cx: &Ctxt, item: &ItemFn) -> Option<Vec<Param>> {
                     "#[job] does not take `self`: a job is a free `async fn` whose \
                      parameters are its arguments",
                 );
-                ok = false;
+                method = true;
             }
-            FnArg::Typed(typed) => match classify(&typed.ty) {
-                Ok(kind) => params.push(Param {
+            FnArg::Typed(typed) => {
+                let kind = classify(&typed.ty).unwrap_or_else(|e| {
+                    cx.syn_error(e);
+                    ParamKind::Invalid
+                });
+                params.push(Param {
                     pat: typed.pat.clone(),
                     ty: typed.ty.clone(),
                     kind,
-                }),
-                Err(e) => {
-                    cx.syn_error(e);
-                    ok = false;
-                }
-            },
+                });
+            }
         }
     }
-    ok.then_some(params)
+    (!method).then_some(params)
 }
 
 /// The name of a special type, if `ty` is one (by the last segment of its path).
@@ -331,6 +334,19 @@ mod tests {
             params[3].kind,
             ParamKind::SpecialByRef("JobContext")
         ));
+    }
+
+    #[test]
+    fn state_without_its_type_is_an_invalid_parameter() {
+        let item: ItemFn = syn::parse_quote!(
+            async fn f(s: State, id: u64) {}
+        );
+        let cx = Ctxt::new();
+        let params = parse_signature(&cx, &item).unwrap();
+        assert!(matches!(params[0].kind, ParamKind::Invalid));
+        assert!(matches!(params[1].kind, ParamKind::Arg));
+        let errors = cx.into_compile_errors().to_string();
+        assert!(errors.contains("expected `State<T>`"), "{errors}");
     }
 
     #[test]

@@ -3,14 +3,27 @@
 //! 1. [`validate`] turns [`RawArgs`] into typed [`Options`]; a bad value is reported and
 //!    dropped, so the job is still generated with its other options and no error cascades.
 //! 2. It checks the signature (async, no `self`, no generics, returns `Result`, arguments
-//!    are plain names of owned types). A bad signature leaves only the function and errors.
+//!    are plain names of owned types). A bad signature yields a [`Fallback`]: the job type
+//!    as stubs, so call sites resolve and the signature's error is the only one.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitBool, LitStr, Pat, ReturnType, Type};
 
+use crate::duration::parse_duration_ms;
+use crate::fallback::Fallback;
 use crate::parse::{Param, ParamKind, RawArgs};
 use crate::Ctxt;
+
+/// What to generate beside the user's function.
+pub(crate) enum Validated<'a> {
+    /// A valid job: generated in full.
+    Job(Box<Job<'a>>),
+    /// A signature that cannot make a job: the job type's API as stubs (errors are in `cx`).
+    Fallback(Fallback<'a>),
+    /// Nothing: the function is a method, or its name gives no valid type name.
+    Nothing,
+}
 
 /// A validated job, ready to expand.
 pub(crate) struct Job<'a> {
@@ -73,29 +86,38 @@ pub(crate) enum Backtrace {
     Lines(usize),
 }
 
-/// Checks everything; `None` when the signature cannot make a job (errors are in `cx`).
+/// Checks everything; anything but [`Validated::Job`] means errors were recorded in `cx`.
 pub(crate) fn validate<'a>(
     cx: &Ctxt,
     raw: RawArgs,
     params: Option<Vec<Param>>,
     item: &'a ItemFn,
-) -> Option<Job<'a>> {
+) -> Validated<'a> {
     let (options, name) = validate_options(cx, raw);
     let signature_ok = validate_signature(cx, item);
-    let params = validate_params(cx, params?);
-    let ident = type_ident(cx, &item.sig.ident);
-    let (params, ident) = (params?, ident?);
-    if !signature_ok {
-        return None;
-    }
+    let Some(params) = params else {
+        return Validated::Nothing;
+    };
+    let job_params = validate_params(cx, &params);
+    let Some(ident) = type_ident(cx, &item.sig.ident) else {
+        return Validated::Nothing;
+    };
     let name = name.unwrap_or_else(|| LitStr::new(&ident.to_string(), Span::call_site()));
-    Some(Job {
-        item,
-        ident,
-        name,
-        params,
-        options,
-    })
+    match job_params {
+        Some(params) if signature_ok => Validated::Job(Box::new(Job {
+            item,
+            ident,
+            name,
+            params,
+            options,
+        })),
+        _ => Validated::Fallback(Fallback {
+            item,
+            ident,
+            name,
+            params,
+        }),
+    }
 }
 
 fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
@@ -209,54 +231,6 @@ fn backtrace(cx: &Ctxt, expr: &Expr) -> Option<(Backtrace, Span)> {
     }
 }
 
-/// Milliseconds in a duration such as `"30s"`, `"500ms"`, `"5m"`, `"1h"` or `"1m30s"`.
-pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    const FORMAT: &str = r#"durations look like "30s", "500ms", "5m", "1h" or "1m30s""#;
-    let mut rest = text;
-    let mut total: u64 = 0;
-    if rest.is_empty() {
-        return Err(format!("an empty string is not a duration; {FORMAT}"));
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("\"{text}\" is not a duration; {FORMAT}"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("\"{text}\" is too long"))?;
-        rest = &rest[digits..];
-        let (unit_ms, len) = if rest.starts_with("ms") {
-            (1, 2)
-        } else if rest.starts_with('s') {
-            (1_000, 1)
-        } else if rest.starts_with('m') {
-            (60_000, 1)
-        } else if rest.starts_with('h') {
-            (3_600_000, 1)
-        } else if rest.starts_with(['.', ',']) {
-            return Err(format!(
-                "\"{text}\": use whole numbers, such as \"1500ms\" rather than \"1.5s\""
-            ));
-        } else {
-            return Err(format!(
-                "\"{text}\" needs a unit (ms, s, m or h) after {number}; {FORMAT}"
-            ));
-        };
-        rest = &rest[len..];
-        total = number
-            .checked_mul(unit_ms)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("\"{text}\" is too long"))?;
-    }
-    if total == 0 {
-        return Err("a timeout must be longer than zero".to_owned());
-    }
-    Ok(total)
-}
-
 /// The job type's name: the PascalCase of the function's name.
 fn type_ident(cx: &Ctxt, fn_ident: &Ident) -> Option<Ident> {
     let pascal = pascal_case(&fn_ident.unraw().to_string());
@@ -337,12 +311,12 @@ fn is_result(ty: &Type) -> bool {
     }
 }
 
-fn validate_params(cx: &Ctxt, params: Vec<Param>) -> Option<Vec<JobParam>> {
+fn validate_params(cx: &Ctxt, params: &[Param]) -> Option<Vec<JobParam>> {
     let mut ok = true;
     let mut out = Vec::new();
     for param in params {
-        match param.kind {
-            ParamKind::State(inner) => out.push(JobParam::State(*inner)),
+        match &param.kind {
+            ParamKind::State(inner) => out.push(JobParam::State((**inner).clone())),
             ParamKind::Context => out.push(JobParam::Context),
             ParamKind::SpecialByRef(name) => {
                 cx.error_spanned_by(
@@ -351,7 +325,8 @@ fn validate_params(cx: &Ctxt, params: Vec<Param>) -> Option<Vec<JobParam>> {
                 );
                 ok = false;
             }
-            ParamKind::Arg => match arg(cx, &param) {
+            ParamKind::Invalid => ok = false,
+            ParamKind::Arg => match arg(cx, param) {
                 Some(arg) => out.push(JobParam::Arg(arg)),
                 None => ok = false,
             },
@@ -360,12 +335,20 @@ fn validate_params(cx: &Ctxt, params: Vec<Param>) -> Option<Vec<JobParam>> {
     ok.then_some(out)
 }
 
+/// The name a parameter binds, when it is a plain name (`user_id`, `mut user_id`).
+pub(crate) fn plain_name(pat: &Pat) -> Option<&Ident> {
+    match pat {
+        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),
+        _ => None,
+    }
+}
+
 fn arg(cx: &Ctxt, param: &Param) -> Option<Arg> {
-    let ident = match &*param.pat {
-        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(p.ident.clone()),
-        pat => {
+    let ident = match plain_name(&param.pat) {
+        Some(ident) => Some(ident.clone()),
+        None => {
             cx.error_spanned_by(
-                pat,
+                &param.pat,
                 "a job argument must be a plain name such as `user_id: u64`: \
                  it names a field of the job type",
             );
@@ -401,30 +384,6 @@ fn arg(cx: &Ctxt, param: &Param) -> Option<Arg> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
-        assert_eq!(parse_duration_ms("500ms"), Ok(500));
-        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
-        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration_ms("1h30m15s"), Ok(5_415_000));
-        assert_eq!(parse_duration_ms("1m500ms"), Ok(60_500));
-    }
-
-    #[test]
-    fn bad_durations() {
-        for bad in [
-            "", "30", "s", "1.5s", "30 s", "10d", "-1s", "0s", "0ms", "s30",
-        ] {
-            assert!(parse_duration_ms(bad).is_err(), "{bad:?} was accepted");
-        }
-        assert!(parse_duration_ms("99999999999999999999s").is_err());
-        assert!(parse_duration_ms("18446744073709551615h").is_err());
-        assert!(parse_duration_ms("0s")
-            .unwrap_err()
-            .contains("longer than zero"));
-    }
 
     #[test]
     fn pascal_case_of_function_names() {

@@ -3,7 +3,7 @@
 //! A web request must answer fast; anything slow becomes a job that a worker performs
 //! later, retries when it fails, or runs on a schedule.
 //!
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 pub mod backend;

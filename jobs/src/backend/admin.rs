@@ -428,6 +428,11 @@ pub struct DayStats {
 ///
 /// Every backend implements it as well as [`Backend`]; [`crate::connect`] returns an
 /// `Arc<dyn AdminBackend>`, which upcasts to `Arc<dyn Backend>` for the client and worker.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a jobs backend with admin operations",
+    label = "not an `AdminBackend`",
+    note = "every backend of `jobs` and `jobs-backends` implements `AdminBackend`, and `jobs_backends::connect(url)` returns an `Arc<dyn AdminBackend>`; a new backend implements `Backend` and `AdminBackend`"
+)]
 #[async_trait]
 pub trait AdminBackend: Backend {
     /// Every known queue with its size, latency and paused flag, sorted by name.

@@ -46,6 +46,11 @@ use async_trait::async_trait;
 /// let hot: Arc<dyn Backend> = backend.clone();
 /// assert_eq!(hot.name(), "memory");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a jobs backend",
+    label = "not a backend",
+    note = "use `jobs_backends::connect(url)` or one of its backends (`RedisBackend`, `PostgresBackend`, `SqliteBackend`), or `jobs::memory::MemoryBackend`; a new backend implements `Backend` and `AdminBackend`"
+)]
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and errors: `memory`, `redis`, `postgres`, `sqlite`.

@@ -103,6 +103,11 @@ pub enum EnqueueError {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a client middleware",
+    label = "not a `ClientMiddleware`",
+    note = "implement `jobs::ClientMiddleware` for a struct: its `before_push` may change or refuse each job before it is stored"
+)]
 pub trait ClientMiddleware: Send + Sync + 'static {
     /// Change the job, or return `Err(reason)` to refuse it.
     fn before_push(&self, job: &mut JobEnvelope) -> Result<(), String>;

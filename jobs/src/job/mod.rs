@@ -46,6 +46,11 @@ use crate::retry::{Backoff, Exhausted};
 /// let job = SendWelcomeEmail::new(42, "en".into());
 /// assert_eq!(job.to_args().unwrap(), vec![serde_json::json!(42), serde_json::json!("en")]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a job",
+    label = "not a job type",
+    note = "put `#[jobs::job]` on an `async fn`: it generates the job type, named after the function in PascalCase (`async fn send_welcome` gives `SendWelcome`)"
+)]
 pub trait Job: Sized + Send + 'static {
     /// The wire name stored in the envelope's `class` field.
     const NAME: &'static str;

@@ -63,6 +63,11 @@ impl Outcome {
 }
 
 /// What a job's `Ok` value can be: `()` or an [`Outcome`].
+#[diagnostic::on_unimplemented(
+    message = "a job cannot end with `Ok({Self})`",
+    label = "a job returns `Result<(), E>` or `Result<Outcome, E>`",
+    note = "return `Ok(())` when done, or an `Outcome` (`Outcome::snooze(..)`, `Outcome::discard(..)`, `Outcome::kill(..)`) to choose how it ends; a job's value is not stored"
+)]
 pub trait IntoOutcome {
     /// The outcome.
     fn into_outcome(self) -> Outcome;
@@ -171,6 +176,11 @@ impl Failure {
 
 /// Errors a job can return. Implemented for every `std::error::Error` and for [`Failure`];
 /// with the `anyhow` feature, the `#[job]` attribute also accepts `anyhow::Error`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job's error",
+    label = "a job's error type must implement `std::error::Error`",
+    note = "derive `thiserror::Error` for it, return a `jobs::Failure`, or enable the `anyhow` feature of `jobs` to return `anyhow::Error`"
+)]
 pub trait IntoFailure {
     /// The failure to record.
     fn into_failure(self) -> Failure;

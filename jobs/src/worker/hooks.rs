@@ -25,6 +25,11 @@ use crate::job::{Failure, JobContext, JobResult};
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a worker middleware",
+    label = "not a `ServerMiddleware`",
+    note = "implement `jobs::worker::ServerMiddleware` for a struct with `#[async_trait]`: its `call` runs around each job and calls `next.run(ctx)` to go on"
+)]
 #[async_trait]
 pub trait ServerMiddleware: Send + Sync + 'static {
     /// Runs around the job; call `next.run(ctx)` to go on.
