@@ -94,6 +94,7 @@ jobs::forward_backend! {
     name(this) = "no-metrics",
     metrics(this) = None,
     schedules(this) = this.0.schedules(),
+    facts(this) = Ok(Vec::new()),
 }
 
 #[tokio::test]

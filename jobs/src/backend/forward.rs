@@ -11,7 +11,9 @@
 /// - `around(this, op, call) = ...`: the result of the method, from `op` (the method's name,
 ///   `&'static str`) and `call` (the inner call's future); `call.await` forwards plainly;
 /// - `name(this) = ...`, `metrics(this) = ...`, `schedules(this) = ...`: the three
-///   non-async methods, written out because wrappers differ most there.
+///   non-async methods, written out because wrappers differ most there;
+/// - optionally `facts(this) = ...`: the result of `facts` (an expression that may
+///   `.await`); without it `facts` is forwarded through `around` like every other call.
 ///
 /// Used by [`Traced`](crate::backend::Traced) and by test wrappers that hide a store.
 ///
@@ -44,7 +46,8 @@ macro_rules! forward_backend {
         around($athis:ident, $op:ident, $call:ident) = $around:expr,
         name($nthis:ident) = $name:expr,
         metrics($mthis:ident) = $metrics:expr,
-        schedules($sthis:ident) = $schedules:expr $(,)?
+        schedules($sthis:ident) = $schedules:expr
+        $(, facts($fthis:ident) = $facts:expr)? $(,)?
     ) => {
         const _: () = {
             use $crate::backend::*;
@@ -129,7 +132,16 @@ macro_rules! forward_backend {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, clear_all())
                 }
                 async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
-                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, facts())
+                    $(
+                        #[allow(unused_variables)]
+                        let $fthis = self;
+                        #[allow(unreachable_code)]
+                        return $facts;
+                    )?
+                    #[allow(unreachable_code)]
+                    {
+                        $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, facts())
+                    }
                 }
                 fn schedules(&self) -> Option<&dyn ScheduleStore> {
                     #[allow(unused_variables)]
