@@ -47,6 +47,7 @@
 pub mod cases;
 #[cfg(test)]
 mod metrics_skip_tests;
+pub mod model;
 pub mod poison;
 #[cfg(test)]
 mod runner_tests;
