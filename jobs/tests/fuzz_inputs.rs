@@ -85,7 +85,7 @@ proptest! {
         decode_round_trips(&text);
         // What cannot be decoded is buried with its bytes, whatever they are.
         let dead = undecodable(&bytes, "q", "queue `q`", "fuzz", jobs::chrono::Utc::now());
-        prop_assert_eq!(dead.jid.len() > 0, true);
+        prop_assert!(!dead.jid.is_empty());
         decode_round_trips(&dead.to_json().expect("a dead wrapper encodes"));
     }
 
