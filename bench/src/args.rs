@@ -15,6 +15,8 @@ pub enum Scenario {
     Depth,
     /// Jobs awaiting 5 ms each, 1% failing once and retried.
     Io,
+    /// A retry storm of `--jobs` jobs failing twice each, then `--duration` of steady load.
+    Soak,
     /// A child worker process (internal): works until its stdin closes.
     Worker,
     /// Sequential `LPUSH` on a raw connection: the floor under `noop --single` on Redis.
@@ -31,6 +33,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Depth => "depth",
             Scenario::Io => "io",
+            Scenario::Soak => "soak",
             Scenario::Worker => "worker",
             Scenario::CeilingPush => "ceiling-push",
             Scenario::CeilingIo => "ceiling-io",
@@ -54,9 +57,13 @@ pub struct Options {
     pub timeout: Duration,
     /// For the `worker` role: the job kind it runs (`noop` or `io`).
     pub role: String,
+    /// soak: how long the steady phase lasts.
+    pub duration: Duration,
+    /// soak: the interval between samples.
+    pub every: Duration,
 }
 
-pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io> --backend URL [options]
+pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak> --backend URL [options]
        jobs-bench ceiling-push --backend redis://... [--jobs N]
        jobs-bench ceiling-io [--jobs N] [--concurrency C]
   --jobs N          jobs to run (noop: 10000, io: 20000)
@@ -68,6 +75,8 @@ pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io> --backend URL
   --measure M       depth: jobs timed while the depth is kept at or above Q/2 (default 20000)
   --batch B         jobs per bulk enqueue (default 1000)
   --timeout SECS    limit of the whole run (default 300)
+  --duration SECS   soak: length of the steady phase after the retry storm of --jobs (default 60)
+  --every SECS      soak: seconds between samples (default 10)
 URL: memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB, sqlite://ANY (a temp file is used)";
 
 impl Options {
@@ -81,6 +90,7 @@ impl Options {
             "latency" => Scenario::Latency,
             "depth" => Scenario::Depth,
             "io" => Scenario::Io,
+            "soak" => Scenario::Soak,
             "worker" => Scenario::Worker,
             "ceiling-push" => Scenario::CeilingPush,
             "ceiling-io" => Scenario::CeilingIo,
@@ -108,6 +118,8 @@ impl Options {
             batch: 1000,
             timeout: Duration::from_secs(300),
             role: "noop".to_owned(),
+            duration: Duration::from_secs(60),
+            every: Duration::from_secs(10),
         };
         let mut it = args[1..].iter();
         while let Some(flag) = it.next() {
@@ -135,6 +147,8 @@ impl Options {
                 "--batch" => o.batch = num()? as usize,
                 "--timeout" => o.timeout = Duration::from_secs(num()?),
                 "--role" => o.role = value.clone(),
+                "--duration" => o.duration = Duration::from_secs(num()?),
+                "--every" => o.every = Duration::from_secs(num()?.max(1)),
                 other => bail!("unknown option `{other}`\n{USAGE}"),
             }
         }

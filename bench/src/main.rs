@@ -10,6 +10,7 @@ mod ceiling;
 mod child;
 mod report;
 mod scenarios;
+mod soak;
 mod store;
 mod work;
 
@@ -63,6 +64,7 @@ async fn run(opts: Options) -> Result<()> {
             Scenario::Noop | Scenario::Io => scenarios::throughput(&opts, &store, backend).await,
             Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
+            Scenario::Soak => soak::soak(&opts, &store, backend).await,
             Scenario::Worker | Scenario::CeilingPush | Scenario::CeilingIo => {
                 anyhow::bail!("{} does not use an isolated store", opts.scenario.name())
             }

@@ -131,7 +131,7 @@ async fn perform_all(
     Ok((secs, peaks.into_iter().max().map(kb_to_mb)))
 }
 
-fn report(o: &Options, store: &Store, jobs: u64) -> Report {
+pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
     Report {
         scenario: o.scenario.name(),
         backend: store.kind,

@@ -105,6 +105,20 @@ pub async fn bench_io(
     Ok(())
 }
 
+/// A job that fails its first two attempts and succeeds on the third (soak's retry storm).
+#[jobs::job(name = "BenchFlaky", retry = 3, backoff = Backoff::Constant(Duration::from_millis(100)))]
+pub async fn bench_flaky(
+    probe: State<Probe>,
+    ctx: JobContext,
+    n: u64,
+) -> Result<(), SimulatedFailure> {
+    if ctx.attempt() < 3 {
+        return Err(SimulatedFailure(n));
+    }
+    probe.record();
+    Ok(())
+}
+
 /// The worker for a scenario: in-process (signals not handled) or in a child process.
 pub fn worker(
     backend: Arc<dyn jobs::backend::Backend>,
