@@ -21,7 +21,7 @@
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
 //!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/backend-layout.md`).
 //!    The rest is this backend's own machinery: `db.rs`, `open.rs`, `writer.rs`,
-//!    `wake.rs`, `moves.rs` and `sets.rs`.
+//!    `wake.rs`, `moves.rs`, `sets.rs` and `poison.rs` (rows whose payload is not a job).
 
 mod actions;
 mod config;
@@ -34,6 +34,7 @@ mod listing;
 mod metrics;
 mod moves;
 mod open;
+mod poison;
 mod process;
 mod promote;
 mod push;

@@ -33,7 +33,8 @@ pub(super) async fn next_positions(
 }
 
 /// Moves the jobs with these row ids, in this order, to the tails of their queues with
-/// `enqueued_at = now`. Returns how many moved.
+/// `enqueued_at = now`. Returns how many moved. A payload that is not a JSON object is
+/// moved unchanged (the reserve that meets it buries it), never failing the statement.
 pub(super) async fn enqueue(
     db: &Db,
     tx: &mut Tx<'_>,
@@ -48,7 +49,12 @@ pub(super) async fn enqueue(
         serde_json::to_string(&to_epoch(now)).map_err(|e| error::encode("a time", e))?;
     let done = sqlx::query(
         "UPDATE jobs SET state = 'available', run_at = ?2, pos = ?3 + picked.key,
-                payload = json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4)),
+                payload = CASE
+                    WHEN NOT json_valid(jobs.payload) THEN jobs.payload
+                    WHEN json_type(jobs.payload) = 'object' THEN
+                        json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4))
+                    ELSE jobs.payload
+                END,
                 lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
          FROM (SELECT key, value FROM json_each(?1)) AS picked
          WHERE jobs.id = picked.value",
