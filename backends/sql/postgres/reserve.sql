@@ -68,8 +68,8 @@ taken AS (
     FROM picked
     WHERE j.id = picked.id
     RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at,
-              j.jid, j.queue
+              j.jid, j.queue, j.rescues
 )
-SELECT id, lease_token, payload::text, enqueued_at, jid, queue
+SELECT id, lease_token, payload::text, enqueued_at, jid, queue, rescues
 FROM taken CROSS JOIN async_commit
 ORDER BY ord, priority, position

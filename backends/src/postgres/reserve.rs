@@ -69,7 +69,13 @@ async fn try_reserve(
         let lease: i64 = row.try_get(1).or_backend(&inner.cx)?;
         let text: String = row.try_get(2).or_backend(&inner.cx)?;
         match poison::decode(&text, row.try_get(3).or_backend(&inner.cx)?) {
-            Ok(job) => out.push(Reserved::new(job, rows::token(id, lease))),
+            Ok(job) => {
+                let rescues: i32 = row.try_get(6).or_backend(&inner.cx)?;
+                out.push(
+                    Reserved::new(job, rows::token(id, lease))
+                        .rescues(u32::try_from(rescues).unwrap_or(0)),
+                );
+            }
             Err(error) => bad.push(Bad {
                 id,
                 lease,

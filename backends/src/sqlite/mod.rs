@@ -12,7 +12,8 @@
 //!    locked".
 //! 3. Leases carry an owner, a token and an expiry; every settle is fenced by the token
 //!    (`lease.rs`, `finish.rs`, where concurrent finishes commit together). Heartbeats extend
-//!    leases (`process.rs`).
+//!    leases (`process.rs`). Each job counts its rescues from dead processes; at the
+//!    worker's limit a rescue buries it instead of requeueing it (`lease.rs`).
 //! 4. Idle reservers wake on a `Notify` shared by every backend of the file in this process
 //!    (`wake.rs`), and poll for pushes from other processes.
 //! 5. Driver errors become [`BackendError`]s in one function (`error.rs`).

@@ -122,7 +122,7 @@ pub(super) async fn bury(
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', run_at = ?3, pos = ?4, jid = ?5, class = ?6,
                     payload = ?7, lease_owner = NULL, lease_token = NULL, lease_seq = NULL,
-                    lease_expires_at = NULL
+                    lease_expires_at = NULL, rescues = 0
              WHERE id = ?1 AND state = ?2 AND (?8 IS NULL OR lease_token = ?8)",
         )
         .bind(b.id)

@@ -63,7 +63,7 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 
 /// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
 /// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
-/// until `?3`; returns each job's row, queue, position, envelope and jid.
+/// until `?3`; returns each job's row, queue, position, envelope, jid and rescue count.
 ///
 /// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
 /// when the statement starts, before it reads, and waits for it under the busy timeout,
@@ -88,7 +88,7 @@ pub(super) fn reserve_sql(queues: usize) -> String {
         lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
     WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, pos LIMIT ?4)
-    RETURNING id, queue, pos, payload, jid"
+    RETURNING id, queue, pos, payload, jid, rescues"
     )
 }
 
@@ -130,13 +130,16 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         conn.settle();
     }
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
-    rows.sort_by_cached_key(|(_, queue, pos, _, _)| (rank(queue), *pos));
+    rows.sort_by_cached_key(|(_, queue, pos, _, _, _)| (rank(queue), *pos));
 
     let mut out = Vec::with_capacity(rows.len());
     let mut bad = Vec::new();
-    for (id, queue, _, payload, jid) in rows {
+    for (id, queue, _, payload, jid, rescues) in rows {
         match poison::decode(&payload) {
-            Ok(job) => out.push(Reserved::new(job, token(id, &nonce))),
+            Ok(job) => out.push(
+                Reserved::new(job, token(id, &nonce))
+                    .rescues(u32::try_from(rescues).unwrap_or(u32::MAX)),
+            ),
             Err(error) => bad.push(Bad {
                 id,
                 jid: String::from_utf8_lossy(&jid).into_owned(),
@@ -159,8 +162,9 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     Ok(out)
 }
 
-/// A row the reserve statement returns: id, queue, position, payload bytes, jid bytes.
-type Row = (i64, String, i64, Vec<u8>, Vec<u8>);
+/// A row the reserve statement returns: id, queue, position, payload bytes, jid bytes,
+/// rescue count.
+type Row = (i64, String, i64, Vec<u8>, Vec<u8>, i64);
 
 /// Moves the reserved rows that are not jobs to the dead set, in one write transaction.
 async fn bury(db: &Db, bad: &[Bad], p: &ReserveParams) -> Result<(), BackendError> {
