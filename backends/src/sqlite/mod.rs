@@ -63,7 +63,7 @@ use db::Db;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use jobs::backend::AdminBackend;
+/// use jobs::backend::{AdminBackend, QueueListParams};
 /// use jobs_backends::sqlite::{SqliteBackend, SqliteConfig, Synchronous};
 ///
 /// // From a URL: relative to the working directory, created when missing.
