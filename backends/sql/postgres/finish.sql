@@ -12,7 +12,8 @@
 -- item up by primary key (~80 ms for 200 items at 750 running). The row lock taken
 -- by DELETE/UPDATE re-checks the condition against the latest row version, so a rescue
 -- racing this statement makes the item lost rather than applied twice. The indexes of
--- the items that applied are returned; the others are reported lost.
+-- the items that applied are returned; the others are reported lost. A settled run
+-- ended, so a kept row's rescue count starts again from zero.
 WITH item AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
@@ -40,7 +41,8 @@ moved AS (
         payload = coalesce(i.payload::json, j.payload),
         lease_owner = NULL,
         lease_token = NULL,
-        lease_expires_at = NULL
+        lease_expires_at = NULL,
+        rescues = 0
     FROM item AS i
     WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome IN ('retry', 'snooze', 'dead') OR (i.outcome = 'completed' AND $10))

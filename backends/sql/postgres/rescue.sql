@@ -1,12 +1,17 @@
--- Give every lease that expired at or before $1 back to the head of its queue and end
--- its token (a later finish or requeue of it matches nothing, so it is reported lost).
--- Rescued jobs go back in the order they were reserved (lease token order): head
--- positions are drawn newest lease first, so the oldest gets the lowest.
--- Then drop process records whose last beat plus lease ttl is at or before $1.
+-- Give every lease that expired at or before $1 back to the head of its queue, counting one
+-- more rescue of its job, and end its token (a later finish or requeue of it matches
+-- nothing, so it is reported lost). Rescued jobs go back in the order they were reserved
+-- (lease token order): head positions are drawn newest lease first, so the oldest gets the
+-- lowest. Then drop process records whose last beat plus lease ttl is at or before $1.
+--
+-- A job whose count would reach $2 (the worker's `max_rescues`) was running each time a
+-- process died: it is not requeued but returned as `doomed` (with its lease token and its
+-- count), and the caller buries it with the error that says so, fenced by that token.
+-- Rows of the first kind come back with a NULL id.
 WITH expired AS (
     SELECT id, lease_owner, lease_token
     FROM __SCHEMA__.jobs
-    WHERE state = 'running' AND lease_expires_at <= $1
+    WHERE state = 'running' AND lease_expires_at <= $1 AND rescues + 1 < $2
     FOR UPDATE SKIP LOCKED
 ),
 placed AS (
@@ -19,10 +24,16 @@ back AS (
         position = e.position,
         lease_owner = NULL,
         lease_token = NULL,
-        lease_expires_at = NULL
+        lease_expires_at = NULL,
+        rescues = j.rescues + 1
     FROM placed AS e
     WHERE j.id = e.id
-    RETURNING j.jid, j.queue, e.lease_owner
+    RETURNING j.jid, j.queue, e.lease_owner, j.rescues
+),
+doomed AS (
+    SELECT id, jid, lease_owner, lease_token, rescues + 1 AS rescues
+    FROM __SCHEMA__.jobs
+    WHERE state = 'running' AND lease_expires_at <= $1 AND rescues + 1 >= $2
 ),
 known AS (
     INSERT INTO __SCHEMA__.queues (name)
@@ -35,5 +46,9 @@ woken AS (
 gone AS (
     DELETE FROM __SCHEMA__.processes WHERE expires_at <= $1
 )
-SELECT jid, queue, lease_owner, (SELECT count(*) FROM woken) AS woken
+SELECT jid, lease_owner, rescues, NULL::bigint AS id, NULL::bigint AS lease_token,
+       (SELECT count(*) FROM woken) AS woken
 FROM back
+UNION ALL
+SELECT jid, lease_owner, rescues, id, lease_token, 0
+FROM doomed

@@ -67,8 +67,9 @@ taken AS (
         attempts = j.attempts + 1
     FROM picked
     WHERE j.id = picked.id
-    RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at
+    RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at,
+              j.jid, j.queue, j.rescues
 )
-SELECT id, lease_token, payload, enqueued_at
+SELECT id, lease_token, payload::text, enqueued_at, jid, queue, rescues
 FROM taken CROSS JOIN async_commit
 ORDER BY ord, priority, position

@@ -11,13 +11,13 @@
 use jobs::backend::QueueClearParams;
 use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobFilter, JobSet, Selection};
-use jobs::envelope::{to_epoch, JobEnvelope};
-use sqlx::types::Json;
+use jobs::envelope::to_epoch;
 use sqlx::{PgConnection, Row};
 
 use super::error::Sqlx;
 use super::finish::trim_dead;
-use super::sets::{matching, SetPlace};
+use super::poison;
+use super::sets::{matching, SetPlace, Stored, STORED};
 use super::Inner;
 
 /// Pauses or resumes a queue.
@@ -83,11 +83,11 @@ async fn select_ids(
         }
     };
     let columns = if filter.text.is_some() {
-        "id, payload"
+        format!("id, {STORED}")
     } else {
-        "id"
+        "id".to_owned()
     };
-    let mut q = matching(inner, columns, &place, jids, filter);
+    let mut q = matching(inner, &columns, &place, jids, filter);
     q.push(format!(" ORDER BY {} FOR UPDATE", place.order));
     let rows = q
         .build()
@@ -98,8 +98,14 @@ async fn select_ids(
     for row in rows {
         let id: i64 = row.try_get(0).or_backend(&inner.cx)?;
         if filter.text.is_some() {
-            let Json(job): Json<JobEnvelope> = row.try_get(1).or_backend(&inner.cx)?;
-            if !filter.matches(&job) {
+            let stored: Stored = (
+                row.try_get(1).or_backend(&inner.cx)?,
+                row.try_get(2).or_backend(&inner.cx)?,
+                row.try_get(3).or_backend(&inner.cx)?,
+                row.try_get(4).or_backend(&inner.cx)?,
+                row.try_get(5).or_backend(&inner.cx)?,
+            );
+            if !filter.matches(&poison::read(&stored, place.state)) {
                 continue;
             }
         }

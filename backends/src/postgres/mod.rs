@@ -20,7 +20,7 @@
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
 //!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `migrate.rs`, `notify.rs`, `rows.rs`,
-//!    `sql.rs`, `sets.rs` and `stats.rs`.
+//!    `sql.rs`, `sets.rs`, `stats.rs` and `poison.rs` (rows whose payload is not a job).
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
@@ -35,6 +35,7 @@ mod listing;
 mod metrics;
 mod migrate;
 mod notify;
+mod poison;
 mod process;
 mod promote;
 mod push;

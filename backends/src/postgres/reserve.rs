@@ -5,7 +5,9 @@
 //!    none, it waits for a notification or the next poll (`notify.rs`), and leases taken
 //!    after a wait run from the time they are taken.
 //! 2. A lease token is `<row id>.<lease number>` (`rows.rs`).
-//! 3. A reserved row whose envelope does not decode is moved to the dead set.
+//! 3. Each reserved row is decoded on its own: the valid ones are handed out, and every row
+//!    whose payload is not a job (`poison.rs`) is moved to the dead set in the same call,
+//!    so it never holds the valid jobs of its batch in `running`.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, ReserveParams, Reserved};
@@ -13,6 +15,7 @@ use sqlx::Row;
 use tokio::time::Instant;
 
 use super::error::Sqlx;
+use super::poison::{self, Bad};
 use super::{notify::Wake, rows, Inner};
 
 /// Reserves up to `limit` jobs, waiting up to `wait` for one to be pushed.
@@ -60,42 +63,38 @@ async fn try_reserve(
         .await
         .or_backend(&inner.cx)?;
     let mut out = Vec::with_capacity(rows.len());
+    let mut bad = Vec::new();
     for row in rows {
         let id: i64 = row.try_get(0).or_backend(&inner.cx)?;
         let lease: i64 = row.try_get(1).or_backend(&inner.cx)?;
-        match rows::job(&row, 2, 3) {
-            Ok(job) => out.push(Reserved::new(job, rows::token(id, lease))),
-            Err(error) => bury_undecodable(inner, id, lease, now, &error).await?,
+        let text: String = row.try_get(2).or_backend(&inner.cx)?;
+        match poison::decode(&text, row.try_get(3).or_backend(&inner.cx)?) {
+            Ok(job) => {
+                let rescues: i32 = row.try_get(6).or_backend(&inner.cx)?;
+                out.push(
+                    Reserved::new(job, rows::token(id, lease))
+                        .rescues(u32::try_from(rescues).unwrap_or(0)),
+                );
+            }
+            Err(error) => bad.push(Bad {
+                id,
+                lease,
+                jid: row.try_get(4).or_backend(&inner.cx)?,
+                queue: row.try_get(5).or_backend(&inner.cx)?,
+                raw: text,
+                error,
+            }),
+        }
+    }
+    if !bad.is_empty() {
+        // The valid jobs are leased already: a failure here must not keep them from their
+        // worker. The bad rows then stay leased until their lease expires, and the reserve
+        // that takes them again buries them.
+        if let Err(e) = poison::bury(inner, &bad, now).await {
+            tracing::error!(error = %e, rows = bad.len(), "could not move undecodable jobs to the dead set; they return to their queue when their lease expires");
         }
     }
     Ok(out)
-}
-
-/// Moves a reserved row whose envelope does not decode to the dead set, so it neither
-/// blocks the queue nor comes back after every lease expiry.
-async fn bury_undecodable(
-    inner: &Inner,
-    id: i64,
-    lease: i64,
-    now: DateTime<Utc>,
-    error: &sqlx::Error,
-) -> Result<(), BackendError> {
-    tracing::error!(id, %error, "a stored job does not decode; moved to the dead set");
-    let sql = super::sql::Queries::inline(
-        inner.schema(),
-        "UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = $3,
-             position = nextval('__SCHEMA__.position_seq'),
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-         WHERE id = $1 AND lease_token = $2",
-    );
-    sqlx::query(&sql)
-        .bind(id)
-        .bind(lease)
-        .bind(now)
-        .execute(&inner.pool)
-        .await
-        .or_backend(&inner.cx)?;
-    Ok(())
 }
 
 /// The queues to walk, in order, each once.

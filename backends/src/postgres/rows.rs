@@ -2,17 +2,15 @@
 //!
 //! 1. A lease token is `<row id>.<lease number>`: the row to settle and the number drawn
 //!    from `lease_seq` when it was reserved, which fences finish and requeue.
-//! 2. Envelopes are stored as `json` text, read back with serde; the `enqueued_at` column
-//!    overrides the envelope's own copy, so SQL can stamp it without rewriting the JSON.
+//! 2. Envelopes are stored as `json` text, read back as text and decoded by `poison.rs`;
+//!    the `enqueued_at` column overrides the envelope's own copy, so SQL can stamp it
+//!    without rewriting the JSON.
 //! 3. A process record is stored whole as JSON, so it reads back exactly as written.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{LeaseToken, ProcessInfo, ProcessRecord, RunningJob};
 use jobs::envelope::JobEnvelope;
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
-use sqlx::types::Json;
-use sqlx::Row;
 
 /// Makes the token of a reserved row.
 pub(crate) fn token(id: i64, lease: i64) -> LeaseToken {
@@ -29,21 +27,6 @@ pub(crate) fn parse_token(token: &LeaseToken) -> Option<(i64, i64)> {
 pub(crate) fn encode(job: &JobEnvelope) -> Result<String, jobs::backend::BackendError> {
     job.to_json()
         .map_err(|e| jobs::backend::BackendError::other("cannot encode a job as JSON", e))
-}
-
-/// The job in a row: the envelope in column `payload`, with `enqueued_at` from column
-/// `enqueued_at` (the table's copy, which promotions stamp).
-pub(crate) fn job(
-    row: &PgRow,
-    payload: usize,
-    enqueued_at: usize,
-) -> Result<JobEnvelope, sqlx::Error> {
-    let Json(mut job): Json<JobEnvelope> = row.try_get(payload)?;
-    let stamped: Option<f64> = row.try_get(enqueued_at)?;
-    if stamped.is_some() {
-        job.enqueued_at = stamped;
-    }
-    Ok(job)
 }
 
 /// A time no later than anything Postgres or chrono can hold, for `now + ttl`.

@@ -5,19 +5,24 @@
 //! 2. Jids and the class filter are matched in SQL ([`matching`]); the text filter is
 //!    applied in Rust with [`JobFilter::matches`] by the callers, listing (`listing.rs`)
 //!    and actions (`actions.rs`).
+//! 3. Every read of a job goes through [`stored`] or `poison::read`, so a payload that is
+//!    not a job is shown as one that keeps its text instead of failing the read.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, JobFilter, JobSet, StoredJob};
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::error::Sqlx;
-use super::rows;
+use super::poison;
 use super::sql::quoted;
 use super::Inner;
 
-/// The columns [`stored`] reads, in order.
-pub(super) const STORED: &str = "payload, run_at, enqueued_at";
+/// The columns [`stored`] reads, in the order [`Stored`] holds them.
+pub(super) const STORED: &str = "payload::text, run_at, enqueued_at, jid, queue";
+
+/// A row read with [`STORED`]: payload text, time, `enqueued_at`, jid, queue.
+pub(super) type Stored = (String, DateTime<Utc>, Option<f64>, String, String);
 
 /// Where a set's jobs are: their state, their queue, and their order.
 pub(super) struct SetPlace<'a> {
@@ -84,13 +89,14 @@ pub(super) fn matching<'q>(
     q
 }
 
-/// A row of the [`STORED`] columns as a job of `set`.
+/// A row of the [`STORED`] columns as a job of `set`; a payload that is not a job reads as
+/// the dead job that keeps its text (`poison.rs`).
 pub(super) fn stored(inner: &Inner, row: &PgRow, set: &JobSet) -> Result<StoredJob, BackendError> {
-    let job = rows::job(row, 0, 2).or_backend(&inner.cx)?;
-    let run_at: DateTime<Utc> = row.try_get(1).or_backend(&inner.cx)?;
+    let place = SetPlace::of(set)?;
+    let row: Stored = sqlx::FromRow::from_row(row).or_backend(&inner.cx)?;
     Ok(StoredJob {
-        job,
+        job: poison::read(&row, place.state),
         set: set.clone(),
-        at: (!matches!(set, JobSet::Queue(_))).then_some(run_at),
+        at: (!matches!(set, JobSet::Queue(_))).then_some(row.1),
     })
 }

@@ -32,6 +32,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "lease_while_running",
         include_str!("../../sql/postgres/migrations/0005_lease_while_running.sql"),
     ),
+    (
+        6,
+        "rescues",
+        include_str!("../../sql/postgres/migrations/0006_rescues.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

@@ -11,8 +11,9 @@ use jobs::backend::QueueClearParams;
 use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobFilter, JobSet, Selection};
 
-use super::db::{decode_job, id_list, Db, Tx};
+use super::db::{id_list, Db, Tx};
 use super::error::{self, Sqlx};
+use super::listing::{job_of, Listed, LISTED};
 use super::moves;
 use super::sets::{bind_filter, candidates, set_sql, SetSql};
 
@@ -55,6 +56,9 @@ pub(super) async fn queue_clear(db: &Db, params: QueueClearParams) -> Result<u64
     Ok(done.rows_affected())
 }
 
+/// A row id, then the [`Listed`] columns.
+type IdListed = (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The row ids a selection picks in a set, in the set's time order (oldest first).
 async fn select_ids(
     db: &Db,
@@ -88,14 +92,15 @@ async fn select_ids(
                 .or_backend(&db.cx)
         }
         Selection::Matching(filter) => {
-            let sql = candidates(s, filter, "id, payload", order);
-            let rows: Vec<(i64, String)> = bind_filter!(sqlx::query_as(&sql), s, filter)
+            let sql = candidates(s, filter, &format!("id, {LISTED}"), order);
+            let rows: Vec<IdListed> = bind_filter!(sqlx::query_as(&sql), s, filter)
                 .fetch_all(&mut **tx)
                 .await
                 .or_backend(&db.cx)?;
             let mut ids = Vec::new();
-            for (id, payload) in rows {
-                if filter.matches(&decode_job(&payload)?) {
+            for (id, run_at, payload, jid, queue) in rows {
+                let row: Listed = (run_at, payload, jid, queue);
+                if filter.matches(&job_of(&row, s.state)) {
                     ids.push(id);
                 }
             }

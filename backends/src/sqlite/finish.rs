@@ -53,10 +53,10 @@ pub(super) const REMOVE: &str =
 /// Moves leased job `?1` (lease nonce `?2`) to state `?3` at `?4`, position `?5`, storing
 /// the envelope `?8` (queue `?6`, class `?7`). The row keeps its jid: a finish settles a
 /// job, it cannot rename it (and so can never collide with another job's id and fail the
-/// other finishes of its batch).
+/// other finishes of its batch). The run ended, so its rescue count starts again.
 const MOVE: &str = "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, queue = ?6, class = ?7,
         payload = ?8, lease_owner = NULL, lease_token = NULL, lease_seq = NULL,
-        lease_expires_at = NULL
+        lease_expires_at = NULL, rescues = 0
     WHERE id = ?1 AND state = 'running' AND lease_token = ?2";
 
 /// Settles reserved jobs, together with any other finishes in flight.

@@ -4,7 +4,8 @@
 //!    and paused ones, with size and head latency read from the `jobs_available` index.
 //! 2. Job sets are listed and fetched as `sets.rs` describes them: a queue oldest first,
 //!    scheduled and retry soonest first, dead most recent first; the text filter is
-//!    matched on decoded jobs after an `instr` pre-filter.
+//!    matched on decoded jobs after an `instr` pre-filter. A row whose payload is not a job
+//!    reads as the dead job that keeps its bytes (`poison.rs`), so no listing fails on it.
 //! 3. Counters are kept per day: a total is the sum of its days; set sizes are counts over
 //!    each state's partial index.
 
@@ -15,9 +16,10 @@ use std::time::Duration;
 
 use jobs::backend::{BackendError, DayStats, JobListParams, JobPage, QueueInfo, Stats, StoredJob};
 
-use super::db::{decode_job, from_micros, micros, Db};
+use super::db::{from_micros, micros, Db};
 use super::error::Sqlx;
 use super::moves;
+use super::poison;
 use super::sets::{bind_filter, candidates, set_sql};
 
 /// Every known or paused queue, by name, with its size, head latency and pause flag.
@@ -64,8 +66,8 @@ pub(super) async fn job_list(db: &Db, p: JobListParams) -> Result<JobPage, Backe
             .fetch_one(&mut *tx)
             .await
             .or_backend(&db.cx)?;
-        let sql = candidates(&s, &p.filter, "run_at, payload", s.listing) + " LIMIT ? OFFSET ?";
-        let rows: Vec<(i64, String)> = bind_filter!(sqlx::query_as(&sql), s, p.filter)
+        let sql = candidates(&s, &p.filter, LISTED, s.listing) + " LIMIT ? OFFSET ?";
+        let rows: Vec<Listed> = bind_filter!(sqlx::query_as(&sql), s, p.filter)
             .bind(i64::try_from(p.limit).unwrap_or(i64::MAX))
             .bind(i64::try_from(p.offset).unwrap_or(i64::MAX))
             .fetch_all(&mut *tx)
@@ -73,28 +75,26 @@ pub(super) async fn job_list(db: &Db, p: JobListParams) -> Result<JobPage, Backe
             .or_backend(&db.cx)?;
         let jobs = rows
             .into_iter()
-            .map(|(run_at, payload)| {
-                Ok(StoredJob {
-                    job: decode_job(&payload)?,
-                    set: p.set.clone(),
-                    at: at(run_at),
-                })
+            .map(|row| StoredJob {
+                job: job_of(&row, s.state),
+                set: p.set.clone(),
+                at: at(row.0),
             })
-            .collect::<Result<_, BackendError>>()?;
+            .collect();
         return Ok(JobPage {
             total: u64::try_from(total).unwrap_or(0),
             jobs,
         });
     }
-    let sql = candidates(&s, &p.filter, "run_at, payload", s.listing);
-    let rows: Vec<(i64, String)> = bind_filter!(sqlx::query_as(&sql), s, p.filter)
+    let sql = candidates(&s, &p.filter, LISTED, s.listing);
+    let rows: Vec<Listed> = bind_filter!(sqlx::query_as(&sql), s, p.filter)
         .fetch_all(&mut *tx)
         .await
         .or_backend(&db.cx)?;
     let mut total = 0u64;
     let mut jobs = Vec::new();
-    for (run_at, payload) in rows {
-        let job = decode_job(&payload)?;
+    for row in rows {
+        let job = job_of(&row, s.state);
         if !p.filter.matches(&job) {
             continue;
         }
@@ -104,7 +104,7 @@ pub(super) async fn job_list(db: &Db, p: JobListParams) -> Result<JobPage, Backe
             jobs.push(StoredJob {
                 job,
                 set: p.set.clone(),
-                at: at(run_at),
+                at: at(row.0),
             });
         }
     }
@@ -119,26 +119,45 @@ pub(super) async fn job_get(
     let (set, jid) = (params.set, params.jid.as_str());
     let s = set_sql(&set)?;
     let mut sql = format!(
-        "SELECT run_at, payload FROM jobs WHERE jid = ? AND state = '{}'",
+        "SELECT {LISTED} FROM jobs WHERE jid = ? AND state = '{}'",
         s.state
     );
     if s.queue.is_some() {
         sql.push_str(" AND queue = ?");
     }
-    let mut query = sqlx::query_as::<_, (i64, String)>(&sql).bind(jid);
+    let mut query = sqlx::query_as::<_, Listed>(&sql).bind(jid);
     if let Some(queue) = s.queue {
         query = query.bind(queue);
     }
     let row = query.fetch_optional(&db.readers).await.or_backend(&db.cx)?;
-    let Some((run_at, payload)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let at = s.queue.is_none().then(|| from_micros(run_at));
+    let at = s.queue.is_none().then(|| from_micros(row.0));
     Ok(Some(StoredJob {
-        job: decode_job(&payload)?,
+        job: job_of(&row, s.state),
         set,
         at,
     }))
+}
+
+/// The columns a listing reads, as [`Listed`] holds them.
+pub(super) const LISTED: &str = "run_at, payload, jid, queue";
+
+/// A listed row: its time, and its payload, jid and queue as bytes (a row written by
+/// something else may hold text that is not UTF-8; it is shown, not refused).
+pub(super) type Listed = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// The job a listed row of `state` holds (see `poison.rs`).
+pub(super) fn job_of(row: &Listed, state: &str) -> jobs::envelope::JobEnvelope {
+    let (run_at, payload, jid, queue) = row;
+    poison::read(
+        payload,
+        &String::from_utf8_lossy(jid),
+        &String::from_utf8_lossy(queue),
+        state,
+        *run_at,
+    )
 }
 
 /// The counters and the sizes of the sets.

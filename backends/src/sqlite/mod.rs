@@ -12,7 +12,8 @@
 //!    locked".
 //! 3. Leases carry an owner, a token and an expiry; every settle is fenced by the token
 //!    (`lease.rs`, `finish.rs`, where concurrent finishes commit together). Heartbeats extend
-//!    leases (`process.rs`).
+//!    leases (`process.rs`). Each job counts its rescues from dead processes; at the
+//!    worker's limit a rescue buries it instead of requeueing it (`lease.rs`).
 //! 4. Idle reservers wake on a `Notify` shared by every backend of the file in this process
 //!    (`wake.rs`), and poll for pushes from other processes.
 //! 5. Driver errors become [`BackendError`]s in one function (`error.rs`).
@@ -21,7 +22,7 @@
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
 //!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `db.rs`, `open.rs`, `writer.rs`,
-//!    `wake.rs`, `moves.rs` and `sets.rs`.
+//!    `wake.rs`, `moves.rs`, `sets.rs` and `poison.rs` (rows whose payload is not a job).
 
 mod actions;
 mod config;
@@ -34,6 +35,7 @@ mod listing;
 mod metrics;
 mod moves;
 mod open;
+mod poison;
 mod process;
 mod promote;
 mod push;
@@ -61,7 +63,7 @@ use db::Db;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use jobs::backend::AdminBackend;
+/// use jobs::backend::{AdminBackend, QueueListParams};
 /// use jobs_backends::sqlite::{SqliteBackend, SqliteConfig, Synchronous};
 ///
 /// // From a URL: relative to the working directory, created when missing.

@@ -4,7 +4,7 @@
 //! 1. [`next_positions`] hands out tail positions from the `pos` sequence.
 //! 2. [`enqueue`] puts jobs at the tails of their queues with `enqueued_at = now`
 //!    (promotion, enqueue-now); [`requeue_head`] puts one running job back at the head of
-//!    its queue unchanged (requeue, rescue).
+//!    its queue unchanged (requeue, rescue, which also counts the rescue).
 //! 3. [`kill`] moves jobs to the dead set and [`trim_dead`] keeps it within its limits.
 //! 4. [`count`] adds to the day's counters in one upsert.
 
@@ -33,7 +33,8 @@ pub(super) async fn next_positions(
 }
 
 /// Moves the jobs with these row ids, in this order, to the tails of their queues with
-/// `enqueued_at = now`. Returns how many moved.
+/// `enqueued_at = now`. Returns how many moved. A payload that is not a JSON object is
+/// moved unchanged (the reserve that meets it buries it), never failing the statement.
 pub(super) async fn enqueue(
     db: &Db,
     tx: &mut Tx<'_>,
@@ -48,7 +49,12 @@ pub(super) async fn enqueue(
         serde_json::to_string(&to_epoch(now)).map_err(|e| error::encode("a time", e))?;
     let done = sqlx::query(
         "UPDATE jobs SET state = 'available', run_at = ?2, pos = ?3 + picked.key,
-                payload = json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4)),
+                payload = CASE
+                    WHEN NOT json_valid(jobs.payload) THEN jobs.payload
+                    WHEN json_type(jobs.payload) = 'object' THEN
+                        json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4))
+                    ELSE jobs.payload
+                END,
                 lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
          FROM (SELECT key, value FROM json_each(?1)) AS picked
          WHERE jobs.id = picked.value",
@@ -63,25 +69,29 @@ pub(super) async fn enqueue(
     Ok(done.rows_affected())
 }
 
-/// Puts running job `?1` (with lease nonce `?2`, unless null) at the head of its queue.
+/// Puts running job `?1` (with lease nonce `?2`, unless null) at the head of its queue,
+/// adding `?3` to its rescue count.
 pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available',
         pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
                WHERE k.queue = jobs.queue AND k.state = 'available'),
-        lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
+        lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL,
+        rescues = rescues + ?3
     WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)";
 
 /// Puts the running job on row `id` back at the head of its queue, unchanged, ending its
-/// lease; with `nonce`, only if the lease is still the one that nonce names. Returns
-/// whether it moved.
+/// lease; with `nonce`, only if the lease is still the one that nonce names. A `rescue`
+/// counts one more rescue of the job. Returns whether it moved.
 pub(super) async fn requeue_head(
     db: &Db,
     tx: &mut Tx<'_>,
     id: i64,
     nonce: Option<&str>,
+    rescue: bool,
 ) -> Result<bool, BackendError> {
     let done = sqlx::query(REQUEUE_HEAD)
         .bind(id)
         .bind(nonce)
+        .bind(i64::from(rescue))
         .execute(&mut **tx)
         .await
         .or_backend(&db.cx)?;

@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_job_metrics.sql",
         sql: include_str!("../../sql/sqlite/0003_job_metrics.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_rescues.sql",
+        sql: include_str!("../../sql/sqlite/0004_rescues.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.

@@ -8,14 +8,16 @@
 //!    idle processes do not contend for the write lock.
 //! 2. A token is `row id:nonce`, the nonce new for each reserve call (`lease.rs` says how
 //!    settles are fenced by it).
-//! 3. A stored job that cannot be decoded is moved to the dead set instead of returned.
+//! 3. Each returned row is decoded on its own, its payload read as bytes: the valid ones are
+//!    handed out, and each that is not a job (`poison.rs`) is moved to the dead set in the
+//!    same call, so it never holds the valid jobs of its batch in `running`.
 
 use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
 use tokio::time::Instant;
 
-use super::db::{after, decode_job, nonce, token, Db};
+use super::db::{after, nonce, token, Db};
 use super::error::Sqlx;
-use super::moves;
+use super::poison::{self, Bad};
 
 /// Reserves up to `limit` jobs, waiting up to `wait` for one to be pushed.
 pub(super) async fn job_reserve(db: &Db, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -61,7 +63,7 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 
 /// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
 /// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
-/// until `?3`; returns each job's row, queue, position and envelope.
+/// until `?3`; returns each job's row, queue, position, envelope, jid and rescue count.
 ///
 /// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
 /// when the statement starts, before it reads, and waits for it under the busy timeout,
@@ -86,7 +88,7 @@ pub(super) fn reserve_sql(queues: usize) -> String {
         lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
     WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, pos LIMIT ?4)
-    RETURNING id, queue, pos, payload"
+    RETURNING id, queue, pos, payload, jid, rescues"
     )
 }
 
@@ -115,7 +117,7 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
             break;
         }
         let sql = reserve_sql(group.len());
-        let mut query = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
+        let mut query = sqlx::query_as::<_, Row>(&sql)
             .bind(&p.process)
             .bind(&nonce)
             .bind(after(p.now, p.lease_ttl))
@@ -128,23 +130,45 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         conn.settle();
     }
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
-    rows.sort_by_cached_key(|(_, queue, pos, _)| (rank(queue), *pos));
+    rows.sort_by_cached_key(|(_, queue, pos, _, _, _)| (rank(queue), *pos));
 
     let mut out = Vec::with_capacity(rows.len());
-    let mut undecodable = Vec::new();
-    for (id, _, _, payload) in rows {
-        match decode_job(&payload) {
-            Ok(job) => out.push(Reserved::new(job, token(id, &nonce))),
-            Err(e) => {
-                tracing::error!(row = id, error = %e, "stored job cannot be decoded; moved to the dead set");
-                undecodable.push(id);
-            }
+    let mut bad = Vec::new();
+    for (id, queue, _, payload, jid, rescues) in rows {
+        match poison::decode(&payload) {
+            Ok(job) => out.push(
+                Reserved::new(job, token(id, &nonce))
+                    .rescues(u32::try_from(rescues).unwrap_or(u32::MAX)),
+            ),
+            Err(error) => bad.push(Bad {
+                id,
+                jid: String::from_utf8_lossy(&jid).into_owned(),
+                queue,
+                state: "running",
+                lease: Some(nonce.clone()),
+                raw: payload,
+                error,
+            }),
         }
     }
-    if !undecodable.is_empty() {
-        let mut tx = db.write().await?;
-        moves::kill(db, &mut tx, &undecodable, p.now, DeadLimits::default()).await?;
-        db.commit(tx).await?;
+    if !bad.is_empty() {
+        // The valid jobs are leased already: a failure here must not keep them from their
+        // worker. The bad rows then stay leased until their lease expires, and the reserve
+        // that takes them again buries them.
+        if let Err(e) = bury(db, &bad, p).await {
+            tracing::error!(error = %e, rows = bad.len(), "could not move undecodable jobs to the dead set; they return to their queue when their lease expires");
+        }
     }
     Ok(out)
+}
+
+/// A row the reserve statement returns: id, queue, position, payload bytes, jid bytes,
+/// rescue count.
+type Row = (i64, String, i64, Vec<u8>, Vec<u8>, i64);
+
+/// Moves the reserved rows that are not jobs to the dead set, in one write transaction.
+async fn bury(db: &Db, bad: &[Bad], p: &ReserveParams) -> Result<(), BackendError> {
+    let mut tx = db.write().await?;
+    poison::bury(db, &mut tx, bad, p.now, DeadLimits::default()).await?;
+    db.commit(tx).await
 }
