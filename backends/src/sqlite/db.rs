@@ -41,8 +41,6 @@ pub(super) struct Db {
     pub(super) poll_interval: Duration,
     /// Where the database is, for errors.
     pub(super) cx: ErrorContext,
-    /// Finishes waiting to be committed together.
-    pub(super) finishes: super::finish::Finishes,
     /// A temporary file, deleted (with its WAL and shared-memory files) on drop.
     pub(super) temporary: Option<std::path::PathBuf>,
 }

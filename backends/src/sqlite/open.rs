@@ -89,7 +89,6 @@ pub(super) async fn open(config: &SqliteConfig) -> Result<Db, BackendError> {
         wake: wake::notifier(&path),
         poll_interval: config.poll_interval,
         cx,
-        finishes: Default::default(),
         temporary: None,
     })
 }
