@@ -38,7 +38,9 @@ impl RawStore for RedisRaw {
         let mut pipe = ::redis::pipe();
         match &place {
             RawPlace::Queue(queue) => {
-                pipe.cmd("LPUSH").arg(format!("{ns}queue:{queue}")).arg(bytes);
+                pipe.cmd("LPUSH")
+                    .arg(format!("{ns}queue:{queue}"))
+                    .arg(bytes);
                 pipe.cmd("SADD").arg(format!("{ns}queues")).arg(queue);
             }
             RawPlace::Scheduled(_, t) => {
