@@ -261,3 +261,36 @@ async fn members_that_are_not_jobs_are_found_and_acted_on_by_the_jid_they_show()
         .is_some());
     f.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_rescued_job_deleted_from_its_queue_leaves_no_count_behind() {
+    let f = Fixture::new("rescue-delete").await;
+    let j = job("q", 1);
+    f.push(vec![j.clone()], t0()).await;
+    let mut p = ReserveParams::new(vec!["q".into()], "p1", t0());
+    p.lease_ttl = Duration::from_secs(10);
+    assert_eq!(f.backend.job_reserve(p).await.unwrap().len(), 1);
+    f.backend
+        .lease_rescue(RescueParams::new(t0() + secs(10)))
+        .await
+        .unwrap();
+    let counts: u64 = f
+        .cmd(redis::cmd("HLEN").arg(f.key("jobs-rs:rescues")))
+        .await;
+    assert_eq!(counts, 1, "the rescue was counted");
+    let deleted = f
+        .backend
+        .job_delete(JobActionParams::jids(
+            JobSet::Queue("q".into()),
+            vec![j.jid.clone()],
+            t0() + secs(11),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let counts: u64 = f
+        .cmd(redis::cmd("EXISTS").arg(f.key("jobs-rs:rescues")))
+        .await;
+    assert_eq!(counts, 0, "deleting the job dropped its count");
+    f.cleanup().await;
+}

@@ -5,7 +5,9 @@
 //!    and what is stored at the destination.
 //! 2. [`run_moves`] runs `move.lua` over them, [`MOVE_CHUNK`] at a time: it claims each
 //!    member with `ZREM`/`LREM` before moving it, so a job moves at most once even when a
-//!    worker or poller takes it at the same time, and trims the dead set when jobs die.
+//!    worker or poller takes it at the same time, and trims the dead set when jobs die. A
+//!    member claimed from a list loses its rescue count with it (a queued job deleted,
+//!    killed or buried before it ran).
 //! 3. Members and payloads are bytes: a member is matched exactly as stored, whatever its
 //!    bytes (valid UTF-8 or not).
 //! 4. [`enqueue_or_bury`] is the move back to a queue now, or to the dead set when the
@@ -64,7 +66,10 @@ pub(crate) async fn run_moves(
     let (mut moved, mut trimmed) = (0, 0);
     for chunk in moves.chunks(MOVE_CHUNK) {
         let mut inv = MOVE.prepare_invoke();
-        inv.key(k.queues()).key(k.dead()).key(k.dead_trimmed());
+        inv.key(k.queues())
+            .key(k.dead())
+            .key(k.dead_trimmed())
+            .key(k.rescues());
         inv.arg(score(now))
             .arg(score(earlier(now, limits.max_age)))
             .arg(limits.max_jobs);
