@@ -233,6 +233,37 @@ async fn members_that_are_not_jobs_are_found_and_acted_on_by_the_jid_they_show()
     let left: u64 = f.cmd(redis::cmd("LLEN").arg(f.key("queue:q"))).await;
     assert_eq!(left, 1, "nothing that is not a job reached a queue");
 
+    // Scheduled and killed by the jid it shows: buried as the dead job keeping its bytes.
+    let odd = b"\xfe scheduled";
+    let _: () = f
+        .cmd(
+            redis::cmd("ZADD")
+                .arg(f.key("schedule"))
+                .arg(50)
+                .arg(&odd[..]),
+        )
+        .await;
+    let odd_jid = undecodable_jid(odd);
+    let killed = f
+        .backend
+        .job_kill(JobActionParams::jids(
+            JobSet::Scheduled,
+            vec![odd_jid.clone()],
+            now,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    let buried = f
+        .backend
+        .job_get(JobGetParams::new(JobSet::Dead, &odd_jid))
+        .await
+        .unwrap()
+        .expect("dead under the jid it showed");
+    assert_eq!(buried.job.extra["raw_base64"], "/iBzY2hlZHVsZWQ=");
+    let scheduled: u64 = f.cmd(redis::cmd("ZCARD").arg(f.key("schedule"))).await;
+    assert_eq!(scheduled, 0);
+
     // A dead member that is not a job cannot be enqueued: it stays where it is.
     let _: () = f
         .cmd(
