@@ -1,14 +1,17 @@
 -- Settle reserved jobs in one atomic step. Per item, LREM of the exact raw payload from the
 -- process's in-flight list is the fence: 0 removed means the lease was lost (rescued or
--- already settled) and nothing is applied for that item.
+-- already settled) and nothing is applied for that item. A job that had been rescued has its
+-- rescue count cleared (the run ended: whatever killed processes before, it was not this job
+-- this time); only such a job costs the SHA-1 and the HDEL.
 --
 -- KEYS[1] retry, KEYS[2] schedule, KEYS[3] dead, KEYS[4] stat:processed, KEYS[5] stat:failed,
 -- KEYS[6] stat:processed:<day>, KEYS[7] stat:failed:<day>, KEYS[8] jobs-rs:stat:dead_trimmed,
--- KEYS[8+j] the in-flight lists the items name (each once).
+-- KEYS[9] jobs-rs:rescues, KEYS[9+j] the in-flight lists the items name (each once).
 -- ARGV[1] now (epoch s), ARGV[2] dead cutoff (epoch s: older dead jobs are trimmed),
 -- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds),
--- then per item a header `<outcome><failed><j>` (outcome: c = completed/discard, r = retry,
--- s = snooze, d = dead; failed: 1 or 0; j: its in-flight list is KEYS[8+j]), the raw payload,
+-- then per item a header `<outcome><failed><rescued><j>` (outcome: c = completed/discard,
+-- r = retry, s = snooze, d = dead; failed: 1 or 0; rescued: 1 when the job had a rescue
+-- count, else 0; j: its in-flight list is KEYS[9+j]), the raw payload,
 -- and, unless the outcome is c, the score and the job JSON to store. Completed items, the
 -- common case, cost two arguments.
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
@@ -19,7 +22,7 @@ local a, item = 5, 0
 while a <= #ARGV do
   local head = ARGV[a]
   local outcome = string.sub(head, 1, 1)
-  local list = KEYS[8 + tonumber(string.sub(head, 3))]
+  local list = KEYS[9 + tonumber(string.sub(head, 4))]
   local raw = ARGV[a + 1]
   local at, json = nil, nil
   if outcome == 'c' then
@@ -31,6 +34,9 @@ while a <= #ARGV do
   if redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
   else
+    if string.sub(head, 3, 3) == '1' then
+      redis.call('HDEL', KEYS[9], redis.sha1hex(raw))
+    end
     if outcome == 'r' then
       redis.call('ZADD', KEYS[1], at, json)
     elseif outcome == 's' then

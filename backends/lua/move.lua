@@ -2,24 +2,32 @@
 -- a sorted set, LREM from a list); only a claimed item is put where it goes. Many callers may
 -- race on the same items (the scheduled-job poller of every process): each moves once.
 --
--- KEYS[1] queues set, KEYS[2] dead, KEYS[3] jobs-rs:stat:dead_trimmed,
--- per item: KEYS[2+2i] source key, KEYS[3+2i] destination key (queue:<name>, dead, or the
+-- A member claimed from a list (a queue, an in-flight list) may have a rescue count: it is
+-- dropped with the member (only when some job has one), so a job deleted or buried before
+-- it ran leaves no count behind. Members of sets have none (a finish clears them).
+--
+-- KEYS[1] queues set, KEYS[2] dead, KEYS[3] jobs-rs:stat:dead_trimmed, KEYS[4] jobs-rs:rescues,
+-- per item: KEYS[3+2i] source key, KEYS[4+2i] destination key (queue:<name>, dead, or the
 -- source again when deleting).
 -- ARGV[1] now (epoch s, the dead score), ARGV[2] dead cutoff, ARGV[3] dead max jobs,
 -- then 5 per item: source type (z = sorted set, l = list), member, action (x = delete,
 -- q = LPUSH to the tail of a queue, d = into dead), payload to store, queue name.
 -- Returns { moved, dead_trimmed }.
-local n = (#KEYS - 3) / 2
+local n = (#KEYS - 4) / 2
 local moved = 0
 local killed = false
+local counting = redis.call('EXISTS', KEYS[4]) == 1
 for i = 1, n do
   local b = 3 + (i - 1) * 5
-  local src, dst = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local src, dst = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local claimed
   if ARGV[b + 1] == 'z' then
     claimed = redis.call('ZREM', src, ARGV[b + 2])
   else
     claimed = redis.call('LREM', src, -1, ARGV[b + 2])
+    if claimed > 0 and counting then
+      redis.call('HDEL', KEYS[4], redis.sha1hex(ARGV[b + 2]))
+    end
   end
   if claimed > 0 then
     moved = moved + 1

@@ -1,16 +1,26 @@
 -- Rescue the jobs of processes whose lease expired: every in-flight list of such a process is
 -- pushed back to the head (the right end) of its queue, oldest job nearest the head, and the
--- list deleted, so a late finish by that process removes nothing and is reported lost.
+-- list emptied, so a late finish by that process removes nothing and is reported lost.
+-- Each rescue of a job is counted in jobs-rs:rescues (field: the SHA-1 of its payload, which
+-- goes back byte-identical, so every rescue of it finds the same field). A job whose count
+-- reaches the most rescues allowed was running every time a process died: it goes into the
+-- dead set as it is, its count dropped, and is returned so the caller stores it with an
+-- error saying so (until then it is dead with its payload unchanged, never lost).
 -- Then drop the records of processes whose last beat is older than their lease ttl.
 --
--- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues.
--- ARGV[1] now (epoch s), ARGV[2] the key prefix ("" or "<prefix>:").
+-- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues,
+-- KEYS[5] jobs-rs:rescues, KEYS[6] dead.
+-- ARGV[1] now (epoch s), ARGV[2] the key prefix ("" or "<prefix>:"), ARGV[3] the rescue
+-- count at which a job goes to the dead set.
 -- Keys of a process are built here from ARGV[2] exactly as the Rust side builds them:
 -- jobs-rs:leased:<len(p)>:<p> and jobs-rs:inflight:<len(p)>:<p>:<queue>.
--- Returns { rescued jobs, process, count, process, count, ... }.
+-- Returns { rescued jobs, {queue, payload, count, ...} of the jobs buried,
+-- process, count, process, count, ... }.
 local ns = ARGV[2]
+local max = tonumber(ARGV[3])
 local total = 0
 local report = {}
+local buried = {}
 for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   local tag = #p .. ':' .. p
   local leased = ns .. 'jobs-rs:leased:' .. tag
@@ -18,8 +28,21 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   for _, q in ipairs(redis.call('SMEMBERS', leased)) do
     local inflight = ns .. 'jobs-rs:inflight:' .. tag .. ':' .. q
     local queue = ns .. 'queue:' .. q
-    -- LMOVE from the newest end onto the head: the oldest job ends up at the head.
-    while redis.call('LMOVE', inflight, queue, 'LEFT', 'RIGHT') do
+    -- From the newest end onto the head: the oldest job ends up at the head.
+    while true do
+      local job = redis.call('LPOP', inflight)
+      if not job then break end
+      local field = redis.sha1hex(job)
+      local n = redis.call('HINCRBY', KEYS[5], field, 1)
+      if n >= max then
+        redis.call('HDEL', KEYS[5], field)
+        redis.call('ZADD', KEYS[6], ARGV[1], job)
+        buried[#buried + 1] = q
+        buried[#buried + 1] = job
+        buried[#buried + 1] = n
+      else
+        redis.call('RPUSH', queue, job)
+      end
       count = count + 1
     end
     redis.call('SADD', KEYS[4], q)
@@ -37,6 +60,6 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
   redis.call('DEL', ns .. p, ns .. p .. ':workers', ns .. p .. ':work')
   redis.call('ZREM', KEYS[2], p)
 end
-local out = { total }
+local out = { total, buried }
 for _, v in ipairs(report) do out[#out + 1] = v end
 return out

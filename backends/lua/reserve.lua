@@ -5,16 +5,21 @@
 -- KEYS[1]  jobs-rs:paused           set of paused queue names
 -- KEYS[2]  jobs-rs:leases           zset: process id -> lease expiry (epoch seconds)
 -- KEYS[3]  jobs-rs:leased:<p>       set of queue names this process has in-flight lists for
--- KEYS[2+2i] queue:<name i>         the queue, for i = 1..n
--- KEYS[3+2i] jobs-rs:inflight:<p>:<name i>
+-- KEYS[4]  jobs-rs:rescues          hash: SHA-1 of a payload -> times it was rescued
+-- KEYS[3+2i] queue:<name i>         the queue, for i = 1..n
+-- KEYS[4+2i] jobs-rs:inflight:<p>:<name i>
 -- ARGV[1] limit, ARGV[2] lease expiry, ARGV[3] process id,
 -- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
 --         k-th (mod n) open queue for a blocking LMOVE and return its index,
 -- ARGV[4+i] queue name i.
--- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues }.
+-- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues,
+-- rescues }: rescues is empty when no job has been rescued (the usual case: nothing is
+-- hashed), else the rescue count of each job taken, in order.
 local limit = tonumber(ARGV[1])
-local nq = (#KEYS - 3) / 2
+local nq = (#KEYS - 4) / 2
 local out = {}
+local rescues = {}
+local counting = redis.call('EXISTS', KEYS[4]) == 1
 local taken = 0
 local open = {}
 for i = 1, nq do
@@ -22,13 +27,16 @@ for i = 1, nq do
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     open[#open + 1] = i
     if taken < limit then
-      local src, dst = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+      local src, dst = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
       local got = 0
       while taken < limit do
         local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
         if not job then break end
         out[#out + 1] = i
         out[#out + 1] = job
+        if counting then
+          rescues[#rescues + 1] = tonumber(redis.call('HGET', KEYS[4], redis.sha1hex(job)) or '0')
+        end
         taken = taken + 1
         got = got + 1
       end
@@ -46,4 +54,4 @@ end
 if taken > 0 or block > 0 then
   redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
 end
-return { out, block, #open }
+return { out, block, #open, rescues }

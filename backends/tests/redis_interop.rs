@@ -6,7 +6,7 @@ mod redis_support;
 use std::time::{Duration, Instant};
 
 use jobs::backend::*;
-use jobs::envelope::JobEnvelope;
+use jobs::envelope::{JobEnvelope, UNDECODABLE_ERROR};
 use jobs_backends::redis::{RedisBackend, RedisOptions};
 use redis_support::*;
 
@@ -81,9 +81,10 @@ async fn a_malformed_payload_lands_in_the_dead_set_with_a_clear_error() {
     for d in &dead.jobs {
         let msg = d.job.error_message.as_deref().unwrap();
         assert!(
-            msg.contains("not valid job JSON") && msg.contains("queue `default`"),
+            msg.contains("are not a job") && msg.contains("queue `default`"),
             "{msg}"
         );
+        assert_eq!(d.job.error_class.as_deref(), Some(UNDECODABLE_ERROR));
         assert_eq!(d.at, Some(t0()));
     }
     let kept: Vec<&str> = dead

@@ -4,7 +4,11 @@
 //!    deletes the queue's list and its name in `queues`, in one MULTI/EXEC.
 //! 2. Actions (delete, enqueue now, kill) pick jobs in Rust, then `move.lua` claims each
 //!    exact member with `ZREM`/`LREM` before moving it (`moves.rs`), so a job moves at
-//!    most once even when a worker or poller takes it at the same time.
+//!    most once even when a worker or poller takes it at the same time. A member that is
+//!    not a job is picked by the jid it shows as (`sets.rs`) and claimed by its exact bytes:
+//!    deleting removes it; killing it, or enqueueing it from the scheduled or retry set,
+//!    buries it as the dead job that keeps its bytes (what its promotion would do); a dead
+//!    one cannot be enqueued and is left where it is.
 //! 3. `clear_all` deletes by SCAN only keys this backend writes: everything under the prefix
 //!    when there is one, else Sidekiq's and `jobs-rs:` keys. Never FLUSHDB.
 
@@ -12,8 +16,8 @@ use jobs::backend::QueueClearParams;
 use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobSet, Selection};
 
-use super::moves::{run_moves, Action, Move};
-use super::sets::{entries, set_key, Entry};
+use super::moves::{enqueue_or_bury, run_moves, Action, Move, Source};
+use super::sets::{describe, entries, set_key, Entry};
 use super::{raw, Inner};
 
 /// Keys deleted per UNLINK during `clear_all`.
@@ -67,24 +71,37 @@ async fn selected(
         .collect())
 }
 
-/// Claims and moves the members of `p.set` that `p.selection` picks, each as `action`
-/// says; returns how many moved.
-async fn act(
-    inner: &Inner,
-    p: JobActionParams,
-    action: impl Fn(&Entry) -> Result<(Action, String), BackendError>,
-) -> Result<u64, BackendError> {
-    let (key, source) = set_key(inner, &p.set);
-    let mut moves = Vec::new();
-    for e in selected(inner, &p.set, &p.selection).await? {
-        let (action, payload) = action(&e)?;
-        moves.push(Move {
-            source,
-            key: key.clone(),
+/// Where a member is claimed from: its set's key and kind.
+struct Claim<'a> {
+    key: &'a str,
+    source: Source,
+}
+
+impl Claim<'_> {
+    /// The move of `e` to `action`, storing `payload`.
+    fn to(&self, e: Entry, action: Action, payload: Vec<u8>) -> Move {
+        Move {
+            source: self.source,
+            key: self.key.to_owned(),
             member: e.raw,
             action,
             payload,
-        });
+        }
+    }
+}
+
+/// Claims and moves the members of `p.set` that `p.selection` picks, each as `choose` says
+/// (`None`: left where it is); returns how many moved.
+async fn act(
+    inner: &Inner,
+    p: JobActionParams,
+    choose: impl Fn(&Claim<'_>, Entry) -> Result<Option<Move>, BackendError>,
+) -> Result<u64, BackendError> {
+    let (key, source) = set_key(inner, &p.set);
+    let from = Claim { key: &key, source };
+    let mut moves = Vec::new();
+    for e in selected(inner, &p.set, &p.selection).await? {
+        moves.extend(choose(&from, e)?);
     }
     if moves.is_empty() {
         return Ok(0);
@@ -94,7 +111,10 @@ async fn act(
 
 /// Deletes the selected jobs; returns how many.
 pub(super) async fn job_delete(inner: &Inner, p: JobActionParams) -> Result<u64, BackendError> {
-    act(inner, p, |_| Ok((Action::Delete, String::new()))).await
+    act(inner, p, |from, e| {
+        Ok(Some(from.to(e, Action::Delete, Vec::new())))
+    })
+    .await
 }
 
 /// Moves the selected jobs to the tails of their queues now; 0 for a queue.
@@ -105,10 +125,15 @@ pub(super) async fn job_enqueue_now(
     if matches!(p.set, JobSet::Queue(_)) {
         return Ok(0);
     }
-    let now = p.now;
-    act(inner, p, |e| {
-        let payload = raw::restamp(&e.raw, &e.job, now)?;
-        Ok((Action::Enqueue(e.job.queue.clone()), payload))
+    let (now, dead) = (p.now, p.set == JobSet::Dead);
+    let place = describe(&p.set);
+    act(inner, p, |from, e| {
+        if dead && !e.decoded {
+            tracing::warn!(jid = %e.job.jid, "a dead member that is not a job cannot be enqueued");
+            return Ok(None);
+        }
+        let queue = e.job.queue.clone();
+        enqueue_or_bury(from.source, from.key, e.raw, &queue, &place, now).map(Some)
     })
     .await
 }
@@ -118,7 +143,20 @@ pub(super) async fn job_kill(inner: &Inner, p: JobActionParams) -> Result<u64, B
     if p.set == JobSet::Dead {
         return Ok(0);
     }
-    act(inner, p, |e| Ok((Action::Kill, e.raw.clone()))).await
+    let now = p.now;
+    let place = describe(&p.set);
+    act(inner, p, |from, e| {
+        let payload = match e.decoded {
+            // Killed as stored, byte for byte.
+            true => e.raw.clone(),
+            false => {
+                let why = raw::parse(&e.raw).err().unwrap_or_default();
+                raw::bury(&e.raw, &e.job.queue, &place, &why, now)?
+            }
+        };
+        Ok(Some(from.to(e, Action::Kill, payload)))
+    })
+    .await
 }
 
 /// Deletes every key this backend writes (never FLUSHDB).

@@ -5,6 +5,8 @@
 //! 2. The script removes exactly that payload from the in-flight list (0 removed: the lease
 //!    was lost, nothing is applied), moves or drops the job, counts it, and trims the dead
 //!    set when a job died, all in one round trip.
+//! 3. A job whose token says it had been rescued has its rescue count cleared in the same
+//!    script: the run ended. A job never rescued (the usual case) costs nothing more.
 
 use std::fmt::Write as _;
 
@@ -33,7 +35,8 @@ pub(super) async fn job_finish(
         .key(k.failed())
         .key(k.processed_on(day))
         .key(k.failed_on(day))
-        .key(k.dead_trimmed());
+        .key(k.dead_trimmed())
+        .key(k.rescues());
     inv.arg(score(p.now))
         .arg(score(earlier(p.now, p.dead_limits.max_age)))
         .arg(p.dead_limits.max_jobs)
@@ -66,8 +69,9 @@ pub(super) async fn job_finish(
         };
         head.clear();
         let failed = u8::from(item.failed);
+        let rescued = u8::from(t.rescues > 0);
         // Writing to a String cannot fail.
-        let _ = write!(head, "{code}{failed}{list}");
+        let _ = write!(head, "{code}{failed}{rescued}{list}");
         inv.arg(head.as_str()).arg(t.raw);
         if let Some(at) = at {
             inv.arg(at).arg(encode(&item.job)?);

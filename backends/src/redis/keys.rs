@@ -5,7 +5,7 @@
 //!    `<identity>:workers` (Sidekiq 7 reads `<identity>:work`; both are written),
 //!    `<identity>-signals`.
 //! 2. Ours, which Sidekiq never reads: `jobs-rs:paused`, `jobs-rs:stat:dead_trimmed`,
-//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:leased:<n>:<process>` and
+//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:rescues`, `jobs-rs:leased:<n>:<process>` and
 //!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
 //!    id so that no two (process, queue) pairs share a key.
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
@@ -105,6 +105,11 @@ impl Keys {
     /// Sorted set: process id -> last beat plus its lease ttl (when its record goes).
     pub(crate) fn beats(&self) -> String {
         self.k("jobs-rs:beats")
+    }
+    /// Hash: the SHA-1 (hex) of a job's payload -> how many times it was rescued, from the
+    /// rescue that first returned it to the end of a run of it.
+    pub(crate) fn rescues(&self) -> String {
+        self.k("jobs-rs:rescues")
     }
     /// Set of the queues a process has in-flight lists for.
     pub(crate) fn leased(&self, process: &str) -> String {

@@ -4,7 +4,10 @@
 //!    latency (the head job's `enqueued_at`).
 //! 2. Job sets are read as Sidekiq's API reads them (`sets.rs`); a page is one `LRANGE` or
 //!    `ZRANGE`, and a filter reads the whole set and pages in Rust. A single job is found
-//!    as Sidekiq's `find_job` finds it: `ZSCAN` for members containing the jid.
+//!    as Sidekiq's `find_job` finds it: `ZSCAN` for members containing the jid. Members are
+//!    bytes; one that is not a job shows as the dead job standing for it (`sets.rs`), and
+//!    when its jid was computed from its bytes (they name none), a second `ZSCAN` over the
+//!    whole set finds it, only after the first found nothing.
 //! 3. Stats read Sidekiq's counters and set sizes; the history reads the per-day counters.
 
 use chrono::{DateTime, Utc};
@@ -14,17 +17,17 @@ use jobs::backend::StatsHistoryParams;
 use jobs::backend::{
     BackendError, DayStats, JobListParams, JobPage, JobSet, QueueInfo, Stats, StoredJob,
 };
-use jobs::envelope::{to_epoch, JobEnvelope};
+use jobs::envelope::{to_epoch, undecodable_jid};
 
 use super::keys::glob_escape;
 use super::moves::Source;
-use super::sets::{describe, entries, scored, set_key, stored, Entry};
+use super::sets::{entries, listed, scored, set_key, stored, Entry};
 use super::{raw, Inner};
 
-fn latency(now: DateTime<Utc>, head: Option<&String>) -> std::time::Duration {
+fn latency(now: DateTime<Utc>, head: Option<&Vec<u8>>) -> std::time::Duration {
     let enqueued = head
-        .and_then(|raw| JobEnvelope::from_json(raw).ok())
-        .and_then(|j| j.enqueued_at);
+        .and_then(|raw| raw::parse(raw).ok())
+        .and_then(|(_, j)| j.enqueued_at);
     let secs = enqueued.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
     std::time::Duration::from_secs_f64(secs)
 }
@@ -55,7 +58,7 @@ pub(super) async fn queue_list(
         pipe.cmd("LLEN").arg(k.queue(name));
         pipe.cmd("LRANGE").arg(k.queue(name)).arg(-1).arg(-1);
     }
-    let replies: Vec<(u64, Vec<String>)> = inner.pipe(&pipe).await?;
+    let replies: Vec<(u64, Vec<Vec<u8>>)> = inner.pipe(&pipe).await?;
     Ok(names
         .into_iter()
         .zip(replies)
@@ -78,7 +81,6 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
         ));
     }
     let (key, source) = set_key(inner, &p.set);
-    let place = describe(&p.set);
     let (first, last) = (
         index(p.offset),
         index(p.offset.saturating_add(p.limit)).saturating_sub(1),
@@ -91,23 +93,11 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
             .arg(&key)
             .arg(-last.saturating_add(1))
             .arg(-first.saturating_add(1));
-        let (total, mut raws): (u64, Vec<String>) = inner.pipe(&pipe).await?;
+        let (total, mut raws): (u64, Vec<Vec<u8>>) = inner.pipe(&pipe).await?;
         if p.limit == 0 || p.offset >= total {
             raws.clear();
         }
-        raws.reverse();
-        let entries = raws
-            .into_iter()
-            .map(|raw| {
-                let job = raw::decode(&raw, &place)?;
-                Ok(Entry {
-                    raw,
-                    job,
-                    score: None,
-                })
-            })
-            .collect::<Result<Vec<_>, BackendError>>()?;
-        (total, entries)
+        (total, listed(&p.set, raws))
     } else {
         let cmd = if p.set == JobSet::Dead {
             "ZREVRANGE"
@@ -120,15 +110,24 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
             .arg(first)
             .arg(last)
             .arg("WITHSCORES");
-        let (total, flat): (u64, Vec<String>) = inner.pipe(&pipe).await?;
+        let (total, flat): (u64, Vec<Vec<u8>>) = inner.pipe(&pipe).await?;
         let flat = if p.limit == 0 { Vec::new() } else { flat };
-        (total, scored(flat, &place)?)
+        (total, scored(&p.set, flat)?)
     };
     let (total, entries) = entries;
     Ok(JobPage {
         total,
         jobs: entries.into_iter().map(|e| stored(&p.set, e)).collect(),
     })
+}
+
+/// Whether the member `raw` may be the job `jid`: its bytes contain the jid, or they are not
+/// a job and the jid is the one computed from them.
+fn may_be(raw: &[u8], jid: &str) -> bool {
+    let needle = jid.as_bytes();
+    needle.is_empty()
+        || raw.windows(needle.len()).any(|w| w == needle)
+        || undecodable_jid(raw) == jid
 }
 
 /// One job of a set by jid.
@@ -138,38 +137,55 @@ pub(super) async fn job_get(
 ) -> Result<Option<StoredJob>, BackendError> {
     let (set, jid) = (params.set, params.jid.as_str());
     let (key, source) = set_key(inner, &set);
-    let place = describe(&set);
     if source == Source::List {
-        let raws: Vec<String> = inner
+        let raws: Vec<Vec<u8>> = inner
             .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
             .await?;
-        for raw in raws.into_iter().rev().filter(|r| r.contains(jid)) {
-            let job = raw::decode(&raw, &place)?;
-            if job.jid == jid {
-                return Ok(Some(StoredJob { job, set, at: None }));
-            }
-        }
-        return Ok(None);
+        let found = raws
+            .into_iter()
+            .rev()
+            .filter(|raw| may_be(raw, jid))
+            .map(|raw| Entry::new(&set, raw, None))
+            .find(|e| e.job.jid == jid);
+        return Ok(found.map(|e| stored(&set, e)));
     }
     // As Sidekiq's `find_job`: ZSCAN for members containing the jid.
     let pattern = format!("*{}*", glob_escape(jid));
+    if let Some(e) = zscan_find(inner, &set, &key, Some(&pattern), |_| true, jid).await? {
+        return Ok(Some(stored(&set, e)));
+    }
+    // Bytes that are not a job and name no jid have one computed from them.
+    let computed = |raw: &[u8]| undecodable_jid(raw) == jid;
+    let found = zscan_find(inner, &set, &key, None, computed, jid).await?;
+    Ok(found.map(|e| stored(&set, e)))
+}
+
+/// The first member of the sorted set `key` (of `set`) matching `pattern` (all when `None`)
+/// that passes `worth` and shows as the job `jid`.
+async fn zscan_find(
+    inner: &Inner,
+    set: &JobSet,
+    key: &str,
+    pattern: Option<&str>,
+    worth: impl Fn(&[u8]) -> bool,
+    jid: &str,
+) -> Result<Option<Entry>, BackendError> {
     let mut cursor = 0u64;
     loop {
-        let (next, flat): (u64, Vec<String>) = inner
-            .query(
-                redis::cmd("ZSCAN")
-                    .arg(&key)
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000),
-            )
-            .await?;
-        for e in scored(flat, &place)? {
-            if e.job.jid == jid {
-                return Ok(Some(stored(&set, e)));
-            }
+        let mut cmd = redis::cmd("ZSCAN");
+        cmd.arg(key).arg(cursor);
+        if let Some(pattern) = pattern {
+            cmd.arg("MATCH").arg(pattern);
+        }
+        cmd.arg("COUNT").arg(1000);
+        let (next, flat): (u64, Vec<Vec<u8>>) = inner.query(&cmd).await?;
+        let kept: Vec<Vec<u8>> = flat
+            .chunks_exact(2)
+            .filter(|pair| worth(&pair[0]))
+            .flat_map(|pair| pair.iter().cloned())
+            .collect();
+        if let Some(e) = scored(set, kept)?.into_iter().find(|e| e.job.jid == jid) {
+            return Ok(Some(e));
         }
         if next == 0 {
             return Ok(None);

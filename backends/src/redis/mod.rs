@@ -12,14 +12,21 @@
 //!    timestamps as integer milliseconds; they are read too.
 //! 2. **Our own keys**, under `jobs-rs:`, which Sidekiq never reads: `jobs-rs:paused`,
 //!    `jobs-rs:stat:dead_trimmed`, and the lease bookkeeping (`jobs-rs:leases`,
-//!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`). See `keys.rs`.
+//!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`, and `jobs-rs:rescues`,
+//!    how many times each job was rescued). See `keys.rs`.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
 //!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's
 //!    super_fetch does. The lease token carries the raw payload; finishing removes exactly
 //!    that payload with `LREM` (0 removed = the lease was lost, nothing is applied), and a
 //!    requeue pushes the same bytes back to the head of the queue. Each process's lease
 //!    expiry is a score in `jobs-rs:leases`, extended by reserves and heartbeats; a rescue
-//!    pushes back the in-flight lists of every process whose lease expired.
+//!    pushes back the in-flight lists of every process whose lease expired, counting each
+//!    job's rescues, and buries a job at its `max_rescues`th (`lease.rs`).
+//!    **Bytes that are not a job.** Every member is read as bytes. One that is not a job
+//!    (not UTF-8, not JSON, not a job's shape) goes to the dead set on its own when a
+//!    reserve or a promotion meets it, claimed by its exact bytes, as the dead job
+//!    `jobs::envelope::undecodable` makes of it; listings show it as that job, with its jid,
+//!    so it never makes a listing fail and can be found and deleted by that jid.
 //! 4. **Connections.** One multiplexed, auto-reconnecting connection carries every
 //!    non-blocking command (so enqueues pipeline and never wait behind a blocking pop);
 //!    blocking pops use connections of their own, without a client response timeout and

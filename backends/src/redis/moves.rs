@@ -5,9 +5,13 @@
 //!    and what is stored at the destination.
 //! 2. [`run_moves`] runs `move.lua` over them, [`MOVE_CHUNK`] at a time: it claims each
 //!    member with `ZREM`/`LREM` before moving it, so a job moves at most once even when a
-//!    worker or poller takes it at the same time, and trims the dead set when jobs die.
-//! 3. [`enqueue_or_bury`] is the move back to a queue now, or to the dead set when the
-//!    stored payload does not parse.
+//!    worker or poller takes it at the same time, and trims the dead set when jobs die. A
+//!    member claimed from a list loses its rescue count with it (a queued job deleted,
+//!    killed or buried before it ran).
+//! 3. Members and payloads are bytes: a member is matched exactly as stored, whatever its
+//!    bytes (valid UTF-8 or not).
+//! 4. [`enqueue_or_bury`] is the move back to a queue now, or to the dead set when the
+//!    stored bytes are not a job.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, DeadLimits};
@@ -44,10 +48,11 @@ pub(crate) enum Action {
 pub(crate) struct Move {
     pub(crate) source: Source,
     pub(crate) key: String,
-    pub(crate) member: String,
+    /// The member exactly as stored.
+    pub(crate) member: Vec<u8>,
     pub(crate) action: Action,
     /// What to store at the destination (ignored for `Delete`).
-    pub(crate) payload: String,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// Claims and moves jobs; returns (moved, dead jobs trimmed).
@@ -61,7 +66,10 @@ pub(crate) async fn run_moves(
     let (mut moved, mut trimmed) = (0, 0);
     for chunk in moves.chunks(MOVE_CHUNK) {
         let mut inv = MOVE.prepare_invoke();
-        inv.key(k.queues()).key(k.dead()).key(k.dead_trimmed());
+        inv.key(k.queues())
+            .key(k.dead())
+            .key(k.dead_trimmed())
+            .key(k.rescues());
         inv.arg(score(now))
             .arg(score(earlier(now, limits.max_age)))
             .arg(limits.max_jobs);
@@ -90,36 +98,34 @@ pub(crate) async fn run_moves(
     Ok((moved, trimmed))
 }
 
-/// The move that puts a stored job back on its queue now, or, when it does not parse,
-/// into the dead set with an error saying so.
+/// The move that puts a stored job back on its queue now, or, when its bytes are not a job,
+/// into the dead set as the dead job that keeps them (filed under `queue`, unless the bytes
+/// name theirs).
 pub(crate) fn enqueue_or_bury(
     source: Source,
     key: &str,
-    member: String,
+    member: Vec<u8>,
+    queue: &str,
     place: &str,
     now: DateTime<Utc>,
-) -> Move {
-    let (action, payload) = match raw::decode(&member, place) {
-        Ok(job) => match raw::restamp(&member, &job, now) {
-            Ok(p) => (Action::Enqueue(job.queue.clone()), p),
-            Err(e) => (
-                Action::Kill,
-                raw::undecodable(&member, &job.queue, place, &e.to_string(), now),
-            ),
-        },
-        Err(e) => {
-            tracing::error!(%place, error = %e, "undecodable job moved to the dead set");
-            (
-                Action::Kill,
-                raw::undecodable(&member, "default", place, &e.to_string(), now),
-            )
+) -> Result<Move, BackendError> {
+    let restamped =
+        raw::parse(&member).and_then(|(text, job)| match raw::restamp(text, &job, now) {
+            Ok(payload) => Ok((job.queue, payload)),
+            Err(e) => Err(e.to_string()),
+        });
+    let (action, payload) = match restamped {
+        Ok((queue, payload)) => (Action::Enqueue(queue), payload.into_bytes()),
+        Err(why) => {
+            tracing::error!(%place, error = %why, "bytes that are not a job moved to the dead set");
+            (Action::Kill, raw::bury(&member, queue, place, &why, now)?)
         }
     };
-    Move {
+    Ok(Move {
         source,
         key: key.to_owned(),
         member,
         action,
         payload,
-    }
+    })
 }

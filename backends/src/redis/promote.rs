@@ -3,7 +3,9 @@
 //! 1. [`scheduled_promote`] reads the due members of `schedule` and `retry` in one
 //!    pipeline, restamps them in Rust (a text edit, arguments kept byte for byte), then
 //!    `move.lua` claims each with `ZREM` (`moves.rs`): exactly once across callers.
-//! 2. A member that does not parse is moved to the dead set instead.
+//! 2. Members are read as bytes: one that is not a job (not UTF-8, not JSON, not a job's
+//!    shape) is moved to the dead set on its own, claimed by its exact bytes, and never holds
+//!    back the valid jobs due with it.
 
 use jobs::backend::{BackendError, DeadLimits, PromoteParams};
 
@@ -31,14 +33,14 @@ pub(super) async fn scheduled_promote(
             .arg(0)
             .arg(p.limit);
     }
-    let (due_scheduled, due_retry): (Vec<String>, Vec<String>) = inner.pipe(&pipe).await?;
-    let moves: Vec<Move> = due_scheduled
+    let (due_scheduled, due_retry): (Vec<Vec<u8>>, Vec<Vec<u8>>) = inner.pipe(&pipe).await?;
+    let moves = due_scheduled
         .into_iter()
         .map(|m| (&schedule, "the schedule set", m))
         .chain(due_retry.into_iter().map(|m| (&retry, "the retry set", m)))
         .take(p.limit)
-        .map(|(key, place, m)| enqueue_or_bury(Source::Set, key, m, place, p.now))
-        .collect();
+        .map(|(key, place, m)| enqueue_or_bury(Source::Set, key, m, "default", place, p.now))
+        .collect::<Result<Vec<Move>, BackendError>>()?;
     if moves.is_empty() {
         return Ok(0);
     }

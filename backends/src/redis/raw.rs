@@ -1,15 +1,15 @@
-//! Job JSON as stored: encoding envelopes, editing top-level fields of a raw payload without
-//! re-encoding it, and wrapping a payload that is not a job for the dead set.
+//! Job JSON as stored: encoding envelopes, reading stored bytes, editing top-level fields of
+//! a raw payload without re-encoding it, and wrapping bytes that are not a job for the dead set.
 //!
 //! 1. [`encode`] writes an envelope as Sidekiq stores it (no `at`: the score is the time).
 //! 2. [`restamp`] sets `enqueued_at` and drops `at` in a stored payload by editing its text, so
 //!    arguments written by Ruby (big integers, float formatting, key order) stay byte-for-byte.
-//! 3. [`undecodable`] turns a payload that does not parse into a dead job that keeps it.
+//! 3. [`parse`] reads stored bytes as a job; [`bury`] turns bytes that are not a job into the
+//!    one dead job `jobs::envelope::undecodable` makes of them, which keeps them.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
-use jobs::envelope::{new_jid, to_epoch, JobEnvelope, RetrySetting};
-use serde_json::Value;
+use jobs::envelope::{to_epoch, undecodable, JobEnvelope};
 
 /// The envelope as stored: JSON without `at`.
 pub(crate) fn encode(job: &JobEnvelope) -> Result<String, BackendError> {
@@ -20,12 +20,6 @@ pub(crate) fn encode(job: &JobEnvelope) -> Result<String, BackendError> {
     }
     job.to_json()
         .map_err(|e| BackendError::Decode(format!("job {} cannot be encoded: {e}", job.jid)))
-}
-
-/// A stored payload parsed, or a decode error naming where it was found.
-pub(crate) fn decode(raw: &str, place: &str) -> Result<JobEnvelope, BackendError> {
-    JobEnvelope::from_json(raw)
-        .map_err(|e| BackendError::Decode(format!("a job in {place} is not valid job JSON: {e}")))
 }
 
 /// `raw` with `enqueued_at` set to `now` and any `at` removed, the rest unchanged.
@@ -170,41 +164,24 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// A dead job standing for a payload found in `place` (e.g. "queue `default`") that is not a
-/// job: it keeps the payload as its only argument and says what was wrong in `error_message`.
-pub(crate) fn undecodable(
-    raw: &str,
+/// Stored bytes read as a job: its text and the job, or why the bytes are not a job (as
+/// [`undecodable`] writes it into the dead job's error).
+pub(crate) fn parse(raw: &[u8]) -> Result<(&str, JobEnvelope), String> {
+    let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
+    let job = JobEnvelope::from_json(text).map_err(|e| e.to_string())?;
+    Ok((text, job))
+}
+
+/// The dead job that stands for bytes found in `place` (e.g. "queue `default`") that are not
+/// a job because of `why`, encoded as the dead set stores it.
+pub(crate) fn bury(
+    raw: &[u8],
     queue: &str,
     place: &str,
-    error: &str,
+    why: &str,
     now: DateTime<Utc>,
-) -> String {
-    let parsed: Option<Value> = serde_json::from_str(raw).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let mut job = JobEnvelope::new(
-        field("class").unwrap_or_else(|| "UndecodableJob".into()),
-        queue,
-        vec![Value::String(raw.to_owned())],
-    );
-    job.jid = field("jid").unwrap_or_else(new_jid);
-    job.created_at = to_epoch(now);
-    job.retry = RetrySetting::Enabled(false);
-    job.error_class = Some("JobDecodeError".into());
-    job.error_message = Some(format!(
-        "the payload found in {place} is not valid job JSON ({error}); \
-         it was moved to the dead set unchanged, as this job's only argument"
-    ));
-    job.failed_at = Some(to_epoch(now));
-    // Encoding an envelope of strings cannot fail; fall back to a minimal JSON all the same.
-    job.to_json().unwrap_or_else(|_| {
-        serde_json::json!({ "class": "UndecodableJob", "args": [raw], "queue": queue }).to_string()
-    })
+) -> Result<Vec<u8>, BackendError> {
+    encode(&undecodable(raw, queue, place, why, now)).map(String::into_bytes)
 }
 
 #[cfg(test)]
@@ -233,18 +210,22 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_keeps_the_payload_and_says_why() {
+    fn bytes_that_are_not_a_job_are_buried_keeping_them() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let out = undecodable(
-            "{not json",
-            "default",
-            "queue `default`",
-            "expected value",
-            now,
+        let good = br#"{"class":"A","args":[],"queue":"q","jid":"j1","created_at":1}"#;
+        assert_eq!(parse(good).unwrap().1.jid, "j1");
+        let bad = [0xffu8, b'{', 0x80];
+        let why = parse(&bad).unwrap_err();
+        assert!(why.contains("not UTF-8"), "{why}");
+        assert!(parse(br#"{"jid":"x"}"#).unwrap_err().contains("class"));
+        let stored = bury(&bad, "q", "queue `q`", &why, now).unwrap();
+        let stored = JobEnvelope::from_json(std::str::from_utf8(&stored).unwrap()).unwrap();
+        assert_eq!(stored.jid, jobs::envelope::undecodable_jid(&bad));
+        assert_eq!(
+            stored.error_class.as_deref(),
+            Some(jobs::envelope::UNDECODABLE_ERROR)
         );
-        let job = JobEnvelope::from_json(&out).unwrap();
-        assert_eq!(job.args, vec![Value::String("{not json".into())]);
-        assert!(job.error_message.unwrap().contains("not valid job JSON"));
-        assert_eq!(job.queue, "default");
+        assert!(stored.error_message.unwrap().contains("not UTF-8"));
+        assert_eq!(stored.extra["raw_base64"], "/3uA");
     }
 }

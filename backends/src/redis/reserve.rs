@@ -11,20 +11,26 @@
 //! 3. A popped job is returned at once (the latency of a push to an idle worker); the lease
 //!    extended before the pop still has at least half its ttl left, and the next reserve
 //!    takes whatever else has arrived.
-//! 4. A payload that does not parse as a job is moved from the in-flight list to the dead
-//!    set with an error saying so; the other jobs of the batch are returned as usual.
+//! 4. Payloads are read as bytes. One that is not a job (not UTF-8, not JSON, not a job's
+//!    shape) is moved from the in-flight list to the dead set on its own, claimed by its
+//!    exact bytes, with an error saying why; the other jobs of the batch are returned as
+//!    usual. When every job taken was buried, the reserve looks again (or blocks on) while
+//!    its wait lasts.
+//! 5. Each job comes with its rescue count (`jobs-rs:rescues`, see `lease.rs`), in its
+//!    `Reserved` and its lease token. `reserve.lua` reads the counts only when some job has
+//!    one; the blocking pop asks, in the same round trip, whether any job has one, and only
+//!    then looks its job's count up (`rescues.lua`).
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
-use jobs::envelope::JobEnvelope;
 use redis::Value;
 
 use super::error::bad_reply;
 use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
-use super::scripts::RESERVE;
+use super::scripts::{RESCUES, RESERVE};
 use super::token::Token;
 use super::{later, score, Inner};
 
@@ -32,10 +38,13 @@ use super::{later, score, Inner};
 /// blocked clients out on its cron (every 100 ms at the default `hz`), often late.
 const BLOCK_MARGIN: Duration = Duration::from_secs(1);
 
+/// A job taken: the 1-based index of its queue in `queues`, its raw payload and its rescue
+/// count.
+type Taken = (usize, Vec<u8>, u32);
+
 /// What one run of `reserve.lua` found.
 struct Round {
-    /// (1-based index into `queues`, raw payload).
-    jobs: Vec<(usize, String)>,
+    jobs: Vec<Taken>,
     /// The 1-based index of the queue registered for a blocking pop, or 0.
     block: usize,
     /// How many of the queues are not paused.
@@ -62,7 +71,12 @@ pub(super) async fn job_reserve(
         let block = if p.wait.is_zero() { 0 } else { rotation };
         let round = reserve_round(inner, &p, p.limit, now, block).await?;
         if !round.jobs.is_empty() {
-            return take(inner, &p, round.jobs, now).await;
+            let got = take(inner, &p, round.jobs, now).await?;
+            if !got.is_empty() || Instant::now() >= deadline {
+                return Ok(got);
+            }
+            // Every job of the round was buried as not a job: look again while time is left.
+            continue;
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if round.block == 0 || remaining < MIN_BLOCK {
@@ -78,12 +92,22 @@ pub(super) async fn job_reserve(
         if slice < MIN_BLOCK {
             return Ok(Vec::new());
         }
-        if let Some(raw) = block_move(inner, queue, &p.process, slice).await? {
+        if let Some((raw, counting)) = block_move(inner, queue, &p.process, slice).await? {
             // Returned at once, without a round trip for more: that is the latency of a
             // job pushed to an idle worker. The lease set before the pop still has at
             // least half its ttl left (the slice is at most half), and the next reserve
             // takes whatever else has arrived.
-            return take(inner, &p, vec![(round.block, raw)], at(Instant::now())).await;
+            let rescues = if counting {
+                rescues_of(inner, &raw).await?
+            } else {
+                0
+            };
+            let taken = vec![(round.block, raw, rescues)];
+            let got = take(inner, &p, taken, at(Instant::now())).await?;
+            if !got.is_empty() {
+                return Ok(got);
+            }
+            // It was buried as not a job: wait on for the rest of the time.
         }
         rotation += 1;
     }
@@ -101,7 +125,8 @@ async fn reserve_round(
     let mut inv = RESERVE.prepare_invoke();
     inv.key(k.paused())
         .key(k.leases())
-        .key(k.leased(&p.process));
+        .key(k.leased(&p.process))
+        .key(k.rescues());
     for q in &p.queues {
         inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
@@ -117,21 +142,24 @@ async fn reserve_round(
 }
 
 /// `BLMOVE` from the head of `queue` into the process's in-flight list, on a blocking
-/// connection; `None` when `slice` passed with nothing pushed.
+/// connection; `None` when `slice` passed with nothing pushed. With the job, whether some
+/// job has a rescue count (asked in the same round trip, right after the move).
 async fn block_move(
     inner: &Inner,
     queue: &str,
     process: &str,
     slice: Duration,
-) -> Result<Option<String>, BackendError> {
+) -> Result<Option<(Vec<u8>, bool)>, BackendError> {
     let k = inner.keys();
     let pool = &inner.blocking;
-    let mut cmd = redis::cmd("BLMOVE");
-    cmd.arg(k.queue(queue))
+    let mut pipe = redis::pipe();
+    pipe.cmd("BLMOVE")
+        .arg(k.queue(queue))
         .arg(k.inflight(process, queue))
         .arg("RIGHT")
         .arg("LEFT")
         .arg(format!("{:.3}", slice.as_secs_f64()));
+    pipe.cmd("EXISTS").arg(k.rescues());
     // The server answers when the slice ends; this bound only catches a server that
     // stopped answering. The connection is dropped then, never reused mid-command.
     // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
@@ -139,10 +167,11 @@ async fn block_move(
     let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
     loop {
         let (mut conn, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
-        match tokio::time::timeout(guard, cmd.query_async::<Option<String>>(&mut conn)).await {
-            Ok(Ok(job)) => {
+        let popped = pipe.query_async::<(Option<Vec<u8>>, bool)>(&mut conn);
+        match tokio::time::timeout(guard, popped).await {
+            Ok(Ok((job, counting))) => {
                 pool.put(conn);
-                return Ok(job);
+                return Ok(job.map(|job| (job, counting)));
             }
             Ok(Err(e)) => {
                 // A broken connection usually means the server went away: the idle ones
@@ -164,30 +193,40 @@ async fn block_move(
     }
 }
 
-/// Decodes the jobs taken; any that is not a job goes to the dead set instead.
+/// The rescue count of `raw`, a job just taken by a blocking pop.
+async fn rescues_of(inner: &Inner, raw: &[u8]) -> Result<u32, BackendError> {
+    let mut inv = RESCUES.prepare_invoke();
+    inv.key(inner.keys().rescues()).arg(raw);
+    inner.eval(&inv).await
+}
+
+/// Decodes the jobs taken; any that is not a job goes to the dead set instead, on its own.
 async fn take(
     inner: &Inner,
     p: &ReserveParams,
-    jobs: Vec<(usize, String)>,
+    jobs: Vec<Taken>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Reserved>, BackendError> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut buried = Vec::new();
-    for (index, raw) in jobs {
+    for (index, raw, rescues) in jobs {
         let queue = p
             .queues
             .get(index.wrapping_sub(1))
             .ok_or_else(|| bad_reply("reserve"))?;
-        match JobEnvelope::from_json(&raw) {
-            Ok(job) => out.push(Reserved::new(job, Token::encode(&p.process, queue, &raw))),
-            Err(e) => {
+        match raw::parse(&raw) {
+            Ok((text, job)) => {
+                let token = Token::encode(&p.process, queue, rescues, text);
+                out.push(Reserved::new(job, token).rescues(rescues));
+            }
+            Err(why) => {
                 let place = format!("queue `{queue}`");
                 tracing::error!(
                     queue = %queue,
-                    error = %e,
-                    "a payload in the queue is not valid job JSON; moved to the dead set"
+                    error = %why,
+                    "a payload in the queue is not a job; moved to the dead set"
                 );
-                let payload = raw::undecodable(&raw, queue, &place, &e.to_string(), now);
+                let payload = raw::bury(&raw, queue, &place, &why, now)?;
                 buried.push(Move {
                     source: Source::List,
                     key: inner.keys().inflight(&p.process, queue),
@@ -204,7 +243,7 @@ async fn take(
     Ok(out)
 }
 
-/// `{ {i, payload, ...}, block, open }` from `reserve.lua`.
+/// `{ {i, payload, ...}, block, open, rescues }` from `reserve.lua`.
 fn parse_round(reply: Value) -> Option<Round> {
     let Value::Array(parts) = reply else {
         return None;
@@ -215,12 +254,17 @@ fn parse_round(reply: Value) -> Option<Round> {
     };
     let block: i64 = redis::from_redis_value(parts.next()?).ok()?;
     let open: i64 = redis::from_redis_value(parts.next()?).ok()?;
+    let rescues: Vec<u32> = redis::from_redis_value(parts.next()?).ok()?;
+    if !rescues.is_empty() && rescues.len() * 2 != flat.len() {
+        return None;
+    }
+    let mut rescues = rescues.into_iter();
     let mut jobs = Vec::with_capacity(flat.len() / 2);
     let mut flat = flat.into_iter();
     while let (Some(i), Some(job)) = (flat.next(), flat.next()) {
         let i: i64 = redis::from_redis_value(i).ok()?;
-        let job: String = redis::from_redis_value(job).ok()?;
-        jobs.push((usize::try_from(i).ok()?, job));
+        let job: Vec<u8> = redis::from_redis_value(job).ok()?;
+        jobs.push((usize::try_from(i).ok()?, job, rescues.next().unwrap_or(0)));
     }
     Some(Round {
         jobs,

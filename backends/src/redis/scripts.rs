@@ -22,3 +22,6 @@ pub(crate) static MOVE: LazyLock<Script> =
 /// Pushes back the in-flight jobs of processes whose lease expired.
 pub(crate) static RESCUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescue.lua")));
+/// The rescue count of one job taken by a blocking `LMOVE`.
+pub(crate) static RESCUES: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));

@@ -5,19 +5,51 @@
 //! 2. [`entries`] reads what Sidekiq's API reads (`LRANGE` for a queue, `ZRANGE` /
 //!    `ZREVRANGE WITHSCORES` for the sets) and decodes every member, for listing
 //!    (`listing.rs`) and actions (`actions.rs`).
+//! 3. Members are read as bytes. One that is not a job shows as the dead job that stands for
+//!    it (`jobs::envelope::undecodable`), with the jid that job gets, so no listing fails because of it and
+//!    it can be found and acted on by that jid; its exact bytes are kept for the claim.
 
+use chrono::Utc;
 use jobs::backend::{BackendError, JobSet, StoredJob};
-use jobs::envelope::{from_epoch, JobEnvelope};
+use jobs::envelope::{from_epoch, undecodable, JobEnvelope};
 
 use super::error::bad_reply;
 use super::moves::Source;
 use super::{raw, Inner};
 
-/// A stored member with its place: the raw text, the job, and its score (sets only).
+/// A stored member with its place: the raw bytes, the job (or the dead job standing for
+/// bytes that are not one), and its score (sets only).
 pub(super) struct Entry {
-    pub(super) raw: String,
+    pub(super) raw: Vec<u8>,
     pub(super) job: JobEnvelope,
+    /// Whether `raw` is a job; `false` when `job` is the dead job standing for it.
+    pub(super) decoded: bool,
     pub(super) score: Option<f64>,
+}
+
+impl Entry {
+    /// The member `raw` of `set`, scored `score` (sets only).
+    pub(super) fn new(set: &JobSet, raw: Vec<u8>, score: Option<f64>) -> Self {
+        let queue = match set {
+            JobSet::Queue(name) => name.as_str(),
+            _ => "default",
+        };
+        let (job, decoded) = match raw::parse(&raw) {
+            Ok((_, job)) => (job, true),
+            Err(why) => {
+                // Shown as dead since its score (or now, in a queue).
+                let since = score.map_or_else(Utc::now, from_epoch);
+                let place = describe(set);
+                (undecodable(&raw, queue, &place, &why, since), false)
+            }
+        };
+        Entry {
+            raw,
+            job,
+            decoded,
+            score,
+        }
+    }
 }
 
 /// The key of a set and how its members are claimed.
@@ -35,33 +67,29 @@ pub(super) fn set_key(inner: &Inner, set: &JobSet) -> (String, Source) {
 /// soonest first, dead most recent first).
 pub(super) async fn entries(inner: &Inner, set: &JobSet) -> Result<Vec<Entry>, BackendError> {
     let (key, source) = set_key(inner, set);
-    let place = describe(set);
     if source == Source::List {
-        let mut raws: Vec<String> = inner
+        let raws: Vec<Vec<u8>> = inner
             .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
             .await?;
-        raws.reverse();
-        return raws
-            .into_iter()
-            .map(|raw| {
-                let job = raw::decode(&raw, &place)?;
-                Ok(Entry {
-                    raw,
-                    job,
-                    score: None,
-                })
-            })
-            .collect();
+        return Ok(listed(set, raws));
     }
     let cmd = if *set == JobSet::Dead {
         "ZREVRANGE"
     } else {
         "ZRANGE"
     };
-    let flat: Vec<String> = inner
+    let flat: Vec<Vec<u8>> = inner
         .query(redis::cmd(cmd).arg(&key).arg(0).arg(-1).arg("WITHSCORES"))
         .await?;
-    scored(flat, &place)
+    scored(set, flat)
+}
+
+/// The members of a queue as `LRANGE` gives them (newest first), oldest first.
+pub(super) fn listed(set: &JobSet, mut raws: Vec<Vec<u8>>) -> Vec<Entry> {
+    raws.reverse();
+    raws.into_iter()
+        .map(|raw| Entry::new(set, raw, None))
+        .collect()
 }
 
 /// How errors name a set.
@@ -74,18 +102,16 @@ pub(super) fn describe(set: &JobSet) -> String {
     }
 }
 
-/// Decodes a `WITHSCORES` reply.
-pub(super) fn scored(flat: Vec<String>, place: &str) -> Result<Vec<Entry>, BackendError> {
+/// Decodes a `WITHSCORES` reply of `set`.
+pub(super) fn scored(set: &JobSet, flat: Vec<Vec<u8>>) -> Result<Vec<Entry>, BackendError> {
     let mut out = Vec::with_capacity(flat.len() / 2);
     let mut it = flat.into_iter();
     while let (Some(raw), Some(score)) = (it.next(), it.next()) {
-        let score: f64 = score.parse().map_err(|_| bad_reply("a sorted set score"))?;
-        let job = raw::decode(&raw, place)?;
-        out.push(Entry {
-            raw,
-            job,
-            score: Some(score),
-        });
+        let score: f64 = std::str::from_utf8(&score)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad_reply("a sorted set score"))?;
+        out.push(Entry::new(set, raw, Some(score)));
     }
     Ok(out)
 }

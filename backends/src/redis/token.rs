@@ -1,8 +1,11 @@
-//! The lease token: which process holds the job, which queue it came from, and its raw JSON.
+//! The lease token: which process holds the job, which queue it came from, how many times the
+//! job had been rescued, and its raw JSON.
 //!
 //! The raw payload is what `LREM` matches in the in-flight list (the fence) and what a
-//! requeue pushes back, byte-identical. Encoded as `<len>:<process><len>:<queue><raw>` with
-//! byte lengths, so any characters in the process id or queue name are safe.
+//! requeue pushes back, byte-identical. The rescue count tells a finish whether the job has
+//! a count to clear, so a job never rescued costs nothing more. Encoded as
+//! `<len>:<process><len>:<queue><rescues>:<raw>` with byte lengths, so any characters in the
+//! process id or queue name are safe.
 
 use jobs::backend::{BackendError, LeaseToken};
 
@@ -11,19 +14,22 @@ use jobs::backend::{BackendError, LeaseToken};
 pub(crate) struct Token<'a> {
     pub(crate) process: &'a str,
     pub(crate) queue: &'a str,
+    /// How many times the job had been rescued when it was reserved.
+    pub(crate) rescues: u32,
     pub(crate) raw: &'a str,
 }
 
 impl<'a> Token<'a> {
-    pub(crate) fn encode(process: &str, queue: &str, raw: &str) -> LeaseToken {
+    pub(crate) fn encode(process: &str, queue: &str, rescues: u32, raw: &str) -> LeaseToken {
         use std::fmt::Write as _;
         // Sized up front: `format!` would grow the string a few times for a large payload.
-        let mut s = String::with_capacity(process.len() + queue.len() + raw.len() + 12);
+        let mut s = String::with_capacity(process.len() + queue.len() + raw.len() + 16);
         // Writing to a String cannot fail.
         let _ = write!(s, "{}:", process.len());
         s.push_str(process);
         let _ = write!(s, "{}:", queue.len());
         s.push_str(queue);
+        let _ = write!(s, "{rescues}:");
         s.push_str(raw);
         LeaseToken(s)
     }
@@ -31,10 +37,12 @@ impl<'a> Token<'a> {
     pub(crate) fn decode(token: &'a LeaseToken) -> Result<Self, BackendError> {
         let bad = || BackendError::Decode("not a lease token of the Redis backend".into());
         let (process, rest) = field(&token.0).ok_or_else(bad)?;
-        let (queue, raw) = field(rest).ok_or_else(bad)?;
+        let (queue, rest) = field(rest).ok_or_else(bad)?;
+        let (rescues, raw) = rest.split_once(':').ok_or_else(bad)?;
         Ok(Token {
             process,
             queue,
+            rescues: rescues.parse().map_err(|_| bad())?,
             raw,
         })
     }
@@ -53,13 +61,14 @@ mod tests {
 
     #[test]
     fn round_trips_any_names() {
-        let t = Token::encode("host:1:ab", "q:ü", r#"{"a":"1:2"}"#);
+        let t = Token::encode("host:1:ab", "q:ü", 2, r#"{"a":"1:2"}"#);
         let d = Token::decode(&t).unwrap();
         assert_eq!(
             d,
             Token {
                 process: "host:1:ab",
                 queue: "q:ü",
+                rescues: 2,
                 raw: r#"{"a":"1:2"}"#
             }
         );
@@ -67,7 +76,15 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error() {
-        for s in ["", "x", "5:ab", "2:ab9:c", "1:\u{fc}1:qx"] {
+        for s in [
+            "",
+            "x",
+            "5:ab",
+            "2:ab9:c",
+            "1:\u{fc}1:qx",
+            "1:p1:q{}",
+            "1:p1:qx:{}",
+        ] {
             assert!(Token::decode(&LeaseToken(s.into())).is_err(), "{s}");
         }
     }
