@@ -1,28 +1,41 @@
--- Settle reserved jobs in one atomic step. Per item, LREM of the exact raw payload from the
--- process's in-flight list is the fence: 0 removed means the lease was lost (rescued or
--- already settled) and nothing is applied for that item. A job that had been rescued has its
--- rescue count cleared (the run ended: whatever killed processes before, it was not this job
--- this time); only such a job costs the SHA-1 and the HDEL.
+-- Settle reserved jobs in one atomic step. Per item, the fence is its process's lease epoch
+-- and LREM of the exact raw payload from the process's in-flight list: a token whose epoch is
+-- not the process's current one (the process was rescued since, whatever it reserved after)
+-- or a payload not in the list (already settled) means the lease was lost, and nothing is
+-- applied for that item. A job that had been rescued has its rescue count cleared (the run
+-- ended: whatever killed processes before, it was not this job this time); only such a job
+-- costs the SHA-1 and the HDEL.
 --
 -- KEYS[1] retry, KEYS[2] schedule, KEYS[3] dead, KEYS[4] stat:processed, KEYS[5] stat:failed,
 -- KEYS[6] stat:processed:<day>, KEYS[7] stat:failed:<day>, KEYS[8] jobs-rs:stat:dead_trimmed,
--- KEYS[9] jobs-rs:rescues, KEYS[9+j] the in-flight lists the items name (each once).
+-- KEYS[9] jobs-rs:rescues, then per in-flight list j the items name (each once, as a list and
+-- an epoch): KEYS[8+2j] the in-flight list, KEYS[9+2j] jobs-rs:epoch:<n>:<process>.
 -- ARGV[1] now (epoch s), ARGV[2] dead cutoff (epoch s: older dead jobs are trimmed),
--- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds),
+-- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds), ARGV[5] the number of
+-- lists L, ARGV[5+j] the epoch the tokens of list j carry,
 -- then per item a header `<outcome><failed><rescued><j>` (outcome: c = completed/discard,
 -- r = retry, s = snooze, d = dead; failed: 1 or 0; rescued: 1 when the job had a rescue
--- count, else 0; j: its in-flight list is KEYS[9+j]), the raw payload,
+-- count, else 0; j: its list), the raw payload,
 -- and, unless the outcome is c, the score and the job JSON to store. Completed items, the
 -- common case, cost two arguments.
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
 local lost = {}
 local processed, failed = 0, 0
 local killed = false
-local a, item = 5, 0
+local nlists = tonumber(ARGV[5])
+-- Per list: true while its tokens' epoch is the process's current one (read once).
+local current = {}
+local a, item = 6 + nlists, 0
 while a <= #ARGV do
   local head = ARGV[a]
   local outcome = string.sub(head, 1, 1)
-  local list = KEYS[9 + tonumber(string.sub(head, 4))]
+  local j = tonumber(string.sub(head, 4))
+  local list = KEYS[8 + 2 * j]
+  local held = current[j]
+  if held == nil then
+    held = (redis.call('GET', KEYS[9 + 2 * j]) or '0') == ARGV[5 + j]
+    current[j] = held
+  end
   local raw = ARGV[a + 1]
   local at, json = nil, nil
   if outcome == 'c' then
@@ -31,7 +44,7 @@ while a <= #ARGV do
     at, json = ARGV[a + 2], ARGV[a + 3]
     a = a + 4
   end
-  if redis.call('LREM', list, -1, raw) == 0 then
+  if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
   else
     if string.sub(head, 3, 3) == '1' then

@@ -6,14 +6,18 @@
 -- reaches the most rescues allowed was running every time a process died: it goes into the
 -- dead set as it is, its count dropped, and is returned so the caller stores it with an
 -- error saying so (until then it is dead with its payload unchanged, never lost).
+-- The process's lease epoch (jobs-rs:epoch:<n>:<p>) is raised, so every lease token it holds
+-- is stale from now on, even for a job it reserves again later (same bytes, same list); it
+-- expires ARGV[4] seconds after the process's last beat (heartbeats renew it).
 -- Then drop the records of processes whose last beat is older than their lease ttl.
 --
 -- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues,
 -- KEYS[5] jobs-rs:rescues, KEYS[6] dead.
 -- ARGV[1] now (epoch s), ARGV[2] the key prefix ("" or "<prefix>:"), ARGV[3] the rescue
--- count at which a job goes to the dead set.
+-- count at which a job goes to the dead set, ARGV[4] the ttl of an epoch key (seconds).
 -- Keys of a process are built here from ARGV[2] exactly as the Rust side builds them:
--- jobs-rs:leased:<len(p)>:<p> and jobs-rs:inflight:<len(p)>:<p>:<queue>.
+-- jobs-rs:leased:<len(p)>:<p>, jobs-rs:epoch:<len(p)>:<p> and
+-- jobs-rs:inflight:<len(p)>:<p>:<queue>.
 -- Returns { rescued jobs, {queue, payload, count, ...} of the jobs buried,
 -- process, count, process, count, ... }.
 local ns = ARGV[2]
@@ -48,6 +52,11 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
     redis.call('SADD', KEYS[4], q)
   end
   redis.call('DEL', leased)
+  -- Raised even when nothing was in flight: a blocking pop this process started earlier
+  -- may still move a job, and that job must not be handed out under the old epoch.
+  local epoch = ns .. 'jobs-rs:epoch:' .. tag
+  redis.call('INCR', epoch)
+  redis.call('EXPIRE', epoch, ARGV[4])
   redis.call('ZREM', KEYS[1], p)
   if count > 0 then
     report[#report + 1] = p

@@ -6,17 +6,19 @@
 -- KEYS[2]  jobs-rs:leases           zset: process id -> lease expiry (epoch seconds)
 -- KEYS[3]  jobs-rs:leased:<p>       set of queue names this process has in-flight lists for
 -- KEYS[4]  jobs-rs:rescues          hash: SHA-1 of a payload -> times it was rescued
--- KEYS[3+2i] queue:<name i>         the queue, for i = 1..n
--- KEYS[4+2i] jobs-rs:inflight:<p>:<name i>
+-- KEYS[5]  jobs-rs:epoch:<p>        the process's lease epoch (absent: 0), raised by rescues
+-- KEYS[4+2i] queue:<name i>         the queue, for i = 1..n
+-- KEYS[5+2i] jobs-rs:inflight:<p>:<name i>
 -- ARGV[1] limit, ARGV[2] lease expiry, ARGV[3] process id,
 -- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
 --         k-th (mod n) open queue for a blocking LMOVE and return its index,
 -- ARGV[4+i] queue name i.
 -- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues,
--- rescues }: rescues is empty when no job has been rescued (the usual case: nothing is
--- hashed), else the rescue count of each job taken, in order.
+-- rescues, epoch }: rescues is empty when no job has been rescued (the usual case: nothing is
+-- hashed), else the rescue count of each job taken, in order; epoch is the process's lease
+-- epoch, which the tokens of the jobs taken (and of a job the blocking pop moves) carry.
 local limit = tonumber(ARGV[1])
-local nq = (#KEYS - 4) / 2
+local nq = (#KEYS - 5) / 2
 local out = {}
 local rescues = {}
 local counting = redis.call('EXISTS', KEYS[4]) == 1
@@ -27,7 +29,7 @@ for i = 1, nq do
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     open[#open + 1] = i
     if taken < limit then
-      local src, dst = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+      local src, dst = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
       local got = 0
       while taken < limit do
         local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
@@ -51,7 +53,9 @@ if taken == 0 and rotation > 0 and #open > 0 then
   -- Registered before the blocking LMOVE, so a job it moves is always found by a rescue.
   redis.call('SADD', KEYS[3], ARGV[4 + block])
 end
+local epoch = 0
 if taken > 0 or block > 0 then
   redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+  epoch = tonumber(redis.call('GET', KEYS[5]) or '0')
 end
-return { out, block, #open, rescues }
+return { out, block, #open, rescues, epoch }

@@ -1,10 +1,12 @@
 //! Finishing reserved jobs: `finish.lua`, fenced per item by `LREM` on the in-flight list.
 //!
-//! 1. [`job_finish`] passes each in-flight list once and, per item, its outcome, the raw
-//!    payload its lease token carries and, for a move, the time and the new payload.
-//! 2. The script removes exactly that payload from the in-flight list (0 removed: the lease
-//!    was lost, nothing is applied), moves or drops the job, counts it, and trims the dead
-//!    set when a job died, all in one round trip.
+//! 1. [`job_finish`] passes each in-flight list once, with its process's epoch key and the
+//!    epoch the tokens carry, and, per item, its outcome, the raw payload its lease token
+//!    carries and, for a move, the time and the new payload.
+//! 2. The script checks the epoch (another one: the process was rescued since, the lease is
+//!    lost) and removes exactly that payload from the in-flight list (0 removed: the lease
+//!    was lost), applying nothing for a lost item; it moves or drops the job, counts it, and
+//!    trims the dead set when a job died, all in one round trip.
 //! 3. A job whose token says it had been rescued has its rescue count cleared in the same
 //!    script: the run ended. A job never rescued (the usual case) costs nothing more.
 
@@ -41,20 +43,32 @@ pub(super) async fn job_finish(
         .arg(score(earlier(p.now, p.dead_limits.max_age)))
         .arg(p.dead_limits.max_jobs)
         .arg(STATS_TTL_SECS);
-    // Each in-flight list is passed once; items name theirs by index (usually all share
-    // one: one process, one queue).
-    let mut lists: Vec<(&str, &str)> = Vec::new();
-    let mut head = String::new();
+    // Each in-flight list is passed once, with the epoch its tokens carry; items name theirs
+    // by index (usually all share one: one process, one queue, one epoch).
+    let mut lists: Vec<(&str, &str, u64)> = Vec::new();
+    let mut tokens = Vec::with_capacity(p.items.len());
     for item in &p.items {
         let t = Token::decode(&item.token)?;
-        let list = match lists.iter().position(|&l| l == (t.process, t.queue)) {
+        let list = match lists
+            .iter()
+            .position(|&l| l == (t.process, t.queue, t.epoch))
+        {
             Some(i) => i + 1,
             None => {
-                lists.push((t.process, t.queue));
-                inv.key(k.inflight(t.process, t.queue));
+                lists.push((t.process, t.queue, t.epoch));
+                inv.key(k.inflight(t.process, t.queue))
+                    .key(k.epoch(t.process));
                 lists.len()
             }
         };
+        tokens.push((t, list));
+    }
+    inv.arg(lists.len());
+    for &(_, _, epoch) in &lists {
+        inv.arg(epoch);
+    }
+    let mut head = String::new();
+    for (item, (t, list)) in p.items.iter().zip(tokens) {
         let (code, at) = match &item.outcome {
             FinishOutcome::Completed | FinishOutcome::Discard => ('c', None),
             FinishOutcome::Retry { at } => ('r', Some(score(*at))),

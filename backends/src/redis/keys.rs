@@ -5,9 +5,9 @@
 //!    `<identity>:workers` (Sidekiq 7 reads `<identity>:work`; both are written),
 //!    `<identity>-signals`.
 //! 2. Ours, which Sidekiq never reads: `jobs-rs:paused`, `jobs-rs:stat:dead_trimmed`,
-//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:rescues`, `jobs-rs:leased:<n>:<process>` and
-//!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
-//!    id so that no two (process, queue) pairs share a key.
+//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:rescues`, `jobs-rs:leased:<n>:<process>`,
+//!    `jobs-rs:epoch:<n>:<process>` and `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>`
+//!    is the byte length of the process id so that no two (process, queue) pairs share a key.
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way; change both together.
 
@@ -115,6 +115,11 @@ impl Keys {
     pub(crate) fn leased(&self, process: &str) -> String {
         format!("{}jobs-rs:leased:{}:{process}", self.ns, process.len())
     }
+    /// A process's lease epoch: raised by every rescue of its leases, carried by its lease
+    /// tokens; absent means 0 (never rescued).
+    pub(crate) fn epoch(&self, process: &str) -> String {
+        format!("{}jobs-rs:epoch:{}:{process}", self.ns, process.len())
+    }
     /// The list of a process's in-flight jobs taken from `queue`.
     pub(crate) fn inflight(&self, process: &str, queue: &str) -> String {
         format!(
@@ -185,6 +190,7 @@ mod tests {
         assert_ne!(k.inflight("x:a", "b"), k.inflight("x", "a:b"));
         assert_eq!(k.inflight("p1", "q"), "jobs-rs:inflight:2:p1:q");
         assert_eq!(k.leased("p1"), "jobs-rs:leased:2:p1");
+        assert_eq!(k.epoch("p1"), "jobs-rs:epoch:2:p1");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Leases: requeue and rescue.
 //!
 //! 1. [`job_requeue`]: `requeue.lua` pushes the raw payload of each lease back to the head
-//!    of its queue, fenced by `LREM` on the in-flight list.
+//!    of its queue, fenced by the process's lease epoch and `LREM` on the in-flight list.
 //! 2. [`lease_rescue`]: `rescue.lua` pushes back the in-flight lists of every process whose
 //!    lease expired (no heartbeat) and drops its lease bookkeeping. It counts each rescue of
 //!    a job in `jobs-rs:rescues` (by the SHA-1 of its payload, which goes back unchanged);
-//!    reserves hand the count out, and a finish clears it (`reserve.rs`, `finish.rs`).
+//!    reserves hand the count out, and a finish clears it (`reserve.rs`, `finish.rs`). It
+//!    raises the lease epoch of each such process (`jobs-rs:epoch:<n>:<process>`), so no
+//!    token it handed out before settles, even for a job it reserves again.
 //! 3. A job at its `max_rescues`th rescue is moved to the dead set as it is by the script;
 //!    then its entry there is replaced by the job marked as having killed its process
 //!    (`jobs::envelope::bury_rescued`), claimed by its exact bytes (`moves.rs`), under the
@@ -21,7 +23,7 @@ use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
 use super::scripts::{REQUEUE, RESCUE};
 use super::token::Token;
-use super::{score, Inner};
+use super::{score, Inner, EPOCH_TTL_SECS};
 
 /// Gives leased jobs back to the heads of their queues, byte for byte.
 pub(super) async fn job_requeue(inner: &Inner, p: RequeueParams) -> Result<(), BackendError> {
@@ -34,8 +36,9 @@ pub(super) async fn job_requeue(inner: &Inner, p: RequeueParams) -> Result<(), B
     for token in &p.tokens {
         let t = Token::decode(token)?;
         inv.key(k.inflight(t.process, t.queue))
-            .key(k.queue(t.queue));
-        inv.arg(t.raw).arg(t.queue);
+            .key(k.queue(t.queue))
+            .key(k.epoch(t.process));
+        inv.arg(t.raw).arg(t.queue).arg(t.epoch);
     }
     let _moved: u64 = inner.eval(&inv).await?;
     Ok(())
@@ -52,7 +55,10 @@ pub(super) async fn lease_rescue(inner: &Inner, p: RescueParams) -> Result<u64, 
         .key(k.queues())
         .key(k.rescues())
         .key(k.dead());
-    inv.arg(score(p.now)).arg(k.ns()).arg(p.max_rescues.max(1));
+    inv.arg(score(p.now))
+        .arg(k.ns())
+        .arg(p.max_rescues.max(1))
+        .arg(EPOCH_TTL_SECS);
     let reply: Vec<Value> = inner.eval(&inv).await?;
     let mut items = reply.into_iter();
     let total: u64 = match items.next() {

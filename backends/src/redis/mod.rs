@@ -12,16 +12,18 @@
 //!    timestamps as integer milliseconds; they are read too.
 //! 2. **Our own keys**, under `jobs-rs:`, which Sidekiq never reads: `jobs-rs:paused`,
 //!    `jobs-rs:stat:dead_trimmed`, and the lease bookkeeping (`jobs-rs:leases`,
-//!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`, and `jobs-rs:rescues`,
-//!    how many times each job was rescued). See `keys.rs`.
+//!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`, `jobs-rs:epoch:*` and
+//!    `jobs-rs:rescues`, how many times each job was rescued). See `keys.rs`.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
 //!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's
-//!    super_fetch does. The lease token carries the raw payload; finishing removes exactly
-//!    that payload with `LREM` (0 removed = the lease was lost, nothing is applied), and a
-//!    requeue pushes the same bytes back to the head of the queue. Each process's lease
-//!    expiry is a score in `jobs-rs:leases`, extended by reserves and heartbeats; a rescue
-//!    pushes back the in-flight lists of every process whose lease expired, counting each
-//!    job's rescues, and buries a job at its `max_rescues`th (`lease.rs`).
+//!    super_fetch does. The lease token carries the raw payload and the process's lease
+//!    epoch; finishing checks the epoch and removes exactly that payload with `LREM` (another
+//!    epoch or 0 removed = the lease was lost, nothing is applied), and a requeue pushes the
+//!    same bytes back to the head of the queue. Each process's lease expiry is a score in
+//!    `jobs-rs:leases`, extended by reserves and heartbeats; a rescue pushes back the
+//!    in-flight lists of every process whose lease expired, counting each job's rescues,
+//!    raises the process's epoch (so its old tokens never settle, even for a job it reserves
+//!    again), and buries a job at its `max_rescues`th (`lease.rs`).
 //!    **Bytes that are not a job.** Every member is read as bytes. One that is not a job
 //!    (not UTF-8, not JSON, not a job's shape) goes to the dead set on its own when a
 //!    reserve or a promotion meets it, claimed by its exact bytes, as the dead job
@@ -89,6 +91,11 @@ use push_pool::{KnownQueues, PushPool};
 
 /// Per-day counters expire after five years, as Sidekiq's (`STATS_TTL`).
 const STATS_TTL_SECS: u64 = 5 * 365 * 24 * 60 * 60;
+
+/// A process's lease epoch key expires this long after the rescue that raised it or its last
+/// heartbeat since: only a process silent for longer could hold a token it would wrongly
+/// match again.
+const EPOCH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// A backend on a Redis server, sharing Sidekiq's keys.
 ///

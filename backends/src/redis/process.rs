@@ -3,8 +3,9 @@
 //! 1. A heartbeat is one MULTI/EXEC: `SADD processes`, the process hash (`info` JSON as
 //!    Sidekiq writes it, `busy`, `beat`, `quiet`, `rss`, `rtt_us`), its running jobs in
 //!    `<id>:workers` and `<id>:work` (`{"queue","payload","run_at"}` per job), the lease
-//!    extension (`jobs-rs:leases`), the record's own expiry (`jobs-rs:beats`), and reading
-//!    then clearing `<id>-signals`.
+//!    extension (`jobs-rs:leases`), the renewal of its lease epoch's expiry
+//!    (`jobs-rs:epoch:*`), the record's own expiry (`jobs-rs:beats`), and reading then
+//!    clearing `<id>-signals`.
 //! 2. Exact values Sidekiq's fields would round (the `ProcessInfo`, nanosecond times) ride
 //!    along in fields Sidekiq ignores: `info.jobs_rs`, `jobs_rs_beat`, `jobs_rs_started_at`.
 //! 3. Ruby Sidekiq processes sharing the Redis are listed too, from their fields alone.
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 use super::error::bad_reply;
 use super::raw::encode;
-use super::{later, score, Inner};
+use super::{later, score, Inner, EPOCH_TTL_SECS};
 
 /// Sidekiq keeps a process hash 60 s past its last beat.
 const MIN_RECORD_TTL_SECS: u64 = 60;
@@ -149,6 +150,12 @@ pub(super) async fn process_heartbeat(
         .arg(k.leases())
         .arg(&expiry)
         .arg(id)
+        .ignore();
+    // Keeps the lease epoch of a process rescued before for as long as it beats (a no-op
+    // for one never rescued): were it to expire, its stale tokens would match again.
+    pipe.cmd("EXPIRE")
+        .arg(k.epoch(id))
+        .arg(EPOCH_TTL_SECS)
         .ignore();
     pipe.cmd("ZADD")
         .arg(k.beats())

@@ -20,6 +20,12 @@
 //!    `Reserved` and its lease token. `reserve.lua` reads the counts only when some job has
 //!    one; the blocking pop asks, in the same round trip, whether any job has one, and only
 //!    then looks its job's count up (`rescues.lua`).
+//! 6. Each job's lease token carries the process's lease epoch, which `reserve.lua` returns
+//!    (`lease.rs`: a rescue raises it). A blocking pop reads it again in its round trip
+//!    (`blocked.lua`, after the move): a job moved after a rescue of the process (taken for
+//!    silent between the round and the pop) is not handed out under the old epoch; it goes
+//!    back to the head of its queue, and meanwhile its list is registered again, so a rescue
+//!    finds it should the process die first.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +36,7 @@ use redis::Value;
 use super::error::bad_reply;
 use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
-use super::scripts::{RESCUES, RESERVE};
+use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE};
 use super::token::Token;
 use super::{later, score, Inner};
 
@@ -49,6 +55,8 @@ struct Round {
     block: usize,
     /// How many of the queues are not paused.
     open: usize,
+    /// The process's lease epoch (when a job was taken or a queue registered).
+    epoch: u64,
 }
 
 /// Blocking pops shorter than this are not worth a round trip.
@@ -71,7 +79,7 @@ pub(super) async fn job_reserve(
         let block = if p.wait.is_zero() { 0 } else { rotation };
         let round = reserve_round(inner, &p, p.limit, now, block).await?;
         if !round.jobs.is_empty() {
-            let got = take(inner, &p, round.jobs, now).await?;
+            let got = take(inner, &p, round.jobs, round.epoch, now).await?;
             if !got.is_empty() || Instant::now() >= deadline {
                 return Ok(got);
             }
@@ -92,7 +100,17 @@ pub(super) async fn job_reserve(
         if slice < MIN_BLOCK {
             return Ok(Vec::new());
         }
-        if let Some((raw, counting)) = block_move(inner, queue, &p.process, slice).await? {
+        let expiry = score(later(now, p.lease_ttl));
+        let popped = block_move(inner, queue, &p.process, slice, round.epoch, &expiry).await?;
+        if let Some((raw, counting, epoch)) = popped {
+            if epoch != round.epoch {
+                // The process was rescued between the round and the pop: the job must not
+                // carry the old epoch. Back to the head of its queue; the next round takes it
+                // (or another process does) under a lease that holds.
+                give_back(inner, &p.process, queue, &raw, epoch).await?;
+                rotation += 1;
+                continue;
+            }
             // Returned at once, without a round trip for more: that is the latency of a
             // job pushed to an idle worker. The lease set before the pop still has at
             // least half its ttl left (the slice is at most half), and the next reserve
@@ -103,7 +121,7 @@ pub(super) async fn job_reserve(
                 0
             };
             let taken = vec![(round.block, raw, rescues)];
-            let got = take(inner, &p, taken, at(Instant::now())).await?;
+            let got = take(inner, &p, taken, epoch, at(Instant::now())).await?;
             if !got.is_empty() {
                 return Ok(got);
             }
@@ -126,7 +144,8 @@ async fn reserve_round(
     inv.key(k.paused())
         .key(k.leases())
         .key(k.leased(&p.process))
-        .key(k.rescues());
+        .key(k.rescues())
+        .key(k.epoch(&p.process));
     for q in &p.queues {
         inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
@@ -143,13 +162,16 @@ async fn reserve_round(
 
 /// `BLMOVE` from the head of `queue` into the process's in-flight list, on a blocking
 /// connection; `None` when `slice` passed with nothing pushed. With the job, whether some
-/// job has a rescue count (asked in the same round trip, right after the move).
+/// job has a rescue count and the process's lease epoch, asked in the same round trip right
+/// after the move (`blocked.lua`, given the `epoch` the round read and the lease `expiry`).
 async fn block_move(
     inner: &Inner,
     queue: &str,
     process: &str,
     slice: Duration,
-) -> Result<Option<(Vec<u8>, bool)>, BackendError> {
+    epoch: u64,
+    expiry: &str,
+) -> Result<Option<(Vec<u8>, bool, u64)>, BackendError> {
     let k = inner.keys();
     let pool = &inner.blocking;
     let mut pipe = redis::pipe();
@@ -159,7 +181,17 @@ async fn block_move(
         .arg("RIGHT")
         .arg("LEFT")
         .arg(format!("{:.3}", slice.as_secs_f64()));
-    pipe.cmd("EXISTS").arg(k.rescues());
+    pipe.cmd("EVAL")
+        .arg(BLOCKED)
+        .arg(4)
+        .arg(k.epoch(process))
+        .arg(k.rescues())
+        .arg(k.leased(process))
+        .arg(k.leases())
+        .arg(epoch)
+        .arg(queue)
+        .arg(expiry)
+        .arg(process);
     // The server answers when the slice ends; this bound only catches a server that
     // stopped answering. The connection is dropped then, never reused mid-command.
     // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
@@ -167,11 +199,11 @@ async fn block_move(
     let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
     loop {
         let (mut conn, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
-        let popped = pipe.query_async::<(Option<Vec<u8>>, bool)>(&mut conn);
+        let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut conn);
         match tokio::time::timeout(guard, popped).await {
-            Ok(Ok((job, counting))) => {
+            Ok(Ok((job, (epoch, counting)))) => {
                 pool.put(conn);
-                return Ok(job.map(|job| (job, counting)));
+                return Ok(job.map(|job| (job, counting, epoch)));
             }
             Ok(Err(e)) => {
                 // A broken connection usually means the server went away: the idle ones
@@ -193,6 +225,27 @@ async fn block_move(
     }
 }
 
+/// Gives `raw`, moved by a blocking pop after a rescue of the process, back to the head of
+/// `queue` (`requeue.lua`, under the process's current `epoch`). Skipped when it is no longer
+/// in the in-flight list: the rescue that raised the epoch already gave it back.
+async fn give_back(
+    inner: &Inner,
+    process: &str,
+    queue: &str,
+    raw: &[u8],
+    epoch: u64,
+) -> Result<(), BackendError> {
+    let k = inner.keys();
+    let mut inv = REQUEUE.prepare_invoke();
+    inv.key(k.queues())
+        .key(k.inflight(process, queue))
+        .key(k.queue(queue))
+        .key(k.epoch(process));
+    inv.arg(raw).arg(queue).arg(epoch);
+    let _moved: u64 = inner.eval(&inv).await?;
+    Ok(())
+}
+
 /// The rescue count of `raw`, a job just taken by a blocking pop.
 async fn rescues_of(inner: &Inner, raw: &[u8]) -> Result<u32, BackendError> {
     let mut inv = RESCUES.prepare_invoke();
@@ -205,6 +258,7 @@ async fn take(
     inner: &Inner,
     p: &ReserveParams,
     jobs: Vec<Taken>,
+    epoch: u64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Reserved>, BackendError> {
     let mut out = Vec::with_capacity(jobs.len());
@@ -216,7 +270,7 @@ async fn take(
             .ok_or_else(|| bad_reply("reserve"))?;
         match raw::parse(&raw) {
             Ok((text, job)) => {
-                let token = Token::encode(&p.process, queue, rescues, text);
+                let token = Token::encode(&p.process, queue, rescues, epoch, text);
                 out.push(Reserved::new(job, token).rescues(rescues));
             }
             Err(why) => {
@@ -243,7 +297,7 @@ async fn take(
     Ok(out)
 }
 
-/// `{ {i, payload, ...}, block, open, rescues }` from `reserve.lua`.
+/// `{ {i, payload, ...}, block, open, rescues, epoch }` from `reserve.lua`.
 fn parse_round(reply: Value) -> Option<Round> {
     let Value::Array(parts) = reply else {
         return None;
@@ -255,6 +309,7 @@ fn parse_round(reply: Value) -> Option<Round> {
     let block: i64 = redis::from_redis_value(parts.next()?).ok()?;
     let open: i64 = redis::from_redis_value(parts.next()?).ok()?;
     let rescues: Vec<u32> = redis::from_redis_value(parts.next()?).ok()?;
+    let epoch: u64 = redis::from_redis_value(parts.next()?).ok()?;
     if !rescues.is_empty() && rescues.len() * 2 != flat.len() {
         return None;
     }
@@ -270,5 +325,6 @@ fn parse_round(reply: Value) -> Option<Round> {
         jobs,
         block: usize::try_from(block).ok()?,
         open: usize::try_from(open).ok()?,
+        epoch,
     })
 }

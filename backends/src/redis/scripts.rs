@@ -25,3 +25,6 @@ pub(crate) static RESCUE: LazyLock<Script> =
 /// The rescue count of one job taken by a blocking `LMOVE`.
 pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));
+/// Run after a blocking `LMOVE`, in its round trip: the current lease epoch of the process.
+/// Sent as `EVAL` (its source): a pipelined `EVALSHA` would not load it on `NOSCRIPT`.
+pub(crate) const BLOCKED: &str = include_str!("../../lua/blocked.lua");

@@ -1,11 +1,13 @@
 //! The lease token: which process holds the job, which queue it came from, how many times the
-//! job had been rescued, and its raw JSON.
+//! job had been rescued, the process's lease epoch when it was reserved, and its raw JSON.
 //!
-//! The raw payload is what `LREM` matches in the in-flight list (the fence) and what a
-//! requeue pushes back, byte-identical. The rescue count tells a finish whether the job has
-//! a count to clear, so a job never rescued costs nothing more. Encoded as
-//! `<len>:<process><len>:<queue><rescues>:<raw>` with byte lengths, so any characters in the
-//! process id or queue name are safe.
+//! The raw payload is what `LREM` matches in the in-flight list and what a requeue pushes
+//! back, byte-identical. The epoch (`jobs-rs:epoch:<n>:<process>`, raised by every rescue of
+//! the process) completes the fence: a token reserved before a rescue never matches again,
+//! even when the same process reserves the same bytes afterwards. The rescue count tells a
+//! finish whether the job has a count to clear, so a job never rescued costs nothing more.
+//! Encoded as `<len>:<process><len>:<queue><rescues>:<epoch>:<raw>` with byte lengths, so any
+//! characters in the process id or queue name are safe.
 
 use jobs::backend::{BackendError, LeaseToken};
 
@@ -16,11 +18,19 @@ pub(crate) struct Token<'a> {
     pub(crate) queue: &'a str,
     /// How many times the job had been rescued when it was reserved.
     pub(crate) rescues: u32,
+    /// The process's lease epoch when the job was reserved.
+    pub(crate) epoch: u64,
     pub(crate) raw: &'a str,
 }
 
 impl<'a> Token<'a> {
-    pub(crate) fn encode(process: &str, queue: &str, rescues: u32, raw: &str) -> LeaseToken {
+    pub(crate) fn encode(
+        process: &str,
+        queue: &str,
+        rescues: u32,
+        epoch: u64,
+        raw: &str,
+    ) -> LeaseToken {
         use std::fmt::Write as _;
         // Sized up front: `format!` would grow the string a few times for a large payload.
         let mut s = String::with_capacity(process.len() + queue.len() + raw.len() + 16);
@@ -29,7 +39,7 @@ impl<'a> Token<'a> {
         s.push_str(process);
         let _ = write!(s, "{}:", queue.len());
         s.push_str(queue);
-        let _ = write!(s, "{rescues}:");
+        let _ = write!(s, "{rescues}:{epoch}:");
         s.push_str(raw);
         LeaseToken(s)
     }
@@ -38,11 +48,13 @@ impl<'a> Token<'a> {
         let bad = || BackendError::Decode("not a lease token of the Redis backend".into());
         let (process, rest) = field(&token.0).ok_or_else(bad)?;
         let (queue, rest) = field(rest).ok_or_else(bad)?;
-        let (rescues, raw) = rest.split_once(':').ok_or_else(bad)?;
+        let (rescues, rest) = rest.split_once(':').ok_or_else(bad)?;
+        let (epoch, raw) = rest.split_once(':').ok_or_else(bad)?;
         Ok(Token {
             process,
             queue,
             rescues: rescues.parse().map_err(|_| bad())?,
+            epoch: epoch.parse().map_err(|_| bad())?,
             raw,
         })
     }
@@ -61,7 +73,7 @@ mod tests {
 
     #[test]
     fn round_trips_any_names() {
-        let t = Token::encode("host:1:ab", "q:ü", 2, r#"{"a":"1:2"}"#);
+        let t = Token::encode("host:1:ab", "q:ü", 2, 7, r#"{"a":"1:2"}"#);
         let d = Token::decode(&t).unwrap();
         assert_eq!(
             d,
@@ -69,6 +81,7 @@ mod tests {
                 process: "host:1:ab",
                 queue: "q:ü",
                 rescues: 2,
+                epoch: 7,
                 raw: r#"{"a":"1:2"}"#
             }
         );
@@ -84,6 +97,8 @@ mod tests {
             "1:\u{fc}1:qx",
             "1:p1:q{}",
             "1:p1:qx:{}",
+            "1:p1:q0:{}",
+            "1:p1:q0:x:{}",
         ] {
             assert!(Token::decode(&LeaseToken(s.into())).is_err(), "{s}");
         }

@@ -1,0 +1,18 @@
+-- Run right after a blocking LMOVE of one process, in the same round trip: is the lease epoch
+-- still the one reserve.lua read before the pop? A rescue of the process in between (it was
+-- taken for silent) raised it; the job the pop moved, if any, must then not be handed out
+-- under the old epoch, and the list it went into may no longer be registered for rescues.
+-- So, when the epoch moved, the queue is registered again and the lease renewed, so that job
+-- is found by a rescue should the process die; the caller gives it back to its queue.
+--
+-- KEYS[1] jobs-rs:epoch:<p>, KEYS[2] jobs-rs:rescues, KEYS[3] jobs-rs:leased:<p>,
+-- KEYS[4] jobs-rs:leases.
+-- ARGV[1] the epoch reserve.lua returned, ARGV[2] the queue name, ARGV[3] the lease expiry,
+-- ARGV[4] the process id.
+-- Returns { current epoch, 1 when some job has a rescue count else 0 }.
+local epoch = redis.call('GET', KEYS[1]) or '0'
+if epoch ~= ARGV[1] then
+  redis.call('SADD', KEYS[3], ARGV[2])
+  redis.call('ZADD', KEYS[4], 'GT', ARGV[3], ARGV[4])
+end
+return { tonumber(epoch), redis.call('EXISTS', KEYS[2]) }
