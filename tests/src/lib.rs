@@ -269,6 +269,7 @@ macro_rules! conformance_suite {
                 requeue_returns_jobs_to_head_unchanged,
                 rescue_leaves_other_processes_alone,
                 rescues_are_counted_and_the_last_buries,
+                rescue_of_several_processes_puts_them_ahead_of_waiting_jobs,
             }
             bulk {
                 thousand_jobs_in_one_push_arrive_in_order,

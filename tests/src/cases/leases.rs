@@ -313,3 +313,28 @@ pub async fn rescues_are_counted_and_the_last_buries(b: Subject) -> CaseResult {
     assert_eq!(again[0].rescues, 0, "a finish clears the rescue count");
     Ok(())
 }
+
+/// Jobs rescued from several processes at once all go back ahead of the jobs that waited
+/// behind them (across processes their order is the backend's), each process's in the order
+/// it reserved them.
+pub async fn rescue_of_several_processes_puts_them_ahead_of_waiting_jobs(b: Subject) -> CaseResult {
+    let jobs: Vec<_> = (0..3).map(|n| job("several", n)).collect();
+    push(&b, jobs[..2].to_vec(), at(0)).await?;
+    let first = reserve(&b, &["several", "other"], 1, P1, at(0)).await?;
+    push(&b, vec![jobs[2].clone()], at(0)).await?;
+    let second = reserve(&b, &["several", "other"], 1, P2, at(0)).await?;
+    assert_eq!(reserved_jids(&first), jids(&jobs[..1]), "setup");
+    assert_eq!(reserved_jids(&second), jids(&jobs[1..2]), "setup");
+    assert_eq!(rescue(&b, at(61)).await?, 2);
+    let queued = stored_jids(&list(&b, JobSet::Queue("several".into())).await?);
+    let mut head: Vec<String> = queued[..2].to_vec();
+    head.sort();
+    let mut rescued = jids(&jobs[..2]);
+    rescued.sort();
+    assert_eq!(head, rescued, "the rescued jobs lead: {queued:?}");
+    assert_eq!(
+        queued[2], jobs[2].jid,
+        "the job that waited comes after them"
+    );
+    Ok(())
+}

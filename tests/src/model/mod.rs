@@ -7,7 +7,9 @@
 //! 2. [`Model`] (`state.rs`) is what must hold: where each job is, queue order, who holds
 //!    which lease, how often each job was rescued.
 //! 3. [`run`] applies a sequence to a fresh backend and to the model, and after each step
-//!    compares every queue (in order), the scheduled, retry and dead sets (as sets): every
+//!    compares every queue (in order; where the contract leaves an order to the backend,
+//!    jobs promoted together or rescued from different processes, the model checks the
+//!    listing's order against the rules and then follows it), the scheduled, retry and dead sets (as sets): every
 //!    pushed jid is in exactly one place or finished, nothing appears that was not pushed, no
 //!    job is lost, and a stale lease never settles.
 //! 4. [`model_suite!`](crate::model_suite) runs it under proptest for one backend:
@@ -201,9 +203,18 @@ pub async fn run(b: Subject, ops: Vec<Op>) -> Result<(), CaseError> {
                     held.len(),
                     "step {step}: every lease rescued"
                 );
-                // Rescued in reserve order, each to the head: the model replays it.
-                let order: Vec<String> = held.iter().map(|h| h.reserved.job.jid.clone()).collect();
+                // Each process's jobs go back to the heads in the order it reserved them;
+                // across processes the order is the backend's, so the model takes it from the
+                // listing after checking it.
+                let order: Vec<(String, usize)> = held
+                    .iter()
+                    .map(|h| (h.reserved.job.jid.clone(), h.process))
+                    .collect();
                 model.rescue(&order, MAX_RESCUES);
+                for q in QUEUES {
+                    let listed = stored_jids(&list(&b, JobSet::Queue(q.into())).await?);
+                    model.order_rescued(q, &order, &listed);
+                }
                 stale.extend(held.drain(..).map(|h| h.reserved));
             }
             Op::Promote { secs } => {

@@ -74,12 +74,14 @@ impl Model {
         self.queues.entry(q).or_default().push_front(jid.into());
     }
 
-    /// Every held job rescued; `order` is reserve order. The last reserved goes to the head
-    /// first, so all end up at the heads in reserve order; a job at its `max`th rescue dies.
-    pub fn rescue(&mut self, order: &[String], max: u32) {
+    /// Every held job rescued; `order` is reserve order with each job's process. The rescued
+    /// jobs of a queue go in front of the waiting ones (in reserve order here; see
+    /// [`Model::order_rescued`] for the order across processes); a job at its `max`th rescue
+    /// dies.
+    pub fn rescue(&mut self, order: &[(String, usize)], max: u32) {
         // Per queue, the rescued jobs in reserve order go in front of the waiting ones.
         let mut fronts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for jid in order {
+        for (jid, _) in order {
             let count = self.rescues.get(jid).copied().unwrap_or(0) + 1;
             if count >= max {
                 self.rescues.remove(jid);
@@ -99,6 +101,42 @@ impl Model {
                 queue.push_front(jid);
             }
         }
+    }
+
+    /// After a rescue: the head of `queue` as listed must be exactly its rescued jobs, each
+    /// process's in the order it reserved them (`order`), then the jobs that waited; the
+    /// model takes the listed order across processes.
+    pub fn order_rescued(&mut self, queue: &str, order: &[(String, usize)], listed: &[String]) {
+        let waiting = self.queues.entry(queue.into()).or_default();
+        let rescued: Vec<&(String, usize)> = order
+            .iter()
+            .filter(|(j, _)| waiting.iter().any(|w| w == j))
+            .collect();
+        let k = rescued.len();
+        assert!(listed.len() >= k, "rescue into {queue}: {listed:?}");
+        let head: BTreeSet<&String> = listed[..k].iter().collect();
+        let expected: BTreeSet<&String> = rescued.iter().map(|(j, _)| j).collect();
+        assert_eq!(head, expected, "rescue into {queue}: the rescued jobs lead");
+        for p in rescued.iter().map(|(_, p)| *p).collect::<BTreeSet<_>>() {
+            let mine: Vec<&String> = rescued
+                .iter()
+                .filter(|(_, q)| *q == p)
+                .map(|(j, _)| j)
+                .collect();
+            let listed_mine: Vec<&String> =
+                listed[..k].iter().filter(|j| mine.contains(j)).collect();
+            assert_eq!(
+                listed_mine, mine,
+                "rescue into {queue}: process {p}'s jobs in reserve order"
+            );
+        }
+        let rest: Vec<String> = waiting.iter().skip(k).cloned().collect();
+        assert_eq!(
+            &listed[k..],
+            &rest[..],
+            "rescue into {queue}: the waiting jobs follow"
+        );
+        *waiting = listed.iter().cloned().collect();
     }
 
     /// The jobs of the scheduled and retry sets due at `now`, which a promotion moves.
