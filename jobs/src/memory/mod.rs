@@ -76,7 +76,11 @@ impl MemoryBackend {
                         expires_at,
                     },
                 );
-                let rescues = st.rescues.get(&job.jid).copied().unwrap_or(0);
+                // The map is empty unless a process died: no lookup on the usual path.
+                let rescues = match st.rescues.is_empty() {
+                    true => 0,
+                    false => st.rescues.get(&job.jid).copied().unwrap_or(0),
+                };
                 out.push(Reserved::new(job, LeaseToken(token)).rescues(rescues));
             }
             if out.len() >= p.limit {
@@ -140,7 +144,9 @@ impl Backend for MemoryBackend {
             let mut job = item.job;
             job.at = None;
             // The run ended: whatever killed processes before, it was not this job this time.
-            st.rescues.remove(&job.jid);
+            if !st.rescues.is_empty() {
+                st.rescues.remove(&job.jid);
+            }
             let counted = !matches!(item.outcome, FinishOutcome::Snooze { .. });
             st.count(p.now, counted, item.failed);
             match item.outcome {
