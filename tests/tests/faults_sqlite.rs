@@ -1,0 +1,61 @@
+//! The fault suite (`jobs_conformance::faults`) on SQLite, which has no server: worker
+//! processes killed, stopped past their lease and skewed, and a process-killing job, each on
+//! a database file of its own under `target/`.
+
+use std::path::PathBuf;
+
+use jobs_conformance::faults::run::Target;
+use jobs_conformance::faults::scenarios;
+
+/// A target on a fresh database file; its files are removed by [`done`].
+async fn fresh(name: &str) -> (Target, PathBuf) {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let path = tmp.join(format!("faults-{name}-{}-{nanos:x}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let admin = jobs_backends::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    let target = Target {
+        backend: "sqlite",
+        url,
+        admin,
+        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
+        tmp,
+    };
+    (target, path)
+}
+
+fn done(path: PathBuf) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill() {
+    let (t, path) = fresh("sigkill").await;
+    scenarios::sigkill(&t).await;
+    done(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_the_lease() {
+    let (t, path) = fresh("sigstop").await;
+    scenarios::sigstop(&t).await;
+    done(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew() {
+    let (t, path) = fresh("skew").await;
+    scenarios::clock_skew(&t).await;
+    done(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_killing_job() {
+    let (t, path) = fresh("abort").await;
+    scenarios::process_killing_job(&t).await;
+    done(path);
+}
