@@ -1,18 +1,21 @@
 //! The fault suite (`jobs_conformance::faults`) on Postgres: worker processes killed,
 //! stopped past their lease and skewed, a process-killing job, and the workers' connections
 //! killed with `pg_terminate_backend`, each in a schema of its own on the shared server
-//! (dropped at the end); the store crashed and restarted, and a partition, each on a cluster
-//! of the test's own made by `initdb` under `target/`.
+//! (dropped at the end, and swept by a later run when a failure left it); the store crashed
+//! and restarted, and a partition, each on a cluster of the test's own made by `initdb`
+//! under `target/`.
 
 mod servers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateCluster;
 use jobs_conformance::faults::{scenarios, store_faults};
 use sqlx::Connection;
+use tokio::sync::OnceCell;
 
 fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -31,19 +34,42 @@ async fn target(url: String, admin_url: &str) -> Target {
     }
 }
 
-/// A schema name no other test uses.
+/// A schema name no other test uses: `faults_<epoch secs>_<name>_<pid>_<n>`.
 fn schema(name: &str) -> String {
-    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    format!(
-        "faults_{name}_{}_{:x}",
-        std::process::id(),
-        nanos & 0xffff_ffff
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let secs = chrono::Utc::now().timestamp();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("faults_{secs}_{name}_{}_{n}", std::process::id())
+}
+
+/// Drops the schemas of fault tests that started more than ten minutes ago: a test that
+/// fails stops before it drops its own.
+async fn sweep_old_schemas() {
+    let Ok(mut conn) = sqlx::PgConnection::connect(&servers::postgres_url()).await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 600;
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^faults_[0-9]+_' \
+         AND split_part(nspname, '_', 2)::bigint < $1",
     )
+    .bind(cutoff)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    for schema in old {
+        // Another test binary may be sweeping the same one: a failure here is harmless.
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut conn)
+            .await;
+    }
 }
 
 /// A target in a fresh schema on the shared server; its workers connect with
 /// `application_name` = the schema, so their connections can be told apart.
 async fn shared(name: &str) -> (Target, String) {
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT.get_or_init(sweep_old_schemas).await;
     let schema = schema(name);
     let base = servers::postgres_url();
     let workers = servers::with_params(

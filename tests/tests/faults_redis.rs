@@ -1,8 +1,9 @@
 //! The fault suite (`jobs_conformance::faults`) on Redis: worker processes killed, stopped
 //! past their lease and skewed, and a process-killing job, on the shared server under a key
-//! prefix of their own; the store crashed and restarted, connections killed, blocked
-//! reserves unblocked with an error, and a partition, each on a `redis-server` of the
-//! test's own (AOF with `appendfsync always`).
+//! prefix of their own (cleared at the end, and swept by a later run when a failure left
+//! it); the store crashed and restarted, connections killed, blocked reserves unblocked with
+//! an error, and a partition, each on a `redis-server` of the test's own (AOF with
+//! `appendfsync always`).
 
 mod servers;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedis;
 use jobs_conformance::faults::{scenarios, store_faults};
+use tokio::sync::OnceCell;
 
 fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -30,15 +32,58 @@ async fn target(url: String) -> Target {
     }
 }
 
-/// A target on the shared server, under a prefix of its own; cleared by [`done`].
+/// A target on the shared server, under the prefix `faults:<epoch secs>:<name>:<pid>`;
+/// cleared by [`done`].
 async fn shared(name: &str) -> Target {
-    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    let prefix = format!("faults:{name}:{}:{nanos:x}", std::process::id());
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT.get_or_init(sweep_old_prefixes).await;
+    let secs = chrono::Utc::now().timestamp();
+    let prefix = format!("faults:{secs}:{name}:{}", std::process::id());
     target(servers::with_params(
         &servers::redis_url(),
         &format!("prefix={prefix}"),
     ))
     .await
+}
+
+/// Deletes the keys of fault tests that started more than ten minutes ago on the shared
+/// server: a test that fails stops before it clears its own.
+async fn sweep_old_prefixes() {
+    let Ok(client) = redis::Client::open(servers::redis_url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 600;
+    let mut cursor = 0u64;
+    loop {
+        let page: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("faults:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = page else { return };
+        let old: Vec<String> = keys
+            .into_iter()
+            .filter(|k| {
+                k.split(':')
+                    .nth(1)
+                    .and_then(|secs| secs.parse::<i64>().ok())
+                    .is_some_and(|secs| secs < cutoff)
+            })
+            .collect();
+        if !old.is_empty() {
+            let _: Result<u64, _> = redis::cmd("UNLINK").arg(&old).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
 }
 
 async fn done(target: Target) {

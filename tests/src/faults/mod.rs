@@ -18,7 +18,9 @@
 //! `faults: <name> backend=<b> injected=<n> enqueued=<n> lost=0 duplicates=<n> recovery_ms=<n>`,
 //! past the test harness's capture (and appends it to `$JOBS_FAULTS_REPORT` when set).
 //! [`Settings::from_env`] keeps the suite within CI's budget; `JOBS_FAULTS_LONG=1` runs
-//! more rounds of each fault, with more jobs.
+//! more rounds of each fault, with more jobs. A failing run keeps its history file (under
+//! `target/tmp/faults/`, named in the failure); `JOBS_FAULTS_KEEP=1` keeps those of passing
+//! runs too.
 
 pub mod check;
 pub mod fleet;

@@ -303,6 +303,13 @@ impl Run {
             v.duplicates,
             self.injected
         );
-        let _ = std::fs::remove_file(&self.history);
+        self.discard_history();
+    }
+
+    /// Deletes the history file of a run that passed, unless `JOBS_FAULTS_KEEP=1`.
+    pub fn discard_history(&self) {
+        if !std::env::var("JOBS_FAULTS_KEEP").is_ok_and(|v| v == "1") {
+            let _ = std::fs::remove_file(&self.history);
+        }
     }
 }

@@ -244,5 +244,5 @@ pub async fn process_killing_job(target: &Target) {
         .filter(|e| matches!(e, Event::Start { jid, .. } if *jid == killer_jid))
         .count();
     assert_eq!(runs, max as usize, "{what}: the killer ran once per death");
-    let _ = std::fs::remove_file(run.history_path());
+    run.discard_history();
 }
