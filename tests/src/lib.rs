@@ -45,6 +45,7 @@
 //! ```
 
 pub mod cases;
+pub mod faults;
 #[cfg(test)]
 mod metrics_skip_tests;
 pub mod model;

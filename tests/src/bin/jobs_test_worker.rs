@@ -3,6 +3,7 @@
 //! ```text
 //! jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H]
 //!                  [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S]
+//!                  [--history FILE] [--clock-offset-ms O]
 //! ```
 //!
 //! 1. Works queue `default` (or `--queue`) with the job `KillTestJob(i, hold_ms)`: it holds
@@ -11,10 +12,20 @@
 //!    backend.
 //! 2. Prints `ready <process id>` on stdout once the worker is built, then runs until
 //!    SIGTERM/SIGINT (graceful) or SIGKILL (the point of the tests).
+//! 3. For the fault suite (`jobs_conformance::faults`): `--history FILE` appends every run's
+//!    start and end and every settle to FILE (see `faults::recorder`), and a `boot` and
+//!    `exit` line for the process; `--clock-offset-ms O` moves the worker's clock by O ms
+//!    (negative: back), the clock skew of one process. It also knows `HistoryJob(i,
+//!    hold_ms)`, which only holds, and `AbortJob`, which aborts the process running it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use jobs::backend::Backend;
+use jobs::clock::Clock;
 use jobs::prelude::*;
+use jobs_conformance::faults::history::{now_ms, Event, HistoryLog};
+use jobs_conformance::faults::recorder::{RecordRuns, RecordSettles};
 
 /// Holds for `hold_ms`, then records that job `i` ran in this process.
 #[jobs::job(name = "KillTestJob", retry = 3)]
@@ -31,6 +42,30 @@ async fn performed(i: u64, pid: u32) -> Result<(), EnqueueError> {
     Ok(())
 }
 
+/// Holds for `hold_ms`, then succeeds: the job of the fault suite, recorded by middleware.
+#[jobs::job(name = "HistoryJob", retry = 25)]
+async fn history_job(i: u64, hold_ms: u64) -> Result<(), std::io::Error> {
+    let _ = i;
+    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+    Ok(())
+}
+
+/// Aborts the process running it: a job that kills its process (an abort, an OOM kill, a
+/// crash in a C library).
+#[jobs::job(name = "AbortJob", retry = 25)]
+async fn abort_job() -> Result<(), std::io::Error> {
+    std::process::abort()
+}
+
+/// The system clock moved by a fixed offset: one process's clock skew.
+struct OffsetClock(chrono::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.0
+    }
+}
+
 /// The command line.
 struct Cli {
     url: String,
@@ -40,9 +75,11 @@ struct Cli {
     heartbeat: Duration,
     poll: Duration,
     shutdown_timeout: Duration,
+    history: Option<String>,
+    clock_offset_ms: i64,
 }
 
-const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S]";
+const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O]";
 
 fn parse_cli() -> Result<Cli, String> {
     let mut cli = Cli {
@@ -53,6 +90,8 @@ fn parse_cli() -> Result<Cli, String> {
         heartbeat: Duration::from_secs(5),
         poll: Duration::from_secs(1),
         shutdown_timeout: Duration::from_secs(5),
+        history: None,
+        clock_offset_ms: 0,
     };
     let millis = |flag: &str, v: &str| {
         v.parse::<u64>()
@@ -76,6 +115,12 @@ fn parse_cli() -> Result<Cli, String> {
             "--heartbeat-ms" => cli.heartbeat = millis(&flag, &value)?,
             "--poll-ms" => cli.poll = millis(&flag, &value)?,
             "--shutdown-timeout-ms" => cli.shutdown_timeout = millis(&flag, &value)?,
+            "--history" => cli.history = Some(value),
+            "--clock-offset-ms" => {
+                cli.clock_offset_ms = value
+                    .parse()
+                    .map_err(|e| format!("--clock-offset-ms {value}: {e}"))?
+            }
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
     }
@@ -86,8 +131,24 @@ fn parse_cli() -> Result<Cli, String> {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let backend = jobs_backends::connect(&cli.url).await?;
-    let worker = Worker::builder(backend)
+    let admin = jobs_backends::connect(&cli.url).await?;
+    let history = match &cli.history {
+        Some(path) => Some(Arc::new(HistoryLog::open(path)?)),
+        None => None,
+    };
+    let backend: Arc<dyn Backend> = match &history {
+        Some(log) => Arc::new(RecordSettles::new(admin, log.clone())),
+        None => admin,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(OffsetClock(chrono::Duration::milliseconds(
+        cli.clock_offset_ms,
+    )));
+    let mut builder = Worker::builder(backend).clock(clock);
+    if let Some(log) = &history {
+        builder = builder.middleware(RecordRuns::new(log.clone()));
+    }
+    let pid = std::process::id();
+    let worker = builder
         .queues([cli.queue.as_str()])
         .concurrency(cli.concurrency)
         .lease_ttl(cli.lease_ttl)
@@ -95,8 +156,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .poll_interval(cli.poll)
         .shutdown_timeout(cli.shutdown_timeout)
         .build()?;
+    if let Some(log) = &history {
+        log.record(&Event::Boot {
+            pid,
+            at_ms: now_ms(),
+        })?;
+    }
     println!("ready {}", worker.id());
     worker.run().await?;
+    if let Some(log) = &history {
+        log.record(&Event::Exit {
+            pid,
+            at_ms: now_ms(),
+        })?;
+    }
     Ok(())
 }
 

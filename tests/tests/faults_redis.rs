@@ -1,0 +1,168 @@
+//! The fault suite (`jobs_conformance::faults`) on Redis: worker processes killed, stopped
+//! past their lease and skewed, and a process-killing job, on the shared server under a key
+//! prefix of their own (cleared at the end, and swept by a later run when a failure left
+//! it); the store crashed and restarted, connections killed, blocked reserves unblocked with
+//! an error, and a partition, each on a `redis-server` of the test's own (AOF with
+//! `appendfsync always`).
+
+mod servers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use jobs_conformance::faults::run::Target;
+use jobs_conformance::faults::servers::PrivateRedis;
+use jobs_conformance::faults::{scenarios, store_faults};
+use tokio::sync::OnceCell;
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+async fn target(url: String) -> Target {
+    let admin = jobs_backends::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    Target {
+        backend: "redis",
+        url,
+        admin,
+        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
+        tmp: tmp(),
+    }
+}
+
+/// A target on the shared server, under the prefix `faults:<epoch secs>:<name>:<pid>`;
+/// cleared by [`done`].
+async fn shared(name: &str) -> Target {
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT.get_or_init(sweep_old_prefixes).await;
+    let secs = chrono::Utc::now().timestamp();
+    let prefix = format!("faults:{secs}:{name}:{}", std::process::id());
+    target(servers::with_params(
+        &servers::redis_url(),
+        &format!("prefix={prefix}"),
+    ))
+    .await
+}
+
+/// Deletes the keys of fault tests that started more than ten minutes ago on the shared
+/// server: a test that fails stops before it clears its own.
+async fn sweep_old_prefixes() {
+    let Ok(client) = redis::Client::open(servers::redis_url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 600;
+    let mut cursor = 0u64;
+    loop {
+        let page: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("faults:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = page else { return };
+        let old: Vec<String> = keys
+            .into_iter()
+            .filter(|k| {
+                k.split(':')
+                    .nth(1)
+                    .and_then(|secs| secs.parse::<i64>().ok())
+                    .is_some_and(|secs| secs < cutoff)
+            })
+            .collect();
+        if !old.is_empty() {
+            let _: Result<u64, _> = redis::cmd("UNLINK").arg(&old).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+async fn done(target: Target) {
+    target
+        .admin
+        .clear_all()
+        .await
+        .unwrap_or_else(|e| panic!("cannot clear the test's keys: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill() {
+    let t = shared("sigkill").await;
+    scenarios::sigkill(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_the_lease() {
+    let t = shared("sigstop").await;
+    scenarios::sigstop(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew() {
+    let t = shared("skew").await;
+    scenarios::clock_skew(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_killing_job() {
+    let t = shared("abort").await;
+    scenarios::process_killing_job(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_restart() {
+    let Some(mut redis) = PrivateRedis::start(&tmp()).await else {
+        return;
+    };
+    let t = target(format!("{}?prefix=faults", redis.url())).await;
+    store_faults::store_restart(&t, &mut redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_kills() {
+    let Some(redis) = PrivateRedis::start(&tmp()).await else {
+        return;
+    };
+    let t = target(format!("{}?prefix=faults", redis.url())).await;
+    store_faults::connection_kills(&t, || async {
+        redis
+            .command::<u64>(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"))
+            .await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unblocked_reserves() {
+    let Some(redis) = PrivateRedis::start(&tmp()).await else {
+        return;
+    };
+    let t = target(format!("{}?prefix=faults", redis.url())).await;
+    store_faults::unblocked(&t, &redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_longer_than_the_lease() {
+    let Some(redis) = PrivateRedis::start(&tmp()).await else {
+        return;
+    };
+    let t = target(format!("{}?prefix=faults", redis.url())).await;
+    let upstream = SocketAddr::from(([127, 0, 0, 1], redis.port()));
+    store_faults::partition(&t, upstream, |port| {
+        format!("redis://127.0.0.1:{port}?prefix=faults")
+    })
+    .await;
+}

@@ -1,0 +1,64 @@
+//! The fault suite (`jobs_conformance::faults`) on SQLite, which has no server: worker
+//! processes killed, stopped past their lease and skewed, and a process-killing job, each on
+//! a database file of its own under `target/`.
+
+use std::path::PathBuf;
+
+use jobs_conformance::faults::run::Target;
+use jobs_conformance::faults::scenarios;
+
+/// A database file, removed (with its WAL files) when dropped, also when the test fails.
+struct DbFile(PathBuf);
+
+impl Drop for DbFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+/// A target on a fresh database file, which lives as long as the returned [`DbFile`]
+/// (bound first, so the target and its connections are dropped before the file).
+async fn fresh(name: &str) -> (DbFile, Target) {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let path = tmp.join(format!("faults-{name}-{}-{nanos:x}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let file = DbFile(path);
+    let admin = jobs_backends::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    let target = Target {
+        backend: "sqlite",
+        url,
+        admin,
+        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
+        tmp,
+    };
+    (file, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill() {
+    let (_file, t) = fresh("sigkill").await;
+    scenarios::sigkill(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_the_lease() {
+    let (_file, t) = fresh("sigstop").await;
+    scenarios::sigstop(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew() {
+    let (_file, t) = fresh("skew").await;
+    scenarios::clock_skew(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_killing_job() {
+    let (_file, t) = fresh("abort").await;
+    scenarios::process_killing_job(&t).await;
+}
