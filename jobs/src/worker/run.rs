@@ -240,19 +240,30 @@ impl Worker {
                 return;
             }
             // Slots the store had no job for go back now, so a job isolated below truly runs
-            // alone. Jobs rescued from dead processes run last, each alone (see `isolate`).
+            // alone. Of the jobs rescued from dead processes, one runs, alone and last (see
+            // `isolate`); the others go back to their queue unrun and uncounted, so they are
+            // not leased here while a job that may take the process down runs.
             permits.truncate(reserved.len());
-            let (suspects, innocent): (Vec<_>, Vec<_>) =
+            let (mut suspects, innocent): (Vec<_>, Vec<_>) =
                 reserved.into_iter().partition(|r| r.rescues > 0);
+            let others = if suspects.len() > 1 {
+                suspects.split_off(1)
+            } else {
+                Vec::new()
+            };
+            for r in others.into_iter().rev() {
+                permits.pop();
+                requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone())).await;
+            }
             for r in innocent.into_iter().chain(suspects) {
                 let Some(mut permit) = permits.pop() else {
                     break;
                 };
                 if r.rescues > 0 {
-                    match self.isolate(&slots, permits.len()).await {
+                    match self.isolate(&slots, permits.len(), settler).await {
                         Some(rest) => permit.merge(rest),
                         None => {
-                            // Quieted while waiting: the job and the rest go back unrun.
+                            // Quieted while waiting: the job goes back unrun.
                             drop(permit);
                             requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone()))
                                 .await;
@@ -274,21 +285,27 @@ impl Worker {
 }
 
 impl Worker {
-    /// Waits until this worker runs nothing else, then holds every slot: a job that was
-    /// running each time a process died may be what killed them, so it runs alone, and if it
-    /// takes this process down too, no job beside it is rescued (and counted) with it. The
-    /// `held` slots the fetch loop still keeps for later jobs of the batch are not waited
-    /// for. `None` when the worker is quieted meanwhile.
+    /// Waits until this worker runs nothing else and every outcome handed to the settler is
+    /// stored, then holds every slot: a job that was running each time a process died may be
+    /// what killed them, so it runs alone, and if it takes this process down too, no job
+    /// beside it is rescued (and counted) with it, and no acknowledgement is lost with it.
+    /// The `held` slots the fetch loop still keeps are not waited for. `None` when the worker
+    /// is quieted meanwhile.
     async fn isolate(
         &self,
         slots: &Arc<Semaphore>,
         held: usize,
+        settler: &SettleTx,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let others = u32::try_from(self.concurrency.saturating_sub(1 + held)).ok()?;
         tokio::select! {
             biased;
             _ = self.handle.quiet.cancelled() => None,
-            p = slots.clone().acquire_many_owned(others) => p.ok(),
+            p = async {
+                let p = slots.clone().acquire_many_owned(others).await.ok();
+                settler.drained().await;
+                p
+            } => p,
         }
     }
 }

@@ -63,9 +63,20 @@ pub(crate) struct Settler {
 pub(crate) struct SettleTx {
     tx: mpsc::UnboundedSender<Settle>,
     room: Arc<Semaphore>,
+    /// How much room there is in all.
+    capacity: u32,
 }
 
 impl SettleTx {
+    /// Waits until every outcome handed over so far is stored (or given up): all the room is
+    /// free. A job that may kill this process must not start while an outcome of another job
+    /// is still on its way, or the crash would lose that acknowledgement too.
+    pub(crate) async fn drained(&self) {
+        if let Ok(all) = self.room.acquire_many(self.capacity).await {
+            drop(all);
+        }
+    }
+
     /// Hands an outcome over once there is room for it; if the settlers are gone (they
     /// never stop before the processors), the job comes back when its lease expires.
     pub(crate) async fn send(&self, finish: Finish) {
@@ -92,9 +103,11 @@ impl Settler {
         room: usize,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let capacity = u32::try_from(room.max(1)).unwrap_or(u32::MAX);
         let tx = SettleTx {
             tx,
-            room: Arc::new(Semaphore::new(room.max(1))),
+            room: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
         };
         let task = tokio::spawn(settle_loop(rt, backend, rx, hard_stop));
         Settler { tx, task }
