@@ -128,7 +128,7 @@ as_owner "$owner" "$md5" "$bindir/initdb" -D "$md5/data" -U admin --auth=md5 \
   die "initdb of the md5 cluster failed: $(cat "$md5/initdb.log")"
 pg_configure "$md5/data" "$md5"
 md5_port=$(pg_start "$bindir" "$owner" "$md5" "$md5/data")
-md5_sql "create role root login superuser password 'not-known-to-the-tests'" >/dev/null
+md5_sql "create role root login password 'not-known-to-the-tests'" >/dev/null
 md5_sql "create database test owner root" >/dev/null
 grep -Eq '^host +all +all +127\.0\.0\.1/32 +md5' "$md5/data/pg_hba.conf" ||
   die "the stand-in's pg_hba.conf does not ask for md5 on 127.0.0.1"
