@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use jobs::backend::BackendError;
-use jobs::envelope::{to_epoch, undecodable, JobEnvelope};
+use jobs::envelope::{to_epoch, undecodable, JobEnvelope, TopLevel};
 
 /// The envelope as stored: JSON without `at`.
 pub(crate) fn encode(job: &JobEnvelope) -> Result<String, BackendError> {
@@ -69,99 +69,12 @@ fn edit(raw: &str, remove: &[&str], set: &[(&str, f64)]) -> Option<String> {
     Some(out)
 }
 
-type Span = std::ops::Range<usize>;
-
 /// The top-level members of a JSON object: each key (as written) and the span of the whole
-/// member. `None` when `raw` is not an object this scanner understands.
-fn members(raw: &str) -> Option<Vec<(&str, Span)>> {
-    let b = raw.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    let mut out = Vec::new();
-    if b.get(i) == Some(&b'}') {
-        return Some(out);
-    }
-    loop {
-        let start = i;
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = string_end(b, i)?;
-        let key = raw.get(start + 1..key_end - 1)?;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = value_end(b, skip_ws(b, i + 1))?;
-        out.push((key, start..i));
-        i = skip_ws(b, i);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Some(out),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// `b[i]` is an opening quote; returns the index after the closing one.
-fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// The index after the JSON value starting at `i`.
-fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            while let Some(&c) = b.get(i) {
-                match c {
-                    b'"' => {
-                        i = string_end(b, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            None
-        }
-        _ => {
-            let start = i;
-            while let Some(&c) = b.get(i) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                i += 1;
-            }
-            (i > start).then_some(i)
-        }
-    }
+/// member. `None` when `raw` is not an object the shared scanner reads to its end.
+fn members(raw: &str) -> Option<Vec<(&str, std::ops::Range<usize>)>> {
+    let mut scan = TopLevel::new(raw);
+    let out = scan.by_ref().map(|m| (m.key, m.span)).collect();
+    scan.complete().then_some(out)
 }
 
 /// Stored bytes read as a job: its text and the job, or why the bytes are not a job (as

@@ -14,8 +14,8 @@ mod poison;
 mod time;
 
 pub use poison::{
-    bury_rescued, top_level_str, undecodable, undecodable_jid, KILLED_PROCESS_ERROR,
-    UNDECODABLE_ERROR,
+    bury_rescued, top_level_str, undecodable, undecodable_jid, Member, TopLevel,
+    KILLED_PROCESS_ERROR, UNDECODABLE_ERROR,
 };
 pub use time::{epoch_now, from_epoch, to_epoch};
 

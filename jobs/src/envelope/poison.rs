@@ -9,7 +9,10 @@
 //!    ([`undecodable_jid`]), the same at every listing, so they can be found and deleted by id.
 //! 2. [`bury_rescued`]: a job rescued from as many dead processes as allowed is marked as
 //!    having killed its process.
-//! 3. [`top_level_str`]: the shallow scan; it never recurses, so no payload can overflow it.
+//! 3. [`TopLevel`] and [`top_level_str`]: the shallow scan of a payload's top-level members;
+//!    it never recurses, so no payload can overflow it.
+
+use std::ops::Range;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -124,48 +127,144 @@ pub fn bury_rescued(job: &mut JobEnvelope, rescues: u32, now: DateTime<Utc>) {
 }
 
 /// The string value of the top-level member `name` of the JSON object `raw`, found by a scan
-/// that never recurses (nesting is counted, not followed), or `None`.
+/// that never recurses (nesting is counted, not followed), or `None`. Members before a point
+/// where the text stops being JSON are still found, so a truncated payload keeps its jid.
 ///
 /// ```
 /// use jobs::envelope::top_level_str;
 /// let raw = r#"{"args":[{"jid":"inner"}],"jid":"outer","class":"A\"B"}"#;
 /// assert_eq!(top_level_str(raw, "jid").as_deref(), Some("outer"));
 /// assert_eq!(top_level_str(raw, "class").as_deref(), Some("A\"B"));
+/// assert_eq!(top_level_str(r#"{"jid":"j1","args":[1"#, "jid").as_deref(), Some("j1"));
 /// assert_eq!(top_level_str("[1]", "jid"), None);
 /// ```
 pub fn top_level_str(raw: &str, name: &str) -> Option<String> {
-    let b = raw.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
+    let member = TopLevel::new(raw).find(|m| m.key_is(name))?;
+    match raw.as_bytes().get(member.value.start) {
+        Some(b'"') => serde_json::from_str(raw.get(member.value)?).ok(),
+        _ => None,
     }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        match b.get(i)? {
-            b'}' => return None,
-            b',' => {
-                i += 1;
-                continue;
-            }
-            b'"' => {}
-            _ => return None,
+}
+
+/// One top-level member of a JSON object, as [`TopLevel`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member<'a> {
+    /// The key as written between its quotes (escapes not undone).
+    pub key: &'a str,
+    /// The span of the whole member, key to end of value.
+    pub span: Range<usize>,
+    /// The span of the value.
+    pub value: Range<usize>,
+}
+
+impl Member<'_> {
+    /// Whether the key, escapes undone, is `name`.
+    pub fn key_is(&self, name: &str) -> bool {
+        if self.key.contains('\\') {
+            serde_json::from_str::<String>(&format!("\"{}\"", self.key)).is_ok_and(|k| k == name)
+        } else {
+            self.key == name
         }
-        let key_end = string_end(b, i)?;
-        let key: String = serde_json::from_str(raw.get(i..key_end)?).ok()?;
-        i = skip_ws(b, key_end);
+    }
+}
+
+/// The top-level members of a JSON object, in order, found without recursion; the iterator
+/// ends at the object's end or where the text stops being JSON it understands
+/// ([`TopLevel::complete`] says which). Shared by the shallow reads of stored payloads: the
+/// jid of bytes that are not a job, and the Redis backend's edits of stored payloads.
+///
+/// ```
+/// use jobs::envelope::TopLevel;
+/// let mut members = TopLevel::new(r#" { "a" : [1, {"x":2}] , "b":null } "#);
+/// let keys: Vec<&str> = members.by_ref().map(|m| m.key).collect();
+/// assert_eq!(keys, ["a", "b"]);
+/// assert!(members.complete());
+/// ```
+#[derive(Debug, Clone)]
+pub struct TopLevel<'a> {
+    raw: &'a str,
+    at: usize,
+    state: Scan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    Start,
+    Members,
+    Done,
+    Broken,
+}
+
+impl<'a> TopLevel<'a> {
+    /// Scans `raw`.
+    pub fn new(raw: &'a str) -> Self {
+        TopLevel {
+            raw,
+            at: 0,
+            state: Scan::Start,
+        }
+    }
+
+    /// Whether the scan reached the end of a well-formed object (after the last member).
+    pub fn complete(&self) -> bool {
+        self.state == Scan::Done
+    }
+
+    fn member(&mut self) -> Option<Member<'a>> {
+        let b = self.raw.as_bytes();
+        if self.state == Scan::Start {
+            let i = skip_ws(b, 0);
+            if b.get(i) != Some(&b'{') {
+                return None;
+            }
+            self.at = skip_ws(b, i + 1);
+            if b.get(self.at) == Some(&b'}') {
+                self.state = Scan::Done;
+                return None;
+            }
+            self.state = Scan::Members;
+        }
+        let start = self.at;
+        if b.get(start) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, start)?;
+        let key = self.raw.get(start + 1..key_end - 1)?;
+        let mut i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = skip_ws(b, i + 1);
         let end = value_end(b, i)?;
-        if key == name {
-            return match b.get(i) {
-                Some(b'"') => serde_json::from_str(raw.get(i..end)?).ok(),
-                _ => None,
-            };
+        let member = Member {
+            key,
+            span: start..end,
+            value: i..end,
+        };
+        let next = skip_ws(b, end);
+        match b.get(next) {
+            Some(b',') => {
+                self.at = skip_ws(b, next + 1);
+            }
+            Some(b'}') => self.state = Scan::Done,
+            _ => self.state = Scan::Broken,
         }
-        i = end;
+        Some(member)
+    }
+}
+
+impl<'a> Iterator for TopLevel<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        if matches!(self.state, Scan::Done | Scan::Broken) {
+            return None;
+        }
+        let found = self.member();
+        if found.is_none() && self.state != Scan::Done {
+            self.state = Scan::Broken;
+        }
+        found
     }
 }
 
@@ -190,7 +289,7 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// The index after the JSON value starting at `i`; arrays and objects are skipped by counting
-/// brackets outside strings, never by recursion.
+/// brackets outside strings, never by recursion. `None` for an empty or unfinished value.
 fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
     match b.get(i)? {
         b'"' => string_end(b, i),
@@ -216,13 +315,14 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
             None
         }
         _ => {
+            let start = i;
             while let Some(&c) = b.get(i) {
                 if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
                     break;
                 }
                 i += 1;
             }
-            Some(i)
+            (i > start).then_some(i)
         }
     }
 }
