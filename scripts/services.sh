@@ -3,7 +3,7 @@
 # under target/, and exports their URLs as JOBS_TEST_REDIS_URL and JOBS_TEST_DATABASE_URL.
 #
 # It never reconfigures the machine: no file outside the checkout is written (nothing under
-# /etc, no pg_hba.conf), no role or database is created in a server it did not start, and
+# /etc, no client-authentication file), no role or database is created in a server it did not start, and
 # packages are installed only as scripts/install-policy.sh allows.
 #
 # For each server, the first that applies:
