@@ -7,12 +7,23 @@
 --
 -- KEYS[1] jobs-rs:epoch:<p>, KEYS[2] jobs-rs:rescues, KEYS[3] jobs-rs:leased:<p>,
 -- KEYS[4] jobs-rs:leases.
--- ARGV[1] the epoch reserve.lua returned, ARGV[2] the queue name, ARGV[3] the lease expiry,
+-- ARGV[1] the epoch reserve.lua returned, ARGV[2] the queue name, ARGV[3] the lease expiry
+-- (see lease_time),
 -- ARGV[4] the process id.
 -- Returns { current epoch, 1 when some job has a rescue count else 0 }.
+-- A lease time from an argument: "+<seconds>" is that long after the server's own clock
+-- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
+-- epoch score given by the caller.
+local function lease_time(v)
+  if string.sub(v, 1, 1) == '+' then
+    local t = redis.call('TIME')
+    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
+  end
+  return v
+end
 local epoch = redis.call('GET', KEYS[1]) or '0'
 if epoch ~= ARGV[1] then
   redis.call('SADD', KEYS[3], ARGV[2])
-  redis.call('ZADD', KEYS[4], 'GT', ARGV[3], ARGV[4])
+  redis.call('ZADD', KEYS[4], 'GT', lease_time(ARGV[3]), ARGV[4])
 end
 return { tonumber(epoch), redis.call('EXISTS', KEYS[2]) }

@@ -13,19 +13,30 @@
 --
 -- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues,
 -- KEYS[5] jobs-rs:rescues, KEYS[6] dead.
--- ARGV[1] now (epoch s), ARGV[2] the key prefix ("" or "<prefix>:"), ARGV[3] the rescue
+-- ARGV[1] now (epoch s, or "+0" for the server's clock: see lease_time), ARGV[2] the key prefix ("" or "<prefix>:"), ARGV[3] the rescue
 -- count at which a job goes to the dead set, ARGV[4] the ttl of an epoch key (seconds).
 -- Keys of a process are built here from ARGV[2] exactly as the Rust side builds them:
 -- jobs-rs:leased:<len(p)>:<p>, jobs-rs:epoch:<len(p)>:<p> and
 -- jobs-rs:inflight:<len(p)>:<p>:<queue>.
 -- Returns { rescued jobs, {queue, payload, count, ...} of the jobs buried,
 -- process, count, process, count, ... }.
+-- A lease time from an argument: "+<seconds>" is that long after the server's own clock
+-- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
+-- epoch score given by the caller.
+local function lease_time(v)
+  if string.sub(v, 1, 1) == '+' then
+    local t = redis.call('TIME')
+    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
+  end
+  return v
+end
+local now = lease_time(ARGV[1])
 local ns = ARGV[2]
 local max = tonumber(ARGV[3])
 local total = 0
 local report = {}
 local buried = {}
-for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   local tag = #p .. ':' .. p
   local leased = ns .. 'jobs-rs:leased:' .. tag
   local count = 0
@@ -40,7 +51,7 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
       local n = redis.call('HINCRBY', KEYS[5], field, 1)
       if n >= max then
         redis.call('HDEL', KEYS[5], field)
-        redis.call('ZADD', KEYS[6], ARGV[1], job)
+        redis.call('ZADD', KEYS[6], now, job)
         buried[#buried + 1] = q
         buried[#buried + 1] = job
         buried[#buried + 1] = n
@@ -64,7 +75,7 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
     total = total + count
   end
 end
-for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('SREM', KEYS[3], p)
   redis.call('DEL', ns .. p, ns .. p .. ':workers', ns .. p .. ':work')
   redis.call('ZREM', KEYS[2], p)

@@ -9,7 +9,7 @@
 -- KEYS[5]  jobs-rs:epoch:<p>        the process's lease epoch (absent: 0), raised by rescues
 -- KEYS[4+2i] queue:<name i>         the queue, for i = 1..n
 -- KEYS[5+2i] jobs-rs:inflight:<p>:<name i>
--- ARGV[1] limit, ARGV[2] lease expiry, ARGV[3] process id,
+-- ARGV[1] limit, ARGV[2] lease expiry (see lease_time), ARGV[3] process id,
 -- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
 --         k-th (mod n) open queue for a blocking LMOVE and return its index,
 -- ARGV[4+i] queue name i.
@@ -17,6 +17,16 @@
 -- rescues, epoch }: rescues is empty when no job has been rescued (the usual case: nothing is
 -- hashed), else the rescue count of each job taken, in order; epoch is the process's lease
 -- epoch, which the tokens of the jobs taken (and of a job the blocking pop moves) carry.
+-- A lease time from an argument: "+<seconds>" is that long after the server's own clock
+-- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
+-- epoch score given by the caller.
+local function lease_time(v)
+  if string.sub(v, 1, 1) == '+' then
+    local t = redis.call('TIME')
+    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
+  end
+  return v
+end
 local limit = tonumber(ARGV[1])
 local nq = (#KEYS - 5) / 2
 local out = {}
@@ -55,7 +65,7 @@ if taken == 0 and rotation > 0 and #open > 0 then
 end
 local epoch = 0
 if taken > 0 or block > 0 then
-  redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[2], 'GT', lease_time(ARGV[2]), ARGV[3])
   epoch = tonumber(redis.call('GET', KEYS[5]) or '0')
 end
 return { out, block, #open, rescues, epoch }

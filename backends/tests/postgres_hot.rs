@@ -35,6 +35,7 @@ mod postgres {
             .bind(10_i64)
             .bind("p1")
             .bind(t0())
+            .bind(60_000_000_i64)
             .fetch_all(pool)
             .await
             .unwrap()

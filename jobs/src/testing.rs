@@ -230,7 +230,8 @@ impl TestJobs {
                 Ok(q) => q.into_iter().map(|q| q.name).collect(),
                 Err(_) => Vec::new(),
             };
-            let params = ReserveParams::new(queues, "jobs-testing", rt.clock.now());
+            let params = ReserveParams::new(queues, "jobs-testing", rt.clock.now())
+                .lease_clock(rt.clock.lease_clock());
             let reserved = match backend.job_reserve(params).await {
                 Ok(r) => r,
                 Err(e) => panic!("in-memory reserve failed: {e}"),

@@ -272,6 +272,10 @@ macro_rules! conformance_suite {
                 rescues_are_counted_and_the_last_buries,
                 rescue_of_several_processes_puts_them_ahead_of_waiting_jobs,
             }
+            lease_clock {
+                a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,
+                a_slow_clock_does_not_keep_expired_leases,
+            }
             bulk {
                 thousand_jobs_in_one_push_arrive_in_order,
                 one_push_mixes_scheduled_and_queues,

@@ -109,7 +109,6 @@ async fn sigstop_past_the_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap (issue 15): leases are judged by the calling process's clock, so a worker 90 s fast rescues the others' running jobs; see docs/reliability.md, Known gaps. Run with --ignored to see it fail."]
 async fn clock_skew() {
     let t = shared("skew").await;
     scenarios::clock_skew(&t).await;

@@ -1,4 +1,5 @@
--- Give every lease that expired at or before $1 back to the head of its queue, counting one
+-- Give every lease that expired at or before $1 (the server's `now()` when $1 is NULL:
+-- `jobs::clock::LeaseClock::Store`) back to the head of its queue, counting one
 -- more rescue of its job, and end its token (a later finish or requeue of it matches
 -- nothing, so it is reported lost). Rescued jobs go back in the order they were reserved
 -- (lease token order): head positions are drawn newest lease first, so the oldest gets the
@@ -8,10 +9,13 @@
 -- process died: it is not requeued but returned as `doomed` (with its lease token and its
 -- count), and the caller buries it with the error that says so, fenced by that token.
 -- Rows of the first kind come back with a NULL id.
-WITH expired AS (
+WITH at AS (
+    SELECT coalesce($1::timestamptz, now()) AS now
+),
+expired AS (
     SELECT id, lease_owner, lease_token
     FROM __SCHEMA__.jobs
-    WHERE state = 'running' AND lease_expires_at <= $1 AND rescues + 1 < $2
+    WHERE state = 'running' AND lease_expires_at <= (SELECT now FROM at) AND rescues + 1 < $2
     FOR UPDATE SKIP LOCKED
 ),
 placed AS (
@@ -33,7 +37,7 @@ back AS (
 doomed AS (
     SELECT id, jid, lease_owner, lease_token, rescues + 1 AS rescues
     FROM __SCHEMA__.jobs
-    WHERE state = 'running' AND lease_expires_at <= $1 AND rescues + 1 >= $2
+    WHERE state = 'running' AND lease_expires_at <= (SELECT now FROM at) AND rescues + 1 >= $2
 ),
 known AS (
     INSERT INTO __SCHEMA__.queues (name)
@@ -44,7 +48,7 @@ woken AS (
     SELECT pg_notify(__CHANNEL__, queue) FROM (SELECT DISTINCT queue FROM back) AS q
 ),
 gone AS (
-    DELETE FROM __SCHEMA__.processes WHERE expires_at <= $1
+    DELETE FROM __SCHEMA__.processes WHERE expires_at <= (SELECT now FROM at)
 )
 SELECT jid, lease_owner, rescues, NULL::bigint AS id, NULL::bigint AS lease_token,
        (SELECT count(*) FROM woken) AS woken

@@ -1,5 +1,6 @@
 -- Lease up to $2 jobs from the queues $1 (deduplicated, in priority order) to process $3
--- until $4, in one statement.
+-- until $4, or, when $4 is NULL, for $5 microseconds from the server's `now()` (leases in
+-- the store's clock: `jobs::clock::LeaseClock`), in one statement.
 --
 -- For each queue that is not paused, a LATERAL subquery walks `jobs_available_idx` from
 -- the head (priority, position) and locks rows with FOR UPDATE SKIP LOCKED, so concurrent
@@ -63,7 +64,7 @@ taken AS (
         lease_owner = $3,
         lease_token = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1024
                       + nextval('__SCHEMA__.lease_seq') % 1024,
-        lease_expires_at = $4,
+        lease_expires_at = coalesce($4::timestamptz, now() + $5::bigint * interval '1 microsecond'),
         attempts = j.attempts + 1
     FROM picked
     WHERE j.id = picked.id

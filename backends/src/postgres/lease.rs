@@ -40,7 +40,7 @@ pub(super) async fn job_requeue(inner: &Inner, p: RequeueParams) -> Result<(), B
 /// rescue; returns how many jobs were taken back, requeued or buried.
 pub(super) async fn lease_rescue(inner: &Arc<Inner>, p: RescueParams) -> Result<u64, BackendError> {
     let rows = sqlx::query(&inner.sql.rescue)
-        .bind(p.now)
+        .bind(rows::lease_time(p.lease_clock, p.now))
         .bind(i32::try_from(p.max_rescues.max(1)).unwrap_or(i32::MAX))
         .fetch_all(&inner.pool)
         .await
@@ -98,7 +98,8 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
     let select = inner.q(
         "SELECT id, lease_token, payload::text, run_at, enqueued_at, jid, queue
          FROM __SCHEMA__.jobs
-         WHERE id = ANY($1) AND state = 'running' AND lease_expires_at <= $2
+         WHERE id = ANY($1) AND state = 'running'
+           AND lease_expires_at <= coalesce($2::timestamptz, now())
          FOR UPDATE",
     );
     let update = inner.q("UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = $3,
@@ -109,7 +110,7 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
     let mut tx = inner.pool.begin().await.or_backend(&inner.cx)?;
     let found = sqlx::query(&select)
         .bind(&ids)
-        .bind(p.now)
+        .bind(rows::lease_time(p.lease_clock, p.now))
         .fetch_all(&mut *tx)
         .await
         .or_backend(&inner.cx)?;

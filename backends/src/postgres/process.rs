@@ -27,7 +27,11 @@ pub(super) async fn process_heartbeat(
         .bind(&id)
         .bind(record)
         .bind(p.now)
-        .bind(rows::plus(p.now, p.lease_ttl))
+        .bind(rows::lease_time(
+            p.lease_clock,
+            rows::plus(p.now, p.lease_ttl),
+        ))
+        .bind(rows::ttl_micros(p.lease_ttl))
         .fetch_all(&inner.pool)
         .await
         .or_backend(&inner.cx)?;

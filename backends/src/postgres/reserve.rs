@@ -58,7 +58,11 @@ async fn try_reserve(
         .bind(queues)
         .bind(limit)
         .bind(&p.process)
-        .bind(rows::plus(now, p.lease_ttl))
+        .bind(rows::lease_time(
+            p.lease_clock,
+            rows::plus(now, p.lease_ttl),
+        ))
+        .bind(rows::ttl_micros(p.lease_ttl))
         .fetch_all(&inner.pool)
         .await
         .or_backend(&inner.cx)?;

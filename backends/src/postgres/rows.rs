@@ -8,7 +8,7 @@
 //! 3. A process record is stored whole as JSON, so it reads back exactly as written.
 
 use chrono::{DateTime, Utc};
-use jobs::backend::{LeaseToken, ProcessInfo, ProcessRecord, RunningJob};
+use jobs::backend::{LeaseClock, LeaseToken, ProcessInfo, ProcessRecord, RunningJob};
 use jobs::envelope::JobEnvelope;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,22 @@ pub(crate) fn plus(now: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc>
         .ok()
         .and_then(|d| now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// A lease time to bind: `at` for [`LeaseClock::Caller`], NULL for [`LeaseClock::Store`], so
+/// the statement takes the server's `now()` (the SQL says `coalesce($n, now() ...)`).
+pub(crate) fn lease_time(clock: LeaseClock, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match clock {
+        LeaseClock::Caller => Some(at),
+        _ => None,
+    }
+}
+
+/// A lease ttl to bind, in microseconds (what the SQL adds to `now()`).
+/// Capped at a century: Postgres intervals do not hold `i64::MAX` microseconds.
+pub(crate) fn ttl_micros(ttl: std::time::Duration) -> i64 {
+    const CENTURY_US: i64 = 100 * 366 * 24 * 3600 * 1_000_000;
+    i64::try_from(ttl.as_micros()).map_or(CENTURY_US, |us| us.min(CENTURY_US))
 }
 
 /// A process record as stored in `processes.record`.

@@ -55,7 +55,11 @@ pub(super) async fn lease_rescue(inner: &Inner, p: RescueParams) -> Result<u64, 
         .key(k.queues())
         .key(k.rescues())
         .key(k.dead());
-    inv.arg(score(p.now))
+    let now = match p.lease_clock {
+        jobs::backend::LeaseClock::Caller => score(p.now),
+        _ => "+0".to_owned(),
+    };
+    inv.arg(now)
         .arg(k.ns())
         .arg(p.max_rescues.max(1))
         .arg(EPOCH_TTL_SECS);

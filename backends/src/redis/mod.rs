@@ -296,6 +296,20 @@ fn score(t: chrono::DateTime<chrono::Utc>) -> String {
     jobs::envelope::to_epoch(t).to_string()
 }
 
+/// A lease expiry as the scripts take it: `now + ttl` as an epoch score for
+/// [`LeaseClock::Caller`](jobs::backend::LeaseClock), or `+<ttl seconds>`, which the script
+/// adds to the server's `TIME` (the store's clock).
+fn lease_arg(
+    clock: jobs::backend::LeaseClock,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: std::time::Duration,
+) -> String {
+    match clock {
+        jobs::backend::LeaseClock::Caller => score(later(now, ttl)),
+        _ => format!("+{:.6}", ttl.as_secs_f64()),
+    }
+}
+
 /// `now + d`, saturating.
 fn later(
     now: chrono::DateTime<chrono::Utc>,

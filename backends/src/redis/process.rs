@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use super::error::bad_reply;
 use super::raw::encode;
-use super::{later, score, Inner, EPOCH_TTL_SECS};
+use super::scripts::BEAT;
+use super::{lease_arg, score, Inner, EPOCH_TTL_SECS};
 
 /// Sidekiq keeps a process hash 60 s past its last beat.
 const MIN_RECORD_TTL_SECS: u64 = 60;
@@ -117,7 +118,7 @@ pub(super) async fn process_heartbeat(
         running.push(value.to_string());
     }
     let ttl = MIN_RECORD_TTL_SECS.max(p.lease_ttl.as_secs().saturating_add(1));
-    let expiry = score(later(p.now, p.lease_ttl));
+    let expiry = lease_arg(p.lease_clock, p.now, p.lease_ttl);
     let mut pipe = redis::pipe();
     pipe.atomic();
     pipe.cmd("SADD").arg(k.processes()).arg(id).ignore();
@@ -146,8 +147,11 @@ pub(super) async fn process_heartbeat(
             pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
         }
     }
-    pipe.cmd("ZADD")
+    pipe.cmd("EVAL")
+        .arg(BEAT)
+        .arg(2)
         .arg(k.leases())
+        .arg(k.beats())
         .arg(&expiry)
         .arg(id)
         .ignore();
@@ -156,11 +160,6 @@ pub(super) async fn process_heartbeat(
     pipe.cmd("EXPIRE")
         .arg(k.epoch(id))
         .arg(EPOCH_TTL_SECS)
-        .ignore();
-    pipe.cmd("ZADD")
-        .arg(k.beats())
-        .arg(&expiry)
-        .arg(id)
         .ignore();
     pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
     pipe.cmd("DEL").arg(k.signals(id)).ignore();

@@ -38,7 +38,7 @@ use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
 use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE};
 use super::token::Token;
-use super::{later, score, Inner};
+use super::{later, lease_arg, Inner};
 
 /// The least margin past a blocking slice before the call counts as hung: Redis times
 /// blocked clients out on its cron (every 100 ms at the default `hz`), often late.
@@ -100,7 +100,7 @@ pub(super) async fn job_reserve(
         if slice < MIN_BLOCK {
             return Ok(Vec::new());
         }
-        let expiry = score(later(now, p.lease_ttl));
+        let expiry = lease_arg(p.lease_clock, now, p.lease_ttl);
         let popped = block_move(inner, queue, &p.process, slice, round.epoch, &expiry).await?;
         if let Some((raw, counting, epoch)) = popped {
             if epoch != round.epoch {
@@ -150,7 +150,7 @@ async fn reserve_round(
         inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
     inv.arg(limit)
-        .arg(score(later(now, p.lease_ttl)))
+        .arg(lease_arg(p.lease_clock, now, p.lease_ttl))
         .arg(&p.process)
         .arg(block);
     for q in &p.queues {

@@ -28,3 +28,5 @@ pub(crate) static RESCUES: LazyLock<Script> =
 /// Run after a blocking `LMOVE`, in its round trip: the current lease epoch of the process.
 /// Sent as `EVAL` (its source): a pipelined `EVALSHA` would not load it on `NOSCRIPT`.
 pub(crate) const BLOCKED: &str = include_str!("../../lua/blocked.lua");
+/// Run in the heartbeat's transaction: the process's lease and record expiry. Sent as `EVAL`.
+pub(crate) const BEAT: &str = include_str!("../../lua/beat.lua");

@@ -44,7 +44,7 @@ pub(super) async fn job_requeue(db: &Db, p: RequeueParams) -> Result<(), Backend
 /// and drops processes whose last beat is older than their lease TTL; returns how many jobs
 /// were taken back, requeued or buried.
 pub(super) async fn lease_rescue(db: &Db, p: RescueParams) -> Result<u64, BackendError> {
-    let now = micros(p.now);
+    let now = micros(p.lease_clock.host_time(p.now));
     let anything: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1)
              OR EXISTS (SELECT 1 FROM processes WHERE beat_at <= ?1 - lease_ttl_us)",

@@ -50,6 +50,8 @@ pub(super) async fn process_heartbeat(
         })
         .collect();
     let running = serde_json::to_string(&running).map_err(|e| error::encode("running jobs", e))?;
+    // Beats and leases in the lease clock's time: rescues judge both in it.
+    let now = p.lease_clock.host_time(p.now);
     let mut tx = db.write().await?;
     sqlx::query(
         "INSERT INTO processes (id, info, beat_at, quiet, running, lease_ttl_us)
@@ -60,7 +62,7 @@ pub(super) async fn process_heartbeat(
     )
     .bind(&p.info.id)
     .bind(info)
-    .bind(micros(p.now))
+    .bind(micros(now))
     .bind(p.quiet)
     .bind(running)
     .bind(duration_micros(p.lease_ttl))
@@ -69,7 +71,7 @@ pub(super) async fn process_heartbeat(
     .or_backend(&db.cx)?;
     sqlx::query(EXTEND_LEASES)
         .bind(&p.info.id)
-        .bind(after(p.now, p.lease_ttl))
+        .bind(after(now, p.lease_ttl))
         .execute(&mut *tx)
         .await
         .or_backend(&db.cx)?;

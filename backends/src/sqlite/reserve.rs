@@ -120,7 +120,7 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         let mut query = sqlx::query_as::<_, Row>(&sql)
             .bind(&p.process)
             .bind(&nonce)
-            .bind(after(p.now, p.lease_ttl))
+            .bind(after(p.lease_clock.host_time(p.now), p.lease_ttl))
             .bind(i64::try_from(room).unwrap_or(i64::MAX));
         for q in group {
             query = query.bind(*q);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::clock::LeaseClock;
 use crate::envelope::JobEnvelope;
 
 /// Identifies one worker process, unique across hosts (`hostname:pid:random`).
@@ -67,6 +68,8 @@ pub struct ReserveParams {
     pub wait: Duration,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// Whose clock sets the leases' expiry (the call's `now` unless set).
+    pub lease_clock: LeaseClock,
 }
 
 impl ReserveParams {
@@ -79,6 +82,7 @@ impl ReserveParams {
             lease_ttl: Duration::from_secs(60),
             wait: Duration::ZERO,
             now,
+            lease_clock: LeaseClock::Caller,
         }
     }
 
@@ -97,6 +101,12 @@ impl ReserveParams {
     /// Wait up to `wait` for a job when none is available (not at all unless set).
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait;
+        self
+    }
+
+    /// Whose clock sets the leases' expiry (see [`LeaseClock`]).
+    pub fn lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
         self
     }
 }
@@ -313,6 +323,8 @@ pub struct HeartbeatParams {
     pub lease_ttl: Duration,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// Whose clock sets the extended leases' expiry (the call's `now` unless set).
+    pub lease_clock: LeaseClock,
 }
 
 impl HeartbeatParams {
@@ -324,7 +336,14 @@ impl HeartbeatParams {
             quiet: false,
             lease_ttl: Duration::from_secs(60),
             now,
+            lease_clock: LeaseClock::Caller,
         }
+    }
+
+    /// Whose clock sets the extended leases' expiry (see [`LeaseClock`]).
+    pub fn lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
+        self
     }
 
     /// The jobs the process runs now.
@@ -420,6 +439,8 @@ pub struct RescueParams {
     pub max_rescues: u32,
     /// Limits applied when rescued jobs go to the dead set.
     pub dead_limits: DeadLimits,
+    /// Whose clock judges which leases expired (the call's `now` unless set).
+    pub lease_clock: LeaseClock,
 }
 
 impl RescueParams {
@@ -430,7 +451,14 @@ impl RescueParams {
             now,
             max_rescues: DEFAULT_MAX_RESCUES,
             dead_limits: DeadLimits::default(),
+            lease_clock: LeaseClock::Caller,
         }
+    }
+
+    /// Whose clock judges which leases expired (see [`LeaseClock`]).
+    pub fn lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
+        self
     }
 
     /// Bury a job at its `max`th rescue (0 counts as 1).

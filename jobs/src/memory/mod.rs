@@ -55,7 +55,7 @@ impl MemoryBackend {
     fn try_reserve(&self, p: &ReserveParams) -> Vec<Reserved> {
         let mut st = self.lock();
         let mut out = Vec::new();
-        let expires_at = lease_expiry(p.now, p.lease_ttl);
+        let expires_at = lease_expiry(p.lease_clock.host_time(p.now), p.lease_ttl);
         for name in &p.queues {
             if st.paused.contains(name) {
                 continue;
@@ -176,7 +176,7 @@ impl Backend for MemoryBackend {
 
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
         let mut st = self.lock();
-        let expires_at = lease_expiry(p.now, p.lease_ttl);
+        let expires_at = lease_expiry(p.lease_clock.host_time(p.now), p.lease_ttl);
         let id = p.info.id.clone();
         for leased in st.leased.values_mut() {
             if leased.process == id {
@@ -191,11 +191,11 @@ impl Backend for MemoryBackend {
         };
         let proc = st.processes.entry(id).or_insert_with(|| Proc {
             record: record.clone(),
-            lease_ttl: p.lease_ttl,
+            expires_at,
             signals: Vec::new(),
         });
         proc.record = record;
-        proc.lease_ttl = p.lease_ttl;
+        proc.expires_at = expires_at;
         Ok(HeartbeatReply {
             signals: std::mem::take(&mut proc.signals),
         })
@@ -228,10 +228,11 @@ impl Backend for MemoryBackend {
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
         let rescued = {
             let mut st = self.lock();
+            let now = p.lease_clock.host_time(p.now);
             let mut expired: Vec<(u64, String)> = st
                 .leased
                 .iter()
-                .filter(|(_, l)| l.expires_at <= p.now)
+                .filter(|(_, l)| l.expires_at <= now)
                 .map(|(t, l)| (l.seq, t.clone()))
                 .collect();
             // Newest lease first, so the rescued jobs end up at the head in reserve order.
@@ -253,14 +254,7 @@ impl Backend for MemoryBackend {
                     }
                 }
             }
-            st.processes.retain(|_, proc| {
-                let ttl =
-                    chrono::Duration::from_std(proc.lease_ttl).unwrap_or(chrono::Duration::MAX);
-                proc.record
-                    .beat_at
-                    .checked_add_signed(ttl)
-                    .is_none_or(|t| t > p.now)
-            });
+            st.processes.retain(|_, proc| proc.expires_at > now);
             expired.len() as u64
         };
         if rescued > 0 {

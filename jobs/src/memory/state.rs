@@ -1,7 +1,6 @@
 //! The in-memory backend's data: queues, sorted sets, leases, processes and counters.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -106,7 +105,8 @@ pub(super) struct Leased {
 #[derive(Debug)]
 pub(super) struct Proc {
     pub(super) record: ProcessRecord,
-    pub(super) lease_ttl: Duration,
+    /// When its record lapses without another beat, in the lease clock's time.
+    pub(super) expires_at: DateTime<Utc>,
     pub(super) signals: Vec<ProcessSignal>,
 }
 

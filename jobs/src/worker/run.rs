@@ -211,6 +211,7 @@ impl Worker {
                 ReserveParams::new(self.queues.draw(), self.id.clone(), self.rt.clock.now())
                     .limit(permits.len())
                     .lease_ttl(self.timings.lease_ttl)
+                    .lease_clock(self.rt.clock.lease_clock())
                     .wait(self.timings.fetch_wait);
             let reserved = match self.backend.job_reserve(params).await {
                 Ok(r) => {
@@ -324,7 +325,8 @@ async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken
         let params = HeartbeatParams::new(info.clone(), parts.rt.clock.now())
             .running(parts.rt.running_jobs())
             .quiet(parts.handle.is_quiet())
-            .lease_ttl(parts.timings.lease_ttl);
+            .lease_ttl(parts.timings.lease_ttl)
+            .lease_clock(parts.rt.clock.lease_clock());
         match parts.backend.process_heartbeat(params).await {
             Ok(reply) => {
                 for signal in reply.signals {
@@ -371,6 +373,7 @@ async fn poller_loop(parts: Parts, done: CancellationToken) {
             .backend
             .lease_rescue(
                 RescueParams::new(now)
+                    .lease_clock(parts.rt.clock.lease_clock())
                     .max_rescues(parts.rt.max_rescues)
                     .dead_limits(parts.rt.dead_limits),
             )

@@ -10,6 +10,7 @@ pub mod admin_queues;
 pub mod bulk;
 pub mod envelope;
 pub mod finish;
+pub mod lease_clock;
 pub mod leases;
 pub mod metrics;
 pub mod poison;
