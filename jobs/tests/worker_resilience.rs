@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Events, Gate, Oops};
@@ -122,4 +124,65 @@ async fn the_heartbeat_extends_the_leases_of_a_long_job_so_it_runs_once() {
     let stats = common::processed(&backend, 1).await;
     running.stop().await;
     assert_eq!((stats.processed, stats.failed, stats.enqueued), (1, 0, 0));
+}
+
+/// The in-memory backend, but the first reserve loses its reply: the store applied it (what
+/// it took is leased to the worker) and the worker gets an error, as when a connection drops
+/// right after the server wrote the move.
+struct LostReply {
+    inner: jobs::memory::MemoryBackend,
+    lost: AtomicBool,
+}
+
+jobs::forward_backend! {
+    LostReply,
+    inner(this) = &this.inner,
+    around(this, op, call) = {
+        let reply = call.await;
+        if op == "job_reserve" && !this.lost.swap(true, Ordering::SeqCst) {
+            Err(jobs::backend::BackendError::connection(
+                "lost-reply",
+                "connection reset after the reserve was applied",
+            ))
+        } else {
+            reply
+        }
+    },
+    name(this) = "lost-reply",
+    metrics(this) = None,
+    schedules(this) = None,
+}
+
+#[tokio::test]
+async fn a_job_whose_reserve_reply_was_lost_runs_while_the_worker_lives() {
+    let backend = Arc::new(LostReply {
+        inner: jobs::memory::MemoryBackend::new(),
+        lost: AtomicBool::new(false),
+    });
+    let client = Client::new(backend.clone());
+    // Waiting before the worker starts, so its first reserve takes it (and loses the reply).
+    StuckJob::set()
+        .client(&client)
+        .perform_later(7)
+        .await
+        .unwrap();
+    let (events, mut rx) = common::events();
+    let gate = Gate::new();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["x_gated"])
+            .lease_ttl(Duration::from_millis(400))
+            .registry(jobs::Registry::new().with::<StuckJob>().unwrap())
+            .state(gate.clone())
+            .state(events)
+            .build()
+            .unwrap(),
+    );
+    // The worker never learnt it holds the job. Its heartbeat extends only the leases it
+    // holds, so this one lapses and the job is rescued and run while the worker lives.
+    assert_eq!(common::next(&mut rx).await, "start 7");
+    gate.open(1);
+    assert_eq!(common::next(&mut rx).await, "done 7");
+    assert!(backend.lost.load(Ordering::SeqCst), "the reply was lost");
+    running.stop().await;
 }

@@ -271,6 +271,7 @@ macro_rules! conformance_suite {
                 rescue_leaves_other_processes_alone,
                 rescues_are_counted_and_the_last_buries,
                 rescue_of_several_processes_puts_them_ahead_of_waiting_jobs,
+                a_beat_listing_its_leases_lets_an_unlisted_one_go_back,
             }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,

@@ -1,7 +1,9 @@
 -- A process beats: upsert its record ($1 id, $2 record JSON, $3 now), extend every lease it
 -- holds and its record's life to $4 (now + lease ttl) or, when $4 is NULL, to the server's
 -- `now()` plus $5 microseconds (`jobs::clock::LeaseClock::Store`), and take the signals left
--- for it, oldest first.
+-- for it, oldest first. When $6 (row ids) is not NULL, only the leases on those rows are
+-- extended, the ones the process still holds; its other leases lapse (a reserve whose reply
+-- never reached it).
 --
 -- Leases whose rows another statement has locked are skipped (SKIP LOCKED): that is the
 -- process's own finish or requeue taking the row out of `running`, or a rescue. Waiting
@@ -23,6 +25,7 @@ extended AS (
     FROM until, (
         SELECT id FROM __SCHEMA__.jobs
         WHERE state = 'running' AND lease_owner = $1
+          AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))
         FOR UPDATE SKIP LOCKED
     ) AS mine
     WHERE j.id = mine.id

@@ -32,6 +32,11 @@ pub(super) async fn process_heartbeat(
             rows::plus(p.now, p.lease_ttl),
         ))
         .bind(rows::ttl_micros(p.lease_ttl))
+        .bind(p.leases.as_ref().map(|held| {
+            held.iter()
+                .filter_map(|t| rows::parse_token(t).map(|(id, _)| id))
+                .collect::<Vec<i64>>()
+        }))
         .fetch_all(&inner.pool)
         .await
         .or_backend(&inner.cx)?;

@@ -115,6 +115,11 @@ impl Keys {
     pub(crate) fn leased(&self, process: &str) -> String {
         format!("{}jobs-rs:leased:{}:{process}", self.ns, process.len())
     }
+    /// The in-flight jobs of a process that its last heartbeat did not list as held (field:
+    /// the SHA-1 of the payload): a job still unlisted at the next beat goes back.
+    pub(crate) fn unheld(&self, process: &str) -> String {
+        format!("{}jobs-rs:unheld:{}:{process}", self.ns, process.len())
+    }
     /// A process's lease epoch: raised by every rescue of its leases, carried by its lease
     /// tokens; absent means 0 (never rescued).
     pub(crate) fn epoch(&self, process: &str) -> String {

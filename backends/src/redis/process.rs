@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use super::error::bad_reply;
 use super::raw::encode;
-use super::scripts::BEAT;
+use super::scripts::{BEAT, UNHELD};
+use super::token::Token;
 use super::{lease_arg, score, Inner, EPOCH_TTL_SECS};
 
 /// Sidekiq keeps a process hash 60 s past its last beat.
@@ -161,6 +162,9 @@ pub(super) async fn process_heartbeat(
         .arg(k.epoch(id))
         .arg(EPOCH_TTL_SECS)
         .ignore();
+    if let Some(held) = &p.leases {
+        give_back_unheld(&mut pipe, k, id, held, ttl)?;
+    }
     pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
     pipe.cmd("DEL").arg(k.signals(id)).ignore();
     let (mut signals,): (Vec<String>,) = inner.pipe(&pipe).await?;
@@ -168,6 +172,34 @@ pub(super) async fn process_heartbeat(
     Ok(HeartbeatReply {
         signals: signals.iter().filter_map(|s| signal_from(s)).collect(),
     })
+}
+
+/// Adds `unheld.lua` to a heartbeat's transaction: in-flight jobs of process `id` missing
+/// from `held` two beats in a row go back to their queues (a lost reserve reply).
+fn give_back_unheld(
+    pipe: &mut redis::Pipeline,
+    k: &super::keys::Keys,
+    id: &str,
+    held: &[LeaseToken],
+    ttl: u64,
+) -> Result<(), BackendError> {
+    pipe.cmd("EVAL")
+        .arg(UNHELD)
+        .arg(3)
+        .arg(k.leased(id))
+        .arg(k.unheld(id))
+        .arg(k.queues())
+        .arg(k.ns())
+        .arg(id)
+        .arg(ttl);
+    for token in held {
+        let t = Token::decode(token)?;
+        if t.process == id {
+            pipe.arg(sha1_smol::Sha1::from(t.raw.as_bytes()).digest().to_string());
+        }
+    }
+    pipe.ignore();
+    Ok(())
 }
 
 /// Drops a process's record, its running jobs and its signals.

@@ -30,3 +30,6 @@ pub(crate) static RESCUES: LazyLock<Script> =
 pub(crate) const BLOCKED: &str = include_str!("../../lua/blocked.lua");
 /// Run in the heartbeat's transaction: the process's lease and record expiry. Sent as `EVAL`.
 pub(crate) const BEAT: &str = include_str!("../../lua/beat.lua");
+/// Run in the heartbeat's transaction: gives back in-flight jobs the process does not hold.
+/// Sent as `EVAL`.
+pub(crate) const UNHELD: &str = include_str!("../../lua/unheld.lua");

@@ -14,7 +14,7 @@ use jobs::backend::{
 use jobs::envelope::JobEnvelope;
 use serde::{Deserialize, Serialize};
 
-use super::db::{after, duration_micros, from_micros, micros, Db};
+use super::db::{after, duration_micros, from_micros, micros, parse_token, Db};
 use super::error::{self, Sqlx};
 
 /// A running job as stored in a process record.
@@ -34,6 +34,12 @@ struct RunningIn {
 /// Extends every lease of process `?1` to `?2`.
 pub(super) const EXTEND_LEASES: &str =
     "UPDATE jobs SET lease_expires_at = ?2 WHERE state = 'running' AND lease_owner = ?1";
+
+/// Extends the leases of process `?1` on the rows listed in `?3` (a JSON array of ids) to
+/// `?2`; its other leases lapse. Each row is found by its id (`+state` keeps the planner off
+/// the partial index of running rows, which it would otherwise walk whole).
+pub(super) const EXTEND_LISTED: &str = "UPDATE jobs SET lease_expires_at = ?2
+    WHERE id IN (SELECT value FROM json_each(?3)) AND +state = 'running' AND lease_owner = ?1";
 
 /// Records a beat, extends the process's leases and returns its pending signals.
 pub(super) async fn process_heartbeat(
@@ -69,12 +75,28 @@ pub(super) async fn process_heartbeat(
     .execute(&mut *tx)
     .await
     .or_backend(&db.cx)?;
-    sqlx::query(EXTEND_LEASES)
-        .bind(&p.info.id)
-        .bind(after(now, p.lease_ttl))
-        .execute(&mut *tx)
-        .await
-        .or_backend(&db.cx)?;
+    let listed = match &p.leases {
+        None => None,
+        Some(held) => {
+            let ids: Vec<i64> = held
+                .iter()
+                .filter_map(|t| parse_token(t).map(|(id, _)| id))
+                .collect();
+            Some(serde_json::to_string(&ids).map_err(|e| error::encode("lease ids", e))?)
+        }
+    };
+    let extend = sqlx::query(if listed.is_some() {
+        EXTEND_LISTED
+    } else {
+        EXTEND_LEASES
+    })
+    .bind(&p.info.id)
+    .bind(after(now, p.lease_ttl));
+    let extend = match listed {
+        Some(ids) => extend.bind(ids),
+        None => extend,
+    };
+    extend.execute(&mut *tx).await.or_backend(&db.cx)?;
     let mut signals: Vec<(i64, String)> =
         sqlx::query_as("DELETE FROM process_signals WHERE process_id = ?1 RETURNING id, signal")
             .bind(&p.info.id)

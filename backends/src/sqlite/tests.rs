@@ -62,6 +62,13 @@ async fn hot_statements_use_their_partial_indexes() {
     assert_uses(&b, reserve::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
+    let steps = plan(&b, process::EXTEND_LISTED).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH jobs USING INTEGER PRIMARY KEY")),
+        "{steps:?}"
+    );
     assert_uses(&b, promote::DUE_SCHEDULED, "jobs_scheduled").await;
     assert_uses(&b, promote::DUE_RETRIES, "jobs_retryable").await;
     assert_uses(&b, moves::REQUEUE_HEAD, "jobs_available").await;

@@ -325,6 +325,9 @@ pub struct HeartbeatParams {
     pub now: DateTime<Utc>,
     /// Whose clock sets the extended leases' expiry (the call's `now` unless set).
     pub lease_clock: LeaseClock,
+    /// The leases to extend: `None` (unless set) extends every lease of the process;
+    /// `Some` only those listed, see [`HeartbeatParams::leases`].
+    pub leases: Option<Vec<LeaseToken>>,
 }
 
 impl HeartbeatParams {
@@ -337,7 +340,32 @@ impl HeartbeatParams {
             lease_ttl: Duration::from_secs(60),
             now,
             lease_clock: LeaseClock::Caller,
+            leases: None,
         }
+    }
+
+    /// Extend only these leases, the ones the process still holds (workers list every job
+    /// from its reserve until its outcome is stored or it is given back).
+    ///
+    /// A lease of the process not listed is left to lapse: a job whose reserve the store
+    /// applied but whose reply never reached the process (the connection dropped, the
+    /// server crashed after the write) then goes back to its queue instead of staying
+    /// leased for as long as the process lives. SQL and memory backends let such a lease
+    /// expire a lease ttl after it was last extended (a rescue then counts it); Redis, whose
+    /// lease is the process's, gives back a job found unlisted in two beats in a row.
+    ///
+    /// ```
+    /// use jobs::backend::{HeartbeatParams, LeaseToken, ProcessInfo};
+    /// # fn info() -> ProcessInfo { unimplemented!() }
+    /// # fn f() {
+    /// let params = HeartbeatParams::new(info(), jobs::chrono::Utc::now())
+    ///     .leases(vec![LeaseToken("17:abc".into())]);
+    /// assert_eq!(params.leases.map(|l| l.len()), Some(1));
+    /// # }
+    /// ```
+    pub fn leases(mut self, held: Vec<LeaseToken>) -> Self {
+        self.leases = Some(held);
+        self
     }
 
     /// Whose clock sets the extended leases' expiry (see [`LeaseClock`]).

@@ -178,8 +178,14 @@ impl Backend for MemoryBackend {
         let mut st = self.lock();
         let expires_at = lease_expiry(p.lease_clock.host_time(p.now), p.lease_ttl);
         let id = p.info.id.clone();
-        for leased in st.leased.values_mut() {
-            if leased.process == id {
+        // Only the leases listed, when the process lists them: an unlisted one lapses.
+        let listed: Option<std::collections::HashSet<&str>> = p
+            .leases
+            .as_ref()
+            .map(|l| l.iter().map(|t| t.0.as_str()).collect());
+        for (token, leased) in st.leased.iter_mut() {
+            let extend = listed.as_ref().is_none_or(|l| l.contains(token.as_str()));
+            if leased.process == id && extend {
                 leased.expires_at = expires_at;
             }
         }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{Backend, DeadLimits, ProcessId, RunningJob};
+use crate::backend::{Backend, DeadLimits, LeaseToken, ProcessId, RunningJob};
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::envelope::JobEnvelope;
@@ -83,6 +83,10 @@ pub(crate) struct Runtime {
     /// Run counts not yet written to the backend's metrics store.
     pub(crate) metrics: Arc<crate::worker::recorder::Recorder>,
     running: Mutex<Running>,
+    /// Every lease this worker holds, from its reserve until its outcome is stored or it is
+    /// given back: the heartbeat extends these and no other (a lost reserve reply's lease
+    /// lapses). Counted, as a backend may hand out one token twice in a row.
+    held: Mutex<HashMap<LeaseToken, usize>>,
 }
 
 impl Runtime {
@@ -99,7 +103,33 @@ impl Runtime {
             max_rescues: crate::backend::DEFAULT_MAX_RESCUES,
             metrics: Arc::default(),
             running: Mutex::default(),
+            held: Mutex::default(),
         }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseToken, usize>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that this worker holds the lease of `token` (reserved, not settled yet).
+    pub(crate) fn hold(&self, token: &LeaseToken) {
+        *self.held().entry(token.clone()).or_insert(0) += 1;
+    }
+
+    /// Records that the lease of `token` is settled or given back (or given up on).
+    pub(crate) fn release(&self, token: &LeaseToken) {
+        let mut held = self.held();
+        if let Some(n) = held.get_mut(token) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(token);
+            }
+        }
+    }
+
+    /// The leases this worker holds now, for the heartbeat to extend.
+    pub(crate) fn held_leases(&self) -> Vec<LeaseToken> {
+        self.held().keys().cloned().collect()
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Running> {

@@ -186,11 +186,10 @@ pub(crate) async fn process(
     // The run is over: the job's other holders are gone unless a middleware kept them.
     let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
     let Some((result, options)) = outcome else {
-        requeue(Lease::new(
-            Reserved::new(job, token),
-            backend,
-            rt.clock.clone(),
-        ))
+        requeue(
+            &rt,
+            Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+        )
         .await;
         drop(permit);
         return;
@@ -210,8 +209,15 @@ pub(crate) async fn process(
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store
-/// cannot be reached; past that the job returns when its lease expires.
-pub(crate) async fn requeue(mut lease: Lease) {
+/// cannot be reached; past that the job returns when its lease expires (it is no longer
+/// among the leases `rt` holds, so the heartbeat lets it lapse).
+pub(crate) async fn requeue(rt: &Runtime, lease: Lease) {
+    let token = lease.token().clone();
+    requeue_lease(lease).await;
+    rt.release(&token);
+}
+
+async fn requeue_lease(mut lease: Lease) {
     for attempt in 0..5 {
         let jid = lease.job().jid.clone();
         match lease.requeue().await {

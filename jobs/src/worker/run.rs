@@ -215,6 +215,9 @@ impl Worker {
                     .wait(self.timings.fetch_wait);
             let reserved = match self.backend.job_reserve(params).await {
                 Ok(r) => {
+                    for job in &r {
+                        self.rt.hold(&job.token);
+                    }
                     if failures > 0 {
                         tracing::info!("backend reachable again; fetching");
                     }
@@ -236,7 +239,11 @@ impl Worker {
                 // Quieted while the reserve waited: give the jobs back unchanged, at the head
                 // and in their order (the last first).
                 for r in reserved.into_iter().rev() {
-                    requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone())).await;
+                    requeue(
+                        &self.rt,
+                        Lease::new(r, self.backend.clone(), self.rt.clock.clone()),
+                    )
+                    .await;
                 }
                 return;
             }
@@ -254,7 +261,11 @@ impl Worker {
             };
             for r in others.into_iter().rev() {
                 permits.pop();
-                requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone())).await;
+                requeue(
+                    &self.rt,
+                    Lease::new(r, self.backend.clone(), self.rt.clock.clone()),
+                )
+                .await;
             }
             for r in innocent.into_iter().chain(suspects) {
                 let Some(mut permit) = permits.pop() else {
@@ -266,8 +277,11 @@ impl Worker {
                         None => {
                             // Quieted while waiting: the job goes back unrun.
                             drop(permit);
-                            requeue(Lease::new(r, self.backend.clone(), self.rt.clock.clone()))
-                                .await;
+                            requeue(
+                                &self.rt,
+                                Lease::new(r, self.backend.clone(), self.rt.clock.clone()),
+                            )
+                            .await;
                             continue;
                         }
                     }
@@ -326,7 +340,8 @@ async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken
             .running(parts.rt.running_jobs())
             .quiet(parts.handle.is_quiet())
             .lease_ttl(parts.timings.lease_ttl)
-            .lease_clock(parts.rt.clock.lease_clock());
+            .lease_clock(parts.rt.clock.lease_clock())
+            .leases(parts.rt.held_leases());
         match parts.backend.process_heartbeat(params).await {
             Ok(reply) => {
                 for signal in reply.signals {

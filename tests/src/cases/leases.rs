@@ -1,6 +1,6 @@
 //! Leases: expiry and rescue, heartbeats, lost and double finishes, requeue.
 
-use jobs::backend::{DeadLimits, FinishOutcome, JobSet, RequeueParams};
+use jobs::backend::{DeadLimits, FinishOutcome, HeartbeatParams, JobSet, RequeueParams};
 use serde_json::json;
 
 use crate::support::*;
@@ -335,6 +335,46 @@ pub async fn rescue_of_several_processes_puts_them_ahead_of_waiting_jobs(b: Subj
     assert_eq!(
         queued[2], jobs[2].jid,
         "the job that waited comes after them"
+    );
+    Ok(())
+}
+
+/// A heartbeat that lists the leases its process holds extends those only: a job the
+/// process was never told it reserved (the reply was lost) goes back to its queue, after
+/// its lease lapses or (Redis, whose lease is the process's) when two beats in a row do not
+/// list it, while the listed job stays leased and settles.
+pub async fn a_beat_listing_its_leases_lets_an_unlisted_one_go_back(b: Subject) -> CaseResult {
+    push(&b, vec![job("held", 1), job("held", 2)], at(0)).await?;
+    let taken = reserve(&b, &["held"], 2, P1, at(0)).await?;
+    assert_eq!(taken.len(), 2, "setup: both jobs reserved");
+    let (kept, lost_reply) = (&taken[0], &taken[1]);
+    for secs in [50, 55] {
+        b.process_heartbeat(
+            HeartbeatParams::new(info(P1), at(secs))
+                .lease_ttl(LEASE_TTL)
+                .leases(vec![kept.token.clone()]),
+        )
+        .await?;
+    }
+    rescue(&b, at(70)).await?;
+    let again = reserve(&b, &["held"], 2, P2, at(71)).await?;
+    assert_eq!(
+        reserved_jids(&again),
+        vec![lost_reply.job.jid.clone()],
+        "the unlisted job is back in its queue (and only it)"
+    );
+    let report = finish(
+        &b,
+        kept,
+        kept.job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(72),
+    )
+    .await?;
+    assert!(
+        report.lost.is_empty(),
+        "the listed lease was extended and still settles"
     );
     Ok(())
 }
