@@ -24,12 +24,12 @@ pub mod worker;
 pub use chrono;
 pub use client::{
     set_default_client, Client, ClientBuilder, ClientMiddleware, Enqueue, EnqueueError,
-    EnqueueOptions, JobId, DEFAULT_MAX_PAYLOAD, JOBS_URL,
+    EnqueueOptions, Enqueued, JobId, OnConflict, DEFAULT_MAX_PAYLOAD, JOBS_URL,
 };
 pub use connect::{connect, redact_url, ConnectError, ConnectFuture, Connector};
 pub use job::{
     ArgsError, BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, Job, JobContext,
-    JobOptions, JobResult, Outcome, State, StateKey, States,
+    JobOptions, JobResult, Outcome, State, StateKey, States, Unique,
 };
 pub use jobs_macros::job;
 pub use registry::Registry;

@@ -56,7 +56,10 @@ impl Backend for Recording {
     fn name(&self) -> &'static str {
         "recording"
     }
-    async fn job_push(&self, params: PushParams) -> Result<(), BackendError> {
+    async fn job_push(
+        &self,
+        params: PushParams,
+    ) -> Result<jobs::backend::PushReport, BackendError> {
         self.pushes.lock().unwrap().push(params.jobs.clone());
         self.inner.job_push(params).await
     }
@@ -175,6 +178,7 @@ async fn perform_in_and_perform_at_schedule_the_job() {
         .iter()
         .map(|s| (s.job.jid.clone(), s.at))
         .collect();
+    let (a, b) = (a.into_jid(), b.into_jid());
     assert_eq!(
         got,
         [

@@ -147,7 +147,8 @@ async fn kill_sends_the_job_to_the_dead_set_at_once_and_calls_death_handlers() {
         .client(&client)
         .perform_later("poisoned payload".into())
         .await
-        .unwrap();
+        .unwrap()
+        .into_jid();
     let dead = common::the_one(&backend, JobSet::Dead).await;
     running.stop().await;
     assert_eq!(dead.job.jid, jid);
@@ -255,7 +256,8 @@ async fn every_error_handler_is_called_and_a_panicking_one_does_not_stop_the_wor
         .client(&client)
         .perform_later(1)
         .await
-        .unwrap();
+        .unwrap()
+        .into_jid();
     let retry = common::the_one(&backend, JobSet::Retry).await;
     clock.set(retry.at.unwrap());
     let dead = common::the_one(&backend, JobSet::Dead).await;

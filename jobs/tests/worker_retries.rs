@@ -337,7 +337,8 @@ async fn a_job_in_the_retry_set_retried_now_through_the_admin_side_runs_at_once(
         .await
         .unwrap();
     common::the_one(&backend, JobSet::Retry).await;
-    let params = jobs::backend::JobActionParams::jids(JobSet::Retry, vec![jid], clock.now());
+    let params =
+        jobs::backend::JobActionParams::jids(JobSet::Retry, vec![jid.into_jid()], clock.now());
     assert_eq!(backend.job_enqueue_now(params).await.unwrap(), 1);
     assert_eq!(common::next(&mut rx).await, "performed on attempt 2");
     running.stop().await;

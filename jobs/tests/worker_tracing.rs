@@ -105,7 +105,8 @@ async fn each_job_runs_in_a_job_span_with_jid_class_queue_and_attempt() {
         .client(&client)
         .perform_later()
         .await
-        .unwrap();
+        .unwrap()
+        .into_jid();
     assert_eq!(common::next(&mut rx).await, "performed");
     common::processed(&backend, 1).await;
     running.stop().await;
@@ -151,7 +152,8 @@ async fn a_failure_is_logged_at_warn_with_the_next_retry_and_a_death_at_error() 
         .client(&client)
         .perform_later(3)
         .await
-        .unwrap();
+        .unwrap()
+        .into_jid();
     let retry = common::the_one(&backend, JobSet::Retry).await;
     clock.set(retry.at.unwrap());
     common::the_one(&backend, JobSet::Dead).await;

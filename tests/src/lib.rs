@@ -273,6 +273,21 @@ macro_rules! conformance_suite {
                 rescue_of_several_processes_puts_them_ahead_of_waiting_jobs,
                 a_beat_listing_its_leases_lets_an_unlisted_one_go_back,
             }
+            unique {
+                a_duplicate_is_skipped_and_names_the_holder,
+                replace_takes_a_waiting_holders_place_but_not_a_running_ones,
+                until_success_holds_through_retries_and_ends_with_success,
+                discard_death_and_expiry_release_the_lock,
+                until_start_releases_when_the_job_is_taken,
+                requeue_and_rescue_keep_the_lock,
+                a_lapsed_lock_frees_the_key_and_the_old_job_cannot_release_the_new_lock,
+                admin_delete_and_kill_release_the_lock,
+                locks_are_listed_and_an_operator_can_release_one,
+            }
+            priority {
+                smaller_priority_first_fifo_within_one,
+                promoted_jobs_keep_their_priority,
+            }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,
                 a_slow_clock_does_not_keep_expired_leases,

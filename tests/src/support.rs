@@ -95,7 +95,38 @@ pub async fn push(
     jobs: Vec<JobEnvelope>,
     now: DateTime<Utc>,
 ) -> Result<(), BackendError> {
-    b.job_push(PushParams::new(jobs, now)).await
+    b.job_push(PushParams::new(jobs, now)).await.map(|_| ())
+}
+
+/// Pushes `jobs` in one call at `now` with `on_conflict`; returns what the push reports.
+pub async fn push_report(
+    b: &Subject,
+    jobs: Vec<JobEnvelope>,
+    now: DateTime<Utc>,
+    on_conflict: jobs::backend::PushConflict,
+) -> Result<jobs::backend::PushReport, BackendError> {
+    b.job_push(PushParams::new(jobs, now).on_conflict(on_conflict))
+        .await
+}
+
+/// A job of class [`CLASS`] on `queue` with argument `n`, unique by `key` (its lock's key is
+/// derived from it) until `until`, its lock lapsing at [`at`]`(lapse)`.
+pub fn unique_job(
+    queue: &str,
+    n: i64,
+    key: &str,
+    until: jobs::envelope::flow::UniqueUntil,
+    lapse: i64,
+) -> JobEnvelope {
+    let mut j = job(queue, n);
+    j.set_unique(Some(jobs::envelope::flow::UniqueLock::new(
+        CLASS,
+        None,
+        &[json!(key)],
+        until,
+        epoch(lapse),
+    )));
+    j
 }
 
 /// Promotes up to `limit` due scheduled and retry jobs at `now`; returns how many moved.

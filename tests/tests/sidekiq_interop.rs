@@ -122,7 +122,7 @@ async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
     worker.stop().await;
 
     // Three queued jobs and one scheduled an hour from now.
-    let queued: Vec<String> = Enqueue::<InteropEcho>::new()
+    let queued: Vec<jobs::Enqueued> = Enqueue::<InteropEcho>::new()
         .client(&client)
         .enqueue_all((0..3).map(|i| InteropEcho(vec![json!(i), json!(format!("job-{i}"))])))
         .await

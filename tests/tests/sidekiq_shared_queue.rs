@@ -61,7 +61,10 @@ async fn ruby_and_rust_workers_share_a_queue_and_run_each_job_once() {
 
     assert_eq!(performed.len(), JOBS, "no job ran twice: {performed:?}");
     for jid in &jids {
-        let runs = performed.iter().filter(|r| r["jid"] == json!(jid)).count();
+        let runs = performed
+            .iter()
+            .filter(|r| r["jid"] == json!(jid.jid()))
+            .count();
         assert_eq!(runs, 1, "job {jid} ran {runs} times");
     }
     let by_ruby = performed.iter().filter(|r| r["by"] == "ruby").count();

@@ -142,6 +142,7 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
         Ok(u64::try_from(v).unwrap_or(0))
     };
     Ok(Stats {
+        expired: 0, // FLOW-TODO
         processed: n(0)?,
         failed: n(1)?,
         dead_trimmed: n(2)?,

@@ -225,6 +225,7 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
         enqueued = sizes.iter().sum();
     }
     Ok(Stats {
+        expired: 0, // FLOW-TODO
         processed: processed.unwrap_or(0),
         failed: failed.unwrap_or(0),
         dead_trimmed: trimmed.unwrap_or(0),

@@ -338,8 +338,11 @@ impl Backend for RedisBackend {
         "redis"
     }
 
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
-        push::job_push(&self.inner, p).await
+    async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
+        // FLOW-TODO: unique locks, replace.
+        push::job_push(&self.inner, p)
+            .await
+            .map(|()| PushReport::default())
     }
 
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -407,6 +410,22 @@ impl AdminBackend for RedisBackend {
 
     async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
         actions::job_kill(&self.inner, p).await
+    }
+
+    async fn unique_list(&self, _p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        // FLOW-TODO
+        Err(BackendError::Unsupported {
+            backend: "redis",
+            operation: "unique locks",
+        })
+    }
+
+    async fn unique_release(&self, _p: UniqueReleaseParams) -> Result<bool, BackendError> {
+        // FLOW-TODO
+        Err(BackendError::Unsupported {
+            backend: "redis",
+            operation: "unique locks",
+        })
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

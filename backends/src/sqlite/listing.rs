@@ -177,6 +177,7 @@ pub(super) async fn stats(db: &Db) -> Result<Stats, BackendError> {
     .or_backend(&db.cx)?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(Stats {
+        expired: 0, // FLOW-TODO
         processed: n(row.0),
         failed: n(row.1),
         dead_trimmed: n(row.2),

@@ -152,8 +152,11 @@ impl Backend for SqliteBackend {
         "sqlite"
     }
 
-    async fn job_push(&self, params: PushParams) -> Result<(), BackendError> {
-        push::job_push(&self.db, params).await
+    async fn job_push(&self, params: PushParams) -> Result<PushReport, BackendError> {
+        // FLOW-TODO: unique locks, replace.
+        push::job_push(&self.db, params)
+            .await
+            .map(|()| PushReport::default())
     }
 
     async fn job_reserve(&self, params: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -224,6 +227,22 @@ impl AdminBackend for SqliteBackend {
 
     async fn job_kill(&self, params: JobActionParams) -> Result<u64, BackendError> {
         actions::job_kill(&self.db, params).await
+    }
+
+    async fn unique_list(&self, _p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        // FLOW-TODO
+        Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "unique locks",
+        })
+    }
+
+    async fn unique_release(&self, _p: UniqueReleaseParams) -> Result<bool, BackendError> {
+        // FLOW-TODO
+        Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "unique locks",
+        })
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

@@ -70,7 +70,9 @@ pub fn job(queue: &str, n: i64) -> JobEnvelope {
 
 /// Pushes `jobs` now.
 pub async fn push(b: &SqliteBackend, jobs: Vec<JobEnvelope>) -> Result<(), BackendError> {
-    b.job_push(PushParams::new(jobs, Utc::now())).await
+    b.job_push(PushParams::new(jobs, Utc::now()))
+        .await
+        .map(|_| ())
 }
 
 /// Reserves up to `limit` jobs of `queue` for `process`, waiting up to `wait`.

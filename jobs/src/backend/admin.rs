@@ -10,7 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Backend, BackendError, DeadLimits, ProcessId, ProcessInfo, ProcessSignal, RunningJob};
+use super::{
+    Backend, BackendError, DeadLimits, ProcessId, ProcessInfo, ProcessSignal, RunningJob,
+    UniqueHeld, UniqueListParams, UniqueReleaseParams,
+};
 use crate::envelope::JobEnvelope;
 
 /// A queue as the admin side sees it.
@@ -403,6 +406,8 @@ pub struct Stats {
     pub failed: u64,
     /// Dead jobs trimmed to keep within the limits.
     pub dead_trimmed: u64,
+    /// Jobs dropped unstarted past their expiry.
+    pub expired: u64,
     /// Jobs waiting in all queues.
     pub enqueued: u64,
     /// Jobs in the scheduled set.
@@ -451,6 +456,10 @@ pub trait AdminBackend: Backend {
     async fn job_enqueue_now(&self, params: JobActionParams) -> Result<u64, BackendError>;
     /// Move jobs to the dead set; returns how many.
     async fn job_kill(&self, params: JobActionParams) -> Result<u64, BackendError>;
+    /// The unique locks held (see [`UniqueListParams`]).
+    async fn unique_list(&self, params: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError>;
+    /// Releases a unique lock; whether one was held.
+    async fn unique_release(&self, params: UniqueReleaseParams) -> Result<bool, BackendError>;
     /// Live processes, by id.
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError>;
     /// Leave a signal for a process, read at its next heartbeat.

@@ -59,7 +59,7 @@ macro_rules! forward_backend {
                     let $nthis = self;
                     $name
                 }
-                async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+                async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_push(p))
                 }
                 async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -115,6 +115,12 @@ macro_rules! forward_backend {
                 }
                 async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_kill(p))
+                }
+                async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, unique_list(p))
+                }
+                async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, unique_release(p))
                 }
                 async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, process_list())

@@ -15,6 +15,7 @@
 
 mod admin;
 mod error;
+mod flow;
 mod forward;
 mod lease;
 pub mod metrics;
@@ -24,6 +25,7 @@ mod traced;
 
 pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
+pub use flow::{UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
@@ -58,7 +60,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Store jobs: a job with `at` set goes to the scheduled set, any other to the tail of
     /// its queue. All jobs of one call are stored, or none.
-    async fn job_push(&self, params: PushParams) -> Result<(), BackendError>;
+    async fn job_push(&self, params: PushParams) -> Result<PushReport, BackendError>;
 
     /// Take up to `limit` jobs from the heads of the first non-paused queues that have any,
     /// in the order given, leasing them to `process`. Waits up to `wait` when none is there.

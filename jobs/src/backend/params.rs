@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use super::flow::{PushConflict, PushReport};
 pub use crate::clock::LeaseClock;
 use crate::envelope::JobEnvelope;
 
@@ -21,11 +22,17 @@ pub struct LeaseToken(pub String);
 
 /// Push jobs: those with `at` set go to the scheduled set, the others to their queues.
 ///
+/// A job with a unique lock ([`JobEnvelope::unique`]) is stored only if no other job holds a
+/// lock of the same key that has not lapsed; jobs of one push are taken in order, so the
+/// second of two duplicates in one push is a duplicate of the first. What happens to a
+/// duplicate is `on_conflict`'s to say; the [`PushReport`] tells which jobs were not stored.
+///
 /// ```
-/// use jobs::backend::PushParams;
+/// use jobs::backend::{PushConflict, PushParams};
 /// use jobs::envelope::JobEnvelope;
-/// let params = PushParams::new(vec![JobEnvelope::new("Ping", "default", vec![])], jobs::chrono::Utc::now());
-/// assert_eq!(params.jobs.len(), 1);
+/// let params = PushParams::new(vec![JobEnvelope::new("Ping", "default", vec![])], jobs::chrono::Utc::now())
+///     .on_conflict(PushConflict::Replace);
+/// assert_eq!((params.jobs.len(), params.on_conflict), (1, PushConflict::Replace));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -34,12 +41,24 @@ pub struct PushParams {
     pub jobs: Vec<JobEnvelope>,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// What to do with a job whose unique lock another job holds (skip it unless set).
+    pub on_conflict: PushConflict,
 }
 
 impl PushParams {
-    /// Push `jobs` at `now`.
+    /// Push `jobs` at `now`, skipping duplicates of unique jobs.
     pub fn new(jobs: Vec<JobEnvelope>, now: DateTime<Utc>) -> Self {
-        PushParams { jobs, now }
+        PushParams {
+            jobs,
+            now,
+            on_conflict: PushConflict::Skip,
+        }
+    }
+
+    /// What to do with a job whose unique lock another job holds.
+    pub fn on_conflict(mut self, on_conflict: PushConflict) -> Self {
+        self.on_conflict = on_conflict;
+        self
     }
 }
 
@@ -161,6 +180,9 @@ pub enum FinishOutcome {
     Dead,
     /// Removed without keeping it anywhere.
     Discard,
+    /// Not run: it was due to start by its expiry ([`JobEnvelope::expires_at`]) and did not.
+    /// Removed, counted as expired (not processed, not failed).
+    Expired,
 }
 
 /// One job's outcome, as the worker decides it and the backend stores it: the one shape an

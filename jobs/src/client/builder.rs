@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Client, EnqueueError, EnqueueOptions, JobId};
+use super::{Client, EnqueueError, EnqueueOptions, Enqueued, OnConflict};
 use crate::envelope::RetrySetting;
 use crate::job::{Job, JobResult};
 
@@ -87,6 +87,30 @@ impl<J: Job> Enqueue<J> {
         self
     }
 
+    /// Makes this enqueue unique (or unique otherwise than the job declares).
+    pub fn unique(mut self, unique: crate::job::Unique) -> Self {
+        self.opts.unique = Some(unique);
+        self
+    }
+
+    /// What to do when the job is a duplicate of a unique job (skip it unless set).
+    pub fn on_conflict(mut self, on_conflict: OnConflict) -> Self {
+        self.opts.on_conflict = on_conflict;
+        self
+    }
+
+    /// Runs before jobs of a lower priority in its queue: 0 (first) to 9 (last).
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.opts.priority = Some(priority.min(crate::envelope::flow::MAX_PRIORITY));
+        self
+    }
+
+    /// Dropped as expired if not started `within` after it is due.
+    pub fn expires_in(mut self, within: Duration) -> Self {
+        self.opts.expires_in = Some(within);
+        self
+    }
+
     /// Enqueue on this client instead of the current one.
     pub fn client(mut self, client: &Client) -> Self {
         self.client = Some(client.clone());
@@ -106,7 +130,7 @@ impl<J: Job> Enqueue<J> {
     }
 
     /// Enqueues `job`; returns its id once the backend has accepted it.
-    pub async fn enqueue(self, job: J) -> Result<JobId, EnqueueError> {
+    pub async fn enqueue(self, job: J) -> Result<Enqueued, EnqueueError> {
         self.resolve().await?.enqueue(job, &self.opts).await
     }
 
@@ -114,7 +138,7 @@ impl<J: Job> Enqueue<J> {
     pub async fn enqueue_all(
         self,
         jobs: impl IntoIterator<Item = J>,
-    ) -> Result<Vec<JobId>, EnqueueError> {
+    ) -> Result<Vec<Enqueued>, EnqueueError> {
         self.resolve().await?.enqueue_all(jobs, &self.opts).await
     }
 
@@ -166,24 +190,40 @@ macro_rules! __define_set {
             pub fn dead(self, dead: bool) -> Self {
                 Self { inner: self.inner.dead(dead) }
             }
+            /// Makes this enqueue unique (or unique otherwise than the job declares).
+            pub fn unique(self, unique: ::jobs::Unique) -> Self {
+                Self { inner: self.inner.unique(unique) }
+            }
+            /// What to do when the job is a duplicate of a unique job (skip it unless set).
+            pub fn on_conflict(self, on_conflict: ::jobs::OnConflict) -> Self {
+                Self { inner: self.inner.on_conflict(on_conflict) }
+            }
+            /// Runs before jobs of a lower priority in its queue: 0 (first) to 9 (last).
+            pub fn priority(self, priority: u8) -> Self {
+                Self { inner: self.inner.priority(priority) }
+            }
+            /// Dropped as expired if not started `within` after it is due.
+            pub fn expires_in(self, within: ::std::time::Duration) -> Self {
+                Self { inner: self.inner.expires_in(within) }
+            }
             /// Enqueue on this client instead of the current one.
             pub fn client(self, client: &::jobs::Client) -> Self {
                 Self { inner: self.inner.client(client) }
             }
             /// Enqueues the job; returns its id once the backend has accepted it.
-            pub async fn perform_later(self, $($arg: $ty),*) -> ::core::result::Result<::jobs::JobId, ::jobs::EnqueueError> {
+            pub async fn perform_later(self, $($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 self.inner.enqueue($job::new($($arg),*)).await
             }
             /// Enqueues the job to run after `delay`.
-            pub async fn perform_in(self, delay: ::std::time::Duration, $($arg: $ty),*) -> ::core::result::Result<::jobs::JobId, ::jobs::EnqueueError> {
+            pub async fn perform_in(self, delay: ::std::time::Duration, $($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 self.inner.wait(delay).enqueue($job::new($($arg),*)).await
             }
             /// Enqueues the job to run at `at`.
-            pub async fn perform_at(self, at: ::jobs::chrono::DateTime<::jobs::chrono::Utc>, $($arg: $ty),*) -> ::core::result::Result<::jobs::JobId, ::jobs::EnqueueError> {
+            pub async fn perform_at(self, at: ::jobs::chrono::DateTime<::jobs::chrono::Utc>, $($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 self.inner.wait_until(at).enqueue($job::new($($arg),*)).await
             }
             /// Enqueues many jobs in one backend round trip.
-            pub async fn perform_all_later(self, jobs: impl ::core::iter::IntoIterator<Item = $job>) -> ::core::result::Result<::std::vec::Vec<::jobs::JobId>, ::jobs::EnqueueError> {
+            pub async fn perform_all_later(self, jobs: impl ::core::iter::IntoIterator<Item = $job>) -> ::core::result::Result<::std::vec::Vec<::jobs::Enqueued>, ::jobs::EnqueueError> {
                 self.inner.enqueue_all(jobs).await
             }
             /// Runs the job here and now with the client's states: no backend, no retries.
@@ -199,19 +239,19 @@ macro_rules! __define_set {
                 $set { inner: ::jobs::Enqueue::new() }
             }
             /// Enqueues the job on the current client; returns its id once stored.
-            pub async fn perform_later($($arg: $ty),*) -> ::core::result::Result<::jobs::JobId, ::jobs::EnqueueError> {
+            pub async fn perform_later($($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 Self::set().perform_later($($arg),*).await
             }
             /// Enqueues the job to run after `delay`.
-            pub async fn perform_in(delay: ::std::time::Duration, $($arg: $ty),*) -> ::core::result::Result<::jobs::JobId, ::jobs::EnqueueError> {
+            pub async fn perform_in(delay: ::std::time::Duration, $($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 Self::set().perform_in(delay, $($arg),*).await
             }
             /// Enqueues the job to run at `at`.
-            pub async fn perform_at(at: ::jobs::chrono::DateTime<::jobs::chrono::Utc>, $($arg: $ty),*) -> ::core::result::Result<::std::string::String, ::jobs::EnqueueError> {
+            pub async fn perform_at(at: ::jobs::chrono::DateTime<::jobs::chrono::Utc>, $($arg: $ty),*) -> ::core::result::Result<::jobs::Enqueued, ::jobs::EnqueueError> {
                 Self::set().perform_at(at, $($arg),*).await
             }
             /// Enqueues many jobs in one backend round trip.
-            pub async fn perform_all_later(jobs: impl ::core::iter::IntoIterator<Item = Self>) -> ::core::result::Result<::std::vec::Vec<::jobs::JobId>, ::jobs::EnqueueError> {
+            pub async fn perform_all_later(jobs: impl ::core::iter::IntoIterator<Item = Self>) -> ::core::result::Result<::std::vec::Vec<::jobs::Enqueued>, ::jobs::EnqueueError> {
                 Self::set().perform_all_later(jobs).await
             }
             /// Runs the job here and now (Active Job's `perform_now`) with the current client's states.

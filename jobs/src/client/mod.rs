@@ -10,15 +10,17 @@
 
 mod builder;
 mod default;
+mod enqueued;
 
 pub use builder::Enqueue;
 pub use default::{set_default_client, JOBS_URL};
+pub use enqueued::{Enqueued, OnConflict};
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{Backend, BackendError, PushParams};
+use crate::backend::{Backend, BackendError, PushConflict, PushParams};
 use crate::clock::{Clock, SystemClock};
 use crate::envelope::{to_epoch, JobEnvelope, RetrySetting};
 use crate::job::{ArgsError, Failure, Job, JobContext, JobResult, States};
@@ -30,7 +32,8 @@ pub type JobId = String;
 /// The default payload limit: 512 KiB of JSON per job.
 pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
 
-/// Why a job was not enqueued. Nothing was stored when this is returned.
+/// Why a job was not enqueued. Nothing was stored when this is returned, except for a bulk
+/// enqueue refused as [`EnqueueError::Duplicate`], which says what was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
@@ -66,6 +69,17 @@ pub enum EnqueueError {
         /// What the backend said.
         #[source]
         source: BackendError,
+    },
+    /// A unique job's lock is held by another job and the enqueue asked for an error
+    /// ([`OnConflict::Error`]).
+    #[error("job {job} is a duplicate of job {holder}, which holds its unique lock")]
+    Duplicate {
+        /// The wire name.
+        job: String,
+        /// The job that holds the lock (the first, for a bulk enqueue).
+        holder: JobId,
+        /// For a bulk enqueue, what happened to each job: the others were stored.
+        enqueued: Vec<Enqueued>,
     },
     /// No client was set and `JOBS_URL` is not set.
     #[error("no backend to enqueue on: call jobs::set_default_client(..) at start, set JOBS_URL, or pass a client with set().client(..)")]
@@ -269,16 +283,33 @@ impl Client {
             None if !defaults.dead => Some(false),
             None => None,
         };
-        if let Some(at) = opts.run_at(now) {
-            if at > now {
-                env.at = Some(to_epoch(at));
-            }
+        let due = opts.run_at(now).filter(|at| *at > now);
+        if let Some(at) = due {
+            env.at = Some(to_epoch(at));
+        }
+        let due = due.unwrap_or(now);
+        env.set_priority(opts.priority.unwrap_or(defaults.priority));
+        if let Some(unique) = opts.unique.or(defaults.unique) {
+            env.set_unique(Some(unique.lock(J::NAME, &env.queue, &env.args, due)));
+        }
+        if let Some(within) = opts.expires_in.or(defaults.expires_in) {
+            env.set_expires_at(Some(to_epoch(crate::retry::later(due, within))));
         }
         Ok(env)
     }
 
-    /// Pushes ready envelopes in one round trip, after middleware and the size check.
-    pub async fn push(&self, mut jobs: Vec<JobEnvelope>) -> Result<Vec<JobId>, EnqueueError> {
+    /// Pushes ready envelopes in one round trip, after middleware and the size check;
+    /// duplicates of unique jobs are skipped.
+    pub async fn push(&self, jobs: Vec<JobEnvelope>) -> Result<Vec<Enqueued>, EnqueueError> {
+        self.push_with(jobs, OnConflict::Skip).await
+    }
+
+    /// [`Client::push`], with what to do about duplicates of unique jobs.
+    pub async fn push_with(
+        &self,
+        mut jobs: Vec<JobEnvelope>,
+        on_conflict: OnConflict,
+    ) -> Result<Vec<Enqueued>, EnqueueError> {
         for job in &mut jobs {
             for m in &self.inner.middleware {
                 m.before_push(job).map_err(|reason| EnqueueError::Refused {
@@ -309,14 +340,41 @@ impl Client {
             return Ok(Vec::new());
         };
         let class = first.class.clone();
-        let ids = jobs.iter().map(|j| j.jid.clone()).collect();
-        let params = PushParams::new(jobs, self.inner.clock.now());
-        self.inner
+        let mut out: Vec<Enqueued> = jobs.iter().map(|j| Enqueued::New(j.jid.clone())).collect();
+        let conflict = match on_conflict {
+            OnConflict::Replace => PushConflict::Replace,
+            _ => PushConflict::Skip,
+        };
+        let params = PushParams::new(jobs, self.inner.clock.now()).on_conflict(conflict);
+        let report = self
+            .inner
             .backend
             .job_push(params)
             .await
-            .map_err(|source| EnqueueError::Backend { job: class, source })?;
-        Ok(ids)
+            .map_err(|source| EnqueueError::Backend {
+                job: class.clone(),
+                source,
+            })?;
+        for (i, replaced) in report.replaced {
+            if let Some(e) = out.get_mut(i) {
+                let jid = std::mem::replace(e, Enqueued::New(String::new())).into_jid();
+                *e = Enqueued::Replaced { jid, replaced };
+            }
+        }
+        let first_holder = report.duplicates.first().map(|(_, h)| h.clone());
+        for (i, holder) in report.duplicates {
+            if let Some(e) = out.get_mut(i) {
+                *e = Enqueued::Duplicate(holder);
+            }
+        }
+        match (on_conflict, first_holder) {
+            (OnConflict::Error, Some(holder)) => Err(EnqueueError::Duplicate {
+                job: class,
+                holder,
+                enqueued: if out.len() > 1 { out } else { Vec::new() },
+            }),
+            _ => Ok(out),
+        }
     }
 
     /// Enqueues one job.
@@ -324,14 +382,14 @@ impl Client {
         &self,
         job: J,
         opts: &EnqueueOptions,
-    ) -> Result<JobId, EnqueueError> {
+    ) -> Result<Enqueued, EnqueueError> {
         let env = self.envelope(&job, opts)?;
         if self.inner.inline {
             let jid = env.jid.clone();
             self.run_inline(job, env).await?;
-            return Ok(jid);
+            return Ok(Enqueued::New(jid));
         }
-        let mut ids = self.push(vec![env]).await?;
+        let mut ids = self.push_with(vec![env], opts.on_conflict).await?;
         ids.pop().ok_or(EnqueueError::NoClient)
     }
 
@@ -340,7 +398,7 @@ impl Client {
         &self,
         jobs: impl IntoIterator<Item = J>,
         opts: &EnqueueOptions,
-    ) -> Result<Vec<JobId>, EnqueueError> {
+    ) -> Result<Vec<Enqueued>, EnqueueError> {
         let jobs: Vec<J> = jobs.into_iter().collect();
         let envs = jobs
             .iter()
@@ -349,12 +407,12 @@ impl Client {
         if self.inner.inline {
             let mut ids = Vec::with_capacity(envs.len());
             for (job, env) in jobs.into_iter().zip(envs) {
-                ids.push(env.jid.clone());
+                ids.push(Enqueued::New(env.jid.clone()));
                 self.run_inline(job, env).await?;
             }
             return Ok(ids);
         }
-        self.push(envs).await
+        self.push_with(envs, opts.on_conflict).await
     }
 
     async fn run_inline<J: Job>(&self, job: J, env: JobEnvelope) -> Result<(), EnqueueError> {
@@ -379,7 +437,7 @@ impl Client {
     }
 }
 
-/// Per-call options: queue, delay, retries.
+/// Per-call options: queue, delay, retries, uniqueness, priority, expiry.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct EnqueueOptions {
@@ -393,6 +451,14 @@ pub struct EnqueueOptions {
     pub retry: Option<RetrySetting>,
     /// Whether to keep the job dead when its retries run out.
     pub dead: Option<bool>,
+    /// Another uniqueness than the job's.
+    pub unique: Option<crate::job::Unique>,
+    /// What to do when the job is a duplicate of a unique job.
+    pub on_conflict: OnConflict,
+    /// Another priority than the job's.
+    pub priority: Option<u8>,
+    /// Another expiry than the job's.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 impl EnqueueOptions {

@@ -7,9 +7,11 @@
 //! 4. Decoding is written by hand in `decode.rs`: one pass over the fields.
 //! 5. `poison.rs`: the dead jobs made from bytes that are not a job ([`undecodable`]) and from
 //!    jobs that killed their processes ([`bury_rescued`]).
+//! 6. [`flow`]: priority, unique lock and expiry, in keys Sidekiq ignores.
 
 pub mod check;
 mod decode;
+pub mod flow;
 mod poison;
 mod time;
 

@@ -8,12 +8,14 @@ pub(crate) mod args;
 mod context;
 pub(crate) mod outcome;
 pub(crate) mod panic;
+mod unique;
 
 pub use args::ArgsError;
 pub use context::{JobContext, State, StateKey, States};
 pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
+pub use unique::Unique;
 
 use std::time::Duration;
 
@@ -92,6 +94,12 @@ pub struct JobOptions {
     pub backtrace: BacktraceSetting,
     /// Called when retries are exhausted; may choose to discard instead of keeping it dead.
     pub on_exhausted: Option<fn(&JobEnvelope, &Failure) -> Exhausted>,
+    /// Whether and how the job is unique (default: not).
+    pub unique: Option<Unique>,
+    /// Its priority within its queue: 0 (first, the default) to 9 (last).
+    pub priority: u8,
+    /// A job not started this long after it was due is dropped as expired (default: never).
+    pub expires_in: Option<Duration>,
 }
 
 impl JobOptions {
@@ -105,7 +113,32 @@ impl JobOptions {
             backoff: Backoff::Sidekiq,
             backtrace: BacktraceSetting::Chain,
             on_exhausted: None,
+            unique: None,
+            priority: 0,
+            expires_in: None,
         }
+    }
+
+    /// Makes the job unique (see [`Unique`]).
+    pub const fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// Sets the priority: 0 (first, the default) to 9 (last); higher values count as 9.
+    pub const fn priority(mut self, priority: u8) -> Self {
+        self.priority = if priority > crate::envelope::flow::MAX_PRIORITY {
+            crate::envelope::flow::MAX_PRIORITY
+        } else {
+            priority
+        };
+        self
+    }
+
+    /// Drops the job as expired when it has not started `expires_in` after it was due.
+    pub const fn expires_in(mut self, expires_in: Duration) -> Self {
+        self.expires_in = Some(expires_in);
+        self
     }
 
     /// Sets the queue.

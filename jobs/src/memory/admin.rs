@@ -43,12 +43,12 @@ impl AdminBackend for MemoryBackend {
     }
 
     async fn queue_clear(&self, params: QueueClearParams) -> Result<u64, BackendError> {
-        let queue = params.queue.as_str();
-        Ok(self
-            .lock()
-            .queues
-            .remove(queue)
-            .map_or(0, |q| q.len() as u64))
+        let mut st = self.lock();
+        let jobs = st.queues.remove(params.queue.as_str()).unwrap_or_default();
+        for job in &jobs {
+            st.release(job);
+        }
+        Ok(jobs.len() as u64)
     }
 
     async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
@@ -101,7 +101,21 @@ impl AdminBackend for MemoryBackend {
     }
 
     async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
-        Ok(self.lock().take(&p.set, &p.selection).len() as u64)
+        let mut st = self.lock();
+        let jobs = st.take(&p.set, &p.selection);
+        for job in &jobs {
+            st.release(job);
+        }
+        Ok(jobs.len() as u64)
+    }
+
+    async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        let held = self.lock().locks_held(p.now);
+        Ok(held.into_iter().skip(p.offset).take(p.limit).collect())
+    }
+
+    async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
+        Ok(self.lock().locks.remove(&p.key).is_some())
     }
 
     async fn job_enqueue_now(&self, p: JobActionParams) -> Result<u64, BackendError> {
@@ -162,6 +176,7 @@ impl AdminBackend for MemoryBackend {
             processed: st.processed,
             failed: st.failed,
             dead_trimmed: st.dead_trimmed,
+            expired: st.expired,
             enqueued: st.queues.values().map(|q| q.len() as u64).sum(),
             scheduled: st.scheduled.len(),
             retries: st.retry.len(),

@@ -9,6 +9,7 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod flow;
 mod metrics;
 mod schedule;
 mod state;
@@ -64,6 +65,7 @@ impl MemoryBackend {
                 let Some(job) = st.queues.get_mut(name).and_then(|q| q.pop_front()) else {
                     break;
                 };
+                st.release_at_start(&job);
                 st.next_lease += 1;
                 let seq = st.next_lease;
                 let token = seq.to_string();
@@ -97,11 +99,20 @@ impl Backend for MemoryBackend {
         "memory"
     }
 
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+    async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
         let mut woke = false;
+        let mut report = PushReport::default();
         {
             let mut st = self.lock();
-            for mut job in p.jobs {
+            for (i, mut job) in p.jobs.into_iter().enumerate() {
+                match st.claim(&job, p.now, p.on_conflict) {
+                    flow::Claim::Store => {}
+                    flow::Claim::Duplicate(holder) => {
+                        report.duplicates.push((i, holder));
+                        continue;
+                    }
+                    flow::Claim::Replaced(old) => report.replaced.push((i, old)),
+                }
                 match job.at.take() {
                     Some(at) => st.scheduled.insert(crate::envelope::from_epoch(at), job),
                     None => {
@@ -114,7 +125,7 @@ impl Backend for MemoryBackend {
         if woke {
             self.shared.wake.notify_waiters();
         }
-        Ok(())
+        Ok(report)
     }
 
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -147,10 +158,17 @@ impl Backend for MemoryBackend {
             if !st.rescues.is_empty() {
                 st.rescues.remove(&job.jid);
             }
-            let counted = !matches!(item.outcome, FinishOutcome::Snooze { .. });
+            let counted = !matches!(
+                item.outcome,
+                FinishOutcome::Snooze { .. } | FinishOutcome::Expired
+            );
             st.count(p.now, counted, item.failed);
             match item.outcome {
-                FinishOutcome::Completed | FinishOutcome::Discard => {}
+                FinishOutcome::Completed | FinishOutcome::Discard => st.release(&job),
+                FinishOutcome::Expired => {
+                    st.expired += 1;
+                    st.release(&job);
+                }
                 FinishOutcome::Retry { at } => st.retry.insert(at, job),
                 FinishOutcome::Snooze { at } => st.scheduled.insert(at, job),
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),

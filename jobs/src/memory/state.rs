@@ -126,6 +126,10 @@ pub(super) struct State {
     pub(super) processed: u64,
     pub(super) failed: u64,
     pub(super) dead_trimmed: u64,
+    /// Jobs dropped unstarted past their expiry.
+    pub(super) expired: u64,
+    /// Unique locks by key (see `flow.rs`).
+    pub(super) locks: super::flow::Locks,
     pub(super) days: BTreeMap<NaiveDate, (u64, u64)>,
     /// Recurring-job records by name (see `schedule.rs`).
     pub(super) schedules: BTreeMap<String, crate::schedule::ScheduleRecord>,
@@ -140,10 +144,7 @@ impl State {
     pub(super) fn enqueue(&mut self, mut job: JobEnvelope, now: DateTime<Utc>) {
         job.at = None;
         job.enqueued_at = Some(to_epoch(now));
-        self.queues
-            .entry(job.queue.clone())
-            .or_default()
-            .push_back(job);
+        self.insert_by_priority(job);
     }
 
     /// Puts a job back at the head of its queue unchanged.
@@ -173,6 +174,7 @@ impl State {
         limits: DeadLimits,
     ) -> u64 {
         job.at = None;
+        self.release(&job);
         self.dead.insert(now, job);
         let trimmed = self.dead.trim(now, limits);
         self.dead_trimmed += trimmed;

@@ -172,6 +172,15 @@ pub(crate) async fn process(
     permit: OwnedSemaphorePermit,
 ) {
     let Reserved { job, token, .. } = reserved;
+    if job.expired(rt.clock.now()) {
+        // Due to start by its expiry and did not: dropped unrun, counted as expired.
+        tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
+        settler
+            .send(Finish::new(token, job, FinishOutcome::Expired, false))
+            .await;
+        drop(permit);
+        return;
+    }
     let job = Arc::new(job);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);

@@ -35,7 +35,7 @@ impl<H: Hooks> Backend for Hooked<H> {
     fn name(&self) -> &'static str {
         "hooked"
     }
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+    async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
         self.inner.job_push(p).await
     }
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {

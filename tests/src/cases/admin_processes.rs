@@ -191,6 +191,7 @@ pub async fn stats_counts_every_set(b: Subject) -> CaseResult {
         processed: 3,
         failed: 3,
         dead_trimmed: 0,
+        expired: 0,
         enqueued: 3,
         scheduled: 2,
         retries: 1,

@@ -159,6 +159,7 @@ impl Running {
             .enqueue(job, &opts)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+            .into_jid()
     }
 
     pub(crate) async fn stop(self) {

@@ -128,7 +128,7 @@ impl<B: Backend + ?Sized> Backend for RecordSettles<B> {
         self.inner.name()
     }
 
-    async fn job_push(&self, p: PushParams) -> Result<(), BackendError> {
+    async fn job_push(&self, p: PushParams) -> Result<jobs::backend::PushReport, BackendError> {
         self.inner.job_push(p).await
     }
 

@@ -1,0 +1,140 @@
+//! The in-memory backend's flow control: unique locks (claimed at push, released with the
+//! holder's last transition), priority order within a queue, and the expired count.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::state::{selects, State};
+use crate::backend::{PushConflict, Selection, UniqueHeld};
+use crate::envelope::flow::UniqueUntil;
+use crate::envelope::{from_epoch, to_epoch, JobEnvelope};
+
+/// A unique lock: who holds it and until when.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    pub(super) jid: String,
+    pub(super) class: String,
+    pub(super) queue: String,
+    pub(super) until: UniqueUntil,
+    pub(super) expires_at: f64,
+}
+
+/// The locks by key.
+pub(super) type Locks = HashMap<String, Held>;
+
+/// What a push may do with one job.
+pub(super) enum Claim {
+    /// Store it (it has no lock, or it took its lock).
+    Store,
+    /// Another job holds the lock: store nothing.
+    Duplicate(String),
+    /// The waiting holder was deleted; store it (it took the lock).
+    Replaced(String),
+}
+
+impl State {
+    /// Claims `job`'s unique lock, if it has one, at `now`.
+    pub(super) fn claim(
+        &mut self,
+        job: &JobEnvelope,
+        now: DateTime<Utc>,
+        on_conflict: PushConflict,
+    ) -> Claim {
+        let Some(lock) = job.unique() else {
+            return Claim::Store;
+        };
+        let live = self
+            .locks
+            .get(&lock.key)
+            .filter(|h| h.expires_at > to_epoch(now) && h.jid != job.jid)
+            .map(|h| h.jid.clone());
+        let claim = match live {
+            None => Claim::Store,
+            Some(holder) => match on_conflict {
+                PushConflict::Replace if self.remove_waiting(&holder) => Claim::Replaced(holder),
+                _ => return Claim::Duplicate(holder),
+            },
+        };
+        self.locks.insert(
+            lock.key,
+            Held {
+                jid: job.jid.clone(),
+                class: job.class.clone(),
+                queue: job.queue.clone(),
+                until: lock.until,
+                expires_at: lock.expires_at,
+            },
+        );
+        claim
+    }
+
+    /// Releases `job`'s unique lock if `job` holds it (never another job's).
+    pub(super) fn release(&mut self, job: &JobEnvelope) {
+        let Some(lock) = job.unique() else {
+            return;
+        };
+        if self.locks.get(&lock.key).is_some_and(|h| h.jid == job.jid) {
+            self.locks.remove(&lock.key);
+        }
+    }
+
+    /// Releases the lock of a job that starts, when it is held only while the job waits.
+    pub(super) fn release_at_start(&mut self, job: &JobEnvelope) {
+        if job.unique().is_some_and(|l| l.until == UniqueUntil::Start) {
+            self.release(job);
+        }
+    }
+
+    /// Deletes the waiting job `jid` (from a queue, the scheduled or the retry set); whether
+    /// it was there.
+    fn remove_waiting(&mut self, jid: &str) -> bool {
+        let selection = Selection::Jids(vec![jid.to_owned()]);
+        for queue in self.queues.values_mut() {
+            if let Some(i) = queue.iter().position(|j| selects(&selection, j)) {
+                queue.remove(i);
+                return true;
+            }
+        }
+        for set in [&mut self.scheduled, &mut self.retry] {
+            if !set.take_where(|j| j.jid == jid).is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Puts a job in its queue behind every job of its priority or a higher one (a smaller
+    /// number), ahead of those of a lower one: FIFO within a priority.
+    pub(super) fn insert_by_priority(&mut self, job: JobEnvelope) {
+        let priority = job.priority();
+        let queue = self.queues.entry(job.queue.clone()).or_default();
+        let mut at = queue.len();
+        while at > 0 && queue[at - 1].priority() > priority {
+            at -= 1;
+        }
+        queue.insert(at, job);
+    }
+
+    /// The locks held at `now`, soonest to lapse first.
+    pub(super) fn locks_held(&self, now: DateTime<Utc>) -> Vec<UniqueHeld> {
+        let now = to_epoch(now);
+        let mut held: Vec<UniqueHeld> = self
+            .locks
+            .iter()
+            .filter(|(_, h)| h.expires_at > now)
+            .map(|(key, h)| {
+                UniqueHeld::new(
+                    key.clone(),
+                    h.jid.clone(),
+                    h.class.clone(),
+                    h.queue.clone(),
+                    h.until,
+                    from_epoch(h.expires_at),
+                )
+            })
+            .collect();
+        held.sort_by(|a, b| (a.expires_at, &a.key).cmp(&(b.expires_at, &b.key)));
+        held
+    }
+}

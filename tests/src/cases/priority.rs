@@ -1,0 +1,59 @@
+//! Priorities: within a queue, priority 0 runs first and 9 last, first in first out within
+//! one priority; promoted jobs keep theirs; listings show them in run order.
+
+use jobs::backend::{JobSet, QueueListParams};
+
+use crate::support::*;
+use crate::CaseResult;
+
+const Q: &str = "prio";
+
+fn with_priority(n: i64, priority: u8) -> jobs::envelope::JobEnvelope {
+    let mut j = job(Q, n);
+    j.set_priority(priority);
+    j
+}
+
+/// Jobs are reserved by priority (0 first), and in push order within a priority, whether
+/// pushed one by one or together.
+pub async fn smaller_priority_first_fifo_within_one(b: Subject) -> CaseResult {
+    let a = with_priority(1, 5);
+    let c = with_priority(2, 0);
+    let d = with_priority(3, 5);
+    let e = with_priority(4, 9);
+    let f = with_priority(5, 0);
+    push(&b, vec![a.clone(), c.clone()], at(0)).await?;
+    push(&b, vec![d.clone()], at(1)).await?;
+    push(&b, vec![e.clone(), f.clone()], at(2)).await?;
+    let listed = list(&b, JobSet::Queue(Q.into())).await?;
+    assert_eq!(
+        stored_jids(&listed),
+        jids([&c, &f, &a, &d, &e]),
+        "the queue lists jobs in the order they will run"
+    );
+    assert_eq!(
+        listed.iter().map(|s| s.job.priority()).collect::<Vec<_>>(),
+        vec![0, 0, 5, 5, 9],
+        "each job's priority is kept"
+    );
+    let queues = b.queue_list(QueueListParams::new(at(3))).await?;
+    let size = queues.iter().find(|q| q.name == Q).map(|q| q.size);
+    assert_eq!(size, Some(5), "the queue's size counts every priority");
+    let taken = reserve(&b, &[Q], 2, P1, at(3)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&c, &f]));
+    let taken = reserve(&b, &[Q], 3, P1, at(4)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&a, &d, &e]));
+    Ok(())
+}
+
+/// A scheduled job keeps its priority when it is promoted to its queue.
+pub async fn promoted_jobs_keep_their_priority(b: Subject) -> CaseResult {
+    let low = scheduled(with_priority(1, 7), at(10));
+    let high = scheduled(with_priority(2, 1), at(10));
+    push(&b, vec![low.clone(), high.clone()], at(0)).await?;
+    promote(&b, at(10), 10).await?;
+    let taken = reserve(&b, &[Q], 2, P1, at(11)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&high, &low]));
+    assert_eq!(taken[0].job.priority(), 1);
+    Ok(())
+}
