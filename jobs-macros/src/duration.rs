@@ -43,7 +43,7 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("\"{text}\" is too long"))?;
     }
     if total == 0 {
-        return Err("a timeout must be longer than zero".to_owned());
+        return Err("a duration must be longer than zero".to_owned());
     }
     Ok(total)
 }

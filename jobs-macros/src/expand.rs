@@ -250,6 +250,11 @@ fn options(options: &Options) -> TokenStream {
     if let Some(hook) = &options.on_exhausted {
         calls.extend(quote_spanned!(hook.span()=> .on_exhausted(#hook)));
     }
+    calls.extend(crate::flow::expand(
+        options.unique.as_ref(),
+        options.priority.as_ref(),
+        options.expires_in.as_ref(),
+    ));
     calls
 }
 

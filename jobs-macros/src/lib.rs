@@ -18,6 +18,7 @@ use quote::{quote, ToTokens};
 mod duration;
 mod expand;
 mod fallback;
+mod flow;
 mod parse;
 mod validate;
 

@@ -22,11 +22,14 @@ mod kw {
     syn::custom_keyword!(backoff);
     syn::custom_keyword!(backtrace);
     syn::custom_keyword!(on_exhausted);
+    syn::custom_keyword!(unique);
+    syn::custom_keyword!(priority);
+    syn::custom_keyword!(expires_in);
 }
 
 /// Every option, as listed in errors about an unknown one.
-const KEYS: &str =
-    "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, `on_exhausted`";
+const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
+     `on_exhausted`, `unique`, `priority`, `expires_in`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -39,6 +42,9 @@ pub(crate) struct RawArgs {
     pub backoff: Option<Expr>,
     pub backtrace: Option<Expr>,
     pub on_exhausted: Option<Expr>,
+    pub unique: Option<crate::flow::RawUnique>,
+    pub priority: Option<Expr>,
+    pub expires_in: Option<Expr>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -102,8 +108,20 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         dead,
         backoff,
         backtrace,
-        on_exhausted
+        on_exhausted,
+        priority,
+        expires_in
     );
+    if input.peek(kw::unique) {
+        let key: kw::unique = input.parse()?;
+        let unique = crate::flow::parse_unique(input, key.span)?;
+        if raw.unique.is_some() {
+            cx.error_spanned_by(key, "`unique` specified more than once");
+        } else {
+            raw.unique = Some(unique);
+        }
+        return Ok(());
+    }
     if input.peek(Ident::peek_any) {
         let ident = Ident::parse_any(input)?;
         let message = format!("unknown #[job] option `{ident}`; expected one of: {KEYS}");

@@ -69,6 +69,9 @@ pub(crate) struct Options {
     pub backoff: Option<Expr>,
     pub backtrace: Option<(Backtrace, Span)>,
     pub on_exhausted: Option<Expr>,
+    pub unique: Option<crate::flow::Unique>,
+    pub priority: Option<(u8, Span)>,
+    pub expires_in: Option<(u64, Span)>,
 }
 
 /// `retry = ...`.
@@ -89,16 +92,27 @@ pub(crate) enum Backtrace {
 /// Checks everything; anything but [`Validated::Job`] means errors were recorded in `cx`.
 pub(crate) fn validate<'a>(
     cx: &Ctxt,
-    raw: RawArgs,
+    mut raw: RawArgs,
     params: Option<Vec<Param>>,
     item: &'a ItemFn,
 ) -> Validated<'a> {
-    let (options, name) = validate_options(cx, raw);
+    let raw_unique = raw.unique.take();
+    let (mut options, name) = validate_options(cx, raw);
     let signature_ok = validate_signature(cx, item);
     let Some(params) = params else {
         return Validated::Nothing;
     };
     let job_params = validate_params(cx, &params);
+    if let (Some(raw), Some(ps)) = (raw_unique, &job_params) {
+        let args: Vec<&Arg> = ps
+            .iter()
+            .filter_map(|p| match p {
+                JobParam::Arg(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        options.unique = crate::flow::unique(cx, raw, &args);
+    }
     let Some(ident) = type_ident(cx, &item.sig.ident) else {
         return Validated::Nothing;
     };
@@ -143,6 +157,11 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         }),
         backoff: raw.backoff,
         backtrace: raw.backtrace.and_then(|e| backtrace(cx, &e)),
+        unique: None,
+        priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
+        expires_in: raw
+            .expires_in
+            .and_then(|e| crate::flow::duration(cx, "expires_in", &e)),
         on_exhausted: raw.on_exhausted.and_then(|e| match ungroup(&e) {
             Expr::Path(_) => Some(e),
             _ => {
