@@ -76,6 +76,33 @@ fn decode_round_trips(text: &str) {
     }
 }
 
+/// Found by AFL (`scripts/fuzz-afl schedule`): croner reads a field of only commas as no
+/// values at all, so `, * * * *` parsed and then searched every hour of thousands of years
+/// for a minute that never comes (15 s per next tick in a release build, each pass of the
+/// scheduler). An empty field is refused instead, with or without the seconds field.
+#[test]
+fn cron_fields_without_values_are_refused() {
+    for expr in [
+        ", * * * *",
+        " , * * * *",
+        "* ,, * * *",
+        "0 0 , * *",
+        "* * * , *",
+        "* * * * ,",
+        "* * * * +",
+        "* * * * +,",
+        ", * * * * *",
+    ] {
+        let refused = Timing::cron(expr).err();
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("no values")),
+            "{expr:?}: {refused:?}"
+        );
+    }
+    // A list with an empty item still has values, as croner reads it.
+    assert!(Timing::cron("1,,2 * * * *").is_ok());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
