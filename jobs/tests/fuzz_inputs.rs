@@ -3,9 +3,10 @@
 //! expressions. No input may panic: each is refused with an error, or decodes and
 //! round-trips. `JOBS_FUZZ_CASES` sets the number of cases (default 500 per campaign).
 //!
-//! Coverage-guided fuzzing (cargo-afl) needs AFL++ built for this toolchain; these
-//! campaigns instead mutate seed payloads taken from the tests (field removal, type swaps,
-//! byte flips, truncation) and generate arbitrary text.
+//! These campaigns are CI's fuzzing: they mutate seed payloads taken from the tests (field
+//! removal, type swaps, byte flips, truncation) and generate arbitrary text. Coverage-guided
+//! fuzzing of the same inputs runs by hand (`scripts/fuzz-afl`, targets in `fuzz/`); what it
+//! finds is kept here as regression cases.
 
 use jobs::envelope::{check::MAX_ARG_DEPTH, undecodable, JobEnvelope};
 use jobs::schedule::{check_file, parse_duration, ScheduleFile, Timing};
