@@ -3,9 +3,10 @@
 //! expressions. No input may panic: each is refused with an error, or decodes and
 //! round-trips. `JOBS_FUZZ_CASES` sets the number of cases (default 500 per campaign).
 //!
-//! Coverage-guided fuzzing (cargo-afl) needs AFL++ built for this toolchain; these
-//! campaigns instead mutate seed payloads taken from the tests (field removal, type swaps,
-//! byte flips, truncation) and generate arbitrary text.
+//! These campaigns are CI's fuzzing: they mutate seed payloads taken from the tests (field
+//! removal, type swaps, byte flips, truncation) and generate arbitrary text. Coverage-guided
+//! fuzzing of the same inputs runs by hand (`scripts/fuzz-afl`, targets in `fuzz/`); what it
+//! finds is kept here as regression cases.
 
 use jobs::envelope::{check::MAX_ARG_DEPTH, undecodable, JobEnvelope};
 use jobs::schedule::{check_file, parse_duration, ScheduleFile, Timing};
@@ -74,6 +75,33 @@ fn decode_round_trips(text: &str) {
         let back = JobEnvelope::from_json(&again).expect("an encoded envelope decodes");
         assert_eq!(back, job, "round trip of {text}");
     }
+}
+
+/// Found by AFL (`scripts/fuzz-afl schedule`): croner reads a field of only commas as no
+/// values at all, so `, * * * *` parsed and then searched every hour of thousands of years
+/// for a minute that never comes (15 s per next tick in a release build, each pass of the
+/// scheduler). An empty field is refused instead, with or without the seconds field.
+#[test]
+fn cron_fields_without_values_are_refused() {
+    for expr in [
+        ", * * * *",
+        " , * * * *",
+        "* ,, * * *",
+        "0 0 , * *",
+        "* * * , *",
+        "* * * * ,",
+        "* * * * +",
+        "* * * * +,",
+        ", * * * * *",
+    ] {
+        let refused = Timing::cron(expr).err();
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("no values")),
+            "{expr:?}: {refused:?}"
+        );
+    }
+    // A list with an empty item still has values, as croner reads it.
+    assert!(Timing::cron("1,,2 * * * *").is_ok());
 }
 
 proptest! {

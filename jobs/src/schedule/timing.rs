@@ -73,11 +73,17 @@ impl Timing {
 
     /// A cron expression: 5 fields (`min hour day month weekday`), 6 with seconds first, or
     /// `@hourly`, `@daily`, `@weekly`, `@monthly` (also `@yearly`). Day of month and day of
-    /// week combine as in Vixie cron (either matches when both are restricted).
+    /// week combine as in Vixie cron (either matches when both are restricted). A field
+    /// with no values (`,` or `+` alone) is refused: croner would accept it and then search
+    /// thousands of years for a time that never comes.
     pub fn cron(expr: &str) -> Result<Self, String> {
         let fields = expr.split_whitespace().count();
         if !expr.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
             return Err(format!("expected 5 or 6 fields, found {fields}"));
+        }
+        let empty = |f: &str| f.trim_start_matches('+').split(',').all(str::is_empty);
+        if let Some(i) = expr.split_whitespace().position(empty) {
+            return Err(format!("field {} has no values", i + 1));
         }
         let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Optional)

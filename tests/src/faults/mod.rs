@@ -9,7 +9,8 @@
 //!    recovery time.
 //! 3. `fleet.rs` starts and signals worker processes and enqueues; `servers.rs` runs stores
 //!    private to a test (to crash, restart and kill connections of); `proxy.rs` stalls a
-//!    worker's traffic to its store (a partition).
+//!    worker's traffic to its store (a partition); `resp_proxy.rs` answers a worker's Redis
+//!    commands with `-READONLY` (a failover the worker has not noticed).
 //! 4. `scenarios.rs` and `store_faults.rs` are the faults, each a function any backend's
 //!    test calls with its [`run::Target`]: `tests/faults_redis.rs`, `faults_postgres.rs`,
 //!    `faults_sqlite.rs`.
@@ -27,6 +28,7 @@ pub mod fleet;
 pub mod history;
 pub mod proxy;
 pub mod recorder;
+pub mod resp_proxy;
 pub mod run;
 pub mod scenarios;
 pub mod servers;

@@ -70,6 +70,32 @@ impl PrivateRedis {
         }
     }
 
+    /// Stops the server cleanly (`SHUTDOWN`: the AOF is flushed) and waits for it to exit.
+    pub async fn shutdown(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+                    // The server closes the connection instead of replying.
+                    let _: Result<(), _> = redis::cmd("SHUTDOWN").query_async(&mut c).await;
+                }
+            }
+            let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            if exit.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                panic!(
+                    "the private redis-server on port {} ignored SHUTDOWN",
+                    self.port
+                );
+            }
+        }
+    }
+
+    /// Whether the server was started and not crashed or shut down since.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Starts the server again on the same port and files (it replays its AOF), and waits
     /// until it answers PING.
     pub async fn start_again(&mut self) {
@@ -106,7 +132,7 @@ impl PrivateRedis {
                 "the private redis-server on port {} did not answer within 20 s",
                 self.port
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

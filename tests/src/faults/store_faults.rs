@@ -1,8 +1,10 @@
 //! The faults done to the store or the path to it: a crash and restart, connection kills,
-//! Redis `CLIENT UNBLOCK ... ERROR` against blocked reserves, and a partition longer than
-//! the lease (a stalling proxy between one worker and the store).
+//! Redis `CLIENT UNBLOCK ... ERROR` against blocked reserves, Redis `-READONLY` replies (a
+//! proxy playing a demoted primary), and a partition longer than the lease (a stalling proxy
+//! between one worker and the store).
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use jobs::Client;
 use super::fleet::{history_job, push_recorded};
 use super::history::{now_ms, Event, HistoryLog};
 use super::proxy::StallProxy;
+use super::resp_proxy::ReadOnlyProxy;
 use super::run::{Run, Target};
 use super::scenarios::{all_moved_on, finish_clean, hold};
 use super::servers::{PrivateCluster, PrivateRedis};
@@ -136,7 +139,7 @@ where
 }
 
 /// The ids of the clients of `redis` blocked in a command.
-async fn blocked_clients(redis: &PrivateRedis) -> Vec<u64> {
+pub async fn blocked_clients(redis: &PrivateRedis) -> Vec<u64> {
     let list: String = redis.command(redis::cmd("CLIENT").arg("LIST")).await;
     list.lines()
         .filter(|line| {
@@ -250,4 +253,67 @@ pub async fn partition(target: &Target, upstream: SocketAddr, url_via: impl Fn(u
     }
     let bound = s.duplicate_bound(run.injected, 1);
     finish_clean(&mut run, enqueuer, vec![a, b], bound).await;
+}
+
+/// Every worker reaches Redis through a proxy that, `rounds` times, answers each of their
+/// commands with `-READONLY` without forwarding it, as a demoted primary would after a
+/// failover the workers have not noticed: for half the lease (a few heartbeats and polls) in
+/// even rounds, for 1.5 × the lease in odd ones, while jobs run. Enqueues go to the store
+/// directly, so jobs wait meanwhile. Once the proxy lets commands through again the workers
+/// must settle what they ran, and take the jobs that waited. `url_via(port)` is the store's
+/// URL through the proxy's port.
+pub async fn readonly_replies(
+    target: &Target,
+    upstream: SocketAddr,
+    url_via: impl Fn(u16) -> String,
+) {
+    let s = Settings::from_env();
+    let mut run = Run::new("readonly_replies", target, s);
+    let proxy = ReadOnlyProxy::start(upstream)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the proxy: {e}"));
+    let spec = run.spec.with_url(url_via(proxy.port()));
+    let workers = vec![
+        super::fleet::WorkerProc::start(&spec).await,
+        super::fleet::WorkerProc::start(&spec).await,
+    ];
+    let pids: Vec<u32> = workers.iter().map(|w| w.pid()).collect();
+    let enqueuer = run.enqueuer();
+    for round in 0..s.rounds {
+        hold(&run, Duration::ZERO, Duration::from_secs(60), |run| {
+            any_running(run, &pids)
+        })
+        .await;
+        let (at, before) = (now_ms(), proxy.refused());
+        proxy.set_readonly(true);
+        // The fault's own length.
+        let length = if round % 2 == 0 {
+            s.lease_ttl / 2
+        } else {
+            s.lease_ttl * 3 / 2
+        };
+        tokio::time::sleep(length).await;
+        proxy.set_readonly(false);
+        assert!(
+            proxy.refused() > before,
+            "readonly_replies: no command was refused in round {round}"
+        );
+        run.injected(at, Vec::new(), 1);
+        let lifted = now_ms();
+        run.wait_for(
+            "settles after read-only ended",
+            Duration::from_secs(60),
+            |_| settled_since(&run, lifted, None, BETWEEN_FAULTS),
+        )
+        .await;
+    }
+    // Past the test harness's capture, beside the summary line.
+    let _ = writeln!(
+        std::io::stderr(),
+        "readonly_replies on {}: {} commands answered -READONLY",
+        target.backend,
+        proxy.refused()
+    );
+    let bound = s.duplicate_bound(run.injected, workers.len() as u64);
+    finish_clean(&mut run, enqueuer, workers, bound).await;
 }

@@ -26,6 +26,10 @@ pub struct Model {
     queue_of: HashMap<String, String>,
     queues: BTreeMap<String, VecDeque<String>>,
     rescues: HashMap<String, u32>,
+    /// The time of the schedulers' last pass over the recurring schedule.
+    tick_seen: Option<i64>,
+    /// The latest tick of the recurring schedule that enqueued a job.
+    tick_last_run: Option<i64>,
 }
 
 impl Model {
@@ -172,6 +176,34 @@ impl Model {
             waiting.push_back(jid.clone());
             self.places.insert(jid.clone(), Place::Queued);
         }
+    }
+
+    /// A scheduler pass at `now` over a schedule firing every `period` seconds: the ticks it
+    /// must claim, oldest first. The first pass declares the schedule (its next run is the
+    /// first tick after `now`) and claims nothing; a later one claims the ticks since the
+    /// previous pass that the default catch-up policy keeps: the latest (on time, as it is
+    /// less than the 60 s grace old) and the one before it (missed: `CatchUp::Once` runs the
+    /// latest missed tick). Each tick is claimed once, whoever passes.
+    pub fn tick(&mut self, now: i64, period: i64) -> Vec<i64> {
+        let Some(seen) = self.tick_seen.replace(now) else {
+            return Vec::new();
+        };
+        let latest = now.div_euclid(period) * period;
+        let fired: Vec<i64> = [latest - period, latest]
+            .into_iter()
+            .filter(|t| *t > seen)
+            .collect();
+        if let Some(t) = fired.last() {
+            self.tick_last_run = Some(*t);
+        }
+        fired
+    }
+
+    /// The recurring schedule's last run and next run, once a pass declared it.
+    pub fn schedule(&self, period: i64) -> Option<(Option<i64>, i64)> {
+        let seen = self.tick_seen?;
+        let next = (seen.div_euclid(period) + 1) * period;
+        Some((self.tick_last_run, next))
     }
 
     /// The jobs waiting in `queue`, head first.
