@@ -148,7 +148,7 @@ pub(crate) fn unique(cx: &Ctxt, raw: RawUnique, args: &[&Arg]) -> Option<Unique>
         names
             .iter()
             .filter_map(|n| {
-                let found = args.iter().position(|a| a.name == n.unraw().to_string());
+                let found = args.iter().position(|a| n.unraw() == a.name);
                 if found.is_none() {
                     ok = false;
                     let known: Vec<String> = args.iter().map(|a| format!("`{}`", a.name)).collect();
