@@ -17,6 +17,8 @@ pub enum Scenario {
     Io,
     /// A retry storm of `--jobs` jobs failing twice each, then `--duration` of steady load.
     Soak,
+    /// Unique, duplicate and prioritized jobs beside plain ones, in one run.
+    Flow,
     /// A child worker process (internal): works until its stdin closes.
     Worker,
     /// Sequential `LPUSH` on a raw connection: the floor under `noop --single` on Redis.
@@ -34,6 +36,7 @@ impl Scenario {
             Scenario::Depth => "depth",
             Scenario::Io => "io",
             Scenario::Soak => "soak",
+            Scenario::Flow => "flow",
             Scenario::Worker => "worker",
             Scenario::CeilingPush => "ceiling-push",
             Scenario::CeilingIo => "ceiling-io",
@@ -63,7 +66,7 @@ pub struct Options {
     pub every: Duration,
 }
 
-pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak> --backend URL [options]
+pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --backend URL [options]
        jobs-bench ceiling-push --backend redis://... [--jobs N]
        jobs-bench ceiling-io [--jobs N] [--concurrency C]
   --jobs N          jobs to run (noop: 10000, io: 20000)
@@ -77,6 +80,7 @@ pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak> --backen
   --timeout SECS    limit of the whole run (default 300)
   --duration SECS   soak: length of the steady phase after the retry storm of --jobs (default 60)
   --every SECS      soak: seconds between samples (default 10)
+  flow: plain, unique, duplicate and prioritized jobs side by side (--jobs each)
 URL: memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB, sqlite://ANY (a temp file is used)";
 
 impl Options {
@@ -91,6 +95,7 @@ impl Options {
             "depth" => Scenario::Depth,
             "io" => Scenario::Io,
             "soak" => Scenario::Soak,
+            "flow" => Scenario::Flow,
             "worker" => Scenario::Worker,
             "ceiling-push" => Scenario::CeilingPush,
             "ceiling-io" => Scenario::CeilingIo,

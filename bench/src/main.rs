@@ -8,6 +8,7 @@
 mod args;
 mod ceiling;
 mod child;
+mod flow;
 mod report;
 mod scenarios;
 mod soak;
@@ -65,6 +66,7 @@ async fn run(opts: Options) -> Result<()> {
             Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
             Scenario::Soak => soak::soak(&opts, &store, backend).await,
+            Scenario::Flow => flow::flow(&opts, &store, backend).await,
             Scenario::Worker | Scenario::CeilingPush | Scenario::CeilingIo => {
                 anyhow::bail!("{} does not use an isolated store", opts.scenario.name())
             }

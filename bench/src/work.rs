@@ -139,3 +139,11 @@ pub fn worker(
     }
     b.build().context("building the worker")
 }
+
+/// [`BenchNoop`] made unique by its argument (a ten-minute lock), for the `flow` scenario.
+#[jobs::job(name = "BenchUnique", retry = 3, unique(within = "10m"))]
+pub async fn bench_unique(probe: State<Probe>, n: u64) -> Result<(), SimulatedFailure> {
+    let _ = n;
+    probe.record();
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The `flow` scenario: flow control beside the plain path, in one run on one store.
+//!
+//! Each phase enqueues `--jobs` jobs in bulk batches of `--batch`, then times one worker
+//! (`--concurrency`) performing them, and prints a `flow-row` JSON line:
+//! 1. `plain`: `BenchNoop`, no flow options (the baseline);
+//! 2. `unique`: `BenchUnique`, each job its own lock (taken at enqueue, released at success);
+//! 3. `duplicate`: the same jobs enqueued again while their locks are held: every one is
+//!    refused (timed as an enqueue rate; nothing to perform);
+//! 4. `priority`: `BenchNoop` with priorities 0 to 9, a tenth of the jobs each, interleaved.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use jobs::backend::AdminBackend;
+use jobs::Client;
+
+use crate::args::Options;
+use crate::report::{round3, Report};
+use crate::store::Store;
+use crate::work::{worker, BenchNoop, BenchUnique, Probe};
+
+/// Which jobs a phase enqueues.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Plain,
+    Unique,
+    Duplicate,
+    Priority,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Plain => "plain",
+            Phase::Unique => "unique",
+            Phase::Duplicate => "duplicate",
+            Phase::Priority => "priority",
+        }
+    }
+}
+
+/// Enqueues the phase's jobs; returns the seconds taken and how many were stored.
+async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64)> {
+    let t = Instant::now();
+    let mut stored = 0u64;
+    let mut start = 0u64;
+    while start < o.jobs {
+        let end = (start + o.batch as u64).min(o.jobs);
+        let got = match phase {
+            Phase::Plain => {
+                BenchNoop::set()
+                    .client(client)
+                    .perform_all_later((start..end).map(BenchNoop::new))
+                    .await
+            }
+            Phase::Unique | Phase::Duplicate => {
+                BenchUnique::set()
+                    .client(client)
+                    .perform_all_later((start..end).map(BenchUnique::new))
+                    .await
+            }
+            Phase::Priority => {
+                let priority = u8::try_from((start / o.batch as u64) % 10).unwrap_or(0);
+                BenchNoop::set()
+                    .client(client)
+                    .priority(priority)
+                    .perform_all_later((start..end).map(BenchNoop::new))
+                    .await
+            }
+        }
+        .with_context(|| format!("{}: enqueueing jobs {start}..{end}", phase.name()))?;
+        stored += got.iter().filter(|e| e.is_stored()).count() as u64;
+        start = end;
+    }
+    Ok((t.elapsed().as_secs_f64(), stored))
+}
+
+/// Runs one worker until `n` jobs are performed; returns the seconds taken.
+async fn perform(o: &Options, backend: &Arc<dyn AdminBackend>, n: u64) -> Result<f64> {
+    let deadline = Instant::now() + o.timeout;
+    let probe = Probe::new();
+    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let handle = w.handle();
+    let t = Instant::now();
+    let running = tokio::spawn(w.run());
+    let finished = probe.wait_for(n, deadline).await;
+    let secs = t.elapsed().as_secs_f64();
+    handle.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+    if !finished {
+        bail!("time limit reached: {} of {n} jobs performed", probe.done());
+    }
+    Ok(secs)
+}
+
+/// Runs the four phases; the report carries the plain phase's figures.
+pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
+    let client = Client::new(backend.clone());
+    let mut plain = (0.0, 0.0);
+    let row = |phase: Phase, enqueue: f64, process: Option<f64>, plain: (f64, f64)| {
+        println!(
+            "flow-row {}",
+            serde_json::json!({
+                "phase": phase.name(),
+                "backend": store.kind,
+                "jobs": o.jobs,
+                "enqueue_per_s": round3(enqueue),
+                "process_per_s": process.map(round3),
+                "enqueue_vs_plain": round3(enqueue / plain.0),
+                "process_vs_plain": process.map(|p| round3(p / plain.1)),
+            })
+        );
+    };
+    for phase in [Phase::Plain, Phase::Unique, Phase::Priority] {
+        let (secs, stored) = enqueue(&client, o, phase).await?;
+        if stored != o.jobs {
+            bail!("{}: {stored} of {} jobs stored", phase.name(), o.jobs);
+        }
+        let enqueue_rate = o.jobs as f64 / secs;
+        if phase == Phase::Unique {
+            // The same jobs again while their locks are held: every one is refused.
+            let (dup_secs, dup_stored) = enqueue(&client, o, Phase::Duplicate).await?;
+            if dup_stored != 0 {
+                bail!("duplicate: {dup_stored} of {} duplicates stored", o.jobs);
+            }
+            let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
+            row(phase, enqueue_rate, Some(process), plain);
+            row(Phase::Duplicate, o.jobs as f64 / dup_secs, None, plain);
+            continue;
+        }
+        let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
+        if phase == Phase::Plain {
+            plain = (enqueue_rate, process);
+        }
+        row(phase, enqueue_rate, Some(process), plain);
+    }
+    let mut r = crate::scenarios::report(o, store, o.jobs);
+    r.enqueue_per_s = Some(round3(plain.0));
+    r.process_per_s = Some(round3(plain.1));
+    Ok(r)
+}
