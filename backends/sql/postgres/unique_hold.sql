@@ -9,11 +9,13 @@
 -- at or before $2 has lapsed: its row keeps its job but no longer its key. A holder is
 -- waiting when it is in a queue, the scheduled set or the retry set (a push may replace it).
 --
--- EXPLAIN (checked by `push_flow_and_unique_hold_use_the_unique_index`):
---   CTE holder -> LockRows -> Sort
---                 -> Index Scan using jobs_unique_key_idx (Index Cond: unique_key = ANY ($1))
+-- EXPLAIN (checked by `push_flow_and_unique_hold_use_the_unique_index`, generic plan, 3,000
+-- locks held among 5,000 jobs):
+--   CTE holder -> LockRows -> Sort (unique_key)
+--                 -> Bitmap Heap Scan on jobs
+--                    -> Bitmap Index Scan on jobs_unique_key_idx (unique_key = ANY ($1))
 --   CTE lapsed -> Update on jobs j -> Nested Loop
---                 -> CTE Scan on holder -> Index Scan using jobs_pkey
+--                 -> CTE Scan on holder h (NOT live) -> Index Scan using jobs_pkey on jobs j
 WITH holder AS (
     SELECT id, unique_key, jid, state, unique_expires_at > $2 AS live
     FROM __SCHEMA__.jobs

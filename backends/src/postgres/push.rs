@@ -138,7 +138,11 @@ impl FlowRows {
 
     /// Adds `job`, pushed at `now`, as `push.sql` stores it: a job with `at` is scheduled
     /// (stored without it), any other is stamped `enqueued_at = now`.
-    pub(super) fn add(&mut self, mut job: JobEnvelope, now: DateTime<Utc>) -> Result<(), BackendError> {
+    pub(super) fn add(
+        &mut self,
+        mut job: JobEnvelope,
+        now: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
         let at = job.at.take().map(from_epoch);
         if at.is_none() {
             job.enqueued_at = Some(to_epoch(now));
@@ -152,7 +156,8 @@ impl FlowRows {
         self.jids.push(job.jid);
         self.queues.push(job.queue);
         self.untils.push(lock.as_ref().map(|l| until_text(l.until)));
-        self.lapses.push(lock.as_ref().map(|l| from_epoch(l.expires_at)));
+        self.lapses
+            .push(lock.as_ref().map(|l| from_epoch(l.expires_at)));
         self.keys.push(lock.map(|l: UniqueLock| l.key));
         Ok(())
     }
@@ -195,7 +200,10 @@ fn until_text(until: UniqueUntil) -> &'static str {
 }
 
 /// Stores jobs on a pooled connection and wakes this process's reservers for them.
-pub(super) async fn job_push(inner: &Arc<Inner>, p: PushParams) -> Result<PushReport, BackendError> {
+pub(super) async fn job_push(
+    inner: &Arc<Inner>,
+    p: PushParams,
+) -> Result<PushReport, BackendError> {
     let bulk = p.jobs.len() >= 100;
     let mut conn = inner.pool.acquire().await.or_backend(&inner.cx)?;
     let pushed = insert(inner, &mut conn, p).await?;

@@ -75,7 +75,7 @@ pub(super) async fn push(
                 rows.add(job.clone(), p.now)?;
             }
         }
-        let stored = rows.insert(inner, &mut *tx, p.now).await?;
+        let stored = rows.insert(inner, &mut tx, p.now).await?;
         if stored == rows.len() {
             tx.commit().await.or_backend(&inner.cx)?;
             return Ok(Pushed {
@@ -258,7 +258,11 @@ mod tests {
         assert_eq!(plan.keep, vec![false, false, true, false]);
         assert_eq!(
             plan.report.duplicates,
-            vec![(0, "held".into()), (1, "held".into()), (3, jobs[2].jid.clone())]
+            vec![
+                (0, "held".into()),
+                (1, "held".into()),
+                (3, jobs[2].jid.clone())
+            ]
         );
         assert!(plan.delete.is_empty() && plan.report.replaced.is_empty());
     }
