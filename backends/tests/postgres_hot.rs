@@ -113,6 +113,61 @@ mod postgres {
         db.drop().await;
     }
 
+    /// A push of unique jobs finds the holders of its keys through the partial unique index
+    /// (never a walk of `jobs`), and its insert names that index as its conflict arbiter;
+    /// generic plans, as cached prepared statements get them, with 3,000 locks held.
+    #[tokio::test]
+    async fn push_flow_and_unique_hold_use_the_unique_index() {
+        use jobs::envelope::flow::{UniqueLock, UniqueUntil};
+        let db = TestDb::new().await;
+        let unique = |n: i64| {
+            let mut j = job("a", n);
+            let lock = UniqueLock::new("J", None, &[n.into()], UniqueUntil::Success, 2e9);
+            j.set_unique(Some(lock));
+            j.set_priority((n % 10) as u8);
+            j
+        };
+        push(&db.backend, (0..3000).map(unique).collect()).await;
+        push(&db.backend, (0..2000).map(|i| job("b", i)).collect()).await;
+        sqlx::query(&format!("ANALYZE \"{}\".jobs", db.schema))
+            .execute(db.backend.pool())
+            .await
+            .unwrap();
+        let sql = |text: &str| {
+            text.replace("__SCHEMA__", &format!("\"{}\"", db.schema))
+                .replace("__CHANNEL__", &format!("'jobs.{}'", db.schema))
+        };
+        let hold = generic_plan(
+            &db,
+            &sql(include_str!("../sql/postgres/unique_hold.sql")),
+            "text[], timestamptz",
+        )
+        .await;
+        println!("{hold}");
+        // An index scan, or a bitmap scan for a key list of unknown length.
+        assert!(
+            hold.contains("Index Cond: (unique_key = ANY ($1))"),
+            "{hold}"
+        );
+        assert!(hold.contains("jobs_unique_key_idx"), "{hold}");
+        assert!(hold.contains("jobs_pkey"), "{hold}");
+        assert!(!hold.contains("Seq Scan on jobs"), "{hold}");
+        let insert = generic_plan(
+            &db,
+            &sql(include_str!("../sql/postgres/push_flow.sql")),
+            "text[], text[], text[], timestamptz[], timestamptz, float8[], smallint[], text[], \
+             text[], timestamptz[]",
+        )
+        .await;
+        println!("{insert}");
+        assert!(
+            insert.contains("Conflict Arbiter Indexes: jobs_unique_key_idx"),
+            "{insert}"
+        );
+        assert!(!insert.contains("Seq Scan on jobs"), "{insert}");
+        db.drop().await;
+    }
+
     /// A heartbeat does not wait for a lease row another statement holds (a finish of the
     /// same lease, say): it extends the others now and that one at the next beat. Waiting
     /// deadlocked with finishes that lock their rows in a different order.
@@ -292,7 +347,7 @@ mod postgres {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-        assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
         // On demand, again: nothing left to apply.
         let applied = jobs_backends::postgres::migrate(&mut conn, &schema)
             .await

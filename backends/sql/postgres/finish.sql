@@ -1,6 +1,6 @@
 -- Settle a batch of leases in one statement, with the counters.
 -- $1 row ids, $2 lease tokens, $3 new envelopes (JSON text, NULL when not kept),
--- $4 outcomes (completed, discard, retry, snooze, dead), $5 times (retry, snooze),
+-- $4 outcomes (completed, discard, expired, retry, snooze, dead), $5 times (retry, snooze),
 -- $6 failed flags, $7 now, $8 today (UTC), $9 the new envelopes' `enqueued_at`,
 -- $10 whether completed jobs are kept (state `completed`, pruned later) or deleted.
 --
@@ -14,6 +14,11 @@
 -- racing this statement makes the item lost rather than applied twice. The indexes of
 -- the items that applied are returned; the others are reported lost. A settled run
 -- ended, so a kept row's rescue count starts again from zero.
+--
+-- Unique locks end with their job: a deleted row (completed, discard, expired) takes its
+-- `unique_key` with it, and a row kept as completed or dead drops it; retries and snoozes
+-- keep theirs. An expired job (due to start by its expiry and did not) is deleted unrun and
+-- counted in the `expired` total, not in `processed` (nor per day).
 WITH item AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
@@ -24,7 +29,7 @@ removed AS (
     DELETE FROM __SCHEMA__.jobs AS j
     USING item AS i
     WHERE j.id = i.id AND j.lease_token = i.lease
-      AND (i.outcome = 'discard' OR (i.outcome = 'completed' AND NOT $10))
+      AND (i.outcome IN ('discard', 'expired') OR (i.outcome = 'completed' AND NOT $10))
     RETURNING i.idx, i.outcome, i.failed
 ),
 moved AS (
@@ -42,7 +47,9 @@ moved AS (
         lease_owner = NULL,
         lease_token = NULL,
         lease_expires_at = NULL,
-        rescues = 0
+        rescues = 0,
+        unique_key = CASE WHEN i.outcome IN ('completed', 'dead') THEN NULL
+                          ELSE j.unique_key END
     FROM item AS i
     WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome IN ('retry', 'snooze', 'dead') OR (i.outcome = 'completed' AND $10))
@@ -54,9 +61,12 @@ settled AS (
     SELECT * FROM moved
 ),
 counts AS (
-    SELECT 'processed' AS name, count(*) FILTER (WHERE outcome <> 'snooze') AS n FROM settled
+    SELECT 'processed' AS name, count(*) FILTER (WHERE outcome NOT IN ('snooze', 'expired')) AS n
+    FROM settled
     UNION ALL
     SELECT 'failed', count(*) FILTER (WHERE failed) FROM settled
+    UNION ALL
+    SELECT 'expired', count(*) FILTER (WHERE outcome = 'expired') FROM settled
 ),
 totals AS (
     INSERT INTO __SCHEMA__.counters (name, shard, value)
@@ -65,7 +75,7 @@ totals AS (
 ),
 daily AS (
     INSERT INTO __SCHEMA__.counters_daily (day, name, shard, value)
-    SELECT $8, name, pg_backend_pid() % 16, n FROM counts WHERE n > 0
+    SELECT $8, name, pg_backend_pid() % 16, n FROM counts WHERE n > 0 AND name <> 'expired'
     ON CONFLICT (day, name, shard) DO UPDATE SET value = counters_daily.value + excluded.value
 )
 SELECT idx, outcome FROM settled

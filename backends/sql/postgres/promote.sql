@@ -1,7 +1,9 @@
 -- Move up to $2 scheduled, then retry, jobs due at or before $1 to the tail of their
 -- queues, stamping `enqueued_at` ($3, epoch seconds). SKIP LOCKED means two promoters
 -- never move the same job: each row moves once. The retry set only fills what the
--- scheduled set left of the limit, so no row is locked that will not move.
+-- scheduled set left of the limit, so no row is locked that will not move. Each job keeps
+-- its priority, written at push; one that was requeued or rescued (priority -1) since gets
+-- its envelope's back (`job_priority`, migration 7), read only for those rows.
 WITH sched AS (
     SELECT id, run_at, position
     FROM __SCHEMA__.jobs
@@ -31,6 +33,8 @@ moved AS (
     UPDATE __SCHEMA__.jobs AS j
     SET state = 'available',
         run_at = $1,
+        priority = CASE WHEN j.priority < 0 THEN __SCHEMA__.job_priority(j.payload)
+                        ELSE j.priority END,
         position = placed.position,
         enqueued_at = $3
     FROM placed

@@ -1,6 +1,8 @@
 -- Give leases back to the head of their queues, envelopes unchanged. $1 row ids,
 -- $2 lease tokens. They end up at the head in the order given: head positions are drawn
--- last item first, so the first item gets the lowest. A lease no longer held is ignored:
+-- last item first, so the first item gets the lowest. The head is ahead of every priority:
+-- priority -1 (migration 7 says how promotion gives the envelope's back). Unique locks
+-- are kept. A lease no longer held is ignored:
 -- the token is set exactly while the row runs (see finish.sql for why the state is not
 -- named as well).
 WITH item AS (
@@ -13,6 +15,7 @@ placed AS (
 back AS (
     UPDATE __SCHEMA__.jobs AS j
     SET state = 'available',
+        priority = -1,
         position = placed.position,
         lease_owner = NULL,
         lease_token = NULL,

@@ -3,7 +3,8 @@
 -- more rescue of its job, and end its token (a later finish or requeue of it matches
 -- nothing, so it is reported lost). Rescued jobs go back in the order they were reserved
 -- (lease token order): head positions are drawn newest lease first, so the oldest gets the
--- lowest. Then drop process records whose last beat plus lease ttl is at or before $1.
+-- lowest. The head is ahead of every priority: priority -1, as requeue.sql. Unique locks
+-- are kept. Then drop process records whose last beat plus lease ttl is at or before $1.
 --
 -- A job whose count would reach $2 (the worker's `max_rescues`) was running each time a
 -- process died: it is not requeued but returned as `doomed` (with its lease token and its
@@ -25,6 +26,7 @@ placed AS (
 back AS (
     UPDATE __SCHEMA__.jobs AS j
     SET state = 'available',
+        priority = -1,
         position = e.position,
         lease_owner = NULL,
         lease_token = NULL,

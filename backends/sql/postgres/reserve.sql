@@ -5,7 +5,8 @@
 -- For each queue that is not paused, a LATERAL subquery walks `jobs_available_idx` from
 -- the head (priority, position) and locks rows with FOR UPDATE SKIP LOCKED, so concurrent
 -- reservers take disjoint rows without waiting on each other; the outer LIMIT stops the
--- walk once $2 rows are locked. Each row gets a fresh lease token (below).
+-- walk once $2 rows are locked. Each row gets a fresh lease token (below). A job whose
+-- unique lock is held until it starts (`unique_until = 'start'`) releases it here.
 --
 -- Asynchronous commit: `async_commit` sets `synchronous_commit = off` for this statement's
 -- own transaction (`set_config(..., true)`, read when the transaction commits), so the
@@ -65,7 +66,8 @@ taken AS (
         lease_token = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1024
                       + nextval('__SCHEMA__.lease_seq') % 1024,
         lease_expires_at = coalesce($4::timestamptz, now() + $5::bigint * interval '1 microsecond'),
-        attempts = j.attempts + 1
+        attempts = j.attempts + 1,
+        unique_key = CASE WHEN j.unique_until = 'start' THEN NULL ELSE j.unique_key END
     FROM picked
     WHERE j.id = picked.id
     RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at,

@@ -4,7 +4,10 @@
 //!    queue. Clearing deletes a queue's available jobs and forgets the queue.
 //! 2. Actions (delete, enqueue now, kill) select their rows and move them in one
 //!    transaction. The rows are locked (`FOR UPDATE`) when picked, so a concurrent reserve
-//!    skips them and a concurrent move makes them no longer match.
+//!    skips them and a concurrent move makes them no longer match. A deleted job's unique
+//!    lock goes with its row (so with a cleared queue's and `clear_all`'s); a killed one's
+//!    is released; a job enqueued now that was requeued or rescued gets its envelope's
+//!    priority back (`job_priority`, migration 7).
 //! 3. `clear_all` truncates every table but keeps the sequences, so a lease token from
 //!    before can never match a row after.
 
@@ -145,7 +148,9 @@ pub(super) async fn job_enqueue_now(
          ), moved AS (
              UPDATE __SCHEMA__.jobs AS j
              SET state = 'available', run_at = $2, position = placed.position,
-                 enqueued_at = $3
+                 enqueued_at = $3,
+                 priority = CASE WHEN j.priority < 0 THEN __SCHEMA__.job_priority(j.payload)
+                                 ELSE j.priority END
              FROM placed WHERE j.id = placed.id
              RETURNING j.queue
          ), known AS (
@@ -182,7 +187,7 @@ pub(super) async fn job_kill(inner: &Inner, p: JobActionParams) -> Result<u64, B
                    ORDER BY ord) AS ordered
          )
          UPDATE __SCHEMA__.jobs AS j
-         SET state = 'dead', run_at = $2, position = placed.position
+         SET state = 'dead', run_at = $2, position = placed.position, unique_key = NULL
          FROM placed WHERE j.id = placed.id");
     let killed = sqlx::query(&sql)
         .bind(&ids)

@@ -2,7 +2,9 @@
 //!
 //! 1. [`job_finish`] sends the items as column arrays to `finish.sql`, which settles each
 //!    one whose lease token still matches and adds to the counters; an item that matches
-//!    nothing is reported lost and neither applied nor counted.
+//!    nothing is reported lost and neither applied nor counted. The same statement
+//!    releases the unique locks of the jobs that end (completed, discarded, dead,
+//!    expired) and counts expired jobs apart.
 //! 2. When an item may die, the finish and the dead-set trim ([`trim_dead`], shared with
 //!    the admin kill) commit in one transaction; otherwise the one statement is its own
 //!    transaction.
@@ -135,6 +137,7 @@ impl FinishBatch {
             let (outcome, at, keep) = match &item.outcome {
                 FinishOutcome::Completed => ("completed", None, false),
                 FinishOutcome::Discard => ("discard", None, false),
+                FinishOutcome::Expired => ("expired", None, false),
                 FinishOutcome::Retry { at } => ("retry", Some(*at), true),
                 FinishOutcome::Snooze { at } => ("snooze", Some(*at), true),
                 FinishOutcome::Dead => ("dead", None, true),

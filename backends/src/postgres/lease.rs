@@ -1,12 +1,13 @@
 //! Leases: requeue and rescue, each one statement.
 //!
-//! 1. [`job_requeue`] gives leased jobs back to the heads of their queues, fenced by their
-//!    lease tokens (`requeue.sql`).
-//! 2. [`lease_rescue`] returns the jobs of expired leases to their queues, counting one more
-//!    rescue of each (`rescue.sql`); a job at its `max_rescues`th rescue is buried instead,
-//!    in one transaction with the dead set's trim, with the error of [`bury_rescued`]. It
-//!    then prunes completed jobs past their retention and makes sure `jobs` has planner
-//!    statistics (`stats.rs`).
+//! 1. [`job_requeue`] gives leased jobs back to the heads of their queues, ahead of every
+//!    priority, fenced by their lease tokens (`requeue.sql`).
+//! 2. [`lease_rescue`] returns the jobs of expired leases to their queues' heads as well,
+//!    counting one more rescue of each (`rescue.sql`); a job at its `max_rescues`th rescue
+//!    is buried instead, in one transaction with the dead set's trim, with the error of
+//!    [`bury_rescued`], and its unique lock is released (requeued and rescued jobs keep
+//!    theirs). It then prunes completed jobs past their retention and makes sure `jobs`
+//!    has planner statistics (`stats.rs`).
 
 use std::sync::Arc;
 
@@ -104,7 +105,7 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
     );
     let update = inner.q("UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = $3,
              position = nextval('__SCHEMA__.position_seq'), payload = $4::json, rescues = 0,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, unique_key = NULL
          WHERE id = $1 AND lease_token = $2");
     let ids: Vec<i64> = doomed.iter().map(|d| d.id).collect();
     let mut tx = inner.pool.begin().await.or_backend(&inner.cx)?;

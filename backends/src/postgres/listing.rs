@@ -3,7 +3,8 @@
 //! 1. Queues are the names in `queues` and `paused_queues`, with size and head latency.
 //! 2. Job sets are read as `sets.rs` describes them; the text filter walks the set in
 //!    order and matches in Rust, so it means exactly what it means on every backend.
-//! 3. Stats sum the counter shards; the history reads `counters_daily`.
+//! 3. Stats sum the counter shards (`expired` is a total only); the history reads
+//!    `counters_daily`.
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
@@ -128,6 +129,7 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
              (SELECT coalesce(sum(value), 0)::bigint FROM __SCHEMA__.counters WHERE name = 'processed'),
              (SELECT coalesce(sum(value), 0)::bigint FROM __SCHEMA__.counters WHERE name = 'failed'),
              (SELECT coalesce(sum(value), 0)::bigint FROM __SCHEMA__.counters WHERE name = 'dead_trimmed'),
+             (SELECT coalesce(sum(value), 0)::bigint FROM __SCHEMA__.counters WHERE name = 'expired'),
              (SELECT count(*) FROM __SCHEMA__.jobs WHERE state = 'available'),
              (SELECT count(*) FROM __SCHEMA__.jobs WHERE state = 'scheduled'),
              (SELECT count(*) FROM __SCHEMA__.jobs WHERE state = 'retryable'),
@@ -142,14 +144,14 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
         Ok(u64::try_from(v).unwrap_or(0))
     };
     Ok(Stats {
-        expired: 0, // FLOW-TODO
         processed: n(0)?,
         failed: n(1)?,
         dead_trimmed: n(2)?,
-        enqueued: n(3)?,
-        scheduled: n(4)?,
-        retries: n(5)?,
-        dead: n(6)?,
+        expired: n(3)?,
+        enqueued: n(4)?,
+        scheduled: n(5)?,
+        retries: n(6)?,
+        dead: n(7)?,
     })
 }
 

@@ -3,7 +3,8 @@
 //! 1. [`PostgresBackend::connect`] opens a pool, runs the embedded migrations under an
 //!    advisory lock ([`migrate`]) and starts a LISTEN task that wakes idle reservers
 //!    (`notify.rs`).
-//! 2. The hot path is one statement per call: a bulk push (`push.rs`), a reserve of up to
+//! 2. The hot path is one statement per call: a bulk push (`push.rs`; a push of unique jobs
+//!    is a short transaction, `unique.rs`), a reserve of up to
 //!    `limit` rows (`reserve.rs`), a finish of many leases with the counters (`finish.rs`),
 //!    all fenced by lease tokens. The reserve commits asynchronously (`reserve.sql` says
 //!    why that keeps at-least-once); `jobs` is analyzed once when it has no planner
@@ -20,7 +21,8 @@
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
 //!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `migrate.rs`, `notify.rs`, `rows.rs`,
-//!    `sql.rs`, `sets.rs`, `stats.rs` and `poison.rs` (rows whose payload is not a job).
+//!    `sql.rs`, `sets.rs`, `stats.rs`, `poison.rs` (rows whose payload is not a job) and
+//!    `unique.rs` (unique locks: pushes that take them, and the admin side's list).
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
@@ -45,6 +47,7 @@ mod schedule;
 mod sets;
 mod sql;
 mod stats;
+mod unique;
 
 use std::sync::Arc;
 
@@ -191,12 +194,14 @@ impl PostgresBackend {
         &self.inner.pool
     }
 
-    /// Pushes jobs on the app's own transaction or connection, timed now.
+    /// Pushes jobs on the app's own transaction or connection, timed now; returns the
+    /// unique jobs not stored as given ([`PushReport`]).
     ///
     /// The jobs are stored, and idle workers notified, only when that transaction
     /// commits; on rollback they never existed. Single, delayed (`at` set) and bulk
-    /// pushes all go through here, in one statement. A job whose jid is already stored
-    /// fails the push with a conflict error and stores none of the jobs.
+    /// pushes all go through here, in one statement (unique jobs: a few, under a
+    /// savepoint). A job whose jid is already stored fails the push with a conflict
+    /// error and stores none of the jobs.
     ///
     /// ```no_run
     /// # async fn demo(backend: jobs_backends::postgres::PostgresBackend) -> Result<(), Box<dyn std::error::Error>> {
@@ -215,7 +220,7 @@ impl PostgresBackend {
         &self,
         conn: &mut PgConnection,
         jobs: Vec<JobEnvelope>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<PushReport, BackendError> {
         self.job_push_in(conn, PushParams::new(jobs, Utc::now()))
             .await
     }
@@ -225,8 +230,10 @@ impl PostgresBackend {
         &self,
         conn: &mut PgConnection,
         params: PushParams,
-    ) -> Result<(), BackendError> {
-        push::insert(&self.inner, conn, params).await.map(|_| ())
+    ) -> Result<PushReport, BackendError> {
+        push::insert(&self.inner, conn, params)
+            .await
+            .map(|pushed| pushed.report)
     }
 }
 
@@ -256,10 +263,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
-        // FLOW-TODO: unique locks, replace.
-        push::job_push(&self.inner, p)
-            .await
-            .map(|()| PushReport::default())
+        push::job_push(&self.inner, p).await
     }
 
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -329,20 +333,12 @@ impl AdminBackend for PostgresBackend {
         actions::job_kill(&self.inner, p).await
     }
 
-    async fn unique_list(&self, _p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "postgres",
-            operation: "unique locks",
-        })
+    async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        unique::unique_list(&self.inner, p).await
     }
 
-    async fn unique_release(&self, _p: UniqueReleaseParams) -> Result<bool, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "postgres",
-            operation: "unique locks",
-        })
+    async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
+        unique::unique_release(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

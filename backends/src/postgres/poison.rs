@@ -89,7 +89,8 @@ pub(super) async fn bury(
     let taken_sql = inner.q("SELECT EXISTS (SELECT 1 FROM __SCHEMA__.jobs WHERE jid = $1)");
     let move_sql = inner.q("UPDATE __SCHEMA__.jobs SET state = 'dead', run_at = $3,
              position = nextval('__SCHEMA__.position_seq'), jid = $4, payload = $5::json,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, rescues = 0
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, rescues = 0,
+             unique_key = NULL
          WHERE id = $1 AND lease_token = $2");
     let mut tx = inner.pool.begin().await.or_backend(&inner.cx)?;
     for b in bad {

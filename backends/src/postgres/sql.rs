@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rescues",
         include_str!("../../sql/postgres/migrations/0006_rescues.sql"),
     ),
+    (
+        7,
+        "flow_control",
+        include_str!("../../sql/postgres/migrations/0007_flow_control.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.
@@ -59,6 +64,8 @@ pub(crate) fn channel(schema: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Queries {
     pub(crate) push: String,
+    pub(crate) push_flow: String,
+    pub(crate) unique_hold: String,
     pub(crate) reserve: String,
     pub(crate) finish: String,
     pub(crate) trim_dead: String,
@@ -76,6 +83,8 @@ impl Queries {
         let b = |sql: &str| bind_schema(sql, schema);
         Queries {
             push: b(include_str!("../../sql/postgres/push.sql")),
+            push_flow: b(include_str!("../../sql/postgres/push_flow.sql")),
+            unique_hold: b(include_str!("../../sql/postgres/unique_hold.sql")),
             reserve: b(include_str!("../../sql/postgres/reserve.sql")),
             finish: b(include_str!("../../sql/postgres/finish.sql")),
             trim_dead: b(include_str!("../../sql/postgres/trim_dead.sql")),
@@ -101,7 +110,15 @@ mod tests {
     #[test]
     fn placeholders_are_all_replaced() {
         let q = Queries::new("app");
-        for sql in [&q.push, &q.reserve, &q.finish, &q.promote, &q.rescue] {
+        for sql in [
+            &q.push,
+            &q.push_flow,
+            &q.unique_hold,
+            &q.reserve,
+            &q.finish,
+            &q.promote,
+            &q.rescue,
+        ] {
             assert!(!sql.contains("__SCHEMA__") && !sql.contains("__CHANNEL__"));
         }
         assert!(q.push.contains("pg_notify('jobs.app', queue)"));
