@@ -35,6 +35,8 @@ async fn facts_name_version_and_sizes() {
             "Database size",
             "Jobs table size",
             "Jobs table rows",
+            "Jobs table dead rows",
+            "Autovacuum",
             "Schema"
         ]
     );
@@ -44,7 +46,21 @@ async fn facts_name_version_and_sizes() {
         .next()
         .is_some_and(|c| c.is_ascii_digit()));
     assert_eq!(facts[3].1, "0");
-    assert_eq!(facts[4].1, db.schema);
+    assert!(facts[4].1.parse::<u64>().is_ok(), "{:?}", facts[4]);
+    // The server's own setting, and what to do when it is off.
+    let setting: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+        .fetch_one(db.backend.pool())
+        .await
+        .unwrap();
+    assert!(
+        facts[5].1.starts_with(&setting),
+        "{:?} vs {setting}",
+        facts[5]
+    );
+    if setting == "off" {
+        assert!(facts[5].1.contains("VACUUM"), "{:?}", facts[5]);
+    }
+    assert_eq!(facts[6].1, db.schema);
     db.drop().await;
 }
 

@@ -164,6 +164,7 @@ impl PostgresBackend {
         };
         let mut conn = pool.acquire().await.or_backend(&cx)?;
         migrate(&mut conn, options.schema()).await?;
+        facts::warn_if_autovacuum_off(&mut conn, &cx.target).await;
         drop(conn);
         let wake = Arc::new(Wake::default());
         let listener = notify::spawn_listener(
