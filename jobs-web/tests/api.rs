@@ -221,6 +221,8 @@ async fn every_answer_keeps_its_shape() {
         keys(&v["processes"][0]["running"][0]),
         ["job", "running_for", "started_at"]
     );
+    let v = read("locks").await;
+    assert_eq!(keys(&v), ["locks", "more", "page", "per_page", "supported"]);
     let v = read("recurring").await;
     assert_eq!(keys(&v), ["schedules", "supported"]);
     assert_eq!(
