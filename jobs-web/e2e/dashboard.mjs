@@ -1,11 +1,11 @@
 // The dashboard in a real browser: log into examples/web_app, open /admin/jobs, see the jobs
-// the test enqueued, retry a dead job by clicking, see the metrics and backend facts, and save
-// screenshots of each page.
-// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS
+// the test enqueued, retry a dead job by clicking, see the metrics, backend facts and unique
+// locks, and save screenshots of each page.
+// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS [LOCK_CLASS]
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const [base, shots, deadJid, marker] = process.argv.slice(2);
+const [base, shots, deadJid, marker, lockClass] = process.argv.slice(2);
 if (!base || !shots || !deadJid || !marker) {
   console.error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS");
   process.exit(2);
@@ -57,6 +57,17 @@ try {
   await shot("scheduled");
   await page.click("header nav >> text=Retries");
   await shot("retries");
+
+  // Locks: the unique lock the test took (when the backend keeps unique locks).
+  await page.click("header nav >> text=Locks");
+  check(await page.isVisible("h1:text-is('Locks')"), "the Locks page renders");
+  if (await page.isVisible("text=This backend keeps no unique locks.")) {
+    console.log("note: this backend keeps no unique locks; the page says so");
+  } else if (lockClass) {
+    check(await page.isVisible(`#locks >> text=${lockClass}`), "the unique lock the test took is listed");
+    check(await page.isVisible("#locks >> text=Release…"), "with a Release action");
+  }
+  await shot("locks");
 
   // Recurring: the example's nightly report, its timing in words (declared on the
   // scheduler's first pass, so wait for it).

@@ -8,8 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    BackendError, DayStats, JobActionParams, JobFilter, JobListParams, JobPage, JobSet,
-    ProcessRecord, ProcessSignal, QueueInfo, Selection, Stats, StoredJob,
+    BackendError, DayStats, ErrorKind, JobActionParams, JobFilter, JobListParams, JobPage, JobSet,
+    ProcessRecord, ProcessSignal, QueueInfo, Selection, Stats, StoredJob, UniqueHeld,
+    UniqueListParams, UniqueReleaseParams,
 };
 use jobs::backend::{
     EnableParams, JobGetParams, MetricsQueryParams, ProcessSignalParams, QueueClearParams,
@@ -21,6 +22,20 @@ use jobs::schedule::ScheduleRecord;
 use crate::pages::{Action, SetKind};
 use crate::params::Paging;
 use crate::{AppState, WebError};
+
+/// Where a job is, as a page can link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Waiting in this queue.
+    Queue(String),
+    /// In the scheduled, retry or dead set.
+    Set(SetKind),
+    /// Running in a live process.
+    Running,
+}
+
+/// How many locks one backend call reads while looking for one key.
+const LOCK_CHUNK: usize = 500;
 
 impl AppState {
     /// The current time, from the injected clock.
@@ -250,6 +265,83 @@ impl AppState {
             store
                 .metrics_query(MetricsQueryParams::new(from, now))
                 .await?,
+        ))
+    }
+
+    /// A page of the unique locks held at `now`, soonest to lapse first, and whether more
+    /// follow; `None` when the backend keeps no unique locks.
+    pub(crate) async fn locks(
+        &self,
+        now: DateTime<Utc>,
+        paging: Paging,
+    ) -> Result<Option<(Vec<UniqueHeld>, bool)>, WebError> {
+        let offset = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+        let limit = usize::try_from(paging.per_page).unwrap_or(1);
+        // One more than the page: whether a next page has rows, without counting them all.
+        let params = UniqueListParams::new(now).page(offset, limit.saturating_add(1));
+        match self.backend.unique_list(params).await {
+            Ok(mut held) => {
+                let more = held.len() > limit;
+                held.truncate(limit);
+                Ok(Some((held, more)))
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The unique lock `key` held at `now`; 404 when none is.
+    pub(crate) async fn lock(&self, key: &str, now: DateTime<Utc>) -> Result<UniqueHeld, WebError> {
+        let mut offset = 0;
+        loop {
+            let params = UniqueListParams::new(now).page(offset, LOCK_CHUNK);
+            let held = self.backend.unique_list(params).await?;
+            let read = held.len();
+            if let Some(h) = held.into_iter().find(|h| h.key == key) {
+                return Ok(h);
+            }
+            if read < LOCK_CHUNK {
+                return Err(WebError::not_found("no such lock held"));
+            }
+            offset += read;
+        }
+    }
+
+    /// Releases the unique lock `key` (its job stays); 404 when no lock of that key was there.
+    pub(crate) async fn lock_release(&self, key: &str) -> Result<(), WebError> {
+        if self
+            .backend
+            .unique_release(UniqueReleaseParams::new(key))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(WebError::not_found("no such lock held"))
+        }
+    }
+
+    /// Where the job `jid` of `queue` is now: in its queue, a set, or running; 404 when it
+    /// is in none of them (it ended, or runs in a process that has not beaten yet).
+    pub(crate) async fn locate(&self, jid: &str, queue: &str) -> Result<Place, WebError> {
+        let get = |set: JobSet| self.backend.job_get(JobGetParams::new(set, jid));
+        if get(JobSet::Queue(queue.to_owned())).await?.is_some() {
+            return Ok(Place::Queue(queue.to_owned()));
+        }
+        for kind in [SetKind::Scheduled, SetKind::Retries, SetKind::Dead] {
+            if get(kind.set()).await?.is_some() {
+                return Ok(Place::Set(kind));
+            }
+        }
+        let procs = self.processes().await?;
+        if procs
+            .iter()
+            .flat_map(|p| &p.running)
+            .any(|r| r.job.jid == jid)
+        {
+            return Ok(Place::Running);
+        }
+        Err(WebError::not_found(
+            "no such job waiting, scheduled, retrying, dead or running",
         ))
     }
 }

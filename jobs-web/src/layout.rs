@@ -18,6 +18,7 @@ pub(crate) enum Nav {
     Scheduled,
     Retries,
     Dead,
+    Locks,
     Recurring,
     Metrics,
 }
@@ -31,6 +32,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Scheduled, ctx.url("/scheduled"), "Scheduled"),
         (Nav::Retries, ctx.url("/retries"), "Retries"),
         (Nav::Dead, ctx.url("/dead"), "Dead"),
+        (Nav::Locks, ctx.url("/locks"), "Locks"),
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
         (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
     ];
@@ -81,6 +83,23 @@ pub(crate) fn pager(url: &str, paging: Paging, total: u64, keep: &[(&str, &str)]
             @if paging.page > 1 { a href=(link(paging.page - 1)) rel="prev" { "← Previous" } }
             span { "Page " (paging.page.min(pages)) " of " (pages) " · " (total) " jobs" }
             @if paging.page < pages { a href=(link(paging.page + 1)) rel="next" { "Next →" } }
+        }
+    }
+}
+
+/// Previous / next links for a listing whose total is not known: `more` says whether a
+/// next page has rows.
+pub(crate) fn pager_more(url: &str, paging: Paging, more: bool) -> Markup {
+    let link = |page: u64| {
+        let p = page.to_string();
+        let n = paging.per_page.to_string();
+        format!("{url}?{}", query(&[("page", &p), ("per_page", &n)]))
+    };
+    html! {
+        nav.pager aria-label="pages" {
+            @if paging.page > 1 { a href=(link(paging.page - 1)) rel="prev" { "← Previous" } }
+            span { "Page " (paging.page) }
+            @if more { a href=(link(paging.page + 1)) rel="next" { "Next →" } }
         }
     }
 }

@@ -205,6 +205,12 @@ impl Dashboard {
             )
             .route("/queues/{name}/pause", post(pages::queues::pause))
             .route("/queues/{name}/delete", post(pages::queues::delete))
+            .route("/locks", get(pages::locks::list))
+            .route("/locks/holder", get(pages::locks::holder))
+            .route(
+                "/locks/{key}/release",
+                get(pages::locks::confirm).post(pages::locks::release),
+            )
             .route("/recurring", get(pages::recurring::list))
             .route("/recurring/{name}/{action}", post(pages::recurring::act))
             .route("/metrics", get(pages::metrics::page))

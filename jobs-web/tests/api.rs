@@ -176,6 +176,7 @@ async fn every_answer_keeps_its_shape() {
             "dead",
             "dead_trimmed",
             "enqueued",
+            "expired",
             "failed",
             "now",
             "processed",
@@ -201,13 +202,13 @@ async fn every_answer_keeps_its_shape() {
     assert_eq!(keys(&v["queues"][0]), ["latency", "name", "paused", "size"]);
     let v = read("queues/push").await;
     assert_eq!(keys(&v), ["jobs", "page", "per_page", "total"]);
-    assert_eq!(keys(&v["jobs"][0]), ["at", "job"]);
+    assert_eq!(keys(&v["jobs"][0]), ["at", "job", "priority"]);
     let v = read("dead").await;
     assert_eq!(keys(&v), ["jobs", "page", "per_page", "total"]);
     let one = get(&app, &format!("/admin/jobs/api/dead/{}", s.dead))
         .await
         .json();
-    assert_eq!(keys(&one), ["at", "job"]);
+    assert_eq!(keys(&one), ["at", "job", "priority"]);
     assert_eq!(one["job"]["jid"], s.dead.as_str());
     assert_eq!(keys(&read("dead/count").await), ["count"]);
     let v = read("processes").await;
@@ -220,6 +221,8 @@ async fn every_answer_keeps_its_shape() {
         keys(&v["processes"][0]["running"][0]),
         ["job", "running_for", "started_at"]
     );
+    let v = read("locks").await;
+    assert_eq!(keys(&v), ["locks", "more", "page", "per_page", "supported"]);
     let v = read("recurring").await;
     assert_eq!(keys(&v), ["schedules", "supported"]);
     assert_eq!(

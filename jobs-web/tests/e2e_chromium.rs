@@ -1,6 +1,6 @@
 //! The dashboard in real headless Chromium, through `examples/web_app`: log in, open
-//! `/admin/jobs`, see the jobs this test enqueued, retry a dead job by clicking, and save
-//! screenshots under `docs/screenshots/`.
+//! `/admin/jobs`, see the jobs this test enqueued, retry a dead job by clicking, see the
+//! unique lock it took on the Locks page, and save screenshots under `docs/screenshots/`.
 //!
 //! Runs when `JOBS_E2E=1` (scripts/test sets it after `scripts/e2e-deps.sh` installed
 //! Chromium and playwright-core, and after building the example); otherwise it says it
@@ -60,6 +60,20 @@ async fn dashboard_in_chromium() {
     let mut later = jobs::envelope::JobEnvelope::new(marker, "e2e", vec![json!(9)]);
     later.at = Some(jobs::envelope::to_epoch(now + chrono::Duration::hours(2)));
     b.job_push(PushParams::new(vec![later], now)).await.unwrap();
+    // A unique job holding its lock, for the Locks page.
+    let lock_class = "E2eSyncAccount";
+    let mut locked = jobs::envelope::JobEnvelope::new(lock_class, "e2e", vec![json!(42)]);
+    let lock = jobs::envelope::flow::UniqueLock::new(
+        lock_class,
+        None,
+        &locked.args,
+        jobs::envelope::flow::UniqueUntil::Success,
+        jobs::envelope::to_epoch(now + chrono::Duration::hours(1)),
+    );
+    locked.set_unique(Some(lock));
+    b.job_push(PushParams::new(vec![locked], now))
+        .await
+        .unwrap();
     let args = [json!(7), json!("card ending 4242")];
     common::fail(
         &b,
@@ -107,6 +121,7 @@ async fn dashboard_in_chromium() {
         .arg(&shots)
         .arg(&dead)
         .arg(marker)
+        .arg(lock_class)
         .current_dir(&e2e)
         .status()
         .unwrap();
@@ -133,6 +148,7 @@ async fn dashboard_in_chromium() {
         "dead-job",
         "confirm",
         "recurring",
+        "locks",
         "phone",
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");

@@ -13,7 +13,7 @@ fn cases() -> u32 {
         .unwrap_or(300)
 }
 
-const PATHS: [&str; 14] = [
+const PATHS: [&str; 17] = [
     "",
     "/queues",
     "/queues/default",
@@ -23,11 +23,14 @@ const PATHS: [&str; 14] = [
     "/busy",
     "/metrics",
     "/recurring",
+    "/locks",
+    "/locks/holder",
     "/api/stats",
     "/api/history",
     "/api/queues/default",
     "/api/dead",
     "/api/retries/count",
+    "/api/locks",
 ];
 
 fn param() -> impl Strategy<Value = String> {
@@ -40,6 +43,10 @@ fn param() -> impl Strategy<Value = String> {
         Just("hours".to_owned()),
         Just("offset".to_owned()),
         Just("limit".to_owned()),
+        Just("per_page".to_owned()),
+        Just("released".to_owned()),
+        Just("jid".to_owned()),
+        Just("queue".to_owned()),
         "[a-z%]{0,6}",
     ];
     let value = prop_oneof![

@@ -20,6 +20,7 @@ async fn every_page_renders() {
         ("/admin/jobs/scheduled", "SendWelcomeEmail"),
         ("/admin/jobs/retries", "gateway said"),
         ("/admin/jobs/dead", "gateway said"),
+        ("/admin/jobs/locks", "No unique locks held."),
         (
             &format!("/admin/jobs/scheduled/{}", s.scheduled),
             "Arguments",

@@ -28,6 +28,7 @@ fn pages(s: &Seeded) -> Vec<String> {
         format!("/admin/jobs/dead/confirm?action=delete&jid={}", s.dead),
         "/admin/jobs/dead/confirm?action=retry&scope=all".into(),
         "/admin/jobs/recurring".into(),
+        "/admin/jobs/locks".into(),
         "/admin/jobs/metrics".into(),
         "/admin/jobs/metrics?hours=72".into(),
     ]
@@ -190,6 +191,8 @@ fn actions(s: &Seeded) -> Vec<(String, String)> {
         (format!("/admin/jobs/api/queues/{q}/clear"), String::new()),
         (format!("/admin/jobs/api/queues/{q}/pause"), String::new()),
         ("/admin/jobs/api/dead/delete".into(), String::new()),
+        ("/admin/jobs/locks/ab12/release".into(), "jid=x".into()),
+        ("/admin/jobs/api/locks/ab12/release".into(), String::new()),
     ]
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct StatsBody {
     pub failed: u64,
     /// Dead jobs trimmed to keep within the limits.
     pub dead_trimmed: u64,
+    /// Jobs dropped unstarted past their expiry (neither processed nor failed).
+    pub expired: u64,
     /// Jobs waiting in all queues.
     pub enqueued: u64,
     /// Jobs in the scheduled set.
@@ -51,6 +53,7 @@ impl StatsBody {
             processed: s.processed,
             failed: s.failed,
             dead_trimmed: s.dead_trimmed,
+            expired: s.expired,
             enqueued: s.enqueued,
             scheduled: s.scheduled,
             retries: s.retries,
@@ -206,11 +209,14 @@ impl JobsPageBody {
     }
 }
 
-/// One job of a set; also the answer of `GET api/{set}/{jid}`.
+/// One job of a set; also the answer of `GET api/{set}/{jid}`. A queue's jobs come in the
+/// order they run.
 #[derive(Debug, Serialize)]
 pub(crate) struct JobRow {
     /// When it runs (scheduled, retries) or died (dead); `null` in a queue.
     pub at: Option<DateTime<Utc>>,
+    /// Its priority: 0 runs first (the default), 9 last.
+    pub priority: u8,
     /// The job, in its wire format.
     pub job: JobEnvelope,
 }
@@ -219,6 +225,7 @@ impl From<StoredJob> for JobRow {
     fn from(j: StoredJob) -> Self {
         JobRow {
             at: j.at,
+            priority: j.job.priority(),
             job: j.job,
         }
     }

@@ -36,6 +36,7 @@ pub async fn page(
     let cards = [
         ("Processed", "processed", stats.processed, ctx.home()),
         ("Failed", "failed", stats.failed, ctx.home()),
+        ("Expired", "expired", stats.expired, ctx.home()),
         ("Busy", "busy", busy as u64, ctx.url("/busy")),
         ("Enqueued", "enqueued", stats.enqueued, ctx.url("/queues")),
         (

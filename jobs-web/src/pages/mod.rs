@@ -3,6 +3,7 @@
 
 pub mod busy;
 pub mod dashboard;
+pub mod locks;
 pub mod metrics;
 pub mod queues;
 pub mod recurring;

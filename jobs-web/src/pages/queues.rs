@@ -1,5 +1,6 @@
-//! Queues: sizes, latency and pause state; browse a queue page by page; delete a job;
-//! clear a queue after a confirmation stating how many jobs it removes; pause and resume.
+//! Queues: sizes, latency and pause state; browse a queue page by page in run order, with
+//! each job's priority; delete a job; clear a queue after a confirmation stating how many
+//! jobs it removes; pause and resume.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -54,7 +55,12 @@ pub async fn list(
     Ok(chrome(&ctx, Nav::Queues, "Queues", body))
 }
 
-/// `GET /queues/{name}`: the jobs waiting in one queue, oldest first, page by page.
+/// What a priority means, for the column's title and the legend.
+pub(crate) const PRIORITY_HELP: &str =
+    "priority 0 runs first, 9 last; oldest first within a priority";
+
+/// `GET /queues/{name}`: the jobs waiting in one queue in the order they run (by priority,
+/// then oldest first), page by page.
 pub async fn browse(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
@@ -83,14 +89,17 @@ pub async fn browse(
         }
         section.panel {
             @if page.jobs.is_empty() { (empty("This queue is empty.")) } @else {
+                p.legend { "In the order they run: " (PRIORITY_HELP) "." }
                 div.scroll { table {
                     thead { tr {
+                        th.num title=(PRIORITY_HELP) { "Priority" }
                         th { "Job" } th { "Arguments" } th { "Enqueued" }
                         @if ctx.can_act { th { "Actions" } }
                     } }
                     tbody {
                         @for j in &page.jobs {
                             tr {
+                                td.num { (j.job.priority()) }
                                 td { (j.job.class) br; small.muted { (j.job.jid) } }
                                 td { code { (fmt::args_short(&j.job.args, 120)) } }
                                 td { (fmt::epoch(j.job.enqueued_at)) }

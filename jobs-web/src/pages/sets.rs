@@ -267,6 +267,7 @@ pub async fn detail(
                 dt { "Job" } dd { (job.class) }
                 dt { "Job id" } dd { code { (job.jid) } }
                 dt { "Queue" } dd { (job.queue) }
+                dt { "Priority" } dd title=(super::queues::PRIORITY_HELP) { (job.priority()) }
                 dt { (when_label(kind)) } dd { @if let Some(at) = j.at { (fmt::time(at)) " (" (fmt::relative(at, now)) ")" } @else { "–" } }
                 dt { "Attempts" } dd { (job.retry_count.map_or(0, |c| c + 1)) }
                 dt { "Created" } dd { (fmt::epoch(Some(job.created_at))) }

@@ -2,6 +2,8 @@
 //! the dashboard nested under `/admin/jobs`, and one-shot requests against it.
 #![allow(dead_code)]
 
+pub mod locks;
+
 use std::sync::Arc;
 use std::time::Duration;
 
