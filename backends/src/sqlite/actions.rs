@@ -6,6 +6,8 @@
 //! 2. Actions (delete, enqueue now, kill) resolve their [`Selection`] to row ids inside one
 //!    write transaction and move those rows with the shared moves (`moves.rs`).
 //! 3. `clear_all` deletes every row of every table, in one write transaction.
+//! 4. Deleting a job releases its unique lock with its row; killing one releases it in the
+//!    statement that moves it to dead (the trigger of `unique.rs`).
 
 use jobs::backend::QueueClearParams;
 use jobs::backend::QueuePauseParams;
@@ -59,7 +61,8 @@ pub(super) async fn queue_clear(db: &Db, params: QueueClearParams) -> Result<u64
 /// A row id, then the [`Listed`] columns.
 type IdListed = (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>);
 
-/// The row ids a selection picks in a set, in the set's time order (oldest first).
+/// The row ids a selection picks in a set, a queue's in run order, another set's in time
+/// order (oldest first).
 async fn select_ids(
     db: &Db,
     tx: &mut Tx<'_>,
@@ -67,7 +70,7 @@ async fn select_ids(
     selection: &Selection,
 ) -> Result<Vec<i64>, BackendError> {
     let order = if s.queue.is_some() {
-        "pos"
+        "priority, pos"
     } else {
         "run_at, pos"
     };

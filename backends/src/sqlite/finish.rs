@@ -12,6 +12,10 @@
 //! 3. A batch of removals only (the common case) is that one statement, its own
 //!    transaction; a batch with moves is one `BEGIN IMMEDIATE` transaction that also counts
 //!    the moves and trims the dead set once per caller that killed a job.
+//! 4. An expired job (never run) is deleted in that transaction, fenced as a move, and
+//!    counted in the total `expired` counter only. Every end but a retry or a snooze
+//!    releases the job's unique lock in its statement: a removal or expiry deletes the row,
+//!    a move to dead fires the trigger that clears its key (`unique.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -45,6 +49,10 @@ const MOVE: &str = "UPDATE jobs SET state = ?3, run_at = ?4, pos = ?5, queue = ?
         lease_expires_at = NULL, rescues = 0
     WHERE id = ?1 AND state = 'running' AND lease_token = ?2";
 
+/// Deletes leased job `?1` (lease nonce `?2`), expired unrun.
+pub(super) const EXPIRE: &str =
+    "DELETE FROM jobs WHERE id = ?1 AND state = 'running' AND lease_token = ?2";
+
 /// Settles reserved jobs in one write.
 pub(super) async fn job_finish(
     db: &Arc<Db>,
@@ -60,6 +68,8 @@ pub(super) async fn job_finish(
 /// Where one item goes.
 enum Step {
     Remove,
+    /// Deleted unrun and counted as expired (in the transaction, as a move).
+    Expire,
     Move {
         state: &'static str,
         run_at: i64,
@@ -91,7 +101,7 @@ async fn apply(
     let moving = items
         .iter()
         .zip(&attempted)
-        .any(|(i, a)| *a && matches!(i.step, Step::Move { .. }));
+        .any(|(i, a)| *a && matches!(i.step, Step::Move { .. } | Step::Expire));
     let mut trimmed = vec![0; callers.len()];
     let applied = if !moving {
         // Removals only: one statement, its own transaction.
@@ -124,6 +134,7 @@ fn plan(caller: usize, p: &FinishParams) -> Result<Vec<Item>, BackendError> {
         .map(|(index, item)| {
             let step = match &item.outcome {
                 FinishOutcome::Completed | FinishOutcome::Discard => Step::Remove,
+                FinishOutcome::Expired => Step::Expire,
                 FinishOutcome::Retry { at } => Step::Move {
                     state: "retryable",
                     run_at: micros(*at),
@@ -220,7 +231,20 @@ async fn run(
     let mut days: HashMap<chrono::NaiveDate, (u64, u64, chrono::DateTime<chrono::Utc>)> =
         HashMap::new();
     let mut killed = vec![false; callers.len()];
+    let mut expired = 0;
     for (n, (item, attempt)) in items.iter().zip(attempted).enumerate() {
+        if let (Some((id, nonce)), true, Step::Expire) = (&item.row, *attempt, &item.step) {
+            applied[n] = sqlx::query(EXPIRE)
+                .bind(id)
+                .bind(nonce)
+                .execute(&mut **tx)
+                .await
+                .or_backend(&db.cx)?
+                .rows_affected()
+                > 0;
+            expired += u64::from(applied[n]);
+            continue;
+        }
         let (
             Some((id, nonce)),
             true,
@@ -270,5 +294,6 @@ async fn run(
     for (processed, failed, now) in days.into_values() {
         moves::count(db, tx, now, processed, failed, 0).await?;
     }
+    moves::count_expired(db, tx, expired).await?;
     Ok(applied)
 }

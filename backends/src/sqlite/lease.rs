@@ -3,11 +3,13 @@
 //! 1. A token is `row id:nonce`, the nonce new for each reserve call (`reserve.rs`); every
 //!    settle matches `state = 'running' AND lease_token = nonce`, so a lease rescued (or
 //!    settled) before is reported lost and nothing of it is applied.
-//! 2. [`job_requeue`] gives leased jobs back to the heads of their queues, unchanged.
+//! 2. [`job_requeue`] gives leased jobs back to the heads of their queues, unchanged, ahead
+//!    of every priority; a job keeps its unique lock.
 //! 3. [`lease_rescue`] puts expired leases back at the heads of their queues, counting one
 //!    more rescue of each job, and drops processes that stopped beating. A job whose count
 //!    reaches `max_rescues` was running each time a process died: it is buried instead,
-//!    with the error of [`bury_rescued`], and its count cleared.
+//!    with the error of [`bury_rescued`], and its count cleared; its unique lock is released
+//!    by the move to dead (the trigger of `unique.rs`).
 
 use jobs::backend::{BackendError, RequeueParams, RescueParams};
 use jobs::envelope::bury_rescued;

@@ -1,13 +1,14 @@
 //! The admin side's reads: queues, job sets, single jobs and counters.
 //!
 //! 1. Queues: known queues (made known by a trigger when a job becomes available in them)
-//!    and paused ones, with size and head latency read from the `jobs_available` index.
-//! 2. Job sets are listed and fetched as `sets.rs` describes them: a queue oldest first,
+//!    and paused ones, with size (every priority) and the latency of the head (the next
+//!    job to run) read from the `jobs_available` index.
+//! 2. Job sets are listed and fetched as `sets.rs` describes them: a queue in run order,
 //!    scheduled and retry soonest first, dead most recent first; the text filter is
 //!    matched on decoded jobs after an `instr` pre-filter. A row whose payload is not a job
 //!    reads as the dead job that keeps its bytes (`poison.rs`), so no listing fails on it.
-//! 3. Counters are kept per day: a total is the sum of its days; set sizes are counts over
-//!    each state's partial index.
+//! 3. Counters are kept per day: a total is the sum of its days (`expired` has one row,
+//!    its total); set sizes are counts over each state's partial index.
 
 use jobs::backend::JobGetParams;
 use jobs::backend::QueueListParams;
@@ -22,24 +23,27 @@ use super::moves;
 use super::poison;
 use super::sets::{bind_filter, candidates, set_sql};
 
+/// Every known or paused queue by name: its size, the enqueue time of its head (the next
+/// job to run), whether it is paused.
+pub(super) const QUEUES: &str =
+    "WITH names (name) AS (SELECT name FROM known_queues UNION SELECT name FROM paused_queues)
+    SELECT n.name,
+           (SELECT count(*) FROM jobs WHERE queue = n.name AND state = 'available'),
+           (SELECT run_at FROM jobs WHERE queue = n.name AND state = 'available'
+            ORDER BY priority, pos LIMIT 1),
+           EXISTS (SELECT 1 FROM paused_queues p WHERE p.name = n.name)
+    FROM names n ORDER BY n.name";
+
 /// Every known or paused queue, by name, with its size, head latency and pause flag.
 pub(super) async fn queue_list(
     db: &Db,
     params: QueueListParams,
 ) -> Result<Vec<QueueInfo>, BackendError> {
     let now = params.now;
-    let rows: Vec<(String, i64, Option<i64>, bool)> = sqlx::query_as(
-        "WITH names (name) AS (SELECT name FROM known_queues UNION SELECT name FROM paused_queues)
-         SELECT n.name,
-                (SELECT count(*) FROM jobs WHERE queue = n.name AND state = 'available'),
-                (SELECT run_at FROM jobs WHERE queue = n.name AND state = 'available'
-                 ORDER BY pos LIMIT 1),
-                EXISTS (SELECT 1 FROM paused_queues p WHERE p.name = n.name)
-         FROM names n ORDER BY n.name",
-    )
-    .fetch_all(&db.readers)
-    .await
-    .or_backend(&db.cx)?;
+    let rows: Vec<(String, i64, Option<i64>, bool)> = sqlx::query_as(QUEUES)
+        .fetch_all(&db.readers)
+        .await
+        .or_backend(&db.cx)?;
     let now = micros(now);
     Ok(rows
         .into_iter()
@@ -162,8 +166,9 @@ pub(super) fn job_of(row: &Listed, state: &str) -> jobs::envelope::JobEnvelope {
 
 /// The counters and the sizes of the sets.
 pub(super) async fn stats(db: &Db) -> Result<Stats, BackendError> {
-    let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT
+             (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'expired'),
              (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'processed'),
              (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'failed'),
              (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'dead_trimmed'),
@@ -177,14 +182,14 @@ pub(super) async fn stats(db: &Db) -> Result<Stats, BackendError> {
     .or_backend(&db.cx)?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(Stats {
-        expired: 0, // FLOW-TODO
-        processed: n(row.0),
-        failed: n(row.1),
-        dead_trimmed: n(row.2),
-        enqueued: n(row.3),
-        scheduled: n(row.4),
-        retries: n(row.5),
-        dead: n(row.6),
+        expired: n(row.0),
+        processed: n(row.1),
+        failed: n(row.2),
+        dead_trimmed: n(row.3),
+        enqueued: n(row.4),
+        scheduled: n(row.5),
+        retries: n(row.6),
+        dead: n(row.7),
     })
 }
 

@@ -1,8 +1,8 @@
 //! The SQLite backend: durable jobs in one file, with no server to run.
 //!
 //! 1. One `jobs` table holds every job with its state (`available`, `scheduled`,
-//!    `running`, `retryable`, `dead`), time, FIFO position and lease; the envelope is the
-//!    JSON text every backend stores. The schema is the numbered files of `sql/sqlite/`,
+//!    `running`, `retryable`, `dead`), time, priority, FIFO position, lease and unique
+//!    lock; the envelope is the JSON text every backend stores. The schema is the numbered files of `sql/sqlite/`,
 //!    embedded in the crate and applied at connect (`open.rs`).
 //! 2. WAL mode with `synchronous=NORMAL` by default (see [`Synchronous`]: every commit
 //!    survives the process being killed; `FULL` adds power loss), a busy timeout, and every
@@ -20,7 +20,8 @@
 //! 6. The trait impls below are a table of contents: each method is one line that
 //!    delegates to the file of its family, the same files in every backend (`push.rs`,
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
-//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
+//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`, `unique.rs`;
+//!    `docs/internals.md`).
 //!    The rest is this backend's own machinery: `db.rs`, `open.rs`, `writer.rs`,
 //!    `wake.rs`, `moves.rs`, `sets.rs` and `poison.rs` (rows whose payload is not a job).
 
@@ -42,6 +43,7 @@ mod push;
 mod reserve;
 mod schedule;
 mod sets;
+mod unique;
 mod wake;
 mod writer;
 
@@ -153,10 +155,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn job_push(&self, params: PushParams) -> Result<PushReport, BackendError> {
-        // FLOW-TODO: unique locks, replace.
-        push::job_push(&self.db, params)
-            .await
-            .map(|()| PushReport::default())
+        push::job_push(&self.db, params).await
     }
 
     async fn job_reserve(&self, params: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -229,20 +228,12 @@ impl AdminBackend for SqliteBackend {
         actions::job_kill(&self.db, params).await
     }
 
-    async fn unique_list(&self, _p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "sqlite",
-            operation: "unique locks",
-        })
+    async fn unique_list(&self, params: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        unique::unique_list(&self.db, params).await
     }
 
-    async fn unique_release(&self, _p: UniqueReleaseParams) -> Result<bool, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "sqlite",
-            operation: "unique locks",
-        })
+    async fn unique_release(&self, params: UniqueReleaseParams) -> Result<bool, BackendError> {
+        unique::unique_release(&self.db, params).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

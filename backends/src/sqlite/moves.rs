@@ -2,14 +2,17 @@
 //! write transaction.
 //!
 //! 1. [`next_positions`] hands out tail positions from the `pos` sequence.
-//! 2. [`enqueue`] puts jobs at the tails of their queues with `enqueued_at = now`
-//!    (promotion, enqueue-now); [`requeue_head`] puts one running job back at the head of
-//!    its queue unchanged (requeue, rescue, which also counts the rescue).
+//! 2. [`enqueue`] puts jobs at the tails of their queues, behind the jobs of their
+//!    priority, with `enqueued_at = now` (promotion, enqueue-now); [`requeue_head`] puts
+//!    one running job back at the head of its queue unchanged, ahead of every priority
+//!    (requeue, rescue, which also counts the rescue).
 //! 3. [`kill`] moves jobs to the dead set and [`trim_dead`] keeps it within its limits.
-//! 4. [`count`] adds to the day's counters in one upsert.
+//! 4. [`count`] adds to the day's counters in one upsert; [`count_expired`] to the total
+//!    `expired` counter.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use jobs::backend::{BackendError, DeadLimits};
+use jobs::envelope::flow::{MAX_PRIORITY, PRIORITY_FIELD};
 use jobs::envelope::to_epoch;
 
 use super::db::{duration_micros, id_list, micros, Db, Tx};
@@ -33,8 +36,10 @@ pub(super) async fn next_positions(
 }
 
 /// Moves the jobs with these row ids, in this order, to the tails of their queues with
-/// `enqueued_at = now`. Returns how many moved. A payload that is not a JSON object is
-/// moved unchanged (the reserve that meets it buries it), never failing the statement.
+/// `enqueued_at = now`, each among the jobs of its priority, read from its payload as
+/// `JobEnvelope::priority` reads it. Returns how many moved. A payload that is not a JSON
+/// object is moved unchanged with priority 0 (the reserve that meets it buries it), never
+/// failing the statement.
 pub(super) async fn enqueue(
     db: &Db,
     tx: &mut Tx<'_>,
@@ -55,6 +60,12 @@ pub(super) async fn enqueue(
                         json_set(json_remove(jobs.payload, '$.at'), '$.enqueued_at', json(?4))
                     ELSE jobs.payload
                 END,
+                priority = CASE
+                    WHEN NOT json_valid(jobs.payload) THEN 0
+                    WHEN json_type(jobs.payload, ?5) = 'integer' THEN
+                        max(0, min(?6, jobs.payload ->> ?5))
+                    ELSE 0
+                END,
                 lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL
          FROM (SELECT key, value FROM json_each(?1)) AS picked
          WHERE jobs.id = picked.value",
@@ -63,6 +74,8 @@ pub(super) async fn enqueue(
     .bind(micros(now))
     .bind(first)
     .bind(enqueued_at)
+    .bind(format!("$.{PRIORITY_FIELD}"))
+    .bind(MAX_PRIORITY)
     .execute(&mut **tx)
     .await
     .or_backend(&db.cx)?;
@@ -70,10 +83,11 @@ pub(super) async fn enqueue(
 }
 
 /// Puts running job `?1` (with lease nonce `?2`, unless null) at the head of its queue,
-/// adding `?3` to its rescue count.
-pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available',
+/// adding `?3` to its rescue count: in band -1, ahead of every priority, before the jobs
+/// put there before it.
+pub(super) const REQUEUE_HEAD: &str = "UPDATE jobs SET state = 'available', priority = -1,
         pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
-               WHERE k.queue = jobs.queue AND k.state = 'available'),
+               WHERE k.queue = jobs.queue AND k.state = 'available' AND k.priority = -1),
         lease_owner = NULL, lease_token = NULL, lease_seq = NULL, lease_expires_at = NULL,
         rescues = rescues + ?3
     WHERE id = ?1 AND state = 'running' AND (?2 IS NULL OR lease_token = ?2)";
@@ -183,6 +197,23 @@ pub(super) async fn count(
     .bind(n(processed))
     .bind(n(failed))
     .bind(n(dead_trimmed))
+    .execute(&mut **tx)
+    .await
+    .or_backend(&db.cx)?;
+    Ok(())
+}
+
+/// Adds `n` to the total `expired` counter (kept as one row, period `total`: it has no
+/// days).
+pub(super) async fn count_expired(db: &Db, tx: &mut Tx<'_>, n: u64) -> Result<(), BackendError> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO counters (name, period, value) VALUES ('expired', 'total', ?1)
+         ON CONFLICT (name, period) DO UPDATE SET value = value + excluded.value",
+    )
+    .bind(i64::try_from(n).unwrap_or(i64::MAX))
     .execute(&mut **tx)
     .await
     .or_backend(&db.cx)?;

@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_rescues.sql",
         sql: include_str!("../../sql/sqlite/0004_rescues.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_flow.sql",
+        sql: include_str!("../../sql/sqlite/0005_flow.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.
@@ -169,6 +174,7 @@ async fn migrate(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<(), B
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jobs::backend::{Backend, ReserveParams};
 
     #[test]
     fn every_sql_file_is_an_embedded_migration_in_order() {
@@ -189,5 +195,60 @@ mod tests {
                 m.name
             );
         }
+    }
+
+    /// A file of version 4 with jobs waiting is brought up to date: its jobs wait at
+    /// priority 0 in their order, hold no lock, and run.
+    #[tokio::test]
+    async fn a_version_4_file_with_waiting_jobs_is_upgraded() {
+        let path = temporary_path();
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = options.connect().await.unwrap();
+        for m in &MIGRATIONS[..4] {
+            sqlx::Executor::execute(&mut conn, m.sql).await.unwrap();
+        }
+        sqlx::Executor::execute(&mut conn, "PRAGMA user_version = 4")
+            .await
+            .unwrap();
+        let jobs: Vec<_> = (0..3)
+            .map(|n| jobs::envelope::JobEnvelope::new("A", "old", vec![n.into()]))
+            .collect();
+        let rows: Vec<_> = jobs
+            .iter()
+            .map(|j| (&j.jid, "old", "A", "available", 0, j.to_json().unwrap()))
+            .collect();
+        sqlx::query(super::super::push::INSERT)
+            .bind(serde_json::to_string(&rows).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+
+        let mut db = open(&SqliteConfig::new(&path)).await.unwrap();
+        db.temporary = Some(path);
+        let b = super::super::SqliteBackend {
+            db: std::sync::Arc::new(db),
+        };
+        let (version, locks): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT user_version FROM pragma_user_version()),
+                    (SELECT count(*) FROM jobs WHERE unique_key IS NOT NULL OR priority != 0)",
+        )
+        .fetch_one(&b.db.readers)
+        .await
+        .unwrap();
+        assert_eq!((version, locks), (5, 0));
+        let mut p = ReserveParams::new(vec!["old".into()], "p", chrono::Utc::now());
+        p.limit = 5;
+        let got: Vec<String> = b
+            .job_reserve(p)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.job.jid)
+            .collect();
+        let pushed: Vec<String> = jobs.into_iter().map(|j| j.jid).collect();
+        assert_eq!(got, pushed);
     }
 }

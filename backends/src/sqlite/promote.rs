@@ -2,7 +2,8 @@
 //!
 //! 1. [`scheduled_promote`] checks on a reader whether anything is due, and only then moves
 //!    due scheduled jobs (then retries, with the room left) to their queues' tails in one
-//!    write transaction; the write lock makes each job move once across processes.
+//!    write transaction, each behind the jobs of its priority (`moves::enqueue`); the write
+//!    lock makes each job move once across processes.
 //! 2. Each due payload is decoded: one that is not a job is buried there and then
 //!    (`poison.rs`), so no bad row can hold back the valid ones or come due again.
 

@@ -1,76 +1,183 @@
 //! Putting jobs in: push to a queue's tail or the scheduled set.
 //!
-//! 1. [`job_push`] encodes every job before taking the writer, then stores them all with one
-//!    statement (so all or none), and wakes this process's reservers.
-//! 2. [`prepare`] and [`insert`] are the two halves of that, shared with the schedule
-//!    claim, which pushes inside its own transaction.
+//! 1. [`job_push`] encodes every job before taking the writer. A push without unique jobs
+//!    stores them all with one statement (so all or none) and wakes this process's
+//!    reservers; one with a unique job is one write transaction that claims the locks
+//!    (`unique.rs`).
+//! 2. [`prepare`] and [`insert`] are the two halves of a store, shared with the unique push
+//!    and the schedule claim, which push inside their own transactions. Jobs without a
+//!    priority or a lock go in with [`INSERT`], the statement of a push before flow control;
+//!    a batch with either goes in with [`INSERT_FLOW`], which also fills those columns.
 
 use chrono::{DateTime, Utc};
-use jobs::backend::{BackendError, PushParams};
+use jobs::backend::{BackendError, PushParams, PushReport};
+use jobs::envelope::flow::UniqueUntil;
 use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 
 use sqlx::sqlite::SqliteConnection;
 
 use super::db::{encode_job, micros, Db};
 use super::error::{self, Sqlx};
+use super::unique;
 
-/// Stores jobs: those with `at` in the scheduled set, the others at their queues' tails.
-pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<(), BackendError> {
+/// Stores jobs: those with `at` in the scheduled set, the others at their queues' tails;
+/// reports the unique jobs it did not store as given.
+pub(super) async fn job_push(db: &Db, p: PushParams) -> Result<PushReport, BackendError> {
     if p.jobs.is_empty() {
-        return Ok(());
+        return Ok(PushReport::default());
     }
-    let (rows, available) = prepare(p.jobs, p.now)?;
+    let rows = prepare(p.jobs, p.now, true)?;
+    if rows.iter().any(|r| r.lock.is_some()) {
+        return unique::push(db, rows, micros(p.now), p.on_conflict).await;
+    }
+    let available = any_available(&rows);
+    let (sql, rows) = encode(&rows)?;
     // One statement, so all or none, and it takes the write lock when it starts.
     let mut conn = db.exec().await?;
-    insert(db, &mut conn, &rows).await?;
+    insert(db, &mut conn, sql, &rows).await?;
     conn.settle();
     if available {
         db.wake_reservers();
     }
-    Ok(())
+    Ok(PushReport::default())
+}
+
+/// A job encoded for [`insert`].
+#[derive(Debug)]
+pub(super) struct Row {
+    pub(super) jid: String,
+    queue: String,
+    class: String,
+    /// `available` or `scheduled`.
+    state: &'static str,
+    run_at: i64,
+    payload: String,
+    priority: u8,
+    /// The unique lock the row is to hold.
+    pub(super) lock: Option<Lock>,
+}
+
+/// A unique lock as its row stores it.
+#[derive(Debug)]
+pub(super) struct Lock {
+    pub(super) key: String,
+    until: &'static str,
+    expires_at: i64,
+}
+
+/// Whether any of `rows` goes to a queue (and so should wake reservers).
+pub(super) fn any_available<'a>(rows: impl IntoIterator<Item = &'a Row>) -> bool {
+    rows.into_iter().any(|r| r.state == "available")
 }
 
 /// Encodes jobs for [`insert`]: one with `at` for the scheduled set at that time, any other
-/// for its queue with `enqueued_at = now`; also says whether any goes to a queue. The rows
-/// are a JSON array of `[jid, queue, class, state, run_at, payload]`.
+/// for its queue with `enqueued_at = now`; each with its priority and, when `locks`, its
+/// unique lock (a schedule claim's job takes none).
 pub(super) fn prepare(
     jobs: Vec<JobEnvelope>,
     now: DateTime<Utc>,
-) -> Result<(String, bool), BackendError> {
+    locks: bool,
+) -> Result<Vec<Row>, BackendError> {
     let enqueued_at = to_epoch(now);
     let now = micros(now);
-    let mut available = false;
     let mut rows = Vec::with_capacity(jobs.len());
     for mut job in jobs {
         let (state, run_at) = match job.at.take() {
             Some(at) => ("scheduled", micros(from_epoch(at))),
             None => {
                 job.enqueued_at = Some(enqueued_at);
-                available = true;
                 ("available", now)
             }
         };
+        let lock = job.unique().filter(|_| locks).map(|l| Lock {
+            key: l.key,
+            until: match l.until {
+                UniqueUntil::Start => "start",
+                _ => "success",
+            },
+            expires_at: micros(from_epoch(l.expires_at)),
+        });
         let payload = encode_job(&job)?;
-        rows.push((job.jid, job.queue, job.class, state, run_at, payload));
+        rows.push(Row {
+            priority: job.priority(),
+            jid: job.jid,
+            queue: job.queue,
+            class: job.class,
+            state,
+            run_at,
+            payload,
+            lock,
+        });
     }
-    let rows = serde_json::to_string(&rows).map_err(|e| error::encode("jobs", e))?;
-    Ok((rows, available))
+    Ok(rows)
 }
 
-/// Inserts the rows [`prepare`] made, in one statement: positions follow the `pos`
-/// sequence, read once by the statement, and a trigger moves the sequence past them.
+/// The statement that stores `rows` and the JSON array it reads: [`INSERT`] for plain
+/// jobs, [`INSERT_FLOW`] when any has a priority or a lock.
+pub(super) fn encode<'a>(
+    rows: impl IntoIterator<Item = &'a Row> + Clone,
+) -> Result<(&'static str, String), BackendError> {
+    let flow = rows
+        .clone()
+        .into_iter()
+        .any(|r| r.priority != 0 || r.lock.is_some());
+    let json = if flow {
+        let rows: Vec<_> = rows
+            .into_iter()
+            .map(|r| {
+                let lock = r.lock.as_ref();
+                (
+                    &r.jid,
+                    &r.queue,
+                    &r.class,
+                    r.state,
+                    r.run_at,
+                    &r.payload,
+                    r.priority,
+                    lock.map(|l| &l.key),
+                    lock.map(|l| l.until),
+                    lock.map(|l| l.expires_at),
+                )
+            })
+            .collect();
+        serde_json::to_string(&rows)
+    } else {
+        let rows: Vec<_> = rows
+            .into_iter()
+            .map(|r| (&r.jid, &r.queue, &r.class, r.state, r.run_at, &r.payload))
+            .collect();
+        serde_json::to_string(&rows)
+    };
+    let json = json.map_err(|e| error::encode("jobs", e))?;
+    Ok((if flow { INSERT_FLOW } else { INSERT }, json))
+}
+
+/// Inserts plain rows, a JSON array of `[jid, queue, class, state, run_at, payload]`, in
+/// one statement: positions follow the `pos` sequence, read once by the statement, and a
+/// trigger moves the sequence past them.
 pub(super) const INSERT: &str = "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
            (SELECT s.value FROM sequences AS s WHERE s.name = 'pos') + key + 1, value ->> 5
     FROM json_each(?1)";
 
-/// Runs [`INSERT`] for prepared rows.
+/// [`INSERT`] for rows that also carry `priority, unique_key, unique_until,
+/// unique_expires_at` (the last three null for a job without a lock).
+pub(super) const INSERT_FLOW: &str =
+    "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload,
+                      priority, unique_key, unique_until, unique_expires_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+           (SELECT s.value FROM sequences AS s WHERE s.name = 'pos') + key + 1, value ->> 5,
+           value ->> 6, value ->> 7, value ->> 8, value ->> 9
+    FROM json_each(?1)";
+
+/// Runs `sql` ([`INSERT`] or [`INSERT_FLOW`], as [`encode`] chose) for encoded rows.
 pub(super) async fn insert(
     db: &Db,
     conn: &mut SqliteConnection,
+    sql: &'static str,
     rows: &str,
 ) -> Result<(), BackendError> {
-    sqlx::query(INSERT)
+    sqlx::query(sql)
         .bind(rows)
         .execute(conn)
         .await

@@ -2,10 +2,13 @@
 //!
 //! 1. [`job_reserve`] takes up to `limit` jobs in one statement, which holds the write
 //!    lock from its start: an `UPDATE ... RETURNING` marks `running`, with owner, token and
-//!    expiry, the head jobs of each queue in the order given (paused ones skipped). When
-//!    nothing is there it waits for this process's [`Notify`](tokio::sync::Notify) or the poll interval,
-//!    whichever comes first; a poll first asks a reader whether any job is available, so
-//!    idle processes do not contend for the write lock.
+//!    expiry, the head jobs of each queue in the order given (paused ones skipped), a
+//!    queue's head being its smallest (priority, position), the order of the
+//!    `jobs_available` index. A job whose unique lock is held until it starts lets it go
+//!    in that statement (a trigger, `unique.rs`). When nothing is there it waits for this
+//!    process's [`Notify`](tokio::sync::Notify) or the poll interval, whichever comes
+//!    first; a poll first asks a reader whether any job is available, so idle processes do
+//!    not contend for the write lock.
 //! 2. A token is `row id:nonce`, the nonce new for each reserve call (`lease.rs` says how
 //!    settles are fenced by it).
 //! 3. Each returned row is decoded on its own, its payload read as bytes: the valid ones are
@@ -63,7 +66,8 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 
 /// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
 /// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
-/// until `?3`; returns each job's row, queue, position, envelope, jid and rescue count.
+/// until `?3`; returns each job's row, queue, priority, position, envelope, jid and rescue
+/// count. A queue runs in (priority, position) order, the order of its index.
 ///
 /// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
 /// when the statement starts, before it reads, and waits for it under the busy timeout,
@@ -77,18 +81,18 @@ pub(super) fn reserve_sql(queues: usize) -> String {
         }
         let q = i + 5;
         arms.push_str(&format!(
-            "SELECT * FROM (SELECT id, {i} AS qi, pos FROM jobs
+            "SELECT * FROM (SELECT id, {i} AS qi, priority, pos FROM jobs
                 WHERE queue = ?{q} AND state = 'available'
                   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
-                ORDER BY pos LIMIT ?4)"
+                ORDER BY priority, pos LIMIT ?4)"
         ));
     }
     format!(
         "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
         lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
-    WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, pos LIMIT ?4)
-    RETURNING id, queue, pos, payload, jid, rescues"
+    WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, priority, pos LIMIT ?4)
+    RETURNING id, queue, priority, pos, payload, jid, rescues"
     )
 }
 
@@ -130,11 +134,11 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
         conn.settle();
     }
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
-    rows.sort_by_cached_key(|(_, queue, pos, _, _, _)| (rank(queue), *pos));
+    rows.sort_by_cached_key(|(_, queue, priority, pos, _, _, _)| (rank(queue), *priority, *pos));
 
     let mut out = Vec::with_capacity(rows.len());
     let mut bad = Vec::new();
-    for (id, queue, _, payload, jid, rescues) in rows {
+    for (id, queue, _, _, payload, jid, rescues) in rows {
         match poison::decode(&payload) {
             Ok(job) => out.push(
                 Reserved::new(job, token(id, &nonce))
@@ -162,9 +166,9 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     Ok(out)
 }
 
-/// A row the reserve statement returns: id, queue, position, payload bytes, jid bytes,
-/// rescue count.
-type Row = (i64, String, i64, Vec<u8>, Vec<u8>, i64);
+/// A row the reserve statement returns: id, queue, priority, position, payload bytes, jid
+/// bytes, rescue count.
+type Row = (i64, String, i64, i64, Vec<u8>, Vec<u8>, i64);
 
 /// Moves the reserved rows that are not jobs to the dead set, in one write transaction.
 async fn bury(db: &Db, bad: &[Bad], p: &ReserveParams) -> Result<(), BackendError> {

@@ -133,7 +133,10 @@ pub(super) async fn schedule_remove(
 
 /// Claims a tick and pushes its job, once across processes; false when already claimed.
 pub(super) async fn schedule_claim(db: &Db, p: ClaimParams) -> Result<bool, BackendError> {
-    let (rows, available) = push::prepare(vec![p.queued_job()], p.now)?;
+    // Pushed as the memory reference does: the job takes no unique lock.
+    let rows = push::prepare(vec![p.queued_job()], p.now, false)?;
+    let available = push::any_available(&rows);
+    let (insert, rows) = push::encode(&rows)?;
     let now = micros(p.now);
     let tick = micros(p.tick);
     let mut tx = db.write().await?;
@@ -157,7 +160,7 @@ pub(super) async fn schedule_claim(db: &Db, p: ClaimParams) -> Result<bool, Back
     if !claimed {
         return Ok(false);
     }
-    push::insert(db, &mut tx, &rows).await?;
+    push::insert(db, &mut tx, insert, &rows).await?;
     sqlx::query("UPDATE schedules SET last_run = max(coalesce(last_run, ?2), ?2) WHERE name = ?1")
         .bind(&p.name)
         .bind(tick)

@@ -1,7 +1,8 @@
 //! The admin side's job sets as SQL: which rows a set, filter or selection means, in order.
 //!
-//! 1. A [`JobSet`] is a state (and, for a queue, a name) with its order: a queue oldest
-//!    first, scheduled and retry soonest first, dead most recent first.
+//! 1. A [`JobSet`] is a state (and, for a queue, a name) with its order: a queue in run
+//!    order (priority, then oldest first), scheduled and retry soonest first, dead most
+//!    recent first.
 //! 2. Filters: `class` is matched in SQL; `text` is matched exactly as
 //!    [`JobFilter::matches`] does, on decoded jobs, after an `instr` pre-filter on the
 //!    stored JSON whenever the text would appear there unescaped.
@@ -19,7 +20,7 @@ pub(super) struct SetSql<'a> {
 
 pub(super) fn set_sql(set: &JobSet) -> Result<SetSql<'_>, BackendError> {
     let (state, queue, listing) = match set {
-        JobSet::Queue(name) => ("available", Some(name.as_str()), "pos"),
+        JobSet::Queue(name) => ("available", Some(name.as_str()), "priority, pos"),
         JobSet::Scheduled => ("scheduled", None, "run_at, pos"),
         JobSet::Retry => ("retryable", None, "run_at, pos"),
         JobSet::Dead => ("dead", None, "run_at DESC, pos DESC"),

@@ -10,7 +10,12 @@ use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use tokio::sync::Notify;
 
-use super::{finish, lease, moves, open, process, promote, reserve, SqliteBackend, SqliteConfig};
+use super::listing::LISTED;
+use super::sets::{candidates, set_sql};
+use super::{
+    finish, lease, listing, moves, open, process, promote, reserve, unique, SqliteBackend,
+    SqliteConfig,
+};
 
 /// The plan SQLite picks for `sql` (with every parameter null), one detail line per step.
 async fn plan(b: &SqliteBackend, sql: &str) -> Vec<String> {
@@ -36,11 +41,51 @@ async fn assert_uses(b: &SqliteBackend, sql: &str, index: &str) {
     );
 }
 
+/// A value bound for [`plan_bound`].
+enum V {
+    T(&'static str),
+    I(i64),
+}
+
+/// The plan SQLite picks for `sql` with these parameters bound. With STAT4 (which the
+/// bundled SQLite has) the planner looks at bound values, and an equality to null orders
+/// nothing: a plan that relies on `queue = ?` to read an index in order is only seen with
+/// a real value bound.
+async fn plan_bound(b: &SqliteBackend, sql: &str, binds: &[V]) -> Vec<String> {
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+    for v in binds {
+        q = match v {
+            V::T(t) => q.bind(*t),
+            V::I(i) => q.bind(*i),
+        };
+    }
+    let rows = q.fetch_all(&b.db.readers).await.unwrap();
+    rows.into_iter().map(|r| r.3).collect()
+}
+
+/// How many sorts a plan does.
+fn sorts(steps: &[String]) -> usize {
+    steps.iter().filter(|s| s.contains("TEMP B-TREE")).count()
+}
+
 #[tokio::test]
 async fn hot_statements_use_their_partial_indexes() {
     let b = SqliteBackend::temporary().await.unwrap();
+    // Every priority, and a unique job in ten.
+    let lapse = jobs::envelope::to_epoch(chrono::Utc::now()) + 600.0;
     let jobs: Vec<_> = (0..3000)
-        .map(|i| JobEnvelope::new("A", ["a", "b", "c"][i % 3], vec![]))
+        .map(|i| {
+            let mut job = JobEnvelope::new("A", ["a", "b", "c"][i % 3], vec![i.into()]);
+            job.set_priority((i % 10) as u8);
+            if i % 10 == 0 {
+                let by = [serde_json::json!(i)];
+                let until = jobs::envelope::flow::UniqueUntil::Success;
+                let lock = jobs::envelope::flow::UniqueLock::new("A", None, &by, until, lapse);
+                job.set_unique(Some(lock));
+            }
+            job
+        })
         .collect();
     b.job_push(PushParams::new(jobs, chrono::Utc::now()))
         .await
@@ -59,6 +104,24 @@ async fn hot_statements_use_their_partial_indexes() {
         3,
         "{steps:?}"
     );
+    // Each queue's jobs come from the index in run order (priority, position).
+    // With queues bound, each queue's jobs come from the index in run order (priority,
+    // position): the one sort is of the few rows taken, across queues.
+    let binds = [
+        V::T("p"),
+        V::T("n"),
+        V::I(0),
+        V::I(50),
+        V::T("a"),
+        V::T("b"),
+        V::T("c"),
+    ];
+    let steps = plan_bound(&b, &reserve::reserve_sql(3), &binds).await;
+    let arms = steps
+        .iter()
+        .filter(|s| s.contains("COVERING INDEX jobs_available (queue=?)"))
+        .count();
+    assert_eq!((arms, sorts(&steps)), (3, 1), "{steps:?}");
     assert_uses(&b, reserve::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
@@ -72,6 +135,40 @@ async fn hot_statements_use_their_partial_indexes() {
     assert_uses(&b, promote::DUE_SCHEDULED, "jobs_scheduled").await;
     assert_uses(&b, promote::DUE_RETRIES, "jobs_retryable").await;
     assert_uses(&b, moves::REQUEUE_HEAD, "jobs_available").await;
+    // The head of a queue is one seek into the band of requeued jobs.
+    let steps = plan(&b, moves::REQUEUE_HEAD).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("jobs_available (queue=? AND priority=?)")),
+        "{steps:?}"
+    );
+    // A queue lists, and its head is read, in run order straight from the index.
+    let queue = jobs::backend::JobSet::Queue("a".into());
+    let s = set_sql(&queue).unwrap();
+    let listing = candidates(&s, &JobFilter::default(), LISTED, s.listing) + " LIMIT 10";
+    assert_uses(&b, &listing, "jobs_available").await;
+    let steps = plan_bound(&b, &listing, &[V::T("a")]).await;
+    assert_eq!(sorts(&steps), 0, "{steps:?}");
+    assert_uses(&b, listing::QUEUES, "jobs_available").await;
+    let steps = plan(&b, listing::QUEUES).await;
+    assert_eq!(
+        sorts(&steps),
+        2,
+        "only the names are sorted (union, order): {steps:?}"
+    );
+    // Unique locks: a push reads the holders of its keys, an operator lists and releases
+    // them, all through the partial unique index.
+    assert_uses(&b, unique::HOLDERS, "jobs_unique").await;
+    assert_uses(&b, unique::LIST, "jobs_unique").await;
+    assert_uses(&b, unique::RELEASE, "jobs_unique").await;
+    let steps = plan(&b, finish::EXPIRE).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH jobs USING INTEGER PRIMARY KEY")),
+        "{steps:?}"
+    );
     // Removal looks each row up by id, driven by the (small) list of tokens.
     let steps = plan(&b, finish::REMOVE).await;
     assert!(
