@@ -287,6 +287,7 @@ macro_rules! conformance_suite {
             priority {
                 smaller_priority_first_fifo_within_one,
                 promoted_jobs_keep_their_priority,
+                a_job_given_back_leads_every_priority,
             }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,

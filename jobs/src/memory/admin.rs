@@ -47,6 +47,7 @@ impl AdminBackend for MemoryBackend {
         let jobs = st.queues.remove(params.queue.as_str()).unwrap_or_default();
         for job in &jobs {
             st.release(job);
+            st.left_queue(job);
         }
         Ok(jobs.len() as u64)
     }

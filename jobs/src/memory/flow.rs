@@ -93,6 +93,7 @@ impl State {
         for queue in self.queues.values_mut() {
             if let Some(i) = queue.iter().position(|j| selects(&selection, j)) {
                 queue.remove(i);
+                self.heads.remove(jid);
                 return true;
             }
         }
@@ -105,15 +106,26 @@ impl State {
     }
 
     /// Puts a job in its queue behind every job of its priority or a higher one (a smaller
-    /// number), ahead of those of a lower one: FIFO within a priority.
+    /// number), ahead of those of a lower one: FIFO within a priority; never ahead of the
+    /// jobs given back to the head.
     pub(super) fn insert_by_priority(&mut self, job: JobEnvelope) {
         let priority = job.priority();
         let queue = self.queues.entry(job.queue.clone()).or_default();
         let mut at = queue.len();
-        while at > 0 && queue[at - 1].priority() > priority {
+        while at > 0
+            && queue[at - 1].priority() > priority
+            && (self.heads.is_empty() || !self.heads.contains(&queue[at - 1].jid))
+        {
             at -= 1;
         }
         queue.insert(at, job);
+    }
+
+    /// Forgets that `job` was given back to the head (it left its queue).
+    pub(super) fn left_queue(&mut self, job: &JobEnvelope) {
+        if !self.heads.is_empty() {
+            self.heads.remove(&job.jid);
+        }
     }
 
     /// The locks held at `now`, soonest to lapse first.

@@ -66,6 +66,7 @@ impl MemoryBackend {
                     break;
                 };
                 st.release_at_start(&job);
+                st.left_queue(&job);
                 st.next_lease += 1;
                 let seq = st.next_lease;
                 let token = seq.to_string();

@@ -130,6 +130,9 @@ pub(super) struct State {
     pub(super) expired: u64,
     /// Unique locks by key (see `flow.rs`).
     pub(super) locks: super::flow::Locks,
+    /// Jids of the jobs given back to the head of their queue (requeued or rescued): they
+    /// stay ahead of every priority until taken, as on the other backends.
+    pub(super) heads: HashSet<String>,
     pub(super) days: BTreeMap<NaiveDate, (u64, u64)>,
     /// Recurring-job records by name (see `schedule.rs`).
     pub(super) schedules: BTreeMap<String, crate::schedule::ScheduleRecord>,
@@ -149,6 +152,7 @@ impl State {
 
     /// Puts a job back at the head of its queue unchanged.
     pub(super) fn requeue_front(&mut self, job: JobEnvelope) {
+        self.heads.insert(job.jid.clone());
         self.queues
             .entry(job.queue.clone())
             .or_default()
@@ -199,6 +203,9 @@ impl State {
             let (taken, kept): (Vec<_>, Vec<_>) =
                 queue.drain(..).partition(|j| selects(selection, j));
             *queue = kept.into();
+            for job in &taken {
+                self.left_queue(job);
+            }
             return taken;
         }
         match self.time_set(set) {

@@ -57,3 +57,22 @@ pub async fn promoted_jobs_keep_their_priority(b: Subject) -> CaseResult {
     assert_eq!(taken[0].job.priority(), 1);
     Ok(())
 }
+
+/// A job given back to its queue (requeued, or rescued) runs before every waiting job and
+/// every job pushed after it, whatever their priorities; then priorities order the rest.
+pub async fn a_job_given_back_leads_every_priority(b: Subject) -> CaseResult {
+    let low = with_priority(1, 9);
+    push(&b, vec![low.clone()], at(0)).await?;
+    let taken = reserve(&b, &[Q], 1, P1, at(1)).await?;
+    b.job_requeue(jobs::backend::RequeueParams::new(
+        vec![taken[0].token.clone()],
+        at(2),
+    ))
+    .await?;
+    let top = with_priority(2, 0);
+    let mid = with_priority(3, 4);
+    push(&b, vec![mid.clone(), top.clone()], at(3)).await?;
+    let order = reserve(&b, &[Q], 3, P1, at(4)).await?;
+    assert_eq!(reserved_jids(&order), jids([&low, &top, &mid]));
+    Ok(())
+}
