@@ -26,6 +26,12 @@
 //!    silent between the round and the pop) is not handed out under the old epoch; it goes
 //!    back to the head of its queue, and meanwhile its list is registered again, so a rescue
 //!    finds it should the process die first.
+//! 7. Flow control (`flow.rs`): `reserve.lua` takes a queue's priority lists after its
+//!    Sidekiq list, and releases the unique lock of a job held until it starts, in the same
+//!    script; after a blocking pop, `blocked.lua` does the same for the job moved. The pop
+//!    watches `queue:<name>` only: the connection registers as one of the queue's sleepers
+//!    (`sleep.lua`) in the pop's round trip, and a push to a priority list wakes it with
+//!    `CLIENT UNBLOCK`; the pop then returns empty and the next round takes the job.
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +42,7 @@ use redis::Value;
 use super::error::bad_reply;
 use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
-use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE};
+use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE, SLEEP};
 use super::token::Token;
 use super::{later, lease_arg, Inner};
 
@@ -145,14 +151,16 @@ async fn reserve_round(
         .key(k.leases())
         .key(k.leased(&p.process))
         .key(k.rescues())
-        .key(k.epoch(&p.process));
+        .key(k.epoch(&p.process))
+        .key(k.pqueues());
     for q in &p.queues {
         inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
     inv.arg(limit)
         .arg(lease_arg(p.lease_clock, now, p.lease_ttl))
         .arg(&p.process)
-        .arg(block);
+        .arg(block)
+        .arg(k.ns());
     for q in &p.queues {
         inv.arg(q);
     }
@@ -172,37 +180,19 @@ async fn block_move(
     epoch: u64,
     expiry: &str,
 ) -> Result<Option<(Vec<u8>, bool, u64)>, BackendError> {
-    let k = inner.keys();
     let pool = &inner.blocking;
-    let mut pipe = redis::pipe();
-    pipe.cmd("BLMOVE")
-        .arg(k.queue(queue))
-        .arg(k.inflight(process, queue))
-        .arg("RIGHT")
-        .arg("LEFT")
-        .arg(format!("{:.3}", slice.as_secs_f64()));
-    pipe.cmd("EVAL")
-        .arg(BLOCKED)
-        .arg(4)
-        .arg(k.epoch(process))
-        .arg(k.rescues())
-        .arg(k.leased(process))
-        .arg(k.leases())
-        .arg(epoch)
-        .arg(queue)
-        .arg(expiry)
-        .arg(process);
-    // The server answers when the slice ends; this bound only catches a server that
-    // stopped answering. The connection is dropped then, never reused mid-command.
-    // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
-    // margin never drops below a second, whatever the response timeout.
-    let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
+    let (mut b, mut reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
     loop {
-        let (mut conn, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
-        let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut conn);
+        let pipe = block_pipe(inner, &b, queue, process, slice, epoch, expiry);
+        // The server answers when the slice ends; this bound only catches a server that
+        // stopped answering. The connection is dropped then, never reused mid-command.
+        // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
+        // margin never drops below a second, whatever the response timeout.
+        let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
+        let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut b.conn);
         match tokio::time::timeout(guard, popped).await {
             Ok(Ok((job, (epoch, counting)))) => {
-                pool.put(conn);
+                pool.put(b);
                 return Ok(job.map(|job| (job, counting, epoch)));
             }
             Ok(Err(e)) => {
@@ -213,6 +203,7 @@ async fn block_move(
                 // job, it waits in this process's in-flight list, where a rescue finds it.
                 pool.clear();
                 if reused && (e.is_io_error() || e.is_connection_dropped()) {
+                    (b, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
                     continue;
                 }
                 return Err(inner.edge().map(e));
@@ -223,6 +214,53 @@ async fn block_move(
             }
         }
     }
+}
+
+/// The blocking pop's round trip on `b`: registering `b` as a sleeper of `queue` (when its
+/// client id is known), the `BLMOVE`, then `blocked.lua`.
+fn block_pipe(
+    inner: &Inner,
+    b: &super::blocking::Blocking,
+    queue: &str,
+    process: &str,
+    slice: Duration,
+    epoch: u64,
+    expiry: &str,
+) -> redis::Pipeline {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    let id = b.id.map(|id| id.to_string()).unwrap_or_default();
+    if b.id.is_some() {
+        pipe.cmd("EVAL")
+            .arg(SLEEP)
+            .arg(1)
+            .arg(k.sleepers(queue))
+            .arg(&id)
+            .arg(format!("{:.3}", slice.as_secs_f64()))
+            .ignore();
+    }
+    pipe.cmd("BLMOVE")
+        .arg(k.queue(queue))
+        .arg(k.inflight(process, queue))
+        .arg("RIGHT")
+        .arg("LEFT")
+        .arg(format!("{:.3}", slice.as_secs_f64()));
+    pipe.cmd("EVAL")
+        .arg(BLOCKED)
+        .arg(6)
+        .arg(k.epoch(process))
+        .arg(k.rescues())
+        .arg(k.leased(process))
+        .arg(k.leases())
+        .arg(k.inflight(process, queue))
+        .arg(k.sleepers(queue))
+        .arg(epoch)
+        .arg(queue)
+        .arg(expiry)
+        .arg(process)
+        .arg(k.ns())
+        .arg(id);
+    pipe
 }
 
 /// Gives `raw`, moved by a blocking pop after a rescue of the process, back to the head of
@@ -287,6 +325,7 @@ async fn take(
                     member: raw,
                     action: Action::Kill,
                     payload,
+                    lock: None,
                 });
             }
         }
