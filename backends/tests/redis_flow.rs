@@ -46,7 +46,12 @@ fn lock_key(j: &JobEnvelope) -> String {
 }
 
 impl Fixture {
-    async fn push_with(&self, jobs: Vec<JobEnvelope>, now: DateTime<Utc>, c: PushConflict) -> PushReport {
+    async fn push_with(
+        &self,
+        jobs: Vec<JobEnvelope>,
+        now: DateTime<Utc>,
+        c: PushConflict,
+    ) -> PushReport {
         let p = PushParams::new(jobs, now).on_conflict(c);
         self.backend.job_push(p).await.unwrap()
     }
@@ -80,7 +85,8 @@ async fn plain_jobs_stay_as_sidekiq_writes_them_and_flow_keys_stay_unwritten() {
     let f = Fixture::new("flow-plain").await;
     f.push(vec![job("q", 1), job("q", 2)], at(0)).await;
     let got = f.reserve(&["q"], "p1", 1, at(1)).await;
-    f.finish(&got[0], FinishOutcome::Completed, false, at(2)).await;
+    f.finish(&got[0], FinishOutcome::Completed, false, at(2))
+        .await;
     let raw: Vec<String> = f
         .cmd(redis::cmd("LRANGE").arg(f.key("queue:q")).arg(0).arg(-1))
         .await;
@@ -88,7 +94,8 @@ async fn plain_jobs_stay_as_sidekiq_writes_them_and_flow_keys_stay_unwritten() {
     assert!(!raw[0].contains("jobs_rs"), "{}", raw[0]);
     let own = f.own_keys().await;
     assert!(
-        own.iter().all(|k| !k.contains("unique") && !k.contains("pqueue")),
+        own.iter()
+            .all(|k| !k.contains("unique") && !k.contains("pqueue")),
         "{own:?}"
     );
     f.cleanup().await;
@@ -102,7 +109,10 @@ async fn a_lock_is_a_hash_expiring_at_its_lapse_and_indexed_and_priorities_have_
     f.push(vec![a.clone(), p.clone(), job("q", 3)], at(0)).await;
     let key = lock_key(&a);
     assert_eq!(f.lock_field(&key, "jid").await, Some(a.jid.clone()));
-    assert_eq!(f.lock_field(&key, "until").await.as_deref(), Some("success"));
+    assert_eq!(
+        f.lock_field(&key, "until").await.as_deref(),
+        Some("success")
+    );
     assert_eq!(f.lock_field(&key, "place").await, Some(f.key("queue:q")));
     let expire_ms: i64 = f
         .cmd(redis::cmd("PEXPIRETIME").arg(f.key(&format!("jobs-rs:unique:{key}"))))
@@ -114,12 +124,20 @@ async fn a_lock_is_a_hash_expiring_at_its_lapse_and_indexed_and_priorities_have_
     assert_eq!(score, to_epoch(at(600)));
 
     let plist: Vec<String> = f
-        .cmd(redis::cmd("LRANGE").arg(f.key("jobs-rs:pqueue:3:q")).arg(0).arg(-1))
+        .cmd(
+            redis::cmd("LRANGE")
+                .arg(f.key("jobs-rs:pqueue:3:q"))
+                .arg(0)
+                .arg(-1),
+        )
         .await;
     assert_eq!(plist.len(), 1);
     assert!(plist[0].contains(&p.jid));
     let sidekiq: u64 = f.cmd(redis::cmd("LLEN").arg(f.key("queue:q"))).await;
-    assert_eq!(sidekiq, 2, "priority 0 stays in Sidekiq's list, the rest does not");
+    assert_eq!(
+        sidekiq, 2,
+        "priority 0 stays in Sidekiq's list, the rest does not"
+    );
     let stats = f.backend.stats().await.unwrap();
     assert_eq!(stats.enqueued, 3);
     let found = f
@@ -133,29 +151,44 @@ async fn a_lock_is_a_hash_expiring_at_its_lapse_and_indexed_and_priorities_have_
     let order: Vec<&str> = got.iter().map(|r| r.job.jid.as_str()).collect();
     assert_eq!(order, [a.jid.as_str(), order[1], p.jid.as_str()]);
     let member: bool = f
-        .cmd(redis::cmd("SISMEMBER").arg(f.key("jobs-rs:pqueues")).arg("q"))
+        .cmd(
+            redis::cmd("SISMEMBER")
+                .arg(f.key("jobs-rs:pqueues"))
+                .arg("q"),
+        )
         .await;
-    assert!(!member, "a queue with no prioritized job left leaves the set");
+    assert!(
+        !member,
+        "a queue with no prioritized job left leaves the set"
+    );
     f.cleanup().await;
 }
 
 /// Pushes a job of lock `k` with `Replace`; the job and what the push reported.
 async fn replace(f: &Fixture, n: i64, now: DateTime<Utc>) -> (JobEnvelope, PushReport) {
     let next = unique("q", n, "k", UniqueUntil::Success);
-    let pushed = f.push_with(vec![next.clone()], now, PushConflict::Replace).await;
+    let pushed = f
+        .push_with(vec![next.clone()], now, PushConflict::Replace)
+        .await;
     (next, pushed)
 }
 
 #[tokio::test]
-async fn replace_finds_the_holder_in_the_retry_set_the_schedule_a_priority_list_and_after_a_requeue() {
+async fn replace_finds_the_holder_in_the_retry_set_the_schedule_a_priority_list_and_after_a_requeue(
+) {
     let f = Fixture::new("flow-replace").await;
     // Waiting to retry.
     let a = unique("q", 1, "k", UniqueUntil::Success);
     f.push(vec![a.clone()], at(0)).await;
     let got = f.reserve(&["q"], "p1", 1, at(1)).await;
-    f.finish(&got[0], FinishOutcome::Retry { at: at(100) }, true, at(2)).await;
+    f.finish(&got[0], FinishOutcome::Retry { at: at(100) }, true, at(2))
+        .await;
     let (b, r) = replace(&f, 2, at(3)).await;
-    assert_eq!(r.replaced, vec![(0, a.jid.clone())], "replaced in the retry set");
+    assert_eq!(
+        r.replaced,
+        vec![(0, a.jid.clone())],
+        "replaced in the retry set"
+    );
     let retries: u64 = f.cmd(redis::cmd("ZCARD").arg(f.key("retry"))).await;
     assert_eq!(retries, 0);
 
@@ -167,7 +200,11 @@ async fn replace_finds_the_holder_in_the_retry_set_the_schedule_a_priority_list_
         .await
         .unwrap();
     let (c, r) = replace(&f, 3, at(6)).await;
-    assert_eq!(r.replaced, vec![(0, b.jid.clone())], "replaced after a requeue");
+    assert_eq!(
+        r.replaced,
+        vec![(0, b.jid.clone())],
+        "replaced after a requeue"
+    );
     assert_eq!(f.queued("q").await, vec![c.jid.clone()]);
 
     // Scheduled, with a priority, then promoted to its priority list.
@@ -177,17 +214,34 @@ async fn replace_finds_the_holder_in_the_retry_set_the_schedule_a_priority_list_
     d.at = Some(to_epoch(at(10)));
     f.push(vec![d.clone()], at(0)).await;
     let (_, r) = replace(&f, 5, at(1)).await;
-    assert_eq!(r.replaced, vec![(0, d.jid.clone())], "replaced in the schedule");
+    assert_eq!(
+        r.replaced,
+        vec![(0, d.jid.clone())],
+        "replaced in the schedule"
+    );
     let mut e = unique("q", 6, "k", UniqueUntil::Success);
     e.set_priority(2);
     e.at = Some(to_epoch(at(10)));
-    let r = f.push_with(vec![e.clone()], at(2), PushConflict::Replace).await;
+    let r = f
+        .push_with(vec![e.clone()], at(2), PushConflict::Replace)
+        .await;
     assert_eq!(r.replaced.len(), 1);
-    let moved = f.backend.scheduled_promote(PromoteParams::new(at(10))).await.unwrap();
+    let moved = f
+        .backend
+        .scheduled_promote(PromoteParams::new(at(10)))
+        .await
+        .unwrap();
     assert_eq!(moved, 1);
-    assert_eq!(f.lock_field(&lock_key(&e), "place").await, Some(f.key("jobs-rs:pqueue:2:q")));
+    assert_eq!(
+        f.lock_field(&lock_key(&e), "place").await,
+        Some(f.key("jobs-rs:pqueue:2:q"))
+    );
     let (g, r) = replace(&f, 7, at(11)).await;
-    assert_eq!(r.replaced, vec![(0, e.jid.clone())], "replaced in its priority list");
+    assert_eq!(
+        r.replaced,
+        vec![(0, e.jid.clone())],
+        "replaced in its priority list"
+    );
     assert_eq!(f.queued("q").await, vec![g.jid.clone()]);
     f.cleanup().await;
 }
@@ -241,7 +295,10 @@ async fn a_prioritized_push_or_promotion_wakes_an_idle_blocking_reserve() {
     f.push(vec![later.clone()], at(0)).await;
     let waiter = sleeper(&f);
     until_asleep(&f, "q").await;
-    f.backend.scheduled_promote(PromoteParams::new(at(5))).await.unwrap();
+    f.backend
+        .scheduled_promote(PromoteParams::new(at(5)))
+        .await
+        .unwrap();
     let (got, waited) = waiter.await.unwrap();
     assert_eq!(got.first().map(|r| r.job.jid.clone()), Some(later.jid));
     assert!(waited < Duration::from_secs(3), "woke late: {waited:?}");
@@ -261,8 +318,14 @@ async fn a_blocking_pop_releases_a_start_lock_in_its_round_trip() {
     f.push(vec![a.clone()], at(0)).await;
     let (got, _) = waiter.await.unwrap();
     assert_eq!(got[0].job.jid, a.jid);
-    assert_eq!(f.lock_field(&lock_key(&a), "jid").await, None, "released when taken");
-    let index: u64 = f.cmd(redis::cmd("ZCARD").arg(f.key("jobs-rs:uniques"))).await;
+    assert_eq!(
+        f.lock_field(&lock_key(&a), "jid").await,
+        None,
+        "released when taken"
+    );
+    let index: u64 = f
+        .cmd(redis::cmd("ZCARD").arg(f.key("jobs-rs:uniques")))
+        .await;
     assert_eq!(index, 0);
     f.cleanup().await;
 }
@@ -280,25 +343,38 @@ async fn a_rescue_that_buries_clear_and_expiry_release_locks() {
         .await
         .unwrap();
     assert_eq!(rescued, 1);
-    assert_eq!(f.lock_field(&lock_key(&a), "jid").await, None, "buried: released");
+    assert_eq!(
+        f.lock_field(&lock_key(&a), "jid").await,
+        None,
+        "buried: released"
+    );
 
     let mut b = unique("q", 2, "b", UniqueUntil::Success);
     b.set_priority(5);
     let c = unique("q", 3, "c", UniqueUntil::Success);
     f.push(vec![b.clone(), c.clone()], at(30)).await;
-    let cleared = f.backend.queue_clear(QueueClearParams::new("q")).await.unwrap();
+    let cleared = f
+        .backend
+        .queue_clear(QueueClearParams::new("q"))
+        .await
+        .unwrap();
     assert_eq!(cleared, 2);
     assert_eq!(f.lock_field(&lock_key(&b), "jid").await, None);
     assert_eq!(f.lock_field(&lock_key(&c), "jid").await, None);
-    let prio: u64 = f.cmd(redis::cmd("EXISTS").arg(f.key("jobs-rs:pqueue:5:q"))).await;
+    let prio: u64 = f
+        .cmd(redis::cmd("EXISTS").arg(f.key("jobs-rs:pqueue:5:q")))
+        .await;
     assert_eq!(prio, 0, "the priority lists are cleared too");
 
     let d = unique("q", 4, "d", UniqueUntil::Success);
     f.push(vec![d.clone()], at(40)).await;
     let got = f.reserve(&["q"], "p1", 1, at(41)).await;
-    f.finish(&got[0], FinishOutcome::Expired, false, at(42)).await;
+    f.finish(&got[0], FinishOutcome::Expired, false, at(42))
+        .await;
     assert_eq!(f.lock_field(&lock_key(&d), "jid").await, None);
-    let expired: u64 = f.cmd(redis::cmd("GET").arg(f.key("jobs-rs:stat:expired"))).await;
+    let expired: u64 = f
+        .cmd(redis::cmd("GET").arg(f.key("jobs-rs:stat:expired")))
+        .await;
     assert_eq!(expired, 1);
     let stats = f.backend.stats().await.unwrap();
     assert_eq!((stats.expired, stats.processed, stats.failed), (1, 0, 0));

@@ -20,8 +20,8 @@ use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobSet, Selection};
 
 use super::moves::{enqueue_or_bury, run_moves, Action, Move, Source};
-use super::sets::{describe, entries, set_key, Entry};
 use super::scripts::CLEAR;
+use super::sets::{describe, entries, set_key, Entry};
 use super::{raw, Inner};
 
 /// Keys deleted per UNLINK during `clear_all`.

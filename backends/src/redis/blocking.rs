@@ -43,7 +43,12 @@ impl BlockingPool {
             .await?;
         let id = match redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await {
             Ok(id) => Some(id),
-            Err(e) if matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+                ) =>
+            {
                 tracing::debug!(error = %e, "no CLIENT ID: this blocking reserve cannot be woken early");
                 None
             }

@@ -107,7 +107,9 @@ pub(super) async fn job_finish(
             inv.arg(at).arg(encode(&item.job)?);
         }
         if let Some(lock) = lock {
-            inv.arg(k.unique(&lock.key)).arg(&lock.key).arg(&item.job.jid);
+            inv.arg(k.unique(&lock.key))
+                .arg(&lock.key)
+                .arg(&item.job.jid);
         }
     }
     let reply: Vec<i64> = inner.eval(&inv).await?;

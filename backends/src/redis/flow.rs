@@ -37,6 +37,9 @@ use super::raw::encode;
 use super::scripts::{LOCKS, PUSH};
 use super::{score, Inner};
 
+/// (index in the push, holder jid) pairs, as `push.lua` returns them.
+type Indexed = Vec<(usize, String)>;
+
 /// Whether a push has a job that needs `push.lua` (a unique lock or a priority); a map
 /// lookup or two per job, nothing decoded.
 pub(super) fn needs_flow(jobs: &[JobEnvelope]) -> bool {
@@ -101,8 +104,7 @@ pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport,
                 .arg(&job.class);
         }
     }
-    let reply: (Vec<(usize, String)>, Vec<(usize, String)>, Vec<String>) =
-        inner.eval(&inv).await?;
+    let reply: (Indexed, Indexed, Vec<String>) = inner.eval(&inv).await?;
     let (duplicates, replaced, sleepers) = reply;
     wake(inner, &sleepers).await;
     let mut report = PushReport::default();

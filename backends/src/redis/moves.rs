@@ -137,7 +137,11 @@ pub(crate) fn enqueue_or_bury(
         Ok((job, payload)) => {
             let lock = Move::lock_of(&job);
             let priority = job.priority();
-            (Action::Enqueue(job.queue, priority), payload.into_bytes(), lock)
+            (
+                Action::Enqueue(job.queue, priority),
+                payload.into_bytes(),
+                lock,
+            )
         }
         Err(why) => {
             tracing::error!(%place, error = %why, "bytes that are not a job moved to the dead set");

@@ -39,8 +39,7 @@ pub(crate) static RESCUES: LazyLock<Script> =
 pub(crate) static PUSH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/push.lua")));
 /// Clears a queue and its priority lists, releasing their jobs' locks.
-pub(crate) static CLEAR: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lock!("clear.lua")));
+pub(crate) static CLEAR: LazyLock<Script> = LazyLock::new(|| Script::new(with_lock!("clear.lua")));
 /// A page of a queue in run order, across its priority lists.
 pub(crate) static PAGE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/page.lua")));

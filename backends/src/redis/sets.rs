@@ -125,7 +125,9 @@ pub(super) async fn queue_raw(
     let raws = flat
         .into_iter()
         .map(|(i, raw)| {
-            let list = lists.get(i.wrapping_sub(1)).ok_or_else(|| bad_reply("a queue page"));
+            let list = lists
+                .get(i.wrapping_sub(1))
+                .ok_or_else(|| bad_reply("a queue page"));
             list.map(|l| (l.clone(), raw))
         })
         .collect::<Result<_, _>>()?;
