@@ -380,3 +380,49 @@ async fn a_rescue_that_buries_clear_and_expiry_release_locks() {
     assert_eq!((stats.expired, stats.processed, stats.failed), (1, 0, 0));
     f.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_queue_pages_in_run_order_across_its_lists_and_admin_acts_on_prioritized_jobs() {
+    let f = Fixture::new("flow-page").await;
+    let jobs = vec![
+        prioritized("q", 1, 5),
+        job("q", 2),
+        prioritized("q", 3, 9),
+        prioritized("q", 4, 5),
+        job("q", 5),
+    ];
+    f.push(jobs.clone(), at(0)).await;
+    let jid = |i: usize| jobs[i].jid.clone();
+    let page = f
+        .backend
+        .job_list(JobListParams::new(JobSet::Queue("q".into()), 3).offset(1))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 5);
+    let listed: Vec<String> = page.jobs.into_iter().map(|s| s.job.jid).collect();
+    assert_eq!(listed, vec![jid(4), jid(0), jid(3)]);
+    let queues = f
+        .backend
+        .queue_list(QueueListParams::new(at(60)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queues[0].size, queues[0].latency),
+        (5, Duration::from_secs(60))
+    );
+
+    let set = JobSet::Queue("q".into());
+    let deleted = f
+        .backend
+        .job_delete(JobActionParams::jids(set.clone(), vec![jid(3)], at(1)))
+        .await
+        .unwrap();
+    let killed = f
+        .backend
+        .job_kill(JobActionParams::jids(set, vec![jid(2)], at(1)))
+        .await
+        .unwrap();
+    assert_eq!((deleted, killed), (1, 1));
+    assert_eq!(f.queued("q").await, vec![jid(1), jid(4), jid(0)]);
+    f.cleanup().await;
+}

@@ -30,8 +30,10 @@
 //!    Sidekiq list, and releases the unique lock of a job held until it starts, in the same
 //!    script; after a blocking pop, `blocked.lua` does the same for the job moved. The pop
 //!    watches `queue:<name>` only: the connection registers as one of the queue's sleepers
-//!    (`sleep.lua`) in the pop's round trip, and a push to a priority list wakes it with
-//!    `CLIENT UNBLOCK`; the pop then returns empty and the next round takes the job.
+//!    (`sleep.lua`, sent just ahead of the pop on the same connection), and a push to a
+//!    priority list wakes it with `CLIENT UNBLOCK`; the pop then returns empty and the next
+//!    round takes the job. A prioritized job pushed between the round and the registration
+//!    is seen by `sleep.lua`, and the reserve wakes its own pop.
 
 use std::time::{Duration, Instant};
 
@@ -189,8 +191,14 @@ async fn block_move(
         // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
         // margin never drops below a second, whatever the response timeout.
         let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
-        let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut b.conn);
-        match tokio::time::timeout(guard, popped).await {
+        let mut conn = b.conn.clone();
+        let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut conn);
+        // Polled in order: the registration is sent ahead of the pop.
+        let (_, popped) = futures::join!(
+            sleep(inner, &b, queue, slice),
+            tokio::time::timeout(guard, popped)
+        );
+        match popped {
             Ok(Ok((job, (epoch, counting)))) => {
                 pool.put(b);
                 return Ok(job.map(|job| (job, counting, epoch)));
@@ -216,8 +224,32 @@ async fn block_move(
     }
 }
 
-/// The blocking pop's round trip on `b`: registering `b` as a sleeper of `queue` (when its
-/// client id is known), the `BLMOVE`, then `blocked.lua`.
+/// Registers `b` among the sleepers of `queue` (`sleep.lua`), sent on `b` just ahead of its
+/// pop, so a prioritized push wakes it; when prioritized jobs already wait (pushed after the
+/// round looked and before this registration), wakes the pop itself. Nothing without a client
+/// id; errors only cost the early wake-up.
+async fn sleep(inner: &Inner, b: &super::blocking::Blocking, queue: &str, slice: Duration) {
+    let Some(id) = b.id else {
+        return;
+    };
+    let k = inner.keys();
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(SLEEP)
+        .arg(2)
+        .arg(k.sleepers(queue))
+        .arg(k.pqueues())
+        .arg(id)
+        .arg(format!("{:.3}", slice.as_secs_f64()))
+        .arg(queue);
+    let mut conn = b.conn.clone();
+    match cmd.query_async::<i64>(&mut conn).await {
+        Ok(1) => super::flow::wake(inner, &[id.to_string()]).await,
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "could not register a blocking reserve as a sleeper"),
+    }
+}
+
+/// The blocking pop's round trip on `b`: the `BLMOVE`, then `blocked.lua`.
 fn block_pipe(
     inner: &Inner,
     b: &super::blocking::Blocking,
@@ -230,15 +262,6 @@ fn block_pipe(
     let k = inner.keys();
     let mut pipe = redis::pipe();
     let id = b.id.map(|id| id.to_string()).unwrap_or_default();
-    if b.id.is_some() {
-        pipe.cmd("EVAL")
-            .arg(SLEEP)
-            .arg(1)
-            .arg(k.sleepers(queue))
-            .arg(&id)
-            .arg(format!("{:.3}", slice.as_secs_f64()))
-            .ignore();
-    }
     pipe.cmd("BLMOVE")
         .arg(k.queue(queue))
         .arg(k.inflight(process, queue))
