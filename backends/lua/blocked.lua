@@ -4,12 +4,17 @@
 -- under the old epoch, and the list it went into may no longer be registered for rescues.
 -- So, when the epoch moved, the queue is registered again and the lease renewed, so that job
 -- is found by a rescue should the process die; the caller gives it back to its queue.
+-- Also: the connection's entry among the queue's sleepers (sleep.lua) is removed, and the job
+-- at the head of the in-flight list (the one the pop moved, if it moved one) has its unique
+-- lock released when it is held until the job starts. Should the pop have moved nothing, that
+-- job is one taken earlier whose start lock was released then: releasing is compare-and-delete
+-- by jid, so this does nothing to a lock another job has taken since.
 --
 -- KEYS[1] jobs-rs:epoch:<p>, KEYS[2] jobs-rs:rescues, KEYS[3] jobs-rs:leased:<p>,
--- KEYS[4] jobs-rs:leases.
+-- KEYS[4] jobs-rs:leases, KEYS[5] the in-flight list, KEYS[6] jobs-rs:sleepers:<queue>.
 -- ARGV[1] the epoch reserve.lua returned, ARGV[2] the queue name, ARGV[3] the lease expiry
--- (see lease_time),
--- ARGV[4] the process id.
+-- (see lease_time), ARGV[4] the process id, ARGV[5] the key prefix, ARGV[6] the connection's
+-- client id ('' when it registered none).
 -- Returns { current epoch, 1 when some job has a rescue count else 0 }.
 -- A lease time from an argument: "+<seconds>" is that long after the server's own clock
 -- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
@@ -26,4 +31,7 @@ if epoch ~= ARGV[1] then
   redis.call('SADD', KEYS[3], ARGV[2])
   redis.call('ZADD', KEYS[4], 'GT', lease_time(ARGV[3]), ARGV[4])
 end
+if ARGV[6] ~= '' then redis.call('ZREM', KEYS[6], ARGV[6]) end
+local job = redis.call('LINDEX', KEYS[5], 0)
+if job then release_named(ARGV[5], job, true) end
 return { tonumber(epoch), redis.call('EXISTS', KEYS[2]) }

@@ -5,22 +5,29 @@
 -- applied for that item. A job that had been rescued has its rescue count cleared (the run
 -- ended: whatever killed processes before, it was not this job this time); only such a job
 -- costs the SHA-1 and the HDEL.
+-- An expired job (outcome e) is dropped unrun: counted in jobs-rs:stat:expired, neither
+-- processed nor failed. A job with a unique lock (u = 1) names it: its lock is released
+-- (compare-and-delete by jid, lock.lua) when it completes, is discarded, dies or expires, and
+-- records where the job now waits when it goes to the retry or the schedule set.
 --
 -- KEYS[1] retry, KEYS[2] schedule, KEYS[3] dead, KEYS[4] stat:processed, KEYS[5] stat:failed,
 -- KEYS[6] stat:processed:<day>, KEYS[7] stat:failed:<day>, KEYS[8] jobs-rs:stat:dead_trimmed,
 -- KEYS[9] jobs-rs:rescues, then per in-flight list j the items name (each once, as a list and
--- an epoch): KEYS[8+2j] the in-flight list, KEYS[9+2j] jobs-rs:epoch:<n>:<process>.
+-- an epoch): KEYS[8+2j] the in-flight list, KEYS[9+2j] jobs-rs:epoch:<n>:<process>; then,
+-- only when some item is locked or expired, KEYS[10+2L] jobs-rs:uniques and
+-- KEYS[11+2L] jobs-rs:stat:expired.
 -- ARGV[1] now (epoch s), ARGV[2] dead cutoff (epoch s: older dead jobs are trimmed),
 -- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds), ARGV[5] the number of
 -- lists L, ARGV[5+j] the epoch the tokens of list j carry,
--- then per item a header `<outcome><failed><rescued><j>` (outcome: c = completed/discard,
--- r = retry, s = snooze, d = dead; failed: 1 or 0; rescued: 1 when the job had a rescue
--- count, else 0; j: its list), the raw payload,
--- and, unless the outcome is c, the score and the job JSON to store. Completed items, the
--- common case, cost two arguments.
+-- then per item a header `<outcome><failed><rescued><u><j>` (outcome: c = completed/discard,
+-- r = retry, s = snooze, d = dead, e = expired; failed: 1 or 0; rescued: 1 when the job had a
+-- rescue count, else 0; u: 1 when the job has a unique lock, else 0; j: its list), the raw
+-- payload, unless the outcome is c or e the score and the job JSON to store, and for a locked
+-- job its lock hash key, the lock's key and the jid. Completed items, the common case, cost
+-- two arguments.
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
 local lost = {}
-local processed, failed = 0, 0
+local processed, failed, expired = 0, 0, 0
 local killed = false
 local nlists = tonumber(ARGV[5])
 -- Per list: true while its tokens' epoch is the process's current one (read once).
@@ -29,7 +36,7 @@ local a, item = 6 + nlists, 0
 while a <= #ARGV do
   local head = ARGV[a]
   local outcome = string.sub(head, 1, 1)
-  local j = tonumber(string.sub(head, 4))
+  local j = tonumber(string.sub(head, 5))
   local list = KEYS[8 + 2 * j]
   local held = current[j]
   if held == nil then
@@ -38,11 +45,16 @@ while a <= #ARGV do
   end
   local raw = ARGV[a + 1]
   local at, json = nil, nil
-  if outcome == 'c' then
+  if outcome == 'c' or outcome == 'e' then
     a = a + 2
   else
     at, json = ARGV[a + 2], ARGV[a + 3]
     a = a + 4
+  end
+  local lk, key, jid
+  if string.sub(head, 4, 4) == '1' then
+    lk, key, jid = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    a = a + 3
   end
   if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
@@ -57,8 +69,19 @@ while a <= #ARGV do
     elseif outcome == 'd' then
       redis.call('ZADD', KEYS[3], ARGV[1], json)
       killed = true
+    elseif outcome == 'e' then
+      expired = expired + 1
     end
-    if outcome ~= 's' then processed = processed + 1 end
+    if lk then
+      if outcome == 'r' then
+        moved(lk, jid, 'z', KEYS[1], json)
+      elseif outcome == 's' then
+        moved(lk, jid, 'z', KEYS[2], json)
+      else
+        release(lk, KEYS[10 + 2 * nlists], key, jid)
+      end
+    end
+    if outcome ~= 's' and outcome ~= 'e' then processed = processed + 1 end
     if string.sub(head, 2, 2) == '1' then failed = failed + 1 end
   end
   item = item + 1
@@ -73,6 +96,7 @@ if failed > 0 then
   redis.call('INCRBY', KEYS[7], failed)
   redis.call('EXPIRE', KEYS[7], ARGV[4])
 end
+if expired > 0 then redis.call('INCRBY', KEYS[11 + 2 * nlists], expired) end
 local trimmed = 0
 if killed then
   trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])

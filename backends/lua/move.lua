@@ -6,20 +6,29 @@
 -- dropped with the member (only when some job has one), so a job deleted or buried before
 -- it ran leaves no count behind. Members of sets have none (a finish clears them).
 --
+-- A job to a priority list (p) puts its queue in jobs-rs:pqueues and collects the blocking
+-- connections waiting on queue:<name> to wake (see push.lua). A claimed job with a unique
+-- lock (lock.lua) releases it when deleted or killed, and records where it waits when
+-- enqueued (compare by jid both: another job's lock is never touched).
+--
 -- KEYS[1] queues set, KEYS[2] dead, KEYS[3] jobs-rs:stat:dead_trimmed, KEYS[4] jobs-rs:rescues,
--- per item: KEYS[3+2i] source key, KEYS[4+2i] destination key (queue:<name>, dead, or the
--- source again when deleting).
+-- KEYS[5] jobs-rs:pqueues, per item: KEYS[4+2i] source key, KEYS[5+2i] destination key
+-- (queue:<name>, jobs-rs:pqueue:<p>:<name>, dead, or the source again when deleting).
 -- ARGV[1] now (epoch s, the dead score), ARGV[2] dead cutoff, ARGV[3] dead max jobs,
--- then 5 per item: source type (z = sorted set, l = list), member, action (x = delete,
--- q = LPUSH to the tail of a queue, d = into dead), payload to store, queue name.
--- Returns { moved, dead_trimmed }.
-local n = (#KEYS - 4) / 2
-local moved = 0
+-- ARGV[4] the key prefix, then 7 per item: source type (z = sorted set, l = list), member,
+-- action (x = delete, q = LPUSH to the tail of a queue, p = LPUSH to the tail of a priority
+-- list, d = into dead), payload to store, queue name, and the key of the job's unique lock
+-- and its jid ('' and '' when it has none).
+-- Returns { moved, dead_trimmed, {client id to wake, ...} }.
+local n = (#KEYS - 5) / 2
+local ns = ARGV[4]
+local wake, woken = {}, {}
+local count = 0
 local killed = false
 local counting = redis.call('EXISTS', KEYS[4]) == 1
 for i = 1, n do
-  local b = 3 + (i - 1) * 5
-  local src, dst = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local b = 4 + (i - 1) * 7
+  local src, dst = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
   local claimed
   if ARGV[b + 1] == 'z' then
     claimed = redis.call('ZREM', src, ARGV[b + 2])
@@ -30,14 +39,33 @@ for i = 1, n do
     end
   end
   if claimed > 0 then
-    moved = moved + 1
-    local action = ARGV[b + 3]
-    if action == 'q' then
+    count = count + 1
+    local action, queue, key = ARGV[b + 3], ARGV[b + 5], ARGV[b + 6]
+    if action == 'q' or action == 'p' then
       redis.call('LPUSH', dst, ARGV[b + 4])
-      redis.call('SADD', KEYS[1], ARGV[b + 5])
+      redis.call('SADD', KEYS[1], queue)
     elseif action == 'd' then
       redis.call('ZADD', KEYS[2], ARGV[1], ARGV[b + 4])
       killed = true
+    end
+    if action == 'p' then
+      redis.call('SADD', KEYS[5], queue)
+      if not woken[queue] then
+        woken[queue] = true
+        local t = redis.call('TIME')
+        local sleepers = ns .. 'jobs-rs:sleepers:' .. queue
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', sleepers, t[1], '+inf')) do
+          wake[#wake + 1] = id
+        end
+      end
+    end
+    if key ~= '' then
+      local lk, jid = ns .. 'jobs-rs:unique:' .. key, ARGV[b + 7]
+      if action == 'q' or action == 'p' then
+        moved(lk, jid, 'l', dst, ARGV[b + 4])
+      else
+        release(lk, ns .. 'jobs-rs:uniques', key, jid)
+      end
     end
   end
 end
@@ -47,4 +75,4 @@ if killed then
   trimmed = trimmed + redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
   if trimmed > 0 then redis.call('INCRBY', KEYS[3], trimmed) end
 end
-return { moved, trimmed }
+return { count, trimmed, wake }

@@ -5,7 +5,8 @@
 -- goes back byte-identical, so every rescue of it finds the same field). A job whose count
 -- reaches the most rescues allowed was running every time a process died: it goes into the
 -- dead set as it is, its count dropped, and is returned so the caller stores it with an
--- error saying so (until then it is dead with its payload unchanged, never lost).
+-- error saying so (until then it is dead with its payload unchanged, never lost); its unique
+-- lock, if it holds one, is released with it (lock.lua). A job pushed back keeps its lock.
 -- The process's lease epoch (jobs-rs:epoch:<n>:<p>) is raised, so every lease token it holds
 -- is stale from now on, even for a job it reserves again later (same bytes, same list); it
 -- expires ARGV[4] seconds after the process's last beat (heartbeats renew it).
@@ -52,6 +53,7 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
       if n >= max then
         redis.call('HDEL', KEYS[5], field)
         redis.call('ZADD', KEYS[6], now, job)
+        release_named(ns, job, false)
         buried[#buried + 1] = q
         buried[#buried + 1] = job
         buried[#buried + 1] = n

@@ -1,18 +1,25 @@
 -- Reserve up to `limit` jobs for one process, atomically: each job moves from the head (the
 -- right end) of its queue list into the process's in-flight list for that queue (LMOVE), so a
 -- job is always in exactly one list and a crash between steps cannot lose it.
+-- Per queue, queue:<name> (Sidekiq's list: priority 0, and every job put back by a requeue or
+-- a rescue) is taken first, then, only for a queue in jobs-rs:pqueues (it has prioritized jobs
+-- waiting), jobs-rs:pqueue:<p>:<name> for p = 1..9; a queue found with none left is dropped
+-- from that set. A job taken whose unique lock is held until it starts has its lock released
+-- here, in the same step (lock.lua; only payloads naming a lock are decoded).
 --
 -- KEYS[1]  jobs-rs:paused           set of paused queue names
 -- KEYS[2]  jobs-rs:leases           zset: process id -> lease expiry (epoch seconds)
 -- KEYS[3]  jobs-rs:leased:<p>       set of queue names this process has in-flight lists for
 -- KEYS[4]  jobs-rs:rescues          hash: SHA-1 of a payload -> times it was rescued
 -- KEYS[5]  jobs-rs:epoch:<p>        the process's lease epoch (absent: 0), raised by rescues
--- KEYS[4+2i] queue:<name i>         the queue, for i = 1..n
--- KEYS[5+2i] jobs-rs:inflight:<p>:<name i>
+-- KEYS[6]  jobs-rs:pqueues          set of the queues with prioritized jobs waiting
+-- KEYS[5+2i] queue:<name i>         the queue, for i = 1..n
+-- KEYS[6+2i] jobs-rs:inflight:<p>:<name i>
 -- ARGV[1] limit, ARGV[2] lease expiry (see lease_time), ARGV[3] process id,
 -- ARGV[4] block rotation: when nothing is taken, 0 = return at once; k > 0 = register the
 --         k-th (mod n) open queue for a blocking LMOVE and return its index,
--- ARGV[4+i] queue name i.
+-- ARGV[5] the key prefix ("" or "<prefix>:"; the priority lists and locks are named from it),
+-- ARGV[5+i] queue name i.
 -- Returns { {i, payload, i, payload, ...}, block index or 0, number of open queues,
 -- rescues, epoch }: rescues is empty when no job has been rescued (the usual case: nothing is
 -- hashed), else the rescue count of each job taken, in order; epoch is the process's lease
@@ -28,29 +35,45 @@ local function lease_time(v)
   return v
 end
 local limit = tonumber(ARGV[1])
-local nq = (#KEYS - 5) / 2
+local nq = (#KEYS - 6) / 2
+local ns = ARGV[5]
+-- Only when some queue has prioritized jobs is any queue looked up in the set.
+local prioritized = redis.call('EXISTS', KEYS[6]) == 1
 local out = {}
 local rescues = {}
 local counting = redis.call('EXISTS', KEYS[4]) == 1
 local taken = 0
 local open = {}
+-- Moves jobs from `src` into `dst` (for queue i) while the limit allows; how many.
+local function take(src, dst, i)
+  local got = 0
+  while taken < limit do
+    local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
+    if not job then break end
+    out[#out + 1] = i
+    out[#out + 1] = job
+    if counting then
+      rescues[#rescues + 1] = tonumber(redis.call('HGET', KEYS[4], redis.sha1hex(job)) or '0')
+    end
+    release_named(ns, job, true)
+    taken = taken + 1
+    got = got + 1
+  end
+  return got
+end
 for i = 1, nq do
-  local name = ARGV[4 + i]
+  local name = ARGV[5 + i]
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     open[#open + 1] = i
     if taken < limit then
-      local src, dst = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-      local got = 0
-      while taken < limit do
-        local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
-        if not job then break end
-        out[#out + 1] = i
-        out[#out + 1] = job
-        if counting then
-          rescues[#rescues + 1] = tonumber(redis.call('HGET', KEYS[4], redis.sha1hex(job)) or '0')
+      local dst = KEYS[6 + 2 * i]
+      local got = take(KEYS[5 + 2 * i], dst, i)
+      if taken < limit and prioritized and redis.call('SISMEMBER', KEYS[6], name) == 1 then
+        for p = 1, 9 do
+          got = got + take(ns .. 'jobs-rs:pqueue:' .. p .. ':' .. name, dst, i)
         end
-        taken = taken + 1
-        got = got + 1
+        -- Stopped short of the limit: every priority list of the queue is empty.
+        if taken < limit then redis.call('SREM', KEYS[6], name) end
       end
       if got > 0 then redis.call('SADD', KEYS[3], name) end
     end
@@ -61,7 +84,7 @@ local rotation = tonumber(ARGV[4])
 if taken == 0 and rotation > 0 and #open > 0 then
   block = open[((rotation - 1) % #open) + 1]
   -- Registered before the blocking LMOVE, so a job it moves is always found by a rescue.
-  redis.call('SADD', KEYS[3], ARGV[4 + block])
+  redis.call('SADD', KEYS[3], ARGV[5 + block])
 end
 local epoch = 0
 if taken > 0 or block > 0 then

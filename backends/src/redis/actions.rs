@@ -1,14 +1,17 @@
 //! The admin side's writes: pausing and clearing queues, acting on jobs, clearing all.
 //!
 //! 1. Pausing adds the queue to `jobs-rs:paused` (the reserve script skips it); clearing
-//!    deletes the queue's list and its name in `queues`, in one MULTI/EXEC.
+//!    deletes the queue's list, its priority lists and its name in `queues`, releasing the
+//!    unique locks of its jobs, in one script (`clear.lua`).
 //! 2. Actions (delete, enqueue now, kill) pick jobs in Rust, then `move.lua` claims each
 //!    exact member with `ZREM`/`LREM` before moving it (`moves.rs`), so a job moves at
 //!    most once even when a worker or poller takes it at the same time. A member that is
 //!    not a job is picked by the jid it shows as (`sets.rs`) and claimed by its exact bytes:
 //!    deleting removes it; killing it, or enqueueing it from the scheduled or retry set,
 //!    buries it as the dead job that keeps its bytes (what its promotion would do); a dead
-//!    one cannot be enqueued and is left where it is.
+//!    one cannot be enqueued and is left where it is. A queue's member is claimed from the
+//!    list it is in (its priority's); a job with a unique lock names it in its move, so
+//!    deleting or killing it releases the lock (`moves.rs`).
 //! 3. `clear_all` deletes by SCAN only keys this backend writes: everything under the prefix
 //!    when there is one, else Sidekiq's and `jobs-rs:` keys. Never FLUSHDB.
 
@@ -17,6 +20,7 @@ use jobs::backend::QueuePauseParams;
 use jobs::backend::{BackendError, JobActionParams, JobSet, Selection};
 
 use super::moves::{enqueue_or_bury, run_moves, Action, Move, Source};
+use super::scripts::CLEAR;
 use super::sets::{describe, entries, set_key, Entry};
 use super::{raw, Inner};
 
@@ -42,16 +46,17 @@ pub(super) async fn queue_clear(
 ) -> Result<u64, BackendError> {
     let queue = params.queue.as_str();
     let k = inner.keys();
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    pipe.cmd("LLEN").arg(k.queue(queue));
-    pipe.cmd("DEL").arg(k.queue(queue)).ignore();
-    pipe.cmd("SREM").arg(k.queues()).arg(queue).ignore();
-    let reply = inner.pipe(&pipe).await;
+    let mut inv = CLEAR.prepare_invoke();
+    inv.key(k.queue(queue))
+        .key(k.queues())
+        .key(k.pqueues())
+        .key(k.uniques())
+        .arg(k.ns())
+        .arg(queue);
+    let reply = inner.eval(&inv).await;
     // After the removal: a push that raced it must not count the queue as added.
     inner.known.forget();
-    let (n,): (u64,) = reply?;
-    Ok(n)
+    reply
 }
 
 /// Members of `set` that `selection` picks.
@@ -78,14 +83,20 @@ struct Claim<'a> {
 }
 
 impl Claim<'_> {
-    /// The move of `e` to `action`, storing `payload`.
+    /// The move of `e` to `action`, storing `payload`; from the list `e` is in, for a queue.
     fn to(&self, e: Entry, action: Action, payload: Vec<u8>) -> Move {
+        let lock = if e.decoded {
+            Move::lock_of(&e.job)
+        } else {
+            None
+        };
         Move {
             source: self.source,
-            key: self.key.to_owned(),
+            key: e.list.unwrap_or_else(|| self.key.to_owned()),
             member: e.raw,
             action,
             payload,
+            lock,
         }
     }
 }

@@ -9,11 +9,17 @@
 //!    trims the dead set when a job died, all in one round trip.
 //! 3. A job whose token says it had been rescued has its rescue count cleared in the same
 //!    script: the run ended. A job never rescued (the usual case) costs nothing more.
+//! 4. An expired job is dropped and counted in `jobs-rs:stat:expired`. A job with a unique
+//!    lock names it (lock hash key, lock key, jid): the script releases it with the job's last
+//!    transition, or records where the job waits when it goes to the retry or schedule set.
+//!    Only then are the index and counter keys passed: a plain job costs nothing more.
 
 use std::fmt::Write as _;
 
 use jobs::backend::{BackendError, FinishOutcome, FinishParams, FinishReport};
+use jobs::envelope::flow::UniqueLock;
 
+use super::flow::lock_of;
 use super::raw::encode;
 use super::scripts::FINISH;
 use super::token::Token;
@@ -67,10 +73,19 @@ pub(super) async fn job_finish(
     for &(_, _, epoch) in &lists {
         inv.arg(epoch);
     }
+    let locks: Vec<Option<UniqueLock>> = p.items.iter().map(|i| lock_of(&i.job)).collect();
+    let expiring = p
+        .items
+        .iter()
+        .any(|i| matches!(i.outcome, FinishOutcome::Expired));
+    if expiring || locks.iter().any(Option::is_some) {
+        inv.key(k.uniques()).key(k.expired());
+    }
     let mut head = String::new();
-    for (item, (t, list)) in p.items.iter().zip(tokens) {
+    for ((item, (t, list)), lock) in p.items.iter().zip(tokens).zip(locks) {
         let (code, at) = match &item.outcome {
             FinishOutcome::Completed | FinishOutcome::Discard => ('c', None),
+            FinishOutcome::Expired => ('e', None),
             FinishOutcome::Retry { at } => ('r', Some(score(*at))),
             FinishOutcome::Snooze { at } => ('s', Some(score(*at))),
             FinishOutcome::Dead => ('d', Some(String::new())),
@@ -84,11 +99,17 @@ pub(super) async fn job_finish(
         head.clear();
         let failed = u8::from(item.failed);
         let rescued = u8::from(t.rescues > 0);
+        let locked = u8::from(lock.is_some());
         // Writing to a String cannot fail.
-        let _ = write!(head, "{code}{failed}{rescued}{list}");
+        let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");
         inv.arg(head.as_str()).arg(t.raw);
         if let Some(at) = at {
             inv.arg(at).arg(encode(&item.job)?);
+        }
+        if let Some(lock) = lock {
+            inv.arg(k.unique(&lock.key))
+                .arg(&lock.key)
+                .arg(&item.job.jid);
         }
     }
     let reply: Vec<i64> = inner.eval(&inv).await?;

@@ -5,11 +5,15 @@
 //!    `<identity>:workers` (Sidekiq 7 reads `<identity>:work`; both are written),
 //!    `<identity>-signals`.
 //! 2. Ours, which Sidekiq never reads: `jobs-rs:paused`, `jobs-rs:stat:dead_trimmed`,
-//!    `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:rescues`, `jobs-rs:leased:<n>:<process>`,
-//!    `jobs-rs:epoch:<n>:<process>` and `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>`
-//!    is the byte length of the process id so that no two (process, queue) pairs share a key.
+//!    `jobs-rs:stat:expired`, `jobs-rs:leases`, `jobs-rs:beats`, `jobs-rs:rescues`,
+//!    `jobs-rs:leased:<n>:<process>`, `jobs-rs:epoch:<n>:<process>` and
+//!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
+//!    id so that no two (process, queue) pairs share a key. Flow control: `jobs-rs:pqueues`,
+//!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
+//!    `jobs-rs:unique:<key>` (see `flow.rs`).
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
-//!    per-process keys the same way; change both together.
+//!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,
+//!    `move.lua`, `clear.lua`, `locks.lua`, `lock.lua`) the flow keys; change them together.
 
 use chrono::NaiveDate;
 
@@ -97,6 +101,37 @@ impl Keys {
     }
     pub(crate) fn dead_trimmed(&self) -> String {
         self.k("jobs-rs:stat:dead_trimmed")
+    }
+    /// The total of jobs dropped unstarted past their expiry.
+    pub(crate) fn expired(&self) -> String {
+        self.k("jobs-rs:stat:expired")
+    }
+    /// Set of the queues that have prioritized jobs waiting.
+    pub(crate) fn pqueues(&self) -> String {
+        self.k("jobs-rs:pqueues")
+    }
+    /// The list of a queue's jobs of priority `p` (1..=9; 0 is `queue:<name>`).
+    pub(crate) fn pqueue(&self, p: u8, name: &str) -> String {
+        format!("{}jobs-rs:pqueue:{p}:{name}", self.ns)
+    }
+    /// A queue's lists in the order their jobs run: `queue:<name>`, then priorities 1 to 9.
+    pub(crate) fn run_lists(&self, name: &str) -> Vec<String> {
+        let mut lists = Vec::with_capacity(10);
+        lists.push(self.queue(name));
+        lists.extend((1..=jobs::envelope::flow::MAX_PRIORITY).map(|p| self.pqueue(p, name)));
+        lists
+    }
+    /// Sorted set: client id of a blocking connection waiting on `queue:<name>` -> until when.
+    pub(crate) fn sleepers(&self, name: &str) -> String {
+        format!("{}jobs-rs:sleepers:{name}", self.ns)
+    }
+    /// Sorted set: the key of each unique lock -> when it lapses (epoch seconds).
+    pub(crate) fn uniques(&self) -> String {
+        self.k("jobs-rs:uniques")
+    }
+    /// Hash: unique lock `key` (its holder's jid, class, queue, until, lapse, where it waits).
+    pub(crate) fn unique(&self, key: &str) -> String {
+        self.join(&["jobs-rs:unique:", key])
     }
     /// Sorted set: process id -> the time its leases expire.
     pub(crate) fn leases(&self) -> String {
@@ -196,6 +231,17 @@ mod tests {
         assert_eq!(k.inflight("p1", "q"), "jobs-rs:inflight:2:p1:q");
         assert_eq!(k.leased("p1"), "jobs-rs:leased:2:p1");
         assert_eq!(k.epoch("p1"), "jobs-rs:epoch:2:p1");
+    }
+
+    #[test]
+    fn a_queue_runs_its_sidekiq_list_then_priorities_one_to_nine() {
+        let k = Keys::new(Some("app"));
+        let lists = k.run_lists("q");
+        assert_eq!(lists.len(), 10);
+        assert_eq!(lists[0], "app:queue:q");
+        assert_eq!(lists[1], "app:jobs-rs:pqueue:1:q");
+        assert_eq!(lists[9], "app:jobs-rs:pqueue:9:q");
+        assert_eq!(k.unique("abc"), "app:jobs-rs:unique:abc");
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn marked_dead(
             member,
             action: Action::Kill,
             payload,
+            lock: None,
         });
     }
     Ok(moves)

@@ -1,9 +1,12 @@
 //! The admin side's reads: queues, job sets, single jobs and counters.
 //!
 //! 1. Queues are the members of `queues` and `jobs-rs:paused`, with size (`LLEN`) and head
-//!    latency (the head job's `enqueued_at`).
-//! 2. Job sets are read as Sidekiq's API reads them (`sets.rs`); a page is one `LRANGE` or
-//!    `ZRANGE`, and a filter reads the whole set and pages in Rust. A single job is found
+//!    latency (the head job's `enqueued_at`). A queue with prioritized jobs (in
+//!    `jobs-rs:pqueues`) counts its priority lists too, and its latency is that of the
+//!    oldest of the lists' heads.
+//! 2. Job sets are read as Sidekiq's API reads them (`sets.rs`); a page is one `ZRANGE`, or
+//!    for a queue one `page.lua` across its lists in run order, and a filter reads the whole
+//!    set and pages in Rust. A single job is found
 //!    as Sidekiq's `find_job` finds it: `ZSCAN` for members containing the jid. Members are
 //!    bytes; one that is not a job shows as the dead job standing for it (`sets.rs`), and
 //!    when its jid was computed from its bytes (they name none), a second `ZSCAN` over the
@@ -20,14 +23,16 @@ use jobs::backend::{
 use jobs::envelope::{to_epoch, undecodable_jid};
 
 use super::keys::glob_escape;
-use super::moves::Source;
-use super::sets::{entries, listed, scored, set_key, stored, Entry};
+use super::sets::{entries, queue_page, queue_raw, scored, set_key, stored, Entry};
 use super::{raw, Inner};
 
-fn latency(now: DateTime<Utc>, head: Option<&Vec<u8>>) -> std::time::Duration {
-    let enqueued = head
-        .and_then(|raw| raw::parse(raw).ok())
-        .and_then(|(_, j)| j.enqueued_at);
+/// How long the oldest of `heads` (the head jobs of a queue's lists) has waited.
+fn latency(now: DateTime<Utc>, heads: &[Vec<u8>]) -> std::time::Duration {
+    let enqueued = heads
+        .iter()
+        .filter_map(|raw| raw::parse(raw).ok())
+        .filter_map(|(_, j)| j.enqueued_at)
+        .reduce(f64::min);
     let secs = enqueued.map_or(0.0, |t| (to_epoch(now) - t).max(0.0));
     std::time::Duration::from_secs_f64(secs)
 }
@@ -46,29 +51,44 @@ pub(super) async fn queue_list(
     let mut pipe = redis::pipe();
     pipe.cmd("SMEMBERS").arg(k.queues());
     pipe.cmd("SMEMBERS").arg(k.paused());
-    let (known, paused): (Vec<String>, Vec<String>) = inner.pipe(&pipe).await?;
+    pipe.cmd("SMEMBERS").arg(k.pqueues());
+    let (known, paused, prioritized): (Vec<String>, Vec<String>, Vec<String>) =
+        inner.pipe(&pipe).await?;
     let mut names: Vec<&String> = known.iter().chain(paused.iter()).collect();
     names.sort();
     names.dedup();
     if names.is_empty() {
         return Ok(Vec::new());
     }
+    // Per queue, LLEN and the head of each of its lists: one, or ten with priorities.
+    let lists = |name: &String| match prioritized.contains(name) {
+        true => k.run_lists(name),
+        false => vec![k.queue(name)],
+    };
     let mut pipe = redis::pipe();
     for name in &names {
-        pipe.cmd("LLEN").arg(k.queue(name));
-        pipe.cmd("LRANGE").arg(k.queue(name)).arg(-1).arg(-1);
+        for list in lists(name) {
+            pipe.cmd("LLEN").arg(&list);
+            pipe.cmd("LRANGE").arg(&list).arg(-1).arg(-1);
+        }
     }
     let replies: Vec<(u64, Vec<Vec<u8>>)> = inner.pipe(&pipe).await?;
-    Ok(names
-        .into_iter()
-        .zip(replies)
-        .map(|(name, (size, head))| QueueInfo {
+    let mut replies = replies.into_iter();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let (mut size, mut heads) = (0, Vec::new());
+        for (n, head) in replies.by_ref().take(lists(name).len()) {
+            size += n;
+            heads.extend(head);
+        }
+        out.push(QueueInfo {
             name: name.clone(),
             size,
-            latency: latency(now, head.first()),
+            latency: latency(now, &heads),
             paused: paused.contains(name),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 /// A page of a set: `total` matching jobs, `limit` of them from `offset`.
@@ -80,24 +100,14 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
             all.into_iter().map(|e| stored(&p.set, e)),
         ));
     }
-    let (key, source) = set_key(inner, &p.set);
+    let (key, _) = set_key(inner, &p.set);
     let (first, last) = (
         index(p.offset),
         index(p.offset.saturating_add(p.limit)).saturating_sub(1),
     );
     let mut pipe = redis::pipe();
-    let entries = if source == Source::List {
-        pipe.cmd("LLEN").arg(&key);
-        // Oldest first is right to left: positions counted from the right end.
-        pipe.cmd("LRANGE")
-            .arg(&key)
-            .arg(-last.saturating_add(1))
-            .arg(-first.saturating_add(1));
-        let (total, mut raws): (u64, Vec<Vec<u8>>) = inner.pipe(&pipe).await?;
-        if p.limit == 0 || p.offset >= total {
-            raws.clear();
-        }
-        (total, listed(&p.set, raws))
+    let entries = if let JobSet::Queue(name) = &p.set {
+        queue_page(inner, name, p.offset, p.limit).await?
     } else {
         let cmd = if p.set == JobSet::Dead {
             "ZREVRANGE"
@@ -136,16 +146,13 @@ pub(super) async fn job_get(
     params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
     let (set, jid) = (params.set, params.jid.as_str());
-    let (key, source) = set_key(inner, &set);
-    if source == Source::List {
-        let raws: Vec<Vec<u8>> = inner
-            .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
-            .await?;
+    let (key, _) = set_key(inner, &set);
+    if let JobSet::Queue(name) = &set {
+        let (_, raws) = queue_raw(inner, name, 0, u64::MAX).await?;
         let found = raws
             .into_iter()
-            .rev()
-            .filter(|raw| may_be(raw, jid))
-            .map(|raw| Entry::new(&set, raw, None))
+            .filter(|(_, raw)| may_be(raw, jid))
+            .map(|(_, raw)| Entry::new(&set, raw, None))
             .find(|e| e.job.jid == jid);
         return Ok(found.map(|e| stored(&set, e)));
     }
@@ -205,8 +212,10 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
     pipe.cmd("ZCARD").arg(k.retry());
     pipe.cmd("ZCARD").arg(k.dead());
     pipe.cmd("SMEMBERS").arg(k.queues());
+    pipe.cmd("SMEMBERS").arg(k.pqueues());
+    pipe.cmd("GET").arg(k.expired());
     #[allow(clippy::type_complexity)]
-    let (processed, failed, trimmed, scheduled, retries, dead, queues): (
+    let (processed, failed, trimmed, scheduled, retries, dead, queues, prioritized, expired): (
         Option<u64>,
         Option<u64>,
         Option<u64>,
@@ -214,18 +223,25 @@ pub(super) async fn stats(inner: &Inner) -> Result<Stats, BackendError> {
         u64,
         u64,
         Vec<String>,
+        Vec<String>,
+        Option<u64>,
     ) = inner.pipe(&pipe).await?;
     let mut enqueued = 0;
-    if !queues.is_empty() {
+    if !queues.is_empty() || !prioritized.is_empty() {
         let mut pipe = redis::pipe();
         for q in &queues {
             pipe.cmd("LLEN").arg(k.queue(q));
+        }
+        for q in &prioritized {
+            for list in k.run_lists(q).iter().skip(1) {
+                pipe.cmd("LLEN").arg(list);
+            }
         }
         let sizes: Vec<u64> = inner.pipe(&pipe).await?;
         enqueued = sizes.iter().sum();
     }
     Ok(Stats {
-        expired: 0, // FLOW-TODO
+        expired: expired.unwrap_or(0),
         processed: processed.unwrap_or(0),
         failed: failed.unwrap_or(0),
         dead_trimmed: trimmed.unwrap_or(0),

@@ -13,7 +13,10 @@
 //! 2. **Our own keys**, under `jobs-rs:`, which Sidekiq never reads: `jobs-rs:paused`,
 //!    `jobs-rs:stat:dead_trimmed`, and the lease bookkeeping (`jobs-rs:leases`,
 //!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`, `jobs-rs:epoch:*` and
-//!    `jobs-rs:rescues`, how many times each job was rescued). See `keys.rs`.
+//!    `jobs-rs:rescues`, how many times each job was rescued). See `keys.rs`. Flow control
+//!    (`flow.rs`): jobs of priority 1..9 wait in `jobs-rs:pqueue:<p>:<queue>` (priority 0 in
+//!    Sidekiq's list, so Ruby reads it as ever), unique locks are `jobs-rs:unique:<key>`
+//!    hashes indexed in `jobs-rs:uniques`, and `jobs-rs:stat:expired` counts expired jobs.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
 //!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's
 //!    super_fetch does. The lease token carries the raw payload and the process's lease
@@ -47,15 +50,17 @@
 //!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
 //!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`;
 //!    `docs/internals.md`). The rest is this backend's own machinery: `keys.rs`,
-//!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs` and
-//!    `blocking.rs`.
+//!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs`,
+//!    `blocking.rs`, `flow.rs` and `clock.rs`.
 
 mod actions;
 mod blocking;
+mod clock;
 mod config;
 mod error;
 mod facts;
 mod finish;
+mod flow;
 mod keys;
 mod lease;
 mod listing;
@@ -85,6 +90,7 @@ use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo};
 pub use config::RedisOptions;
 
 use blocking::BlockingPool;
+use clock::{earlier, later, lease_arg, score};
 use error::Edge;
 use keys::Keys;
 use push_pool::{KnownQueues, PushPool};
@@ -291,47 +297,6 @@ pub fn connector(url: String) -> jobs::ConnectFuture {
     })
 }
 
-/// Epoch seconds as Redis takes them in scores and arguments (full precision).
-fn score(t: chrono::DateTime<chrono::Utc>) -> String {
-    jobs::envelope::to_epoch(t).to_string()
-}
-
-/// A lease expiry as the scripts take it: `now + ttl` as an epoch score for
-/// [`LeaseClock::Caller`](jobs::backend::LeaseClock), or `+<ttl seconds>`, which the script
-/// adds to the server's `TIME` (the store's clock).
-fn lease_arg(
-    clock: jobs::backend::LeaseClock,
-    now: chrono::DateTime<chrono::Utc>,
-    ttl: std::time::Duration,
-) -> String {
-    match clock {
-        jobs::backend::LeaseClock::Caller => score(later(now, ttl)),
-        _ => format!("+{:.6}", ttl.as_secs_f64()),
-    }
-}
-
-/// `now + d`, saturating.
-fn later(
-    now: chrono::DateTime<chrono::Utc>,
-    d: std::time::Duration,
-) -> chrono::DateTime<chrono::Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
-}
-
-/// `now - d`, saturating.
-fn earlier(
-    now: chrono::DateTime<chrono::Utc>,
-    d: std::time::Duration,
-) -> chrono::DateTime<chrono::Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| now.checked_sub_signed(d))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-}
-
 #[async_trait]
 impl Backend for RedisBackend {
     fn name(&self) -> &'static str {
@@ -339,10 +304,7 @@ impl Backend for RedisBackend {
     }
 
     async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
-        // FLOW-TODO: unique locks, replace.
-        push::job_push(&self.inner, p)
-            .await
-            .map(|()| PushReport::default())
+        push::job_push(&self.inner, p).await
     }
 
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
@@ -412,20 +374,12 @@ impl AdminBackend for RedisBackend {
         actions::job_kill(&self.inner, p).await
     }
 
-    async fn unique_list(&self, _p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "redis",
-            operation: "unique locks",
-        })
+    async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+        flow::unique_list(&self.inner, p).await
     }
 
-    async fn unique_release(&self, _p: UniqueReleaseParams) -> Result<bool, BackendError> {
-        // FLOW-TODO
-        Err(BackendError::Unsupported {
-            backend: "redis",
-            operation: "unique locks",
-        })
+    async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
+        flow::unique_release(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

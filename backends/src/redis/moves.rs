@@ -10,8 +10,11 @@
 //!    killed or buried before it ran).
 //! 3. Members and payloads are bytes: a member is matched exactly as stored, whatever its
 //!    bytes (valid UTF-8 or not).
-//! 4. [`enqueue_or_bury`] is the move back to a queue now, or to the dead set when the
-//!    stored bytes are not a job.
+//! 4. [`enqueue_or_bury`] is the move back to a queue now (to its priority list for a job
+//!    with a priority), or to the dead set when the stored bytes are not a job.
+//! 5. A job with a unique lock names it in its move: deleting or killing it releases the lock,
+//!    enqueueing it records where it now waits (`flow.rs`). A move to a priority list wakes
+//!    the blocking reserves waiting on its queue.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, DeadLimits};
@@ -37,8 +40,8 @@ pub(crate) enum Source {
 pub(crate) enum Action {
     /// Removed.
     Delete,
-    /// Pushed to the tail of this queue.
-    Enqueue(String),
+    /// Pushed to the tail of this queue, at this priority.
+    Enqueue(String, u8),
     /// Into the dead set at `now`.
     Kill,
 }
@@ -53,6 +56,15 @@ pub(crate) struct Move {
     pub(crate) action: Action,
     /// What to store at the destination (ignored for `Delete`).
     pub(crate) payload: Vec<u8>,
+    /// The job's unique lock, if it has one: (the lock's key, the job's jid).
+    pub(crate) lock: Option<(String, String)>,
+}
+
+impl Move {
+    /// The lock `job` holds, for [`Move::lock`].
+    pub(crate) fn lock_of(job: &jobs::envelope::JobEnvelope) -> Option<(String, String)> {
+        super::flow::lock_of(job).map(|l| (l.key, job.jid.clone()))
+    }
 }
 
 /// Claims and moves jobs; returns (moved, dead jobs trimmed).
@@ -69,14 +81,17 @@ pub(crate) async fn run_moves(
         inv.key(k.queues())
             .key(k.dead())
             .key(k.dead_trimmed())
-            .key(k.rescues());
+            .key(k.rescues())
+            .key(k.pqueues());
         inv.arg(score(now))
             .arg(score(earlier(now, limits.max_age)))
-            .arg(limits.max_jobs);
+            .arg(limits.max_jobs)
+            .arg(k.ns());
         for m in chunk {
             let (dst, action, queue) = match &m.action {
                 Action::Delete => (m.key.clone(), "x", ""),
-                Action::Enqueue(q) => (k.queue(q), "q", q.as_str()),
+                Action::Enqueue(q, 0) => (k.queue(q), "q", q.as_str()),
+                Action::Enqueue(q, p) => (k.pqueue(*p, q), "p", q.as_str()),
                 Action::Kill => (k.dead(), "d", ""),
             };
             inv.key(&m.key).key(dst);
@@ -84,15 +99,19 @@ pub(crate) async fn run_moves(
                 Source::Set => "z",
                 Source::List => "l",
             };
+            let (key, jid) = m.lock.as_ref().map_or(("", ""), |(k, j)| (k, j));
             inv.arg(source)
                 .arg(&m.member)
                 .arg(action)
                 .arg(&m.payload)
-                .arg(queue);
+                .arg(queue)
+                .arg(key)
+                .arg(jid);
         }
-        let (m, t): (u64, u64) = inner.eval(&inv).await?;
+        let (m, t, sleepers): (u64, u64, Vec<String>) = inner.eval(&inv).await?;
         moved += m;
         trimmed += t;
+        super::flow::wake(inner, &sleepers).await;
     }
     jobs::backend::warn_dead_trimmed("redis", trimmed);
     Ok((moved, trimmed))
@@ -111,14 +130,23 @@ pub(crate) fn enqueue_or_bury(
 ) -> Result<Move, BackendError> {
     let restamped =
         raw::parse(&member).and_then(|(text, job)| match raw::restamp(text, &job, now) {
-            Ok(payload) => Ok((job.queue, payload)),
+            Ok(payload) => Ok((job, payload)),
             Err(e) => Err(e.to_string()),
         });
-    let (action, payload) = match restamped {
-        Ok((queue, payload)) => (Action::Enqueue(queue), payload.into_bytes()),
+    let (action, payload, lock) = match restamped {
+        Ok((job, payload)) => {
+            let lock = Move::lock_of(&job);
+            let priority = job.priority();
+            (
+                Action::Enqueue(job.queue, priority),
+                payload.into_bytes(),
+                lock,
+            )
+        }
         Err(why) => {
             tracing::error!(%place, error = %why, "bytes that are not a job moved to the dead set");
-            (Action::Kill, raw::bury(&member, queue, place, &why, now)?)
+            let payload = raw::bury(&member, queue, place, &why, now)?;
+            (Action::Kill, payload, None)
         }
     };
     Ok(Move {
@@ -127,5 +155,6 @@ pub(crate) fn enqueue_or_bury(
         member,
         action,
         payload,
+        lock,
     })
 }

@@ -6,19 +6,24 @@
 //!    scheduled ones `ZADD schedule`.
 //! 2. Several jobs go in one MULTI/EXEC on the shared connection, one job on a plain
 //!    connection of its own (`push_pool.rs`).
+//! 3. A push with a job that has a unique lock or a priority goes, whole, through
+//!    `push.lua` (`flow.rs`); this path, for plain jobs only, is unchanged by flow control.
 
 use std::time::Instant;
 
-use jobs::backend::{BackendError, PushParams};
+use jobs::backend::{BackendError, PushParams, PushReport};
 use jobs::envelope::to_epoch;
 
 use super::raw::encode;
 use super::Inner;
 
 /// Stores jobs: those with `at` in the schedule set, the others at their queues' tails.
-pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<(), BackendError> {
+pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport, BackendError> {
     if p.jobs.is_empty() {
-        return Ok(());
+        return Ok(PushReport::default());
+    }
+    if super::flow::needs_flow(&p.jobs) {
+        return super::flow::job_push(inner, p).await;
     }
     let k = inner.keys();
     let stamp = to_epoch(p.now);
@@ -76,5 +81,5 @@ pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<(), Backend
     for queue in added {
         known.added(queue, sent, generation);
     }
-    Ok(())
+    Ok(PushReport::default())
 }

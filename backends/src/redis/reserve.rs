@@ -26,6 +26,14 @@
 //!    silent between the round and the pop) is not handed out under the old epoch; it goes
 //!    back to the head of its queue, and meanwhile its list is registered again, so a rescue
 //!    finds it should the process die first.
+//! 7. Flow control (`flow.rs`): `reserve.lua` takes a queue's priority lists after its
+//!    Sidekiq list, and releases the unique lock of a job held until it starts, in the same
+//!    script; after a blocking pop, `blocked.lua` does the same for the job moved. The pop
+//!    watches `queue:<name>` only: the connection registers as one of the queue's sleepers
+//!    (`sleep.lua`, sent just ahead of the pop on the same connection), and a push to a
+//!    priority list wakes it with `CLIENT UNBLOCK`; the pop then returns empty and the next
+//!    round takes the job. A prioritized job pushed between the round and the registration
+//!    is seen by `sleep.lua`, and the reserve wakes its own pop.
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +44,7 @@ use redis::Value;
 use super::error::bad_reply;
 use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
-use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE};
+use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE, SLEEP};
 use super::token::Token;
 use super::{later, lease_arg, Inner};
 
@@ -145,14 +153,16 @@ async fn reserve_round(
         .key(k.leases())
         .key(k.leased(&p.process))
         .key(k.rescues())
-        .key(k.epoch(&p.process));
+        .key(k.epoch(&p.process))
+        .key(k.pqueues());
     for q in &p.queues {
         inv.key(k.queue(q)).key(k.inflight(&p.process, q));
     }
     inv.arg(limit)
         .arg(lease_arg(p.lease_clock, now, p.lease_ttl))
         .arg(&p.process)
-        .arg(block);
+        .arg(block)
+        .arg(k.ns());
     for q in &p.queues {
         inv.arg(q);
     }
@@ -172,37 +182,25 @@ async fn block_move(
     epoch: u64,
     expiry: &str,
 ) -> Result<Option<(Vec<u8>, bool, u64)>, BackendError> {
-    let k = inner.keys();
     let pool = &inner.blocking;
-    let mut pipe = redis::pipe();
-    pipe.cmd("BLMOVE")
-        .arg(k.queue(queue))
-        .arg(k.inflight(process, queue))
-        .arg("RIGHT")
-        .arg("LEFT")
-        .arg(format!("{:.3}", slice.as_secs_f64()));
-    pipe.cmd("EVAL")
-        .arg(BLOCKED)
-        .arg(4)
-        .arg(k.epoch(process))
-        .arg(k.rescues())
-        .arg(k.leased(process))
-        .arg(k.leases())
-        .arg(epoch)
-        .arg(queue)
-        .arg(expiry)
-        .arg(process);
-    // The server answers when the slice ends; this bound only catches a server that
-    // stopped answering. The connection is dropped then, never reused mid-command.
-    // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
-    // margin never drops below a second, whatever the response timeout.
-    let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
+    let (mut b, mut reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
     loop {
-        let (mut conn, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
+        let pipe = block_pipe(inner, &b, queue, process, slice, epoch, expiry);
+        // The server answers when the slice ends; this bound only catches a server that
+        // stopped answering. The connection is dropped then, never reused mid-command.
+        // Redis times blocked clients out on its cron (100 ms at the default `hz`), so the
+        // margin never drops below a second, whatever the response timeout.
+        let guard = slice + inner.opts.response_timeout.max(BLOCK_MARGIN);
+        let mut conn = b.conn.clone();
         let popped = pipe.query_async::<(Option<Vec<u8>>, (u64, bool))>(&mut conn);
-        match tokio::time::timeout(guard, popped).await {
+        // Polled in order: the registration is sent ahead of the pop.
+        let (_, popped) = futures::join!(
+            sleep(inner, &b, queue, slice),
+            tokio::time::timeout(guard, popped)
+        );
+        match popped {
             Ok(Ok((job, (epoch, counting)))) => {
-                pool.put(conn);
+                pool.put(b);
                 return Ok(job.map(|job| (job, counting, epoch)));
             }
             Ok(Err(e)) => {
@@ -213,6 +211,7 @@ async fn block_move(
                 // job, it waits in this process's in-flight list, where a rescue finds it.
                 pool.clear();
                 if reused && (e.is_io_error() || e.is_connection_dropped()) {
+                    (b, reused) = pool.get().await.map_err(|e| inner.edge().map(e))?;
                     continue;
                 }
                 return Err(inner.edge().map(e));
@@ -223,6 +222,68 @@ async fn block_move(
             }
         }
     }
+}
+
+/// Registers `b` among the sleepers of `queue` (`sleep.lua`), sent on `b` just ahead of its
+/// pop, so a prioritized push wakes it; when prioritized jobs already wait (pushed after the
+/// round looked and before this registration), wakes the pop itself. Nothing without a client
+/// id; errors only cost the early wake-up.
+async fn sleep(inner: &Inner, b: &super::blocking::Blocking, queue: &str, slice: Duration) {
+    let Some(id) = b.id else {
+        return;
+    };
+    let k = inner.keys();
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(SLEEP)
+        .arg(2)
+        .arg(k.sleepers(queue))
+        .arg(k.pqueues())
+        .arg(id)
+        .arg(format!("{:.3}", slice.as_secs_f64()))
+        .arg(queue);
+    let mut conn = b.conn.clone();
+    match cmd.query_async::<i64>(&mut conn).await {
+        Ok(1) => super::flow::wake(inner, &[id.to_string()]).await,
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "could not register a blocking reserve as a sleeper"),
+    }
+}
+
+/// The blocking pop's round trip on `b`: the `BLMOVE`, then `blocked.lua`.
+fn block_pipe(
+    inner: &Inner,
+    b: &super::blocking::Blocking,
+    queue: &str,
+    process: &str,
+    slice: Duration,
+    epoch: u64,
+    expiry: &str,
+) -> redis::Pipeline {
+    let k = inner.keys();
+    let mut pipe = redis::pipe();
+    let id = b.id.map(|id| id.to_string()).unwrap_or_default();
+    pipe.cmd("BLMOVE")
+        .arg(k.queue(queue))
+        .arg(k.inflight(process, queue))
+        .arg("RIGHT")
+        .arg("LEFT")
+        .arg(format!("{:.3}", slice.as_secs_f64()));
+    pipe.cmd("EVAL")
+        .arg(BLOCKED)
+        .arg(6)
+        .arg(k.epoch(process))
+        .arg(k.rescues())
+        .arg(k.leased(process))
+        .arg(k.leases())
+        .arg(k.inflight(process, queue))
+        .arg(k.sleepers(queue))
+        .arg(epoch)
+        .arg(queue)
+        .arg(expiry)
+        .arg(process)
+        .arg(k.ns())
+        .arg(id);
+    pipe
 }
 
 /// Gives `raw`, moved by a blocking pop after a rescue of the process, back to the head of
@@ -287,6 +348,7 @@ async fn take(
                     member: raw,
                     action: Action::Kill,
                     payload,
+                    lock: None,
                 });
             }
         }

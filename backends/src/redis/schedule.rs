@@ -7,7 +7,8 @@
 //!    time (7 days by default), so old claims prune themselves.
 //! 2. **Claim** (`lua/schedule_claim.lua`): `SET NX PX` on the claim key and, only when that
 //!    set it, `LPUSH` of the job and `SADD` of its queue, in one script: exactly one caller
-//!    per tick pushes, and a claim never exists without its job.
+//!    per tick pushes, and a claim never exists without its job. A job with a priority goes
+//!    to its priority list and wakes the reserves blocked on its queue (`flow.rs`).
 //! 3. **Declare** is one `MULTI`: `HSET` the description and job, `HSETNX` enabled and
 //!    next run (so an existing schedule keeps its state), then read the hash back.
 
@@ -201,13 +202,23 @@ pub(super) async fn schedule_claim(inner: &Inner, p: ClaimParams) -> Result<bool
     let k = inner.keys();
     let keep_ms = u64::try_from(p.keep.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut inv = CLAIM.prepare_invoke();
+    let priority = job.priority();
+    let list = match priority {
+        0 => k.queue(&job.queue),
+        p => k.pqueue(p, &job.queue),
+    };
     inv.key(claim_key(inner, &p.name, p.tick))
-        .key(k.queue(&job.queue))
+        .key(list)
         .key(k.queues())
-        .key(schedule_key(inner, &p.name))
-        .arg(keep_ms)
+        .key(schedule_key(inner, &p.name));
+    if priority > 0 {
+        inv.key(k.pqueues()).key(k.sleepers(&job.queue));
+    }
+    inv.arg(keep_ms)
         .arg(encode(&job)?)
         .arg(&job.queue)
         .arg(score(p.tick));
-    Ok(inner.eval::<i64>(&inv).await? == 1)
+    let (claimed, sleepers): (i64, Vec<String>) = inner.eval(&inv).await?;
+    super::flow::wake(inner, &sleepers).await;
+    Ok(claimed == 1)
 }

@@ -1,7 +1,9 @@
 //! The admin side's job sets as Redis keys: where a set's members are, in listing order.
 //!
 //! 1. A [`JobSet`] is a key and how its members are claimed: a queue is a list, read from
-//!    the right (the head); `schedule`, `retry` and `dead` are sorted sets.
+//!    the right (the head), followed by its priority lists (`page.lua` reads them in run
+//!    order, each member with the list it is in); `schedule`, `retry` and `dead` are sorted
+//!    sets.
 //! 2. [`entries`] reads what Sidekiq's API reads (`LRANGE` for a queue, `ZRANGE` /
 //!    `ZREVRANGE WITHSCORES` for the sets) and decodes every member, for listing
 //!    (`listing.rs`) and actions (`actions.rs`).
@@ -15,6 +17,7 @@ use jobs::envelope::{from_epoch, undecodable, JobEnvelope};
 
 use super::error::bad_reply;
 use super::moves::Source;
+use super::scripts::PAGE;
 use super::{raw, Inner};
 
 /// A stored member with its place: the raw bytes, the job (or the dead job standing for
@@ -25,6 +28,8 @@ pub(super) struct Entry {
     /// Whether `raw` is a job; `false` when `job` is the dead job standing for it.
     pub(super) decoded: bool,
     pub(super) score: Option<f64>,
+    /// The list a queue's member is in (`queue:<name>` or a priority list); `None` in a set.
+    pub(super) list: Option<String>,
 }
 
 impl Entry {
@@ -48,6 +53,7 @@ impl Entry {
             job,
             decoded,
             score,
+            list: None,
         }
     }
 }
@@ -66,12 +72,9 @@ pub(super) fn set_key(inner: &Inner, set: &JobSet) -> (String, Source) {
 /// Every member of a set in listing order (queue oldest first, scheduled and retry
 /// soonest first, dead most recent first).
 pub(super) async fn entries(inner: &Inner, set: &JobSet) -> Result<Vec<Entry>, BackendError> {
-    let (key, source) = set_key(inner, set);
-    if source == Source::List {
-        let raws: Vec<Vec<u8>> = inner
-            .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
-            .await?;
-        return Ok(listed(set, raws));
+    let (key, _) = set_key(inner, set);
+    if let JobSet::Queue(name) = set {
+        return Ok(queue_page(inner, name, 0, u64::MAX).await?.1);
     }
     let cmd = if *set == JobSet::Dead {
         "ZREVRANGE"
@@ -84,12 +87,51 @@ pub(super) async fn entries(inner: &Inner, set: &JobSet) -> Result<Vec<Entry>, B
     scored(set, flat)
 }
 
-/// The members of a queue as `LRANGE` gives them (newest first), oldest first.
-pub(super) fn listed(set: &JobSet, mut raws: Vec<Vec<u8>>) -> Vec<Entry> {
-    raws.reverse();
-    raws.into_iter()
-        .map(|raw| Entry::new(set, raw, None))
-        .collect()
+/// A page of queue `name` in run order (`page.lua`): how many jobs it has in all, and `limit`
+/// of them from `offset`, each with the list it is in.
+pub(super) async fn queue_page(
+    inner: &Inner,
+    name: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Entry>), BackendError> {
+    let (total, raws) = queue_raw(inner, name, offset, limit).await?;
+    let set = JobSet::Queue(name.to_owned());
+    let entries = raws
+        .into_iter()
+        .map(|(list, raw)| {
+            let mut e = Entry::new(&set, raw, None);
+            e.list = Some(list);
+            e
+        })
+        .collect();
+    Ok((total, entries))
+}
+
+/// [`queue_page`] as stored bytes, not decoded: (list, member) pairs.
+pub(super) async fn queue_raw(
+    inner: &Inner,
+    name: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, Vec<(String, Vec<u8>)>), BackendError> {
+    let lists = inner.keys().run_lists(name);
+    let mut inv = PAGE.prepare_invoke();
+    for list in &lists {
+        inv.key(list);
+    }
+    inv.arg(offset).arg(limit);
+    let (total, flat): (u64, Vec<(usize, Vec<u8>)>) = inner.eval(&inv).await?;
+    let raws = flat
+        .into_iter()
+        .map(|(i, raw)| {
+            let list = lists
+                .get(i.wrapping_sub(1))
+                .ok_or_else(|| bad_reply("a queue page"));
+            list.map(|l| (l.clone(), raw))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((total, raws))
 }
 
 /// How errors name a set.

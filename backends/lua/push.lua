@@ -1,0 +1,118 @@
+-- Push jobs that have a unique lock or a priority (a push of plain jobs only never comes
+-- here: push.rs sends it as Sidekiq's client does). All jobs of the push, plain ones too, are
+-- stored in this one atomic step, in order, so the second of two jobs with one key is a
+-- duplicate of the first.
+--
+-- Per job: a unique lock is HELD when its hash exists, names another jid and has not lapsed
+-- (exp > now). Held: with replace, the holder is deleted if it waits where its lock says (the
+-- list or sorted set `place`, by its exact bytes `raw`) or, with the same bytes, at its
+-- queue's head (a requeue or rescue put it back there unchanged); the job is stored and takes
+-- the lock. Otherwise (no replace, or the holder is running, leased, dead or gone) nothing is
+-- stored and the holder's jid is reported. Not held: the job is stored and takes the lock:
+-- HSET of the lock hash (jid, class, queue, until, exp, where it waits), PEXPIREAT at exp (a
+-- lock never outlives its lapse, whatever becomes of its job) and ZADD to the index.
+-- Where a job goes: `at` set -> schedule (ZADD); priority 0 -> queue:<name> (LPUSH, as
+-- Sidekiq); priority p in 1..9 -> jobs-rs:pqueue:<p>:<name> (LPUSH), its queue added to
+-- jobs-rs:pqueues, and the ids of the blocking connections waiting on queue:<name>
+-- (jobs-rs:sleepers:<name>) returned so the caller wakes them (CLIENT UNBLOCK): a blocking
+-- pop only watches queue:<name>.
+--
+-- KEYS[1] queues, KEYS[2] schedule, KEYS[3] jobs-rs:pqueues, KEYS[4] jobs-rs:uniques,
+-- KEYS[5] jobs-rs:rescues.
+-- ARGV[1] the key prefix ("" or "<prefix>:"), ARGV[2] now (epoch s), ARGV[3] 1 to replace
+-- waiting holders, 0 to skip duplicates; then per job a header `<kind><priority><u>` (kind q =
+-- to a queue, z = scheduled; u = 'u' when the job has a lock, '-' when not), the payload, the
+-- queue name and the score (scheduled jobs; '' otherwise), and for a locked job its key,
+-- until, expires_at (epoch s), jid and class.
+-- Returns { {index, holder jid, ...} duplicates, {index, holder jid, ...} replaced,
+-- {client id, ...} to wake } (indexes 0-based).
+local ns, now, replace = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local dups, replaced, wake = {}, {}, {}
+local woken = {}
+local pruned = false
+
+-- Deletes the waiting holder described by the lock hash fields `h` (in, place, raw, queue);
+-- whether it was there.
+local function take_waiting(h)
+  local kind, place, raw, queue = h[3], h[4], h[5], h[6]
+  if not raw then return false end
+  local n = 0
+  if kind == 'z' then
+    n = redis.call('ZREM', place, raw)
+  elseif place then
+    n = redis.call('LREM', place, -1, raw)
+  end
+  if n == 0 and queue then
+    local head = ns .. 'queue:' .. queue
+    if place ~= head then n = redis.call('LREM', head, -1, raw) end
+  end
+  if n > 0 and kind ~= 'z' and redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('HDEL', KEYS[5], redis.sha1hex(raw))
+  end
+  return n > 0
+end
+
+local a, index = 4, 0
+while a <= #ARGV do
+  local head, payload, queue, at = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local kind, prio, locked = string.sub(head, 1, 1), string.sub(head, 2, 2), string.sub(head, 3, 3) == 'u'
+  a = a + 4
+  local store = true
+  local key, untl, exp, jid, class, lk
+  if locked then
+    key, untl, exp, jid, class = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    a = a + 5
+    if not pruned then
+      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+      pruned = true
+    end
+    lk = ns .. 'jobs-rs:unique:' .. key
+    local h = redis.call('HMGET', lk, 'jid', 'exp', 'in', 'place', 'raw', 'queue')
+    if h[1] and h[1] ~= jid and (tonumber(h[2]) or 0) > now then
+      if replace and take_waiting(h) then
+        replaced[#replaced + 1] = index
+        replaced[#replaced + 1] = h[1]
+      else
+        dups[#dups + 1] = index
+        dups[#dups + 1] = h[1]
+        store = false
+      end
+    end
+  end
+  if store then
+    local place, pkind
+    if kind == 'z' then
+      place, pkind = KEYS[2], 'z'
+      redis.call('ZADD', place, at, payload)
+    else
+      pkind = 'l'
+      if prio == '0' then
+        place = ns .. 'queue:' .. queue
+      else
+        place = ns .. 'jobs-rs:pqueue:' .. prio .. ':' .. queue
+        redis.call('SADD', KEYS[3], queue)
+        if not woken[queue] then
+          woken[queue] = true
+          local sleepers = ns .. 'jobs-rs:sleepers:' .. queue
+          local t = redis.call('TIME')
+          for _, id in ipairs(redis.call('ZRANGEBYSCORE', sleepers, t[1], '+inf')) do
+            wake[#wake + 1] = id
+          end
+        end
+      end
+      redis.call('LPUSH', place, payload)
+      redis.call('SADD', KEYS[1], queue)
+    end
+    if locked then
+      redis.call('DEL', lk)
+      redis.call('HSET', lk, 'jid', jid, 'class', class, 'queue', queue, 'until', untl,
+        'exp', exp, 'in', pkind, 'place', place, 'raw', payload)
+      -- Capped at the year 9999, which PEXPIREAT still takes.
+      local ms = math.max(0, math.min(math.floor(tonumber(exp) * 1000), 253402300799000))
+      redis.call('PEXPIREAT', lk, string.format('%d', ms))
+      redis.call('ZADD', KEYS[4], exp, key)
+    end
+  end
+  index = index + 1
+end
+return { dups, replaced, wake }
