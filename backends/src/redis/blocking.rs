@@ -5,7 +5,7 @@
 //! 2. At most [`MAX_IDLE_BLOCKING`] idle ones are kept; a connection that failed or timed
 //!    out is never put back, and a failure drops every idle one (they are as stale).
 //! 3. Each keeps its server-side client id (`CLIENT ID`, asked once when it opens), which it
-//!    registers as a sleeper while it blocks, so a prioritized push can wake it (`flow.rs`).
+//!    registers as a sleeper while it blocks, so a prioritized push can wake it (`unique.rs`).
 //!    A server that does not answer `CLIENT ID` leaves it without one: it is then not woken
 //!    and its wait lasts until its slice ends.
 

@@ -19,10 +19,10 @@ use std::fmt::Write as _;
 use jobs::backend::{BackendError, FinishOutcome, FinishParams, FinishReport};
 use jobs::envelope::flow::UniqueLock;
 
-use super::flow::lock_of;
 use super::raw::encode;
 use super::scripts::FINISH;
 use super::token::Token;
+use super::unique::lock_of;
 use super::{earlier, score, Inner, STATS_TTL_SECS};
 
 /// Settles reserved jobs, each fenced by its lease token.

@@ -10,7 +10,7 @@
 //!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
 //!    id so that no two (process, queue) pairs share a key. Flow control: `jobs-rs:pqueues`,
 //!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
-//!    `jobs-rs:unique:<key>` (see `flow.rs`).
+//!    `jobs-rs:unique:<key>` (see `unique.rs`).
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,
 //!    `move.lua`, `clear.lua`, `locks.lua`, `lock.lua`) the flow keys; change them together.

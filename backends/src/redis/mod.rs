@@ -14,7 +14,7 @@
 //!    `jobs-rs:stat:dead_trimmed`, and the lease bookkeeping (`jobs-rs:leases`,
 //!    `jobs-rs:beats`, `jobs-rs:leased:*`, `jobs-rs:inflight:*`, `jobs-rs:epoch:*` and
 //!    `jobs-rs:rescues`, how many times each job was rescued). See `keys.rs`. Flow control
-//!    (`flow.rs`): jobs of priority 1..9 wait in `jobs-rs:pqueue:<p>:<queue>` (priority 0 in
+//!    (`unique.rs`): jobs of priority 1..9 wait in `jobs-rs:pqueue:<p>:<queue>` (priority 0 in
 //!    Sidekiq's list, so Ruby reads it as ever), unique locks are `jobs-rs:unique:<key>`
 //!    hashes indexed in `jobs-rs:uniques`, and `jobs-rs:stat:expired` counts expired jobs.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
@@ -51,7 +51,7 @@
 //!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`;
 //!    `docs/internals.md`). The rest is this backend's own machinery: `keys.rs`,
 //!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs`,
-//!    `blocking.rs`, `flow.rs` and `clock.rs`.
+//!    `blocking.rs`, `unique.rs` and `clock.rs`.
 
 mod actions;
 mod blocking;
@@ -60,7 +60,6 @@ mod config;
 mod error;
 mod facts;
 mod finish;
-mod flow;
 mod keys;
 mod lease;
 mod listing;
@@ -76,6 +75,7 @@ mod schedule;
 mod scripts;
 mod sets;
 mod token;
+mod unique;
 
 use std::sync::{Arc, Mutex};
 
@@ -375,11 +375,11 @@ impl AdminBackend for RedisBackend {
     }
 
     async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
-        flow::unique_list(&self.inner, p).await
+        unique::unique_list(&self.inner, p).await
     }
 
     async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
-        flow::unique_release(&self.inner, p).await
+        unique::unique_release(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

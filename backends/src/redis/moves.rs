@@ -13,7 +13,7 @@
 //! 4. [`enqueue_or_bury`] is the move back to a queue now (to its priority list for a job
 //!    with a priority), or to the dead set when the stored bytes are not a job.
 //! 5. A job with a unique lock names it in its move: deleting or killing it releases the lock,
-//!    enqueueing it records where it now waits (`flow.rs`). A move to a priority list wakes
+//!    enqueueing it records where it now waits (`unique.rs`). A move to a priority list wakes
 //!    the blocking reserves waiting on its queue.
 
 use chrono::{DateTime, Utc};
@@ -63,7 +63,7 @@ pub(crate) struct Move {
 impl Move {
     /// The lock `job` holds, for [`Move::lock`].
     pub(crate) fn lock_of(job: &jobs::envelope::JobEnvelope) -> Option<(String, String)> {
-        super::flow::lock_of(job).map(|l| (l.key, job.jid.clone()))
+        super::unique::lock_of(job).map(|l| (l.key, job.jid.clone()))
     }
 }
 
@@ -111,7 +111,7 @@ pub(crate) async fn run_moves(
         let (m, t, sleepers): (u64, u64, Vec<String>) = inner.eval(&inv).await?;
         moved += m;
         trimmed += t;
-        super::flow::wake(inner, &sleepers).await;
+        super::unique::wake(inner, &sleepers).await;
     }
     jobs::backend::warn_dead_trimmed("redis", trimmed);
     Ok((moved, trimmed))

@@ -7,7 +7,7 @@
 //! 2. Several jobs go in one MULTI/EXEC on the shared connection, one job on a plain
 //!    connection of its own (`push_pool.rs`).
 //! 3. A push with a job that has a unique lock or a priority goes, whole, through
-//!    `push.lua` (`flow.rs`); this path, for plain jobs only, is unchanged by flow control.
+//!    `push.lua` (`unique.rs`); this path, for plain jobs only, is unchanged by flow control.
 
 use std::time::Instant;
 
@@ -22,8 +22,8 @@ pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport,
     if p.jobs.is_empty() {
         return Ok(PushReport::default());
     }
-    if super::flow::needs_flow(&p.jobs) {
-        return super::flow::job_push(inner, p).await;
+    if super::unique::needs_flow(&p.jobs) {
+        return super::unique::job_push(inner, p).await;
     }
     let k = inner.keys();
     let stamp = to_epoch(p.now);

@@ -26,7 +26,7 @@
 //!    silent between the round and the pop) is not handed out under the old epoch; it goes
 //!    back to the head of its queue, and meanwhile its list is registered again, so a rescue
 //!    finds it should the process die first.
-//! 7. Flow control (`flow.rs`): `reserve.lua` takes a queue's priority lists after its
+//! 7. Flow control (`unique.rs`): `reserve.lua` takes a queue's priority lists after its
 //!    Sidekiq list, and releases the unique lock of a job held until it starts, in the same
 //!    script; after a blocking pop, `blocked.lua` does the same for the job moved. The pop
 //!    watches `queue:<name>` only: the connection registers as one of the queue's sleepers
@@ -243,7 +243,7 @@ async fn sleep(inner: &Inner, b: &super::blocking::Blocking, queue: &str, slice:
         .arg(queue);
     let mut conn = b.conn.clone();
     match cmd.query_async::<i64>(&mut conn).await {
-        Ok(1) => super::flow::wake(inner, &[id.to_string()]).await,
+        Ok(1) => super::unique::wake(inner, &[id.to_string()]).await,
         Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "could not register a blocking reserve as a sleeper"),
     }

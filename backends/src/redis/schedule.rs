@@ -8,7 +8,7 @@
 //! 2. **Claim** (`lua/schedule_claim.lua`): `SET NX PX` on the claim key and, only when that
 //!    set it, `LPUSH` of the job and `SADD` of its queue, in one script: exactly one caller
 //!    per tick pushes, and a claim never exists without its job. A job with a priority goes
-//!    to its priority list and wakes the reserves blocked on its queue (`flow.rs`).
+//!    to its priority list and wakes the reserves blocked on its queue (`unique.rs`).
 //! 3. **Declare** is one `MULTI`: `HSET` the description and job, `HSETNX` enabled and
 //!    next run (so an existing schedule keeps its state), then read the hash back.
 
@@ -219,6 +219,6 @@ pub(super) async fn schedule_claim(inner: &Inner, p: ClaimParams) -> Result<bool
         .arg(&job.queue)
         .arg(score(p.tick));
     let (claimed, sleepers): (i64, Vec<String>) = inner.eval(&inv).await?;
-    super::flow::wake(inner, &sleepers).await;
+    super::unique::wake(inner, &sleepers).await;
     Ok(claimed == 1)
 }

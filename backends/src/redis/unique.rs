@@ -1,5 +1,6 @@
-//! Flow control on Redis: unique locks, priorities and the wake-up of idle workers for
-//! prioritized jobs. Plain jobs never come here.
+//! Unique jobs on Redis (the push path of jobs with flow options, unique_list,
+//! unique_release), priorities, and the wake-up of idle workers for prioritized jobs.
+//! Plain jobs never come here.
 //!
 //! 1. **Locks.** A unique lock is the hash `jobs-rs:unique:<key>` (`jid`, `class`, `queue`,
 //!    `until`, `exp`, and where its holder waits: `in` = `l`/`z`, `place` = the list or sorted
