@@ -4,16 +4,6 @@
 --
 -- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats.
 -- ARGV[1] the lease expiry (see lease_time), ARGV[2] the process id.
--- A lease time from an argument: "+<seconds>" is that long after the server's own clock
--- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
--- epoch score given by the caller.
-local function lease_time(v)
-  if string.sub(v, 1, 1) == '+' then
-    local t = redis.call('TIME')
-    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
-  end
-  return v
-end
 local at = lease_time(ARGV[1])
 redis.call('ZADD', KEYS[1], at, ARGV[2])
 redis.call('ZADD', KEYS[2], at, ARGV[2])

@@ -16,16 +16,6 @@
 -- (see lease_time), ARGV[4] the process id, ARGV[5] the key prefix, ARGV[6] the connection's
 -- client id ('' when it registered none).
 -- Returns { current epoch, 1 when some job has a rescue count else 0 }.
--- A lease time from an argument: "+<seconds>" is that long after the server's own clock
--- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
--- epoch score given by the caller.
-local function lease_time(v)
-  if string.sub(v, 1, 1) == '+' then
-    local t = redis.call('TIME')
-    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
-  end
-  return v
-end
 local epoch = redis.call('GET', KEYS[1]) or '0'
 if epoch ~= ARGV[1] then
   redis.call('SADD', KEYS[3], ARGV[2])

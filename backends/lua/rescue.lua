@@ -21,16 +21,6 @@
 -- jobs-rs:inflight:<len(p)>:<p>:<queue>.
 -- Returns { rescued jobs, {queue, payload, count, ...} of the jobs buried,
 -- process, count, process, count, ... }.
--- A lease time from an argument: "+<seconds>" is that long after the server's own clock
--- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
--- epoch score given by the caller.
-local function lease_time(v)
-  if string.sub(v, 1, 1) == '+' then
-    local t = redis.call('TIME')
-    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
-  end
-  return v
-end
 local now = lease_time(ARGV[1])
 local ns = ARGV[2]
 local max = tonumber(ARGV[3])

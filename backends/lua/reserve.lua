@@ -24,16 +24,6 @@
 -- rescues, epoch }: rescues is empty when no job has been rescued (the usual case: nothing is
 -- hashed), else the rescue count of each job taken, in order; epoch is the process's lease
 -- epoch, which the tokens of the jobs taken (and of a job the blocking pop moves) carry.
--- A lease time from an argument: "+<seconds>" is that long after the server's own clock
--- (TIME: leases in the store's clock, `jobs::clock::LeaseClock::Store`), anything else an
--- epoch score given by the caller.
-local function lease_time(v)
-  if string.sub(v, 1, 1) == '+' then
-    local t = redis.call('TIME')
-    return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(v, 2)))
-  end
-  return v
-end
 local limit = tonumber(ARGV[1])
 local nq = (#KEYS - 6) / 2
 local ns = ARGV[5]

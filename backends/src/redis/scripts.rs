@@ -2,7 +2,7 @@
 //!
 //! `invoke_async` sends `EVALSHA` and loads the script on `NOSCRIPT`, so a restarted server
 //! gets them back on first use. Scripts that release or move a job's unique lock start with
-//! the helpers of `lock.lua`.
+//! the helpers of `lock.lua`; those that set or judge a lease, with `lease_time.lua`.
 
 use std::sync::LazyLock;
 
@@ -18,9 +18,16 @@ macro_rules! with_lock {
     };
 }
 
+/// `lease_time` (a lease time in the caller's or the store's clock), then what follows.
+macro_rules! with_lease_time {
+    ($($text:expr),+) => {
+        concat!(include_str!("../../lua/lease_time.lua"), $($text),+)
+    };
+}
+
 /// Moves up to `limit` jobs from queues into a process's in-flight lists.
 pub(crate) static RESERVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lock!("reserve.lua")));
+    LazyLock::new(|| Script::new(with_lease_time!(with_lock!("reserve.lua"))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lock!("finish.lua")));
@@ -31,7 +38,7 @@ pub(crate) static REQUEUE: LazyLock<Script> =
 pub(crate) static MOVE: LazyLock<Script> = LazyLock::new(|| Script::new(with_lock!("move.lua")));
 /// Pushes back the in-flight jobs of processes whose lease expired.
 pub(crate) static RESCUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lock!("rescue.lua")));
+    LazyLock::new(|| Script::new(with_lease_time!(with_lock!("rescue.lua"))));
 /// The rescue count of one job taken by a blocking `LMOVE`.
 pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));
@@ -52,9 +59,9 @@ pub(crate) const SLEEP: &str = include_str!("../../lua/sleep.lua");
 /// Run after a blocking `LMOVE`, in its round trip: the current lease epoch of the process,
 /// and the start lock of the job moved released. Sent as `EVAL` (its source): a pipelined
 /// `EVALSHA` would not load it on `NOSCRIPT`.
-pub(crate) const BLOCKED: &str = with_lock!("blocked.lua");
+pub(crate) const BLOCKED: &str = with_lease_time!(with_lock!("blocked.lua"));
 /// Run in the heartbeat's transaction: the process's lease and record expiry. Sent as `EVAL`.
-pub(crate) const BEAT: &str = include_str!("../../lua/beat.lua");
+pub(crate) const BEAT: &str = with_lease_time!(include_str!("../../lua/beat.lua"));
 /// Run in the heartbeat's transaction: gives back in-flight jobs the process does not hold.
 /// Sent as `EVAL`.
 pub(crate) const UNHELD: &str = include_str!("../../lua/unheld.lua");
