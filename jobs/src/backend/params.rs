@@ -378,12 +378,20 @@ impl HeartbeatParams {
     ///
     /// ```
     /// use jobs::backend::{HeartbeatParams, LeaseToken, ProcessInfo};
-    /// # fn info() -> ProcessInfo { unimplemented!() }
-    /// # fn f() {
-    /// let params = HeartbeatParams::new(info(), jobs::chrono::Utc::now())
-    ///     .leases(vec![LeaseToken("17:abc".into())]);
+    /// let now = jobs::chrono::Utc::now();
+    /// let info = ProcessInfo {
+    ///     id: "host:1:abc".into(),
+    ///     hostname: "host".into(),
+    ///     pid: 1,
+    ///     tag: None,
+    ///     queues: vec!["default".into()],
+    ///     concurrency: 10,
+    ///     started_at: now,
+    ///     labels: Vec::new(),
+    ///     version: "0.1.0".into(),
+    /// };
+    /// let params = HeartbeatParams::new(info, now).leases(vec![LeaseToken("17:abc".into())]);
     /// assert_eq!(params.leases.map(|l| l.len()), Some(1));
-    /// # }
     /// ```
     pub fn leases(mut self, held: Vec<LeaseToken>) -> Self {
         self.leases = Some(held);
