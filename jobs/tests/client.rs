@@ -87,6 +87,13 @@ impl Backend for Recording {
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError> {
         self.inner.lease_rescue(params).await
     }
+
+    async fn rate_acquire(
+        &self,
+        p: jobs::backend::RateAcquireParams,
+    ) -> Result<jobs::backend::RateDecision, BackendError> {
+        self.inner.rate_acquire(p).await
+    }
 }
 
 impl Recording {

@@ -289,6 +289,21 @@ macro_rules! conformance_suite {
                 promoted_jobs_keep_their_priority,
                 a_job_given_back_leads_every_priority,
             }
+            concurrency {
+                a_full_key_moves_its_jobs_aside_and_the_rest_run,
+                a_limit_of_two_runs_two_at_once,
+                every_settle_frees_the_slot_and_brings_the_oldest_back,
+                a_requeue_frees_the_slot_and_the_job_leads,
+                a_rescue_frees_the_slot_once_and_a_late_ack_frees_nothing,
+                waiting_jobs_run_in_push_order,
+                a_hot_key_does_not_hold_back_the_queue,
+            }
+            rate {
+                a_window_holds_at_most_limit_starts,
+                refusals_do_not_count,
+                keys_are_independent,
+                rate_usage_is_listed,
+            }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,
                 a_slow_clock_does_not_keep_expired_leases,

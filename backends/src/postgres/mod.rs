@@ -295,6 +295,14 @@ impl Backend for PostgresBackend {
         lease::lease_rescue(&self.inner, p).await
     }
 
+    async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        // TODO(limits): replaced by the backend's sliding-window limiter.
+        Err(BackendError::Unsupported {
+            backend: "postgres",
+            operation: "rate limits",
+        })
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
     }
@@ -340,6 +348,14 @@ impl AdminBackend for PostgresBackend {
 
     async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
         unique::unique_release(&self.inner, p).await
+    }
+
+    async fn limits_list(&self, _p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        // TODO(limits): replaced by the backend's listing.
+        Err(BackendError::Unsupported {
+            backend: "postgres",
+            operation: "limits",
+        })
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

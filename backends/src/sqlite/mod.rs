@@ -189,6 +189,14 @@ impl Backend for SqliteBackend {
         lease::lease_rescue(&self.db, params).await
     }
 
+    async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        // TODO(limits): replaced by the backend's sliding-window limiter.
+        Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "rate limits",
+        })
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
     }
@@ -234,6 +242,14 @@ impl AdminBackend for SqliteBackend {
 
     async fn unique_release(&self, params: UniqueReleaseParams) -> Result<bool, BackendError> {
         unique::unique_release(&self.db, params).await
+    }
+
+    async fn limits_list(&self, _p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        // TODO(limits): replaced by the backend's listing.
+        Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "limits",
+        })
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    Backend, BackendError, DeadLimits, ProcessId, ProcessInfo, ProcessSignal, RunningJob,
-    UniqueHeld, UniqueListParams, UniqueReleaseParams,
+    Backend, BackendError, DeadLimits, LimitUsage, LimitsListParams, ProcessId, ProcessInfo,
+    ProcessSignal, RunningJob, UniqueHeld, UniqueListParams, UniqueReleaseParams,
 };
 use crate::envelope::JobEnvelope;
 
@@ -460,6 +460,8 @@ pub trait AdminBackend: Backend {
     async fn unique_list(&self, params: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError>;
     /// Releases a unique lock; whether one was held.
     async fn unique_release(&self, params: UniqueReleaseParams) -> Result<bool, BackendError>;
+    /// The concurrency and rate limits in use (see [`LimitsListParams`]).
+    async fn limits_list(&self, params: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError>;
     /// Live processes, by id.
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError>;
     /// Leave a signal for a process, read at its next heartbeat.

@@ -83,6 +83,9 @@ macro_rules! forward_backend {
                 async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, lease_rescue(p))
                 }
+                async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, rate_acquire(p))
+                }
                 fn metrics(&self) -> Option<&dyn MetricsStore> {
                     #[allow(unused_variables)]
                     let $mthis = self;
@@ -121,6 +124,9 @@ macro_rules! forward_backend {
                 }
                 async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, unique_release(p))
+                }
+                async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, limits_list(p))
                 }
                 async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, process_list())

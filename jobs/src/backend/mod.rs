@@ -18,6 +18,7 @@ mod error;
 mod flow;
 mod forward;
 mod lease;
+mod limits;
 pub mod metrics;
 mod params;
 mod schedule;
@@ -27,6 +28,7 @@ pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
+pub use limits::{LimitKind, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision};
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
 pub use schedule::*;
@@ -89,6 +91,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Give back jobs whose leases expired (their process stopped beating) to the head of
     /// their queues; returns how many. A rescued lease can no longer be settled.
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError>;
+
+    /// Take one start from a rate limit shared by every process (see [`RateAcquireParams`]).
+    /// The worker calls it before running a job with a rate limit, and
+    /// [`Limiter`](crate::Limiter) inside a job; a refusal becomes a snooze, never a failure.
+    async fn rate_acquire(&self, params: RateAcquireParams) -> Result<RateDecision, BackendError>;
 
     /// Where this backend keeps per-job-name metrics, if it does. The worker writes its
     /// counts there and the dashboard reads them; `None` (the default) means no metrics

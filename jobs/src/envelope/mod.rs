@@ -12,6 +12,7 @@
 pub mod check;
 mod decode;
 pub mod flow;
+pub mod limits;
 mod poison;
 mod time;
 

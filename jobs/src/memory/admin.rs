@@ -151,6 +151,12 @@ impl AdminBackend for MemoryBackend {
         Ok(n)
     }
 
+    async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        let now = p.clock.host_time(p.now);
+        let used = self.lock().limits_in_use(now);
+        Ok(used.into_iter().skip(p.offset).take(p.limit).collect())
+    }
+
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         let st = self.lock();
         let mut list: Vec<ProcessRecord> =

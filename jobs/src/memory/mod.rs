@@ -10,6 +10,7 @@
 
 mod admin;
 mod flow;
+mod limits;
 mod metrics;
 mod schedule;
 mod state;
@@ -65,11 +66,14 @@ impl MemoryBackend {
                 let Some(job) = st.queues.get_mut(name).and_then(|q| q.pop_front()) else {
                     break;
                 };
-                st.release_at_start(&job);
                 st.left_queue(&job);
-                st.next_lease += 1;
-                let seq = st.next_lease;
+                let seq = st.next_lease + 1;
                 let token = seq.to_string();
+                let Ok(job) = st.take_slot(job, &token) else {
+                    continue;
+                };
+                st.next_lease = seq;
+                st.release_at_start(&job);
                 st.leased.insert(
                     token.clone(),
                     Leased {
@@ -149,10 +153,11 @@ impl Backend for MemoryBackend {
         let mut report = FinishReport::default();
         let mut st = self.lock();
         for (i, item) in p.items.into_iter().enumerate() {
-            if st.leased.remove(&item.token.0).is_none() {
+            let Some(leased) = st.leased.remove(&item.token.0) else {
                 report.lost.push(i);
                 continue;
-            }
+            };
+            st.free_slot(&leased.job, &item.token.0);
             let mut job = item.job;
             job.at = None;
             // The run ended: whatever killed processes before, it was not this job this time.
@@ -185,6 +190,7 @@ impl Backend for MemoryBackend {
             // Last first, so the jobs end up at the head in the order given.
             for token in p.tokens.iter().rev() {
                 if let Some(leased) = st.leased.remove(&token.0) {
+                    st.free_slot(&leased.job, &token.0);
                     st.requeue_front(leased.job);
                 }
             }
@@ -264,6 +270,7 @@ impl Backend for MemoryBackend {
             expired.sort_unstable_by(|a, b| b.cmp(a));
             for (_, token) in &expired {
                 if let Some(leased) = st.leased.remove(token) {
+                    st.free_slot(&leased.job, token);
                     let count = st.rescues.get(&leased.job.jid).copied().unwrap_or(0) + 1;
                     if count >= p.max_rescues {
                         tracing::error!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
@@ -286,6 +293,11 @@ impl Backend for MemoryBackend {
             self.shared.wake.notify_waiters();
         }
         Ok(rescued)
+    }
+
+    async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        let now = p.clock.host_time(p.now);
+        Ok(self.lock().rate_take(&p, now))
     }
 
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {

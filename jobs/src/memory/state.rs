@@ -130,6 +130,8 @@ pub(super) struct State {
     pub(super) expired: u64,
     /// Unique locks by key (see `flow.rs`).
     pub(super) locks: super::flow::Locks,
+    /// Concurrency slots and rate logs (see `limits.rs`).
+    pub(super) limits: super::limits::Limits,
     /// Jids of the jobs given back to the head of their queue (requeued or rescued): they
     /// stay ahead of every priority until taken, as on the other backends.
     pub(super) heads: HashSet<String>,

@@ -61,4 +61,11 @@ impl<H: Hooks> Backend for Hooked<H> {
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
         self.inner.lease_rescue(p).await
     }
+
+    async fn rate_acquire(
+        &self,
+        p: jobs::backend::RateAcquireParams,
+    ) -> Result<jobs::backend::RateDecision, BackendError> {
+        self.inner.rate_acquire(p).await
+    }
 }

@@ -197,6 +197,13 @@ impl<B: Backend + ?Sized> Backend for RecordSettles<B> {
         self.inner.lease_rescue(p).await
     }
 
+    async fn rate_acquire(
+        &self,
+        p: jobs::backend::RateAcquireParams,
+    ) -> Result<jobs::backend::RateDecision, BackendError> {
+        self.inner.rate_acquire(p).await
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         self.inner.metrics()
     }
