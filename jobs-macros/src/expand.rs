@@ -255,6 +255,7 @@ fn options(options: &Options) -> TokenStream {
         options.priority.as_ref(),
         options.expires_in.as_ref(),
     ));
+    calls.extend(crate::limits::expand(&options.limits));
     calls
 }
 

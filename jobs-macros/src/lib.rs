@@ -19,6 +19,7 @@ mod duration;
 mod expand;
 mod fallback;
 mod flow;
+mod limits;
 mod parse;
 mod validate;
 

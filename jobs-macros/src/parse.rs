@@ -25,11 +25,13 @@ mod kw {
     syn::custom_keyword!(unique);
     syn::custom_keyword!(priority);
     syn::custom_keyword!(expires_in);
+    syn::custom_keyword!(concurrency);
+    syn::custom_keyword!(rate);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -45,6 +47,8 @@ pub(crate) struct RawArgs {
     pub unique: Option<crate::flow::RawUnique>,
     pub priority: Option<Expr>,
     pub expires_in: Option<Expr>,
+    pub concurrency: Option<crate::limits::RawLimit>,
+    pub rate: Option<crate::limits::RawLimit>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -119,6 +123,22 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
             cx.error_spanned_by(key, "`unique` specified more than once");
         } else {
             raw.unique = Some(unique);
+        }
+        return Ok(());
+    }
+    if input.peek(kw::concurrency) {
+        let key: kw::concurrency = input.parse()?;
+        let limit = crate::limits::parse(input, crate::limits::Kind::Concurrency, key.span)?;
+        if raw.concurrency.replace(limit).is_some() {
+            cx.error_spanned_by(key, "`concurrency` specified more than once");
+        }
+        return Ok(());
+    }
+    if input.peek(kw::rate) {
+        let key: kw::rate = input.parse()?;
+        let limit = crate::limits::parse(input, crate::limits::Kind::Rate, key.span)?;
+        if raw.rate.replace(limit).is_some() {
+            cx.error_spanned_by(key, "`rate` specified more than once");
         }
         return Ok(());
     }

@@ -72,6 +72,7 @@ pub(crate) struct Options {
     pub unique: Option<crate::flow::Unique>,
     pub priority: Option<(u8, Span)>,
     pub expires_in: Option<(u64, Span)>,
+    pub limits: Vec<crate::limits::Limit>,
 }
 
 /// `retry = ...`.
@@ -97,13 +98,17 @@ pub(crate) fn validate<'a>(
     item: &'a ItemFn,
 ) -> Validated<'a> {
     let raw_unique = raw.unique.take();
+    let raw_limits: Vec<_> = [raw.concurrency.take(), raw.rate.take()]
+        .into_iter()
+        .flatten()
+        .collect();
     let (mut options, name) = validate_options(cx, raw);
     let signature_ok = validate_signature(cx, item);
     let Some(params) = params else {
         return Validated::Nothing;
     };
     let job_params = validate_params(cx, &params);
-    if let (Some(raw), Some(ps)) = (raw_unique, &job_params) {
+    if let Some(ps) = &job_params {
         let args: Vec<&Arg> = ps
             .iter()
             .filter_map(|p| match p {
@@ -111,7 +116,11 @@ pub(crate) fn validate<'a>(
                 _ => None,
             })
             .collect();
-        options.unique = crate::flow::unique(cx, raw, &args);
+        options.unique = raw_unique.and_then(|raw| crate::flow::unique(cx, raw, &args));
+        options.limits = raw_limits
+            .into_iter()
+            .filter_map(|raw| crate::limits::check(cx, raw, &args))
+            .collect();
     }
     let Some(ident) = type_ident(cx, &item.sig.ident) else {
         return Validated::Nothing;
@@ -158,6 +167,7 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         backoff: raw.backoff,
         backtrace: raw.backtrace.and_then(|e| backtrace(cx, &e)),
         unique: None,
+        limits: Vec::new(),
         priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
         expires_in: raw
             .expires_in

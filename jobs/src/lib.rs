@@ -28,8 +28,9 @@ pub use client::{
 };
 pub use connect::{connect, redact_url, ConnectError, ConnectFuture, Connector};
 pub use job::{
-    ArgsError, BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, Job, JobContext,
-    JobOptions, JobResult, Outcome, State, StateKey, States, Unique,
+    ArgsError, BacktraceSetting, Concurrency, Failure, FailureKind, IntoFailure, IntoOutcome, Job,
+    JobContext, JobOptions, JobResult, LimitError, Limiter, Outcome, Rate, State, StateKey, States,
+    Unique,
 };
 pub use jobs_macros::job;
 pub use registry::Registry;

@@ -111,6 +111,18 @@ impl<J: Job> Enqueue<J> {
         self
     }
 
+    /// Limits how many run at once otherwise than the job declares.
+    pub fn concurrency(mut self, concurrency: crate::job::Concurrency) -> Self {
+        self.opts.concurrency = Some(concurrency);
+        self
+    }
+
+    /// Limits how many start per window otherwise than the job declares.
+    pub fn rate(mut self, rate: crate::job::Rate) -> Self {
+        self.opts.rate = Some(rate);
+        self
+    }
+
     /// Enqueue on this client instead of the current one.
     pub fn client(mut self, client: &Client) -> Self {
         self.client = Some(client.clone());
@@ -205,6 +217,14 @@ macro_rules! __define_set {
             /// Dropped as expired if not started `within` after it is due.
             pub fn expires_in(self, within: ::std::time::Duration) -> Self {
                 Self { inner: self.inner.expires_in(within) }
+            }
+            /// Limits how many run at once otherwise than the job declares.
+            pub fn concurrency(self, concurrency: ::jobs::Concurrency) -> Self {
+                Self { inner: self.inner.concurrency(concurrency) }
+            }
+            /// Limits how many start per window otherwise than the job declares.
+            pub fn rate(self, rate: ::jobs::Rate) -> Self {
+                Self { inner: self.inner.rate(rate) }
             }
             /// Enqueue on this client instead of the current one.
             pub fn client(self, client: &::jobs::Client) -> Self {

@@ -81,6 +81,16 @@ pub enum EnqueueError {
         /// For a bulk enqueue, what happened to each job: the others were stored.
         enqueued: Vec<Enqueued>,
     },
+    /// A per-call option has a value the job cannot run with.
+    #[error("job {job}: bad option `{option}`: {reason}")]
+    BadOption {
+        /// The wire name.
+        job: String,
+        /// The option, as named in `set()` (`concurrency.limit`, `rate.per`).
+        option: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No client was set and `JOBS_URL` is not set.
     #[error("no backend to enqueue on: call jobs::set_default_client(..) at start, set JOBS_URL, or pass a client with set().client(..)")]
     NoClient,
@@ -295,6 +305,26 @@ impl Client {
         if let Some(within) = opts.expires_in.or(defaults.expires_in) {
             env.set_expires_at(Some(to_epoch(crate::retry::later(due, within))));
         }
+        let bad = |option, reason| EnqueueError::BadOption {
+            job: J::NAME.to_owned(),
+            option,
+            reason,
+        };
+        if let Some(limit) = opts.concurrency.or(defaults.concurrency) {
+            if limit.limit == 0 {
+                return Err(bad("concurrency.limit", "must be at least 1"));
+            }
+            env.set_concurrency(Some(limit.for_job(J::NAME, &env.args)));
+        }
+        if let Some(rate) = opts.rate.or(defaults.rate) {
+            if rate.limit == 0 {
+                return Err(bad("rate.limit", "must be at least 1"));
+            }
+            if rate.per < std::time::Duration::from_millis(1) {
+                return Err(bad("rate.per", "must be at least 1ms"));
+            }
+            env.set_rate(Some(rate.for_job(J::NAME, &env.args)));
+        }
         Ok(env)
     }
 
@@ -437,7 +467,7 @@ impl Client {
     }
 }
 
-/// Per-call options: queue, delay, retries, uniqueness, priority, expiry.
+/// Per-call options: queue, delay, retries, uniqueness, priority, expiry, limits.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct EnqueueOptions {
@@ -459,6 +489,10 @@ pub struct EnqueueOptions {
     pub priority: Option<u8>,
     /// Another expiry than the job's.
     pub expires_in: Option<std::time::Duration>,
+    /// Another concurrency limit than the job's.
+    pub concurrency: Option<crate::job::Concurrency>,
+    /// Another rate limit than the job's.
+    pub rate: Option<crate::job::Rate>,
 }
 
 impl EnqueueOptions {

@@ -6,12 +6,16 @@
 
 pub(crate) mod args;
 mod context;
+mod limiter;
+mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
 mod unique;
 
 pub use args::ArgsError;
 pub use context::{JobContext, State, StateKey, States};
+pub use limiter::{LimitError, Limiter};
+pub use limits::{Concurrency, Rate};
 pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
@@ -100,6 +104,10 @@ pub struct JobOptions {
     pub priority: u8,
     /// A job not started this long after it was due is dropped as expired (default: never).
     pub expires_in: Option<Duration>,
+    /// At most so many at once per key (default: no limit).
+    pub concurrency: Option<Concurrency>,
+    /// At most so many starts per window per key (default: no limit).
+    pub rate: Option<Rate>,
 }
 
 impl JobOptions {
@@ -116,6 +124,8 @@ impl JobOptions {
             unique: None,
             priority: 0,
             expires_in: None,
+            concurrency: None,
+            rate: None,
         }
     }
 
@@ -138,6 +148,18 @@ impl JobOptions {
     /// Drops the job as expired when it has not started `expires_in` after it was due.
     pub const fn expires_in(mut self, expires_in: Duration) -> Self {
         self.expires_in = Some(expires_in);
+        self
+    }
+
+    /// Limits how many run at once (see [`Concurrency`]).
+    pub const fn concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = Some(concurrency);
+        self
+    }
+
+    /// Limits how many start per window (see [`Rate`]).
+    pub const fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
         self
     }
 

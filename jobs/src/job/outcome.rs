@@ -126,6 +126,10 @@ pub struct Failure {
     pub chain: Vec<String>,
     /// A backtrace, where one was captured.
     pub backtrace: Option<String>,
+    /// Set when the error was a full [`Limiter`](crate::Limiter)
+    /// ([`LimitError::Full`](crate::LimitError::Full)): the run is snoozed until then
+    /// instead of failing.
+    pub snooze_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Display for Failure {
@@ -144,6 +148,7 @@ impl Failure {
             chain: vec![message.clone()],
             message,
             backtrace: None,
+            snooze_until: None,
         }
     }
 
@@ -164,6 +169,7 @@ impl Failure {
             message: chain.join(": "),
             chain,
             backtrace: None,
+            snooze_until: None,
         }
     }
 
@@ -188,7 +194,9 @@ pub trait IntoFailure {
 
 impl<E: std::error::Error + 'static> IntoFailure for E {
     fn into_failure(self) -> Failure {
-        Failure::from_error(std::any::type_name::<E>(), &self)
+        let mut failure = Failure::from_error(std::any::type_name::<E>(), &self);
+        failure.snooze_until = super::limiter::snooze_until(&self);
+        failure
     }
 }
 
@@ -265,6 +273,7 @@ pub mod convert {
                         message: chain.join(": "),
                         chain,
                         backtrace: None,
+                        snooze_until: e.chain().find_map(super::super::limiter::snooze_until),
                     };
                     if !bt.is_empty() && !bt.contains("disabled backtrace") {
                         f.backtrace = Some(bt);

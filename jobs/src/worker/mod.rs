@@ -12,6 +12,7 @@
 
 mod backoff;
 pub(crate) mod hooks;
+mod limits;
 pub(crate) mod processor;
 mod queues;
 pub(crate) mod recorder;

@@ -128,6 +128,15 @@ pub(crate) fn plan(
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
+        Err(Failure {
+            snooze_until: Some(at),
+            message,
+            ..
+        }) => {
+            // A full `Limiter`: not a failure; run again when a start frees.
+            tracing::info!(jid = %job.jid, class = %job.class, until = %at.to_rfc3339(), reason = %message, "job snoozed by a rate limit");
+            return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
+        }
         Err(failure) => failure,
     };
     let attempt = job.attempt();
@@ -177,6 +186,14 @@ pub(crate) async fn process(
         tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
         settler
             .send(Finish::new(token, job, FinishOutcome::Expired, false))
+            .await;
+        drop(permit);
+        return;
+    }
+    if let Some(at) = super::limits::rate_wait(&rt, &backend, &job).await {
+        // Over its rate: back to the scheduled set until a start frees, no attempt counted.
+        settler
+            .send(Finish::new(token, job, FinishOutcome::Snooze { at }, false))
             .await;
         drop(permit);
         return;
