@@ -11,6 +11,7 @@
 //!    duration are counted in memory and written in batches (`crate::metrics::recorder`).
 
 mod backoff;
+mod held;
 pub(crate) mod hooks;
 mod limits;
 pub(crate) mod processor;
@@ -85,9 +86,10 @@ pub(crate) struct Runtime {
     pub(crate) metrics: Arc<crate::worker::recorder::Recorder>,
     running: Mutex<Running>,
     /// Every lease this worker holds, from its reserve until its outcome is stored or it is
-    /// given back: the heartbeat extends these and no other (a lost reserve reply's lease
-    /// lapses). Counted, as a backend may hand out one token twice in a row.
-    held: Mutex<HashMap<LeaseToken, usize>>,
+    /// given back, and when the store last confirmed it (see `held.rs`).
+    pub(crate) held: held::HeldLeases,
+    /// The lease TTL the worker asks for.
+    pub(crate) lease_ttl: Duration,
 }
 
 impl Runtime {
@@ -104,33 +106,25 @@ impl Runtime {
             max_rescues: crate::backend::DEFAULT_MAX_RESCUES,
             metrics: Arc::default(),
             running: Mutex::default(),
-            held: Mutex::default(),
+            held: held::HeldLeases::default(),
+            lease_ttl: Duration::from_secs(60),
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseToken, usize>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records that this worker holds the lease of `token` (reserved, not settled yet).
-    pub(crate) fn hold(&self, token: &LeaseToken) {
-        *self.held().entry(token.clone()).or_insert(0) += 1;
+    /// Records that this worker holds the lease of `token` (reserved, not settled yet),
+    /// taken by a reserve sent at `sent`.
+    pub(crate) fn hold(&self, token: &LeaseToken, sent: tokio::time::Instant) {
+        self.held.hold(token, sent);
     }
 
     /// Records that the lease of `token` is settled or given back (or given up on).
     pub(crate) fn release(&self, token: &LeaseToken) {
-        let mut held = self.held();
-        if let Some(n) = held.get_mut(token) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(token);
-            }
-        }
+        self.held.release(token);
     }
 
     /// The leases this worker holds now, for the heartbeat to extend.
     pub(crate) fn held_leases(&self) -> Vec<LeaseToken> {
-        self.held().keys().cloned().collect()
+        self.held.tokens()
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Running> {
@@ -402,6 +396,7 @@ impl WorkerBuilder {
         rt.death_handlers = self.death_handlers;
         rt.dead_limits = self.dead_limits;
         rt.max_rescues = self.max_rescues;
+        rt.lease_ttl = self.timings.lease_ttl;
         Ok(Worker {
             backend: self.backend,
             rt: Arc::new(rt),

@@ -203,8 +203,17 @@ pub(crate) async fn process(
     let key = rt.running_insert(job.clone(), started_at);
     let started = std::time::Instant::now();
     // Boxed, so the task's own future stays small and spawning it copies little.
+    // The lease check comes first, so a process woken long after its lease lapsed (it was
+    // stopped, or cut off from its store) drops the job before running any more of it.
     let outcome = tokio::select! {
         biased;
+        _ = rt.held.lapsed(&token, rt.lease_ttl) => {
+            rt.running_remove(key);
+            tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
+            rt.release(&token);
+            drop(permit);
+            return;
+        }
         ended = Box::pin(execute(&rt, job.clone())) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };

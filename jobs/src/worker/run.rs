@@ -213,10 +213,11 @@ impl Worker {
                     .lease_ttl(self.timings.lease_ttl)
                     .lease_clock(self.rt.clock.lease_clock())
                     .wait(self.timings.fetch_wait);
+            let sent = tokio::time::Instant::now();
             let reserved = match self.backend.job_reserve(params).await {
                 Ok(r) => {
                     for job in &r {
-                        self.rt.hold(&job.token);
+                        self.rt.hold(&job.token, sent);
                     }
                     if failures > 0 {
                         tracing::info!("backend reachable again; fetching");
@@ -336,14 +337,17 @@ struct Parts {
 
 async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken) {
     loop {
+        let leases = parts.rt.held_leases();
         let params = HeartbeatParams::new(info.clone(), parts.rt.clock.now())
             .running(parts.rt.running_jobs())
             .quiet(parts.handle.is_quiet())
             .lease_ttl(parts.timings.lease_ttl)
             .lease_clock(parts.rt.clock.lease_clock())
-            .leases(parts.rt.held_leases());
+            .leases(leases.clone());
+        let sent = tokio::time::Instant::now();
         match parts.backend.process_heartbeat(params).await {
             Ok(reply) => {
+                parts.rt.held.confirm(&leases, sent);
                 for signal in reply.signals {
                     match signal {
                         ProcessSignal::Quiet => {

@@ -1,4 +1,4 @@
-//! The in-memory backend with hooks before reserve and finish, for tests that make the store
+//! The in-memory backend with hooks before reserve, finish and heartbeat, for tests that make the store
 //! fail or wait at those points; every other call goes straight through.
 
 use jobs::backend::*;
@@ -11,6 +11,9 @@ pub trait Hooks: Send + Sync + 'static {
         Ok(())
     }
     async fn before_finish(&self, _p: &FinishParams) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn before_heartbeat(&self) -> Result<(), BackendError> {
         Ok(())
     }
 }
@@ -50,6 +53,7 @@ impl<H: Hooks> Backend for Hooked<H> {
         self.inner.job_requeue(p).await
     }
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
+        self.hooks.before_heartbeat().await?;
         self.inner.process_heartbeat(p).await
     }
     async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {

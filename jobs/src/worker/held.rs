@@ -1,0 +1,140 @@
+//! The leases a worker holds, and when each was last confirmed by the store: the heartbeat
+//! extends only these, and a job whose lease may have lapsed is abandoned rather than run
+//! on beside the worker the store gave it to.
+//!
+//! A lease is confirmed when the reserve that took it is sent, and again when a heartbeat
+//! listing it is answered (from the moment that heartbeat was sent). The store sets its
+//! expiry no earlier than that moment plus the lease TTL, so once `confirmed + ttl` has
+//! passed on this process's monotonic clock the store may have rescued the job: a process
+//! that was stopped (SIGSTOP, a VM pause) or cut off from its store past its lease must not
+//! go on running the job when it wakes. This is what keeps a concurrency limit of 1 true
+//! when a worker stalls.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::LeaseToken;
+
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// How many reserves handed out this token and are not settled (a backend may hand one
+    /// token out twice in a row).
+    count: usize,
+    /// When the store last confirmed the lease (when that request was sent).
+    confirmed: Instant,
+}
+
+/// The leases held, by token.
+#[derive(Debug, Default)]
+pub(crate) struct HeldLeases {
+    map: Mutex<HashMap<LeaseToken, Held>>,
+}
+
+impl HeldLeases {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseToken, Held>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lease of `token` is held from a reserve sent at `sent`.
+    pub(crate) fn hold(&self, token: &LeaseToken, sent: Instant) {
+        let mut map = self.map();
+        let held = map.entry(token.clone()).or_insert(Held {
+            count: 0,
+            confirmed: sent,
+        });
+        held.count += 1;
+        held.confirmed = held.confirmed.max(sent);
+    }
+
+    /// The lease of `token` is settled, given back or given up on.
+    pub(crate) fn release(&self, token: &LeaseToken) {
+        let mut map = self.map();
+        if let Some(held) = map.get_mut(token) {
+            held.count -= 1;
+            if held.count == 0 {
+                map.remove(token);
+            }
+        }
+    }
+
+    /// Every lease held now.
+    pub(crate) fn tokens(&self) -> Vec<LeaseToken> {
+        self.map().keys().cloned().collect()
+    }
+
+    /// A heartbeat sent at `sent` listing `tokens` was answered: those still held are
+    /// confirmed from `sent`.
+    pub(crate) fn confirm(&self, tokens: &[LeaseToken], sent: Instant) {
+        let mut map = self.map();
+        for token in tokens {
+            if let Some(held) = map.get_mut(token) {
+                held.confirmed = held.confirmed.max(sent);
+            }
+        }
+    }
+
+    /// When the lease of `token` may lapse in the store, if it is held (and the TTL is not
+    /// too long to count).
+    fn deadline(&self, token: &LeaseToken, ttl: Duration) -> Option<Instant> {
+        self.map()
+            .get(token)
+            .and_then(|h| h.confirmed.checked_add(ttl))
+    }
+
+    /// Resolves once the lease of `token` may have lapsed in the store (never, while it is
+    /// confirmed in time or once it is no longer held).
+    pub(crate) async fn lapsed(&self, token: &LeaseToken, ttl: Duration) {
+        loop {
+            let Some(deadline) = self.deadline(token, ttl) else {
+                return std::future::pending().await;
+            };
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_lapses_ttl_after_its_last_confirmation() {
+        let held = HeldLeases::default();
+        let token = LeaseToken("t".into());
+        let ttl = Duration::from_secs(10);
+        held.hold(&token, Instant::now());
+        tokio::time::advance(Duration::from_secs(8)).await;
+        held.confirm(std::slice::from_ref(&token), Instant::now());
+        let start = Instant::now();
+        held.lapsed(&token, ttl).await;
+        assert_eq!(
+            start.elapsed(),
+            ttl,
+            "ten seconds after the heartbeat, not the reserve"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_lease_never_lapses_and_counts_are_kept() {
+        let held = HeldLeases::default();
+        let token = LeaseToken("t".into());
+        held.hold(&token, Instant::now());
+        held.hold(&token, Instant::now());
+        held.release(&token);
+        assert_eq!(held.tokens(), vec![token.clone()], "one hold is left");
+        held.release(&token);
+        assert!(held.tokens().is_empty());
+        let waited = tokio::time::timeout(
+            Duration::from_secs(3600),
+            held.lapsed(&token, Duration::ZERO),
+        )
+        .await;
+        assert!(waited.is_err(), "a lease not held does not lapse here");
+    }
+}
