@@ -12,9 +12,13 @@
 //!    At most [`MAX_CONNS`] are open at once: a push that finds them all busy (many pushing
 //!    at the same time) goes on the shared connection, which pipelines concurrent callers,
 //!    so bursts never open and close connections.
-//! 4. **Reconnects.** An idle connection the server closed (a restart) fails before any reply
-//!    arrives; the pipeline is then sent once more on a fresh connection, as Sidekiq's client
-//!    reconnects once.
+//! 4. **Reconnects, and never a second send.** An idle connection the server closed (a
+//!    restart, `CLIENT KILL`, its idle `timeout`) is found closed before anything is written
+//!    to it (it reads end of file), or its write fails with nothing written; the pipeline then
+//!    goes on a fresh connection. Once any byte of it was written, a failure is returned,
+//!    never sent again: the server may have applied the push and lost only the reply (a
+//!    connection killed between the two), and a second send would store the jobs twice.
+//!    The caller sees an error for a push that may be stored, as the backend contract says.
 //! 5. Plain TCP only: other addresses (Unix sockets) use the shared connection.
 //! 6. **Known queues.** Sidekiq's client sends `SADD queues <name>` with every push, but the
 //!    set only has to list the queue: [`KnownQueues`] skips it for a queue this backend added
@@ -107,13 +111,19 @@ impl PushPool {
     ) -> Option<RedisResult<Vec<Value>>> {
         let packed = pipe.get_packed_pipeline();
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        if let Some(conn) = idle {
-            match self.send(conn, &packed, replies).await {
-                Err(Failure::BeforeReply(e)) => {
-                    tracing::debug!(error = %e, "idle push connection was closed; reconnecting");
-                    self.clear();
+        if let Some(mut conn) = idle {
+            if conn.is_open() {
+                match self.send(conn, &packed, replies).await {
+                    Err(Failure::Unsent(e)) => {
+                        tracing::debug!(error = %e, "idle push connection was closed; reconnecting");
+                        self.clear();
+                    }
+                    // Sent, even if its reply was lost: never sent again (module docs, 4).
+                    other => return Some(other.map_err(Failure::into_error)),
                 }
-                other => return Some(other.map_err(Failure::into_error)),
+            } else {
+                tracing::debug!("idle push connection was closed; reconnecting");
+                self.clear();
             }
         }
         let slot = self.slot()?;
@@ -140,29 +150,30 @@ impl PushPool {
         replies: usize,
     ) -> Result<Vec<Value>, Failure> {
         let exchange = async {
-            conn.write_all(packed)
-                .await
-                .map_err(|e| Failure::BeforeReply(e.into()))?;
+            conn.write_all(packed).await.map_err(|(written, e)| {
+                if written == 0 {
+                    Failure::Unsent(e.into())
+                } else {
+                    Failure::Sent(e.into())
+                }
+            })?;
             let mut out = Vec::with_capacity(replies);
-            for i in 0..replies {
-                let value = conn.read_line().await.map_err(|e| match i {
-                    0 if e.is_io_error() || e.is_connection_dropped() => Failure::BeforeReply(e),
-                    _ => Failure::After(e),
-                })?;
-                out.push(value);
+            for _ in 0..replies {
+                // Whatever failed here, the server may have applied the pipeline.
+                out.push(conn.read_line().await.map_err(Failure::Sent)?);
             }
             Ok(out)
         };
         let values = match tokio::time::timeout(self.response_timeout, exchange).await {
             Ok(r) => r?,
-            Err(_) => return Err(Failure::After(timed_out())),
+            Err(_) => return Err(Failure::Sent(timed_out())),
         };
         self.put(conn);
         values
             .into_iter()
             .map(Value::extract_error)
             .collect::<RedisResult<Vec<_>>>()
-            .map_err(Failure::After)
+            .map_err(Failure::Sent)
     }
 
     fn put(&self, conn: Conn) {
@@ -203,7 +214,9 @@ impl PushPool {
         let n = usize::from(self.password.is_some()) + usize::from(self.db != 0);
         if n > 0 {
             let setup = async {
-                conn.write_all(&hello.get_packed_pipeline()).await?;
+                conn.write_all(&hello.get_packed_pipeline())
+                    .await
+                    .map_err(|(_, e)| e)?;
                 for _ in 0..n {
                     conn.read_line().await?.extract_error()?;
                 }
@@ -219,15 +232,28 @@ impl PushPool {
 }
 
 impl Conn {
-    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        while !bytes.is_empty() {
-            match self.stream.try_write(bytes) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+    /// Whether an idle connection is still open: the server has not closed it (which reads
+    /// as end of file) nor written anything on it (it has nothing to say to an idle client).
+    /// Checked before a push is written to it, so a connection known closed is never used.
+    fn is_open(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(
+            self.stream.try_read(&mut byte),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
+    }
+
+    /// Writes all of `bytes`; on failure, how many were written, and the error.
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), (usize, std::io::Error)> {
+        let mut written = 0;
+        while let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+            match self.stream.try_write(rest) {
+                Ok(0) => return Err((written, std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.stream.writable().await?
+                    self.stream.writable().await.map_err(|e| (written, e))?
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err((written, e)),
             }
         }
         Ok(())
@@ -301,16 +327,17 @@ fn one_line(line: &[u8]) -> RedisResult<Value> {
     redis::parse_redis_value(line)
 }
 
-/// Why an exchange failed: before any reply (safe to send again), or after.
+/// Why an exchange failed: before any byte of it was written (safe to send again), or after
+/// (the server may have applied it: never sent again).
 enum Failure {
-    BeforeReply(RedisError),
-    After(RedisError),
+    Unsent(RedisError),
+    Sent(RedisError),
 }
 
 impl Failure {
     fn into_error(self) -> RedisError {
         match self {
-            Failure::BeforeReply(e) | Failure::After(e) => e,
+            Failure::Unsent(e) | Failure::Sent(e) => e,
         }
     }
 }
