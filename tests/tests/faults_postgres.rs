@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateCluster;
-use jobs_conformance::faults::{scenarios, store_faults};
+use jobs_conformance::faults::{limits, scenarios, store_faults, unique};
 use sqlx::Connection;
 use tokio::sync::OnceCell;
 
@@ -94,6 +94,27 @@ async fn drop_schema(schema: &str) {
 async fn sigkill() {
     let (t, schema) = shared("sigkill").await;
     scenarios::sigkill(&t).await;
+    drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_under_kills_and_stops() {
+    let (t, schema) = shared("conc").await;
+    limits::concurrency_limit(&t).await;
+    drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_across_processes() {
+    let (t, schema) = shared("rate").await;
+    limits::rate_limit(&t).await;
+    drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_locks_under_kills() {
+    let (t, schema) = shared("unique").await;
+    unique::unique_locks(&t).await;
     drop_schema(&schema).await;
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use jobs_conformance::faults::resp_proxy::{ReadOnlyProxy, READONLY};
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedis;
-use jobs_conformance::faults::{scenarios, store_faults};
+use jobs_conformance::faults::{limits, scenarios, store_faults, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
@@ -121,6 +121,27 @@ async fn clock_skew() {
 async fn process_killing_job() {
     let t = shared("abort").await;
     scenarios::process_killing_job(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_under_kills_and_stops() {
+    let t = shared("conc").await;
+    limits::concurrency_limit(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_across_processes() {
+    let t = shared("rate").await;
+    limits::rate_limit(&t).await;
+    done(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_locks_under_kills() {
+    let t = shared("unique").await;
+    unique::unique_locks(&t).await;
     done(t).await;
 }
 

@@ -1,11 +1,11 @@
 //! The fault suite (`jobs_conformance::faults`) on SQLite, which has no server: worker
-//! processes killed, stopped past their lease and skewed, and a process-killing job, each on
-//! a database file of its own under `target/`.
+//! processes killed, stopped past their lease and skewed, a process-killing job, and limits
+//! and unique locks under kills, each on a database file of its own under `target/`.
 
 use std::path::PathBuf;
 
 use jobs_conformance::faults::run::Target;
-use jobs_conformance::faults::scenarios;
+use jobs_conformance::faults::{limits, scenarios, unique};
 
 /// A database file, removed (with its WAL files) when dropped, also when the test fails.
 struct DbFile(PathBuf);
@@ -43,6 +43,24 @@ async fn fresh(name: &str) -> (DbFile, Target) {
 async fn sigkill() {
     let (_file, t) = fresh("sigkill").await;
     scenarios::sigkill(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_under_kills_and_stops() {
+    let (_file, t) = fresh("conc").await;
+    limits::concurrency_limit(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_across_processes() {
+    let (_file, t) = fresh("rate").await;
+    limits::rate_limit(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_locks_under_kills() {
+    let (_file, t) = fresh("unique").await;
+    unique::unique_locks(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

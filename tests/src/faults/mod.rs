@@ -26,6 +26,7 @@
 pub mod check;
 pub mod fleet;
 pub mod history;
+pub mod limits;
 pub mod proxy;
 pub mod recorder;
 pub mod resp_proxy;
@@ -33,6 +34,7 @@ pub mod run;
 pub mod scenarios;
 pub mod servers;
 pub mod store_faults;
+pub mod unique;
 
 #[cfg(test)]
 mod tests;
