@@ -268,6 +268,29 @@ impl AppState {
         ))
     }
 
+    /// A page of the concurrency and rate limits in use at `now`, and whether more follow;
+    /// `None` when the backend keeps no limits.
+    pub(crate) async fn limits(
+        &self,
+        now: DateTime<Utc>,
+        paging: Paging,
+    ) -> Result<Option<(Vec<jobs::backend::LimitUsage>, bool)>, WebError> {
+        let offset = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+        let limit = usize::try_from(paging.per_page).unwrap_or(1);
+        let params = jobs::backend::LimitsListParams::new(now)
+            .clock(self.clock.lease_clock())
+            .page(offset, limit.saturating_add(1));
+        match self.backend.limits_list(params).await {
+            Ok(mut used) => {
+                let more = used.len() > limit;
+                used.truncate(limit);
+                Ok(Some((used, more)))
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A page of the unique locks held at `now`, soonest to lapse first, and whether more
     /// follow; `None` when the backend keeps no unique locks.
     pub(crate) async fn locks(

@@ -19,6 +19,7 @@ pub(crate) enum Nav {
     Retries,
     Dead,
     Locks,
+    Limits,
     Recurring,
     Metrics,
 }
@@ -33,6 +34,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Retries, ctx.url("/retries"), "Retries"),
         (Nav::Dead, ctx.url("/dead"), "Dead"),
         (Nav::Locks, ctx.url("/locks"), "Locks"),
+        (Nav::Limits, ctx.url("/limits"), "Limits"),
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
         (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
     ];

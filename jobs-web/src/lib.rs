@@ -205,6 +205,7 @@ impl Dashboard {
             )
             .route("/queues/{name}/pause", post(pages::queues::pause))
             .route("/queues/{name}/delete", post(pages::queues::delete))
+            .route("/limits", get(pages::limits::list))
             .route("/locks", get(pages::locks::list))
             .route("/locks/holder", get(pages::locks::holder))
             .route(

@@ -9,6 +9,7 @@
 //!    code (see [`crate::ErrorCode`]); a bad query parameter is a 400 `bad_request` whose
 //!    message names the parameter.
 
+mod limits;
 mod locks;
 mod request;
 mod types;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/processes/signal", post(signal))
         .route("/api/facts", get(facts))
         .route("/api/metrics", get(metrics))
+        .route("/api/limits", get(limits::list))
         .route("/api/locks", get(locks::list))
         .route("/api/locks/{key}/release", post(locks::release))
         .route("/api/recurring", get(recurring))

@@ -3,6 +3,7 @@
 
 pub mod busy;
 pub mod dashboard;
+pub mod limits;
 pub mod locks;
 pub mod metrics;
 pub mod queues;

@@ -1,0 +1,82 @@
+//! Limits: every concurrency key with slots taken or jobs waiting (in use / limit, waiting)
+//! and every rate key with starts in its window (starts / limit per window, when a full
+//! window frees), page by page.
+
+use axum::extract::{RawQuery, State};
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use jobs::backend::{LimitKind, LimitUsage};
+use maud::{html, Markup};
+
+use crate::layout::{empty, page as chrome, pager_more, Nav};
+use crate::params::{Paging, Pairs};
+use crate::{fmt, AppState, Ctx, WebError};
+
+/// How full a limit is, in percent (for the bar), at most 100.
+fn fill(u: &LimitUsage) -> u64 {
+    (u.in_use.saturating_mul(100) / u64::from(u.limit.max(1))).min(100)
+}
+
+/// `GET /limits`: the limits in use now.
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let q = Pairs::parse(raw.as_deref());
+    let paging = Paging::from(&q)?;
+    let now = st.now();
+    let limits = st.limits(now, paging).await?;
+    let base = ctx.url("/limits");
+    let body = html! {
+        p.muted {
+            "A concurrency limit lets at most so many jobs of a key run at once: a job over it "
+            "waits aside, counts no attempt, and comes back when a slot frees. A rate limit lets "
+            "at most so many start per window: a job over it waits in the scheduled set until a "
+            "start frees."
+        }
+        section.panel {
+            @match &limits {
+                None => (empty("This backend keeps no limits.")),
+                Some((used, _)) if used.is_empty() => (empty("No limit in use.")),
+                Some((used, _)) => {
+                    div.scroll { table #limits {
+                        thead { tr {
+                            th { "Kind" } th { "Key" } th { "In use" }
+                            th title="concurrency: jobs waiting aside for a slot" { "Waiting" }
+                            th title="rate: when the oldest start leaves a full window" { "Frees" }
+                        } }
+                        tbody { @for u in used { (row(u, now)) } }
+                    } }
+                }
+            }
+            @if let Some((_, more)) = &limits { (pager_more(&base, paging, *more)) }
+        }
+    };
+    Ok(chrome(&ctx, Nav::Limits, "Limits", body))
+}
+
+fn row(u: &LimitUsage, now: DateTime<Utc>) -> Markup {
+    let kind = match u.kind {
+        LimitKind::Concurrency => "concurrency".to_owned(),
+        LimitKind::Rate { per } => format!("rate per {}", fmt::dur(per)),
+        _ => "other".to_owned(),
+    };
+    html! {
+        tr {
+            td { (kind) }
+            td { code { (u.key) } }
+            td {
+                (u.in_use) " / " (u.limit)
+                br; meter min="0" max="100" value=(fill(u)) title=(format!("{}% used", fill(u))) {}
+            }
+            td { @if matches!(u.kind, LimitKind::Concurrency) { (u.waiting) } @else { span.muted { "–" } } }
+            td {
+                @match u.frees_at {
+                    Some(at) => { (fmt::relative(at, now)) br; small.muted { (fmt::time(at)) } }
+                    None => span.muted { "–" },
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The Limits page and `api/limits`: each concurrency key in use (slots taken / limit, jobs
+//! waiting aside) and each rate key with starts in its window (starts / limit, when a full
+//! window frees), by the dashboard's clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::locks::*;
+use common::*;
+use jobs::backend::*;
+use jobs::clock::ManualClock;
+use jobs::envelope::limits::ConcurrencyLimit;
+use jobs::envelope::JobEnvelope;
+
+/// Three jobs of key `account:1` limited to one at once: one reserved, two waiting aside;
+/// and two starts of a rate limit of 5 per minute, then three more (full).
+async fn seed_limits(b: &Arc<dyn AdminBackend>) {
+    let jobs: Vec<JobEnvelope> = (0..3)
+        .map(|i| {
+            let mut j = JobEnvelope::new("SyncAccount", "sync", vec![1.into(), i.into()]);
+            j.set_concurrency(Some(ConcurrencyLimit::new("account:1", 1)));
+            j
+        })
+        .collect();
+    b.job_push(PushParams::new(jobs, t())).await.unwrap();
+    let taken = b
+        .job_reserve(ReserveParams::new(vec!["sync".into()], "p1", t()).limit(10))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    for s in 0..5 {
+        let p = RateAcquireParams::new("partner", 5, Duration::from_secs(60), t() + secs(s));
+        assert_eq!(b.rate_acquire(p).await.unwrap(), RateDecision::Granted);
+    }
+}
+
+#[tokio::test]
+async fn the_page_shows_slots_waiting_jobs_and_rate_windows() {
+    let b = memory();
+    seed_limits(&b).await;
+    let clock = Arc::new(ManualClock::new(t() + secs(10)));
+    let app = app_at(&b, &clock);
+    let r = get(&app, "/admin/jobs/limits").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let page = r.body;
+    assert!(page.contains("class=\"current\">Limits</a>"), "{page}");
+    let conc = page
+        .split("<tr>")
+        .find(|row| row.contains("account:1"))
+        .unwrap_or_else(|| panic!("no account:1 row in {page}"));
+    assert!(conc.contains("concurrency"), "{conc}");
+    assert!(conc.contains("1 / 1"), "one slot of one in use: {conc}");
+    assert!(
+        conc.contains("<td>2</td>"),
+        "two jobs waiting aside: {conc}"
+    );
+    let rate = page
+        .split("<tr>")
+        .find(|row| row.contains("partner"))
+        .unwrap_or_else(|| panic!("no partner row in {page}"));
+    assert!(rate.contains("rate per 1m"), "{rate}");
+    assert!(rate.contains("5 / 5"), "{rate}");
+    assert!(
+        rate.contains("in 50s"),
+        "the first start leaves the window in 50 s: {rate}"
+    );
+}
+
+#[tokio::test]
+async fn the_api_lists_limits_and_leaves_out_emptied_windows() {
+    let b = memory();
+    seed_limits(&b).await;
+    let clock = Arc::new(ManualClock::new(t() + secs(10)));
+    let app = app_at(&b, &clock);
+    let v = get(&app, "/admin/jobs/api/limits").await.json();
+    assert_eq!(v["supported"], true);
+    let rows = v["limits"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows[0]["kind"], "concurrency");
+    assert_eq!(rows[0]["key"], "account:1");
+    assert_eq!(
+        (rows[0]["in_use"].as_u64(), rows[0]["waiting"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(rows[1]["kind"], "rate");
+    assert_eq!(rows[1]["per_secs"], 60.0);
+    assert_eq!(rows[1]["in_use"], 5);
+    // A minute later the window is empty and nothing is listed for it.
+    clock.advance(Duration::from_secs(120));
+    let v = get(&app, "/admin/jobs/api/limits").await.json();
+    let rows = v["limits"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+}
