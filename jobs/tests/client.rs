@@ -88,6 +88,10 @@ impl Backend for Recording {
         self.inner.lease_rescue(params).await
     }
 
+    async fn priority_age(&self, p: jobs::backend::AgeParams) -> Result<u64, BackendError> {
+        self.inner.priority_age(p).await
+    }
+
     async fn rate_acquire(
         &self,
         p: jobs::backend::RateAcquireParams,

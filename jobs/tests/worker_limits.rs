@@ -1,7 +1,7 @@
 //! The worker applies a job's limits: at most `limit` of a concurrency key run at once while
 //! other keys run beside them; a job over its rate, or stopped by a full `Limiter`, is
 //! snoozed to when a start frees (no attempt counted, no failure recorded); bad per-call
-//! limits are refused naming the option.
+//! limits are refused naming the option; priority aging runs at each poll.
 
 mod common;
 
@@ -234,4 +234,47 @@ async fn bad_per_call_limits_are_refused_naming_the_option() {
     );
     let stats = backend.stats().await.unwrap();
     assert_eq!(stats.enqueued, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_worker_with_priority_aging_lets_a_long_waiting_job_overtake() {
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = common::client(&backend, &clock);
+    let low = CallPartner::set()
+        .client(&client)
+        .priority(9)
+        .queue("aging")
+        .perform_later(1)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(100));
+    CallPartner::set()
+        .client(&client)
+        .queue("aging")
+        .perform_later(2)
+        .await
+        .unwrap();
+    let first = |list: Vec<StoredJob>| list.first().map(|s| s.job.jid.clone());
+    assert_ne!(
+        first(common::list(&backend, JobSet::Queue("aging".into())).await),
+        Some(low.to_string()),
+        "strict priorities before any aging pass"
+    );
+    // A worker that works another queue still ages every queue at each poll.
+    let worker = common::worker(&backend)
+        .queues(["elsewhere"])
+        .clock(clock.clone())
+        .priority_aging(Duration::from_secs(10))
+        .state(common::events().0)
+        .registry(jobs::Registry::new().with::<CallPartner>().unwrap())
+        .build()
+        .unwrap();
+    let worker = common::spawn(worker);
+    common::eventually("the low job to lead its queue", || async {
+        let list = common::list(&backend, JobSet::Queue("aging".into())).await;
+        (first(list) == Some(low.to_string())).then_some(())
+    })
+    .await;
+    worker.stop().await;
 }

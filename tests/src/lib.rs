@@ -288,6 +288,8 @@ macro_rules! conformance_suite {
                 smaller_priority_first_fifo_within_one,
                 promoted_jobs_keep_their_priority,
                 a_job_given_back_leads_every_priority,
+                aging_lets_a_long_waiting_job_overtake,
+                aging_climbs_one_priority_per_step,
             }
             concurrency {
                 a_full_key_moves_its_jobs_aside_and_the_rest_run,

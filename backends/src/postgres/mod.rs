@@ -295,6 +295,14 @@ impl Backend for PostgresBackend {
         lease::lease_rescue(&self.inner, p).await
     }
 
+    async fn priority_age(&self, _p: AgeParams) -> Result<u64, BackendError> {
+        // TODO(aging): replaced by the backend's aging pass.
+        Err(BackendError::Unsupported {
+            backend: "postgres",
+            operation: "priority aging",
+        })
+    }
+
     async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         // TODO(limits): replaced by the backend's sliding-window limiter.
         Err(BackendError::Unsupported {

@@ -189,6 +189,14 @@ impl Backend for SqliteBackend {
         lease::lease_rescue(&self.db, params).await
     }
 
+    async fn priority_age(&self, _p: AgeParams) -> Result<u64, BackendError> {
+        // TODO(aging): replaced by the backend's aging pass.
+        Err(BackendError::Unsupported {
+            backend: "sqlite",
+            operation: "priority aging",
+        })
+    }
+
     async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         // TODO(limits): replaced by the backend's sliding-window limiter.
         Err(BackendError::Unsupported {

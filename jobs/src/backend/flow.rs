@@ -1,5 +1,5 @@
-//! The flow-control side of the backend contract: what a push reports about unique jobs, and
-//! the unique locks an operator can list and release.
+//! The flow-control side of the backend contract: what a push reports about unique jobs, the
+//! unique locks an operator can list and release, and priority aging.
 
 use chrono::{DateTime, Utc};
 
@@ -111,5 +111,60 @@ impl UniqueReleaseParams {
     /// Release lock `key`.
     pub fn new(key: impl Into<String>) -> Self {
         UniqueReleaseParams { key: key.into() }
+    }
+}
+
+/// Age waiting jobs: a job that has waited in its queue (since its `enqueued_at`) `every`
+/// × k runs as if its priority were k smaller (never below 0), so a steady stream of urgent
+/// jobs cannot starve the others for ever. Its declared priority (in the envelope, and in
+/// listings) is unchanged. Among the jobs of the priority it reaches, an aged job runs ahead
+/// of those pushed after it. Scheduled, retrying and running jobs are not aged.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs::backend::AgeParams;
+/// let p = AgeParams::new(jobs::chrono::Utc::now(), Duration::from_secs(60));
+/// assert_eq!(p.every, Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AgeParams {
+    /// The current time.
+    pub now: DateTime<Utc>,
+    /// How long a job waits per priority step it climbs (at least 1 ms).
+    pub every: std::time::Duration,
+}
+
+impl AgeParams {
+    /// Age jobs by one priority step per `every` waited, at `now`.
+    pub fn new(now: DateTime<Utc>, every: std::time::Duration) -> Self {
+        AgeParams {
+            now,
+            every: every.max(std::time::Duration::from_millis(1)),
+        }
+    }
+
+    /// The priority a job declared `declared`, enqueued at `enqueued_at` (epoch seconds),
+    /// runs with now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs::backend::AgeParams;
+    /// let now = jobs::chrono::Utc::now();
+    /// let p = AgeParams::new(now, Duration::from_secs(10));
+    /// let waited = |s: f64| jobs::envelope::to_epoch(now) - s;
+    /// assert_eq!(p.aged(9, waited(35.0)), 6);
+    /// assert_eq!(p.aged(2, waited(35.0)), 0);
+    /// assert_eq!(p.aged(5, waited(9.0)), 5);
+    /// ```
+    pub fn aged(&self, declared: u8, enqueued_at: f64) -> u8 {
+        let waited = (crate::envelope::to_epoch(self.now) - enqueued_at).max(0.0);
+        let steps = (waited / self.every.as_secs_f64()).floor();
+        let steps = if steps >= f64::from(declared) {
+            declared
+        } else {
+            steps as u8
+        };
+        declared - steps
     }
 }

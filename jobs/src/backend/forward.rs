@@ -83,6 +83,9 @@ macro_rules! forward_backend {
                 async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, lease_rescue(p))
                 }
+                async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, priority_age(p))
+                }
                 async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, rate_acquire(p))
                 }

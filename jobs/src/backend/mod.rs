@@ -26,7 +26,7 @@ mod traced;
 
 pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
-pub use flow::{UniqueHeld, UniqueListParams, UniqueReleaseParams};
+pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
 pub use limits::{LimitKind, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision};
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
@@ -91,6 +91,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Give back jobs whose leases expired (their process stopped beating) to the head of
     /// their queues; returns how many. A rescued lease can no longer be settled.
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError>;
+
+    /// Age waiting jobs' priorities (see [`AgeParams`]); returns how many jobs moved up. The
+    /// worker calls it at each poll when [`priority_aging`](crate::WorkerBuilder::priority_aging)
+    /// is set.
+    async fn priority_age(&self, params: AgeParams) -> Result<u64, BackendError>;
 
     /// Take one start from a rate limit shared by every process (see [`RateAcquireParams`]).
     /// The worker calls it before running a job with a rate limit, and

@@ -1,12 +1,13 @@
 //! The in-memory backend's flow control: unique locks (claimed at push, released with the
-//! holder's last transition), priority order within a queue, and the expired count.
+//! holder's last transition), priority order within a queue and its aging, and the expired
+//! count.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
 use super::state::{selects, State};
-use crate::backend::{PushConflict, Selection, UniqueHeld};
+use crate::backend::{AgeParams, PushConflict, Selection, UniqueHeld};
 use crate::envelope::flow::UniqueUntil;
 use crate::envelope::{from_epoch, to_epoch, JobEnvelope};
 
@@ -18,6 +19,17 @@ pub(super) struct Held {
     pub(super) queue: String,
     pub(super) until: UniqueUntil,
     pub(super) expires_at: f64,
+}
+
+/// The priority `job` runs with, given the aged bands.
+fn band_of(bands: &HashMap<String, u8>, job: &JobEnvelope) -> u8 {
+    match bands.is_empty() {
+        true => job.priority(),
+        false => bands
+            .get(&job.jid)
+            .copied()
+            .unwrap_or_else(|| job.priority()),
+    }
 }
 
 /// The locks by key.
@@ -109,11 +121,11 @@ impl State {
     /// number), ahead of those of a lower one: FIFO within a priority; never ahead of the
     /// jobs given back to the head.
     pub(super) fn insert_by_priority(&mut self, job: JobEnvelope) {
-        let priority = job.priority();
+        let priority = self.band(&job);
         let queue = self.queues.entry(job.queue.clone()).or_default();
         let mut at = queue.len();
         while at > 0
-            && queue[at - 1].priority() > priority
+            && band_of(&self.bands, &queue[at - 1]) > priority
             && (self.heads.is_empty() || !self.heads.contains(&queue[at - 1].jid))
         {
             at -= 1;
@@ -121,11 +133,62 @@ impl State {
         queue.insert(at, job);
     }
 
-    /// Forgets that `job` was given back to the head (it left its queue).
+    /// The priority `job` runs with: its declared one, or the one aging raised it to.
+    fn band(&self, job: &JobEnvelope) -> u8 {
+        band_of(&self.bands, job)
+    }
+
+    /// Forgets that `job` was given back to the head, or aged (it left its queue).
     pub(super) fn left_queue(&mut self, job: &JobEnvelope) {
         if !self.heads.is_empty() {
             self.heads.remove(&job.jid);
         }
+        if !self.bands.is_empty() {
+            self.bands.remove(&job.jid);
+        }
+    }
+
+    /// Raises waiting jobs to the priority their wait earned; returns how many moved. A
+    /// moved job goes ahead of the jobs of its new priority (behind the jobs given back).
+    pub(super) fn age(&mut self, p: &AgeParams) -> u64 {
+        let mut moved = 0;
+        let names: Vec<String> = self.queues.keys().cloned().collect();
+        for name in names {
+            let Some(queue) = self.queues.get_mut(&name) else {
+                continue;
+            };
+            let mut rising = Vec::new();
+            let mut i = 0;
+            while i < queue.len() {
+                let job = &queue[i];
+                let now_band = band_of(&self.bands, job);
+                let aged = job
+                    .enqueued_at
+                    .map_or(now_band, |at| p.aged(job.priority(), at));
+                if aged < now_band && !self.heads.contains(&job.jid) {
+                    if let Some(job) = queue.remove(i) {
+                        rising.push((aged, job));
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            // Oldest last, so that each lands ahead of the ones that were behind it.
+            for (aged, job) in rising.into_iter().rev() {
+                moved += 1;
+                self.bands.insert(job.jid.clone(), aged);
+                let queue = self.queues.entry(name.clone()).or_default();
+                let mut at = 0;
+                while at < queue.len()
+                    && (self.heads.contains(&queue[at].jid)
+                        || band_of(&self.bands, &queue[at]) < aged)
+                {
+                    at += 1;
+                }
+                queue.insert(at, job);
+            }
+        }
+        moved
     }
 
     /// The locks held at `now`, soonest to lapse first.

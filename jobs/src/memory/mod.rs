@@ -295,6 +295,10 @@ impl Backend for MemoryBackend {
         Ok(rescued)
     }
 
+    async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
+        Ok(self.lock().age(&p))
+    }
+
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         let now = p.clock.host_time(p.now);
         Ok(self.lock().rate_take(&p, now))

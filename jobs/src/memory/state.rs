@@ -130,6 +130,8 @@ pub(super) struct State {
     pub(super) expired: u64,
     /// Unique locks by key (see `flow.rs`).
     pub(super) locks: super::flow::Locks,
+    /// The priority aged jobs run with now, by jid (see `flow.rs`); empty unless aging runs.
+    pub(super) bands: HashMap<String, u8>,
     /// Concurrency slots and rate logs (see `limits.rs`).
     pub(super) limits: super::limits::Limits,
     /// Jids of the jobs given back to the head of their queue (requeued or rescued): they

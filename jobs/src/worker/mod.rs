@@ -172,6 +172,8 @@ pub(crate) struct Timings {
     pub(crate) fetch_wait: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) metrics_flush: Duration,
+    /// Priority aging: one priority step per this much waiting; `None`: off.
+    pub(crate) aging: Option<Duration>,
 }
 
 /// Configures a [`Worker`].
@@ -283,6 +285,15 @@ impl WorkerBuilder {
     /// jittered ±50% so processes do not stampede).
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.timings.poll = d;
+        self
+    }
+
+    /// Turns on priority aging: at each poll, a job that has waited in its queue `every` × k
+    /// runs as if its priority were k smaller (never below 0), so urgent jobs cannot starve
+    /// the others for ever (off by default: strict priorities). One process with it set
+    /// ages every queue.
+    pub fn priority_aging(mut self, every: Duration) -> Self {
+        self.timings.aging = Some(every);
         self
     }
 
@@ -447,6 +458,7 @@ impl Worker {
                 fetch_wait: Duration::from_secs(1),
                 shutdown_timeout: Duration::from_secs(25),
                 metrics_flush: Duration::from_secs(5),
+                aging: None,
             },
             dead_limits: DeadLimits::default(),
             max_rescues: crate::backend::DEFAULT_MAX_RESCUES,

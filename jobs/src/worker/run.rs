@@ -29,8 +29,8 @@ use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{
-    HeartbeatParams, Lease, ProcessInfo, ProcessRemoveParams, ProcessSignal, PromoteParams,
-    RescueParams, ReserveParams,
+    AgeParams, HeartbeatParams, Lease, ProcessInfo, ProcessRemoveParams, ProcessSignal,
+    PromoteParams, RescueParams, ReserveParams,
 };
 
 /// Quiets or stops a running [`Worker`] from another task.
@@ -404,6 +404,13 @@ async fn poller_loop(parts: Parts, done: CancellationToken) {
                 "returned jobs of silent processes to their queues"
             ),
             Err(e) => tracing::warn!(error = %e, "could not rescue expired leases"),
+        }
+        if let Some(every) = parts.timings.aging {
+            match parts.backend.priority_age(AgeParams::new(now, every)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(aged = n, "waiting jobs climbed a priority"),
+                Err(e) => tracing::warn!(error = %e, "could not age waiting jobs' priorities"),
+            }
         }
         let jitter = rand::thread_rng().gen_range(0.5..1.5);
         let wait = parts

@@ -66,6 +66,10 @@ impl<H: Hooks> Backend for Hooked<H> {
         self.inner.lease_rescue(p).await
     }
 
+    async fn priority_age(&self, p: jobs::backend::AgeParams) -> Result<u64, BackendError> {
+        self.inner.priority_age(p).await
+    }
+
     async fn rate_acquire(
         &self,
         p: jobs::backend::RateAcquireParams,

@@ -76,3 +76,55 @@ pub async fn a_job_given_back_leads_every_priority(b: Subject) -> CaseResult {
     assert_eq!(reserved_jids(&order), jids([&low, &top, &mid]));
     Ok(())
 }
+
+/// With aging every 10 s, a priority-9 job that has waited 100 s runs as priority 0, ahead
+/// of the priority-0 job pushed after it; jobs that waited less keep their rank; a second
+/// pass at the same time moves nothing; listings keep the declared priority.
+pub async fn aging_lets_a_long_waiting_job_overtake(b: Subject) -> CaseResult {
+    let every = std::time::Duration::from_secs(10);
+    let low = with_priority(1, 9);
+    let mid = with_priority(2, 2);
+    let high = with_priority(3, 0);
+    let fresh = with_priority(4, 9);
+    push(&b, vec![low.clone()], at(0)).await?;
+    push(&b, vec![mid.clone()], at(95)).await?;
+    push(&b, vec![high.clone()], at(96)).await?;
+    push(&b, vec![fresh.clone()], at(99)).await?;
+    let moved = b
+        .priority_age(jobs::backend::AgeParams::new(at(100), every))
+        .await?;
+    assert_eq!(moved, 1, "only the job that waited 100 s climbs");
+    let again = b
+        .priority_age(jobs::backend::AgeParams::new(at(100), every))
+        .await?;
+    assert_eq!(again, 0, "a second pass moves nothing");
+    let listed = list(&b, JobSet::Queue(Q.into())).await?;
+    let declared = listed
+        .iter()
+        .find(|s| s.job.jid == low.jid)
+        .map(|s| s.job.priority());
+    assert_eq!(declared, Some(9), "the declared priority is kept");
+    let taken = reserve(&b, &[Q], 4, P1, at(101)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&low, &high, &mid, &fresh]));
+    Ok(())
+}
+
+/// A job climbs one priority per `every` waited: a priority-9 job that waited 35 s at 10 s a
+/// step runs as priority 6, ahead of a priority-6 job pushed after it and behind a
+/// priority-5 one.
+pub async fn aging_climbs_one_priority_per_step(b: Subject) -> CaseResult {
+    let every = std::time::Duration::from_secs(10);
+    let low = with_priority(1, 9);
+    let six = with_priority(2, 6);
+    let five = with_priority(3, 5);
+    push(&b, vec![low.clone()], at(0)).await?;
+    push(&b, vec![six.clone()], at(34)).await?;
+    let moved = b
+        .priority_age(jobs::backend::AgeParams::new(at(35), every))
+        .await?;
+    assert_eq!(moved, 1);
+    push(&b, vec![five.clone()], at(35)).await?;
+    let taken = reserve(&b, &[Q], 3, P1, at(36)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&five, &low, &six]));
+    Ok(())
+}

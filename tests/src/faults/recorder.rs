@@ -197,6 +197,10 @@ impl<B: Backend + ?Sized> Backend for RecordSettles<B> {
         self.inner.lease_rescue(p).await
     }
 
+    async fn priority_age(&self, p: jobs::backend::AgeParams) -> Result<u64, BackendError> {
+        self.inner.priority_age(p).await
+    }
+
     async fn rate_acquire(
         &self,
         p: jobs::backend::RateAcquireParams,
