@@ -6,7 +6,10 @@
 //! 2. `unique`: `BenchUnique`, each job its own lock (taken at enqueue, released at success);
 //! 3. `duplicate`: the same jobs enqueued again while their locks are held: every one is
 //!    refused (timed as an enqueue rate; nothing to perform);
-//! 4. `priority`: `BenchNoop` with priorities 0 to 9, a tenth of the jobs each, interleaved.
+//! 4. `priority`: `BenchNoop` with priorities 0 to 9, a tenth of the jobs each, interleaved;
+//! 5. `limited`: `BenchNoop(n % 1000)` limited to one at a time per argument: 1,000 keys;
+//! 6. `hot`: the plain jobs with one `BenchHot` (20 ms, at most 10 at once in all) after
+//!    every nine; timed until the plain jobs are done, which must not wait for the hot key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +21,7 @@ use jobs::Client;
 use crate::args::Options;
 use crate::report::{round3, Report};
 use crate::store::Store;
-use crate::work::{worker, BenchNoop, BenchUnique, Probe};
+use crate::work::{worker, BenchHot, BenchNoop, BenchUnique, Probe};
 
 /// Which jobs a phase enqueues.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,8 @@ enum Phase {
     Unique,
     Duplicate,
     Priority,
+    Limited,
+    Hot,
 }
 
 impl Phase {
@@ -36,6 +41,8 @@ impl Phase {
             Phase::Unique => "unique",
             Phase::Duplicate => "duplicate",
             Phase::Priority => "priority",
+            Phase::Limited => "limited",
+            Phase::Hot => "hot",
         }
     }
 }
@@ -68,6 +75,32 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
                     .perform_all_later((start..end).map(BenchNoop::new))
                     .await
             }
+            Phase::Limited => {
+                BenchNoop::set()
+                    .client(client)
+                    .concurrency(jobs::Concurrency::limit(1).key(&[0]))
+                    .perform_all_later((start..end).map(|i| BenchNoop::new(i % 1000)))
+                    .await
+            }
+            Phase::Hot => {
+                let plain = BenchNoop::set()
+                    .client(client)
+                    .perform_all_later((start..end).map(BenchNoop::new))
+                    .await;
+                let hot = (start..end).filter(|i| i % 9 == 0).map(BenchHot::new);
+                match plain {
+                    Ok(mut got) => {
+                        match BenchHot::set().client(client).perform_all_later(hot).await {
+                            Ok(more) => {
+                                got.extend(more);
+                                Ok(got)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
         .with_context(|| format!("{}: enqueueing jobs {start}..{end}", phase.name()))?;
         stored += got.iter().filter(|e| e.is_stored()).count() as u64;
@@ -94,7 +127,7 @@ async fn perform(o: &Options, backend: &Arc<dyn AdminBackend>, n: u64) -> Result
     Ok(secs)
 }
 
-/// Runs the four phases; the report carries the plain phase's figures.
+/// Runs the phases; the report carries the plain phase's figures.
 pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
     let client = Client::new(backend.clone());
     let mut plain = (0.0, 0.0);
@@ -112,8 +145,26 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
             })
         );
     };
-    for phase in [Phase::Plain, Phase::Unique, Phase::Priority] {
+    for phase in [
+        Phase::Plain,
+        Phase::Unique,
+        Phase::Priority,
+        Phase::Limited,
+        Phase::Hot,
+    ] {
         let (secs, stored) = enqueue(&client, o, phase).await?;
+        if phase == Phase::Hot {
+            // Timed until the plain jobs are done; the hot ones drain behind them.
+            let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
+            row(phase, o.jobs as f64 / secs, Some(process), plain);
+            // The hot jobs still waiting are not part of any figure: drop them.
+            let _ = stored;
+            backend
+                .clear_all()
+                .await
+                .context("clearing the hot jobs left")?;
+            continue;
+        }
         if stored != o.jobs {
             bail!("{}: {stored} of {} jobs stored", phase.name(), o.jobs);
         }

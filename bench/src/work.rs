@@ -129,6 +129,7 @@ pub fn worker(
 ) -> Result<Worker> {
     let mut b = Worker::builder(backend)
         .state(probe.clone())
+        .state(HotCount::default())
         .queues(["default"])
         .concurrency(concurrency)
         .shutdown_timeout(Duration::from_secs(5))
@@ -138,6 +139,19 @@ pub fn worker(
         b = b.poll_interval(Duration::from_millis(100));
     }
     b.build().context("building the worker")
+}
+
+/// How many [`BenchHot`] jobs ran.
+#[derive(Clone, Default)]
+pub struct HotCount(pub Arc<AtomicU64>);
+
+/// The `flow` scenario's hot key: 20 ms of simulated work, at most 10 at once in all.
+#[jobs::job(name = "BenchHot", retry = 3, concurrency(limit = 10))]
+pub async fn bench_hot(count: State<HotCount>, n: u64) -> Result<(), SimulatedFailure> {
+    let _ = n;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    count.0 .0.fetch_add(1, Ordering::AcqRel);
+    Ok(())
 }
 
 /// [`BenchNoop`] made unique by its argument (a ten-minute lock), for the `flow` scenario.
