@@ -125,7 +125,7 @@ impl JobEnvelope {
     pub fn unique(&self) -> Option<UniqueLock> {
         self.extra
             .get(UNIQUE_FIELD)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(|v| Deserialize::deserialize(v).ok())
     }
 
     /// Sets or clears the unique lock.

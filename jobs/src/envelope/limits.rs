@@ -105,7 +105,7 @@ impl JobEnvelope {
     pub fn concurrency(&self) -> Option<ConcurrencyLimit> {
         self.extra
             .get(CONCURRENCY_FIELD)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(|v| Deserialize::deserialize(v).ok())
     }
 
     /// Sets or clears the concurrency limit.
@@ -121,7 +121,7 @@ impl JobEnvelope {
     pub fn rate(&self) -> Option<RateLimit> {
         self.extra
             .get(RATE_FIELD)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(|v| Deserialize::deserialize(v).ok())
     }
 
     /// Sets or clears the rate limit.
