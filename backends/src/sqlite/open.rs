@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_flow.sql",
         sql: include_str!("../../sql/sqlite/0005_flow.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_limits.sql",
+        sql: include_str!("../../sql/sqlite/0006_limits.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.
@@ -238,7 +243,7 @@ mod tests {
         .fetch_one(&b.db.readers)
         .await
         .unwrap();
-        assert_eq!((version, locks), (5, 0));
+        assert_eq!((version, locks), (MIGRATIONS.len() as i64, 0));
         let mut p = ReserveParams::new(vec!["old".into()], "p", chrono::Utc::now());
         p.limit = 5;
         let got: Vec<String> = b

@@ -14,6 +14,12 @@
 //! 3. Each returned row is decoded on its own, its payload read as bytes: the valid ones are
 //!    handed out, and each that is not a job (`poison.rs`) is moved to the dead set in the
 //!    same call, so it never holds the valid jobs of its batch in `running`.
+//! 4. A job with a concurrency limit whose key is full is moved aside (`waiting`) by the
+//!    reserve statement instead of leased (see [`reserve_sql`]); when jobs moved aside
+//!    filled the statement's candidates, one more statement reads the jobs behind them, so
+//!    a full key never blocks its queue and each moved job costs one read, once. A slot
+//!    frees, and the oldest waiting job of its key comes back, by a trigger on the row
+//!    that leaves `running` (migration 6, `limits.rs`).
 
 use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
 use tokio::time::Instant;
@@ -66,33 +72,57 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 
 /// The reserve statement for `queues` queues: leases up to `?4` jobs, taken from the head
 /// of queue `?5`, then of `?6`, ... (skipping paused ones), to owner `?1` with nonce `?2`
-/// until `?3`; returns each job's row, queue, priority, position, envelope, jid and rescue
-/// count. A queue runs in (priority, position) order, the order of its index.
+/// until `?3`; returns each job's row, queue, priority, position, envelope, jid, rescue
+/// count and new state. A queue runs in (priority, position) order, the order of its index.
 ///
 /// It is one statement, so it needs no explicit transaction: SQLite takes the write lock
 /// when the statement starts, before it reads, and waits for it under the busy timeout,
 /// exactly as `BEGIN IMMEDIATE` would. The lease number is one more than any running
 /// lease's; the subquery does not depend on the row, so SQLite evaluates it once.
+///
+/// A job with a concurrency limit is granted a slot when the leased rows of its key, plus
+/// the candidates of its key up to it in run order, stay within its limit; one that is not
+/// becomes `waiting` (moved aside; a trigger takes back its lease and attempt) in the same
+/// statement and is returned as such. The decisions are the table `g`, computed once
+/// (`MATERIALIZED`) when the first job with a key asks, from the candidates read again at
+/// that moment: the statement has then written only jobs without a key, which hold no
+/// slot and stand ahead of every candidate left, so `g` sees the slots and the run order
+/// the statement started with, whatever order SQLite writes the rows in. A job without a
+/// key never asks (`CASE` stops first), so the plain path is the statement it was.
 pub(super) fn reserve_sql(queues: usize) -> String {
-    let mut arms = String::new();
-    for i in 0..queues {
-        if i > 0 {
-            arms.push_str("\n            UNION ALL ");
-        }
-        let q = i + 5;
-        arms.push_str(&format!(
-            "SELECT * FROM (SELECT id, {i} AS qi, priority, pos FROM jobs
+    let arms = |columns: &str| {
+        let mut arms = String::new();
+        for i in 0..queues {
+            if i > 0 {
+                arms.push_str("\n            UNION ALL ");
+            }
+            let q = i + 5;
+            arms.push_str(&format!(
+                "SELECT * FROM (SELECT id, {i} AS qi, priority, pos{columns} FROM jobs
                 WHERE queue = ?{q} AND state = 'available'
                   AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
                 ORDER BY priority, pos LIMIT ?4)"
-        ));
-    }
+            ));
+        }
+        arms
+    };
+    let keyed = arms(", concurrency_key AS ck, concurrency_limit AS cl");
+    let plain = arms("");
     format!(
-        "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_token = ?2,
-        lease_expires_at = ?3, attempts = attempts + 1,
+        "WITH g AS MATERIALIZED (
+        SELECT id, (SELECT count(*) FROM jobs AS k
+                    WHERE k.state = 'running' AND k.concurrency_key = c.ck)
+                   + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos) <= cl
+               AS granted
+        FROM (SELECT * FROM ({keyed}) ORDER BY qi, priority, pos LIMIT ?4) AS c
+        WHERE ck IS NOT NULL)
+    UPDATE jobs SET state = CASE WHEN concurrency_key IS NULL THEN 'running'
+            WHEN (SELECT granted FROM g WHERE g.id = jobs.id) THEN 'running'
+            ELSE 'waiting' END,
+        lease_owner = ?1, lease_token = ?2, lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
-    WHERE id IN (SELECT id FROM ({arms}) ORDER BY qi, priority, pos LIMIT ?4)
-    RETURNING id, queue, priority, pos, payload, jid, rescues"
+    WHERE id IN (SELECT id FROM ({plain}) ORDER BY qi, priority, pos LIMIT ?4)
+    RETURNING id, queue, priority, pos, payload, jid, rescues, state"
     )
 }
 
@@ -116,29 +146,39 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     // SQLite allows 500 terms in a compound SELECT: a longer list of queues takes several
     // statements, each reserving what the ones before left room for.
     for group in queues.chunks(QUEUES_PER_STATEMENT) {
-        let room = p.limit.saturating_sub(rows.len());
-        if room == 0 {
-            break;
-        }
         let sql = reserve_sql(group.len());
-        let mut query = sqlx::query_as::<_, Row>(&sql)
-            .bind(&p.process)
-            .bind(&nonce)
-            .bind(after(p.lease_clock.host_time(p.now), p.lease_ttl))
-            .bind(i64::try_from(room).unwrap_or(i64::MAX));
-        for q in group {
-            query = query.bind(*q);
+        loop {
+            let room = p.limit.saturating_sub(rows.len());
+            if room == 0 {
+                break;
+            }
+            let mut query = sqlx::query_as::<_, Row>(&sql)
+                .bind(&p.process)
+                .bind(&nonce)
+                .bind(after(p.lease_clock.host_time(p.now), p.lease_ttl))
+                .bind(i64::try_from(room).unwrap_or(i64::MAX));
+            for q in group {
+                query = query.bind(*q);
+            }
+            let mut conn = db.exec().await?;
+            let got = query.fetch_all(&mut *conn).await.or_backend(&db.cx)?;
+            conn.settle();
+            // Jobs moved aside took room among the candidates: when they filled it, the
+            // jobs behind them are read by one more statement (each moved job only once).
+            let read = got.len();
+            let before = rows.len();
+            rows.extend(got.into_iter().filter(|r| r.7 == "running"));
+            if rows.len() - before == read || read < room {
+                break;
+            }
         }
-        let mut conn = db.exec().await?;
-        rows.extend(query.fetch_all(&mut *conn).await.or_backend(&db.cx)?);
-        conn.settle();
     }
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
-    rows.sort_by_cached_key(|(_, queue, priority, pos, _, _, _)| (rank(queue), *priority, *pos));
+    rows.sort_by_cached_key(|(_, queue, priority, pos, ..)| (rank(queue), *priority, *pos));
 
     let mut out = Vec::with_capacity(rows.len());
     let mut bad = Vec::new();
-    for (id, queue, _, _, payload, jid, rescues) in rows {
+    for (id, queue, _, _, payload, jid, rescues, _) in rows {
         match poison::decode(&payload) {
             Ok(job) => out.push(
                 Reserved::new(job, token(id, &nonce))
@@ -167,8 +207,8 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
 }
 
 /// A row the reserve statement returns: id, queue, priority, position, payload bytes, jid
-/// bytes, rescue count.
-type Row = (i64, String, i64, i64, Vec<u8>, Vec<u8>, i64);
+/// bytes, rescue count, and `running` (leased) or `waiting` (moved aside).
+type Row = (i64, String, i64, i64, Vec<u8>, Vec<u8>, i64, String);
 
 /// Moves the reserved rows that are not jobs to the dead set, in one write transaction.
 async fn bury(db: &Db, bad: &[Bad], p: &ReserveParams) -> Result<(), BackendError> {
