@@ -16,8 +16,9 @@
 //!    same call, so it never holds the valid jobs of its batch in `running`.
 //! 4. A job with a concurrency limit whose key is full is moved aside (`waiting`) by the
 //!    reserve statement instead of leased (see [`reserve_sql`]); when jobs moved aside
-//!    filled the statement's candidates, one more statement reads the jobs behind them, so
-//!    a full key never blocks its queue and each moved job costs one read, once. A slot
+//!    filled the statement's candidates, [`reserve_ahead_sql`] reads further on, leasing
+//!    what it may and moving aside every job of a full key it meets, so a full key never
+//!    blocks its queue and each moved job is read and written once. A slot
 //!    frees, and the oldest waiting job of its key comes back, by a trigger on the row
 //!    that leaves `running` (migration 6, `limits.rs`).
 
@@ -90,24 +91,12 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 /// the statement started with, whatever order SQLite writes the rows in. A job without a
 /// key never asks (`CASE` stops first), so the plain path is the statement it was.
 pub(super) fn reserve_sql(queues: usize) -> String {
-    let arms = |columns: &str| {
-        let mut arms = String::new();
-        for i in 0..queues {
-            if i > 0 {
-                arms.push_str("\n            UNION ALL ");
-            }
-            let q = i + 5;
-            arms.push_str(&format!(
-                "SELECT * FROM (SELECT id, {i} AS qi, priority, pos{columns} FROM jobs
-                WHERE queue = ?{q} AND state = 'available'
-                  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
-                ORDER BY priority, pos LIMIT ?4)"
-            ));
-        }
-        arms
-    };
-    let keyed = arms(", concurrency_key AS ck, concurrency_limit AS cl");
-    let plain = arms("");
+    let keyed = arms(
+        queues,
+        ", concurrency_key AS ck, concurrency_limit AS cl",
+        4,
+    );
+    let plain = arms(queues, "", 4);
     format!(
         "WITH g AS MATERIALIZED (
         SELECT id, (SELECT count(*) FROM jobs AS k
@@ -124,6 +113,65 @@ pub(super) fn reserve_sql(queues: usize) -> String {
     WHERE id IN (SELECT id FROM ({plain}) ORDER BY qi, priority, pos LIMIT ?4)
     RETURNING id, queue, priority, pos, payload, jid, rescues, state"
     )
+}
+
+/// The statement that goes on after jobs moved aside filled the candidates of
+/// [`reserve_sql`]: it reads the next `?{queues + 5}` candidates (binds as there
+/// otherwise), leases the first `?4` it may, and moves aside every one among them whose key
+/// is full, so the jobs of a hot key met further on are moved in this one statement rather
+/// than one reserve at a time. Every decision comes from a table computed before the
+/// statement writes (`UPDATE ... FROM`), in run order.
+pub(super) fn reserve_ahead_sql(queues: usize) -> String {
+    let window = queues + 5;
+    let keyed = arms(
+        queues,
+        ", concurrency_key AS ck, concurrency_limit AS cl",
+        window,
+    );
+    format!(
+        "WITH c AS (SELECT * FROM ({keyed}) ORDER BY qi, priority, pos LIMIT ?{window}),
+    d AS MATERIALIZED (
+        SELECT id, qi, priority, pos, CASE WHEN ck IS NULL THEN 0 ELSE
+                (SELECT count(*) FROM jobs AS k
+                 WHERE k.state = 'running' AND k.concurrency_key = c.ck)
+                + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos) > cl
+            END AS denied
+        FROM c)
+    UPDATE jobs SET state = CASE WHEN p.denied THEN 'waiting' ELSE 'running' END,
+        lease_owner = ?1, lease_token = ?2, lease_expires_at = ?3, attempts = attempts + 1,
+        lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
+    FROM (SELECT id, denied FROM d WHERE denied
+          UNION ALL
+          SELECT id, denied FROM (SELECT id, denied FROM d WHERE NOT denied
+                                  ORDER BY qi, priority, pos LIMIT ?4)) AS p
+    WHERE jobs.id = p.id
+    RETURNING jobs.id, queue, priority, pos, payload, jid, rescues, state"
+    )
+}
+
+/// The head of each of `queues` queues (`?5`, `?6`, ...; paused ones skipped), up to
+/// `?{limit}` jobs each, as a compound select of `id, qi` (the queue's rank), `priority,
+/// pos` and `columns`.
+fn arms(queues: usize, columns: &str, limit: usize) -> String {
+    let mut arms = String::new();
+    for i in 0..queues {
+        if i > 0 {
+            arms.push_str("\n            UNION ALL ");
+        }
+        let q = i + 5;
+        arms.push_str(&format!(
+            "SELECT * FROM (SELECT id, {i} AS qi, priority, pos{columns} FROM jobs
+                WHERE queue = ?{q} AND state = 'available'
+                  AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?{q})
+                ORDER BY priority, pos LIMIT ?{limit})"
+        ));
+    }
+    arms
+}
+
+/// How many candidates [`reserve_ahead_sql`] reads to fill `room` leases.
+fn window(room: usize) -> usize {
+    room.saturating_mul(8).saturating_add(64)
 }
 
 /// The most queues one reserve statement reads.
@@ -146,12 +194,17 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
     // SQLite allows 500 terms in a compound SELECT: a longer list of queues takes several
     // statements, each reserving what the ones before left room for.
     for group in queues.chunks(QUEUES_PER_STATEMENT) {
-        let sql = reserve_sql(group.len());
+        let mut ahead = false;
         loop {
             let room = p.limit.saturating_sub(rows.len());
             if room == 0 {
                 break;
             }
+            let sql = if ahead {
+                reserve_ahead_sql(group.len())
+            } else {
+                reserve_sql(group.len())
+            };
             let mut query = sqlx::query_as::<_, Row>(&sql)
                 .bind(&p.process)
                 .bind(&nonce)
@@ -160,17 +213,25 @@ async fn try_reserve(db: &Db, p: &ReserveParams) -> Result<Vec<Reserved>, Backen
             for q in group {
                 query = query.bind(*q);
             }
+            if ahead {
+                query = query.bind(i64::try_from(window(room)).unwrap_or(i64::MAX));
+            }
             let mut conn = db.exec().await?;
             let got = query.fetch_all(&mut *conn).await.or_backend(&db.cx)?;
             conn.settle();
-            // Jobs moved aside took room among the candidates: when they filled it, the
-            // jobs behind them are read by one more statement (each moved job only once).
             let read = got.len();
             let before = rows.len();
             rows.extend(got.into_iter().filter(|r| r.7 == "running"));
-            if rows.len() - before == read || read < room {
+            let (leased, moved) = (rows.len() - before, read - (rows.len() - before));
+            // Done when nothing was moved aside, when the room is filled, or when fewer
+            // candidates were there than read (the queues ran out).
+            let candidates = if ahead { window(room) } else { room };
+            if moved == 0 || leased == room || read < candidates {
                 break;
             }
+            // Jobs moved aside took room among the candidates: the jobs behind them are
+            // read by the statement that looks further ahead.
+            ahead = true;
         }
     }
     let rank = |queue: &str| queues.iter().position(|q| *q == queue);
