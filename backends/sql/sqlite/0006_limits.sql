@@ -94,45 +94,43 @@ BEGIN
     UPDATE jobs SET unique_key = NULL WHERE id = NEW.id;
 END;
 
--- A job the reserve statement moved aside holds no lease and counted no attempt.
-CREATE TRIGGER jobs_moved_aside AFTER UPDATE OF state ON jobs
-    WHEN NEW.state = 'waiting' AND OLD.state = 'available'
+-- What a transition of a row with a concurrency key does, in one trigger (so a row
+-- without a key costs one test of its WHEN per change of state):
+-- 1. A job the reserve statement moved aside holds no lease and counted no attempt.
+-- 2. A slot frees when a leased row leaves `running` (any finish, a requeue, a rescue; a
+--    settle whose lease was lost matches no row and fires nothing), and a job that leaves
+--    its queue any other way than a reserve (an admin kill) may have been the one brought
+--    back for a slot still free. Either way the oldest job waiting for the key goes back to
+--    the head of its queue, ahead of every priority, as a requeue puts it.
+-- 3. When the row that left `running` went to the head of that same queue itself (a
+--    requeue or a rescue), it is put back ahead of the job it brought back.
+CREATE TRIGGER jobs_limits AFTER UPDATE OF state ON jobs
+    WHEN OLD.concurrency_key IS NOT NULL
 BEGIN
     UPDATE jobs SET attempts = OLD.attempts, lease_owner = NULL, lease_token = NULL,
         lease_seq = NULL, lease_expires_at = NULL
-    WHERE id = NEW.id;
-END;
-
--- A slot frees when a leased row leaves `running` (any finish, a requeue, a rescue; a
--- settle whose lease was lost matches no row and fires nothing), and a job that leaves its
--- queue any other way than a reserve (an admin delete, kill or queue clear, a unique
--- replace) may have been the one brought back for a slot still free. Either way the oldest
--- job waiting for the key goes back to the head of its queue, ahead of every priority, as
--- a requeue puts it; when the row that left went to the head of that same queue itself (a
--- requeue or rescue), it is put back ahead of the job it brought back.
-CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF state ON jobs
-    WHEN OLD.concurrency_key IS NOT NULL
-     AND ((OLD.state = 'running' AND NEW.state <> 'running')
-       OR (OLD.state = 'available' AND NEW.state NOT IN ('available', 'running', 'waiting')
-           AND (SELECT count(*) FROM jobs AS k
-                WHERE k.state = 'running' AND k.concurrency_key = OLD.concurrency_key)
-               < OLD.concurrency_limit))
-BEGIN
+    WHERE id = NEW.id AND NEW.state = 'waiting' AND OLD.state = 'available';
     UPDATE jobs SET state = 'available', priority = -1,
         pos = (SELECT coalesce(min(k.pos), 0) - 1 FROM jobs AS k
                WHERE k.queue = jobs.queue AND k.state = 'available' AND k.priority = -1)
     WHERE id = (SELECT w.id FROM jobs AS w
                 WHERE w.state = 'waiting' AND w.concurrency_key = OLD.concurrency_key
-                ORDER BY w.pos LIMIT 1);
+                ORDER BY w.pos LIMIT 1)
+      AND ((OLD.state = 'running' AND NEW.state <> 'running')
+        OR (OLD.state = 'available' AND NEW.state NOT IN ('available', 'running', 'waiting')
+            AND (SELECT count(*) FROM jobs AS k
+                 WHERE k.state = 'running' AND k.concurrency_key = OLD.concurrency_key)
+                < OLD.concurrency_limit));
     UPDATE jobs SET pos = (SELECT min(k.pos) - 1 FROM jobs AS k
                            WHERE k.queue = jobs.queue AND k.state = 'available'
                              AND k.priority = -1)
-    WHERE id = NEW.id AND state = 'available' AND priority = -1
+    WHERE id = NEW.id AND OLD.state = 'running' AND state = 'available' AND priority = -1
       AND pos > (SELECT min(k.pos) FROM jobs AS k
                  WHERE k.queue = jobs.queue AND k.state = 'available' AND k.priority = -1);
 END;
 
--- The same for rows deleted: a leased row deleted unrun (an expired job), or a queued one.
+-- The same for rows deleted: a leased row deleted unrun (an expired job), or a queued one
+-- (an admin delete or queue clear, a unique push replacing it).
 CREATE TRIGGER jobs_slot_deleted AFTER DELETE ON jobs
     WHEN OLD.concurrency_key IS NOT NULL
      AND (OLD.state = 'running'
