@@ -111,7 +111,7 @@ pub(super) async fn rate_acquire(
 /// Every concurrency key with a leased or a waiting job, by key: slots in use, jobs
 /// waiting, and the limit of its newest lease (of its newest waiting job when none is
 /// leased; SQLite takes a bare column from the row its one `max()` picks).
-const CONCURRENCY_USED: &str = "WITH used (key, held, waiting, lim, newest, leased) AS (
+pub(super) const CONCURRENCY_USED: &str = "WITH used (key, held, waiting, lim, newest, leased) AS (
         SELECT concurrency_key, count(*), 0, concurrency_limit, max(lease_seq), 1 FROM jobs
         WHERE state = 'running' AND concurrency_key IS NOT NULL GROUP BY concurrency_key
         UNION ALL

@@ -101,7 +101,7 @@ pub(super) fn reserve_sql(queues: usize) -> String {
         "WITH g AS MATERIALIZED (
         SELECT id, (SELECT count(*) FROM jobs AS k
                     WHERE k.state = 'running' AND k.concurrency_key = c.ck)
-                   + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos) <= cl
+                   + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos, id) <= cl
                AS granted
         FROM (SELECT * FROM ({keyed}) ORDER BY qi, priority, pos LIMIT ?4) AS c
         WHERE ck IS NOT NULL)
@@ -119,8 +119,9 @@ pub(super) fn reserve_sql(queues: usize) -> String {
 /// [`reserve_sql`]: it reads the next `?{queues + 5}` candidates (binds as there
 /// otherwise), leases the first `?4` it may, and moves aside every one among them whose key
 /// is full, so the jobs of a hot key met further on are moved in this one statement rather
-/// than one reserve at a time. Every decision comes from a table computed before the
-/// statement writes (`UPDATE ... FROM`), in run order.
+/// than one reserve at a time. Every decision comes from the candidates and slots as they
+/// stood, in run order: SQLite computes the `FROM` of an `UPDATE ... FROM` whole before it
+/// writes a row.
 pub(super) fn reserve_ahead_sql(queues: usize) -> String {
     let window = queues + 5;
     let keyed = arms(
@@ -130,20 +131,21 @@ pub(super) fn reserve_ahead_sql(queues: usize) -> String {
     );
     format!(
         "WITH c AS (SELECT * FROM ({keyed}) ORDER BY qi, priority, pos LIMIT ?{window}),
-    d AS MATERIALIZED (
+    d AS (
         SELECT id, qi, priority, pos, CASE WHEN ck IS NULL THEN 0 ELSE
                 (SELECT count(*) FROM jobs AS k
                  WHERE k.state = 'running' AND k.concurrency_key = c.ck)
-                + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos) > cl
+                + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos, id) > cl
             END AS denied
         FROM c)
     UPDATE jobs SET state = CASE WHEN p.denied THEN 'waiting' ELSE 'running' END,
         lease_owner = ?1, lease_token = ?2, lease_expires_at = ?3, attempts = attempts + 1,
         lease_seq = (SELECT coalesce(max(lease_seq), 0) + 1 FROM jobs WHERE state = 'running')
-    FROM (SELECT id, denied FROM d WHERE denied
-          UNION ALL
-          SELECT id, denied FROM (SELECT id, denied FROM d WHERE NOT denied
-                                  ORDER BY qi, priority, pos LIMIT ?4)) AS p
+    FROM (SELECT id, denied FROM (
+            SELECT id, denied, sum(NOT denied)
+                OVER (ORDER BY qi, priority, pos, id ROWS UNBOUNDED PRECEDING) AS granted
+            FROM d)
+          WHERE denied OR granted <= ?4) AS p
     WHERE jobs.id = p.id
     RETURNING jobs.id, queue, priority, pos, payload, jid, rescues, state"
     )

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::listing::LISTED;
 use super::sets::{candidates, set_sql};
 use super::{
-    finish, lease, listing, moves, open, process, promote, reserve, unique, SqliteBackend,
+    finish, lease, limits, listing, moves, open, process, promote, reserve, unique, SqliteBackend,
     SqliteConfig,
 };
 
@@ -140,6 +140,19 @@ async fn hot_statements_use_their_partial_indexes() {
             .any(|s| s.contains("COVERING INDEX jobs_slots (concurrency_key=?)")),
         "the slots of a key are counted from their index: {steps:?}"
     );
+    // Reading ahead past jobs moved aside: the heads of the queues from their index, the
+    // slots of each key from theirs.
+    let ahead = plan(&b, &reserve::reserve_ahead_sql(3)).await;
+    for index in ["jobs_available (queue=?)", "jobs_slots (concurrency_key=?)"] {
+        assert!(
+            ahead.iter().any(|s| s.contains(index)),
+            "{index}: {ahead:?}"
+        );
+    }
+    assert!(!ahead.iter().any(|s| s == "SCAN jobs"), "{ahead:?}");
+    // The dashboard's listing reads leased and waiting rows from their partial indexes.
+    assert_uses(&b, limits::CONCURRENCY_USED, "jobs_slots").await;
+    assert_uses(&b, limits::CONCURRENCY_USED, "jobs_waiting").await;
     assert_uses(&b, reserve::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
