@@ -1,7 +1,8 @@
 //! Concurrency and rate limits on the SQLite backend where the conformance suite cannot
 //! look: several backends on one file (as several processes would share it) racing for
 //! the slots of one key and the starts of one rate, a process that stops holding a slot,
-//! admin operations meeting jobs moved aside, and rate logs pruned as they go.
+//! admin operations meeting jobs moved aside, slots taken in run order across priorities
+//! and queues, and rate logs pruned as they go. (Throughput with limits: `sqlite_speed`.)
 
 mod sqlite_support;
 
@@ -393,84 +394,54 @@ async fn idle_rate_keys_are_pruned() {
     assert_eq!(listed, vec![LimitUsage::rate("new", 5, per, 1, None)]);
 }
 
-/// Processes `jobs` with eight reservers taking ten at a time; returns jobs per second
-/// overall and the seconds until every job `watch` picks was done.
-async fn process(jobs: Vec<JobEnvelope>, watch: fn(&JobEnvelope) -> bool) -> (f64, f64) {
-    let db = TempDb::new("limits-speed");
+/// Jobs of one key met by one reserve take the slots in run order, not in the order they
+/// were stored: a job pushed later at a higher priority runs first, and the one pushed
+/// before it waits.
+#[tokio::test]
+async fn the_slots_go_in_run_order() {
+    let db = TempDb::new("limits-order");
     let b = db.open().await;
-    let total = jobs.len();
-    let watched = jobs.iter().filter(|j| watch(j)).count();
-    for chunk in jobs.chunks(1000) {
-        push(&b, chunk.to_vec()).await.unwrap();
-    }
-    let done = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let watched_at = Arc::new(Mutex::new(None));
-    let started = std::time::Instant::now();
-    let tasks: Vec<_> = (0..8)
-        .map(|w| {
-            let (b, done, seen, at) = (b.clone(), done.clone(), seen.clone(), watched_at.clone());
-            tokio::spawn(async move {
-                while done.load(Ordering::SeqCst) < total {
-                    let got = reserve(&b, Q, 10, &format!("speed-{w}"), Duration::from_millis(5))
-                        .await
-                        .unwrap();
-                    complete(&b, &got).await.unwrap();
-                    let mine = got.iter().filter(|r| watch(&r.job)).count();
-                    if seen.fetch_add(mine, Ordering::SeqCst) + mine == watched && mine > 0 {
-                        *at.lock().unwrap() = Some(started.elapsed());
-                    }
-                    done.fetch_add(got.len(), Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let took = started.elapsed().as_secs_f64();
-    let watched_in = watched_at.lock().unwrap().map_or(took, |d| d.as_secs_f64());
-    (total as f64 / took, watched_in)
+    let mut early = limited(Q, 1, "k", 1);
+    early.set_priority(9);
+    let late = limited(Q, 2, "k", 1);
+    push(&b, vec![early.clone(), late.clone()]).await.unwrap();
+    let got = reserve(&b, Q, 10, "p", Duration::ZERO).await.unwrap();
+    let jids: Vec<_> = got.iter().map(|r| r.job.jid.clone()).collect();
+    assert_eq!(jids, vec![late.jid]);
+    complete(&b, &got).await.unwrap();
+    let got = reserve(&b, Q, 10, "p", Duration::ZERO).await.unwrap();
+    assert_eq!(got[0].job.jid, early.jid);
 }
 
-/// The brief's targets, roughly, in one process: 20,000 jobs each limited to one at a
-/// time on one of 1,000 keys run at half the rate of plain jobs or better; 15,000 plain
-/// jobs among 5,000 of one key limited to ten finish about as soon as among 5,000 plain.
-/// Ignored by default: `cargo test --release -p jobs-backends --test sqlite_limits --
-/// --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn limited_throughput() {
-    let plain = |n: i64| job(Q, n);
-    let all = |_: &JobEnvelope| true;
-    let unlimited = (0..20_000).map(plain).collect();
-    let (plain_rate, _) = process(unlimited, all).await;
-    let keyed = (0..20_000)
-        .map(|n| limited(Q, n, &format!("key:{}", n % 1000), 1))
-        .collect();
-    let (keyed_rate, _) = process(keyed, all).await;
-    println!(
-        "plain {plain_rate:.0}/s; 1,000 keys limited to 1: {keyed_rate:.0}/s ({:.0}%)",
-        100.0 * keyed_rate / plain_rate
+/// A key shared by two queues: a job waiting for it comes back to its own queue, and a job
+/// that expired before it ran frees its slot as it is deleted.
+#[tokio::test]
+async fn a_key_shared_by_queues_and_an_expired_job() {
+    let db = TempDb::new("limits-queues");
+    let b = db.open().await;
+    let (a1, b1) = (limited("qa", 1, "k", 1), limited("qb", 2, "k", 1));
+    push(&b, vec![a1.clone(), b1.clone()]).await.unwrap();
+    let mut p = ReserveParams::new(vec!["qa".into(), "qb".into()], "p", Utc::now());
+    p.limit = 10;
+    let got = b.job_reserve(p).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].job.jid, a1.jid);
+    let expired = Finish::new(
+        got[0].token.clone(),
+        got[0].job.clone(),
+        FinishOutcome::Expired,
+        false,
     );
-    // The 15,000 jobs watched are those whose number is not a multiple of four.
-    let watched = |j: &JobEnvelope| j.args[0].as_i64().is_some_and(|n| n % 4 != 0);
-    let alone = (0..20_000).filter(|n| n % 4 != 0).map(plain).collect();
-    let (_, alone_in) = process(alone, watched).await;
-    let among_plain = (0..20_000).map(plain).collect();
-    let (_, among_plain_in) = process(among_plain, watched).await;
-    let among_hot = (0..20_000)
-        .map(|n| {
-            if n % 4 == 0 {
-                limited(Q, n, "hot", 10)
-            } else {
-                plain(n)
-            }
-        })
-        .collect();
-    let (_, among_hot_in) = process(among_hot, watched).await;
-    println!(
-        "15,000 plain jobs done in {alone_in:.2}s alone, {among_plain_in:.2}s among 5,000 \
-         more, {among_hot_in:.2}s among 5,000 of one key limited to 10"
-    );
+    let report = b
+        .job_finish(FinishParams::new(vec![expired], Utc::now()))
+        .await
+        .unwrap();
+    assert!(report.lost.is_empty());
+    assert!(reserve(&b, "qa", 10, "p", Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = reserve(&b, "qb", 10, "p", Duration::ZERO).await.unwrap();
+    assert_eq!(got[0].job.jid, b1.jid, "b1 came back to its own queue");
+    assert_eq!(b.stats().await.unwrap().expired, 1);
 }
