@@ -95,7 +95,8 @@ BEGIN
 END;
 
 -- What a transition of a row with a concurrency key does, in one trigger (so a row
--- without a key costs one test of its WHEN per change of state):
+-- without a key costs one test of its WHEN per change of state, and a keyed job leased
+-- by a reserve no more):
 -- 1. A job the reserve statement moved aside holds no lease and counted no attempt.
 -- 2. A slot frees when a leased row leaves `running` (any finish, a requeue, a rescue; a
 --    settle whose lease was lost matches no row and fires nothing), and a job that leaves
@@ -105,7 +106,7 @@ END;
 -- 3. When the row that left `running` went to the head of that same queue itself (a
 --    requeue or a rescue), it is put back ahead of the job it brought back.
 CREATE TRIGGER jobs_limits AFTER UPDATE OF state ON jobs
-    WHEN OLD.concurrency_key IS NOT NULL
+    WHEN OLD.concurrency_key IS NOT NULL AND NEW.state <> 'running'
 BEGIN
     UPDATE jobs SET attempts = OLD.attempts, lease_owner = NULL, lease_token = NULL,
         lease_seq = NULL, lease_expires_at = NULL

@@ -85,11 +85,13 @@ async fn any_available(db: &Db, queues: &[String]) -> Result<bool, BackendError>
 /// the candidates of its key up to it in run order, stay within its limit; one that is not
 /// becomes `waiting` (moved aside; a trigger takes back its lease and attempt) in the same
 /// statement and is returned as such. The decisions are the table `g`, computed once
-/// (`MATERIALIZED`) when the first job with a key asks, from the candidates read again at
-/// that moment: the statement has then written only jobs without a key, which hold no
-/// slot and stand ahead of every candidate left, so `g` sees the slots and the run order
-/// the statement started with, whatever order SQLite writes the rows in. A job without a
-/// key never asks (`CASE` stops first), so the plain path is the statement it was.
+/// (`MATERIALIZED`) when the first job with a key asks, from the heads of the queues read
+/// again at that moment: the statement has then written only jobs without a key, which
+/// hold no slot and stand ahead of every candidate left, so `g` sees the slots and the run
+/// order the statement started with, whatever order SQLite writes the rows in. (`g` may
+/// also rank jobs past the statement's `?4`; they all come after the ones it leases, so
+/// they change no decision.) A job without a key never asks (`CASE` stops first), so the
+/// plain path is the statement it was.
 pub(super) fn reserve_sql(queues: usize) -> String {
     let keyed = arms(
         queues,
@@ -103,7 +105,7 @@ pub(super) fn reserve_sql(queues: usize) -> String {
                     WHERE k.state = 'running' AND k.concurrency_key = c.ck)
                    + row_number() OVER (PARTITION BY ck ORDER BY qi, priority, pos, id) <= cl
                AS granted
-        FROM (SELECT * FROM ({keyed}) ORDER BY qi, priority, pos LIMIT ?4) AS c
+        FROM ({keyed}) AS c
         WHERE ck IS NOT NULL)
     UPDATE jobs SET state = CASE WHEN concurrency_key IS NULL THEN 'running'
             WHEN (SELECT granted FROM g WHERE g.id = jobs.id) THEN 'running'
