@@ -1,14 +1,17 @@
 //! Rough speed of the SQLite backend in one process (issue 9's target: 20k jobs/s durable,
-//! p99 enqueue-to-start latency within 5 ms). Ignored by default: run with
+//! p99 enqueue-to-start latency within 5 ms; issue 16's: jobs with concurrency limits at
+//! half the plain rate or better, a hot key not slowing the rest). Ignored by default: run with
 //! `cargo test --release -p jobs-backends --test sqlite_speed -- --ignored --nocapture`.
 
 mod sqlite_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs::backend::*;
+use jobs::envelope::limits::ConcurrencyLimit;
+use jobs::envelope::JobEnvelope;
 use sqlite_support::*;
 
 const JOBS: usize = 20_000;
@@ -194,4 +197,93 @@ async fn single_calls() {
         b.stats().await.unwrap();
     }
     println!("stats (reader): {:?} each", t.elapsed() / n as u32);
+}
+
+/// Job `n` limited to `limit` at once per `key`.
+fn limited(n: i64, key: &str, limit: u32) -> JobEnvelope {
+    let mut j = job(Q, n);
+    j.set_concurrency(Some(ConcurrencyLimit::new(key, limit)));
+    j
+}
+
+const Q: &str = "limited";
+
+/// Processes `jobs` with eight reservers taking ten at a time; returns jobs per second
+/// overall and the seconds until every job `watch` picks was done.
+async fn process(jobs: Vec<JobEnvelope>, watch: fn(&JobEnvelope) -> bool) -> (f64, f64) {
+    let db = TempDb::new("limits-speed");
+    let b = db.open().await;
+    let total = jobs.len();
+    let watched = jobs.iter().filter(|j| watch(j)).count();
+    for chunk in jobs.chunks(1000) {
+        push(&b, chunk.to_vec()).await.unwrap();
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let watched_at = Arc::new(Mutex::new(None));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let (b, done, seen, at) = (b.clone(), done.clone(), seen.clone(), watched_at.clone());
+            tokio::spawn(async move {
+                while done.load(Ordering::SeqCst) < total {
+                    let got = reserve(&b, Q, 10, &format!("speed-{w}"), Duration::from_millis(5))
+                        .await
+                        .unwrap();
+                    complete(&b, &got).await.unwrap();
+                    let mine = got.iter().filter(|r| watch(&r.job)).count();
+                    if seen.fetch_add(mine, Ordering::SeqCst) + mine == watched && mine > 0 {
+                        *at.lock().unwrap() = Some(started.elapsed());
+                    }
+                    done.fetch_add(got.len(), Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = started.elapsed().as_secs_f64();
+    let watched_in = watched_at.lock().unwrap().map_or(took, |d| d.as_secs_f64());
+    (total as f64 / took, watched_in)
+}
+
+/// The brief's targets, roughly, in one process: 20,000 jobs each limited to one at a
+/// time on one of 1,000 keys run at half the rate of plain jobs or better; 15,000 plain
+/// jobs among 5,000 of one key limited to ten finish about as soon as among 5,000 plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn limited_throughput() {
+    let plain = |n: i64| job(Q, n);
+    let all = |_: &JobEnvelope| true;
+    let unlimited = (0..20_000).map(plain).collect();
+    let (plain_rate, _) = process(unlimited, all).await;
+    let keyed = (0..20_000)
+        .map(|n| limited(n, &format!("key:{}", n % 1000), 1))
+        .collect();
+    let (keyed_rate, _) = process(keyed, all).await;
+    println!(
+        "plain {plain_rate:.0}/s; 1,000 keys limited to 1: {keyed_rate:.0}/s ({:.0}%)",
+        100.0 * keyed_rate / plain_rate
+    );
+    // The 15,000 jobs watched are those whose number is not a multiple of four.
+    let watched = |j: &JobEnvelope| j.args[0].as_i64().is_some_and(|n| n % 4 != 0);
+    let alone = (0..20_000).filter(|n| n % 4 != 0).map(plain).collect();
+    let (_, alone_in) = process(alone, watched).await;
+    let among_plain = (0..20_000).map(plain).collect();
+    let (_, among_plain_in) = process(among_plain, watched).await;
+    let among_hot = (0..20_000)
+        .map(|n| {
+            if n % 4 == 0 {
+                limited(n, "hot", 10)
+            } else {
+                plain(n)
+            }
+        })
+        .collect();
+    let (_, among_hot_in) = process(among_hot, watched).await;
+    println!(
+        "15,000 plain jobs done in {alone_in:.2}s alone, {among_plain_in:.2}s among 5,000 \
+         more, {among_hot_in:.2}s among 5,000 of one key limited to 10"
+    );
 }

@@ -5,7 +5,9 @@
 //!    forgets the queue.
 //! 2. Actions (delete, enqueue now, kill) resolve their [`Selection`] to row ids inside one
 //!    write transaction and move those rows with the shared moves (`moves.rs`).
-//! 3. `clear_all` deletes every row of every table, in one write transaction.
+//! 3. `clear_all` deletes every row of every table, in one write transaction: jobs moved
+//!    aside for a concurrency slot and rate logs too. Clearing a queue leaves its jobs
+//!    moved aside: they come back to it as slots of their keys free.
 //! 4. Deleting a job releases its unique lock with its row; killing one releases it in the
 //!    statement that moves it to dead (the trigger of `unique.rs`).
 
@@ -172,6 +174,8 @@ pub(super) async fn clear_all(db: &Db) -> Result<(), BackendError> {
         "schedules",
         "schedule_claims",
         "job_metrics",
+        "rate_starts",
+        "rate_limits",
     ] {
         sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)

@@ -16,11 +16,15 @@
 //!    counted in the total `expired` counter only. Every end but a retry or a snooze
 //!    releases the job's unique lock in its statement: a removal or expiry deletes the row,
 //!    a move to dead fires the trigger that clears its key (`unique.rs`).
+//! 5. Every settle of a job with a concurrency limit frees its slot and brings the oldest
+//!    job waiting for the key back to its queue, by a trigger on the row leaving `running`
+//!    (`limits.rs`); a lost settle matches no row, so it frees nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jobs::backend::{BackendError, FinishOutcome, FinishParams, FinishReport};
+use jobs::envelope::limits::CONCURRENCY_FIELD;
 
 use sqlx::sqlite::SqliteConnection;
 
@@ -62,7 +66,17 @@ pub(super) async fn job_finish(
         return Ok(FinishReport::default());
     }
     let items = plan(0, &p)?;
-    apply(db, std::slice::from_ref(&p), items).await
+    // A settled job with a concurrency limit may have brought a waiting job back to its
+    // queue (a trigger): this process's idle reservers are told, as after a push.
+    let limited = p
+        .items
+        .iter()
+        .any(|i| i.job.extra.contains_key(CONCURRENCY_FIELD));
+    let report = apply(db, std::slice::from_ref(&p), items).await?;
+    if limited && report.lost.len() < p.items.len() {
+        db.wake_reservers();
+    }
+    Ok(report)
 }
 
 /// Where one item goes.

@@ -10,6 +10,9 @@
 //!    reaches `max_rescues` was running each time a process died: it is buried instead,
 //!    with the error of [`bury_rescued`], and its count cleared; its unique lock is released
 //!    by the move to dead (the trigger of `unique.rs`).
+//! 4. A requeue or rescue of a job with a concurrency limit frees its slot and brings the
+//!    oldest job waiting for its key back to the head of its queue, behind the job given
+//!    back when both go to the same queue (the triggers of `limits.rs`).
 
 use jobs::backend::{BackendError, RequeueParams, RescueParams};
 use jobs::envelope::bury_rescued;
@@ -88,7 +91,8 @@ pub(super) async fn lease_rescue(db: &Db, p: RescueParams) -> Result<u64, Backen
         .await
         .or_backend(&db.cx)?;
     db.commit(tx).await?;
-    if requeued > 0 {
+    // A job given back, or one buried whose slot brought a waiting job back, is available.
+    if requeued + buried > 0 {
         db.wake_reservers();
     }
     Ok(requeued + buried)

@@ -1,9 +1,10 @@
 //! The SQLite backend: durable jobs in one file, with no server to run.
 //!
 //! 1. One `jobs` table holds every job with its state (`available`, `scheduled`,
-//!    `running`, `retryable`, `dead`), time, priority, FIFO position, lease and unique
-//!    lock; the envelope is the JSON text every backend stores. The schema is the numbered files of `sql/sqlite/`,
-//!    embedded in the crate and applied at connect (`open.rs`).
+//!    `running`, `retryable`, `dead`, and `waiting` for a concurrency slot), time,
+//!    priority, FIFO position, lease, unique lock and concurrency limit; the envelope is
+//!    the JSON text every backend stores. The schema is the numbered files of
+//!    `sql/sqlite/`, embedded in the crate and applied at connect (`open.rs`).
 //! 2. WAL mode with `synchronous=NORMAL` by default (see [`Synchronous`]: every commit
 //!    survives the process being killed; `FULL` adds power loss), a busy timeout, and every
 //!    write either one statement or a `BEGIN IMMEDIATE` transaction, both of which take the
@@ -20,7 +21,7 @@
 //! 6. The trait impls below are a table of contents: each method is one line that
 //!    delegates to the file of its family, the same files in every backend (`push.rs`,
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
-//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`, `unique.rs`;
+//!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`, `unique.rs`, `limits.rs`;
 //!    `docs/internals.md`).
 //!    The rest is this backend's own machinery: `db.rs`, `open.rs`, `writer.rs`,
 //!    `wake.rs`, `moves.rs`, `sets.rs` and `poison.rs` (rows whose payload is not a job).
@@ -32,6 +33,7 @@ mod error;
 mod facts;
 mod finish;
 mod lease;
+mod limits;
 mod listing;
 mod metrics;
 mod moves;
@@ -197,12 +199,8 @@ impl Backend for SqliteBackend {
         })
     }
 
-    async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
-        // TODO(limits): replaced by the backend's sliding-window limiter.
-        Err(BackendError::Unsupported {
-            backend: "sqlite",
-            operation: "rate limits",
-        })
+    async fn rate_acquire(&self, params: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        limits::rate_acquire(&self.db, params).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
@@ -252,12 +250,8 @@ impl AdminBackend for SqliteBackend {
         unique::unique_release(&self.db, params).await
     }
 
-    async fn limits_list(&self, _p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
-        // TODO(limits): replaced by the backend's listing.
-        Err(BackendError::Unsupported {
-            backend: "sqlite",
-            operation: "limits",
-        })
+    async fn limits_list(&self, params: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        limits::limits_list(&self.db, params).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_flow.sql",
         sql: include_str!("../../sql/sqlite/0005_flow.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_limits.sql",
+        sql: include_str!("../../sql/sqlite/0006_limits.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.
@@ -238,7 +243,7 @@ mod tests {
         .fetch_one(&b.db.readers)
         .await
         .unwrap();
-        assert_eq!((version, locks), (5, 0));
+        assert_eq!((version, locks), (MIGRATIONS.len() as i64, 0));
         let mut p = ReserveParams::new(vec!["old".into()], "p", chrono::Utc::now());
         p.limit = 5;
         let got: Vec<String> = b
@@ -250,5 +255,96 @@ mod tests {
             .collect();
         let pushed: Vec<String> = jobs.into_iter().map(|j| j.jid).collect();
         assert_eq!(got, pushed);
+    }
+
+    /// A file of version 5 is rebuilt by migration 6 (a new state needs a new CHECK) with
+    /// every row as it was: queued jobs in their order and priority, a lease that still
+    /// settles by its token, a unique lock still held, the sets untouched.
+    #[tokio::test]
+    async fn a_version_5_file_keeps_its_jobs_leases_and_locks() {
+        use jobs::backend::{AdminBackend, Finish, FinishOutcome, FinishParams, JobSet};
+        use jobs::backend::{JobListParams, LeaseToken, UniqueListParams};
+        let path = temporary_path();
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = options.connect().await.unwrap();
+        for m in &MIGRATIONS[..5] {
+            sqlx::Executor::execute(&mut conn, m.sql).await.unwrap();
+        }
+        sqlx::Executor::execute(&mut conn, "PRAGMA user_version = 5")
+            .await
+            .unwrap();
+        let job = |n: i64| jobs::envelope::JobEnvelope::new("A", "q", vec![n.into()]);
+        let jobs: Vec<_> = (0..6).map(job).collect();
+        let far = chrono::Utc::now().timestamp_micros() + 3_600_000_000;
+        // (state, priority, lease token, unique key) per job.
+        let rows = [
+            ("available", 5, None, None),
+            ("available", 0, None, Some("u")),
+            ("running", 0, Some("nonce"), None),
+            ("scheduled", 0, None, None),
+            ("retryable", 0, None, None),
+            ("dead", 0, None, None),
+        ];
+        for (i, (j, (state, priority, lease, unique))) in jobs.iter().zip(rows).enumerate() {
+            sqlx::query(
+                "INSERT INTO jobs (id, jid, queue, class, state, run_at, pos, payload, priority,
+                     lease_owner, lease_token, lease_seq, lease_expires_at,
+                     unique_key, unique_until, unique_expires_at)
+                 VALUES (?1, ?2, 'q', 'A', ?3, 0, ?1, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?8)",
+            )
+            .bind(i as i64 + 1)
+            .bind(&j.jid)
+            .bind(state)
+            .bind(j.to_json().unwrap())
+            .bind(priority)
+            .bind(lease)
+            .bind(lease.map(|_| 1))
+            .bind(far)
+            .bind(unique)
+            .bind(unique.map(|_| "success"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let mut db = open(&SqliteConfig::new(&path)).await.unwrap();
+        db.temporary = Some(path);
+        let b = super::super::SqliteBackend {
+            db: std::sync::Arc::new(db),
+        };
+        let now = chrono::Utc::now();
+        let listed = |set: JobSet| {
+            let b = b.clone();
+            async move {
+                let page = b.job_list(JobListParams::new(set, 10)).await.unwrap();
+                page.jobs.into_iter().map(|s| s.job.jid).collect::<Vec<_>>()
+            }
+        };
+        let queue = listed(JobSet::Queue("q".into())).await;
+        assert_eq!(queue, vec![jobs[1].jid.clone(), jobs[0].jid.clone()]);
+        assert_eq!(listed(JobSet::Scheduled).await, vec![jobs[3].jid.clone()]);
+        assert_eq!(listed(JobSet::Retry).await, vec![jobs[4].jid.clone()]);
+        assert_eq!(listed(JobSet::Dead).await, vec![jobs[5].jid.clone()]);
+        let locks = b.unique_list(UniqueListParams::new(now)).await.unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(locks[0].jid, jobs[1].jid);
+        let token = LeaseToken("3:nonce".into());
+        let done = Finish::new(token, jobs[2].clone(), FinishOutcome::Completed, false);
+        let report = b
+            .job_finish(FinishParams::new(vec![done], now))
+            .await
+            .unwrap();
+        assert!(
+            report.lost.is_empty(),
+            "the lease taken before the upgrade settles"
+        );
+        let version: i64 = sqlx::query_scalar("SELECT user_version FROM pragma_user_version()")
+            .fetch_one(&b.db.readers)
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 }

@@ -6,8 +6,10 @@
 //!    (`unique.rs`).
 //! 2. [`prepare`] and [`insert`] are the two halves of a store, shared with the unique push
 //!    and the schedule claim, which push inside their own transactions. Jobs without a
-//!    priority or a lock go in with [`INSERT`], the statement of a push before flow control;
-//!    a batch with either goes in with [`INSERT_FLOW`], which also fills those columns.
+//!    priority, a lock or a concurrency limit go in with [`INSERT`], the statement of a
+//!    push before flow control; a batch with any goes in with [`INSERT_FLOW`], which also
+//!    fills those columns (the concurrency key and limit are read from the envelope here,
+//!    once, so the reserve never decodes a job to learn them).
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, PushParams, PushReport};
@@ -55,6 +57,8 @@ pub(super) struct Row {
     priority: u8,
     /// The unique lock the row is to hold.
     pub(super) lock: Option<Lock>,
+    /// The concurrency key and limit of a job that has one.
+    concurrency: Option<(String, u32)>,
 }
 
 /// A unique lock as its row stores it.
@@ -97,8 +101,11 @@ pub(super) fn prepare(
             },
             expires_at: micros(from_epoch(l.expires_at)),
         });
+        // A plain job answers from a map lookup; only a job with the field decodes it.
+        let concurrency = job.concurrency().map(|c| (c.key, c.limit.max(1)));
         let payload = encode_job(&job)?;
         rows.push(Row {
+            concurrency,
             priority: job.priority(),
             jid: job.jid,
             queue: job.queue,
@@ -113,19 +120,20 @@ pub(super) fn prepare(
 }
 
 /// The statement that stores `rows` and the JSON array it reads: [`INSERT`] for plain
-/// jobs, [`INSERT_FLOW`] when any has a priority or a lock.
+/// jobs, [`INSERT_FLOW`] when any has a priority, a lock or a concurrency limit.
 pub(super) fn encode<'a>(
     rows: impl IntoIterator<Item = &'a Row> + Clone,
 ) -> Result<(&'static str, String), BackendError> {
     let flow = rows
         .clone()
         .into_iter()
-        .any(|r| r.priority != 0 || r.lock.is_some());
+        .any(|r| r.priority != 0 || r.lock.is_some() || r.concurrency.is_some());
     let json = if flow {
         let rows: Vec<_> = rows
             .into_iter()
             .map(|r| {
                 let lock = r.lock.as_ref();
+                let limit = r.concurrency.as_ref();
                 (
                     &r.jid,
                     &r.queue,
@@ -137,6 +145,8 @@ pub(super) fn encode<'a>(
                     lock.map(|l| &l.key),
                     lock.map(|l| l.until),
                     lock.map(|l| l.expires_at),
+                    limit.map(|l| &l.0),
+                    limit.map(|l| l.1),
                 )
             })
             .collect();
@@ -161,13 +171,15 @@ pub(super) const INSERT: &str = "INSERT INTO jobs (jid, queue, class, state, run
     FROM json_each(?1)";
 
 /// [`INSERT`] for rows that also carry `priority, unique_key, unique_until,
-/// unique_expires_at` (the last three null for a job without a lock).
+/// unique_expires_at, concurrency_key, concurrency_limit` (the lock's three null for a job
+/// without a lock, the last two for a job without a concurrency limit).
 pub(super) const INSERT_FLOW: &str =
     "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload,
-                      priority, unique_key, unique_until, unique_expires_at)
+                      priority, unique_key, unique_until, unique_expires_at,
+                      concurrency_key, concurrency_limit)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
            (SELECT s.value FROM sequences AS s WHERE s.name = 'pos') + key + 1, value ->> 5,
-           value ->> 6, value ->> 7, value ->> 8, value ->> 9
+           value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11
     FROM json_each(?1)";
 
 /// Runs `sql` ([`INSERT`] or [`INSERT_FLOW`], as [`encode`] chose) for encoded rows.

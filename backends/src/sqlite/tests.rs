@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::listing::LISTED;
 use super::sets::{candidates, set_sql};
 use super::{
-    finish, lease, listing, moves, open, process, promote, reserve, unique, SqliteBackend,
+    finish, lease, limits, listing, moves, open, process, promote, reserve, unique, SqliteBackend,
     SqliteConfig,
 };
 
@@ -96,12 +96,14 @@ async fn hot_statements_use_their_partial_indexes() {
     sqlx::query("ANALYZE").execute(&b.db.readers).await.unwrap();
     assert_uses(&b, &reserve::reserve_sql(3), "jobs_available").await;
     let steps = plan(&b, &reserve::reserve_sql(3)).await;
+    // Each queue is read twice: for the jobs to take, and (only once a job with a
+    // concurrency key is met) for the decisions on the keyed ones.
     assert_eq!(
         steps
             .iter()
             .filter(|s| s.contains("jobs_available"))
             .count(),
-        3,
+        6,
         "{steps:?}"
     );
     // Each queue's jobs come from the index in run order (priority, position).
@@ -117,11 +119,40 @@ async fn hot_statements_use_their_partial_indexes() {
         V::T("c"),
     ];
     let steps = plan_bound(&b, &reserve::reserve_sql(3), &binds).await;
-    let arms = steps
+    // The plain path is the plan before the decisions on keyed jobs (`g`), which a reserve
+    // of jobs without a key never runs.
+    let keyed = steps
         .iter()
-        .filter(|s| s.contains("COVERING INDEX jobs_available (queue=?)"))
-        .count();
-    assert_eq!((arms, sorts(&steps)), (3, 1), "{steps:?}");
+        .position(|s| s == "MATERIALIZE g")
+        .unwrap_or(steps.len());
+    let (plain, keyed) = steps.split_at(keyed);
+    let arms = |steps: &[String]| {
+        steps
+            .iter()
+            .filter(|s| s.contains("COVERING INDEX jobs_available (queue=?)"))
+            .count()
+    };
+    assert_eq!((arms(plain), sorts(plain)), (3, 1), "{steps:?}");
+    assert_eq!(arms(keyed), 3, "{steps:?}");
+    assert!(
+        keyed
+            .iter()
+            .any(|s| s.contains("COVERING INDEX jobs_slots (concurrency_key=?)")),
+        "the slots of a key are counted from their index: {steps:?}"
+    );
+    // Reading ahead past jobs moved aside: the heads of the queues from their index, the
+    // slots of each key from theirs.
+    let ahead = plan(&b, &reserve::reserve_ahead_sql(3)).await;
+    for index in ["jobs_available (queue=?)", "jobs_slots (concurrency_key=?)"] {
+        assert!(
+            ahead.iter().any(|s| s.contains(index)),
+            "{index}: {ahead:?}"
+        );
+    }
+    assert!(!ahead.iter().any(|s| s == "SCAN jobs"), "{ahead:?}");
+    // The dashboard's listing reads leased and waiting rows from their partial indexes.
+    assert_uses(&b, limits::CONCURRENCY_USED, "jobs_slots").await;
+    assert_uses(&b, limits::CONCURRENCY_USED, "jobs_waiting").await;
     assert_uses(&b, reserve::ANY_AVAILABLE, "jobs_available").await;
     assert_uses(&b, lease::EXPIRED, "jobs_running").await;
     assert_uses(&b, process::EXTEND_LEASES, "jobs_running").await;
