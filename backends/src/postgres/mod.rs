@@ -28,6 +28,7 @@
 //! is in `backends/sql/postgres/`.
 
 mod actions;
+mod age;
 mod config;
 mod error;
 mod facts;
@@ -295,12 +296,8 @@ impl Backend for PostgresBackend {
         lease::lease_rescue(&self.inner, p).await
     }
 
-    async fn priority_age(&self, _p: AgeParams) -> Result<u64, BackendError> {
-        // TODO(aging): replaced by the backend's aging pass.
-        Err(BackendError::Unsupported {
-            backend: "postgres",
-            operation: "priority aging",
-        })
+    async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
+        age::priority_age(&self.inner, p).await
     }
 
     async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {

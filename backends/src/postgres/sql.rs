@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "flow_control",
         include_str!("../../sql/postgres/migrations/0007_flow_control.sql"),
     ),
+    (
+        10,
+        "priority_aging",
+        include_str!("../../sql/postgres/migrations/0010_priority_aging.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.
