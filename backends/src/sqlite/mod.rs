@@ -27,6 +27,7 @@
 //!    `wake.rs`, `moves.rs`, `sets.rs` and `poison.rs` (rows whose payload is not a job).
 
 mod actions;
+mod age;
 mod config;
 mod db;
 mod error;
@@ -191,12 +192,8 @@ impl Backend for SqliteBackend {
         lease::lease_rescue(&self.db, params).await
     }
 
-    async fn priority_age(&self, _p: AgeParams) -> Result<u64, BackendError> {
-        // TODO(aging): replaced by the backend's aging pass.
-        Err(BackendError::Unsupported {
-            backend: "sqlite",
-            operation: "priority aging",
-        })
+    async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
+        age::priority_age(&self.db, p).await
     }
 
     async fn rate_acquire(&self, params: RateAcquireParams) -> Result<RateDecision, BackendError> {
