@@ -54,6 +54,7 @@
 //!    `blocking.rs`, `unique.rs` and `clock.rs`.
 
 mod actions;
+mod age;
 mod blocking;
 mod clock;
 mod config;
@@ -335,12 +336,8 @@ impl Backend for RedisBackend {
         lease::lease_rescue(&self.inner, p).await
     }
 
-    async fn priority_age(&self, _p: AgeParams) -> Result<u64, BackendError> {
-        // TODO(aging): replaced by the backend's aging pass.
-        Err(BackendError::Unsupported {
-            backend: "redis",
-            operation: "priority aging",
-        })
+    async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
+        age::priority_age(&self.inner, p).await
     }
 
     async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
