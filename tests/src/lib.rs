@@ -290,6 +290,7 @@ macro_rules! conformance_suite {
                 a_job_given_back_leads_every_priority,
                 aging_lets_a_long_waiting_job_overtake,
                 aging_climbs_one_priority_per_step,
+                aging_keeps_up_with_a_steady_stream,
             }
             concurrency {
                 a_full_key_moves_its_jobs_aside_and_the_rest_run,

@@ -128,3 +128,46 @@ pub async fn aging_climbs_one_priority_per_step(b: Subject) -> CaseResult {
     assert_eq!(reserved_jids(&taken), jids([&five, &low, &six]));
     Ok(())
 }
+
+/// Under a steady stream (two pushes a second, one of them priority 9, the other of a
+/// priority that cycles through 0..9) with a pass every second and aging every 3 s, each
+/// pass moves exactly the jobs whose wait crossed a step since the one before, and the
+/// queue always lists (and runs) its jobs in the order of the priorities their waits
+/// earned: no job is held back behind the jobs that aged just before it.
+pub async fn aging_keeps_up_with_a_steady_stream(b: Subject) -> CaseResult {
+    let every = std::time::Duration::from_secs(3);
+    let band = |s: &jobs::backend::StoredJob, t: i64| {
+        let enqueued = s.job.enqueued_at.unwrap_or(f64::INFINITY);
+        jobs::backend::AgeParams::new(at(t), every).aged(s.job.priority(), enqueued)
+    };
+    for t in 0..40_i64 {
+        let cycling = u8::try_from((t * 7) % 10).unwrap_or(0);
+        let pushed = vec![with_priority(2 * t, cycling), with_priority(2 * t + 1, 9)];
+        push(&b, pushed, at(t)).await?;
+        let before = list(&b, JobSet::Queue(Q.into())).await?;
+        let crossed = before
+            .iter()
+            .filter(|s| band(s, t) < band(s, t - 1))
+            .count();
+        let moved = b
+            .priority_age(jobs::backend::AgeParams::new(at(t), every))
+            .await?;
+        assert_eq!(moved, crossed as u64, "jobs moved by the pass at {t} s");
+        let after = list(&b, JobSet::Queue(Q.into())).await?;
+        let bands: Vec<u8> = after.iter().map(|s| band(s, t)).collect();
+        assert!(
+            bands.windows(2).all(|w| w[0] <= w[1]),
+            "at {t} s the queue runs in the order of the earned priorities: {bands:?}"
+        );
+        if t % 4 == 3 {
+            let taken = reserve(&b, &[Q], 3, P1, at(t)).await?;
+            let first: Vec<String> = after.iter().take(3).map(|s| s.job.jid.clone()).collect();
+            assert_eq!(
+                reserved_jids(&taken),
+                first,
+                "reserve takes the listed head"
+            );
+        }
+    }
+    Ok(())
+}
