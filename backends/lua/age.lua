@@ -12,7 +12,9 @@
 -- only takes from it, so the jobs aged into band t are always the rightmost run of its
 -- list. The set jobs-rs:aged:<t>:<name> holds the SHA-1 of the payload of every job this
 -- script moved into band t: a job taken by a reserve (or deleted) since leaves a stale
--- member, which the pass drops once they outnumber the live ones.
+-- member, which the pass drops once they outnumber the live ones, or with the set once no
+-- aged job is left in the band. jobs-rs:aged-queues names the queues that have such sets,
+-- so they are looked at even after the queue left jobs-rs:pqueues.
 --
 -- Both runs of a band come due in order: a pushed job climbs once it waited one step, the
 -- first pushed first; an aged job one step after it arrived, the earliest moved first. So
@@ -75,11 +77,26 @@ local function boundary(list, set, hi)
   return lo
 end
 
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+-- The queues with prioritized jobs waiting, and those with an aged set left (a reserve
+-- that empties every priority list of a queue drops it from jobs-rs:pqueues).
+local tracked = ns .. 'jobs-rs:aged-queues'
+local names, seen = {}, {}
+for _, key in ipairs({ KEYS[1], tracked }) do
+  for _, name in ipairs(redis.call('SMEMBERS', key)) do
+    if not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+end
+
+for _, name in ipairs(names) do
   local movers = {}
+  local sets = {}
   for t = 1, 9 do
     local list = ns .. 'jobs-rs:pqueue:' .. t .. ':' .. name
     local set = ns .. 'jobs-rs:aged:' .. t .. ':' .. name
+    sets[t] = set
     local len = redis.call('LLEN', list)
     local members = redis.call('SCARD', set)
     local a = 0
@@ -136,11 +153,17 @@ for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       if #out > 0 then
         for _, m in ipairs(out) do redis.call('LSET', list, -m.i, MARK) end
         redis.call('LREM', list, -#out, MARK)
+        local left = a
         for _, m in ipairs(out) do
-          if m.aged then redis.call('SREM', set, redis.sha1hex(m.raw)) end
+          if m.aged then
+            left = left - 1
+            if left > 0 then redis.call('SREM', set, redis.sha1hex(m.raw)) end
+          end
           m.seq = #movers + 1
           movers[#movers + 1] = m
         end
+        -- Every job aged into the band left it: what the set still holds is stale.
+        if a > 0 and left == 0 then redis.call('DEL', set) end
       end
     end
   end
@@ -168,6 +191,11 @@ for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       if key then moved(ns .. 'jobs-rs:unique:' .. key, jid, 'l', dst, m.raw) end
       count = count + 1
     end
+  end
+  if redis.call('EXISTS', unpack(sets)) > 0 then
+    redis.call('SADD', tracked, name)
+  else
+    redis.call('SREM', tracked, name)
   end
 end
 return count
