@@ -45,10 +45,11 @@ macro_rules! declared {
 
 /// Per known queue and band 1..9 that has jobs: the enqueue time of the first job pushed
 /// there, and the enqueue time and declared priority of the first job aged into it (`?1`
-/// is not used: the parameters are numbered as in the other statements).
+/// is not used: the parameters are numbered as in the other statements). Materialized, so
+/// each head is read once: two index seeks per band.
 const HEADS: &str = concat!(
     "WITH RECURSIVE band (t) AS (SELECT 1 UNION ALL SELECT t + 1 FROM band WHERE t < ?3),
-     heads AS (
+     heads AS MATERIALIZED (
         SELECT k.name AS queue, band.t AS t,
             (SELECT j.run_at FROM jobs AS j
              WHERE j.queue = k.name AND j.state = 'available' AND j.priority = band.t
@@ -264,4 +265,82 @@ async fn place(
         .await
         .or_backend(&db.cx)?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteBackend;
+    use jobs::backend::{AdminBackend, Backend, PushParams};
+
+    /// The plan of `sql` with `binds` (text, integer) bound, one detail line per step.
+    async fn plan(b: &SqliteBackend, sql: &str, binds: &[(Option<&str>, i64)]) -> Vec<String> {
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+        for (text, n) in binds {
+            q = match text {
+                Some(t) => q.bind(*t),
+                None => q.bind(*n),
+            };
+        }
+        let rows = q.fetch_all(&b.db.readers).await.unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    /// Every read of the pass seeks into `jobs_available` and reads it in order: no scan of
+    /// `jobs`, no sort.
+    #[tokio::test]
+    async fn the_pass_reads_band_heads_from_the_index() {
+        let b = SqliteBackend::temporary().await.unwrap();
+        let now = chrono::Utc::now();
+        let jobs: Vec<_> = (0..3000)
+            .map(|i| {
+                let mut job = jobs::envelope::JobEnvelope::new("A", ["a", "b"][i % 2], vec![]);
+                job.set_priority((i % 10) as u8);
+                job
+            })
+            .collect();
+        b.job_push(PushParams::new(jobs, now - chrono::Duration::seconds(30)))
+            .await
+            .unwrap();
+        let p = AgeParams::new(now, std::time::Duration::from_secs(10));
+        assert_eq!(b.priority_age(p).await.unwrap(), 2700);
+        sqlx::query("ANALYZE").execute(&b.db.readers).await.unwrap();
+        let path = format!("$.{PRIORITY_FIELD}");
+        let max = i64::from(MAX_PRIORITY);
+        let walk = [
+            (Some("a"), 0),
+            (Some(path.as_str()), 0),
+            (None, max),
+            (None, CHUNK),
+            (None, 4),
+            (None, 0),
+        ];
+        for (sql, binds) in [
+            (
+                HEADS,
+                &[(None, 1), (Some(path.as_str()), 0), (None, max)][..],
+            ),
+            (PUSHED, &walk[..]),
+            (AGED, &walk[..]),
+            (FLOOR, &[(Some("a"), 0), (None, 4)][..]),
+        ] {
+            let steps = plan(&b, sql, binds).await;
+            assert!(
+                steps.iter().any(|s| s.contains("jobs_available")),
+                "{sql}: {steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN j") && !s.contains("INDEX")),
+                "a full scan of jobs for {sql}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                "a sort for {sql}: {steps:?}"
+            );
+        }
+        b.clear_all().await.unwrap();
+    }
 }
