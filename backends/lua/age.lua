@@ -28,8 +28,9 @@
 -- has its lock's place updated (lock.lua `moved`), so a replacing push still finds it.
 --
 -- KEYS[1] jobs-rs:pqueues (the queues with prioritized jobs waiting), KEYS[2] queues.
--- ARGV[1] the key prefix ("" or "<prefix>:"), ARGV[2] now (epoch s), ARGV[3] seconds per
--- step (> 0).
+-- ARGV[1] the key prefix ("" or "<prefix>:"; the lists, the aged sets and
+-- jobs-rs:aged-queues are named from it), ARGV[2] now (epoch s), ARGV[3] seconds per step
+-- (> 0).
 -- Returns how many jobs moved.
 local ns, now, every = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 -- Never a payload: payloads are JSON objects.

@@ -21,7 +21,11 @@ const AGE: &str = include_str!("../../sql/postgres/age.sql");
 pub(super) async fn priority_age(inner: &Inner, p: AgeParams) -> Result<u64, BackendError> {
     let moved: i64 = sqlx::query_scalar(&inner.q(AGE))
         .bind(to_epoch(p.now))
-        .bind(p.every.as_secs_f64())
+        .bind(
+            p.every
+                .max(std::time::Duration::from_millis(1))
+                .as_secs_f64(),
+        )
         .fetch_one(&inner.pool)
         .await
         .or_backend(&inner.cx)?;
