@@ -8,7 +8,9 @@
 -- at the head of the in-flight list (the one the pop moved, if it moved one) has its unique
 -- lock released when it is held until the job starts. Should the pop have moved nothing, that
 -- job is one taken earlier whose start lock was released then: releasing is compare-and-delete
--- by jid, so this does nothing to a lock another job has taken since.
+-- by jid, so this does nothing to a lock another job has taken since. A job with a
+-- concurrency limit keeps its lock here: it may yet be moved aside, and slot.lua, run next
+-- for it, releases the lock when the job takes its slot.
 --
 -- KEYS[1] jobs-rs:epoch:<p>, KEYS[2] jobs-rs:rescues, KEYS[3] jobs-rs:leased:<p>,
 -- KEYS[4] jobs-rs:leases, KEYS[5] the in-flight list, KEYS[6] jobs-rs:sleepers:<queue>.
@@ -23,5 +25,7 @@ if epoch ~= ARGV[1] then
 end
 if ARGV[6] ~= '' then redis.call('ZREM', KEYS[6], ARGV[6]) end
 local job = redis.call('LINDEX', KEYS[5], 0)
-if job then release_named(ARGV[5], job, true) end
+if job and not string.find(job, '"jobs_rs_concurrency"', 1, true) then
+  release_named(ARGV[5], job, true)
+end
 return { tonumber(epoch), redis.call('EXISTS', KEYS[2]) }

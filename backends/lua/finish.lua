@@ -25,7 +25,10 @@
 -- payload, unless the outcome is c or e the score and the job JSON to store, and for a locked
 -- job its lock hash key, the lock's key and the jid. Completed items, the common case, cost
 -- two arguments.
+-- A settled job that holds a concurrency slot frees it, bringing the oldest job waiting for
+-- its key back (limits.lua; the key prefix is KEYS[1] without its "retry").
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
+local ns = string.sub(KEYS[1], 1, -6)
 local lost = {}
 local processed, failed, expired = 0, 0, 0
 local killed = false
@@ -59,6 +62,7 @@ while a <= #ARGV do
   if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
   else
+    free_slot(ns, list, raw)
     if string.sub(head, 3, 3) == '1' then
       redis.call('HDEL', KEYS[9], redis.sha1hex(raw))
     end

@@ -10,6 +10,8 @@
 -- The process's lease epoch (jobs-rs:epoch:<n>:<p>) is raised, so every lease token it holds
 -- is stale from now on, even for a job it reserves again later (same bytes, same list); it
 -- expires ARGV[4] seconds after the process's last beat (heartbeats renew it).
+-- A job that holds a concurrency slot frees it (limits.lua), the waiting job it brings back
+-- ending up right behind it.
 -- Then drop the records of processes whose last beat is older than their lease ttl.
 --
 -- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues,
@@ -38,6 +40,7 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
     while true do
       local job = redis.call('LPOP', inflight)
       if not job then break end
+      free_slot(ns, inflight, job)
       local field = redis.sha1hex(job)
       local n = redis.call('HINCRBY', KEYS[5], field, 1)
       if n >= max then

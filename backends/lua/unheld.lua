@@ -5,6 +5,7 @@
 -- A job found unlisted is only marked (its reply may be on its way); found unlisted again at
 -- the next beat, it goes back to the head of its queue, unchanged and uncounted (it never
 -- ran), and the process's token for it, should the reply come after all, matches nothing.
+-- A job that holds a concurrency slot frees it first (limits.lua).
 --
 -- KEYS[1] jobs-rs:leased:<p>, KEYS[2] jobs-rs:unheld:<p> (hash: SHA-1 of a payload -> 1),
 -- KEYS[3] queues.
@@ -27,6 +28,7 @@ for _, q in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     if not held[f] then
       if marked[f] then
         if redis.call('LREM', inflight, 1, job) == 1 then
+          free_slot(ns, inflight, job)
           redis.call('RPUSH', ns .. 'queue:' .. q, job)
           redis.call('SADD', KEYS[3], q)
           back = back + 1

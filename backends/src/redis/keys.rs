@@ -10,10 +10,13 @@
 //!    `jobs-rs:inflight:<n>:<process>:<queue>`, where `<n>` is the byte length of the process
 //!    id so that no two (process, queue) pairs share a key. Flow control: `jobs-rs:pqueues`,
 //!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
-//!    `jobs-rs:unique:<key>` (see `unique.rs`).
+//!    `jobs-rs:unique:<key>` (see `unique.rs`). Limits (see `limits.rs`): `jobs-rs:limits`,
+//!    `jobs-rs:slots:<key>`, `jobs-rs:waiting:<key>`, `jobs-rs:rates`,
+//!    `jobs-rs:rates:conf` and `jobs-rs:rate:<key>`.
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,
-//!    `move.lua`, `clear.lua`, `locks.lua`, `lock.lua`) the flow keys; change them together.
+//!    `move.lua`, `clear.lua`, `locks.lua`, `lock.lua`) the flow keys, and `limits.lua` and
+//!    `limits_list.lua` the slot keys; change them together.
 
 use chrono::NaiveDate;
 
@@ -132,6 +135,22 @@ impl Keys {
     /// Hash: unique lock `key` (its holder's jid, class, queue, until, lapse, where it waits).
     pub(crate) fn unique(&self, key: &str) -> String {
         self.join(&["jobs-rs:unique:", key])
+    }
+    /// Hash: concurrency key in use -> its limit, as the last job taken declared it.
+    pub(crate) fn limits(&self) -> String {
+        self.k("jobs-rs:limits")
+    }
+    /// Sorted set: rate key -> when its window empties (epoch µs).
+    pub(crate) fn rates(&self) -> String {
+        self.k("jobs-rs:rates")
+    }
+    /// Hash: rate key -> `<limit>:<window µs>`, as the last call declared them.
+    pub(crate) fn rates_conf(&self) -> String {
+        self.k("jobs-rs:rates:conf")
+    }
+    /// Sorted set: the starts of rate key `key` in its window (epoch µs).
+    pub(crate) fn rate(&self, key: &str) -> String {
+        self.join(&["jobs-rs:rate:", key])
     }
     /// Sorted set: process id -> the time its leases expire.
     pub(crate) fn leases(&self) -> String {

@@ -17,6 +17,9 @@
 //!    (`unique.rs`): jobs of priority 1..9 wait in `jobs-rs:pqueue:<p>:<queue>` (priority 0 in
 //!    Sidekiq's list, so Ruby reads it as ever), unique locks are `jobs-rs:unique:<key>`
 //!    hashes indexed in `jobs-rs:uniques`, and `jobs-rs:stat:expired` counts expired jobs.
+//!    Limits (`limits.rs`): concurrency slots in `jobs-rs:slots:<key>`, jobs moved aside in
+//!    `jobs-rs:waiting:<key>`, keys in use in `jobs-rs:limits`; rate logs in
+//!    `jobs-rs:rate:<key>`, indexed in `jobs-rs:rates` and `jobs-rs:rates:conf`.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
 //!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's
 //!    super_fetch does. The lease token carries the raw payload and the process's lease
@@ -48,7 +51,7 @@
 //! 8. **Layout.** The trait impls below are a table of contents: each method is one line
 //!    that delegates to the file of its family, the same files in every backend
 //!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
-//!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`;
+//!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`, `limits.rs`;
 //!    `docs/internals.md`). The rest is this backend's own machinery: `keys.rs`,
 //!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs`,
 //!    `blocking.rs`, `unique.rs` and `clock.rs`.
@@ -63,6 +66,7 @@ mod facts;
 mod finish;
 mod keys;
 mod lease;
+mod limits;
 mod listing;
 mod metrics;
 mod moves;
@@ -340,12 +344,8 @@ impl Backend for RedisBackend {
         age::priority_age(&self.inner, p).await
     }
 
-    async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
-        // TODO(limits): replaced by the backend's sliding-window limiter.
-        Err(BackendError::Unsupported {
-            backend: "redis",
-            operation: "rate limits",
-        })
+    async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        limits::rate_acquire(&self.inner, p).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
@@ -395,12 +395,8 @@ impl AdminBackend for RedisBackend {
         unique::unique_release(&self.inner, p).await
     }
 
-    async fn limits_list(&self, _p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
-        // TODO(limits): replaced by the backend's listing.
-        Err(BackendError::Unsupported {
-            backend: "redis",
-            operation: "limits",
-        })
+    async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        limits::limits_list(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

@@ -34,6 +34,11 @@
 //!    priority list wakes it with `CLIENT UNBLOCK`; the pop then returns empty and the next
 //!    round takes the job. A prioritized job pushed between the round and the registration
 //!    is seen by `sleep.lua`, and the reserve wakes its own pop.
+//! 8. Concurrency limits (`limits.rs`): `reserve.lua` takes each limited job's slot, or moves
+//!    the job aside, as it moves it; a round that stopped at its budget of jobs moved aside
+//!    says so, and the reserve runs another at once. A limited job a blocking pop moved takes
+//!    its slot or is moved aside by `slot.lua` in one more round trip (plain jobs: none);
+//!    moved aside or taken back by a rescue meanwhile, it is not handed out.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +47,7 @@ use jobs::backend::{BackendError, DeadLimits, ReserveParams, Reserved};
 use redis::Value;
 
 use super::error::bad_reply;
+use super::limits::{may_be_limited, take_popped, Popped};
 use super::moves::{run_moves, Action, Move, Source};
 use super::raw;
 use super::scripts::{BLOCKED, REQUEUE, RESCUES, RESERVE, SLEEP};
@@ -65,6 +71,8 @@ struct Round {
     open: usize,
     /// The process's lease epoch (when a job was taken or a queue registered).
     epoch: u64,
+    /// The round stopped at its budget of jobs moved aside: the queues may hold more.
+    busy: bool,
 }
 
 /// Blocking pops shorter than this are not worth a round trip.
@@ -94,6 +102,11 @@ pub(super) async fn job_reserve(
             // Every job of the round was buried as not a job: look again while time is left.
             continue;
         }
+        if round.busy {
+            // Only jobs of full keys were met, and moved aside: the jobs behind them are
+            // looked at now, whatever the wait.
+            continue;
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if round.block == 0 || remaining < MIN_BLOCK {
             return Ok(Vec::new());
@@ -116,6 +129,13 @@ pub(super) async fn job_reserve(
                 // carry the old epoch. Back to the head of its queue; the next round takes it
                 // (or another process does) under a lease that holds.
                 give_back(inner, &p.process, queue, &raw, epoch).await?;
+                rotation += 1;
+                continue;
+            }
+            if may_be_limited(&raw)
+                && take_popped(inner, &p.process, queue, &raw, epoch).await? != Popped::Held
+            {
+                // Its key was full (it waits aside now), or a rescue took it back meanwhile.
                 rotation += 1;
                 continue;
             }
@@ -372,6 +392,10 @@ fn parse_round(reply: Value) -> Option<Round> {
     let open: i64 = redis::from_redis_value(parts.next()?).ok()?;
     let rescues: Vec<u32> = redis::from_redis_value(parts.next()?).ok()?;
     let epoch: u64 = redis::from_redis_value(parts.next()?).ok()?;
+    let busy = match parts.next() {
+        Some(v) => redis::from_redis_value::<i64>(v).ok()? == 1,
+        None => false,
+    };
     if !rescues.is_empty() && rescues.len() * 2 != flat.len() {
         return None;
     }
@@ -388,5 +412,6 @@ fn parse_round(reply: Value) -> Option<Round> {
         block: usize::try_from(block).ok()?,
         open: usize::try_from(open).ok()?,
         epoch,
+        busy,
     })
 }

@@ -2,7 +2,8 @@
 //!
 //! `invoke_async` sends `EVALSHA` and loads the script on `NOSCRIPT`, so a restarted server
 //! gets them back on first use. Scripts that release or move a job's unique lock start with
-//! the helpers of `lock.lua`; those that set or judge a lease, with `lease_time.lua`.
+//! the helpers of `lock.lua`; those that set or judge a lease, with `lease_time.lua`; those
+//! that take or free a concurrency slot, with `limits.lua`.
 
 use std::sync::LazyLock;
 
@@ -18,6 +19,14 @@ macro_rules! with_lock {
     };
 }
 
+/// The concurrency-slot helpers (`limit_of`, `take_slot`, `wait_aside`, `free_slot`), then
+/// what follows.
+macro_rules! with_limits {
+    ($($text:expr),+) => {
+        concat!(include_str!("../../lua/limits.lua"), $($text),+)
+    };
+}
+
 /// `lease_time` (a lease time in the caller's or the store's clock), then what follows.
 macro_rules! with_lease_time {
     ($($text:expr),+) => {
@@ -27,18 +36,18 @@ macro_rules! with_lease_time {
 
 /// Moves up to `limit` jobs from queues into a process's in-flight lists.
 pub(crate) static RESERVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lease_time!(with_lock!("reserve.lua"))));
+    LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("reserve.lua")))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
 pub(crate) static FINISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lock!("finish.lua")));
+    LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
 /// Gives leased jobs back to the head of their queues.
 pub(crate) static REQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../lua/requeue.lua")));
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/requeue.lua"))));
 /// Claims jobs from a set or list and moves each once (promote, admin actions).
 pub(crate) static MOVE: LazyLock<Script> = LazyLock::new(|| Script::new(with_lock!("move.lua")));
 /// Pushes back the in-flight jobs of processes whose lease expired.
 pub(crate) static RESCUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lease_time!(with_lock!("rescue.lua"))));
+    LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("rescue.lua")))));
 /// The rescue count of one job taken by a blocking `LMOVE`.
 pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));
@@ -66,4 +75,14 @@ pub(crate) const BLOCKED: &str = with_lease_time!(with_lock!("blocked.lua"));
 pub(crate) const BEAT: &str = with_lease_time!(include_str!("../../lua/beat.lua"));
 /// Run in the heartbeat's transaction: gives back in-flight jobs the process does not hold.
 /// Sent as `EVAL`.
-pub(crate) const UNHELD: &str = include_str!("../../lua/unheld.lua");
+pub(crate) const UNHELD: &str = with_limits!(include_str!("../../lua/unheld.lua"));
+/// Run after a blocking `LMOVE` moved a job with a concurrency limit: takes its slot or moves
+/// it aside.
+pub(crate) static SLOT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(with_lock!("slot.lua"))));
+/// Takes a start from a rate limit's sliding log.
+pub(crate) static RATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/rate.lua")));
+/// The concurrency and rate limits in use, for the dashboard.
+pub(crate) static LIMITS_LIST: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/limits_list.lua")));

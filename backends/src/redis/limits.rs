@@ -1,0 +1,200 @@
+//! Concurrency and rate limits on Redis: the slot a limited job takes after a blocking pop,
+//! the sliding-window rate limiter, and the dashboard's listing of limits in use.
+//!
+//! 1. **Concurrency.** A job's `jobs_rs_concurrency` names a key and a limit. Its slots are
+//!    the hash `jobs-rs:slots:<key>` (holder -> jid), a holder being a lease: the in-flight
+//!    list the job sits in and the SHA-1 of its payload. `reserve.lua` takes the slot in the
+//!    step that moves the job into the in-flight list, or, the key being full, moves the job
+//!    aside to `jobs-rs:waiting:<key>` (oldest first, each entry prefixed with its queue) in
+//!    the same step, counting no attempt and going on with the jobs behind it. A job a
+//!    blocking pop moves (without the script) runs `slot.lua` right after ([`take_popped`]).
+//!    `finish.lua`, `requeue.lua`, `rescue.lua` and the heartbeat's `unheld.lua` free the
+//!    slot (compare-and-delete by holder, so a fenced-off lease frees nothing and nothing is
+//!    freed twice) in the step that ends the lease, bringing the oldest waiting job of the key
+//!    back to the head of its queue. `jobs-rs:limits` indexes the keys in use with their limit;
+//!    a key with no slot held and no job waiting is dropped from it. The helpers are
+//!    `limits.lua`; only payloads that contain `"jobs_rs_concurrency"` are decoded.
+//! 2. **No leak.** A slot exists only while its job sits in an in-flight list, and every way
+//!    out of an in-flight list (settle, requeue, rescue, give-back) frees it in the same
+//!    script. A crash between a blocking pop and `slot.lua` leaves the job in flight without a
+//!    slot: its rescue frees nothing and gives it back.
+//! 3. **Rates.** `rate.lua` keeps a sliding log per key, `jobs-rs:rate:<key>` (starts in
+//!    epoch µs), pruned on each call and expiring one window after its last start; the index
+//!    `jobs-rs:rates` (key -> when its window empties) and `jobs-rs:rates:conf` (key -> limit
+//!    and window) serve the listing.
+//! 4. **Plain jobs** pay one `string.find` per script that meets them, no decode, no key.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jobs::backend::{
+    BackendError, LeaseClock, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision,
+};
+
+use super::error::bad_reply;
+use super::scripts::{LIMITS_LIST, RATE, SLOT};
+use super::Inner;
+
+/// What became of a job a blocking pop moved, once `slot.lua` ran for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Popped {
+    /// It holds its slot (or has no limit): hand it out.
+    Held,
+    /// Its key was full: it waits aside.
+    Aside,
+    /// A rescue took it back since: not ours to hand out.
+    Gone,
+}
+
+/// `"jobs_rs_concurrency"`, quotes included: what the scripts look for before decoding.
+const QUOTED_FIELD: &[u8] = b"\"jobs_rs_concurrency\"";
+
+/// Whether a payload may carry a concurrency limit (the test the scripts make).
+pub(super) fn may_be_limited(raw: &[u8]) -> bool {
+    raw.windows(QUOTED_FIELD.len()).any(|w| w == QUOTED_FIELD)
+}
+
+/// Takes the slot of `raw`, a job with a concurrency limit that a blocking pop of `process`
+/// moved from `queue` under lease epoch `epoch`, or moves it aside (`slot.lua`).
+pub(super) async fn take_popped(
+    inner: &Inner,
+    process: &str,
+    queue: &str,
+    raw: &[u8],
+    epoch: u64,
+) -> Result<Popped, BackendError> {
+    let k = inner.keys();
+    let mut inv = SLOT.prepare_invoke();
+    inv.key(k.inflight(process, queue))
+        .key(k.epoch(process))
+        .arg(raw)
+        .arg(epoch)
+        .arg(k.ns())
+        .arg(queue);
+    let reply: i64 = inner.eval(&inv).await?;
+    match reply {
+        0 => Ok(Popped::Held),
+        1 => Ok(Popped::Aside),
+        2 => Ok(Popped::Gone),
+        _ => Err(bad_reply("slot")),
+    }
+}
+
+/// The script's `now`: epoch µs for [`LeaseClock::Caller`], empty for the server's clock.
+fn now_arg(clock: LeaseClock, now: DateTime<Utc>) -> String {
+    match clock {
+        LeaseClock::Caller => now.timestamp_micros().to_string(),
+        _ => String::new(),
+    }
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Takes one start from a rate limit's sliding window (`rate.lua`).
+pub(super) async fn rate_acquire(
+    inner: &Inner,
+    p: RateAcquireParams,
+) -> Result<RateDecision, BackendError> {
+    let k = inner.keys();
+    let mut inv = RATE.prepare_invoke();
+    inv.key(k.rate(&p.key))
+        .key(k.rates())
+        .key(k.rates_conf())
+        .arg(now_arg(p.clock, p.now))
+        .arg(p.limit.max(1))
+        .arg(micros(p.per).max(1))
+        .arg(&p.key);
+    let (granted, retry_at): (i64, i64) = inner.eval(&inv).await?;
+    Ok(if granted == 1 {
+        RateDecision::Granted
+    } else {
+        RateDecision::Refused {
+            retry_at: from_micros(retry_at),
+        }
+    })
+}
+
+/// `(key, limit, in use, waiting)` of each concurrency key, as `limits_list.lua` returns them.
+type ConcurrencyRow = (String, u32, u64, u64);
+/// `(key, limit, window µs, starts, full, frees at µs)` of each rate key.
+type RateRow = (String, u32, i64, u64, i64, i64);
+
+/// Every concurrency key in use, then every rate key with a start in its window, each sorted
+/// by key, then paged.
+pub(super) async fn limits_list(
+    inner: &Inner,
+    p: LimitsListParams,
+) -> Result<Vec<LimitUsage>, BackendError> {
+    let k = inner.keys();
+    let mut inv = LIMITS_LIST.prepare_invoke();
+    inv.key(k.limits())
+        .key(k.rates())
+        .key(k.rates_conf())
+        .arg(k.ns())
+        .arg(now_arg(p.clock, p.now));
+    let (conc, rates): (Vec<redis::Value>, Vec<redis::Value>) = inner.eval(&inv).await?;
+    let mut conc = rows::<ConcurrencyRow>(conc, 4)?;
+    let mut rates = rows::<RateRow>(rates, 6)?;
+    conc.sort_by(|a, b| a.0.cmp(&b.0));
+    rates.sort_by(|a, b| a.0.cmp(&b.0));
+    let conc = conc
+        .into_iter()
+        .map(|(key, limit, in_use, waiting)| LimitUsage::concurrency(key, limit, in_use, waiting));
+    let rates = rates
+        .into_iter()
+        .map(|(key, limit, per, in_use, full, frees)| {
+            let per = Duration::from_micros(u64::try_from(per).unwrap_or(0));
+            let frees_at = (full == 1).then(|| from_micros(frees));
+            LimitUsage::rate(key, limit, per, in_use, frees_at)
+        });
+    Ok(conc.chain(rates).skip(p.offset).take(p.limit).collect())
+}
+
+/// Reads a flat reply of `width`-wide rows.
+fn rows<T: redis::FromRedisValue>(
+    flat: Vec<redis::Value>,
+    width: usize,
+) -> Result<Vec<T>, BackendError> {
+    if flat.len() % width != 0 {
+        return Err(bad_reply("limits"));
+    }
+    let mut out = Vec::with_capacity(flat.len() / width);
+    let mut it = flat.into_iter();
+    loop {
+        let row: Vec<redis::Value> = it.by_ref().take(width).collect();
+        if row.is_empty() {
+            return Ok(out);
+        }
+        let row =
+            redis::from_redis_value(redis::Value::Array(row)).map_err(|_| bad_reply("limits"))?;
+        out.push(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_needle_is_the_envelope_field() {
+        let field = jobs::envelope::limits::CONCURRENCY_FIELD.as_bytes();
+        assert_eq!(&QUOTED_FIELD[1..QUOTED_FIELD.len() - 1], field);
+    }
+
+    #[test]
+    fn only_payloads_naming_the_field_may_be_limited() {
+        assert!(may_be_limited(
+            br#"{"jid":"a","jobs_rs_concurrency":{"key":"k","limit":1}}"#
+        ));
+        assert!(!may_be_limited(
+            br#"{"jid":"a","args":["jobs_rs_concurrency_x"]}"#
+        ));
+        assert!(!may_be_limited(b""));
+    }
+}
