@@ -26,7 +26,8 @@
 -- job its lock hash key, the lock's key and the jid. Completed items, the common case, cost
 -- two arguments.
 -- A settled job that holds a concurrency slot frees it, bringing the oldest job waiting for
--- its key back (limits.lua; the key prefix is KEYS[1] without its "retry").
+-- its key back (limits.lua: freed together at the end; the key prefix is KEYS[1] without its
+-- "retry").
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
 local ns = string.sub(KEYS[1], 1, -6)
 local lost = {}
@@ -62,7 +63,7 @@ while a <= #ARGV do
   if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
   else
-    free_slot(ns, list, raw)
+    free_later(list, raw)
     if string.sub(head, 3, 3) == '1' then
       redis.call('HDEL', KEYS[9], redis.sha1hex(raw))
     end
@@ -101,6 +102,7 @@ if failed > 0 then
   redis.call('EXPIRE', KEYS[7], ARGV[4])
 end
 if expired > 0 then redis.call('INCRBY', KEYS[11 + 2 * nlists], expired) end
+free_deferred(ns)
 local trimmed = 0
 if killed then
   trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])

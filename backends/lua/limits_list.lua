@@ -1,9 +1,12 @@
 -- The limits in use, for the dashboard: every concurrency key in jobs-rs:limits with a slot
 -- held or a job waiting, and every rate key whose window holds a start at `now`. Unsorted
--- (the caller sorts by key, bytewise, and pages).
+-- (the caller sorts by key, bytewise, and pages). A concurrency key's limit is the one its
+-- newest waiting job declares, or, none waiting, the largest its holders declare.
+-- Put after limits.lua (scripts.rs).
 --
--- KEYS[1] jobs-rs:limits (hash: key -> limit), KEYS[2] jobs-rs:rates (zset: key -> window
--- end, µs), KEYS[3] jobs-rs:rates:conf (hash: key -> "<limit>:<window µs>").
+-- KEYS[1] jobs-rs:limits (hash: key -> slots held, + WAITS), KEYS[2] jobs-rs:rates (zset: key ->
+-- window end, µs), KEYS[3] jobs-rs:rates:conf (hash: key -> "<limit>:<window µs>"),
+-- KEYS[4] jobs-rs:slots (hash: holder -> "<limit>:<key>").
 -- ARGV[1] the key prefix, ARGV[2] now (epoch µs), or '' for the server's clock (TIME).
 -- Returns { {key, limit, in use, waiting, ...}, {key, limit, window µs, starts in the
 -- window, 1 and frees at (µs) when full else 0 and 0, ...} }.
@@ -15,17 +18,32 @@ if ARGV[2] == '' then
 else
   now = tonumber(ARGV[2])
 end
+local declared = {}
+for _, v in ipairs(redis.call('HVALS', KEYS[4])) do
+  local colon = string.find(v, ':', 1, true)
+  local key, limit = string.sub(v, colon + 1), tonumber(string.sub(v, 1, colon - 1))
+  if not declared[key] or declared[key] < limit then declared[key] = limit end
+end
 local conc = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local key = all[i]
-  local used = redis.call('HLEN', ns .. 'jobs-rs:slots:' .. key)
-  local waiting = redis.call('LLEN', ns .. 'jobs-rs:waiting:' .. key)
-  if used > 0 or waiting > 0 then
+  local used = tonumber(all[i + 1]) % WAITS
+  local waiting = ns .. 'jobs-rs:waiting:' .. key
+  local n = redis.call('LLEN', waiting)
+  if used > 0 or n > 0 then
+    local limit = declared[key]
+    if n > 0 then
+      local entry = redis.call('LINDEX', waiting, -1)
+      local colon = string.find(entry, ':', 1, true)
+      local len = tonumber(string.sub(entry, 1, colon - 1))
+      local _, l = limit_of(string.sub(entry, colon + len + 1))
+      limit = l or limit
+    end
     conc[#conc + 1] = key
-    conc[#conc + 1] = tonumber(all[i + 1])
+    conc[#conc + 1] = limit or 1
     conc[#conc + 1] = used
-    conc[#conc + 1] = waiting
+    conc[#conc + 1] = n
   end
 end
 local rates = {}

@@ -4,7 +4,9 @@
 --
 -- A member claimed from a list (a queue, an in-flight list) may have a rescue count: it is
 -- dropped with the member (only when some job has one), so a job deleted or buried before
--- it ran leaves no count behind. Members of sets have none (a finish clears them).
+-- it ran leaves no count behind. Members of sets have none (a finish clears them). A member
+-- claimed from an in-flight list (a reserve burying bytes that are not a job) frees the
+-- concurrency slot it holds, if any (limits.lua).
 --
 -- A job to a priority list (p) puts its queue in jobs-rs:pqueues and collects the blocking
 -- connections waiting on queue:<name> to wake (see push.lua). A claimed job with a unique
@@ -37,6 +39,7 @@ for i = 1, n do
     if claimed > 0 and counting then
       redis.call('HDEL', KEYS[4], redis.sha1hex(ARGV[b + 2]))
     end
+    if claimed > 0 then free_slot(ns, src, ARGV[b + 2]) end
   end
   if claimed > 0 then
     count = count + 1

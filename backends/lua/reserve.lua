@@ -47,8 +47,8 @@ local function take(src, dst, i)
   while taken < limit and aside < ASIDE_BUDGET do
     local job = redis.call('LMOVE', src, dst, 'RIGHT', 'LEFT')
     if not job then break end
-    local key, most, jid = limit_of(job)
-    if key and not take_slot(ns, key, most, dst .. '#' .. redis.sha1hex(job), jid) then
+    local key, most = limit_of(job)
+    if key and not take_slot(ns, key, most, holder(dst, job)) then
       redis.call('LPOP', dst)
       wait_aside(ns, key, ARGV[5 + i], job)
       aside = aside + 1

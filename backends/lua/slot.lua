@@ -13,8 +13,8 @@
 local job, ns = ARGV[1], ARGV[3]
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 2 end
 if not redis.call('LPOS', KEYS[1], job) then return 2 end
-local key, most, jid = limit_of(job)
-if key and not take_slot(ns, key, most, KEYS[1] .. '#' .. redis.sha1hex(job), jid) then
+local key, most = limit_of(job)
+if key and not take_slot(ns, key, most, holder(KEYS[1], job)) then
   redis.call('LREM', KEYS[1], 1, job)
   wait_aside(ns, key, ARGV[4], job)
   return 1

@@ -1,8 +1,6 @@
-//! Concurrency and rate limits on Redis under races and crashes: reservers on separate
-//! connections never hold more than a key's limit and every job runs; a blocking pop that
-//! meets a full key moves its job aside; a crash between a pop and its slot, and the
-//! heartbeat's give-back, leave no slot held; racing rate callers get exactly the limit;
-//! plain jobs write no limit keys.
+//! Concurrency and rate limits on Redis under races and crashes: racing reservers never hold
+//! more than a key's limit, every job runs, no slot outlives its lease, racing rate callers
+//! get exactly the limit, and plain jobs write no limit keys.
 
 mod redis_support;
 
@@ -17,6 +15,9 @@ use jobs::envelope::limits::ConcurrencyLimit;
 use jobs::envelope::JobEnvelope;
 use jobs_backends::redis::{RedisBackend, RedisOptions};
 use redis_support::*;
+
+/// What `jobs-rs:limits` adds to a key's count of slots held while jobs of the key wait.
+const WAITS: u64 = 1 << 32;
 
 fn plain(n: i64) -> JobEnvelope {
     JobEnvelope::new("Echo", "q", vec![n.into()])
@@ -43,12 +44,8 @@ fn reserve_params(process: &str, wait: Duration) -> ReserveParams {
 }
 
 async fn finish_ok(b: &RedisBackend, r: &Reserved) -> FinishReport {
-    let item = Finish::new(
-        r.token.clone(),
-        r.job.clone(),
-        FinishOutcome::Completed,
-        false,
-    );
+    let (token, job) = (r.token.clone(), r.job.clone());
+    let item = Finish::new(token, job, FinishOutcome::Completed, false);
     b.job_finish(FinishParams::new(vec![item], Utc::now()))
         .await
         .unwrap()
@@ -116,20 +113,25 @@ async fn race(limit: u32) {
             }
         }));
     }
-    // Slots as Redis records them, sampled while the race runs.
-    let slots = f.key("jobs-rs:slots:k");
+    // Slots as Redis records them (holders, and the key's count), sampled during the race.
+    let (slots, limits) = (f.key("jobs-rs:slots"), f.key("jobs-rs:limits"));
     let sampler = {
         let mut raw = f.raw.clone();
-        let (slots, stop) = (slots.clone(), stop.clone());
+        let (slots, limits, stop) = (slots.clone(), limits.clone(), stop.clone());
         tokio::spawn(async move {
             let mut most = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let n: u64 = redis::cmd("HLEN")
+                let (holders, count): (u64, Option<u64>) = redis::pipe()
+                    .atomic()
+                    .cmd("HLEN")
                     .arg(&slots)
+                    .cmd("HGET")
+                    .arg(&limits)
+                    .arg("k")
                     .query_async(&mut raw)
                     .await
                     .unwrap();
-                most = most.max(n);
+                most = most.max(holders).max(count.unwrap_or(0) % WAITS);
                 tokio::task::yield_now().await;
             }
             most
@@ -177,7 +179,7 @@ async fn race(limit: u32) {
             redis::cmd("EXISTS")
                 .arg(&slots)
                 .arg(f.key("jobs-rs:waiting:k"))
-                .arg(f.key("jobs-rs:limits")),
+                .arg(&limits),
         )
         .await;
     assert_eq!(left, 0, "nothing is left behind");
@@ -304,14 +306,13 @@ async fn a_crash_between_a_blocking_pop_and_its_slot_leaves_no_slot_held() {
         .await
         .unwrap();
     assert_eq!(rescued, 1, "p1's job is rescued, p2's lease holds");
-    let slots: Vec<String> = f
-        .cmd(redis::cmd("HVALS").arg(f.key("jobs-rs:slots:k")))
+    let holders: Vec<String> = f.cmd(redis::cmd("HKEYS").arg(f.key("jobs-rs:slots"))).await;
+    assert_eq!(holders.len(), 1, "the rescue freed nothing p1 did not hold");
+    assert!(holders[0].contains("inflight:2:p2:q{"), "{holders:?}");
+    let held: u64 = f
+        .cmd(redis::cmd("HGET").arg(f.key("jobs-rs:limits")).arg("k"))
         .await;
-    assert_eq!(
-        slots,
-        vec![k1.jid.clone()],
-        "the rescue freed nothing p1 did not hold"
-    );
+    assert_eq!(held % WAITS, 1, "one slot held");
     assert!(
         f.reserve(&["q"], "p1", 10, t + secs(21)).await.is_empty(),
         "the rescued job waits: p2 holds the slot"
@@ -320,6 +321,65 @@ async fn a_crash_between_a_blocking_pop_and_its_slot_leaves_no_slot_held() {
     let again = f.reserve(&["q"], "p1", 10, t + secs(22)).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].job.jid, k2.jid);
+    f.cleanup().await;
+}
+
+#[tokio::test]
+async fn one_finish_of_many_leases_brings_one_job_back_per_slot_in_order() {
+    let f = Fixture::new("limits-batch").await;
+    let t = t0();
+    let k: Vec<_> = (1..=5).map(|n| limited(n, "k", 2)).collect();
+    let l: Vec<_> = (6..=7).map(|n| limited(n, "l", 1)).collect();
+    let mut all = k.clone();
+    all.extend(l.clone());
+    f.push(all, t).await;
+    let first = f.reserve(&["q"], "p1", 10, t).await;
+    let jids = |r: &[Reserved]| r.iter().map(|r| r.job.jid.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        jids(&first),
+        vec![k[0].jid.clone(), k[1].jid.clone(), l[0].jid.clone()]
+    );
+    let items = first
+        .iter()
+        .map(|r| {
+            Finish::new(
+                r.token.clone(),
+                r.job.clone(),
+                FinishOutcome::Completed,
+                false,
+            )
+        })
+        .collect();
+    let report = f
+        .backend
+        .job_finish(FinishParams::new(items, t + secs(1)))
+        .await
+        .unwrap();
+    assert!(report.lost.is_empty());
+    let listed = f
+        .backend
+        .limits_list(LimitsListParams::new(t))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![LimitUsage::concurrency("k", 2, 0, 1)]);
+    let second = f.reserve(&["q"], "p1", 10, t + secs(2)).await;
+    assert_eq!(
+        jids(&second),
+        vec![l[1].jid.clone(), k[3].jid.clone(), k[2].jid.clone()],
+        "each freed slot brought its key's oldest job back to the head, in settle order"
+    );
+    let listed = f
+        .backend
+        .limits_list(LimitsListParams::new(t))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            LimitUsage::concurrency("k", 2, 2, 1),
+            LimitUsage::concurrency("l", 1, 1, 0)
+        ]
+    );
     f.cleanup().await;
 }
 
@@ -352,7 +412,7 @@ async fn the_heartbeat_giving_back_an_unheld_job_frees_its_slot() {
         f.backend.process_heartbeat(beat).await.unwrap();
     }
     let exists: u64 = f
-        .cmd(redis::cmd("EXISTS").arg(f.key("jobs-rs:slots:k")))
+        .cmd(redis::cmd("EXISTS").arg(f.key("jobs-rs:slots")))
         .await;
     assert_eq!(exists, 0, "the job given back freed its slot");
     let next = f.reserve(&["q"], "p1", 10, t + secs(3)).await;
@@ -425,7 +485,7 @@ async fn plain_jobs_write_no_limit_keys() {
         .await
         .unwrap();
     let mut found = Vec::new();
-    for pattern in ["slots:*", "waiting:*", "limits", "rate:*", "rates*"] {
+    for pattern in ["slots", "waiting:*", "limits", "rate:*", "rates*"] {
         let keys: Vec<String> = f
             .cmd(redis::cmd("KEYS").arg(f.key(&format!("jobs-rs:{pattern}"))))
             .await;

@@ -11,7 +11,7 @@
 //!    id so that no two (process, queue) pairs share a key. Flow control: `jobs-rs:pqueues`,
 //!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
 //!    `jobs-rs:unique:<key>` (see `unique.rs`). Limits (see `limits.rs`): `jobs-rs:limits`,
-//!    `jobs-rs:slots:<key>`, `jobs-rs:waiting:<key>`, `jobs-rs:rates`,
+//!    `jobs-rs:slots`, `jobs-rs:waiting:<key>`, `jobs-rs:rates`,
 //!    `jobs-rs:rates:conf` and `jobs-rs:rate:<key>`.
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,
@@ -136,9 +136,13 @@ impl Keys {
     pub(crate) fn unique(&self, key: &str) -> String {
         self.join(&["jobs-rs:unique:", key])
     }
-    /// Hash: concurrency key in use -> its limit, as the last job taken declared it.
+    /// Hash: concurrency key in use (a slot held or a job waiting) -> slots held.
     pub(crate) fn limits(&self) -> String {
         self.k("jobs-rs:limits")
+    }
+    /// Hash: lease holder (its in-flight list and payload) -> `<limit>:<key>` of the slot.
+    pub(crate) fn slots(&self) -> String {
+        self.k("jobs-rs:slots")
     }
     /// Sorted set: rate key -> when its window empties (epoch µs).
     pub(crate) fn rates(&self) -> String {

@@ -1,28 +1,31 @@
 //! Concurrency and rate limits on Redis: the slot a limited job takes after a blocking pop,
 //! the sliding-window rate limiter, and the dashboard's listing of limits in use.
 //!
-//! 1. **Concurrency.** A job's `jobs_rs_concurrency` names a key and a limit. Its slots are
-//!    the hash `jobs-rs:slots:<key>` (holder -> jid), a holder being a lease: the in-flight
-//!    list the job sits in and the SHA-1 of its payload. `reserve.lua` takes the slot in the
-//!    step that moves the job into the in-flight list, or, the key being full, moves the job
-//!    aside to `jobs-rs:waiting:<key>` (oldest first, each entry prefixed with its queue) in
-//!    the same step, counting no attempt and going on with the jobs behind it. A job a
-//!    blocking pop moves (without the script) runs `slot.lua` right after ([`take_popped`]).
+//! 1. **Concurrency.** A job's `jobs_rs_concurrency` names a key and a limit. Each slot held
+//!    is an entry of the hash `jobs-rs:slots`, holder -> `<limit>:<key>`, a holder being a
+//!    lease: the in-flight list the job sits in and its exact payload; `jobs-rs:limits`
+//!    counts the slots held per key (key -> count, present while the key has a slot held or
+//!    a job waiting: the index the listing reads). `reserve.lua` takes the slot in the step
+//!    that moves the job into the in-flight list, or, the key being full, moves the job aside
+//!    to `jobs-rs:waiting:<key>` (oldest first, each entry prefixed with its queue) in the
+//!    same step, counting no attempt and going on with the jobs behind it. A job a blocking
+//!    pop moves (without the script) runs `slot.lua` right after ([`take_popped`]).
 //!    `finish.lua`, `requeue.lua`, `rescue.lua` and the heartbeat's `unheld.lua` free the
-//!    slot (compare-and-delete by holder, so a fenced-off lease frees nothing and nothing is
-//!    freed twice) in the step that ends the lease, bringing the oldest waiting job of the key
-//!    back to the head of its queue. `jobs-rs:limits` indexes the keys in use with their limit;
-//!    a key with no slot held and no job waiting is dropped from it. The helpers are
-//!    `limits.lua`; only payloads that contain `"jobs_rs_concurrency"` are decoded.
+//!    slot by its holder (compare-and-delete, so a fenced-off lease frees nothing and nothing
+//!    is freed twice) in the step that ends the lease, bringing the oldest waiting job of the
+//!    key back to the head of its queue; a key left idle is dropped from `jobs-rs:limits`.
+//!    The helpers are `limits.lua`. A limited job is decoded once, when it takes its slot;
+//!    freeing looks its key up by holder.
 //! 2. **No leak.** A slot exists only while its job sits in an in-flight list, and every way
-//!    out of an in-flight list (settle, requeue, rescue, give-back) frees it in the same
-//!    script. A crash between a blocking pop and `slot.lua` leaves the job in flight without a
+//!    out of an in-flight list (settle, requeue, rescue, give-back, burial of bytes that are
+//!    not a job by `move.lua`) frees it in the same script. A crash between a blocking pop and `slot.lua` leaves the job in flight without a
 //!    slot: its rescue frees nothing and gives it back.
 //! 3. **Rates.** `rate.lua` keeps a sliding log per key, `jobs-rs:rate:<key>` (starts in
 //!    epoch µs), pruned on each call and expiring one window after its last start; the index
 //!    `jobs-rs:rates` (key -> when its window empties) and `jobs-rs:rates:conf` (key -> limit
 //!    and window) serve the listing.
-//! 4. **Plain jobs** pay one `string.find` per script that meets them, no decode, no key.
+//! 4. **Plain jobs** pay one `string.find` per script that meets them: no decode, no key,
+//!    no command, no round trip.
 
 use std::time::Duration;
 
@@ -136,6 +139,7 @@ pub(super) async fn limits_list(
     inv.key(k.limits())
         .key(k.rates())
         .key(k.rates_conf())
+        .key(k.slots())
         .arg(k.ns())
         .arg(now_arg(p.clock, p.now));
     let (conc, rates): (Vec<redis::Value>, Vec<redis::Value>) = inner.eval(&inv).await?;

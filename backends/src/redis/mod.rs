@@ -17,8 +17,8 @@
 //!    (`unique.rs`): jobs of priority 1..9 wait in `jobs-rs:pqueue:<p>:<queue>` (priority 0 in
 //!    Sidekiq's list, so Ruby reads it as ever), unique locks are `jobs-rs:unique:<key>`
 //!    hashes indexed in `jobs-rs:uniques`, and `jobs-rs:stat:expired` counts expired jobs.
-//!    Limits (`limits.rs`): concurrency slots in `jobs-rs:slots:<key>`, jobs moved aside in
-//!    `jobs-rs:waiting:<key>`, keys in use in `jobs-rs:limits`; rate logs in
+//!    Limits (`limits.rs`): concurrency slots by lease in `jobs-rs:slots`, slots held per
+//!    key in `jobs-rs:limits`, jobs moved aside in `jobs-rs:waiting:<key>`; rate logs in
 //!    `jobs-rs:rate:<key>`, indexed in `jobs-rs:rates` and `jobs-rs:rates:conf`.
 //! 3. **Reliable reserve.** A Lua script (or a blocking `BLMOVE`) moves each job atomically
 //!    from its queue into an in-flight list owned by the reserving process, as Sidekiq Pro's

@@ -44,7 +44,8 @@ pub(crate) static FINISH: LazyLock<Script> =
 pub(crate) static REQUEUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/requeue.lua"))));
 /// Claims jobs from a set or list and moves each once (promote, admin actions).
-pub(crate) static MOVE: LazyLock<Script> = LazyLock::new(|| Script::new(with_lock!("move.lua")));
+pub(crate) static MOVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(with_lock!("move.lua"))));
 /// Pushes back the in-flight jobs of processes whose lease expired.
 pub(crate) static RESCUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("rescue.lua")))));
@@ -85,4 +86,4 @@ pub(crate) static RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rate.lua")));
 /// The concurrency and rate limits in use, for the dashboard.
 pub(crate) static LIMITS_LIST: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../lua/limits_list.lua")));
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/limits_list.lua"))));
