@@ -3,19 +3,22 @@
 //!
 //! 1. **Concurrency.** A job's `jobs_rs_concurrency` names a key and a limit. Each slot held
 //!    is an entry of the hash `jobs-rs:slots`, holder -> `<limit>:<key>`, a holder being a
-//!    lease: the in-flight list the job sits in and its exact payload; `jobs-rs:limits`
-//!    counts the slots held per key (key -> count, present while the key has a slot held or
-//!    a job waiting: the index the listing reads). `reserve.lua` takes the slot in the step
-//!    that moves the job into the in-flight list, or, the key being full, moves the job aside
-//!    to `jobs-rs:waiting:<key>` (oldest first, each entry prefixed with its queue) in the
-//!    same step, counting no attempt and going on with the jobs behind it. A job a blocking
-//!    pop moves (without the script) runs `slot.lua` right after ([`take_popped`]).
-//!    `finish.lua`, `requeue.lua`, `rescue.lua` and the heartbeat's `unheld.lua` free the
-//!    slot by its holder (compare-and-delete, so a fenced-off lease frees nothing and nothing
-//!    is freed twice) in the step that ends the lease, bringing the oldest waiting job of the
-//!    key back to the head of its queue; a key left idle is dropped from `jobs-rs:limits`.
-//!    The helpers are `limits.lua`. A limited job is decoded once, when it takes its slot;
-//!    freeing looks its key up by holder.
+//!    lease: the in-flight list the job sits in and its exact payload. `jobs-rs:limits`
+//!    counts the slots held per key, plus 2^32 while jobs of the key wait (so a free pops
+//!    the waiting list only when something is there); a key is in it while it has a slot held
+//!    or a job waiting, which makes it the index the listing reads. `reserve.lua` takes the
+//!    slot in the step that moves the job into the in-flight list, or, the key being full,
+//!    moves the job aside to `jobs-rs:waiting:<key>` (oldest first, each entry prefixed with
+//!    its queue) in the same step, counting no attempt and going on with the jobs behind it.
+//!    A job a blocking pop moves (without the script) runs `slot.lua` right after
+//!    ([`take_popped`]). `finish.lua` (a whole batch with a few commands), `requeue.lua`,
+//!    `rescue.lua` and the heartbeat's `unheld.lua` free the slot by its holder
+//!    (compare-and-delete, so a fenced-off lease frees nothing and nothing is freed twice) in
+//!    the step that ends the lease, bringing the oldest waiting job of the key back to the
+//!    head of its queue; a key left idle is dropped from `jobs-rs:limits`. The helpers are
+//!    `limits.lua`. A limited job's limit is read when it takes its slot, by a pattern when
+//!    it is the payload's last member (as this crate writes it), else by decoding; freeing
+//!    looks the key up by holder.
 //! 2. **No leak.** A slot exists only while its job sits in an in-flight list, and every way
 //!    out of an in-flight list (settle, requeue, rescue, give-back, burial of bytes that are
 //!    not a job by `move.lua`) frees it in the same script. A crash between a blocking pop and `slot.lua` leaves the job in flight without a
