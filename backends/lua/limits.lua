@@ -89,9 +89,13 @@ local function bring_back(ns, key)
 end
 
 -- Frees the slot the lease of `job` in the in-flight list `list` holds, if it holds one, and
--- brings the oldest waiting job of its key back to the head of its queue. A key left with no
--- slot held and no job waiting leaves nothing behind.
-local function free_slot(ns, list, job)
+-- brings the oldest waiting job of its key back to the head of its queue. When the job itself
+-- goes back to the head of queue `returning` (a requeue, a rescue, a give-back) and that
+-- oldest job waits for the same queue, the job takes its turn instead: the oldest stays
+-- first in line, and the two do not race for the slot (a blocking pop of each, say) with the
+-- loser moved to the back. A key left with no slot held and no job waiting leaves nothing
+-- behind.
+local function free_slot(ns, list, job, returning)
   if not string.find(job, '"jobs_rs_concurrency"', 1, true) then return end
   local slots, h = ns .. 'jobs-rs:slots', holder(list, job)
   local value = redis.call('HGET', slots, h)
@@ -101,8 +105,12 @@ local function free_slot(ns, list, job)
   local limits = ns .. 'jobs-rs:limits'
   local v = redis.call('HINCRBY', limits, key, -1)
   if v >= WAITS then
-    local gone = bring_back(ns, key)
-    if gone > 0 then v = redis.call('HINCRBY', limits, key, -gone) end
+    local first = returning and redis.call('LINDEX', ns .. 'jobs-rs:waiting:' .. key, 0)
+    local prefix = returning and (#returning .. ':' .. returning)
+    if not first or string.sub(first, 1, #prefix) ~= prefix then
+      local gone = bring_back(ns, key)
+      if gone > 0 then v = redis.call('HINCRBY', limits, key, -gone) end
+    end
   end
   if v <= 0 then redis.call('HDEL', limits, key) end
 end

@@ -39,7 +39,7 @@ for i = 1, n do
     if claimed > 0 and counting then
       redis.call('HDEL', KEYS[4], redis.sha1hex(ARGV[b + 2]))
     end
-    if claimed > 0 then free_slot(ns, src, ARGV[b + 2]) end
+    if claimed > 0 then free_slot(ns, src, ARGV[b + 2], nil) end
   end
   if claimed > 0 then
     count = count + 1

@@ -7,7 +7,7 @@
 -- KEYS[3i+1] jobs-rs:epoch:<n>:<process>.
 -- ARGV per item: ARGV[3i-2] raw payload, ARGV[3i-1] queue name, ARGV[3i] the token's epoch.
 -- A job that holds a concurrency slot frees it first (limits.lua; the key prefix is KEYS[1]
--- without its "queues"), so the waiting job it brings back ends up behind it.
+-- without its "queues"), so a waiting job it brings back ends up behind it.
 -- Returns how many were requeued.
 local ns = string.sub(KEYS[1], 1, -7)
 local n = (#KEYS - 1) / 3
@@ -16,7 +16,7 @@ for i = n, 1, -1 do
   local raw = ARGV[3 * i - 2]
   local epoch = redis.call('GET', KEYS[3 * i + 1]) or '0'
   if epoch == ARGV[3 * i] and redis.call('LREM', KEYS[3 * i - 1], -1, raw) > 0 then
-    free_slot(ns, KEYS[3 * i - 1], raw)
+    free_slot(ns, KEYS[3 * i - 1], raw, ARGV[3 * i - 1])
     redis.call('RPUSH', KEYS[3 * i], raw)
     redis.call('SADD', KEYS[1], ARGV[3 * i - 1])
     moved = moved + 1

@@ -10,7 +10,7 @@
 -- The process's lease epoch (jobs-rs:epoch:<n>:<p>) is raised, so every lease token it holds
 -- is stale from now on, even for a job it reserves again later (same bytes, same list); it
 -- expires ARGV[4] seconds after the process's last beat (heartbeats renew it).
--- A job that holds a concurrency slot frees it (limits.lua), the waiting job it brings back
+-- A job that holds a concurrency slot frees it (limits.lua), a waiting job it brings back
 -- ending up right behind it.
 -- Then drop the records of processes whose last beat is older than their lease ttl.
 --
@@ -40,10 +40,10 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
     while true do
       local job = redis.call('LPOP', inflight)
       if not job then break end
-      free_slot(ns, inflight, job)
       local field = redis.sha1hex(job)
       local n = redis.call('HINCRBY', KEYS[5], field, 1)
       if n >= max then
+        free_slot(ns, inflight, job, nil)
         redis.call('HDEL', KEYS[5], field)
         redis.call('ZADD', KEYS[6], now, job)
         release_named(ns, job, false)
@@ -51,6 +51,7 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
         buried[#buried + 1] = job
         buried[#buried + 1] = n
       else
+        free_slot(ns, inflight, job, q)
         redis.call('RPUSH', queue, job)
       end
       count = count + 1

@@ -28,7 +28,7 @@ for _, q in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     if not held[f] then
       if marked[f] then
         if redis.call('LREM', inflight, 1, job) == 1 then
-          free_slot(ns, inflight, job)
+          free_slot(ns, inflight, job, q)
           redis.call('RPUSH', ns .. 'queue:' .. q, job)
           redis.call('SADD', KEYS[3], q)
           back = back + 1

@@ -51,19 +51,6 @@ async fn finish_ok(b: &RedisBackend, r: &Reserved) -> FinishReport {
         .unwrap()
 }
 
-/// Polls `check` until it holds, failing after five seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// Six reservers, each its own process on its own connections, race over 60 jobs of one key
 /// limited to `limit` and 20 plain ones; half are pushed while they block, so blocking pops
 /// meet the full key too. Jobs held at once never exceed the limit, nor do the slots Redis
@@ -194,74 +181,6 @@ async fn racing_reservers_hold_at_most_one_slot_of_a_key_limited_to_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_reservers_hold_at_most_two_slots_of_a_key_limited_to_two() {
     race(2).await;
-}
-
-/// Waits until `process`'s reserve registered `q` for a blocking pop.
-async fn registered(f: &Fixture, process: &str) {
-    let leased = f.key(&format!("jobs-rs:leased:{}:{process}", process.len()));
-    eventually("the reserve registered for a blocking pop", || {
-        let mut raw = f.raw.clone();
-        let leased = leased.clone();
-        async move {
-            redis::cmd("SISMEMBER")
-                .arg(&leased)
-                .arg("q")
-                .query_async(&mut raw)
-                .await
-                .unwrap()
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_blocking_pop_that_meets_a_full_key_moves_the_job_aside_and_waits_on() {
-    let f = Fixture::new("limits-pop").await;
-    f.push(vec![limited(1, "k", 1)], Utc::now()).await;
-    let first = f.reserve(&["q"], "p1", 10, Utc::now()).await;
-    assert_eq!(first.len(), 1);
-
-    let b = f.backend.clone();
-    let waiter = tokio::spawn(async move {
-        let p = reserve_params("p2", Duration::from_secs(10)).limit(10);
-        b.job_reserve(p).await.unwrap()
-    });
-    registered(&f, "p2").await;
-    let second = limited(2, "k", 1);
-    f.push(vec![second.clone()], Utc::now()).await;
-    let waiting = f.key("jobs-rs:waiting:k");
-    eventually("the popped job is moved aside", || {
-        let mut raw = f.raw.clone();
-        let waiting = waiting.clone();
-        async move {
-            let n: u64 = redis::cmd("LLEN")
-                .arg(&waiting)
-                .query_async(&mut raw)
-                .await
-                .unwrap();
-            n == 1
-        }
-    })
-    .await;
-    let free = plain(3);
-    f.push(vec![free.clone()], Utc::now()).await;
-    let got = waiter.await.unwrap();
-    let jids: Vec<_> = got.iter().map(|r| r.job.jid.clone()).collect();
-    assert_eq!(
-        jids,
-        vec![free.jid.clone()],
-        "the pop waited on for a runnable job"
-    );
-    let inflight: u64 = f
-        .cmd(redis::cmd("LLEN").arg(f.key("jobs-rs:inflight:2:p2:q")))
-        .await;
-    assert_eq!(inflight, 1, "only the job handed out is in flight");
-
-    assert!(finish_ok(&f.backend, &first[0]).await.lost.is_empty());
-    let next = f.reserve(&["q"], "p2", 10, Utc::now()).await;
-    assert_eq!(next.len(), 1);
-    assert_eq!(next[0].job.jid, second.jid, "the waiting job came back");
-    f.cleanup().await;
 }
 
 #[tokio::test]
