@@ -101,15 +101,39 @@ fn limited_job(i: u64) -> JobEnvelope {
     job
 }
 
+/// The jobs process `pid` runs now: started there after the last fault that hit it and not
+/// ended. A run cut off by a fault (a stopped worker drops its job when it wakes, without
+/// an end) is not running any more.
+fn live_runs(run: &Run, history: &History, pid: u32) -> Vec<String> {
+    let since = run
+        .injections
+        .iter()
+        .filter(|inj| inj.pids.contains(&pid))
+        .map(|inj| inj.at_ms)
+        .max()
+        .unwrap_or(0);
+    let mut open: Vec<&str> = Vec::new();
+    for e in &history.events {
+        match e {
+            Event::Start {
+                jid, pid: p, at_ms, ..
+            } if *p == pid && *at_ms >= since => open.push(jid),
+            Event::End { jid, pid: p, .. } if *p == pid => open.retain(|j| j != jid),
+            _ => {}
+        }
+    }
+    open.into_iter().map(str::to_owned).collect()
+}
+
 /// Waits until one of `workers` runs a job; returns its index and the jobs it runs.
 async fn busy_worker(run: &Run, workers: &[WorkerProc]) -> (usize, Vec<String>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let history = run.history();
         for (i, w) in workers.iter().enumerate() {
-            let running = history.running_in(w.pid());
+            let running = live_runs(run, &history, w.pid());
             if !running.is_empty() {
-                return (i, running.into_iter().map(str::to_owned).collect());
+                return (i, running);
             }
         }
         assert!(
