@@ -25,6 +25,13 @@
 -- one microsecond apart, and the order is still reservation order (rescue relies on it).
 -- It fits a bigint until the year 2255.
 --
+-- Concurrency limits (migration 9): once its rows are locked, `aside` hands the picked rows
+-- that have a `concurrency_key` to `limit_reserve`, in reserve order, which takes their
+-- keys' locks and a slot for each, or moves the row aside when its key is full. The update
+-- leaves those rows alone, and they come back at the end without a lease token, handed to
+-- nobody (the caller counts them and reserves again for what it still wants, `reserve.rs`).
+-- When no picked row has a key (plain jobs) the function is not called.
+--
 -- EXPLAIN (checked by the `reserve_uses_the_partial_index` test, 5,000 jobs in 3 queues):
 --   Sort (taken.ord, taken.priority, taken.position)
 --     CTE picked
@@ -46,10 +53,11 @@ WITH async_commit AS MATERIALIZED (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 ),
 picked AS (
-    SELECT head.id, q.ord
+    SELECT head.id, head.priority, head.position, head.concurrency_key, head.concurrency_limit,
+           q.ord
     FROM unnest($1::text[]) WITH ORDINALITY AS q (name, ord)
     CROSS JOIN LATERAL (
-        SELECT id
+        SELECT id, priority, position, concurrency_key, concurrency_limit
         FROM __SCHEMA__.jobs
         WHERE queue = q.name AND state = 'available'
         ORDER BY priority, position
@@ -58,6 +66,17 @@ picked AS (
     ) AS head
     WHERE NOT EXISTS (SELECT 1 FROM __SCHEMA__.paused_queues p WHERE p.name = q.name)
     LIMIT $2
+),
+aside AS MATERIALIZED (
+    SELECT coalesce((
+        SELECT __SCHEMA__.limit_reserve(
+                   array_agg(id ORDER BY ord, priority, position),
+                   array_agg(concurrency_key ORDER BY ord, priority, position),
+                   array_agg(concurrency_limit ORDER BY ord, priority, position))
+        FROM picked
+        WHERE concurrency_key IS NOT NULL
+        HAVING count(*) > 0
+    ), '{}'::bigint[]) AS ids
 ),
 taken AS (
     UPDATE __SCHEMA__.jobs AS j
@@ -68,11 +87,17 @@ taken AS (
         lease_expires_at = coalesce($4::timestamptz, now() + $5::bigint * interval '1 microsecond'),
         attempts = j.attempts + 1,
         unique_key = CASE WHEN j.unique_until = 'start' THEN NULL ELSE j.unique_key END
-    FROM picked
-    WHERE j.id = picked.id
+    FROM picked CROSS JOIN aside
+    WHERE j.id = picked.id AND NOT (picked.id = ANY (aside.ids))
     RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at,
               j.jid, j.queue, j.rescues
 )
 SELECT id, lease_token, payload::text, enqueued_at, jid, queue, rescues
-FROM taken CROSS JOIN async_commit
+FROM (
+    SELECT id, lease_token, payload, enqueued_at, jid, queue, rescues, ord, priority, position
+    FROM taken
+    UNION ALL
+    SELECT unnest(ids), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM aside
+) AS out CROSS JOIN async_commit
 ORDER BY ord, priority, position
