@@ -22,10 +22,10 @@
 --
 -- Concurrency limits (migration 9): a settled row with a `concurrency_key` frees its slot
 -- and brings a waiting job of its key back (trigger `jobs_limit_free`, fired as the
--- statement ends). Once every item's row is locked, `locked` takes those keys' advisory
--- locks in lock id order first (`limit_prepare`), so settles and reserves of many keys
--- never wait on each other in a cycle (migration 9). Plain rows have no key: it does
--- nothing for them.
+-- statement ends). Once every item's row is locked, `locked` takes the advisory locks those
+-- keys need, in lock id order (`limit_prepare`), so settles and reserves of many keys never
+-- wait on each other in a cycle (migration 9). Plain rows have no key: it does nothing for
+-- them.
 WITH item AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],

@@ -1,6 +1,7 @@
--- Take the advisory locks of the concurrency keys of rows $1, in lock id order, for the
--- rest of the transaction (`limit_prepare`, migration 9): the burial of rescued jobs runs
--- it (`lease.rs`) once it has locked the rows and before it moves them out of `running`.
+-- Take the advisory locks the concurrency keys of rows $1 need before the rows leave
+-- `running`, in lock id order, for the rest of the transaction (`limit_prepare`,
+-- migration 9): the burial of rescued jobs runs it (`lease.rs`) once it has locked the
+-- rows and before it moves them.
 SELECT count(__SCHEMA__.limit_prepare(keys))
 FROM (SELECT array_agg(concurrency_key) AS keys
       FROM __SCHEMA__.jobs

@@ -10,6 +10,8 @@
 //!    has planner statistics (`stats.rs`).
 //! 3. Every move out of `running` here frees the job's concurrency slot, if it has one, in
 //!    the same statement (migration 9); the burial takes the keys' locks in order first.
+//!    Rescue then brings back a waiting job of any key whose way back was lost
+//!    (`limits::sweep`).
 
 use std::sync::Arc;
 
@@ -80,7 +82,12 @@ pub(super) async fn lease_rescue(inner: &Arc<Inner>, p: RescueParams) -> Result<
     } else {
         bury(inner, &doomed, &p).await?
     };
+    if buried > 0 {
+        // A buried limited job may have brought a waiting one back.
+        inner.wake.wake_all();
+    }
     prune_completed(inner, p.now).await?;
+    limits::sweep(inner).await?;
     stats::ensure_statistics(inner);
     Ok(requeued + buried)
 }

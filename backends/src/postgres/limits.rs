@@ -3,10 +3,11 @@
 //! 1. Concurrency: a job's `jobs_rs_concurrency` becomes the `concurrency_key` and
 //!    `concurrency_limit` columns at push ([`concurrency_columns`], `push_limits.sql`), read
 //!    from the envelope's extra fields with a map look-up, so a plain job costs nothing.
-//!    From there triggers take and free the slots as rows enter and leave `running`
-//!    (migration 9); the reserve, settle, requeue and rescue statements only take the keys'
-//!    locks in order first, and the burial of rescued jobs does the same here
-//!    ([`lock_keys`]).
+//!    From there the store does it (migration 9): the reserve statement takes slots or
+//!    moves jobs aside, a trigger brings a waiting job back whenever a row leaves
+//!    `running`, and the settle, requeue and rescue statements take the keys' locks in
+//!    order first, as the burial of rescued jobs does here ([`lock_keys`]). Rescue also
+//!    runs the safety net that brings back jobs whose way back was lost ([`sweep`]).
 //! 2. Rates: [`rate_acquire`] is one call of the `rate_take` function (migration 9), which
 //!    keeps each key's starts in one row under that row's lock.
 //! 3. [`limits_list`] reads both for the dashboard (`limits_list.sql`).
@@ -58,6 +59,23 @@ pub(super) async fn lock_keys(
         .execute(conn)
         .await
         .or_backend(&inner.cx)?;
+    Ok(())
+}
+
+/// Brings back a waiting job of every concurrency key that has jobs waiting and neither a
+/// slot held nor a job on its way to one (`limit_sweep`, migration 9); rescue runs it.
+pub(super) async fn sweep(inner: &Inner) -> Result<(), BackendError> {
+    let back: i32 = sqlx::query_scalar(&inner.sql.limit_sweep)
+        .fetch_one(&inner.pool)
+        .await
+        .or_backend(&inner.cx)?;
+    if back > 0 {
+        tracing::warn!(
+            jobs = back,
+            "brought back jobs waiting for a concurrency slot that nothing would free"
+        );
+        inner.wake.wake_all();
+    }
     Ok(())
 }
 

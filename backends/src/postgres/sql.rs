@@ -89,6 +89,7 @@ pub(crate) struct Queries {
     pub(crate) rate_take: String,
     pub(crate) limits_list: String,
     pub(crate) limit_lock: String,
+    pub(crate) limit_sweep: String,
 }
 
 impl Queries {
@@ -114,6 +115,7 @@ impl Queries {
             ),
             limits_list: b(include_str!("../../sql/postgres/limits_list.sql")),
             limit_lock: b(include_str!("../../sql/postgres/limit_lock.sql")),
+            limit_sweep: b("SELECT __SCHEMA__.limit_sweep()"),
         }
     }
 

@@ -2,172 +2,222 @@
 --
 -- Concurrency. `concurrency_key` and `concurrency_limit` are a job's
 -- `jobs_rs_concurrency`, read from the envelope in Rust and written at push
--- (`push_limits.sql`) only for jobs that have one; every other row keeps them NULL, and
--- nothing below ever runs for it (the triggers' WHEN clauses fail on their first test).
--- A row that is `running` with a key holds one slot of that key. `limit_slots` counts, per
--- key, the slots held (`in_use`) and the jobs moved aside (`waiting`, a job state of its
--- own, version 8); a key with neither has no row. Only these functions change it, each
--- holding the key's advisory lock (`limit_lock`):
---   * `limit_reserve`, called by the reserve (`reserve.sql`) with the limited rows it
---     picked, in reserve order: each takes a slot, or, its key holding the job's own
---     `concurrency_limit` slots already, is moved aside (unleased, no attempt counted, its
---     unique lock kept) and the reserve hands it to nobody.
---   * `limit_free`, a trigger on every move of a row out of `running` (any finish,
---     requeue, rescue, burial; update or delete): gives the slot back and brings the oldest
---     waiting job of the key (lowest id: push order) back to the head of its queue, in the
---     statement that moved the holder. A settle fenced off by its lease token matches no
---     row, so fires nothing. A waiting row deleted is counted out.
--- A slot is thus held exactly while its row is running; a crash leaves counts and rows
--- agreeing (one transaction), and a dead process's slots free when rescue takes its
--- expired leases back.
+-- (`push_limits.sql`) only for jobs that have one; every other row keeps them NULL, so
+-- nothing below ever runs for it. A row that is `running` with a key holds a slot of that
+-- key; a row its key's limit moved aside is `waiting` (a state of its own, version 8). The
+-- counts are the rows themselves (`jobs_limited_idx`): nothing else is kept per key, so a
+-- key with no slot held and no job waiting leaves nothing behind.
+--   * The reserve (`reserve.sql`) hands its limited rows to `limit_reserve`, in reserve
+--     order: each takes a slot, or is moved aside (unleased, no attempt counted, its unique
+--     lock kept) and handed to nobody.
+--   * Every move of a row out of `running` (any finish, requeue, rescue, burial; update or
+--     delete) fires `limit_free`, which brings the oldest waiting job of the key (lowest id:
+--     push order) back to the head of its queue, in the statement that moved the holder. A
+--     settle fenced off by its lease token matches no row, so fires nothing.
+--
+-- Serialization: two advisory locks per key (`limit_lock`), taken for the rest of the
+-- transaction.
+--   * `take`, exclusive, to take slots: they are counted under it (rows running now, a
+--     free still in flight counting as held, plus those this reserve took), so no two
+--     reserves ever hand out more than the limit.
+--   * `wait`, shared, to move a job aside; exclusive, to free a slot of a key with no job
+--     waiting (`limit_prepare`). Such a free thus waits for every reserve moving a job
+--     aside at the time (say, on a count that still included the slot being freed) and
+--     then sees and brings back that job.
+--   A job of a key with jobs waiting waits behind them: the reserve moves it aside holding
+--   `wait` shared and having seen under it a job waiting, which will come back (or is on
+--   its way back) and take a slot and free it, and that free brings back this one or
+--   another that will. Only rows at the head of their queue (requeued, rescued, brought
+--   back: priority -1), and keys with nothing waiting, try for a slot, under `take`. A free
+--   with a job waiting needs no lock: it brings back the oldest no one else is bringing
+--   back (SKIP LOCKED). So a hot key's backlog grows and drains without its reserves and
+--   settles waiting for each other, and slots are taken one reserve at a time.
+--   What falls through (a waiting job's only way back cleared with its queue, or held by a
+--   unique push as the last slot freed) is caught by rescue: `limit_sweep` brings back a
+--   waiting job of every key with no slot held and no job on its way to one.
+--
+-- Lock order, so that nothing deadlocks: a statement first locks its job rows (reserve:
+-- SKIP LOCKED, without waiting; finish, requeue, rescue, burial: the leases it moves), then
+-- takes all the key locks it needs, sorted by lock id, and only then writes waiting rows,
+-- which it locks SKIP LOCKED. Holding a key lock nothing waits for a row.
 --
 -- Moving aside deletes the row and inserts it again, same id, as `waiting`, rather than
 -- updating it: a reserver whose snapshot still saw it available then finds it deleted and
 -- passes on, where following an update would have left it holding a lock on the waiting
--- row (a locking read locks the newest version to re-check it, and keeps that lock). So
--- waiting rows are locked by nobody but the statement bringing one back (and, for a
--- moment, a unique push reading its key's holder).
---
--- Lock order, so that nothing deadlocks: a statement first locks its job rows (reserve:
--- SKIP LOCKED, so without waiting; finish, requeue, rescue, burial: the leases it moves),
--- then takes all its keys' advisory locks, sorted by lock id (`limit_reserve`, and
--- `limit_prepare` from `finish.sql`, `requeue.sql`, `rescue.sql` and the burial in
--- `lease.rs`), and only then writes `limit_slots` or waiting rows (the triggers take each
--- key's lock again, free for its holder). Holding a key's lock nothing waits for a job row
--- but a waiting one, so reserves and settles never wait on each other in a cycle (one
--- through a unique push holding a waiting unique job is broken by Postgres).
+-- row (a locking read locks the newest version to re-check it, and keeps that lock).
 --
 -- Head order. A job given back to its queue (requeue, rescue) leads it, and the waiting
 -- job its slot brings back comes right behind it. Head positions are minus `head_seq`, so
 -- `head_seq` now steps by 2: minus (value - 1), one above a job's own head position, is
 -- then never drawn, and is where `limit_free` puts the job it brings back. A job brought
--- back by a settle (its holder left the queue) gets a fresh head position.
+-- back by a settle (its holder left the queue) gets a fresh head position. Nothing is
+-- notified: the caller wakes its own reservers, and the others find the job at their
+-- next reserve.
 ALTER TABLE __SCHEMA__.jobs
     ADD COLUMN concurrency_key   text,
     ADD COLUMN concurrency_limit integer;
 
--- The waiting jobs of a key, oldest pushed first.
-CREATE INDEX jobs_waiting_idx ON __SCHEMA__.jobs (concurrency_key, id)
-    WHERE state = 'waiting';
-
-CREATE TABLE __SCHEMA__.limit_slots (
-    key     text    PRIMARY KEY,
-    in_use  integer NOT NULL,
-    waiting integer NOT NULL,
-    -- As the last job taken or moved aside with this key declared it.
-    "limit" integer NOT NULL
-);
+-- Limited rows only: a key's slots held (running), its waiting jobs oldest first, the keys
+-- in use for the dashboard.
+CREATE INDEX jobs_limited_idx ON __SCHEMA__.jobs (concurrency_key, state, id)
+    WHERE concurrency_key IS NOT NULL;
 
 ALTER SEQUENCE __SCHEMA__.head_seq INCREMENT BY 2;
 
--- The advisory lock of a concurrency key, apart from other schemas' and other apps'.
-CREATE FUNCTION __SCHEMA__.limit_lock(key text) RETURNS bigint
+-- Advisory lock `kind` (`take` or `wait`) of a concurrency key, apart from other schemas'
+-- and other apps' locks.
+CREATE FUNCTION __SCHEMA__.limit_lock(kind text, key text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT hashtextextended(__CHANNEL__ || ' concurrency ' || key, 0)
+    SELECT hashtextextended(__CHANNEL__ || ' concurrency ' || kind || ' ' || key, 0)
+$$;
+
+-- Whether a job of `key` waits (committed, as of now). The helpers that query are
+-- PL/pgSQL, which keeps their plans for the session, where SQL functions plan every call.
+CREATE FUNCTION __SCHEMA__.limit_waits(key text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM __SCHEMA__.jobs
+                   WHERE concurrency_key = key AND state = 'waiting');
+END
+$$;
+
+-- Whether `key` has a slot held or a job at the head of a queue (on its way to a slot).
+CREATE FUNCTION __SCHEMA__.limit_on_way(key text) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM __SCHEMA__.jobs
+                   WHERE concurrency_key = key AND state = 'running')
+        OR EXISTS (SELECT 1 FROM __SCHEMA__.jobs
+                   WHERE concurrency_key = key AND state = 'available' AND priority < 0);
+END
+$$;
+
+-- Takes the `wait` locks of `keys`, exclusive, in lock id order. Returns how many.
+CREATE FUNCTION __SCHEMA__.limit_lock_waits(keys text[]) RETURNS integer
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT count(taken.one)::integer
+            FROM (SELECT (SELECT 1 FROM pg_advisory_xact_lock(sorted.l)) AS one
+                  FROM (SELECT DISTINCT __SCHEMA__.limit_lock('wait', k) AS l
+                        FROM unnest(keys) AS k
+                        ORDER BY 1) AS sorted) AS taken);
+END
 $$;
 
 -- What a statement moving limited rows out of `running` does once it has locked them and
--- before it moves them: takes the advisory locks of `keys` (one entry per row), sorted by
--- lock id, for the rest of the transaction. Returns how many keys.
-CREATE FUNCTION __SCHEMA__.limit_prepare(keys text[]) RETURNS integer LANGUAGE sql AS $$
-    SELECT count(*)::integer
-    FROM (SELECT pg_advisory_xact_lock(lock)
-          FROM (SELECT DISTINCT __SCHEMA__.limit_lock(k.key) AS lock
-                FROM unnest(keys) AS k (key)
-                ORDER BY 1) AS sorted) AS taken
+-- before it moves them: takes the `wait` locks of those of `keys` (one entry per row) that
+-- have no job waiting. Returns how many it took.
+CREATE FUNCTION __SCHEMA__.limit_prepare(keys text[]) RETURNS integer
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN __SCHEMA__.limit_lock_waits(ARRAY(
+        SELECT k.key FROM (SELECT DISTINCT key FROM unnest(keys) AS u (key)) AS k
+        WHERE NOT __SCHEMA__.limit_waits(k.key)));
+END
 $$;
 
--- The reserve's limited rows `ids` (locked by it), with their keys and limits, in reserve
--- order: takes a slot for each whose key has fewer than its limit held, and moves the
--- others aside. Returns the ids moved aside, which the reserve leaves alone.
-CREATE FUNCTION __SCHEMA__.limit_reserve(ids bigint[], keys text[], limits integer[])
-    RETURNS bigint[] LANGUAGE plpgsql AS $$
+-- The reserve's limited rows `ids` (locked by it), with their keys, limits and whether each
+-- is at the head of its queue, in reserve order. Returns the rows it moved aside (`moved`)
+-- and those it left alone (`kept`: their key's backlog emptied as it looked; the next
+-- reserve takes them); the reserve takes the others, each with a slot.
+CREATE FUNCTION __SCHEMA__.limit_reserve(
+    ids bigint[], keys text[], limits integer[], heads boolean[],
+    OUT moved bigint[], OUT kept bigint[]
+) LANGUAGE plpgsql AS $$
 DECLARE
-    aside bigint[] := '{}';
+    takers text[];
+    waits text[];
+    held jsonb;
+    k text;
+    n integer;
     r __SCHEMA__.jobs%ROWTYPE;
 BEGIN
-    PERFORM __SCHEMA__.limit_prepare(keys);
+    moved := '{}';
+    kept := '{}';
+    -- Keys whose rows may take a slot: those with a head row or nothing waiting.
+    takers := ARRAY(
+        SELECT DISTINCT u.key FROM unnest(keys, heads) AS u (key, head)
+        WHERE u.head OR NOT __SCHEMA__.limit_waits(u.key));
+    -- Every key's `wait` shared, and the takers' `take` exclusive, in lock id order (where
+    -- two locks share an id, exclusive).
+    PERFORM count(taken.one)
+    FROM (SELECT CASE WHEN a.excl THEN (SELECT 1 FROM pg_advisory_xact_lock(a.id))
+                      ELSE (SELECT 1 FROM pg_advisory_xact_lock_shared(a.id)) END AS one
+          FROM (SELECT DISTINCT ON (b.id) b.id, b.excl
+                FROM (SELECT __SCHEMA__.limit_lock('wait', key) AS id, false AS excl
+                      FROM unnest(keys) AS key
+                      UNION ALL
+                      SELECT __SCHEMA__.limit_lock('take', key), true
+                      FROM unnest(takers) AS key) AS b
+                ORDER BY b.id, b.excl DESC) AS a) AS taken;
+    -- Under the locks: the slots each taker holds, and which other keys still have jobs
+    -- waiting.
+    SELECT coalesce(jsonb_object_agg(t.key, coalesce(c.n, 0)), '{}') INTO held
+    FROM unnest(takers) AS t (key)
+    LEFT JOIN (SELECT concurrency_key, count(*) AS n FROM __SCHEMA__.jobs
+               WHERE concurrency_key = ANY (takers) AND state = 'running'
+               GROUP BY concurrency_key) AS c ON c.concurrency_key = t.key;
+    waits := ARRAY(SELECT DISTINCT key FROM unnest(keys) AS key
+                   WHERE key <> ALL (takers) AND __SCHEMA__.limit_waits(key));
     FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
-        INSERT INTO __SCHEMA__.limit_slots AS s (key, in_use, waiting, "limit")
-        VALUES (keys[i], 1, 0, greatest(coalesce(limits[i], 1), 1))
-        ON CONFLICT (key) DO UPDATE SET in_use = s.in_use + 1, "limit" = excluded."limit"
-        WHERE s.in_use < excluded."limit";
-        CONTINUE WHEN FOUND;
-        UPDATE __SCHEMA__.limit_slots
-        SET waiting = waiting + 1, "limit" = greatest(coalesce(limits[i], 1), 1)
-        WHERE key = keys[i];
+        k := keys[i];
+        IF held ? k THEN
+            n := (held ->> k)::integer;
+            IF n < greatest(coalesce(limits[i], 1), 1) THEN
+                held := held || jsonb_build_object(k, n + 1);
+                CONTINUE;
+            END IF;
+        ELSIF k <> ALL (waits) THEN
+            -- The backlog emptied before `wait` was held: no waiting job vouches for this
+            -- one's way back.
+            kept := kept || ids[i];
+            CONTINUE;
+        END IF;
         DELETE FROM __SCHEMA__.jobs WHERE id = ids[i] RETURNING * INTO r;
         r.state := 'waiting';
         INSERT INTO __SCHEMA__.jobs OVERRIDING SYSTEM VALUE VALUES (r.*);
-        aside := aside || ids[i];
+        moved := moved || ids[i];
     END LOOP;
-    RETURN aside;
+END
+$$;
+
+-- Brings back the oldest job of `key` waiting that no one else is bringing back, to head
+-- position `place` (a fresh head position when NULL); whether there was one.
+CREATE FUNCTION __SCHEMA__.limit_bring_back(key text, place bigint) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+DECLARE
+    back_id bigint;
+    back_queue text;
+BEGIN
+    SELECT id INTO back_id FROM __SCHEMA__.jobs
+    WHERE concurrency_key = key AND state = 'waiting'
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE __SCHEMA__.jobs
+    SET state = 'available', priority = -1,
+        position = coalesce(place, -nextval('__SCHEMA__.head_seq'))
+    WHERE id = back_id
+    RETURNING queue INTO back_queue;
+    IF NOT EXISTS (SELECT 1 FROM __SCHEMA__.queues WHERE name = back_queue) THEN
+        INSERT INTO __SCHEMA__.queues (name) VALUES (back_queue) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN true;
 END
 $$;
 
 CREATE FUNCTION __SCHEMA__.limit_free() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    slot record;
     place bigint;
-    back_id bigint;
-    back_queue text;
 BEGIN
-    PERFORM pg_advisory_xact_lock(__SCHEMA__.limit_lock(OLD.concurrency_key));
-    IF OLD.state = 'waiting' THEN
-        -- A waiting row deleted.
-        UPDATE __SCHEMA__.limit_slots SET waiting = greatest(waiting - 1, 0)
-        WHERE key = OLD.concurrency_key
-        RETURNING in_use, waiting INTO slot;
-    ELSE
-        UPDATE __SCHEMA__.limit_slots SET in_use = in_use - 1
-        WHERE key = OLD.concurrency_key AND in_use > 0
-        RETURNING in_use, waiting INTO slot;
-    END IF;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    IF OLD.state = 'running' AND slot.waiting > 0 THEN
-        place := NULL;
-        IF TG_OP = 'UPDATE' THEN
-            IF NEW.state = 'available' THEN
-                place := NEW.position + 1;
-            END IF;
-        END IF;
-        IF place IS NULL THEN
-            place := -nextval('__SCHEMA__.head_seq');
-        END IF;
-        SELECT id INTO back_id FROM __SCHEMA__.jobs
-        WHERE concurrency_key = OLD.concurrency_key AND state = 'waiting'
-        ORDER BY id LIMIT 1
-        FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN
-            SELECT id INTO back_id FROM __SCHEMA__.jobs
-            WHERE concurrency_key = OLD.concurrency_key AND state = 'waiting'
-            ORDER BY id LIMIT 1
-            FOR UPDATE;
-        END IF;
-        UPDATE __SCHEMA__.jobs
-        SET state = 'available', priority = -1, position = place
-        WHERE id = back_id AND state = 'waiting'
-        RETURNING queue INTO back_queue;
-        IF FOUND THEN
-            UPDATE __SCHEMA__.limit_slots SET waiting = waiting - 1
-            WHERE key = OLD.concurrency_key
-            RETURNING in_use, waiting INTO slot;
-            IF NOT EXISTS (SELECT 1 FROM __SCHEMA__.queues WHERE name = back_queue) THEN
-                INSERT INTO __SCHEMA__.queues (name) VALUES (back_queue) ON CONFLICT DO NOTHING;
-            END IF;
-            PERFORM pg_notify(__CHANNEL__, back_queue);
-        ELSE
-            -- The count said a job waited and none does: trust the rows.
-            UPDATE __SCHEMA__.limit_slots SET waiting = 0
-            WHERE key = OLD.concurrency_key
-            RETURNING in_use, waiting INTO slot;
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.state = 'available' THEN
+            -- Given back to its queue: the job brought back goes right behind it.
+            place := NEW.position + 1;
         END IF;
     END IF;
-    IF slot.in_use = 0 AND slot.waiting = 0 THEN
-        DELETE FROM __SCHEMA__.limit_slots WHERE key = OLD.concurrency_key;
-    END IF;
+    PERFORM __SCHEMA__.limit_bring_back(OLD.concurrency_key, place);
     RETURN NULL;
 END
 $$;
@@ -178,8 +228,46 @@ CREATE TRIGGER jobs_limit_free AFTER UPDATE OF state ON __SCHEMA__.jobs
     EXECUTE FUNCTION __SCHEMA__.limit_free();
 CREATE TRIGGER jobs_limit_free_deleted AFTER DELETE ON __SCHEMA__.jobs
     FOR EACH ROW
-    WHEN (OLD.concurrency_key IS NOT NULL AND OLD.state IN ('running', 'waiting'))
+    WHEN (OLD.concurrency_key IS NOT NULL AND OLD.state = 'running')
     EXECUTE FUNCTION __SCHEMA__.limit_free();
+
+-- Rescue's safety net: brings back one waiting job of every key that has jobs waiting, no
+-- slot held and no job at the head of a queue, whose way back was lost (see above).
+-- Returns how many it brought back.
+CREATE FUNCTION __SCHEMA__.limit_sweep() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    stalled text[];
+    k text;
+    n integer := 0;
+BEGIN
+    -- Every key with a job waiting (a skip scan of the index), then those looking stalled.
+    stalled := ARRAY(
+        WITH RECURSIVE waiting (key) AS (
+            (SELECT concurrency_key FROM __SCHEMA__.jobs
+             WHERE concurrency_key IS NOT NULL AND state = 'waiting'
+             ORDER BY concurrency_key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT concurrency_key FROM __SCHEMA__.jobs
+                    WHERE concurrency_key > w.key AND state = 'waiting'
+                    ORDER BY concurrency_key LIMIT 1)
+            FROM waiting AS w WHERE w.key IS NOT NULL
+        )
+        SELECT key FROM waiting
+        WHERE key IS NOT NULL AND NOT __SCHEMA__.limit_on_way(key));
+    IF cardinality(stalled) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- As a free of a key with nothing waiting: after every reserve moving one aside.
+    PERFORM __SCHEMA__.limit_lock_waits(stalled);
+    FOREACH k IN ARRAY stalled LOOP
+        CONTINUE WHEN __SCHEMA__.limit_on_way(k);
+        IF __SCHEMA__.limit_bring_back(k, NULL) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
 
 -- Rate limits: one row per key holding the starts granted in its window, in microseconds
 -- since the epoch, oldest first. `rate_take` locks the row (creating it), drops the starts
