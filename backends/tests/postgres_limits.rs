@@ -1,7 +1,8 @@
 //! Concurrency and rate limits on Postgres where the conformance suite cannot reach: many
 //! reservers on separate connections racing for one key's slots, settles and requeues of
 //! many keys at once (no deadlock), the head order of jobs brought back, a settle lost with
-//! its connection, and the rate log under concurrent takers and both clocks.
+//! its connection, rescue's sweep, and the rate log under concurrent takers and both
+//! clocks.
 
 mod postgres_support;
 
@@ -29,7 +30,14 @@ mod postgres {
     async fn complete(b: &PostgresBackend, taken: &[Reserved]) {
         let items = taken
             .iter()
-            .map(|r| Finish::new(r.token.clone(), r.job.clone(), FinishOutcome::Completed, false))
+            .map(|r| {
+                Finish::new(
+                    r.token.clone(),
+                    r.job.clone(),
+                    FinishOutcome::Completed,
+                    false,
+                )
+            })
             .collect();
         let report = b.job_finish(FinishParams::new(items, t0())).await.unwrap();
         assert!(report.lost.is_empty(), "a held lease was refused");
@@ -69,7 +77,13 @@ mod postgres {
     /// fourth batch is requeued instead. A watcher checks, while they run, that no key ever
     /// has more than `limit` rows running, and the workers count the limited leases they
     /// hold against `limit` when there is one key. Each job runs once; nothing is left.
-    async fn work_off(db: &TestDb, jobs: Vec<JobEnvelope>, batch: usize, limit: u32, one_key: bool) {
+    async fn work_off(
+        db: &TestDb,
+        jobs: Vec<JobEnvelope>,
+        batch: usize,
+        limit: u32,
+        one_key: bool,
+    ) {
         let total = jobs.len();
         push(&db.backend, jobs).await;
         let done = Arc::new(Mutex::new(Vec::new()));
@@ -111,7 +125,9 @@ mod postgres {
                             continue;
                         }
                         complete(&backend, &got).await;
-                        done.lock().unwrap().extend(got.into_iter().map(|r| r.job.jid));
+                        done.lock()
+                            .unwrap()
+                            .extend(got.into_iter().map(|r| r.job.jid));
                     }
                 }));
             }
@@ -137,12 +153,23 @@ mod postgres {
         assert!(watcher.await.unwrap() > 0);
         if one_key {
             let most = most.load(Ordering::SeqCst);
-            assert!(most <= limit as usize, "{most} leases of one key held at once");
+            assert!(
+                most <= limit as usize,
+                "{most} leases of one key held at once"
+            );
         }
         let done = done.lock().unwrap().clone();
         let distinct: HashSet<_> = done.iter().collect();
-        assert_eq!((distinct.len(), done.len()), (total, total), "each job ran once");
-        assert_eq!(rows_in(db, "jobs").await, 0, "nothing waits, nothing is left behind");
+        assert_eq!(
+            (distinct.len(), done.len()),
+            (total, total),
+            "each job ran once"
+        );
+        assert_eq!(
+            rows_in(db, "jobs").await,
+            0,
+            "nothing waits, nothing is left behind"
+        );
     }
 
     async fn one_key_race(limit: u32) {
@@ -186,13 +213,28 @@ mod postgres {
         let (a1, b1) = (limited("q", 1, "a", 1), limited("q", 2, "b", 1));
         let (a2, b2) = (limited("q", 3, "a", 1), limited("q", 4, "b", 1));
         let plain = job("q", 5);
-        push(b, vec![a1.clone(), b1.clone(), a2.clone(), b2.clone(), plain.clone()]).await;
+        push(
+            b,
+            vec![
+                a1.clone(),
+                b1.clone(),
+                a2.clone(),
+                b2.clone(),
+                plain.clone(),
+            ],
+        )
+        .await;
         let taken = reserve(b, "q", 10, "p1").await;
         let jids: Vec<_> = taken.iter().map(|r| r.job.jid.clone()).collect();
-        assert_eq!(jids, vec![a1.jid.clone(), b1.jid.clone(), plain.jid.clone()]);
+        assert_eq!(
+            jids,
+            vec![a1.jid.clone(), b1.jid.clone(), plain.jid.clone()]
+        );
         assert!(queue_order(b, "q").await.is_empty(), "a2 and b2 wait");
         let tokens = taken[..2].iter().map(|r| r.token.clone()).collect();
-        b.job_requeue(RequeueParams::new(tokens, t0())).await.unwrap();
+        b.job_requeue(RequeueParams::new(tokens, t0()))
+            .await
+            .unwrap();
         assert_eq!(
             queue_order(b, "q").await,
             vec![
@@ -207,7 +249,11 @@ mod postgres {
         assert_eq!(jids, vec![a1.jid.clone(), b1.jid.clone()]);
         push(b, vec![job("q", 6)]).await;
         complete(b, &again[..1]).await;
-        assert_eq!(queue_order(b, "q").await[0], a2.jid, "a settle brings back to the head");
+        assert_eq!(
+            queue_order(b, "q").await[0],
+            a2.jid,
+            "a settle brings back to the head"
+        );
         db.drop().await;
     }
 
@@ -245,13 +291,12 @@ mod postgres {
         // The server rolls the transaction back as the backend exits: wait for that.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let alive: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
-            )
-            .bind(pid)
-            .fetch_one(b.pool())
-            .await
-            .unwrap();
+            let alive: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+                    .bind(pid)
+                    .fetch_one(b.pool())
+                    .await
+                    .unwrap();
             if !alive {
                 break;
             }
@@ -260,12 +305,39 @@ mod postgres {
         }
         let usage = b.limits_list(LimitsListParams::new(t0())).await.unwrap();
         assert_eq!(usage, vec![LimitUsage::concurrency("k", 1, 1, 1)]);
-        assert!(reserve(b, "q", 10, "p2").await.is_empty(), "the slot is still held");
+        assert!(
+            reserve(b, "q", 10, "p2").await.is_empty(),
+            "the slot is still held"
+        );
         let later = t0() + chrono::Duration::seconds(120);
         assert_eq!(b.lease_rescue(RescueParams::new(later)).await.unwrap(), 1);
         let next = reserve(b, "q", 10, "p2").await;
         assert_eq!(next.len(), 1, "the rescued job runs again, alone");
         assert_eq!(next[0].job.jid, k1.jid);
+        db.drop().await;
+    }
+
+    /// A job brought back for a freed slot and then cleared with its queue was the only way
+    /// back for the jobs waiting behind it: rescue's sweep brings the next one back.
+    #[tokio::test]
+    async fn rescue_brings_back_waiting_jobs_whose_way_back_was_cleared() {
+        let db = TestDb::new().await;
+        let b = &db.backend;
+        let jobs: Vec<_> = (1..=3).map(|n| limited("q", n, "k", 1)).collect();
+        push(b, jobs.clone()).await;
+        let taken = reserve(b, "q", 10, "p1").await;
+        assert_eq!(taken.len(), 1);
+        complete(b, &taken).await;
+        assert_eq!(queue_order(b, "q").await, vec![jobs[1].jid.clone()]);
+        assert_eq!(b.queue_clear(QueueClearParams::new("q")).await.unwrap(), 1);
+        assert!(
+            reserve(b, "q", 10, "p1").await.is_empty(),
+            "the last one waits"
+        );
+        b.lease_rescue(RescueParams::new(t0())).await.unwrap();
+        let last = reserve(b, "q", 10, "p1").await;
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].job.jid, jobs[2].jid);
         db.drop().await;
     }
 
@@ -317,13 +389,17 @@ mod postgres {
             b.rate_acquire(take("s", hour, t0())).await.unwrap(),
             RateDecision::Granted
         );
-        let RateDecision::Refused { retry_at } = b.rate_acquire(take("s", hour, t0())).await.unwrap()
+        let RateDecision::Refused { retry_at } =
+            b.rate_acquire(take("s", hour, t0())).await.unwrap()
         else {
             panic!("a second start in the hour was granted");
         };
         let slack = chrono::Duration::seconds(30);
         let hour_later = before + chrono::Duration::seconds(3600);
-        assert!(retry_at > hour_later - slack && retry_at < hour_later + slack, "{retry_at}");
+        assert!(
+            retry_at > hour_later - slack && retry_at < hour_later + slack,
+            "{retry_at}"
+        );
         let ago = chrono::Utc::now() - chrono::Duration::seconds(20);
         b.rate_acquire(RateAcquireParams::new("c", 1, Duration::from_secs(10), ago))
             .await
@@ -332,7 +408,11 @@ mod postgres {
         b.lease_rescue(RescueParams::new(chrono::Utc::now()))
             .await
             .unwrap();
-        assert_eq!(rows_in(&db, "limit_rates").await, 1, "only the idle key's log went");
+        assert_eq!(
+            rows_in(&db, "limit_rates").await,
+            1,
+            "only the idle key's log went"
+        );
         db.drop().await;
     }
 
@@ -353,7 +433,11 @@ mod postgres {
         assert_eq!(next[0].job.jid, jobs[1].jid);
         b.clear_all().await.unwrap();
         assert_eq!(rows_in(&db, "jobs").await, 0);
-        assert!(b.limits_list(LimitsListParams::new(t0())).await.unwrap().is_empty());
+        assert!(b
+            .limits_list(LimitsListParams::new(t0()))
+            .await
+            .unwrap()
+            .is_empty());
         db.drop().await;
     }
 }

@@ -55,6 +55,7 @@ pub(super) async fn job_finish(
     };
     report.lost = (0..applied.len()).filter(|&i| !applied[i]).collect();
     if limited {
+        inner.limits.met();
         inner.wake.wake_all();
     }
     jobs::backend::warn_dead_trimmed("postgres", report.dead_trimmed);

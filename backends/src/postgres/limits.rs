@@ -12,6 +12,7 @@
 //!    keeps each key's starts in one row under that row's lock.
 //! 3. [`limits_list`] reads both for the dashboard (`limits_list.sql`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -62,9 +63,32 @@ pub(super) async fn lock_keys(
     Ok(())
 }
 
+/// Whether this backend has met a job with a concurrency limit, and has swept since it
+/// started: rescue's sweep is one more statement, which backends that only ever see plain
+/// jobs run once.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    met: AtomicBool,
+    swept: AtomicBool,
+}
+
+impl Seen {
+    /// A job with a concurrency limit went through this backend.
+    pub(super) fn met(&self) {
+        if !self.met.load(Ordering::Relaxed) {
+            self.met.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Brings back a waiting job of every concurrency key that has jobs waiting and neither a
-/// slot held nor a job on its way to one (`limit_sweep`, migration 9); rescue runs it.
+/// slot held nor a job on its way to one (`limit_sweep`, migration 9). Rescue runs it, at
+/// its first run and whenever this backend has met limited jobs.
 pub(super) async fn sweep(inner: &Inner) -> Result<(), BackendError> {
+    let seen = &inner.limits;
+    if !seen.met.load(Ordering::Relaxed) && seen.swept.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
     let back: i32 = sqlx::query_scalar(&inner.sql.limit_sweep)
         .fetch_one(&inner.pool)
         .await

@@ -96,6 +96,7 @@ struct Inner {
     wake: Arc<Wake>,
     listener: JoinHandle<()>,
     statistics: stats::Statistics,
+    limits: limits::Seen,
 }
 
 impl Inner {
@@ -183,6 +184,7 @@ impl PostgresBackend {
                 wake,
                 listener,
                 statistics: stats::Statistics::default(),
+                limits: limits::Seen::default(),
             }),
         })
     }

@@ -40,7 +40,10 @@ pub(super) async fn insert(
     if p.jobs.iter().any(|j| j.unique().is_some()) {
         return unique::push(inner, conn, p).await;
     }
-    if p.jobs.iter().any(|j| j.priority() != 0 || limits::has_concurrency(j)) {
+    if p.jobs
+        .iter()
+        .any(|j| j.priority() != 0 || limits::has_concurrency(j))
+    {
         let mut rows = FlowRows::with_capacity(p.jobs.len());
         for job in p.jobs {
             rows.add(job, p.now)?;
@@ -205,6 +208,7 @@ impl FlowRows {
             .bind(&self.untils)
             .bind(&self.lapses);
         if self.limited {
+            inner.limits.met();
             query = query
                 .bind(&self.concurrency_keys)
                 .bind(&self.concurrency_limits);

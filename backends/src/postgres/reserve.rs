@@ -63,6 +63,9 @@ async fn try_reserve(
     loop {
         let want = p.limit - out.len();
         let moved = reserve_once(inner, queues, p, now, want, &mut out).await?;
+        if moved > 0 {
+            inner.limits.met();
+        }
         if moved == 0 || out.len() >= p.limit {
             return Ok(out);
         }

@@ -110,9 +110,7 @@ impl Queries {
             rescue: b(include_str!("../../sql/postgres/rescue.sql")),
             process_remove: b("DELETE FROM __SCHEMA__.processes WHERE id = $1"),
             prune_completed: b(include_str!("../../sql/postgres/prune_completed.sql")),
-            rate_take: b(
-                "SELECT granted, retry_at_us FROM __SCHEMA__.rate_take($1, $2, $3, $4)",
-            ),
+            rate_take: b("SELECT granted, retry_at_us FROM __SCHEMA__.rate_take($1, $2, $3, $4)"),
             limits_list: b(include_str!("../../sql/postgres/limits_list.sql")),
             limit_lock: b(include_str!("../../sql/postgres/limit_lock.sql")),
             limit_sweep: b("SELECT __SCHEMA__.limit_sweep()"),
