@@ -25,14 +25,6 @@
 -- one microsecond apart, and the order is still reservation order (rescue relies on it).
 -- It fits a bigint until the year 2255.
 --
--- Concurrency limits (migration 9): once its rows are locked, `aside` hands the picked rows
--- that have a `concurrency_key` to `limit_reserve`, in reserve order, which takes their
--- keys' locks and a slot for each, or moves the row aside, or (rarely) leaves it for the
--- next reserve. The update leaves the rows moved or left alone, and the moved ones come
--- back at the end without a lease token, handed to nobody (the caller counts them and
--- reserves again for what it still wants, `reserve.rs`). When no picked row has a key
--- (plain jobs) the function is not called.
---
 -- EXPLAIN (checked by the `reserve_uses_the_partial_index` test, 5,000 jobs in 3 queues):
 --   Sort (taken.ord, taken.priority, taken.position)
 --     CTE picked
@@ -42,18 +34,10 @@
 --             -> Index Only Scan using paused_queues_pkey on paused_queues p
 --          -> Subquery Scan on head -> Limit -> LockRows
 --             -> Index Scan using jobs_available_idx on jobs (Index Cond: queue = q.name)
---     CTE aside
---       -> Nested Loop Left Join -> Result
---          -> Nested Loop -> Aggregate (Filter: count(*) > 0) -> CTE Scan on picked
---                         -> Function Scan on limit_reserve
 --     CTE taken
---       -> Update on jobs j -> Nested Loop (Join Filter: picked.id <> ALL (aside.ids))
---          -> Nested Loop
---             -> CTE Scan on picked
---             -> Index Scan using jobs_pkey on jobs j (Index Cond: id = picked.id)
---          -> CTE Scan on aside
--- `aside` reads all of `picked` before anything is updated, so every row is locked before
--- a key's lock is waited for, and runs `limit_reserve` only when a picked row has a key.
+--       -> Update on jobs j -> Nested Loop
+--          -> CTE Scan on picked
+--          -> Index Scan using jobs_pkey on jobs j (Index Cond: id = picked.id)
 -- Cost per call does not grow with queue depth: each queue's walk starts at its head. That
 -- plan needs planner statistics on `jobs`: without any, the planner expects a few rows per
 -- queue and picks a bitmap scan of the whole queue and a sort (125 ms at 200,000 queued
@@ -62,11 +46,10 @@ WITH async_commit AS MATERIALIZED (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 ),
 picked AS (
-    SELECT head.id, head.priority, head.position, head.concurrency_key, head.concurrency_limit,
-           q.ord
+    SELECT head.id, q.ord
     FROM unnest($1::text[]) WITH ORDINALITY AS q (name, ord)
     CROSS JOIN LATERAL (
-        SELECT id, priority, position, concurrency_key, concurrency_limit
+        SELECT id
         FROM __SCHEMA__.jobs
         WHERE queue = q.name AND state = 'available'
         ORDER BY priority, position
@@ -75,21 +58,6 @@ picked AS (
     ) AS head
     WHERE NOT EXISTS (SELECT 1 FROM __SCHEMA__.paused_queues p WHERE p.name = q.name)
     LIMIT $2
-),
-aside AS MATERIALIZED (
-    SELECT coalesce(r.moved, '{}') AS moved, coalesce(r.kept, '{}') AS kept
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (
-        SELECT m.moved, m.kept
-        FROM (SELECT array_agg(id ORDER BY ord, priority, position) AS ids,
-                     array_agg(concurrency_key ORDER BY ord, priority, position) AS keys,
-                     array_agg(concurrency_limit ORDER BY ord, priority, position) AS limits,
-                     array_agg(priority < 0 ORDER BY ord, priority, position) AS heads
-              FROM picked
-              WHERE concurrency_key IS NOT NULL
-              HAVING count(*) > 0) AS l
-        CROSS JOIN LATERAL __SCHEMA__.limit_reserve(l.ids, l.keys, l.limits, l.heads) AS m
-    ) AS r ON true
 ),
 taken AS (
     UPDATE __SCHEMA__.jobs AS j
@@ -100,17 +68,11 @@ taken AS (
         lease_expires_at = coalesce($4::timestamptz, now() + $5::bigint * interval '1 microsecond'),
         attempts = j.attempts + 1,
         unique_key = CASE WHEN j.unique_until = 'start' THEN NULL ELSE j.unique_key END
-    FROM picked CROSS JOIN aside
-    WHERE j.id = picked.id AND NOT (picked.id = ANY (aside.moved || aside.kept))
+    FROM picked
+    WHERE j.id = picked.id
     RETURNING j.id, j.lease_token, j.priority, j.position, picked.ord, j.payload, j.enqueued_at,
               j.jid, j.queue, j.rescues
 )
 SELECT id, lease_token, payload::text, enqueued_at, jid, queue, rescues
-FROM (
-    SELECT id, lease_token, payload, enqueued_at, jid, queue, rescues, ord, priority, position
-    FROM taken
-    UNION ALL
-    SELECT unnest(moved), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM aside
-) AS out CROSS JOIN async_commit
+FROM taken CROSS JOIN async_commit
 ORDER BY ord, priority, position

@@ -3,10 +3,10 @@
 //! 1. Concurrency: a job's `jobs_rs_concurrency` becomes the `concurrency_key` and
 //!    `concurrency_limit` columns at push ([`concurrency_columns`], `push_limits.sql`), read
 //!    from the envelope's extra fields with a map look-up, so a plain job costs nothing.
-//!    From there the store does it (migration 9): the reserve statement takes slots or
-//!    moves jobs aside, a trigger brings a waiting job back whenever a row leaves
-//!    `running`, and the settle, requeue and rescue statements take the keys' locks in
-//!    order first, as the burial of rescued jobs does here ([`lock_keys`]). Rescue also
+//!    From there the store does it (migration 9): triggers take a slot or move the job
+//!    aside as the reserve leases a row, and bring a waiting job back whenever a row leaves
+//!    `running`; the settle, requeue and rescue statements take the key locks a free needs,
+//!    in order, first, as the burial of rescued jobs does here ([`lock_keys`]). Rescue also
 //!    runs the safety net that brings back jobs whose way back was lost ([`sweep`]).
 //! 2. Rates: [`rate_acquire`] is one call of the `rate_take` function (migration 9), which
 //!    keeps each key's starts in one row under that row's lock.

@@ -9,11 +9,12 @@
 //!    whose payload is not a job (`poison.rs`) is moved to the dead set in the same call,
 //!    so it never holds the valid jobs of its batch in `running`.
 //! 4. A row whose concurrency key is full, or has jobs waiting ahead of it, is moved aside
-//!    by the statement instead of reserved, and comes back without a lease token
-//!    (`reserve.sql`, migration 9). When that left the call short, [`try_reserve`] runs the
-//!    statement again for the rest, which walks past the rows just moved: a hot key never
-//!    holds back the jobs behind it, and a job is moved aside once per wait. Plain rows
-//!    always come back with a token, so a queue of plain jobs is one statement, as before.
+//!    instead of leased, by a trigger in the same statement (migration 9; `reserve.sql`
+//!    itself knows nothing of limits), and comes back without a lease token. When that left
+//!    the call short, [`try_reserve`] runs the statement again for the rest, which walks
+//!    past the rows just moved: a hot key never holds back the jobs behind it, and a job is
+//!    moved aside once per wait. Plain rows always come back with a token, so a queue of
+//!    plain jobs is one statement, as before.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, ReserveParams, Reserved};

@@ -7,9 +7,9 @@
 -- key; a row its key's limit moved aside is `waiting` (a state of its own, version 8). The
 -- counts are the rows themselves (`jobs_limited_idx`): nothing else is kept per key, so a
 -- key with no slot held and no job waiting leaves nothing behind.
---   * The reserve (`reserve.sql`) hands its limited rows to `limit_reserve`, in reserve
---     order: each takes a slot, or is moved aside (unleased, no attempt counted, its unique
---     lock kept) and handed to nobody.
+--   * As the reserve (`reserve.sql`) turns a limited row `running`, `limit_take` takes a
+--     slot for it or moves it aside (unleased, no attempt counted, its unique lock kept):
+--     the reserve hands it to nobody.
 --   * Every move of a row out of `running` (any finish, requeue, rescue, burial; update or
 --     delete) fires `limit_free`, which brings the oldest waiting job of the key (lowest id:
 --     push order) back to the head of its queue, in the statement that moved the holder. A
@@ -18,7 +18,7 @@
 -- Serialization: two advisory locks per key (`limit_lock`), taken for the rest of the
 -- transaction.
 --   * `take`, exclusive, to take slots: they are counted under it (rows running now, a
---     free still in flight counting as held, plus those this reserve took), so no two
+--     free still in flight counting as held, rows this reserve took already), so no two
 --     reserves ever hand out more than the limit.
 --   * `wait`, shared, to move a job aside; exclusive, to free a slot of a key with no job
 --     waiting (`limit_prepare`). Such a free thus waits for every reserve moving a job
@@ -36,15 +36,19 @@
 --   unique push as the last slot freed) is caught by rescue: `limit_sweep` brings back a
 --   waiting job of every key with no slot held and no job on its way to one.
 --
--- Lock order, so that nothing deadlocks: a statement first locks its job rows (reserve:
--- SKIP LOCKED, without waiting; finish, requeue, rescue, burial: the leases it moves), then
--- takes all the key locks it needs, sorted by lock id, and only then writes waiting rows,
--- which it locks SKIP LOCKED. Holding a key lock nothing waits for a row.
+-- Nothing deadlocks: a reserve only tries key locks (a row whose lock is taken at that
+-- instant is left for the next reserve), so it never waits for one; the statements that
+-- move rows out of `running` (`finish.sql`, `requeue.sql`, `rescue.sql`, the burial in
+-- `lease.rs`) lock those rows first, then take the `wait` locks they need sorted by lock
+-- id, and then lock waiting rows only SKIP LOCKED. Holding a key lock nothing waits for a
+-- row.
 --
--- Moving aside deletes the row and inserts it again, same id, as `waiting`, rather than
--- updating it: a reserver whose snapshot still saw it available then finds it deleted and
--- passes on, where following an update would have left it holding a lock on the waiting
--- row (a locking read locks the newest version to re-check it, and keeps that lock).
+-- A job moved aside is written anew (deleted and inserted again, same id, by `limit_aside`
+-- after the reserve) rather than left as the reserve's update of it: a reserver whose
+-- snapshot still saw it available then finds it deleted and passes on, where following
+-- the update would have left it holding a lock on the waiting row (a locking read locks
+-- the newest version to re-check it, and keeps that lock), in the way of a free bringing
+-- it back.
 --
 -- Head order. A job given back to its queue (requeue, rescue) leads it, and the waiting
 -- job its slot brings back comes right behind it. Head positions are minus `head_seq`, so
@@ -115,68 +119,68 @@ BEGIN
 END
 $$;
 
--- The reserve's limited rows `ids` (locked by it), with their keys, limits and whether each
--- is at the head of its queue, in reserve order. Returns the rows it moved aside (`moved`)
--- and those it left alone (`kept`: their key's backlog emptied as it looked; the next
--- reserve takes them); the reserve takes the others, each with a slot.
-CREATE FUNCTION __SCHEMA__.limit_reserve(
-    ids bigint[], keys text[], limits integer[], heads boolean[],
-    OUT moved bigint[], OUT kept bigint[]
-) LANGUAGE plpgsql AS $$
+-- The reserve (`reserve.sql`, unchanged for this) turns a limited row `running`: this
+-- trigger, before the row is written, takes a slot for it, or moves it aside (the row
+-- comes back `waiting`, unleased, with its attempts and unique lock as they were, and
+-- `limit_aside` then writes it anew), or, when a key lock it needs is held by someone else
+-- at that instant, leaves the row alone (it stays available, for the next reserve). Locks
+-- are only tried here, never waited for: the reserve took its rows in walk order, not in
+-- lock order. Rows the same statement took before count as held (a row trigger sees them).
+CREATE FUNCTION __SCHEMA__.limit_take() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    takers text[];
-    waits text[];
-    held jsonb;
-    k text;
-    n integer;
+    k text := NEW.concurrency_key;
+    held integer;
+BEGIN
+    IF OLD.priority >= 0 AND __SCHEMA__.limit_waits(k) THEN
+        -- Behind a backlog: moved aside, if a job still waits once `wait` is held.
+        IF NOT pg_try_advisory_xact_lock_shared(__SCHEMA__.limit_lock('wait', k)) THEN
+            RETURN NULL;
+        END IF;
+        IF __SCHEMA__.limit_waits(k) THEN
+            RETURN __SCHEMA__.limit_waiting(OLD, NEW);
+        END IF;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(__SCHEMA__.limit_lock('take', k)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT count(*) INTO held FROM __SCHEMA__.jobs
+    WHERE concurrency_key = k AND state = 'running';
+    IF held < greatest(coalesce(NEW.concurrency_limit, 1), 1) THEN
+        RETURN NEW;
+    END IF;
+    -- Full: moved aside, which takes `wait` shared.
+    IF NOT pg_try_advisory_xact_lock_shared(__SCHEMA__.limit_lock('wait', k)) THEN
+        RETURN NULL;
+    END IF;
+    RETURN __SCHEMA__.limit_waiting(OLD, NEW);
+END
+$$;
+
+-- `new`, the reserve's version of row `old`, as the row moved aside instead.
+CREATE FUNCTION __SCHEMA__.limit_waiting(old __SCHEMA__.jobs, new __SCHEMA__.jobs)
+    RETURNS __SCHEMA__.jobs LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    new.state := 'waiting';
+    new.lease_owner := NULL;
+    new.lease_token := NULL;
+    new.lease_expires_at := NULL;
+    new.attempts := old.attempts;
+    new.unique_key := old.unique_key;
+    RETURN new;
+END
+$$;
+
+-- After the reserve, each row it moved aside is deleted and inserted again, same id: see
+-- above why a new row and not the updated one.
+CREATE FUNCTION __SCHEMA__.limit_aside() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
     r __SCHEMA__.jobs%ROWTYPE;
 BEGIN
-    moved := '{}';
-    kept := '{}';
-    -- Keys whose rows may take a slot: those with a head row or nothing waiting.
-    takers := ARRAY(
-        SELECT DISTINCT u.key FROM unnest(keys, heads) AS u (key, head)
-        WHERE u.head OR NOT __SCHEMA__.limit_waits(u.key));
-    -- Every key's `wait` shared, and the takers' `take` exclusive, in lock id order (where
-    -- two locks share an id, exclusive).
-    PERFORM count(taken.one)
-    FROM (SELECT CASE WHEN a.excl THEN (SELECT 1 FROM pg_advisory_xact_lock(a.id))
-                      ELSE (SELECT 1 FROM pg_advisory_xact_lock_shared(a.id)) END AS one
-          FROM (SELECT DISTINCT ON (b.id) b.id, b.excl
-                FROM (SELECT __SCHEMA__.limit_lock('wait', key) AS id, false AS excl
-                      FROM unnest(keys) AS key
-                      UNION ALL
-                      SELECT __SCHEMA__.limit_lock('take', key), true
-                      FROM unnest(takers) AS key) AS b
-                ORDER BY b.id, b.excl DESC) AS a) AS taken;
-    -- Under the locks: the slots each taker holds, and which other keys still have jobs
-    -- waiting.
-    SELECT coalesce(jsonb_object_agg(t.key, coalesce(c.n, 0)), '{}') INTO held
-    FROM unnest(takers) AS t (key)
-    LEFT JOIN (SELECT concurrency_key, count(*) AS n FROM __SCHEMA__.jobs
-               WHERE concurrency_key = ANY (takers) AND state = 'running'
-               GROUP BY concurrency_key) AS c ON c.concurrency_key = t.key;
-    waits := ARRAY(SELECT DISTINCT key FROM unnest(keys) AS key
-                   WHERE key <> ALL (takers) AND __SCHEMA__.limit_waits(key));
-    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
-        k := keys[i];
-        IF held ? k THEN
-            n := (held ->> k)::integer;
-            IF n < greatest(coalesce(limits[i], 1), 1) THEN
-                held := held || jsonb_build_object(k, n + 1);
-                CONTINUE;
-            END IF;
-        ELSIF k <> ALL (waits) THEN
-            -- The backlog emptied before `wait` was held: no waiting job vouches for this
-            -- one's way back.
-            kept := kept || ids[i];
-            CONTINUE;
-        END IF;
-        DELETE FROM __SCHEMA__.jobs WHERE id = ids[i] RETURNING * INTO r;
-        r.state := 'waiting';
+    DELETE FROM __SCHEMA__.jobs WHERE id = NEW.id RETURNING * INTO r;
+    IF FOUND THEN
         INSERT INTO __SCHEMA__.jobs OVERRIDING SYSTEM VALUE VALUES (r.*);
-        moved := moved || ids[i];
-    END LOOP;
+    END IF;
+    RETURN NULL;
 END
 $$;
 
@@ -222,6 +226,14 @@ BEGIN
 END
 $$;
 
+CREATE TRIGGER jobs_limit_take BEFORE UPDATE OF state ON __SCHEMA__.jobs
+    FOR EACH ROW
+    WHEN (NEW.concurrency_key IS NOT NULL AND OLD.state = 'available' AND NEW.state = 'running')
+    EXECUTE FUNCTION __SCHEMA__.limit_take();
+CREATE TRIGGER jobs_limit_aside AFTER UPDATE OF state ON __SCHEMA__.jobs
+    FOR EACH ROW
+    WHEN (NEW.concurrency_key IS NOT NULL AND OLD.state = 'available' AND NEW.state = 'waiting')
+    EXECUTE FUNCTION __SCHEMA__.limit_aside();
 CREATE TRIGGER jobs_limit_free AFTER UPDATE OF state ON __SCHEMA__.jobs
     FOR EACH ROW
     WHEN (OLD.concurrency_key IS NOT NULL AND OLD.state = 'running' AND NEW.state <> 'running')
