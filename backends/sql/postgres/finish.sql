@@ -23,9 +23,10 @@
 -- Concurrency limits (migration 9): a settled row with a `concurrency_key` frees its slot
 -- and brings a waiting job of its key back (trigger `jobs_limit_free`, fired as the
 -- statement ends). Once every item's row is locked, `locked` takes the advisory locks those
--- keys need, in lock id order (`limit_prepare`), so settles and reserves of many keys never
--- wait on each other in a cycle (migration 9). Plain rows have no key: it does nothing for
--- them.
+-- keys need, in lock id order (`limit_prepare`), so settles of many keys never wait on each
+-- other in a cycle (migration 9). It is read only for a settled row with a key (reading it
+-- reads all of `settled` first, so every row is locked before any key lock is waited for):
+-- for plain rows it is never run.
 WITH item AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
@@ -91,4 +92,6 @@ daily AS (
     SELECT $8, name, pg_backend_pid() % 16, n FROM counts WHERE n > 0 AND name <> 'expired'
     ON CONFLICT (day, name, shard) DO UPDATE SET value = counters_daily.value + excluded.value
 )
-SELECT idx, outcome FROM settled CROSS JOIN locked
+SELECT idx, outcome
+FROM settled
+WHERE concurrency_key IS NULL OR (SELECT keys FROM locked) IS NOT NULL
