@@ -129,6 +129,7 @@ $$;
 CREATE FUNCTION __SCHEMA__.limit_take() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     k text := NEW.concurrency_key;
+    lim integer := greatest(coalesce(NEW.concurrency_limit, 1), 1);
     held integer;
 BEGIN
     IF OLD.priority >= 0 AND __SCHEMA__.limit_waits(k) THEN
@@ -145,12 +146,19 @@ BEGIN
     END IF;
     SELECT count(*) INTO held FROM __SCHEMA__.jobs
     WHERE concurrency_key = k AND state = 'running';
-    IF held < greatest(coalesce(NEW.concurrency_limit, 1), 1) THEN
+    IF held < lim THEN
         RETURN NEW;
     END IF;
-    -- Full: moved aside, which takes `wait` shared.
+    -- Full: moved aside, which takes `wait` shared, and counts again under it: a free that
+    -- saw no job waiting and so took `wait` exclusive has committed by then (its slot is no
+    -- longer counted) or waits for this reserve (and will bring this job back).
     IF NOT pg_try_advisory_xact_lock_shared(__SCHEMA__.limit_lock('wait', k)) THEN
         RETURN NULL;
+    END IF;
+    SELECT count(*) INTO held FROM __SCHEMA__.jobs
+    WHERE concurrency_key = k AND state = 'running';
+    IF held < lim THEN
+        RETURN NEW;
     END IF;
     RETURN __SCHEMA__.limit_waiting(OLD, NEW);
 END
