@@ -19,6 +19,14 @@
 -- `unique_key` with it, and a row kept as completed or dead drops it; retries and snoozes
 -- keep theirs. An expired job (due to start by its expiry and did not) is deleted unrun and
 -- counted in the `expired` total, not in `processed` (nor per day).
+--
+-- Concurrency limits (migration 9): a settled row with a `concurrency_key` frees its slot
+-- and brings a waiting job of its key back (trigger `jobs_limit_free`, fired as the
+-- statement ends). Once every item's row is locked, `locked` takes the advisory locks those
+-- keys need, in lock id order (`limit_prepare`), so settles of many keys never wait on each
+-- other in a cycle (migration 9). It is read only for a settled row with a key (reading it
+-- reads all of `settled` first, so every row is locked before any key lock is waited for):
+-- for plain rows it is never run.
 WITH item AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
@@ -30,7 +38,7 @@ removed AS (
     USING item AS i
     WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome IN ('discard', 'expired') OR (i.outcome = 'completed' AND NOT $10))
-    RETURNING i.idx, i.outcome, i.failed
+    RETURNING i.idx, i.outcome, i.failed, j.concurrency_key
 ),
 moved AS (
     UPDATE __SCHEMA__.jobs AS j
@@ -53,12 +61,18 @@ moved AS (
     FROM item AS i
     WHERE j.id = i.id AND j.lease_token = i.lease
       AND (i.outcome IN ('retry', 'snooze', 'dead') OR (i.outcome = 'completed' AND $10))
-    RETURNING i.idx, i.outcome, i.failed
+    RETURNING i.idx, i.outcome, i.failed, j.concurrency_key
 ),
 settled AS (
     SELECT * FROM removed
     UNION ALL
     SELECT * FROM moved
+),
+locked AS MATERIALIZED (
+    SELECT count(__SCHEMA__.limit_prepare(keys)) AS keys
+    FROM (SELECT array_agg(concurrency_key) AS keys
+          FROM settled WHERE concurrency_key IS NOT NULL) AS limited
+    WHERE keys IS NOT NULL
 ),
 counts AS (
     SELECT 'processed' AS name, count(*) FILTER (WHERE outcome NOT IN ('snooze', 'expired')) AS n
@@ -78,4 +92,6 @@ daily AS (
     SELECT $8, name, pg_backend_pid() % 16, n FROM counts WHERE n > 0 AND name <> 'expired'
     ON CONFLICT (day, name, shard) DO UPDATE SET value = counters_daily.value + excluded.value
 )
-SELECT idx, outcome FROM settled
+SELECT idx, outcome
+FROM settled
+WHERE concurrency_key IS NULL OR (SELECT keys FROM locked) IS NOT NULL

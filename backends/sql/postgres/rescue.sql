@@ -10,6 +10,10 @@
 -- process died: it is not requeued but returned as `doomed` (with its lease token and its
 -- count), and the caller buries it with the error that says so, fenced by that token.
 -- Rows of the first kind come back with a NULL id.
+--
+-- A rescued job with a concurrency limit frees its slot, and the oldest job waiting for it
+-- comes back right behind it (migration 9), prepared by `locked` as in `finish.sql`. Rate
+-- logs whose window emptied by $1 are deleted, so idle rate keys leave nothing behind.
 WITH at AS (
     SELECT coalesce($1::timestamptz, now()) AS now
 ),
@@ -34,7 +38,13 @@ back AS (
         rescues = j.rescues + 1
     FROM placed AS e
     WHERE j.id = e.id
-    RETURNING j.jid, j.queue, e.lease_owner, j.rescues
+    RETURNING j.jid, j.queue, e.lease_owner, j.rescues, j.concurrency_key
+),
+locked AS MATERIALIZED (
+    SELECT count(__SCHEMA__.limit_prepare(keys)) AS keys
+    FROM (SELECT array_agg(concurrency_key) AS keys
+          FROM back WHERE concurrency_key IS NOT NULL) AS limited
+    WHERE keys IS NOT NULL
 ),
 doomed AS (
     SELECT id, jid, lease_owner, lease_token, rescues + 1 AS rescues
@@ -51,10 +61,13 @@ woken AS (
 ),
 gone AS (
     DELETE FROM __SCHEMA__.processes WHERE expires_at <= (SELECT now FROM at)
+),
+idle_rates AS (
+    DELETE FROM __SCHEMA__.limit_rates WHERE expires_at <= (SELECT now FROM at)
 )
 SELECT jid, lease_owner, rescues, NULL::bigint AS id, NULL::bigint AS lease_token,
        (SELECT count(*) FROM woken) AS woken
-FROM back
+FROM back CROSS JOIN locked
 UNION ALL
 SELECT jid, lease_owner, rescues, id, lease_token, 0
 FROM doomed

@@ -9,7 +9,9 @@
 //!    is released; a job enqueued now that was requeued or rescued gets its envelope's
 //!    priority back (`job_priority`, migration 7).
 //! 3. `clear_all` truncates every table but keeps the sequences, so a lease token from
-//!    before can never match a row after.
+//!    before can never match a row after. Jobs moved aside by a concurrency limit go with
+//!    `jobs`; clearing a queue leaves them waiting (they are not in the queue), to come
+//!    back when a slot of their key frees, or by rescue's sweep when none will.
 
 use jobs::backend::QueueClearParams;
 use jobs::backend::QueuePauseParams;
@@ -215,7 +217,7 @@ pub(super) async fn clear_all(inner: &Inner) -> Result<(), BackendError> {
                   __SCHEMA__.process_signals, __SCHEMA__.processes,
                   __SCHEMA__.counters, __SCHEMA__.counters_daily,
                   __SCHEMA__.schedules, __SCHEMA__.schedule_claims,
-                  __SCHEMA__.job_metrics",
+                  __SCHEMA__.job_metrics, __SCHEMA__.limit_rates",
     );
     sqlx::query(&sql)
         .execute(&inner.pool)

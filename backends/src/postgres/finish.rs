@@ -5,7 +5,10 @@
 //!    nothing is reported lost and neither applied nor counted. The same statement
 //!    releases the unique locks of the jobs that end (completed, discarded, dead,
 //!    expired) and counts expired jobs apart.
-//! 2. When an item may die, the finish and the dead-set trim ([`trim_dead`], shared with
+//! 2. A settled job with a concurrency limit frees its slot in the same statement (a
+//!    trigger, migration 9), which may bring a waiting job back to its queue: this
+//!    process's reservers are woken for it (other processes find it at their next reserve).
+//! 3. When an item may die, the finish and the dead-set trim ([`trim_dead`], shared with
 //!    the admin kill) commit in one transaction; otherwise the one statement is its own
 //!    transaction.
 
@@ -14,7 +17,7 @@ use jobs::backend::{BackendError, DeadLimits, Finish, FinishOutcome, FinishParam
 use sqlx::{Connection, PgConnection, Row};
 
 use super::error::Sqlx;
-use super::{rows, Inner};
+use super::{limits, rows, Inner};
 
 /// Settles reserved jobs, each fenced by its lease token.
 pub(super) async fn job_finish(
@@ -27,6 +30,8 @@ pub(super) async fn job_finish(
     }
     let batch = FinishBatch::new(&p.items)?;
     let may_die = batch.outcomes.contains(&"dead");
+    // A settled limited job may bring a waiting one back to its queue, unannounced.
+    let limited = p.items.iter().any(|i| limits::has_concurrency(&i.job));
     let mut conn = inner.pool.acquire().await.or_backend(&inner.cx)?;
     let applied = if may_die {
         // Moves, counters and the trim commit together.
@@ -49,6 +54,10 @@ pub(super) async fn job_finish(
             .0
     };
     report.lost = (0..applied.len()).filter(|&i| !applied[i]).collect();
+    if limited {
+        inner.limits.met();
+        inner.wake.wake_all();
+    }
     jobs::backend::warn_dead_trimmed("postgres", report.dead_trimmed);
     Ok(report)
 }

@@ -8,6 +8,10 @@
 //!    [`bury_rescued`], and its unique lock is released (requeued and rescued jobs keep
 //!    theirs). It then prunes completed jobs past their retention and makes sure `jobs`
 //!    has planner statistics (`stats.rs`).
+//! 3. Every move out of `running` here frees the job's concurrency slot, if it has one, in
+//!    the same statement (migration 9); the burial takes the keys' locks in order first.
+//!    Rescue then brings back a waiting job of any key whose way back was lost
+//!    (`limits::sweep`).
 
 use std::sync::Arc;
 
@@ -19,7 +23,7 @@ use sqlx::Row;
 use super::error::Sqlx;
 use super::finish::trim_dead;
 use super::sets::Stored;
-use super::{poison, rows, stats, Inner};
+use super::{limits, poison, rows, stats, Inner};
 
 /// Gives leased jobs back to the heads of their queues, unchanged.
 pub(super) async fn job_requeue(inner: &Inner, p: RequeueParams) -> Result<(), BackendError> {
@@ -78,7 +82,12 @@ pub(super) async fn lease_rescue(inner: &Arc<Inner>, p: RescueParams) -> Result<
     } else {
         bury(inner, &doomed, &p).await?
     };
+    if buried > 0 {
+        // A buried limited job may have brought a waiting one back.
+        inner.wake.wake_all();
+    }
     prune_completed(inner, p.now).await?;
+    limits::sweep(inner).await?;
     stats::ensure_statistics(inner);
     Ok(requeued + buried)
 }
@@ -97,7 +106,8 @@ struct Doomed {
 /// transaction; returns how many moved.
 async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64, BackendError> {
     let select = inner.q(
-        "SELECT id, lease_token, payload::text, run_at, enqueued_at, jid, queue
+        "SELECT id, lease_token, payload::text, run_at, enqueued_at, jid, queue,
+                concurrency_key IS NOT NULL
          FROM __SCHEMA__.jobs
          WHERE id = ANY($1) AND state = 'running'
            AND lease_expires_at <= coalesce($2::timestamptz, now())
@@ -115,6 +125,16 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
         .fetch_all(&mut *tx)
         .await
         .or_backend(&inner.cx)?;
+    // The rows are locked; the keys of the limited ones go next, in order (migration 9).
+    let mut limited = Vec::new();
+    for row in &found {
+        if row.try_get::<bool, _>(7).or_backend(&inner.cx)? {
+            limited.push(row.try_get::<i64, _>(0).or_backend(&inner.cx)?);
+        }
+    }
+    if !limited.is_empty() {
+        limits::lock_keys(inner, &mut tx, &limited).await?;
+    }
     let mut buried = 0;
     for row in found {
         let id: i64 = row.try_get(0).or_backend(&inner.cx)?;

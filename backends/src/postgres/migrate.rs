@@ -1,8 +1,11 @@
 //! Creating and upgrading the schema: migrations embedded in the crate, run under a lock.
 //!
-//! 1. All pending migrations run in one transaction that first takes a transaction-level
-//!    advisory lock keyed by the schema name, so many processes starting at once apply
-//!    each migration exactly once and the others wait, then find nothing to do.
+//! 1. Each pending migration runs in a transaction of its own that first takes a
+//!    transaction-level advisory lock keyed by the schema name and reads the applied
+//!    versions again, so many processes starting at once apply each migration exactly
+//!    once and the others wait, then find nothing to do. One transaction per migration, not
+//!    one for all: an enum value a migration adds cannot be used before its transaction
+//!    commits (version 8 adds `waiting`, version 9 indexes and triggers on it).
 //! 2. Applied versions are recorded in `<schema>.schema_migrations`.
 //! 3. [`migrate`] is public for teams that migrate by hand before deploying.
 
@@ -36,6 +39,16 @@ pub async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, 
 }
 
 async fn run(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, sqlx::Error> {
+    let mut applied = Vec::new();
+    while let Some(version) = apply_next(conn, schema).await? {
+        applied.push(version);
+    }
+    Ok(applied)
+}
+
+/// Applies the first pending migration in a transaction of its own, under the lock; the
+/// version applied, or `None` when none was pending.
+async fn apply_next(conn: &mut PgConnection, schema: &str) -> Result<Option<i32>, sqlx::Error> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("jobs.migrate.{schema}"))
@@ -54,24 +67,21 @@ async fn run(conn: &mut PgConnection, schema: &str) -> Result<Vec<i32>, sqlx::Er
     let done: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {q}.schema_migrations"))
         .fetch_all(&mut *tx)
         .await?;
-    let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS {
-        if done.contains(version) {
-            continue;
-        }
-        let text = bind_schema(sql, schema);
-        // Without arguments this is the simple query protocol: many statements at once.
-        tx.execute(text.as_str()).await?;
-        sqlx::query(&format!(
-            "INSERT INTO {q}.schema_migrations (version, name) VALUES ($1, $2)"
-        ))
-        .bind(version)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        tracing::info!(schema, version, name, "applied jobs migration");
-        applied.push(*version);
-    }
+    let Some((version, name, sql)) = MIGRATIONS.iter().find(|(v, _, _)| !done.contains(v)) else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let text = bind_schema(sql, schema);
+    // Without arguments this is the simple query protocol: many statements at once.
+    tx.execute(text.as_str()).await?;
+    sqlx::query(&format!(
+        "INSERT INTO {q}.schema_migrations (version, name) VALUES ($1, $2)"
+    ))
+    .bind(version)
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(applied)
+    tracing::info!(schema, version, name, "applied jobs migration");
+    Ok(Some(*version))
 }

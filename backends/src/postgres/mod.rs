@@ -21,8 +21,9 @@
 //!    `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`, `listing.rs`,
 //!    `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`; `docs/internals.md`).
 //!    The rest is this backend's own machinery: `migrate.rs`, `notify.rs`, `rows.rs`,
-//!    `sql.rs`, `sets.rs`, `stats.rs`, `poison.rs` (rows whose payload is not a job) and
-//!    `unique.rs` (unique locks: pushes that take them, and the admin side's list).
+//!    `sql.rs`, `sets.rs`, `stats.rs`, `poison.rs` (rows whose payload is not a job),
+//!    `unique.rs` (unique locks: pushes that take them, and the admin side's list) and
+//!    `limits.rs` (concurrency and rate limits; the slots live in triggers, migration 9).
 //!
 //! Tables live in a schema of their own (`?schema=` in the URL, default `jobs`); the SQL
 //! is in `backends/sql/postgres/`.
@@ -34,6 +35,7 @@ mod error;
 mod facts;
 mod finish;
 mod lease;
+mod limits;
 mod listing;
 mod metrics;
 mod migrate;
@@ -95,6 +97,7 @@ struct Inner {
     wake: Arc<Wake>,
     listener: JoinHandle<()>,
     statistics: stats::Statistics,
+    limits: limits::Seen,
 }
 
 impl Inner {
@@ -182,6 +185,7 @@ impl PostgresBackend {
                 wake,
                 listener,
                 statistics: stats::Statistics::default(),
+                limits: limits::Seen::default(),
             }),
         })
     }
@@ -300,12 +304,8 @@ impl Backend for PostgresBackend {
         age::priority_age(&self.inner, p).await
     }
 
-    async fn rate_acquire(&self, _p: RateAcquireParams) -> Result<RateDecision, BackendError> {
-        // TODO(limits): replaced by the backend's sliding-window limiter.
-        Err(BackendError::Unsupported {
-            backend: "postgres",
-            operation: "rate limits",
-        })
+    async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
+        limits::rate_acquire(&self.inner, p).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
@@ -355,12 +355,8 @@ impl AdminBackend for PostgresBackend {
         unique::unique_release(&self.inner, p).await
     }
 
-    async fn limits_list(&self, _p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
-        // TODO(limits): replaced by the backend's listing.
-        Err(BackendError::Unsupported {
-            backend: "postgres",
-            operation: "limits",
-        })
+    async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+        limits::limits_list(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

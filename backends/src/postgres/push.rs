@@ -4,8 +4,11 @@
 //!    (`PostgresBackend::push_in`, and the schedule claim's transaction). A batch of plain
 //!    jobs (priority 0, no unique lock) is one `INSERT ... SELECT FROM unnest(...)` that
 //!    also records known queues and NOTIFYs (`push.sql`), which never names the
-//!    flow-control columns. A batch with priorities but no unique job is the same with
-//!    them ([`FlowRows`], `push_flow.sql`); one with unique jobs goes through `unique.rs`.
+//!    flow-control columns. A batch with priorities or concurrency limits but no unique
+//!    job is the same with them ([`FlowRows`]: `push_flow.sql`, or `push_limits.sql` when
+//!    a job has a concurrency limit); one with unique jobs goes through `unique.rs`.
+//!    Whether a job has a limit is a look-up in its envelope's extra fields: plain jobs
+//!    decode nothing.
 //! 2. [`job_push`] runs it on a pooled connection, wakes this process's reservers when a
 //!    job went to a queue, and after a bulk push makes sure `jobs` has planner statistics
 //!    (`stats.rs`).
@@ -19,7 +22,7 @@ use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 use sqlx::PgConnection;
 
 use super::error::Sqlx;
-use super::{rows, stats, unique, Inner};
+use super::{limits, rows, stats, unique, Inner};
 
 /// What a push did: whether any job went to a queue, and the jobs it did not store as given.
 #[derive(Debug, Default)]
@@ -37,7 +40,10 @@ pub(super) async fn insert(
     if p.jobs.iter().any(|j| j.unique().is_some()) {
         return unique::push(inner, conn, p).await;
     }
-    if p.jobs.iter().any(|j| j.priority() != 0) {
+    if p.jobs
+        .iter()
+        .any(|j| j.priority() != 0 || limits::has_concurrency(j))
+    {
         let mut rows = FlowRows::with_capacity(p.jobs.len());
         for job in p.jobs {
             rows.add(job, p.now)?;
@@ -110,6 +116,10 @@ pub(super) struct FlowRows {
     keys: Vec<Option<String>>,
     untils: Vec<Option<&'static str>>,
     lapses: Vec<Option<DateTime<Utc>>>,
+    concurrency_keys: Vec<Option<String>>,
+    concurrency_limits: Vec<Option<i32>>,
+    /// Whether any job has a concurrency limit (`push_limits.sql` then).
+    limited: bool,
     /// Whether any job goes to a queue (not the scheduled set).
     pub(super) queued: bool,
 }
@@ -127,6 +137,9 @@ impl FlowRows {
             keys: Vec::with_capacity(n),
             untils: Vec::with_capacity(n),
             lapses: Vec::with_capacity(n),
+            concurrency_keys: Vec::with_capacity(n),
+            concurrency_limits: Vec::with_capacity(n),
+            limited: false,
             queued: false,
         }
     }
@@ -149,6 +162,10 @@ impl FlowRows {
             self.queued = true;
         }
         let lock = job.unique();
+        let (key, limit) = limits::concurrency_columns(&job);
+        self.limited |= key.is_some();
+        self.concurrency_keys.push(key);
+        self.concurrency_limits.push(limit);
         self.payloads.push(rows::encode(&job)?);
         self.priorities.push(i16::from(job.priority()));
         self.ats.push(at);
@@ -162,8 +179,9 @@ impl FlowRows {
         Ok(())
     }
 
-    /// Runs `push_flow.sql` on `conn`; returns how many jobs were stored (a job whose key
-    /// another row holds is not).
+    /// Runs `push_flow.sql` (`push_limits.sql` when a job has a concurrency limit) on
+    /// `conn`; returns how many jobs were stored (a job whose unique key another row holds
+    /// is not).
     pub(super) async fn insert(
         &self,
         inner: &Inner,
@@ -173,7 +191,12 @@ impl FlowRows {
         if self.jids.is_empty() {
             return Ok(0);
         }
-        let (stored, _woken): (i64, i64) = sqlx::query_as(&inner.sql.push_flow)
+        let sql = if self.limited {
+            &inner.sql.push_limits
+        } else {
+            &inner.sql.push_flow
+        };
+        let mut query = sqlx::query_as(sql)
             .bind(&self.jids)
             .bind(&self.queues)
             .bind(&self.payloads)
@@ -183,10 +206,14 @@ impl FlowRows {
             .bind(&self.priorities)
             .bind(&self.keys)
             .bind(&self.untils)
-            .bind(&self.lapses)
-            .fetch_one(conn)
-            .await
-            .or_backend(&inner.cx)?;
+            .bind(&self.lapses);
+        if self.limited {
+            inner.limits.met();
+            query = query
+                .bind(&self.concurrency_keys)
+                .bind(&self.concurrency_limits);
+        }
+        let (stored, _woken): (i64, i64) = query.fetch_one(conn).await.or_backend(&inner.cx)?;
         Ok(usize::try_from(stored).unwrap_or(0))
     }
 }

@@ -8,6 +8,13 @@
 //! 3. Each reserved row is decoded on its own: the valid ones are handed out, and every row
 //!    whose payload is not a job (`poison.rs`) is moved to the dead set in the same call,
 //!    so it never holds the valid jobs of its batch in `running`.
+//! 4. A row whose concurrency key is full, or has jobs waiting ahead of it, is moved aside
+//!    instead of leased, by a trigger in the same statement (migration 9; `reserve.sql`
+//!    itself knows nothing of limits), and comes back without a lease token. When that left
+//!    the call short, [`try_reserve`] runs the statement again for the rest, which walks
+//!    past the rows just moved: a hot key never holds back the jobs behind it, and a job is
+//!    moved aside once per wait. Plain rows always come back with a token, so a queue of
+//!    plain jobs is one statement, as before.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, ReserveParams, Reserved};
@@ -46,14 +53,37 @@ pub(super) async fn job_reserve(
     }
 }
 
-/// One attempt: leases what is there now.
+/// One attempt: leases what is there now, going on past jobs moved aside.
 async fn try_reserve(
     inner: &Inner,
     queues: &[String],
     p: &ReserveParams,
     now: DateTime<Utc>,
 ) -> Result<Vec<Reserved>, BackendError> {
-    let limit = i64::try_from(p.limit).unwrap_or(i64::MAX);
+    let mut out = Vec::new();
+    loop {
+        let want = p.limit - out.len();
+        let moved = reserve_once(inner, queues, p, now, want, &mut out).await?;
+        if moved > 0 {
+            inner.limits.met();
+        }
+        if moved == 0 || out.len() >= p.limit {
+            return Ok(out);
+        }
+    }
+}
+
+/// Runs `reserve.sql` once for up to `want` jobs, adding the jobs leased to `out`; returns
+/// how many rows were moved aside by their concurrency limits.
+async fn reserve_once(
+    inner: &Inner,
+    queues: &[String],
+    p: &ReserveParams,
+    now: DateTime<Utc>,
+    want: usize,
+    out: &mut Vec<Reserved>,
+) -> Result<usize, BackendError> {
+    let limit = i64::try_from(want).unwrap_or(i64::MAX);
     let rows = sqlx::query(&inner.sql.reserve)
         .bind(queues)
         .bind(limit)
@@ -66,11 +96,16 @@ async fn try_reserve(
         .fetch_all(&inner.pool)
         .await
         .or_backend(&inner.cx)?;
-    let mut out = Vec::with_capacity(rows.len());
+    out.reserve(rows.len());
     let mut bad = Vec::new();
+    let mut moved = 0;
     for row in rows {
         let id: i64 = row.try_get(0).or_backend(&inner.cx)?;
-        let lease: i64 = row.try_get(1).or_backend(&inner.cx)?;
+        // No lease: moved aside by its concurrency limit, handed to nobody.
+        let Some(lease) = row.try_get::<Option<i64>, _>(1).or_backend(&inner.cx)? else {
+            moved += 1;
+            continue;
+        };
         let text: String = row.try_get(2).or_backend(&inner.cx)?;
         match poison::decode(&text, row.try_get(3).or_backend(&inner.cx)?) {
             Ok(job) => {
@@ -98,7 +133,7 @@ async fn try_reserve(
             tracing::error!(error = %e, rows = bad.len(), "could not move undecodable jobs to the dead set; they return to their queue when their lease expires");
         }
     }
-    Ok(out)
+    Ok(moved)
 }
 
 /// The queues to walk, in order, each once.

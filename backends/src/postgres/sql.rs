@@ -43,6 +43,16 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/postgres/migrations/0007_flow_control.sql"),
     ),
     (
+        8,
+        "waiting_state",
+        include_str!("../../sql/postgres/migrations/0008_waiting_state.sql"),
+    ),
+    (
+        9,
+        "limits",
+        include_str!("../../sql/postgres/migrations/0009_limits.sql"),
+    ),
+    (
         10,
         "priority_aging",
         include_str!("../../sql/postgres/migrations/0010_priority_aging.sql"),
@@ -70,6 +80,7 @@ pub(crate) fn channel(schema: &str) -> String {
 pub(crate) struct Queries {
     pub(crate) push: String,
     pub(crate) push_flow: String,
+    pub(crate) push_limits: String,
     pub(crate) unique_hold: String,
     pub(crate) reserve: String,
     pub(crate) finish: String,
@@ -80,6 +91,10 @@ pub(crate) struct Queries {
     pub(crate) rescue: String,
     pub(crate) process_remove: String,
     pub(crate) prune_completed: String,
+    pub(crate) rate_take: String,
+    pub(crate) limits_list: String,
+    pub(crate) limit_lock: String,
+    pub(crate) limit_sweep: String,
 }
 
 impl Queries {
@@ -89,6 +104,7 @@ impl Queries {
         Queries {
             push: b(include_str!("../../sql/postgres/push.sql")),
             push_flow: b(include_str!("../../sql/postgres/push_flow.sql")),
+            push_limits: b(include_str!("../../sql/postgres/push_limits.sql")),
             unique_hold: b(include_str!("../../sql/postgres/unique_hold.sql")),
             reserve: b(include_str!("../../sql/postgres/reserve.sql")),
             finish: b(include_str!("../../sql/postgres/finish.sql")),
@@ -99,6 +115,10 @@ impl Queries {
             rescue: b(include_str!("../../sql/postgres/rescue.sql")),
             process_remove: b("DELETE FROM __SCHEMA__.processes WHERE id = $1"),
             prune_completed: b(include_str!("../../sql/postgres/prune_completed.sql")),
+            rate_take: b("SELECT granted, retry_at_us FROM __SCHEMA__.rate_take($1, $2, $3, $4)"),
+            limits_list: b(include_str!("../../sql/postgres/limits_list.sql")),
+            limit_lock: b(include_str!("../../sql/postgres/limit_lock.sql")),
+            limit_sweep: b("SELECT __SCHEMA__.limit_sweep()"),
         }
     }
 
@@ -118,11 +138,14 @@ mod tests {
         for sql in [
             &q.push,
             &q.push_flow,
+            &q.push_limits,
             &q.unique_hold,
             &q.reserve,
             &q.finish,
             &q.promote,
             &q.rescue,
+            &q.limits_list,
+            &q.limit_lock,
         ] {
             assert!(!sql.contains("__SCHEMA__") && !sql.contains("__CHANNEL__"));
         }
