@@ -11,6 +11,17 @@ use super::Runtime;
 use crate::backend::{Backend, RateAcquireParams, RateDecision};
 use crate::envelope::JobEnvelope;
 
+/// The longest margin a rate window is widened by (see [`guarded`]).
+const MAX_MARGIN: Duration = Duration::from_millis(100);
+
+/// The window the store is asked to keep: `per` widened by a tenth, at most 100 ms. A start
+/// is granted in the store's clock and reaches the job a little later (the reply, a commit,
+/// the scheduler); the margin keeps the jobs' own starts, as the service they call sees
+/// them, within `limit` per `per` too, at the cost of at most a tenth of the rate.
+pub(crate) fn guarded(per: Duration) -> Duration {
+    per + (per / 10).min(MAX_MARGIN)
+}
+
 /// How long a job waits when the store could not be asked for its rate limit: it is not run
 /// (that could break the limit) and not failed (the store's trouble is not the job's).
 const STORE_TROUBLE_WAIT: Duration = Duration::from_secs(5);
@@ -24,7 +35,7 @@ pub(crate) async fn rate_wait(
 ) -> Option<DateTime<Utc>> {
     let rate = job.rate()?;
     let now = rt.clock.now();
-    let per = Duration::from_millis(rate.per_ms);
+    let per = guarded(Duration::from_millis(rate.per_ms));
     let params = RateAcquireParams::new(rate.key.clone(), rate.limit, per, now)
         .clock(rt.clock.lease_clock());
     match backend.rate_acquire(params).await {
@@ -42,5 +53,23 @@ pub(crate) async fn rate_wait(
             tracing::warn!(jid = %job.jid, class = %job.class, key = %rate.key, error = %e, "could not check the job's rate limit; it waits and is tried again");
             Some(crate::retry::later(now, STORE_TROUBLE_WAIT))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_widened_by_a_tenth_at_most_100_ms() {
+        assert_eq!(guarded(Duration::from_secs(1)), Duration::from_millis(1100));
+        assert_eq!(
+            guarded(Duration::from_millis(200)),
+            Duration::from_millis(220)
+        );
+        assert_eq!(
+            guarded(Duration::from_secs(60)),
+            Duration::from_millis(60_100)
+        );
     }
 }
