@@ -46,6 +46,10 @@ end
 -- Keys found full in this script: nothing frees a slot until it ends.
 local full = {}
 
+-- Keys whose freed slot this script left to a job it gave back to the head of its queue:
+-- that job is on its way to the slot (rescue.lua's sweep leaves these keys alone).
+local on_way = {}
+
 -- Takes a slot of `key` (limit `limit`) for holder `h`: true when taken. False when the key is
 -- full, or `h` already holds one (the same bytes twice in one in-flight list: one lease in the
 -- eyes of every fence); the key is then marked as having jobs waiting, and the caller moves
@@ -110,6 +114,8 @@ local function free_slot(ns, list, job, returning)
     if not first or string.sub(first, 1, #prefix) ~= prefix then
       local gone = bring_back(ns, key)
       if gone > 0 then v = redis.call('HINCRBY', limits, key, -gone) end
+    else
+      on_way[key] = true
     end
   end
   if v <= 0 then redis.call('HDEL', limits, key) end

@@ -300,6 +300,7 @@ macro_rules! conformance_suite {
                 a_rescue_frees_the_slot_once_and_a_late_ack_frees_nothing,
                 waiting_jobs_run_in_push_order,
                 a_hot_key_does_not_hold_back_the_queue,
+                deleting_a_job_brought_back_strands_no_waiting_job,
             }
             rate {
                 a_window_holds_at_most_limit_starts,

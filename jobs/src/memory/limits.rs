@@ -77,6 +77,37 @@ impl State {
         }
     }
 
+    /// Brings back the oldest waiting job of every key with no slot held: the job that was on
+    /// its way to a slot was deleted by an operator. A job of the key already in its queue
+    /// only means one more moved aside again at its reserve.
+    pub(super) fn sweep_slots(&mut self) {
+        let stuck: Vec<String> = self
+            .limits
+            .slots
+            .iter()
+            .filter(|(_, s)| s.holders.is_empty() && !s.waiting.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stuck {
+            let back = self
+                .limits
+                .slots
+                .get_mut(&key)
+                .and_then(|s| s.waiting.pop_front());
+            if self
+                .limits
+                .slots
+                .get(&key)
+                .is_some_and(|s| s.waiting.is_empty())
+            {
+                self.limits.slots.remove(&key);
+            }
+            if let Some(job) = back {
+                self.requeue_front(job);
+            }
+        }
+    }
+
     /// Takes one start from a rate limit, judged at `now`.
     pub(super) fn rate_take(&mut self, p: &RateAcquireParams, now: DateTime<Utc>) -> RateDecision {
         let now = now.timestamp_micros();

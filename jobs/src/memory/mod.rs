@@ -287,6 +287,7 @@ impl Backend for MemoryBackend {
                 }
             }
             st.processes.retain(|_, proc| proc.expires_at > now);
+            st.sweep_slots();
             expired.len() as u64
         };
         if rescued > 0 {

@@ -223,3 +223,39 @@ pub async fn a_hot_key_does_not_hold_back_the_queue(b: Subject) -> CaseResult {
     assert_eq!(usage(&b).await?, vec![row("hot", 1, 199, 1)]);
     Ok(())
 }
+
+/// A job brought back for a freed slot and then deleted by an operator does not strand the
+/// jobs still waiting for its key: by the next rescue pass at the latest, the next one is
+/// back and runs.
+pub async fn deleting_a_job_brought_back_strands_no_waiting_job(b: Subject) -> CaseResult {
+    let jobs: Vec<_> = (1..=3).map(|n| limited(n, "k", 1)).collect();
+    push(&b, jobs.clone(), at(0)).await?;
+    let first = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&first), jids(&jobs[..1]));
+    finish(
+        &b,
+        &first[0],
+        first[0].job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(2),
+    )
+    .await?;
+    // The slot brought the second job back to the queue; an operator deletes it there.
+    let deleted = b
+        .job_delete(jobs::backend::JobActionParams::jids(
+            jobs::backend::JobSet::Queue(Q.into()),
+            vec![jobs[1].jid.clone()],
+            at(3),
+        ))
+        .await?;
+    assert_eq!(deleted, 1, "the job brought back waits in its queue");
+    rescue(&b, at(4)).await?;
+    let next = reserve(&b, &[Q], 10, P1, at(5)).await?;
+    assert_eq!(
+        reserved_jids(&next),
+        jids(&jobs[2..]),
+        "the third job is not stranded"
+    );
+    Ok(())
+}
