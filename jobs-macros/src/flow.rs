@@ -97,7 +97,8 @@ fn parse_unique_keys(content: ParseStream, raw: &mut RawUnique) -> syn::Result<(
     Ok(())
 }
 
-fn lit(expr: &Expr) -> Option<&Lit> {
+/// The literal an option's value is, under any invisible groups.
+pub(crate) fn lit(expr: &Expr) -> Option<&Lit> {
     let mut e = expr;
     while let Expr::Group(g) = e {
         e = &g.expr;
@@ -141,30 +142,34 @@ pub(crate) fn priority(cx: &Ctxt, expr: &Expr) -> Option<(u8, Span)> {
     }
 }
 
+/// The positions of the arguments `names`, each error reported at its name; `None` when one
+/// is not an argument of the job.
+pub(crate) fn positions(cx: &Ctxt, names: &[Ident], args: &[&Arg]) -> Option<Vec<usize>> {
+    let mut ok = true;
+    let found: Vec<usize> = names
+        .iter()
+        .filter_map(|n| {
+            let found = args.iter().position(|a| n.unraw() == a.name);
+            if found.is_none() {
+                ok = false;
+                let known: Vec<String> = args.iter().map(|a| format!("`{}`", a.name)).collect();
+                let known = match known.is_empty() {
+                    true => "it has none".to_owned(),
+                    false => format!("its arguments are {}", known.join(", ")),
+                };
+                cx.error_spanned_by(n, format!("`{n}` is not an argument of this job; {known}"));
+            }
+            found
+        })
+        .collect();
+    ok.then_some(found)
+}
+
 /// Checks `unique(...)` against the job's arguments.
 pub(crate) fn unique(cx: &Ctxt, raw: RawUnique, args: &[&Arg]) -> Option<Unique> {
-    let mut ok = true;
-    let positions = raw.by.map(|names| {
-        names
-            .iter()
-            .filter_map(|n| {
-                let found = args.iter().position(|a| n.unraw() == a.name);
-                if found.is_none() {
-                    ok = false;
-                    let known: Vec<String> = args.iter().map(|a| format!("`{}`", a.name)).collect();
-                    let known = match known.is_empty() {
-                        true => "it has none".to_owned(),
-                        false => format!("its arguments are {}", known.join(", ")),
-                    };
-                    cx.error_spanned_by(
-                        n,
-                        format!("`{n}` is not an argument of this job; {known}"),
-                    );
-                }
-                found
-            })
-            .collect::<Vec<usize>>()
-    });
+    let positions = raw.by.map(|names| positions(cx, &names, args));
+    let ok = !matches!(positions, Some(None));
+    let positions = positions.flatten();
     let within = match &raw.within {
         Some(e) => duration(cx, "within", e),
         None => {

@@ -144,7 +144,7 @@ pub(crate) fn check(cx: &Ctxt, raw: RawLimit, args: &[&Arg]) -> Option<Limit> {
             cx.syn_error(syn::Error::new(raw.span, message));
             None
         }
-        Some(e) => match literal(e) {
+        Some(e) => match crate::flow::lit(e) {
             Some(Lit::Int(i)) => match i.base10_parse::<u32>() {
                 Ok(n) if n >= 1 => Some(n),
                 _ => {
@@ -167,28 +167,11 @@ pub(crate) fn check(cx: &Ctxt, raw: RawLimit, args: &[&Arg]) -> Option<Limit> {
         }
         (Kind::Rate, Some(e)) => crate::flow::duration(cx, "per", e).map(|(ms, _)| ms),
     };
-    let mut ok = true;
-    let positions = raw.key.map(|names| {
-        names
-            .iter()
-            .filter_map(|n| {
-                let found = args.iter().position(|a| n.unraw() == a.name);
-                if found.is_none() {
-                    ok = false;
-                    let known: Vec<String> = args.iter().map(|a| format!("`{}`", a.name)).collect();
-                    let known = match known.is_empty() {
-                        true => "it has none".to_owned(),
-                        false => format!("its arguments are {}", known.join(", ")),
-                    };
-                    cx.error_spanned_by(
-                        n,
-                        format!("`{n}` is not an argument of this job; {known}"),
-                    );
-                }
-                found
-            })
-            .collect::<Vec<usize>>()
-    });
+    let positions = raw
+        .key
+        .map(|names| crate::flow::positions(cx, &names, args));
+    let ok = !matches!(positions, Some(None));
+    let positions = positions.flatten();
     match (ok, limit, per_ms) {
         (true, Some(limit), Some(per_ms)) => Some(Limit {
             kind,
@@ -197,17 +180,6 @@ pub(crate) fn check(cx: &Ctxt, raw: RawLimit, args: &[&Arg]) -> Option<Limit> {
             per_ms,
             positions,
         }),
-        _ => None,
-    }
-}
-
-fn literal(expr: &Expr) -> Option<&Lit> {
-    let mut e = expr;
-    while let Expr::Group(g) = e {
-        e = &g.expr;
-    }
-    match e {
-        Expr::Lit(l) => Some(&l.lit),
         _ => None,
     }
 }
