@@ -234,6 +234,27 @@ mod postgres {
         db.drop().await;
     }
 
+    /// A process that has not met limited jobs reserves with the plain statement, which
+    /// leaves them for the limits one: the jobs still come back in queue order.
+    #[tokio::test]
+    async fn a_reserve_that_meets_limited_rows_keeps_queue_order() {
+        let db = TestDb::new().await;
+        let jobs = vec![
+            job("q", 1),
+            limited("q", 2, "k", 1),
+            job("q", 3),
+            limited("q", 4, "k", 1),
+            limited("q", 5, "l", 1),
+        ];
+        push(&db.backend, jobs.clone()).await;
+        let fresh = db.another().await;
+        let taken = reserve(&fresh, "q", 10, "p1").await;
+        let jids: Vec<_> = taken.iter().map(|r| r.job.jid.clone()).collect();
+        let expected: Vec<_> = [0, 1, 2, 4].iter().map(|&i| jobs[i].jid.clone()).collect();
+        assert_eq!(jids, expected, "k's second job waits");
+        db.drop().await;
+    }
+
     /// Requeued jobs lead their queue in the order given, each followed by the job its slot
     /// brought back; a settle brings the waiting job to the very head.
     #[tokio::test]
