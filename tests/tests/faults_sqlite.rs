@@ -51,7 +51,10 @@ async fn concurrency_limit_under_kills_and_stops() {
     limits::concurrency_limit(&t).await;
 }
 
+// Its span (19 to 25 s for 1,000 starts at 50/s) is a timing bound: scripts/test runs it on
+// its own, after the workspace, not beside the other fault runs sharing the cores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run alone by scripts/test (a timing bound)"]
 async fn rate_limit_across_processes() {
     let (_file, t) = fresh("rate").await;
     limits::rate_limit(&t).await;
