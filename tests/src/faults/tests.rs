@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::check::{check, recovery_ms, unsettled, Injection};
 use super::fleet::{history_job, QUEUE};
 use super::history::{Event, History, HistoryLog, Settle};
+use super::limits::{intervals, overlaps};
 use super::proxy::StallProxy;
 
 fn start(jid: &str, pid: u32, at_ms: u64) -> Event {
@@ -297,4 +298,33 @@ async fn the_proxy_holds_traffic_while_stalled_and_delivers_it_after() {
         .expect("the held bytes arrive once resumed")
         .unwrap();
     assert_eq!(&buf, b"held");
+}
+
+#[test]
+fn a_stopped_run_ends_at_the_stop_unless_it_ran_on_after_waking() {
+    let stop = Injection {
+        at_ms: 150,
+        lifted_ms: 400,
+        pids: vec![1],
+    };
+    // Stopped at 150; the job went to process 2 at 300; process 1 dropped it on waking.
+    let dropped = History {
+        events: vec![start("a", 1, 100), start("a", 2, 300), end("a", 2, 350)],
+    };
+    let runs = intervals(&dropped, std::slice::from_ref(&stop));
+    assert_eq!(runs[0].end_ms, 150);
+    assert!(overlaps(&runs).is_empty());
+    // Process 1 ran the job on when it woke and returned at 420: the runs overlap.
+    let mut ran_on = dropped.clone();
+    ran_on.events.push(end("a", 1, 420));
+    let runs = intervals(&ran_on, std::slice::from_ref(&stop));
+    assert_eq!(runs[0].end_ms, 420);
+    assert_eq!(overlaps(&runs).len(), 1);
+    // A run that never ended, in a process no fault hit, overlaps every later run.
+    let never = History {
+        events: vec![start("a", 1, 100), start("b", 2, 500)],
+    };
+    let runs = intervals(&never, &[]);
+    assert_eq!(runs[0].end_ms, u64::MAX);
+    assert_eq!(overlaps(&runs).len(), 1);
 }
