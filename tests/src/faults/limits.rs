@@ -157,11 +157,15 @@ pub async fn concurrency_limit(target: &Target) {
     let log = HistoryLog::open(run.history_path())
         .unwrap_or_else(|e| panic!("cannot open the history: {e}"));
     let client = Client::new(target.admin.clone());
-    let n = if long { 150 } else { 50 };
-    let failed = push_recorded(&client, &log, (0..n).map(limited_job).collect()).await;
-    assert_eq!(failed, 0, "every enqueue succeeds");
-    run.enqueues = (n, 0);
+    // A batch per round, so the jobs never all end before the round finds one running.
+    let per_round: u64 = if long { 75 } else { 25 };
+    let mut pushed = 0u64;
     for _ in 0..s.rounds {
+        let batch = (pushed..pushed + per_round).map(limited_job).collect();
+        let failed = push_recorded(&client, &log, batch).await;
+        assert_eq!(failed, 0, "every enqueue succeeds");
+        pushed += per_round;
+        run.enqueues = (pushed, 0);
         let (i, caught) = busy_worker(&run, &workers).await;
         let victim = workers.remove(i);
         let (at, pid) = (now_ms(), victim.pid());
