@@ -78,6 +78,8 @@ end
 
 -- Pushes the oldest job waiting for `key` back to the head of its queue, as a requeue does;
 -- returns what to take off the key's count: WAITS when none is left waiting, else 0.
+-- Its entry is kept in <ns>jobs-rs:onway (key -> entry) while others still wait: that job is
+-- on its way to the slot, and rescue.lua's sweep sends no other ahead of it (on_its_way).
 local function bring_back(ns, key)
   local waiting = ns .. 'jobs-rs:waiting:' .. key
   local entry = redis.call('LPOP', waiting)
@@ -88,8 +90,23 @@ local function bring_back(ns, key)
     redis.call('RPUSH', ns .. 'queue:' .. q, string.sub(entry, colon + len + 1))
     redis.call('SADD', ns .. 'queues', q)
   end
-  if redis.call('EXISTS', waiting) == 0 then return WAITS end
+  if redis.call('EXISTS', waiting) == 0 then
+    redis.call('HDEL', ns .. 'jobs-rs:onway', key)
+    return WAITS
+  end
+  redis.call('HSET', ns .. 'jobs-rs:onway', key, entry)
   return 0
+end
+
+-- Whether the job last brought back for `key` (or given back holding its slot) still waits in
+-- its queue: it is on its way to the key's slot.
+local function on_its_way(ns, key)
+  local entry = redis.call('HGET', ns .. 'jobs-rs:onway', key)
+  if not entry then return false end
+  local colon = string.find(entry, ':', 1, true)
+  local len = tonumber(string.sub(entry, 1, colon - 1))
+  local q = string.sub(entry, colon + 1, colon + len)
+  return redis.call('LPOS', ns .. 'queue:' .. q, string.sub(entry, colon + len + 1)) ~= false
 end
 
 -- Frees the slot the lease of `job` in the in-flight list `list` holds, if it holds one, and
@@ -116,6 +133,7 @@ local function free_slot(ns, list, job, returning)
       if gone > 0 then v = redis.call('HINCRBY', limits, key, -gone) end
     else
       on_way[key] = true
+      redis.call('HSET', ns .. 'jobs-rs:onway', key, prefix .. job)
     end
   end
   if v <= 0 then redis.call('HDEL', limits, key) end

@@ -11,8 +11,8 @@
 -- is stale from now on, even for a job it reserves again later (same bytes, same list); it
 -- expires ARGV[4] seconds after the process's last beat (heartbeats renew it).
 -- A job that holds a concurrency slot frees it (limits.lua), a waiting job it brings back
--- ending up right behind it. Every key with no slot held and jobs waiting gets its oldest
--- waiting job back (the one on its way to a slot was deleted).
+-- ending up right behind it. Every key with no slot held, jobs waiting and none on its way
+-- gets its oldest waiting job back (the one on its way to a slot was deleted).
 -- Then drop the records of processes whose last beat is older than their lease ttl.
 --
 -- KEYS[1] jobs-rs:leases, KEYS[2] jobs-rs:beats, KEYS[3] processes, KEYS[4] queues,
@@ -72,13 +72,15 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
     total = total + count
   end
 end
--- A key with no slot held and jobs waiting has lost the job that was on its way to a slot (an
--- operator deleted the job a freed slot brought back): bring its oldest waiting job back. A
--- job of the key already in its queue only means one more moved aside again at its reserve.
+-- A key with no slot held and jobs waiting, whose job on its way to the slot is no longer in
+-- its queue, has lost it (an operator deleted the job a freed slot brought back): bring its
+-- oldest waiting job back. While that job is still queued the key is left alone, so no later
+-- job overtakes it.
 local limits = ns .. 'jobs-rs:limits'
 local counts = redis.call('HGETALL', limits)
 for i = 1, #counts, 2 do
-  if tonumber(counts[i + 1]) == WAITS and not on_way[counts[i]] then
+  if tonumber(counts[i + 1]) == WAITS and not on_way[counts[i]]
+    and not on_its_way(ns, counts[i]) then
     local gone = bring_back(ns, counts[i])
     if gone > 0 and redis.call('HINCRBY', limits, counts[i], -gone) <= 0 then
       redis.call('HDEL', limits, counts[i])

@@ -166,6 +166,7 @@ async fn race(limit: u32) {
             redis::cmd("EXISTS")
                 .arg(&slots)
                 .arg(f.key("jobs-rs:waiting:k"))
+                .arg(f.key("jobs-rs:onway"))
                 .arg(&limits),
         )
         .await;

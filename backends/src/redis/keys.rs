@@ -11,7 +11,7 @@
 //!    id so that no two (process, queue) pairs share a key. Flow control: `jobs-rs:pqueues`,
 //!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
 //!    `jobs-rs:unique:<key>` (see `unique.rs`). Limits (see `limits.rs`): `jobs-rs:limits`,
-//!    `jobs-rs:slots`, `jobs-rs:waiting:<key>`, `jobs-rs:rates`,
+//!    `jobs-rs:slots`, `jobs-rs:waiting:<key>`, `jobs-rs:onway`, `jobs-rs:rates`,
 //!    `jobs-rs:rates:conf` and `jobs-rs:rate:<key>`.
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,

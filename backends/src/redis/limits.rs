@@ -15,7 +15,10 @@
 //!    `rescue.lua` and the heartbeat's `unheld.lua` free the slot by its holder
 //!    (compare-and-delete, so a fenced-off lease frees nothing and nothing is freed twice) in
 //!    the step that ends the lease, bringing the oldest waiting job of the key back to the
-//!    head of its queue; a key left idle is dropped from `jobs-rs:limits`. The helpers are
+//!    head of its queue; a key left idle is dropped from `jobs-rs:limits`. While others
+//!    still wait, that job's entry stays in `jobs-rs:onway` (key -> entry): the rescue's
+//!    sweep, which brings back a waiting job of a key whose job on its way was deleted, leaves
+//!    the key alone while that job is still in its queue (`LPOS`). The helpers are
 //!    `limits.lua`. A limited job's limit is read when it takes its slot, by a pattern when
 //!    it is the payload's last member (as this crate writes it), else by decoding; freeing
 //!    looks the key up by holder.

@@ -19,6 +19,9 @@ pub(super) struct Slots {
     holders: HashSet<String>,
     /// Jobs moved aside while the key was full, oldest first.
     waiting: VecDeque<JobEnvelope>,
+    /// The job a freed slot last brought back to its queue (its queue and jid): while it is
+    /// there it is on its way to the slot, and the sweep must not send another ahead of it.
+    on_way: Option<(String, String)>,
 }
 
 /// One rate key: its limit, window, and the starts (µs) inside the window, oldest first.
@@ -37,6 +40,13 @@ pub(super) struct Limits {
 }
 
 impl State {
+    /// Whether the job `(queue, jid)` is in its queue.
+    fn queued(&self, (queue, jid): &(String, String)) -> bool {
+        self.queues
+            .get(queue)
+            .is_some_and(|q| q.iter().any(|job| &job.jid == jid))
+    }
+
     /// Takes a slot of `job`'s concurrency key for lease `token`. When the key is full the
     /// job is moved aside (returned as `Err`), to come back when a slot frees.
     pub(super) fn take_slot(&mut self, job: JobEnvelope, token: &str) -> Result<JobEnvelope, ()> {
@@ -69,6 +79,7 @@ impl State {
             return;
         }
         let back = slots.waiting.pop_front();
+        slots.on_way = back.as_ref().map(|b| (b.queue.clone(), b.jid.clone()));
         if slots.holders.is_empty() && slots.waiting.is_empty() {
             self.limits.slots.remove(&limit.key);
         }
@@ -77,23 +88,24 @@ impl State {
         }
     }
 
-    /// Brings back the oldest waiting job of every key with no slot held: the job that was on
-    /// its way to a slot was deleted by an operator. A job of the key already in its queue
-    /// only means one more moved aside again at its reserve.
+    /// Brings back the oldest waiting job of every key with no slot held and no job on its
+    /// way to one: the job a freed slot brought back was deleted by an operator. While that
+    /// job is still in its queue the key is left alone, so no later job overtakes it.
     pub(super) fn sweep_slots(&mut self) {
         let stuck: Vec<String> = self
             .limits
             .slots
             .iter()
             .filter(|(_, s)| s.holders.is_empty() && !s.waiting.is_empty())
+            .filter(|(_, s)| !s.on_way.as_ref().is_some_and(|way| self.queued(way)))
             .map(|(k, _)| k.clone())
             .collect();
         for key in stuck {
-            let back = self
-                .limits
-                .slots
-                .get_mut(&key)
-                .and_then(|s| s.waiting.pop_front());
+            let back = self.limits.slots.get_mut(&key).and_then(|s| {
+                let back = s.waiting.pop_front();
+                s.on_way = back.as_ref().map(|b| (b.queue.clone(), b.jid.clone()));
+                back
+            });
             if self
                 .limits
                 .slots

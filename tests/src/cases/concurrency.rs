@@ -259,3 +259,34 @@ pub async fn deleting_a_job_brought_back_strands_no_waiting_job(b: Subject) -> C
     );
     Ok(())
 }
+
+/// A rescue's sweep while the job a freed slot brought back still waits in its queue leaves
+/// the key alone: no later waiting job overtakes it.
+pub async fn a_sweep_sends_no_job_ahead_of_the_one_brought_back(b: Subject) -> CaseResult {
+    let jobs: Vec<_> = (1..=3).map(|n| limited(n, "k", 1)).collect();
+    push(&b, jobs.clone(), at(0)).await?;
+    let first = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&first), jids(&jobs[..1]));
+    finish(
+        &b,
+        &first[0],
+        first[0].job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(2),
+    )
+    .await?;
+    rescue(&b, at(3)).await?;
+    let next = reserve(&b, &[Q], 1, P1, at(4)).await?;
+    assert_eq!(
+        reserved_jids(&next),
+        jids(&jobs[1..2]),
+        "the job brought back runs before the one still waiting"
+    );
+    assert_eq!(
+        usage(&b).await?,
+        [row("k", 1, 1, 1)],
+        "one slot held, one job waiting"
+    );
+    Ok(())
+}
