@@ -64,6 +64,8 @@ pub struct Options {
     pub duration: Duration,
     /// soak: the interval between samples.
     pub every: Duration,
+    /// flow: the phases to run after `plain` (empty: all of them).
+    pub phases: Vec<String>,
 }
 
 pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --backend URL [options]
@@ -80,7 +82,9 @@ pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --b
   --timeout SECS    limit of the whole run (default 300)
   --duration SECS   soak: length of the steady phase after the retry storm of --jobs (default 60)
   --every SECS      soak: seconds between samples (default 10)
-  flow: plain, unique, duplicate and prioritized jobs side by side (--jobs each)
+  --phases LIST     flow: the phases run after plain, comma-separated (default: unique,
+                    priority,limited,hot)
+  flow: plain, unique, duplicate, prioritized and limited jobs side by side (--jobs each)
 URL: memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB, sqlite://ANY (a temp file is used)";
 
 impl Options {
@@ -125,6 +129,7 @@ impl Options {
             role: "noop".to_owned(),
             duration: Duration::from_secs(60),
             every: Duration::from_secs(10),
+            phases: Vec::new(),
         };
         let mut it = args[1..].iter();
         while let Some(flag) = it.next() {
@@ -154,6 +159,7 @@ impl Options {
                 "--role" => o.role = value.clone(),
                 "--duration" => o.duration = Duration::from_secs(num()?),
                 "--every" => o.every = Duration::from_secs(num()?.max(1)),
+                "--phases" => o.phases = value.split(',').map(|p| p.trim().to_owned()).collect(),
                 other => bail!("unknown option `{other}`\n{USAGE}"),
             }
         }

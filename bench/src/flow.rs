@@ -145,13 +145,16 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
             })
         );
     };
-    for phase in [
-        Phase::Plain,
-        Phase::Unique,
-        Phase::Priority,
-        Phase::Limited,
-        Phase::Hot,
-    ] {
+    let all = [Phase::Unique, Phase::Priority, Phase::Limited, Phase::Hot];
+    for name in &o.phases {
+        if !all.iter().any(|p| p.name() == name) {
+            bail!("--phases: unknown phase `{name}` (unique, priority, limited, hot)");
+        }
+    }
+    let chosen = all
+        .into_iter()
+        .filter(|p| o.phases.is_empty() || o.phases.iter().any(|n| n == p.name()));
+    for phase in std::iter::once(Phase::Plain).chain(chosen) {
         let (secs, stored) = enqueue(&client, o, phase).await?;
         if phase == Phase::Hot {
             // Timed until the plain jobs are done; the hot ones drain behind them.

@@ -30,7 +30,7 @@ use jobs::backend::{
     BackendError, PushConflict, PushParams, PushReport, UniqueHeld, UniqueListParams,
     UniqueReleaseParams,
 };
-use jobs::envelope::flow::{UniqueLock, UniqueUntil, PRIORITY_FIELD, UNIQUE_FIELD};
+use jobs::envelope::flow::{UniqueUntil, PRIORITY_FIELD};
 use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 
 use super::error::bad_reply;
@@ -41,20 +41,16 @@ use super::{score, Inner};
 /// (index in the push, holder jid) pairs, as `push.lua` returns them.
 type Indexed = Vec<(usize, String)>;
 
-/// Whether a push has a job that needs `push.lua` (a unique lock or a priority); a map
-/// lookup or two per job, nothing decoded.
+/// Whether a push has a job that needs `push.lua` (a unique lock or a priority); a field and
+/// a map lookup per job, nothing decoded.
 pub(super) fn needs_flow(jobs: &[JobEnvelope]) -> bool {
     jobs.iter()
-        .any(|j| j.extra.contains_key(UNIQUE_FIELD) || j.extra.contains_key(PRIORITY_FIELD))
+        .any(|j| j.unique_ref().is_some() || j.extra.contains_key(PRIORITY_FIELD))
 }
 
-/// The unique lock of `job`; decoded only when the envelope has the field.
-pub(super) fn lock_of(job: &JobEnvelope) -> Option<UniqueLock> {
-    if job.extra.contains_key(UNIQUE_FIELD) {
-        job.unique()
-    } else {
-        None
-    }
+/// The unique lock of `job`, if it has one.
+pub(super) fn lock_of(job: &JobEnvelope) -> Option<jobs::envelope::flow::UniqueLock> {
+    job.unique()
 }
 
 /// `until` as the lock hash keeps it.
@@ -78,7 +74,7 @@ pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport,
     let replace = matches!(p.on_conflict, PushConflict::Replace);
     inv.arg(k.ns()).arg(score(p.now)).arg(u8::from(replace));
     for mut job in p.jobs {
-        let lock = lock_of(&job);
+        let lock = job.unique();
         let priority = job.priority();
         let (kind, at) = match job.at.take() {
             Some(at) => ('z', at.to_string()),

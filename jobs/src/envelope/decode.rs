@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::flow::UniqueLock;
 use super::{time, JobEnvelope, RetrySetting};
 
 /// Epoch seconds, read as the envelope stores them (Sidekiq 8 milliseconds too).
@@ -82,6 +83,7 @@ const KNOWN: &[&str] = &[
     "failed_at",
     "retried_at",
     "error_backtrace",
+    "jobs_rs_unique",
 ];
 
 /// A key of the job object: one of [`KNOWN`] (no allocation), or any other, owned.
@@ -150,6 +152,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut failed_at = None;
         let mut retried_at = None;
         let mut error_backtrace = None;
+        let mut unique_lock = None;
         let mut extra = Map::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key.0 {
@@ -201,6 +204,19 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                         "error_backtrace",
                         map.next_value::<Option<Value>>()?,
                     )?,
+                    "jobs_rs_unique" => {
+                        // A lock that does not read as one stays as written, in `extra`.
+                        let value = map.next_value::<Value>()?;
+                        if unique_lock.is_some() || extra.contains_key(known) {
+                            return Err(de::Error::duplicate_field("jobs_rs_unique"));
+                        }
+                        match UniqueLock::deserialize(&value) {
+                            Ok(lock) => unique_lock = Some(lock),
+                            Err(_) => {
+                                extra.insert(known.to_owned(), value);
+                            }
+                        }
+                    }
                     _ => {
                         let value = map.next_value::<Value>()?;
                         extra.insert(known.to_owned(), value);
@@ -224,6 +240,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             failed_at: failed_at.flatten(),
             retried_at: retried_at.flatten(),
             error_backtrace: error_backtrace.flatten(),
+            unique_lock,
             extra,
         })
     }
@@ -304,5 +321,34 @@ mod tests {
     fn decodes_from_a_value_too() {
         let job: JobEnvelope = serde_json::from_value(base()).unwrap();
         assert_eq!(job.class, "A");
+    }
+
+    #[test]
+    fn a_unique_lock_reads_typed_and_anything_else_under_its_name_stays_as_written() {
+        let mut v = base();
+        v["jobs_rs_unique"] = json!({"key": "k", "until": "start", "expires_at": 5.0});
+        let job = decode(v).unwrap();
+        let lock = job.unique_ref().expect("the lock reads as one");
+        assert_eq!((lock.key.as_str(), lock.expires_at), ("k", 5.0));
+        assert!(job.extra.is_empty(), "{:?}", job.extra);
+        let again = decode(serde_json::to_value(&job).unwrap()).unwrap();
+        assert_eq!(again, job, "the lock survives a round trip");
+
+        let mut v = base();
+        v["jobs_rs_unique"] = json!("not a lock");
+        let job = decode(v).unwrap();
+        assert_eq!(job.unique_ref(), None);
+        assert_eq!(job.extra["jobs_rs_unique"], json!("not a lock"));
+        let written = serde_json::to_value(&job).unwrap();
+        assert_eq!(
+            written["jobs_rs_unique"],
+            json!("not a lock"),
+            "kept as written"
+        );
+
+        let twice = r#"{"class":"A","args":[],"queue":"q","jid":"j","created_at":1,
+            "jobs_rs_unique":"x","jobs_rs_unique":{"key":"k","until":"start","expires_at":5}}"#;
+        let err = JobEnvelope::from_json(twice).unwrap_err().to_string();
+        assert!(err.contains("duplicate field `jobs_rs_unique`"), "{err}");
     }
 }

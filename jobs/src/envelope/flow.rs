@@ -71,6 +71,15 @@ impl UniqueLock {
         }
     }
 
+    /// The lock with key `key` (see [`unique_key`]).
+    pub(crate) fn from_key(key: String, until: UniqueUntil, expires_at: f64) -> Self {
+        UniqueLock {
+            key,
+            until,
+            expires_at,
+        }
+    }
+
     /// Whether the lock has lapsed at `now`.
     pub fn lapsed(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= to_epoch(now)
@@ -88,15 +97,42 @@ impl UniqueLock {
 /// assert_ne!(a, unique_key("Sync", None, &[2.into()]));
 /// ```
 pub fn unique_key(class: &str, queue: Option<&str>, by: &[Value]) -> String {
-    let args = Value::Array(by.to_vec()).to_string();
+    key_over(class, queue, by)
+}
+
+/// [`unique_key`] over any serializable list of arguments (a slice, or references to the
+/// chosen ones), hashed without copying them.
+pub(crate) fn key_over<T: Serialize + ?Sized>(class: &str, queue: Option<&str>, by: &T) -> String {
+    // Serializing JSON values (or references to them) cannot fail: their keys are strings.
+    let args = serde_json::to_vec(by).unwrap_or_default();
     let queue = queue.unwrap_or("");
-    let text = format!(
-        "{}:{class}{}:{queue}{}:{args}",
-        class.len(),
-        queue.len(),
-        args.len()
-    );
-    sha1_smol::Sha1::from(text.as_bytes()).digest().to_string()
+    let mut h = sha1_smol::Sha1::new();
+    let mut part = |len: usize, text: &[u8]| {
+        // The length in decimal, then `:`, written without an allocation.
+        let mut digits = [0u8; 21];
+        let (mut at, mut n) = (20, len);
+        digits[20] = b':';
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        h.update(&digits[at..]);
+        h.update(text);
+    };
+    part(class.len(), class.as_bytes());
+    part(queue.len(), queue.as_bytes());
+    part(args.len(), &args);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(40);
+    for b in h.digest().bytes() {
+        key.push(char::from(HEX[usize::from(b >> 4)]));
+        key.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    key
 }
 
 impl JobEnvelope {
@@ -123,21 +159,18 @@ impl JobEnvelope {
 
     /// The job's unique lock, if it has one (and it reads as one).
     pub fn unique(&self) -> Option<UniqueLock> {
-        self.extra
-            .get(UNIQUE_FIELD)
-            .and_then(|v| Deserialize::deserialize(v).ok())
+        self.unique_lock.clone()
+    }
+
+    /// The job's unique lock, borrowed.
+    pub fn unique_ref(&self) -> Option<&UniqueLock> {
+        self.unique_lock.as_ref()
     }
 
     /// Sets or clears the unique lock.
     pub fn set_unique(&mut self, lock: Option<UniqueLock>) {
-        match lock.and_then(|l| serde_json::to_value(l).ok()) {
-            Some(v) => {
-                self.extra.insert(UNIQUE_FIELD.into(), v);
-            }
-            None => {
-                self.extra.remove(UNIQUE_FIELD);
-            }
-        }
+        self.extra.remove(UNIQUE_FIELD);
+        self.unique_lock = lock;
     }
 
     /// When the job expires unstarted, epoch seconds.
@@ -169,5 +202,47 @@ impl JobEnvelope {
     /// ```
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at().is_some_and(|at| at <= to_epoch(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// The key as first written: SHA-1 over one formatted string of the three parts.
+    fn first_key(class: &str, queue: Option<&str>, by: &[Value]) -> String {
+        let args = Value::Array(by.to_vec()).to_string();
+        let queue = queue.unwrap_or("");
+        let text = format!(
+            "{}:{class}{}:{queue}{}:{args}",
+            class.len(),
+            queue.len(),
+            args.len()
+        );
+        sha1_smol::Sha1::from(text.as_bytes()).digest().to_string()
+    }
+
+    #[test]
+    fn keys_are_those_of_the_first_formula_so_held_locks_still_match() {
+        let long = "x".repeat(1234);
+        let cases: [(&str, Option<&str>, Vec<Value>); 5] = [
+            ("Sync", None, vec![]),
+            ("Sync", Some("default"), vec![json!(1), json!("a")]),
+            ("É", Some(""), vec![json!({"b": [1, 2], "a": null})]),
+            ("Sync", None, vec![json!(long)]),
+            ("", Some("q"), vec![json!(1.5), json!(-7), json!(true)]),
+        ];
+        for (class, queue, by) in cases {
+            assert_eq!(unique_key(class, queue, &by), first_key(class, queue, &by));
+        }
+        let args = [json!(1), json!(2), json!(3)];
+        let chosen: Vec<&Value> = vec![&args[2], &args[0]];
+        assert_eq!(
+            key_over("Sync", None, &chosen),
+            first_key("Sync", None, &[json!(3), json!(1)]),
+            "the chosen arguments hash as the array of them"
+        );
     }
 }

@@ -140,6 +140,14 @@ pub struct JobEnvelope {
     /// The stored backtrace or error chain, when the job asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_backtrace: Option<Value>,
+    /// The unique lock (`jobs_rs_unique`), typed: read and written on every push of a
+    /// unique job, so it is kept out of `extra` (see [`JobEnvelope::unique`]).
+    #[serde(
+        rename = "jobs_rs_unique",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) unique_lock: Option<flow::UniqueLock>,
     /// Every field this crate does not know, kept as written by others.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -171,6 +179,7 @@ impl JobEnvelope {
             failed_at: None,
             retried_at: None,
             error_backtrace: None,
+            unique_lock: None,
             extra: Map::new(),
         }
     }

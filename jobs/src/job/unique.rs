@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::envelope::flow::{UniqueLock, UniqueUntil};
+use crate::envelope::flow::{key_over, UniqueLock, UniqueUntil};
 use crate::envelope::to_epoch;
 
 /// A unique job's settings, from `#[job(unique(...))]` or per call with `set().unique(..)`.
@@ -73,20 +73,18 @@ impl Unique {
         args: &[Value],
         run_at: DateTime<Utc>,
     ) -> UniqueLock {
-        let by: Vec<Value> = match self.args {
-            None => args.to_vec(),
-            Some(positions) => positions
-                .iter()
-                .map(|&i| args.get(i).cloned().unwrap_or(Value::Null))
-                .collect(),
+        let queue = self.queue.then_some(queue);
+        let key = match self.args {
+            None => key_over(class, queue, args),
+            Some(positions) => {
+                let by: Vec<&Value> = positions
+                    .iter()
+                    .map(|&i| args.get(i).unwrap_or(&Value::Null))
+                    .collect();
+                key_over(class, queue, &by)
+            }
         };
         let expires_at = to_epoch(crate::retry::later(run_at, self.within));
-        UniqueLock::new(
-            class,
-            self.queue.then_some(queue),
-            &by,
-            self.until,
-            expires_at,
-        )
+        UniqueLock::from_key(key, self.until, expires_at)
     }
 }

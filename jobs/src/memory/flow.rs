@@ -53,37 +53,40 @@ impl State {
         now: DateTime<Utc>,
         on_conflict: PushConflict,
     ) -> Claim {
-        let Some(lock) = job.unique() else {
+        let Some(lock) = job.unique_ref() else {
             return Claim::Store;
         };
-        let live = self
-            .locks
-            .get(&lock.key)
-            .filter(|h| h.expires_at > to_epoch(now) && h.jid != job.jid)
-            .map(|h| h.jid.clone());
-        let claim = match live {
-            None => Claim::Store,
-            Some(holder) => match on_conflict {
-                PushConflict::Replace if self.remove_waiting(&holder) => Claim::Replaced(holder),
-                _ => return Claim::Duplicate(holder),
-            },
+        let held = || Held {
+            jid: job.jid.clone(),
+            class: job.class.clone(),
+            queue: job.queue.clone(),
+            until: lock.until,
+            expires_at: lock.expires_at,
         };
-        self.locks.insert(
-            lock.key,
-            Held {
-                jid: job.jid.clone(),
-                class: job.class.clone(),
-                queue: job.queue.clone(),
-                until: lock.until,
-                expires_at: lock.expires_at,
-            },
-        );
-        claim
+        // One lookup on the common path (a free key); the key is copied only to insert it.
+        let holder = match self.locks.get_mut(&lock.key) {
+            None => {
+                self.locks.insert(lock.key.clone(), held());
+                return Claim::Store;
+            }
+            Some(h) if h.expires_at <= to_epoch(now) || h.jid == job.jid => {
+                *h = held();
+                return Claim::Store;
+            }
+            Some(h) => h.jid.clone(),
+        };
+        match on_conflict {
+            PushConflict::Replace if self.remove_waiting(&holder) => {
+                self.locks.insert(lock.key.clone(), held());
+                Claim::Replaced(holder)
+            }
+            _ => Claim::Duplicate(holder),
+        }
     }
 
     /// Releases `job`'s unique lock if `job` holds it (never another job's).
     pub(super) fn release(&mut self, job: &JobEnvelope) {
-        let Some(lock) = job.unique() else {
+        let Some(lock) = job.unique_ref() else {
             return;
         };
         if self.locks.get(&lock.key).is_some_and(|h| h.jid == job.jid) {
@@ -93,7 +96,10 @@ impl State {
 
     /// Releases the lock of a job that starts, when it is held only while the job waits.
     pub(super) fn release_at_start(&mut self, job: &JobEnvelope) {
-        if job.unique().is_some_and(|l| l.until == UniqueUntil::Start) {
+        if job
+            .unique_ref()
+            .is_some_and(|l| l.until == UniqueUntil::Start)
+        {
             self.release(job);
         }
     }
