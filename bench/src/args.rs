@@ -83,7 +83,7 @@ pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --b
   --duration SECS   soak: length of the steady phase after the retry storm of --jobs (default 60)
   --every SECS      soak: seconds between samples (default 10)
   --phases LIST     flow: the phases run after plain, comma-separated (default: unique,
-                    priority,limited,hot)
+                    priority,limited,hot,hot+10)
   flow: plain, unique, duplicate, prioritized and limited jobs side by side (--jobs each)
 URL: memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB, sqlite://ANY (a temp file is used)";
 

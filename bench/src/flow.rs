@@ -10,6 +10,9 @@
 //! 5. `limited`: `BenchNoop(n % 1000)` limited to one at a time per argument: 1,000 keys;
 //! 6. `hot`: the plain jobs with one `BenchHot` (20 ms, at most 10 at once in all) after
 //!    every nine; timed until the plain jobs are done, which must not wait for the hot key.
+//!    The hot jobs hold up to 10 of the worker's slots, so the others run in the rest;
+//! 7. `hot+10`: `hot` with 10 more worker slots, the most the hot key can hold: what is
+//!    left is what the limiter itself costs the other jobs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +35,7 @@ enum Phase {
     Priority,
     Limited,
     Hot,
+    HotSpare,
 }
 
 impl Phase {
@@ -43,6 +47,7 @@ impl Phase {
             Phase::Priority => "priority",
             Phase::Limited => "limited",
             Phase::Hot => "hot",
+            Phase::HotSpare => "hot+10",
         }
     }
 }
@@ -82,7 +87,7 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
                     .perform_all_later((start..end).map(|i| BenchNoop::new(i % 1000)))
                     .await
             }
-            Phase::Hot => {
+            Phase::Hot | Phase::HotSpare => {
                 let plain = BenchNoop::set()
                     .client(client)
                     .perform_all_later((start..end).map(BenchNoop::new))
@@ -111,9 +116,19 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
 
 /// Runs one worker until `n` jobs are performed; returns the seconds taken.
 async fn perform(o: &Options, backend: &Arc<dyn AdminBackend>, n: u64) -> Result<f64> {
+    perform_with(o, backend, n, o.concurrency).await
+}
+
+/// [`perform`] with `slots` worker slots.
+async fn perform_with(
+    o: &Options,
+    backend: &Arc<dyn AdminBackend>,
+    n: u64,
+    slots: usize,
+) -> Result<f64> {
     let deadline = Instant::now() + o.timeout;
     let probe = Probe::new();
-    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let w = worker(backend.clone(), &probe, slots, false, true)?;
     let handle = w.handle();
     let t = Instant::now();
     let running = tokio::spawn(w.run());
@@ -145,10 +160,16 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
             })
         );
     };
-    let all = [Phase::Unique, Phase::Priority, Phase::Limited, Phase::Hot];
+    let all = [
+        Phase::Unique,
+        Phase::Priority,
+        Phase::Limited,
+        Phase::Hot,
+        Phase::HotSpare,
+    ];
     for name in &o.phases {
         if !all.iter().any(|p| p.name() == name) {
-            bail!("--phases: unknown phase `{name}` (unique, priority, limited, hot)");
+            bail!("--phases: unknown phase `{name}` (unique, priority, limited, hot, hot+10)");
         }
     }
     let chosen = all
@@ -156,9 +177,13 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
         .filter(|p| o.phases.is_empty() || o.phases.iter().any(|n| n == p.name()));
     for phase in std::iter::once(Phase::Plain).chain(chosen) {
         let (secs, stored) = enqueue(&client, o, phase).await?;
-        if phase == Phase::Hot {
+        if matches!(phase, Phase::Hot | Phase::HotSpare) {
             // Timed until the plain jobs are done; the hot ones drain behind them.
-            let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
+            let slots = match phase {
+                Phase::HotSpare => o.concurrency + 10,
+                _ => o.concurrency,
+            };
+            let process = o.jobs as f64 / perform_with(o, &backend, o.jobs, slots).await?;
             row(phase, o.jobs as f64 / secs, Some(process), plain);
             // The hot jobs still waiting are not part of any figure: drop them.
             let _ = stored;

@@ -11,10 +11,12 @@
 //! 4. A row whose concurrency key is full, or has jobs waiting ahead of it, is moved aside
 //!    instead of leased, by a trigger in the same statement (migration 9; `reserve.sql`
 //!    itself knows nothing of limits), and comes back without a lease token. When that left
-//!    the call short, [`try_reserve`] runs the statement again for the rest, which walks
+//!    the call with no job at all, [`try_reserve`] runs the statement again, which walks
 //!    past the rows just moved: a hot key never holds back the jobs behind it, and a job is
-//!    moved aside once per wait. Plain rows always come back with a token, so a queue of
-//!    plain jobs is one statement, as before.
+//!    moved aside once per wait. A call that leased some returns them (the worker asks again
+//!    for the slots still free), so moves aside add no statement to a busy worker's
+//!    reserves. Plain rows always come back with a token, so a queue of plain jobs is one
+//!    statement, as before.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, ReserveParams, Reserved};
@@ -53,7 +55,7 @@ pub(super) async fn job_reserve(
     }
 }
 
-/// One attempt: leases what is there now, going on past jobs moved aside.
+/// One attempt: leases what is there now, going on past jobs moved aside until one is leased.
 async fn try_reserve(
     inner: &Inner,
     queues: &[String],
@@ -67,7 +69,7 @@ async fn try_reserve(
         if moved > 0 {
             inner.limits.met();
         }
-        if moved == 0 || out.len() >= p.limit {
+        if moved == 0 || !out.is_empty() {
             return Ok(out);
         }
     }
