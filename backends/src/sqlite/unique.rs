@@ -9,6 +9,9 @@
 //! 2. [`push`] is one write transaction: it reads the holders of the batch's keys through
 //!    the index, frees the lapsed ones, decides each job in order (store, duplicate, or
 //!    replace a waiting holder, deleted there), then stores the jobs kept with one insert.
+//!    A single job that does not replace first tries one insert that the unique index
+//!    refuses when its key is held (`push_free`): a free key, the common case, costs one
+//!    statement as a plain push does; a refused one takes the transaction.
 //! 3. [`unique_list`] reads the locks held (not lapsed) from the index; [`unique_release`]
 //!    clears a key, leaving its job where it is.
 
@@ -51,6 +54,9 @@ pub(super) async fn push(
     now: i64,
     on_conflict: PushConflict,
 ) -> Result<PushReport, BackendError> {
+    if rows.len() == 1 && on_conflict != PushConflict::Replace && push_free(db, &rows).await? {
+        return Ok(PushReport::default());
+    }
     let keys: Vec<&str> = rows
         .iter()
         .filter_map(|r| r.lock.as_ref().map(|l| l.key.as_str()))
@@ -125,6 +131,25 @@ pub(super) async fn push(
         db.wake_reservers();
     }
     Ok(report)
+}
+
+/// One job whose key is free, stored by one statement: the insert skips a row that any
+/// uniqueness constraint refuses; whether it was stored. A refused row (its key held,
+/// lapsed or not, or its jid taken) goes through [`push`]'s transaction, which decides.
+async fn push_free(db: &Db, rows: &[Row]) -> Result<bool, BackendError> {
+    let (sql, json) = push::encode(rows.iter())?;
+    let sql = format!("{sql} WHERE true ON CONFLICT DO NOTHING RETURNING id");
+    let mut conn = db.exec().await?;
+    let stored = sqlx::query(&sql)
+        .bind(json)
+        .fetch_optional(&mut *conn)
+        .await
+        .or_backend(&db.cx)?;
+    conn.settle();
+    if stored.is_some() && push::any_available(rows) {
+        db.wake_reservers();
+    }
+    Ok(stored.is_some())
 }
 
 /// The locks held at `?1`, soonest to lapse first, `?2` of them from the `?3`th: key, jid,
