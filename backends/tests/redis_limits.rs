@@ -414,3 +414,38 @@ async fn plain_jobs_write_no_limit_keys() {
     assert!(found.is_empty(), "plain jobs wrote {found:?}");
     f.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_waiting_entry_that_is_not_a_job_is_listed_as_the_dead_job_standing_for_it() {
+    let f = Fixture::new("limits-waiting-bad").await;
+    let t = t0();
+    let jobs: Vec<_> = (1..=2).map(|n| limited(n, "k", 1)).collect();
+    f.push(jobs.clone(), t).await;
+    assert_eq!(f.reserve(&["q"], "p1", 10, t).await.len(), 1);
+    let _: i64 = f
+        .cmd(
+            redis::cmd("RPUSH")
+                .arg(f.key("jobs-rs:waiting:k"))
+                .arg(b"1:q\xff\xfe not json".as_slice()),
+        )
+        .await;
+    let listed = f
+        .backend
+        .limit_waiting(LimitWaitingParams::new("k"))
+        .await
+        .expect("a bad entry does not fail the listing");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].jid, jobs[1].jid, "the job aside, as pushed");
+    assert_eq!(listed[1].class, "UndecodableJob");
+    assert_eq!(listed[1].queue, "q", "the queue the entry names");
+    assert!(
+        listed[1]
+            .error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("UTF-8"),
+        "{:?}",
+        listed[1].error_message
+    );
+    f.cleanup().await;
+}

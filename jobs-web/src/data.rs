@@ -291,6 +291,28 @@ impl AppState {
         }
     }
 
+    /// A page of the jobs moved aside waiting for a slot of concurrency key `key`, oldest
+    /// first, and whether more follow; `None` when the backend keeps no limits.
+    pub(crate) async fn limit_waiting(
+        &self,
+        key: &str,
+        paging: Paging,
+    ) -> Result<Option<(Vec<jobs::envelope::JobEnvelope>, bool)>, WebError> {
+        let offset = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+        let limit = usize::try_from(paging.per_page).unwrap_or(1);
+        let params =
+            jobs::backend::LimitWaitingParams::new(key).page(offset, limit.saturating_add(1));
+        match self.backend.limit_waiting(params).await {
+            Ok(mut jobs) => {
+                let more = jobs.len() > limit;
+                jobs.truncate(limit);
+                Ok(Some((jobs, more)))
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A page of the unique locks held at `now`, soonest to lapse first, and whether more
     /// follow; `None` when the backend keeps no unique locks.
     pub(crate) async fn locks(

@@ -92,10 +92,23 @@ pub(crate) fn pager(url: &str, paging: Paging, total: u64, keep: &[(&str, &str)]
 /// Previous / next links for a listing whose total is not known: `more` says whether a
 /// next page has rows.
 pub(crate) fn pager_more(url: &str, paging: Paging, more: bool) -> Markup {
+    pager_more_keeping(url, paging, more, &[])
+}
+
+/// [`pager_more`] whose links keep the query pairs `keep` (a listing's own parameters).
+pub(crate) fn pager_more_keeping(
+    url: &str,
+    paging: Paging,
+    more: bool,
+    keep: &[(&str, &str)],
+) -> Markup {
     let link = |page: u64| {
         let p = page.to_string();
         let n = paging.per_page.to_string();
-        format!("{url}?{}", query(&[("page", &p), ("per_page", &n)]))
+        let mut pairs: Vec<(&str, &str)> = keep.to_vec();
+        pairs.push(("page", &p));
+        pairs.push(("per_page", &n));
+        format!("{url}?{}", query(&pairs))
     };
     html! {
         nav.pager aria-label="pages" {

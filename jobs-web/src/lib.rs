@@ -206,6 +206,7 @@ impl Dashboard {
             .route("/queues/{name}/pause", post(pages::queues::pause))
             .route("/queues/{name}/delete", post(pages::queues::delete))
             .route("/limits", get(pages::limits::list))
+            .route("/limits/waiting", get(pages::limits::waiting))
             .route("/locks", get(pages::locks::list))
             .route("/locks/holder", get(pages::locks::holder))
             .route(

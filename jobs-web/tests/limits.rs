@@ -53,7 +53,7 @@ async fn the_page_shows_slots_waiting_jobs_and_rate_windows() {
     assert!(conc.contains("concurrency"), "{conc}");
     assert!(conc.contains("1 / 1"), "one slot of one in use: {conc}");
     assert!(
-        conc.contains("<td>2</td>"),
+        conc.contains("title=\"the jobs waiting aside\">2</a></td>"),
         "two jobs waiting aside: {conc}"
     );
     let rate = page
@@ -92,4 +92,61 @@ async fn the_api_lists_limits_and_leaves_out_emptied_windows() {
     let v = get(&app, "/admin/jobs/api/limits").await.json();
     let rows = v["limits"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{v}");
+}
+
+#[tokio::test]
+async fn the_jobs_waiting_for_a_slot_are_listed_per_key() {
+    let b = memory();
+    seed_limits(&b).await;
+    let clock = Arc::new(ManualClock::new(t() + secs(10)));
+    let app = app_at(&b, &clock);
+    let limits = get(&app, "/admin/jobs/limits").await.body;
+    assert!(
+        limits.contains("href=\"/admin/jobs/limits/waiting?key=account%3A1\""),
+        "the waiting count links to the jobs: {limits}"
+    );
+    let r = get(&app, "/admin/jobs/limits/waiting?key=account%3A1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows: Vec<&str> = r.body.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "two jobs wait aside: {}", r.body);
+    assert!(
+        rows[0].contains("SyncAccount") && rows[0].contains("[1,1]"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].contains("[1,2]"), "oldest first: {}", rows[1]);
+    let first = get(
+        &app,
+        "/admin/jobs/limits/waiting?key=account%3A1&per_page=1",
+    )
+    .await;
+    assert!(first.body.contains("[1,1]") && !first.body.contains("[1,2]"));
+    assert!(
+        first
+            .body
+            .contains("?key=account%3A1&amp;page=2&amp;per_page=1"),
+        "the next page keeps the key: {}",
+        first.body
+    );
+    let none = get(&app, "/admin/jobs/limits/waiting?key=nobody").await;
+    assert!(none.body.contains("No job waits for a slot of this key."));
+    assert_eq!(get(&app, "/admin/jobs/limits/waiting").await.status, 400);
+
+    let v = get(&app, "/admin/jobs/api/limits/waiting?key=account:1")
+        .await
+        .json();
+    let jobs = v["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{v}");
+    assert_eq!(jobs[0]["args"], serde_json::json!([1, 1]));
+    assert_eq!(
+        (v["key"].as_str(), v["more"].as_bool()),
+        (Some("account:1"), Some(false))
+    );
+    let bad = get(&app, "/admin/jobs/api/limits/waiting").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("key"),
+        "the error names the parameter: {}",
+        bad.body
+    );
 }

@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    BackendError, LeaseClock, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision,
+    BackendError, LeaseClock, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams,
+    RateDecision,
 };
 use jobs::envelope::limits::CONCURRENCY_FIELD;
 use jobs::envelope::JobEnvelope;
 use sqlx::{PgConnection, Row};
 
 use super::error::Sqlx;
-use super::{rows, Inner};
+use super::sets::{Stored, STORED};
+use super::{poison, rows, Inner};
 
 /// Whether `job` declares a concurrency limit (a look-up, no decoding).
 pub(super) fn has_concurrency(job: &JobEnvelope) -> bool {
@@ -179,6 +181,30 @@ pub(super) async fn limits_list(
         ));
     }
     Ok(out)
+}
+
+/// One page of the jobs moved aside waiting for a slot of `p.key`, oldest first (lowest id,
+/// the order a freed slot brings them back in; `jobs_limited_idx`).
+pub(super) async fn limit_waiting(
+    inner: &Inner,
+    p: LimitWaitingParams,
+) -> Result<Vec<JobEnvelope>, BackendError> {
+    let sql = inner.q(&format!(
+        "SELECT {STORED} FROM __SCHEMA__.jobs
+         WHERE concurrency_key = $1 AND state = 'waiting'
+         ORDER BY id LIMIT $2 OFFSET $3"
+    ));
+    let rows: Vec<Stored> = sqlx::query_as(&sql)
+        .bind(&p.key)
+        .bind(i64::try_from(p.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(p.offset).unwrap_or(i64::MAX))
+        .fetch_all(&inner.pool)
+        .await
+        .or_backend(&inner.cx)?;
+    Ok(rows
+        .iter()
+        .map(|row| poison::read(row, "waiting"))
+        .collect())
 }
 
 #[cfg(test)]

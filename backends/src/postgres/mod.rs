@@ -359,6 +359,10 @@ impl AdminBackend for PostgresBackend {
         limits::limits_list(&self.inner, p).await
     }
 
+    async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<JobEnvelope>, BackendError> {
+        limits::limit_waiting(&self.inner, p).await
+    }
+
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         process::process_list(&self.inner).await
     }

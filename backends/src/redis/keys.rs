@@ -136,6 +136,11 @@ impl Keys {
     pub(crate) fn unique(&self, key: &str) -> String {
         self.join(&["jobs-rs:unique:", key])
     }
+    /// List: the jobs moved aside waiting for a slot of concurrency key `key`, oldest first,
+    /// each `<byte length of the queue name>:<queue><payload>` (`limits.lua`).
+    pub(crate) fn waiting(&self, key: &str) -> String {
+        self.join(&["jobs-rs:waiting:", key])
+    }
     /// Hash: concurrency key in use (a slot held or a job waiting) -> slots held.
     pub(crate) fn limits(&self) -> String {
         self.k("jobs-rs:limits")

@@ -37,8 +37,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    BackendError, LeaseClock, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision,
+    BackendError, LeaseClock, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams,
+    RateDecision,
 };
+use jobs::envelope::{undecodable, JobEnvelope};
 
 use super::error::bad_reply;
 use super::scripts::{LIMITS_LIST, RATE, SLOT};
@@ -184,6 +186,46 @@ fn rows<T: redis::FromRedisValue>(
         let row =
             redis::from_redis_value(redis::Value::Array(row)).map_err(|_| bad_reply("limits"))?;
         out.push(row);
+    }
+}
+
+/// One page of the jobs moved aside waiting for a slot of `p.key`, oldest first (the order
+/// a freed slot brings them back in): a range of `jobs-rs:waiting:<key>`. An entry that is
+/// not a job is listed as the dead job standing for it, as in every listing.
+pub(super) async fn limit_waiting(
+    inner: &Inner,
+    p: LimitWaitingParams,
+) -> Result<Vec<JobEnvelope>, BackendError> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let start = i64::try_from(p.offset).unwrap_or(i64::MAX);
+    let stop = start.saturating_add(i64::try_from(p.limit).unwrap_or(i64::MAX) - 1);
+    let mut cmd = redis::cmd("LRANGE");
+    cmd.arg(inner.keys().waiting(&p.key)).arg(start).arg(stop);
+    let entries: Vec<Vec<u8>> = inner.query(&cmd).await?;
+    Ok(entries.iter().map(|e| waiting_job(e, &p.key)).collect())
+}
+
+/// The job of an entry of a waiting list, `<byte length of the queue name>:<queue><payload>`.
+fn waiting_job(entry: &[u8], key: &str) -> JobEnvelope {
+    let colon = entry.iter().position(|b| *b == b':');
+    let len = colon
+        .and_then(|c| std::str::from_utf8(&entry[..c]).ok())
+        .and_then(|n| n.parse::<usize>().ok());
+    let (queue, payload) = match (colon, len) {
+        (Some(c), Some(n)) if entry.len() >= c + 1 + n => (
+            String::from_utf8_lossy(&entry[c + 1..c + 1 + n]).into_owned(),
+            &entry[c + 1 + n..],
+        ),
+        _ => ("default".to_owned(), entry),
+    };
+    match super::raw::parse(payload) {
+        Ok((_, job)) => job,
+        Err(why) => {
+            let place = format!("the jobs waiting for a slot of `{key}`");
+            undecodable(payload, &queue, &place, &why, Utc::now())
+        }
     }
 }
 

@@ -86,6 +86,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
@@ -397,6 +398,10 @@ impl AdminBackend for RedisBackend {
 
     async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
         limits::limits_list(&self.inner, p).await
+    }
+
+    async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<JobEnvelope>, BackendError> {
+        limits::limit_waiting(&self.inner, p).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

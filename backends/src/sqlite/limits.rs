@@ -20,10 +20,14 @@
 
 use std::time::Duration;
 
-use jobs::backend::{BackendError, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision};
+use jobs::backend::{
+    BackendError, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams, RateDecision,
+};
+use jobs::envelope::JobEnvelope;
 
 use super::db::{duration_micros, from_micros, micros, Db};
 use super::error::Sqlx;
+use super::listing::{job_of, Listed};
 
 /// Deletes the rate keys whose window emptied by `?1`; a trigger deletes their starts.
 const SWEEP: &str = "DELETE FROM rate_limits WHERE expires_at <= ?1";
@@ -159,4 +163,25 @@ pub(super) async fn limits_list(
             LimitUsage::rate(key, limit(lim), per, count(starts), frees_at)
         }));
     Ok(used.skip(p.offset).take(p.limit).collect())
+}
+
+/// The jobs moved aside waiting for a slot of key `?1`, oldest first (the order a freed slot
+/// brings them back in), `?2` of them from the `?3`th.
+const WAITING: &str = "SELECT run_at, payload, jid, queue FROM jobs
+    WHERE state = 'waiting' AND concurrency_key = ?1
+    ORDER BY pos LIMIT ?2 OFFSET ?3";
+
+/// One page of the jobs waiting for a slot of `p.key`.
+pub(super) async fn limit_waiting(
+    db: &Db,
+    p: LimitWaitingParams,
+) -> Result<Vec<JobEnvelope>, BackendError> {
+    let rows: Vec<Listed> = sqlx::query_as(WAITING)
+        .bind(&p.key)
+        .bind(i64::try_from(p.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(p.offset).unwrap_or(i64::MAX))
+        .fetch_all(&db.readers)
+        .await
+        .or_backend(&db.cx)?;
+    Ok(rows.iter().map(|row| job_of(row, "waiting")).collect())
 }

@@ -54,6 +54,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
@@ -249,6 +250,13 @@ impl AdminBackend for SqliteBackend {
 
     async fn limits_list(&self, params: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
         limits::limits_list(&self.db, params).await
+    }
+
+    async fn limit_waiting(
+        &self,
+        params: LimitWaitingParams,
+    ) -> Result<Vec<JobEnvelope>, BackendError> {
+        limits::limit_waiting(&self.db, params).await
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

@@ -1,15 +1,17 @@
 //! The API of limits: `GET api/limits` (the concurrency and rate limits in use now, page by
-//! page), with its answer types.
+//! page) and `GET api/limits/waiting` (the jobs waiting aside for a slot of one key), with
+//! their answer types.
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
+use jobs::envelope::JobEnvelope;
 use serde::Serialize;
 
 use super::ApiResult;
 use crate::params::{Paging, Pairs};
-use crate::AppState;
+use crate::{AppState, WebError};
 
 /// `GET api/limits?page=&per_page=`: concurrency limits first, then rate limits, each by key.
 #[derive(Debug, Serialize)]
@@ -79,5 +81,46 @@ pub(super) async fn list(
         per_page: paging.per_page,
         more,
         limits: used.into_iter().map(LimitRow::from).collect(),
+    }))
+}
+
+/// `GET api/limits/waiting?key=&page=&per_page=`: the jobs moved aside waiting for a slot of
+/// concurrency key `key`, oldest first.
+#[derive(Debug, Serialize)]
+pub(crate) struct WaitingBody {
+    /// Whether the backend keeps limits (when not, `jobs` is empty).
+    pub supported: bool,
+    /// The concurrency key.
+    pub key: String,
+    /// This page's number, from 1.
+    pub page: u64,
+    /// Rows per page, clamped to 1–100.
+    pub per_page: u64,
+    /// Whether the next page has jobs.
+    pub more: bool,
+    /// This page's jobs, in their wire format, the next to come back first.
+    pub jobs: Vec<JobEnvelope>,
+}
+
+pub(super) async fn waiting(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<WaitingBody> {
+    let q = Pairs::parse(raw.as_deref());
+    let paging = Paging::from(&q)?;
+    let key = match q.get("key") {
+        Some(key) if !key.is_empty() => key.to_owned(),
+        _ => return Err(WebError::bad_request("key: the concurrency key is required").into()),
+    };
+    let found = st.limit_waiting(&key, paging).await?;
+    let supported = found.is_some();
+    let (jobs, more) = found.unwrap_or_default();
+    Ok(Json(WaitingBody {
+        supported,
+        key,
+        page: paging.page,
+        per_page: paging.per_page,
+        more,
+        jobs,
     }))
 }

@@ -1,6 +1,6 @@
 //! Limits: every concurrency key with slots taken or jobs waiting (in use / limit, waiting)
 //! and every rate key with starts in its window (starts / limit per window, when a full
-//! window frees), page by page.
+//! window frees), page by page; and, per concurrency key, the jobs waiting aside for a slot.
 
 use axum::extract::{RawQuery, State};
 use axum::Extension;
@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
 use maud::{html, Markup};
 
-use crate::layout::{empty, page as chrome, pager_more, Nav};
+use crate::layout::{empty, page as chrome, pager_more, pager_more_keeping, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, AppState, Ctx, WebError};
+use crate::{fmt, mount, AppState, Ctx, WebError};
+
+/// How many characters of a waiting job's arguments the listing shows.
+const ARGS: usize = 120;
 
 /// How full a limit is, in percent (for the bar), at most 100.
 fn fill(u: &LimitUsage) -> u64 {
@@ -46,7 +49,7 @@ pub async fn list(
                             th title="concurrency: jobs waiting aside for a slot" { "Waiting" }
                             th title="rate: when the oldest start leaves a full window" { "Frees" }
                         } }
-                        tbody { @for u in used { (row(u, now)) } }
+                        tbody { @for u in used { (row(&ctx, u, now)) } }
                     } }
                 }
             }
@@ -56,7 +59,16 @@ pub async fn list(
     Ok(chrome(&ctx, Nav::Limits, "Limits", body))
 }
 
-fn row(u: &LimitUsage, now: DateTime<Utc>) -> Markup {
+/// The URL of the jobs waiting for a slot of `key`.
+fn waiting_url(ctx: &Ctx, key: &str) -> String {
+    format!(
+        "{}?{}",
+        ctx.url("/limits/waiting"),
+        mount::query(&[("key", key)])
+    )
+}
+
+fn row(ctx: &Ctx, u: &LimitUsage, now: DateTime<Utc>) -> Markup {
     let kind = match u.kind {
         LimitKind::Concurrency => "concurrency".to_owned(),
         LimitKind::Rate { per } => format!("rate per {}", fmt::dur(per)),
@@ -70,7 +82,11 @@ fn row(u: &LimitUsage, now: DateTime<Utc>) -> Markup {
                 (u.in_use) " / " (u.limit)
                 br; meter min="0" max="100" value=(fill(u)) title=(format!("{}% used", fill(u))) {}
             }
-            td { @if matches!(u.kind, LimitKind::Concurrency) { (u.waiting) } @else { span.muted { "–" } } }
+            td {
+                @if !matches!(u.kind, LimitKind::Concurrency) { span.muted { "–" } }
+                @else if u.waiting == 0 { (u.waiting) }
+                @else { a href=(waiting_url(ctx, &u.key)) title="the jobs waiting aside" { (u.waiting) } }
+            }
             td {
                 @match u.frees_at {
                     Some(at) => { (fmt::relative(at, now)) br; small.muted { (fmt::time(at)) } }
@@ -79,4 +95,57 @@ fn row(u: &LimitUsage, now: DateTime<Utc>) -> Markup {
             }
         }
     }
+}
+
+/// `GET /limits/waiting?key=`: the jobs moved aside waiting for a slot of a concurrency key,
+/// oldest first (the next to come back first), page by page. They are in no queue until a
+/// slot frees, so this is where they show.
+pub async fn waiting(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let q = Pairs::parse(raw.as_deref());
+    let paging = Paging::from(&q)?;
+    let key = match q.get("key") {
+        Some(key) if !key.is_empty() => key.to_owned(),
+        _ => {
+            return Err(WebError::bad_request(
+                "key: the concurrency key is required",
+            ))
+        }
+    };
+    let found = st.limit_waiting(&key, paging).await?;
+    let base = ctx.url("/limits/waiting");
+    let body = html! {
+        p.muted {
+            "Jobs of concurrency key " code { (key) } " moved aside while its slots were all "
+            "taken, oldest first. Each freed slot brings the first of them back to the head "
+            "of its queue; none counted an attempt."
+        }
+        p { a href=(ctx.url("/limits")) { "← All limits" } }
+        section.panel {
+            @match &found {
+                None => (empty("This backend keeps no limits.")),
+                Some((jobs, _)) if jobs.is_empty() => (empty("No job waits for a slot of this key.")),
+                Some((jobs, _)) => {
+                    div.scroll { table #waiting {
+                        thead { tr { th { "Job" } th { "Class" } th { "Arguments" } th { "Queue" } } }
+                        tbody { @for j in jobs {
+                            tr {
+                                td { code { (j.jid) } }
+                                td { (j.class) }
+                                td { code { (fmt::args_short(&j.args, ARGS)) } }
+                                td { (j.queue) }
+                            }
+                        } }
+                    } }
+                }
+            }
+            @if let Some((_, more)) = &found {
+                (pager_more_keeping(&base, paging, *more, &[("key", &key)]))
+            }
+        }
+    };
+    Ok(chrome(&ctx, Nav::Limits, "Waiting for a slot", body))
 }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    Backend, BackendError, DeadLimits, LimitUsage, LimitsListParams, ProcessId, ProcessInfo,
-    ProcessSignal, RunningJob, UniqueHeld, UniqueListParams, UniqueReleaseParams,
+    Backend, BackendError, DeadLimits, LimitUsage, LimitWaitingParams, LimitsListParams, ProcessId,
+    ProcessInfo, ProcessSignal, RunningJob, UniqueHeld, UniqueListParams, UniqueReleaseParams,
 };
 use crate::envelope::JobEnvelope;
 
@@ -462,6 +462,12 @@ pub trait AdminBackend: Backend {
     async fn unique_release(&self, params: UniqueReleaseParams) -> Result<bool, BackendError>;
     /// The concurrency and rate limits in use (see [`LimitsListParams`]).
     async fn limits_list(&self, params: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError>;
+    /// The jobs moved aside waiting for a slot of a concurrency key, oldest first (see
+    /// [`LimitWaitingParams`]): in no queue or set until a slot frees, so listed here.
+    async fn limit_waiting(
+        &self,
+        params: LimitWaitingParams,
+    ) -> Result<Vec<JobEnvelope>, BackendError>;
     /// Live processes, by id.
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError>;
     /// Leave a signal for a process, read at its next heartbeat.

@@ -131,6 +131,9 @@ macro_rules! forward_backend {
                 async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, limits_list(p))
                 }
+                async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<$crate::envelope::JobEnvelope>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, limit_waiting(p))
+                }
                 async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, process_list())
                 }

@@ -175,3 +175,40 @@ impl LimitsListParams {
         self
     }
 }
+
+/// The jobs moved aside waiting for a slot of concurrency key `key`, oldest first (the next
+/// to come back first), one page.
+///
+/// ```
+/// use jobs::backend::LimitWaitingParams;
+/// let p = LimitWaitingParams::new("account:7").page(25, 25);
+/// assert_eq!((p.key.as_str(), p.offset, p.limit), ("account:7", 25, 25));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LimitWaitingParams {
+    /// The concurrency key.
+    pub key: String,
+    /// Jobs to skip.
+    pub offset: usize,
+    /// The most jobs to return.
+    pub limit: usize,
+}
+
+impl LimitWaitingParams {
+    /// The first 25 jobs waiting for a slot of `key`.
+    pub fn new(key: impl Into<String>) -> Self {
+        LimitWaitingParams {
+            key: key.into(),
+            offset: 0,
+            limit: 25,
+        }
+    }
+
+    /// Page through the jobs.
+    pub fn page(mut self, offset: usize, limit: usize) -> Self {
+        self.offset = offset;
+        self.limit = limit;
+        self
+    }
+}

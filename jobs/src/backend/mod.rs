@@ -28,7 +28,9 @@ pub use admin::*;
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
-pub use limits::{LimitKind, LimitUsage, LimitsListParams, RateAcquireParams, RateDecision};
+pub use limits::{
+    LimitKind, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams, RateDecision,
+};
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
 pub use schedule::*;

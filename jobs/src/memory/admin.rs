@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{latency, MemoryBackend};
 use crate::backend::*;
+use crate::envelope::JobEnvelope;
 
 #[async_trait]
 impl AdminBackend for MemoryBackend {
@@ -54,7 +55,7 @@ impl AdminBackend for MemoryBackend {
 
     async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
         let st = self.lock();
-        let stored = |at: Option<DateTime<Utc>>, j: &crate::envelope::JobEnvelope| StoredJob {
+        let stored = |at: Option<DateTime<Utc>>, j: &JobEnvelope| StoredJob {
             job: j.clone(),
             set: p.set.clone(),
             at,
@@ -155,6 +156,10 @@ impl AdminBackend for MemoryBackend {
         let now = p.clock.host_time(p.now);
         let used = self.lock().limits_in_use(now);
         Ok(used.into_iter().skip(p.offset).take(p.limit).collect())
+    }
+
+    async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<JobEnvelope>, BackendError> {
+        Ok(self.lock().waiting_for(&p.key, p.offset, p.limit))
     }
 
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {

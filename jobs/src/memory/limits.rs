@@ -88,6 +88,13 @@ impl State {
         }
     }
 
+    /// The jobs waiting for a slot of `key`, oldest first, `limit` of them from `offset`.
+    pub(super) fn waiting_for(&self, key: &str, offset: usize, limit: usize) -> Vec<JobEnvelope> {
+        self.limits.slots.get(key).map_or_else(Vec::new, |s| {
+            s.waiting.iter().skip(offset).take(limit).cloned().collect()
+        })
+    }
+
     /// Brings back the oldest waiting job of every key with no slot held and no job on its
     /// way to one: the job a freed slot brought back was deleted by an operator. While that
     /// job is still in its queue the key is left alone, so no later job overtakes it.

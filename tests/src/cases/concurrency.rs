@@ -3,7 +3,9 @@
 //! jobs; every settle, requeue and rescue frees its slot once and brings the oldest waiting
 //! job of the key back to the head of its queue.
 
-use jobs::backend::{FinishOutcome, LimitKind, LimitsListParams, RequeueParams};
+use jobs::backend::{
+    FinishOutcome, LimitKind, LimitWaitingParams, LimitsListParams, RequeueParams,
+};
 use jobs::envelope::limits::ConcurrencyLimit;
 use jobs::envelope::JobEnvelope;
 
@@ -287,6 +289,70 @@ pub async fn a_sweep_sends_no_job_ahead_of_the_one_brought_back(b: Subject) -> C
         usage(&b).await?,
         [row("k", 1, 1, 1)],
         "one slot held, one job waiting"
+    );
+    Ok(())
+}
+
+/// The jobs moved aside for a key are listed for it, oldest first and page by page, as they
+/// were pushed (arguments included); a job brought back for a freed slot leaves the list.
+pub async fn jobs_waiting_for_a_slot_are_listed_oldest_first(b: Subject) -> CaseResult {
+    let jobs: Vec<_> = (1..=4).map(|n| limited(n, "k", 1)).collect();
+    let other = limited(9, "l", 1);
+    let mut all = jobs.clone();
+    all.push(other);
+    push(&b, all, at(0)).await?;
+    let first = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(first.len(), 2, "one job of each key runs");
+    let waiting = |offset, limit| {
+        let p = LimitWaitingParams::new("k").page(offset, limit);
+        b.limit_waiting(p)
+    };
+    let listed = waiting(0, 10).await?;
+    assert_eq!(
+        listed.iter().map(|j| j.jid.clone()).collect::<Vec<_>>(),
+        jids(&jobs[1..]),
+        "the three jobs aside, oldest first"
+    );
+    assert_eq!(listed[0].args, jobs[1].args, "listed as pushed");
+    assert_eq!(listed[0].class, jobs[1].class);
+    let page = waiting(1, 1).await?;
+    assert_eq!(
+        page.iter().map(|j| j.jid.clone()).collect::<Vec<_>>(),
+        jids(&jobs[2..3])
+    );
+    assert!(
+        b.limit_waiting(LimitWaitingParams::new("l"))
+            .await?
+            .is_empty(),
+        "a key with nothing aside lists nothing"
+    );
+    assert!(
+        b.limit_waiting(LimitWaitingParams::new("nobody"))
+            .await?
+            .is_empty(),
+        "an unknown key lists nothing"
+    );
+    let k1 = first
+        .iter()
+        .find(|r| r.job.jid == jobs[0].jid)
+        .expect("the first job of k runs");
+    finish(
+        &b,
+        k1,
+        k1.job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(2),
+    )
+    .await?;
+    assert_eq!(
+        waiting(0, 10)
+            .await?
+            .iter()
+            .map(|j| j.jid.clone())
+            .collect::<Vec<_>>(),
+        jids(&jobs[2..]),
+        "the job brought back left the list"
     );
     Ok(())
 }
