@@ -416,7 +416,7 @@ async fn plain_jobs_write_no_limit_keys() {
 }
 
 #[tokio::test]
-async fn a_waiting_entry_that_is_not_a_job_is_listed_as_the_dead_job_standing_for_it() {
+async fn a_waiting_entry_that_is_not_a_job_is_listed_and_deleted_as_the_dead_job_standing_for_it() {
     let f = Fixture::new("limits-waiting-bad").await;
     let t = t0();
     let jobs: Vec<_> = (1..=2).map(|n| limited(n, "k", 1)).collect();
@@ -447,5 +447,21 @@ async fn a_waiting_entry_that_is_not_a_job_is_listed_as_the_dead_job_standing_fo
         "{:?}",
         listed[1].error_message
     );
+    let gone = f
+        .backend
+        .limit_waiting_delete(LimitWaitingDeleteParams::new(
+            "k",
+            vec![listed[1].jid.clone()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(gone, 1, "deleted by the jid it is listed with");
+    let left = f
+        .backend
+        .limit_waiting(LimitWaitingParams::new("k"))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].jid, jobs[1].jid);
     f.cleanup().await;
 }

@@ -313,6 +313,34 @@ impl AppState {
         }
     }
 
+    /// The job `jid` if it waits for a slot of concurrency key `key` (looked for among the
+    /// first thousand waiting); 404 when it does not.
+    pub(crate) async fn limit_waiting_job(
+        &self,
+        key: &str,
+        jid: &str,
+    ) -> Result<jobs::envelope::JobEnvelope, WebError> {
+        let params = jobs::backend::LimitWaitingParams::new(key).page(0, 1000);
+        self.backend
+            .limit_waiting(params)
+            .await?
+            .into_iter()
+            .find(|j| j.jid == jid)
+            .ok_or_else(|| {
+                WebError::not_found("this job does not wait for a slot of this key (any more)")
+            })
+    }
+
+    /// Deletes jobs waiting for a slot of concurrency key `key`; how many.
+    pub(crate) async fn limit_waiting_delete(
+        &self,
+        key: &str,
+        jids: Vec<String>,
+    ) -> Result<u64, WebError> {
+        let params = jobs::backend::LimitWaitingDeleteParams::new(key, jids);
+        Ok(self.backend.limit_waiting_delete(params).await?)
+    }
+
     /// A page of the unique locks held at `now`, soonest to lapse first, and whether more
     /// follow; `None` when the backend keeps no unique locks.
     pub(crate) async fn locks(

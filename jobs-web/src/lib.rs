@@ -207,6 +207,8 @@ impl Dashboard {
             .route("/queues/{name}/delete", post(pages::queues::delete))
             .route("/limits", get(pages::limits::list))
             .route("/limits/waiting", get(pages::limits::waiting))
+            .route("/limits/waiting/confirm", get(pages::limits::confirm))
+            .route("/limits/waiting/delete", post(pages::limits::delete))
             .route("/locks", get(pages::locks::list))
             .route("/locks/holder", get(pages::locks::holder))
             .route(

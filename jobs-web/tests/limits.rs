@@ -150,3 +150,92 @@ async fn the_jobs_waiting_for_a_slot_are_listed_per_key() {
         bad.body
     );
 }
+
+#[tokio::test]
+async fn an_operator_deletes_a_job_waiting_for_a_slot_after_a_confirmation() {
+    let b = memory();
+    seed_limits(&b).await;
+    let clock = Arc::new(ManualClock::new(t() + secs(10)));
+    let app = app_at(&b, &clock);
+    let waiting = |b: Arc<dyn AdminBackend>| async move {
+        b.limit_waiting(LimitWaitingParams::new("account:1"))
+            .await
+            .unwrap()
+    };
+    let before = waiting(b.clone()).await;
+    assert_eq!(before.len(), 2);
+    let (jid, other) = (before[0].jid.clone(), before[1].jid.clone());
+
+    let page = get(&app, "/admin/jobs/limits/waiting?key=account%3A1")
+        .await
+        .body;
+    let confirm_url = format!("/admin/jobs/limits/waiting/confirm?key=account%3A1&amp;jid={jid}");
+    assert!(
+        page.contains(&confirm_url),
+        "each job links to its confirmation: {page}"
+    );
+    let confirm = get(
+        &app,
+        &format!("/admin/jobs/limits/waiting/confirm?key=account%3A1&jid={jid}"),
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm
+        .body
+        .contains(&format!("<code id=\"confirm-jid\">{jid}</code>")));
+    assert!(confirm.body.contains("Delete job"));
+    assert_eq!(waiting(b.clone()).await.len(), 2, "a GET changes nothing");
+
+    let r = post(
+        &app,
+        "/admin/jobs/limits/waiting/delete",
+        &form(&[("key", "account:1"), ("jid", &jid)]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location(),
+        format!("/admin/jobs/limits/waiting?key=account%3A1&deleted={jid}")
+    );
+    let left = waiting(b.clone()).await;
+    assert_eq!(
+        left.iter().map(|j| j.jid.as_str()).collect::<Vec<_>>(),
+        [other.as_str()]
+    );
+    assert!(get(&app, &r.location()).await.body.contains("Deleted job"));
+    // Again: it no longer waits.
+    let again = post(
+        &app,
+        "/admin/jobs/limits/waiting/delete",
+        &form(&[("key", "account:1"), ("jid", &jid)]),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(
+        get(
+            &app,
+            &format!("/admin/jobs/limits/waiting/confirm?key=account%3A1&jid={jid}")
+        )
+        .await
+        .status,
+        404
+    );
+    // The API deletes the other.
+    let v = post_json(
+        &app,
+        "/admin/jobs/api/limits/waiting/delete?key=account:1",
+        serde_json::json!({ "jids": [other] }),
+    )
+    .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.json()["deleted"], 1);
+    assert!(waiting(b.clone()).await.is_empty());
+    let none = post_json(
+        &app,
+        "/admin/jobs/api/limits/waiting/delete?key=account:1",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(none.status, 400, "{}", none.body);
+    assert!(none.body.contains("jids"), "{}", none.body);
+}

@@ -303,6 +303,7 @@ macro_rules! conformance_suite {
                 deleting_a_job_brought_back_strands_no_waiting_job,
                 a_sweep_sends_no_job_ahead_of_the_one_brought_back,
                 jobs_waiting_for_a_slot_are_listed_oldest_first,
+                deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_else,
             }
             rate {
                 a_window_holds_at_most_limit_starts,

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    BackendError, LeaseClock, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams,
-    RateDecision,
+    BackendError, LeaseClock, LimitUsage, LimitWaitingDeleteParams, LimitWaitingParams,
+    LimitsListParams, RateAcquireParams, RateDecision,
 };
 use jobs::envelope::limits::CONCURRENCY_FIELD;
 use jobs::envelope::JobEnvelope;
@@ -205,6 +205,24 @@ pub(super) async fn limit_waiting(
         .iter()
         .map(|row| poison::read(row, "waiting"))
         .collect())
+}
+
+/// Deletes jobs waiting for a slot of `p.key` by jid; how many. Their unique locks go with
+/// their rows; no trigger fires for a row that held no slot, and a row a free is bringing
+/// back at that moment is no longer `waiting` once its lock is released, so it is kept.
+pub(super) async fn limit_waiting_delete(
+    inner: &Inner,
+    p: LimitWaitingDeleteParams,
+) -> Result<u64, BackendError> {
+    let sql = inner.q("DELETE FROM __SCHEMA__.jobs
+         WHERE concurrency_key = $1 AND state = 'waiting' AND jid = ANY($2)");
+    let done = sqlx::query(&sql)
+        .bind(&p.key)
+        .bind(&p.jids)
+        .execute(&inner.pool)
+        .await
+        .or_backend(&inner.cx)?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

@@ -141,6 +141,11 @@ impl Keys {
     pub(crate) fn waiting(&self, key: &str) -> String {
         self.join(&["jobs-rs:waiting:", key])
     }
+    /// Hash: concurrency key -> the entry of the job a freed slot last brought back, while
+    /// others still wait (`limits.lua`).
+    pub(crate) fn onway(&self) -> String {
+        self.join(&["jobs-rs:onway"])
+    }
     /// Hash: concurrency key in use (a slot held or a job waiting) -> slots held.
     pub(crate) fn limits(&self) -> String {
         self.k("jobs-rs:limits")

@@ -37,13 +37,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    BackendError, LeaseClock, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams,
-    RateDecision,
+    BackendError, LeaseClock, LimitUsage, LimitWaitingDeleteParams, LimitWaitingParams,
+    LimitsListParams, RateAcquireParams, RateDecision,
 };
 use jobs::envelope::{undecodable, JobEnvelope};
 
 use super::error::bad_reply;
-use super::scripts::{LIMITS_LIST, RATE, SLOT};
+use super::scripts::{LIMITS_LIST, RATE, SLOT, UNWAIT};
 use super::Inner;
 
 /// What became of a job a blocking pop moved, once `slot.lua` ran for it.
@@ -227,6 +227,40 @@ fn waiting_job(entry: &[u8], key: &str) -> JobEnvelope {
             undecodable(payload, &queue, &place, &why, Utc::now())
         }
     }
+}
+
+/// Deletes jobs waiting for a slot of `p.key` by jid: the entries are matched here (a job's
+/// jid, or for bytes that are not a job the jid of the dead job listed for them) and removed
+/// by `unwait.lua` by their exact bytes, with their locks, in one step.
+pub(super) async fn limit_waiting_delete(
+    inner: &Inner,
+    p: LimitWaitingDeleteParams,
+) -> Result<u64, BackendError> {
+    if p.jids.is_empty() {
+        return Ok(0);
+    }
+    let k = inner.keys();
+    let list = k.waiting(&p.key);
+    let mut cmd = redis::cmd("LRANGE");
+    cmd.arg(&list).arg(0).arg(-1);
+    let entries: Vec<Vec<u8>> = inner.query(&cmd).await?;
+    let chosen: Vec<&Vec<u8>> = entries
+        .iter()
+        .filter(|e| p.jids.contains(&waiting_job(e, &p.key).jid))
+        .collect();
+    if chosen.is_empty() {
+        return Ok(0);
+    }
+    let mut inv = UNWAIT.prepare_invoke();
+    inv.key(&list)
+        .key(k.limits())
+        .key(k.onway())
+        .arg(k.ns())
+        .arg(&p.key);
+    for entry in chosen {
+        inv.arg(entry.as_slice());
+    }
+    inner.eval(&inv).await
 }
 
 #[cfg(test)]

@@ -404,6 +404,10 @@ impl AdminBackend for RedisBackend {
         limits::limit_waiting(&self.inner, p).await
     }
 
+    async fn limit_waiting_delete(&self, p: LimitWaitingDeleteParams) -> Result<u64, BackendError> {
+        limits::limit_waiting_delete(&self.inner, p).await
+    }
+
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         process::process_list(&self.inner).await
     }

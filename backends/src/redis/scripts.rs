@@ -40,6 +40,9 @@ pub(crate) static RESERVE: LazyLock<Script> =
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
+/// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.
+pub(crate) static UNWAIT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(with_lock!("unwait.lua"))));
 /// Gives leased jobs back to the head of their queues.
 pub(crate) static REQUEUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/requeue.lua"))));

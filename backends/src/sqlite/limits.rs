@@ -21,12 +21,13 @@
 use std::time::Duration;
 
 use jobs::backend::{
-    BackendError, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams, RateDecision,
+    BackendError, LimitUsage, LimitWaitingDeleteParams, LimitWaitingParams, LimitsListParams,
+    RateAcquireParams, RateDecision,
 };
 use jobs::envelope::JobEnvelope;
 
 use super::db::{duration_micros, from_micros, micros, Db};
-use super::error::Sqlx;
+use super::error::{self, Sqlx};
 use super::listing::{job_of, Listed};
 
 /// Deletes the rate keys whose window emptied by `?1`; a trigger deletes their starts.
@@ -184,4 +185,26 @@ pub(super) async fn limit_waiting(
         .await
         .or_backend(&db.cx)?;
     Ok(rows.iter().map(|row| job_of(row, "waiting")).collect())
+}
+
+/// Deletes the jobs of `?2` (a JSON array of jids) waiting for a slot of key `?1`; their
+/// unique locks go with their rows, and no trigger fires for a row that held no slot.
+const UNWAIT: &str = "DELETE FROM jobs WHERE state = 'waiting' AND concurrency_key = ?1
+    AND jid IN (SELECT value FROM json_each(?2))";
+
+/// Deletes jobs waiting for a slot of `p.key` by jid; how many.
+pub(super) async fn limit_waiting_delete(
+    db: &Db,
+    p: LimitWaitingDeleteParams,
+) -> Result<u64, BackendError> {
+    let jids = serde_json::to_string(&p.jids).map_err(|e| error::encode("jids", e))?;
+    let mut conn = db.exec().await?;
+    let done = sqlx::query(UNWAIT)
+        .bind(&p.key)
+        .bind(jids)
+        .execute(&mut *conn)
+        .await
+        .or_backend(&db.cx)?;
+    conn.settle();
+    Ok(done.rows_affected())
 }

@@ -259,6 +259,13 @@ impl AdminBackend for SqliteBackend {
         limits::limit_waiting(&self.db, params).await
     }
 
+    async fn limit_waiting_delete(
+        &self,
+        params: LimitWaitingDeleteParams,
+    ) -> Result<u64, BackendError> {
+        limits::limit_waiting_delete(&self.db, params).await
+    }
+
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         process::process_list(&self.db).await
     }

@@ -1,6 +1,6 @@
 //! The API of limits: `GET api/limits` (the concurrency and rate limits in use now, page by
-//! page) and `GET api/limits/waiting` (the jobs waiting aside for a slot of one key), with
-//! their answer types.
+//! page), `GET api/limits/waiting` (the jobs waiting aside for a slot of one key) and
+//! `POST api/limits/waiting/delete`, with their answer types.
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -9,6 +9,7 @@ use jobs::backend::{LimitKind, LimitUsage};
 use jobs::envelope::JobEnvelope;
 use serde::Serialize;
 
+use super::request::JsonBody;
 use super::ApiResult;
 use crate::params::{Paging, Pairs};
 use crate::{AppState, WebError};
@@ -123,4 +124,32 @@ pub(super) async fn waiting(
         more,
         jobs,
     }))
+}
+
+/// `POST api/limits/waiting/delete?key=` with `{"jids": [...]}`: how many of those jobs were
+/// waiting for a slot of `key` and are deleted (with their unique locks).
+#[derive(Debug, Serialize)]
+pub(crate) struct WaitingDeleted {
+    /// The concurrency key.
+    pub key: String,
+    /// How many jobs were deleted.
+    pub deleted: u64,
+}
+
+pub(super) async fn waiting_delete(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    JsonBody(body): JsonBody,
+) -> ApiResult<WaitingDeleted> {
+    let q = Pairs::parse(raw.as_deref());
+    let key = match q.get("key") {
+        Some(key) if !key.is_empty() => key.to_owned(),
+        _ => return Err(WebError::bad_request("key: the concurrency key is required").into()),
+    };
+    if body.jids.is_empty() {
+        return Err(WebError::bad_request("jids: give the jobs to delete").into());
+    }
+    let deleted = st.limit_waiting_delete(&key, body.jids).await?;
+    tracing::info!(key = %key, deleted, "api: jobs waiting for a slot deleted");
+    Ok(Json(WaitingDeleted { key, deleted }))
 }

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/metrics", get(metrics))
         .route("/api/limits", get(limits::list))
         .route("/api/limits/waiting", get(limits::waiting))
+        .route("/api/limits/waiting/delete", post(limits::waiting_delete))
         .route("/api/locks", get(locks::list))
         .route("/api/locks/{key}/release", post(locks::release))
         .route("/api/recurring", get(recurring))

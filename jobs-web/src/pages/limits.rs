@@ -1,16 +1,19 @@
 //! Limits: every concurrency key with slots taken or jobs waiting (in use / limit, waiting)
 //! and every rate key with starts in its window (starts / limit per window, when a full
-//! window frees), page by page; and, per concurrency key, the jobs waiting aside for a slot.
+//! window frees), page by page; and, per concurrency key, the jobs waiting aside for a slot,
+//! each of which an operator may delete after a confirmation.
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
+use axum::response::Redirect;
 use axum::Extension;
 use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
 use maud::{html, Markup};
 
-use crate::layout::{empty, page as chrome, pager_more, pager_more_keeping, Nav};
+use crate::layout::{empty, hidden, page as chrome, pager_more, pager_more_keeping, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, mount, AppState, Ctx, WebError};
+use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
 /// How many characters of a waiting job's arguments the listing shows.
 const ARGS: usize = 120;
@@ -116,8 +119,12 @@ pub async fn waiting(
         }
     };
     let found = st.limit_waiting(&key, paging).await?;
+    let deleted: Option<String> = q.get("deleted").map(|j| j.chars().take(64).collect());
     let base = ctx.url("/limits/waiting");
     let body = html! {
+        @if let Some(jid) = &deleted {
+            p.notice role="status" { "Deleted job " code { (jid) } "." }
+        }
         p.muted {
             "Jobs of concurrency key " code { (key) } " moved aside while its slots were all "
             "taken, oldest first. Each freed slot brings the first of them back to the head "
@@ -130,13 +137,21 @@ pub async fn waiting(
                 Some((jobs, _)) if jobs.is_empty() => (empty("No job waits for a slot of this key.")),
                 Some((jobs, _)) => {
                     div.scroll { table #waiting {
-                        thead { tr { th { "Job" } th { "Class" } th { "Arguments" } th { "Queue" } } }
+                        thead { tr {
+                            th { "Job" } th { "Class" } th { "Arguments" } th { "Queue" }
+                            @if ctx.can_act { th { "Actions" } }
+                        } }
                         tbody { @for j in jobs {
                             tr {
                                 td { code { (j.jid) } }
                                 td { (j.class) }
                                 td { code { (fmt::args_short(&j.args, ARGS)) } }
                                 td { (j.queue) }
+                                @if ctx.can_act {
+                                    td.actions {
+                                        a.button.danger href=(confirm_url(&ctx, &key, &j.jid)) { "Delete…" }
+                                    }
+                                }
                             }
                         } }
                     } }
@@ -148,4 +163,81 @@ pub async fn waiting(
         }
     };
     Ok(chrome(&ctx, Nav::Limits, "Waiting for a slot", body))
+}
+
+/// The confirmation page of deleting job `jid` waiting for a slot of `key`.
+fn confirm_url(ctx: &Ctx, key: &str, jid: &str) -> String {
+    format!(
+        "{}?{}",
+        ctx.url("/limits/waiting/confirm"),
+        mount::query(&[("key", key), ("jid", jid)])
+    )
+}
+
+/// The `key` and `jid` of a request; a 400 naming the one missing.
+fn key_and_jid(q: &Pairs) -> Result<(String, String), WebError> {
+    let get = |name: &str| match q.get(name) {
+        Some(v) if !v.is_empty() => Ok(v.to_owned()),
+        _ => Err(WebError::bad_request(format!("{name} is required"))),
+    };
+    Ok((get("key")?, get("jid")?))
+}
+
+/// `GET /limits/waiting/confirm?key=&jid=`: the job in full, what deleting it does, and the
+/// button; 404 when it no longer waits for a slot of that key.
+pub async fn confirm(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let (key, jid) = key_and_jid(&Pairs::parse(raw.as_deref()))?;
+    let job = st.limit_waiting_job(&key, &jid).await?;
+    let back = waiting_url(&ctx, &key);
+    let body = html! {
+        section.panel.confirm {
+            p {
+                "Deleting this job removes it for good: it will not run, and its unique lock, if "
+                "it holds one, is released. The jobs running and the others waiting for the key "
+                "stay as they are."
+            }
+            dl.facts {
+                dt { "Concurrency key" } dd { code { (key) } }
+                dt { "Job" } dd { (job.class) }
+                dt { "Job id" } dd { code #confirm-jid { (job.jid) } }
+                dt { "Queue" } dd { (job.queue) }
+                dt { "Arguments" } dd { code { (fmt::args_short(&job.args, ARGS)) } }
+            }
+            @if ctx.can_act {
+                form method="post" action=(ctx.url("/limits/waiting/delete")) {
+                    (hidden("key", &key))
+                    (hidden("jid", &job.jid))
+                    button.danger type="submit" { "Delete job" }
+                    " " a href=(back) { "Cancel" }
+                }
+            } @else { p.muted { "You may not take actions here." } }
+        }
+    };
+    Ok(chrome(&ctx, Nav::Limits, "Delete a waiting job", body))
+}
+
+/// `POST /limits/waiting/delete` (`key`, `jid`): deletes the job if it still waits for a
+/// slot of the key (409 when it does not: it was brought back, ran, or is gone).
+pub async fn delete(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    body: Bytes,
+) -> Result<Redirect, WebError> {
+    let (key, jid) = key_and_jid(&Pairs::from_body(&body))?;
+    if st.limit_waiting_delete(&key, vec![jid.clone()]).await? == 0 {
+        return Err(WebError::new(
+            ErrorCode::Conflict,
+            "this job no longer waits for a slot of this key: it was brought back, ran, or is gone",
+        ));
+    }
+    tracing::info!(key = %key, jid = %jid, "dashboard: job waiting for a slot deleted");
+    Ok(Redirect::to(&format!(
+        "{}?{}",
+        ctx.url("/limits/waiting"),
+        mount::query(&[("key", &key), ("deleted", &jid)])
+    )))
 }

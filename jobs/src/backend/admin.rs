@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    Backend, BackendError, DeadLimits, LimitUsage, LimitWaitingParams, LimitsListParams, ProcessId,
-    ProcessInfo, ProcessSignal, RunningJob, UniqueHeld, UniqueListParams, UniqueReleaseParams,
+    Backend, BackendError, DeadLimits, LimitUsage, LimitWaitingDeleteParams, LimitWaitingParams,
+    LimitsListParams, ProcessId, ProcessInfo, ProcessSignal, RunningJob, UniqueHeld,
+    UniqueListParams, UniqueReleaseParams,
 };
 use crate::envelope::JobEnvelope;
 
@@ -468,6 +469,12 @@ pub trait AdminBackend: Backend {
         &self,
         params: LimitWaitingParams,
     ) -> Result<Vec<JobEnvelope>, BackendError>;
+    /// Deletes jobs waiting for a slot of a concurrency key (see
+    /// [`LimitWaitingDeleteParams`]); returns how many.
+    async fn limit_waiting_delete(
+        &self,
+        params: LimitWaitingDeleteParams,
+    ) -> Result<u64, BackendError>;
     /// Live processes, by id.
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError>;
     /// Leave a signal for a process, read at its next heartbeat.

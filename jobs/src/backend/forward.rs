@@ -134,6 +134,9 @@ macro_rules! forward_backend {
                 async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<$crate::envelope::JobEnvelope>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, limit_waiting(p))
                 }
+                async fn limit_waiting_delete(&self, p: LimitWaitingDeleteParams) -> Result<u64, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, limit_waiting_delete(p))
+                }
                 async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, process_list())
                 }

@@ -212,3 +212,31 @@ impl LimitWaitingParams {
         self
     }
 }
+
+/// Delete jobs moved aside waiting for a slot of concurrency key `key`, by jid: each goes
+/// with its unique lock, if it holds one; the key's slots and other waiting jobs are left as
+/// they are. A jid not waiting for that key (run, brought back, never there) is left alone.
+///
+/// ```
+/// use jobs::backend::LimitWaitingDeleteParams;
+/// let p = LimitWaitingDeleteParams::new("account:7", vec!["0123456789abcdef01234567".into()]);
+/// assert_eq!(p.jids.len(), 1);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LimitWaitingDeleteParams {
+    /// The concurrency key.
+    pub key: String,
+    /// The jobs to delete.
+    pub jids: Vec<String>,
+}
+
+impl LimitWaitingDeleteParams {
+    /// Delete the jobs `jids` waiting for a slot of `key`.
+    pub fn new(key: impl Into<String>, jids: Vec<String>) -> Self {
+        LimitWaitingDeleteParams {
+            key: key.into(),
+            jids,
+        }
+    }
+}

@@ -29,7 +29,8 @@ pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
 pub use limits::{
-    LimitKind, LimitUsage, LimitWaitingParams, LimitsListParams, RateAcquireParams, RateDecision,
+    LimitKind, LimitUsage, LimitWaitingDeleteParams, LimitWaitingParams, LimitsListParams,
+    RateAcquireParams, RateDecision,
 };
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;

@@ -162,6 +162,10 @@ impl AdminBackend for MemoryBackend {
         Ok(self.lock().waiting_for(&p.key, p.offset, p.limit))
     }
 
+    async fn limit_waiting_delete(&self, p: LimitWaitingDeleteParams) -> Result<u64, BackendError> {
+        Ok(self.lock().delete_waiting(&p.key, &p.jids))
+    }
+
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
         let st = self.lock();
         let mut list: Vec<ProcessRecord> =

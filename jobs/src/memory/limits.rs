@@ -95,6 +95,29 @@ impl State {
         })
     }
 
+    /// Deletes the jobs `jids` waiting for a slot of `key`, with their unique locks; how
+    /// many. A key left with no slot held and no job waiting is dropped.
+    pub(super) fn delete_waiting(&mut self, key: &str, jids: &[String]) -> u64 {
+        let Some(slots) = self.limits.slots.get_mut(key) else {
+            return 0;
+        };
+        let mut gone = Vec::new();
+        slots.waiting.retain(|job| {
+            let hit = jids.contains(&job.jid);
+            if hit {
+                gone.push(job.clone());
+            }
+            !hit
+        });
+        if slots.holders.is_empty() && slots.waiting.is_empty() {
+            self.limits.slots.remove(key);
+        }
+        for job in &gone {
+            self.release(job);
+        }
+        gone.len() as u64
+    }
+
     /// Brings back the oldest waiting job of every key with no slot held and no job on its
     /// way to one: the job a freed slot brought back was deleted by an operator. While that
     /// job is still in its queue the key is left alone, so no later job overtakes it.

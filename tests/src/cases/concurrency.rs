@@ -4,7 +4,8 @@
 //! job of the key back to the head of its queue.
 
 use jobs::backend::{
-    FinishOutcome, LimitKind, LimitWaitingParams, LimitsListParams, RequeueParams,
+    FinishOutcome, LimitKind, LimitWaitingDeleteParams, LimitWaitingParams, LimitsListParams,
+    PushConflict, RequeueParams,
 };
 use jobs::envelope::limits::ConcurrencyLimit;
 use jobs::envelope::JobEnvelope;
@@ -353,6 +354,105 @@ pub async fn jobs_waiting_for_a_slot_are_listed_oldest_first(b: Subject) -> Case
             .collect::<Vec<_>>(),
         jids(&jobs[2..]),
         "the job brought back left the list"
+    );
+    Ok(())
+}
+
+/// An operator deletes jobs waiting for a slot: they leave the list with their unique locks
+/// (a job with the same key can be pushed again), the slot held and the other waiting jobs
+/// stay as they are, a jid not waiting for that key is left alone, and deleting the last one
+/// leaves the key with nothing waiting.
+pub async fn deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_else(
+    b: Subject,
+) -> CaseResult {
+    let with_lock = |n, lock: &str| {
+        let mut j = unique_job(Q, n, lock, jobs::envelope::flow::UniqueUntil::Success, 6000);
+        j.set_concurrency(Some(ConcurrencyLimit::new("k", 1)));
+        j
+    };
+    let jobs = vec![with_lock(1, "u1"), with_lock(2, "u2"), with_lock(3, "u3")];
+    push(&b, jobs.clone(), at(0)).await?;
+    let running = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&running), jids(&jobs[..1]));
+    let delete =
+        |jids: Vec<String>| b.limit_waiting_delete(LimitWaitingDeleteParams::new("k", jids));
+    let gone = delete(vec![
+        jobs[1].jid.clone(),
+        jobs[0].jid.clone(),
+        "nobody".into(),
+    ])
+    .await?;
+    assert_eq!(
+        gone, 1,
+        "only the job waiting for the key is deleted, not the running one"
+    );
+    assert_eq!(
+        b.limit_waiting_delete(LimitWaitingDeleteParams::new(
+            "other",
+            vec![jobs[2].jid.clone()]
+        ))
+        .await?,
+        0,
+        "a job waiting for another key is left alone"
+    );
+    let listed = b.limit_waiting(LimitWaitingParams::new("k")).await?;
+    assert_eq!(
+        listed.iter().map(|j| j.jid.clone()).collect::<Vec<_>>(),
+        jids(&jobs[2..])
+    );
+    assert_eq!(
+        usage(&b).await?,
+        vec![row("k", 1, 1, 1)],
+        "the slot is still held"
+    );
+    let again = unique_job(Q, 4, "u2", jobs::envelope::flow::UniqueUntil::Success, 6000);
+    let r = push_report(&b, vec![again.clone()], at(2), PushConflict::Skip).await?;
+    assert!(
+        r.duplicates.is_empty(),
+        "the deleted job's lock went with it"
+    );
+    let r = push_report(
+        &b,
+        vec![unique_job(
+            Q,
+            5,
+            "u3",
+            jobs::envelope::flow::UniqueUntil::Success,
+            6000,
+        )],
+        at(2),
+        PushConflict::Skip,
+    )
+    .await?;
+    assert_eq!(
+        r.duplicates,
+        vec![(0, jobs[2].jid.clone())],
+        "the others keep theirs"
+    );
+    assert_eq!(delete(vec![jobs[2].jid.clone()]).await?, 1);
+    assert_eq!(
+        usage(&b).await?,
+        vec![row("k", 1, 0, 1)],
+        "nothing waits any more"
+    );
+    finish(
+        &b,
+        &running[0],
+        running[0].job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(3),
+    )
+    .await?;
+    assert!(
+        usage(&b).await?.is_empty(),
+        "an idle key leaves nothing behind"
+    );
+    let next = reserve(&b, &[Q], 10, P1, at(4)).await?;
+    assert_eq!(
+        reserved_jids(&next),
+        jids([&again]),
+        "no deleted job comes back"
     );
     Ok(())
 }
