@@ -5,8 +5,10 @@
 --
 -- Per job: a unique lock is HELD when its hash exists, names another jid and has not lapsed
 -- (exp > now). Held: with replace, the holder is deleted if it waits where its lock says (the
--- list or sorted set `place`, by its exact bytes `raw`) or, with the same bytes, at its
--- queue's head (a requeue or rescue put it back there unchanged); the job is stored and takes
+-- list or sorted set `place`, by its exact bytes `raw`), or, with the same bytes, at its
+-- queue's head (a requeue or rescue put it back there unchanged) or among the jobs moved
+-- aside for its concurrency key's slot (limits.lua, whose helpers this script starts with:
+-- the key loses its waiting mark with its last such job); the job is stored and takes
 -- the lock. Otherwise (no replace, or the holder is running, leased, dead or gone) nothing is
 -- stored and the holder's jid is reported. Not held: the job is stored and takes the lock:
 -- HSET of the lock hash (jid, class, queue, until, exp, where it waits), PEXPIREAT at exp (a
@@ -45,6 +47,22 @@ local function take_waiting(h)
   if n == 0 and queue then
     local head = ns .. 'queue:' .. queue
     if place ~= head then n = redis.call('LREM', head, -1, raw) end
+  end
+  if n == 0 and queue and kind ~= 'z' then
+    -- Moved aside for a concurrency slot (limits.lua): it has not started either.
+    local ckey = limit_of(raw)
+    if ckey then
+      local waiting = ns .. 'jobs-rs:waiting:' .. ckey
+      n = redis.call('LREM', waiting, 1, #queue .. ':' .. queue .. raw)
+      if n > 0 and redis.call('EXISTS', waiting) == 0 then
+        local limits = ns .. 'jobs-rs:limits'
+        if (tonumber(redis.call('HGET', limits, ckey) or '0')) >= WAITS
+          and redis.call('HINCRBY', limits, ckey, -WAITS) <= 0 then
+          redis.call('HDEL', limits, ckey)
+        end
+        redis.call('HDEL', ns .. 'jobs-rs:onway', ckey)
+      end
+    end
   end
   if n > 0 and kind ~= 'z' and redis.call('EXISTS', KEYS[5]) == 1 then
     redis.call('HDEL', KEYS[5], redis.sha1hex(raw))

@@ -304,6 +304,7 @@ macro_rules! conformance_suite {
                 a_sweep_sends_no_job_ahead_of_the_one_brought_back,
                 jobs_waiting_for_a_slot_are_listed_oldest_first,
                 deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_else,
+                replace_takes_the_place_of_a_holder_waiting_for_a_slot,
             }
             rate {
                 a_window_holds_at_most_limit_starts,

@@ -7,7 +7,8 @@
 -- push: what this returns stays true until the push commits. A row whose lock was released
 -- meanwhile is re-checked after the wait and left out. A lock whose `unique_expires_at` is
 -- at or before $2 has lapsed: its row keeps its job but no longer its key. A holder is
--- waiting when it is in a queue, the scheduled set or the retry set (a push may replace it).
+-- waiting when it is in a queue, the scheduled set or the retry set, or moved aside for a
+-- concurrency slot (a push may replace it: its row holds no slot, so deleting it frees none).
 --
 -- EXPLAIN (checked by `push_flow_and_unique_hold_use_the_unique_index`, generic plan, 3,000
 -- locks held among 5,000 jobs):
@@ -29,6 +30,6 @@ lapsed AS (
     FROM holder AS h
     WHERE j.id = h.id AND NOT h.live
 )
-SELECT unique_key, jid, id, state IN ('available', 'scheduled', 'retryable') AS waiting
+SELECT unique_key, jid, id, state IN ('available', 'scheduled', 'retryable', 'waiting') AS waiting
 FROM holder
 WHERE live

@@ -57,7 +57,7 @@ pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));
 /// Pushes jobs with a unique lock or a priority (and the plain jobs pushed with them).
 pub(crate) static PUSH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../lua/push.lua")));
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/push.lua"))));
 /// Moves waiting jobs whose wait earned a better priority into that priority's list.
 pub(crate) static AGE: LazyLock<Script> = LazyLock::new(|| Script::new(with_lock!("age.lua")));
 /// Clears a queue and its priority lists, releasing their jobs' locks.

@@ -34,9 +34,11 @@ pub(super) const HOLDERS: &str = "SELECT id, unique_key, jid, state, unique_expi
 const FREE: &str =
     "UPDATE jobs SET unique_key = NULL WHERE id IN (SELECT value FROM json_each(?1))";
 
-/// Deletes the waiting jobs of `?1` (a JSON array of row ids), replaced by a push.
+/// Deletes the waiting jobs of `?1` (a JSON array of row ids), replaced by a push: queued,
+/// scheduled, retrying, or moved aside for a concurrency slot (a row that holds no slot, so
+/// no trigger fires for it).
 const DELETE_WAITING: &str = "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1))
-    AND state IN ('available', 'scheduled', 'retryable')";
+    AND state IN ('available', 'scheduled', 'retryable', 'waiting')";
 
 /// Who holds a key, as a push walks its jobs.
 enum Holder {
@@ -81,7 +83,10 @@ pub(super) async fn push(
     let mut holders: HashMap<String, (String, Holder)> = live
         .into_iter()
         .map(|(id, key, jid, state, _)| {
-            let waiting = matches!(state.as_str(), "available" | "scheduled" | "retryable");
+            let waiting = matches!(
+                state.as_str(),
+                "available" | "scheduled" | "retryable" | "waiting"
+            );
             (key, (jid, Holder::Stored { id, waiting }))
         })
         .collect();

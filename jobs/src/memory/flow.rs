@@ -104,8 +104,8 @@ impl State {
         }
     }
 
-    /// Deletes the waiting job `jid` (from a queue, the scheduled or the retry set); whether
-    /// it was there.
+    /// Deletes the waiting job `jid` (from a queue, the scheduled or the retry set, or the
+    /// jobs moved aside for a concurrency slot); whether it was there.
     fn remove_waiting(&mut self, jid: &str) -> bool {
         let selection = Selection::Jids(vec![jid.to_owned()]);
         for queue in self.queues.values_mut() {
@@ -120,7 +120,7 @@ impl State {
                 return true;
             }
         }
-        false
+        self.remove_aside(jid)
     }
 
     /// Puts a job in its queue behind every job of its priority or a higher one (a smaller

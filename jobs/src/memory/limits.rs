@@ -118,6 +118,28 @@ impl State {
         gone.len() as u64
     }
 
+    /// Deletes job `jid` from the jobs moved aside for a slot, whatever its key (its lock is
+    /// left to the caller); whether it was there.
+    pub(super) fn remove_aside(&mut self, jid: &str) -> bool {
+        let found = self.limits.slots.iter_mut().find_map(|(key, slots)| {
+            let at = slots.waiting.iter().position(|j| j.jid == jid)?;
+            slots.waiting.remove(at);
+            Some((
+                key.clone(),
+                slots.holders.is_empty() && slots.waiting.is_empty(),
+            ))
+        });
+        match found {
+            Some((key, idle)) => {
+                if idle {
+                    self.limits.slots.remove(&key);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Brings back the oldest waiting job of every key with no slot held and no job on its
     /// way to one: the job a freed slot brought back was deleted by an operator. While that
     /// job is still in its queue the key is left alone, so no later job overtakes it.

@@ -456,3 +456,73 @@ pub async fn deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_e
     );
     Ok(())
 }
+
+/// A unique job moved aside for its key's slot has not started: a push with
+/// `PushConflict::Replace` takes its place as it takes a queued holder's, and the key counts
+/// one job fewer waiting.
+pub async fn replace_takes_the_place_of_a_holder_waiting_for_a_slot(b: Subject) -> CaseResult {
+    let with_lock = |n, lock: &str| {
+        let mut j = unique_job(Q, n, lock, jobs::envelope::flow::UniqueUntil::Success, 6000);
+        j.set_concurrency(Some(ConcurrencyLimit::new("k", 1)));
+        j
+    };
+    let running = with_lock(1, "u1");
+    let aside = with_lock(2, "u2");
+    push(&b, vec![running.clone(), aside.clone()], at(0)).await?;
+    let taken = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&taken), jids([&running]));
+    assert_eq!(
+        usage(&b).await?,
+        vec![row("k", 1, 1, 1)],
+        "setup: one job aside"
+    );
+    let newer = unique_job(Q, 3, "u2", jobs::envelope::flow::UniqueUntil::Success, 6000);
+    let r = push_report(&b, vec![newer.clone()], at(2), PushConflict::Replace).await?;
+    assert_eq!(
+        r.replaced,
+        vec![(0, aside.jid.clone())],
+        "the holder waiting for a slot is replaced"
+    );
+    assert!(r.duplicates.is_empty());
+    assert!(
+        b.limit_waiting(LimitWaitingParams::new("k"))
+            .await?
+            .is_empty(),
+        "the old job is gone from the jobs aside"
+    );
+    assert_eq!(usage(&b).await?, vec![row("k", 1, 0, 1)]);
+    let r = push_report(
+        &b,
+        vec![unique_job(
+            Q,
+            4,
+            "u2",
+            jobs::envelope::flow::UniqueUntil::Success,
+            6000,
+        )],
+        at(3),
+        PushConflict::Skip,
+    )
+    .await?;
+    assert_eq!(
+        r.duplicates,
+        vec![(0, newer.jid.clone())],
+        "the new job holds the lock"
+    );
+    finish(
+        &b,
+        &taken[0],
+        taken[0].job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(4),
+    )
+    .await?;
+    let next = reserve(&b, &[Q], 10, P1, at(5)).await?;
+    assert_eq!(
+        reserved_jids(&next),
+        jids([&newer]),
+        "the replaced job never comes back"
+    );
+    Ok(())
+}
