@@ -124,6 +124,26 @@ pub(crate) fn hidden(name: &str, value: &str) -> Markup {
     html! { input type="hidden" name=(name) value=(value); }
 }
 
+/// The end of a confirmation page: the fields posted to `action` by a danger button
+/// `label`, and a way `back`; for a viewer who may not act, a line saying so instead.
+pub(crate) fn confirm_form(
+    ctx: &Ctx,
+    action: &str,
+    fields: &[(&str, &str)],
+    label: &str,
+    back: &str,
+) -> Markup {
+    html! {
+        @if ctx.can_act {
+            form method="post" action=(action) {
+                @for (name, value) in fields { (hidden(name, value)) }
+                button.danger type="submit" { (label) }
+                " " a href=(back) { "Cancel" }
+            }
+        } @else { p.muted { "You may not take actions here." } }
+    }
+}
+
 /// A small POST form with one button and hidden fields.
 pub(crate) fn post_button(
     action: &str,

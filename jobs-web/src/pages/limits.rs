@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
 use maud::{html, Markup};
 
-use crate::layout::{empty, hidden, page as chrome, pager_more, pager_more_keeping, Nav};
+use crate::layout::{confirm_form, empty, page as chrome, pager_more, pager_more_keeping, Nav};
 use crate::params::{Paging, Pairs};
 use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
@@ -207,14 +207,13 @@ pub async fn confirm(
                 dt { "Queue" } dd { (job.queue) }
                 dt { "Arguments" } dd { code { (fmt::args_short(&job.args, ARGS)) } }
             }
-            @if ctx.can_act {
-                form method="post" action=(ctx.url("/limits/waiting/delete")) {
-                    (hidden("key", &key))
-                    (hidden("jid", &job.jid))
-                    button.danger type="submit" { "Delete job" }
-                    " " a href=(back) { "Cancel" }
-                }
-            } @else { p.muted { "You may not take actions here." } }
+            (confirm_form(
+                &ctx,
+                &ctx.url("/limits/waiting/delete"),
+                &[("key", &key), ("jid", &job.jid)],
+                "Delete job",
+                &back,
+            ))
         }
     };
     Ok(chrome(&ctx, Nav::Limits, "Delete a waiting job", body))

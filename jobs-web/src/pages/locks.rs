@@ -12,7 +12,7 @@ use jobs::envelope::flow::UniqueUntil;
 use maud::{html, Markup};
 
 use crate::data::Place;
-use crate::layout::{empty, hidden, page as chrome, pager_more, Nav};
+use crate::layout::{confirm_form, empty, page as chrome, pager_more, Nav};
 use crate::params::{Paging, Pairs};
 use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
@@ -139,13 +139,7 @@ pub async fn confirm(
                 dt { "Held until" } dd { (word) " (" (meaning) ")" }
                 dt { "Lapses" } dd { (fmt::time(h.expires_at)) " (" (fmt::relative(h.expires_at, now)) ")" }
             }
-            @if ctx.can_act {
-                form method="post" action=(release_url(&ctx, &h.key)) {
-                    (hidden("jid", &h.jid))
-                    button.danger type="submit" { "Release lock" }
-                    " " a href=(base) { "Cancel" }
-                }
-            } @else { p.muted { "You may not take actions here." } }
+            (confirm_form(&ctx, &release_url(&ctx, &h.key), &[("jid", &h.jid)], "Release lock", &base))
         }
     };
     Ok(chrome(&ctx, Nav::Locks, "Release lock", body))

@@ -22,6 +22,30 @@ fn limited(n: i64, key: &str, limit: u32) -> JobEnvelope {
     j
 }
 
+/// Job `n` limited to one at once on key `k`, holding the unique lock `lock` until success.
+fn limited_unique(n: i64, lock: &str) -> JobEnvelope {
+    let mut j = unique(n, lock);
+    j.set_concurrency(Some(ConcurrencyLimit::new("k", 1)));
+    j
+}
+
+/// Job `n` holding the unique lock `lock` until success (no limit).
+fn unique(n: i64, lock: &str) -> JobEnvelope {
+    unique_job(Q, n, lock, jobs::envelope::flow::UniqueUntil::Success, 6000)
+}
+
+/// Three jobs of key `k` limited to one pushed at 0, the first reserved at 1 (the other two
+/// moved aside) and completed at 2, which brings the second back to the queue.
+async fn first_of_three_done(b: &Subject) -> Result<Vec<JobEnvelope>, crate::CaseError> {
+    let jobs: Vec<_> = (1..=3).map(|n| limited(n, "k", 1)).collect();
+    push(b, jobs.clone(), at(0)).await?;
+    let first = reserve(b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&first), jids(&jobs[..1]));
+    let done = FinishOutcome::Completed;
+    finish(b, &first[0], first[0].job.clone(), done, false, at(2)).await?;
+    Ok(jobs)
+}
+
 /// (key, in use, waiting, limit) of every concurrency limit listed.
 async fn usage(b: &Subject) -> Result<Vec<(String, u64, u64, u32)>, crate::CaseError> {
     let listed = b.limits_list(LimitsListParams::new(at(0))).await?;
@@ -231,19 +255,7 @@ pub async fn a_hot_key_does_not_hold_back_the_queue(b: Subject) -> CaseResult {
 /// jobs still waiting for its key: by the next rescue pass at the latest, the next one is
 /// back and runs.
 pub async fn deleting_a_job_brought_back_strands_no_waiting_job(b: Subject) -> CaseResult {
-    let jobs: Vec<_> = (1..=3).map(|n| limited(n, "k", 1)).collect();
-    push(&b, jobs.clone(), at(0)).await?;
-    let first = reserve(&b, &[Q], 10, P1, at(1)).await?;
-    assert_eq!(reserved_jids(&first), jids(&jobs[..1]));
-    finish(
-        &b,
-        &first[0],
-        first[0].job.clone(),
-        FinishOutcome::Completed,
-        false,
-        at(2),
-    )
-    .await?;
+    let jobs = first_of_three_done(&b).await?;
     // The slot brought the second job back to the queue; an operator deletes it there.
     let deleted = b
         .job_delete(jobs::backend::JobActionParams::jids(
@@ -266,19 +278,7 @@ pub async fn deleting_a_job_brought_back_strands_no_waiting_job(b: Subject) -> C
 /// A rescue's sweep while the job a freed slot brought back still waits in its queue leaves
 /// the key alone: no later waiting job overtakes it.
 pub async fn a_sweep_sends_no_job_ahead_of_the_one_brought_back(b: Subject) -> CaseResult {
-    let jobs: Vec<_> = (1..=3).map(|n| limited(n, "k", 1)).collect();
-    push(&b, jobs.clone(), at(0)).await?;
-    let first = reserve(&b, &[Q], 10, P1, at(1)).await?;
-    assert_eq!(reserved_jids(&first), jids(&jobs[..1]));
-    finish(
-        &b,
-        &first[0],
-        first[0].job.clone(),
-        FinishOutcome::Completed,
-        false,
-        at(2),
-    )
-    .await?;
+    let jobs = first_of_three_done(&b).await?;
     rescue(&b, at(3)).await?;
     let next = reserve(&b, &[Q], 1, P1, at(4)).await?;
     assert_eq!(
@@ -365,12 +365,11 @@ pub async fn jobs_waiting_for_a_slot_are_listed_oldest_first(b: Subject) -> Case
 pub async fn deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_else(
     b: Subject,
 ) -> CaseResult {
-    let with_lock = |n, lock: &str| {
-        let mut j = unique_job(Q, n, lock, jobs::envelope::flow::UniqueUntil::Success, 6000);
-        j.set_concurrency(Some(ConcurrencyLimit::new("k", 1)));
-        j
-    };
-    let jobs = vec![with_lock(1, "u1"), with_lock(2, "u2"), with_lock(3, "u3")];
+    let jobs = vec![
+        limited_unique(1, "u1"),
+        limited_unique(2, "u2"),
+        limited_unique(3, "u3"),
+    ];
     push(&b, jobs.clone(), at(0)).await?;
     let running = reserve(&b, &[Q], 10, P1, at(1)).await?;
     assert_eq!(reserved_jids(&running), jids(&jobs[..1]));
@@ -405,7 +404,7 @@ pub async fn deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_e
         vec![row("k", 1, 1, 1)],
         "the slot is still held"
     );
-    let again = unique_job(Q, 4, "u2", jobs::envelope::flow::UniqueUntil::Success, 6000);
+    let again = unique(4, "u2");
     let r = push_report(&b, vec![again.clone()], at(2), PushConflict::Skip).await?;
     assert!(
         r.duplicates.is_empty(),
@@ -461,13 +460,8 @@ pub async fn deleting_jobs_waiting_for_a_slot_releases_their_locks_and_nothing_e
 /// `PushConflict::Replace` takes its place as it takes a queued holder's, and the key counts
 /// one job fewer waiting.
 pub async fn replace_takes_the_place_of_a_holder_waiting_for_a_slot(b: Subject) -> CaseResult {
-    let with_lock = |n, lock: &str| {
-        let mut j = unique_job(Q, n, lock, jobs::envelope::flow::UniqueUntil::Success, 6000);
-        j.set_concurrency(Some(ConcurrencyLimit::new("k", 1)));
-        j
-    };
-    let running = with_lock(1, "u1");
-    let aside = with_lock(2, "u2");
+    let running = limited_unique(1, "u1");
+    let aside = limited_unique(2, "u2");
     push(&b, vec![running.clone(), aside.clone()], at(0)).await?;
     let taken = reserve(&b, &[Q], 10, P1, at(1)).await?;
     assert_eq!(reserved_jids(&taken), jids([&running]));
@@ -476,7 +470,7 @@ pub async fn replace_takes_the_place_of_a_holder_waiting_for_a_slot(b: Subject) 
         vec![row("k", 1, 1, 1)],
         "setup: one job aside"
     );
-    let newer = unique_job(Q, 3, "u2", jobs::envelope::flow::UniqueUntil::Success, 6000);
+    let newer = unique(3, "u2");
     let r = push_report(&b, vec![newer.clone()], at(2), PushConflict::Replace).await?;
     assert_eq!(
         r.replaced,
