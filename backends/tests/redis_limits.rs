@@ -465,3 +465,33 @@ async fn a_waiting_entry_that_is_not_a_job_is_listed_and_deleted_as_the_dead_job
     assert_eq!(left[0].jid, jobs[1].jid);
     f.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_job_deep_in_a_long_waiting_list_is_found_and_deleted() {
+    let f = Fixture::new("limits-waiting-long").await;
+    let t = t0();
+    let jobs: Vec<_> = (0..2500).map(|n| limited(n, "k", 1)).collect();
+    f.push(jobs.clone(), t).await;
+    // Each reserve of up to 500 takes one slot at most and moves the rest of what it reads
+    // aside: six reserves read all 2,500.
+    let mut reserved = 0;
+    for _ in 0..6 {
+        reserved += f.reserve(&["q"], "p1", 500, t).await.len();
+    }
+    assert_eq!(reserved, 1, "one job of the key runs; the rest wait aside");
+    let deep = jobs[2200].jid.clone();
+    let gone = f
+        .backend
+        .limit_waiting_delete(LimitWaitingDeleteParams::new("k", vec![deep.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(gone, 1, "found past the first slice of the list");
+    let left = f
+        .backend
+        .limit_waiting(LimitWaitingParams::new("k").page(0, 3000))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2498);
+    assert!(left.iter().all(|j| j.jid != deep));
+    f.cleanup().await;
+}

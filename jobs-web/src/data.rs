@@ -313,22 +313,29 @@ impl AppState {
         }
     }
 
-    /// The job `jid` if it waits for a slot of concurrency key `key` (looked for among the
-    /// first thousand waiting); 404 when it does not.
+    /// The job `jid` if it waits for a slot of concurrency key `key` (read a page at a
+    /// time); 404 when it does not.
     pub(crate) async fn limit_waiting_job(
         &self,
         key: &str,
         jid: &str,
     ) -> Result<jobs::envelope::JobEnvelope, WebError> {
-        let params = jobs::backend::LimitWaitingParams::new(key).page(0, 1000);
-        self.backend
-            .limit_waiting(params)
-            .await?
-            .into_iter()
-            .find(|j| j.jid == jid)
-            .ok_or_else(|| {
-                WebError::not_found("this job does not wait for a slot of this key (any more)")
-            })
+        const PAGE: usize = 1000;
+        let mut offset = 0;
+        loop {
+            let params = jobs::backend::LimitWaitingParams::new(key).page(offset, PAGE);
+            let jobs = self.backend.limit_waiting(params).await?;
+            let last = jobs.len() < PAGE;
+            if let Some(job) = jobs.into_iter().find(|j| j.jid == jid) {
+                return Ok(job);
+            }
+            if last {
+                return Err(WebError::not_found(
+                    "this job does not wait for a slot of this key (any more)",
+                ));
+            }
+            offset += PAGE;
+        }
     }
 
     /// Deletes jobs waiting for a slot of concurrency key `key`; how many.

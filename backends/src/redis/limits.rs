@@ -241,13 +241,25 @@ pub(super) async fn limit_waiting_delete(
     }
     let k = inner.keys();
     let list = k.waiting(&p.key);
-    let mut cmd = redis::cmd("LRANGE");
-    cmd.arg(&list).arg(0).arg(-1);
-    let entries: Vec<Vec<u8>> = inner.query(&cmd).await?;
-    let chosen: Vec<&Vec<u8>> = entries
-        .iter()
-        .filter(|e| p.jids.contains(&waiting_job(e, &p.key).jid))
-        .collect();
+    // Read a slice at a time (a hot key's backlog can be long) until every jid is found.
+    const SLICE: i64 = 1000;
+    let mut chosen: Vec<Vec<u8>> = Vec::new();
+    let mut from = 0;
+    loop {
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(&list).arg(from).arg(from + SLICE - 1);
+        let entries: Vec<Vec<u8>> = inner.query(&cmd).await?;
+        let last = entries.len() < SLICE as usize;
+        chosen.extend(
+            entries
+                .into_iter()
+                .filter(|e| p.jids.contains(&waiting_job(e, &p.key).jid)),
+        );
+        if last || chosen.len() >= p.jids.len() {
+            break;
+        }
+        from += SLICE;
+    }
     if chosen.is_empty() {
         return Ok(0);
     }
@@ -257,7 +269,7 @@ pub(super) async fn limit_waiting_delete(
         .key(k.onway())
         .arg(k.ns())
         .arg(&p.key);
-    for entry in chosen {
+    for entry in &chosen {
         inv.arg(entry.as_slice());
     }
     inner.eval(&inv).await
