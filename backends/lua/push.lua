@@ -27,8 +27,12 @@
 -- queue name and the score (scheduled jobs; '' otherwise), and for a locked job its key,
 -- until, expires_at (epoch s), jid and class.
 -- Returns { {index, holder jid, ...} duplicates, {index, holder jid, ...} replaced,
--- {client id, ...} to wake } (indexes 0-based).
-local ns, now, replace = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+-- {client id, ...} to wake } (indexes 0-based); or, when ARGV[3] ends in 's' (a push of one
+-- job on a pooled connection that reads one-line replies), the same as one status line:
+-- `ok`, then ` d <holder>` or ` r <replaced>` (the jid in hex, so any bytes fit the line),
+-- then ` w <client id>` per connection to wake.
+local ns, now = ARGV[1], tonumber(ARGV[2])
+local replace, status = string.sub(ARGV[3], 1, 1) == '1', string.sub(ARGV[3], 2, 2) == 's'
 local dups, replaced, wake = {}, {}, {}
 local woken = {}
 local pruned = false
@@ -132,5 +136,15 @@ while a <= #ARGV do
     end
   end
   index = index + 1
+end
+if status then
+  local function hex(jid)
+    return (string.gsub(jid, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  end
+  local line = { 'ok' }
+  for i = 2, #dups, 2 do line[#line + 1] = 'd ' .. hex(dups[i]) end
+  for i = 2, #replaced, 2 do line[#line + 1] = 'r ' .. hex(replaced[i]) end
+  for _, id in ipairs(wake) do line[#line + 1] = 'w ' .. id end
+  return redis.status_reply(table.concat(line, ' '))
 end
 return { dups, replaced, wake }

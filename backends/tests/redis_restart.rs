@@ -169,3 +169,63 @@ async fn the_backend_reconnects_after_its_server_restarts() {
     assert_eq!(got.len(), 1);
     stop_server(server).await;
 }
+
+/// A unique job pushed alone goes on a pooled connection with `EVALSHA`; on a server that
+/// lost its scripts (`SCRIPT FLUSH`, as after a restart) it is sent again on the shared
+/// connection, which loads the script, and the answer (stored, or duplicate of whom) is right.
+#[tokio::test]
+async fn a_unique_job_pushed_alone_after_the_server_lost_its_scripts_is_decided_right() {
+    let port = free_port();
+    let server = start_server(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let backend = RedisBackend::connect(RedisOptions::new(url.clone()).with_prefix("scripts"))
+        .await
+        .unwrap();
+    let locked = |n: i64, key: &str| {
+        let mut j = JobEnvelope::new("Sync", "q", vec![n.into()]);
+        let lock = jobs::envelope::flow::UniqueLock::new(
+            "Sync",
+            None,
+            &[key.into()],
+            jobs::envelope::flow::UniqueUntil::Success,
+            4_000_000_000.0,
+        );
+        j.set_unique(Some(lock));
+        j
+    };
+    let push = |job: JobEnvelope| {
+        let b = backend.clone();
+        async move { b.job_push(PushParams::new(vec![job], t0())).await.unwrap() }
+    };
+    let first = locked(1, "a");
+    assert!(push(first.clone()).await.duplicates.is_empty());
+    let mut raw = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let again = push(locked(2, "a")).await;
+    assert_eq!(again.duplicates, vec![(0, first.jid.clone())]);
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let other = push(locked(3, "b")).await;
+    assert!(other.duplicates.is_empty(), "a free key stores its job");
+    let queued: i64 = redis::cmd("LLEN")
+        .arg("scripts:queue:q")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued, 2,
+        "the first and the third job are stored, once each"
+    );
+    stop_server(server).await;
+}

@@ -65,14 +65,27 @@ fn until_name(until: UniqueUntil) -> &'static str {
 pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport, BackendError> {
     let k = inner.keys();
     let stamp = to_epoch(p.now);
-    let mut inv = PUSH.prepare_invoke();
-    inv.key(k.queues())
-        .key(k.schedule())
-        .key(k.pqueues())
-        .key(k.uniques())
-        .key(k.rescues());
+    let keys = [
+        k.queues(),
+        k.schedule(),
+        k.pqueues(),
+        k.uniques(),
+        k.rescues(),
+    ];
     let replace = matches!(p.on_conflict, PushConflict::Replace);
-    inv.arg(k.ns()).arg(score(p.now)).arg(u8::from(replace));
+    // One job goes on a pooled connection of its own, as a plain single push does, and asks
+    // for the one-line answer those connections read.
+    let alone = p.jobs.len() == 1 && inner.push.is_some();
+    let mode = match (replace, alone) {
+        (true, true) => "1s",
+        (true, false) => "1",
+        (false, true) => "0s",
+        (false, false) => "0",
+    };
+    let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + 9 * p.jobs.len());
+    args.push(k.ns().as_bytes().to_vec());
+    args.push(score(p.now).into_bytes());
+    args.push(mode.as_bytes().to_vec());
     for mut job in p.jobs {
         let lock = job.unique();
         let priority = job.priority();
@@ -84,30 +97,111 @@ pub(super) async fn job_push(inner: &Inner, p: PushParams) -> Result<PushReport,
             }
         };
         let locked = if lock.is_some() { 'u' } else { '-' };
-        inv.arg(format!("{kind}{priority}{locked}"))
-            .arg(encode(&job)?)
-            .arg(&job.queue)
-            .arg(at);
+        args.push(format!("{kind}{priority}{locked}").into_bytes());
+        args.push(encode(&job)?.into_bytes());
+        args.push(job.queue.into_bytes());
+        args.push(at.into_bytes());
         if let Some(lock) = lock {
             let expires_at = if lock.expires_at.is_finite() {
                 lock.expires_at
             } else {
                 0.0
             };
-            inv.arg(&lock.key)
-                .arg(until_name(lock.until))
-                .arg(expires_at.to_string())
-                .arg(&job.jid)
-                .arg(&job.class);
+            args.push(lock.key.into_bytes());
+            args.push(until_name(lock.until).as_bytes().to_vec());
+            args.push(expires_at.to_string().into_bytes());
+            args.push(job.jid.into_bytes());
+            args.push(job.class.into_bytes());
         }
     }
-    let reply: (Indexed, Indexed, Vec<String>) = inner.eval(&inv).await?;
-    let (duplicates, replaced, sleepers) = reply;
+    let sent = match alone {
+        true => run_alone(inner, &keys, &args).await?,
+        false => None,
+    };
+    let reply = match sent {
+        Some(reply) => reply,
+        None => {
+            let mut inv = PUSH.prepare_invoke();
+            for key in &keys {
+                inv.key(key);
+            }
+            for arg in &args {
+                inv.arg(arg);
+            }
+            inner.eval(&inv).await?
+        }
+    };
+    let (duplicates, replaced, sleepers) = read_reply(reply)?;
     wake(inner, &sleepers).await;
     let mut report = PushReport::default();
     report.duplicates = duplicates;
     report.replaced = replaced;
     Ok(report)
+}
+
+/// Runs `push.lua` for one job on a connection of the push pool; `None` when there is no
+/// pool or the server does not have the script yet (nothing ran: the caller sends it on the
+/// shared connection, which loads it). Sent bytes are never sent again (`push_pool.rs`).
+async fn run_alone(
+    inner: &Inner,
+    keys: &[String],
+    args: &[Vec<u8>],
+) -> Result<Option<redis::Value>, BackendError> {
+    let Some(pool) = &inner.push else {
+        return Ok(None);
+    };
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(PUSH.get_hash()).arg(keys.len()).arg(keys).arg(args);
+    let mut pipe = redis::pipe();
+    pipe.add_command(cmd);
+    match pool.run(&pipe, 1).await {
+        None => Ok(None),
+        Some(Err(e)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            Ok(None)
+        }
+        Some(Err(e)) => Err(inner.edge().map(e)),
+        Some(Ok(mut replies)) => Ok(replies.pop()),
+    }
+}
+
+/// What `push.lua` answered: its three lists, or the one status line of a push of one job
+/// (`ok`, ` d <holder hex>`, ` r <replaced hex>`, ` w <client id>`...).
+fn read_reply(reply: redis::Value) -> Result<(Indexed, Indexed, Vec<String>), BackendError> {
+    let line = match reply {
+        redis::Value::SimpleString(line) => line,
+        redis::Value::Okay => "ok".to_owned(),
+        other => {
+            return redis::from_redis_value(other).map_err(|_| bad_reply("push.lua"));
+        }
+    };
+    let mut words = line.split(' ');
+    if words.next() != Some("ok") {
+        return Err(bad_reply("push.lua"));
+    }
+    let (mut duplicates, mut replaced, mut sleepers) = (Vec::new(), Vec::new(), Vec::new());
+    while let (Some(tag), Some(value)) = (words.next(), words.next()) {
+        match tag {
+            "d" => duplicates.push((0, unhex(value)?)),
+            "r" => replaced.push((0, unhex(value)?)),
+            "w" => sleepers.push(value.to_owned()),
+            _ => return Err(bad_reply("push.lua")),
+        }
+    }
+    Ok((duplicates, replaced, sleepers))
+}
+
+/// A jid `push.lua` wrote in hex.
+fn unhex(hex: &str) -> Result<String, BackendError> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| bad_reply("push.lua"))
 }
 
 /// Wakes the blocking connections `ids` (`CLIENT UNBLOCK`): their pops return empty and
