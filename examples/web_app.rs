@@ -6,6 +6,12 @@
 //! producer, so jobs flow through every page: welcome emails, push notifications (some
 //! scheduled), a flaky payment API (retries, and deaths for declined cards), slow PDF
 //! generation (busy workers), search-index updates, and a nightly recurring report.
+//!
+//! Ctrl-C (SIGINT) or SIGTERM stops it: the server stops accepting and finishes its requests,
+//! the producer stops, and the worker finishes its jobs (up to 5 s, then puts the rest back on
+//! their queues); the process then exits 0. The server and the worker share one
+//! `jobs::shutdown_signal`, and the worker runs with `run_until`, so it leaves the process's
+//! signals alone; a second Ctrl-C exits at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -288,9 +294,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .concurrency(4)
         .poll_interval(Duration::from_millis(500))
         .tag("web_app")
+        .shutdown_timeout(Duration::from_secs(5))
         .build()?;
-    tokio::spawn(worker.run());
-    tokio::spawn(async {
+    let worker = tokio::spawn(worker.run_until(jobs::shutdown_signal()));
+    let producer = tokio::spawn(async {
         if let Err(e) = produce().await {
             tracing::error!(error = %e, "demo producer stopped");
         }
@@ -307,6 +314,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "demo login: {DEMO_USER} / {DEMO_PASSWORD}   backend: {}",
         jobs::redact_url(&url)
     );
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(jobs::shutdown_signal())
+        .await?;
+    producer.abort();
+    worker.await??;
+    println!("stopped");
     Ok(())
 }

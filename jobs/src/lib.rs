@@ -18,6 +18,7 @@ pub mod prelude;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
+mod shutdown;
 pub mod testing;
 pub mod worker;
 
@@ -34,6 +35,7 @@ pub use job::{
 };
 pub use jobs_macros::job;
 pub use registry::Registry;
+pub use shutdown::shutdown_signal;
 pub use worker::{Worker, WorkerBuilder};
 
 #[doc(hidden)]

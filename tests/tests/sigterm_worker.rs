@@ -104,3 +104,53 @@ async fn sigterm_finishes_short_jobs_requeues_long_ones_and_exits_zero() {
     );
     admin.clear_all().await.unwrap();
 }
+
+/// A worker that listens to signals in a process that goes on after it stopped (a web
+/// server still serving): the first SIGTERM stops the worker, and the next one ends the
+/// process at once (143) instead of being swallowed by the worker's handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_a_process_whose_worker_already_stopped() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"))
+        .args([
+            "--url",
+            "memory://",
+            "--shutdown-timeout-ms",
+            "500",
+            "--linger-ms",
+            "60000",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = next_line(&mut lines).await;
+    assert!(
+        ready.as_deref().is_some_and(|l| l.starts_with("ready ")),
+        "{ready:?}"
+    );
+    let pid = child.id().unwrap().to_string();
+    let term = || Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(term().await.unwrap().success());
+    assert_eq!(
+        next_line(&mut lines).await.as_deref(),
+        Some("stopped"),
+        "the first SIGTERM stops the worker; the process goes on"
+    );
+    let started = Instant::now();
+    assert!(term().await.unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the second SIGTERM ends the process")
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// The next line the child prints, waiting up to 30 s.
+async fn next_line(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Option<String> {
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    line.ok().and_then(Result::ok).flatten()
+}

@@ -79,7 +79,42 @@ impl WorkerHandle {
 }
 
 impl Worker {
+    /// Runs, without listening to signals itself, until `shutdown` completes (or the handle
+    /// stops it), then shuts down gracefully. For a worker inside a web process: give it the
+    /// same [`shutdown_signal`](crate::shutdown_signal) as the server's graceful shutdown, and
+    /// one Ctrl-C stops both.
+    ///
+    /// ```no_run
+    /// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    /// let backend = jobs::connect("memory://").await?;
+    /// let worker = jobs::Worker::builder(backend).build()?;
+    /// let running = tokio::spawn(worker.run_until(jobs::shutdown_signal()));
+    /// // axum::serve(listener, app).with_graceful_shutdown(jobs::shutdown_signal()).await?;
+    /// running.await??;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), WorkerError> {
+        self.handle_signals = false;
+        let handle = self.handle.clone();
+        let watch = tokio::spawn(async move {
+            shutdown.await;
+            handle.stop();
+        });
+        let result = self.run().await;
+        watch.abort();
+        result
+    }
+
     /// Runs until stopped (by a signal or the handle); returns after a graceful shutdown.
+    ///
+    /// With signal handling on (the default: a worker process), SIGINT or SIGTERM stops it
+    /// gracefully and SIGTSTP quiets it; a second SIGINT or SIGTERM, or one after the worker
+    /// stopped, ends the process at once (status 130 or 143), so a worker can never leave
+    /// its host process unable to stop. Inside a process that handles signals itself (a web
+    /// server), use [`Worker::run_until`] instead.
     pub async fn run(self) -> Result<(), WorkerError> {
         let handle = self.handle.clone();
         // Dropping `run` (say, a `select!` in main picked the web server) stops the heartbeat,
@@ -433,14 +468,31 @@ fn spawn_signal_listener(handle: WorkerHandle, done: CancellationToken) -> Resul
         let mut int = signal(SignalKind::interrupt())?;
         let mut tstp = signal(SignalKind::from_raw(20))?;
         tokio::spawn(async move {
+            // Once registered, these handlers replace the default action of SIGINT and
+            // SIGTERM for the whole process, for good: this task must answer every one of
+            // them, or the host process could no longer be stopped. The first stops the
+            // worker gracefully; one arriving when the worker is already stopping or gone
+            // ends the process at once.
+            let mut stopping = false;
             loop {
-                tokio::select! {
-                    _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); handle.stop(); return; }
-                    _ = int.recv() => { tracing::info!("SIGINT: shutting down"); handle.stop(); return; }
-                    _ = tstp.recv() => { tracing::info!("SIGTSTP: quiet"); handle.quiet(); }
-                    _ = handle.stop.cancelled() => return,
-                    _ = done.cancelled() => return,
+                let (name, code) = tokio::select! {
+                    _ = term.recv() => ("SIGTERM", 143),
+                    _ = int.recv() => ("SIGINT", 130),
+                    _ = tstp.recv() => {
+                        tracing::info!("SIGTSTP: quiet");
+                        handle.quiet();
+                        continue;
+                    }
+                    () = handle.stop.cancelled(), if !stopping => { stopping = true; continue; }
+                    () = done.cancelled(), if !stopping => { stopping = true; continue; }
+                };
+                if stopping || handle.stop.is_cancelled() || done.is_cancelled() {
+                    tracing::warn!("{name} again: exiting now");
+                    std::process::exit(code);
                 }
+                tracing::info!("{name}: shutting down (send it again to exit at once)");
+                stopping = true;
+                handle.stop();
             }
         });
     }

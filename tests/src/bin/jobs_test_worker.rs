@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H]
-//!                  [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S]
+//!                  [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--linger-ms L]
 //!                  [--history FILE] [--clock-offset-ms O]
 //! ```
 //!
@@ -77,9 +77,11 @@ struct Cli {
     shutdown_timeout: Duration,
     history: Option<String>,
     clock_offset_ms: i64,
+    /// How long the process goes on after its worker stopped.
+    linger: Duration,
 }
 
-const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O]";
+const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O] [--linger-ms L]";
 
 fn parse_cli() -> Result<Cli, String> {
     let mut cli = Cli {
@@ -92,6 +94,7 @@ fn parse_cli() -> Result<Cli, String> {
         shutdown_timeout: Duration::from_secs(5),
         history: None,
         clock_offset_ms: 0,
+        linger: Duration::ZERO,
     };
     let millis = |flag: &str, v: &str| {
         v.parse::<u64>()
@@ -116,6 +119,7 @@ fn parse_cli() -> Result<Cli, String> {
             "--poll-ms" => cli.poll = millis(&flag, &value)?,
             "--shutdown-timeout-ms" => cli.shutdown_timeout = millis(&flag, &value)?,
             "--history" => cli.history = Some(value),
+            "--linger-ms" => cli.linger = millis(&flag, &value)?,
             "--clock-offset-ms" => {
                 cli.clock_offset_ms = value
                     .parse()
@@ -169,6 +173,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             pid,
             at_ms: now_ms(),
         })?;
+    }
+    if !cli.linger.is_zero() {
+        // A host that goes on after its worker stopped (a web server still serving).
+        println!("stopped");
+        tokio::time::sleep(cli.linger).await;
     }
     Ok(())
 }
