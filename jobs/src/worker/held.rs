@@ -65,13 +65,19 @@ impl HeldLeases {
         self.map().keys().cloned().collect()
     }
 
-    /// A heartbeat sent at `sent` listing `tokens` was answered: those still held are
-    /// confirmed from `sent`.
-    pub(crate) fn confirm(&self, tokens: &[LeaseToken], sent: Instant) {
+    /// A heartbeat sent at `sent` listing `tokens` was answered: those still held, and whose
+    /// lease had not lapsed by `sent` (`ttl` after their last confirmation), are confirmed
+    /// from `sent`. One that had lapsed stays lapsed: the store may have given its job to
+    /// another worker before this beat, and the beat's answer does not say it did not (a
+    /// process woken from SIGSTOP beats before its jobs are polled).
+    pub(crate) fn confirm(&self, tokens: &[LeaseToken], sent: Instant, ttl: Duration) {
         let mut map = self.map();
         for token in tokens {
             if let Some(held) = map.get_mut(token) {
-                held.confirmed = held.confirmed.max(sent);
+                let live = held.confirmed.checked_add(ttl).is_none_or(|end| end > sent);
+                if live {
+                    held.confirmed = held.confirmed.max(sent);
+                }
             }
         }
     }
@@ -110,13 +116,31 @@ mod tests {
         let ttl = Duration::from_secs(10);
         held.hold(&token, Instant::now());
         tokio::time::advance(Duration::from_secs(8)).await;
-        held.confirm(std::slice::from_ref(&token), Instant::now());
+        held.confirm(std::slice::from_ref(&token), Instant::now(), ttl);
         let start = Instant::now();
         held.lapsed(&token, ttl).await;
         assert_eq!(
             start.elapsed(),
             ttl,
             "ten seconds after the heartbeat, not the reserve"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_beat_sent_after_a_lease_lapsed_does_not_revive_it() {
+        let held = HeldLeases::default();
+        let token = LeaseToken("t".into());
+        let ttl = Duration::from_secs(10);
+        held.hold(&token, Instant::now());
+        // Stopped past the lease; on waking, a heartbeat goes out and is answered first.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        held.confirm(std::slice::from_ref(&token), Instant::now(), ttl);
+        let start = Instant::now();
+        held.lapsed(&token, ttl).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "still lapsed: the job is dropped"
         );
     }
 

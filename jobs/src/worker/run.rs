@@ -382,7 +382,10 @@ async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken
         let sent = tokio::time::Instant::now();
         match parts.backend.process_heartbeat(params).await {
             Ok(reply) => {
-                parts.rt.held.confirm(&leases, sent);
+                parts
+                    .rt
+                    .held
+                    .confirm(&leases, sent, parts.timings.lease_ttl);
                 for signal in reply.signals {
                     match signal {
                         ProcessSignal::Quiet => {
