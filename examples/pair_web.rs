@@ -19,7 +19,11 @@ async fn render(State(client): State<Client>, Path(id): Path<u64>) -> (StatusCod
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    jobs_examples::exit_on_error(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let url = jobs_examples::backend_url("sqlite://jobs.db");
     let client = Client::new(jobs_backends::connect(&url).await?);

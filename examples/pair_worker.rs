@@ -6,7 +6,11 @@
 use jobs::Worker;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    jobs_examples::exit_on_error(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let url = jobs_examples::backend_url("sqlite://jobs.db");
     let backend = jobs_backends::connect(&url).await?;

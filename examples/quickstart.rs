@@ -70,7 +70,11 @@ async fn send_reminder(user_id: u64) -> Result<(), AppError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    jobs_examples::exit_on_error(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let url = jobs_examples::backend_url("sqlite://jobs.db");
     let backend = jobs_backends::connect(&url).await?;

@@ -20,7 +20,11 @@ use jobs::schedule::{check_file, Schedule, ScheduleFile, Scheduler};
 use recurring_jobs::NightlyReport;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    jobs_examples::exit_on_error(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let backend = jobs_backends::connect(&jobs_examples::backend_url("memory://")).await?;
 

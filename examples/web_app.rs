@@ -262,7 +262,11 @@ async fn backend() -> Result<(String, Arc<dyn AdminBackend>), jobs::ConnectError
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    jobs_examples::exit_on_error(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let (url, backend) = backend().await?;
     jobs::set_default_client(Client::new(backend.clone()));

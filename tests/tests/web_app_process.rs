@@ -1,7 +1,9 @@
 //! `examples/web_app` as a person runs it: Ctrl-C (SIGINT), or SIGTERM from a process
 //! manager, stops the server, the producer and the worker, and the process exits 0 within the
-//! worker's shutdown timeout (5 s) and a second. Before, the worker took the signal for
-//! itself and the server served on for ever.
+//! worker's shutdown timeout (5 s) and a second (before, the worker took the signal for
+//! itself and the server served on for ever); and a bad `JOBS_URL` or a taken `PORT` ends it
+//! with status 1 and a message a person reads, naming the setting to change (before, a Rust
+//! debug dump).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -93,4 +95,47 @@ async fn the_web_app_example_exits_on_sigint_and_on_sigterm() {
     }
     stops_on("INT").await;
     stops_on("TERM").await;
+}
+
+/// Runs the example with `envs` until it ends (within 30 s); its status and what it wrote
+/// to stderr.
+async fn run_failing(envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut cmd = Command::new(example_binary());
+    cmd.env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("the example ends")
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_app_example_explains_a_bad_url_and_a_taken_port() {
+    if std::env::var("JOBS_E2E").as_deref() != Ok("1") {
+        eprintln!("skipped: set JOBS_E2E=1 to run the example process (scripts/test does)");
+        return;
+    }
+    let (status, err) = run_failing(&[("JOBS_URL", "foo://x")]).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("foo"), "the message names the scheme: {err}");
+    assert!(err.contains("hint: set JOBS_URL"), "{err}");
+    assert!(!err.contains("UnknownScheme {"), "no debug dump: {err}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (status, err) = run_failing(&[("JOBS_URL", "memory://"), ("PORT", &port)]).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("hint:") && err.contains("PORT"), "{err}");
+    assert!(!err.contains("Os {"), "no debug dump: {err}");
+    drop(taken);
 }
