@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use jobs::backend::*;
-use jobs::envelope::limits::ConcurrencyLimit;
 use jobs::envelope::JobEnvelope;
 use jobs_backends::redis::{RedisBackend, RedisOptions};
 use redis_support::*;
@@ -19,34 +18,9 @@ use redis_support::*;
 /// What `jobs-rs:limits` adds to a key's count of slots held while jobs of the key wait.
 const WAITS: u64 = 1 << 32;
 
-fn plain(n: i64) -> JobEnvelope {
-    JobEnvelope::new("Echo", "q", vec![n.into()])
-}
-
-fn limited(n: i64, key: &str, limit: u32) -> JobEnvelope {
-    let mut j = plain(n);
-    j.set_concurrency(Some(ConcurrencyLimit::new(key, limit)));
-    j
-}
-
 /// Another backend on the fixture's prefix, on connections of its own.
 async fn other(f: &Fixture) -> RedisBackend {
     RedisBackend::connect(RedisOptions::new(url()).with_prefix(f.prefix.clone()))
-        .await
-        .unwrap()
-}
-
-fn reserve_params(process: &str, wait: Duration) -> ReserveParams {
-    ReserveParams::new(vec!["q".into()], process, Utc::now())
-        .limit(3)
-        .wait(wait)
-        .lease_ttl(Duration::from_secs(30))
-}
-
-async fn finish_ok(b: &RedisBackend, r: &Reserved) -> FinishReport {
-    let (token, job) = (r.token.clone(), r.job.clone());
-    let item = Finish::new(token, job, FinishOutcome::Completed, false);
-    b.job_finish(FinishParams::new(vec![item], Utc::now()))
         .await
         .unwrap()
 }

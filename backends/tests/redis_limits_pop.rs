@@ -8,35 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use jobs::backend::*;
-use jobs::envelope::limits::ConcurrencyLimit;
-use jobs::envelope::JobEnvelope;
-use jobs_backends::redis::RedisBackend;
 use redis_support::*;
-
-fn plain(n: i64) -> JobEnvelope {
-    JobEnvelope::new("Echo", "q", vec![n.into()])
-}
-
-fn limited(n: i64, key: &str, limit: u32) -> JobEnvelope {
-    let mut j = plain(n);
-    j.set_concurrency(Some(ConcurrencyLimit::new(key, limit)));
-    j
-}
-
-fn reserve_params(process: &str, wait: Duration) -> ReserveParams {
-    ReserveParams::new(vec!["q".into()], process, Utc::now())
-        .limit(3)
-        .wait(wait)
-        .lease_ttl(Duration::from_secs(30))
-}
-
-async fn finish_ok(b: &RedisBackend, r: &Reserved) -> FinishReport {
-    let (token, job) = (r.token.clone(), r.job.clone());
-    let item = Finish::new(token, job, FinishOutcome::Completed, false);
-    b.job_finish(FinishParams::new(vec![item], Utc::now()))
-        .await
-        .unwrap()
-}
 
 /// Polls `check` until it holds, failing after five seconds.
 async fn eventually<F, Fut>(what: &str, mut check: F)

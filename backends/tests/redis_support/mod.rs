@@ -133,3 +133,34 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// Job `n` of queue `q`, with no options.
+pub fn plain(n: i64) -> JobEnvelope {
+    JobEnvelope::new("Echo", "q", vec![n.into()])
+}
+
+/// [`plain`] job `n`, limited to `limit` at once per `key`.
+pub fn limited(n: i64, key: &str, limit: u32) -> JobEnvelope {
+    let mut j = plain(n);
+    j.set_concurrency(Some(jobs::envelope::limits::ConcurrencyLimit::new(
+        key, limit,
+    )));
+    j
+}
+
+/// Up to three jobs of queue `q` for `process`, waiting up to `wait`, 30 s leases.
+pub fn reserve_params(process: &str, wait: std::time::Duration) -> ReserveParams {
+    ReserveParams::new(vec!["q".into()], process, Utc::now())
+        .limit(3)
+        .wait(wait)
+        .lease_ttl(std::time::Duration::from_secs(30))
+}
+
+/// Settles `r` as completed.
+pub async fn finish_ok(b: &RedisBackend, r: &Reserved) -> FinishReport {
+    let (token, job) = (r.token.clone(), r.job.clone());
+    let item = Finish::new(token, job, FinishOutcome::Completed, false);
+    b.job_finish(FinishParams::new(vec![item], Utc::now()))
+        .await
+        .unwrap()
+}
