@@ -92,6 +92,21 @@ async fn one_key_runs_one_at_a_time_while_other_keys_run_beside_it() {
     );
 }
 
+/// A worker of queue `limits` running job `J` one at a time, reporting to `events`.
+fn one_at_a_time<J: jobs::Job>(
+    backend: &Arc<jobs::memory::MemoryBackend>,
+    events: Events,
+) -> common::Running {
+    let worker = common::worker(backend)
+        .queues(["limits"])
+        .concurrency(1)
+        .state(events)
+        .registry(jobs::Registry::new().with::<J>().unwrap())
+        .build()
+        .unwrap();
+    common::spawn(worker)
+}
+
 #[jobs::job(queue = "limits", rate(limit = 2, per = "1h"))]
 async fn call_partner(events: State<Events>, n: u32) -> Result<(), Oops> {
     events.send(format!("call {n}"));
@@ -110,14 +125,7 @@ async fn a_job_over_its_rate_waits_in_the_scheduled_set_without_an_attempt() {
             .unwrap();
     }
     let (events, mut rx) = common::events();
-    let worker = common::worker(&backend)
-        .queues(["limits"])
-        .concurrency(1)
-        .state(events)
-        .registry(jobs::Registry::new().with::<CallPartner>().unwrap())
-        .build()
-        .unwrap();
-    let worker = common::spawn(worker);
+    let worker = one_at_a_time::<CallPartner>(&backend, events);
     assert_eq!(common::next(&mut rx).await, "call 0");
     assert_eq!(common::next(&mut rx).await, "call 1");
     let waiting = common::eventually("the third call to be snoozed", || async {
@@ -164,14 +172,7 @@ async fn a_full_limiter_inside_a_job_snoozes_it_instead_of_failing_it() {
             .unwrap();
     }
     let (events, mut rx) = common::events();
-    let worker = common::worker(&backend)
-        .queues(["limits"])
-        .concurrency(1)
-        .state(events)
-        .registry(jobs::Registry::new().with::<Export>().unwrap())
-        .build()
-        .unwrap();
-    let worker = common::spawn(worker);
+    let worker = one_at_a_time::<Export>(&backend, events);
     assert_eq!(common::next(&mut rx).await, "export 0");
     let waiting = common::eventually("the second export to be snoozed", || async {
         common::list(&backend, JobSet::Scheduled)
