@@ -383,7 +383,9 @@ pub struct History {
 
 impl History {
     /// Reads and parses the file at `path`; an error names the first line that is not an
-    /// event. A missing file is an empty history.
+    /// event. A missing file is an empty history. A last line without its newline is being
+    /// appended as the file is read (a read of a regular file may see part of a concurrent
+    /// `write`) and is left out: every line is written whole, newline included.
     pub fn read(path: impl AsRef<Path>) -> Result<History, String> {
         let path = path.as_ref();
         let text = match std::fs::read_to_string(path) {
@@ -391,8 +393,9 @@ impl History {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
+        let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
         let mut events = Vec::new();
-        for (n, line) in text.lines().enumerate() {
+        for (n, line) in whole.lines().enumerate() {
             let event = line
                 .parse()
                 .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;

@@ -111,6 +111,10 @@ fn the_log_appends_lines_that_read_back_in_order() {
     std::fs::write(&path, "start x 1 1 1\nstart x\n").unwrap();
     let err = History::read(&path).unwrap_err();
     assert!(err.contains("line 2"), "{err}");
+    // Read while a line is being appended: the part written so far is left out.
+    std::fs::write(&path, "start x 1 1 1\nfinishing x 2").unwrap();
+    let history = History::read(&path).unwrap();
+    assert_eq!(history.events, [start("x", 1, 1)]);
     let _ = std::fs::remove_file(&path);
 }
 
