@@ -128,14 +128,17 @@ impl State {
     /// jobs given back to the head.
     pub(super) fn insert_by_priority(&mut self, job: JobEnvelope) {
         let priority = self.band(&job);
+        let (bands, heads) = (&self.bands, &self.heads);
         let queue = self.queues.entry(job.queue.clone()).or_default();
-        let mut at = queue.len();
-        while at > 0
-            && band_of(&self.bands, &queue[at - 1]) > priority
-            && (self.heads.is_empty() || !self.heads.contains(&queue[at - 1].jid))
-        {
-            at -= 1;
-        }
+        // A queue is the jobs given back to its head, then the others by band, FIFO within
+        // one, so the place is found by halving (a plain queue takes its tail at once).
+        let ahead = |j: &JobEnvelope| {
+            band_of(bands, j) <= priority || (!heads.is_empty() && heads.contains(&j.jid))
+        };
+        let at = match queue.back() {
+            Some(last) if !ahead(last) => queue.partition_point(ahead),
+            _ => queue.len(),
+        };
         queue.insert(at, job);
     }
 
@@ -184,13 +187,9 @@ impl State {
                 moved += 1;
                 self.bands.insert(job.jid.clone(), aged);
                 let queue = self.queues.entry(name.clone()).or_default();
-                let mut at = 0;
-                while at < queue.len()
-                    && (self.heads.contains(&queue[at].jid)
-                        || band_of(&self.bands, &queue[at]) < aged)
-                {
-                    at += 1;
-                }
+                let (bands, heads) = (&self.bands, &self.heads);
+                let at =
+                    queue.partition_point(|j| heads.contains(&j.jid) || band_of(bands, j) < aged);
                 queue.insert(at, job);
             }
         }
