@@ -35,7 +35,6 @@ local ns, now = ARGV[1], tonumber(ARGV[2])
 local replace, status = string.sub(ARGV[3], 1, 1) == '1', string.sub(ARGV[3], 2, 2) == 's'
 local dups, replaced, wake = {}, {}, {}
 local woken = {}
-local pruned = false
 
 -- Deletes the waiting holder described by the lock hash fields `h` (in, place, raw, queue);
 -- whether it was there.
@@ -74,30 +73,71 @@ local function take_waiting(h)
   return n > 0
 end
 
+-- Writes that need no answer are gathered and sent once per key at the end: LPUSHes per list
+-- (in push order, so a list gets them in the order of one LPUSH per job), SADDs of queue
+-- names, the lock index's ZADD. Before a replace looks for a holder in a list, the gathered
+-- LPUSHes go out, so an earlier job of this push is found where it waits.
+local pushes, places, named, index_pairs = {}, {}, {}, {}
+local function flush()
+  for _, place in ipairs(places) do
+    local list = pushes[place]
+    for i = 1, #list, 4000 do
+      redis.call('LPUSH', place, unpack(list, i, math.min(i + 3999, #list)))
+    end
+  end
+  pushes, places = {}, {}
+end
+
+-- Whether any lock key of the push exists: when none does (the common case: new keys),
+-- a lock is looked up only for a key an earlier job of the push took.
+local lock_keys = {}
+do
+  local a = 4
+  while a <= #ARGV do
+    local locked = string.sub(ARGV[a], 3, 3) == 'u'
+    a = a + 4
+    if locked then
+      lock_keys[#lock_keys + 1] = ns .. 'jobs-rs:unique:' .. ARGV[a]
+      a = a + 5
+    end
+  end
+end
+local any_held = false
+for i = 1, #lock_keys, 4000 do
+  if redis.call('EXISTS', unpack(lock_keys, i, math.min(i + 3999, #lock_keys))) > 0 then
+    any_held = true
+    break
+  end
+end
+if #lock_keys > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+end
+local taken = {}
+
 local a, index = 4, 0
 while a <= #ARGV do
   local head, payload, queue, at = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local kind, prio, locked = string.sub(head, 1, 1), string.sub(head, 2, 2), string.sub(head, 3, 3) == 'u'
   a = a + 4
   local store = true
-  local key, untl, exp, jid, class, lk
+  local key, untl, exp, jid, class, lk, fresh
   if locked then
     key, untl, exp, jid, class = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
     a = a + 5
-    if not pruned then
-      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-      pruned = true
-    end
     lk = ns .. 'jobs-rs:unique:' .. key
-    local h = redis.call('HMGET', lk, 'jid', 'exp', 'in', 'place', 'raw', 'queue')
-    if h[1] and h[1] ~= jid and (tonumber(h[2]) or 0) > now then
-      if replace and take_waiting(h) then
-        replaced[#replaced + 1] = index
-        replaced[#replaced + 1] = h[1]
-      else
-        dups[#dups + 1] = index
-        dups[#dups + 1] = h[1]
-        store = false
+    fresh = not any_held and not taken[key]
+    if not fresh then
+      local h = redis.call('HMGET', lk, 'jid', 'exp', 'in', 'place', 'raw', 'queue')
+      if h[1] and h[1] ~= jid and (tonumber(h[2]) or 0) > now then
+        if replace then flush() end
+        if replace and take_waiting(h) then
+          replaced[#replaced + 1] = index
+          replaced[#replaced + 1] = h[1]
+        else
+          dups[#dups + 1] = index
+          dups[#dups + 1] = h[1]
+          store = false
+        end
       end
     end
   end
@@ -122,20 +162,35 @@ while a <= #ARGV do
           end
         end
       end
-      redis.call('LPUSH', place, payload)
-      redis.call('SADD', KEYS[1], queue)
+      local list = pushes[place]
+      if not list then
+        list = {}
+        pushes[place] = list
+        places[#places + 1] = place
+      end
+      list[#list + 1] = payload
+      if not named[queue] then
+        named[queue] = true
+        redis.call('SADD', KEYS[1], queue)
+      end
     end
     if locked then
-      redis.call('DEL', lk)
+      if not fresh then redis.call('DEL', lk) end
+      taken[key] = true
       redis.call('HSET', lk, 'jid', jid, 'class', class, 'queue', queue, 'until', untl,
         'exp', exp, 'in', pkind, 'place', place, 'raw', payload)
       -- Capped at the year 9999, which PEXPIREAT still takes.
       local ms = math.max(0, math.min(math.floor(tonumber(exp) * 1000), 253402300799000))
       redis.call('PEXPIREAT', lk, string.format('%d', ms))
-      redis.call('ZADD', KEYS[4], exp, key)
+      index_pairs[#index_pairs + 1] = exp
+      index_pairs[#index_pairs + 1] = key
     end
   end
   index = index + 1
+end
+flush()
+for i = 1, #index_pairs, 4000 do
+  redis.call('ZADD', KEYS[4], unpack(index_pairs, i, math.min(i + 3999, #index_pairs)))
 end
 if status then
   local function hex(jid)

@@ -426,3 +426,56 @@ async fn a_queue_pages_in_run_order_across_its_lists_and_admin_acts_on_prioritiz
     assert_eq!(f.queued("q").await, vec![jid(1), jid(4), jid(0)]);
     f.cleanup().await;
 }
+
+/// A push of more jobs than one Redis call takes arguments for (push.lua gathers its LPUSHes,
+/// lock-index entries and key checks and sends them 4,000 at a time): every job is stored in
+/// push order, a key taken earlier in the same push makes a later job a duplicate (or, with
+/// `Replace`, takes the earlier job's place), and every lock is indexed.
+#[tokio::test]
+async fn a_push_bigger_than_one_call_keeps_order_and_sees_its_own_locks() {
+    let f = Fixture::new("flow-big").await;
+    let n = 9_000i64;
+    let jobs: Vec<JobEnvelope> = (0..n)
+        .map(|i| unique("q", i, &format!("k{}", i % 8_500), UniqueUntil::Success))
+        .collect();
+    let first_of_dup = jobs[10].jid.clone();
+    let report = f.push_with(jobs.clone(), at(0), PushConflict::Skip).await;
+    assert_eq!(report.duplicates.len(), 500, "k0..k499 come twice");
+    assert_eq!(report.duplicates[0], (8_500, jobs[0].jid.clone()));
+    let llen: i64 = f.cmd(redis::cmd("LLEN").arg(f.key("queue:q"))).await;
+    assert_eq!(llen, 8_500);
+    let indexed: i64 = f
+        .cmd(redis::cmd("ZCARD").arg(f.key("jobs-rs:uniques")))
+        .await;
+    assert_eq!(indexed, 8_500);
+    // Sidekiq pops from the right: the oldest pushed is the rightmost.
+    let tail: Vec<String> = f
+        .cmd(redis::cmd("LRANGE").arg(f.key("queue:q")).arg(-1).arg(-1))
+        .await;
+    assert!(tail[0].contains(&jobs[0].jid));
+    let head: Vec<String> = f
+        .cmd(redis::cmd("LRANGE").arg(f.key("queue:q")).arg(0).arg(0))
+        .await;
+    assert!(head[0].contains(&jobs[8_499].jid));
+
+    // Again with Replace, in one push: a waiting earlier job of the same key gives way.
+    let g = Fixture::new("flow-big-replace").await;
+    let report = g
+        .push_with(jobs.clone(), at(0), PushConflict::Replace)
+        .await;
+    assert_eq!(report.duplicates, vec![]);
+    assert_eq!(report.replaced.len(), 500);
+    assert!(report.replaced.contains(&(8_510, first_of_dup.clone())));
+    let llen: i64 = g.cmd(redis::cmd("LLEN").arg(g.key("queue:q"))).await;
+    assert_eq!(llen, 8_500);
+    assert_eq!(
+        g.lock_field(&lock_key(&jobs[8_510]), "jid").await,
+        Some(jobs[8_510].jid.clone())
+    );
+    let all: Vec<String> = g
+        .cmd(redis::cmd("LRANGE").arg(g.key("queue:q")).arg(0).arg(-1))
+        .await;
+    assert!(!all.iter().any(|p| p.contains(&first_of_dup)));
+    f.cleanup().await;
+    g.cleanup().await;
+}
