@@ -126,6 +126,7 @@ impl SchedulerBuilder {
             events,
             stop: CancellationToken::new(),
             declared: Mutex::new(HashSet::new()),
+            orphans_told: Mutex::new(HashSet::new()),
         })
     }
 }
@@ -228,6 +229,8 @@ pub struct Scheduler {
     events: broadcast::Sender<SchedulerEvent>,
     stop: CancellationToken,
     declared: Mutex<HashSet<String>>,
+    /// The orphaned records already logged: each is logged once per process, not each pass.
+    orphans_told: Mutex<HashSet<String>>,
 }
 
 impl Scheduler {
@@ -317,7 +320,14 @@ impl Scheduler {
             self.pass_one(store, s, &record, now, &mut report).await?;
         }
         for name in records.into_keys() {
-            tracing::warn!(schedule = %name, "schedule in the backend is declared nowhere here; not firing it (remove it, or declare it again)");
+            let first = self
+                .orphans_told
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.clone());
+            if first {
+                tracing::warn!(schedule = %name, "schedule in the backend is declared nowhere here; not firing it (remove it, or declare it again)");
+            }
             self.emit(SchedulerEvent::Orphaned {
                 schedule: name.clone(),
             });

@@ -262,3 +262,52 @@ async fn a_changed_timing_starts_over_keeping_the_enabled_flag() {
     assert!(!record.enabled, "still disabled after the timing changed");
     assert_eq!(record.next_run, Some(t("2026-01-01T03:00:00Z")));
 }
+
+/// Counts the warnings about orphaned schedules.
+#[derive(Clone, Default)]
+struct OrphanWarnings(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OrphanWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" && format!("{v:?}").contains("declared nowhere") {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut m = Message(false);
+        event.record(&mut m);
+        if m.0 && *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// An orphaned record is reported by every pass (report and event) but logged once per
+/// process, not once a second.
+#[tokio::test]
+async fn an_orphan_is_logged_once_per_process_and_reported_every_pass() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let warnings = OrphanWarnings::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(warnings.clone()));
+    let backend = MemoryBackend::new();
+    let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:30Z")));
+    scheduler(&backend, &clock, vec![minutely()])
+        .tick()
+        .await
+        .unwrap();
+
+    let s = scheduler(&backend, &clock, vec![]);
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(60));
+        let report = s.tick().await.unwrap();
+        assert_eq!(report.orphaned, vec!["minutely".to_owned()]);
+    }
+    assert_eq!(warnings.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Another process (another scheduler) logs it once too.
+    scheduler(&backend, &clock, vec![]).tick().await.unwrap();
+    assert_eq!(warnings.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
