@@ -1,11 +1,13 @@
 //! The guard around every request of the dashboard.
 //!
-//! 1. Asks the authorization hook what the request may do; no viewing → 403.
+//! 1. Asks the authorization hook what the request may do ([`crate::Access`]); without
+//!    [`crate::Action::View`] → 403.
 //! 2. A request that is not GET or HEAD must pass the cross-site check (see
-//!    [`cross_site`]) and be allowed to act (not read-only, hook says so), else 403 and the
-//!    handler never runs, so nothing changes. Refusals under `api/` are JSON errors with the
-//!    codes `forbidden`, `cross_site` and `read_only`.
-//! 3. Works out the mount point ([`crate::Ctx`]) for the handler.
+//!    [`cross_site`]) and may act at all (not read-only, the hook grants some action), else
+//!    403 and the handler never runs, so nothing changes. Refusals under `api/` are JSON
+//!    errors with the codes `forbidden`, `cross_site` and `read_only`. Which action a
+//!    request needs is checked by its handler, through a permit (see `permit`).
+//! 3. Works out the mount point, the access and the user ([`crate::Ctx`]) for the handler.
 //! 4. Adds the security headers to every answer: a strict Content-Security-Policy with no
 //!    inline scripts or styles, no framing, no sniffing, no referrer to other sites, and
 //!    `no-store` on everything but the hashed assets.
@@ -17,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::{self, ErrorCode};
-use crate::{mount, Access, AppState, Ctx, WebError};
+use crate::{mount, Access, Action, AppState, Ctx, WebError};
 
 /// The Content-Security-Policy every answer carries.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -27,18 +29,25 @@ form-action 'self'; frame-ancestors 'none'";
 /// The middleware: see the module docs.
 pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let access = match &state.authorize {
+    let mut access = match &state.authorize {
         Some(hook) => hook(&parts),
-        None => Access::FULL,
+        None => Access::full(),
     };
+    if state.read_only {
+        access = if access.allows(Action::View) {
+            Access::read_only()
+        } else {
+            Access::none()
+        };
+    }
     let safe = parts.method == Method::GET || parts.method == Method::HEAD;
-    let refusal = if !access.view {
+    let refusal = if !access.allows(Action::View) {
         Some((ErrorCode::Forbidden, "you may not view the jobs dashboard"))
     } else if !safe && cross_site(&parts.headers) {
         Some((ErrorCode::CrossSite, "cross-site request refused"))
     } else if !safe && state.read_only {
         Some((ErrorCode::ReadOnly, "the dashboard is read-only"))
-    } else if !safe && !access.act {
+    } else if !safe && !access.can_act() {
         Some((
             ErrorCode::Forbidden,
             "you may not take actions on the dashboard",
@@ -51,7 +60,8 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
         None => {
             let ctx = Ctx {
                 base: mount::base_of(&parts),
-                can_act: access.act && !state.read_only,
+                access,
+                user: state.identify.as_ref().and_then(|hook| hook(&parts)),
                 read_only: state.read_only,
             };
             let mut req = Request::from_parts(parts, body);

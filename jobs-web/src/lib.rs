@@ -3,10 +3,14 @@
 //! 1. [`Dashboard`] builds the router: HTML pages, a JSON API under `api/`, and embedded
 //!    assets, all addressed relative to wherever the host app nests it (and to
 //!    `X-Forwarded-Prefix` when a proxy strips a prefix).
-//! 2. [`guard`] runs on every request: the authorization hook, read-only mode, the
-//!    cross-site check on POST, and the security headers (a strict CSP, no framing).
+//! 2. [`guard`] runs on every request: the authorization hook ([`Access`], a set of
+//!    [`Action`]s), read-only mode, the cross-site check on POST, and the security headers
+//!    (a strict CSP, no framing).
 //! 3. Pages live in `pages`, the API in `api`; both load through `data`, the one place
-//!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]).
+//!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]). A handler
+//!    that changes state first gets a permit for its operation (`permit`: the one table of
+//!    which action each operation needs, 403 when it is not granted); the `data` method
+//!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook.
 //! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
 //!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
 //!    with the stable codes of [`ErrorCode`].
@@ -28,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod access;
 mod api;
 mod assets;
 mod data;
@@ -38,6 +43,7 @@ mod layout;
 mod mount;
 mod pages;
 mod params;
+mod permit;
 #[cfg(feature = "standalone")]
 pub mod standalone;
 
@@ -49,45 +55,17 @@ use axum::Router;
 use jobs::backend::AdminBackend;
 use jobs::clock::{Clock, SystemClock};
 
+pub use access::{Access, Action};
 pub use error::{ErrorCode, WebError};
 pub use mount::Ctx;
 pub use pages::recurring::{cron_words, schedule_timing, ScheduleTiming};
-
-/// What one request may do, as decided by the [`Dashboard::authorize`] hook.
-///
-/// ```
-/// use jobs_web::Access;
-/// assert!(Access::VIEW.view && !Access::VIEW.act);
-/// assert_eq!(Access::FULL, Access { view: true, act: true });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    /// Whether the pages and the read side of the API may be seen.
-    pub view: bool,
-    /// Whether actions (POST) may be taken.
-    pub act: bool,
-}
-
-impl Access {
-    /// Viewing and acting.
-    pub const FULL: Access = Access {
-        view: true,
-        act: true,
-    };
-    /// Viewing only.
-    pub const VIEW: Access = Access {
-        view: true,
-        act: false,
-    };
-    /// Nothing.
-    pub const NONE: Access = Access {
-        view: false,
-        act: false,
-    };
-}
+pub use permit::AuditEvent;
 
 /// The per-request authorization hook: given the request's parts, what it may do.
 pub type AuthorizeFn = Arc<dyn Fn(&Parts) -> Access + Send + Sync>;
+
+/// The per-request identify hook: given the request's parts, who makes it (for the audit).
+pub type IdentifyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
 /// Everything a handler needs: the backend, the clock and the options. Handlers reach the
 /// backend and the time only through its methods (in `data`).
@@ -99,8 +77,12 @@ pub(crate) struct AppState {
     pub(crate) clock: Arc<dyn Clock>,
     /// When set, every action is refused with 403.
     pub(crate) read_only: bool,
-    /// Decides per request whether viewing and acting are allowed.
+    /// Decides per request which actions are allowed.
     pub(crate) authorize: Option<AuthorizeFn>,
+    /// Names the user of a request.
+    pub(crate) identify: Option<IdentifyFn>,
+    /// Given what every state-changing request did.
+    pub(crate) on_action: permit::OnActionFn,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.
@@ -108,14 +90,20 @@ pub(crate) struct AppState {
 /// ```
 /// use std::sync::Arc;
 /// use jobs::backend::AdminBackend;
-/// use jobs_web::{Access, Dashboard};
+/// use jobs_web::{Access, Action, Dashboard};
 /// let backend: Arc<dyn AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
 /// let dashboard = Dashboard::new(backend)
 ///     .authorize(|parts| match parts.headers.get("x-role").and_then(|v| v.to_str().ok()) {
-///         Some("admin") => Access::FULL,
-///         Some("support") => Access::VIEW,
-///         _ => Access::NONE,
+///         Some("admin") => Access::full(),
+///         Some("support") => Access::only([Action::Retry, Action::Pause]),
+///         Some("viewer") => Access::read_only(),
+///         _ => Access::none(),
 ///     })
+///     .identify(|parts| {
+///         let user = parts.headers.get("x-user")?.to_str().ok()?;
+///         Some(user.to_owned())
+///     })
+///     .on_action(|event| event.log())
 ///     .router();
 /// let app: axum::Router = axum::Router::new().nest("/admin/jobs", dashboard);
 /// # let _ = app;
@@ -133,6 +121,8 @@ impl Dashboard {
                 clock: Arc::new(SystemClock),
                 read_only: false,
                 authorize: None,
+                identify: None,
+                on_action: Arc::new(AuditEvent::log),
             },
         }
     }
@@ -167,18 +157,71 @@ impl Dashboard {
         self
     }
 
-    /// Decide per request whether viewing and acting are allowed (see [`Access`]).
+    /// Decide per request which [`Action`]s are allowed (see [`Access`]; default: all).
+    /// A request without [`Action::View`] is refused; a state-changing request whose action
+    /// is not granted is refused with 403 and changes nothing; pages hide the buttons of the
+    /// actions not granted.
     ///
     /// ```
     /// # use std::sync::Arc;
     /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// use jobs_web::{Access, Action};
     /// let router = jobs_web::Dashboard::new(backend)
-    ///     .authorize(|_parts| jobs_web::Access::VIEW)
+    ///     .authorize(|parts| {
+    ///         if parts.headers.contains_key("x-oncall") {
+    ///             Access::full().without(Action::Delete)
+    ///         } else {
+    ///             Access::read_only()
+    ///         }
+    ///     })
     ///     .router();
     /// # let _: axum::Router = router;
     /// ```
     pub fn authorize(mut self, f: impl Fn(&Parts) -> Access + Send + Sync + 'static) -> Self {
         self.state.authorize = Some(Arc::new(f));
+        self
+    }
+
+    /// Name the user of each request (a session, a header set by the app's auth layer), for
+    /// the [`AuditEvent`]s given to [`Dashboard::on_action`]. Without it, events name no one.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .identify(|parts| Some(parts.headers.get("x-user")?.to_str().ok()?.to_owned()))
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn identify(
+        mut self,
+        f: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.state.identify = Some(Arc::new(f));
+        self
+    }
+
+    /// Give every state-changing request that succeeded to `f`, as an [`AuditEvent`] (who,
+    /// which action, on what, how many affected). The default logs it with
+    /// `tracing::info!` ([`AuditEvent::log`]); a refused request gives nothing.
+    ///
+    /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let seen: Arc<Mutex<Vec<jobs_web::AuditEvent>>> = Arc::default();
+    /// let keep = seen.clone();
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .on_action(move |e| {
+    ///         e.log();
+    ///         if let Ok(mut seen) = keep.lock() {
+    ///             seen.push(e.clone());
+    ///         }
+    ///     })
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn on_action(mut self, f: impl Fn(&AuditEvent) + Send + Sync + 'static) -> Self {
+        self.state.on_action = Arc::new(f);
         self
     }
 

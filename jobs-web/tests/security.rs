@@ -328,15 +328,15 @@ async fn the_hook_decides_viewing_and_acting() {
         )
     };
     let before = snapshot(&b).await;
-    let (gets, posts) = try_everything(&hooked(Access::VIEW), &s).await;
+    let (gets, posts) = try_everything(&hooked(Access::read_only()), &s).await;
     assert!(
         gets.iter().all(|s| *s == 200) && posts.iter().all(|s| *s == 403),
         "{gets:?} {posts:?}"
     );
-    let (gets, posts) = try_everything(&hooked(Access::NONE), &s).await;
+    let (gets, posts) = try_everything(&hooked(Access::none()), &s).await;
     assert!(gets.iter().all(|s| *s == 403) && posts.iter().all(|s| *s == 403));
     assert_eq!(snapshot(&b).await, before);
-    assert!(!get(&hooked(Access::VIEW), "/admin/jobs/busy")
+    assert!(!get(&hooked(Access::read_only()), "/admin/jobs/busy")
         .await
         .body
         .contains(">Stop<"));
@@ -347,9 +347,9 @@ async fn the_hook_decides_viewing_and_acting() {
         Dashboard::new(b.clone())
             .authorize(|parts| {
                 if parts.headers.contains_key("x-admin") {
-                    Access::FULL
+                    Access::full()
                 } else {
-                    Access::VIEW
+                    Access::read_only()
                 }
             })
             .router(),

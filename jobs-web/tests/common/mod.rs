@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod locks;
+pub mod roles;
 
 use std::sync::Arc;
 use std::time::Duration;
