@@ -1,0 +1,219 @@
+//! The audit: every state-changing request that succeeds gives the `on_action` hook who did
+//! it, the action, what it was done to and how many it affected; a refused or failed
+//! request gives nothing.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::Router;
+use chrono::Utc;
+use common::roles::*;
+use common::*;
+use jobs::backend::PushParams;
+use jobs::envelope::JobEnvelope;
+use jobs_web::{Access, Action, AuditEvent};
+use serde_json::json;
+
+/// The events the hook was given.
+type Seen = Arc<Mutex<Vec<AuditEvent>>>;
+
+fn recorded(w: &World, access: Access) -> (Router, Seen) {
+    let seen: Seen = Arc::default();
+    let keep = seen.clone();
+    let app = dashboard(&w.b, access, move |e| keep.lock().unwrap().push(e.clone()));
+    (app, seen)
+}
+
+/// What the hook was given since the last call, as (user, action, verb, target, count).
+fn take(seen: &Seen) -> Vec<(Option<String>, Action, &'static str, String, u64)> {
+    let events = std::mem::take(&mut *seen.lock().unwrap());
+    events
+        .into_iter()
+        .map(|e| (e.user, e.action, e.verb, e.target, e.count))
+        .collect()
+}
+
+fn ann(
+    action: Action,
+    verb: &'static str,
+    target: &str,
+    count: u64,
+) -> Vec<(Option<String>, Action, &'static str, String, u64)> {
+    vec![(Some("ann".into()), action, verb, target.to_owned(), count)]
+}
+
+/// A form POST as user `ann`.
+async fn post_as_ann(app: &Router, uri: &str, form: &str) -> Resp {
+    let req = Request::post(uri)
+        .header("host", "localhost")
+        .header("origin", "http://localhost")
+        .header("x-user", "ann")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    send(app, req).await
+}
+
+/// A JSON POST as user `ann`.
+async fn api_as_ann(app: &Router, uri: &str, body: serde_json::Value) -> Resp {
+    let req = Request::post(uri)
+        .header("host", "localhost")
+        .header("x-user", "ann")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test]
+async fn each_action_is_recorded_with_user_target_and_count() {
+    let w = world().await;
+    let s = &w.s;
+    // Two more jobs in the queue, so clearing it removes three.
+    let more = vec![
+        JobEnvelope::new("ChargeCard", "payments", vec![]),
+        JobEnvelope::new("ChargeCard", "payments", vec![]),
+    ];
+    w.b.job_push(PushParams::new(more, Utc::now()))
+        .await
+        .unwrap();
+    let (app, seen) = recorded(&w, Access::full());
+
+    let r = post_as_ann(&app, "/admin/jobs/queues/payments/pause", "paused=true").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        take(&seen),
+        ann(Action::Pause, "pause", "queue payments", 1)
+    );
+
+    let r = api_as_ann(&app, "/admin/jobs/api/queues/payments/clear", json!({})).await;
+    assert_eq!(r.json()["removed"], 3);
+    assert_eq!(
+        take(&seen),
+        ann(Action::Delete, "clear", "queue payments", 3)
+    );
+
+    let r = api_as_ann(
+        &app,
+        "/admin/jobs/api/retries/retry",
+        json!({ "jids": [s.retry] }),
+    )
+    .await;
+    assert_eq!(r.json()["count"], 1);
+    let target = format!("retries: job {}", s.retry);
+    assert_eq!(take(&seen), ann(Action::Retry, "retry", &target, 1));
+
+    let form = form(&[
+        ("action", "delete"),
+        ("scope", "all"),
+        ("class", "ChargeCard"),
+    ]);
+    let r = post_as_ann(&app, "/admin/jobs/dead/action", &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let target = "dead: all jobs named ChargeCard";
+    assert_eq!(take(&seen), ann(Action::Delete, "delete", target, 1));
+
+    let r = api_as_ann(
+        &app,
+        "/admin/jobs/api/processes/signal",
+        json!({ "process": s.process, "signal": "stop" }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let target = format!("process {}", s.process);
+    assert_eq!(take(&seen), ann(Action::Stop, "stop", &target, 1));
+
+    let r = post_as_ann(&app, "/admin/jobs/recurring/nightly/run", "").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        take(&seen),
+        ann(Action::Schedule, "run", "schedule nightly", 1)
+    );
+
+    let uri = format!("/admin/jobs/api/locks/{}/release", seg(&w.lock));
+    let r = api_as_ann(&app, &uri, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let target = format!("lock {}", w.lock);
+    assert_eq!(take(&seen), ann(Action::Release, "release", &target, 1));
+
+    let form = common::form(&[("key", WAIT_KEY), ("jid", &w.waiting)]);
+    let r = post_as_ann(&app, "/admin/jobs/limits/waiting/delete", &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let target = format!("waiting for {WAIT_KEY}: job {}", w.waiting);
+    assert_eq!(take(&seen), ann(Action::Release, "delete", &target, 1));
+
+    // A request that finds nothing to act on is still recorded, with its count of 0.
+    let r = api_as_ann(
+        &app,
+        "/admin/jobs/api/scheduled/kill",
+        json!({ "jids": ["nope", "gone"] }),
+    )
+    .await;
+    assert_eq!(r.json()["count"], 0);
+    let target = "scheduled: 2 selected jobs";
+    assert_eq!(take(&seen), ann(Action::Kill, "kill", target, 0));
+
+    // Without the identify header, the event names no one.
+    let r = post(&app, "/admin/jobs/queues/payments/pause", "paused=false").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let resume = vec![(
+        None,
+        Action::Pause,
+        "resume",
+        "queue payments".to_owned(),
+        1,
+    )];
+    assert_eq!(take(&seen), resume);
+}
+
+#[tokio::test]
+async fn refused_and_failed_requests_are_not_recorded() {
+    let w = world().await;
+    let s = &w.s;
+    let (lacking, seen) = recorded(&w, Access::full().without(Action::Delete));
+    let before = snapshot(&w.b).await;
+    let r = post_as_ann(&lacking, "/admin/jobs/queues/payments/clear", "").await;
+    assert_eq!(r.status, 403);
+    let r = api_as_ann(
+        &lacking,
+        "/admin/jobs/api/dead/delete",
+        json!({ "all": true }),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(snapshot(&w.b).await, before);
+    assert_eq!(take(&seen), []);
+
+    let (viewer, seen) = recorded(&w, Access::read_only());
+    let r = post_as_ann(&viewer, "/admin/jobs/queues/payments/pause", "paused=true").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(take(&seen), []);
+
+    // Allowed, but failing: no such schedule, no such process, a bad body.
+    let (app, seen) = recorded(&w, Access::full());
+    let r = post_as_ann(&app, "/admin/jobs/recurring/nope/run", "").await;
+    assert_eq!(r.status, 404);
+    let r = api_as_ann(
+        &app,
+        "/admin/jobs/api/processes/signal",
+        json!({ "process": "nobody", "signal": "quiet" }),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = api_as_ann(&app, "/admin/jobs/api/retries/retry", json!({})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(take(&seen), []);
+
+    // The same hook does record what succeeds.
+    let r = api_as_ann(
+        &app,
+        "/admin/jobs/api/dead/delete",
+        json!({ "jids": [s.dead] }),
+    )
+    .await;
+    assert_eq!(r.json()["count"], 1);
+    assert_eq!(take(&seen).len(), 1);
+}
