@@ -43,7 +43,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     let safe = parts.method == Method::GET || parts.method == Method::HEAD;
     let refusal = if !access.allows(Action::View) {
         Some((ErrorCode::Forbidden, "you may not view the jobs dashboard"))
-    } else if !safe && cross_site(&parts.headers) {
+    } else if !safe && cross_site(&parts.headers, state.behind_proxy) {
         Some((ErrorCode::CrossSite, "cross-site request refused"))
     } else if !safe && state.read_only {
         Some((ErrorCode::ReadOnly, "the dashboard is read-only"))
@@ -76,18 +76,31 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
 /// Whether a state-changing request comes from another site.
 ///
 /// Refused when `Sec-Fetch-Site` is present and neither `same-origin` nor `none`, or when
-/// `Origin` is present and its host does not match `Host`.
+/// `Origin` is present and its host does not match the request's host: `Host`, or, only
+/// when `behind_proxy` (see [`crate::Dashboard::behind_proxy`]), the first host of
+/// `X-Forwarded-Host`. Without a proxy that header is whatever the client sent, so it is
+/// ignored.
 ///
 /// ```
 /// use axum::http::HeaderMap;
+/// use jobs_web::guard::cross_site;
 /// let mut h = HeaderMap::new();
 /// h.insert("host", "app.example".parse().unwrap());
 /// h.insert("origin", "https://evil.example".parse().unwrap());
-/// assert!(jobs_web::guard::cross_site(&h));
+/// assert!(cross_site(&h, false));
 /// h.insert("origin", "https://app.example".parse().unwrap());
-/// assert!(!jobs_web::guard::cross_site(&h));
+/// assert!(!cross_site(&h, false));
+///
+/// // A proxy forwards to an internal host and says which host the browser used.
+/// let mut h = HeaderMap::new();
+/// h.insert("host", "10.0.0.5:8080".parse().unwrap());
+/// h.insert("x-forwarded-host", "app.example".parse().unwrap());
+/// h.insert("origin", "https://app.example".parse().unwrap());
+/// assert!(!cross_site(&h, true));
+/// // Without a proxy, the header proves nothing: anyone can send it.
+/// assert!(cross_site(&h, false));
 /// ```
-pub fn cross_site(headers: &HeaderMap) -> bool {
+pub fn cross_site(headers: &HeaderMap, behind_proxy: bool) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         let ok = matches!(site.to_str(), Ok("same-origin") | Ok("none"));
         if !ok {
@@ -95,10 +108,18 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers
-            .get("x-forwarded-host")
-            .or_else(|| headers.get(header::HOST))
-            .and_then(|h| h.to_str().ok());
+        let forwarded = behind_proxy
+            .then(|| headers.get("x-forwarded-host"))
+            .flatten()
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split(',').next())
+            .map(str::trim);
+        let host = forwarded.or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::trim)
+        });
         let origin_host = origin
             .to_str()
             .ok()

@@ -83,6 +83,8 @@ pub(crate) struct AppState {
     pub(crate) identify: Option<IdentifyFn>,
     /// Given what every state-changing request did.
     pub(crate) on_action: permit::OnActionFn,
+    /// Whether `X-Forwarded-Host` is trusted by the cross-site check.
+    pub(crate) behind_proxy: bool,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.
@@ -123,6 +125,7 @@ impl Dashboard {
                 authorize: None,
                 identify: None,
                 on_action: Arc::new(AuditEvent::log),
+                behind_proxy: false,
             },
         }
     }
@@ -222,6 +225,21 @@ impl Dashboard {
     /// ```
     pub fn on_action(mut self, f: impl Fn(&AuditEvent) + Send + Sync + 'static) -> Self {
         self.state.on_action = Arc::new(f);
+        self
+    }
+
+    /// Say the dashboard is behind a reverse proxy that sets `X-Forwarded-Host` (default:
+    /// not). Only then does the cross-site check compare a POST's `Origin` with that header
+    /// instead of `Host`; without a proxy, anyone could send it (see [`guard::cross_site`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend).behind_proxy(true).router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn behind_proxy(mut self, on: bool) -> Self {
+        self.state.behind_proxy = on;
         self
     }
 
