@@ -4,6 +4,7 @@
 
 pub mod locks;
 pub mod roles;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
