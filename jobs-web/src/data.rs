@@ -89,9 +89,12 @@ impl AppState {
         Ok(self.queues(now).await?.into_iter().find(|q| q.name == name))
     }
 
-    /// Gives the audit record of a permitted operation to the `on_action` hook.
+    /// Gives the audit record of a permitted operation to the `on_action` hook, and keeps
+    /// it for the Recent actions page.
     fn audit(&self, permit: Permit, target: String, count: u64) {
-        (self.on_action)(&permit.record(target, count));
+        let event = permit.record(target, count);
+        (self.on_action)(&event);
+        self.recent.push(self.now(), event);
     }
 
     /// Pauses (`true`) or resumes (`false`) a queue.

@@ -22,6 +22,7 @@ pub(crate) enum Nav {
     Limits,
     Recurring,
     Metrics,
+    Actions,
 }
 
 /// A whole page: `title`, the navigation with `nav` current, and `body`.
@@ -37,6 +38,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Limits, ctx.url("/limits"), "Limits"),
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
         (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
+        (Nav::Actions, ctx.url("/actions"), "Actions"),
     ];
     html! {
         (DOCTYPE)

@@ -10,7 +10,8 @@
 //!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]). A handler
 //!    that changes state first gets a permit for its operation (`permit`: the one table of
 //!    which action each operation needs, 403 when it is not granted); the `data` method
-//!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook.
+//!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook (and to
+//!    `recent`, the in-memory list behind the Recent actions page).
 //! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
 //!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
 //!    with the stable codes of [`ErrorCode`].
@@ -44,6 +45,7 @@ mod mount;
 mod pages;
 mod params;
 mod permit;
+mod recent;
 #[cfg(feature = "standalone")]
 pub mod standalone;
 
@@ -83,6 +85,8 @@ pub(crate) struct AppState {
     pub(crate) identify: Option<IdentifyFn>,
     /// Given what every state-changing request did.
     pub(crate) on_action: permit::OnActionFn,
+    /// The last actions, for the Recent actions page.
+    pub(crate) recent: Arc<recent::Recent>,
     /// Whether `X-Forwarded-Host` is trusted by the cross-site check.
     pub(crate) behind_proxy: bool,
 }
@@ -125,6 +129,7 @@ impl Dashboard {
                 authorize: None,
                 identify: None,
                 on_action: Arc::new(AuditEvent::log),
+                recent: Arc::default(),
                 behind_proxy: false,
             },
         }
@@ -279,6 +284,7 @@ impl Dashboard {
             .route("/recurring", get(pages::recurring::list))
             .route("/recurring/{name}/{action}", post(pages::recurring::act))
             .route("/metrics", get(pages::metrics::page))
+            .route("/actions", get(pages::actions::list))
             .route("/{set}", get(pages::sets::list))
             .route("/{set}/confirm", get(pages::sets::confirm))
             .route("/{set}/action", post(pages::sets::act))

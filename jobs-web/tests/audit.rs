@@ -217,3 +217,61 @@ async fn refused_and_failed_requests_are_not_recorded() {
     assert_eq!(r.json()["count"], 1);
     assert_eq!(take(&seen).len(), 1);
 }
+
+#[tokio::test]
+async fn recent_actions_lists_what_was_done_newest_first() {
+    let w = world().await;
+    let s = &w.s;
+    let (app, _seen) = recorded(&w, Access::full());
+    let r = get(&app, "/admin/jobs/actions").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("No action taken yet."), "{}", r.body);
+
+    let r = post_as_ann(&app, "/admin/jobs/queues/payments/pause", "paused=true").await;
+    assert_eq!(r.status, 303);
+    // A user name is shown as text, never as markup.
+    let req = Request::post("/admin/jobs/api/dead/delete")
+        .header("host", "localhost")
+        .header("x-user", XSS)
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "jids": [s.dead] }).to_string()))
+        .unwrap();
+    assert_eq!(send(&app, req).await.json()["count"], 1);
+    // Refused: not listed.
+    let (viewer, _) = recorded(&w, Access::read_only());
+    let r = post_as_ann(&viewer, "/admin/jobs/queues/payments/clear", "").await;
+    assert_eq!(r.status, 403);
+
+    let page = get(&app, "/admin/jobs/actions").await.body;
+    assert_inert("actions", &page);
+    let rows: Vec<&str> = page.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{page}");
+    let dead = format!("dead: job {}", s.dead);
+    assert!(
+        rows[0].contains("&lt;script&gt;") && rows[0].contains(&dead),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains("ann")
+            && rows[1].contains("queue payments")
+            && rows[1].contains(">pause<"),
+        "{}",
+        rows[1]
+    );
+
+    let api = get(&app, "/admin/jobs/api/actions").await.json();
+    assert_eq!(api["kept"], 100);
+    let actions = api["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0]["user"], XSS);
+    assert_eq!(actions[0]["action"], "delete");
+    assert_eq!(actions[0]["target"], dead.as_str());
+    assert_eq!(actions[1]["user"], "ann");
+    assert_eq!(actions[1]["verb"], "pause");
+    assert_eq!(actions[1]["count"], 1);
+    // Another dashboard (another process) keeps its own list.
+    let (other, _) = recorded(&w, Access::full());
+    let api = get(&other, "/admin/jobs/api/actions").await.json();
+    assert_eq!(api["actions"].as_array().map(Vec::len), Some(0));
+}

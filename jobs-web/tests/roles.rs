@@ -94,6 +94,7 @@ fn pages(w: &World) -> Vec<String> {
         format!("/admin/jobs/limits/waiting?{key}"),
         format!("/admin/jobs/limits/waiting/confirm?{key}&jid={}", w.waiting),
         "/admin/jobs/metrics".into(),
+        "/admin/jobs/actions".into(),
     ]
 }
 

@@ -9,6 +9,7 @@
 //!    code (see [`crate::ErrorCode`]); a bad query parameter is a 400 `bad_request` whose
 //!    message names the parameter.
 
+mod actions;
 mod limits;
 mod locks;
 mod request;
@@ -48,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/limits/waiting/delete", post(limits::waiting_delete))
         .route("/api/locks", get(locks::list))
         .route("/api/locks/{key}/release", post(locks::release))
+        .route("/api/actions", get(actions::list))
         .route("/api/recurring", get(recurring))
         .route("/api/recurring/{name}/{action}", post(recurring_action))
         .route("/api/{set}", get(set_list))

@@ -1,6 +1,7 @@
 //! The HTML pages, one file per area, and what the pages and the API share: the job sets
 //! and the actions allowed on each.
 
+pub mod actions;
 pub mod busy;
 pub mod dashboard;
 pub mod limits;
