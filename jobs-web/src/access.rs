@@ -103,6 +103,8 @@ impl fmt::Display for Action {
 /// assert!(support.allows(Action::View) && support.allows(Action::Retry));
 /// assert!(!support.allows(Action::Delete));
 /// assert_eq!(support.actions().count(), 3);
+/// // The default grants nothing.
+/// assert_eq!(Access::default(), Access::none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
