@@ -46,13 +46,13 @@ mod pages;
 mod params;
 mod permit;
 mod recent;
+mod routes;
 #[cfg(feature = "standalone")]
 pub mod standalone;
 
 use std::sync::Arc;
 
 use axum::http::request::Parts;
-use axum::routing::{get, post};
 use axum::Router;
 use jobs::backend::AdminBackend;
 use jobs::clock::{Clock, SystemClock};
@@ -259,43 +259,27 @@ impl Dashboard {
     /// ```
     pub fn router(self) -> Router {
         let state = self.state;
-        Router::new()
-            .route("/", get(pages::dashboard::page))
-            .route("/busy", get(pages::busy::page))
-            .route("/busy/signal", post(pages::busy::signal))
-            .route("/queues", get(pages::queues::list))
-            .route("/queues/{name}", get(pages::queues::browse))
-            .route(
-                "/queues/{name}/clear",
-                get(pages::queues::confirm_clear).post(pages::queues::clear),
-            )
-            .route("/queues/{name}/pause", post(pages::queues::pause))
-            .route("/queues/{name}/delete", post(pages::queues::delete))
-            .route("/limits", get(pages::limits::list))
-            .route("/limits/waiting", get(pages::limits::waiting))
-            .route("/limits/waiting/confirm", get(pages::limits::confirm))
-            .route("/limits/waiting/delete", post(pages::limits::delete))
-            .route("/locks", get(pages::locks::list))
-            .route("/locks/holder", get(pages::locks::holder))
-            .route(
-                "/locks/{key}/release",
-                get(pages::locks::confirm).post(pages::locks::release),
-            )
-            .route("/recurring", get(pages::recurring::list))
-            .route("/recurring/{name}/{action}", post(pages::recurring::act))
-            .route("/metrics", get(pages::metrics::page))
-            .route("/actions", get(pages::actions::list))
-            .route("/{set}", get(pages::sets::list))
-            .route("/{set}/confirm", get(pages::sets::confirm))
-            .route("/{set}/action", post(pages::sets::act))
-            .route("/{set}/{jid}", get(pages::sets::detail))
-            .route("/assets/{file}", get(assets::serve))
-            .merge(api::routes())
+        let (routes, _) = routes::all().into_parts();
+        routes
             .fallback(error::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 guard::guard,
             ))
             .with_state(state)
+    }
+
+    /// The paths, relative to the mount point, that take POST: the state-changing routes of
+    /// the pages and the API. Each needs one [`Action`] (see its variants) and answers 403
+    /// without it; everything else is GET and changes nothing.
+    ///
+    /// ```
+    /// let posts = jobs_web::Dashboard::action_routes();
+    /// assert!(posts.contains(&"/queues/{name}/pause"));
+    /// assert!(posts.contains(&"/api/{set}/{id}"));
+    /// assert!(!posts.contains(&"/queues"));
+    /// ```
+    pub fn action_routes() -> Vec<&'static str> {
+        routes::all().into_parts().1
     }
 }

@@ -21,6 +21,49 @@ async fn every_action_has_a_route() {
     }
 }
 
+/// The route pattern of the router that answers `path`: of those that match it segment by
+/// segment, the one whose first differing segment is literal (as the router picks).
+fn route_of<'a>(patterns: &[&'a str], path: &str) -> Option<&'a str> {
+    let segs: Vec<&str> = path.split('?').next()?.split('/').collect();
+    let param = |s: &str| s.starts_with('{');
+    patterns
+        .iter()
+        .copied()
+        .filter(|p| {
+            let ps: Vec<&str> = p.split('/').collect();
+            ps.len() == segs.len() && ps.iter().zip(&segs).all(|(p, s)| param(p) || p == s)
+        })
+        .min_by_key(|p| p.split('/').map(param).collect::<Vec<bool>>())
+}
+
+/// Every path of the router that takes POST has cases in the table walked below, so a new
+/// state-changing route cannot go untested for its action.
+#[tokio::test]
+async fn every_post_route_of_the_router_is_walked() {
+    let w = world().await;
+    let routes = jobs_web::Dashboard::action_routes();
+    assert!(routes.len() >= 14, "{routes:?}");
+    let mut walked = std::collections::HashSet::new();
+    for case in cases(&w) {
+        let path = case.uri.trim_start_matches("/admin/jobs");
+        let route = route_of(&routes, path);
+        assert!(route.is_some(), "{path} is no POST route of {routes:?}");
+        walked.extend(route);
+    }
+    for r in &routes {
+        assert!(walked.contains(r), "no case walks POST {r}");
+    }
+    // The matching picks what the router picks.
+    assert_eq!(
+        route_of(&routes, "/api/processes/signal"),
+        Some("/api/processes/signal")
+    );
+    assert_eq!(
+        route_of(&routes, "/api/dead/retry"),
+        Some("/api/{set}/{id}")
+    );
+}
+
 #[tokio::test]
 async fn each_route_needs_exactly_its_action() {
     let n = cases(&world().await).len();

@@ -16,8 +16,7 @@ mod request;
 mod types;
 
 use axum::extract::{RawQuery, State};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use jobs::backend::{JobFilter, JobSet, Selection};
 
 use self::request::{ApiPath, JsonBody};
@@ -28,34 +27,37 @@ use crate::pages::queues::pause_op;
 use crate::pages::SetKind;
 use crate::params::{Paging, Pairs, DAYS, HOURS};
 use crate::permit::Op;
+use crate::routes::Routes;
 use crate::{AppState, Ctx, WebError};
 
 /// What a handler answers: a typed body, or a JSON error.
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/stats", get(stats))
-        .route("/api/history", get(history))
-        .route("/api/queues", get(queues))
-        .route("/api/queues/{name}", get(queue_jobs))
-        .route("/api/queues/{name}/{action}", post(queue_action))
-        .route("/api/processes", get(processes))
-        .route("/api/processes/signal", post(signal))
-        .route("/api/facts", get(facts))
-        .route("/api/metrics", get(metrics))
-        .route("/api/limits", get(limits::list))
-        .route("/api/limits/waiting", get(limits::waiting))
-        .route("/api/limits/waiting/delete", post(limits::waiting_delete))
-        .route("/api/locks", get(locks::list))
-        .route("/api/locks/{key}/release", post(locks::release))
-        .route("/api/actions", get(actions::list))
-        .route("/api/recurring", get(recurring))
-        .route("/api/recurring/{name}/{action}", post(recurring_action))
-        .route("/api/{set}", get(set_list))
-        .route("/api/{set}/count", get(set_count))
-        .route("/api/{set}/{id}", get(set_job).post(set_action))
-        .method_not_allowed_fallback(error::method_not_allowed)
+/// The API's routes, every error in JSON (a wrong method too).
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .read("/api/stats", stats)
+        .read("/api/history", history)
+        .read("/api/queues", queues)
+        .read("/api/queues/{name}", queue_jobs)
+        .act("/api/queues/{name}/{action}", queue_action)
+        .read("/api/processes", processes)
+        .act("/api/processes/signal", signal)
+        .read("/api/facts", facts)
+        .read("/api/metrics", metrics)
+        .read("/api/limits", limits::list)
+        .read("/api/limits/waiting", limits::waiting)
+        .act("/api/limits/waiting/delete", limits::waiting_delete)
+        .read("/api/locks", locks::list)
+        .act("/api/locks/{key}/release", locks::release)
+        .read("/api/actions", actions::list)
+        .read("/api/recurring", recurring)
+        .act("/api/recurring/{name}/{action}", recurring_action)
+        .read("/api/{set}", set_list)
+        .read("/api/{set}/count", set_count)
+        .read("/api/{set}/{id}", set_job)
+        .act("/api/{set}/{id}", set_action)
+        .map(|r| r.method_not_allowed_fallback(error::method_not_allowed))
 }
 
 async fn stats(State(st): State<AppState>) -> ApiResult<StatsBody> {
