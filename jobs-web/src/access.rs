@@ -106,7 +106,7 @@ impl fmt::Display for Action {
 /// // The default grants nothing.
 /// assert_eq!(Access::default(), Access::none());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Access {
     bits: u16,
@@ -191,6 +191,13 @@ impl Access {
     }
 }
 
+/// The actions granted: `{View, Retry}`.
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.actions()).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +212,10 @@ mod tests {
             assert_eq!(one.can_act(), a != Action::View);
             assert!(!Access::full().without(a).allows(a));
         }
+        assert_eq!(
+            format!("{:?}", Access::only([Action::Retry])),
+            "{View, Retry}"
+        );
         let names: std::collections::HashSet<_> = Action::ALL.iter().map(|a| a.name()).collect();
         assert_eq!(names.len(), Action::ALL.len());
     }
