@@ -275,3 +275,70 @@ async fn recent_actions_lists_what_was_done_newest_first() {
     let api = get(&other, "/admin/jobs/api/actions").await.json();
     assert_eq!(api["actions"].as_array().map(Vec::len), Some(0));
 }
+
+/// A tracing subscriber that keeps the fields of every event, as `name=value` lines.
+#[derive(Default)]
+struct Capture {
+    events: Mutex<Vec<String>>,
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push_str(&format!("{}={value} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(format!("{} ", event.metadata().level()));
+        event.record(&mut fields);
+        self.events.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn by_default_each_action_is_logged_at_info() {
+    let w = world().await;
+    let capture = Arc::new(Capture::default());
+    // The test's runtime runs the request on this thread, where this subscriber is the default.
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let app = Router::new().nest(
+        "/admin/jobs",
+        jobs_web::Dashboard::new(w.b.clone())
+            .identify(|parts| Some(parts.headers.get("x-user")?.to_str().ok()?.to_owned()))
+            .router(),
+    );
+    let r = post_as_ann(&app, "/admin/jobs/queues/payments/clear", "").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let events = capture.events.lock().unwrap().clone();
+    let logged: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("message=dashboard action"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{events:?}");
+    for field in [
+        "INFO ",
+        "user=ann ",
+        "action=delete ",
+        "verb=clear ",
+        "target=queue payments ",
+        "count=1 ",
+    ] {
+        assert!(logged[0].contains(field), "{field} in {}", logged[0]);
+    }
+}
