@@ -5,6 +5,8 @@
 //!    it once and passes that instant to every call and formatter of its request.
 //! 2. Backend errors become [`WebError`]s (503) here; lookups that find nothing become 404s
 //!    with the same words for the pages and the API.
+//! 3. A method that changes state takes a [`Permit`] (the request was checked for the
+//!    operation's action) and, once done, gives its audit record to the `on_action` hook.
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
@@ -19,8 +21,9 @@ use jobs::backend::{
 use jobs::metrics::JobMetrics;
 use jobs::schedule::ScheduleRecord;
 
-use crate::pages::{Action, SetKind};
+use crate::pages::{SetAction, SetKind};
 use crate::params::Paging;
+use crate::permit::{describe_jids, describe_selection, Permit};
 use crate::{AppState, WebError};
 
 /// Where a job is, as a page can link to it.
@@ -86,31 +89,51 @@ impl AppState {
         Ok(self.queues(now).await?.into_iter().find(|q| q.name == name))
     }
 
+    /// Gives the audit record of a permitted operation to the `on_action` hook, and keeps
+    /// it for the Recent actions page.
+    fn audit(&self, permit: Permit, target: String, count: u64) {
+        let event = permit.record(target, count);
+        (self.on_action)(&event);
+        self.recent.push(self.now(), event);
+    }
+
     /// Pauses (`true`) or resumes (`false`) a queue.
-    pub(crate) async fn queue_pause(&self, name: &str, paused: bool) -> Result<(), WebError> {
-        Ok(self
-            .backend
+    pub(crate) async fn queue_pause(
+        &self,
+        permit: Permit,
+        name: &str,
+        paused: bool,
+    ) -> Result<(), WebError> {
+        self.backend
             .queue_pause(QueuePauseParams::new(name, paused))
-            .await?)
+            .await?;
+        self.audit(permit, format!("queue {name}"), 1);
+        Ok(())
     }
 
     /// Removes every job waiting in a queue; how many.
-    pub(crate) async fn queue_clear(&self, name: &str) -> Result<u64, WebError> {
-        Ok(self
+    pub(crate) async fn queue_clear(&self, permit: Permit, name: &str) -> Result<u64, WebError> {
+        let n = self
             .backend
             .queue_clear(QueueClearParams::new(name))
-            .await?)
+            .await?;
+        self.audit(permit, format!("queue {name}"), n);
+        Ok(n)
     }
 
     /// Deletes these jobs from a queue; how many.
     pub(crate) async fn queue_delete(
         &self,
+        permit: Permit,
         name: &str,
         jids: Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<u64, WebError> {
+        let target = describe_jids(&format!("queue {name}"), &jids);
         let p = JobActionParams::jids(JobSet::Queue(name.to_owned()), jids, now);
-        Ok(self.backend.job_delete(p).await?)
+        let n = self.backend.job_delete(p).await?;
+        self.audit(permit, target, n);
+        Ok(n)
     }
 
     /// One page of a set (or a queue), filtered.
@@ -167,18 +190,22 @@ impl AppState {
     /// Applies `action` to the selected jobs of `kind` at `now`; how many it moved.
     pub(crate) async fn apply(
         &self,
+        permit: Permit,
         kind: SetKind,
-        action: Action,
+        action: SetAction,
         selection: Selection,
         now: DateTime<Utc>,
     ) -> Result<u64, WebError> {
+        let target = describe_selection(kind.slug(), &selection);
         let mut p = JobActionParams::jids(kind.set(), Vec::new(), now);
         p.selection = selection;
-        Ok(match action {
-            Action::Enqueue | Action::Retry => self.backend.job_enqueue_now(p).await?,
-            Action::Delete => self.backend.job_delete(p).await?,
-            Action::Kill => self.backend.job_kill(p).await?,
-        })
+        let n = match action {
+            SetAction::Enqueue | SetAction::Retry => self.backend.job_enqueue_now(p).await?,
+            SetAction::Delete => self.backend.job_delete(p).await?,
+            SetAction::Kill => self.backend.job_kill(p).await?,
+        };
+        self.audit(permit, target, n);
+        Ok(n)
     }
 
     /// The live processes.
@@ -189,6 +216,7 @@ impl AppState {
     /// Leaves a signal for a live process; 404 when no such process is alive.
     pub(crate) async fn signal(
         &self,
+        permit: Permit,
         process: &str,
         signal: ProcessSignal,
     ) -> Result<(), WebError> {
@@ -196,10 +224,11 @@ impl AppState {
         if !self.processes().await?.iter().any(|p| p.info.id == process) {
             return Err(WebError::not_found("no such process"));
         }
-        Ok(self
-            .backend
+        self.backend
             .process_signal(ProcessSignalParams::new(process.clone(), signal))
-            .await?)
+            .await?;
+        self.audit(permit, format!("process {process}"), 1);
+        Ok(())
     }
 
     /// The recurring schedules; `None` when the backend keeps none.
@@ -213,6 +242,7 @@ impl AppState {
     /// Enables, disables or runs (at `now`) a schedule; the enqueued job's id for `run`.
     pub(crate) async fn schedule_act(
         &self,
+        permit: Permit,
         name: &str,
         action: &str,
         now: DateTime<Utc>,
@@ -229,7 +259,10 @@ impl AppState {
             }
             "run" => {
                 return match store.schedule_run_now(RunNowParams::new(name, now)).await? {
-                    Some(jid) => Ok(Some(jid)),
+                    Some(jid) => {
+                        self.audit(permit, format!("schedule {name}"), 1);
+                        Ok(Some(jid))
+                    }
                     None => Err(WebError::not_found("no such schedule")),
                 }
             }
@@ -240,6 +273,7 @@ impl AppState {
             }
         };
         if found {
+            self.audit(permit, format!("schedule {name}"), 1);
             Ok(None)
         } else {
             Err(WebError::not_found("no such schedule"))
@@ -341,11 +375,15 @@ impl AppState {
     /// Deletes jobs waiting for a slot of concurrency key `key`; how many.
     pub(crate) async fn limit_waiting_delete(
         &self,
+        permit: Permit,
         key: &str,
         jids: Vec<String>,
     ) -> Result<u64, WebError> {
+        let target = describe_jids(&format!("waiting for {key}"), &jids);
         let params = jobs::backend::LimitWaitingDeleteParams::new(key, jids);
-        Ok(self.backend.limit_waiting_delete(params).await?)
+        let n = self.backend.limit_waiting_delete(params).await?;
+        self.audit(permit, target, n);
+        Ok(n)
     }
 
     /// A page of the unique locks held at `now`, soonest to lapse first, and whether more
@@ -388,12 +426,13 @@ impl AppState {
     }
 
     /// Releases the unique lock `key` (its job stays); 404 when no lock of that key was there.
-    pub(crate) async fn lock_release(&self, key: &str) -> Result<(), WebError> {
+    pub(crate) async fn lock_release(&self, permit: Permit, key: &str) -> Result<(), WebError> {
         if self
             .backend
             .unique_release(UniqueReleaseParams::new(key))
             .await?
         {
+            self.audit(permit, format!("lock {key}"), 1);
             Ok(())
         } else {
             Err(WebError::not_found("no such lock held"))

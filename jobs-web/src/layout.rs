@@ -22,6 +22,7 @@ pub(crate) enum Nav {
     Limits,
     Recurring,
     Metrics,
+    Actions,
 }
 
 /// A whole page: `title`, the navigation with `nav` current, and `body`.
@@ -37,6 +38,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Limits, ctx.url("/limits"), "Limits"),
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
         (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
+        (Nav::Actions, ctx.url("/actions"), "Actions"),
     ];
     html! {
         (DOCTYPE)
@@ -125,16 +127,17 @@ pub(crate) fn hidden(name: &str, value: &str) -> Markup {
 }
 
 /// The end of a confirmation page: the fields posted to `action` by a danger button
-/// `label`, and a way `back`; for a viewer who may not act, a line saying so instead.
+/// `label`, and a way `back`; when the request is not `allowed` to, a line saying so
+/// instead.
 pub(crate) fn confirm_form(
-    ctx: &Ctx,
+    allowed: bool,
     action: &str,
     fields: &[(&str, &str)],
     label: &str,
     back: &str,
 ) -> Markup {
     html! {
-        @if ctx.can_act {
+        @if allowed {
             form method="post" action=(action) {
                 @for (name, value) in fields { (hidden(name, value)) }
                 button.danger type="submit" { (label) }

@@ -3,10 +3,15 @@
 //! 1. [`Dashboard`] builds the router: HTML pages, a JSON API under `api/`, and embedded
 //!    assets, all addressed relative to wherever the host app nests it (and to
 //!    `X-Forwarded-Prefix` when a proxy strips a prefix).
-//! 2. [`guard`] runs on every request: the authorization hook, read-only mode, the
-//!    cross-site check on POST, and the security headers (a strict CSP, no framing).
+//! 2. [`guard`] runs on every request: the authorization hook ([`Access`], a set of
+//!    [`Action`]s), read-only mode, the cross-site check on POST, and the security headers
+//!    (a strict CSP, no framing).
 //! 3. Pages live in `pages`, the API in `api`; both load through `data`, the one place
-//!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]).
+//!    that calls [`AdminBackend`] and reads the clock ([`Dashboard::clock`]). A handler
+//!    that changes state first gets a permit for its operation (`permit`: the one table of
+//!    which action each operation needs, 403 when it is not granted); the `data` method
+//!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook (and to
+//!    `recent`, the in-memory list behind the Recent actions page).
 //! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
 //!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
 //!    with the stable codes of [`ErrorCode`].
@@ -28,6 +33,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod access;
 mod api;
 mod assets;
 mod data;
@@ -38,56 +44,30 @@ mod layout;
 mod mount;
 mod pages;
 mod params;
+mod permit;
+mod recent;
+mod routes;
 #[cfg(feature = "standalone")]
 pub mod standalone;
 
 use std::sync::Arc;
 
 use axum::http::request::Parts;
-use axum::routing::{get, post};
 use axum::Router;
 use jobs::backend::AdminBackend;
 use jobs::clock::{Clock, SystemClock};
 
+pub use access::{Access, Action};
 pub use error::{ErrorCode, WebError};
 pub use mount::Ctx;
 pub use pages::recurring::{cron_words, schedule_timing, ScheduleTiming};
-
-/// What one request may do, as decided by the [`Dashboard::authorize`] hook.
-///
-/// ```
-/// use jobs_web::Access;
-/// assert!(Access::VIEW.view && !Access::VIEW.act);
-/// assert_eq!(Access::FULL, Access { view: true, act: true });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    /// Whether the pages and the read side of the API may be seen.
-    pub view: bool,
-    /// Whether actions (POST) may be taken.
-    pub act: bool,
-}
-
-impl Access {
-    /// Viewing and acting.
-    pub const FULL: Access = Access {
-        view: true,
-        act: true,
-    };
-    /// Viewing only.
-    pub const VIEW: Access = Access {
-        view: true,
-        act: false,
-    };
-    /// Nothing.
-    pub const NONE: Access = Access {
-        view: false,
-        act: false,
-    };
-}
+pub use permit::AuditEvent;
 
 /// The per-request authorization hook: given the request's parts, what it may do.
 pub type AuthorizeFn = Arc<dyn Fn(&Parts) -> Access + Send + Sync>;
+
+/// The per-request identify hook: given the request's parts, who makes it (for the audit).
+pub type IdentifyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
 /// Everything a handler needs: the backend, the clock and the options. Handlers reach the
 /// backend and the time only through its methods (in `data`).
@@ -99,8 +79,16 @@ pub(crate) struct AppState {
     pub(crate) clock: Arc<dyn Clock>,
     /// When set, every action is refused with 403.
     pub(crate) read_only: bool,
-    /// Decides per request whether viewing and acting are allowed.
+    /// Decides per request which actions are allowed.
     pub(crate) authorize: Option<AuthorizeFn>,
+    /// Names the user of a request.
+    pub(crate) identify: Option<IdentifyFn>,
+    /// Given what every state-changing request did.
+    pub(crate) on_action: permit::OnActionFn,
+    /// The last actions, for the Recent actions page.
+    pub(crate) recent: Arc<recent::Recent>,
+    /// Whether `X-Forwarded-Host` is trusted by the cross-site check.
+    pub(crate) behind_proxy: bool,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.
@@ -108,14 +96,20 @@ pub(crate) struct AppState {
 /// ```
 /// use std::sync::Arc;
 /// use jobs::backend::AdminBackend;
-/// use jobs_web::{Access, Dashboard};
+/// use jobs_web::{Access, Action, Dashboard};
 /// let backend: Arc<dyn AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
 /// let dashboard = Dashboard::new(backend)
 ///     .authorize(|parts| match parts.headers.get("x-role").and_then(|v| v.to_str().ok()) {
-///         Some("admin") => Access::FULL,
-///         Some("support") => Access::VIEW,
-///         _ => Access::NONE,
+///         Some("admin") => Access::full(),
+///         Some("support") => Access::only([Action::Retry, Action::Pause]),
+///         Some("viewer") => Access::read_only(),
+///         _ => Access::none(),
 ///     })
+///     .identify(|parts| {
+///         let user = parts.headers.get("x-user")?.to_str().ok()?;
+///         Some(user.to_owned())
+///     })
+///     .on_action(|event| event.log())
 ///     .router();
 /// let app: axum::Router = axum::Router::new().nest("/admin/jobs", dashboard);
 /// # let _ = app;
@@ -133,6 +127,10 @@ impl Dashboard {
                 clock: Arc::new(SystemClock),
                 read_only: false,
                 authorize: None,
+                identify: None,
+                on_action: Arc::new(AuditEvent::log),
+                recent: Arc::default(),
+                behind_proxy: false,
             },
         }
     }
@@ -167,18 +165,86 @@ impl Dashboard {
         self
     }
 
-    /// Decide per request whether viewing and acting are allowed (see [`Access`]).
+    /// Decide per request which [`Action`]s are allowed (see [`Access`]; default: all).
+    /// A request without [`Action::View`] is refused; a state-changing request whose action
+    /// is not granted is refused with 403 and changes nothing; pages hide the buttons of the
+    /// actions not granted.
     ///
     /// ```
     /// # use std::sync::Arc;
     /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// use jobs_web::{Access, Action};
     /// let router = jobs_web::Dashboard::new(backend)
-    ///     .authorize(|_parts| jobs_web::Access::VIEW)
+    ///     .authorize(|parts| {
+    ///         if parts.headers.contains_key("x-oncall") {
+    ///             Access::full().without(Action::Delete)
+    ///         } else {
+    ///             Access::read_only()
+    ///         }
+    ///     })
     ///     .router();
     /// # let _: axum::Router = router;
     /// ```
     pub fn authorize(mut self, f: impl Fn(&Parts) -> Access + Send + Sync + 'static) -> Self {
         self.state.authorize = Some(Arc::new(f));
+        self
+    }
+
+    /// Name the user of each request (a session, a header set by the app's auth layer), for
+    /// the [`AuditEvent`]s given to [`Dashboard::on_action`]. Without it, events name no one.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .identify(|parts| Some(parts.headers.get("x-user")?.to_str().ok()?.to_owned()))
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn identify(
+        mut self,
+        f: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.state.identify = Some(Arc::new(f));
+        self
+    }
+
+    /// Give every state-changing request that succeeded to `f`, as an [`AuditEvent`] (who,
+    /// which action, on what, how many affected). The default logs it with
+    /// `tracing::info!` ([`AuditEvent::log`]); a refused request gives nothing.
+    ///
+    /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let seen: Arc<Mutex<Vec<jobs_web::AuditEvent>>> = Arc::default();
+    /// let keep = seen.clone();
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .on_action(move |e| {
+    ///         e.log();
+    ///         if let Ok(mut seen) = keep.lock() {
+    ///             seen.push(e.clone());
+    ///         }
+    ///     })
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn on_action(mut self, f: impl Fn(&AuditEvent) + Send + Sync + 'static) -> Self {
+        self.state.on_action = Arc::new(f);
+        self
+    }
+
+    /// Say the dashboard is behind a reverse proxy that sets `X-Forwarded-Host` (default:
+    /// not). Only then does the cross-site check compare a POST's `Origin` with that header
+    /// instead of `Host`; without a proxy, anyone could send it (see [`guard::cross_site`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// let router = jobs_web::Dashboard::new(backend).behind_proxy(true).router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn behind_proxy(mut self, on: bool) -> Self {
+        self.state.behind_proxy = on;
         self
     }
 
@@ -193,42 +259,27 @@ impl Dashboard {
     /// ```
     pub fn router(self) -> Router {
         let state = self.state;
-        Router::new()
-            .route("/", get(pages::dashboard::page))
-            .route("/busy", get(pages::busy::page))
-            .route("/busy/signal", post(pages::busy::signal))
-            .route("/queues", get(pages::queues::list))
-            .route("/queues/{name}", get(pages::queues::browse))
-            .route(
-                "/queues/{name}/clear",
-                get(pages::queues::confirm_clear).post(pages::queues::clear),
-            )
-            .route("/queues/{name}/pause", post(pages::queues::pause))
-            .route("/queues/{name}/delete", post(pages::queues::delete))
-            .route("/limits", get(pages::limits::list))
-            .route("/limits/waiting", get(pages::limits::waiting))
-            .route("/limits/waiting/confirm", get(pages::limits::confirm))
-            .route("/limits/waiting/delete", post(pages::limits::delete))
-            .route("/locks", get(pages::locks::list))
-            .route("/locks/holder", get(pages::locks::holder))
-            .route(
-                "/locks/{key}/release",
-                get(pages::locks::confirm).post(pages::locks::release),
-            )
-            .route("/recurring", get(pages::recurring::list))
-            .route("/recurring/{name}/{action}", post(pages::recurring::act))
-            .route("/metrics", get(pages::metrics::page))
-            .route("/{set}", get(pages::sets::list))
-            .route("/{set}/confirm", get(pages::sets::confirm))
-            .route("/{set}/action", post(pages::sets::act))
-            .route("/{set}/{jid}", get(pages::sets::detail))
-            .route("/assets/{file}", get(assets::serve))
-            .merge(api::routes())
+        let (routes, _) = routes::all().into_parts();
+        routes
             .fallback(error::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 guard::guard,
             ))
             .with_state(state)
+    }
+
+    /// The paths, relative to the mount point, that take POST: the state-changing routes of
+    /// the pages and the API. Each needs one [`Action`] (see its variants) and answers 403
+    /// without it; everything else is GET and changes nothing.
+    ///
+    /// ```
+    /// let posts = jobs_web::Dashboard::action_routes();
+    /// assert!(posts.contains(&"/queues/{name}/pause"));
+    /// assert!(posts.contains(&"/api/{set}/{id}"));
+    /// assert!(!posts.contains(&"/queues"));
+    /// ```
+    pub fn action_routes() -> Vec<&'static str> {
+        routes::all().into_parts().1
     }
 }

@@ -7,22 +7,56 @@
 
 use axum::http::request::Parts;
 
+use crate::permit::{Op, Permit};
+use crate::{Access, Action, WebError};
+
 /// Per-request facts the guard works out for the pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ctx {
     /// The URL path of the dashboard's root, without a trailing slash (`""` at the root).
     pub base: String,
-    /// Whether this request may see action buttons (not read-only, hook allows acting).
-    pub can_act: bool,
+    /// What this request may do: the authorization hook's answer, with every action taken
+    /// away when the dashboard is read-only. Pages show only the buttons it allows.
+    pub access: Access,
+    /// Who makes the request, as the identify hook says (for the audit record).
+    pub user: Option<String>,
     /// Whether the dashboard runs read-only.
     pub read_only: bool,
 }
 
 impl Ctx {
+    /// Whether this request may take `action` (and so sees its buttons).
+    ///
+    /// ```
+    /// use jobs_web::{Access, Action, Ctx};
+    /// let ctx = Ctx { base: String::new(), access: Access::only([Action::Retry]), user: None, read_only: false };
+    /// assert!(ctx.can(Action::Retry) && !ctx.can(Action::Delete));
+    /// ```
+    pub fn can(&self, action: Action) -> bool {
+        self.access.allows(action)
+    }
+
+    /// Whether this request may take any action at all.
+    ///
+    /// ```
+    /// use jobs_web::{Access, Ctx};
+    /// let ctx = Ctx { base: String::new(), access: Access::read_only(), user: None, read_only: false };
+    /// assert!(!ctx.can_act());
+    /// ```
+    pub fn can_act(&self) -> bool {
+        self.access.can_act()
+    }
+
+    /// A permit for `op` when the request may take its action; else 403 `forbidden`.
+    pub(crate) fn permit(&self, op: Op) -> Result<Permit, WebError> {
+        Permit::check(self, op)
+    }
+
     /// The URL of `path` (which starts with `/`) under the mount point.
     ///
     /// ```
-    /// let ctx = jobs_web::Ctx { base: "/admin/jobs".into(), can_act: true, read_only: false };
+    /// let access = jobs_web::Access::full();
+    /// let ctx = jobs_web::Ctx { base: "/admin/jobs".into(), access, user: None, read_only: false };
     /// assert_eq!(ctx.url("/queues"), "/admin/jobs/queues");
     /// ```
     pub fn url(&self, path: &str) -> String {
@@ -32,7 +66,8 @@ impl Ctx {
     /// The URL of the dashboard's home page.
     ///
     /// ```
-    /// let ctx = jobs_web::Ctx { base: String::new(), can_act: true, read_only: false };
+    /// let access = jobs_web::Access::full();
+    /// let ctx = jobs_web::Ctx { base: String::new(), access, user: None, read_only: false };
     /// assert_eq!(ctx.home(), "/");
     /// ```
     pub fn home(&self) -> String {

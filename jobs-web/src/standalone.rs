@@ -2,7 +2,8 @@
 //! listens beyond loopback without credentials, and HTTP basic auth.
 //!
 //! 1. [`Options::from_env_and_args`] reads `JOBS_URL`, `JOBS_WEB_LISTEN`, `JOBS_WEB_USER`,
-//!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY` and the matching flags.
+//!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY` and the matching
+//!    flags.
 //! 2. [`check_listen`] refuses a non-loopback address without credentials.
 //! 3. [`with_basic_auth`] wraps a router so every request needs the credentials (401
 //!    otherwise), compared in constant time.
@@ -47,11 +48,16 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// Refuse every action (`JOBS_WEB_READ_ONLY=1`, `--read-only`).
     pub read_only: bool,
+    /// Served behind a reverse proxy that sets `X-Forwarded-Host`
+    /// (`JOBS_WEB_BEHIND_PROXY=1`, `--behind-proxy`; see [`crate::Dashboard::behind_proxy`]).
+    pub behind_proxy: bool,
 }
 
 /// How to run the binary.
-pub const USAGE: &str = "usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only]
-  env: JOBS_URL, JOBS_WEB_LISTEN, JOBS_WEB_USER, JOBS_WEB_PASSWORD, JOBS_WEB_READ_ONLY=1
+pub const USAGE: &str =
+    "usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy]
+  env: JOBS_URL, JOBS_WEB_LISTEN, JOBS_WEB_USER, JOBS_WEB_PASSWORD, JOBS_WEB_READ_ONLY=1,
+       JOBS_WEB_BEHIND_PROXY=1
   Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).";
 
 impl Options {
@@ -63,6 +69,9 @@ impl Options {
     /// let o = Options::from_env_and_args(env, ["--listen", "127.0.0.1:8080"]).unwrap();
     /// assert_eq!(o.listen.port(), 8080);
     /// assert!(o.credentials.is_none());
+    /// assert!(!o.behind_proxy);
+    /// let o = Options::from_env_and_args(env, ["--behind-proxy"]).unwrap();
+    /// assert!(o.behind_proxy);
     /// ```
     pub fn from_env_and_args<I, S>(
         env: impl Fn(&str) -> Option<String>,
@@ -74,13 +83,16 @@ impl Options {
     {
         let mut url = env("JOBS_URL").unwrap_or_else(|| "memory://".to_owned());
         let mut listen = env("JOBS_WEB_LISTEN").unwrap_or_else(|| "127.0.0.1:9494".to_owned());
-        let mut read_only = env("JOBS_WEB_READ_ONLY").is_some_and(|v| v == "1" || v == "true");
+        let on = |k: &str| env(k).is_some_and(|v| v == "1" || v == "true");
+        let mut read_only = on("JOBS_WEB_READ_ONLY");
+        let mut behind_proxy = on("JOBS_WEB_BEHIND_PROXY");
         let mut args = args.into_iter().map(Into::into);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--url" => url = args.next().ok_or("--url needs a value")?,
                 "--listen" => listen = args.next().ok_or("--listen needs a value")?,
                 "--read-only" => read_only = true,
+                "--behind-proxy" => behind_proxy = true,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other}\n{USAGE}")),
             }
@@ -99,6 +111,7 @@ impl Options {
             listen,
             credentials,
             read_only,
+            behind_proxy,
         })
     }
 }

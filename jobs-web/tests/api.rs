@@ -389,11 +389,11 @@ async fn the_guard_refuses_the_api_in_json() {
     let r = post_json(&read_only, pause, json!({})).await;
     assert_error("read-only", &r, 403, "read_only", "read-only");
 
-    let viewer = with(jobs_web::Dashboard::new(b.clone()).authorize(|_| Access::VIEW));
+    let viewer = with(jobs_web::Dashboard::new(b.clone()).authorize(|_| Access::read_only()));
     let r = post_json(&viewer, pause, json!({})).await;
     assert_error("viewer", &r, 403, "forbidden", "may not take actions");
 
-    let nobody = with(jobs_web::Dashboard::new(b.clone()).authorize(|_| Access::NONE));
+    let nobody = with(jobs_web::Dashboard::new(b.clone()).authorize(|_| Access::none()));
     let r = get(&nobody, "/admin/jobs/api/stats").await;
     assert_error("nobody", &r, 403, "forbidden", "may not view");
 

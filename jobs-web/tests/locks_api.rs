@@ -173,7 +173,7 @@ async fn releasing_is_refused_without_the_guard() {
         ("read-only", Dashboard::new(b.clone()).read_only(true)),
         (
             "viewer",
-            Dashboard::new(b.clone()).authorize(|_| Access::VIEW),
+            Dashboard::new(b.clone()).authorize(|_| Access::read_only()),
         ),
     ] {
         let app = with(d);

@@ -1,4 +1,5 @@
-//! XSS, CSRF, GET-never-mutates, clamping and 400s, headers, read-only mode and the hook.
+//! XSS, CSRF (with the proxy check), GET-never-mutates, clamping and 400s, headers,
+//! read-only mode and the hook.
 
 mod common;
 
@@ -328,15 +329,15 @@ async fn the_hook_decides_viewing_and_acting() {
         )
     };
     let before = snapshot(&b).await;
-    let (gets, posts) = try_everything(&hooked(Access::VIEW), &s).await;
+    let (gets, posts) = try_everything(&hooked(Access::read_only()), &s).await;
     assert!(
         gets.iter().all(|s| *s == 200) && posts.iter().all(|s| *s == 403),
         "{gets:?} {posts:?}"
     );
-    let (gets, posts) = try_everything(&hooked(Access::NONE), &s).await;
+    let (gets, posts) = try_everything(&hooked(Access::none()), &s).await;
     assert!(gets.iter().all(|s| *s == 403) && posts.iter().all(|s| *s == 403));
     assert_eq!(snapshot(&b).await, before);
-    assert!(!get(&hooked(Access::VIEW), "/admin/jobs/busy")
+    assert!(!get(&hooked(Access::read_only()), "/admin/jobs/busy")
         .await
         .body
         .contains(">Stop<"));
@@ -347,9 +348,9 @@ async fn the_hook_decides_viewing_and_acting() {
         Dashboard::new(b.clone())
             .authorize(|parts| {
                 if parts.headers.contains_key("x-admin") {
-                    Access::FULL
+                    Access::full()
                 } else {
-                    Access::VIEW
+                    Access::read_only()
                 }
             })
             .router(),
@@ -367,4 +368,66 @@ async fn the_hook_decides_viewing_and_acting() {
         .unwrap();
     assert_eq!(send(&app, req).await.status, 303);
     let _ = Arc::clone(&b);
+}
+
+/// A POST through a proxy: the browser's origin is the public host, which only
+/// `X-Forwarded-Host` names; `Host` is the internal address.
+fn proxied_pause() -> Request<Body> {
+    Request::post("/admin/jobs/queues/payments/pause")
+        .header("host", "10.0.0.5:8080")
+        .header("x-forwarded-host", "jobs.example.com")
+        .header("origin", "https://jobs.example.com")
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("paused=true"))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn forwarded_host_is_trusted_only_behind_a_proxy() {
+    let b = memory();
+    seed(&b, "ChargeCard", "payments", "x").await;
+    let before = snapshot(&b).await;
+
+    // By default anyone may send X-Forwarded-Host, so it proves nothing: refused.
+    let r = send(&app(&b), proxied_pause()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("cross-site"), "{}", r.body);
+    assert_eq!(snapshot(&b).await, before);
+    // The API too, in JSON.
+    let req = Request::post("/admin/jobs/api/queues/payments/pause")
+        .header("host", "10.0.0.5:8080")
+        .header("x-forwarded-host", "jobs.example.com")
+        .header("origin", "https://jobs.example.com")
+        .body(Body::empty())
+        .unwrap();
+    let r = send(&app(&b), req).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "cross_site");
+    assert_eq!(snapshot(&b).await, before);
+
+    // Behind a proxy the app declares, the forwarded host is the one the browser used.
+    let proxied = Router::new().nest(
+        "/admin/jobs",
+        Dashboard::new(b.clone()).behind_proxy(true).router(),
+    );
+    let r = send(&proxied, proxied_pause()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let queues = get(&proxied, "/admin/jobs/api/queues").await.json();
+    let payments = queues["queues"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == "payments"))
+        .cloned();
+    assert_eq!(payments.map(|q| q["paused"].clone()), Some(true.into()));
+
+    // Still refused from another site, and when the proxy says another host.
+    let mut evil = proxied_pause();
+    evil.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(send(&proxied, evil).await.status, 403);
+    let mut other = proxied_pause();
+    other
+        .headers_mut()
+        .insert("x-forwarded-host", "other.example.com".parse().unwrap());
+    assert_eq!(send(&proxied, other).await.status, 403);
 }

@@ -20,6 +20,7 @@ fn bin() -> Command {
         "JOBS_WEB_USER",
         "JOBS_WEB_PASSWORD",
         "JOBS_WEB_READ_ONLY",
+        "JOBS_WEB_BEHIND_PROXY",
     ] {
         c.env_remove(k);
     }

@@ -3,7 +3,7 @@
 //! `POST api/limits/waiting/delete`, with their answer types.
 
 use axum::extract::{RawQuery, State};
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
 use jobs::envelope::JobEnvelope;
@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::request::JsonBody;
 use super::ApiResult;
 use crate::params::{Paging, Pairs};
-use crate::{AppState, WebError};
+use crate::permit::Op;
+use crate::{AppState, Ctx, WebError};
 
 /// `GET api/limits?page=&per_page=`: concurrency limits first, then rate limits, each by key.
 #[derive(Debug, Serialize)]
@@ -138,9 +139,11 @@ pub(crate) struct WaitingDeleted {
 
 pub(super) async fn waiting_delete(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<WaitingDeleted> {
+    let permit = ctx.permit(Op::WaitingDelete)?;
     let q = Pairs::parse(raw.as_deref());
     let key = match q.get("key") {
         Some(key) if !key.is_empty() => key.to_owned(),
@@ -149,7 +152,6 @@ pub(super) async fn waiting_delete(
     if body.jids.is_empty() {
         return Err(WebError::bad_request("jids: give the jobs to delete").into());
     }
-    let deleted = st.limit_waiting_delete(&key, body.jids).await?;
-    tracing::info!(key = %key, deleted, "api: jobs waiting for a slot deleted");
+    let deleted = st.limit_waiting_delete(permit, &key, body.jids).await?;
     Ok(Json(WaitingDeleted { key, deleted }))
 }

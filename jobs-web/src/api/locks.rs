@@ -2,7 +2,7 @@
 //! `POST api/locks/{key}/release`, with their answer types.
 
 use axum::extract::{RawQuery, State};
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use jobs::backend::UniqueHeld;
 use jobs::envelope::flow::UniqueUntil;
@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::request::ApiPath;
 use super::ApiResult;
 use crate::params::{Paging, Pairs};
-use crate::AppState;
+use crate::permit::Op;
+use crate::{AppState, Ctx};
 
 /// `GET api/locks?page=&per_page=`: the unique locks held by the dashboard's clock, soonest
 /// to lapse first.
@@ -92,10 +93,11 @@ pub(super) async fn list(
 
 pub(super) async fn release(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<LockReleased> {
-    st.lock_release(&key).await?;
-    tracing::info!(key = %key, "dashboard API: unique lock released");
+    let permit = ctx.permit(Op::LockRelease)?;
+    st.lock_release(permit, &key).await?;
     Ok(Json(LockReleased {
         key,
         released: true,

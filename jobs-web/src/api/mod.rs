@@ -9,49 +9,55 @@
 //!    code (see [`crate::ErrorCode`]); a bad query parameter is a 400 `bad_request` whose
 //!    message names the parameter.
 
+mod actions;
 mod limits;
 mod locks;
 mod request;
 mod types;
 
 use axum::extract::{RawQuery, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use jobs::backend::{JobFilter, JobSet, Selection};
 
 use self::request::{ApiPath, JsonBody};
 use self::types::*;
 use crate::error::{self, ApiError};
-use crate::pages::busy::parse_signal;
+use crate::pages::busy::{parse_signal, signal_op};
+use crate::pages::queues::pause_op;
 use crate::pages::SetKind;
 use crate::params::{Paging, Pairs, DAYS, HOURS};
-use crate::{AppState, WebError};
+use crate::permit::Op;
+use crate::routes::Routes;
+use crate::{AppState, Ctx, WebError};
 
 /// What a handler answers: a typed body, or a JSON error.
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/stats", get(stats))
-        .route("/api/history", get(history))
-        .route("/api/queues", get(queues))
-        .route("/api/queues/{name}", get(queue_jobs))
-        .route("/api/queues/{name}/{action}", post(queue_action))
-        .route("/api/processes", get(processes))
-        .route("/api/processes/signal", post(signal))
-        .route("/api/facts", get(facts))
-        .route("/api/metrics", get(metrics))
-        .route("/api/limits", get(limits::list))
-        .route("/api/limits/waiting", get(limits::waiting))
-        .route("/api/limits/waiting/delete", post(limits::waiting_delete))
-        .route("/api/locks", get(locks::list))
-        .route("/api/locks/{key}/release", post(locks::release))
-        .route("/api/recurring", get(recurring))
-        .route("/api/recurring/{name}/{action}", post(recurring_action))
-        .route("/api/{set}", get(set_list))
-        .route("/api/{set}/count", get(set_count))
-        .route("/api/{set}/{id}", get(set_job).post(set_action))
-        .method_not_allowed_fallback(error::method_not_allowed)
+/// The API's routes, every error in JSON (a wrong method too).
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .read("/api/stats", stats)
+        .read("/api/history", history)
+        .read("/api/queues", queues)
+        .read("/api/queues/{name}", queue_jobs)
+        .act("/api/queues/{name}/{action}", queue_action)
+        .read("/api/processes", processes)
+        .act("/api/processes/signal", signal)
+        .read("/api/facts", facts)
+        .read("/api/metrics", metrics)
+        .read("/api/limits", limits::list)
+        .read("/api/limits/waiting", limits::waiting)
+        .act("/api/limits/waiting/delete", limits::waiting_delete)
+        .read("/api/locks", locks::list)
+        .act("/api/locks/{key}/release", locks::release)
+        .read("/api/actions", actions::list)
+        .read("/api/recurring", recurring)
+        .act("/api/recurring/{name}/{action}", recurring_action)
+        .read("/api/{set}", set_list)
+        .read("/api/{set}/count", set_count)
+        .read("/api/{set}/{id}", set_job)
+        .act("/api/{set}/{id}", set_action)
+        .map(|r| r.method_not_allowed_fallback(error::method_not_allowed))
 }
 
 async fn stats(State(st): State<AppState>) -> ApiResult<StatsBody> {
@@ -123,32 +129,36 @@ async fn queue_jobs(
 
 async fn queue_action(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     ApiPath((name, action)): ApiPath<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> ApiResult<QueueActed> {
     Ok(Json(match action.as_str() {
         "pause" | "resume" => {
             let paused = action == "pause";
-            st.queue_pause(&name, paused).await?;
+            let permit = ctx.permit(pause_op(paused))?;
+            st.queue_pause(permit, &name, paused).await?;
             QueueActed::Paused(QueuePaused {
                 queue: name,
                 paused,
             })
         }
         "clear" => {
-            let removed = st.queue_clear(&name).await?;
+            let permit = ctx.permit(Op::QueueClear)?;
+            let removed = st.queue_clear(permit, &name).await?;
             QueueActed::Cleared(QueueCleared {
                 queue: name,
                 removed,
             })
         }
         "delete" => {
+            let permit = ctx.permit(Op::QueueDelete)?;
             // Only `delete` reads the body.
             let JsonBody(body) = body?;
             if body.jids.is_empty() {
                 return Err(WebError::bad_request("give jids").into());
             }
-            let deleted = st.queue_delete(&name, body.jids, st.now()).await?;
+            let deleted = st.queue_delete(permit, &name, body.jids, st.now()).await?;
             QueueActed::Deleted(JobsDeleted { deleted })
         }
         _ => return Err(WebError::not_found("queue actions: pause, resume, clear, delete").into()),
@@ -163,13 +173,18 @@ async fn processes(State(st): State<AppState>) -> ApiResult<ProcessesBody> {
     }))
 }
 
-async fn signal(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Signalled> {
+async fn signal(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Signalled> {
     let process = body
         .process
         .ok_or_else(|| WebError::bad_request("give process"))?;
     let name = body.signal.unwrap_or_default();
     let sig = parse_signal(&name)?;
-    st.signal(&process, sig).await?;
+    let permit = ctx.permit(signal_op(sig))?;
+    st.signal(permit, &process, sig).await?;
     Ok(Json(Signalled {
         process,
         signal: name,
@@ -212,13 +227,15 @@ async fn set_job(
 
 async fn set_action(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     ApiPath((slug, action)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<ActionDone> {
     let kind = SetKind::from_slug(&slug)?;
     let action = kind.action(&action)?;
+    let permit = ctx.permit(Op::Jobs(action))?;
     let sel = body.selection()?;
-    let count = st.apply(kind, action, sel, st.now()).await?;
+    let count = st.apply(permit, kind, action, sel, st.now()).await?;
     Ok(Json(ActionDone {
         action: action.name(),
         count,
@@ -239,9 +256,11 @@ async fn recurring(State(st): State<AppState>) -> ApiResult<RecurringBody> {
 
 async fn recurring_action(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     ApiPath((name, action)): ApiPath<(String, String)>,
 ) -> ApiResult<ScheduleActed> {
-    let jid = st.schedule_act(&name, &action, st.now()).await?;
+    let permit = ctx.permit(Op::schedule(&action)?)?;
+    let jid = st.schedule_act(permit, &name, &action, st.now()).await?;
     Ok(Json(ScheduleActed {
         schedule: name,
         action,

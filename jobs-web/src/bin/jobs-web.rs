@@ -33,7 +33,15 @@ async fn run() -> Result<(), String> {
     let backend = jobs_backends::connect(&opts.url)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url)))?;
-    let mut app = Dashboard::new(backend).read_only(opts.read_only).router();
+    let mut dashboard = Dashboard::new(backend)
+        .read_only(opts.read_only)
+        .behind_proxy(opts.behind_proxy);
+    if let Some(c) = &opts.credentials {
+        // Every request that gets through basic auth is this user's.
+        let user = c.user.clone();
+        dashboard = dashboard.identify(move |_| Some(user.clone()));
+    }
+    let mut app = dashboard.router();
     if let Some(c) = opts.credentials.clone() {
         app = with_basic_auth(app, c);
     }

@@ -9,7 +9,8 @@ use maud::{html, Markup};
 
 use crate::layout::{empty, page as chrome, post_button, Nav};
 use crate::params::Pairs;
-use crate::{fmt, AppState, Ctx, WebError};
+use crate::permit::Op;
+use crate::{fmt, Action, AppState, Ctx, WebError};
 
 /// `GET /busy`: processes and their running jobs.
 pub async fn page(
@@ -19,6 +20,7 @@ pub async fn page(
     let now = st.now();
     let procs = st.processes().await?;
     let signal_url = ctx.url("/busy/signal");
+    let signals = ctx.can(Action::Quiet) || ctx.can(Action::Stop);
     let body = html! {
         section.panel {
             h2 { "Processes" }
@@ -27,7 +29,7 @@ pub async fn page(
                     thead { tr {
                         th { "Process" } th { "Started" } th.num { "Threads" } th.num { "Busy" }
                         th { "Heartbeat" } th { "Queues" } th { "State" }
-                        @if ctx.can_act { th { "Actions" } }
+                        @if signals { th { "Actions" } }
                     } }
                     tbody {
                         @for p in &procs {
@@ -43,12 +45,14 @@ pub async fn page(
                                 td { (fmt::relative(p.beat_at, now)) }
                                 td { (p.info.queues.join(", ")) }
                                 td { @if p.quiet { span.badge { "quiet" } } @else { "running" } }
-                                @if ctx.can_act {
+                                @if signals {
                                     td.actions {
-                                        @if !p.quiet {
+                                        @if !p.quiet && ctx.can(Action::Quiet) {
                                             (post_button(&signal_url, "Quiet", "", &[("process", &p.info.id), ("signal", "quiet")]))
                                         }
-                                        (post_button(&signal_url, "Stop", "danger", &[("process", &p.info.id), ("signal", "stop")]))
+                                        @if ctx.can(Action::Stop) {
+                                            (post_button(&signal_url, "Stop", "danger", &[("process", &p.info.id), ("signal", "stop")]))
+                                        }
                                     }
                                 }
                             }
@@ -96,6 +100,15 @@ pub(crate) fn parse_signal(s: &str) -> Result<ProcessSignal, WebError> {
     }
 }
 
+/// The operation of leaving `sig` for a process.
+pub(crate) fn signal_op(sig: ProcessSignal) -> Op {
+    match sig {
+        ProcessSignal::Quiet => Op::Quiet,
+        // A signal added later needs at least what stopping needs.
+        _ => Op::Stop,
+    }
+}
+
 /// `POST /busy/signal` with `process` and `signal`: leave a signal for a process.
 pub async fn signal(
     State(st): State<AppState>,
@@ -108,6 +121,7 @@ pub async fn signal(
         .ok_or_else(|| WebError::bad_request("process is required"))?
         .to_owned();
     let sig = parse_signal(form.get("signal").unwrap_or(""))?;
-    st.signal(&process, sig).await?;
+    let permit = ctx.permit(signal_op(sig))?;
+    st.signal(permit, &process, sig).await?;
     Ok(Redirect::to(&ctx.url("/busy")))
 }

@@ -13,7 +13,8 @@ use maud::{html, Markup};
 
 use crate::layout::{confirm_form, empty, page as chrome, pager_more, pager_more_keeping, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
+use crate::permit::Op;
+use crate::{fmt, mount, Action, AppState, Ctx, ErrorCode, WebError};
 
 /// How many characters of a waiting job's arguments the listing shows.
 const ARGS: usize = 120;
@@ -139,7 +140,7 @@ pub async fn waiting(
                     div.scroll { table #waiting {
                         thead { tr {
                             th { "Job" } th { "Class" } th { "Arguments" } th { "Queue" }
-                            @if ctx.can_act { th { "Actions" } }
+                            @if ctx.can(Action::Release) { th { "Actions" } }
                         } }
                         tbody { @for j in jobs {
                             tr {
@@ -147,7 +148,7 @@ pub async fn waiting(
                                 td { (j.class) }
                                 td { code { (fmt::args_short(&j.args, ARGS)) } }
                                 td { (j.queue) }
-                                @if ctx.can_act {
+                                @if ctx.can(Action::Release) {
                                     td.actions {
                                         a.button.danger href=(confirm_url(&ctx, &key, &j.jid)) { "Delete…" }
                                     }
@@ -208,7 +209,7 @@ pub async fn confirm(
                 dt { "Arguments" } dd { code { (fmt::args_short(&job.args, ARGS)) } }
             }
             (confirm_form(
-                &ctx,
+                ctx.can(Action::Release),
                 &ctx.url("/limits/waiting/delete"),
                 &[("key", &key), ("jid", &job.jid)],
                 "Delete job",
@@ -226,14 +227,18 @@ pub async fn delete(
     Extension(ctx): Extension<Ctx>,
     body: Bytes,
 ) -> Result<Redirect, WebError> {
+    let permit = ctx.permit(Op::WaitingDelete)?;
     let (key, jid) = key_and_jid(&Pairs::from_body(&body))?;
-    if st.limit_waiting_delete(&key, vec![jid.clone()]).await? == 0 {
+    if st
+        .limit_waiting_delete(permit, &key, vec![jid.clone()])
+        .await?
+        == 0
+    {
         return Err(WebError::new(
             ErrorCode::Conflict,
             "this job no longer waits for a slot of this key: it was brought back, ran, or is gone",
         ));
     }
-    tracing::info!(key = %key, jid = %jid, "dashboard: job waiting for a slot deleted");
     Ok(Redirect::to(&format!(
         "{}?{}",
         ctx.url("/limits/waiting"),

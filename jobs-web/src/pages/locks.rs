@@ -14,7 +14,8 @@ use maud::{html, Markup};
 use crate::data::Place;
 use crate::layout::{confirm_form, empty, page as chrome, pager_more, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
+use crate::permit::Op;
+use crate::{fmt, mount, Action, AppState, Ctx, ErrorCode, WebError};
 
 /// How many characters of a key a listing shows (the whole key is its title).
 const SHORT_KEY: usize = 12;
@@ -87,7 +88,7 @@ pub async fn list(
                             th { "Key" } th { "Job" } th { "Queue" }
                             th title="start: while the job waits; success: until it ends for good" { "Held until" }
                             th { "Lapses" }
-                            @if ctx.can_act { th { "Actions" } }
+                            @if ctx.can(Action::Release) { th { "Actions" } }
                         } }
                         tbody { @for h in held { (row(&ctx, h, now)) } }
                     } }
@@ -108,7 +109,7 @@ fn row(ctx: &Ctx, h: &UniqueHeld, now: DateTime<Utc>) -> Markup {
             td { a href=(ctx.url(&format!("/queues/{}", mount::seg(&h.queue)))) { (h.queue) } }
             td { span title=(meaning) { (word) } }
             td { (fmt::relative(h.expires_at, now)) br; small.muted { (fmt::time(h.expires_at)) } }
-            @if ctx.can_act {
+            @if ctx.can(Action::Release) {
                 td.actions { a.button.danger href=(release_url(ctx, &h.key)) { "Release…" } }
             }
         }
@@ -139,7 +140,7 @@ pub async fn confirm(
                 dt { "Held until" } dd { (word) " (" (meaning) ")" }
                 dt { "Lapses" } dd { (fmt::time(h.expires_at)) " (" (fmt::relative(h.expires_at, now)) ")" }
             }
-            (confirm_form(&ctx, &release_url(&ctx, &h.key), &[("jid", &h.jid)], "Release lock", &base))
+            (confirm_form(ctx.can(Action::Release), &release_url(&ctx, &h.key), &[("jid", &h.jid)], "Release lock", &base))
         }
     };
     Ok(chrome(&ctx, Nav::Locks, "Release lock", body))
@@ -153,6 +154,7 @@ pub async fn release(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Redirect, WebError> {
+    let permit = ctx.permit(Op::LockRelease)?;
     let form = Pairs::from_body(&body);
     if let Some(jid) = form.get("jid") {
         if st.lock(&key, st.now()).await?.jid != jid {
@@ -162,8 +164,7 @@ pub async fn release(
             ));
         }
     }
-    st.lock_release(&key).await?;
-    tracing::info!(key = %key, "dashboard: unique lock released");
+    st.lock_release(permit, &key).await?;
     Ok(Redirect::to(&format!(
         "{}?{}",
         ctx.url("/locks"),

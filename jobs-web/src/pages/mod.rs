@@ -1,6 +1,7 @@
 //! The HTML pages, one file per area, and what the pages and the API share: the job sets
 //! and the actions allowed on each.
 
+pub mod actions;
 pub mod busy;
 pub mod dashboard;
 pub mod limits;
@@ -64,16 +65,16 @@ impl SetKind {
     }
 
     /// The actions offered on its jobs.
-    pub fn actions(self) -> &'static [Action] {
+    pub fn actions(self) -> &'static [SetAction] {
         match self {
-            SetKind::Scheduled => &[Action::Enqueue, Action::Delete, Action::Kill],
-            SetKind::Retries => &[Action::Retry, Action::Delete, Action::Kill],
-            SetKind::Dead => &[Action::Retry, Action::Delete],
+            SetKind::Scheduled => &[SetAction::Enqueue, SetAction::Delete, SetAction::Kill],
+            SetKind::Retries => &[SetAction::Retry, SetAction::Delete, SetAction::Kill],
+            SetKind::Dead => &[SetAction::Retry, SetAction::Delete],
         }
     }
 
     /// The action named `name`, if this set offers it; else a 400.
-    pub fn action(self, name: &str) -> Result<Action, WebError> {
+    pub fn action(self, name: &str) -> Result<SetAction, WebError> {
         self.actions()
             .iter()
             .copied()
@@ -84,9 +85,9 @@ impl SetKind {
     }
 }
 
-/// What can be done to jobs in a set.
+/// What can be done to jobs in a set (each needs one [`crate::Action`]; see `permit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum SetAction {
     /// Put scheduled jobs on their queues now.
     Enqueue,
     /// Put retry or dead jobs on their queues now.
@@ -97,30 +98,30 @@ pub enum Action {
     Kill,
 }
 
-impl Action {
+impl SetAction {
     /// Its name in forms and the API.
     pub fn name(self) -> &'static str {
         match self {
-            Action::Enqueue => "enqueue",
-            Action::Retry => "retry",
-            Action::Delete => "delete",
-            Action::Kill => "kill",
+            SetAction::Enqueue => "enqueue",
+            SetAction::Retry => "retry",
+            SetAction::Delete => "delete",
+            SetAction::Kill => "kill",
         }
     }
 
     /// Its button label.
     pub fn label(self) -> &'static str {
         match self {
-            Action::Enqueue => "Enqueue now",
-            Action::Retry => "Retry now",
-            Action::Delete => "Delete",
-            Action::Kill => "Kill",
+            SetAction::Enqueue => "Enqueue now",
+            SetAction::Retry => "Retry now",
+            SetAction::Delete => "Delete",
+            SetAction::Kill => "Kill",
         }
     }
 
     /// Whether it cannot be undone (shown in red).
     pub fn danger(self) -> bool {
-        matches!(self, Action::Delete | Action::Kill)
+        matches!(self, SetAction::Delete | SetAction::Kill)
     }
 }
 
@@ -135,7 +136,7 @@ mod tests {
         for kind in [SetKind::Scheduled, SetKind::Retries, SetKind::Dead] {
             assert_eq!(SetKind::from_slug(kind.slug()).ok(), Some(kind));
         }
-        assert_eq!(SetKind::Dead.action("retry").ok(), Some(Action::Retry));
+        assert_eq!(SetKind::Dead.action("retry").ok(), Some(SetAction::Retry));
         assert!(SetKind::Dead.action("kill").is_err());
     }
 }

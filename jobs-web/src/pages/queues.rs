@@ -11,7 +11,8 @@ use maud::{html, Markup};
 
 use crate::layout::{empty, hidden, page as chrome, pager, post_button, Nav};
 use crate::params::{Paging, Pairs};
-use crate::{fmt, mount, AppState, Ctx, WebError};
+use crate::permit::Op;
+use crate::{fmt, mount, Action, AppState, Ctx, WebError};
 
 /// `GET /queues`: every queue.
 pub async fn list(
@@ -25,7 +26,7 @@ pub async fn list(
                 div.scroll { table {
                     thead { tr {
                         th { "Queue" } th.num { "Size" } th.num { "Latency" } th { "State" }
-                        @if ctx.can_act { th { "Actions" } }
+                        @if ctx.can(Action::Pause) || ctx.can(Action::Delete) { th { "Actions" } }
                     } }
                     tbody {
                         @for q in &queues {
@@ -35,14 +36,18 @@ pub async fn list(
                                 td.num { (q.size) }
                                 td.num { (fmt::dur(q.latency)) }
                                 td { @if q.paused { span.badge { "paused" } } @else { "running" } }
-                                @if ctx.can_act {
+                                @if ctx.can(Action::Pause) || ctx.can(Action::Delete) {
                                     td.actions {
-                                        @if q.paused {
-                                            (post_button(&format!("{base}/pause"), "Resume", "", &[("paused", "false")]))
-                                        } @else {
-                                            (post_button(&format!("{base}/pause"), "Pause", "", &[("paused", "true")]))
+                                        @if ctx.can(Action::Pause) {
+                                            @if q.paused {
+                                                (post_button(&format!("{base}/pause"), "Resume", "", &[("paused", "false")]))
+                                            } @else {
+                                                (post_button(&format!("{base}/pause"), "Pause", "", &[("paused", "true")]))
+                                            }
                                         }
-                                        a.button.danger href=(format!("{base}/clear")) { "Clear…" }
+                                        @if ctx.can(Action::Delete) {
+                                            a.button.danger href=(format!("{base}/clear")) { "Clear…" }
+                                        }
                                     }
                                 }
                             }
@@ -84,7 +89,7 @@ pub async fn browse(
                 @if i.paused { " · " span.badge { "paused" } }
             }
         }
-        @if ctx.can_act && page.total > 0 {
+        @if ctx.can(Action::Delete) && page.total > 0 {
             p { a.button.danger href=(format!("{base}/clear")) { "Clear this queue…" } }
         }
         section.panel {
@@ -94,7 +99,7 @@ pub async fn browse(
                     thead { tr {
                         th.num title=(PRIORITY_HELP) { "Priority" }
                         th { "Job" } th { "Arguments" } th { "Enqueued" }
-                        @if ctx.can_act { th { "Actions" } }
+                        @if ctx.can(Action::Delete) { th { "Actions" } }
                     } }
                     tbody {
                         @for j in &page.jobs {
@@ -103,7 +108,7 @@ pub async fn browse(
                                 td { (j.job.class) br; small.muted { (j.job.jid) } }
                                 td { code { (fmt::args_short(&j.job.args, 120)) } }
                                 td { (fmt::epoch(j.job.enqueued_at)) }
-                                @if ctx.can_act {
+                                @if ctx.can(Action::Delete) {
                                     td.actions { (post_button(&format!("{base}/delete"), "Delete", "danger", &[("jid", &j.job.jid)])) }
                                 }
                             }
@@ -128,7 +133,7 @@ pub async fn confirm_clear(
     let body = html! {
         section.panel.confirm {
             p { "Clearing queue " strong { (name) } " removes " strong #confirm-count { (size) } " jobs. This cannot be undone." }
-            @if ctx.can_act {
+            @if ctx.can(Action::Delete) {
                 form method="post" action=(format!("{base}/clear")) {
                     (hidden("expected", &size.to_string()))
                     button.danger type="submit" { "Remove " (size) " jobs" }
@@ -146,8 +151,8 @@ pub async fn clear(
     Extension(ctx): Extension<Ctx>,
     Path(name): Path<String>,
 ) -> Result<Redirect, WebError> {
-    let n = st.queue_clear(&name).await?;
-    tracing::info!(queue = %name, removed = n, "dashboard: queue cleared");
+    let permit = ctx.permit(Op::QueueClear)?;
+    st.queue_clear(permit, &name).await?;
     Ok(Redirect::to(&ctx.url("/queues")))
 }
 
@@ -159,7 +164,8 @@ pub async fn pause(
     body: Bytes,
 ) -> Result<Redirect, WebError> {
     let paused = parse_bool(Pairs::from_body(&body).get("paused"))?;
-    st.queue_pause(&name, paused).await?;
+    let permit = ctx.permit(pause_op(paused))?;
+    st.queue_pause(permit, &name, paused).await?;
     Ok(Redirect::to(&ctx.url("/queues")))
 }
 
@@ -170,14 +176,24 @@ pub async fn delete(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Redirect, WebError> {
+    let permit = ctx.permit(Op::QueueDelete)?;
     let jids = Pairs::from_body(&body).jids()?;
     if jids.is_empty() {
         return Err(WebError::bad_request("jid is required"));
     }
-    st.queue_delete(&name, jids, st.now()).await?;
+    st.queue_delete(permit, &name, jids, st.now()).await?;
     Ok(Redirect::to(
         &ctx.url(&format!("/queues/{}", mount::seg(&name))),
     ))
+}
+
+/// The operation of pausing (`true`) or resuming (`false`) a queue.
+pub(crate) fn pause_op(paused: bool) -> Op {
+    if paused {
+        Op::QueuePause
+    } else {
+        Op::QueueResume
+    }
 }
 
 pub(crate) fn parse_bool(v: Option<&str>) -> Result<bool, WebError> {

@@ -13,7 +13,8 @@ use jobs::schedule::{parse_duration, Schedule, ScheduleRecord};
 use maud::{html, Markup};
 
 use crate::layout::{empty, page as chrome, post_button, Nav};
-use crate::{fmt, mount, AppState, Ctx, WebError};
+use crate::permit::Op;
+use crate::{fmt, mount, Action, AppState, Ctx, WebError};
 
 /// A schedule's timing, read back from its description.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +174,7 @@ pub async fn list(
                         thead { tr {
                             th { "Schedule" } th { "When" } th { "Time zone" } th { "Next runs" }
                             th { "Last run" } th { "Job" } th { "State" }
-                            @if ctx.can_act { th { "Actions" } }
+                            @if ctx.can(Action::Schedule) { th { "Actions" } }
                         } }
                         tbody { @for r in rs { (row(&ctx, r, now)) } }
                     } }
@@ -196,7 +197,7 @@ fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
             td { @if let Some(l) = r.last_run { (fmt::relative(l, now)) } @else { "never" } }
             td { (r.job.class) " → " (r.job.queue) br; code { (fmt::args_short(&r.job.args, 60)) } }
             td { @if r.enabled { "enabled" } @else { span.badge { "disabled" } } }
-            @if ctx.can_act {
+            @if ctx.can(Action::Schedule) {
                 td.actions {
                     @if r.enabled {
                         (post_button(&format!("{base}/disable"), "Disable", "", &[]))
@@ -216,6 +217,7 @@ pub async fn act(
     Extension(ctx): Extension<Ctx>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Redirect, WebError> {
-    st.schedule_act(&name, &action, st.now()).await?;
+    let permit = ctx.permit(Op::schedule(&action)?)?;
+    st.schedule_act(permit, &name, &action, st.now()).await?;
     Ok(Redirect::to(&ctx.url("/recurring")))
 }

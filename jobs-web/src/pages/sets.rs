@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use jobs::backend::{JobFilter, Selection, StoredJob};
 use maud::{html, Markup};
 
-use super::SetKind;
+use super::{SetAction, SetKind};
 use crate::layout::{empty, hidden, page as chrome, pager, Nav};
 use crate::params::{Paging, Pairs};
+use crate::permit::Op;
 use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
 fn nav(kind: SetKind) -> Nav {
@@ -47,6 +48,7 @@ pub async fn list(
     let base = ctx.url(&format!("/{}", kind.slug()));
     let class = filter.class.clone().unwrap_or_default();
     let text = filter.text.clone().unwrap_or_default();
+    let actions = allowed(&ctx, kind);
     let body = html! {
         form.filter method="get" action=(base) {
             label { "Job name " input type="text" name="class" value=(class) placeholder="e.g. SendWelcomeEmail"; }
@@ -60,27 +62,27 @@ pub async fn list(
                     (hidden("class", &class)) (hidden("q", &text))
                     div.scroll { table {
                         thead { tr {
-                            @if ctx.can_act { th { input type="checkbox" .select-all aria-label="select all"; } }
+                            @if !actions.is_empty() { th { input type="checkbox" .select-all aria-label="select all"; } }
                             th { (when_label(kind)) } th { "Job" } th { "Queue" } th { "Arguments" }
                             @if kind != SetKind::Scheduled { th { "Error" } th.num { "Retries" } }
                         } }
-                        tbody { @for j in &page.jobs { (row(&ctx, kind, j, now)) } }
+                        tbody { @for j in &page.jobs { (row(&ctx, kind, j, now, !actions.is_empty())) } }
                     } }
-                    @if ctx.can_act {
+                    @if !actions.is_empty() {
                         p.actions {
                             "Selected: "
-                            @for a in kind.actions() {
+                            @for a in &actions {
                                 button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) }
                                 " "
                             }
                         }
                     }
                 }
-                @if ctx.can_act {
+                @if !actions.is_empty() {
                     form.actions method="get" action=(format!("{base}/confirm")) {
                         (hidden("scope", "all")) (hidden("class", &class)) (hidden("q", &text))
                         "All " (page.total) @if filter.is_empty() { " jobs: " } @else { " matching jobs: " }
-                        @for a in kind.actions() {
+                        @for a in &actions {
                             button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) " all" }
                             " "
                         }
@@ -93,7 +95,16 @@ pub async fn list(
     Ok(chrome(&ctx, nav(kind), kind.title(), body))
 }
 
-fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: DateTime<Utc>) -> Markup {
+/// The actions of set `kind` this request may take (the only buttons it sees).
+fn allowed(ctx: &Ctx, kind: SetKind) -> Vec<SetAction> {
+    kind.actions()
+        .iter()
+        .copied()
+        .filter(|a| ctx.can(Op::Jobs(*a).action()))
+        .collect()
+}
+
+fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: DateTime<Utc>, selectable: bool) -> Markup {
     let detail = ctx.url(&format!("/{}/{}", kind.slug(), mount::seg(&j.job.jid)));
     let by_class = format!(
         "{}?{}",
@@ -102,7 +113,7 @@ fn row(ctx: &Ctx, kind: SetKind, j: &StoredJob, now: DateTime<Utc>) -> Markup {
     );
     html! {
         tr {
-            @if ctx.can_act { td { input type="checkbox" name="jid" value=(j.job.jid) aria-label="select"; } }
+            @if selectable { td { input type="checkbox" name="jid" value=(j.job.jid) aria-label="select"; } }
             td { a href=(detail) { @if let Some(at) = j.at { (fmt::relative(at, now)) } @else { "–" } } }
             td { a href=(by_class) { (j.job.class) } br; a.muted href=(detail) { small { (j.job.jid) } } }
             td { (j.job.queue) }
@@ -173,7 +184,7 @@ pub async fn confirm(
                 " of " (kind.title()) " (" (describe(&sel)) ")."
                 @if action.danger() { " This cannot be undone." }
             }
-            @if ctx.can_act && n > 0 {
+            @if n > 0 && ctx.can(Op::Jobs(action).action()) {
                 form method="post" action=(format!("{base}/action")) {
                     (hidden("action", action.name())) (hidden("expected", &n.to_string()))
                     @match &sel {
@@ -189,6 +200,7 @@ pub async fn confirm(
                     " " a href=(base) { "Cancel" }
                 }
             } @else if n == 0 { p.muted { "Nothing to do. " a href=(base) { "Back" } } }
+            @else { p.muted { "You may not take this action." } }
         }
     };
     Ok(chrome(&ctx, nav(kind), "Confirm", body))
@@ -205,6 +217,7 @@ pub async fn act(
     let kind = SetKind::from_slug(&slug)?;
     let form = Pairs::from_body(&body);
     let action = kind.action(form.get("action").unwrap_or(""))?;
+    let permit = ctx.permit(Op::Jobs(action))?;
     let sel = selection(&form)?;
     if let (Selection::Matching(_), Some(expected)) = (&sel, form.get("expected")) {
         let expected: u64 = expected
@@ -225,13 +238,7 @@ pub async fn act(
         ]),
         _ => String::new(),
     };
-    let n = st.apply(kind, action, sel, st.now()).await?;
-    tracing::info!(
-        set = kind.slug(),
-        action = action.name(),
-        jobs = n,
-        "dashboard action"
-    );
+    st.apply(permit, kind, action, sel, st.now()).await?;
     let back = ctx.url(&format!("/{}", kind.slug()));
     Ok(Redirect::to(&if keep.is_empty() {
         back
@@ -252,12 +259,13 @@ pub async fn detail(
     let job = &j.job;
     let base = ctx.url(&format!("/{}", kind.slug()));
     let extra = serde_json::Value::Object(job.extra.clone());
+    let actions = allowed(&ctx, kind);
     let body = html! {
         p.muted { a href=(base) { "← " (kind.title()) } }
-        @if ctx.can_act {
+        @if !actions.is_empty() {
             form.actions method="get" action=(format!("{base}/confirm")) {
                 (hidden("jid", &job.jid))
-                @for a in kind.actions() {
+                @for a in &actions {
                     button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) } " "
                 }
             }

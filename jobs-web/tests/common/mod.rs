@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod locks;
+pub mod roles;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
