@@ -1,7 +1,9 @@
 //! Errors a handler answers with, never a crash: a stable code (which fixes the status) and
 //! a message.
 //!
-//! 1. Pages send a [`WebError`] as plain text: `400 Bad Request days must be …`.
+//! 1. Pages send a [`WebError`] as an HTML page in the dashboard's layout, with the status,
+//!    the message and a way back (`error_page.rs`); plain text (`400 Bad Request days must
+//!    be …`) where no layout may be shown (a request that may not view the dashboard).
 //! 2. The API (anything under `api/`) sends it as JSON through [`ApiError`]:
 //!    `{"error": {"code": "bad_request", "message": "days must be …"}}`. The guard, the
 //!    fallback and the API's extractors use the same shape, so no API answer is text.
@@ -147,15 +149,19 @@ impl From<BackendError> for WebError {
 
 /// Pages: plain text, `<status> <message>`.
 impl IntoResponse for WebError {
+    /// Plain text; the guard turns a page's into an HTML page in the dashboard's layout
+    /// (it finds the error in the answer's extensions).
     fn into_response(self) -> Response {
         let status = self.status();
         let body = format!("{status} {}\n", self.message);
-        (
+        let mut resp = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             body,
         )
-            .into_response()
+            .into_response();
+        resp.extensions_mut().insert(self);
+        resp
     }
 }
 

@@ -8,7 +8,9 @@
 //!    errors with the codes `forbidden`, `cross_site` and `read_only`. Which action a
 //!    request needs is checked by its handler, through a permit (see `permit`).
 //! 3. Works out the mount point, the access and the user ([`crate::Ctx`]) for the handler.
-//! 4. Adds the security headers to every answer: a strict Content-Security-Policy with no
+//! 4. Turns a page's error ([`WebError`] in the answer's extensions) into an HTML page in
+//!    the layout with a way back (`error_page.rs`); the API's stay JSON.
+//! 5. Adds the security headers to every answer: a strict Content-Security-Policy with no
 //!    inline scripts or styles, no framing, no sniffing, no referrer to other sites, and
 //!    `no-store` on everything but the hashed assets.
 
@@ -19,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::{self, ErrorCode};
-use crate::{mount, Access, Action, AppState, Ctx, WebError};
+use crate::{error_page, mount, Access, Action, AppState, Ctx, WebError};
 
 /// The Content-Security-Policy every answer carries.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -55,20 +57,28 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     } else {
         None
     };
-    let mut resp = match refusal {
-        Some((code, why)) => error::answer(parts.uri.path(), WebError::new(code, why)),
-        None => {
-            let ctx = Ctx {
-                base: mount::base_of(&parts),
-                access,
-                user: state.identify.as_ref().and_then(|hook| hook(&parts)),
-                read_only: state.read_only,
-            };
+    let path = parts.uri.path().to_owned();
+    // Pages answer errors in the layout, once the request may see the dashboard at all.
+    let ctx = access.allows(Action::View).then(|| Ctx {
+        base: mount::base_of(&parts),
+        access,
+        user: state.identify.as_ref().and_then(|hook| hook(&parts)),
+        read_only: state.read_only,
+    });
+    let mut resp = match (refusal, &ctx) {
+        (Some((code, why)), _) => error::answer(&path, WebError::new(code, why)),
+        (None, None) => error::answer(&path, WebError::forbidden("you may not view")),
+        (None, Some(ctx)) => {
             let mut req = Request::from_parts(parts, body);
-            req.extensions_mut().insert(ctx);
+            req.extensions_mut().insert(ctx.clone());
             next.run(req).await
         }
     };
+    if let (Some(ctx), false) = (&ctx, error::is_api(&path)) {
+        if let Some(e) = resp.extensions_mut().remove::<WebError>() {
+            resp = error_page::render(ctx, &path, &e);
+        }
+    }
     secure_headers(resp.headers_mut());
     resp
 }

@@ -38,6 +38,7 @@ mod api;
 mod assets;
 mod data;
 mod error;
+mod error_page;
 mod fmt;
 pub mod guard;
 mod layout;

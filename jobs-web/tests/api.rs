@@ -406,30 +406,52 @@ async fn the_guard_refuses_the_api_in_json() {
     assert_error("cross-site", &r, 403, "cross_site", "cross-site");
 }
 
+/// A page's error is a page of the dashboard: the layout (navigation), the status and the
+/// message, and a link back to the listing it came from.
 #[tokio::test]
-async fn pages_keep_their_text_errors() {
+async fn pages_answer_errors_in_the_layout_with_a_way_back() {
     let b = memory();
     let app = app(&b);
-    for (uri, status, text) in [
+    for (uri, status, text, back) in [
         (
             "/admin/jobs?days=abc",
             400,
-            "400 Bad Request days must be a whole number",
+            "days must be a whole number",
+            "/admin/jobs/",
         ),
-        ("/admin/jobs/nope", 404, "404 Not Found no such page"),
+        ("/admin/jobs/nope", 404, "no such page", "/admin/jobs/"),
         (
             "/admin/jobs/dead/ffff",
             404,
-            "404 Not Found no such job in this set",
+            "no such job in this set",
+            "/admin/jobs/dead",
         ),
-        ("/admin/jobs/apis", 404, "404 Not Found no such page"),
+        (
+            "/admin/jobs/retries/ffff",
+            404,
+            "no such job in this set",
+            "/admin/jobs/retries",
+        ),
+        ("/admin/jobs/apis", 404, "no such page", "/admin/jobs/"),
     ] {
         let r = get(&app, uri).await;
         assert_eq!(r.status, status, "{uri}");
-        assert!(r.body.starts_with(text), "{uri}: {}", r.body);
         let ct = r.headers["content-type"].to_str().unwrap_or_default();
-        assert!(ct.starts_with("text/plain"), "{uri}: {ct}");
+        assert!(ct.starts_with("text/html"), "{uri}: {ct}");
+        assert!(r.body.starts_with("<!DOCTYPE html>"), "{uri}: {}", r.body);
+        assert!(r.body.contains(text), "{uri}: {}", r.body);
+        assert!(r.body.contains(&format!("{status} ")), "{uri}");
+        assert!(
+            r.body.contains(&format!("href=\"{back}\"")),
+            "{uri}: no link back to {back}: {}",
+            r.body
+        );
+        assert!(r.body.contains("<nav>"), "{uri}: the layout's navigation");
     }
+    // The job page of a job that is gone says why that happens.
+    let r = get(&app, "/admin/jobs/retries/ffff").await;
+    assert!(r.body.contains("may have run, been retried"), "{}", r.body);
+
     let read_only = Router::new().nest(
         "/admin/jobs",
         jobs_web::Dashboard::new(b.clone()).read_only(true).router(),
@@ -441,10 +463,23 @@ async fn pages_keep_their_text_errors() {
     )
     .await;
     assert_eq!(r.status, 403);
-    assert!(
-        r.body
-            .starts_with("403 Forbidden the dashboard is read-only"),
-        "{}",
-        r.body
+    assert!(r.body.contains("the dashboard is read-only"), "{}", r.body);
+    assert!(r.body.contains("href=\"/admin/jobs/queues\""), "{}", r.body);
+}
+
+/// A request that may not view the dashboard gets no layout (no navigation, no names of
+/// pages): a plain-text 403.
+#[tokio::test]
+async fn a_request_that_may_not_view_gets_no_layout() {
+    let b = memory();
+    let app = Router::new().nest(
+        "/admin/jobs",
+        jobs_web::Dashboard::new(b.clone())
+            .authorize(|_| jobs_web::Access::none())
+            .router(),
     );
+    let r = get(&app, "/admin/jobs/dead/ffff").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.starts_with("403 Forbidden"), "{}", r.body);
+    assert!(!r.body.contains("<nav"), "{}", r.body);
 }
