@@ -209,13 +209,38 @@ async fn check_actions(url: &str, b: &Arc<dyn AdminBackend>, s: &Seeded) {
         "a refused delete deletes nothing"
     );
 
-    let deleted = ok(
-        url,
-        &[
-            "delete", "--all", "--set", "dead", "--filter", "division", "--yes",
-        ],
-    );
-    assert_eq!(deleted, "Deleted 1 job(s).\n");
+    let all_division = ["delete", "--all", "--set", "dead", "--filter", "division"];
+    let prompt = "Delete 1 job(s) matching \"division\" of the dead set? [y/N] ";
+    match support::jobs_on_tty(url, &all_division, "n\n") {
+        Some(no) => {
+            assert_eq!(no.code, 1, "{no:?}");
+            // The pty echoes the typed answer when it is written, before or after the prompt.
+            assert_eq!(
+                no.stdout.replacen("n\n", "", 1),
+                format!("{prompt}error: cancelled: nothing was changed\n"),
+                "{no:?}"
+            );
+            assert!(
+                holds(b, JobSet::Dead, &s.dead).await,
+                "a cancelled delete deletes nothing"
+            );
+            let yes = support::jobs_on_tty(url, &all_division, "y\n").expect("script ran before");
+            assert_eq!(yes.code, 0, "{yes:?}");
+            assert_eq!(
+                yes.stdout.replacen("y\n", "", 1),
+                format!("{prompt}Deleted 1 job(s).\n"),
+                "{yes:?}"
+            );
+        }
+        None => {
+            eprintln!(
+                "util-linux `script` is missing: the confirmation on a terminal is not tested"
+            );
+            let mut with_yes = all_division.to_vec();
+            with_yes.push("--yes");
+            assert_eq!(ok(url, &with_yes), "Deleted 1 job(s).\n");
+        }
+    }
     assert!(!holds(b, JobSet::Dead, &s.dead).await);
     assert!(
         holds(b, JobSet::Dead, alice).await,

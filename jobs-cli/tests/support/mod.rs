@@ -43,6 +43,39 @@ pub fn jobs(url: Option<&str>, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `jobs ARGS` with `JOBS_URL` set to `url` on a pseudo-terminal (through util-linux's
+/// `script`), typing `answer` on it; stdout and stderr come back together in `stdout`.
+/// `None` when `script` is not installed.
+pub fn jobs_on_tty(url: &str, args: &[&str], answer: &str) -> Option<Run> {
+    use std::io::Write;
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_jobs"));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("JOBS_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    // Typed once the prompt is up; the pty keeps it until the command reads it.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(answer.as_bytes())
+            .expect("the answer is typed");
+    }
+    let output = child.wait_with_output().expect("script runs");
+    Some(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
 /// Runs `jobs ARGS` against `url` and returns its stdout, failing the test unless it exits 0.
 pub fn ok(url: &str, args: &[&str]) -> String {
     let run = jobs(Some(url), args);
