@@ -76,8 +76,14 @@ pub enum Command {
     /// Every queue with its size, latency and whether it is paused.
     Queues,
     /// List the jobs of a queue or of the scheduled, retry or dead set.
+    ///
+    /// Prints the job id, class, queue, time (enqueued, runs at, retries at or died at; in
+    /// UTC), arguments and, for retries and dead jobs, the error. --json prints every job in
+    /// its wire format, with the total that matches.
     List(ListArgs),
     /// Show one job with all its fields, wherever it is (queues, scheduled, retry, dead).
+    ///
+    /// Times are in UTC. --json prints the job in its wire format with where it is.
     Show {
         /// The job's id.
         #[arg(value_name = "JID")]
@@ -143,8 +149,8 @@ pub struct ListArgs {
     #[arg(long, value_name = "CLASS")]
     pub class: Option<String>,
 
-    /// The most jobs to print.
-    #[arg(long, value_name = "N", default_value_t = 25)]
+    /// The most jobs to print (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: u64,
 
     /// Matching jobs to skip first (to page).

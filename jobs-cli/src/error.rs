@@ -39,13 +39,16 @@ pub enum CliError {
         /// Where it was looked for.
         place: String,
     },
-    /// `retry` was asked for a job that already waits in a queue.
-    #[error("job {jid} is already waiting in queue `{queue}`: there is nothing to retry")]
-    AlreadyQueued {
+    /// The job is already where the action would put it (`retry` of a job waiting in a
+    /// queue, `kill` of a dead job).
+    #[error("job {jid} is already {place}: there is nothing to {action}")]
+    NothingToDo {
         /// The job id.
         jid: String,
-        /// Its queue.
-        queue: String,
+        /// Where it is: "waiting in queue `q`", "in the dead set".
+        place: String,
+        /// The action's verb.
+        action: &'static str,
     },
     /// No live process has this id.
     #[error("no live process with id `{id}` (live: {live})")]

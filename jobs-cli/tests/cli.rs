@@ -112,6 +112,17 @@ fn check_listings(url: &str, redacted: &str, backend: &str, s: &Seeded) {
     assert!(list.starts_with("JID "), "{list}");
     assert!(list.ends_with("1-3 of 3 in queue `default`\n"), "{list}");
     assert!(list.contains("[\"alice@example.com\"]"), "{list}");
+    let queued = json(url, &["list", "queue", "default", "--limit", "2"]);
+    assert_eq!(
+        (queued["set"].as_str(), queued["queue"].as_str()),
+        (Some("queue"), Some("default"))
+    );
+    assert_eq!(queued["total"], 3);
+    let listed: Vec<&str> = queued["jobs"]
+        .as_array()
+        .map(|j| j.iter().filter_map(|j| j["job"]["jid"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(listed, s.default[..2]);
     let page = ok(
         url,
         &["list", "queue", "default", "--limit", "1", "--offset", "1"],
@@ -263,6 +274,13 @@ async fn check_actions(url: &str, b: &Arc<dyn AdminBackend>, s: &Seeded) {
     let stats = b.stats().await.expect("stats answer");
     assert_eq!((stats.retries, stats.dead, stats.enqueued), (0, 1, 5));
 
+    let dead_again = jobs(Some(url), &["kill", alice]);
+    assert_eq!(dead_again.code, 1, "{dead_again:?}");
+    assert_eq!(
+        dead_again.stderr,
+        format!("error: job {alice} is already in the dead set: there is nothing to kill\n")
+    );
+
     let deleted = json(url, &["delete", &s.scheduled, &s.default[1]]);
     assert_eq!(
         deleted,
@@ -345,7 +363,7 @@ async fn redis() {
     let (scheme, rest) = no_query.split_once("://").unwrap_or(("redis", no_query));
     let authority = format!("{scheme}://{}", rest.split('/').next().unwrap_or_default());
     let url = format!("{authority}/12?prefix={}", unique(":"));
-    check_backend(&url, &url, "redis").await;
+    check_backend(&url, &jobs::redact_url(&url), "redis").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,8 +371,9 @@ async fn postgres() {
     let base = std::env::var("JOBS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
     let schema = unique("_");
-    let url = format!("{base}?schema={schema}");
-    check_backend(&url, &url, "postgres").await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}schema={schema}");
+    check_backend(&url, &jobs::redact_url(&url), "postgres").await;
     let _ = std::process::Command::new("psql")
         .args([
             base.as_str(),
@@ -376,6 +395,9 @@ fn a_bad_subcommand_is_a_usage_error() {
     );
     let run = jobs(Some("memory://"), &["list", "queue"]);
     assert_eq!(run.code, 2, "{run:?}");
+    let run = jobs(Some("memory://"), &["list", "retry", "--limit", "0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--limit <N>"), "{run:?}");
 }
 
 #[test]

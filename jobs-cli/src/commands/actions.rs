@@ -135,10 +135,16 @@ async fn on_jids(ctx: &Ctx, action: Action, args: &ActionArgs) -> Result<(u64, u
         }
         asked += 1;
         let found = locate(ctx, jid, args.set).await?;
-        if let (Action::Retry, JobSet::Queue(queue)) = (action, &found.set) {
-            return Err(CliError::AlreadyQueued {
+        let already = match (action, &found.set) {
+            (Action::Retry, JobSet::Queue(queue)) => Some(format!("waiting in queue `{queue}`")),
+            (Action::Kill, JobSet::Dead) => Some("in the dead set".to_owned()),
+            _ => None,
+        };
+        if let Some(place) = already {
+            return Err(CliError::NothingToDo {
                 jid: jid.clone(),
-                queue: queue.clone(),
+                place,
+                action: action.verb(),
             });
         }
         match groups.iter_mut().find(|(set, _)| *set == found.set) {

@@ -16,7 +16,11 @@ use crate::output::{self, epoch_time, set_name, shorten, time, JobJson};
 /// `jobs list --json`.
 #[derive(Debug, Serialize)]
 struct ListJson<'a> {
-    set: String,
+    /// `queue`, `scheduled`, `retry` or `dead`.
+    set: &'static str,
+    /// The queue's name, when `set` is `queue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<&'a str>,
     total: u64,
     offset: u64,
     jobs: Vec<JobJson<'a>>,
@@ -61,7 +65,13 @@ pub async fn list(ctx: &Ctx, args: &ListArgs, out: &mut dyn Write) -> Result<(),
         return output::json(
             out,
             &ListJson {
-                set: set_name(&set),
+                set: match args.set {
+                    ListSet::Queue => "queue",
+                    ListSet::Scheduled => "scheduled",
+                    ListSet::Retry => "retry",
+                    ListSet::Dead => "dead",
+                },
+                queue: args.name.as_deref().filter(|_| args.set == ListSet::Queue),
                 total: page.total,
                 offset: args.offset,
                 jobs: page.jobs.iter().map(JobJson::new).collect(),
