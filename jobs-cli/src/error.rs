@@ -115,6 +115,16 @@ impl CliError {
         }
     }
 
+    /// Whether the output's reader went away (`jobs list … | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        let kind = match self {
+            CliError::Io(e) => Some(e.kind()),
+            CliError::Json(e) => e.io_error_kind(),
+            _ => None,
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The setting that would fix this error, when there is one.
     fn hint(&self, url: Option<&str>) -> Option<String> {
         let now = url.map_or_else(|| "unset".to_owned(), jobs::redact_url);
@@ -180,6 +190,14 @@ mod tests {
              (now: redis://:***@127.0.0.1:1/0)\n      e.g. redis://127.0.0.1:6379/0, \
              postgres://user@host/db or sqlite:///path/jobs.db"
         );
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognized_in_plain_and_json_output() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(CliError::Io(pipe()).is_broken_pipe());
+        assert!(CliError::Json(serde_json::Error::io(pipe())).is_broken_pipe());
+        assert!(!CliError::Cancelled.is_broken_pipe());
     }
 
     #[test]

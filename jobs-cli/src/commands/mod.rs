@@ -40,7 +40,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let json = cli.json;
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut crate::args::command(), "jobs", out);
+            // Into memory first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut crate::args::command(), "jobs", &mut script);
+            out.write_all(&script)?;
             return Ok(());
         }
         Command::Schedule(ScheduleCommand::Check { file, count }) => {
