@@ -62,6 +62,6 @@ fn main() -> ExitCode {
 
 /// Prints `error` for a person and returns its exit status.
 fn fail(error: &CliError, url: Option<&str>) -> ExitCode {
-    eprintln!("{}", error.report(url));
+    output::note(&error.report(url));
     error.exit_code()
 }

@@ -82,6 +82,7 @@ fn check_listings(url: &str, redacted: &str, backend: &str, s: &Seeded) {
     assert_eq!(st["processes"][0]["id"], PROCESS);
     assert_eq!(st["processes"][0]["running"][0]["class"], "Export");
 
+    assert_eq!(st["queues"].as_array().map(Vec::len), Some(2), "{st}");
     let queues = json(url, &["queues"]);
     let sizes: Vec<(String, u64)> = queues
         .as_array()
@@ -177,6 +178,16 @@ fn check_listings(url: &str, redacted: &str, backend: &str, s: &Seeded) {
     assert_eq!(missing.code, 1, "{missing:?}");
     assert!(missing.stderr.starts_with("error: job 0123456789abcdef01234567 not found in any queue or the scheduled, retry or dead set\n"), "{missing:?}");
 
+    let listed = json(url, &["schedule", "list"]);
+    assert_eq!(listed[0]["name"], "nightly_report");
+    assert_eq!(
+        (
+            listed[0]["enabled"].as_bool(),
+            listed[0]["last_run"].is_null()
+        ),
+        (Some(true), true)
+    );
+    assert_eq!(listed[0]["job"]["class"], "NightlyReport");
     let schedules = ok(url, &["schedule", "list"]);
     assert!(schedules.starts_with("NAME "), "{schedules}");
     let row = words_of(&schedules, "nightly_report");
@@ -279,6 +290,22 @@ async fn check_actions(url: &str, b: &Arc<dyn AdminBackend>, s: &Seeded) {
     assert_eq!(
         dead_again.stderr,
         format!("error: job {alice} is already in the dead set: there is nothing to kill\n")
+    );
+
+    let partly = jobs(
+        Some(url),
+        &["delete", &s.scheduled, "0123456789abcdef01234567"],
+    );
+    assert_eq!(partly.code, 1, "{partly:?}");
+    assert!(
+        partly
+            .stderr
+            .starts_with("error: job 0123456789abcdef01234567 not found"),
+        "{partly:?}"
+    );
+    assert!(
+        holds(b, JobSet::Scheduled, &s.scheduled).await,
+        "nothing is deleted when a job is missing"
     );
 
     let deleted = json(url, &["delete", &s.scheduled, &s.default[1]]);

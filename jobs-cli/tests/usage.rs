@@ -1,5 +1,5 @@
-//! Runs the built `jobs` binary where it needs no store: its help, shell completions and the
-//! check of a schedule file.
+//! Runs the built `jobs` binary where it needs no store: its help, shell completions, the
+//! check of a schedule file, and the always-empty memory:// backend.
 
 mod support;
 
@@ -103,5 +103,17 @@ fn a_schedule_file_is_checked_without_a_backend() {
             .stderr
             .starts_with("error: cannot read the schedule file\n  caused by: "),
         "{missing:?}"
+    );
+}
+
+#[test]
+fn memory_is_accepted_but_said_to_be_empty() {
+    let run = jobs(Some("memory://"), &["queues"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "No queues.\n");
+    assert!(
+        run.stderr
+            .starts_with("note: memory:// is a new, empty store"),
+        "{run:?}"
     );
 }

@@ -40,7 +40,9 @@ pub async fn pause(
         .iter()
         .any(|q| q.name == queue);
     if !known {
-        eprintln!("note: no queue named `{queue}` is known yet (see `jobs queues`)");
+        output::note(&format!(
+            "note: no queue named `{queue}` is known yet (see `jobs queues`)"
+        ));
     }
     ctx.backend
         .queue_pause(QueuePauseParams::new(queue, paused))

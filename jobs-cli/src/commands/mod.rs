@@ -60,8 +60,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             source,
         })?;
     if backend.name() == "memory" {
-        eprintln!(
-            "note: memory:// is a new, empty store inside this command; use the URL your app uses"
+        crate::output::note(
+            "note: memory:// is a new, empty store inside this command; use the URL your app uses",
         );
     }
     let ctx = Ctx {

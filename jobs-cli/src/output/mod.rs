@@ -12,6 +12,11 @@ use serde::Serialize;
 
 use crate::error::CliError;
 
+/// Writes a line to stderr (notes, errors), ignoring a stderr that cannot be written.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Writes `value` as pretty JSON and a newline.
 pub fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *out, value)?;
