@@ -32,7 +32,32 @@ pub fn command() -> clap::Command {
 /// 2 for an error, as clap does) when that is what they ask for.
 pub fn parse() -> Cli {
     let matches = command().get_matches();
-    <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = check(&cli) {
+        e.exit()
+    }
+    cli
+}
+
+/// What clap's attributes cannot say: a NAME only goes with `jobs list queue`.
+fn check(cli: &Cli) -> Result<(), clap::Error> {
+    match &cli.command {
+        Command::List(ListArgs {
+            set,
+            name: Some(name),
+            ..
+        }) if *set != ListSet::Queue => {
+            let mut cmd = command();
+            cmd.build();
+            let mut list = cmd.find_subcommand_mut("list").cloned().unwrap_or_default();
+            Err(list.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("`{name}`: a NAME goes only with `jobs list queue NAME`"),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `jobs`: inspect and manage the jobs of a Redis, Postgres or SQLite backend.
@@ -272,6 +297,12 @@ mod tests {
             Some(clap::error::ErrorKind::MissingRequiredArgument)
         );
         assert!(Cli::try_parse_from(["jobs", "list", "retry"]).is_ok());
+        let named = Cli::try_parse_from(["jobs", "list", "retry", "mailers"]);
+        let err = named
+            .map_err(|e| e.to_string())
+            .and_then(|cli| check(&cli).map_err(|e| e.to_string()));
+        let err = err.err().unwrap_or_default();
+        assert!(err.starts_with("error: `mailers`: a NAME goes only with `jobs list queue NAME`\n\nUsage: jobs list"), "{err}");
     }
 
     #[test]

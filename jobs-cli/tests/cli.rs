@@ -425,6 +425,8 @@ fn a_bad_subcommand_is_a_usage_error() {
     let run = jobs(Some("memory://"), &["list", "retry", "--limit", "0"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--limit <N>"), "{run:?}");
+    let run = jobs(Some("memory://"), &["list", "retry", "mailers"]);
+    assert_eq!(run.code, 2, "{run:?}");
 }
 
 #[test]
