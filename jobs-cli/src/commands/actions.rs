@@ -7,7 +7,7 @@ use chrono::Utc;
 use jobs::backend::{JobActionParams, JobListParams, JobSet};
 use serde::Serialize;
 
-use super::jobs::{filter, job_set, locate};
+use super::listing::{filter, job_set, locate};
 use super::Ctx;
 use crate::args::ActionArgs;
 use crate::error::CliError;

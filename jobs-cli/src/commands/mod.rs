@@ -3,14 +3,14 @@
 
 mod actions;
 mod control;
-mod jobs;
+mod listing;
 mod overview;
 mod schedule;
 
 use std::io::Write;
 use std::sync::Arc;
 
-use ::jobs::backend::{AdminBackend, BackendError};
+use jobs::backend::{AdminBackend, BackendError};
 
 use crate::args::{Cli, Command, ScheduleCommand};
 use crate::error::CliError;
@@ -52,7 +52,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         _ => {}
     }
     let url = cli.url.ok_or(CliError::NoUrl)?;
-    let redacted = ::jobs::redact_url(&url);
+    let redacted = jobs::redact_url(&url);
     let backend = jobs_backends::connect(&url)
         .await
         .map_err(|source| CliError::Connect {
@@ -72,8 +72,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Status => overview::status(&ctx, out).await,
         Command::Queues => overview::queues(&ctx, out).await,
-        Command::List(args) => jobs::list(&ctx, &args, out).await,
-        Command::Show { jid } => jobs::show(&ctx, &jid, out).await,
+        Command::List(args) => listing::list(&ctx, &args, out).await,
+        Command::Show { jid } => listing::show(&ctx, &jid, out).await,
         Command::Retry(args) => actions::run(&ctx, actions::Action::Retry, &args, out).await,
         Command::Kill(args) => actions::run(&ctx, actions::Action::Kill, &args, out).await,
         Command::Delete(args) => actions::run(&ctx, actions::Action::Delete, &args, out).await,
