@@ -22,6 +22,13 @@ pub enum CliError {
         #[source]
         source: jobs::ConnectError,
     },
+    /// A `sqlite://` URL names a file that does not exist (opening it would create an empty
+    /// store, which is never what a command that inspects one wants).
+    #[error("no SQLite database at {path}")]
+    NoDatabase {
+        /// The file the URL names.
+        path: String,
+    },
     /// A call to the backend failed.
     #[error("the backend at {url} failed")]
     Backend {
@@ -143,6 +150,9 @@ impl CliError {
                 ..
             } => Some(set_url(unreachable)),
             CliError::Connect { .. } => Some(set_url("fix the URL")),
+            CliError::NoDatabase { .. } => Some(set_url(
+                "name the database file your app uses (sqlite://relative.db or sqlite:///absolute.db)",
+            )),
             CliError::Backend { source, .. }
                 if matches!(source.kind(), ErrorKind::Connection | ErrorKind::Timeout) =>
             {

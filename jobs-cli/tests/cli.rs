@@ -455,6 +455,15 @@ fn an_unreachable_store_exits_1_with_a_readable_message_naming_jobs_url() {
     assert!(!run.stderr.contains(" { "), "no debug dump: {run:?}");
     assert_eq!(run.stdout, "");
 
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let missing = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", missing.display());
+    let run = jobs(Some(&url), &["status"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let expected = format!("error: no SQLite database at {}\nhint: name the database file your app uses (sqlite://relative.db or sqlite:///absolute.db): pass --url or set JOBS_URL (now: {url})\n", missing.display());
+    assert!(run.stderr.starts_with(&expected), "{run:?}");
+    assert!(!missing.exists(), "no empty database is created");
+
     let run = jobs(None, &["--url", "kafka://localhost", "queues"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.starts_with("error: cannot open the backend at kafka://localhost\n  caused by: unknown backend scheme `kafka://`"), "{run:?}");

@@ -53,6 +53,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let url = cli.url.ok_or(CliError::NoUrl)?;
     let redacted = jobs::redact_url(&url);
+    if let Ok(sqlite) = jobs_backends::sqlite::SqliteConfig::from_url(&url) {
+        if !sqlite.path.exists() {
+            return Err(CliError::NoDatabase {
+                path: sqlite.path.display().to_string(),
+            });
+        }
+    }
     let backend = jobs_backends::connect(&url)
         .await
         .map_err(|source| CliError::Connect {
