@@ -45,9 +45,18 @@ pub fn jobs(url: Option<&str>, args: &[&str]) -> Run {
 
 /// Runs `jobs ARGS` with `JOBS_URL` set to `url` on a pseudo-terminal (through util-linux's
 /// `script`), typing `answer` on it; stdout and stderr come back together in `stdout`.
-/// `None` when `script` is not installed.
+/// `None` when `script` is not installed or cannot open a pseudo-terminal here.
 pub fn jobs_on_tty(url: &str, args: &[&str], answer: &str) -> Option<Run> {
     use std::io::Write;
+    let probe = Command::new("script")
+        .args(["-qec", "test -t 0", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        return None;
+    }
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let mut line = quote(env!("CARGO_BIN_EXE_jobs"));
     for arg in args {
