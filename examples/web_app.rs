@@ -272,8 +272,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs::set_default_client(Client::new(backend.clone()));
     let sessions: Sessions = Arc::default();
 
-    // The dashboard, nested behind the app's login.
-    let dashboard = jobs_web::Dashboard::new(backend.clone()).router();
+    // The recurring jobs, and the dashboard (nested behind the app's login), told which
+    // schedules this app declares so it can mark records left by older versions.
+    let scheduler = schedules(backend.clone());
+    let declared: Vec<String> = match &scheduler {
+        Ok(s) => s.schedules().iter().map(|s| s.name().to_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let dashboard = jobs_web::Dashboard::new(backend.clone())
+        .declared_schedules(declared)
+        .router();
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
@@ -289,7 +297,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
 
     let mut worker = Worker::builder(backend.clone());
-    match schedules(backend.clone()) {
+    match scheduler {
         Ok(s) => worker = worker.scheduler(s),
         Err(e) => tracing::warn!(error = %e, "no recurring jobs on this backend"),
     }

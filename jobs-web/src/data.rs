@@ -16,7 +16,7 @@ use jobs::backend::{
 };
 use jobs::backend::{
     EnableParams, JobGetParams, MetricsQueryParams, ProcessSignalParams, QueueClearParams,
-    QueueListParams, QueuePauseParams, RunNowParams, StatsHistoryParams,
+    QueueListParams, QueuePauseParams, RunNowParams, ScheduleRemoveParams, StatsHistoryParams,
 };
 use jobs::metrics::JobMetrics;
 use jobs::schedule::ScheduleRecord;
@@ -266,9 +266,14 @@ impl AppState {
                     None => Err(WebError::not_found("no such schedule")),
                 }
             }
+            "remove" => {
+                store
+                    .schedule_remove(ScheduleRemoveParams::new(name))
+                    .await?
+            }
             _ => {
                 return Err(WebError::not_found(
-                    "schedule actions: enable, disable, run",
+                    "schedule actions: enable, disable, run, remove",
                 ))
             }
         };

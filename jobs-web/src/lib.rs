@@ -90,6 +90,9 @@ pub(crate) struct AppState {
     pub(crate) recent: Arc<recent::Recent>,
     /// Whether `X-Forwarded-Host` is trusted by the cross-site check.
     pub(crate) behind_proxy: bool,
+    /// The names of the schedules the app declares, when it said (the Recurring page marks
+    /// the others as orphaned).
+    pub(crate) declared: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.
@@ -132,6 +135,7 @@ impl Dashboard {
                 on_action: Arc::new(AuditEvent::log),
                 recent: Arc::default(),
                 behind_proxy: false,
+                declared: None,
             },
         }
     }
@@ -246,6 +250,25 @@ impl Dashboard {
     /// ```
     pub fn behind_proxy(mut self, on: bool) -> Self {
         self.state.behind_proxy = on;
+        self
+    }
+
+    /// Tells the dashboard which recurring schedules the app declares (its scheduler's), so
+    /// the Recurring page marks a record no schedule declares any more as orphaned: it never
+    /// fires, and its Remove action deletes it. Without this the dashboard cannot tell (a
+    /// standalone dashboard runs none of the app's code) and marks nothing.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// // With a scheduler at hand:
+    /// // scheduler.schedules().iter().map(|s| s.name().to_owned())
+    /// let names = ["nightly".to_owned(), "hourly-sync".to_owned()];
+    /// let router = jobs_web::Dashboard::new(backend).declared_schedules(names).router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn declared_schedules(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.state.declared = Some(Arc::new(names.into_iter().collect()));
         self
     }
 

@@ -40,6 +40,8 @@ pub(crate) enum Op {
     ScheduleDisable,
     /// Run a recurring schedule now.
     ScheduleRun,
+    /// Remove a recurring schedule's record (an orphan; a declared one is declared again).
+    ScheduleRemove,
     /// Release a unique lock.
     LockRelease,
     /// Delete jobs waiting aside for a concurrency slot.
@@ -57,7 +59,9 @@ impl Op {
             Op::Jobs(SetAction::Enqueue | SetAction::Retry) => Action::Retry,
             Op::Jobs(SetAction::Delete) => Action::Delete,
             Op::Jobs(SetAction::Kill) => Action::Kill,
-            Op::ScheduleEnable | Op::ScheduleDisable | Op::ScheduleRun => Action::Schedule,
+            Op::ScheduleEnable | Op::ScheduleDisable | Op::ScheduleRun | Op::ScheduleRemove => {
+                Action::Schedule
+            }
             Op::LockRelease | Op::WaitingDelete => Action::Release,
         }
     }
@@ -75,6 +79,7 @@ impl Op {
             Op::ScheduleEnable => "enable",
             Op::ScheduleDisable => "disable",
             Op::ScheduleRun => "run",
+            Op::ScheduleRemove => "remove",
             Op::LockRelease => "release",
             Op::WaitingDelete => "delete",
         }
@@ -89,8 +94,9 @@ impl Op {
             "enable" => Ok(Op::ScheduleEnable),
             "disable" => Ok(Op::ScheduleDisable),
             "run" => Ok(Op::ScheduleRun),
+            "remove" => Ok(Op::ScheduleRemove),
             _ => Err(WebError::not_found(
-                "schedule actions: enable, disable, run",
+                "schedule actions: enable, disable, run, remove",
             )),
         }
     }
@@ -246,6 +252,7 @@ mod tests {
             Op::ScheduleEnable,
             Op::ScheduleDisable,
             Op::ScheduleRun,
+            Op::ScheduleRemove,
             Op::LockRelease,
             Op::WaitingDelete,
         ];

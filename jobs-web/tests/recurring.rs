@@ -1,5 +1,6 @@
 //! The Recurring page and API: timing in words, zone, next fire times, last run, enabled;
-//! enable, disable and run now; schedule names and descriptions escaped.
+//! enable, disable, run now and remove; orphaned records marked; schedule names and
+//! descriptions escaped.
 
 mod common;
 
@@ -157,4 +158,69 @@ async fn schedule_fields_are_escaped() {
         assert_inert("recurring", &r.body);
         assert!(r.body.contains("&lt;"));
     }
+}
+
+/// Told which schedules the app declares, the page and the API mark the other records as
+/// orphaned and offer Remove on them only; Remove deletes the record. Not told, nothing is
+/// marked and every row offers Remove.
+#[tokio::test]
+async fn orphaned_schedules_are_marked_and_removed() {
+    let b = memory();
+    declare(&b, "nightly-report", "every 1h", "NightlyReport").await;
+    declare(&b, "old-export", "every 5m", "OldExport").await;
+    let told = axum::Router::new().nest(
+        "/admin/jobs",
+        jobs_web::Dashboard::new(b.clone())
+            .declared_schedules(["nightly-report".to_owned()])
+            .router(),
+    );
+    let page = get(&told, "/admin/jobs/recurring").await.body;
+    let row = |name: &str| {
+        let at = page.find(&format!("<strong>{name}</strong>")).unwrap();
+        let end = page[at..].find("</tr>").unwrap() + at;
+        page[at..end].to_owned()
+    };
+    assert!(row("old-export").contains("orphaned"), "{page}");
+    assert!(row("old-export").contains("/recurring/old-export/remove"));
+    assert!(!row("nightly-report").contains("orphaned"));
+    assert!(!row("nightly-report").contains("/remove"));
+
+    let api = get(&told, "/admin/jobs/api/recurring").await.json();
+    let orphaned: Vec<(String, bool)> = api["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["orphaned"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(orphaned.contains(&("old-export".to_owned(), true)));
+    assert!(orphaned.contains(&("nightly-report".to_owned(), false)));
+
+    let r = post(&told, "/admin/jobs/recurring/old-export/remove", "").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let store = b.schedules().unwrap();
+    assert!(store
+        .schedule_get(ScheduleGetParams::new("old-export"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .schedule_get(ScheduleGetParams::new("nightly-report"))
+        .await
+        .unwrap()
+        .is_some());
+    let r = post(&told, "/admin/jobs/recurring/old-export/remove", "").await;
+    assert_eq!(r.status, 404, "removing it twice: {}", r.body);
+
+    // A dashboard that was not told cannot know: no mark, Remove on every row, `null`.
+    let plain = app(&b);
+    let page = get(&plain, "/admin/jobs/recurring").await.body;
+    assert!(!page.contains("orphaned"), "{page}");
+    assert!(page.contains("/recurring/nightly-report/remove"));
+    let api = get(&plain, "/admin/jobs/api/recurring").await.json();
+    assert!(api["schedules"][0]["orphaned"].is_null(), "{api}");
 }

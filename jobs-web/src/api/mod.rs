@@ -249,7 +249,7 @@ async fn recurring(State(st): State<AppState>) -> ApiResult<RecurringBody> {
         schedules: records
             .unwrap_or_default()
             .into_iter()
-            .map(ScheduleRow::from)
+            .map(|r| ScheduleRow::new(r, st.declared.as_deref()))
             .collect(),
     }))
 }

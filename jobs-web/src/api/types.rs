@@ -375,10 +375,18 @@ pub(crate) struct ScheduleRow {
     pub enabled: bool,
     /// The job it enqueues.
     pub job: JobEnvelope,
+    /// Whether no schedule of the app declares it (it never fires); `null` when the
+    /// dashboard was not told which the app declares (`Dashboard::declared_schedules`).
+    pub orphaned: Option<bool>,
 }
 
-impl From<ScheduleRecord> for ScheduleRow {
-    fn from(r: ScheduleRecord) -> Self {
+impl ScheduleRow {
+    /// The row of `r`, given the names of the declared schedules, if known.
+    pub(crate) fn new(
+        r: ScheduleRecord,
+        declared: Option<&std::collections::BTreeSet<String>>,
+    ) -> Self {
+        let orphaned = declared.map(|d| !d.contains(&r.name));
         let t = schedule_timing(&r, 5);
         ScheduleRow {
             name: r.name,
@@ -389,11 +397,12 @@ impl From<ScheduleRecord> for ScheduleRow {
             last_run: r.last_run,
             enabled: r.enabled,
             job: r.job,
+            orphaned,
         }
     }
 }
 
-/// `POST api/recurring/{name}/{action}` with `enable`, `disable` or `run`.
+/// `POST api/recurring/{name}/{action}` with `enable`, `disable`, `run` or `remove`.
 #[derive(Debug, Serialize)]
 pub(crate) struct ScheduleActed {
     /// The schedule's name.

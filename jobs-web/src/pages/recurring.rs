@@ -176,7 +176,7 @@ pub async fn list(
                             th { "Last run" } th { "Job" } th { "State" }
                             @if ctx.can(Action::Schedule) { th { "Actions" } }
                         } }
-                        tbody { @for r in rs { (row(&ctx, r, now)) } }
+                        tbody { @for r in rs { (row(&ctx, r, now, orphaned(&st, r), st.declared.is_some())) } }
                     } }
                 }
             }
@@ -185,7 +185,15 @@ pub async fn list(
     Ok(chrome(&ctx, Nav::Recurring, "Recurring", body))
 }
 
-fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
+/// Whether no schedule the app declares has this record's name (`None`: the app did not say
+/// which it declares, see [`crate::Dashboard::declared_schedules`]).
+fn orphaned(st: &AppState, r: &ScheduleRecord) -> bool {
+    st.declared.as_ref().is_some_and(|d| !d.contains(&r.name))
+}
+
+/// A schedule's row; `known`: whether the dashboard knows which schedules the app declares
+/// (without that, every row offers Remove: a declared schedule is declared again at once).
+fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>, orphan: bool, known: bool) -> Markup {
     let t = schedule_timing(r, 3);
     let base = ctx.url(&format!("/recurring/{}", mount::seg(&r.name)));
     html! {
@@ -196,15 +204,25 @@ fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>) -> Markup {
             td { @for n in &t.next { (fmt::time(*n)) " " small.muted { "(" (fmt::relative(*n, now)) ")" } br; } }
             td { @if let Some(l) = r.last_run { (fmt::relative(l, now)) } @else { "never" } }
             td { (r.job.class) " → " (r.job.queue) br; code { (fmt::args_short(&r.job.args, 60)) } }
-            td { @if r.enabled { "enabled" } @else { span.badge { "disabled" } } }
+            td {
+                @if orphan {
+                    span.badge title="No schedule of this app has this name: it never fires. Remove it, or declare it again." { "orphaned" }
+                    br; small.muted { "declared nowhere" }
+                } @else if r.enabled { "enabled" } @else { span.badge { "disabled" } }
+            }
             @if ctx.can(Action::Schedule) {
                 td.actions {
-                    @if r.enabled {
-                        (post_button(&format!("{base}/disable"), "Disable", "", &[]))
-                    } @else {
-                        (post_button(&format!("{base}/enable"), "Enable", "", &[]))
+                    @if !orphan {
+                        @if r.enabled {
+                            (post_button(&format!("{base}/disable"), "Disable", "", &[]))
+                        } @else {
+                            (post_button(&format!("{base}/enable"), "Enable", "", &[]))
+                        }
                     }
                     (post_button(&format!("{base}/run"), "Run now", "", &[]))
+                    @if orphan || !known {
+                        (post_button(&format!("{base}/remove"), "Remove", "danger", &[]))
+                    }
                 }
             }
         }

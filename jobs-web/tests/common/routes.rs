@@ -167,6 +167,12 @@ pub fn cases(w: &World) -> Vec<Case> {
             Probe::Schedule,
         ),
         page(
+            Action::Schedule,
+            "/recurring/nightly/remove",
+            "",
+            Probe::Schedule,
+        ),
+        page(
             Action::Release,
             &format!("/locks/{lock}/release"),
             &form(&[("jid", &w.lock_jid)]),
@@ -273,6 +279,12 @@ pub fn cases(w: &World) -> Vec<Case> {
         api(
             Action::Schedule,
             "/recurring/nightly/run",
+            json!({}),
+            Probe::Schedule,
+        ),
+        api(
+            Action::Schedule,
+            "/recurring/nightly/remove",
             json!({}),
             Probe::Schedule,
         ),
