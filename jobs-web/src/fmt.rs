@@ -56,6 +56,17 @@ pub(crate) fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
+/// Whether a stored backtrace has anything to show (Sidekiq writes `[]`, `null` or `""` too).
+pub(crate) fn has_backtrace(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Array(items) => !items.is_empty(),
+        serde_json::Value::String(s) => !s.trim().is_empty(),
+        serde_json::Value::Object(m) => !m.is_empty(),
+        _ => true,
+    }
+}
+
 /// A backtrace as lines: a JSON array of strings one per line, anything else as JSON.
 pub(crate) fn backtrace(v: &serde_json::Value) -> String {
     match v {

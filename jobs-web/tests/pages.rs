@@ -4,6 +4,8 @@ mod common;
 
 use common::*;
 use jobs::backend::*;
+use jobs::envelope::JobEnvelope;
+use serde_json::json;
 
 #[tokio::test]
 async fn every_page_renders() {
@@ -298,4 +300,75 @@ async fn paging_through_a_set() {
     let p3 = get(&app, "/admin/jobs/dead?per_page=3&page=3").await.body;
     assert!(p3.contains("Page 3 of 3") && p3.contains("rel=\"prev\""));
     assert_eq!(p3.matches("name=\"jid\"").count(), 1);
+}
+
+/// The buttons that act on every job of a listing say what they do with the count, in
+/// English: `Retry all 3 jobs`, `Delete the 1 matching job`.
+#[tokio::test]
+async fn bulk_buttons_read_as_english_with_the_count() {
+    let b = memory();
+    for text in ["a", "b", "c"] {
+        fail(
+            &b,
+            "Charge",
+            "payments",
+            &[json!(text)],
+            text,
+            FinishOutcome::Dead,
+        )
+        .await;
+    }
+    let app = app(&b);
+    let page = get(&app, "/admin/jobs/dead").await.body;
+    assert!(page.contains(">Retry all 3 jobs<"), "{page}");
+    assert!(page.contains(">Delete all 3 jobs<"), "{page}");
+    assert!(
+        !page.contains("All 3 jobs:") && !page.contains("now all"),
+        "{page}"
+    );
+    let one = get(&app, "/admin/jobs/dead?q=gateway+said+b").await.body;
+    assert!(one.contains(">Retry the 1 matching job<"), "{one}");
+}
+
+/// The job page has a Backtrace section only when the job has a backtrace to show.
+#[tokio::test]
+async fn a_backtrace_section_only_when_there_is_one() {
+    let b = memory();
+    let with = fail(
+        &b,
+        "Charge",
+        "payments",
+        &[json!(1)],
+        "x",
+        FinishOutcome::Dead,
+    )
+    .await;
+    let app = app(&b);
+    let page = get(&app, &format!("/admin/jobs/dead/{with}")).await.body;
+    assert!(page.contains("<h2>Backtrace</h2>"), "{page}");
+
+    // One stored with an empty backtrace, as Sidekiq may write it.
+    let now = chrono::Utc::now();
+    let j = JobEnvelope::new("Charge", "staging-bt", vec![json!(2)]);
+    b.job_push(PushParams::new(vec![j], now)).await.unwrap();
+    let r = b
+        .job_reserve(ReserveParams::new(vec!["staging-bt".into()], "seeder", now))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut stored = r.job.clone();
+    stored.error_class = Some("Boom".into());
+    stored.error_message = Some("no trace".into());
+    stored.error_backtrace = Some(json!([]));
+    let jid = stored.jid.clone();
+    b.job_finish(FinishParams::new(
+        vec![Finish::new(r.token, stored, FinishOutcome::Dead, true)],
+        now,
+    ))
+    .await
+    .unwrap();
+    let page = get(&app, &format!("/admin/jobs/dead/{jid}")).await.body;
+    assert!(page.contains("no trace"), "{page}");
+    assert!(!page.contains("Backtrace"), "{page}");
 }

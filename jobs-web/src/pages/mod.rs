@@ -119,6 +119,26 @@ impl SetAction {
         }
     }
 
+    /// Its verb, for a sentence with a count: `Retry all 3 jobs`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            SetAction::Enqueue => "Enqueue",
+            SetAction::Retry => "Retry",
+            SetAction::Delete => "Delete",
+            SetAction::Kill => "Kill",
+        }
+    }
+
+    /// The button that takes it on `n` jobs (`matching`: a filter chose them), in English:
+    /// `Retry all 3 jobs`, `Delete the 1 matching job`.
+    pub fn on_count(self, n: u64, matching: bool) -> String {
+        let what = if matching { " matching" } else { "" };
+        match n {
+            1 => format!("{} the 1{what} job", self.verb()),
+            n => format!("{} all {n}{what} jobs", self.verb()),
+        }
+    }
+
     /// Whether it cannot be undone (shown in red).
     pub fn danger(self) -> bool {
         matches!(self, SetAction::Delete | SetAction::Kill)

@@ -81,9 +81,8 @@ pub async fn list(
                 @if !actions.is_empty() {
                     form.actions method="get" action=(format!("{base}/confirm")) {
                         (hidden("scope", "all")) (hidden("class", &class)) (hidden("q", &text))
-                        "All " (page.total) @if filter.is_empty() { " jobs: " } @else { " matching jobs: " }
                         @for a in &actions {
-                            button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.label()) " all" }
+                            button type="submit" name="action" value=(a.name()) class=[a.danger().then_some("danger")] { (a.on_count(page.total, !filter.is_empty())) }
                             " "
                         }
                     }
@@ -196,7 +195,7 @@ pub async fn confirm(
                         Selection::Jids(jids) => { @for j in jids { (hidden("jid", j)) } }
                         _ => {}
                     }
-                    button type="submit" class=[action.danger().then_some("danger")] { (action.label()) " " (n) @if n == 1 { " job" } @else { " jobs" } }
+                    button type="submit" class=[action.danger().then_some("danger")] { (action.verb()) " " (n) @if n == 1 { " job" } @else { " jobs" } }
                     " " a href=(base) { "Cancel" }
                 }
             } @else if n == 0 { p.muted { "Nothing to do. " a href=(base) { "Back" } } }
@@ -287,7 +286,7 @@ pub async fn detail(
             h2 { "Arguments" }
             pre { (fmt::pretty(&serde_json::Value::Array(job.args.clone()))) }
             @if let Some(m) = &job.error_message { h2 { "Error message" } pre { (m) } }
-            @if let Some(bt) = &job.error_backtrace { h2 { "Backtrace" } pre { (fmt::backtrace(bt)) } }
+            @if let Some(bt) = job.error_backtrace.as_ref().filter(|bt| fmt::has_backtrace(bt)) { h2 { "Backtrace" } pre { (fmt::backtrace(bt)) } }
             @if !job.extra.is_empty() { h2 { "Other fields" } pre { (fmt::pretty(&extra)) } }
         }
     };
