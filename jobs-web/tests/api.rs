@@ -234,6 +234,7 @@ async fn every_answer_keeps_its_shape() {
             "last_run",
             "name",
             "next",
+            "orphaned",
             "words",
             "zone"
         ]
