@@ -7,6 +7,8 @@ use std::sync::Arc;
 use crate::backend::{AdminBackend, BackendError, Traced};
 use crate::memory::MemoryBackend;
 
+mod params;
+
 /// A boxed future returned by a [`Connector`].
 pub type ConnectFuture =
     Pin<Box<dyn Future<Output = Result<Arc<dyn AdminBackend>, ConnectError>> + Send>>;
@@ -65,6 +67,35 @@ pub enum ConnectError {
         /// What is wrong.
         message: String,
     },
+    /// A query parameter the backend does not read, such as a misspelt `?prefx=`; build it
+    /// with [`ConnectError::unknown_parameter`].
+    #[error(
+        "unknown parameter `{parameter}` in backend URL `{url}`{}: {scheme}:// accepts {}",
+        params::did_you_mean(suggestion),
+        params::listing(known)
+    )]
+    UnknownParameter {
+        /// The URL given (without password).
+        url: String,
+        /// The URL's scheme, e.g. `redis`.
+        scheme: String,
+        /// The parameter given.
+        parameter: String,
+        /// Every parameter the scheme accepts.
+        known: Vec<String>,
+        /// The known parameter the given one is most likely a typo of.
+        suggestion: Option<String>,
+    },
+    /// A parameter the backend reads, with a value it cannot use.
+    #[error("invalid `{parameter}` in backend URL `{url}`: {problem}")]
+    InvalidParameter {
+        /// The URL given (without password).
+        url: String,
+        /// The parameter's name.
+        parameter: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
     /// The server could not be reached or set up.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -111,7 +142,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
         }
     };
     if scheme == "memory" {
-        return Ok(Traced::wrap(Arc::new(MemoryBackend::new())));
+        return memory(url).map(Traced::wrap);
     }
     for connector in inventory::iter::<Connector> {
         if connector.schemes.iter().any(|s| *s == scheme) {
@@ -124,9 +155,66 @@ pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
     }
 }
 
+/// A new in-memory backend for `memory://`, which takes no host, path or parameter.
+fn memory(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    if !rest.is_empty() {
+        return Err(ConnectError::InvalidUrl {
+            url: redact_url(url),
+            reason: format!(
+                "the memory backend reads nothing after `memory://`, but `{rest}` follows it; \
+                 write `memory://` alone"
+            ),
+        });
+    }
+    Ok(Arc::new(MemoryBackend::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn memory_with_anything_after_the_scheme_is_refused() {
+        for (url, rest) in [
+            ("memory://x?y=1", "x?y=1"),
+            ("memory://?prefix=app", "?prefix=app"),
+            ("memory:///", "/"),
+            ("MEMORY://host", "host"),
+        ] {
+            let Err(err) = connect(url).await else {
+                panic!("{url} was accepted")
+            };
+            let text = err.to_string();
+            assert!(matches!(err, ConnectError::InvalidUrl { .. }), "{text}");
+            assert!(
+                text.contains(&format!("`{rest}`")) && text.contains("write `memory://` alone"),
+                "{url}: {text}"
+            );
+        }
+        assert!(connect("memory://").await.is_ok());
+        assert!(connect("Memory://").await.is_ok());
+    }
+
+    #[test]
+    fn an_unknown_parameter_names_itself_the_known_ones_and_the_closest() {
+        let err = ConnectError::unknown_parameter(
+            "sqlite://jobs.db?pol_ms=5",
+            "pol_ms",
+            &["synchronous", "poll_ms"],
+        );
+        assert_eq!(
+            err.to_string(),
+            "unknown parameter `pol_ms` in backend URL `sqlite://jobs.db?pol_ms=5` \
+             (did you mean `poll_ms`?): sqlite:// accepts `synchronous`, `poll_ms`"
+        );
+        let err = ConnectError::unknown_parameter("redis://h?color=1", "color", &["prefix"]);
+        assert_eq!(
+            err.to_string(),
+            "unknown parameter `color` in backend URL `redis://h?color=1`: \
+             redis:// accepts `prefix`"
+        );
+    }
 
     #[tokio::test]
     async fn a_known_scheme_without_its_feature_names_the_feature() {
