@@ -5,7 +5,8 @@
 //! 2. `max_connections=N` (default 10), `acquire_timeout_ms=N` (default 5000),
 //!    `poll_interval_ms=N` (default 1000, the fallback when notifications are lost) and
 //!    `completed_retention_secs=N` (default 0: completed jobs are deleted at once).
-//! 3. Every other parameter goes to sqlx's `PgConnectOptions` unchanged.
+//! 3. The parameters sqlx's `PgConnectOptions` reads (`sslmode`, `application_name`, …) go
+//!    to it unchanged; any other is refused, naming the known ones (sqlx would ignore it).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +17,37 @@ use sqlx::postgres::PgConnectOptions;
 /// The longest schema name accepted: `jobs.` plus the name must fit Postgres's 63-byte
 /// identifier limit, as the notification channel is named after the schema.
 const MAX_SCHEMA_LEN: usize = 48;
+
+/// The query parameters this backend reads itself.
+const OURS: &[&str] = &[
+    "schema",
+    "max_connections",
+    "acquire_timeout_ms",
+    "poll_interval_ms",
+    "completed_retention_secs",
+];
+
+/// The query parameters sqlx's `PgConnectOptions` reads (besides `options[NAME]`).
+const SQLX: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
 
 /// How a [`PostgresBackend`](super::PostgresBackend) is set up, beyond the connection.
 ///
@@ -138,6 +170,15 @@ impl PostgresOptions {
         let mut rest = Vec::new();
         for (key, value) in parsed.query_pairs() {
             match &*key {
+                "schema" if value.is_empty() => {
+                    return Err(ConnectError::InvalidParameter {
+                        url: redact_url(url),
+                        parameter: "schema".to_owned(),
+                        problem: "it is empty; give a name such as `myapp`, or leave `schema` \
+                                  out for the default `jobs`"
+                            .to_owned(),
+                    })
+                }
                 "schema" => {
                     options = options
                         .with_schema(&value)
@@ -161,7 +202,13 @@ impl PostgresOptions {
                         number(&key, &value).map_err(config)?,
                     ))
                 }
-                _ => rest.push((key.into_owned(), value.into_owned())),
+                k if SQLX.contains(&k) || (k.starts_with("options[") && k.ends_with(']')) => {
+                    rest.push((key.into_owned(), value.into_owned()))
+                }
+                other => {
+                    let known: Vec<&str> = OURS.iter().chain(SQLX).copied().collect();
+                    return Err(ConnectError::unknown_parameter(url, other, &known));
+                }
             }
         }
         if rest.is_empty() {
@@ -222,6 +269,51 @@ mod tests {
             let err = PostgresOptions::from_url(url).unwrap_err();
             assert!(matches!(err, ConnectError::Config { .. }), "{url}: {err}");
         }
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
+        let err = PostgresOptions::from_url("postgres://root:secret@h/db?shema=app").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::UnknownParameter { .. }),
+            "{text}"
+        );
+        assert!(text.contains("unknown parameter `shema`"), "{text}");
+        assert!(text.contains("did you mean `schema`?"), "{text}");
+        for known in OURS.iter().chain(SQLX) {
+            assert!(text.contains(&format!("`{known}`")), "{known}: {text}");
+        }
+        assert!(!text.contains("secret"), "{text}");
+        let text = PostgresOptions::from_url("postgres://h/db?prefix=app")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("unknown parameter `prefix`"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_schema_is_refused_naming_schema() {
+        let err = PostgresOptions::from_url("postgres://h/db?schema=").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::InvalidParameter { .. }),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("invalid `schema` in backend URL"),
+            "{text}"
+        );
+        assert!(text.contains("it is empty"), "{text}");
+    }
+
+    #[test]
+    fn sqlx_parameters_pass_through() {
+        let (connect, _) = PostgresOptions::from_url(
+            "postgres://h/db?sslmode=disable&application_name=app&options[search_path]=x&port=6543",
+        )
+        .unwrap();
+        assert_eq!(connect.get_port(), 6543);
+        assert_eq!(connect.get_application_name(), Some("app"));
     }
 
     #[test]

@@ -7,6 +7,41 @@ use std::time::Duration;
 
 use jobs::ConnectError;
 
+/// The query parameters a `redis://` URL may carry: ours, then the redis crate's.
+const PARAMETERS: &[&str] = &["prefix", "protocol"];
+
+/// `value` as a key prefix, or the error saying why it cannot be one: every key starts with
+/// `<prefix>:`, so it must be non-empty and free of whitespace and control characters.
+fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
+    let problem = if value.is_empty() {
+        Some("it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's plain key names".to_owned())
+    } else {
+        value
+            .chars()
+            .find(|c| c.is_control() || c.is_whitespace())
+            .map(|c| {
+                let kind = if c.is_control() {
+                    "a control character"
+                } else {
+                    "whitespace"
+                };
+                format!(
+                    "`{}` contains {kind} ({}); a key prefix may not",
+                    value.escape_debug(),
+                    c.escape_unicode()
+                )
+            })
+    };
+    match problem {
+        None => Ok(value.to_owned()),
+        Some(problem) => Err(ConnectError::InvalidParameter {
+            url: jobs::redact_url(url),
+            parameter: "prefix".to_owned(),
+            problem,
+        }),
+    }
+}
+
 /// How to reach Redis and where in it the jobs live.
 ///
 /// ```
@@ -72,10 +107,11 @@ impl RedisOptions {
         let mut prefix = None;
         let mut kept = Vec::new();
         for (k, v) in parsed.query_pairs() {
-            if k == "prefix" {
-                prefix = Some(v.into_owned());
-            } else {
-                kept.push((k.into_owned(), v.into_owned()));
+            match &*k {
+                "prefix" => prefix = Some(check_prefix(url, &v)?),
+                // Read by the redis crate: `protocol=resp3`.
+                "protocol" => kept.push((k.into_owned(), v.into_owned())),
+                other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),
             }
         }
         if kept.is_empty() {
@@ -90,9 +126,6 @@ impl RedisOptions {
                 message: format!("the database number `{path}` is not a number"),
             })?),
         };
-        if prefix.as_deref().is_some_and(str::is_empty) {
-            prefix = None;
-        }
         let mut opts = RedisOptions::new(parsed.to_string());
         opts.db = db;
         opts.prefix = prefix;
@@ -134,8 +167,62 @@ mod tests {
     }
 
     #[test]
-    fn no_db_and_empty_prefix_are_none() {
-        let o = RedisOptions::from_url("redis://localhost?prefix=").unwrap();
+    fn no_db_and_no_prefix_are_none() {
+        let o = RedisOptions::from_url("redis://localhost").unwrap();
         assert_eq!((o.db, o.prefix), (None, None));
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
+        let err = RedisOptions::from_url("redis://:secret@127.0.0.1:6379/0?prefx=app").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::UnknownParameter { .. }),
+            "{text}"
+        );
+        assert!(text.contains("unknown parameter `prefx`"), "{text}");
+        assert!(text.contains("did you mean `prefix`?"), "{text}");
+        assert!(
+            text.contains("redis:// accepts `prefix`, `protocol`"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        let text = RedisOptions::from_url("rediss://h/1?db=2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("unknown parameter `db`") && text.contains("`prefix`, `protocol`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_prefix_is_refused_naming_prefix() {
+        for (url, what) in [
+            ("redis://localhost?prefix=", "it is empty"),
+            ("redis://localhost?prefix=my%20app", "contains whitespace"),
+            (
+                "redis://localhost?prefix=app%0A",
+                "contains a control character",
+            ),
+            (
+                "redis://localhost?prefix=a%09b",
+                "contains a control character",
+            ),
+        ] {
+            let err = RedisOptions::from_url(url).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, ConnectError::InvalidParameter { .. }),
+                "{text}"
+            );
+            assert!(
+                text.starts_with("invalid `prefix` in backend URL"),
+                "{text}"
+            );
+            assert!(text.contains(what), "{url}: {text}");
+        }
+        let o = RedisOptions::from_url("redis://localhost?prefix=app:v2-test").unwrap();
+        assert_eq!(o.prefix.as_deref(), Some("app:v2-test"));
     }
 }

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use jobs::ConnectError;
 
+/// The query parameters a `sqlite://` URL may carry.
+const PARAMETERS: &[&str] = &["synchronous", "busy_timeout_ms", "poll_ms", "readers"];
+
 /// How far a committed transaction survives, SQLite's `synchronous` setting in WAL mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -146,11 +149,7 @@ impl SqliteConfig {
                         .map_err(|_| bad("expected a number of connections"))?;
                     config = config.readers(n);
                 }
-                _ => {
-                    return Err(bad(
-                        "unknown option; expected synchronous, busy_timeout_ms, poll_ms or readers",
-                    ))
-                }
+                other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),
             }
         }
         Ok(config)
@@ -178,8 +177,24 @@ mod tests {
         assert_eq!(c.readers, 2);
         let e = SqliteConfig::from_url("sqlite://j.db?synchronous=off").unwrap_err();
         assert!(e.to_string().contains("`synchronous=off`"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
         let e = SqliteConfig::from_url("sqlite://j.db?color=blue").unwrap_err();
-        assert!(e.to_string().contains("unknown option"), "{e}");
+        let text = e.to_string();
+        assert!(matches!(e, ConnectError::UnknownParameter { .. }), "{text}");
+        assert!(text.contains("unknown parameter `color`"), "{text}");
+        assert!(
+            text.contains(
+                "sqlite:// accepts `synchronous`, `busy_timeout_ms`, `poll_ms`, `readers`"
+            ),
+            "{text}"
+        );
+        let text = SqliteConfig::from_url("sqlite://j.db?poll=5")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("(did you mean `poll_ms`?)"), "{text}");
     }
 
     #[test]
