@@ -1,6 +1,7 @@
 //! Connection options: the URL, the database number, the key prefix and the timeouts.
 //!
-//! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`.
+//! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`
+//!    (and passes `protocol=resp3` on to the redis crate); any other parameter is refused.
 //! 2. Everything else has a default that suits a worker on the same network as Redis.
 
 use std::time::Duration;
