@@ -15,21 +15,27 @@ const PARAMETERS: &[&str] = &["prefix", "protocol"];
 /// `<prefix>:`, so it must be non-empty and free of whitespace and control characters.
 fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
     let problem = if value.is_empty() {
-        Some("it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's plain key names".to_owned())
+        Some(
+            "it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's \
+             plain key names"
+                .to_owned(),
+        )
     } else {
         value
             .chars()
             .find(|c| c.is_control() || c.is_whitespace())
             .map(|c| {
-                let kind = if c.is_control() {
+                let kind = if c == ' ' {
+                    "a space"
+                } else if c.is_control() {
                     "a control character"
                 } else {
                     "whitespace"
                 };
                 format!(
-                    "`{}` contains {kind} ({}); a key prefix may not",
+                    "`{}` contains {kind} (U+{:04X}), which a key prefix may not",
                     value.escape_debug(),
-                    c.escape_unicode()
+                    u32::from(c)
                 )
             })
     };
@@ -201,7 +207,14 @@ mod tests {
     fn an_empty_or_unprintable_prefix_is_refused_naming_prefix() {
         for (url, what) in [
             ("redis://localhost?prefix=", "it is empty"),
-            ("redis://localhost?prefix=my%20app", "contains whitespace"),
+            (
+                "redis://localhost?prefix=my%20app",
+                "`my app` contains a space (U+0020)",
+            ),
+            (
+                "redis://localhost?prefix=a%E2%80%83b",
+                "contains whitespace (U+2003)",
+            ),
             (
                 "redis://localhost?prefix=app%0A",
                 "contains a control character",
