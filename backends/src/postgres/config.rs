@@ -165,41 +165,46 @@ impl PostgresOptions {
             url: redact_url(url),
             message,
         };
+        let bad = |parameter: &str, problem: String| ConnectError::InvalidParameter {
+            url: redact_url(url),
+            parameter: parameter.to_owned(),
+            problem,
+        };
         let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let mut options = PostgresOptions::new();
         let mut rest = Vec::new();
         for (key, value) in parsed.query_pairs() {
             match &*key {
                 "schema" if value.is_empty() => {
-                    return Err(ConnectError::InvalidParameter {
-                        url: redact_url(url),
-                        parameter: "schema".to_owned(),
-                        problem: "it is empty; give a name such as `myapp`, or leave `schema` \
-                                  out for the default `jobs`"
+                    return Err(bad(
+                        "schema",
+                        "it is empty; give a name such as `myapp`, or leave `schema` out for \
+                         the default `jobs`"
                             .to_owned(),
-                    })
+                    ))
                 }
                 "schema" => {
                     options = options
                         .with_schema(&value)
-                        .map_err(|e| config(e.to_string()))?
+                        .map_err(|e| bad("schema", e.to_string()))?
                 }
                 "max_connections" => {
-                    options = options.with_max_connections(number(&key, &value).map_err(config)?)
+                    options =
+                        options.with_max_connections(number(&value).map_err(|p| bad(&key, p))?)
                 }
                 "acquire_timeout_ms" => {
                     options = options.with_acquire_timeout(Duration::from_millis(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
                 "poll_interval_ms" => {
                     options = options.with_poll_interval(Duration::from_millis(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
                 "completed_retention_secs" => {
                     options = options.with_completed_retention(Duration::from_secs(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
                 k if SQLX.contains(&k) || (k.starts_with("options[") && k.ends_with(']')) => {
@@ -222,10 +227,11 @@ impl PostgresOptions {
     }
 }
 
-fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
+/// `value` as a number, or the problem to report with the parameter's name.
+fn number<T: FromStr>(value: &str) -> Result<T, String> {
     value
         .parse()
-        .map_err(|_| format!("`{key}={value}` is not a valid number"))
+        .map_err(|_| format!("got `{value}`, expected a whole number"))
 }
 
 /// Checks that `name` is a plain lowercase identifier, safe to quote into SQL text.
@@ -260,14 +266,23 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_schema_or_number_is_a_config_error() {
-        for url in [
-            "postgres://h/db?schema=Robert%22;drop",
-            "postgres://h/db?schema=1abc",
-            "postgres://h/db?max_connections=lots",
+    fn a_bad_schema_or_number_names_the_parameter() {
+        for (url, parameter) in [
+            ("postgres://h/db?schema=Robert%22;drop", "schema"),
+            ("postgres://h/db?schema=1abc", "schema"),
+            ("postgres://h/db?max_connections=lots", "max_connections"),
+            ("postgres://h/db?poll_interval_ms=-1", "poll_interval_ms"),
         ] {
             let err = PostgresOptions::from_url(url).unwrap_err();
-            assert!(matches!(err, ConnectError::Config { .. }), "{url}: {err}");
+            let text = err.to_string();
+            assert!(
+                matches!(err, ConnectError::InvalidParameter { .. }),
+                "{url}: {text}"
+            );
+            assert!(
+                text.starts_with(&format!("invalid `{parameter}` in backend URL")),
+                "{url}: {text}"
+            );
         }
     }
 

@@ -123,9 +123,10 @@ impl SqliteConfig {
         }
         let mut config = SqliteConfig::new(Path::new(path));
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let bad = |what: &str| ConnectError::Config {
+            let bad = |what: &str| ConnectError::InvalidParameter {
                 url: url.to_owned(),
-                message: format!("`{key}={value}`: {what}"),
+                parameter: key.clone().into_owned(),
+                problem: format!("got `{value}`, {what}"),
             };
             let millis = || {
                 value
@@ -176,7 +177,19 @@ mod tests {
         assert_eq!(c.busy_timeout, Duration::from_millis(50));
         assert_eq!(c.readers, 2);
         let e = SqliteConfig::from_url("sqlite://j.db?synchronous=off").unwrap_err();
-        assert!(e.to_string().contains("`synchronous=off`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid `synchronous` in backend URL")
+                && e.to_string()
+                    .contains("got `off`, expected `normal` or `full`"),
+            "{e}"
+        );
+        let e = SqliteConfig::from_url("sqlite://j.db?poll_ms=soon").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid `poll_ms` in backend URL"),
+            "{e}"
+        );
     }
 
     #[test]
