@@ -157,10 +157,11 @@ pub async fn connect(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
 
 /// A new in-memory backend for `memory://`, which takes no host, path or parameter.
 fn memory(url: &str) -> Result<Arc<dyn AdminBackend>, ConnectError> {
-    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let shown = redact_url(url);
+    let rest = shown.split_once("://").map_or("", |(_, rest)| rest);
     if !rest.is_empty() {
         return Err(ConnectError::InvalidUrl {
-            url: redact_url(url),
+            url: shown.clone(),
             reason: format!(
                 "the memory backend reads nothing after `memory://`, but `{rest}` follows it; \
                  write `memory://` alone"
@@ -192,6 +193,10 @@ mod tests {
                 "{url}: {text}"
             );
         }
+        let Err(err) = connect("memory://:secret@host").await else {
+            panic!("a memory URL with a password was accepted")
+        };
+        assert!(!err.to_string().contains("secret"), "{err}");
         assert!(connect("memory://").await.is_ok());
         assert!(connect("Memory://").await.is_ok());
     }
