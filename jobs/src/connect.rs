@@ -101,20 +101,45 @@ pub enum ConnectError {
     Backend(#[from] BackendError),
 }
 
-/// Removes a password from a URL so it can be shown in errors and logs.
+/// Removes a password from a URL so it can be shown in errors and logs: the one after the
+/// user name, and the value of a query parameter whose name holds `pass`, `secret` or
+/// `token` or is a near miss of `password` (so a misspelt `?pasword=` is hidden too).
 ///
 /// ```
 /// assert_eq!(jobs::redact_url("redis://:secret@localhost:6379/2"), "redis://:***@localhost:6379/2");
+/// assert_eq!(
+///     jobs::redact_url("postgres://me@h/db?pasword=secret&schema=app"),
+///     "postgres://me@h/db?pasword=***&schema=app"
+/// );
 /// assert_eq!(jobs::redact_url("memory://"), "memory://");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let secret = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["pass", "secret", "token"].iter().any(|s| key.contains(s))
+            || params::closest(&key, &["password", "passwd", "pwd"]).is_some()
+    };
+    let hide_query = u.query_pairs().any(|(k, _)| secret(&k));
+    if u.password().is_none() && !hide_query {
+        return url.to_owned();
     }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if hide_query {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "***".into() } else { v };
+                (k.into_owned(), v.into_owned())
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs).finish();
+    }
+    u.to_string().replace("=%2A%2A%2A", "=***")
 }
 
 /// Builds a backend from a URL: `memory://`, `redis://…`, `postgres://…`, `sqlite://…`.
@@ -218,6 +243,37 @@ mod tests {
             err.to_string(),
             "unknown parameter `color` in backend URL `redis://h?color=1`: \
              redis:// accepts `prefix`"
+        );
+    }
+
+    #[test]
+    fn passwords_in_the_query_are_hidden_even_misspelt() {
+        for (url, shown) in [
+            (
+                "redis://h/0?pwd=s3&prefix=a",
+                "redis://h/0?pwd=***&prefix=a",
+            ),
+            (
+                "postgres://u:pw@h/db?Password=s3",
+                "postgres://u:***@h/db?Password=***",
+            ),
+            (
+                "postgres://h/db?api_token=s3",
+                "postgres://h/db?api_token=***",
+            ),
+            ("postgres://h/db?schema=app", "postgres://h/db?schema=app"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let err = ConnectError::unknown_parameter(
+            "postgres://h/db?pasword=s3cr3t",
+            "pasword",
+            &["password"],
+        );
+        let text = err.to_string();
+        assert!(
+            !text.contains("s3cr3t") && text.contains("did you mean `password`?"),
+            "{text}"
         );
     }
 
