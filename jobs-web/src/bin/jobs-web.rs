@@ -41,13 +41,15 @@ async fn main() -> ExitCode {
 
 async fn run(opts: Options) -> Result<(), String> {
     check_listen(opts.listen, opts.credentials.as_ref())?;
-    let backend = jobs_backends::connect(&opts.url).await.map_err(|e| match e {
-        // The server's answer does not name the URL; the URL's own errors already do.
-        jobs::ConnectError::Backend(_) => {
-            format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url))
-        }
-        e => e.to_string(),
-    })?;
+    let backend = jobs_backends::connect(&opts.url)
+        .await
+        .map_err(|e| match e {
+            // The server's answer does not name the URL; the URL's own errors already do.
+            jobs::ConnectError::Backend(_) => {
+                format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url))
+            }
+            e => e.to_string(),
+        })?;
     let mut app = Dashboard::new(backend).read_only(opts.read_only).router();
     if let Some(c) = opts.credentials.clone() {
         app = with_basic_auth(app, c);
