@@ -11,35 +11,9 @@ use jobs::ConnectError;
 /// The query parameters a `redis://` URL may carry: ours, then the redis crate's.
 const PARAMETERS: &[&str] = &["prefix", "protocol"];
 
-/// `value` as a key prefix, or the error saying why it cannot be one: every key starts with
-/// `<prefix>:`, so it must be non-empty and free of whitespace and control characters.
+/// `value` as a key prefix, or the error saying why it cannot be one.
 fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
-    let problem = if value.is_empty() {
-        Some(
-            "it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's \
-             plain key names"
-                .to_owned(),
-        )
-    } else {
-        value
-            .chars()
-            .find(|c| c.is_control() || c.is_whitespace())
-            .map(|c| {
-                let kind = if c == ' ' {
-                    "a space"
-                } else if c.is_control() {
-                    "a control character"
-                } else {
-                    "whitespace"
-                };
-                format!(
-                    "`{}` contains {kind} (U+{:04X}), which a key prefix may not",
-                    value.escape_debug(),
-                    u32::from(c)
-                )
-            })
-    };
-    match problem {
+    match prefix_problem(value) {
         None => Ok(value.to_owned()),
         Some(problem) => Err(ConnectError::InvalidParameter {
             url: jobs::redact_url(url),
@@ -47,6 +21,33 @@ fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
             problem,
         }),
     }
+}
+
+/// Why `value` cannot be a key prefix, if it cannot: every key starts with `<prefix>:`, so it
+/// must be non-empty and free of whitespace and control characters.
+pub(super) fn prefix_problem(value: &str) -> Option<String> {
+    if value.is_empty() {
+        return Some(
+            "it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's \
+             plain key names"
+                .to_owned(),
+        );
+    }
+    let c = value
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())?;
+    let kind = if c == ' ' {
+        "a space"
+    } else if c.is_control() {
+        "a control character"
+    } else {
+        "whitespace"
+    };
+    Some(format!(
+        "`{}` contains {kind} (U+{:04X}), which a key prefix may not",
+        value.escape_debug(),
+        u32::from(c)
+    ))
 }
 
 /// How to reach Redis and where in it the jobs live.
@@ -139,7 +140,11 @@ impl RedisOptions {
         Ok(opts)
     }
 
-    /// Sets the key prefix.
+    /// Sets the key prefix; an empty one means none. [`RedisBackend::lazy`] and
+    /// [`RedisBackend::connect`] refuse a prefix with whitespace or control characters.
+    ///
+    /// [`RedisBackend::lazy`]: super::RedisBackend::lazy
+    /// [`RedisBackend::connect`]: super::RedisBackend::connect
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         self.prefix = (!prefix.is_empty()).then_some(prefix);
@@ -236,6 +241,23 @@ mod tests {
             );
             assert!(text.contains(what), "{url}: {text}");
         }
+        let o = RedisOptions::from_url("redis://localhost?prefix=app:v2-test").unwrap();
+        assert_eq!(o.prefix.as_deref(), Some("app:v2-test"));
+    }
+
+    #[tokio::test]
+    async fn a_backend_refuses_a_prefix_set_in_code_that_the_url_would_refuse() {
+        let opts = RedisOptions::new("redis://127.0.0.1:6379/13").with_prefix("my app");
+        let Err(err) = super::super::RedisBackend::lazy(opts) else {
+            panic!("a prefix with a space was accepted")
+        };
+        assert!(
+            err.to_string().contains("`my app` contains a space"),
+            "{err}"
+        );
+        let mut opts = RedisOptions::new("redis://127.0.0.1:6379/13");
+        opts.prefix = Some(String::new());
+        assert!(super::super::RedisBackend::lazy(opts).is_err());
         let o = RedisOptions::from_url("redis://localhost?prefix=app:v2-test").unwrap();
         assert_eq!(o.prefix.as_deref(), Some("app:v2-test"));
     }
