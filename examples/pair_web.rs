@@ -32,7 +32,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(client);
     let port = std::env::var("PORT").unwrap_or_else(|_| "3001".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    println!("pair_web on http://127.0.0.1:{port} with {}; try: curl -X POST http://127.0.0.1:{port}/invoices/7", jobs::redact_url(&url));
+    println!("pair_web listening on http://127.0.0.1:{port} (backend {}); try: curl -X POST http://127.0.0.1:{port}/invoices/7", jobs::redact_url(&url));
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     jobs_examples::init_logging();
     let url = jobs_examples::backend_url("sqlite://jobs.db");
     let backend = jobs_backends::connect(&url).await?;
-    println!("pair_worker on {}", jobs::redact_url(&url));
+    println!("pair_worker working on {}", jobs::redact_url(&url));
     Worker::builder(backend)
         .queues(["pdf", "default"])
         .concurrency(5)

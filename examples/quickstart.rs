@@ -89,7 +89,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     ChargeCard::perform_later(1001).await?;
     let poisoned = ImportCard::perform_later("0000-0000".to_string()).await?;
     SendReminder::perform_in(Duration::from_secs(1), 42).await?;
-    println!("enqueued 4 jobs in {:?}", started.elapsed());
+    println!("enqueued 4 jobs in {} ms", started.elapsed().as_millis());
 
     // The worker: usually its own process; here in the same one.
     let worker = Worker::builder(backend.clone())
@@ -111,7 +111,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
         if Instant::now() > deadline {
-            return Err(format!("jobs did not finish in time: {stats:?}").into());
+            return Err(format!(
+                "the jobs did not finish in time: {} processed, {} enqueued, {} scheduled, \
+                 {} awaiting retry",
+                stats.processed, stats.enqueued, stats.scheduled, stats.retries
+            )
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -120,7 +125,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let stats = backend.stats().await?;
     println!(
-        "processed {} runs, {} failed",
+        "{} runs, {} of them failed",
         stats.processed - before.processed,
         stats.failed - before.failed
     );
@@ -129,8 +134,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?
     {
         let error = d.job.error_message.as_deref().unwrap_or("");
-        println!("dead: {} {:?}: {error}", d.job.class, d.job.args);
+        let args = serde_json::to_string(&d.job.args)?;
+        println!("dead: {} {args}: {error}", d.job.class);
     }
-    println!("done in {:?}", started.elapsed());
+    println!("done in {} ms", started.elapsed().as_millis());
     Ok(())
 }

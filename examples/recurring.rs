@@ -32,8 +32,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schedule.toml");
     let file = ScheduleFile::load(path)?;
     let start: jobs::chrono::DateTime<jobs::chrono::Utc> = "2026-03-31T23:00:00Z".parse()?;
-    let report = check_file(&file, Some(&jobs::Registry::from_inventory()?), start, 2)
-        .map_err(|errors| format!("{errors:?}"))?;
+    let report = check_file(&file, Some(&jobs::Registry::from_inventory()?), start, 2).map_err(
+        |errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            lines.join("\n")
+        },
+    )?;
     println!("schedule.toml, next fire times after {start}:\n{report}");
 
     // 2. A scheduler with the file's schedules and one declared in code.
@@ -68,8 +72,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for status in scheduler.status().await? {
         let r = status.record;
         println!(
-            "{}: {} | last run {:?} | next run {:?} | enabled {}",
-            r.name, r.description, r.last_run, r.next_run, r.enabled
+            "{}: {} | last run {} | next run {} | {}",
+            r.name,
+            r.description,
+            r.last_run
+                .map_or_else(|| "never".to_owned(), |t| t.to_string()),
+            r.next_run
+                .map_or_else(|| "none".to_owned(), |t| t.to_string()),
+            if r.enabled { "enabled" } else { "disabled" }
         );
     }
 
@@ -91,6 +101,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let dead = backend
         .job_list(jobs::backend::JobListParams::new(JobSet::Dead, 10))
         .await?;
-    println!("done; {} dead jobs", dead.total);
+    println!("done: {} dead job(s)", dead.total);
     Ok(())
 }

@@ -93,12 +93,32 @@ struct Cli {
     queue: String,
 }
 
-const USAGE: &str =
-    "usage: sidekiq_interop (work|enqueue) --redis URL --count K [--queue NAME (default: default)]";
+const USAGE: &str = "Usage: sidekiq_interop (work|enqueue) --redis URL --count K [--queue NAME]
 
-fn parse_cli() -> Result<Cli, String> {
+Commands:
+  work           perform K jobs that Ruby Sidekiq (or `enqueue`) pushed, then stop
+  enqueue        push K jobs for Sidekiq (or `work`) to perform
+
+Options:
+  --redis URL    the Redis that Sidekiq uses, e.g. redis://127.0.0.1:6379/0
+  --count K      how many jobs
+  --queue NAME   the queue (default: default)
+  -h, --help     print this help";
+
+/// What the command line asks for: a run, or the help.
+enum Parsed {
+    Run(Cli),
+    Help,
+}
+
+fn parse_cli() -> Result<Parsed, String> {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        return Ok(Parsed::Help);
+    }
     let mut args = std::env::args().skip(1);
-    let command = args.next().ok_or(USAGE)?;
+    let command = args
+        .next()
+        .ok_or_else(|| format!("no command given\n\n{USAGE}"))?;
     if command != "work" && command != "enqueue" {
         return Err(format!("unknown command `{command}`\n{USAGE}"));
     }
@@ -120,12 +140,12 @@ fn parse_cli() -> Result<Cli, String> {
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
     }
-    Ok(Cli {
+    Ok(Parsed::Run(Cli {
         command,
         redis: redis.ok_or_else(|| format!("--redis is required\n{USAGE}"))?,
         count: count.ok_or_else(|| format!("--count is required\n{USAGE}"))?,
         queue,
-    })
+    }))
 }
 
 /// Runs a worker until `count` jobs are performed, then stops it gracefully.
@@ -196,7 +216,11 @@ async fn enqueue(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
 async fn main() -> std::process::ExitCode {
     jobs_examples::init_logging();
     let cli = match parse_cli() {
-        Ok(cli) => cli,
+        Ok(Parsed::Run(cli)) => cli,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}");
             return std::process::ExitCode::from(2);
@@ -212,5 +236,18 @@ async fn main() -> std::process::ExitCode {
             eprintln!("sidekiq_interop {}: {e}", cli.command);
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_help_starts_with_usage() {
+        let first = super::USAGE.lines().find(|l| !l.trim().is_empty());
+        assert!(
+            first.is_some_and(|l| l.starts_with("Usage: ")),
+            "{}",
+            super::USAGE
+        );
     }
 }

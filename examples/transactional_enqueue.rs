@@ -71,7 +71,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::new(std::sync::Arc::new(backend.clone()));
 
     let alice = signup(&backend, &client, "alice@example.com", false).await?;
-    println!("committed: user {alice} and its welcome email");
+    println!("committed: user {alice} with the job sending their welcome email");
     match signup(&backend, &client, "bob@example.com", true).await {
         Ok(_) => return Err("the failing signup committed".into()),
         Err(e) => println!("rolled back: {e}"),
@@ -92,7 +92,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         || queued.total != 1
         || queued.jobs[0].job.args != vec![serde_json::json!(alice)]
     {
-        return Err("expected exactly alice and her email".into());
+        return Err("expected one user (alice) and one queued welcome email".into());
     }
 
     let backend_arc: std::sync::Arc<dyn AdminBackend> = std::sync::Arc::new(backend.clone());

@@ -321,9 +321,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
-    println!("Acme shop at http://{addr}/  (dashboard: http://{addr}/admin/jobs)");
+    println!("Acme shop at http://{addr}/ (dashboard: http://{addr}/admin/jobs)");
     println!(
-        "demo login: {DEMO_USER} / {DEMO_PASSWORD}   backend: {}",
+        "demo login: {DEMO_USER} / {DEMO_PASSWORD}; backend: {}",
         jobs::redact_url(&url)
     );
     axum::serve(listener, app)

@@ -68,9 +68,27 @@ pub struct Options {
     pub phases: Vec<String>,
 }
 
-pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --backend URL [options]
+/// What `--help` prints, usage first.
+pub const USAGE: &str =
+    "Usage: jobs-bench <noop|latency|depth|io|soak|flow> --backend URL [options]
        jobs-bench ceiling-push --backend redis://... [--jobs N]
        jobs-bench ceiling-io [--jobs N] [--concurrency C]
+
+Scenarios:
+  noop              enqueue N no-op jobs in bulk (or --single), then time the worker(s)
+  latency           enqueue-to-start latency of one job at a time to an idle worker
+  depth             process rate with --queued jobs already waiting
+  io                jobs awaiting 5 ms each, 1% failing once and retried
+  soak              a retry storm of --jobs jobs failing twice each, then --duration of
+                    steady load
+  flow              plain, unique, duplicate, prioritized and limited jobs side by side
+                    (--jobs each)
+  ceiling-push      sequential LPUSH on a raw Redis connection: the floor under noop --single
+  ceiling-io        the io workload as bare tokio tasks: the framework's cost taken away
+
+Options:
+  --backend URL     memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB or
+                    sqlite://ANY (a temp file is used); default memory://
   --jobs N          jobs to run (noop: 10000, io: 20000)
   --concurrency C   worker concurrency (noop/depth: 50, io: 500, latency: 10)
   --processes P     worker processes of this binary (default 1: the worker runs in-process)
@@ -84,8 +102,13 @@ pub const USAGE: &str = "usage: jobs-bench <noop|latency|depth|io|soak|flow> --b
   --every SECS      soak: seconds between samples (default 10)
   --phases LIST     flow: the phases run after plain, comma-separated (default: unique,
                     priority,limited,hot,hot+10)
-  flow: plain, unique, duplicate, prioritized and limited jobs side by side (--jobs each)
-URL: memory://, redis://HOST[:PORT][/DB], postgres://USER@HOST/DB, sqlite://ANY (a temp file is used)";
+  -h, --help        print this help";
+
+/// True when `args` (without the program name) ask for the help: `help` as the scenario,
+/// or `-h`/`--help` anywhere.
+pub fn wants_help(args: &[String]) -> bool {
+    args.first().is_some_and(|a| a == "help") || args.iter().any(|a| a == "-h" || a == "--help")
+}
 
 impl Options {
     /// Parses `args` (without the program name).
@@ -103,7 +126,6 @@ impl Options {
             "worker" => Scenario::Worker,
             "ceiling-push" => Scenario::CeilingPush,
             "ceiling-io" => Scenario::CeilingIo,
-            "-h" | "--help" | "help" => bail!("{USAGE}"),
             other => bail!("unknown scenario `{other}`\n{USAGE}"),
         };
         let mut o = Options {

@@ -22,6 +22,10 @@ use store::Store;
 
 fn main() -> std::process::ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if args::wants_help(&argv) {
+        println!("{}", args::USAGE);
+        return std::process::ExitCode::SUCCESS;
+    }
     let result = Options::parse(&argv).and_then(|opts| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

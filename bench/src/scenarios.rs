@@ -124,10 +124,8 @@ async fn perform_all(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let peaks = children.finish().await?;
-    println!(
-        "  worker peaks (MiB): {:?}",
-        peaks.iter().map(|k| kb_to_mb(*k)).collect::<Vec<_>>()
-    );
+    let mib: Vec<String> = peaks.iter().map(|k| kb_to_mb(*k).to_string()).collect();
+    println!("  worker peaks (MiB): {}", mib.join(", "));
     Ok((secs, peaks.into_iter().max().map(kb_to_mb)))
 }
 

@@ -3,7 +3,7 @@
 //!
 //! 1. [`Options::from_env_and_args`] reads `JOBS_URL`, `JOBS_WEB_LISTEN`, `JOBS_WEB_USER`,
 //!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY` and the matching
-//!    flags.
+//!    flags; `--help` and bad arguments come back as an [`ArgsError`].
 //! 2. [`check_listen`] refuses a non-loopback address without credentials.
 //! 3. [`with_basic_auth`] wraps a router so every request needs the credentials (401
 //!    otherwise), compared in constant time.
@@ -53,12 +53,50 @@ pub struct Options {
     pub behind_proxy: bool,
 }
 
-/// How to run the binary.
+/// How to run the binary: what `--help` prints, usage first.
 pub const USAGE: &str =
-    "usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy]
-  env: JOBS_URL, JOBS_WEB_LISTEN, JOBS_WEB_USER, JOBS_WEB_PASSWORD, JOBS_WEB_READ_ONLY=1,
-       JOBS_WEB_BEHIND_PROXY=1
-  Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).";
+    "Usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy]
+
+Serves the jobs dashboard for the backend at URL.
+
+Options:
+  --url URL           the backend, e.g. redis://127.0.0.1:6379/0 or sqlite://jobs.db
+                      (env JOBS_URL; default memory://)
+  --listen ADDR:PORT  where to listen (env JOBS_WEB_LISTEN; default 127.0.0.1:9494)
+  --read-only         refuse every action (env JOBS_WEB_READ_ONLY=1)
+  --behind-proxy      trust X-Forwarded-Host from a reverse proxy in the cross-site check
+                      (env JOBS_WEB_BEHIND_PROXY=1)
+  -h, --help          print this help
+
+Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).";
+
+/// Why the command line gave no [`Options`]: help was asked for, or an argument is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgsError {
+    /// `-h` or `--help`: print [`USAGE`] and exit successfully.
+    #[error("{USAGE}")]
+    Help,
+    /// A flag that takes a value came last.
+    #[error("{flag} needs a value\n\n{USAGE}")]
+    MissingValue {
+        /// The flag, e.g. `--url`.
+        flag: &'static str,
+    },
+    /// An argument the binary does not know.
+    #[error("unknown argument `{0}`\n\n{USAGE}")]
+    Unknown(String),
+    /// The listen address does not parse.
+    #[error("bad listen address `{value}` (from {source_name}): {reason}; expected ADDR:PORT, e.g. 127.0.0.1:9494")]
+    Listen {
+        /// The address given.
+        value: String,
+        /// Where it came from: `--listen` or `JOBS_WEB_LISTEN`.
+        source_name: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
+}
 
 impl Options {
     /// Reads the settings from `env` (a lookup) and `args` (without the program name).
@@ -72,34 +110,52 @@ impl Options {
     /// assert!(!o.behind_proxy);
     /// let o = Options::from_env_and_args(env, ["--behind-proxy"]).unwrap();
     /// assert!(o.behind_proxy);
+    /// let help = Options::from_env_and_args(env, ["--help"]).unwrap_err();
+    /// assert_eq!(help, jobs_web::standalone::ArgsError::Help);
+    /// assert!(help.to_string().starts_with("Usage: jobs-web"));
     /// ```
     pub fn from_env_and_args<I, S>(
         env: impl Fn(&str) -> Option<String>,
         args: I,
-    ) -> Result<Options, String>
+    ) -> Result<Options, ArgsError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let mut url = env("JOBS_URL").unwrap_or_else(|| "memory://".to_owned());
         let mut listen = env("JOBS_WEB_LISTEN").unwrap_or_else(|| "127.0.0.1:9494".to_owned());
+        let mut listen_from = "JOBS_WEB_LISTEN";
         let on = |k: &str| env(k).is_some_and(|v| v == "1" || v == "true");
         let mut read_only = on("JOBS_WEB_READ_ONLY");
         let mut behind_proxy = on("JOBS_WEB_BEHIND_PROXY");
         let mut args = args.into_iter().map(Into::into);
         while let Some(a) = args.next() {
             match a.as_str() {
-                "--url" => url = args.next().ok_or("--url needs a value")?,
-                "--listen" => listen = args.next().ok_or("--listen needs a value")?,
+                "--url" => {
+                    url = args
+                        .next()
+                        .ok_or(ArgsError::MissingValue { flag: "--url" })?
+                }
+                "--listen" => {
+                    listen = args
+                        .next()
+                        .ok_or(ArgsError::MissingValue { flag: "--listen" })?;
+                    listen_from = "--listen";
+                }
                 "--read-only" => read_only = true,
                 "--behind-proxy" => behind_proxy = true,
-                "-h" | "--help" => return Err(USAGE.to_owned()),
-                other => return Err(format!("unknown argument {other}\n{USAGE}")),
+                "-h" | "--help" => return Err(ArgsError::Help),
+                _ => return Err(ArgsError::Unknown(a)),
             }
         }
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|e| format!("bad listen address {listen}: {e}"))?;
+        let listen: SocketAddr =
+            listen
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ArgsError::Listen {
+                    value: listen.clone(),
+                    source_name: listen_from,
+                    reason: e.to_string(),
+                })?;
         let credentials = match (env("JOBS_WEB_USER"), env("JOBS_WEB_PASSWORD")) {
             (Some(user), Some(password)) if !user.is_empty() && !password.is_empty() => {
                 Some(Credentials { user, password })

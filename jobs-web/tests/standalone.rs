@@ -51,6 +51,27 @@ fn refuses_a_public_address_without_credentials() {
 }
 
 #[test]
+fn help_prints_usage_first_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = bin().arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let first = stdout.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        assert!(first.starts_with("Usage: jobs-web"), "{flag}: {stdout}");
+        assert!(stdout.contains("--listen ADDR:PORT"), "{stdout}");
+    }
+    // A wrong argument names itself, then shows the usage, on stderr with status 2.
+    let out = bin().arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("jobs-web: unknown argument `--bogus`")
+            && stderr.contains("Usage: jobs-web"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serves_on_loopback_and_with_credentials_beyond_it() {
     for (addr, creds) in [("127.0.0.1:0", false), ("0.0.0.0:0", true)] {
         let mut cmd = bin();

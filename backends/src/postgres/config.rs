@@ -5,7 +5,8 @@
 //! 2. `max_connections=N` (default 10), `acquire_timeout_ms=N` (default 5000),
 //!    `poll_interval_ms=N` (default 1000, the fallback when notifications are lost) and
 //!    `completed_retention_secs=N` (default 0: completed jobs are deleted at once).
-//! 3. Every other parameter goes to sqlx's `PgConnectOptions` unchanged.
+//! 3. The parameters sqlx's `PgConnectOptions` reads (`sslmode`, `application_name`, …) go
+//!    to it unchanged; any other is refused, naming the known ones (sqlx would ignore it).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +17,37 @@ use sqlx::postgres::PgConnectOptions;
 /// The longest schema name accepted: `jobs.` plus the name must fit Postgres's 63-byte
 /// identifier limit, as the notification channel is named after the schema.
 const MAX_SCHEMA_LEN: usize = 48;
+
+/// The query parameters this backend reads itself.
+const OURS: &[&str] = &[
+    "schema",
+    "max_connections",
+    "acquire_timeout_ms",
+    "poll_interval_ms",
+    "completed_retention_secs",
+];
+
+/// The query parameters sqlx's `PgConnectOptions` reads (besides `options[NAME]`).
+const SQLX: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
 
 /// How a [`PostgresBackend`](super::PostgresBackend) is set up, beyond the connection.
 ///
@@ -133,35 +165,55 @@ impl PostgresOptions {
             url: redact_url(url),
             message,
         };
+        let bad = |parameter: &str, problem: String| ConnectError::InvalidParameter {
+            url: redact_url(url),
+            parameter: parameter.to_owned(),
+            problem,
+        };
         let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let mut options = PostgresOptions::new();
         let mut rest = Vec::new();
         for (key, value) in parsed.query_pairs() {
             match &*key {
+                "schema" if value.is_empty() => {
+                    return Err(bad(
+                        "schema",
+                        "it is empty; give a name such as `myapp`, or leave `schema` out for \
+                         the default `jobs`"
+                            .to_owned(),
+                    ))
+                }
                 "schema" => {
                     options = options
                         .with_schema(&value)
-                        .map_err(|e| config(e.to_string()))?
+                        .map_err(|e| bad("schema", e.to_string()))?
                 }
                 "max_connections" => {
-                    options = options.with_max_connections(number(&key, &value).map_err(config)?)
+                    options =
+                        options.with_max_connections(number(&value).map_err(|p| bad(&key, p))?)
                 }
                 "acquire_timeout_ms" => {
                     options = options.with_acquire_timeout(Duration::from_millis(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
                 "poll_interval_ms" => {
                     options = options.with_poll_interval(Duration::from_millis(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
                 "completed_retention_secs" => {
                     options = options.with_completed_retention(Duration::from_secs(
-                        number(&key, &value).map_err(config)?,
+                        number(&value).map_err(|p| bad(&key, p))?,
                     ))
                 }
-                _ => rest.push((key.into_owned(), value.into_owned())),
+                k if SQLX.contains(&k) || (k.starts_with("options[") && k.ends_with(']')) => {
+                    rest.push((key.into_owned(), value.into_owned()))
+                }
+                other => {
+                    let known: Vec<&str> = OURS.iter().chain(SQLX).copied().collect();
+                    return Err(ConnectError::unknown_parameter(url, other, &known));
+                }
             }
         }
         if rest.is_empty() {
@@ -175,10 +227,11 @@ impl PostgresOptions {
     }
 }
 
-fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
+/// `value` as a number, or the problem to report with the parameter's name.
+fn number<T: FromStr>(value: &str) -> Result<T, String> {
     value
         .parse()
-        .map_err(|_| format!("`{key}={value}` is not a valid number"))
+        .map_err(|_| format!("got `{value}`, expected a whole number"))
 }
 
 /// Checks that `name` is a plain lowercase identifier, safe to quote into SQL text.
@@ -213,15 +266,69 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_schema_or_number_is_a_config_error() {
-        for url in [
-            "postgres://h/db?schema=Robert%22;drop",
-            "postgres://h/db?schema=1abc",
-            "postgres://h/db?max_connections=lots",
+    fn a_bad_schema_or_number_names_the_parameter() {
+        for (url, parameter) in [
+            ("postgres://h/db?schema=Robert%22;drop", "schema"),
+            ("postgres://h/db?schema=1abc", "schema"),
+            ("postgres://h/db?max_connections=lots", "max_connections"),
+            ("postgres://h/db?poll_interval_ms=-1", "poll_interval_ms"),
         ] {
             let err = PostgresOptions::from_url(url).unwrap_err();
-            assert!(matches!(err, ConnectError::Config { .. }), "{url}: {err}");
+            let text = err.to_string();
+            assert!(
+                matches!(err, ConnectError::InvalidParameter { .. }),
+                "{url}: {text}"
+            );
+            assert!(
+                text.starts_with(&format!("invalid `{parameter}` in backend URL")),
+                "{url}: {text}"
+            );
         }
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
+        let err = PostgresOptions::from_url("postgres://root:secret@h/db?shema=app").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::UnknownParameter { .. }),
+            "{text}"
+        );
+        assert!(text.contains("unknown parameter `shema`"), "{text}");
+        assert!(text.contains("did you mean `schema`?"), "{text}");
+        for known in OURS.iter().chain(SQLX) {
+            assert!(text.contains(&format!("`{known}`")), "{known}: {text}");
+        }
+        assert!(!text.contains("secret"), "{text}");
+        let text = PostgresOptions::from_url("postgres://h/db?prefix=app")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("unknown parameter `prefix`"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_schema_is_refused_naming_schema() {
+        let err = PostgresOptions::from_url("postgres://h/db?schema=").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::InvalidParameter { .. }),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("invalid `schema` in backend URL"),
+            "{text}"
+        );
+        assert!(text.contains("it is empty"), "{text}");
+    }
+
+    #[test]
+    fn sqlx_parameters_pass_through() {
+        let (connect, _) = PostgresOptions::from_url(
+            "postgres://h/db?sslmode=disable&application_name=app&options[search_path]=x&port=6543",
+        )
+        .unwrap();
+        assert_eq!(connect.get_port(), 6543);
+        assert_eq!(connect.get_application_name(), Some("app"));
     }
 
     #[test]

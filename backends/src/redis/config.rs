@@ -1,11 +1,54 @@
 //! Connection options: the URL, the database number, the key prefix and the timeouts.
 //!
-//! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`.
+//! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`
+//!    (and passes `protocol=resp3` on to the redis crate); any other parameter is refused.
 //! 2. Everything else has a default that suits a worker on the same network as Redis.
 
 use std::time::Duration;
 
 use jobs::ConnectError;
+
+/// The query parameters a `redis://` URL may carry: ours, then the redis crate's.
+const PARAMETERS: &[&str] = &["prefix", "protocol"];
+
+/// `value` as a key prefix, or the error saying why it cannot be one.
+fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
+    match prefix_problem(value) {
+        None => Ok(value.to_owned()),
+        Some(problem) => Err(ConnectError::InvalidParameter {
+            url: jobs::redact_url(url),
+            parameter: "prefix".to_owned(),
+            problem,
+        }),
+    }
+}
+
+/// Why `value` cannot be a key prefix, if it cannot: every key starts with `<prefix>:`, so it
+/// must be non-empty and free of whitespace and control characters.
+pub(super) fn prefix_problem(value: &str) -> Option<String> {
+    if value.is_empty() {
+        return Some(
+            "it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's \
+             plain key names"
+                .to_owned(),
+        );
+    }
+    let c = value
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())?;
+    let kind = if c == ' ' {
+        "a space"
+    } else if c.is_control() {
+        "a control character"
+    } else {
+        "whitespace"
+    };
+    Some(format!(
+        "`{}` contains {kind} (U+{:04X}), which a key prefix may not",
+        value.escape_debug(),
+        u32::from(c)
+    ))
+}
 
 /// How to reach Redis and where in it the jobs live.
 ///
@@ -72,10 +115,11 @@ impl RedisOptions {
         let mut prefix = None;
         let mut kept = Vec::new();
         for (k, v) in parsed.query_pairs() {
-            if k == "prefix" {
-                prefix = Some(v.into_owned());
-            } else {
-                kept.push((k.into_owned(), v.into_owned()));
+            match &*k {
+                "prefix" => prefix = Some(check_prefix(url, &v)?),
+                // Read by the redis crate: `protocol=resp3`.
+                "protocol" => kept.push((k.into_owned(), v.into_owned())),
+                other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),
             }
         }
         if kept.is_empty() {
@@ -90,16 +134,17 @@ impl RedisOptions {
                 message: format!("the database number `{path}` is not a number"),
             })?),
         };
-        if prefix.as_deref().is_some_and(str::is_empty) {
-            prefix = None;
-        }
         let mut opts = RedisOptions::new(parsed.to_string());
         opts.db = db;
         opts.prefix = prefix;
         Ok(opts)
     }
 
-    /// Sets the key prefix.
+    /// Sets the key prefix; an empty one means none. [`RedisBackend::lazy`] and
+    /// [`RedisBackend::connect`] refuse a prefix with whitespace or control characters.
+    ///
+    /// [`RedisBackend::lazy`]: super::RedisBackend::lazy
+    /// [`RedisBackend::connect`]: super::RedisBackend::connect
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         self.prefix = (!prefix.is_empty()).then_some(prefix);
@@ -134,8 +179,86 @@ mod tests {
     }
 
     #[test]
-    fn no_db_and_empty_prefix_are_none() {
-        let o = RedisOptions::from_url("redis://localhost?prefix=").unwrap();
+    fn no_db_and_no_prefix_are_none() {
+        let o = RedisOptions::from_url("redis://localhost").unwrap();
         assert_eq!((o.db, o.prefix), (None, None));
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
+        let err = RedisOptions::from_url("redis://:secret@127.0.0.1:6379/0?prefx=app").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::UnknownParameter { .. }),
+            "{text}"
+        );
+        assert!(text.contains("unknown parameter `prefx`"), "{text}");
+        assert!(text.contains("did you mean `prefix`?"), "{text}");
+        assert!(
+            text.contains("redis:// accepts `prefix`, `protocol`"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        let text = RedisOptions::from_url("rediss://h/1?db=2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("unknown parameter `db`") && text.contains("`prefix`, `protocol`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_prefix_is_refused_naming_prefix() {
+        for (url, what) in [
+            ("redis://localhost?prefix=", "it is empty"),
+            (
+                "redis://localhost?prefix=my%20app",
+                "`my app` contains a space (U+0020)",
+            ),
+            (
+                "redis://localhost?prefix=a%E2%80%83b",
+                "contains whitespace (U+2003)",
+            ),
+            (
+                "redis://localhost?prefix=app%0A",
+                "contains a control character",
+            ),
+            (
+                "redis://localhost?prefix=a%09b",
+                "contains a control character",
+            ),
+        ] {
+            let err = RedisOptions::from_url(url).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, ConnectError::InvalidParameter { .. }),
+                "{text}"
+            );
+            assert!(
+                text.starts_with("invalid `prefix` in backend URL"),
+                "{text}"
+            );
+            assert!(text.contains(what), "{url}: {text}");
+        }
+        let o = RedisOptions::from_url("redis://localhost?prefix=app:v2-test").unwrap();
+        assert_eq!(o.prefix.as_deref(), Some("app:v2-test"));
+    }
+
+    #[tokio::test]
+    async fn a_backend_refuses_a_prefix_set_in_code_that_the_url_would_refuse() {
+        let opts = RedisOptions::new("redis://127.0.0.1:6379/13").with_prefix("my app");
+        let Err(err) = super::super::RedisBackend::lazy(opts) else {
+            panic!("a prefix with a space was accepted")
+        };
+        assert!(
+            err.to_string().contains("`my app` contains a space"),
+            "{err}"
+        );
+        let mut opts = RedisOptions::new("redis://127.0.0.1:6379/13");
+        opts.prefix = Some(String::new());
+        assert!(super::super::RedisBackend::lazy(opts).is_err());
+        let o = RedisOptions::from_url("redis://localhost?prefix=app:v2-test").unwrap();
+        assert_eq!(o.prefix.as_deref(), Some("app:v2-test"));
     }
 }

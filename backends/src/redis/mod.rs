@@ -202,6 +202,11 @@ impl RedisBackend {
     /// # Ok(()) }
     /// ```
     pub fn lazy(opts: RedisOptions) -> Result<Self, BackendError> {
+        if let Some(problem) = opts.prefix.as_deref().and_then(config::prefix_problem) {
+            return Err(BackendError::msg(format!(
+                "invalid Redis key prefix: {problem}"
+            )));
+        }
         let edge = Edge {
             target: jobs::redact_url(&opts.url),
             timeout: opts.response_timeout,

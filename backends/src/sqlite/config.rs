@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use jobs::ConnectError;
 
+/// The query parameters a `sqlite://` URL may carry.
+const PARAMETERS: &[&str] = &["synchronous", "busy_timeout_ms", "poll_ms", "readers"];
+
 /// How far a committed transaction survives, SQLite's `synchronous` setting in WAL mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -120,9 +123,10 @@ impl SqliteConfig {
         }
         let mut config = SqliteConfig::new(Path::new(path));
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let bad = |what: &str| ConnectError::Config {
+            let bad = |what: &str| ConnectError::InvalidParameter {
                 url: url.to_owned(),
-                message: format!("`{key}={value}`: {what}"),
+                parameter: key.clone().into_owned(),
+                problem: format!("got `{value}`, {what}"),
             };
             let millis = || {
                 value
@@ -146,11 +150,7 @@ impl SqliteConfig {
                         .map_err(|_| bad("expected a number of connections"))?;
                     config = config.readers(n);
                 }
-                _ => {
-                    return Err(bad(
-                        "unknown option; expected synchronous, busy_timeout_ms, poll_ms or readers",
-                    ))
-                }
+                other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),
             }
         }
         Ok(config)
@@ -177,9 +177,37 @@ mod tests {
         assert_eq!(c.busy_timeout, Duration::from_millis(50));
         assert_eq!(c.readers, 2);
         let e = SqliteConfig::from_url("sqlite://j.db?synchronous=off").unwrap_err();
-        assert!(e.to_string().contains("`synchronous=off`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid `synchronous` in backend URL")
+                && e.to_string()
+                    .contains("got `off`, expected `normal` or `full`"),
+            "{e}"
+        );
+        let e = SqliteConfig::from_url("sqlite://j.db?poll_ms=soon").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid `poll_ms` in backend URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_the_known_ones() {
         let e = SqliteConfig::from_url("sqlite://j.db?color=blue").unwrap_err();
-        assert!(e.to_string().contains("unknown option"), "{e}");
+        let text = e.to_string();
+        assert!(matches!(e, ConnectError::UnknownParameter { .. }), "{text}");
+        assert!(text.contains("unknown parameter `color`"), "{text}");
+        assert!(
+            text.contains(
+                "sqlite:// accepts `synchronous`, `busy_timeout_ms`, `poll_ms`, `readers`"
+            ),
+            "{text}"
+        );
+        let text = SqliteConfig::from_url("sqlite://j.db?poll=5")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("(did you mean `poll_ms`?)"), "{text}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!    cannot be opened, read or written is [`BackendError::Connection`], a constraint
 //!    violation is [`BackendError::Conflict`], undecodable columns are
 //!    [`BackendError::Decode`]. The worker backs off on the first two instead of failing jobs.
+//!    A file that is no SQLite database at all (`sqlite:///etc/passwd`) and a database that
+//!    is damaged get messages of their own.
 //! 2. [`Sqlx::or_backend`] applies it to a result; [`decode`] and [`encode`] name the stored
 //!    data that JSON could not read or write.
 
@@ -46,8 +48,20 @@ pub(super) fn map_sqlx(error: sqlx::Error, cx: &ErrorContext) -> BackendError {
                 SQLITE_PERM | SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN
                 | SQLITE_PROTOCOL => BackendError::connection(&cx.target, db.message()),
                 SQLITE_CONSTRAINT => BackendError::Conflict(db.message().to_owned()),
-                SQLITE_CORRUPT | SQLITE_NOTADB => BackendError::other(
-                    format!("the SQLite file {} is damaged", cx.target),
+                SQLITE_NOTADB => BackendError::other(
+                    format!(
+                        "{} is not a SQLite database: give the sqlite:// URL a database file, \
+                         or a path that does not exist yet to create one",
+                        cx.target
+                    ),
+                    sqlx::Error::Database(db),
+                ),
+                SQLITE_CORRUPT => BackendError::other(
+                    format!(
+                        "the SQLite database {} is damaged (SQLite reports it corrupt); \
+                         restore it from a backup",
+                        cx.target
+                    ),
                     sqlx::Error::Database(db),
                 ),
                 _ => BackendError::other("SQLite refused the statement", sqlx::Error::Database(db)),
@@ -112,6 +126,77 @@ mod tests {
         assert!(e.to_string().contains("/tmp/x.db"), "{e}");
         let e = map_sqlx(sqlx::Error::Io(std::io::Error::other("gone")), &cx());
         assert!(e.is_transient());
+    }
+
+    /// A file of `contents` at a fresh temporary path.
+    fn file_with(contents: &[u8]) -> std::path::PathBuf {
+        let path = super::super::open::temporary_path();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_no_database_is_named_as_such() {
+        let path = file_with(b"root:x:0:0:root:/root:/bin/bash\n".repeat(200).as_slice());
+        let url = format!("sqlite://{}", path.display());
+        let Err(err) = jobs::connect(&url).await else {
+            panic!("{url} opened as a database")
+        };
+        let text = err.to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            text.contains(&format!("{} is not a SQLite database", path.display())),
+            "{text}"
+        );
+        assert!(
+            !text.contains("damaged") && !text.contains("corrupt"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_database_is_called_damaged() {
+        use sqlx::{ConnectOptions, Connection};
+        let path = super::super::open::temporary_path();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (x TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            sqlx::query("INSERT INTO t VALUES (?)")
+                .bind("x".repeat(500))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn.close().await.unwrap();
+        // Keep page 1 (the header and the schema), overwrite the table's pages with garbage.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = 4096.min(bytes.len());
+        for b in &mut bytes[page..] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let mut conn = options.connect().await.unwrap();
+        let Err(err) = sqlx::query("SELECT count(*), max(x) FROM t")
+            .fetch_one(&mut conn)
+            .await
+        else {
+            panic!("the damaged table was read")
+        };
+        let _ = conn.close().await;
+        let _ = std::fs::remove_file(&path);
+        let mapped = map_sqlx(err, &cx());
+        let text = mapped.to_string();
+        assert!(
+            text.contains("the SQLite database /tmp/x.db is damaged"),
+            "{text}"
+        );
+        assert!(!text.contains("not a SQLite database"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use jobs_web::standalone::{check_listen, with_basic_auth, Options};
+use jobs_web::standalone::{check_listen, with_basic_auth, ArgsError, Options};
 use jobs_web::Dashboard;
 
 #[tokio::main]
@@ -18,7 +18,19 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run().await {
+    let opts = match Options::from_env_and_args(|k| std::env::var(k).ok(), std::env::args().skip(1))
+    {
+        Ok(opts) => opts,
+        Err(ArgsError::Help) => {
+            println!("{}", ArgsError::Help);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("jobs-web: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(opts).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jobs-web: {e}");
@@ -27,12 +39,17 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
-    let opts = Options::from_env_and_args(|k| std::env::var(k).ok(), std::env::args().skip(1))?;
+async fn run(opts: Options) -> Result<(), String> {
     check_listen(opts.listen, opts.credentials.as_ref())?;
     let backend = jobs_backends::connect(&opts.url)
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url)))?;
+        .map_err(|e| match e {
+            // The server's answer does not name the URL; the URL's own errors already do.
+            jobs::ConnectError::Backend(_) => {
+                format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url))
+            }
+            e => e.to_string(),
+        })?;
     let mut dashboard = Dashboard::new(backend)
         .read_only(opts.read_only)
         .behind_proxy(opts.behind_proxy);

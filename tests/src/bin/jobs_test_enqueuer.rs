@@ -13,7 +13,7 @@ use std::io::Write;
 use jobs::envelope::JobEnvelope;
 use jobs::Client;
 
-const USAGE: &str = "usage: jobs_test_enqueuer --url URL --from A --count N [--hold-ms H]";
+const USAGE: &str = "Usage: jobs_test_enqueuer --url URL --from A --count N [--hold-ms H]";
 
 fn parse() -> Result<(String, u64, u64, u64), String> {
     let (mut url, mut from, mut count, mut hold) = (String::new(), 0u64, 0u64, 0u64);
@@ -54,6 +54,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -27,7 +27,7 @@ async fn cron_tick() -> Result<(), std::io::Error> {
     Ok(())
 }
 
-const USAGE: &str = "usage: jobs_test_scheduler --url URL [--run-ms D] [--every-ms E]";
+const USAGE: &str = "Usage: jobs_test_scheduler --url URL [--run-ms D] [--every-ms E]";
 
 struct Cli {
     url: String,
@@ -91,6 +91,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
     let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(message) => {

@@ -81,7 +81,7 @@ struct Cli {
     linger: Duration,
 }
 
-const USAGE: &str = "usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O] [--linger-ms L]";
+const USAGE: &str = "Usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O] [--linger-ms L]";
 
 fn parse_cli() -> Result<Cli, String> {
     let mut cli = Cli {
@@ -184,6 +184,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
     let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(message) => {
