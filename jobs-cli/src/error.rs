@@ -18,9 +18,10 @@ pub enum CliError {
     Connect {
         /// The URL, password removed.
         url: String,
-        /// Why.
+        /// Why (boxed: a URL error carries the known parameters, and every command's
+        /// result would otherwise be that large).
         #[source]
-        source: jobs::ConnectError,
+        source: Box<jobs::ConnectError>,
     },
     /// A `sqlite://` URL names a file that does not exist (opening it would create an empty
     /// store, which is never what a command that inspects one wants).
@@ -145,10 +146,11 @@ impl CliError {
         let unreachable = "check the URL and that the store runs";
         match self {
             CliError::NoUrl => Some(set_url("this command needs a backend")),
-            CliError::Connect {
-                source: jobs::ConnectError::Backend(_),
-                ..
-            } => Some(set_url(unreachable)),
+            CliError::Connect { source, .. }
+                if matches!(**source, jobs::ConnectError::Backend(_)) =>
+            {
+                Some(set_url(unreachable))
+            }
             CliError::Connect { .. } => Some(set_url("fix the URL")),
             CliError::NoDatabase { .. } => Some(set_url(
                 "name the database file your app uses (sqlite://relative.db or sqlite:///absolute.db)",

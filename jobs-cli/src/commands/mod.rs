@@ -64,7 +64,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         .await
         .map_err(|source| CliError::Connect {
             url: redacted.clone(),
-            source,
+            source: Box::new(source),
         })?;
     if backend.name() == "memory" {
         crate::output::note(
