@@ -372,3 +372,55 @@ async fn a_backtrace_section_only_when_there_is_one() {
     assert!(page.contains("no trace"), "{page}");
     assert!(!page.contains("Backtrace"), "{page}");
 }
+
+/// Charts carry their scale: the history chart's y-axis names the busiest day's count, half
+/// of it and 0, its x-axis the first and last day, and every bar its numbers on hover; the
+/// live chart has the axes and grid `app.js` fills, a hover line and a status line that
+/// says when polling stops. Times are `<time>` elements the script puts in the viewer's zone.
+#[tokio::test]
+async fn charts_have_axes_a_scale_and_a_polling_status() {
+    let b = memory();
+    let s = seed(&b, "Charge", "payments", "x").await;
+    let app = app(&b);
+    let page = get(&app, "/admin/jobs?days=7").await.body;
+    let history = &page[page.find("id=\"history-chart\"").unwrap() - 200..];
+    assert!(history.contains("class=\"y-axis\""), "{history}");
+    let today = chrono::Utc::now().date_naive();
+    let stats = b
+        .stats_history(StatsHistoryParams::new(today, 7))
+        .await
+        .unwrap();
+    let busiest = stats
+        .iter()
+        .map(|d| d.processed.max(d.failed))
+        .max()
+        .unwrap()
+        .max(1);
+    assert!(
+        page.contains(&format!(
+            "<span>{busiest}</span><span>{}</span><span>0</span>",
+            busiest / 2
+        )),
+        "{page}"
+    );
+    let (first, last) = (stats.first().unwrap().date, stats.last().unwrap().date);
+    assert!(
+        page.contains(&format!("<span>{first}</span><span>{last}</span>")),
+        "{page}"
+    );
+    assert!(page.contains("class=\"grid\""));
+    assert!(
+        page.contains(&format!("<title>{last}: ")),
+        "hover values on each day"
+    );
+    for id in ["live-y", "live-hover", "live-status"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let retry = get(&app, &format!("/admin/jobs/retries/{}", s.retry))
+        .await
+        .body;
+    assert!(
+        retry.contains("<time class=\"local\" datetime=\""),
+        "{retry}"
+    );
+}

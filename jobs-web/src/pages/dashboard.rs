@@ -63,11 +63,20 @@ pub async fn page(
                         class=[(s == poll).then_some("current")] { (s) " s" } " "
                 }
             }
-            svg #live-chart viewBox="0 0 600 150" preserveAspectRatio="none" role="img" aria-label="live chart" {
-                polyline #live-processed .processed points="" {}
-                polyline #live-failed .failed points="" {}
+            div.chart {
+                div.y-axis #live-y aria-hidden="true" { span { "1" } span { "0" } span { "0" } }
+                svg #live-chart viewBox="0 0 600 150" preserveAspectRatio="none" role="img" aria-label="live chart" {
+                    (grid())
+                    polyline #live-processed .processed points="" {}
+                    polyline #live-failed .failed points="" {}
+                }
+                div.x-axis aria-hidden="true" { span { "−" (poll * 59) " s" } span { "now" } }
             }
-            p.legend { span.key.processed { "processed" } " " span.key.failed { "failed" } }
+            p.legend {
+                span.key.processed { "processed" } " " span.key.failed { "failed" } " "
+                span #live-hover .muted {}
+            }
+            p #live-status .status hidden role="status" {}
         }
         section.panel {
             h2 { "History" }
@@ -115,7 +124,24 @@ pub async fn page(
     Ok(chrome(&ctx, Nav::Dashboard, "Dashboard", body))
 }
 
-/// Bars of processed and failed per day, scaled to the busiest day.
+/// Horizontal lines at the top, the middle and the bottom of the live chart, which the
+/// y-axis labels (`#live-y`, set by `app.js`) name.
+fn grid() -> Markup {
+    grid_lines(600, 148)
+}
+
+/// Lines at 0, 50% and 100% of a chart `w` wide and `h` high.
+fn grid_lines(w: u64, h: u64) -> Markup {
+    html! {
+        @for y in [1, h / 2, h] {
+            line.grid x1="0" x2=(w) y1=(y) y2=(y) {}
+        }
+    }
+}
+
+/// Bars of processed and failed per day, scaled to the busiest day, with the scale (the
+/// busiest day's count, half of it, 0) beside them, the first and last day below, and each
+/// day's numbers on hover.
 fn history_chart(days: &[DayStats]) -> Markup {
     let max = days
         .iter()
@@ -127,14 +153,23 @@ fn history_chart(days: &[DayStats]) -> Markup {
     let w = 600 / n;
     let h = 140u64;
     let bar = |v: u64| v * h / max;
+    let (first, last) = (days.first(), days.last());
     html! {
+        div.chart {
+            div.y-axis aria-hidden="true" { span { (max) } span { (max / 2) } span { "0" } }
         svg #history-chart viewBox=(format!("0 0 {} {}", w * n, h + 2)) preserveAspectRatio="none" role="img" aria-label="history chart" {
+            (grid_lines(w * n, h))
             @for (i, d) in days.iter().enumerate() {
                 g {
                     title { (d.date) ": " (d.processed) " processed, " (d.failed) " failed" }
                     rect.processed x=(i as u64 * w) y=(h - bar(d.processed)) width=(w.saturating_sub(1).max(1)) height=(bar(d.processed)) {}
                     rect.failed x=(i as u64 * w + w / 4) y=(h - bar(d.failed)) width=((w / 2).max(1)) height=(bar(d.failed)) {}
                 }
+            }
+        }
+            div.x-axis aria-hidden="true" {
+                @if let Some(d) = first { span { (d.date) } }
+                @if let Some(d) = last { span { (d.date) } }
             }
         }
         details {

@@ -201,7 +201,7 @@ fn row(ctx: &Ctx, r: &ScheduleRecord, now: DateTime<Utc>, orphan: bool, known: b
             td { strong { (r.name) } }
             td { (t.words) @if t.words != r.description { br; small.muted { (r.description) } } }
             td { (t.zone) }
-            td { @for n in &t.next { (fmt::time(*n)) " " small.muted { "(" (fmt::relative(*n, now)) ")" } br; } }
+            td { @for n in &t.next { (fmt::time_in(*n, &t.zone)) " " small.muted { "(" (fmt::relative(*n, now)) ")" } br; } }
             td { @if let Some(l) = r.last_run { (fmt::relative(l, now)) } @else { "never" } }
             td { (r.job.class) " → " (r.job.queue) br; code { (fmt::args_short(&r.job.args, 60)) } }
             td {
