@@ -18,7 +18,7 @@ use jobs::backend::{
     EnableParams, JobGetParams, MetricsQueryParams, ProcessSignalParams, QueueClearParams,
     QueueListParams, QueuePauseParams, RunNowParams, ScheduleRemoveParams, StatsHistoryParams,
 };
-use jobs::metrics::JobMetrics;
+use jobs::metrics::{hour_of, Counts, JobMetrics};
 use jobs::schedule::ScheduleRecord;
 
 use crate::pages::{SetAction, SetKind};
@@ -305,6 +305,42 @@ impl AppState {
                 .metrics_query(MetricsQueryParams::new(from, now))
                 .await?,
         ))
+    }
+
+    /// The metrics of job `class`, hour by hour, for the last `hours` hours up to `now`
+    /// (oldest first; an hour it did not run in has zero counts); `None` when the backend
+    /// keeps none. One query per hour: at most 72.
+    pub(crate) async fn job_series(
+        &self,
+        class: &str,
+        hours: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<(DateTime<Utc>, Counts)>>, WebError> {
+        let Some(store) = self.backend.metrics() else {
+            return Ok(None);
+        };
+        let last = hour_of(now);
+        let mut series = Vec::new();
+        for back in (0..hours.max(1)).rev() {
+            let Some(hour) = i64::try_from(back)
+                .ok()
+                .and_then(chrono::Duration::try_hours)
+                .and_then(|d| last.checked_sub_signed(d))
+            else {
+                continue;
+            };
+            let end = hour + chrono::Duration::minutes(59);
+            let rows = store
+                .metrics_query(MetricsQueryParams::new(hour, end))
+                .await?;
+            let counts = rows
+                .into_iter()
+                .find(|r| r.class == class)
+                .map(|r| r.counts)
+                .unwrap_or_default();
+            series.push((hour, counts));
+        }
+        Ok(Some(series))
     }
 
     /// A page of the concurrency and rate limits in use at `now`, and whether more follow;

@@ -88,6 +88,7 @@ pub(crate) fn all() -> Routes {
         .read("/recurring", recurring::list)
         .act("/recurring/{name}/{action}", recurring::act)
         .read("/metrics", metrics::page)
+        .read("/metrics/{class}", job_metrics::page)
         .read("/actions", actions::list)
         .read("/{set}", sets::list)
         .read("/{set}/confirm", sets::confirm)

@@ -116,3 +116,77 @@ async fn a_backend_without_metrics_says_so_and_has_no_facts() {
     assert_eq!(v["facts"].as_array().map(Vec::len), Some(0));
     assert_eq!(get(&app, "/admin/jobs").await.status, 200);
 }
+
+/// Records `processed` runs of `class` (the first `failed` failing, run i taking 10·(i+1)
+/// ms) in the hour `back` hours before now.
+async fn record_hour(
+    b: &std::sync::Arc<dyn jobs::backend::AdminBackend>,
+    class: &str,
+    back: i64,
+    processed: u64,
+    failed: u64,
+) {
+    let now = chrono::Utc::now();
+    let mut counts = jobs::metrics::Counts::default();
+    for i in 0..processed {
+        counts.record(i < failed, std::time::Duration::from_millis(10 * (i + 1)));
+    }
+    let sample = jobs::metrics::MetricsSample {
+        class: class.to_owned(),
+        hour: jobs::metrics::hour_of(now - chrono::Duration::hours(back)),
+        counts,
+    };
+    b.metrics()
+        .unwrap()
+        .metrics_record(jobs::metrics::RecordParams::new(vec![sample], now))
+        .await
+        .unwrap();
+}
+
+/// A job name's own page shows it hour by hour: bars of processed and failed scaled to the
+/// busiest hour, p50/p95 lines, each hour's numbers on hover and in a table; the Metrics
+/// table links to it; another job's runs are not counted in.
+#[tokio::test]
+async fn a_job_names_page_shows_it_hour_by_hour() {
+    let b = memory();
+    record_hour(&b, "Charge", 0, 4, 1).await;
+    record_hour(&b, "Charge", 2, 10, 0).await;
+    record_hour(&b, "Other", 1, 99, 9).await;
+    let app = app(&b);
+    let list = get(&app, "/admin/jobs/metrics").await.body;
+    assert!(
+        list.contains("href=\"/admin/jobs/metrics/Charge\""),
+        "{list}"
+    );
+
+    let page = get(&app, "/admin/jobs/metrics/Charge?hours=6").await.body;
+    for id in ["runs-chart", "duration-chart", "job-metrics"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}: {page}");
+    }
+    // The busiest hour (10 runs) sets the scale: 10, 5, 0.
+    assert!(
+        page.contains("<span>10</span><span>5</span><span>0</span>"),
+        "{page}"
+    );
+    assert!(page.contains(": 10 processed, 0 failed</title>"), "{page}");
+    assert!(page.contains(": 4 processed, 1 failed</title>"), "{page}");
+    assert!(
+        page.contains(": 0 processed, 0 failed</title>"),
+        "an hour without runs"
+    );
+    assert!(!page.contains("99 processed"), "another job's runs: {page}");
+    // Six hours, one bar group each.
+    assert_eq!(page.matches("processed, ").count(), 6, "{page}");
+    // p95 of 10 runs of 10..100 ms is in the slowest bucket reached: about 100 ms.
+    assert!(page.contains("p95 "), "{page}");
+
+    let none = get(&app, "/admin/jobs/metrics/Nobody").await;
+    assert_eq!(none.status, 200);
+    assert!(
+        none.body.contains("did not run in this period"),
+        "{}",
+        none.body
+    );
+    let bad = get(&app, "/admin/jobs/metrics/Charge?hours=abc").await;
+    assert_eq!(bad.status, 400);
+}

@@ -1,6 +1,7 @@
 //! Metrics: per job name, runs processed and failed and their duration (average and p95)
 //! over the last `hours` hours (clamped to 1–72), read from the backend's metrics store
-//! (`Backend::metrics`). A backend without one shows a notice instead.
+//! (`Backend::metrics`). A backend without one shows a notice instead. Each name links to
+//! its own page over time (`job_metrics.rs`).
 
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ pub async fn page(
                     tbody {
                         @for r in rows {
                             tr {
-                                td { a href=(format!("{}?{}", ctx.url("/retries"), mount::query(&[("class", &r.class)]))) { (r.class) } }
+                                td { a href=(ctx.url(&format!("/metrics/{}", mount::seg(&r.class)))) { (r.class) } }
                                 td.num { (r.counts.processed) }
                                 td.num { (r.counts.failed) }
                                 td.num { (failed_pct(r)) }

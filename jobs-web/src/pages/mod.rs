@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod busy;
 pub mod dashboard;
+pub mod job_metrics;
 pub mod limits;
 pub mod locks;
 pub mod metrics;
