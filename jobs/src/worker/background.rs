@@ -8,6 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{Event, Health};
 use super::run::WorkerHandle;
 use super::WorkerError;
 use crate::backend::{
@@ -21,6 +22,7 @@ pub(super) struct Parts {
     pub(super) handle: WorkerHandle,
     pub(super) timings: super::Timings,
     pub(super) id: String,
+    pub(super) health: Health,
 }
 
 pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken) {
@@ -39,6 +41,7 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
                     .rt
                     .held
                     .confirm(&leases, sent, parts.timings.lease_ttl);
+                parts.health.record(Event::Beat);
                 for signal in reply.signals {
                     match signal {
                         ProcessSignal::Quiet => {
@@ -52,7 +55,13 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat failed");
+                parts.health.record(Event::Failed {
+                    at: parts.rt.clock.now(),
+                    error: e.to_string(),
+                });
+            }
         }
         tokio::select! {
             _ = done.cancelled() => return,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::queues::QueueOrder;
 use super::run::WorkerHandle;
 use super::{
-    process_id, BuildError, DeathHandler, ErrorHandler, Runtime, ServerMiddleware, Timings, Worker,
+    process_id, BuildError, DeathHandler, ErrorHandler, Health, Runtime, ServerMiddleware, Timings,
+    Worker,
 };
 use crate::backend::{Backend, DeadLimits};
 use crate::client::Client;
@@ -282,6 +283,7 @@ impl WorkerBuilder {
         rt.dead_limits = self.dead_limits;
         rt.max_rescues = self.max_rescues;
         rt.lease_ttl = self.timings.lease_ttl;
+        let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,
             rt: Arc::new(rt),
@@ -293,6 +295,7 @@ impl WorkerBuilder {
             scheduler: self.scheduler.map(Arc::new),
             handle: WorkerHandle::new(),
             id: process_id(),
+            health,
         })
     }
 }

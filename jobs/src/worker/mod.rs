@@ -14,6 +14,7 @@
 mod background;
 mod backoff;
 mod builder;
+mod health;
 mod held;
 pub(crate) mod hooks;
 mod limits;
@@ -24,6 +25,7 @@ mod run;
 mod settle;
 
 pub use builder::WorkerBuilder;
+pub use health::{Health, HealthState, Probe};
 pub use hooks::{DeathHandler, ErrorHandler, Next, ServerMiddleware};
 pub use queues::QueueOrder;
 pub use run::WorkerHandle;
@@ -195,12 +197,28 @@ pub struct Worker {
     scheduler: Option<Arc<Scheduler>>,
     handle: WorkerHandle,
     id: ProcessId,
+    health: Health,
 }
 
 impl Worker {
     /// A handle to quiet or stop this worker from another task.
     pub fn handle(&self) -> WorkerHandle {
         self.handle.clone()
+    }
+
+    /// This worker's health: a cheap handle that reads or waits on its state, and answers
+    /// the `/livez` and `/readyz` probes (see [`Health`]). Take it before running the worker.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let backend = jobs::connect("memory://").await.unwrap();
+    /// let worker = jobs::Worker::builder(backend).build().unwrap();
+    /// let health = worker.health();
+    /// assert_eq!(health.readyz().status, 503, "not ready before it runs");
+    /// # });
+    /// ```
+    pub fn health(&self) -> Health {
+        self.health.clone()
     }
 
     /// This process's id in the backend (`hostname:pid:random`).

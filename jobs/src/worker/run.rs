@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::background::{heartbeat_loop, poller_loop, spawn_signal_listener, Parts};
 use super::backoff::reconnect_delay;
+use super::health::{Event, Health, StopOnDrop};
 use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
@@ -118,6 +119,13 @@ impl Worker {
         // expire and other workers rescue its jobs.
         let background = CancellationToken::new();
         let _stop_background = background.clone().drop_guard();
+        // However the run ends (returned or dropped), the probes say it stopped.
+        let _stopped = StopOnDrop(self.health.clone());
+        tokio::spawn(report_draining(
+            self.health.clone(),
+            handle.quiet.clone(),
+            background.clone(),
+        ));
         if self.handle_signals {
             spawn_signal_listener(handle.clone(), background.clone())?;
         }
@@ -215,6 +223,7 @@ impl Worker {
             handle: self.handle.clone(),
             timings: self.timings,
             id: self.id.clone(),
+            health: self.health.clone(),
         }
     }
 
@@ -254,9 +263,14 @@ impl Worker {
                         tracing::info!("backend reachable again; fetching");
                     }
                     failures = 0;
+                    self.health.record(Event::Reserved);
                     r
                 }
                 Err(e) => {
+                    self.health.record(Event::Failed {
+                        at: self.rt.clock.now(),
+                        error: e.to_string(),
+                    });
                     let delay = reconnect_delay(failures);
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, kind = ?e.kind(), retry_in_ms = delay.as_millis() as u64, "could not reserve jobs; backing off");
@@ -354,5 +368,14 @@ impl Worker {
                 p
             } => p,
         }
+    }
+}
+
+/// Reports the worker draining as soon as it is quieted or stopped (not when the fetch loop
+/// notices, which may be a whole `fetch_wait` later).
+async fn report_draining(health: Health, quiet: CancellationToken, done: CancellationToken) {
+    tokio::select! {
+        () = quiet.cancelled() => health.record(Event::Draining),
+        () = done.cancelled() => {}
     }
 }
