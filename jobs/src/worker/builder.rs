@@ -47,6 +47,8 @@ impl Worker {
             tag: None,
             handle_signals: true,
             scheduler: None,
+            #[cfg(feature = "health-http")]
+            health_addr: None,
         }
     }
 }
@@ -84,6 +86,8 @@ pub struct WorkerBuilder {
     tag: Option<String>,
     handle_signals: bool,
     scheduler: Option<Scheduler>,
+    #[cfg(feature = "health-http")]
+    health_addr: Option<String>,
 }
 
 impl WorkerBuilder {
@@ -246,6 +250,35 @@ impl WorkerBuilder {
         self
     }
 
+    /// Serves the health probes over HTTP on `addr` while the worker runs (needs the
+    /// `health-http` feature): `GET /livez` answers 200 while the process is up, and
+    /// `GET /readyz` 200 only while the worker is connected to its store, heartbeating and
+    /// not draining, else 503 with the reason in one line of plain text. The address is
+    /// bound when [`Worker::run`] starts, which fails with
+    /// [`WorkerError::HealthBind`](crate::worker::WorkerError::HealthBind) if it cannot be;
+    /// the server stops when the run ends. Point a Kubernetes `livenessProbe` at `/livez` and
+    /// its `readinessProbe` at `/readyz` (see `docs/deploy.md`). Without this, read or serve
+    /// [`Worker::health`] yourself.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let backend = jobs::connect("memory://").await.unwrap();
+    /// let worker = jobs::Worker::builder(backend)
+    ///     .health_addr("0.0.0.0:8081")
+    ///     .shutdown_timeout(Duration::from_secs(25))
+    ///     .build()
+    ///     .unwrap();
+    /// // worker.run().await?;
+    /// # drop(worker);
+    /// # });
+    /// ```
+    #[cfg(feature = "health-http")]
+    pub fn health_addr(mut self, addr: impl Into<String>) -> Self {
+        self.health_addr = Some(addr.into());
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     pub fn build(self) -> Result<Worker, BuildError> {
         if self.concurrency == 0 {
@@ -296,6 +329,8 @@ impl WorkerBuilder {
             handle: WorkerHandle::new(),
             id: process_id(),
             health,
+            #[cfg(feature = "health-http")]
+            health_addr: self.health_addr,
         })
     }
 }

@@ -15,6 +15,8 @@ mod background;
 mod backoff;
 mod builder;
 mod health;
+#[cfg(feature = "health-http")]
+mod health_http;
 mod held;
 pub(crate) mod hooks;
 mod limits;
@@ -74,6 +76,15 @@ pub enum WorkerError {
     /// Installing the signal handlers failed.
     #[error("could not listen for shutdown signals: {0}")]
     Signals(#[from] std::io::Error),
+    /// The health probes' address (see [`WorkerBuilder::health_addr`]) could not be bound.
+    #[cfg(feature = "health-http")]
+    #[error("could not listen for health probes on {addr}: {source}")]
+    HealthBind {
+        /// The address asked for.
+        addr: String,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
 }
 
 /// Everything the worker's tasks share; read-only but for the running set.
@@ -198,6 +209,9 @@ pub struct Worker {
     handle: WorkerHandle,
     id: ProcessId,
     health: Health,
+    /// Where to serve the health probes while running, if anywhere.
+    #[cfg(feature = "health-http")]
+    health_addr: Option<String>,
 }
 
 impl Worker {

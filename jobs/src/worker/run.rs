@@ -121,6 +121,15 @@ impl Worker {
         let _stop_background = background.clone().drop_guard();
         // However the run ends (returned or dropped), the probes say it stopped.
         let _stopped = StopOnDrop(self.health.clone());
+        // Bound first: an address that cannot be bound fails the run before it installs
+        // signal handlers or registers the process.
+        #[cfg(feature = "health-http")]
+        let probes = match &self.health_addr {
+            Some(addr) => {
+                Some(super::health_http::start(&self.health, addr, background.clone()).await?)
+            }
+            None => None,
+        };
         tokio::spawn(report_draining(
             self.health.clone(),
             handle.quiet.clone(),
@@ -193,6 +202,10 @@ impl Worker {
         // Every processor has handed its outcome over; wait until all are stored.
         settler.close().await;
         background.cancel();
+        #[cfg(feature = "health-http")]
+        if let Some(probes) = probes {
+            super::health_http::finish(probes).await;
+        }
         let _ = beat.await;
         let _ = poll.await;
         if let Some(scheduler) = scheduler {
