@@ -1,6 +1,8 @@
 //! The health probes over real HTTP (`health-http` feature): `/readyz` follows a worker
-//! from starting to ready, through a store outage and back, to draining while its jobs still
-//! run; `/livez` answers 200 throughout; the server closes when the run ends.
+//! from starting to ready, through a store outage (failing, or hanging heartbeats) and back,
+//! to draining while its jobs still run; `/livez` answers 200 throughout; the server closes
+//! when the run ends. Run with `cargo test -p jobs --features health-http --test
+//! worker_health`.
 
 mod common;
 
@@ -187,6 +189,48 @@ async fn readyz_follows_starting_ready_unreachable_ready_draining_and_livez_stay
     running.join().await;
     assert_eq!(health.state(), HealthState::Stopped);
     assert_eq!(get(port, "/livez").await, None, "the port is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_heartbeats_hang_though_reserves_answer() {
+    let (beats, beats_rx) = watch::channel(true);
+    let backend = Arc::new(Switched {
+        inner: jobs::memory::MemoryBackend::new(),
+        beats: beats_rx,
+        down: AtomicBool::new(false),
+    });
+    let port = free_port();
+    let worker = common::worker(&backend)
+        .health_addr(format!("127.0.0.1:{port}"))
+        .registry(jobs::Registry::new())
+        .build()
+        .unwrap();
+    let health = worker.health();
+    let running = common::spawn(worker);
+    assert_eq!(until(port, "/readyz", 200).await, "ready\n");
+
+    // The store stops answering heartbeats (no error: they hang); reserves still answer.
+    beats.send_replace(false);
+    let body = until(port, "/readyz", 503).await;
+    assert!(
+        body.starts_with("switched store unreachable since ")
+            && body.ends_with(": no answer to a heartbeat within 1s\n"),
+        "{body:?}"
+    );
+    let mut changes = health.subscribe();
+    changes.mark_unchanged();
+    let changed = tokio::time::timeout(common::QUIET, changes.changed()).await;
+    assert!(
+        changed.is_err(),
+        "answered reserves do not make it ready: {:?}",
+        health.state()
+    );
+    livez_ok(port).await;
+
+    // The hanging heartbeat is answered at last: ready again.
+    beats.send_replace(true);
+    assert_eq!(until(port, "/readyz", 200).await, "ready\n");
+    running.stop().await;
 }
 
 #[tokio::test]

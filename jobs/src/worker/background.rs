@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::health::{Event, Health};
+use super::health::{Event, Health, Source};
 use super::run::WorkerHandle;
 use super::WorkerError;
 use crate::backend::{
@@ -35,13 +35,20 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
             .lease_clock(parts.rt.clock.lease_clock())
             .leases(leases.clone());
         let sent = tokio::time::Instant::now();
-        match parts.backend.process_heartbeat(params).await {
+        let beat = parts.backend.process_heartbeat(params);
+        let answer = parts
+            .health
+            .report_if_slow(beat, slow_beat(parts.timings.heartbeat), || {
+                parts.rt.clock.now()
+            })
+            .await;
+        match answer {
             Ok(reply) => {
                 parts
                     .rt
                     .held
                     .confirm(&leases, sent, parts.timings.lease_ttl);
-                parts.health.record(Event::Beat);
+                parts.health.record(Event::Answered(Source::Heartbeat));
                 for signal in reply.signals {
                     match signal {
                         ProcessSignal::Quiet => {
@@ -58,6 +65,7 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
             Err(e) => {
                 tracing::warn!(error = %e, "heartbeat failed");
                 parts.health.record(Event::Failed {
+                    source: Source::Heartbeat,
                     at: parts.rt.clock.now(),
                     error: e.to_string(),
                 });
@@ -68,6 +76,12 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
             _ = tokio::time::sleep(parts.timings.heartbeat) => {}
         }
     }
+}
+
+/// How long a heartbeat may go unanswered before the probes call the store unreachable
+/// (the beat itself goes on waiting): two intervals, and at least a second.
+fn slow_beat(interval: Duration) -> Duration {
+    interval.saturating_mul(2).max(Duration::from_secs(1))
 }
 
 pub(super) async fn poller_loop(parts: Parts, done: CancellationToken) {

@@ -15,8 +15,6 @@ mod background;
 mod backoff;
 mod builder;
 mod health;
-#[cfg(feature = "health-http")]
-mod health_http;
 mod held;
 pub(crate) mod hooks;
 mod limits;

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::background::{heartbeat_loop, poller_loop, spawn_signal_listener, Parts};
 use super::backoff::reconnect_delay;
-use super::health::{Event, Health, StopOnDrop};
+use super::health::{Event, Health, Source, StopOnDrop};
 use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
@@ -126,7 +126,7 @@ impl Worker {
         #[cfg(feature = "health-http")]
         let probes = match &self.health_addr {
             Some(addr) => {
-                Some(super::health_http::start(&self.health, addr, background.clone()).await?)
+                Some(super::health::http::start(&self.health, addr, background.clone()).await?)
             }
             None => None,
         };
@@ -204,7 +204,7 @@ impl Worker {
         background.cancel();
         #[cfg(feature = "health-http")]
         if let Some(probes) = probes {
-            super::health_http::finish(probes).await;
+            super::health::http::finish(probes).await;
         }
         let _ = beat.await;
         let _ = poll.await;
@@ -276,11 +276,12 @@ impl Worker {
                         tracing::info!("backend reachable again; fetching");
                     }
                     failures = 0;
-                    self.health.record(Event::Reserved);
+                    self.health.record(Event::Answered(Source::Reserve));
                     r
                 }
                 Err(e) => {
                     self.health.record(Event::Failed {
+                        source: Source::Reserve,
                         at: self.rt.clock.now(),
                         error: e.to_string(),
                     });

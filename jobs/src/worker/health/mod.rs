@@ -5,21 +5,30 @@
 //! The `jobs` core keeps no HTTP server: [`Health`] is a `tokio::sync::watch` channel and
 //! [`Health::livez`] / [`Health::readyz`] return a status code and a short plain-text reason
 //! that any web framework can send. With the `health-http` cargo feature, [`Health::serve`]
-//! (in `health_http.rs`) serves both paths with axum, and
+//! (in `http.rs`) serves both paths with axum, and
 //! [`WorkerBuilder::health_addr`](crate::WorkerBuilder::health_addr) turns that on for a
 //! worker; the feature is off by default so a worker embedded in an existing web process
 //! compiles no second server and can answer the probes from its own router instead.
 //!
-//! Transitions (see [`next`]): the first answered heartbeat makes a starting worker ready; a
-//! failed heartbeat or reserve makes it unreachable (keeping the time of the first failure
-//! while failures go on); the next answered heartbeat or reserve makes it ready again. A quiet
-//! or stop request makes it draining, whatever the store does meanwhile; the end of
-//! [`Worker::run`](crate::Worker::run) makes it stopped.
+//! The transitions are in `machine.rs`: the first answered heartbeat makes a starting worker
+//! ready; a failed heartbeat or reserve, or a heartbeat unanswered for two intervals (a store
+//! that hangs rather than fails), makes it unreachable until that same call is answered
+//! again; a quiet or stop request makes it draining, whatever the store does meanwhile; the
+//! end of [`Worker::run`](crate::Worker::run) makes it stopped.
 
-use std::sync::Arc;
+#[cfg(feature = "health-http")]
+pub(crate) mod http;
+mod machine;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
+
+use machine::Sources;
+pub(crate) use machine::{Event, Source};
 
 /// Where a worker is in its life, as its probes report it.
 ///
@@ -36,7 +45,8 @@ pub enum HealthState {
     Starting,
     /// Connected to the store and heartbeating; reserving jobs.
     Ready,
-    /// The last heartbeat or reserve failed.
+    /// The last heartbeat or reserve failed, or a heartbeat has gone unanswered for two
+    /// heartbeat intervals (at least a second).
     Unreachable {
         /// The backend's name (`redis`, `postgres`, ...).
         store: &'static str,
@@ -98,64 +108,6 @@ pub struct Probe {
     pub body: String,
 }
 
-/// The longest error text a probe repeats, so a driver's long message cannot make the body
-/// large.
-const MAX_ERROR_CHARS: usize = 300;
-
-/// What happened to the worker, for [`next`].
-#[derive(Debug, Clone)]
-pub(crate) enum Event {
-    /// A heartbeat was answered.
-    Beat,
-    /// A reserve was answered.
-    Reserved,
-    /// A heartbeat or reserve failed at `at`.
-    Failed { at: DateTime<Utc>, error: String },
-    /// A quiet or stop was requested.
-    Draining,
-    /// The worker's run ended.
-    Stopped,
-}
-
-/// The state after `event` in `state`, or `None` when it stays the same. `store` names the
-/// backend in an [`HealthState::Unreachable`].
-pub(crate) fn next(state: &HealthState, event: Event, store: &'static str) -> Option<HealthState> {
-    use HealthState as S;
-    match (state, event) {
-        (S::Stopped, _) => None,
-        (_, Event::Stopped) => Some(S::Stopped),
-        (S::Draining, _) => None,
-        (_, Event::Draining) => Some(S::Draining),
-        (S::Starting | S::Unreachable { .. }, Event::Beat) => Some(S::Ready),
-        // A reserve alone does not show the process is registered: a starting worker waits
-        // for its first heartbeat.
-        (S::Unreachable { .. }, Event::Reserved) => Some(S::Ready),
-        (S::Ready | S::Starting, Event::Beat | Event::Reserved) => None,
-        (S::Unreachable { since, error, .. }, Event::Failed { error: new, .. }) => {
-            let new = truncate(new);
-            (*error != new).then_some(S::Unreachable {
-                store,
-                since: *since,
-                error: new,
-            })
-        }
-        (S::Starting | S::Ready, Event::Failed { at, error }) => Some(S::Unreachable {
-            store,
-            since: at,
-            error: truncate(error),
-        }),
-    }
-}
-
-fn truncate(mut error: String) -> String {
-    if let Some((cut, _)) = error.char_indices().nth(MAX_ERROR_CHARS) {
-        error.truncate(cut);
-        error.push('…');
-    }
-    // One line: a probe body, and a log line of whoever reads it.
-    error.replace(['\r', '\n'], " ")
-}
-
 /// A worker's health: cheap to clone, readable from any task, updated by the worker.
 ///
 /// Get it with [`Worker::health`](crate::Worker::health) before running the worker, then
@@ -184,6 +136,9 @@ fn truncate(mut error: String) -> String {
 #[derive(Debug, Clone)]
 pub struct Health {
     tx: Arc<watch::Sender<HealthState>>,
+    /// What the state is derived from; locked while a change is published, so changes are
+    /// published in the order they happened.
+    sources: Arc<Mutex<Sources>>,
     store: &'static str,
 }
 
@@ -192,6 +147,7 @@ impl Health {
     pub(crate) fn new(store: &'static str) -> Self {
         Health {
             tx: Arc::new(watch::Sender::new(HealthState::Starting)),
+            sources: Arc::default(),
             store,
         }
     }
@@ -232,20 +188,47 @@ impl Health {
         }
     }
 
+    /// Awaits `call` to its end, and reports the store unreachable meanwhile if it has not
+    /// answered within `within` (a store that hangs instead of failing); `call` is never cut
+    /// short. `now` reads the worker's clock.
+    pub(crate) async fn report_if_slow<T>(
+        &self,
+        call: impl Future<Output = T>,
+        within: Duration,
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> T {
+        let mut call = std::pin::pin!(call);
+        tokio::select! {
+            answer = &mut call => return answer,
+            () = tokio::time::sleep(within) => {}
+        }
+        self.record(Event::Failed {
+            source: Source::Heartbeat,
+            at: now(),
+            error: format!(
+                "no answer to a heartbeat within {}",
+                crate::worker::processor::humanize(within)
+            ),
+        });
+        call.await
+    }
+
+    /// Takes `event` in and publishes the state it leads to, if that changed.
     pub(crate) fn record(&self, event: Event) {
-        let store = self.store;
-        self.tx
-            .send_if_modified(|state| match next(state, event, store) {
-                Some(new) => {
-                    // A new error text while unreachable is no news for the log.
-                    if std::mem::discriminant(&new) != std::mem::discriminant(state) {
-                        tracing::info!(from = %state, to = %new, "worker health changed");
-                    }
-                    *state = new;
-                    true
-                }
-                None => false,
-            });
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.apply(event);
+        let new = sources.state(self.store);
+        self.tx.send_if_modified(|state| {
+            if *state == new {
+                return false;
+            }
+            // A new error text while unreachable is no news for the log.
+            if std::mem::discriminant(&new) != std::mem::discriminant(state) {
+                tracing::info!(from = %state, to = %new, "worker health changed");
+            }
+            *state = new;
+            true
+        });
     }
 }
 
@@ -269,6 +252,7 @@ mod tests {
 
     fn failed(secs: i64, error: &str) -> Event {
         Event::Failed {
+            source: Source::Reserve,
             at: at(secs),
             error: error.to_owned(),
         }
@@ -282,96 +266,12 @@ mod tests {
         }
     }
 
-    fn after(state: &HealthState, event: Event) -> HealthState {
-        next(state, event, "redis").unwrap_or_else(|| state.clone())
-    }
-
-    #[test]
-    fn starting_becomes_ready_on_the_first_beat_only() {
-        assert_eq!(after(&S::Starting, Event::Reserved), S::Starting);
-        assert_eq!(after(&S::Starting, Event::Beat), S::Ready);
-        assert_eq!(next(&S::Ready, Event::Beat, "redis"), None, "no change");
-        assert_eq!(next(&S::Ready, Event::Reserved, "redis"), None);
-    }
-
-    #[test]
-    fn a_failure_makes_it_unreachable_since_the_first_failure() {
-        assert_eq!(
-            after(&S::Starting, failed(1, "refused")),
-            unreachable(1, "refused")
-        );
-        let down = after(&S::Ready, failed(5, "refused"));
-        assert_eq!(down, unreachable(5, "refused"));
-        assert_eq!(
-            next(&down, failed(6, "refused"), "redis"),
-            None,
-            "the same error again changes nothing"
-        );
-        assert_eq!(
-            after(&down, failed(7, "timed out")),
-            unreachable(5, "timed out"),
-            "the last error, the first failure's time"
-        );
-    }
-
-    #[test]
-    fn an_answered_beat_or_reserve_makes_it_ready_again() {
-        assert_eq!(after(&unreachable(1, "x"), Event::Beat), S::Ready);
-        assert_eq!(after(&unreachable(1, "x"), Event::Reserved), S::Ready);
-    }
-
-    #[test]
-    fn draining_wins_over_the_store_and_only_stopped_follows() {
-        for from in [S::Starting, S::Ready, unreachable(1, "x")] {
-            assert_eq!(after(&from, Event::Draining), S::Draining, "from {from:?}");
-        }
-        for event in [
-            Event::Beat,
-            Event::Reserved,
-            failed(2, "x"),
-            Event::Draining,
-        ] {
-            assert_eq!(next(&S::Draining, event, "redis"), None);
-        }
-        assert_eq!(after(&S::Draining, Event::Stopped), S::Stopped);
-    }
-
-    #[test]
-    fn stopped_is_final() {
-        for from in [S::Starting, S::Ready, unreachable(1, "x"), S::Draining] {
-            assert_eq!(after(&from, Event::Stopped), S::Stopped, "from {from:?}");
-        }
-        for event in [
-            Event::Beat,
-            Event::Reserved,
-            failed(2, "x"),
-            Event::Draining,
-            Event::Stopped,
-        ] {
-            assert_eq!(next(&S::Stopped, event, "redis"), None);
-        }
-    }
-
-    #[test]
-    fn a_long_or_multiline_error_is_cut_to_one_short_line() {
-        let long = "e".repeat(1000) + "\nsecond line";
-        let S::Unreachable { error, .. } = after(&S::Ready, failed(1, &long)) else {
-            panic!("not unreachable");
-        };
-        assert_eq!(error.chars().count(), MAX_ERROR_CHARS + 1);
-        assert!(!error.contains('\n'));
-        let S::Unreachable { error, .. } = after(&S::Ready, failed(1, "a\r\nb")) else {
-            panic!("not unreachable");
-        };
-        assert_eq!(error, "a  b");
-    }
-
     #[test]
     fn probes_answer_from_the_state() {
         let health = Health::new("redis");
         assert_eq!(health.livez().status, 200);
         assert_eq!(health.readyz().status, 503);
-        health.record(Event::Beat);
+        health.record(Event::Answered(Source::Heartbeat));
         assert_eq!(
             health.readyz(),
             Probe {
@@ -395,6 +295,36 @@ mod tests {
         assert_eq!(health.livez().status, 200);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_call_slower_than_its_limit_reports_unreachable_and_still_ends() {
+        let health = Health::new("redis");
+        health.record(Event::Answered(Source::Heartbeat));
+        let fast = health
+            .report_if_slow(async { 1 }, Duration::from_secs(1), || at(0))
+            .await;
+        assert_eq!((fast, health.state()), (1, S::Ready));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            2
+        };
+        let watcher = health.clone();
+        let seen = tokio::spawn(async move {
+            watcher
+                .wait_for(|s| matches!(s, S::Unreachable { .. }))
+                .await
+        });
+        let answer = health
+            .report_if_slow(slow, Duration::from_secs(1), || at(9))
+            .await;
+        assert_eq!(answer, 2, "the call is awaited to its end");
+        let seen = seen.await.ok();
+        assert_eq!(
+            seen,
+            Some(unreachable(9, "no answer to a heartbeat within 1s")),
+            "reported while it waited"
+        );
+    }
+
     #[tokio::test]
     async fn wait_for_sees_a_change_made_after_it_started_waiting() {
         let health = Health::new("memory");
@@ -402,7 +332,7 @@ mod tests {
             let health = health.clone();
             async move { health.wait_for(|s| *s == S::Draining).await }
         });
-        health.record(Event::Beat);
+        health.record(Event::Answered(Source::Heartbeat));
         health.record(Event::Draining);
         let seen = tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await;
         assert!(matches!(seen, Ok(Ok(S::Draining))), "{seen:?}");

@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::health::{Health, Probe};
-use super::WorkerError;
+use super::{Health, Probe};
+use crate::worker::WorkerError;
 
 impl Health {
     /// Serves `GET /livez` and `GET /readyz` (and `HEAD`) on `listener` until `shutdown`
@@ -79,7 +79,7 @@ fn answer(probe: Probe) -> Response {
 }
 
 /// Binds `addr` and serves `health` on it until `stop` is cancelled.
-pub(super) async fn start(
+pub(crate) async fn start(
     health: &Health,
     addr: &str,
     stop: CancellationToken,
@@ -107,7 +107,7 @@ const FINISH_WITHIN: Duration = Duration::from_secs(1);
 
 /// Waits for the server, stopped already, to close; one that does not within a second (a
 /// client stalled half-way through a request) is aborted.
-pub(super) async fn finish(server: JoinHandle<()>) {
+pub(crate) async fn finish(server: JoinHandle<()>) {
     let abort = server.abort_handle();
     if tokio::time::timeout(FINISH_WITHIN, server).await.is_err() {
         abort.abort();
