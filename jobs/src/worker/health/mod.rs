@@ -188,9 +188,9 @@ impl Health {
         }
     }
 
-    /// Awaits `call` to its end, and reports the store unreachable meanwhile if it has not
-    /// answered within `within` (a store that hangs instead of failing); `call` is never cut
-    /// short. `now` reads the worker's clock.
+    /// Awaits the heartbeat `call` to its end, and reports the store unreachable meanwhile
+    /// if it has not answered within `within` (a store that hangs instead of failing); `call`
+    /// is never cut short. `now` reads the worker's clock.
     pub(crate) async fn report_if_slow<T>(
         &self,
         call: impl Future<Output = T>,
