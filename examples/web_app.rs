@@ -12,6 +12,9 @@
 //! their queues); the process then exits 0. The server and the worker share one
 //! `jobs::shutdown_signal`, and the worker runs with `run_until`, so it leaves the process's
 //! signals alone; a second Ctrl-C exits at once.
+//!
+//! `/livez` and `/readyz` are the worker's health probes, answered by the app's own router
+//! from `Worker::health()` (no second port; see `docs/deploy.md`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -244,6 +247,31 @@ async fn logout(State(sessions): State<Sessions>, headers: HeaderMap) -> Respons
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
+/// The worker's Kubernetes probes as routes of the app: `/livez` (200 while the process
+/// answers) and `/readyz` (200 while the worker is connected to its store and not draining).
+fn probes(health: jobs::worker::Health) -> Router {
+    fn answer(probe: jobs::worker::Probe) -> (StatusCode, String) {
+        let status = StatusCode::from_u16(probe.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        (status, probe.body)
+    }
+    let live = health.clone();
+    Router::new()
+        .route(
+            "/livez",
+            get(move || {
+                let probe = live.livez();
+                async move { answer(probe) }
+            }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let probe = health.readyz();
+                async move { answer(probe) }
+            }),
+        )
+}
+
 async fn backend() -> Result<(String, Arc<dyn AdminBackend>), jobs::ConnectError> {
     if let Ok(url) = std::env::var(jobs::JOBS_URL) {
         let b = jobs_backends::connect(&url).await?;
@@ -279,6 +307,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Ok(s) => s.schedules().iter().map(|s| s.name().to_owned()).collect(),
         Err(_) => Vec::new(),
     };
+    let mut worker = Worker::builder(backend.clone());
+    match scheduler {
+        Ok(s) => worker = worker.scheduler(s),
+        Err(e) => tracing::warn!(error = %e, "no recurring jobs on this backend"),
+    }
+    let worker = worker
+        .queues(["critical", "mailers", "push", "default", "search"])
+        .concurrency(4)
+        .poll_interval(Duration::from_millis(500))
+        .tag("web_app")
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()?;
+    let health = worker.health();
+
     let dashboard = jobs_web::Dashboard::new(backend.clone())
         .declared_schedules(declared)
         .router();
@@ -294,20 +336,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .nest(
             "/admin/jobs",
             dashboard.layer(from_fn_with_state(sessions, require_login)),
-        );
+        )
+        .merge(probes(health));
 
-    let mut worker = Worker::builder(backend.clone());
-    match scheduler {
-        Ok(s) => worker = worker.scheduler(s),
-        Err(e) => tracing::warn!(error = %e, "no recurring jobs on this backend"),
-    }
-    let worker = worker
-        .queues(["critical", "mailers", "push", "default", "search"])
-        .concurrency(4)
-        .poll_interval(Duration::from_millis(500))
-        .tag("web_app")
-        .shutdown_timeout(Duration::from_secs(5))
-        .build()?;
     let worker = tokio::spawn(worker.run_until(jobs::shutdown_signal()));
     let producer = tokio::spawn(async {
         if let Err(e) = produce().await {

@@ -3,7 +3,9 @@
 //! worker's shutdown timeout (5 s) and a second (before, the worker took the signal for
 //! itself and the server served on for ever); and a bad `JOBS_URL` or a taken `PORT` ends it
 //! with status 1 and a message a person reads, naming the setting to change (before, a Rust
-//! debug dump).
+//! debug dump). While it serves, its worker's probes answer: `/readyz` and `/livez` 200.
+
+mod probe_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -65,6 +67,9 @@ async fn stops_on(signal: &str) {
         .await
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The worker inside reached its store: the app's own router says so.
+    assert_eq!(probe_support::until(port, "/readyz", 200).await, "ready\n");
+    probe_support::assert_live(port).await;
 
     let sent = Instant::now();
     let pid = app.id().unwrap().to_string();

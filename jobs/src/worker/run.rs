@@ -6,10 +6,10 @@
 //!    returns after the worker went quiet are requeued at once. A job rescued from a dead
 //!    process runs alone: the loop waits for the other jobs to end and starts none beside it.
 //!    A backend that cannot be reached is logged and retried with backoff.
-//! 2. Heartbeat: register the process, its running jobs and extend its leases; obey quiet
-//!    and stop signals left through the admin side.
-//! 3. Poller: promote due scheduled and retry jobs and rescue expired leases, at a jittered
-//!    interval so many processes do not stampede.
+//! 2. Heartbeat (`background.rs`): register the process, its running jobs and extend its
+//!    leases; obey quiet and stop signals left through the admin side.
+//! 3. Poller (`background.rs`): promote due scheduled and retry jobs and rescue expired
+//!    leases, at a jittered interval so many processes do not stampede.
 //! 4. Scheduler: when given one, runs recurring-job passes until the worker stops.
 //! 5. Metrics: when the backend keeps them, write the counted runs every `metrics_interval`.
 //! 6. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
@@ -17,21 +17,18 @@
 //!    outcome is stored; write the last metrics; remove the process.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::background::{heartbeat_loop, poller_loop, spawn_signal_listener, Parts};
 use super::backoff::reconnect_delay;
+use super::health::{Event, Health, Source, StopOnDrop};
 use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
-use crate::backend::{
-    AgeParams, HeartbeatParams, Lease, ProcessInfo, ProcessRemoveParams, ProcessSignal,
-    PromoteParams, RescueParams, ReserveParams,
-};
+use crate::backend::{Lease, ProcessInfo, ProcessRemoveParams, ReserveParams};
 
 /// Quiets or stops a running [`Worker`] from another task.
 ///
@@ -48,8 +45,8 @@ use crate::backend::{
 /// ```
 #[derive(Debug, Clone)]
 pub struct WorkerHandle {
-    quiet: CancellationToken,
-    stop: CancellationToken,
+    pub(super) quiet: CancellationToken,
+    pub(super) stop: CancellationToken,
 }
 
 impl WorkerHandle {
@@ -122,6 +119,22 @@ impl Worker {
         // expire and other workers rescue its jobs.
         let background = CancellationToken::new();
         let _stop_background = background.clone().drop_guard();
+        // However the run ends (returned or dropped), the probes say it stopped.
+        let _stopped = StopOnDrop(self.health.clone());
+        // Bound first: an address that cannot be bound fails the run before it installs
+        // signal handlers or registers the process.
+        #[cfg(feature = "health-http")]
+        let probes = match &self.health_addr {
+            Some(addr) => {
+                Some(super::health::http::start(&self.health, addr, background.clone()).await?)
+            }
+            None => None,
+        };
+        tokio::spawn(report_draining(
+            self.health.clone(),
+            handle.quiet.clone(),
+            background.clone(),
+        ));
         if self.handle_signals {
             spawn_signal_listener(handle.clone(), background.clone())?;
         }
@@ -189,6 +202,10 @@ impl Worker {
         // Every processor has handed its outcome over; wait until all are stored.
         settler.close().await;
         background.cancel();
+        #[cfg(feature = "health-http")]
+        if let Some(probes) = probes {
+            super::health::http::finish(probes).await;
+        }
         let _ = beat.await;
         let _ = poll.await;
         if let Some(scheduler) = scheduler {
@@ -219,6 +236,7 @@ impl Worker {
             handle: self.handle.clone(),
             timings: self.timings,
             id: self.id.clone(),
+            health: self.health.clone(),
         }
     }
 
@@ -258,9 +276,15 @@ impl Worker {
                         tracing::info!("backend reachable again; fetching");
                     }
                     failures = 0;
+                    self.health.record(Event::Answered(Source::Reserve));
                     r
                 }
                 Err(e) => {
+                    self.health.record(Event::Failed {
+                        source: Source::Reserve,
+                        at: self.rt.clock.now(),
+                        error: e.to_string(),
+                    });
                     let delay = reconnect_delay(failures);
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, kind = ?e.kind(), retry_in_ms = delay.as_millis() as u64, "could not reserve jobs; backing off");
@@ -361,153 +385,11 @@ impl Worker {
     }
 }
 
-/// What the background loops need.
-struct Parts {
-    backend: Arc<dyn crate::backend::Backend>,
-    rt: Arc<super::Runtime>,
-    handle: WorkerHandle,
-    timings: super::Timings,
-    id: String,
-}
-
-async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: CancellationToken) {
-    loop {
-        let leases = parts.rt.held_leases();
-        let params = HeartbeatParams::new(info.clone(), parts.rt.clock.now())
-            .running(parts.rt.running_jobs())
-            .quiet(parts.handle.is_quiet())
-            .lease_ttl(parts.timings.lease_ttl)
-            .lease_clock(parts.rt.clock.lease_clock())
-            .leases(leases.clone());
-        let sent = tokio::time::Instant::now();
-        match parts.backend.process_heartbeat(params).await {
-            Ok(reply) => {
-                parts
-                    .rt
-                    .held
-                    .confirm(&leases, sent, parts.timings.lease_ttl);
-                for signal in reply.signals {
-                    match signal {
-                        ProcessSignal::Quiet => {
-                            tracing::info!(id = %parts.id, "quiet signal received; no longer reserving jobs");
-                            parts.handle.quiet();
-                        }
-                        ProcessSignal::Stop => {
-                            tracing::info!(id = %parts.id, "stop signal received; shutting down");
-                            parts.handle.stop();
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
-        }
-        tokio::select! {
-            _ = done.cancelled() => return,
-            _ = tokio::time::sleep(parts.timings.heartbeat) => {}
-        }
+/// Reports the worker draining as soon as it is quieted or stopped (not when the fetch loop
+/// notices, which may be a whole `fetch_wait` later).
+async fn report_draining(health: Health, quiet: CancellationToken, done: CancellationToken) {
+    tokio::select! {
+        () = quiet.cancelled() => health.record(Event::Draining),
+        () = done.cancelled() => {}
     }
-}
-
-async fn poller_loop(parts: Parts, done: CancellationToken) {
-    const BATCH: usize = 1000;
-    loop {
-        let now = parts.rt.clock.now();
-        loop {
-            match parts
-                .backend
-                .scheduled_promote(PromoteParams::new(now).limit(BATCH))
-                .await
-            {
-                Ok(n) if n as usize >= BATCH => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not promote due jobs");
-                    break;
-                }
-            }
-        }
-        match parts
-            .backend
-            .lease_rescue(
-                RescueParams::new(now)
-                    .lease_clock(parts.rt.clock.lease_clock())
-                    .max_rescues(parts.rt.max_rescues)
-                    .dead_limits(parts.rt.dead_limits),
-            )
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                rescued = n,
-                "returned jobs of silent processes to their queues"
-            ),
-            Err(e) => tracing::warn!(error = %e, "could not rescue expired leases"),
-        }
-        if let Some(every) = parts.timings.aging {
-            match parts.backend.priority_age(AgeParams::new(now, every)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(aged = n, "waiting jobs climbed a priority"),
-                Err(e) => tracing::warn!(error = %e, "could not age waiting jobs' priorities"),
-            }
-        }
-        let jitter = rand::thread_rng().gen_range(0.5..1.5);
-        let wait = parts
-            .timings
-            .poll
-            .mul_f64(jitter)
-            .max(Duration::from_millis(1));
-        tokio::select! {
-            _ = done.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
-fn spawn_signal_listener(handle: WorkerHandle, done: CancellationToken) -> Result<(), WorkerError> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut tstp = signal(SignalKind::from_raw(20))?;
-        tokio::spawn(async move {
-            // Once registered, these handlers replace the default action of SIGINT and
-            // SIGTERM for the whole process, for good: this task must answer every one of
-            // them, or the host process could no longer be stopped. The first stops the
-            // worker gracefully; one arriving when the worker is already stopping or gone
-            // ends the process at once.
-            let mut stopping = false;
-            loop {
-                let (name, code) = tokio::select! {
-                    _ = term.recv() => ("SIGTERM", 143),
-                    _ = int.recv() => ("SIGINT", 130),
-                    _ = tstp.recv() => {
-                        tracing::info!("SIGTSTP: quiet");
-                        handle.quiet();
-                        continue;
-                    }
-                    () = handle.stop.cancelled(), if !stopping => { stopping = true; continue; }
-                    () = done.cancelled(), if !stopping => { stopping = true; continue; }
-                };
-                if stopping || handle.stop.is_cancelled() || done.is_cancelled() {
-                    tracing::warn!("{name} again: exiting now");
-                    std::process::exit(code);
-                }
-                tracing::info!("{name}: shutting down (send it again to exit at once)");
-                stopping = true;
-                handle.stop();
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::spawn(async move {
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => { if r.is_ok() { handle.stop(); } }
-                _ = handle.stop.cancelled() => {}
-                _ = done.cancelled() => {}
-            }
-        });
-    }
-    Ok(())
 }

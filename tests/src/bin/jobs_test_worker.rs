@@ -3,7 +3,7 @@
 //! ```text
 //! jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H]
 //!                  [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--linger-ms L]
-//!                  [--history FILE] [--clock-offset-ms O]
+//!                  [--history FILE] [--clock-offset-ms O] [--health-addr ADDR]
 //! ```
 //!
 //! 1. Works queue `default` (or `--queue`) with the job `KillTestJob(i, hold_ms)`: it holds
@@ -17,6 +17,8 @@
 //!    `exit` line for the process; `--clock-offset-ms O` moves the worker's clock by O ms
 //!    (negative: back), the clock skew of one process. It also knows `HistoryJob(i,
 //!    hold_ms)`, which only holds, and `AbortJob`, which aborts the process running it.
+//! 4. `--health-addr ADDR` serves the worker's `/livez` and `/readyz` on ADDR (for the probe
+//!    tests).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,9 +81,11 @@ struct Cli {
     clock_offset_ms: i64,
     /// How long the process goes on after its worker stopped.
     linger: Duration,
+    /// Where to serve the health probes, if anywhere.
+    health_addr: Option<String>,
 }
 
-const USAGE: &str = "Usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O] [--linger-ms L]";
+const USAGE: &str = "Usage: jobs_test_worker --url URL [--concurrency N] [--lease-ttl-ms M] [--heartbeat-ms H] [--poll-ms P] [--queue NAME] [--shutdown-timeout-ms S] [--history FILE] [--clock-offset-ms O] [--linger-ms L] [--health-addr ADDR]";
 
 fn parse_cli() -> Result<Cli, String> {
     let mut cli = Cli {
@@ -95,6 +99,7 @@ fn parse_cli() -> Result<Cli, String> {
         history: None,
         clock_offset_ms: 0,
         linger: Duration::ZERO,
+        health_addr: None,
     };
     let millis = |flag: &str, v: &str| {
         v.parse::<u64>()
@@ -120,6 +125,7 @@ fn parse_cli() -> Result<Cli, String> {
             "--shutdown-timeout-ms" => cli.shutdown_timeout = millis(&flag, &value)?,
             "--history" => cli.history = Some(value),
             "--linger-ms" => cli.linger = millis(&flag, &value)?,
+            "--health-addr" => cli.health_addr = Some(value),
             "--clock-offset-ms" => {
                 cli.clock_offset_ms = value
                     .parse()
@@ -150,6 +156,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Worker::builder(backend).clock(clock);
     if let Some(log) = &history {
         builder = builder.middleware(RecordRuns::new(log.clone()));
+    }
+    if let Some(addr) = &cli.health_addr {
+        builder = builder.health_addr(addr.clone());
     }
     let pid = std::process::id();
     let worker = builder
