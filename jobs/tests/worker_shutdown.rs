@@ -206,3 +206,45 @@ async fn a_stop_signal_through_the_admin_side_makes_run_return() {
     running.join().await;
     assert!(backend.process_list().await.unwrap().is_empty());
 }
+
+/// The shutdown timeout counts from the stop request: a reserve that was waiting for jobs
+/// when the stop came (up to `fetch_wait`) does not add to it. Here a job that never ends
+/// holds one slot and the other waits in a 3 s reserve; with a 1 s timeout the run returns
+/// well before 3 + 1 s (it used to take both), once the waiting reserve answers.
+#[tokio::test]
+async fn the_shutdown_timeout_counts_from_the_stop_not_from_the_last_reserve() {
+    let backend = common::backend();
+    let client = Client::new(backend.clone());
+    let (events, mut rx) = common::events();
+    let gate = Gate::new();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["s_gated"])
+            .concurrency(2)
+            .fetch_wait(Duration::from_secs(3))
+            .shutdown_timeout(Duration::from_secs(1))
+            .registry(jobs::Registry::new().with::<GatedJob>().unwrap())
+            .state(gate.clone())
+            .state(events)
+            .build()
+            .unwrap(),
+    );
+    GatedJob::set()
+        .client(&client)
+        .perform_later(1)
+        .await
+        .unwrap();
+    assert_eq!(common::next(&mut rx).await, "start 1");
+    // The free slot's reserve is now waiting for up to 3 s.
+    let stopped = tokio::time::Instant::now();
+    running.handle.stop();
+    running.join().await;
+    let took = stopped.elapsed();
+    assert!(
+        took < Duration::from_millis(3_800),
+        "stop to return took {took:?}: the timeout was added to the waiting reserve"
+    );
+    // The job that never ended went back to its queue unchanged.
+    let stats = backend.stats().await.unwrap();
+    assert_eq!((stats.processed, stats.enqueued), (0, 1));
+}

@@ -179,15 +179,28 @@ impl Worker {
             hard_stop.clone(),
             self.concurrency,
         );
+        // The shutdown timeout counts from the stop request, not from the end of a reserve
+        // that was waiting for jobs then (up to `fetch_wait`): a stopped worker is gone
+        // within the timeout it was given.
+        let stop_requested = {
+            let stop = handle.stop.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                tokio::time::Instant::now()
+            })
+        };
         let mut tasks = JoinSet::new();
         self.fetch_loop(&mut tasks, &hard_stop, &settler.sender())
             .await;
 
         // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
         handle.stop.cancelled().await;
+        let stopped_at = stop_requested
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now());
         while tasks.try_join_next().is_some() {}
         tracing::info!(running = tasks.len(), timeout = ?self.timings.shutdown_timeout, "worker stopping; waiting for running jobs");
-        let drained = tokio::time::timeout(self.timings.shutdown_timeout, async {
+        let drained = tokio::time::timeout_at(stopped_at + self.timings.shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;

@@ -10,7 +10,8 @@
 //!    for `hold_ms`, then enqueues the marker job `Performed(i, pid)` on queue `performed`,
 //!    which no test worker works, so a test counts runs through the admin side of any
 //!    backend.
-//! 2. Prints `ready <process id>` on stdout once the worker is built, then runs until
+//! 2. Prints `ready <process id>` on stdout once the worker runs (its signal handlers are in
+//!    place and the store answered or failed a first heartbeat), then runs until
 //!    SIGTERM/SIGINT (graceful) or SIGKILL (the point of the tests).
 //! 3. For the fault suite (`jobs_conformance::faults`): `--history FILE` appends every run's
 //!    start and end and every settle to FILE (see `faults::recorder`), and a `boot` and
@@ -175,8 +176,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             at_ms: now_ms(),
         })?;
     }
-    println!("ready {}", worker.id());
-    worker.run().await?;
+    // `ready` once the worker has left its starting state: by then `run` has installed its
+    // signal handlers (before its first heartbeat), so a test that signals at once finds
+    // them; before, a SIGTERM right after `ready` could meet the default action.
+    let (health, id) = (worker.health(), worker.id().to_owned());
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::select! {
+        ended = &mut run => return ended.map_err(Into::into),
+        _ = health.wait_for(|s| !matches!(s, jobs::worker::HealthState::Starting)) => {}
+    }
+    println!("ready {id}");
+    run.await?;
     if let Some(log) = &history {
         log.record(&Event::Exit {
             pid,
