@@ -424,3 +424,24 @@ async fn charts_have_axes_a_scale_and_a_polling_status() {
         "{retry}"
     );
 }
+
+/// The Busy page's tables stack into named cells on a phone (`table.stack`, one label per
+/// cell), so the actions column is never off-screen at 390 px.
+#[tokio::test]
+async fn busy_tables_stack_with_named_cells_on_small_screens() {
+    let b = memory();
+    seed(&b, "Charge", "payments", "x").await;
+    let page = get(&app(&b), "/admin/jobs/busy").await.body;
+    assert_eq!(page.matches("<table class=\"stack\">").count(), 2, "{page}");
+    for label in ["Started", "Heartbeat", "Queues", "State", "Running for"] {
+        assert!(page.contains(&format!("data-label=\"{label}\"")), "{label}");
+    }
+    let css = get(&app(&b), "/admin/jobs").await.body;
+    let href = css.split("href=\"").find(|s| s.contains("style-")).unwrap();
+    let css_url = &href[..href.find('"').unwrap()];
+    let style = get(&app(&b), css_url).await.body;
+    assert!(
+        style.contains("table.stack td[data-label]::before"),
+        "{style}"
+    );
+}

@@ -25,7 +25,7 @@ pub async fn page(
         section.panel {
             h2 { "Processes" }
             @if procs.is_empty() { (empty("No process is running.")) } @else {
-                div.scroll { table {
+                div.scroll { table.stack {
                     thead { tr {
                         th { "Process" } th { "Started" } th.num { "Threads" } th.num { "Busy" }
                         th { "Heartbeat" } th { "Queues" } th { "State" }
@@ -39,12 +39,12 @@ pub async fn page(
                                     @if let Some(tag) = &p.info.tag { " " span.badge { (tag) } }
                                     br; small.muted { (p.info.id) }
                                 }
-                                td { (fmt::relative(p.info.started_at, now)) }
-                                td.num { (p.info.concurrency) }
-                                td.num { (p.running.len()) }
-                                td { (fmt::relative(p.beat_at, now)) }
-                                td { (p.info.queues.join(", ")) }
-                                td { @if p.quiet { span.badge { "quiet" } } @else { "running" } }
+                                td data-label="Started" { (fmt::relative(p.info.started_at, now)) }
+                                td.num data-label="Threads" { (p.info.concurrency) }
+                                td.num data-label="Busy" { (p.running.len()) }
+                                td data-label="Heartbeat" { (fmt::relative(p.beat_at, now)) }
+                                td data-label="Queues" { (p.info.queues.join(", ")) }
+                                td data-label="State" { @if p.quiet { span.badge { "quiet" } } @else { "running" } }
                                 @if signals {
                                     td.actions {
                                         @if !p.quiet && ctx.can(Action::Quiet) {
@@ -64,7 +64,7 @@ pub async fn page(
         section.panel {
             h2 { "Running jobs" }
             @if procs.iter().all(|p| p.running.is_empty()) { (empty("Nothing is running.")) } @else {
-                div.scroll { table {
+                div.scroll { table.stack {
                     thead { tr {
                         th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" }
                     } }
@@ -72,12 +72,12 @@ pub async fn page(
                         @for p in &procs {
                             @for r in &p.running {
                                 tr {
-                                    td { (p.info.hostname) ":" (p.info.pid) }
+                                    td data-label="Process" { (p.info.hostname) ":" (p.info.pid) }
                                     td { (r.job.class) br; small.muted { (r.job.jid) } }
-                                    td { (r.job.queue) }
-                                    td { code { (fmt::args_short(&r.job.args, 80)) } }
-                                    td { (fmt::time(r.started_at)) }
-                                    td { (fmt::since(r.started_at, now)) }
+                                    td data-label="Queue" { (r.job.queue) }
+                                    td data-label="Arguments" { code { (fmt::args_short(&r.job.args, 80)) } }
+                                    td data-label="Started" { (fmt::time(r.started_at)) }
+                                    td data-label="Running for" { (fmt::since(r.started_at, now)) }
                                 }
                             }
                         }
