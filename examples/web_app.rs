@@ -16,7 +16,7 @@
 //! `/livez` and `/readyz` are the worker's health probes, answered by the app's own router
 //! from `Worker::health()` (no second port; see `docs/deploy.md`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +33,8 @@ use jobs::retry::Backoff;
 use jobs::schedule::{Schedule, Scheduler};
 
 const DEMO_USER: &str = "admin";
+/// A second demo user whose dashboard role may only look (no form, every action 403).
+const VIEWER: &str = "viewer";
 const DEMO_PASSWORD: &str = "jobs-demo";
 const COOKIE: &str = "demo_session";
 
@@ -165,8 +167,8 @@ async fn produce() -> Result<(), EnqueueError> {
     }
 }
 
-/// The app's sessions: random tokens of logged-in users.
-type Sessions = Arc<Mutex<HashSet<String>>>;
+/// The app's sessions: random tokens of logged-in users, and who each is.
+type Sessions = Arc<Mutex<HashMap<String, String>>>;
 
 fn session_of(headers: &HeaderMap) -> Option<String> {
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
@@ -180,7 +182,13 @@ fn logged_in(sessions: &Sessions, headers: &HeaderMap) -> bool {
     let Some(token) = session_of(headers) else {
         return false;
     };
-    sessions.lock().map(|s| s.contains(&token)).unwrap_or(false)
+    sessions.lock().map(|s| s.contains_key(&token)).unwrap_or(false)
+}
+
+/// The user of a request's session, if any.
+fn user_of(sessions: &Sessions, headers: &HeaderMap) -> Option<String> {
+    let token = session_of(headers)?;
+    sessions.lock().ok()?.get(&token).cloned()
 }
 
 /// The app's own auth layer, in front of the dashboard.
@@ -212,7 +220,7 @@ async fn login_form() -> Html<String> {
          <p><label>User <input name=\"user\" autocomplete=\"username\"></label></p>\
          <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label></p>\
          <p><button type=\"submit\">Log in</button></p></form>\
-         <p>Demo login: {DEMO_USER} / {DEMO_PASSWORD}</p></body></html>"
+         <p>Demo login: {DEMO_USER} / {DEMO_PASSWORD} (or {VIEWER} / {DEMO_PASSWORD}, read-only)</p></body></html>"
     ))
 }
 
@@ -220,7 +228,8 @@ async fn login(
     State(sessions): State<Sessions>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let ok = f.get("user").map(String::as_str) == Some(DEMO_USER)
+    let user = f.get("user").map(String::as_str).unwrap_or("");
+    let ok = (user == DEMO_USER || user == VIEWER)
         && f.get("password").map(String::as_str) == Some(DEMO_PASSWORD);
     if !ok {
         return (
@@ -233,7 +242,7 @@ async fn login(
     }
     let token = format!("{:032x}", rand::random::<u128>());
     if let Ok(mut s) = sessions.lock() {
-        s.insert(token.clone());
+        s.insert(token.clone(), user.to_owned());
     }
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/admin/jobs")).into_response()
@@ -321,8 +330,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let health = worker.health();
 
+    // Roles: the admin may do everything, the viewer only look; the audit (the dashboard's
+    // Actions page and the log) names who acted.
+    let (roles, names) = (sessions.clone(), sessions.clone());
     let dashboard = jobs_web::Dashboard::new(backend.clone())
         .declared_schedules(declared)
+        .authorize(move |parts| match user_of(&roles, &parts.headers).as_deref() {
+            Some(DEMO_USER) => jobs_web::Access::full(),
+            Some(_) => jobs_web::Access::read_only(),
+            None => jobs_web::Access::none(),
+        })
+        .identify(move |parts| user_of(&names, &parts.headers))
         .router();
     let app = Router::new()
         .route("/", get(home))

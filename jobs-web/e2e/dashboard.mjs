@@ -24,7 +24,9 @@ const browser = await chromium.launch({
 });
 const problems = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  // A viewer in Berlin: times are shown in the browser's zone, UTC on hover.
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 },
+    timezoneId: "Europe/Berlin" });
   const page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
   page.on("pageerror", (e) => problems.push(String(e)));
@@ -90,6 +92,12 @@ try {
   check((await rows()) > 0, "the metrics table lists the example's jobs");
   check(await page.isVisible("th:text-is('p95 ms')"), "with their p95 duration");
   await shot("metrics");
+  // A job name's own page: its runs and durations hour by hour.
+  await page.click("#metrics tbody tr >> nth=0 >> a");
+  check(await page.isVisible("#runs-chart"), "a job name's page charts its runs per hour");
+  check(await page.isVisible("#duration-chart"), "and its p50/p95 durations");
+  check((await page.locator(".y-axis span").first().innerText()) !== "", "with a scale");
+  await shot("job-metrics");
 
   // Dead: open the job, retry it by clicking, confirm the count, and see it gone.
   await page.click("header nav >> text=Dead");
@@ -97,12 +105,45 @@ try {
   await shot("dead");
   await page.click(`a:has-text("${deadJid}")`);
   check(await page.isVisible("text=Backtrace"), "the job page shows the backtrace");
+  const t = page.locator("time.local").first();
+  const shown = await t.innerText();
+  check(/ CES?T$/.test(shown), "times are shown in the viewer's zone: " + shown);
+  check((await t.getAttribute("title")).endsWith(" UTC"), "with UTC on hover");
   await shot("dead-job");
   await page.click("button:text-is('Retry now')");
   check(await page.locator("#confirm-count").innerText() === "1", "the confirmation states 1 job");
   await shot("confirm");
-  await Promise.all([page.waitForURL(/\/admin\/jobs\/dead$/), page.click("button:has-text('Retry now 1 job')")]);
+  await Promise.all([page.waitForURL(/\/admin\/jobs\/dead$/), page.click("button:has-text('Retry 1 job')")]);
   check(!(await page.isVisible(`text=${deadJid}`)), "the retried job left the dead set");
+
+  // Its page now: an error page in the layout with a way back, not a bare text.
+  const gone = await page.goto(`${base}/admin/jobs/dead/${deadJid}`);
+  check(gone.status() === 404, "the retried job's dead page answers 404");
+  check(await page.isVisible("header nav"), "inside the dashboard's layout");
+  await shot("error");
+  await Promise.all([page.waitForURL(/\/admin\/jobs\/dead$/), page.click("a:text-is('← Back to Dead')")]);
+  check(page.url().endsWith("/admin/jobs/dead"), "its link goes back to the Dead listing");
+
+  // The audit: the retry, who did it and to how many.
+  await page.click("header nav >> text=Actions");
+  check(await page.isVisible("td:text-is('admin')"), "the Actions page names the user who acted");
+  check(await page.isVisible("text=retry"), "and what was done");
+  await shot("actions");
+
+  // A read-only role: every page, no form that changes anything.
+  const viewerCtx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  const viewer = await viewerCtx.newPage();
+  await viewer.goto(`${base}/login`);
+  await viewer.fill("input[name=user]", "viewer");
+  await viewer.fill("input[name=password]", "jobs-demo");
+  await Promise.all([viewer.waitForURL(/\/admin\/jobs$/), viewer.click("button[type=submit]")]);
+  for (const path of ["", "/busy", "/queues", "/retries", "/dead", "/recurring", "/locks"]) {
+    await viewer.goto(`${base}/admin/jobs${path}`);
+    check((await viewer.locator("form[method=post]").count()) === 0, `the viewer sees no form on ${path || "/"}`);
+  }
+  await viewer.goto(`${base}/admin/jobs/retries`);
+  await viewer.screenshot({ path: `${shots}/viewer.png`, fullPage: true });
+  await viewerCtx.close();
 
   // A phone.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2,
@@ -111,6 +152,12 @@ try {
   await p2.goto(`${base}/admin/jobs`);
   await p2.screenshot({ path: `${shots}/phone.png`, fullPage: true });
   check(await p2.isVisible("text=Processed"), "the dashboard renders on a phone");
+  // Busy on a phone: the process's actions are on screen, not beyond a wide table.
+  await p2.goto(`${base}/admin/jobs/busy`);
+  const stop = p2.locator("button:text-is('Stop')").first();
+  const box = await stop.boundingBox();
+  check(box !== null && box.x >= 0 && box.x + box.width <= 390, "Busy's Stop button is on a 390 px screen");
+  await p2.screenshot({ path: `${shots}/phone-busy.png`, fullPage: true });
 
   const csp = problems.filter((p) => /Content Security Policy|Refused/i.test(p));
   check(csp.length === 0, "no Content-Security-Policy violations: " + csp.join(" | "));

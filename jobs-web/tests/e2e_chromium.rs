@@ -150,6 +150,11 @@ async fn dashboard_in_chromium() {
         "recurring",
         "locks",
         "phone",
+        "job-metrics",
+        "error",
+        "actions",
+        "viewer",
+        "phone-busy",
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
     }

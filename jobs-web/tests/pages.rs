@@ -445,3 +445,14 @@ async fn busy_tables_stack_with_named_cells_on_small_screens() {
         "{style}"
     );
 }
+
+/// The Busy card and the backend panel's "Threads busy" are one number: both are
+/// `data-stat="busy"`, so the live refresh updates them together and they never disagree in
+/// one view.
+#[tokio::test]
+async fn busy_card_and_backend_panel_are_refreshed_together() {
+    let b = memory();
+    seed(&b, "Charge", "payments", "x").await;
+    let page = get(&app(&b), "/admin/jobs").await.body;
+    assert_eq!(page.matches("data-stat=\"busy\">1<").count(), 2, "{page}");
+}

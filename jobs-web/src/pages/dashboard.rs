@@ -112,7 +112,7 @@ pub async fn page(
             dl.facts {
                 dt { "Backend" } dd { (st.backend_name()) }
                 dt { "Processes" } dd { (procs.len()) }
-                dt { "Threads busy" } dd { (busy) " of " (procs.iter().map(|p| p.info.concurrency).sum::<usize>()) }
+                dt { "Threads busy" } dd { span data-stat="busy" { (busy) } " of " (procs.iter().map(|p| p.info.concurrency).sum::<usize>()) }
                 dt { "Dead jobs trimmed" } dd { (stats.dead_trimmed) }
                 dt { "Server time" } dd { (fmt::time(now)) }
                 @for (label, value) in &facts {
