@@ -1,14 +1,26 @@
 //! Helpers shared by the examples: logging set-up, the backend URL, and how they end on an
 //! error.
 
-/// Logs to stderr at `info` (or `RUST_LOG`).
+/// The environment variable that picks the log format: `json` for one JSON object per line
+/// (with the job's span: jid, class, queue, attempt), anything else for text.
+pub const LOG_FORMAT: &str = "JOBS_LOG_FORMAT";
+
+/// Logging for the examples: `RUST_LOG` filters (default `info`), stderr, colour only on a
+/// terminal, and [`LOG_FORMAT`]`=json` for machine-readable lines.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    // Logs go to stderr (stdout is the program's own output), coloured only on a terminal.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match std::env::var(LOG_FORMAT).as_deref() {
+        Ok("json") => builder.json().with_current_span(true).try_init(),
+        _ => builder.try_init(),
+    };
 }
 
 /// The backend URL: `JOBS_URL`, or `default`.

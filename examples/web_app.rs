@@ -182,7 +182,10 @@ fn logged_in(sessions: &Sessions, headers: &HeaderMap) -> bool {
     let Some(token) = session_of(headers) else {
         return false;
     };
-    sessions.lock().map(|s| s.contains_key(&token)).unwrap_or(false)
+    sessions
+        .lock()
+        .map(|s| s.contains_key(&token))
+        .unwrap_or(false)
 }
 
 /// The user of a request's session, if any.
@@ -335,11 +338,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (roles, names) = (sessions.clone(), sessions.clone());
     let dashboard = jobs_web::Dashboard::new(backend.clone())
         .declared_schedules(declared)
-        .authorize(move |parts| match user_of(&roles, &parts.headers).as_deref() {
-            Some(DEMO_USER) => jobs_web::Access::full(),
-            Some(_) => jobs_web::Access::read_only(),
-            None => jobs_web::Access::none(),
-        })
+        .authorize(
+            move |parts| match user_of(&roles, &parts.headers).as_deref() {
+                Some(DEMO_USER) => jobs_web::Access::full(),
+                Some(_) => jobs_web::Access::read_only(),
+                None => jobs_web::Access::none(),
+            },
+        )
         .identify(move |parts| user_of(&names, &parts.headers))
         .router();
     let app = Router::new()

@@ -12,12 +12,7 @@ use jobs_web::Dashboard;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let opts = match Options::from_env_and_args(|k| std::env::var(k).ok(), std::env::args().skip(1))
     {
         Ok(opts) => opts,
@@ -76,4 +71,21 @@ async fn run(opts: Options) -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Logs on stderr, coloured only on a terminal; `JOBS_LOG_FORMAT=json` for one JSON object
+/// per line. `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match std::env::var("JOBS_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
 }
