@@ -1,12 +1,18 @@
-//! Stores private to one fault test, which it may crash, restart and kill connections of:
-//! a `redis-server` with `appendfsync always`, and a Postgres cluster made with `initdb`.
-//! The shared servers are never touched; everything listens on 127.0.0.1 only.
+//! Stores private to one test, which it may crash, restart, reconfigure and kill
+//! connections of: a `redis-server` with `appendfsync always`, and a Postgres cluster made
+//! with `initdb`; either may speak TLS only ([`PrivateRedis::start_tls`],
+//! [`PrivateCluster::start_tls`]). The shared servers are never touched; everything listens
+//! on 127.0.0.1 only. This file has the Redis server; `postgres.rs` the Postgres cluster.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
+
+mod postgres;
+
+pub use postgres::PrivateCluster;
 
 /// A free TCP port on 127.0.0.1 (free when asked; taken by whoever binds it first).
 pub fn free_port() -> u16 {
@@ -16,12 +22,32 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
 }
 
+/// The PEM files of a TLS server: its certificate and key, and the CA that client
+/// certificates must chain to.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+/// How a TLS `redis-server` is set up.
+struct RedisTlsSetup {
+    files: TlsFiles,
+    /// More arguments (`--user …` for an ACL user, for example).
+    extra: Vec<String>,
+    /// `--tls-auth-clients yes`: a client certificate is required (else `optional`).
+    require_client_cert: bool,
+}
+
 /// A `redis-server` of the test's own: AOF on, fsync on every write, so an enqueue that
 /// returned Ok survives a crash of the server. Killed when dropped.
 pub struct PrivateRedis {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Set for a server that speaks TLS only (no plain port).
+    tls: Option<RedisTlsSetup>,
 }
 
 impl PrivateRedis {
@@ -47,14 +73,61 @@ impl PrivateRedis {
             port,
             dir,
             child: None,
+            tls: None,
         };
         redis.start_again().await;
         Some(redis)
     }
 
-    /// Its URL (database 0, no key prefix).
+    /// Starts one that speaks TLS only: `--tls-port` on a free port and `--port 0`, so it has
+    /// no plain port at all, with `files`; `require_client_cert` sets `--tls-auth-clients`
+    /// to `yes` (else `optional`); `extra` are more arguments. Waits until its log says it accepts connections (a
+    /// build without TLS exits, and the wait fails with its log). `None` (say why on
+    /// stderr) when `redis-server` is not installed.
+    pub async fn start_tls(
+        parent: &Path,
+        files: &TlsFiles,
+        require_client_cert: bool,
+        extra: &[&str],
+    ) -> Option<PrivateRedis> {
+        if StdCommand::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!("SKIPPED: redis-server is not installed");
+            return None;
+        }
+        let port = free_port();
+        let dir = parent.join(format!("redis-tls-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create {}: {e}", dir.display());
+        }
+        let mut redis = PrivateRedis {
+            port,
+            dir,
+            child: None,
+            tls: Some(RedisTlsSetup {
+                files: files.clone(),
+                extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+                require_client_cert,
+            }),
+        };
+        redis.start_again().await;
+        Some(redis)
+    }
+
+    /// Its URL (database 0, no key prefix): `rediss://` for a TLS server, with no TLS files
+    /// (the test adds `ca=` and the others).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Its port.
@@ -97,10 +170,40 @@ impl PrivateRedis {
     }
 
     /// Starts the server again on the same port and files (it replays its AOF), and waits
-    /// until it answers PING.
+    /// until it answers PING (a TLS server: until its log says it is ready).
     pub async fn start_again(&mut self) {
+        let port = self.port.to_string();
+        let mut listen: Vec<String> = vec!["--bind".into(), "127.0.0.1".into()];
+        match &self.tls {
+            None => listen.extend(["--port".into(), port]),
+            Some(tls) => {
+                let path = |p: &Path| p.to_string_lossy().into_owned();
+                let auth = if tls.require_client_cert {
+                    "yes"
+                } else {
+                    "optional"
+                };
+                listen.extend([
+                    "--port".into(),
+                    "0".into(),
+                    "--tls-port".into(),
+                    port,
+                    "--tls-cert-file".into(),
+                    path(&tls.files.cert),
+                    "--tls-key-file".into(),
+                    path(&tls.files.key),
+                    "--tls-ca-cert-file".into(),
+                    path(&tls.files.ca),
+                    "--tls-auth-clients".into(),
+                    auth.into(),
+                    "--logfile".into(),
+                    path(&self.dir.join("log")),
+                ]);
+                listen.extend(tls.extra.iter().cloned());
+            }
+        }
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&listen)
             .args([
                 "--appendonly",
                 "yes",
@@ -117,6 +220,10 @@ impl PrivateRedis {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
         self.child = Some(child);
+        if self.tls.is_some() {
+            self.wait_for_log("Ready to accept connections").await;
+            return;
+        }
         let client = redis::Client::open(self.url())
             .unwrap_or_else(|e| panic!("bad private Redis URL {}: {e}", self.url()));
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -136,7 +243,31 @@ impl PrivateRedis {
         }
     }
 
-    /// Runs one command on a connection of its own and returns the reply.
+    /// Waits until the server's log has `line` (a TLS server logs to `log` in its
+    /// directory); fails with the log when the server exits or 20 s pass.
+    async fn wait_for_log(&mut self, line: &str) {
+        let log = self.dir.join("log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(line) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("the private redis-server exited ({status}): {text}");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the private redis-server on port {} did not log `{line}` within 20 s: {text}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Runs one command on a connection of its own and returns the reply (plain servers).
     pub async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
         let client = redis::Client::open(self.url())
             .unwrap_or_else(|e| panic!("bad private Redis URL {}: {e}", self.url()));
@@ -155,165 +286,6 @@ impl Drop for PrivateRedis {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A Postgres cluster of the test's own, made by `initdb` under a directory the test gives
-/// (run as the `postgres` OS user when the test runs as root, since `initdb` refuses root).
-/// Stopped and deleted when dropped.
-pub struct PrivateCluster {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-fn find_pg_bin() -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
-        .collect();
-    found.sort();
-    found.pop()
-}
-
-fn is_root() -> bool {
-    StdCommand::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-impl PrivateCluster {
-    /// Makes and starts a cluster on a free port under `parent`; `None` (say why on stderr)
-    /// when no `initdb` is installed under /usr/lib/postgresql.
-    pub fn start(parent: &Path) -> Option<PrivateCluster> {
-        let Some(bin) = find_pg_bin() else {
-            eprintln!("SKIPPED: no initdb/pg_ctl under /usr/lib/postgresql");
-            return None;
-        };
-        let port = free_port();
-        let dir = parent.join(format!("pg-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            panic!("cannot create {}: {e}", dir.display());
-        }
-        let cluster = PrivateCluster { bin, dir, port };
-        if is_root() {
-            let dir = cluster.dir.to_string_lossy().into_owned();
-            let ok = StdCommand::new("chown")
-                .args(["postgres:postgres", &dir])
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "cannot hand {dir} to the postgres user");
-        }
-        let data = cluster.data();
-        cluster.run(
-            "initdb",
-            &[
-                "-D",
-                &data,
-                "-U",
-                "root",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-        );
-        cluster.start_again();
-        Some(cluster)
-    }
-
-    fn data(&self) -> String {
-        self.dir.join("data").to_string_lossy().into_owned()
-    }
-
-    /// The URL of `schema` in the cluster's `postgres` database, with `params` (`k=v&...`,
-    /// may be empty) added.
-    pub fn url(&self, schema: &str, params: &str) -> String {
-        let mut url = format!(
-            "postgres://root@127.0.0.1:{}/postgres?schema={schema}&acquire_timeout_ms=1000",
-            self.port
-        );
-        if !params.is_empty() {
-            url.push('&');
-            url.push_str(params);
-        }
-        url
-    }
-
-    /// Its port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let program = self.bin.join(tool);
-        let mut cmd = if is_root() {
-            let mut c = StdCommand::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            StdCommand::new(&program)
-        };
-        let out = cmd
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Stops the server the way a crash does (`pg_ctl -m immediate`: no checkpoint; the
-    /// next start replays the WAL).
-    pub fn crash(&self) {
-        let data = self.data();
-        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
-    }
-
-    /// Starts the server (again) and waits until it accepts connections.
-    pub fn start_again(&self) {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
-            self.port,
-            self.dir.display()
-        );
-        let log = self.dir.join("log").to_string_lossy().into_owned();
-        let data = self.data();
-        self.run(
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-o", &options, "-w", "start"],
-        );
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let data = self.data();
-        let program = self.bin.join("pg_ctl");
-        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
-        let _ = if is_root() {
-            StdCommand::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&program)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-        } else {
-            StdCommand::new(&program)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-        };
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
