@@ -57,6 +57,12 @@ pub struct RedisTls {
 
 impl RedisTls {
     /// Whether any file is set.
+    ///
+    /// ```
+    /// use jobs_backends::redis::RedisOptions;
+    /// assert!(!RedisOptions::new("rediss://h:6380").tls.is_set());
+    /// assert!(RedisOptions::new("rediss://h:6380").with_tls_ca("ca.pem").tls.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.ca.is_some() || self.cert.is_some() || self.key.is_some()
     }
