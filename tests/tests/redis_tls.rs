@@ -215,6 +215,7 @@ async fn plain_redis_to_a_tls_port_fails_within_its_timeouts() {
     eprintln!("refused, as it should be: {err}");
     assert!(started.elapsed() < Duration::from_secs(10), "{err}");
     assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("write rediss://"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,7 +192,11 @@ impl RedisBackend {
     /// Redis evict jobs (anything but `noeviction`).
     pub async fn connect(opts: RedisOptions) -> Result<Self, BackendError> {
         let backend = Self::lazy(opts)?;
-        backend.check_server().await?;
+        let tls = backend.inner.edge.tls;
+        backend
+            .check_server()
+            .await
+            .map_err(|e| tls::hint_plain(e, tls))?;
         Ok(backend)
     }
 

@@ -16,12 +16,14 @@
 //!    at once, naming the file, instead of at the first command.
 //! 5. **Failures name TLS.** A handshake refused for a certificate (an unknown CA, a wrong
 //!    host name, a missing client certificate) is reported by [`tls_problem`] as what it is,
-//!    with the parameter that fixes it: retrying would not.
+//!    with the parameter that fixes it: retrying would not. A plain `redis://` connection
+//!    that a TLS-only port closes at once gets a hint to write `rediss://` ([`hint_plain`]).
 
 #[cfg(feature = "tls")]
 use std::path::Path;
 use std::path::PathBuf;
 
+use jobs::backend::BackendError;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use super::RedisOptions;
@@ -188,6 +190,36 @@ fn contains_certificate(pem: &[u8]) -> bool {
     pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
 }
 
+/// `error` from the first command of a plain (`redis://`) backend, with a hint when the
+/// server closed the connection at once, as a TLS-only port does with plain text.
+pub(super) fn hint_plain(error: BackendError, tls: bool) -> BackendError {
+    match error {
+        BackendError::Connection { target, message } if !tls && closed_at_once(&message) => {
+            BackendError::connection(
+                target,
+                format!(
+                    "{message} (the server closed the connection at once: if it takes TLS \
+                     only, write rediss://)"
+                ),
+            )
+        }
+        other => other,
+    }
+}
+
+/// Whether a driver message says the peer closed or reset the connection.
+fn closed_at_once(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "reset by peer",
+        "end of file",
+        "broken pipe",
+        "connection closed",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+}
+
 /// What went wrong, in words, when `error` is a TLS handshake refused for a certificate or
 /// a TLS protocol failure; `None` for anything else.
 pub(super) fn tls_problem(error: &str) -> Option<String> {
@@ -263,6 +295,17 @@ mod tests {
         };
         let err = open_client(info("rediss://127.0.0.1:6380"), &half).unwrap_err();
         assert!(err.contains("without its key"), "{err}");
+    }
+
+    #[test]
+    fn a_plain_connection_closed_at_once_hints_at_rediss() {
+        let reset = BackendError::connection("redis://h:6380", "Connection reset by peer");
+        let text = hint_plain(reset, false).to_string();
+        assert!(text.contains("write rediss://"), "{text}");
+        let reset = BackendError::connection("rediss://h:6380", "Connection reset by peer");
+        assert!(!hint_plain(reset, true).to_string().contains("write rediss"));
+        let refused = BackendError::connection("redis://h:6380", "Connection refused");
+        assert!(!hint_plain(refused, false).to_string().contains("rediss"));
     }
 
     #[test]
