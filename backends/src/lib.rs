@@ -1,6 +1,8 @@
 //! Redis (Sidekiq-compatible), Postgres and SQLite backends for `jobs`, each behind a feature.
 //!
 //! [`connect`] turns a URL into a backend; it registers these schemes with `jobs::connect` too.
+//! The `tls` feature (on by default) lets Redis (`rediss://`) and Postgres (`sslmode=…`)
+//! connect over TLS, with rustls and Mozilla's roots compiled in.
 
 use std::sync::Arc;
 

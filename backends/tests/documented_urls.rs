@@ -24,6 +24,8 @@ const IN_CODE_DOCS: &[&str] = &[
     "redis://127.0.0.1:6379/3?prefix=myapp",
     "redis://:password@host:6379/3?prefix=name",
     "rediss://host:6380/0?prefix=app&protocol=resp3",
+    "rediss://default:secret@redis.example.com:6380\
+     ?ca=/etc/ssl/redis-ca.pem&cert=/etc/ssl/worker.pem&key=/etc/ssl/worker.key",
     "postgres://root@127.0.0.1:5432/test?schema=myapp",
     "postgres://user@host/db?schema=jobs&max_connections=10&acquire_timeout_ms=5000\
      &poll_interval_ms=1000&completed_retention_secs=0",

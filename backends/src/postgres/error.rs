@@ -5,7 +5,9 @@
 //!    waiting too long for a pooled connection or a cancelled statement is `Timeout`; rows
 //!    or JSON that do not decode are `Decode`; unique violations and serialization
 //!    failures are `Conflict`; anything else the server refused is `Other`, keeping sqlx's
-//!    error as the source.
+//!    error as the source. A TLS handshake refused for a certificate (an unknown CA, a
+//!    wrong host name, a missing client certificate) is `Other`, named as TLS with the URL
+//!    parameter that fixes it: retrying would not.
 //! 2. [`Sqlx::or_backend`] applies it to a result, as the SQLite backend's does.
 
 use std::time::Duration;
@@ -23,6 +25,11 @@ pub(super) struct ErrorContext {
 
 /// Maps a driver error to the portable kind the worker acts on.
 pub(super) fn map_sqlx(error: sqlx::Error, cx: &ErrorContext) -> BackendError {
+    if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Tls(_)) {
+        if let Some(problem) = tls_problem(&error.to_string()) {
+            return BackendError::other(format!("Postgres at {}: {problem}", cx.target), error);
+        }
+    }
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -47,6 +54,26 @@ pub(super) fn map_sqlx(error: sqlx::Error, cx: &ErrorContext) -> BackendError {
         }
         other => BackendError::other("postgres driver error", other),
     }
+}
+
+/// What went wrong, in words, when `error` is a TLS handshake refused for a certificate;
+/// `None` for anything else.
+fn tls_problem(error: &str) -> Option<String> {
+    let lower = error.to_ascii_lowercase();
+    let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        "the server's certificate is not signed by a trusted CA; give its CA with \
+         `sslrootcert=/path/ca.pem`"
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        "the server's certificate is not valid for the host name in the URL; connect with a \
+         name it lists, or use `sslmode=verify-ca`"
+    } else if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        "the server asks for a client certificate; give `sslcert=` and `sslkey=`"
+    } else if lower.contains("certificate") {
+        "the certificates do not match"
+    } else {
+        return None;
+    };
+    Some(format!("TLS handshake failed: {error} ({hint})"))
 }
 
 /// Applies [`map_sqlx`] to a driver result.
@@ -118,6 +145,19 @@ mod tests {
             map_sqlx(sqlx::Error::RowNotFound, &cx()).kind(),
             ErrorKind::Other
         );
+    }
+
+    #[test]
+    fn a_refused_certificate_is_named_tls_with_its_fix_and_not_retried() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let err = map_sqlx(sqlx::Error::Io(io), &cx());
+        assert_eq!(err.kind(), ErrorKind::Other);
+        let text = err.to_string();
+        assert!(text.contains("TLS handshake failed"), "{text}");
+        assert!(text.contains("sslrootcert="), "{text}");
     }
 
     #[test]

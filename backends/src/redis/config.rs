@@ -2,14 +2,20 @@
 //!
 //! 1. [`RedisOptions::from_url`] reads `redis://[:password@]host[:port][/db][?prefix=name]`
 //!    (and passes `protocol=resp3` on to the redis crate); any other parameter is refused.
+//!    `rediss://` URLs also take the TLS files `ca`, `cert` and `key` (see [`RedisTls`]).
 //! 2. Everything else has a default that suits a worker on the same network as Redis.
 
 use std::time::Duration;
 
 use jobs::ConnectError;
 
+use super::tls::RedisTls;
+
 /// The query parameters a `redis://` URL may carry: ours, then the redis crate's.
-const PARAMETERS: &[&str] = &["prefix", "protocol"];
+const PARAMETERS: &[&str] = &["prefix", "ca", "cert", "key", "protocol"];
+
+/// The TLS file parameters, which only a `rediss://` URL may carry.
+const TLS_PARAMETERS: &[&str] = &["ca", "cert", "key"];
 
 /// `value` as a key prefix, or the error saying why it cannot be one.
 fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
@@ -58,8 +64,11 @@ pub(super) fn prefix_problem(value: &str) -> Option<String> {
 /// assert_eq!(opts.db, Some(3));
 /// assert_eq!(opts.prefix.as_deref(), Some("myapp"));
 /// assert_eq!(opts.url, "redis://127.0.0.1:6379/3");
+/// // Printed, the URL's password is hidden:
+/// let opts = RedisOptions::from_url("rediss://worker:s3cret@127.0.0.1:6380").unwrap();
+/// assert!(!format!("{opts:?}").contains("s3cret"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisOptions {
     /// The server URL, without the options this crate reads (`prefix`).
     pub url: String,
@@ -78,6 +87,34 @@ pub struct RedisOptions {
     /// With several queues to watch, how long to block on one before looking at all again:
     /// the most a job pushed to another queue waits for an idle worker.
     pub queue_rotation: Duration,
+    /// The CA and client certificate files of a `rediss://` connection (`?ca=&cert=&key=`).
+    pub tls: RedisTls,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    /// Every field, with the URL's password (and secret-looking parameters) hidden.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let RedisOptions {
+            url,
+            db,
+            prefix,
+            connect_timeout,
+            response_timeout,
+            max_block,
+            queue_rotation,
+            tls,
+        } = self;
+        f.debug_struct("RedisOptions")
+            .field("url", &jobs::redact_url(url))
+            .field("db", db)
+            .field("prefix", prefix)
+            .field("connect_timeout", connect_timeout)
+            .field("response_timeout", response_timeout)
+            .field("max_block", max_block)
+            .field("queue_rotation", queue_rotation)
+            .field("tls", tls)
+            .finish()
+    }
 }
 
 impl RedisOptions {
@@ -96,10 +133,12 @@ impl RedisOptions {
             response_timeout: Duration::from_secs(5),
             max_block: Duration::from_secs(2),
             queue_rotation: Duration::from_millis(100),
+            tls: RedisTls::default(),
         }
     }
 
-    /// Reads the database number from the URL's path and the key prefix from `?prefix=`.
+    /// Reads the database number from the URL's path, the key prefix from `?prefix=`, and
+    /// for `rediss://` the TLS files from `?ca=`, `?cert=` and `?key=`.
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
         let redacted = jobs::redact_url(url);
         let mut parsed = url::Url::parse(url).map_err(|e| ConnectError::InvalidUrl {
@@ -113,10 +152,31 @@ impl RedisOptions {
             });
         }
         let mut prefix = None;
+        let mut tls = RedisTls::default();
         let mut kept = Vec::new();
+        let is_tls = parsed.scheme() == "rediss";
         for (k, v) in parsed.query_pairs() {
             match &*k {
                 "prefix" => prefix = Some(check_prefix(url, &v)?),
+                k if TLS_PARAMETERS.contains(&k) && !is_tls => {
+                    return Err(ConnectError::InvalidParameter {
+                        url: redacted,
+                        parameter: k.to_owned(),
+                        problem: "TLS files are for rediss:// URLs; redis:// connects in \
+                                  plain text: write rediss:// to use TLS"
+                            .to_owned(),
+                    })
+                }
+                k if TLS_PARAMETERS.contains(&k) && v.is_empty() => {
+                    return Err(ConnectError::InvalidParameter {
+                        url: redacted,
+                        parameter: k.to_owned(),
+                        problem: "it is empty; give the path of a PEM file".to_owned(),
+                    })
+                }
+                "ca" => tls.ca = Some(v.into_owned().into()),
+                "cert" => tls.cert = Some(v.into_owned().into()),
+                "key" => tls.key = Some(v.into_owned().into()),
                 // Read by the redis crate: `protocol=resp3`.
                 "protocol" => kept.push((k.into_owned(), v.into_owned())),
                 other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),
@@ -137,7 +197,39 @@ impl RedisOptions {
         let mut opts = RedisOptions::new(parsed.to_string());
         opts.db = db;
         opts.prefix = prefix;
+        opts.tls = tls;
         Ok(opts)
+    }
+
+    /// Trusts the CA certificates in the PEM file `path` instead of the public roots, for a
+    /// `rediss://` server whose certificate a private CA signed (`?ca=`).
+    ///
+    /// ```
+    /// let opts = jobs_backends::redis::RedisOptions::new("rediss://127.0.0.1:6380")
+    ///     .with_tls_ca("/etc/ssl/redis-ca.pem");
+    /// assert!(opts.tls.ca.is_some());
+    /// ```
+    pub fn with_tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(path.into());
+        self
+    }
+
+    /// Presents the client certificate chain in the PEM file `cert`, with its private key in
+    /// `key`, to a `rediss://` server that asks for one (`?cert=&key=`).
+    ///
+    /// ```
+    /// let opts = jobs_backends::redis::RedisOptions::new("rediss://127.0.0.1:6380")
+    ///     .with_tls_client_cert("/etc/ssl/worker.pem", "/etc/ssl/worker.key");
+    /// assert!(opts.tls.cert.is_some());
+    /// ```
+    pub fn with_tls_client_cert(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.cert = Some(cert.into());
+        self.tls.key = Some(key.into());
+        self
     }
 
     /// Sets the key prefix; an empty one means none. [`RedisBackend::lazy`] and
@@ -179,6 +271,36 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_read_from_a_rediss_url_and_refused_on_a_plain_one() {
+        let o = RedisOptions::from_url(
+            "rediss://user:secret@h:6380/1?ca=/c/ca.pem&cert=/c/w.pem&key=/c/w.key&prefix=p",
+        )
+        .unwrap();
+        assert_eq!(o.tls.ca.as_deref(), Some(std::path::Path::new("/c/ca.pem")));
+        assert_eq!(
+            o.tls.cert.as_deref(),
+            Some(std::path::Path::new("/c/w.pem"))
+        );
+        assert_eq!(o.tls.key.as_deref(), Some(std::path::Path::new("/c/w.key")));
+        assert_eq!(o.url, "rediss://user:secret@h:6380/1");
+        let err = RedisOptions::from_url("redis://:secret@h/0?ca=/c/ca.pem").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConnectError::InvalidParameter { .. }),
+            "{text}"
+        );
+        assert!(text.contains("write rediss://"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+        let text = RedisOptions::from_url("rediss://h/0?key=")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("invalid `key`") && text.contains("empty"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn no_db_and_no_prefix_are_none() {
         let o = RedisOptions::from_url("redis://localhost").unwrap();
         assert_eq!((o.db, o.prefix), (None, None));
@@ -195,7 +317,7 @@ mod tests {
         assert!(text.contains("unknown parameter `prefx`"), "{text}");
         assert!(text.contains("did you mean `prefix`?"), "{text}");
         assert!(
-            text.contains("redis:// accepts `prefix`, `protocol`"),
+            text.contains("redis:// accepts `prefix`, `ca`, `cert`, `key`, `protocol`"),
             "{text}"
         );
         assert!(!text.contains("secret"), "{text}");
@@ -203,7 +325,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            text.contains("unknown parameter `db`") && text.contains("`prefix`, `protocol`"),
+            text.contains("unknown parameter `db`") && text.contains("`key`, `protocol`"),
             "{text}"
         );
     }

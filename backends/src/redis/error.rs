@@ -17,11 +17,19 @@ pub(crate) struct Edge {
     pub(crate) target: String,
     /// The response timeout, reported in timeout errors.
     pub(crate) timeout: Duration,
+    /// Whether the connections are TLS (`rediss://`): a failed handshake is then reported as
+    /// TLS, and as a problem retrying will not fix.
+    pub(crate) tls: bool,
 }
 
 impl Edge {
     /// Converts a driver error.
     pub(crate) fn map(&self, e: RedisError) -> BackendError {
+        if self.tls && (e.is_io_error() || e.is_connection_dropped()) {
+            if let Some(problem) = super::tls::tls_problem(&e.to_string()) {
+                return BackendError::other(format!("Redis at {}: {problem}", self.target), e);
+            }
+        }
         if e.is_timeout() {
             return BackendError::Timeout(self.timeout);
         }
@@ -66,6 +74,7 @@ mod tests {
         Edge {
             target: "redis://127.0.0.1:1".into(),
             timeout: Duration::from_secs(1),
+            tls: false,
         }
     }
 

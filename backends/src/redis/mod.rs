@@ -41,20 +41,22 @@
 //!    bounded instead by their own timeout, so an idle worker never loops on timeouts.
 //!    Single-job pushes use plain connections of their own (`push_pool.rs`), which skip
 //!    the multiplexer's driver task; blocking pops take theirs from `blocking.rs`.
+//!    **TLS** (`rediss://`, `tls.rs`): the shared and blocking connections come from one
+//!    client built with the URL's TLS files; the single-push connections are plain TCP
+//!    only, so with TLS single pushes go on the shared connection.
 //! 5. **Recurring jobs** (`schedule.rs`): schedule state in `jobs-rs:schedule:<name>`
 //!    hashes, and each tick claimed with `SET NX` and pushed by the same Lua script.
 //! 6. **Metrics** (`metrics.rs`): one hash of counters per UTC hour,
 //!    `jobs-rs:metrics:<hour>`, expiring after the keep time. **Facts** (`facts.rs`): the
 //!    dashboard's server facts, from `INFO`.
-//! 7. **Not supported:** Redis Cluster (scripts build per-process keys), TLS (`rediss://`
-//!    needs a TLS feature of the `redis` crate that is not enabled).
+//! 7. **Not supported:** Redis Cluster (scripts build per-process keys).
 //! 8. **Layout.** The trait impls below are a table of contents: each method is one line
 //!    that delegates to the file of its family, the same files in every backend
 //!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
 //!    `listing.rs`, `actions.rs`, `facts.rs`, `metrics.rs`, `schedule.rs`, `limits.rs`;
 //!    `docs/internals.md`). The rest is this backend's own machinery: `keys.rs`,
 //!    `raw.rs`, `scripts.rs`, `token.rs`, `moves.rs`, `sets.rs`, `push_pool.rs`,
-//!    `blocking.rs`, `unique.rs` and `clock.rs`.
+//!    `blocking.rs`, `unique.rs`, `clock.rs` and `tls.rs`.
 
 mod actions;
 mod age;
@@ -79,6 +81,7 @@ mod reserve;
 mod schedule;
 mod scripts;
 mod sets;
+mod tls;
 mod token;
 mod unique;
 
@@ -91,9 +94,10 @@ use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo};
+use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use config::RedisOptions;
+pub use tls::RedisTls;
 
 use blocking::BlockingPool;
 use clock::{earlier, later, lease_arg, score};
@@ -188,7 +192,11 @@ impl RedisBackend {
     /// Redis evict jobs (anything but `noeviction`).
     pub async fn connect(opts: RedisOptions) -> Result<Self, BackendError> {
         let backend = Self::lazy(opts)?;
-        backend.check_server().await?;
+        let tls = backend.inner.edge.tls;
+        backend
+            .check_server()
+            .await
+            .map_err(|e| tls::hint_plain(e, tls))?;
         Ok(backend)
     }
 
@@ -207,11 +215,14 @@ impl RedisBackend {
                 "invalid Redis key prefix: {problem}"
             )));
         }
+        let target = jobs::redact_url(&opts.url);
+        let client = tls::client(&opts)
+            .map_err(|m| BackendError::msg(format!("cannot use Redis at {target}: {m}")))?;
         let edge = Edge {
-            target: jobs::redact_url(&opts.url),
+            target,
             timeout: opts.response_timeout,
+            tls: tls::is_tls(client.get_connection_info()),
         };
-        let client = open_client(&opts).map_err(|e| edge.map(e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))
@@ -248,10 +259,10 @@ impl RedisBackend {
     /// Connects from a URL such as `redis://127.0.0.1:6379/3?prefix=myapp`.
     pub async fn from_url(url: &str) -> Result<Self, ConnectError> {
         let opts = RedisOptions::from_url(url)?;
-        if let Err(e) = open_client(&opts) {
+        if let Err(message) = tls::client(&opts) {
             return Err(ConnectError::Config {
                 url: jobs::redact_url(url),
-                message: e.to_string(),
+                message,
             });
         }
         Ok(Self::connect(opts).await?)
@@ -285,19 +296,6 @@ impl RedisBackend {
         }
         Ok(())
     }
-}
-
-fn open_client(opts: &RedisOptions) -> redis::RedisResult<redis::Client> {
-    let mut info = opts.url.as_str().into_connection_info()?;
-    // Small requests go out one after another: Nagle's algorithm would hold each back until
-    // the previous one is acknowledged.
-    let tcp = info.tcp_settings().clone().set_nodelay(true);
-    info = info.set_tcp_settings(tcp);
-    if let Some(db) = opts.db {
-        let settings = info.redis_settings().clone().set_db(db);
-        info = info.set_redis_settings(settings);
-    }
-    redis::Client::open(info)
 }
 
 /// Builds the backend for `jobs::connect`; registered for `redis://` and `rediss://`.

@@ -19,7 +19,8 @@
 //!    never sent again: the server may have applied the push and lost only the reply (a
 //!    connection killed between the two), and a second send would store the jobs twice.
 //!    The caller sees an error for a push that may be stored, as the backend contract says.
-//! 5. Plain TCP only: other addresses (Unix sockets) use the shared connection.
+//! 5. Plain TCP only: other addresses use the shared connection: Unix sockets, and TLS
+//!    (`rediss://`), whose bytes must never go out in plain text.
 //! 6. **Known queues.** Sidekiq's client sends `SADD queues <name>` with every push, but the
 //!    set only has to list the queue: [`KnownQueues`] skips it for a queue this backend added
 //!    less than [`KNOWN_FOR`] ago. Removing a queue through this backend forgets it at once;
@@ -448,6 +449,16 @@ mod tests {
         assert_eq!(slots.len(), MAX_CONNS);
         drop(slots);
         assert!(pool.slot().is_some());
+    }
+
+    #[test]
+    fn a_tls_address_gets_no_plain_push_connections() {
+        use redis::IntoConnectionInfo;
+        let secs = Duration::from_secs(1);
+        let info = "rediss://127.0.0.1:6380".into_connection_info().unwrap();
+        assert!(PushPool::new(&info, secs, secs).is_none());
+        let info = "redis://127.0.0.1:6379".into_connection_info().unwrap();
+        assert!(PushPool::new(&info, secs, secs).is_some());
     }
 
     #[test]

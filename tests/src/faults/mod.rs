@@ -7,7 +7,7 @@
 //! 2. `check.rs`: after quiescence, the history against the store's listings: lost (must
 //!    be 0), duplicate starts (bounded by the faults injected), nothing ended twice, and the
 //!    recovery time.
-//! 3. `fleet.rs` starts and signals worker processes and enqueues; `servers.rs` runs stores
+//! 3. `fleet.rs` starts and signals worker processes and enqueues; `servers/` runs stores
 //!    private to a test (to crash, restart and kill connections of); `proxy.rs` stalls a
 //!    worker's traffic to its store (a partition); `resp_proxy.rs` answers a worker's Redis
 //!    commands with `-READONLY` (a failover the worker has not noticed).
