@@ -27,11 +27,12 @@ mod kw {
     syn::custom_keyword!(expires_in);
     syn::custom_keyword!(concurrency);
     syn::custom_keyword!(rate);
+    syn::custom_keyword!(redact);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -49,6 +50,8 @@ pub(crate) struct RawArgs {
     pub expires_in: Option<Expr>,
     pub concurrency: Option<crate::limits::RawLimit>,
     pub rate: Option<crate::limits::RawLimit>,
+    /// `redact = [name, ..]`: the names as written.
+    pub redact: Option<Vec<Ident>>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -142,12 +145,40 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         }
         return Ok(());
     }
+    if input.peek(kw::redact) {
+        let key: kw::redact = input.parse()?;
+        let names = parse_names(input, key.span)?;
+        if raw.redact.replace(names).is_some() {
+            cx.error_spanned_by(key, "`redact` specified more than once");
+        }
+        return Ok(());
+    }
     if input.peek(Ident::peek_any) {
         let ident = Ident::parse_any(input)?;
         let message = format!("unknown #[job] option `{ident}`; expected one of: {KEYS}");
         return Err(syn::Error::new(ident.span(), message));
     }
     Err(input.error(format!("expected a #[job] option, one of: {KEYS}")))
+}
+
+/// `= [name, ..]` after `redact`: argument names, checked against the function later.
+fn parse_names(input: ParseStream, span: proc_macro2::Span) -> syn::Result<Vec<Ident>> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            span,
+            "expected `redact = [argument, ..]`, naming the job's secret arguments",
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    if !input.peek(syn::token::Bracket) {
+        return Err(input.error(
+            "expected `[argument, ..]`: `redact` takes a list of the job's argument names",
+        ));
+    }
+    let list;
+    syn::bracketed!(list in input);
+    let names = list.parse_terminated(Ident::parse_any, Token![,])?;
+    Ok(names.into_iter().collect())
 }
 
 /// `= value` after a key.
@@ -312,8 +343,10 @@ mod tests {
             backoff = Backoff::Sidekiq,
             backtrace = 10,
             on_exhausted = hook,
+            redact = [card, r#type],
         ));
         assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(raw.redact.map(|r| r.len()), Some(2));
         assert!(raw.queue.is_some() && raw.retry.is_some() && raw.name.is_some());
         assert!(raw.timeout.is_some() && raw.dead.is_some() && raw.backoff.is_some());
         assert!(raw.backtrace.is_some() && raw.on_exhausted.is_some());

@@ -73,6 +73,8 @@ pub(crate) struct Options {
     pub priority: Option<(u8, Span)>,
     pub expires_in: Option<(u64, Span)>,
     pub limits: Vec<crate::limits::Limit>,
+    /// `redact = [..]`: the 0-based positions among the arguments.
+    pub redact: Vec<usize>,
 }
 
 /// `retry = ...`.
@@ -98,6 +100,7 @@ pub(crate) fn validate<'a>(
     item: &'a ItemFn,
 ) -> Validated<'a> {
     let raw_unique = raw.unique.take();
+    let raw_redact = raw.redact.take();
     let raw_limits: Vec<_> = [raw.concurrency.take(), raw.rate.take()]
         .into_iter()
         .flatten()
@@ -121,6 +124,9 @@ pub(crate) fn validate<'a>(
             .into_iter()
             .filter_map(|raw| crate::limits::check(cx, raw, &args))
             .collect();
+        if let Some(names) = &raw_redact {
+            options.redact = redact(cx, names, &args, &options.limits);
+        }
     }
     let Some(ident) = type_ident(cx, &item.sig.ident) else {
         return Validated::Nothing;
@@ -168,6 +174,7 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         backtrace: raw.backtrace.and_then(|e| backtrace(cx, &e)),
         unique: None,
         limits: Vec::new(),
+        redact: Vec::new(),
         priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
         expires_in: raw
             .expires_in
@@ -186,6 +193,37 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
     };
     let name = raw.name.and_then(|e| non_empty_str(cx, "name", &e));
     (options, name)
+}
+
+/// The positions of the arguments `redact = [..]` names, each error at its name: one that
+/// is not an argument, or one that is part of a concurrency or rate key (the key holds the
+/// value, and the dashboard shows the key).
+fn redact(
+    cx: &Ctxt,
+    names: &[Ident],
+    args: &[&Arg],
+    limits: &[crate::limits::Limit],
+) -> Vec<usize> {
+    let Some(positions) = crate::flow::positions(cx, names, args) else {
+        return Vec::new();
+    };
+    for (name, position) in names.iter().zip(&positions) {
+        if let Some(limit) = limits.iter().find(|l| l.keys_by(*position)) {
+            cx.error_spanned_by(
+                name,
+                format!(
+                    "`{}` is redacted, but it is part of the `{}` key, which holds its value \
+                     and is shown on the dashboard; key the limit by other arguments",
+                    name.unraw(),
+                    limit.kind_name()
+                ),
+            );
+        }
+    }
+    let mut positions = positions;
+    positions.sort_unstable();
+    positions.dedup();
+    positions
 }
 
 /// `expr` without the invisible groups a `macro_rules!` may put around it.

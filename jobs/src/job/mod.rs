@@ -108,6 +108,10 @@ pub struct JobOptions {
     pub concurrency: Option<Concurrency>,
     /// At most so many starts per window per key (default: no limit).
     pub rate: Option<Rate>,
+    /// The 0-based positions of the arguments shown as [`crate::redact::MARKER`] wherever
+    /// arguments are shown: the dashboard, its API, the worker's logs and argument errors
+    /// (default: none). The stored payload keeps the real values; see [`crate::redact`].
+    pub redact: &'static [usize],
 }
 
 impl JobOptions {
@@ -126,7 +130,20 @@ impl JobOptions {
             expires_in: None,
             concurrency: None,
             rate: None,
+            redact: &[],
         }
+    }
+
+    /// Shows the arguments at these 0-based positions as [`crate::redact::MARKER`] (see
+    /// [`crate::redact`]); `#[job(redact = [..])]` sets it by name.
+    ///
+    /// ```
+    /// let options = jobs::JobOptions::new().redact(&[1]);
+    /// assert_eq!(options.redact, &[1]);
+    /// ```
+    pub const fn redact(mut self, positions: &'static [usize]) -> Self {
+        self.redact = positions;
+        self
     }
 
     /// Makes the job unique (see [`Unique`]).
