@@ -113,7 +113,9 @@ fn constructor(job: &Job) -> TokenStream {
 fn job_impl(job: &Job) -> TokenStream {
     let ident = &job.ident;
     let name = &job.name;
-    let options = options(&job.options);
+    let mut options = options(&job.options);
+    let arity = args(job).count();
+    options.extend(quote!(.arity(#arity)));
     let encodes = args(job).enumerate().map(|(i, arg)| {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);

@@ -24,19 +24,32 @@ use crate::registry::JobRegistration;
 /// What a redacted argument is shown as.
 pub const MARKER: &str = "[redacted]";
 
-/// The redacted positions of every `#[job]` of this program that declares some.
-fn declared() -> &'static HashMap<&'static str, Vec<usize>> {
-    static DECLARED: OnceLock<HashMap<&'static str, Vec<usize>>> = OnceLock::new();
+/// What one job redacts: the positions, and how many arguments it takes when known.
+#[derive(Debug, Default)]
+struct Declared {
+    positions: Vec<usize>,
+    arity: Option<usize>,
+}
+
+/// What every `#[job]` of this program that redacts arguments declares.
+fn declared() -> &'static HashMap<&'static str, Declared> {
+    static DECLARED: OnceLock<HashMap<&'static str, Declared>> = OnceLock::new();
     DECLARED.get_or_init(|| {
-        let mut map: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut map: HashMap<&'static str, Declared> = HashMap::new();
         for reg in inventory::iter::<JobRegistration> {
-            let redact = (reg.options)().redact;
-            if !redact.is_empty() {
-                // Two jobs of one name (an error for the worker): hide what either hides.
-                let positions = map.entry(reg.name).or_default();
-                positions.extend_from_slice(redact);
-                positions.sort_unstable();
-                positions.dedup();
+            let options = (reg.options)();
+            if !options.redact.is_empty() {
+                // Two jobs of one name (an error for the worker): hide what either hides,
+                // and all arguments when they disagree on the count.
+                let d = map.entry(reg.name).or_default();
+                if !d.positions.is_empty() && d.arity != options.arity {
+                    d.arity = Some(usize::MAX);
+                } else {
+                    d.arity = options.arity;
+                }
+                d.positions.extend_from_slice(options.redact);
+                d.positions.sort_unstable();
+                d.positions.dedup();
             }
         }
         map
@@ -57,11 +70,16 @@ fn declared() -> &'static HashMap<&'static str, Vec<usize>> {
 /// assert!(jobs::redact::positions("Unknown").is_empty());
 /// ```
 pub fn positions(class: &str) -> &'static [usize] {
-    declared().get(class).map(Vec::as_slice).unwrap_or(&[])
+    declared()
+        .get(class)
+        .map(|d| d.positions.as_slice())
+        .unwrap_or(&[])
 }
 
 /// The arguments of job `class` as they may be shown: each position the job redacts (as
-/// declared by a `#[job]` of this program) replaced by [`MARKER`].
+/// declared by a `#[job]` of this program) replaced by [`MARKER`]. When the job redacts
+/// any and the count differs from its function's (a payload of an older or newer version
+/// of the job), no position can be trusted, so every argument is replaced.
 ///
 /// ```
 /// use serde_json::json;
@@ -73,11 +91,26 @@ pub fn positions(class: &str) -> &'static [usize] {
 ///
 /// let stored = [json!(7), json!("4111-1111-1111-1111")];
 /// assert_eq!(jobs::redact::args("RedactDocCharge", &stored), [json!(7), json!("[redacted]")]);
+/// // Another count: nothing can be shown.
+/// assert_eq!(jobs::redact::args("RedactDocCharge", &stored[1..]), [json!("[redacted]")]);
 /// // A job that redacts nothing, or that this program does not declare, shows all.
 /// assert_eq!(jobs::redact::args("Other", &stored), stored);
 /// ```
 pub fn args(class: &str, args: &[Value]) -> Vec<Value> {
-    at(positions(class), args)
+    match declared().get(class) {
+        Some(d) => masked(&d.positions, d.arity, args),
+        None => args.to_vec(),
+    }
+}
+
+/// `args` with `positions` masked, or all of them when `arity` is known and differs.
+pub(crate) fn masked(positions: &[usize], arity: Option<usize>, args: &[Value]) -> Vec<Value> {
+    match arity {
+        Some(n) if !positions.is_empty() && n != args.len() => {
+            vec![Value::from(MARKER); args.len()]
+        }
+        _ => at(positions, args),
+    }
 }
 
 /// `args` with each of `positions` (0-based; those past the end are ignored) replaced by

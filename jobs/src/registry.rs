@@ -158,8 +158,8 @@ impl Registry {
     }
 
     /// The arguments of job `class` as they may be shown: the positions it redacts (its
-    /// [`JobOptions::redact`]) replaced by [`crate::redact::MARKER`]; unchanged for a job
-    /// not in this registry. [`crate::redact::args`] does the same over every `#[job]` of
+    /// [`JobOptions::redact`]) replaced by [`crate::redact::MARKER`] (all of them when
+    /// their count is not the job's); unchanged for a job not in this registry. [`crate::redact::args`] does the same over every `#[job]` of
     /// the program.
     ///
     /// ```
@@ -176,7 +176,10 @@ impl Registry {
     /// ```
     pub fn redact_args(&self, class: &str, args: &[Value]) -> Vec<Value> {
         match self.jobs.get(class) {
-            Some(reg) => crate::redact::at((reg.options)().redact, args),
+            Some(reg) => {
+                let options = (reg.options)();
+                crate::redact::masked(options.redact, options.arity, args)
+            }
             None => args.to_vec(),
         }
     }

@@ -112,6 +112,10 @@ pub struct JobOptions {
     /// arguments are shown: the dashboard, its API, the worker's logs and argument errors
     /// (default: none). The stored payload keeps the real values; see [`crate::redact`].
     pub redact: &'static [usize],
+    /// How many arguments the job takes, when known (`#[job]` sets it). Stored arguments of
+    /// another count cannot be matched to positions, so a job that redacts any shows none
+    /// of them then.
+    pub arity: Option<usize>,
 }
 
 impl JobOptions {
@@ -131,6 +135,7 @@ impl JobOptions {
             concurrency: None,
             rate: None,
             redact: &[],
+            arity: None,
         }
     }
 
@@ -143,6 +148,16 @@ impl JobOptions {
     /// ```
     pub const fn redact(mut self, positions: &'static [usize]) -> Self {
         self.redact = positions;
+        self
+    }
+
+    /// Sets how many arguments the job takes (`#[job]` sets it from the function).
+    ///
+    /// ```
+    /// assert_eq!(jobs::JobOptions::new().arity(2).arity, Some(2));
+    /// ```
+    pub const fn arity(mut self, arity: usize) -> Self {
+        self.arity = Some(arity);
         self
     }
 
