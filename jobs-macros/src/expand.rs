@@ -263,10 +263,7 @@ fn options(options: &Options) -> TokenStream {
         options.expires_in.as_ref(),
     ));
     calls.extend(crate::limits::expand(&options.limits));
-    if !options.redact.is_empty() {
-        let positions = &options.redact;
-        calls.extend(quote!(.redact(&[#(#positions),*])));
-    }
+    calls.extend(crate::redact::expand(&options.redact));
     calls
 }
 

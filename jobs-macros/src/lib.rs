@@ -21,6 +21,7 @@ mod fallback;
 mod flow;
 mod limits;
 mod parse;
+mod redact;
 mod validate;
 
 /// Turns an `async fn` into a background job type.
@@ -235,7 +236,7 @@ mod tests {
         assert!(out.contains("inventory :: submit"), "{out}");
         assert!(
             out.contains(
-                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () }"
+                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () . arity (1usize) }"
             ),
             "{out}"
         );

@@ -147,7 +147,7 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
     }
     if input.peek(kw::redact) {
         let key: kw::redact = input.parse()?;
-        let names = parse_names(input, key.span)?;
+        let names = crate::redact::parse(input, key.span)?;
         if raw.redact.replace(names).is_some() {
             cx.error_spanned_by(key, "`redact` specified more than once");
         }
@@ -159,26 +159,6 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         return Err(syn::Error::new(ident.span(), message));
     }
     Err(input.error(format!("expected a #[job] option, one of: {KEYS}")))
-}
-
-/// `= [name, ..]` after `redact`: argument names, checked against the function later.
-fn parse_names(input: ParseStream, span: proc_macro2::Span) -> syn::Result<Vec<Ident>> {
-    if !input.peek(Token![=]) {
-        return Err(syn::Error::new(
-            span,
-            "expected `redact = [argument, ..]`, naming the job's secret arguments",
-        ));
-    }
-    input.parse::<Token![=]>()?;
-    if !input.peek(syn::token::Bracket) {
-        return Err(input.error(
-            "expected `[argument, ..]`: `redact` takes a list of the job's argument names",
-        ));
-    }
-    let list;
-    syn::bracketed!(list in input);
-    let names = list.parse_terminated(Ident::parse_any, Token![,])?;
-    Ok(names.into_iter().collect())
 }
 
 /// `= value` after a key.

@@ -125,7 +125,7 @@ pub(crate) fn validate<'a>(
             .filter_map(|raw| crate::limits::check(cx, raw, &args))
             .collect();
         if let Some(names) = &raw_redact {
-            options.redact = redact(cx, names, &args, &options.limits);
+            options.redact = crate::redact::check(cx, names, &args, &options.limits);
         }
     }
     let Some(ident) = type_ident(cx, &item.sig.ident) else {
@@ -193,37 +193,6 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
     };
     let name = raw.name.and_then(|e| non_empty_str(cx, "name", &e));
     (options, name)
-}
-
-/// The positions of the arguments `redact = [..]` names, each error at its name: one that
-/// is not an argument, or one that is part of a concurrency or rate key (the key holds the
-/// value, and the dashboard shows the key).
-fn redact(
-    cx: &Ctxt,
-    names: &[Ident],
-    args: &[&Arg],
-    limits: &[crate::limits::Limit],
-) -> Vec<usize> {
-    let Some(positions) = crate::flow::positions(cx, names, args) else {
-        return Vec::new();
-    };
-    for (name, position) in names.iter().zip(&positions) {
-        if let Some(limit) = limits.iter().find(|l| l.keys_by(*position)) {
-            cx.error_spanned_by(
-                name,
-                format!(
-                    "`{}` is redacted, but it is part of the `{}` key, which holds its value \
-                     and is shown on the dashboard; key the limit by other arguments",
-                    name.unraw(),
-                    limit.kind_name()
-                ),
-            );
-        }
-    }
-    let mut positions = positions;
-    positions.sort_unstable();
-    positions.dedup();
-    positions
 }
 
 /// `expr` without the invisible groups a `macro_rules!` may put around it.
