@@ -277,9 +277,10 @@ impl Dashboard {
     }
 
     /// Hide every job argument on every page and API answer (default: show them), for
-    /// stores whose arguments are personal data or secrets the dashboard cannot know of. A
-    /// job's page offers "Reveal arguments" (`?reveal=1`, also on `GET api/{set}/{id}`) to
-    /// a role granted [`Action::RevealArgs`]; any other role gets the hidden view.
+    /// stores whose arguments are personal data or secrets the dashboard cannot know of. The
+    /// page of a scheduled, retry or dead job offers "Reveal arguments" (`?reveal=1`, also on
+    /// `GET api/{set}/{id}`) to a role granted [`Action::RevealArgs`]; any other role gets
+    /// the hidden view. Lists (queues, sets, Busy, Recurring, Limits) stay hidden.
     ///
     /// Independently, arguments a job declares secret with `#[job(redact = [..])]` are
     /// always shown as `"[redacted]"`, even on reveal: they are secrets, not noise. The
