@@ -102,6 +102,12 @@ mod validate;
 ///   default) or `backtrace = 20` (the chain and up to 20 lines of backtrace).
 /// - `on_exhausted = my_hook`: a `fn(&JobEnvelope, &Failure) -> Exhausted` called when the
 ///   retries are exhausted.
+/// - `redact = [card_number, cvv]`: arguments shown as `"[redacted]"` wherever arguments are
+///   shown (the dashboard, its API, argument errors; see `jobs::redact`). Each must name an
+///   argument of the function (else a compile error at that name), and none may key a
+///   `concurrency` or `rate` limit. The job still receives the real values, and the stored
+///   payload keeps them. This list is the one way to declare them: there is no `#[redact]`
+///   on a parameter.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     expand_job(args.into(), input.into()).into()
