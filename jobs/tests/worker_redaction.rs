@@ -113,9 +113,17 @@ async fn no_log_line_or_stored_error_holds_a_redacted_argument() {
     // The store keeps the real values (Sidekiq reads the same payload)...
     for d in &dead {
         assert!(d.job.args.contains(&json!(SECRET)), "{:?}", d.job.args);
-        let error = d.job.error_message.clone().unwrap_or_default();
-        // ...but no stored error quotes it.
-        assert!(!error.contains(SECRET), "stored error: {error}");
+        // ...but nothing else stored (error, backtrace, ...) quotes it.
+        let mut rest = d.job.clone();
+        rest.args.clear();
+        let rest = serde_json::to_string(&rest).unwrap();
+        assert!(!rest.contains(SECRET), "stored: {rest}");
+        // Nor does the job's `Debug`, as a middleware might log it.
+        let debug = format!("{:?}", d.job);
+        assert!(
+            !debug.contains(SECRET) && debug.contains("[redacted]"),
+            "{debug}"
+        );
     }
     let errors: Vec<String> = dead
         .iter()
