@@ -1,5 +1,6 @@
-//! The `redact = [argument, ..]` option: parsed, checked against the job's arguments (each
-//! error at its name), and expanded to `JobOptions::redact` with the 0-based positions.
+//! The `redact = [argument, ..]` option (and `#[redact]` on a parameter, the same thing):
+//! parsed, checked against the job's arguments (each error at its name), and expanded to
+//! `JobOptions::redact` with the 0-based positions.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -28,6 +29,36 @@ pub(crate) fn parse(input: ParseStream, span: Span) -> syn::Result<Vec<Ident>> {
     syn::bracketed!(list in input);
     let names = list.parse_terminated(Ident::parse_any, Token![,])?;
     Ok(names.into_iter().collect())
+}
+
+/// Takes every `#[redact]` off the function's parameters (no such attribute exists for the
+/// compiler), and gives the names of the parameters it marked. One on a parameter that is
+/// not a plain name is reported at the attribute.
+pub(crate) fn take_marked(cx: &Ctxt, item: &mut syn::ItemFn) -> Vec<Ident> {
+    let mut names = Vec::new();
+    for input in &mut item.sig.inputs {
+        let syn::FnArg::Typed(typed) = input else {
+            continue;
+        };
+        let (marks, others): (Vec<_>, Vec<_>) = std::mem::take(&mut typed.attrs)
+            .into_iter()
+            .partition(|a| a.path().is_ident("redact"));
+        typed.attrs = others;
+        let Some(mark) = marks.first() else {
+            continue;
+        };
+        if !matches!(mark.meta, syn::Meta::Path(_)) {
+            cx.error_spanned_by(mark, "`#[redact]` takes no arguments");
+        }
+        match crate::validate::plain_name(&typed.pat) {
+            Some(ident) => names.push(ident.clone()),
+            None => cx.error_spanned_by(
+                mark,
+                "`#[redact]` marks a job argument, a plain name such as `card_number: String`",
+            ),
+        }
+    }
+    names
 }
 
 /// The positions of the arguments `redact = [..]` names, each error at its name: one that

@@ -29,4 +29,14 @@ fn main() {
     let count = Charge::from_args(vec![json!("4111-secret")]);
     let text = count.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("expected 3") && !text.contains("4111"), "{text}");
+    assert_eq!(SyncAccount::options().redact, &[1usize, 2][..]);
+    // The function is emitted without the attribute, and still callable.
+    let _ = sync_account(1, "pw".into(), "t".into());
+}
+
+/// `#[redact]` on a parameter: the same as naming it in `redact = [..]`, and both together.
+#[jobs::job(redact = [token])]
+async fn sync_account(account_id: u64, #[redact] password: String, token: String) -> Result<(), E> {
+    let _ = (account_id, password, token);
+    Ok(())
 }

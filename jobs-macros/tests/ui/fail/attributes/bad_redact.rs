@@ -31,4 +31,10 @@ async fn twice(a: String) -> Result<(), E> {
     Ok(())
 }
 
+#[jobs::job]
+async fn marked_state(#[redact] s: jobs::State<u8>, #[redact(all)] a: String) -> Result<(), E> {
+    let _ = (s, a);
+    Ok(())
+}
+
 fn main() {}
