@@ -176,7 +176,12 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
         "/busy" | "/queues" | "/limits" | "/locks" | "/recurring" | "/metrics" | "/actions" => {
             vec![p(pattern)]
         }
-        "/queues/{name}" => vec![p("/queues/payments"), p("/queues/payments?reveal=1")],
+        "/queues/{name}" => vec![
+            p("/queues/payments"),
+            p("/queues/payments?reveal=1"),
+            p("/queues/limited"),
+            p("/queues/uniq"),
+        ],
         "/queues/{name}/clear" => vec![p("/queues/payments/clear")],
         "/limits/waiting" => vec![p(&format!("/limits/waiting?{key}"))],
         "/limits/waiting/confirm" => vec![p(&format!(
@@ -200,7 +205,11 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
         | "/api/metrics" | "/api/limits" | "/api/locks" | "/api/actions" | "/api/recurring" => {
             vec![p(pattern)]
         }
-        "/api/queues/{name}" => vec![p("/api/queues/payments"), p("/api/queues/limited")],
+        "/api/queues/{name}" => vec![
+            p("/api/queues/payments"),
+            p("/api/queues/limited"),
+            p("/api/queues/uniq"),
+        ],
         "/api/limits/waiting" => vec![p(&format!("/api/limits/waiting?{key}"))],
         "/api/{set}" => per_set(&|s| vec![p(&format!("/api/{s}"))]),
         "/api/{set}/count" => per_set(&|s| vec![p(&format!("/api/{s}/count"))]),
