@@ -22,6 +22,10 @@ use serde_json::Value;
 use crate::registry::JobRegistration;
 
 /// What a redacted argument is shown as.
+///
+/// ```
+/// assert_eq!(jobs::redact::MARKER, "[redacted]");
+/// ```
 pub const MARKER: &str = "[redacted]";
 
 /// What one job redacts: the positions, and how many arguments it takes when known.
