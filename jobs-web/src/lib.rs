@@ -11,7 +11,9 @@
 //!    that changes state first gets a permit for its operation (`permit`: the one table of
 //!    which action each operation needs, 403 when it is not granted); the `data` method
 //!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook (and to
-//!    `recent`, the in-memory list behind the Recent actions page).
+//!    `recent`, the in-memory list behind the Recent actions page). Every job `data` loads
+//!    passes through `redact` first, so no page or API answer shows arguments the job
+//!    declares secret, or any under [`Dashboard::hide_args`] unless revealed.
 //! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
 //!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
 //!    with the stable codes of [`ErrorCode`].
