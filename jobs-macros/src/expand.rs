@@ -113,12 +113,15 @@ fn constructor(job: &Job) -> TokenStream {
 fn job_impl(job: &Job) -> TokenStream {
     let ident = &job.ident;
     let name = &job.name;
-    let options = options(&job.options);
+    let mut options = options(&job.options);
+    let arity = args(job).count();
+    options.extend(quote!(.arity(#arity)));
     let encodes = args(job).enumerate().map(|(i, arg)| {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);
+        let redacted = job.options.redact.contains(&i);
         quote_spanned! {ty.span()=>
-            __jobs_encode::<#ty>(<Self as ::jobs::Job>::NAME, #position, #arg_name, &self.#field)?
+            __jobs_encode::<#ty>(<Self as ::jobs::Job>::NAME, #position, #arg_name, #redacted, &self.#field)?
         }
     });
     let count = Literal::usize_suffixed(args(job).count());
@@ -127,15 +130,17 @@ fn job_impl(job: &Job) -> TokenStream {
         .collect::<Vec<_>>()
         .join(", ");
     let any_args = args(job).next().is_some();
+    let redacts = !job.options.redact.is_empty();
     let iter = any_args
         .then(|| quote!(let mut __jobs_args = ::core::iter::IntoIterator::into_iter(__jobs_args);));
     let decodes = args(job).enumerate().map(|(i, arg)| {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);
         let ty_name = type_string(ty);
+        let redacted = job.options.redact.contains(&i);
         let decode = quote_spanned! {ty.span()=>
             __jobs_decode::<#ty>(
-                <Self as ::jobs::Job>::NAME, #position, #arg_name, #ty_name,
+                <Self as ::jobs::Job>::NAME, #position, #arg_name, #ty_name, #redacted,
                 ::core::iter::Iterator::next(&mut __jobs_args)
                     .unwrap_or(::jobs::__private::serde_json::Value::Null),
             )?
@@ -156,9 +161,10 @@ fn job_impl(job: &Job) -> TokenStream {
                 job: &str,
                 position: usize,
                 name: &'static str,
+                redacted: bool,
                 value: &T,
             ) -> ::core::result::Result<::jobs::__private::serde_json::Value, ::jobs::ArgsError> {
-                ::jobs::__private::encode_arg(job, position, name, value)
+                ::jobs::__private::encode_arg(job, position, name, redacted, value)
             }
         }
     });
@@ -169,9 +175,10 @@ fn job_impl(job: &Job) -> TokenStream {
                 position: usize,
                 name: &'static str,
                 ty: &'static str,
+                redacted: bool,
                 value: ::jobs::__private::serde_json::Value,
             ) -> ::core::result::Result<T, ::jobs::ArgsError> {
-                ::jobs::__private::decode_arg(job, position, name, ty, value)
+                ::jobs::__private::decode_arg(job, position, name, ty, redacted, value)
             }
         }
     });
@@ -195,7 +202,7 @@ fn job_impl(job: &Job) -> TokenStream {
                 __jobs_args: ::std::vec::Vec<::jobs::__private::serde_json::Value>,
             ) -> ::core::result::Result<Self, ::jobs::ArgsError> {
                 ::jobs::__private::check_count(
-                    <Self as ::jobs::Job>::NAME, #signature, #count, &__jobs_args,
+                    <Self as ::jobs::Job>::NAME, #signature, #count, #redacts, &__jobs_args,
                 )?;
                 #decode_helper
                 #iter
@@ -256,6 +263,7 @@ fn options(options: &Options) -> TokenStream {
         options.expires_in.as_ref(),
     ));
     calls.extend(crate::limits::expand(&options.limits));
+    calls.extend(crate::redact::expand(&options.redact));
     calls
 }
 

@@ -21,6 +21,7 @@ mod fallback;
 mod flow;
 mod limits;
 mod parse;
+mod redact;
 mod validate;
 
 /// Turns an `async fn` into a background job type.
@@ -101,6 +102,12 @@ mod validate;
 ///   default) or `backtrace = 20` (the chain and up to 20 lines of backtrace).
 /// - `on_exhausted = my_hook`: a `fn(&JobEnvelope, &Failure) -> Exhausted` called when the
 ///   retries are exhausted.
+/// - `redact = [card_number, cvv]`: arguments shown as `"[redacted]"` wherever arguments are
+///   shown (the dashboard, its API, argument errors; see `jobs::redact`). Each must name an
+///   argument of the function (else a compile error at that name), and none may key a
+///   `concurrency` or `rate` limit. The job still receives the real values, and the stored
+///   payload keeps them. `#[redact]` on a parameter is the same as naming it here:
+///   `async fn charge(order_id: u64, #[redact] card_number: String)`.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     expand_job(args.into(), input.into()).into()
@@ -111,7 +118,7 @@ fn expand_job(
     args: proc_macro2::TokenStream,
     input: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    let item: syn::ItemFn = match syn::parse2(input.clone()) {
+    let mut item: syn::ItemFn = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(e) => {
             let error = syn::Error::new(e.span(), format!("#[job] applies to an `async fn`: {e}"));
@@ -120,7 +127,13 @@ fn expand_job(
         }
     };
     let cx = Ctxt::new();
-    let raw = parse::parse_args(&cx, args);
+    let mut raw = parse::parse_args(&cx, args);
+    // `#[redact]` on parameters: taken off the function (no such attribute exists), added
+    // to `redact = [..]`.
+    let marked = redact::take_marked(&cx, &mut item);
+    if !marked.is_empty() {
+        raw.redact.get_or_insert_with(Vec::new).extend(marked);
+    }
     let sig = parse::parse_signature(&cx, &item);
     let generated = match validate::validate(&cx, raw, sig, &item) {
         validate::Validated::Job(job) => expand::expand(&job),
@@ -235,7 +248,7 @@ mod tests {
         assert!(out.contains("inventory :: submit"), "{out}");
         assert!(
             out.contains(
-                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () }"
+                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () . arity (1usize) }"
             ),
             "{out}"
         );

@@ -63,6 +63,20 @@ pub(crate) struct Limit {
     positions: Option<Vec<usize>>,
 }
 
+impl Limit {
+    /// Whether the argument at `position` is part of the limit's key.
+    pub(crate) fn keys_by(&self, position: usize) -> bool {
+        self.positions
+            .as_ref()
+            .is_some_and(|p| p.contains(&position))
+    }
+
+    /// `concurrency` or `rate`.
+    pub(crate) fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
 /// Reads `( key = value, ... )` after the `concurrency` or `rate` keyword.
 pub(crate) fn parse(input: ParseStream, kind: Kind, span: Span) -> syn::Result<RawLimit> {
     if !input.peek(syn::token::Paren) {

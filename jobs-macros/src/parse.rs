@@ -27,11 +27,12 @@ mod kw {
     syn::custom_keyword!(expires_in);
     syn::custom_keyword!(concurrency);
     syn::custom_keyword!(rate);
+    syn::custom_keyword!(redact);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -49,6 +50,8 @@ pub(crate) struct RawArgs {
     pub expires_in: Option<Expr>,
     pub concurrency: Option<crate::limits::RawLimit>,
     pub rate: Option<crate::limits::RawLimit>,
+    /// `redact = [name, ..]`: the names as written.
+    pub redact: Option<Vec<Ident>>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -139,6 +142,14 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         let limit = crate::limits::parse(input, crate::limits::Kind::Rate, key.span)?;
         if raw.rate.replace(limit).is_some() {
             cx.error_spanned_by(key, "`rate` specified more than once");
+        }
+        return Ok(());
+    }
+    if input.peek(kw::redact) {
+        let key: kw::redact = input.parse()?;
+        let names = crate::redact::parse(input, key.span)?;
+        if raw.redact.replace(names).is_some() {
+            cx.error_spanned_by(key, "`redact` specified more than once");
         }
         return Ok(());
     }
@@ -312,8 +323,10 @@ mod tests {
             backoff = Backoff::Sidekiq,
             backtrace = 10,
             on_exhausted = hook,
+            redact = [card, r#type],
         ));
         assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(raw.redact.map(|r| r.len()), Some(2));
         assert!(raw.queue.is_some() && raw.retry.is_some() && raw.name.is_some());
         assert!(raw.timeout.is_some() && raw.dead.is_some() && raw.backoff.is_some());
         assert!(raw.backtrace.is_some() && raw.on_exhausted.is_some());

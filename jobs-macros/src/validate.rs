@@ -73,6 +73,8 @@ pub(crate) struct Options {
     pub priority: Option<(u8, Span)>,
     pub expires_in: Option<(u64, Span)>,
     pub limits: Vec<crate::limits::Limit>,
+    /// `redact = [..]`: the 0-based positions among the arguments.
+    pub redact: Vec<usize>,
 }
 
 /// `retry = ...`.
@@ -98,6 +100,7 @@ pub(crate) fn validate<'a>(
     item: &'a ItemFn,
 ) -> Validated<'a> {
     let raw_unique = raw.unique.take();
+    let raw_redact = raw.redact.take();
     let raw_limits: Vec<_> = [raw.concurrency.take(), raw.rate.take()]
         .into_iter()
         .flatten()
@@ -121,6 +124,9 @@ pub(crate) fn validate<'a>(
             .into_iter()
             .filter_map(|raw| crate::limits::check(cx, raw, &args))
             .collect();
+        if let Some(names) = &raw_redact {
+            options.redact = crate::redact::check(cx, names, &args, &options.limits);
+        }
     }
     let Some(ident) = type_ident(cx, &item.sig.ident) else {
         return Validated::Nothing;
@@ -168,6 +174,7 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         backtrace: raw.backtrace.and_then(|e| backtrace(cx, &e)),
         unique: None,
         limits: Vec::new(),
+        redact: Vec::new(),
         priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
         expires_in: raw
             .expires_in

@@ -44,11 +44,16 @@ pub enum Action {
     Release,
     /// Cancel jobs. Reserved: no route needs it yet.
     Cancel,
+    /// See a job's arguments when the dashboard hides them ([`crate::Dashboard::hide_args`]):
+    /// `GET {set}/{jid}?reveal=1` and `GET api/{set}/{id}?reveal=1`. A read, not a change: it
+    /// opens no POST route, and a read-only dashboard keeps it. Arguments a job declares
+    /// secret (`#[job(redact = [..])]`) stay hidden even then.
+    RevealArgs,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::View,
         Action::Retry,
         Action::Delete,
@@ -59,6 +64,7 @@ impl Action {
         Action::Schedule,
         Action::Release,
         Action::Cancel,
+        Action::RevealArgs,
     ];
 
     /// Its name in logs and audit records (`snake_case`).
@@ -74,6 +80,7 @@ impl Action {
             Action::Schedule => "schedule",
             Action::Release => "release",
             Action::Cancel => "cancel",
+            Action::RevealArgs => "reveal_args",
         }
     }
 
@@ -180,9 +187,31 @@ impl Access {
         self.bits & action.bit() != 0
     }
 
-    /// Whether any action besides viewing is granted.
+    /// Whether any action that changes state is granted (viewing and
+    /// [`Action::RevealArgs`] change nothing).
+    ///
+    /// ```
+    /// use jobs_web::{Access, Action};
+    /// assert!(!Access::only([Action::RevealArgs]).can_act());
+    /// assert!(Access::only([Action::Pause]).can_act());
+    /// ```
     pub const fn can_act(self) -> bool {
-        self.bits & !Action::View.bit() != 0
+        self.bits & !(Action::View.bit() | Action::RevealArgs.bit()) != 0
+    }
+
+    /// Only what of this set reads: [`Action::View`] and [`Action::RevealArgs`], as a
+    /// read-only dashboard grants.
+    ///
+    /// ```
+    /// use jobs_web::{Access, Action};
+    /// let reads = Access::full().reads();
+    /// assert!(reads.allows(Action::RevealArgs) && !reads.can_act());
+    /// assert_eq!(Access::only([Action::Retry]).reads(), Access::read_only());
+    /// ```
+    pub const fn reads(self) -> Access {
+        Access {
+            bits: self.bits & (Action::View.bit() | Action::RevealArgs.bit()),
+        }
     }
 
     /// The actions granted, in the order of [`Action::ALL`].
@@ -209,7 +238,10 @@ mod tests {
         for a in Action::ALL {
             let one = Access::only([a]);
             assert!(one.allows(a) && one.allows(Action::View));
-            assert_eq!(one.can_act(), a != Action::View);
+            assert_eq!(
+                one.can_act(),
+                !matches!(a, Action::View | Action::RevealArgs)
+            );
             assert!(!Access::full().without(a).allows(a));
         }
         assert_eq!(

@@ -5,7 +5,9 @@
 //!    it once and passes that instant to every call and formatter of its request.
 //! 2. Backend errors become [`WebError`]s (503) here; lookups that find nothing become 404s
 //!    with the same words for the pages and the API.
-//! 3. A method that changes state takes a [`Permit`] (the request was checked for the
+//! 3. Every job loaded passes through [`AppState::shown`] (in `redact`), so no page or API
+//!    answer sees arguments the dashboard must not show.
+//! 4. A method that changes state takes a [`Permit`] (the request was checked for the
 //!    operation's action) and, once done, gives its audit record to the `on_action` hook.
 
 use chrono::{DateTime, Utc};
@@ -24,6 +26,7 @@ use jobs::schedule::ScheduleRecord;
 use crate::pages::{SetAction, SetKind};
 use crate::params::Paging;
 use crate::permit::{describe_jids, describe_selection, Permit};
+use crate::redact::Reveal;
 use crate::{AppState, WebError};
 
 /// Where a job is, as a page can link to it.
@@ -146,15 +149,27 @@ impl AppState {
         let mut p = JobListParams::new(set, paging.per_page);
         p.offset = paging.offset();
         p.filter = filter;
-        Ok(self.backend.job_list(p).await?)
+        let mut page = self.backend.job_list(p).await?;
+        for j in &mut page.jobs {
+            self.shown(&mut j.job, None);
+        }
+        Ok(page)
     }
 
-    /// One job of a set; 404 when it is not there.
-    pub(crate) async fn job(&self, kind: SetKind, jid: &str) -> Result<StoredJob, WebError> {
-        self.backend
+    /// One job of a set, its arguments shown as `reveal` allows; 404 when it is not there.
+    pub(crate) async fn job(
+        &self,
+        kind: SetKind,
+        jid: &str,
+        reveal: Option<Reveal>,
+    ) -> Result<StoredJob, WebError> {
+        let mut j = self
+            .backend
             .job_get(JobGetParams::new(kind.set(), jid))
             .await?
-            .ok_or_else(|| WebError::not_found("no such job in this set"))
+            .ok_or_else(|| WebError::not_found("no such job in this set"))?;
+        self.shown(&mut j.job, reveal);
+        Ok(j)
     }
 
     /// How many jobs of `kind` a selection covers now.
@@ -210,7 +225,11 @@ impl AppState {
 
     /// The live processes.
     pub(crate) async fn processes(&self) -> Result<Vec<ProcessRecord>, WebError> {
-        Ok(self.backend.process_list().await?)
+        let mut procs = self.backend.process_list().await?;
+        for r in procs.iter_mut().flat_map(|p| &mut p.running) {
+            self.shown(&mut r.job, None);
+        }
+        Ok(procs)
     }
 
     /// Leaves a signal for a live process; 404 when no such process is alive.
@@ -234,7 +253,13 @@ impl AppState {
     /// The recurring schedules; `None` when the backend keeps none.
     pub(crate) async fn schedules(&self) -> Result<Option<Vec<ScheduleRecord>>, WebError> {
         match self.backend.schedules() {
-            Some(store) => Ok(Some(store.schedule_list().await?)),
+            Some(store) => {
+                let mut records = store.schedule_list().await?;
+                for r in &mut records {
+                    self.shown(&mut r.job, None);
+                }
+                Ok(Some(records))
+            }
             None => Ok(None),
         }
     }
@@ -381,6 +406,9 @@ impl AppState {
             Ok(mut jobs) => {
                 let more = jobs.len() > limit;
                 jobs.truncate(limit);
+                for job in &mut jobs {
+                    self.shown(job, None);
+                }
                 Ok(Some((jobs, more)))
             }
             Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
@@ -401,7 +429,8 @@ impl AppState {
             let params = jobs::backend::LimitWaitingParams::new(key).page(offset, PAGE);
             let jobs = self.backend.limit_waiting(params).await?;
             let last = jobs.len() < PAGE;
-            if let Some(job) = jobs.into_iter().find(|j| j.jid == jid) {
+            if let Some(mut job) = jobs.into_iter().find(|j| j.jid == jid) {
+                self.shown(&mut job, None);
                 return Ok(job);
             }
             if last {

@@ -37,7 +37,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     };
     if state.read_only {
         access = if access.allows(Action::View) {
-            Access::read_only()
+            access.reads()
         } else {
             Access::none()
         };

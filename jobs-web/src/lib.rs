@@ -11,7 +11,9 @@
 //!    that changes state first gets a permit for its operation (`permit`: the one table of
 //!    which action each operation needs, 403 when it is not granted); the `data` method
 //!    spends it and gives an [`AuditEvent`] to the [`Dashboard::on_action`] hook (and to
-//!    `recent`, the in-memory list behind the Recent actions page).
+//!    `recent`, the in-memory list behind the Recent actions page). Every job `data` loads
+//!    passes through `redact` first, so no page or API answer shows arguments the job
+//!    declares secret, or any under [`Dashboard::hide_args`] unless revealed.
 //! 4. Errors ([`WebError`]) are plain text on pages; under `api/` every answer is JSON,
 //!    errors included: `{"error": {"code": "bad_request", "message": "days must be …"}}`,
 //!    with the stable codes of [`ErrorCode`].
@@ -47,6 +49,7 @@ mod pages;
 mod params;
 mod permit;
 mod recent;
+mod redact;
 mod routes;
 #[cfg(feature = "standalone")]
 pub mod standalone;
@@ -93,6 +96,8 @@ pub(crate) struct AppState {
     /// The names of the schedules the app declares, when it said (the Recurring page marks
     /// the others as orphaned).
     pub(crate) declared: Option<Arc<std::collections::BTreeSet<String>>>,
+    /// Whether every job argument is hidden unless revealed (see `redact`).
+    pub(crate) hide_args: bool,
 }
 
 /// Builds the dashboard's [`Router`], to nest under any path of a host app.
@@ -136,6 +141,7 @@ impl Dashboard {
                 recent: Arc::default(),
                 behind_proxy: false,
                 declared: None,
+                hide_args: false,
             },
         }
     }
@@ -272,6 +278,39 @@ impl Dashboard {
         self
     }
 
+    /// Hide every job argument on every page and API answer (default: show them), for
+    /// stores whose arguments are personal data or secrets the dashboard cannot know of. The
+    /// page of a scheduled, retry or dead job offers "Reveal arguments" (`?reveal=1`, also on
+    /// `GET api/{set}/{id}`) to a role granted [`Action::RevealArgs`]; any other role gets
+    /// the hidden view. Lists (queues, sets, Busy, Recurring, Limits) stay hidden.
+    ///
+    /// Independently, arguments a job declares secret with `#[job(redact = [..])]` are
+    /// always shown as `"[redacted]"`, even on reveal: they are secrets, not noise. The
+    /// dashboard learns them from the `#[job]`s of the program it runs in, so that works
+    /// only when it is mounted in the app that declares the jobs; the standalone binary
+    /// runs none of the app's code, so use `hide_args(true)` (`--hide-args`) there.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// use jobs_web::{Access, Action};
+    /// let router = jobs_web::Dashboard::new(backend)
+    ///     .hide_args(true)
+    ///     .authorize(|parts| {
+    ///         if parts.headers.contains_key("x-support-lead") {
+    ///             Access::only([Action::Retry, Action::RevealArgs])
+    ///         } else {
+    ///             Access::only([Action::Retry])
+    ///         }
+    ///     })
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn hide_args(mut self, on: bool) -> Self {
+        self.state.hide_args = on;
+        self
+    }
+
     /// The router: pages, `api/…` and `assets/…`, with the guard around all of them.
     ///
     /// ```
@@ -305,5 +344,18 @@ impl Dashboard {
     /// ```
     pub fn action_routes() -> Vec<&'static str> {
         routes::all().into_parts().1
+    }
+
+    /// The paths, relative to the mount point, that answer GET: the pages, the read API
+    /// and the assets. None changes anything; each needs [`Action::View`].
+    ///
+    /// ```
+    /// let reads = jobs_web::Dashboard::read_routes();
+    /// assert!(reads.contains(&"/queues/{name}"));
+    /// assert!(reads.contains(&"/api/{set}/{id}"));
+    /// assert!(!reads.contains(&"/busy/signal"));
+    /// ```
+    pub fn read_routes() -> Vec<&'static str> {
+        routes::all().reads()
     }
 }

@@ -1,6 +1,7 @@
 //! The dashboard's route table: every path with its handler, built through [`Routes`],
-//! which registers reads as GET and actions as POST and lists every path that takes POST,
-//! so [`crate::Dashboard::action_routes`] (and the tests that walk it) cannot miss one.
+//! which registers reads as GET and actions as POST and lists the paths of each, so
+//! [`crate::Dashboard::action_routes`] and [`crate::Dashboard::read_routes`] (and the tests
+//! that walk them) cannot miss one.
 
 use axum::handler::Handler;
 use axum::routing::{get, post};
@@ -11,6 +12,7 @@ use crate::{api, assets, pages, AppState};
 /// A router being built, and the paths of it that take POST.
 pub(crate) struct Routes {
     router: Router<AppState>,
+    gets: Vec<&'static str>,
     posts: Vec<&'static str>,
 }
 
@@ -19,6 +21,7 @@ impl Routes {
     pub(crate) fn new() -> Routes {
         Routes {
             router: Router::new(),
+            gets: Vec::new(),
             posts: Vec::new(),
         }
     }
@@ -30,6 +33,7 @@ impl Routes {
         T: 'static,
     {
         self.router = self.router.route(path, get(handler));
+        self.gets.push(path);
         self
     }
 
@@ -54,8 +58,14 @@ impl Routes {
     /// Adds the routes of `other`.
     pub(crate) fn merge(mut self, other: Routes) -> Routes {
         self.router = self.router.merge(other.router);
+        self.gets.extend(other.gets);
         self.posts.extend(other.posts);
         self
+    }
+
+    /// The paths that answer GET.
+    pub(crate) fn reads(&self) -> Vec<&'static str> {
+        self.gets.clone()
     }
 
     /// The router, and the paths of it that take POST.

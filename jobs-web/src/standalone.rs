@@ -2,8 +2,8 @@
 //! listens beyond loopback without credentials, and HTTP basic auth.
 //!
 //! 1. [`Options::from_env_and_args`] reads `JOBS_URL`, `JOBS_WEB_LISTEN`, `JOBS_WEB_USER`,
-//!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY` and the matching
-//!    flags; `--help` and bad arguments come back as an [`ArgsError`].
+//!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY`,
+//!    `JOBS_WEB_HIDE_ARGS` and the matching flags; `--help` and bad arguments come back as an [`ArgsError`].
 //! 2. [`check_listen`] refuses a non-loopback address without credentials.
 //! 3. [`with_basic_auth`] wraps a router so every request needs the credentials (401
 //!    otherwise), compared in constant time.
@@ -51,11 +51,16 @@ pub struct Options {
     /// Served behind a reverse proxy that sets `X-Forwarded-Host`
     /// (`JOBS_WEB_BEHIND_PROXY=1`, `--behind-proxy`; see [`crate::Dashboard::behind_proxy`]).
     pub behind_proxy: bool,
+    /// Hide every job argument unless revealed on a job's page (`JOBS_WEB_HIDE_ARGS=1`,
+    /// `--hide-args`; see [`crate::Dashboard::hide_args`]). The binary runs none of the
+    /// app's code, so it cannot know the arguments jobs declare secret: this is how to
+    /// keep them off its pages.
+    pub hide_args: bool,
 }
 
 /// How to run the binary: what `--help` prints, usage first.
 pub const USAGE: &str =
-    "Usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy]
+    "Usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy] [--hide-args]
 
 Serves the jobs dashboard for the backend at URL.
 
@@ -66,6 +71,9 @@ Options:
   --read-only         refuse every action (env JOBS_WEB_READ_ONLY=1)
   --behind-proxy      trust X-Forwarded-Host from a reverse proxy in the cross-site check
                       (env JOBS_WEB_BEHIND_PROXY=1)
+  --hide-args         show every job argument as [hidden] until revealed on the job's
+                      page (env JOBS_WEB_HIDE_ARGS=1); this binary cannot know which
+                      arguments the app's jobs declare secret
   -h, --help          print this help
 
 Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).";
@@ -109,7 +117,11 @@ impl Options {
     /// assert!(o.credentials.is_none());
     /// assert!(!o.behind_proxy);
     /// let o = Options::from_env_and_args(env, ["--behind-proxy"]).unwrap();
-    /// assert!(o.behind_proxy);
+    /// assert!(o.behind_proxy && !o.hide_args);
+    /// let o = Options::from_env_and_args(env, ["--hide-args"]).unwrap();
+    /// assert!(o.hide_args);
+    /// let hide = |k: &str| (k == "JOBS_WEB_HIDE_ARGS").then(|| "1".to_string());
+    /// assert!(Options::from_env_and_args(hide, Vec::<String>::new()).unwrap().hide_args);
     /// let help = Options::from_env_and_args(env, ["--help"]).unwrap_err();
     /// assert_eq!(help, jobs_web::standalone::ArgsError::Help);
     /// assert!(help.to_string().starts_with("Usage: jobs-web"));
@@ -128,6 +140,7 @@ impl Options {
         let on = |k: &str| env(k).is_some_and(|v| v == "1" || v == "true");
         let mut read_only = on("JOBS_WEB_READ_ONLY");
         let mut behind_proxy = on("JOBS_WEB_BEHIND_PROXY");
+        let mut hide_args = on("JOBS_WEB_HIDE_ARGS");
         let mut args = args.into_iter().map(Into::into);
         while let Some(a) = args.next() {
             match a.as_str() {
@@ -144,6 +157,7 @@ impl Options {
                 }
                 "--read-only" => read_only = true,
                 "--behind-proxy" => behind_proxy = true,
+                "--hide-args" => hide_args = true,
                 "-h" | "--help" => return Err(ArgsError::Help),
                 _ => return Err(ArgsError::Unknown(a)),
             }
@@ -168,6 +182,7 @@ impl Options {
             credentials,
             read_only,
             behind_proxy,
+            hide_args,
         })
     }
 }

@@ -15,6 +15,7 @@ mod job;
 pub mod memory;
 pub mod metrics;
 pub mod prelude;
+pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod schedule;

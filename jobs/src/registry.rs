@@ -156,4 +156,31 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
+
+    /// The arguments of job `class` as they may be shown: the positions it redacts (its
+    /// [`JobOptions::redact`]) replaced by [`crate::redact::MARKER`] (all of them when
+    /// their count is not the job's); unchanged for a job not in this registry. [`crate::redact::args`] does the same over every `#[job]` of
+    /// the program.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("x")]
+    /// struct E;
+    /// #[jobs::job(name = "RegistryDocCharge", redact = [card])]
+    /// async fn charge(order: u64, card: String) -> Result<(), E> { Ok(()) }
+    ///
+    /// let registry = jobs::Registry::new().with::<Charge>().unwrap();
+    /// let shown = registry.redact_args("RegistryDocCharge", &[json!(1), json!("4111")]);
+    /// assert_eq!(shown, [json!(1), json!("[redacted]")]);
+    /// ```
+    pub fn redact_args(&self, class: &str, args: &[Value]) -> Vec<Value> {
+        match self.jobs.get(class) {
+            Some(reg) => {
+                let options = (reg.options)();
+                crate::redact::masked(options.redact, options.arity, args)
+            }
+            None => args.to_vec(),
+        }
+    }
 }

@@ -27,6 +27,7 @@ use crate::pages::queues::pause_op;
 use crate::pages::SetKind;
 use crate::params::{Paging, Pairs, DAYS, HOURS};
 use crate::permit::Op;
+use crate::redact::Reveal;
 use crate::routes::Routes;
 use crate::{AppState, Ctx, WebError};
 
@@ -217,12 +218,16 @@ async fn set_count(
     }))
 }
 
+/// `GET api/{set}/{id}`: one job; `?reveal=1` as on its page (see `redact`).
 async fn set_job(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     ApiPath((slug, jid)): ApiPath<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<JobRow> {
     let kind = SetKind::from_slug(&slug)?;
-    Ok(Json(JobRow::from(st.job(kind, &jid).await?)))
+    let reveal = Reveal::asked(&ctx, &Pairs::parse(raw.as_deref()));
+    Ok(Json(JobRow::from(st.job(kind, &jid, reveal).await?)))
 }
 
 async fn set_action(

@@ -47,7 +47,8 @@ async fn run(opts: Options) -> Result<(), String> {
         })?;
     let mut dashboard = Dashboard::new(backend)
         .read_only(opts.read_only)
-        .behind_proxy(opts.behind_proxy);
+        .behind_proxy(opts.behind_proxy)
+        .hide_args(opts.hide_args);
     if let Some(c) = &opts.credentials {
         // Every request that gets through basic auth is this user's.
         let user = c.user.clone();

@@ -14,6 +14,7 @@ use super::{SetAction, SetKind};
 use crate::layout::{empty, hidden, page as chrome, pager, Nav};
 use crate::params::{Paging, Pairs};
 use crate::permit::Op;
+use crate::redact::Reveal;
 use crate::{fmt, mount, AppState, Ctx, ErrorCode, WebError};
 
 fn nav(kind: SetKind) -> Nav {
@@ -246,17 +247,23 @@ pub async fn act(
     }))
 }
 
-/// `GET /{set}/{jid}`: one job in full.
+/// `GET /{set}/{jid}`: one job in full; `?reveal=1` shows arguments the dashboard hides,
+/// to a role granted [`crate::Action::RevealArgs`] (see `redact`).
 pub async fn detail(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
     Path((slug, jid)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Markup, WebError> {
     let kind = SetKind::from_slug(&slug)?;
     let now = st.now();
-    let j = st.job(kind, &jid).await?;
+    let reveal = Reveal::asked(&ctx, &Pairs::parse(raw.as_deref()));
+    let j = st.job(kind, &jid, reveal).await?;
     let job = &j.job;
     let base = ctx.url(&format!("/{}", kind.slug()));
+    let here = format!("{base}/{}", mount::seg(&job.jid));
+    let offer_reveal =
+        st.hides_args() && ctx.can(crate::Action::RevealArgs) && !job.args.is_empty();
     let extra = serde_json::Value::Object(job.extra.clone());
     let actions = allowed(&ctx, kind);
     let body = html! {
@@ -285,6 +292,11 @@ pub async fn detail(
             }
             h2 { "Arguments" }
             pre { (fmt::pretty(&serde_json::Value::Array(job.args.clone()))) }
+            @if offer_reveal && reveal.is_none() {
+                p { a href=(format!("{here}?reveal=1")) { "Reveal arguments" } }
+            } @else if reveal.is_some() {
+                p.muted { "Shown on request. Arguments the job declares secret stay hidden. " a href=(here) { "Hide" } }
+            }
             @if let Some(m) = &job.error_message { h2 { "Error message" } pre { (m) } }
             @if let Some(bt) = job.error_backtrace.as_ref().filter(|bt| fmt::has_backtrace(bt)) { h2 { "Backtrace" } pre { (fmt::backtrace(bt)) } }
             @if !job.extra.is_empty() { h2 { "Other fields" } pre { (fmt::pretty(&extra)) } }

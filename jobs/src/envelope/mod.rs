@@ -76,7 +76,7 @@ impl Default for RetrySetting {
 /// assert_eq!(json["class"], "SendWelcomeEmail");
 /// assert_eq!(json["args"], serde_json::json!([42, "en"]));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct JobEnvelope {
     /// The job's wire name, which the worker looks up in its registry.
     pub class: String,
@@ -151,6 +151,47 @@ pub struct JobEnvelope {
     /// Every field this crate does not know, kept as written by others.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Like a derived `Debug`, but with the arguments the job redacts shown as
+/// [`crate::redact::MARKER`], so `tracing::info!(?job)` or a `{:?}` in a middleware's log
+/// never prints a secret.
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("x")]
+/// struct E;
+/// #[jobs::job(name = "EnvelopeDebugCharge", redact = [card])]
+/// async fn charge(order: u64, card: String) -> Result<(), E> { Ok(()) }
+///
+/// let job = jobs::envelope::JobEnvelope::new(
+///     "EnvelopeDebugCharge", "default", vec![7.into(), "4111-1111-1111-1111".into()],
+/// );
+/// let shown = format!("{job:?}");
+/// assert!(shown.contains("[redacted]") && !shown.contains("4111"));
+/// ```
+impl std::fmt::Debug for JobEnvelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobEnvelope")
+            .field("class", &self.class)
+            .field("args", &crate::redact::args(&self.class, &self.args))
+            .field("queue", &self.queue)
+            .field("jid", &self.jid)
+            .field("created_at", &self.created_at)
+            .field("enqueued_at", &self.enqueued_at)
+            .field("at", &self.at)
+            .field("retry", &self.retry)
+            .field("dead", &self.dead)
+            .field("retry_count", &self.retry_count)
+            .field("error_message", &self.error_message)
+            .field("error_class", &self.error_class)
+            .field("failed_at", &self.failed_at)
+            .field("retried_at", &self.retried_at)
+            .field("error_backtrace", &self.error_backtrace)
+            .field("unique_lock", &self.unique_lock)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// Reads `retry_count`, taking Sidekiq's -1 (left by "retry now") as absent.

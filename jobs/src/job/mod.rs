@@ -108,6 +108,14 @@ pub struct JobOptions {
     pub concurrency: Option<Concurrency>,
     /// At most so many starts per window per key (default: no limit).
     pub rate: Option<Rate>,
+    /// The 0-based positions of the arguments shown as [`crate::redact::MARKER`] wherever
+    /// arguments are shown: the dashboard, its API, the worker's logs and argument errors
+    /// (default: none). The stored payload keeps the real values; see [`crate::redact`].
+    pub redact: &'static [usize],
+    /// How many arguments the job takes, when known (`#[job]` sets it). Stored arguments of
+    /// another count cannot be matched to positions, so a job that redacts any shows none
+    /// of them then.
+    pub arity: Option<usize>,
 }
 
 impl JobOptions {
@@ -126,7 +134,31 @@ impl JobOptions {
             expires_in: None,
             concurrency: None,
             rate: None,
+            redact: &[],
+            arity: None,
         }
+    }
+
+    /// Shows the arguments at these 0-based positions as [`crate::redact::MARKER`] (see
+    /// [`crate::redact`]); `#[job(redact = [..])]` sets it by name.
+    ///
+    /// ```
+    /// let options = jobs::JobOptions::new().redact(&[1]);
+    /// assert_eq!(options.redact, &[1]);
+    /// ```
+    pub const fn redact(mut self, positions: &'static [usize]) -> Self {
+        self.redact = positions;
+        self
+    }
+
+    /// Sets how many arguments the job takes (`#[job]` sets it from the function).
+    ///
+    /// ```
+    /// assert_eq!(jobs::JobOptions::new().arity(2).arity, Some(2));
+    /// ```
+    pub const fn arity(mut self, arity: usize) -> Self {
+        self.arity = Some(arity);
+        self
     }
 
     /// Makes the job unique (see [`Unique`]).
