@@ -200,6 +200,8 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
                 p(&format!("/{s}/{}?reveal=1", jid(s))),
             ]
         }),
+        // A job name's metrics page: counts and durations only, no arguments.
+        "/metrics/{class}" => vec![p("/metrics/Charge")],
         "/assets/{file}" => assets.to_vec(),
         "/api/stats" | "/api/history" | "/api/queues" | "/api/processes" | "/api/facts"
         | "/api/metrics" | "/api/limits" | "/api/locks" | "/api/actions" | "/api/recurring" => {
