@@ -1,11 +1,11 @@
 // The dashboard in a real browser: log into examples/web_app, open /admin/jobs, see the jobs
 // the test enqueued, retry a dead job by clicking, see the metrics, backend facts and unique
 // locks, and save screenshots of each page.
-// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS [LOCK_CLASS]
+// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS [LOCK_CLASS [SECRET]]
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const [base, shots, deadJid, marker, lockClass] = process.argv.slice(2);
+const [base, shots, deadJid, marker, lockClass, secret] = process.argv.slice(2);
 if (!base || !shots || !deadJid || !marker) {
   console.error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_JID MARKER_CLASS");
   process.exit(2);
@@ -51,6 +51,15 @@ try {
   await shot("queues");
   await page.click("a:text-is('e2e')");
   check((await page.locator(`text=${marker}`).count()) >= 3, "the enqueued jobs are shown");
+  if (secret) {
+    check(await page.isVisible("text=SendWelcomeEmail"), "the job with a redacted argument is listed");
+    check(!(await page.content()).includes(secret), "its redacted argument is not on the page");
+    check(await page.isVisible("text=[redacted]"), "[redacted] stands in its place");
+    const api = await page.request.get(`${base}/admin/jobs/api/queues/e2e`);
+    const body = await api.text();
+    check(api.ok() && body.includes("SendWelcomeEmail") && !body.includes(secret),
+      "nor in the JSON API's answer for the queue");
+  }
   await shot("queue");
 
   await page.click("header nav >> text=Busy");

@@ -74,6 +74,14 @@ async fn dashboard_in_chromium() {
     b.job_push(PushParams::new(vec![locked], now))
         .await
         .unwrap();
+    // A job of the example's whose email argument is declared redacted: the browser must
+    // never see the address.
+    let secret = "secret-e2e-4242@example.com";
+    let welcome =
+        jobs::envelope::JobEnvelope::new("SendWelcomeEmail", "e2e", vec![json!(7), json!(secret)]);
+    b.job_push(PushParams::new(vec![welcome], now))
+        .await
+        .unwrap();
     let args = [json!(7), json!("card ending 4242")];
     common::fail(
         &b,
@@ -122,6 +130,7 @@ async fn dashboard_in_chromium() {
         .arg(&dead)
         .arg(marker)
         .arg(lock_class)
+        .arg(secret)
         .current_dir(&e2e)
         .status()
         .unwrap();
