@@ -256,6 +256,9 @@ fn options(options: &Options) -> TokenStream {
         options.expires_in.as_ref(),
     ));
     calls.extend(crate::limits::expand(&options.limits));
+    if let Some(span) = options.active_job {
+        calls.extend(quote_spanned!(span=> .active_job()));
+    }
     calls
 }
 

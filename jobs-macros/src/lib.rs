@@ -101,6 +101,9 @@ mod validate;
 ///   default) or `backtrace = 20` (the chain and up to 20 lines of backtrace).
 /// - `on_exhausted = my_hook`: a `fn(&JobEnvelope, &Failure) -> Exhausted` called when the
 ///   retries are exhausted.
+/// - `active_job` (a flag): the job is a Ruby Active Job class, performed for Active Job's
+///   Sidekiq wrapper payloads naming it (give its Ruby class as `name`); its arguments are
+///   decoded from Active Job's serialization (see `jobs::active_job`).
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     expand_job(args.into(), input.into()).into()

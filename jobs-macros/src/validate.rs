@@ -73,6 +73,8 @@ pub(crate) struct Options {
     pub priority: Option<(u8, Span)>,
     pub expires_in: Option<(u64, Span)>,
     pub limits: Vec<crate::limits::Limit>,
+    /// `active_job`: performed for Active Job's wrapper payloads.
+    pub active_job: Option<Span>,
 }
 
 /// `retry = ...`.
@@ -168,6 +170,7 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         backtrace: raw.backtrace.and_then(|e| backtrace(cx, &e)),
         unique: None,
         limits: Vec::new(),
+        active_job: raw.active_job,
         priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
         expires_in: raw
             .expires_in

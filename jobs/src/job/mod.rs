@@ -108,6 +108,9 @@ pub struct JobOptions {
     pub concurrency: Option<Concurrency>,
     /// At most so many starts per window per key (default: no limit).
     pub rate: Option<Rate>,
+    /// Whether the job is a Ruby Active Job class: performed for Active Job's wrapper
+    /// payloads naming it (see [`crate::active_job`]); default `false`.
+    pub active_job: bool,
 }
 
 impl JobOptions {
@@ -126,7 +129,19 @@ impl JobOptions {
             expires_in: None,
             concurrency: None,
             rate: None,
+            active_job: false,
         }
+    }
+
+    /// Performs the job for Active Job's wrapper payloads naming its wire name as their
+    /// Ruby class (`#[job(active_job)]`; see [`crate::active_job`]).
+    ///
+    /// ```
+    /// assert!(jobs::JobOptions::new().active_job().active_job);
+    /// ```
+    pub const fn active_job(mut self) -> Self {
+        self.active_job = true;
+        self
     }
 
     /// Makes the job unique (see [`Unique`]).
