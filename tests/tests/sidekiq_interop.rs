@@ -268,34 +268,6 @@ async fn a_rust_worker_is_in_ruby_process_set_and_its_job_in_sidekiq_workers() {
     assert_eq!((stats.processed, stats.failed), (1, 0));
 }
 
-/// The example binary, built by `cargo test --workspace --all-targets` (or `cargo build
-/// --examples`) next to this test's own binary.
-fn example_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let bin = profile_dir.join("examples").join("sidekiq_interop");
-    bin.is_file().then_some(bin)
-}
-
-async fn run_example(args: &[&str]) -> std::process::Output {
-    let bin = example_binary().unwrap();
-    let run = tokio::process::Command::new(bin)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("example finishes within 60 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sidekiq_interop {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_keeps_its_command_line_contract() {
     if example_binary().is_none() {
