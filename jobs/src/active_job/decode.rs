@@ -82,8 +82,8 @@ pub fn decode_argument(argument: &Value) -> Result<Value, DecodeError> {
     decode_at(argument, "argument")
 }
 
-/// The `_aj_serialized` kinds inside `argument` (short names such as `TimeSerializer`),
-/// for error messages.
+/// The `_aj_serialized` kinds inside `argument`, each once, as written (the serializer's
+/// class name, such as `ActiveJob::Serializers::TimeSerializer`), for error messages.
 ///
 /// ```
 /// use serde_json::json;

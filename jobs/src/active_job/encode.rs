@@ -43,6 +43,20 @@ pub enum ActiveJobError {
     Enqueue(#[from] EnqueueError),
 }
 
+/// An argument Active Job could not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A hash uses a key Active Job reserves for its own markers (`_aj_symbol_keys`, ...).
+    #[error("{path} has the key `{key}`, which Active Job reserves")]
+    ReservedKey {
+        /// Where in the arguments, e.g. `arguments[0].options`.
+        path: String,
+        /// The key.
+        key: String,
+    },
+}
+
 /// Writes one argument as Active Job serializes it: hashes get `_aj_symbol_keys` (per
 /// `keys`), nested values too; GlobalID and `_aj_serialized` objects pass unchanged.
 ///
@@ -55,11 +69,11 @@ pub enum ActiveJobError {
 /// assert_eq!(encode_argument(&gid, HashKeys::Symbols).unwrap(), json!({"_aj_globalid": "gid://app/User/1"}));
 /// assert!(encode_argument(&json!({"_aj_symbol_keys": []}), HashKeys::Strings).is_err());
 /// ```
-pub fn encode_argument(value: &Value, keys: HashKeys) -> Result<Value, String> {
+pub fn encode_argument(value: &Value, keys: HashKeys) -> Result<Value, EncodeError> {
     encode_at(value, keys, "argument")
 }
 
-fn encode_at(value: &Value, keys: HashKeys, path: &str) -> Result<Value, String> {
+fn encode_at(value: &Value, keys: HashKeys, path: &str) -> Result<Value, EncodeError> {
     match value {
         Value::Array(items) => items
             .iter()
@@ -76,9 +90,10 @@ fn encode_at(value: &Value, keys: HashKeys, path: &str) -> Result<Value, String>
             let mut symbols = Vec::new();
             for (key, v) in map {
                 if RESERVED_KEYS.contains(&key.as_str()) {
-                    return Err(format!(
-                        "{path} has the key `{key}`, which Active Job reserves"
-                    ));
+                    return Err(EncodeError::ReservedKey {
+                        path: path.to_owned(),
+                        key: key.clone(),
+                    });
                 }
                 out.insert(key.clone(), encode_at(v, keys, &format!("{path}.{key}"))?);
                 if keys == HashKeys::Symbols {
@@ -197,7 +212,7 @@ impl ActiveJob {
             .enumerate()
             .map(|(i, a)| encode_at(a, self.keys, &format!("arguments[{i}]")))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
+            .map_err(|e| fail(e.to_string()))?;
         let data = json!({
             "job_class": self.job_class,
             "job_id": uuid_v4(),

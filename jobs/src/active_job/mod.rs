@@ -38,7 +38,7 @@ mod encode;
 mod gid;
 
 pub use decode::{decode_argument, decode_arguments, serialized_kinds, DecodeError};
-pub use encode::{encode_argument, ActiveJob, ActiveJobError, HashKeys};
+pub use encode::{encode_argument, ActiveJob, ActiveJobError, EncodeError, HashKeys};
 pub use gid::{GlobalId, GlobalIdError};
 
 use serde_json::{Map, Value};

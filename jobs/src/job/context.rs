@@ -164,6 +164,8 @@ impl JobContext {
 
     /// Active Job's data (`job_id`, `executions`, `locale`, `timezone`, `priority`, ...)
     /// when the job was pushed by Active Job's Sidekiq adapter; `None` for a plain job.
+    /// For such a job [`JobContext::class`] is the wrapper class and
+    /// `active_job().job_class` the Ruby job class.
     ///
     /// ```
     /// use jobs::prelude::*;
