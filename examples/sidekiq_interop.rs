@@ -6,13 +6,22 @@
 //! cargo run --example sidekiq_interop -- work --redis redis://127.0.0.1:6379/0 --count 3
 //! # Enqueue K `InteropEcho` jobs with args [i, "job-i"] for i in 0..K, then exit.
 //! cargo run --example sidekiq_interop -- enqueue --redis redis://127.0.0.1:6379/0 --count 3
+//! # A worker for Ruby's Active Job `InteropEchoJob` (queue_adapter :sidekiq): for each, RPUSH
+//! # {"job_id": .., "arguments": [id, payload]} onto `interop:performed_aj`; exit 0 after K.
+//! cargo run --example sidekiq_interop -- work-active-job --redis redis://127.0.0.1:6379/0 --count 3
+//! # Enqueue K Active Job `InteropEchoJob` payloads with arguments
+//! # [i, {name: "job-i", tags: ["a", "b"]}] (symbol keys) for Ruby, then exit.
+//! cargo run --example sidekiq_interop -- enqueue-active-job --redis redis://127.0.0.1:6379/0 --count 3
 //! ```
 //!
 //! From Ruby: `Sidekiq::Client.push("class" => "InteropEcho", "args" => [1, {"a" => nil}])`.
 //! The job takes its arguments as they are, whatever their number and JSON shape, so it
 //! implements [`jobs::Job`] by hand instead of with `#[jobs::job]` (whose parameters are
-//! fixed). `--queue NAME` (default `default`) picks the queue for both commands. With a
-//! `?prefix=` in the URL, the list is `<prefix>:interop:performed`, beside the jobs.
+//! fixed). `InteropEchoJob`, the Active Job, has fixed parameters `(id: i64, payload: Value)`:
+//! Active Job hashes arrive as plain objects, GlobalIDs as their `gid://` string.
+//! `--queue NAME` (default `default`) picks the queue for every command. With a `?prefix=`
+//! in the URL, the lists are `<prefix>:interop:performed` and `<prefix>:interop:performed_aj`,
+//! beside the jobs.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +39,12 @@ const NAME: &str = "InteropEcho";
 
 /// Where each performed job is recorded.
 const PERFORMED: &str = "interop:performed";
+
+/// The Ruby Active Job class the `*-active-job` commands perform and enqueue.
+const AJ_NAME: &str = "InteropEchoJob";
+
+/// Where each performed Active Job is recorded.
+const PERFORMED_AJ: &str = "interop:performed_aj";
 
 /// What `Job::perform` returns.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -85,6 +100,28 @@ impl Job for InteropEcho {
     }
 }
 
+/// Ruby's `InteropEchoJob < ActiveJob::Base`: records its Active Job id and arguments onto
+/// `interop:performed_aj`.
+#[jobs::job(name = "InteropEchoJob", active_job)]
+async fn interop_echo_job(
+    echo: State<Echo>,
+    ctx: JobContext,
+    id: i64,
+    payload: Value,
+) -> Result<(), redis::RedisError> {
+    let job_id = ctx.active_job().map(|aj| aj.job_id);
+    let record = json!({ "job_id": job_id, "arguments": [id, payload] }).to_string();
+    let mut conn = echo.redis.clone();
+    redis::cmd("RPUSH")
+        .arg(&echo.list)
+        .arg(record)
+        .query_async::<()>(&mut conn)
+        .await?;
+    echo.performed.fetch_add(1, Ordering::SeqCst);
+    echo.changed.notify_one();
+    Ok(())
+}
+
 /// The parsed command line.
 struct Cli {
     command: String,
@@ -93,17 +130,22 @@ struct Cli {
     queue: String,
 }
 
-const USAGE: &str = "Usage: sidekiq_interop (work|enqueue) --redis URL --count K [--queue NAME]
+const USAGE: &str = "Usage: sidekiq_interop COMMAND --redis URL --count K [--queue NAME]
 
 Commands:
-  work           perform K jobs that Ruby Sidekiq (or `enqueue`) pushed, then stop
-  enqueue        push K jobs for Sidekiq (or `work`) to perform
+  work                perform K InteropEcho jobs that Ruby Sidekiq (or `enqueue`) pushed, then stop
+  enqueue             push K InteropEcho jobs for Sidekiq (or `work`) to perform
+  work-active-job     perform K Active Job InteropEchoJob payloads from Ruby, then stop
+  enqueue-active-job  push K Active Job InteropEchoJob payloads for Ruby to perform
 
 Options:
   --redis URL    the Redis that Sidekiq uses, e.g. redis://127.0.0.1:6379/0
   --count K      how many jobs
   --queue NAME   the queue (default: default)
   -h, --help     print this help";
+
+/// The commands, as typed.
+const COMMANDS: &[&str] = &["work", "enqueue", "work-active-job", "enqueue-active-job"];
 
 /// What the command line asks for: a run, or the help.
 enum Parsed {
@@ -119,7 +161,7 @@ fn parse_cli() -> Result<Parsed, String> {
     let command = args
         .next()
         .ok_or_else(|| format!("no command given\n\n{USAGE}"))?;
-    if command != "work" && command != "enqueue" {
+    if !COMMANDS.contains(&command.as_str()) {
         return Err(format!("unknown command `{command}`\n{USAGE}"));
     }
     let (mut redis, mut count, mut queue) = (None, None, "default".to_owned());
@@ -148,12 +190,23 @@ fn parse_cli() -> Result<Parsed, String> {
     }))
 }
 
-/// Runs a worker until `count` jobs are performed, then stops it gracefully.
-async fn work(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs a worker for `InteropEcho` (or, with `active_job`, the Active Job `InteropEchoJob`)
+/// until `count` jobs are performed, then stops it gracefully.
+async fn work(cli: &Cli, active_job: bool) -> Result<(), Box<dyn std::error::Error>> {
     let opts = RedisOptions::from_url(&cli.redis)?;
+    let (performed, registry, name) = if active_job {
+        let r = jobs::Registry::new().with::<InteropEchoJob>()?;
+        (PERFORMED_AJ, r, AJ_NAME)
+    } else {
+        (
+            PERFORMED,
+            jobs::Registry::new().with::<InteropEcho>()?,
+            NAME,
+        )
+    };
     let list = match &opts.prefix {
-        Some(prefix) => format!("{prefix}:{PERFORMED}"),
-        None => PERFORMED.to_owned(),
+        Some(prefix) => format!("{prefix}:{performed}"),
+        None => performed.to_owned(),
     };
     // `opts.url` keeps the database number and drops `?prefix=`.
     let raw = redis::Client::open(opts.url.as_str())?
@@ -167,7 +220,7 @@ async fn work(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     let backend = jobs_backends::connect(&cli.redis).await?;
     let worker = Worker::builder(backend)
-        .registry(jobs::Registry::new().with::<InteropEcho>()?)
+        .registry(registry)
         .state(echo.clone())
         .queues([cli.queue.as_str()])
         .build()?;
@@ -192,7 +245,7 @@ async fn work(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     handle.stop();
     running.await??;
-    println!("performed {} {NAME} jobs", cli.count);
+    println!("performed {} {name} jobs", cli.count);
     Ok(())
 }
 
@@ -212,6 +265,20 @@ async fn enqueue(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Enqueues `count` Active Job `InteropEchoJob` payloads with arguments
+/// `[i, {name: "job-i", tags: ["a", "b"]}]`, the hash's keys marked as Symbols.
+async fn enqueue_active_job(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let backend = jobs_backends::connect(&cli.redis).await?;
+    let client = Client::new(backend);
+    let job = jobs::active_job::ActiveJob::new(AJ_NAME).queue(cli.queue.clone());
+    for i in 0..cli.count {
+        let payload = json!({ "name": format!("job-{i}"), "tags": ["a", "b"] });
+        job.perform_later(&client, (i, payload)).await?;
+    }
+    println!("enqueued {} {AJ_NAME} jobs", cli.count);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     jobs_examples::init_logging();
@@ -227,7 +294,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command.as_str() {
-        "work" => work(&cli).await,
+        "work" => work(&cli, false).await,
+        "work-active-job" => work(&cli, true).await,
+        "enqueue-active-job" => enqueue_active_job(&cli).await,
         _ => enqueue(&cli).await,
     };
     match result {

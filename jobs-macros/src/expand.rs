@@ -264,6 +264,9 @@ fn options(options: &Options) -> TokenStream {
     ));
     calls.extend(crate::limits::expand(&options.limits));
     calls.extend(crate::redact::expand(&options.redact));
+    if let Some(span) = options.active_job {
+        calls.extend(quote_spanned!(span=> .active_job()));
+    }
     calls
 }
 

@@ -108,6 +108,9 @@ mod validate;
 ///   `concurrency` or `rate` limit. The job still receives the real values, and the stored
 ///   payload keeps them. `#[redact]` on a parameter is the same as naming it here:
 ///   `async fn charge(order_id: u64, #[redact] card_number: String)`.
+/// - `active_job` (a flag): the job is a Ruby Active Job class, performed for Active Job's
+///   Sidekiq wrapper payloads naming it (give its Ruby class as `name`); its arguments are
+///   decoded from Active Job's serialization (see `jobs::active_job`).
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     expand_job(args.into(), input.into()).into()

@@ -28,11 +28,12 @@ mod kw {
     syn::custom_keyword!(concurrency);
     syn::custom_keyword!(rate);
     syn::custom_keyword!(redact);
+    syn::custom_keyword!(active_job);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`, `active_job`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -52,6 +53,8 @@ pub(crate) struct RawArgs {
     pub rate: Option<crate::limits::RawLimit>,
     /// `redact = [name, ..]`: the names as written.
     pub redact: Option<Vec<Ident>>,
+    /// `active_job`, a flag without a value: where it was written.
+    pub active_job: Option<proc_macro2::Span>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -134,6 +137,19 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         let limit = crate::limits::parse(input, crate::limits::Kind::Concurrency, key.span)?;
         if raw.concurrency.replace(limit).is_some() {
             cx.error_spanned_by(key, "`concurrency` specified more than once");
+        }
+        return Ok(());
+    }
+    if input.peek(kw::active_job) {
+        let key: kw::active_job = input.parse()?;
+        if input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span,
+                "`active_job` is a flag and takes no value: write `#[job(name = \"WelcomeJob\", active_job)]`",
+            ));
+        }
+        if raw.active_job.replace(key.span).is_some() {
+            cx.error_spanned_by(key, "`active_job` specified more than once");
         }
         return Ok(());
     }

@@ -75,6 +75,8 @@ pub(crate) struct Options {
     pub limits: Vec<crate::limits::Limit>,
     /// `redact = [..]`: the 0-based positions among the arguments.
     pub redact: Vec<usize>,
+    /// `active_job`: performed for Active Job's wrapper payloads.
+    pub active_job: Option<Span>,
 }
 
 /// `retry = ...`.
@@ -175,6 +177,7 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         unique: None,
         limits: Vec::new(),
         redact: Vec::new(),
+        active_job: raw.active_job,
         priority: raw.priority.and_then(|e| crate::flow::priority(cx, &e)),
         expires_in: raw
             .expires_in

@@ -6,6 +6,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod active_job;
 pub mod backend;
 mod client;
 pub mod clock;

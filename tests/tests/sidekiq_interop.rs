@@ -5,7 +5,8 @@
 //!    them and Ruby checks the args arrived unchanged.
 //! 2. Jobs enqueued from Rust (queued, scheduled, retried, dead) are listed by Ruby's API and
 //!    the queued ones performed by a Ruby `sidekiq` process.
-//! 3. A Rust worker shows in Ruby's `ProcessSet`, and its running job in `Sidekiq::Workers`.
+//! 3. A Rust worker shows in Ruby's `ProcessSet` (with real `rss` and `rtt_us`), and its
+//!    running job in `Sidekiq::Workers`.
 //! 4. Ruby's "retry now" on jobs a Rust worker failed, and its quiet and stop signals, work.
 //! 5. `examples/sidekiq_interop` keeps its command-line contract.
 
@@ -250,6 +251,11 @@ async fn a_rust_worker_is_in_ruby_process_set_and_its_job_in_sidekiq_workers() {
     assert_eq!(p["concurrency"], 4);
     assert_eq!(p["busy"], 1, "{p}");
     assert_eq!(p["quiet"], false);
+    // Real values, as Sidekiq's: resident kB (Linux) and the heartbeat's round trip.
+    if cfg!(target_os = "linux") {
+        assert!(p["rss"].as_u64().is_some_and(|kb| kb > 1000), "{p}");
+    }
+    assert!(p["rtt_us"].as_u64().is_some_and(|us| us > 0), "{p}");
     let beat = p["beat"].as_f64().unwrap();
     assert!(
         (beat - jobs::envelope::epoch_now()).abs() < 60.0,
@@ -266,34 +272,6 @@ async fn a_rust_worker_is_in_ruby_process_set_and_its_job_in_sidekiq_workers() {
     worker.stop().await;
     let stats = backend.stats().await.unwrap();
     assert_eq!((stats.processed, stats.failed), (1, 0));
-}
-
-/// The example binary, built by `cargo test --workspace --all-targets` (or `cargo build
-/// --examples`) next to this test's own binary.
-fn example_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let bin = profile_dir.join("examples").join("sidekiq_interop");
-    bin.is_file().then_some(bin)
-}
-
-async fn run_example(args: &[&str]) -> std::process::Output {
-    let bin = example_binary().unwrap();
-    let run = tokio::process::Command::new(bin)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("example finishes within 60 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sidekiq_interop {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,6 +137,9 @@ struct Inner {
     keys: Keys,
     edge: Edge,
     opts: RedisOptions,
+    /// The last heartbeat's round trip in microseconds (0 before the first), written as
+    /// the process hash's `rtt_us`.
+    beat_rtt_us: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -252,6 +255,7 @@ impl RedisBackend {
                 keys: Keys::new(opts.prefix.as_deref()),
                 edge,
                 opts,
+                beat_rtt_us: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

@@ -1,7 +1,9 @@
 //! Process records in Sidekiq's format: heartbeat, removal, listing and signals.
 //!
 //! 1. A heartbeat is one MULTI/EXEC: `SADD processes`, the process hash (`info` JSON as
-//!    Sidekiq writes it, `busy`, `beat`, `quiet`, `rss`, `rtt_us`), its running jobs in
+//!    Sidekiq writes it, `busy`, `beat`, `quiet`, `rss` (resident kB, from
+//!    `/proc/self/status`; 0 where there is none), `rtt_us` (the previous heartbeat's round
+//!    trip; a timed PING before the first)), its running jobs in
 //!    `<id>:workers` and `<id>:work` (`{"queue","payload","run_at"}` per job), the lease
 //!    extension (`jobs-rs:leases`), the renewal of its lease epoch's expiry
 //!    (`jobs-rs:epoch:*`), the record's own expiry (`jobs-rs:beats`), and reading then
@@ -15,6 +17,8 @@ use jobs::backend::*;
 use jobs::envelope::{from_epoch, to_epoch, JobEnvelope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::error::bad_reply;
 use super::raw::encode;
@@ -119,6 +123,14 @@ pub(super) async fn process_heartbeat(
         running.push(value.to_string());
     }
     let ttl = MIN_RECORD_TTL_SECS.max(p.lease_ttl.as_secs().saturating_add(1));
+    let rtt_us = match inner.beat_rtt_us.load(Ordering::Relaxed) {
+        0 => {
+            let started = Instant::now();
+            inner.query::<()>(&redis::cmd("PING")).await?;
+            micros(started)
+        }
+        known => known,
+    };
     let expiry = lease_arg(p.lease_clock, p.now, p.lease_ttl);
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -134,9 +146,9 @@ pub(super) async fn process_heartbeat(
         .arg("quiet")
         .arg(if p.quiet { "true" } else { "false" })
         .arg("rss")
-        .arg(0)
+        .arg(rss_kb())
         .arg("rtt_us")
-        .arg(0)
+        .arg(rtt_us)
         .arg("jobs_rs_beat")
         .arg(p.now.to_rfc3339())
         .ignore();
@@ -167,11 +179,35 @@ pub(super) async fn process_heartbeat(
     }
     pipe.cmd("LRANGE").arg(k.signals(id)).arg(0).arg(-1);
     pipe.cmd("DEL").arg(k.signals(id)).ignore();
+    let started = Instant::now();
     let (mut signals,): (Vec<String>,) = inner.pipe(&pipe).await?;
+    inner.beat_rtt_us.store(micros(started), Ordering::Relaxed);
     signals.reverse(); // LPUSHed: oldest last
     Ok(HeartbeatReply {
         signals: signals.iter().filter_map(|s| signal_from(s)).collect(),
     })
+}
+
+/// Microseconds since `started`, at least 1 (0 means "not measured").
+fn micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// This process's resident set size in kB, as Sidekiq writes `rss` (from `ps`); 0 where
+/// `/proc/self/status` cannot be read.
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| vm_rss_kb(&status))
+        .unwrap_or(0)
+}
+
+/// The `VmRSS:` line of a `/proc/<pid>/status` text, in kB.
+fn vm_rss_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Adds `unheld.lua` to a heartbeat's transaction: in-flight jobs of process `id` missing
@@ -346,5 +382,25 @@ fn signal_from(name: &str) -> Option<ProcessSignal> {
         "TSTP" | "USR1" => Some(ProcessSignal::Quiet),
         "TERM" => Some(ProcessSignal::Stop),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_is_read_from_the_vmrss_line_in_kb() {
+        let status = "Name:\tjobs\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(vm_rss_kb(status), Some(12345));
+        assert_eq!(vm_rss_kb("Name:\tjobs\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(rss_kb() > 0);
+        }
+    }
+
+    #[test]
+    fn a_measured_round_trip_is_never_zero() {
+        assert!(micros(Instant::now()) >= 1);
     }
 }

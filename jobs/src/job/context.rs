@@ -162,6 +162,28 @@ impl JobContext {
         self.job.enqueued_at.map(from_epoch)
     }
 
+    /// Active Job's data (`job_id`, `executions`, `locale`, `timezone`, `priority`, ...)
+    /// when the job was pushed by Active Job's Sidekiq adapter; `None` for a plain job.
+    /// For such a job [`JobContext::class`] is the wrapper class and
+    /// `active_job().job_class` the Ruby job class.
+    ///
+    /// ```
+    /// use jobs::prelude::*;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("never")]
+    /// struct Never;
+    /// #[jobs::job(name = "WelcomeJob", active_job)]
+    /// async fn welcome(ctx: JobContext, user_id: i64) -> Result<(), Never> {
+    ///     if let Some(aj) = ctx.active_job() {
+    ///         tracing::info!(job_id = %aj.job_id, locale = ?aj.locale, "welcoming {user_id}");
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn active_job(&self) -> Option<crate::active_job::ActiveJobInfo> {
+        crate::active_job::ActiveJobInfo::from_envelope(&self.job)
+    }
+
     /// The whole stored job.
     pub fn envelope(&self) -> &JobEnvelope {
         &self.job

@@ -116,6 +116,9 @@ pub struct JobOptions {
     /// another count cannot be matched to positions, so a job that redacts any shows none
     /// of them then.
     pub arity: Option<usize>,
+    /// Whether the job is a Ruby Active Job class: performed for Active Job's wrapper
+    /// payloads naming it (see [`crate::active_job`]); default `false`.
+    pub active_job: bool,
 }
 
 impl JobOptions {
@@ -136,7 +139,19 @@ impl JobOptions {
             rate: None,
             redact: &[],
             arity: None,
+            active_job: false,
         }
+    }
+
+    /// Performs the job for Active Job's wrapper payloads naming its wire name as their
+    /// Ruby class (`#[job(active_job)]`; see [`crate::active_job`]).
+    ///
+    /// ```
+    /// assert!(jobs::JobOptions::new().active_job().active_job);
+    /// ```
+    pub const fn active_job(mut self) -> Self {
+        self.active_job = true;
+        self
     }
 
     /// Shows the arguments at these 0-based positions as [`crate::redact::MARKER`] (see

@@ -22,44 +22,39 @@ use super::backoff::reconnect_delay;
 use super::hooks::{call_handlers, Next};
 use super::settle::SettleTx;
 use super::Runtime;
+use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
-use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
+use crate::job::{ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
+use crate::registry::JobRegistration;
 use crate::retry::plan_failure;
+use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
 pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
     async {
-        let Some(reg) = rt.registry.get(&job.class) else {
-            let mut known: Vec<&str> = rt.registry.iter().map(|r| r.name).collect();
-            known.sort_unstable();
-            let failure = Failure::new(
-                FailureKind::UnknownJob,
-                "jobs::UnknownJob",
-                format!(
-                    "no job named `{}` is registered in this worker (registered: {})",
-                    job.class,
-                    known.join(", ")
-                ),
-            );
-            return (Err(failure), JobOptions::new());
+        let (reg, args, kinds) = match lookup(rt, &job) {
+            Ok(found) => found,
+            Err(failure) => return (Err(failure), JobOptions::new()),
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let args = job.args.clone();
         let ctx = JobContext::new(job.clone(), rt.states.clone());
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
-                Err(e) => Box::pin(async move {
-                    Err(Failure::new(
-                        FailureKind::BadArgs,
-                        "jobs::ArgsError",
-                        e.to_string(),
-                    ))
-                }),
+                Err(e) => {
+                    let message = with_kinds(e, &kinds);
+                    Box::pin(async move {
+                        Err(Failure::new(
+                            FailureKind::BadArgs,
+                            "jobs::ArgsError",
+                            message,
+                        ))
+                    })
+                }
             }
         };
         let chain = Next::new(&rt.middleware, Box::new(call)).run(ctx);
@@ -89,6 +84,70 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
     }
     .instrument(span)
     .await
+}
+
+/// The registration that performs `job`, its arguments, and (for an Active Job) the
+/// `_aj_serialized` kinds of each argument, for errors.
+type Found<'a> = (&'a JobRegistration, Vec<Value>, Vec<Vec<String>>);
+
+/// Finds the job's registration and arguments: by `class` for a Sidekiq job; by the
+/// wrapped class, among jobs declared `active_job`, for Active Job's wrapper, with the
+/// arguments decoded from Active Job's serialization.
+fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>, Failure> {
+    let unknown = |name: &str, hint: &str| {
+        let mut known: Vec<&str> = rt.registry.iter().map(|r| r.name).collect();
+        known.sort_unstable();
+        Failure::new(
+            FailureKind::UnknownJob,
+            "jobs::UnknownJob",
+            format!(
+                "no job named `{name}` is registered in this worker{hint} (registered: {})",
+                known.join(", ")
+            ),
+        )
+    };
+    let Some(unwrapped) = active_job::unwrap(job) else {
+        let reg = rt
+            .registry
+            .get(&job.class)
+            .ok_or_else(|| unknown(&job.class, ""))?;
+        return Ok((reg, job.args.clone(), Vec::new()));
+    };
+    let bad_args = |message: String| Failure::new(FailureKind::BadArgs, "jobs::ArgsError", message);
+    let u = unwrapped.map_err(bad_args)?;
+    let reg =
+        match rt.registry.get(&u.job_class) {
+            Some(reg) if (reg.options)().active_job => reg,
+            Some(_) => return Err(unknown(
+                &u.job_class,
+                " for Active Job payloads: it is registered, but not declared `#[job(active_job)]`",
+            )),
+            None => return Err(unknown(&u.job_class, " (an Active Job class)")),
+        };
+    let kinds = u
+        .arguments
+        .iter()
+        .map(active_job::serialized_kinds)
+        .collect();
+    let args = active_job::decode_arguments(&u.arguments)
+        .map_err(|e| bad_args(format!("job {}: {e}", u.job_class)))?;
+    Ok((reg, args, kinds))
+}
+
+/// The argument error's message, naming the `_aj_serialized` kinds of the argument that did
+/// not fit (when it was an Active Job argument holding any).
+fn with_kinds(e: ArgsError, kinds: &[Vec<String>]) -> String {
+    let position = match &e {
+        ArgsError::Decode { position, .. } => *position,
+        _ => return e.to_string(),
+    };
+    match kinds.get(position.wrapping_sub(1)) {
+        Some(k) if !k.is_empty() => format!(
+            "{e} (the Active Job argument was `_aj_serialized` {}; see jobs::active_job for the Rust types each kind decodes into)",
+            k.join(", ")
+        ),
+        _ => e.to_string(),
+    }
 }
 
 /// `30s`, `1m30s`, `250ms`.

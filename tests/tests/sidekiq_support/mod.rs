@@ -51,6 +51,53 @@ pub fn have_ruby_sidekiq(test: &str) -> bool {
     ok
 }
 
+/// Whether Ruby can load Active Job and the globalid gem beside Sidekiq; prints why not.
+pub fn have_ruby_active_job(test: &str) -> bool {
+    let ok = std::process::Command::new("ruby")
+        .args([
+            "-e",
+            "require 'sidekiq'; require 'active_job'; require 'global_id'",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED {test}: Ruby cannot load sidekiq, active_job and global_id; run scripts/interop-deps.sh (Debian: ruby-sidekiq ruby-activejob ruby-globalid)"
+        );
+    }
+    ok
+}
+
+/// The example binary, built by `cargo test --workspace --all-targets` (or `cargo build
+/// --examples`) next to this test's own binary.
+pub fn example_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join("examples").join("sidekiq_interop");
+    bin.is_file().then_some(bin)
+}
+
+pub async fn run_example(args: &[&str]) -> std::process::Output {
+    let bin = example_binary().unwrap();
+    let run = tokio::process::Command::new(bin)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("example finishes within 60 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sidekiq_interop {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// One Redis database owned by one test until dropped.
 pub struct Db {
     pub n: u8,
