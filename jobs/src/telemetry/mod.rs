@@ -184,3 +184,31 @@ pub(crate) fn enqueued(labels: &[(String, String)], out: &[Enqueued]) {
 pub(crate) fn rescued(n: u64) {
     counter!(RESCUED_TOTAL).increment(n);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::LeaseToken;
+
+    fn finish(outcome: FinishOutcome, failed: bool) -> Finish {
+        let job = JobEnvelope::new("J", "q", Vec::new());
+        Finish::new(LeaseToken("t".into()), job, outcome, failed)
+    }
+
+    #[test]
+    fn every_finish_has_its_outcome_label() {
+        let at = chrono::Utc::now();
+        let cases = [
+            (finish(FinishOutcome::Completed, false), "success"),
+            (finish(FinishOutcome::Retry { at }, true), "retry"),
+            (finish(FinishOutcome::Dead, true), "dead"),
+            (finish(FinishOutcome::Discard, true), "failure"),
+            (finish(FinishOutcome::Discard, false), "discarded"),
+            (finish(FinishOutcome::Snooze { at }, false), "snoozed"),
+            (finish(FinishOutcome::Expired, false), "expired"),
+        ];
+        for (f, label) in cases {
+            assert_eq!(outcome_label(&f), label, "{:?}", f.outcome);
+        }
+    }
+}
