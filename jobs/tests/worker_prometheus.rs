@@ -1,7 +1,8 @@
 //! The Prometheus metrics (`prometheus` and `health-http` features): known jobs on the
 //! memory backend give exact counts per labelled series and no job id in the scrape; the
 //! queue sampler's gauges match the store, and it samples at its jittered interval; a
-//! worker serves the scrape at `/metrics` on its probe listener. One recorder per process,
+//! worker serves the scrape at `/metrics` on its probe listener, and runs the sampler it
+//! was given. One recorder per process,
 //! so every test installs the same one and uses queues of its own. Run with
 //! `cargo test -p jobs --features prometheus,health-http --test worker_prometheus`.
 
@@ -303,7 +304,7 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_serves_metrics_on_its_probe_listener() {
+async fn the_worker_serves_metrics_on_its_probe_listener_and_samples_its_queues() {
     let scrape_handle = handle();
     let backend = common::backend();
     let client = Client::new(backend.clone());
@@ -312,6 +313,7 @@ async fn the_worker_serves_metrics_on_its_probe_listener() {
         .queues(["p_http"])
         .health_addr(format!("127.0.0.1:{port}"))
         .metrics_endpoint(move || scrape_handle.render())
+        .queue_metrics(QueueSampler::new(backend.clone()).every(Duration::from_secs(1)))
         .registry(jobs::Registry::new().with::<PromHttp>().unwrap())
         .build()
         .unwrap();
@@ -335,5 +337,12 @@ async fn the_worker_serves_metrics_on_its_probe_listener() {
     assert_series(&body.1, "jobs_executions_total", &series, 1.0);
     // The probes are still there beside it.
     assert_eq!(get(port, "/livez").await.map(|a| a.0), Some(200));
+    // The worker's sampler reports its queue (empty now) within about a second.
+    let waiting = [("queue", "p_http"), ("state", "waiting")];
+    common::eventually("the worker's sampler to report its queue", || async {
+        let (_, body) = get(port, "/metrics").await?;
+        (value(&body, "jobs_queue_size", &waiting) == Some(0.0)).then_some(())
+    })
+    .await;
     running.stop().await;
 }
