@@ -45,6 +45,26 @@ async fn prom_http() -> Result<(), Oops> {
     Ok(())
 }
 
+#[jobs::job(queue = "p_other", retry = false)]
+async fn prom_dropped() -> Result<(), Oops> {
+    Err(Oops("dropped".into()))
+}
+
+#[jobs::job(queue = "p_other")]
+async fn prom_discard() -> Result<Outcome, Oops> {
+    Ok(Outcome::discard("not needed"))
+}
+
+#[jobs::job(queue = "p_other")]
+async fn prom_snooze() -> Result<Outcome, Oops> {
+    Ok(Outcome::snooze(Duration::from_secs(60)))
+}
+
+#[jobs::job(queue = "p_other", expires_in = "1s")]
+async fn prom_expiring() -> Result<(), Oops> {
+    Ok(())
+}
+
 /// The process's one Prometheus recorder.
 fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -183,6 +203,84 @@ async fn three_successes_a_retry_and_a_death_give_exact_counts_and_no_jid() {
     for jid in &jids {
         assert!(!scrape.contains(jid.as_str()), "jid {jid} in the scrape");
     }
+}
+
+#[tokio::test]
+async fn failure_discard_snooze_and_expiry_have_their_outcome_labels() {
+    let scrape_handle = handle();
+    let backend = common::backend();
+    let clock = common::clock();
+    let client = common::client(&backend, &clock);
+    PromExpiring::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    // Past its expiry before any worker sees it.
+    clock.advance(Duration::from_secs(2));
+    PromDropped::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    PromDiscard::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    PromSnooze::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["p_other"])
+            .clock(clock.clone())
+            .registry(
+                jobs::Registry::new()
+                    .with::<PromDropped>()
+                    .and_then(|r| r.with::<PromDiscard>())
+                    .and_then(|r| r.with::<PromSnooze>())
+                    .and_then(|r| r.with::<PromExpiring>())
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let ex = "jobs_executions_total";
+    let run = |job: &'static str, outcome: &'static str| {
+        [("queue", "p_other"), ("job", job), ("outcome", outcome)]
+    };
+    let expected = [
+        ("PromDropped", "failure"),
+        ("PromDiscard", "discarded"),
+        ("PromSnooze", "snoozed"),
+        ("PromExpiring", "expired"),
+    ];
+    let scrape = common::eventually("four outcomes counted", || async {
+        let scrape = scrape_handle.render();
+        (expected.iter())
+            .all(|(job, outcome)| value(&scrape, ex, &run(job, outcome)).is_some())
+            .then_some(scrape)
+    })
+    .await;
+    running.stop().await;
+    for (job, outcome) in expected {
+        assert_series(&scrape, ex, &run(job, outcome), 1.0);
+    }
+    // Failed and dropped: neither a retry nor a death.
+    let of = |job: &'static str| [("queue", "p_other"), ("job", job)];
+    assert_eq!(
+        value(&scrape, "jobs_retries_total", &of("PromDropped")),
+        None
+    );
+    assert_eq!(value(&scrape, "jobs_dead_total", &of("PromDropped")), None);
+    // An expired job never ran, so it has no duration; the others do.
+    let count = "jobs_execution_duration_seconds_count";
+    assert_eq!(value(&scrape, count, &of("PromExpiring")), None);
+    assert_series(&scrape, count, &of("PromDropped"), 1.0);
+    assert_series(&scrape, count, &of("PromSnooze"), 1.0);
 }
 
 #[tokio::test]
