@@ -65,6 +65,11 @@ async fn prom_expiring() -> Result<(), Oops> {
     Ok(())
 }
 
+#[jobs::job(queue = "p_rescue")]
+async fn prom_rescued() -> Result<(), Oops> {
+    Ok(())
+}
+
 /// The process's one Prometheus recorder.
 fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -281,6 +286,42 @@ async fn failure_discard_snooze_and_expiry_have_their_outcome_labels() {
     assert_eq!(value(&scrape, count, &of("PromExpiring")), None);
     assert_series(&scrape, count, &of("PromDropped"), 1.0);
     assert_series(&scrape, count, &of("PromSnooze"), 1.0);
+}
+
+#[tokio::test]
+async fn a_job_rescued_from_a_silent_process_is_counted_then_runs() {
+    use jobs::backend::{Backend, ReserveParams};
+    let scrape_handle = handle();
+    let backend = common::backend();
+    let client = Client::new(backend.clone());
+    PromRescued::set()
+        .client(&client)
+        .perform_later()
+        .await
+        .unwrap();
+    // A process leased it an hour ago and went silent.
+    let past = jobs::chrono::Utc::now() - jobs::chrono::Duration::hours(1);
+    let lease = ReserveParams::new(vec!["p_rescue".into()], "ghost", past)
+        .lease_ttl(Duration::from_secs(1));
+    assert_eq!(backend.job_reserve(lease).await.unwrap().len(), 1);
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["p_rescue"])
+            .registry(jobs::Registry::new().with::<PromRescued>().unwrap())
+            .build()
+            .unwrap(),
+    );
+    common::processed(&backend, 1).await;
+    running.stop().await;
+    let scrape = scrape_handle.render();
+    // The only rescue of this test binary: the counter has no labels to tell tests apart.
+    assert_series(&scrape, "jobs_rescued_total", &[], 1.0);
+    let series = [
+        ("queue", "p_rescue"),
+        ("job", "PromRescued"),
+        ("outcome", "success"),
+    ];
+    assert_series(&scrape, "jobs_executions_total", &series, 1.0);
 }
 
 #[tokio::test]
