@@ -1,21 +1,18 @@
-//! The Prometheus metrics (`prometheus` and `health-http` features): known jobs on the
-//! memory backend give exact counts per labelled series and no job id in the scrape; the
-//! queue sampler's gauges match the store, and it samples at its jittered interval; a
-//! worker serves the scrape at `/metrics` on its probe listener, and runs the sampler it
-//! was given. One recorder per process,
-//! so every test installs the same one and uses queues of its own. Run with
-//! `cargo test -p jobs --features prometheus,health-http --test worker_prometheus`.
+//! The Prometheus counters and durations of runs (`prometheus` and `health-http`
+//! features): known jobs on the memory backend give exact counts per labelled series and no
+//! job id in the scrape; each way a job ends has its outcome label; rescues and shutdown
+//! requeues are counted. One recorder per process, so every test installs the same one and
+//! uses queues of its own. Run with `cargo test -p jobs --features prometheus,health-http
+//! --test worker_prometheus`. The gauges are in `prometheus_gauges.rs`.
 
 mod common;
+mod prom;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{Events, Oops};
 use jobs::prelude::*;
-use jobs::telemetry::prometheus::PrometheusHandle;
-use jobs::telemetry::QueueSampler;
+use prom::{assert_series, handle, value};
 
 #[jobs::job(queue = "p_run")]
 async fn prom_ok(n: u32, events: State<Events>) -> Result<(), Oops> {
@@ -33,16 +30,6 @@ async fn prom_flaky(events: State<Events>) -> Result<(), Oops> {
 async fn prom_doomed(events: State<Events>) -> Result<(), Oops> {
     events.send("doomed");
     Err(Oops("doomed dies".into()))
-}
-
-#[jobs::job(queue = "p_wait")]
-async fn prom_waiting() -> Result<(), Oops> {
-    Ok(())
-}
-
-#[jobs::job(queue = "p_http")]
-async fn prom_http() -> Result<(), Oops> {
-    Ok(())
 }
 
 #[jobs::job(queue = "p_other", retry = false)]
@@ -70,46 +57,11 @@ async fn prom_rescued() -> Result<(), Oops> {
     Ok(())
 }
 
-/// The process's one Prometheus recorder.
-fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            jobs::telemetry::prometheus::install()
-                .unwrap_or_else(|e| panic!("could not install the recorder: {e}"))
-        })
-        .clone()
-}
-
-/// The value of the series `name` whose labels are exactly `labels`, in the text `scrape`.
-fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    want.sort();
-    scrape.lines().find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (n, got) = match series.split_once('{') {
-            Some((n, rest)) => {
-                let mut got: Vec<String> = rest
-                    .trim_end_matches('}')
-                    .split(',')
-                    .map(str::to_owned)
-                    .collect();
-                got.sort();
-                (n, got)
-            }
-            None => (series, Vec::new()),
-        };
-        (n == name && got == want).then(|| value.parse().ok())?
-    })
-}
-
-/// Asserts that the series has the value `expected`.
-fn assert_series(scrape: &str, name: &str, labels: &[(&str, &str)], expected: f64) {
-    assert_eq!(
-        value(scrape, name, labels),
-        Some(expected),
-        "{name}{labels:?} in the scrape:\n{scrape}"
-    );
+#[jobs::job(queue = "p_stuck")]
+async fn prom_stuck(events: State<Events>, gate: State<common::Gate>) -> Result<(), Oops> {
+    events.send("stuck");
+    gate.pass().await;
+    Ok(())
 }
 
 #[tokio::test]
@@ -325,163 +277,38 @@ async fn a_job_rescued_from_a_silent_process_is_counted_then_runs() {
 }
 
 #[tokio::test]
-async fn the_sampler_reports_queue_and_set_sizes_latency_and_processes() {
-    let scrape_handle = handle();
-    let backend = common::backend();
-    let clock = common::clock();
-    let client = common::client(&backend, &clock);
-    for _ in 0..2 {
-        PromWaiting::set()
-            .client(&client)
-            .perform_later()
-            .await
-            .unwrap();
-    }
-    PromWaiting::set()
-        .client(&client)
-        .perform_in(Duration::from_secs(60))
-        .await
-        .unwrap();
-    clock.advance(Duration::from_secs(7));
-    let sampler = QueueSampler::new(backend.clone()).clock(clock.clone());
-    sampler.sample().await.unwrap();
-
-    let scrape = scrape_handle.render();
-    let waiting = [("queue", "p_wait"), ("state", "waiting")];
-    assert_series(&scrape, "jobs_queue_size", &waiting, 2.0);
-    let latency = [("queue", "p_wait")];
-    assert_series(&scrape, "jobs_queue_latency_seconds", &latency, 7.0);
-    let set = |state: &'static str| [("queue", ""), ("state", state)];
-    assert_series(&scrape, "jobs_queue_size", &set("scheduled"), 1.0);
-    assert_series(&scrape, "jobs_queue_size", &set("retry"), 0.0);
-    assert_series(&scrape, "jobs_queue_size", &set("dead"), 0.0);
-    assert_series(&scrape, "jobs_processes", &[], 0.0);
-    assert_series(&scrape, "jobs_busy", &[], 0.0);
-    assert!(scrape.contains("# HELP jobs_queue_size "), "{scrape}");
-}
-
-/// The memory backend, noting when each queue listing was asked for.
-struct Counted {
-    inner: jobs::memory::MemoryBackend,
-    listings: Mutex<Vec<tokio::time::Instant>>,
-}
-
-jobs::forward_backend! {
-    Counted,
-    inner(this) = &this.inner,
-    around(this, op, call) = {
-        if op == "queue_list" {
-            this.listings.lock().unwrap().push(tokio::time::Instant::now());
-        }
-        call.await
-    },
-    name(this) = "counted",
-    metrics(this) = None,
-    schedules(this) = None,
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_sampler_reads_the_store_once_per_jittered_interval() {
-    let backend = Arc::new(Counted {
-        inner: jobs::memory::MemoryBackend::new(),
-        listings: Mutex::default(),
-    });
-    let every = Duration::from_secs(30);
-    let started = tokio::time::Instant::now();
-    let sampler = QueueSampler::new(backend.clone()).every(every);
-    let run = sampler.run(std::future::pending());
-    let _ = tokio::time::timeout(Duration::from_secs(300), run).await;
-    let listings = backend.listings.lock().unwrap().clone();
-    // The first within one interval, then one every ¾ to 1¼ interval.
-    let first = listings
-        .first()
-        .expect("no sample in 300 s")
-        .duration_since(started);
-    assert!(first < every, "first sample after {first:?}");
-    for pair in listings.windows(2) {
-        let gap = pair[1].duration_since(pair[0]);
-        assert!(
-            gap >= every.mul_f64(0.75) && gap <= every.mul_f64(1.25),
-            "samples {gap:?} apart"
-        );
-    }
-    assert!(
-        (8..=14).contains(&listings.len()),
-        "{} samples in 300 s",
-        listings.len()
-    );
-}
-
-/// A port free on 127.0.0.1 when asked.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0");
-    listener
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-/// `GET path` on 127.0.0.1:`port`: the status and body, or `None` when nothing listens.
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let path = path.to_owned();
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        let timeout = Some(Duration::from_secs(5));
-        stream.set_read_timeout(timeout).ok()?;
-        stream.set_write_timeout(timeout).ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: scrape\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        Some(response)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("the scrape task failed: {e}"))?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_serves_metrics_on_its_probe_listener_and_samples_its_queues() {
+async fn a_job_cut_short_by_a_shutdown_is_counted_requeued_without_a_duration() {
     let scrape_handle = handle();
     let backend = common::backend();
     let client = Client::new(backend.clone());
-    let port = free_port();
-    let worker = common::worker(&backend)
-        .queues(["p_http"])
-        .health_addr(format!("127.0.0.1:{port}"))
-        .metrics_endpoint(move || scrape_handle.render())
-        .queue_metrics(QueueSampler::new(backend.clone()).every(Duration::from_secs(1)))
-        .registry(jobs::Registry::new().with::<PromHttp>().unwrap())
-        .build()
-        .unwrap();
-    let running = common::spawn(worker);
-    PromHttp::set()
+    let (events, mut rx) = common::events();
+    let running = common::spawn(
+        common::worker(&backend)
+            .queues(["p_stuck"])
+            .shutdown_timeout(Duration::from_millis(50))
+            .registry(jobs::Registry::new().with::<PromStuck>().unwrap())
+            .state(events)
+            .state(common::Gate::new())
+            .build()
+            .unwrap(),
+    );
+    PromStuck::set()
         .client(&client)
         .perform_later()
         .await
         .unwrap();
-    common::processed(&backend, 1).await;
-    let series = [
-        ("queue", "p_http"),
-        ("job", "PromHttp"),
-        ("outcome", "success"),
-    ];
-    let body = common::eventually("a scrape over HTTP", || async {
-        get(port, "/metrics").await
-    })
-    .await;
-    assert_eq!(body.0, 200, "{body:?}");
-    assert_series(&body.1, "jobs_executions_total", &series, 1.0);
-    // The probes are still there beside it.
-    assert_eq!(get(port, "/livez").await.map(|a| a.0), Some(200));
-    // The worker's sampler reports its queue (empty now) within about a second.
-    let waiting = [("queue", "p_http"), ("state", "waiting")];
-    common::eventually("the worker's sampler to report its queue", || async {
-        let (_, body) = get(port, "/metrics").await?;
-        (value(&body, "jobs_queue_size", &waiting) == Some(0.0)).then_some(())
-    })
-    .await;
+    assert_eq!(common::next(&mut rx).await, "stuck");
+    // The gate never opens: the shutdown timeout passes and the job goes back.
     running.stop().await;
+    assert_eq!(common::queue_size(&backend, "p_stuck").await, 1);
+    let scrape = scrape_handle.render();
+    let series = [
+        ("queue", "p_stuck"),
+        ("job", "PromStuck"),
+        ("outcome", "requeued"),
+    ];
+    assert_series(&scrape, "jobs_executions_total", &series, 1.0);
+    let of = [("queue", "p_stuck"), ("job", "PromStuck")];
+    let count = "jobs_execution_duration_seconds_count";
+    assert_eq!(value(&scrape, count, &of), None);
 }
