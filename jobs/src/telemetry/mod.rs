@@ -3,7 +3,7 @@
 //!
 //! The worker and the client emit them whatever exporter the app installed (none: they cost
 //! a relaxed atomic load each). The `prometheus` feature adds a ready exporter
-//! ([`prometheus`]); [`QueueSampler`] sets the gauges that come from the store.
+//! (the `prometheus` module); [`QueueSampler`] sets the gauges that come from the store.
 //!
 //! | name | type | labels | what |
 //! | --- | --- | --- | --- |
@@ -36,7 +36,7 @@ mod sampler;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
-pub use sampler::QueueSampler;
+pub use sampler::{QueueSampler, DEFAULT_SAMPLE_INTERVAL};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -69,7 +69,7 @@ pub const PROCESSES: &str = "jobs_processes";
 pub const BUSY: &str = "jobs_busy";
 
 /// Describes every metric (help text and unit) to the recorder installed now. Call it once
-/// after installing a recorder of your own; [`prometheus::install`] and
+/// after installing a recorder of your own; `prometheus::install` (feature `prometheus`) and
 /// [`Worker::run`](crate::Worker::run) call it for you. Describing twice is harmless.
 ///
 /// ```
