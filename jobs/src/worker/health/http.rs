@@ -122,13 +122,13 @@ pub(crate) async fn start(
             addr: addr.to_owned(),
             source,
         })?;
-    let paths = match metrics {
-        Some(_) => "/livez, /readyz and /metrics",
-        None => "/livez and /readyz",
+    let what = match metrics {
+        Some(_) => "health probes on /livez and /readyz, metrics on /metrics",
+        None => "health probes on /livez and /readyz",
     };
     match listener.local_addr() {
-        Ok(local) => tracing::info!(addr = %local, paths, "health probes (and metrics) served"),
-        Err(_) => tracing::info!(addr, paths, "health probes (and metrics) served"),
+        Ok(local) => tracing::info!(addr = %local, "{what}"),
+        Err(_) => tracing::info!(addr, "{what}"),
     }
     let health = health.clone();
     Ok(tokio::spawn(async move {
