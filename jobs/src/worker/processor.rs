@@ -7,7 +7,9 @@
 //!    snooze, dead, discard), record the error in the job, log, and call the error and death
 //!    handlers. That one value travels unchanged to `Backend::job_finish`.
 //! 3. `process`: count the run (job name, failed or not, duration) for the metrics, emit
-//!    its Prometheus-style metrics (`crate::telemetry`: outcome, duration) and hand the outcome to the settler (`settle.rs`), which stores it in a batch with others.
+//!    its Prometheus-style metrics (`crate::telemetry`: outcome, duration of the job's
+//!    code) and hand the outcome to the settler (`settle.rs`), which stores it in a batch
+//!    with others.
 //!    On hard shutdown (the grace period is over) the job is requeued unchanged, through a
 //!    [`Lease`], which is handed back while the store cannot be reached.
 
@@ -231,14 +233,17 @@ pub(crate) async fn process(
         drop(permit);
         return;
     };
-    let took = started.elapsed();
-    crate::telemetry::ran(&job.queue, &job.class, took);
+    crate::telemetry::ran(&job.queue, &job.class, started.elapsed());
     let finish = plan(&rt, token, job, result, &options);
     crate::telemetry::executed(&finish);
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
-        rt.metrics
-            .record(&finish.job.class, started_at, finish.failed, took);
+        rt.metrics.record(
+            &finish.job.class,
+            started_at,
+            finish.failed,
+            started.elapsed(),
+        );
     }
     settler.send(finish).await;
     drop(permit);
