@@ -51,6 +51,7 @@ mod permit;
 mod recent;
 mod redact;
 mod routes;
+mod scrape;
 #[cfg(feature = "standalone")]
 pub mod standalone;
 
@@ -96,6 +97,8 @@ pub(crate) struct AppState {
     /// The names of the schedules the app declares, when it said (the Recurring page marks
     /// the others as orphaned).
     pub(crate) declared: Option<Arc<std::collections::BTreeSet<String>>>,
+    /// Renders the app's metrics for `GET metrics.txt`, when the app asked for it.
+    pub(crate) metrics_text: Option<scrape::RenderFn>,
     /// Whether every job argument is hidden unless revealed (see `redact`).
     pub(crate) hide_args: bool,
 }
@@ -141,6 +144,7 @@ impl Dashboard {
                 recent: Arc::default(),
                 behind_proxy: false,
                 declared: None,
+                metrics_text: None,
                 hide_args: false,
             },
         }
@@ -308,6 +312,34 @@ impl Dashboard {
     /// ```
     pub fn hide_args(mut self, on: bool) -> Self {
         self.state.hide_args = on;
+        self
+    }
+
+    /// Serves the app's Prometheus metrics at `GET metrics.txt` under the dashboard's
+    /// mount point (`/metrics` is the dashboard's own per-job metrics page), answering with
+    /// what `render` gives. The request passes the dashboard's guard like any page: the
+    /// [`authorize`](Self::authorize) hook must grant it [`Action::View`], so a scraper
+    /// authenticates as a (read-only) role of its own. Without this the path is a 404.
+    ///
+    /// With `jobs`' `prometheus` feature, render from the handle
+    /// `jobs::telemetry::prometheus::install()` gave; any other exporter's text works too.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let backend: Arc<dyn jobs::backend::AdminBackend> = Arc::new(jobs::memory::MemoryBackend::new());
+    /// use jobs_web::{Access, Dashboard};
+    /// let render = || String::from("jobs_busy 0\n"); // say, `move || handle.render()`
+    /// let router = Dashboard::new(backend)
+    ///     .metrics_endpoint(render)
+    ///     .authorize(|parts| match parts.headers.get("authorization") {
+    ///         Some(v) if v == "Bearer scraper-token" => Access::read_only(),
+    ///         _ => Access::none(),
+    ///     })
+    ///     .router();
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn metrics_endpoint(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.state.metrics_text = Some(Arc::new(render));
         self
     }
 

@@ -97,6 +97,7 @@ pub(crate) fn all() -> Routes {
         .act("/locks/{key}/release", locks::release)
         .read("/recurring", recurring::list)
         .act("/recurring/{name}/{action}", recurring::act)
+        .read("/metrics.txt", crate::scrape::scrape)
         .read("/metrics", metrics::page)
         .read("/metrics/{class}", job_metrics::page)
         .read("/actions", actions::list)

@@ -153,6 +153,7 @@ async fn seed(b: &Arc<dyn AdminBackend>) -> Ids {
 fn app(b: &Arc<dyn AdminBackend>, hide: bool, access: Access) -> Router {
     let d = Dashboard::new(b.clone())
         .hide_args(hide)
+        .metrics_endpoint(|| "jobs_busy 0\n".to_owned())
         .authorize(move |_| access);
     Router::new().nest("/admin/jobs", d.router())
 }
@@ -202,6 +203,8 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
         }),
         // A job name's metrics page: counts and durations only, no arguments.
         "/metrics/{class}" => vec![p("/metrics/Charge")],
+        // The app's Prometheus text: counts by queue and job name, never arguments.
+        "/metrics.txt" => vec![p("/metrics.txt")],
         "/assets/{file}" => assets.to_vec(),
         "/api/stats" | "/api/history" | "/api/queues" | "/api/processes" | "/api/facts"
         | "/api/metrics" | "/api/limits" | "/api/locks" | "/api/actions" | "/api/recurring" => {

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod retry;
 pub mod schedule;
 mod shutdown;
+pub mod telemetry;
 pub mod testing;
 pub mod worker;
 

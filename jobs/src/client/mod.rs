@@ -370,6 +370,8 @@ impl Client {
             return Ok(Vec::new());
         };
         let class = first.class.clone();
+        // Each job's queue and name, for `jobs_enqueued_total` once the store took them.
+        let labels: Vec<_> = jobs.iter().map(crate::telemetry::labels).collect();
         let mut out: Vec<Enqueued> = jobs.iter().map(|j| Enqueued::New(j.jid.clone())).collect();
         let conflict = match on_conflict {
             OnConflict::Replace => PushConflict::Replace,
@@ -397,6 +399,7 @@ impl Client {
                 *e = Enqueued::Duplicate(holder);
             }
         }
+        crate::telemetry::enqueued(&labels, &out);
         match (on_conflict, first_holder) {
             (OnConflict::Error, Some(holder)) => Err(EnqueueError::Duplicate {
                 job: class,

@@ -113,10 +113,13 @@ pub(super) async fn poller_loop(parts: Parts, done: CancellationToken) {
             .await
         {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                rescued = n,
-                "returned jobs of silent processes to their queues"
-            ),
+            Ok(n) => {
+                crate::telemetry::rescued(n);
+                tracing::warn!(
+                    rescued = n,
+                    "returned jobs of silent processes to their queues"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "could not rescue expired leases"),
         }
         if let Some(every) = parts.timings.aging {

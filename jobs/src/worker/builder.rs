@@ -18,6 +18,7 @@ use crate::envelope::JobEnvelope;
 use crate::job::{Failure, States};
 use crate::registry::Registry;
 use crate::schedule::Scheduler;
+use crate::telemetry::QueueSampler;
 
 impl Worker {
     /// Starts configuring a worker on `backend`.
@@ -47,8 +48,11 @@ impl Worker {
             tag: None,
             handle_signals: true,
             scheduler: None,
+            queue_sampler: None,
             #[cfg(feature = "health-http")]
             health_addr: None,
+            #[cfg(feature = "health-http")]
+            metrics_text: None,
         }
     }
 }
@@ -86,8 +90,11 @@ pub struct WorkerBuilder {
     tag: Option<String>,
     handle_signals: bool,
     scheduler: Option<Scheduler>,
+    queue_sampler: Option<QueueSampler>,
     #[cfg(feature = "health-http")]
     health_addr: Option<String>,
+    #[cfg(feature = "health-http")]
+    metrics_text: Option<super::MetricsText>,
 }
 
 impl WorkerBuilder {
@@ -279,6 +286,50 @@ impl WorkerBuilder {
         self
     }
 
+    /// Also serves `GET /metrics` on the [`health_addr`](Self::health_addr) listener (with
+    /// `/livez` and `/readyz`), answering with what `render` gives: the Prometheus text
+    /// format of whatever exporter the app installed. One port per worker for probes and
+    /// scrapes, and one server; without a `health_addr` nothing is served. With the
+    /// `prometheus` feature, [`jobs::telemetry::prometheus::install`](crate::telemetry)
+    /// gives the handle to render from.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let backend = jobs::connect("memory://").await.unwrap();
+    /// let text = || String::from("jobs_busy 0\n"); // say, `move || handle.render()`
+    /// let worker = jobs::Worker::builder(backend)
+    ///     .health_addr("0.0.0.0:8081")
+    ///     .metrics_endpoint(text)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(worker);
+    /// # });
+    /// ```
+    #[cfg(feature = "health-http")]
+    pub fn metrics_endpoint(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.metrics_text = Some(Arc::new(render));
+        self
+    }
+
+    /// Samples the store's gauges (queue sizes and latencies, set sizes, processes, busy
+    /// jobs) while the worker runs; see [`QueueSampler`] for how often and which process
+    /// should. Without it this worker emits only its own counters and durations.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let backend = jobs::connect("memory://").await.unwrap();
+    /// let worker = jobs::Worker::builder(backend.clone())
+    ///     .queue_metrics(jobs::telemetry::QueueSampler::new(backend))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(worker);
+    /// # });
+    /// ```
+    pub fn queue_metrics(mut self, sampler: QueueSampler) -> Self {
+        self.queue_sampler = Some(sampler);
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     pub fn build(self) -> Result<Worker, BuildError> {
         if self.concurrency == 0 {
@@ -329,8 +380,11 @@ impl WorkerBuilder {
             handle: WorkerHandle::new(),
             id: process_id(),
             health,
+            queue_sampler: self.queue_sampler,
             #[cfg(feature = "health-http")]
             health_addr: self.health_addr,
+            #[cfg(feature = "health-http")]
+            metrics_text: self.metrics_text,
         })
     }
 }

@@ -8,7 +8,10 @@
 //! 3. `processor.rs` runs each job; `settle.rs` stores their outcomes in batches; `hooks.rs`
 //!    holds middleware and handlers.
 //! 4. An optional recurring-job [`Scheduler`] runs beside the fetch loop while the worker runs.
-//! 5. When the backend keeps metrics ([`Backend::metrics`]), each run's job name, outcome and
+//! 5. Prometheus-style metrics go out through the `metrics` facade (`crate::telemetry`);
+//!    a [`QueueSampler`](crate::telemetry::QueueSampler) given to the builder runs beside
+//!    the loops.
+//! 6. When the backend keeps metrics ([`Backend::metrics`]), each run's job name, outcome and
 //!    duration are counted in memory and written in batches (`crate::metrics::recorder`).
 
 mod background;
@@ -207,10 +210,20 @@ pub struct Worker {
     handle: WorkerHandle,
     id: ProcessId,
     health: Health,
+    /// Samples the store's gauges while running, if given.
+    queue_sampler: Option<crate::telemetry::QueueSampler>,
     /// Where to serve the health probes while running, if anywhere.
     #[cfg(feature = "health-http")]
     health_addr: Option<String>,
+    /// What `GET /metrics` answers on the probes' listener, if it is served.
+    #[cfg(feature = "health-http")]
+    metrics_text: Option<MetricsText>,
 }
+
+/// Renders the metrics text served at `GET /metrics` (see
+/// [`WorkerBuilder::metrics_endpoint`]).
+#[cfg(feature = "health-http")]
+pub(crate) type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Worker {
     /// A handle to quiet or stop this worker from another task.

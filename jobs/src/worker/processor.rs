@@ -6,8 +6,10 @@
 //! 2. `plan`: turn the result into the [`Finish`] the backend applies (complete, retry,
 //!    snooze, dead, discard), record the error in the job, log, and call the error and death
 //!    handlers. That one value travels unchanged to `Backend::job_finish`.
-//! 3. `process`: count the run (job name, failed or not, duration) for the metrics and
-//!    hand the outcome to the settler (`settle.rs`), which stores it in a batch with others.
+//! 3. `process`: count the run (job name, failed or not, duration) for the metrics, emit
+//!    its Prometheus-style metrics (`crate::telemetry`: outcome, duration of the job's
+//!    code) and hand the outcome to the settler (`settle.rs`), which stores it in a batch
+//!    with others.
 //!    On hard shutdown (the grace period is over) the job is requeued unchanged, through a
 //!    [`Lease`], which is handed back while the store cannot be reached.
 
@@ -243,17 +245,17 @@ pub(crate) async fn process(
     if job.expired(rt.clock.now()) {
         // Due to start by its expiry and did not: dropped unrun, counted as expired.
         tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
-        settler
-            .send(Finish::new(token, job, FinishOutcome::Expired, false))
-            .await;
+        let finish = Finish::new(token, job, FinishOutcome::Expired, false);
+        crate::telemetry::executed(&finish);
+        settler.send(finish).await;
         drop(permit);
         return;
     }
     if let Some(at) = super::limits::rate_wait(&rt, &backend, &job).await {
         // Over its rate: back to the scheduled set until a start frees, no attempt counted.
-        settler
-            .send(Finish::new(token, job, FinishOutcome::Snooze { at }, false))
-            .await;
+        let finish = Finish::new(token, job, FinishOutcome::Snooze { at }, false);
+        crate::telemetry::executed(&finish);
+        settler.send(finish).await;
         drop(permit);
         return;
     }
@@ -270,6 +272,7 @@ pub(crate) async fn process(
             rt.running_remove(key);
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
             rt.release(&token);
+            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
             drop(permit);
             return;
         }
@@ -280,6 +283,7 @@ pub(crate) async fn process(
     // The run is over: the job's other holders are gone unless a middleware kept them.
     let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
     let Some((result, options)) = outcome else {
+        crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
         requeue(
             &rt,
             Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
@@ -288,7 +292,9 @@ pub(crate) async fn process(
         drop(permit);
         return;
     };
+    crate::telemetry::ran(&job.queue, &job.class, started.elapsed());
     let finish = plan(&rt, token, job, result, &options);
+    crate::telemetry::executed(&finish);
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
         rt.metrics.record(

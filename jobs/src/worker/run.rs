@@ -11,7 +11,8 @@
 //! 3. Poller (`background.rs`): promote due scheduled and retry jobs and rescue expired
 //!    leases, at a jittered interval so many processes do not stampede.
 //! 4. Scheduler: when given one, runs recurring-job passes until the worker stops.
-//! 5. Metrics: when the backend keeps them, write the counted runs every `metrics_interval`.
+//! 5. Metrics: when the backend keeps them, write the counted runs every `metrics_interval`;
+//!    when given a `QueueSampler`, sample the store's gauges beside the loops.
 //! 6. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
 //!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; wait until every
 //!    outcome is stored; write the last metrics; remove the process.
@@ -125,11 +126,22 @@ impl Worker {
         // signal handlers or registers the process.
         #[cfg(feature = "health-http")]
         let probes = match &self.health_addr {
-            Some(addr) => {
-                Some(super::health::http::start(&self.health, addr, background.clone()).await?)
-            }
+            Some(addr) => Some(
+                super::health::http::start(
+                    &self.health,
+                    self.metrics_text.clone(),
+                    addr,
+                    background.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
+        crate::telemetry::describe();
+        let sampler = self.queue_sampler.clone().map(|s| {
+            let stop = background.clone();
+            tokio::spawn(async move { s.run(stop.cancelled_owned()).await })
+        });
         tokio::spawn(report_draining(
             self.health.clone(),
             handle.quiet.clone(),
@@ -226,6 +238,9 @@ impl Worker {
         }
         if let Some(metrics) = metrics {
             let _ = metrics.await;
+        }
+        if let Some(sampler) = sampler {
+            let _ = sampler.await;
         }
         self.rt
             .metrics

@@ -1,5 +1,7 @@
 //! Serves a worker's health probes over HTTP (the `health-http` feature): `GET /livez` and
-//! `GET /readyz`, answered from [`Health`] by a small axum server on a listener of its own.
+//! `GET /readyz`, answered from [`Health`] by a small axum server on a listener of its own,
+//! and `GET /metrics` there too when the worker was given a
+//! [`metrics_endpoint`](crate::WorkerBuilder::metrics_endpoint).
 //!
 //! Why here, behind a feature, and not in `jobs-web` or a crate of its own:
 //! [`WorkerBuilder::health_addr`](crate::WorkerBuilder::health_addr) must start the server
@@ -23,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Health, Probe};
-use crate::worker::WorkerError;
+use crate::worker::{MetricsText, WorkerError};
 
 impl Health {
     /// Serves `GET /livez` and `GET /readyz` (and `HEAD`) on `listener` until `shutdown`
@@ -47,14 +49,42 @@ impl Health {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = Router::new()
-            .route("/livez", get(livez))
-            .route("/readyz", get(readyz))
-            .with_state(self);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        serve(self, None, listener, shutdown).await
     }
+}
+
+/// Serves the probes, and `GET /metrics` from `metrics` when given.
+async fn serve(
+    health: Health,
+    metrics: Option<MetricsText>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut app = Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz));
+    if let Some(render) = metrics {
+        app = app.route("/metrics", get(move || scrape(render.clone())));
+    }
+    axum::serve(listener, app.with_state(health))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The metrics in the Prometheus text format (version 0.0.4).
+async fn scrape(render: MetricsText) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        render(),
+    )
+        .into_response()
 }
 
 async fn livez(State(health): State<Health>) -> Response {
@@ -78,9 +108,11 @@ fn answer(probe: Probe) -> Response {
         .into_response()
 }
 
-/// Binds `addr` and serves `health` on it until `stop` is cancelled.
+/// Binds `addr` and serves `health` (and `metrics` at `/metrics`, when given) on it until
+/// `stop` is cancelled.
 pub(crate) async fn start(
     health: &Health,
+    metrics: Option<MetricsText>,
     addr: &str,
     stop: CancellationToken,
 ) -> Result<JoinHandle<()>, WorkerError> {
@@ -90,13 +122,17 @@ pub(crate) async fn start(
             addr: addr.to_owned(),
             source,
         })?;
+    let what = match metrics {
+        Some(_) => "health probes on /livez and /readyz, metrics on /metrics",
+        None => "health probes on /livez and /readyz",
+    };
     match listener.local_addr() {
-        Ok(local) => tracing::info!(addr = %local, "health probes on /livez and /readyz"),
-        Err(_) => tracing::info!(addr, "health probes on /livez and /readyz"),
+        Ok(local) => tracing::info!(addr = %local, "{what}"),
+        Err(_) => tracing::info!(addr, "{what}"),
     }
     let health = health.clone();
     Ok(tokio::spawn(async move {
-        if let Err(e) = health.serve(listener, stop.cancelled_owned()).await {
+        if let Err(e) = serve(health, metrics, listener, stop.cancelled_owned()).await {
             tracing::warn!(error = %e, "the health probe server stopped");
         }
     }))

@@ -1,0 +1,214 @@
+//! Prometheus-style metrics, emitted through the [`metrics`](https://docs.rs/metrics)
+//! facade: their names, labels and descriptions, and the one place each is emitted from.
+//!
+//! The worker and the client emit them whatever exporter the app installed (none: they cost
+//! a relaxed atomic load each). The `prometheus` feature adds a ready exporter
+//! (the `prometheus` module); [`QueueSampler`] sets the gauges that come from the store.
+//!
+//! | name | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `jobs_executions_total` | counter | `queue`, `job`, `outcome` | jobs this worker took and ended, by outcome |
+//! | `jobs_execution_duration_seconds` | histogram | `queue`, `job` | how long a job's code ran |
+//! | `jobs_enqueued_total` | counter | `queue`, `job` | jobs a client stored (duplicates of unique jobs skipped are not) |
+//! | `jobs_retries_total` | counter | `queue`, `job` | failed runs sent to the retry set |
+//! | `jobs_dead_total` | counter | `queue`, `job` | failed runs sent to the dead set |
+//! | `jobs_rescued_total` | counter | none | jobs of silent processes this process's poller gave back |
+//! | `jobs_queue_size` | gauge | `queue`, `state` | jobs waiting in a queue (`state="waiting"`), or in a set (`queue=""`, `state` = `scheduled`, `retry`, `dead`) |
+//! | `jobs_queue_latency_seconds` | gauge | `queue` | how long the oldest waiting job of a queue has waited |
+//! | `jobs_processes` | gauge | none | live worker processes |
+//! | `jobs_busy` | gauge | none | jobs running in all live processes |
+//!
+//! `outcome` is where the worker sent the job: `success` (completed), `retry` (failed, into
+//! the retry set), `dead` (failed, into the dead set), `failure` (failed and dropped: retries
+//! off and not kept dead, or killed with `dead = false`), `discarded` (the job asked to be
+//! discarded), `snoozed` (back to the scheduled set without an attempt: the job snoozed, or
+//! its rate limit was full), `expired` (dropped unrun past its expiry), `requeued` (cut short
+//! by a shutdown past its timeout and given back unchanged) or `abandoned` (its lease may
+//! have lapsed while this process stalled; the store gives it to another worker). A rescue
+//! is not an outcome of a run: the process that ran the job is gone, and the rescuer learns
+//! only how many jobs it gave back, hence the label-free `jobs_rescued_total`.
+//!
+//! No label holds a job id or an argument: `job` is the registered job name and `queue` a
+//! queue name, both bounded by the code, so every series stays.
+
+mod sampler;
+
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+
+pub use sampler::{QueueSampler, DEFAULT_SAMPLE_INTERVAL};
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, histogram, Unit};
+
+use crate::backend::{Finish, FinishOutcome};
+use crate::client::Enqueued;
+use crate::envelope::JobEnvelope;
+
+/// `jobs_executions_total{queue,job,outcome}`.
+pub const EXECUTIONS_TOTAL: &str = "jobs_executions_total";
+/// `jobs_execution_duration_seconds{queue,job}`.
+pub const EXECUTION_DURATION_SECONDS: &str = "jobs_execution_duration_seconds";
+/// `jobs_enqueued_total{queue,job}`.
+pub const ENQUEUED_TOTAL: &str = "jobs_enqueued_total";
+/// `jobs_retries_total{queue,job}`.
+pub const RETRIES_TOTAL: &str = "jobs_retries_total";
+/// `jobs_dead_total{queue,job}`.
+pub const DEAD_TOTAL: &str = "jobs_dead_total";
+/// `jobs_rescued_total`.
+pub const RESCUED_TOTAL: &str = "jobs_rescued_total";
+/// `jobs_queue_size{queue,state}`.
+pub const QUEUE_SIZE: &str = "jobs_queue_size";
+/// `jobs_queue_latency_seconds{queue}`.
+pub const QUEUE_LATENCY_SECONDS: &str = "jobs_queue_latency_seconds";
+/// `jobs_processes`.
+pub const PROCESSES: &str = "jobs_processes";
+/// `jobs_busy`.
+pub const BUSY: &str = "jobs_busy";
+
+/// Describes every metric (help text and unit) to the recorder installed now. Call it once
+/// after installing a recorder of your own; `prometheus::install` (feature `prometheus`) and
+/// [`Worker::run`](crate::Worker::run) call it for you. Describing twice is harmless.
+///
+/// ```
+/// // With no recorder installed this does nothing.
+/// jobs::telemetry::describe();
+/// ```
+pub fn describe() {
+    describe_counter!(
+        EXECUTIONS_TOTAL,
+        Unit::Count,
+        "Jobs this worker took and ended, by queue, job name and outcome."
+    );
+    describe_histogram!(
+        EXECUTION_DURATION_SECONDS,
+        Unit::Seconds,
+        "How long a job's code ran, by queue and job name."
+    );
+    describe_counter!(
+        ENQUEUED_TOTAL,
+        Unit::Count,
+        "Jobs a client stored, by queue and job name."
+    );
+    describe_counter!(
+        RETRIES_TOTAL,
+        Unit::Count,
+        "Failed runs sent to the retry set, by queue and job name."
+    );
+    describe_counter!(
+        DEAD_TOTAL,
+        Unit::Count,
+        "Failed runs sent to the dead set, by queue and job name."
+    );
+    describe_counter!(
+        RESCUED_TOTAL,
+        Unit::Count,
+        "Jobs of silent processes this process gave back to their queues."
+    );
+    describe_gauge!(
+        QUEUE_SIZE,
+        Unit::Count,
+        "Jobs waiting in a queue (state=waiting), or in the scheduled, retry or dead set (queue=\"\")."
+    );
+    describe_gauge!(
+        QUEUE_LATENCY_SECONDS,
+        Unit::Seconds,
+        "How long the oldest waiting job of a queue has waited."
+    );
+    describe_gauge!(PROCESSES, Unit::Count, "Live worker processes.");
+    describe_gauge!(BUSY, Unit::Count, "Jobs running in all live processes.");
+}
+
+/// The `outcome` label of a settled job (see the module docs for each value).
+pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
+    match finish.outcome {
+        FinishOutcome::Completed => "success",
+        FinishOutcome::Retry { .. } => "retry",
+        FinishOutcome::Dead => "dead",
+        FinishOutcome::Discard if finish.failed => "failure",
+        FinishOutcome::Discard => "discarded",
+        FinishOutcome::Snooze { .. } => "snoozed",
+        FinishOutcome::Expired => "expired",
+    }
+}
+
+/// Counts the end of a job the worker took: `jobs_executions_total`, and the retry or dead
+/// counters when it went there.
+pub(crate) fn executed(finish: &Finish) {
+    let (queue, job) = (finish.job.queue.clone(), finish.job.class.clone());
+    match finish.outcome {
+        FinishOutcome::Retry { .. } => {
+            counter!(RETRIES_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(1)
+        }
+        FinishOutcome::Dead => {
+            counter!(DEAD_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(1)
+        }
+        _ => {}
+    }
+    ended(queue, job, outcome_label(finish));
+}
+
+/// Counts a job that ended without a [`Finish`]: `requeued` or `abandoned`.
+pub(crate) fn ended(queue: String, job: String, outcome: &'static str) {
+    counter!(EXECUTIONS_TOTAL, "queue" => queue, "job" => job, "outcome" => outcome).increment(1);
+}
+
+/// Records how long a job's code ran.
+pub(crate) fn ran(queue: &str, job: &str, took: Duration) {
+    histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
+        .record(took.as_secs_f64());
+}
+
+/// A job's `(queue, job)` labels.
+pub(crate) fn labels(job: &JobEnvelope) -> (String, String) {
+    (job.queue.clone(), job.class.clone())
+}
+
+/// Counts the stored jobs among `out` (not the duplicates skipped), pushed with `labels`
+/// (one per job, in order), in `jobs_enqueued_total`: one increment per queue and job name.
+pub(crate) fn enqueued(labels: &[(String, String)], out: &[Enqueued]) {
+    let mut counts: BTreeMap<&(String, String), u64> = BTreeMap::new();
+    for (key, e) in labels.iter().zip(out) {
+        if e.is_stored() {
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    for ((queue, job), n) in counts {
+        counter!(ENQUEUED_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(n);
+    }
+}
+
+/// Counts jobs of silent processes given back by this process's poller.
+pub(crate) fn rescued(n: u64) {
+    counter!(RESCUED_TOTAL).increment(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::LeaseToken;
+
+    fn finish(outcome: FinishOutcome, failed: bool) -> Finish {
+        let job = JobEnvelope::new("J", "q", Vec::new());
+        Finish::new(LeaseToken("t".into()), job, outcome, failed)
+    }
+
+    #[test]
+    fn every_finish_has_its_outcome_label() {
+        let at = chrono::Utc::now();
+        let cases = [
+            (finish(FinishOutcome::Completed, false), "success"),
+            (finish(FinishOutcome::Retry { at }, true), "retry"),
+            (finish(FinishOutcome::Dead, true), "dead"),
+            (finish(FinishOutcome::Discard, true), "failure"),
+            (finish(FinishOutcome::Discard, false), "discarded"),
+            (finish(FinishOutcome::Snooze { at }, false), "snoozed"),
+            (finish(FinishOutcome::Expired, false), "expired"),
+        ];
+        for (f, label) in cases {
+            assert_eq!(outcome_label(&f), label, "{:?}", f.outcome);
+        }
+    }
+}
