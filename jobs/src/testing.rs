@@ -245,11 +245,13 @@ impl TestJobs {
             let lease = Lease::new(r, backend.clone(), rt.clock.clone());
             let job = lease.job().clone();
             ran.insert(job.jid.clone());
+            let started = std::time::Instant::now();
             let (result, options) = execute(&rt, std::sync::Arc::new(job.clone())).await;
+            let took = started.elapsed();
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));
             }
-            let f = plan(&rt, lease.token().clone(), job, result, &options);
+            let f = plan(&rt, lease.token().clone(), job, result, &options, took);
             if let Err(e) = lease.finish(f.job, f.outcome, f.failed).await {
                 panic!("in-memory finish failed: {e}");
             }

@@ -1,6 +1,7 @@
 //! How the examples log, as a person or a log shipper sees it: on stderr (stdout is the
 //! program's own output), without colour codes when stderr is not a terminal, and with
-//! `JOBS_LOG_FORMAT=json` one JSON object per line whose job lines carry the jid and class.
+//! `JOBS_LOG_FORMAT=json` one JSON object per line; the line of each run carries the jid,
+//! class, queue, attempt and duration.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,7 +82,18 @@ fn json_logs_are_one_object_per_line_with_the_job() {
         .iter()
         .find(|v| v["fields"]["message"] == "job failed; will retry")
         .unwrap_or_else(|| panic!("no retry line in {stderr}"));
-    assert!(retry["fields"]["jid"].is_string(), "{retry}");
-    assert!(retry["fields"]["class"].is_string(), "{retry}");
     assert_eq!(retry["level"], "WARN");
+    // Every line about a run names the job, its queue, the attempt and how long it ran.
+    let done = lines
+        .iter()
+        .find(|v| v["fields"]["message"] == "job done")
+        .unwrap_or_else(|| panic!("no job done line in {stderr}"));
+    for line in [retry, done] {
+        let f = &line["fields"];
+        assert!(f["jid"].is_string(), "{line}");
+        assert!(f["class"].is_string(), "{line}");
+        assert!(f["queue"].is_string(), "{line}");
+        assert!(f["attempt"].is_u64(), "{line}");
+        assert!(f["duration_ms"].is_f64(), "{line}");
+    }
 }

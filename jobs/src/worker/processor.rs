@@ -175,17 +175,24 @@ pub(crate) fn plan(
     mut job: JobEnvelope,
     result: JobResult,
     options: &JobOptions,
+    took: Duration,
 ) -> Finish {
     let now = rt.clock.now();
+    // Every line about a run carries the job, its queue, the attempt and how long it ran.
+    let duration_ms = (took.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    let attempt = job.attempt();
     let failure = match result {
-        Ok(Outcome::Done) => return Finish::new(token, job, FinishOutcome::Completed, false),
+        Ok(Outcome::Done) => {
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, "job done");
+            return Finish::new(token, job, FinishOutcome::Completed, false);
+        }
         Ok(Outcome::Discard { reason }) => {
-            tracing::info!(jid = %job.jid, class = %job.class, %reason, "job discarded");
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, %reason, "job discarded");
             return Finish::new(token, job, FinishOutcome::Discard, false);
         }
         Ok(Outcome::Snooze(delay)) => {
             let at = crate::retry::later(now, delay);
-            tracing::info!(jid = %job.jid, class = %job.class, delay = %humanize(delay), "job snoozed");
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, delay = %humanize(delay), "job snoozed");
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
@@ -195,37 +202,38 @@ pub(crate) fn plan(
             ..
         }) => {
             // A full `Limiter`: not a failure; run again when a start frees.
-            tracing::info!(jid = %job.jid, class = %job.class, until = %at.to_rfc3339(), reason = %message, "job snoozed by a rate limit");
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, until = %at.to_rfc3339(), reason = %message, "job snoozed by a rate limit");
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Err(failure) => failure,
     };
-    let attempt = job.attempt();
     let p = plan_failure(&mut job, &failure, options, now);
     call_handlers(&rt.error_handlers, "error", &job, &failure);
     match &p.outcome {
         FinishOutcome::Retry { at } => tracing::warn!(
-            jid = %job.jid, class = %job.class, attempt, next_retry_at = %at.to_rfc3339(),
+            jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, next_retry_at = %at.to_rfc3339(),
             error_class = %failure.class, error = %failure.message, "job failed; will retry"
         ),
         FinishOutcome::Dead => {
             tracing::error!(
-                jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
-                error = %failure.message, "job died; moved to the dead set"
+                jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms,
+                error_class = %failure.class, error = %failure.message,
+                "job died; moved to the dead set"
             );
             call_handlers(&rt.death_handlers, "death", &job, &failure);
         }
         // Killed with `dead = false`: it dies all the same, only its body is not kept.
         _ if failure.kind == FailureKind::Killed => {
             tracing::error!(
-                jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
-                error = %failure.message, "job killed; discarded (dead = false)"
+                jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms,
+                error_class = %failure.class, error = %failure.message,
+                "job killed; discarded (dead = false)"
             );
             call_handlers(&rt.death_handlers, "death", &job, &failure);
         }
         _ => tracing::warn!(
-            jid = %job.jid, class = %job.class, attempt, error_class = %failure.class,
-            error = %failure.message, "job failed; discarded"
+            jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms,
+            error_class = %failure.class, error = %failure.message, "job failed; discarded"
         ),
     }
     Finish::new(token, job, p.outcome, true)
@@ -292,8 +300,9 @@ pub(crate) async fn process(
         drop(permit);
         return;
     };
-    crate::telemetry::ran(&job.queue, &job.class, started.elapsed());
-    let finish = plan(&rt, token, job, result, &options);
+    let took = started.elapsed();
+    crate::telemetry::ran(&job.queue, &job.class, took);
+    let finish = plan(&rt, token, job, result, &options, took);
     crate::telemetry::executed(&finish);
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
