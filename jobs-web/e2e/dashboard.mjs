@@ -24,9 +24,10 @@ const browser = await chromium.launch({
 });
 const problems = [];
 try {
-  // A viewer in Berlin: times are shown in the browser's zone, UTC on hover.
+  // A viewer in Tokyo: times are shown in the browser's zone (a schedule's next runs in the
+  // schedule's own), UTC on hover.
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 },
-    timezoneId: "Europe/Berlin" });
+    timezoneId: "Asia/Tokyo" });
   const page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
   page.on("pageerror", (e) => problems.push(String(e)));
@@ -43,7 +44,16 @@ try {
   await page.waitForTimeout(5000); // let it draw a few points
   check(await page.locator("#live-processed").getAttribute("points") !== "", "the live chart draws");
   check(await page.isVisible("dd[data-fact='SQLite version']"), "the dashboard shows backend facts");
+  check((await page.locator("#live-y span").first().innerText()) !== "", "the live chart has a scale");
   await shot("dashboard");
+  // Polling that fails says so instead of a silently frozen chart, and clears when it answers.
+  await page.route("**/api/stats", (r) => r.fulfill({ status: 401, body: "signed out" }));
+  await page.waitForSelector("#live-status:not([hidden])", { timeout: 10000 });
+  const said = await page.locator("#live-status").innerText();
+  check(said.includes("Live updates stopped") && said.includes("401"), "a failed poll shows: " + said);
+  await page.unroute("**/api/stats");
+  await page.waitForSelector("#live-status[hidden]", { state: "attached", timeout: 10000 });
+  check(true, "and the notice goes once the server answers again");
 
   // Queues: the test's queue and its jobs.
   await page.click("header nav >> text=Queues");
@@ -67,6 +77,10 @@ try {
   await page.click("header nav >> text=Scheduled");
   await shot("scheduled");
   await page.click("header nav >> text=Retries");
+  // A date in a table stays on one line at 1366 px.
+  const when = await page.locator("td time").first().boundingBox();
+  const line = await page.locator("td time").first().evaluate((e) => parseFloat(getComputedStyle(e).lineHeight) || 20);
+  check(when !== null && when.height < line * 1.5, `a date in a table is one line high (${when && when.height} px)`);
   await shot("retries");
 
   // Locks: the unique lock the test took (when the backend keeps unique locks).
@@ -89,6 +103,8 @@ try {
   }
   check(await page.isVisible("text=nightly-sales-report"), "the nightly report is listed");
   check(await page.isVisible("text=every day at 02:00"), "its timing is shown in words");
+  const next = await page.locator("time[data-zone='Europe/Berlin']").first().innerText();
+  check(/ 02:00:00 CES?T$/.test(next), "its next runs in the schedule's own zone: " + next);
   await shot("recurring");
 
   // Metrics: the example's jobs, counted by its worker and written every few seconds.
@@ -116,7 +132,7 @@ try {
   check(await page.isVisible("text=Backtrace"), "the job page shows the backtrace");
   const t = page.locator("time.local").first();
   const shown = await t.innerText();
-  check(/ CES?T$/.test(shown), "times are shown in the viewer's zone: " + shown);
+  check(/ GMT\+9$/.test(shown), "times are shown in the viewer's zone: " + shown);
   check((await t.getAttribute("title")).endsWith(" UTC"), "with UTC on hover");
   await shot("dead-job");
   await page.click("button:text-is('Retry now')");
