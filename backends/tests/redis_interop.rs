@@ -254,5 +254,10 @@ async fn process_records_are_readable_by_sidekiq_6_and_7() {
         reply.signals,
         vec![ProcessSignal::Quiet, ProcessSignal::Stop]
     );
+    // The beat that read them already says quiet in the process hash (not the next one).
+    let quiet: String = f
+        .cmd(redis::cmd("HGET").arg(f.key("host:42:abc")).arg("quiet"))
+        .await;
+    assert_eq!(quiet, "true");
     f.cleanup().await;
 }

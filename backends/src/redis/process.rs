@@ -183,9 +183,20 @@ pub(super) async fn process_heartbeat(
     let (mut signals,): (Vec<String>,) = inner.pipe(&pipe).await?;
     inner.beat_rtt_us.store(micros(started), Ordering::Relaxed);
     signals.reverse(); // LPUSHed: oldest last
-    Ok(HeartbeatReply {
-        signals: signals.iter().filter_map(|s| signal_from(s)).collect(),
-    })
+    let signals: Vec<ProcessSignal> = signals.iter().filter_map(|s| signal_from(s)).collect();
+    // A quiet or stop read now takes effect now: the process hash says quiet in this beat,
+    // not the next one (Sidekiq's Busy page showed it a heartbeat late).
+    if !p.quiet && !signals.is_empty() {
+        inner
+            .query::<()>(
+                redis::cmd("HSET")
+                    .arg(k.process(id))
+                    .arg("quiet")
+                    .arg("true"),
+            )
+            .await?;
+    }
+    Ok(HeartbeatReply { signals })
 }
 
 /// Microseconds since `started`, at least 1 (0 means "not measured").
