@@ -115,7 +115,8 @@ fn job_impl(job: &Job) -> TokenStream {
     let name = &job.name;
     let mut options = options(&job.options);
     let arity = args(job).count();
-    options.extend(quote!(.arity(#arity)));
+    let names = args(job).map(|arg| arg.name.as_str());
+    options.extend(quote!(.arity(#arity).params(&[#(#names),*])));
     let encodes = args(job).enumerate().map(|(i, arg)| {
         let (field, ty, arg_name) = (&arg.ident, &arg.ty, &arg.name);
         let position = Literal::usize_suffixed(i + 1);

@@ -251,7 +251,7 @@ mod tests {
         assert!(out.contains("inventory :: submit"), "{out}");
         assert!(
             out.contains(
-                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () . arity (1usize) }"
+                "fn options () -> :: jobs :: JobOptions { :: jobs :: JobOptions :: new () . arity (1usize) . params (& [\"a\"]) }"
             ),
             "{out}"
         );

@@ -55,6 +55,19 @@ async fn welcome(seen: State<Seen>, ctx: JobContext, user_id: i64, opts: Plan) -
     Ok(())
 }
 
+/// Rails' `def perform(user_id, locale:, plan: nil)`: keyword arguments onto named
+/// parameters.
+#[jobs::job(name = "KeywordsJob", active_job)]
+async fn keywords(
+    seen: State<Seen>,
+    user_id: i64,
+    locale: String,
+    plan: Option<String>,
+) -> Result<(), Oops> {
+    seen.push(json!({"user_id": user_id, "locale": locale, "plan": plan}));
+    Ok(())
+}
+
 /// One parameter per Active Job kind, each typed as the module docs say.
 #[jobs::job(name = "KindsJob", active_job)]
 #[allow(clippy::too_many_arguments)]
@@ -125,6 +138,7 @@ fn test_jobs(seen: &Seen) -> TestJobs {
         .and_then(|r| r.with::<Count>())
         .and_then(|r| r.with::<Flaky>())
         .and_then(|r| r.with::<Plain>())
+        .and_then(|r| r.with::<Keywords>())
         .unwrap();
     TestJobs::new().registry(registry).state(seen.clone())
 }
@@ -321,4 +335,65 @@ async fn a_plain_payload_for_an_active_job_declared_job_is_performed_as_is() {
         .unwrap();
     let report = jobs.drain().await;
     assert_eq!((report.performed, report.failures.len()), (1, 0));
+}
+
+/// `KeywordsJob.perform_later(7, locale: "en")` and `(8, locale: "de", plan: "pro")`: the
+/// keyword hash fills the parameters it names, one left out is `None`; a hash with a key no
+/// parameter has is not spread (the job then fails naming its argument, instead of guessing).
+#[tokio::test]
+async fn keyword_arguments_fill_the_named_parameters() {
+    let seen = Seen::default();
+    let jobs = test_jobs(&seen);
+    let kw = |v: Value| {
+        let mut v = v;
+        if let Value::Object(m) = &mut v {
+            let keys: Vec<Value> = m.keys().map(|k| json!(k)).collect();
+            m.insert("_aj_ruby2_keywords".into(), Value::Array(keys));
+        }
+        v
+    };
+    jobs.client()
+        .push(vec![
+            wrapper(
+                RAILS_WRAPPER,
+                "KeywordsJob",
+                json!([7, kw(json!({"locale": "en"}))]),
+            ),
+            wrapper(
+                RAILS_WRAPPER,
+                "KeywordsJob",
+                json!([8, kw(json!({"locale": "de", "plan": "pro"}))]),
+            ),
+        ])
+        .await
+        .unwrap();
+    let report = jobs.drain().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let mut got = seen.all();
+    got.sort_by_key(|v| v["user_id"].as_i64());
+    assert_eq!(
+        got,
+        vec![
+            json!({"user_id": 7, "locale": "en", "plan": null}),
+            json!({"user_id": 8, "locale": "de", "plan": "pro"}),
+        ]
+    );
+
+    let odd = Seen::default();
+    let jobs = test_jobs(&odd);
+    jobs.client()
+        .push(vec![wrapper(
+            RAILS_WRAPPER,
+            "KeywordsJob",
+            json!([9, kw(json!({"locale": "en", "coupon": "X"}))]),
+        )])
+        .await
+        .unwrap();
+    let report = jobs.drain().await;
+    assert_eq!(
+        report.failures.len(),
+        1,
+        "an unknown keyword is not guessed away"
+    );
+    assert!(odd.all().is_empty());
 }

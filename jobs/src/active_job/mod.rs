@@ -36,10 +36,12 @@
 mod decode;
 mod encode;
 mod gid;
+mod keywords;
 
 pub use decode::{decode_argument, decode_arguments, serialized_kinds, DecodeError};
 pub use encode::{encode_argument, ActiveJob, ActiveJobError, EncodeError, HashKeys};
 pub use gid::{GlobalId, GlobalIdError};
+pub use keywords::spread_keywords;
 
 use serde_json::{Map, Value};
 

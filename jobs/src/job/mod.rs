@@ -116,6 +116,9 @@ pub struct JobOptions {
     /// another count cannot be matched to positions, so a job that redacts any shows none
     /// of them then.
     pub arity: Option<usize>,
+    /// The names of the job's arguments, in order, when known (`#[job]` sets them): an
+    /// Active Job keyword hash is spread over the parameters it names.
+    pub params: &'static [&'static str],
     /// Whether the job is a Ruby Active Job class: performed for Active Job's wrapper
     /// payloads naming it (see [`crate::active_job`]); default `false`.
     pub active_job: bool,
@@ -139,6 +142,7 @@ impl JobOptions {
             rate: None,
             redact: &[],
             arity: None,
+            params: &[],
             active_job: false,
         }
     }
@@ -163,6 +167,17 @@ impl JobOptions {
     /// ```
     pub const fn redact(mut self, positions: &'static [usize]) -> Self {
         self.redact = positions;
+        self
+    }
+
+    /// Names the job's arguments, in order (`#[job]` sets them from the function).
+    ///
+    /// ```
+    /// let options = jobs::JobOptions::new().params(&["user", "locale"]);
+    /// assert_eq!(options.params, &["user", "locale"]);
+    /// ```
+    pub const fn params(mut self, names: &'static [&'static str]) -> Self {
+        self.params = names;
         self
     }
 

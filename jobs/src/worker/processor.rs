@@ -133,6 +133,7 @@ fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>, Failure> 
         .collect();
     let args = active_job::decode_arguments(&u.arguments)
         .map_err(|e| bad_args(format!("job {}: {e}", u.job_class)))?;
+    let args = active_job::spread_keywords(&u.arguments, args, (reg.options)().params);
     Ok((reg, args, kinds))
 }
 
