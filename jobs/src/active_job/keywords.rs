@@ -27,7 +27,7 @@ pub fn spread_keywords(raw: &[Value], decoded: Vec<Value>, names: &[&str]) -> Ve
     else {
         return decoded;
     };
-    if !marked.contains_key(RUBY2_KEYWORDS_KEY) || names.len() <= decoded.len() - 1 {
+    if !marked.contains_key(RUBY2_KEYWORDS_KEY) || names.len() < decoded.len() {
         return decoded;
     }
     let positional = decoded.len() - 1;
