@@ -45,6 +45,10 @@ try {
   check(await page.locator("#live-processed").getAttribute("points") !== "", "the live chart draws");
   check(await page.isVisible("dd[data-fact='SQLite version']"), "the dashboard shows backend facts");
   check((await page.locator("#live-y span").first().innerText()) !== "", "the live chart has a scale");
+  const chart = await page.locator("#live-chart").boundingBox();
+  await page.mouse.move(chart.x + chart.width - 3, chart.y + chart.height / 2);
+  const hovered = await page.locator("#live-hover").innerText();
+  check(/\d+ processed, \d+ failed$/.test(hovered), "hovering the live chart shows its values: " + hovered);
   await shot("dashboard");
   // Polling that fails says so instead of a silently frozen chart, and clears when it answers.
   await page.route("**/api/stats", (r) => r.fulfill({ status: 401, body: "signed out" }));
@@ -177,6 +181,12 @@ try {
   await p2.goto(`${base}/admin/jobs`);
   await p2.screenshot({ path: `${shots}/phone.png`, fullPage: true });
   check(await p2.isVisible("text=Processed"), "the dashboard renders on a phone");
+  // Redaction on a phone too.
+  if (secret) {
+    await p2.goto(`${base}/admin/jobs/queues/e2e`);
+    check(!(await p2.content()).includes(secret), "a redacted argument stays hidden on a phone");
+    await p2.screenshot({ path: `${shots}/phone-queue.png`, fullPage: true });
+  }
   // Busy on a phone: the process's actions are on screen, not beyond a wide table.
   await p2.goto(`${base}/admin/jobs/busy`);
   const stop = p2.locator("button:text-is('Stop')").first();

@@ -164,6 +164,7 @@ async fn dashboard_in_chromium() {
         "actions",
         "viewer",
         "phone-busy",
+        "phone-queue",
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
     }

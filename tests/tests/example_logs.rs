@@ -66,6 +66,15 @@ fn text_logs_go_to_stderr_without_colour_codes() {
         "a log line on stdout: {stdout}"
     );
     assert!(stdout.contains("enqueued 4 jobs"), "{stdout}");
+    // Values print as JSON, not as Rust's debug form.
+    assert!(
+        stdout.contains(r#"dead: ImportCard ["0000-0000"]"#),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("String(") && !stdout.contains("Some("),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -111,15 +111,7 @@ async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
         .perform_later(2)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = backend.stats().await.unwrap();
-        if s.retries == 1 && s.dead == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "failures not settled: {s:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_one_retry_and_one_dead(&backend).await;
     worker.stop().await;
 
     // Three queued jobs and one scheduled an hour from now.

@@ -7,9 +7,8 @@ mod servers;
 mod sidekiq_support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jobs::backend::AdminBackend;
 use jobs::prelude::*;
 use jobs::Registry;
 use serde_json::{json, Value};
@@ -88,15 +87,7 @@ async fn sidekiq_web_renders_every_page_from_rust_written_data() {
         .perform_later(2)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = backend.stats().await.unwrap();
-        if s.retries == 1 && s.dead == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "failures not settled: {s:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_one_retry_and_one_dead(&backend).await;
     failing.stop().await;
 
     // Queued and scheduled jobs, and a Rust worker busy with a held job.

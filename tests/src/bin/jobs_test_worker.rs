@@ -11,7 +11,7 @@
 //!    which no test worker works, so a test counts runs through the admin side of any
 //!    backend.
 //! 2. Prints `ready <process id>` on stdout once the worker runs (its signal handlers are in
-//!    place and the store answered or failed a first heartbeat), then runs until
+//!    place, no job started yet), then runs until
 //!    SIGTERM/SIGINT (graceful) or SIGKILL (the point of the tests).
 //! 3. For the fault suite (`jobs_conformance::faults`): `--history FILE` appends every run's
 //!    start and end and every settle to FILE (see `faults::recorder`), and a `boot` and
@@ -176,15 +176,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             at_ms: now_ms(),
         })?;
     }
-    // `ready` once the worker has left its starting state: by then `run` has installed its
-    // signal handlers (before its first heartbeat), so a test that signals at once finds
-    // them; before, a SIGTERM right after `ready` could meet the default action.
-    let (health, id) = (worker.health(), worker.id().to_owned());
+    // `ready` after `run` was polled once: its first poll installs the signal handlers
+    // (before anything it awaits on the store, unless it binds a probe address first), so
+    // a test that signals at once finds them, and no job can have started yet (one that
+    // kills the process must not end it before `ready`). Printed before `run`, a SIGTERM
+    // right after `ready` could meet the default action and kill the process.
+    let id = worker.id().to_owned();
     let run = worker.run();
     tokio::pin!(run);
     tokio::select! {
+        biased;
         ended = &mut run => return ended.map_err(Into::into),
-        _ = health.wait_for(|s| !matches!(s, jobs::worker::HealthState::Starting)) => {}
+        () = std::future::ready(()) => {}
     }
     println!("ready {id}");
     run.await?;

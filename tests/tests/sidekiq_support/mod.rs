@@ -347,3 +347,18 @@ pub fn start_worker(
         task: tokio::spawn(worker.run()),
     }
 }
+
+/// Waits (20 s at most) until the store holds one job in the retry set and one in the dead
+/// set: the two failing jobs the Ruby tests start from, settled by a Rust worker.
+pub async fn until_one_retry_and_one_dead(backend: &RedisBackend) {
+    use jobs::backend::AdminBackend;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = backend.stats().await.unwrap();
+        if s.retries == 1 && s.dead == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "failures not settled: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
