@@ -1,14 +1,17 @@
 //! Ruby's Sidekiq::Web (Debian's `ruby-sidekiq` 6.4) renders data written by Rust: the
 //! dashboard, Busy (a running Rust worker and its job), queues, scheduled, retries, morgue
 //! and the retry and dead job pages, each rendered in process by `Rack::MockRequest`
-//! (`tests/ruby/web_pages.rb`), in a Redis database of the test's own.
+//! (`tests/ruby/web_pages.rb`), in a Redis database of the test's own; and its actions
+//! (kill, retry, add to queue, delete, quiet, stop) work on that data
+//! (`tests/ruby/web_actions.rb`).
 
 mod servers;
 mod sidekiq_support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use jobs::backend::{AdminBackend, JobGetParams, JobSet};
 use jobs::prelude::*;
 use jobs::Registry;
 use serde_json::{json, Value};
@@ -141,6 +144,76 @@ async fn sidekiq_web_renders_every_page_from_rust_written_data() {
     assert_eq!(pages.as_object().map(|p| p.len()), Some(9), "{pages}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
+    // An operator's clicks in Sidekiq::Web on the same Rust-written data: kill a retry,
+    // retry a dead job, enqueue a scheduled one now, delete a queued one, quiet the Rust
+    // process; each does to our data what it does to Ruby's.
+    let clicks = json!([
+        {"do": "kill", "set": "retries", "jid": fail_jid.jid()},
+        {"do": "retry", "set": "morgue", "jid": doomed_jid.jid()},
+        {"do": "add_to_queue", "set": "scheduled", "jid": scheduled.jid()},
+        {"do": "delete", "queue": "waiting", "jid": queued.jid()},
+        {"do": "quiet", "identity": worker.id},
+    ]);
+    let acted = web_actions(&db, &clicks).await;
+    let has = |set: JobSet, jid: &str| {
+        let (backend, jid) = (backend.clone(), jid.to_owned());
+        async move {
+            backend
+                .job_get(JobGetParams::new(set, &jid))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(has(JobSet::Dead, fail_jid.jid()).await, "killed: {acted}");
+    assert!(!has(JobSet::Retry, fail_jid.jid()).await, "{acted}");
+    assert!(
+        has(JobSet::Queue("failing".into()), doomed_jid.jid()).await,
+        "retried: {acted}"
+    );
+    assert!(!has(JobSet::Dead, doomed_jid.jid()).await, "{acted}");
+    assert!(
+        has(JobSet::Queue("waiting".into()), scheduled.jid()).await,
+        "added: {acted}"
+    );
+    assert!(!has(JobSet::Scheduled, scheduled.jid()).await, "{acted}");
+    assert!(
+        !has(JobSet::Queue("waiting".into()), queued.jid()).await,
+        "deleted: {acted}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !worker.handle.is_quiet() {
+        assert!(
+            Instant::now() < deadline,
+            "the Rust worker was not quieted: {acted}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Stop from Sidekiq::Web: the Rust worker ends by itself once its held job is done.
     gate.0.add_permits(1);
-    worker.stop().await;
+    let stop = json!([{"do": "stop", "identity": worker.id}]);
+    let acted = web_actions(&db, &stop).await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), worker.task).await;
+    assert!(
+        matches!(ended, Ok(Ok(Ok(())))),
+        "stop from Sidekiq::Web did not end the worker: {ended:?} {acted}"
+    );
+}
+
+/// Runs `web_actions.rb` with `clicks`; its answer, every click answered 302 (acted).
+async fn web_actions(db: &Db, clicks: &Value) -> Value {
+    let out = ruby(
+        db,
+        "web_actions.rb",
+        &[&clicks.to_string()],
+        Duration::from_secs(60),
+    )
+    .await;
+    let acted: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    for a in acted.as_array().unwrap() {
+        assert_eq!(a["status"], 302, "{a}");
+    }
+    acted
 }
