@@ -7,6 +7,7 @@
 //!    Ruby sent, per the mapping in `jobs::active_job`.
 //! 2. The example's `enqueue-active-job` writes Active Job payloads that Ruby's own
 //!    `JobWrapper` performs, with the arguments (symbol keys included) Ruby expects.
+//! 3. Ruby's keyword arguments reach a Rust job's named parameters.
 
 mod servers;
 mod sidekiq_support;
@@ -100,4 +101,73 @@ async fn active_jobs_the_rust_example_enqueues_are_performed_by_ruby_active_job(
     )
     .await;
     assert!(out.lines().any(|l| l == "ok 4"), "{out}");
+}
+
+/// What the keyword job received, by Active Job `job_id`.
+#[derive(Clone, Default)]
+struct KwSeen(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>);
+
+/// The error the keyword job never returns.
+#[derive(Debug)]
+struct Never;
+
+impl std::fmt::Display for Never {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+
+impl std::error::Error for Never {}
+
+/// Ruby's `InteropKwJob#perform(id, locale:, plan: nil)`, in Rust: the keywords arrive as
+/// the parameters they name.
+#[jobs::job(name = "InteropKwJob", queue = "kw", active_job)]
+async fn interop_kw(
+    seen: jobs::State<KwSeen>,
+    ctx: jobs::JobContext,
+    id: i64,
+    locale: String,
+    plan: Option<String>,
+) -> Result<(), Never> {
+    let job_id = ctx.active_job().map(|a| a.job_id).unwrap_or_default();
+    if let Ok(mut s) = seen.0 .0.lock() {
+        s.insert(job_id, serde_json::json!([id, locale, plan]));
+    }
+    Ok(())
+}
+
+/// Rails' keyword arguments (`perform_later(1, locale: "en")`, marked `_aj_ruby2_keywords`)
+/// reach a Rust job declared `(id, locale, plan: Option<String>)` as those parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ruby_keyword_arguments_fill_the_rust_jobs_named_parameters() {
+    if !have_ruby_active_job(
+        "active_job_interop::ruby_keyword_arguments_fill_the_rust_jobs_named_parameters",
+    ) {
+        return;
+    }
+    let db = Db::take(13).await;
+    let out = ruby(&db, "active_job_keywords.rb", &[], Duration::from_secs(60)).await;
+    let expected: BTreeMap<String, Value> =
+        serde_json::from_str(out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(expected.len(), 2, "{out}");
+    let seen = KwSeen::default();
+    let backend = db.backend().await;
+    let worker = start_worker(backend.clone(), |b| {
+        b.queues(["kw"])
+            .registry(jobs::Registry::new().with::<InteropKw>().unwrap())
+            .state(seen.clone())
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.0.lock().map(|s| s.len()).unwrap_or(0) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not performed: {:?}",
+            backend.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.stop().await;
+    let got = seen.0.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(got, expected);
 }
