@@ -50,25 +50,32 @@ pub struct PrivateRedis {
     tls: Option<RedisTlsSetup>,
 }
 
+/// A free port and an empty directory `<parent>/<name>-<port>` for a private redis-server;
+/// `None` (say why on stderr) when `redis-server` is not installed.
+fn fresh_dir(parent: &Path, name: &str) -> Option<(u16, PathBuf)> {
+    if StdCommand::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return None;
+    }
+    let port = free_port();
+    let dir = parent.join(format!("{name}-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("cannot create {}: {e}", dir.display());
+    }
+    Some((port, dir))
+}
+
 impl PrivateRedis {
     /// Starts one on a free port, keeping its files in a new directory under `parent`;
     /// `None` (say why on stderr) when `redis-server` is not installed.
     pub async fn start(parent: &Path) -> Option<PrivateRedis> {
-        if StdCommand::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            eprintln!("SKIPPED: redis-server is not installed");
-            return None;
-        }
-        let port = free_port();
-        let dir = parent.join(format!("redis-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            panic!("cannot create {}: {e}", dir.display());
-        }
+        let (port, dir) = fresh_dir(parent, "redis")?;
         let mut redis = PrivateRedis {
             port,
             dir,
@@ -90,21 +97,7 @@ impl PrivateRedis {
         require_client_cert: bool,
         extra: &[&str],
     ) -> Option<PrivateRedis> {
-        if StdCommand::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            eprintln!("SKIPPED: redis-server is not installed");
-            return None;
-        }
-        let port = free_port();
-        let dir = parent.join(format!("redis-tls-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            panic!("cannot create {}: {e}", dir.display());
-        }
+        let (port, dir) = fresh_dir(parent, "redis-tls")?;
         let mut redis = PrivateRedis {
             port,
             dir,
