@@ -340,6 +340,9 @@ impl Client {
         mut jobs: Vec<JobEnvelope>,
         on_conflict: OnConflict,
     ) -> Result<Vec<Enqueued>, EnqueueError> {
+        // Feature `otel`: the push runs in a `publish` span whose context each job carries.
+        #[cfg(feature = "otel")]
+        let publish = crate::telemetry::otel::publish(&mut jobs, self.inner.backend.name());
         for job in &mut jobs {
             for m in &self.inner.middleware {
                 m.before_push(job).map_err(|reason| EnqueueError::Refused {
@@ -378,10 +381,10 @@ impl Client {
             _ => PushConflict::Skip,
         };
         let params = PushParams::new(jobs, self.inner.clock.now()).on_conflict(conflict);
-        let report = self
-            .inner
-            .backend
-            .job_push(params)
+        let push = self.inner.backend.job_push(params);
+        #[cfg(feature = "otel")]
+        let push = tracing::Instrument::instrument(push, publish);
+        let report = push
             .await
             .map_err(|source| EnqueueError::Backend {
                 job: class.clone(),

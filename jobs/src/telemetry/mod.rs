@@ -36,6 +36,9 @@ mod sampler;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
+#[cfg(feature = "otel")]
+pub mod otel;
+
 pub use sampler::{QueueSampler, DEFAULT_SAMPLE_INTERVAL};
 
 use std::collections::BTreeMap;

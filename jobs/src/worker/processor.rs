@@ -35,8 +35,14 @@ use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
 pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
+    #[cfg(not(feature = "otel"))]
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
-    async {
+    // Feature `otel`: the same span, continuing the trace the job carries.
+    #[cfg(feature = "otel")]
+    let span = crate::telemetry::otel::process(&job, rt.client.backend().name());
+    #[cfg(feature = "otel")]
+    let run_span = span.clone();
+    let ended = async {
         let (reg, args, kinds) = match lookup(rt, &job) {
             Ok(found) => found,
             Err(failure) => return (Err(failure), JobOptions::new()),
@@ -85,7 +91,17 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
         (result, options)
     }
     .instrument(span)
-    .await
+    .await;
+    #[cfg(feature = "otel")]
+    match &ended.0 {
+        // A full rate limit's snooze is not a failure.
+        Err(failure) if failure.snooze_until.is_none() => {
+            crate::telemetry::otel::failed(&run_span, &failure.message)
+        }
+        Ok(Outcome::Kill { reason }) => crate::telemetry::otel::failed(&run_span, reason),
+        _ => {}
+    }
+    ended
 }
 
 /// The registration that performs `job`, its arguments, and (for an Active Job) the
