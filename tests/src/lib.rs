@@ -49,6 +49,7 @@ pub mod faults;
 #[cfg(test)]
 mod metrics_skip_tests;
 pub mod model;
+pub mod otel;
 pub mod poison;
 #[cfg(test)]
 mod runner_tests;
@@ -373,6 +374,9 @@ macro_rules! conformance_suite {
                 unknown_fields_survive_every_move,
                 args_round_trip_unchanged,
                 args_with_nul_character_round_trip,
+            }
+            otel {
+                trace_context_reaches_every_attempt,
             }
         }
     };

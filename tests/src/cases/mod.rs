@@ -14,6 +14,7 @@ pub mod finish;
 pub mod lease_clock;
 pub mod leases;
 pub mod metrics;
+pub mod otel;
 pub mod poison;
 pub mod priority;
 pub mod push_reserve;
