@@ -14,7 +14,7 @@ use jobs::clock::ManualClock;
 use jobs::prelude::*;
 use jobs::retry::Backoff;
 use jobs::telemetry::otel::{TRACEPARENT, TRACESTATE};
-use jobs::Registry;
+use jobs::{EnqueueOptions, Registry};
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
