@@ -384,12 +384,10 @@ impl Client {
         let push = self.inner.backend.job_push(params);
         #[cfg(feature = "otel")]
         let push = tracing::Instrument::instrument(push, publish);
-        let report = push
-            .await
-            .map_err(|source| EnqueueError::Backend {
-                job: class.clone(),
-                source,
-            })?;
+        let report = push.await.map_err(|source| EnqueueError::Backend {
+            job: class.clone(),
+            source,
+        })?;
         for (i, replaced) in report.replaced {
             if let Some(e) = out.get_mut(i) {
                 let jid = std::mem::replace(e, Enqueued::New(String::new())).into_jid();

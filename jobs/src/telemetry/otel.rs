@@ -18,9 +18,7 @@
 //! their names are W3C's, so they hold W3C's format whatever propagator the app installed
 //! (the default global propagator writes nothing).
 
-use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use serde_json::Value;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -162,7 +160,9 @@ fn parse_traceparent(text: &str, state: TraceState) -> Option<SpanContext> {
     let (version, trace, span, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let lower_hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     if !lower_hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) {
         return None;
@@ -227,7 +227,8 @@ mod tests {
     fn a_job_carries_its_state_too() {
         let mut job = JobEnvelope::new("A", "q", vec![]);
         job.extra.insert(TRACEPARENT.into(), PARENT.into());
-        job.extra.insert(TRACESTATE.into(), "vendor=abc,other=1".into());
+        job.extra
+            .insert(TRACESTATE.into(), "vendor=abc,other=1".into());
         let context = carried(&job).unwrap();
         assert_eq!(context.trace_state().get("vendor"), Some("abc"));
         assert_eq!(context.trace_state().header(), "vendor=abc,other=1");

@@ -2,17 +2,21 @@
 //! the trace-context test (tests/otel_processes.rs).
 //!
 //! ```text
-//! jobs_otel_worker --url URL --spans FILE [--poll-ms P]
+//! jobs_otel_worker --url URL --spans FILE [--poll-ms P] [--hold-ms H]
+//!                  [--lease-ttl-ms L] [--heartbeat-ms B]
 //! ```
 //!
 //! 1. Installs the in-memory OpenTelemetry pipeline (`jobs_conformance::otel`) and works
 //!    queue `otel` with `OtelProcessFlaky(fail_first)`: it fails its first attempt when
-//!    `fail_first`, and is retried 100 ms later.
+//!    `fail_first`, and is retried 100 ms later; and `OtelProcessHold()`, which prints
+//!    `started <jid>` and holds for `--hold-ms` (0 by default) before it succeeds: the job
+//!    a test SIGKILLs this process under.
 //! 2. Prints `ready <process id>` once the worker runs, and runs until SIGTERM/SIGINT.
 //! 3. Then writes every span it ended to FILE, one JSON object a line
 //!    ([`SpanRecord::to_json`](jobs_conformance::otel::SpanRecord::to_json)), and exits 0.
 
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use jobs::prelude::*;
@@ -40,28 +44,47 @@ async fn otel_process_flaky(ctx: JobContext, fail_first: bool) -> Result<(), Fir
     Ok(())
 }
 
-const USAGE: &str = "Usage: jobs_otel_worker --url URL --spans FILE [--poll-ms P]";
+/// How long `OtelProcessHold` holds in this process (`--hold-ms`).
+static HOLD: OnceLock<Duration> = OnceLock::new();
+
+/// Says it started, then holds for `--hold-ms` and succeeds.
+#[jobs::job(name = "OtelProcessHold", queue = "otel")]
+async fn otel_process_hold(ctx: JobContext) -> Result<(), FirstAttempt> {
+    println!("started {}", ctx.jid());
+    tokio::time::sleep(HOLD.get().copied().unwrap_or_default()).await;
+    Ok(())
+}
+
+const USAGE: &str = "Usage: jobs_otel_worker --url URL --spans FILE [--poll-ms P] [--hold-ms H] [--lease-ttl-ms L] [--heartbeat-ms B]";
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut url, mut spans, mut poll) = (None, None, Duration::from_millis(50));
+    let (mut url, mut spans) = (None, None);
+    let mut poll = Duration::from_millis(50);
+    let mut hold = Duration::ZERO;
+    let mut lease_ttl = Duration::from_secs(60);
+    let mut heartbeat = Duration::from_secs(5);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let millis = || {
+            value
+                .parse()
+                .map(Duration::from_millis)
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
         match flag.as_str() {
             "--url" => url = Some(value),
             "--spans" => spans = Some(value),
-            "--poll-ms" => {
-                poll = Duration::from_millis(
-                    value
-                        .parse()
-                        .map_err(|e| format!("--poll-ms {value}: {e}"))?,
-                )
-            }
+            "--poll-ms" => poll = millis()?,
+            "--hold-ms" => hold = millis()?,
+            "--lease-ttl-ms" => lease_ttl = millis()?,
+            "--heartbeat-ms" => heartbeat = millis()?,
             other => return Err(format!("unknown option `{other}`\n{USAGE}").into()),
         }
     }
+    HOLD.get_or_init(|| hold);
     let url = url.ok_or(format!("--url is required\n{USAGE}"))?;
     let spans = spans.ok_or(format!("--spans is required\n{USAGE}"))?;
     let pipeline = jobs_conformance::otel::install();
@@ -70,6 +93,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .queues(["otel"])
         .poll_interval(poll)
         .fetch_wait(poll)
+        .lease_ttl(lease_ttl)
+        .heartbeat_interval(heartbeat)
         .build()?;
     let id = worker.id().to_owned();
     let run = worker.run();

@@ -49,7 +49,12 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
         .build();
 
     let request = tracing::info_span!("request");
-    let trace_id = request.context().span().span_context().trace_id().to_string();
+    let trace_id = request
+        .context()
+        .span()
+        .span_context()
+        .trace_id()
+        .to_string();
     let (flaky, bulk, later) = async {
         let none = EnqueueOptions::default();
         let flaky = client.enqueue(ConformanceTraced::new(true), &none).await?;
@@ -80,14 +85,20 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
         let parent = s.job.extra.get(TRACEPARENT).and_then(|v| v.as_str());
         let ids = parent.and_then(traceparent_ids);
         let Some((trace, span)) = ids else {
-            panic!("job {} stored without a traceparent: {:?}", s.job.jid, s.job.extra);
+            panic!(
+                "job {} stored without a traceparent: {:?}",
+                s.job.jid, s.job.extra
+            );
         };
         assert_eq!(trace, trace_id, "job {}", s.job.jid);
         assert!(!s.job.extra.contains_key(TRACESTATE), "empty state kept");
         parents.insert(s.job.jid.clone(), span);
     }
     assert_eq!(parents.len(), 4, "{stored:?}");
-    assert_eq!(parents[&bulk[0]], parents[&bulk[1]], "one publish span per bulk");
+    assert_eq!(
+        parents[&bulk[0]], parents[&bulk[1]],
+        "one publish span per bulk"
+    );
 
     let mut registry = Registry::new();
     registry
@@ -133,8 +144,14 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
         assert_eq!(p.attr("jobs.class"), Some("ConformanceTraced"));
     }
     let publish_of = |jid: &str| one(&spans, |s| s.span_id == parents[jid]);
-    assert_eq!(publish_of(&flaky).attr("messaging.message.id"), Some(&*flaky));
-    assert_eq!(publish_of(&later).attr("messaging.message.id"), Some(&*later));
+    assert_eq!(
+        publish_of(&flaky).attr("messaging.message.id"),
+        Some(&*flaky)
+    );
+    assert_eq!(
+        publish_of(&later).attr("messaging.message.id"),
+        Some(&*later)
+    );
     let batch = publish_of(&bulk[0]);
     assert_eq!(batch.attr("messaging.batch.message_count"), Some("2"));
     assert_eq!(batch.attr("messaging.message.id"), None);
@@ -157,7 +174,12 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
     }
     let mut attempts: Vec<(&str, &str)> = (runs.iter())
         .filter(|r| r.attr("messaging.message.id") == Some(&*flaky))
-        .map(|r| (r.attr("jobs.attempt").unwrap_or_default(), r.status.as_str()))
+        .map(|r| {
+            (
+                r.attr("jobs.attempt").unwrap_or_default(),
+                r.status.as_str(),
+            )
+        })
         .collect();
     attempts.sort();
     assert_eq!(attempts, [("1", "error"), ("2", "unset")], "{runs:#?}");
