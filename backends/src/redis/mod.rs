@@ -97,6 +97,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use config::RedisOptions;
+pub(crate) use config::prefix_problem;
 pub use tls::RedisTls;
 
 use blocking::BlockingPool;
