@@ -59,6 +59,8 @@ pub struct ShardedRedis {
 pub(crate) struct Shards {
     opts: ShardOptions,
     backends: Vec<RedisBackend>,
+    /// The shard the next promotion starts at.
+    promote_from: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for ShardedRedis {
@@ -78,7 +80,11 @@ impl ShardedRedis {
         let backends =
             try_join_all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
         Ok(ShardedRedis {
-            inner: Arc::new(Shards { opts, backends }),
+            inner: Arc::new(Shards {
+                opts,
+                backends,
+                promote_from: std::sync::atomic::AtomicUsize::new(0),
+            }),
         })
     }
 

@@ -12,7 +12,8 @@
 //!    [`ROTATION`] each, so a job on another shard waits at most about that long.
 //! 4. **Heartbeats** go to every shard (each extends the leases reserved there, listed by
 //!    that shard's tokens, and shows the jobs of its own queues as running); their signals
-//!    are merged. Promote, rescue and aging run on every shard and add up.
+//!    are merged. Promotion (within one limit for all shards, from a rotating first shard),
+//!    rescue and aging run on every shard and add up.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -214,9 +215,22 @@ pub(super) async fn process_remove(s: &Shards, p: ProcessRemoveParams) -> Result
         .map(drop)
 }
 
+/// Every shard in turn, each up to what is left of the limit; the first shard asked rotates
+/// from call to call, so a shard with many due jobs cannot keep the others waiting.
 pub(super) async fn scheduled_promote(s: &Shards, p: PromoteParams) -> Result<u64, BackendError> {
-    let moved = try_join_all(s.backends.iter().map(|b| b.scheduled_promote(p.clone()))).await?;
-    Ok(moved.into_iter().sum())
+    let n = s.backends.len();
+    let start = s.promote_from.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut moved = 0u64;
+    for i in 0..n {
+        let left = p.limit.saturating_sub(usize::try_from(moved).unwrap_or(usize::MAX));
+        if left == 0 {
+            break;
+        }
+        let mut q = p.clone();
+        q.limit = left;
+        moved += s.backends[(start + i) % n].scheduled_promote(q).await?;
+    }
+    Ok(moved)
 }
 
 pub(super) async fn lease_rescue(s: &Shards, p: RescueParams) -> Result<u64, BackendError> {
