@@ -46,7 +46,11 @@ impl std::error::Error for Never {}
 /// Records its number.
 #[jobs::job(name = "SentinelEcho")]
 async fn sentinel_echo(seen: State<Seen>, n: u64) -> Result<(), Never> {
-    seen.0 .0.lock().unwrap_or_else(|e| e.into_inner()).insert(n);
+    seen.0
+         .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(n);
     Ok(())
 }
 
@@ -92,7 +96,10 @@ impl Sentinel {
             port,
             _child: child,
         };
-        until("the sentinel answers", || async { s.master().await.is_some() }).await;
+        until("the sentinel answers", || async {
+            s.master().await.is_some()
+        })
+        .await;
         s
     }
 
@@ -105,7 +112,11 @@ impl Sentinel {
     /// The master's port as this sentinel sees it.
     async fn master(&self) -> Option<u16> {
         let reply: Option<(String, String)> = self
-            .cmd(redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(MASTER))
+            .cmd(
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(MASTER),
+            )
             .await
             .ok()?;
         reply.and_then(|(_, p)| p.parse().ok())
@@ -172,10 +183,13 @@ async fn caught_up(master: &PrivateRedis, replica: &PrivateRedis) {
 
 /// Waits until `server` is a replica of the master on `port` with its link up.
 async fn replica_of(server: &PrivateRedis, port: u16) {
-    until("the old master becomes a replica of the new one", || async {
-        replication(server, "master_port").await == Some(port.to_string())
-            && replication(server, "master_link_status").await.as_deref() == Some("up")
-    })
+    until(
+        "the old master becomes a replica of the new one",
+        || async {
+            replication(server, "master_port").await == Some(port.to_string())
+                && replication(server, "master_link_status").await.as_deref() == Some("up")
+        },
+    )
     .await;
 }
 
@@ -218,7 +232,10 @@ async fn failovers_lose_no_job_acknowledged_before_them_and_the_worker_follows_t
         Sentinel::start(&dir, a.port()).await,
     ];
     for s in &sentinels {
-        until("each sentinel knows the replica and the others", || s.ready()).await;
+        until("each sentinel knows the replica and the others", || {
+            s.ready()
+        })
+        .await;
     }
 
     let hosts: Vec<String> = sentinels
@@ -383,7 +400,10 @@ async fn no_sentinel_answering_is_a_connection_error_naming_each_sentinel() {
     let (p1, p2) = (free_port(), free_port());
     let url = format!("redis+sentinel://127.0.0.1:{p1},127.0.0.1:{p2}/{MASTER}");
     let err = SentinelRedis::from_url(&url).await.unwrap_err().to_string();
-    assert!(err.contains("no sentinel gave the master's address"), "{err}");
+    assert!(
+        err.contains("no sentinel gave the master's address"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("127.0.0.1:{p1}")) && err.contains(&format!("127.0.0.1:{p2}")),
         "{err}"

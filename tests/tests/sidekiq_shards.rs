@@ -33,7 +33,10 @@ async fn each_shard_is_a_sidekiq_instance_ruby_lists_performs_and_pushes_to() {
     ])
     .route("mailers", 1);
     let sharded = Arc::new(ShardedRedis::connect(opts).await.unwrap());
-    assert_eq!((sharded.shard_of("default"), sharded.shard_of("mailers")), (0, 1));
+    assert_eq!(
+        (sharded.shard_of("default"), sharded.shard_of("mailers")),
+        (0, 1)
+    );
     let client = Client::new(sharded.clone());
 
     let to_default: Vec<jobs::Enqueued> = Enqueue::<InteropEcho>::new()
@@ -61,7 +64,10 @@ async fn each_shard_is_a_sidekiq_instance_ruby_lists_performs_and_pushes_to() {
     assert_eq!(on_b["stats"]["queues"]["mailers"], 2, "{on_b}");
     let listed: Vec<&Value> = on_a["queue"]["jobs"].as_array().unwrap().iter().collect();
     for e in &to_default {
-        assert!(listed.iter().any(|j| j["jid"] == json!(e)), "{e:?} on shard 0");
+        assert!(
+            listed.iter().any(|j| j["jid"] == json!(e)),
+            "{e:?} on shard 0"
+        );
     }
     // The merged view of the sharded backend counts both.
     let queues = sharded

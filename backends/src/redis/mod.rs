@@ -96,8 +96,8 @@ use jobs::ConnectError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
-pub use config::RedisOptions;
 pub(crate) use config::prefix_problem;
+pub use config::RedisOptions;
 pub use tls::RedisTls;
 
 use blocking::BlockingPool;

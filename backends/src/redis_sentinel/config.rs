@@ -285,9 +285,15 @@ mod tests {
     fn errors_name_the_bad_part_without_the_password() {
         for (url, part) in [
             ("redis+sentinel://:pw@h:26379", "expected the master's name"),
-            ("redis+sentinel://:pw@h:26379/", "expected the master's name"),
+            (
+                "redis+sentinel://:pw@h:26379/",
+                "expected the master's name",
+            ),
             ("redis+sentinel://:pw@h:x/m", "sentinel address 1 `h:x`"),
-            ("redis+sentinel://:pw@h:1,,/m", "sentinel address 2 ``: it is empty"),
+            (
+                "redis+sentinel://:pw@h:1,,/m",
+                "sentinel address 2 ``: it is empty",
+            ),
             ("redis+sentinel://:pw@h:1,:5/m", "no host before the port"),
             ("redis+sentinel://:pw@h/m?db=x", "invalid `db`"),
             ("redis+sentinel://:pw@h/m?prefix=", "invalid `prefix`"),

@@ -38,8 +38,8 @@ use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
 
-pub use config::{SentinelOptions, DEFAULT_SENTINEL_PORT};
 pub(crate) use config::{host_port, redact};
+pub use config::{SentinelOptions, DEFAULT_SENTINEL_PORT};
 
 use crate::redis::RedisBackend;
 
@@ -161,11 +161,7 @@ impl SentinelRedis {
             return;
         }
         let found = resolve::master_addr(&self.inner.opts).await;
-        let mut slot = self
-            .inner
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.inner.current.lock().unwrap_or_else(|e| e.into_inner());
         slot.checked = Instant::now();
         match found {
             Ok(addr) if addr != slot.addr => {
@@ -329,7 +325,10 @@ impl ScheduleStore for SentinelRedis {
     async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
         on_master!(self, schedule_list())
     }
-    async fn schedule_get(&self, p: ScheduleGetParams) -> Result<Option<ScheduleRecord>, BackendError> {
+    async fn schedule_get(
+        &self,
+        p: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
         on_master!(self, schedule_get(p))
     }
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
@@ -365,11 +364,15 @@ mod tests {
 
     #[test]
     fn failover_signs_are_transient_errors_and_demoted_master_replies() {
-        assert!(failover_sign(&BackendError::Timeout(Duration::from_secs(1))));
+        assert!(failover_sign(&BackendError::Timeout(Duration::from_secs(
+            1
+        ))));
         assert!(failover_sign(&BackendError::connection("x", "refused")));
         assert!(failover_sign(&BackendError::msg(
             "Redis at x refused: UNBLOCKED force unblock from blocking operation"
         )));
-        assert!(!failover_sign(&BackendError::msg("ERR wrong number of arguments")));
+        assert!(!failover_sign(&BackendError::msg(
+            "ERR wrong number of arguments"
+        )));
     }
 }

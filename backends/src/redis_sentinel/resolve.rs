@@ -50,7 +50,10 @@ pub(crate) async fn master_addr(opts: &SentinelOptions) -> Result<(String, u16),
     }
     Err(BackendError::connection(
         target(opts),
-        format!("no sentinel gave the master's address: {}", problems.join("; ")),
+        format!(
+            "no sentinel gave the master's address: {}",
+            problems.join("; ")
+        ),
     ))
 }
 

@@ -17,7 +17,10 @@ use jobs::envelope::JobEnvelope;
 
 use super::Shards;
 
-pub(super) async fn queue_list(s: &Shards, p: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
+pub(super) async fn queue_list(
+    s: &Shards,
+    p: QueueListParams,
+) -> Result<Vec<QueueInfo>, BackendError> {
     let lists = try_join_all(s.backends.iter().map(|b| b.queue_list(p.clone()))).await?;
     let mut merged: BTreeMap<String, QueueInfo> = BTreeMap::new();
     for q in lists.into_iter().flatten() {
@@ -66,9 +69,15 @@ pub(super) async fn job_list(s: &Shards, p: JobListParams) -> Result<JobPage, Ba
     Ok(JobPage { total, jobs })
 }
 
-pub(super) async fn job_get(s: &Shards, p: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
+pub(super) async fn job_get(
+    s: &Shards,
+    p: JobGetParams,
+) -> Result<Option<StoredJob>, BackendError> {
     if let JobSet::Queue(queue) = &p.set {
-        if let Some(found) = s.backends[s.opts.shard_of(queue)].job_get(p.clone()).await? {
+        if let Some(found) = s.backends[s.opts.shard_of(queue)]
+            .job_get(p.clone())
+            .await?
+        {
             return Ok(Some(found));
         }
     }
@@ -92,23 +101,35 @@ pub(super) async fn job_kill(s: &Shards, p: JobActionParams) -> Result<u64, Back
     sum(try_join_all(s.backends.iter().map(|b| b.job_kill(p.clone()))).await?)
 }
 
-pub(super) async fn unique_list(s: &Shards, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
+pub(super) async fn unique_list(
+    s: &Shards,
+    p: UniqueListParams,
+) -> Result<Vec<UniqueHeld>, BackendError> {
     let lists = try_join_all(s.backends.iter().map(|b| b.unique_list(p.clone()))).await?;
     let mut all: Vec<UniqueHeld> = lists.into_iter().flatten().collect();
     all.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(all)
 }
 
-pub(super) async fn unique_release(s: &Shards, p: UniqueReleaseParams) -> Result<bool, BackendError> {
+pub(super) async fn unique_release(
+    s: &Shards,
+    p: UniqueReleaseParams,
+) -> Result<bool, BackendError> {
     let released = try_join_all(s.backends.iter().map(|b| b.unique_release(p.clone()))).await?;
     Ok(released.into_iter().any(|r| r))
 }
 
-pub(super) async fn limits_list(s: &Shards, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
+pub(super) async fn limits_list(
+    s: &Shards,
+    p: LimitsListParams,
+) -> Result<Vec<LimitUsage>, BackendError> {
     let lists = try_join_all(s.backends.iter().map(|b| b.limits_list(p.clone()))).await?;
     let mut merged: Vec<LimitUsage> = Vec::new();
     for l in lists.into_iter().flatten() {
-        match merged.iter_mut().find(|m| m.key == l.key && m.kind == l.kind) {
+        match merged
+            .iter_mut()
+            .find(|m| m.key == l.key && m.kind == l.kind)
+        {
             Some(m) => {
                 m.limit = m.limit.max(l.limit);
                 m.in_use += l.in_use;
@@ -125,7 +146,10 @@ pub(super) async fn limits_list(s: &Shards, p: LimitsListParams) -> Result<Vec<L
     Ok(merged)
 }
 
-pub(super) async fn limit_waiting(s: &Shards, p: LimitWaitingParams) -> Result<Vec<JobEnvelope>, BackendError> {
+pub(super) async fn limit_waiting(
+    s: &Shards,
+    p: LimitWaitingParams,
+) -> Result<Vec<JobEnvelope>, BackendError> {
     let lists = try_join_all(s.backends.iter().map(|b| b.limit_waiting(p.clone()))).await?;
     Ok(lists.into_iter().flatten().collect())
 }
@@ -182,7 +206,10 @@ pub(super) async fn stats(s: &Shards) -> Result<Stats, BackendError> {
     Ok(t)
 }
 
-pub(super) async fn stats_history(s: &Shards, p: StatsHistoryParams) -> Result<Vec<DayStats>, BackendError> {
+pub(super) async fn stats_history(
+    s: &Shards,
+    p: StatsHistoryParams,
+) -> Result<Vec<DayStats>, BackendError> {
     let all = try_join_all(s.backends.iter().map(|b| b.stats_history(p.clone()))).await?;
     let mut merged: Vec<DayStats> = Vec::new();
     for day in all.into_iter().flatten() {
@@ -201,7 +228,11 @@ pub(super) async fn facts(s: &Shards) -> Result<Vec<(String, String)>, BackendEr
     let all = try_join_all(s.backends.iter().map(|b| b.facts())).await?;
     let mut out = vec![("Shards".to_owned(), s.backends.len().to_string())];
     for (i, facts) in all.into_iter().enumerate() {
-        out.extend(facts.into_iter().map(|(k, v)| (format!("Shard {i}: {k}"), v)));
+        out.extend(
+            facts
+                .into_iter()
+                .map(|(k, v)| (format!("Shard {i}: {k}"), v)),
+        );
     }
     Ok(out)
 }

@@ -82,7 +82,10 @@ impl ShardOptions {
         }
         let n = self.shards.len();
         self.routes.iter().find(|(_, s)| **s >= n).map(|(q, s)| {
-            format!("queue `{q}` is routed to shard {s}, but there are only {n} (0 to {})", n - 1)
+            format!(
+                "queue `{q}` is routed to shard {s}, but there are only {n} (0 to {})",
+                n - 1
+            )
         })
     }
 
@@ -103,9 +106,8 @@ impl ShardOptions {
             let hostport = hostpart.split('/').next().unwrap_or_default();
             host_port(hostport, 6379)
                 .map_err(|problem| invalid(format!("shard {i} `{}`: {problem}", redact(entry))))?;
-            let opts = RedisOptions::from_url(&format!("redis://{entry}")).map_err(|e| {
-                invalid(format!("shard {i} `{}`: {e}", redact(entry)))
-            })?;
+            let opts = RedisOptions::from_url(&format!("redis://{entry}"))
+                .map_err(|e| invalid(format!("shard {i} `{}`: {e}", redact(entry))))?;
             shards.push(opts);
         }
         let mut opts = ShardOptions::new(shards);
@@ -130,7 +132,9 @@ impl ShardOptions {
                         problem,
                     };
                     let (queue, shard) = v.rsplit_once(':').ok_or_else(|| {
-                        bad(format!("`{v}` is not `<queue>:<shard>`, as in route=critical:1"))
+                        bad(format!(
+                            "`{v}` is not `<queue>:<shard>`, as in route=critical:1"
+                        ))
                     })?;
                     if queue.is_empty() {
                         return Err(bad(format!("`{v}` names no queue before `:`")));
@@ -174,7 +178,9 @@ pub fn shard_for_hash(queue: &str, shards: usize) -> usize {
 
 /// `url` with every entry's password hidden.
 fn redact_entries(url: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let (head, query) = url
+        .split_once('?')
+        .map_or((url, None), |(h, q)| (h, Some(q)));
     let (scheme, entries) = head.split_once("://").unwrap_or(("", head));
     let entries: Vec<String> = entries.split(',').map(redact).collect();
     let mut out = format!("{scheme}://{}", entries.join(","));
@@ -204,7 +210,10 @@ mod tests {
     #[test]
     fn the_hash_is_fnv1a_and_spreads_queues() {
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c.
-        assert_eq!(shard_for_hash("a", 1000), (0xaf63_dc4c_8601_ec8c_u64 % 1000) as usize);
+        assert_eq!(
+            shard_for_hash("a", 1000),
+            (0xaf63_dc4c_8601_ec8c_u64 % 1000) as usize
+        );
         let on_1 = (0..100)
             .filter(|i| shard_for_hash(&format!("q{i}"), 2) == 1)
             .count();
@@ -216,9 +225,15 @@ mod tests {
         for (url, part) in [
             ("redis+shards://:pw@h:1/1,h:x/2", "shard 1 `h:x/2`"),
             ("redis+shards://:pw@h:1/x", "shard 0 `:***@h:1/x`"),
-            ("redis+shards://:pw@h/1,h/2?route=q:2", "routed to shard 2, but there are only 2"),
+            (
+                "redis+shards://:pw@h/1,h/2?route=q:2",
+                "routed to shard 2, but there are only 2",
+            ),
             ("redis+shards://:pw@h/1?route=q", "is not `<queue>:<shard>`"),
-            ("redis+shards://:pw@h/1?route=q:z", "the shard `z` is not a number"),
+            (
+                "redis+shards://:pw@h/1?route=q:z",
+                "the shard `z` is not a number",
+            ),
             ("redis+shards://:pw@h/1?route=:1", "names no queue"),
             ("redis+shards://:pw@h/1?prefx=a", "did you mean `prefix`?"),
             ("redis+shards://:pw@h/1?prefix=", "invalid `prefix`"),

@@ -77,8 +77,7 @@ impl ShardedRedis {
         if let Some(problem) = opts.problem() {
             return Err(BackendError::msg(format!("cannot shard Redis: {problem}")));
         }
-        let backends =
-            try_join_all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
+        let backends = try_join_all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
         Ok(ShardedRedis {
             inner: Arc::new(Shards {
                 opts,
@@ -231,7 +230,10 @@ impl ScheduleStore for ShardedRedis {
     async fn schedule_list(&self) -> Result<Vec<ScheduleRecord>, BackendError> {
         schedule::schedule_list(&self.inner).await
     }
-    async fn schedule_get(&self, p: ScheduleGetParams) -> Result<Option<ScheduleRecord>, BackendError> {
+    async fn schedule_get(
+        &self,
+        p: ScheduleGetParams,
+    ) -> Result<Option<ScheduleRecord>, BackendError> {
         schedule::schedule_get(&self.inner, p).await
     }
     async fn schedule_declare(&self, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {

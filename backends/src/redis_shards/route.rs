@@ -32,7 +32,10 @@ pub(super) fn encode(shard: usize, token: &LeaseToken) -> LeaseToken {
 }
 
 /// The shard a token was issued by, and that shard's own token.
-pub(super) fn decode(shards: usize, token: &LeaseToken) -> Result<(usize, LeaseToken), BackendError> {
+pub(super) fn decode(
+    shards: usize,
+    token: &LeaseToken,
+) -> Result<(usize, LeaseToken), BackendError> {
     let bad = || {
         BackendError::Decode(format!(
             "not a lease token of the sharded Redis backend (expected `<shard>/...` with a \
@@ -85,7 +88,10 @@ pub(super) async fn job_push(s: &Shards, mut p: PushParams) -> Result<PushReport
     Ok(report)
 }
 
-pub(super) async fn job_reserve(s: &Shards, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
+pub(super) async fn job_reserve(
+    s: &Shards,
+    p: ReserveParams,
+) -> Result<Vec<Reserved>, BackendError> {
     // Runs of consecutive queues on one shard, in the caller's order.
     let mut runs: Vec<(usize, Vec<String>)> = Vec::new();
     for q in &p.queues {
@@ -136,7 +142,10 @@ pub(super) async fn job_reserve(s: &Shards, p: ReserveParams) -> Result<Vec<Rese
     }
 }
 
-pub(super) async fn job_finish(s: &Shards, mut p: FinishParams) -> Result<FinishReport, BackendError> {
+pub(super) async fn job_finish(
+    s: &Shards,
+    mut p: FinishParams,
+) -> Result<FinishReport, BackendError> {
     let items = std::mem::take(&mut p.items);
     let mut groups: BTreeMap<usize, (Vec<usize>, Vec<Finish>)> = BTreeMap::new();
     for (i, mut item) in items.into_iter().enumerate() {
@@ -156,9 +165,11 @@ pub(super) async fn job_finish(s: &Shards, mut p: FinishParams) -> Result<Finish
     });
     let mut report = FinishReport::default();
     for (indexes, r) in try_join_all(calls).await? {
-        report
-            .lost
-            .extend(r.lost.into_iter().map(|i| indexes.get(i).copied().unwrap_or(i)));
+        report.lost.extend(
+            r.lost
+                .into_iter()
+                .map(|i| indexes.get(i).copied().unwrap_or(i)),
+        );
         report.dead_trimmed += r.dead_trimmed;
     }
     report.lost.sort_unstable();
@@ -219,10 +230,14 @@ pub(super) async fn process_remove(s: &Shards, p: ProcessRemoveParams) -> Result
 /// from call to call, so a shard with many due jobs cannot keep the others waiting.
 pub(super) async fn scheduled_promote(s: &Shards, p: PromoteParams) -> Result<u64, BackendError> {
     let n = s.backends.len();
-    let start = s.promote_from.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = s
+        .promote_from
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut moved = 0u64;
     for i in 0..n {
-        let left = p.limit.saturating_sub(usize::try_from(moved).unwrap_or(usize::MAX));
+        let left = p
+            .limit
+            .saturating_sub(usize::try_from(moved).unwrap_or(usize::MAX));
         if left == 0 {
             break;
         }

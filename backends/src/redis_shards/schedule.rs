@@ -52,7 +52,10 @@ pub(super) async fn schedule_get(
     Ok(None)
 }
 
-pub(super) async fn schedule_declare(s: &Shards, p: DeclareParams) -> Result<ScheduleRecord, BackendError> {
+pub(super) async fn schedule_declare(
+    s: &Shards,
+    p: DeclareParams,
+) -> Result<ScheduleRecord, BackendError> {
     s.backends[s.opts.shard_of(&p.job.queue)]
         .schedule_declare(p)
         .await
@@ -65,12 +68,18 @@ pub(super) async fn schedule_advance(s: &Shards, p: AdvanceParams) -> Result<(),
     Ok(())
 }
 
-pub(super) async fn schedule_set_enabled(s: &Shards, p: EnableParams) -> Result<bool, BackendError> {
+pub(super) async fn schedule_set_enabled(
+    s: &Shards,
+    p: EnableParams,
+) -> Result<bool, BackendError> {
     let found = try_join_all(s.backends.iter().map(|b| b.schedule_set_enabled(p.clone()))).await?;
     Ok(found.into_iter().any(|f| f))
 }
 
-pub(super) async fn schedule_remove(s: &Shards, p: ScheduleRemoveParams) -> Result<bool, BackendError> {
+pub(super) async fn schedule_remove(
+    s: &Shards,
+    p: ScheduleRemoveParams,
+) -> Result<bool, BackendError> {
     let found = try_join_all(s.backends.iter().map(|b| b.schedule_remove(p.clone()))).await?;
     Ok(found.into_iter().any(|f| f))
 }
