@@ -96,6 +96,7 @@ use jobs::ConnectError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
+pub(crate) use config::prefix_problem;
 pub use config::RedisOptions;
 pub use tls::RedisTls;
 
