@@ -50,7 +50,10 @@ pub(super) async fn process_heartbeat(
             parsed.ok()
         })
         .collect();
-    Ok(HeartbeatReply { signals })
+    Ok(HeartbeatReply {
+        signals,
+        cancels: Vec::new(),
+    })
 }
 
 /// Drops a process's record.

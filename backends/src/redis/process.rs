@@ -196,7 +196,10 @@ pub(super) async fn process_heartbeat(
             )
             .await?;
     }
-    Ok(HeartbeatReply { signals })
+    Ok(HeartbeatReply {
+        signals,
+        cancels: Vec::new(),
+    })
 }
 
 /// Microseconds since `started`, at least 1 (0 means "not measured").

@@ -115,7 +115,10 @@ pub(super) async fn process_heartbeat(
             }
         })
         .collect();
-    Ok(HeartbeatReply { signals })
+    Ok(HeartbeatReply {
+        signals,
+        cancels: Vec::new(),
+    })
 }
 
 /// Drops a process's record and its pending signals.
