@@ -120,3 +120,29 @@ impl CancelPendingParams {
 /// memory). It ends when its connection is lost; announcements sent meanwhile are lost, and
 /// the heartbeat delivers them instead.
 pub type CancelFeed = futures::stream::BoxStream<'static, String>;
+
+/// A [`CancelFeed`] of the jids sent on a broadcast channel: what backends that announce
+/// cancels within the process use. It skips what it lagged behind on (the heartbeat delivers
+/// those) and ends when the sender is gone.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use futures::StreamExt;
+/// let (tx, rx) = tokio::sync::broadcast::channel(8);
+/// let mut feed = jobs::backend::broadcast_feed(rx);
+/// tx.send("jid-1".to_owned()).unwrap();
+/// assert_eq!(feed.next().await.as_deref(), Some("jid-1"));
+/// # });
+/// ```
+pub fn broadcast_feed(rx: tokio::sync::broadcast::Receiver<String>) -> CancelFeed {
+    use tokio::sync::broadcast::error::RecvError;
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(jid) => return Some((jid, rx)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }))
+}

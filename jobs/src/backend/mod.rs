@@ -26,7 +26,9 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
-pub use cancel::{CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL};
+pub use cancel::{
+    broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
+};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};

@@ -36,22 +36,8 @@ impl Announce {
 
     /// A feed of the requests announced from now on.
     pub(super) fn feed(&self) -> CancelFeed {
-        feed(self.tx.subscribe())
+        crate::backend::broadcast_feed(self.tx.subscribe())
     }
-}
-
-/// The stream of a broadcast receiver: skips what it lagged behind on (the heartbeat
-/// delivers those), ends when the sender is gone.
-pub(crate) fn feed(rx: broadcast::Receiver<String>) -> CancelFeed {
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(jid) => return Some((jid, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }))
 }
 
 impl State {
