@@ -32,7 +32,12 @@ async fn start_worker(url: &str, heartbeat_ms: u64) -> (Child, u32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"))
         .args(["--url", url, "--concurrency", "2"])
         .args(["--lease-ttl-ms", "1500"])
-        .args(["--heartbeat-ms", &heartbeat_ms.to_string(), "--poll-ms", "100"])
+        .args([
+            "--heartbeat-ms",
+            &heartbeat_ms.to_string(),
+            "--poll-ms",
+            "100",
+        ])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -140,13 +145,21 @@ pub async fn cancel_reaches_another_process(url: &str, heartbeat_ms: u64, within
     let client = Client::new(admin.clone());
     let (b, b_pid) = start_worker(url, heartbeat_ms).await;
     let jid = push(&client, "CancelTestJob", 1).await;
-    assert_eq!(wait_mark(&admin, 1, "started", Duration::from_secs(30)).await, b_pid);
+    assert_eq!(
+        wait_mark(&admin, 1, "started", Duration::from_secs(30)).await,
+        b_pid
+    );
     let asked = Instant::now();
-    assert_eq!(client.cancel(&jid).await.expect("cancel"), Cancellation::Requested);
+    assert_eq!(
+        client.cancel(&jid).await.expect("cancel"),
+        Cancellation::Requested
+    );
     assert_eq!(wait_mark(&admin, 1, "saw-cancel", within).await, b_pid);
     let seen = asked.elapsed();
     wait_cancelled(&admin, &jid, Duration::from_secs(10)).await;
-    eprintln!("cancel: B saw the cancel {seen:?} after it was sent (heartbeat every {heartbeat_ms} ms)");
+    eprintln!(
+        "cancel: B saw the cancel {seen:?} after it was sent (heartbeat every {heartbeat_ms} ms)"
+    );
     stop(b, b_pid).await;
     admin.clear_all().await.expect("clear");
 }
@@ -159,7 +172,10 @@ pub async fn a_job_ignoring_its_cancel_is_aborted(url: &str, heartbeat_ms: u64) 
     let jid = push(&client, "StubbornTestJob", 2).await;
     wait_mark(&admin, 2, "started", Duration::from_secs(30)).await;
     let asked = Instant::now();
-    assert_eq!(client.cancel(&jid).await.expect("cancel"), Cancellation::Requested);
+    assert_eq!(
+        client.cancel(&jid).await.expect("cancel"),
+        Cancellation::Requested
+    );
     wait_cancelled(&admin, &jid, Duration::from_secs(30)).await;
     assert!(
         asked.elapsed() >= Duration::from_millis(500),
@@ -171,13 +187,18 @@ pub async fn a_job_ignoring_its_cancel_is_aborted(url: &str, heartbeat_ms: u64) 
         "the job never reached its end"
     );
     let stats = admin.stats().await.expect("stats");
-    assert_eq!((stats.retries, stats.dead, stats.failed), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.retries, stats.dead, stats.failed),
+        (0, 0, 0),
+        "{stats:?}"
+    );
     stop(b, b_pid).await;
     admin.clear_all().await.expect("clear");
 }
 
 /// B's notification connection is cut by `cut`; a cancel sent at once still reaches its
 /// job (by B's heartbeat, every `heartbeat_ms`).
+#[allow(dead_code)] // SQLite has no channel to cut
 pub async fn cancel_arrives_while_the_channel_is_cut<F: std::future::Future<Output = ()>>(
     url: &str,
     heartbeat_ms: u64,
@@ -189,7 +210,10 @@ pub async fn cancel_arrives_while_the_channel_is_cut<F: std::future::Future<Outp
     let jid = push(&client, "CancelTestJob", 3).await;
     wait_mark(&admin, 3, "started", Duration::from_secs(30)).await;
     cut.await;
-    assert_eq!(client.cancel(&jid).await.expect("cancel"), Cancellation::Requested);
+    assert_eq!(
+        client.cancel(&jid).await.expect("cancel"),
+        Cancellation::Requested
+    );
     wait_mark(&admin, 3, "saw-cancel", Duration::from_secs(20)).await;
     wait_cancelled(&admin, &jid, Duration::from_secs(10)).await;
     stop(b, b_pid).await;
@@ -203,7 +227,10 @@ pub async fn a_killed_workers_cancelled_job_is_not_run_again(url: &str) {
     let client = Client::new(admin.clone());
     let (mut b, b_pid) = start_worker(url, 200).await;
     let jid = push(&client, "StubbornTestJob", 4).await;
-    assert_eq!(wait_mark(&admin, 4, "started", Duration::from_secs(30)).await, b_pid);
+    assert_eq!(
+        wait_mark(&admin, 4, "started", Duration::from_secs(30)).await,
+        b_pid
+    );
     b.start_kill().expect("SIGKILL B");
     b.wait().await.expect("B ended");
     assert_eq!(
