@@ -27,8 +27,8 @@ pub mod worker;
 
 pub use chrono;
 pub use client::{
-    set_default_client, Client, ClientBuilder, ClientMiddleware, Enqueue, EnqueueError,
-    EnqueueOptions, Enqueued, JobId, OnConflict, DEFAULT_MAX_PAYLOAD, JOBS_URL,
+    set_default_client, CancelError, Client, ClientBuilder, ClientMiddleware, Enqueue,
+    EnqueueError, EnqueueOptions, Enqueued, JobId, OnConflict, DEFAULT_MAX_PAYLOAD, JOBS_URL,
 };
 pub use connect::{connect, redact_url, ConnectError, ConnectFuture, Connector};
 pub use job::{

@@ -378,6 +378,20 @@ macro_rules! conformance_suite {
             otel {
                 trace_context_reaches_every_attempt,
             }
+            cancel {
+                waiting_scheduled_and_retrying_jobs_move_to_the_cancelled_set,
+                a_finished_job_answers_already_finished,
+                a_running_job_gets_a_request_its_heartbeat_returns,
+                the_channel_announces_a_request,
+                cancel_and_finish_race_to_one_terminal_state,
+                cancel_releases_the_unique_lock_and_the_concurrency_slot,
+                the_cancelled_set_is_filtered_deleted_and_trimmed,
+            }
+            cancel_worker {
+                a_running_job_sees_its_cancel_by_the_channel,
+                the_heartbeat_delivers_a_cancel_without_the_channel,
+                a_job_ignoring_its_cancel_is_aborted_after_its_grace,
+            }
         }
     };
 }

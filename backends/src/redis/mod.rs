@@ -61,6 +61,7 @@
 mod actions;
 mod age;
 mod blocking;
+mod cancel;
 mod clock;
 mod config;
 mod error;
@@ -355,6 +356,21 @@ impl Backend for RedisBackend {
 
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         limits::rate_acquire(&self.inner, p).await
+    }
+
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {

@@ -38,6 +38,8 @@ macro_rules! with_lease_time {
 pub(crate) static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("reserve.lua")))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
+pub(crate) static CANCEL: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/cancel.lua")));
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
 /// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.

@@ -1,4 +1,4 @@
-//! Busy: the live processes and what each runs now; quiet and stop them.
+//! Busy: the live processes and what each runs now; quiet and stop them, cancel a job.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -67,6 +67,7 @@ pub async fn page(
                 div.scroll { table.stack {
                     thead { tr {
                         th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" }
+                        @if ctx.can(Action::Cancel) { th { "Actions" } }
                     } }
                     tbody {
                         @for p in &procs {
@@ -78,6 +79,9 @@ pub async fn page(
                                     td data-label="Arguments" { code { (fmt::args_short(&r.job.args, 80)) } }
                                     td data-label="Started" { (fmt::time(r.started_at)) }
                                     td data-label="Running for" { (fmt::since(r.started_at, now)) }
+                                    @if ctx.can(Action::Cancel) {
+                                        td.actions { a.button.danger href=(format!("{}?{}", ctx.url("/cancel"), crate::mount::query(&[("jid", &r.job.jid)]))) { "Cancel" } }
+                                    }
                                 }
                             }
                         }

@@ -94,6 +94,15 @@ macro_rules! forward_backend {
                     let $mthis = self;
                     $metrics
                 }
+                async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_cancel(p))
+                }
+                async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_pending(p))
+                }
+                async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_listen())
+                }
             }
 
             #[$crate::__private::async_trait]

@@ -14,6 +14,7 @@
 //!    instrument themselves.
 
 mod admin;
+mod cancel;
 mod error;
 mod flow;
 mod forward;
@@ -25,6 +26,9 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use cancel::{
+    broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
+};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -116,5 +120,38 @@ pub trait Backend: Send + Sync + 'static {
     /// ```
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         None
+    }
+
+    /// Cancel jobs (see [`CancelParams`]): a waiting, scheduled or retrying job moves to the
+    /// cancelled set at once; a running one gets a cancel request its worker learns through
+    /// [`Backend::cancel_listen`] or its next heartbeat. One answer per jid, in order.
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_cancel",
+        })
+    }
+
+    /// Which of `params.jids` have a cancel requested (see [`CancelPendingParams`]).
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_pending",
+        })
+    }
+
+    /// The jids of running jobs whose cancel is requested from now on, as the backend's
+    /// channel announces them (see [`CancelFeed`]); `Unsupported` when it has none (the
+    /// heartbeat still delivers them).
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_listen",
+        })
     }
 }

@@ -9,10 +9,12 @@
 //!    back unchanged and payloads over the size limit; nothing is mangled or truncated.
 
 mod builder;
+mod cancel;
 mod default;
 mod enqueued;
 
 pub use builder::Enqueue;
+pub use cancel::CancelError;
 pub use default::{set_default_client, JOBS_URL};
 pub use enqueued::{Enqueued, OnConflict};
 

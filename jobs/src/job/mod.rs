@@ -122,6 +122,9 @@ pub struct JobOptions {
     /// Whether the job is a Ruby Active Job class: performed for Active Job's wrapper
     /// payloads naming it (see [`crate::active_job`]); default `false`.
     pub active_job: bool,
+    /// How long a cancelled run may go on before the worker aborts it (default: the
+    /// worker's, 30 s; `#[job(cancel_grace = "10s")]`).
+    pub cancel_grace: Option<Duration>,
 }
 
 impl JobOptions {
@@ -144,7 +147,21 @@ impl JobOptions {
             arity: None,
             params: &[],
             active_job: false,
+            cancel_grace: None,
         }
+    }
+
+    /// Sets how long a cancelled run may go on before it is aborted (see
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = jobs::JobOptions::new().cancel_grace(Duration::from_secs(10));
+    /// assert_eq!(options.cancel_grace, Some(Duration::from_secs(10)));
+    /// ```
+    pub const fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = Some(grace);
+        self
     }
 
     /// Performs the job for Active Job's wrapper payloads naming its wire name as their

@@ -39,6 +39,12 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Stop: the job was cancelled (see [`JobContext::cancelled`](crate::JobContext::cancelled)).
+    /// It goes to the cancelled set, not retried, not counted as failed.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -57,6 +63,20 @@ impl Outcome {
     /// Kill with a reason.
     pub fn kill(reason: impl Into<String>) -> Self {
         Outcome::Kill {
+            reason: reason.into(),
+        }
+    }
+
+    /// End as cancelled, with a reason: what a job returns when it saw
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled) (it ends cancelled whatever it
+    /// returns once cancelled; this says so).
+    ///
+    /// ```
+    /// let o = jobs::Outcome::cancelled("customer cancelled the export");
+    /// assert!(matches!(o, jobs::Outcome::Cancelled { .. }));
+    /// ```
+    pub fn cancelled(reason: impl Into<String>) -> Self {
+        Outcome::Cancelled {
             reason: reason.into(),
         }
     }

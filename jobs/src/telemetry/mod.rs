@@ -134,6 +134,7 @@ pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
         FinishOutcome::Discard => "discarded",
         FinishOutcome::Snooze { .. } => "snoozed",
         FinishOutcome::Expired => "expired",
+        FinishOutcome::Cancelled => "cancelled",
     }
 }
 

@@ -49,7 +49,9 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let ctx = JobContext::new(job.clone(), rt.states.clone());
+        let cancel = rt.cancels.register(&job.jid);
+        let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
+        let ctx = JobContext::new(job.clone(), rt.states.clone()).with_cancel(cancel.clone());
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
@@ -80,13 +82,21 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
                 None => scoped.await,
             }
         };
-        let result = match catch_panic(timed).await {
+        let guarded = super::cancel::guard(timed, &cancel, grace, &job.class);
+        let result = match catch_panic(guarded).await {
             Ok(r) => r,
             Err(message) => Err(Failure::new(
                 FailureKind::Panic,
                 "panic",
                 format!("job {} panicked: {message}", job.class),
             )),
+        };
+        rt.cancels.unregister(&job.jid);
+        // Cancelled while it ran: it ends cancelled whatever it returned.
+        let result = match result {
+            Ok(Outcome::Cancelled { reason }) => Ok(Outcome::Cancelled { reason }),
+            _ if cancel.is_cancelled() => Ok(Outcome::cancelled("cancelled while running")),
+            other => other,
         };
         (result, options)
     }
@@ -213,6 +223,10 @@ pub(crate) fn plan(
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
+        Ok(Outcome::Cancelled { reason }) => {
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, %reason, "job cancelled");
+            return Finish::new(token, job, FinishOutcome::Cancelled, false);
+        }
         Err(Failure {
             snooze_until: Some(at),
             message,
@@ -266,11 +280,26 @@ pub(crate) async fn process(
     settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
-    let Reserved { job, token, .. } = reserved;
+    let Reserved {
+        job,
+        token,
+        rescues,
+        ..
+    } = reserved;
     if job.expired(rt.clock.now()) {
         // Due to start by its expiry and did not: dropped unrun, counted as expired.
         tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
         let finish = Finish::new(token, job, FinishOutcome::Expired, false);
+        crate::telemetry::executed(&finish);
+        settler.send(finish).await;
+        drop(permit);
+        return;
+    }
+    if rescues > 0 && cancel_requested(&backend, &job.jid).await {
+        // Rescued from a process that died running it, after its cancel was requested:
+        // cancelled instead of run again.
+        tracing::info!(jid = %job.jid, class = %job.class, "rescued job was cancelled; not run again");
+        let finish = Finish::new(token, job, FinishOutcome::Cancelled, false);
         crate::telemetry::executed(&finish);
         settler.send(finish).await;
         drop(permit);
@@ -295,6 +324,7 @@ pub(crate) async fn process(
         biased;
         _ = rt.held.lapsed(&token, rt.lease_ttl) => {
             rt.running_remove(key);
+            rt.cancels.unregister(&job.jid);
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
             rt.release(&token);
             crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
@@ -305,8 +335,17 @@ pub(crate) async fn process(
         _ = hard_stop.cancelled() => None,
     };
     rt.running_remove(key);
+    let cancelled = rt.cancels.unregister(&job.jid);
     // The run is over: the job's other holders are gone unless a middleware kept them.
     let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
+    // Stopped hard after its cancel was requested: settled as cancelled, not requeued.
+    let outcome = match outcome {
+        None if cancelled => Some((
+            Ok(Outcome::cancelled("cancelled; stopped with the worker")),
+            JobOptions::new(),
+        )),
+        other => other,
+    };
     let Some((result, options)) = outcome else {
         crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
         requeue(
@@ -332,6 +371,20 @@ pub(crate) async fn process(
     }
     settler.send(finish).await;
     drop(permit);
+}
+
+/// Whether job `jid` has a cancel requested (asked of a rescued job before it runs again;
+/// a store that cannot say lets it run, and the heartbeat still delivers the cancel).
+async fn cancel_requested(backend: &Arc<dyn Backend>, jid: &str) -> bool {
+    let params = crate::backend::CancelPendingParams::new(vec![jid.to_owned()]);
+    match backend.cancel_pending(params).await {
+        Ok(pending) => !pending.is_empty(),
+        Err(crate::backend::BackendError::Unsupported { .. }) => false,
+        Err(e) => {
+            tracing::warn!(%jid, error = %e, "could not ask whether the rescued job was cancelled; running it");
+            false
+        }
+    }
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store

@@ -8,6 +8,8 @@ pub mod admin_jobs;
 pub mod admin_processes;
 pub mod admin_queues;
 pub mod bulk;
+pub mod cancel;
+pub mod cancel_worker;
 pub mod concurrency;
 pub mod envelope;
 pub mod finish;
