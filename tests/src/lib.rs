@@ -374,6 +374,18 @@ macro_rules! conformance_suite {
                 args_round_trip_unchanged,
                 args_with_nul_character_round_trip,
             }
+            progress {
+                progress_fenced_by_lease,
+                status_follows_the_job,
+                progress_writes_are_throttled,
+            }
+            results {
+                result_stored_with_success_settle,
+                lost_settle_stores_no_result,
+            }
+            results_worker {
+                worker_keeps_results_and_progress,
+            }
         }
     };
 }

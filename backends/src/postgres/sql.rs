@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "priority_aging",
         include_str!("../../sql/postgres/migrations/0010_priority_aging.sql"),
     ),
+    (
+        11,
+        "progress_results",
+        include_str!("../../sql/postgres/migrations/0011_progress_results.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

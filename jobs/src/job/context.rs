@@ -124,12 +124,28 @@ impl States {
 pub struct JobContext {
     job: Arc<JobEnvelope>,
     states: States,
+    progress: Option<Arc<super::progress::ProgressWriter>>,
 }
 
 impl JobContext {
     /// The context of running `job` with `states`.
     pub fn new(job: Arc<JobEnvelope>, states: States) -> Self {
-        JobContext { job, states }
+        JobContext {
+            job,
+            states,
+            progress: None,
+        }
+    }
+
+    /// Gives the run a progress writer (the worker does, for each run it performs).
+    pub fn with_progress(mut self, writer: Arc<super::progress::ProgressWriter>) -> Self {
+        self.progress = Some(writer);
+        self
+    }
+
+    /// The run's progress writer, when it runs in a worker.
+    pub fn progress_writer(&self) -> Option<&Arc<super::progress::ProgressWriter>> {
+        self.progress.as_ref()
     }
 
     /// The job id.

@@ -144,6 +144,8 @@ pub(super) struct State {
     pub(super) claims: HashMap<(String, i64), DateTime<Utc>>,
     /// Job metrics per (hour, class) (see `metrics.rs`).
     pub(super) metrics: BTreeMap<(DateTime<Utc>, String), crate::metrics::Counts>,
+    /// Progress reports and results (see `results.rs`).
+    pub(super) reports: super::results::Reports,
 }
 
 impl State {

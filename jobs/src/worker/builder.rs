@@ -53,6 +53,7 @@ impl Worker {
             health_addr: None,
             #[cfg(feature = "health-http")]
             metrics_text: None,
+            results: Default::default(),
         }
     }
 }
@@ -95,6 +96,8 @@ pub struct WorkerBuilder {
     health_addr: Option<String>,
     #[cfg(feature = "health-http")]
     metrics_text: Option<super::MetricsText>,
+    /// Result cap and retention, progress throttle (see `results.rs`).
+    pub(super) results: super::results::ResultSettings,
 }
 
 impl WorkerBuilder {
@@ -367,6 +370,7 @@ impl WorkerBuilder {
         rt.dead_limits = self.dead_limits;
         rt.max_rescues = self.max_rescues;
         rt.lease_ttl = self.timings.lease_ttl;
+        rt.results = self.results;
         let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,

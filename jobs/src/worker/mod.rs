@@ -24,6 +24,7 @@ mod limits;
 pub(crate) mod processor;
 mod queues;
 pub(crate) mod recorder;
+mod results;
 mod run;
 mod settle;
 
@@ -108,6 +109,8 @@ pub(crate) struct Runtime {
     pub(crate) held: held::HeldLeases,
     /// The lease TTL the worker asks for.
     pub(crate) lease_ttl: Duration,
+    /// Result cap and retention, progress throttle (see `results.rs`).
+    pub(crate) results: results::ResultSettings,
 }
 
 impl Runtime {
@@ -126,6 +129,7 @@ impl Runtime {
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
+            results: results::ResultSettings::default(),
         }
     }
 
