@@ -15,8 +15,8 @@
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{
-    result_expiry, BackendError, Finish, FinishOutcome, JidParams, JobGetParams, JobSet,
-    JobStatus, Progress, ProgressParams, StoredResult,
+    result_expiry, BackendError, Finish, FinishOutcome, JidParams, JobGetParams, JobSet, JobStatus,
+    Progress, ProgressParams, StoredResult,
 };
 
 use super::clock::score;
@@ -91,14 +91,17 @@ pub(super) async fn job_result(
 async fn running(inner: &Inner, jid: &str) -> Result<Option<JobStatus>, BackendError> {
     let k = inner.keys();
     let mut inv = RUNNING.prepare_invoke();
-    inv.key(k.leases()).key(k.progress(jid)).arg(jid).arg(k.ns());
+    inv.key(k.leases())
+        .key(k.progress(jid))
+        .arg(jid)
+        .arg(k.ns());
     let reply: Vec<redis::Value> = inner.eval(&inv).await?;
     if reply.is_empty() {
         return Ok(None);
     }
     let progress = match reply.get(1) {
         Some(v) => {
-            let text: String = redis::from_redis_value(v)
+            let text: String = redis::from_redis_value(v.clone())
                 .map_err(|_| super::error::bad_reply("running"))?;
             let mut record: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| BackendError::Decode(format!("stored progress: {e}")))?;

@@ -143,7 +143,11 @@ async fn apply(
                 let p = &callers[i.caller];
                 let f = &p.items[i.index];
                 let r = f.result.as_ref()?;
-                matches!(f.outcome, FinishOutcome::Completed).then_some((f.job.jid.as_str(), r, p.now))
+                matches!(f.outcome, FinishOutcome::Completed).then_some((
+                    f.job.jid.as_str(),
+                    r,
+                    p.now,
+                ))
             })
             .collect();
         super::results::store(db, &mut tx, &kept).await?;

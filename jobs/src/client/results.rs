@@ -100,6 +100,13 @@ impl Client {
             jid: jid.to_owned(),
             source,
         };
+        let decode = |stored: crate::backend::StoredResult| {
+            serde_json::from_str(&stored.json).map_err(|e| ResultError::Mismatch {
+                jid: jid.to_owned(),
+                type_name: std::any::type_name::<T>(),
+                error: e.to_string(),
+            })
+        };
         let now = self.clock().now();
         let stored = self
             .backend()
@@ -107,13 +114,20 @@ impl Client {
             .await
             .map_err(backend_error)?;
         if let Some(stored) = stored {
-            return serde_json::from_str(&stored.json).map_err(|e| ResultError::Mismatch {
-                jid: jid.to_owned(),
-                type_name: std::any::type_name::<T>(),
-                error: e.to_string(),
-            });
+            return decode(stored);
         }
         let status = self.status(jid).await.map_err(backend_error)?;
+        if !status.is_pending() {
+            // The job may have finished between the two reads: its result is there now.
+            let again = self
+                .backend()
+                .job_result(JidParams::new(jid, now))
+                .await
+                .map_err(backend_error)?;
+            if let Some(stored) = again {
+                return decode(stored);
+            }
+        }
         Err(match status {
             s if s.is_pending() => ResultError::NotFinished {
                 jid: jid.to_owned(),

@@ -114,7 +114,7 @@ pub async fn status_follows_the_job(b: Subject) -> CaseResult {
         status(&b, "000000000000000000000000", at(0)).await?,
         JobStatus::Unknown
     );
-    let later = scheduled(job("status", 1), at(30));
+    let later = scheduled(job("status-later", 1), at(30));
     push(&b, vec![later.clone()], at(0)).await?;
     assert_eq!(
         status(&b, &later.jid, at(1)).await?,
