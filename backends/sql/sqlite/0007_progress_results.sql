@@ -14,6 +14,7 @@ CREATE TABLE job_progress (
 -- until `expires_at` and then removed by the rescue pass.
 CREATE TABLE job_results (
     jid         TEXT    NOT NULL PRIMARY KEY,
+    class       TEXT    NOT NULL,
     json        TEXT    NOT NULL,
     finished_at INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL

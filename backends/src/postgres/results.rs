@@ -62,10 +62,11 @@ pub(super) async fn store(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let sql = bind_schema(
-        "INSERT INTO __SCHEMA__.job_results (jid, json, finished_at, expires_at)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO __SCHEMA__.job_results (jid, json, finished_at, expires_at, class)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (jid) DO UPDATE SET json = excluded.json,
-             finished_at = excluded.finished_at, expires_at = excluded.expires_at",
+             finished_at = excluded.finished_at, expires_at = excluded.expires_at,
+             class = excluded.class",
         inner.schema(),
     );
     for (item, ok) in items.iter().zip(applied) {
@@ -78,6 +79,7 @@ pub(super) async fn store(
             .bind(&result.json)
             .bind(now)
             .bind(result_expiry(now, result.ttl))
+            .bind(&item.job.class)
             .execute(&mut *conn)
             .await?;
     }
@@ -90,17 +92,17 @@ pub(super) async fn job_result(
     p: JidParams,
 ) -> Result<Option<StoredResult>, BackendError> {
     let sql = bind_schema(
-        "SELECT json, finished_at, expires_at FROM __SCHEMA__.job_results
+        "SELECT json, finished_at, expires_at, class FROM __SCHEMA__.job_results
          WHERE jid = $1 AND expires_at > $2",
         inner.schema(),
     );
-    let row: Option<(String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&sql)
+    let row: Option<(String, DateTime<Utc>, DateTime<Utc>, String)> = sqlx::query_as(&sql)
         .bind(&p.jid)
         .bind(p.now)
         .fetch_optional(&inner.pool)
         .await
         .or_backend(&inner.cx)?;
-    Ok(row.map(|(json, f, e)| StoredResult::new(json, f, e)))
+    Ok(row.map(|(json, f, e, class)| StoredResult::new(json, f, e).with_class(class)))
 }
 
 /// Where `p.jid` is.

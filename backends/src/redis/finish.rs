@@ -99,7 +99,7 @@ pub(super) async fn job_finish(
         head.clear();
         let failed = u8::from(item.failed);
         let rescued = u8::from(t.rescues > 0);
-        let result = super::results::record(&k, item, p.now);
+        let result = super::results::record(k, item, p.now);
         let locked = u8::from(lock.is_some()) + 2 * u8::from(result.is_some());
         // Writing to a String cannot fail.
         let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");

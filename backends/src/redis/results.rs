@@ -39,7 +39,8 @@ pub(super) fn record(
         return None;
     }
     let expires_at = result_expiry(now, result.ttl);
-    let stored = StoredResult::new(result.json.clone(), now, expires_at);
+    let stored =
+        StoredResult::new(result.json.clone(), now, expires_at).with_class(&item.job.class);
     let ttl_ms = u64::try_from(result.ttl.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);

@@ -145,6 +145,7 @@ async fn apply(
                 let r = f.result.as_ref()?;
                 matches!(f.outcome, FinishOutcome::Completed).then_some((
                     f.job.jid.as_str(),
+                    f.job.class.as_str(),
                     r,
                     p.now,
                 ))

@@ -46,22 +46,25 @@ pub(super) async fn job_progress(db: &Db, p: ProgressParams) -> Result<bool, Bac
     Ok(written)
 }
 
-/// Writes the results of the settled items `kept` (jid, result, now) inside `tx`.
+/// Writes the results of the settled items `kept` (jid, class, result, now) inside `tx`.
 pub(super) async fn store(
     db: &Db,
     tx: &mut Tx<'_>,
-    kept: &[(&str, &ResultWrite, DateTime<Utc>)],
+    kept: &[(&str, &str, &ResultWrite, DateTime<Utc>)],
 ) -> Result<(), BackendError> {
-    for (jid, result, now) in kept {
+    for (jid, class, result, now) in kept {
         sqlx::query(
-            "INSERT INTO job_results (jid, json, finished_at, expires_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO job_results (jid, json, finished_at, expires_at, class)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (jid) DO UPDATE SET json = excluded.json,
-                 finished_at = excluded.finished_at, expires_at = excluded.expires_at",
+                 finished_at = excluded.finished_at, expires_at = excluded.expires_at,
+                 class = excluded.class",
         )
         .bind(jid)
         .bind(&result.json)
         .bind(micros(*now))
         .bind(micros(result_expiry(*now, result.ttl)))
+        .bind(class)
         .execute(&mut **tx)
         .await
         .or_backend(&db.cx)?;
@@ -74,21 +77,26 @@ pub(super) async fn job_result(
     db: &Db,
     p: JidParams,
 ) -> Result<Option<StoredResult>, BackendError> {
-    let row: Option<(String, i64, i64)> = sqlx::query_as(
-        "SELECT json, finished_at, expires_at FROM job_results WHERE jid = ?1 AND expires_at > ?2",
+    let row: Option<(String, i64, i64, String)> = sqlx::query_as(
+        "SELECT json, finished_at, expires_at, class FROM job_results
+         WHERE jid = ?1 AND expires_at > ?2",
     )
     .bind(&p.jid)
     .bind(micros(p.now))
     .fetch_optional(&db.readers)
     .await
     .or_backend(&db.cx)?;
-    Ok(row.map(|(json, f, e)| StoredResult::new(json, from_micros(f), from_micros(e))))
+    Ok(row.map(|(json, f, e, class)| {
+        StoredResult::new(json, from_micros(f), from_micros(e)).with_class(class)
+    }))
 }
 
 /// Where `p.jid` is.
 pub(super) async fn job_status(db: &Db, p: JidParams) -> Result<JobStatus, BackendError> {
     let mut read = db.read().await?;
-    let row: Option<(String, i64, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+    /// State, run_at, queue, payload, lease token.
+    type Row = (String, i64, String, Vec<u8>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT state, run_at, queue, CAST(payload AS BLOB), lease_token FROM jobs WHERE jid = ?1",
     )
     .bind(&p.jid)

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod busy;
 pub mod dashboard;
 pub mod job_metrics;
+pub mod job_status;
 pub mod limits;
 pub mod locks;
 pub mod metrics;

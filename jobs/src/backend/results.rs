@@ -135,6 +135,10 @@ pub struct StoredResult {
     pub finished_at: DateTime<Utc>,
     /// When the result is removed.
     pub expires_at: DateTime<Utc>,
+    /// The job's wire name, so the dashboard redacts the result of a job that declares
+    /// redaction (see [`crate::redact`]).
+    #[serde(default)]
+    pub class: String,
 }
 
 impl StoredResult {
@@ -144,7 +148,14 @@ impl StoredResult {
             json,
             finished_at,
             expires_at,
+            class: String::new(),
         }
+    }
+
+    /// Names the job's wire name.
+    pub fn with_class(mut self, class: impl Into<String>) -> Self {
+        self.class = class.into();
+        self
     }
 
     /// The record backends store in one text value (Redis): the value kept as JSON.

@@ -161,7 +161,7 @@ impl Backend for MemoryBackend {
             st.free_slot(&leased.job, &item.token.0);
             st.progress_end(&leased.job.jid);
             if let (Some(result), FinishOutcome::Completed) = (item.result, &item.outcome) {
-                st.result_store(&leased.job.jid, result, p.now);
+                st.result_store(&leased.job, result, p.now);
             }
             let mut job = item.job;
             job.at = None;

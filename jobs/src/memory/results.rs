@@ -45,9 +45,15 @@ impl State {
     }
 
     /// Stores the result of a settle that applied.
-    pub(super) fn result_store(&mut self, jid: &str, result: ResultWrite, now: DateTime<Utc>) {
-        let stored = StoredResult::new(result.json, now, result_expiry(now, result.ttl));
-        self.reports.results.insert(jid.to_owned(), stored);
+    pub(super) fn result_store(
+        &mut self,
+        job: &crate::envelope::JobEnvelope,
+        result: ResultWrite,
+        now: DateTime<Utc>,
+    ) {
+        let stored = StoredResult::new(result.json, now, result_expiry(now, result.ttl))
+            .with_class(&job.class);
+        self.reports.results.insert(job.jid.clone(), stored);
     }
 
     /// The result of `jid`, unless it expired.

@@ -27,6 +27,7 @@ pub async fn result_stored_with_success_settle(b: Subject) -> CaseResult {
     assert_eq!(stored.json, json, "the value is kept unchanged");
     assert_eq!(stored.finished_at, at(10));
     assert_eq!(stored.expires_at, at(3610));
+    assert_eq!(stored.class, CLASS, "the job's wire name is kept with it");
     assert_eq!(
         b.job_status(JidParams::new(&j.jid, at(11))).await?,
         JobStatus::Succeeded {

@@ -15,6 +15,7 @@ CREATE TABLE __SCHEMA__.job_progress (
 -- comes back byte for byte.
 CREATE TABLE __SCHEMA__.job_results (
     jid         text        NOT NULL PRIMARY KEY,
+    class       text        NOT NULL,
     json        text        NOT NULL,
     finished_at timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL
