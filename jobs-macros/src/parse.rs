@@ -30,11 +30,12 @@ mod kw {
     syn::custom_keyword!(redact);
     syn::custom_keyword!(active_job);
     syn::custom_keyword!(cancel_grace);
+    syn::custom_keyword!(result_ttl);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`, `active_job`, `cancel_grace`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`, `active_job`, `cancel_grace`, `result_ttl`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -58,6 +59,8 @@ pub(crate) struct RawArgs {
     pub active_job: Option<proc_macro2::Span>,
     /// `cancel_grace = "30s"`.
     pub cancel_grace: Option<Expr>,
+    /// `result_ttl = "1h"`.
+    pub result_ttl: Option<Expr>,
 }
 
 /// Reads the attribute's arguments, recording every error in `cx`.
@@ -124,7 +127,8 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         on_exhausted,
         priority,
         expires_in,
-        cancel_grace
+        cancel_grace,
+        result_ttl
     );
     if input.peek(kw::unique) {
         let key: kw::unique = input.parse()?;

@@ -78,6 +78,8 @@ pub(crate) struct Options {
     pub redact: Vec<usize>,
     /// `active_job`: performed for Active Job's wrapper payloads.
     pub active_job: Option<Span>,
+    /// `result_ttl = ".."`: how long the job's result is kept, in ms.
+    pub result_ttl: Option<(u64, Span)>,
 }
 
 /// `retry = ...`.
@@ -193,6 +195,9 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         expires_in: raw
             .expires_in
             .and_then(|e| crate::flow::duration(cx, "expires_in", &e)),
+        result_ttl: raw
+            .result_ttl
+            .and_then(|e| crate::flow::duration(cx, "result_ttl", &e)),
         on_exhausted: raw.on_exhausted.and_then(|e| match ungroup(&e) {
             Expr::Path(_) => Some(e),
             _ => {

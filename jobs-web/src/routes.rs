@@ -103,6 +103,7 @@ pub(crate) fn all() -> Routes {
         .read("/metrics", metrics::page)
         .read("/metrics/{class}", job_metrics::page)
         .read("/actions", actions::list)
+        .read("/jobs/{jid}", job_status::page)
         .read("/{set}", sets::list)
         .read("/{set}/confirm", sets::confirm)
         .act("/{set}/action", sets::act)

@@ -392,6 +392,18 @@ macro_rules! conformance_suite {
                 the_heartbeat_delivers_a_cancel_without_the_channel,
                 a_job_ignoring_its_cancel_is_aborted_after_its_grace,
             }
+            progress {
+                progress_fenced_by_lease,
+                status_follows_the_job,
+                progress_writes_are_throttled,
+            }
+            results {
+                result_stored_with_success_settle,
+                lost_settle_stores_no_result,
+            }
+            results_worker {
+                worker_keeps_results_and_progress,
+            }
         }
     };
 }

@@ -46,6 +46,7 @@ mod process;
 mod promote;
 mod push;
 mod reserve;
+mod results;
 mod rows;
 mod schedule;
 mod sets;
@@ -298,7 +299,10 @@ impl Backend for PostgresBackend {
     }
 
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        lease::lease_rescue(&self.inner, p).await
+        let now = p.now;
+        let rescued = lease::lease_rescue(&self.inner, p).await?;
+        results::purge(&self.inner, now).await?;
+        Ok(rescued)
     }
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
@@ -326,6 +330,18 @@ impl Backend for PostgresBackend {
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
+    }
+
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
 }
 

@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "cancel",
         include_str!("../../sql/postgres/migrations/0011_cancel.sql"),
     ),
+    (
+        12,
+        "progress_results",
+        include_str!("../../sql/postgres/migrations/0012_progress_results.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

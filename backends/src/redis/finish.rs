@@ -128,7 +128,8 @@ async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendE
         head.clear();
         let failed = u8::from(item.failed);
         let rescued = u8::from(t.rescues > 0);
-        let locked = u8::from(lock.is_some());
+        let result = super::results::record(k, item, p.now);
+        let locked = u8::from(lock.is_some()) + 2 * u8::from(result.is_some());
         // Writing to a String cannot fail.
         let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");
         inv.arg(head.as_str()).arg(t.raw);
@@ -139,6 +140,9 @@ async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendE
             inv.arg(k.unique(&lock.key))
                 .arg(&lock.key)
                 .arg(&item.job.jid);
+        }
+        if let Some((key, record, ttl_ms, expiry)) = result {
+            inv.arg(key).arg(record).arg(ttl_ms).arg(expiry);
         }
     }
     let reply: Vec<i64> = inner.eval(&inv).await?;

@@ -79,6 +79,7 @@ mod push;
 mod push_pool;
 mod raw;
 mod reserve;
+mod results;
 mod schedule;
 mod scripts;
 mod sets;
@@ -347,7 +348,10 @@ impl Backend for RedisBackend {
     }
 
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        lease::lease_rescue(&self.inner, p).await
+        let now = p.now;
+        let rescued = lease::lease_rescue(&self.inner, p).await?;
+        results::purge(&self.inner, now).await?;
+        Ok(rescued)
     }
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
@@ -375,6 +379,18 @@ impl Backend for RedisBackend {
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
+    }
+
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
 }
 

@@ -92,3 +92,9 @@ pub(crate) static RATE: LazyLock<Script> =
 /// The concurrency and rate limits in use, for the dashboard.
 pub(crate) static LIMITS_LIST: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/limits_list.lua"))));
+/// Stores a running job's progress, fenced by its lease (`results.rs`).
+pub(crate) static PROGRESS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/progress.lua")));
+/// Whether a job runs, with its current run's progress (`results.rs`).
+pub(crate) static RUNNING: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/running.lua")));

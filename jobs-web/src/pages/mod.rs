@@ -6,6 +6,7 @@ pub mod busy;
 pub mod cancel;
 pub mod dashboard;
 pub mod job_metrics;
+pub mod job_status;
 pub mod limits;
 pub mod locks;
 pub mod metrics;

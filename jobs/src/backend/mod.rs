@@ -22,6 +22,7 @@ mod lease;
 mod limits;
 pub mod metrics;
 mod params;
+mod results;
 mod schedule;
 mod traced;
 
@@ -38,6 +39,10 @@ pub use limits::{
 };
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
+pub use results::{
+    result_expiry, JidParams, JobStatus, Progress, ProgressParams, ResultWrite, StoredResult,
+    DEFAULT_RESULT_MAX_BYTES, DEFAULT_RESULT_TTL, MAX_PROGRESS_BYTES,
+};
 pub use schedule::*;
 pub use traced::Traced;
 
@@ -152,6 +157,35 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported {
             backend: self.name(),
             operation: "cancel_listen",
+        })
+    }
+
+    /// Store the progress of a running job (see [`Progress`]); returns `false`, writing
+    /// nothing, when `token` is no longer the job's lease (it was rescued or settled). A
+    /// rescued run's progress is never reported as running.
+    async fn job_progress(&self, params: ProgressParams) -> Result<bool, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job progress",
+        })
+    }
+
+    /// Where the job `params.jid` is, as far as the backend knows (see [`JobStatus`]).
+    async fn job_status(&self, params: JidParams) -> Result<JobStatus, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job status",
+        })
+    }
+
+    /// The result the job `params.jid` returned, while it is kept (see [`ResultWrite`]).
+    async fn job_result(&self, params: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job results",
         })
     }
 }

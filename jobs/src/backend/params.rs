@@ -201,6 +201,9 @@ pub struct Finish {
     pub outcome: FinishOutcome,
     /// Whether the run failed, for the `failed` counters.
     pub failed: bool,
+    /// The job's return value, stored with a completed settle in the same atomic step (see
+    /// [`ResultWrite`](super::ResultWrite)); a lost settle stores none.
+    pub result: Option<super::ResultWrite>,
 }
 
 impl Finish {
@@ -212,7 +215,14 @@ impl Finish {
             job,
             outcome,
             failed,
+            result: None,
         }
+    }
+
+    /// Stores `result` with the settle (meaningful with [`FinishOutcome::Completed`]).
+    pub fn with_result(mut self, result: super::ResultWrite) -> Self {
+        self.result = Some(result);
+        self
     }
 }
 

@@ -12,11 +12,13 @@ mod builder;
 mod cancel;
 mod default;
 mod enqueued;
+mod results;
 
 pub use builder::Enqueue;
 pub use cancel::CancelError;
 pub use default::{set_default_client, JOBS_URL};
 pub use enqueued::{Enqueued, OnConflict};
+pub use results::ResultError;
 
 use std::sync::Arc;
 

@@ -125,6 +125,7 @@ pub struct JobContext {
     job: Arc<JobEnvelope>,
     states: States,
     cancel: tokio_util::sync::CancellationToken,
+    progress: Option<Arc<super::progress::ProgressWriter>>,
 }
 
 impl JobContext {
@@ -134,6 +135,7 @@ impl JobContext {
             job,
             states,
             cancel: tokio_util::sync::CancellationToken::new(),
+            progress: None,
         }
     }
 
@@ -176,6 +178,17 @@ impl JobContext {
     /// The job's cancellation token, to hand to code that takes one.
     pub fn cancel_token(&self) -> &tokio_util::sync::CancellationToken {
         &self.cancel
+    }
+
+    /// Gives the run a progress writer (the worker does, for each run it performs).
+    pub fn with_progress(mut self, writer: Arc<super::progress::ProgressWriter>) -> Self {
+        self.progress = Some(writer);
+        self
+    }
+
+    /// The run's progress writer, when it runs in a worker.
+    pub fn progress_writer(&self) -> Option<&Arc<super::progress::ProgressWriter>> {
+        self.progress.as_ref()
     }
 
     /// The job id.

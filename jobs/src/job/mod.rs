@@ -10,6 +10,7 @@ mod limiter;
 mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
+mod progress;
 mod unique;
 
 pub use args::ArgsError;
@@ -19,6 +20,7 @@ pub use limits::{Concurrency, Rate};
 pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
+pub use progress::{ProgressError, ProgressWriter, DEFAULT_PROGRESS_INTERVAL};
 pub use unique::Unique;
 
 use std::time::Duration;
@@ -125,6 +127,9 @@ pub struct JobOptions {
     /// How long a cancelled run may go on before the worker aborts it (default: the
     /// worker's, 30 s; `#[job(cancel_grace = "10s")]`).
     pub cancel_grace: Option<Duration>,
+    /// How long the job's result is kept (`#[job(result_ttl = "1h")]`); `None` uses the
+    /// worker's default ([`DEFAULT_RESULT_TTL`](crate::backend::DEFAULT_RESULT_TTL), 24 h).
+    pub result_ttl: Option<Duration>,
 }
 
 impl JobOptions {
@@ -148,6 +153,7 @@ impl JobOptions {
             params: &[],
             active_job: false,
             cancel_grace: None,
+            result_ttl: None,
         }
     }
 
@@ -161,6 +167,19 @@ impl JobOptions {
     /// ```
     pub const fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = Some(grace);
+        self
+    }
+
+
+    /// Keeps the job's result for `ttl` (`#[job(result_ttl = "1h")]`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = jobs::JobOptions::new().result_ttl(Duration::from_secs(3600));
+    /// assert_eq!(options.result_ttl, Some(Duration::from_secs(3600)));
+    /// ```
+    pub const fn result_ttl(mut self, ttl: Duration) -> Self {
+        self.result_ttl = Some(ttl);
         self
     }
 

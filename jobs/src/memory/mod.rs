@@ -13,6 +13,7 @@ mod cancel;
 mod flow;
 mod limits;
 mod metrics;
+mod results;
 mod schedule;
 mod state;
 
@@ -161,6 +162,10 @@ impl Backend for MemoryBackend {
                 continue;
             };
             st.free_slot(&leased.job, &item.token.0);
+            st.progress_end(&leased.job.jid);
+            if let (Some(result), FinishOutcome::Completed) = (item.result, &item.outcome) {
+                st.result_store(&leased.job, result, p.now);
+            }
             let mut job = item.job;
             job.at = None;
             // The run ended: whatever killed processes before, it was not this job this time.
@@ -276,6 +281,7 @@ impl Backend for MemoryBackend {
             for (_, token) in &expired {
                 if let Some(leased) = st.leased.remove(token) {
                     st.free_slot(&leased.job, token);
+                    st.progress_end(&leased.job.jid);
                     let count = st.rescues.get(&leased.job.jid).copied().unwrap_or(0) + 1;
                     if count >= p.max_rescues {
                         tracing::error!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
@@ -292,6 +298,7 @@ impl Backend for MemoryBackend {
                 }
             }
             st.processes.retain(|_, proc| proc.expires_at > now);
+            st.results_purge(p.now);
             st.sweep_slots();
             expired.len() as u64
         };
@@ -308,6 +315,18 @@ impl Backend for MemoryBackend {
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         let now = p.clock.host_time(p.now);
         Ok(self.lock().rate_take(&p, now))
+    }
+
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        Ok(self.lock().progress_write(p))
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        Ok(self.lock().status(&p.jid, p.now))
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        Ok(self.lock().result_get(&p.jid, p.now))
     }
 
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {

@@ -148,6 +148,8 @@ pub(super) struct State {
     pub(super) cancelled: TimeSet,
     /// Cancel requests for running jobs: jid -> when requested (see `cancel.rs`).
     pub(super) cancels: HashMap<String, DateTime<Utc>>,
+    /// Progress reports and results (see `results.rs`).
+    pub(super) reports: super::results::Reports,
 }
 
 impl State {

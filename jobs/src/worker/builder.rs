@@ -54,6 +54,7 @@ impl Worker {
             #[cfg(feature = "health-http")]
             metrics_text: None,
             cancel_grace: super::cancel::DEFAULT_CANCEL_GRACE,
+            results: Default::default(),
         }
     }
 }
@@ -97,6 +98,8 @@ pub struct WorkerBuilder {
     #[cfg(feature = "health-http")]
     metrics_text: Option<super::MetricsText>,
     cancel_grace: Duration,
+    /// Result cap and retention, progress throttle (see `results.rs`).
+    pub(super) results: super::results::ResultSettings,
 }
 
 impl WorkerBuilder {
@@ -385,6 +388,7 @@ impl WorkerBuilder {
         rt.max_rescues = self.max_rescues;
         rt.lease_ttl = self.timings.lease_ttl;
         rt.cancel_grace = self.cancel_grace;
+        rt.results = self.results;
         let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,

@@ -25,6 +25,7 @@ mod limits;
 pub(crate) mod processor;
 mod queues;
 pub(crate) mod recorder;
+mod results;
 mod run;
 mod settle;
 
@@ -114,6 +115,8 @@ pub(crate) struct Runtime {
     pub(crate) cancels: cancel::Cancels,
     /// How long a cancelled job that declares no `cancel_grace` may go on before it is aborted.
     pub(crate) cancel_grace: Duration,
+    /// Result cap and retention, progress throttle (see `results.rs`).
+    pub(crate) results: results::ResultSettings,
 }
 
 impl Runtime {
@@ -134,6 +137,7 @@ impl Runtime {
             lease_ttl: Duration::from_secs(60),
             cancels: cancel::Cancels::default(),
             cancel_grace: cancel::DEFAULT_CANCEL_GRACE,
+            results: results::ResultSettings::default(),
         }
     }
 

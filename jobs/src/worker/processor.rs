@@ -28,13 +28,24 @@ use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
-use crate::job::{ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
+use crate::job::{
+    ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, ProgressWriter,
+};
 use crate::registry::JobRegistration;
 use crate::retry::plan_failure;
 use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
 pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
+    execute_with(rt, job, None).await
+}
+
+/// [`execute`], giving the job's context the run's progress writer.
+pub(crate) async fn execute_with(
+    rt: &Runtime,
+    job: Arc<JobEnvelope>,
+    progress: Option<Arc<ProgressWriter>>,
+) -> (JobResult, JobOptions) {
     #[cfg(not(feature = "otel"))]
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
     // Feature `otel`: the same span, continuing the trace the job carries.
@@ -51,7 +62,10 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
         let perform = reg.perform;
         let cancel = rt.cancels.register(&job.jid);
         let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
-        let ctx = JobContext::new(job.clone(), rt.states.clone()).with_cancel(cancel.clone());
+        let mut ctx = JobContext::new(job.clone(), rt.states.clone()).with_cancel(cancel.clone());
+        if let Some(writer) = progress {
+            ctx = ctx.with_progress(writer);
+        }
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
@@ -227,6 +241,14 @@ pub(crate) fn plan(
             tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, %reason, "job cancelled");
             return Finish::new(token, job, FinishOutcome::Cancelled, false);
         }
+        Ok(Outcome::Returned { json }) => match super::results::keep(rt, options, json) {
+            Ok(result) => {
+                tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, result_bytes = result.json.len(), "job done");
+                return Finish::new(token, job, FinishOutcome::Completed, false)
+                    .with_result(result);
+            }
+            Err(failure) => failure,
+        },
         Err(Failure {
             snooze_until: Some(at),
             message,
@@ -316,6 +338,7 @@ pub(crate) async fn process(
     let job = Arc::new(job);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
+    let writer = super::results::writer(&rt, &backend, &token, &job.jid);
     let started = std::time::Instant::now();
     // Boxed, so the task's own future stays small and spawning it copies little.
     // The lease check comes first, so a process woken long after its lease lapsed (it was
@@ -331,9 +354,11 @@ pub(crate) async fn process(
             drop(permit);
             return;
         }
-        ended = Box::pin(execute(&rt, job.clone())) => Some(ended),
+        ended = Box::pin(execute_with(&rt, job.clone(), Some(writer.clone()))) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };
+    // The last report is stored before the outcome, whatever the throttle held back.
+    super::results::flush(&writer).await;
     rt.running_remove(key);
     let cancelled = rt.cancels.unregister(&job.jid);
     // The run is over: the job's other holders are gone unless a middleware kept them.
