@@ -36,6 +36,7 @@ pub use job::{
     JobContext, JobOptions, JobResult, LimitError, Limiter, Outcome, Rate, State, StateKey, States,
     Unique,
 };
+pub use job::{Iteration, StepError, STEPS_FIELD};
 pub use jobs_macros::job;
 pub use registry::Registry;
 pub use shutdown::shutdown_signal;

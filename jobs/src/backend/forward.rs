@@ -89,6 +89,9 @@ macro_rules! forward_backend {
                 async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, rate_acquire(p))
                 }
+                async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_checkpoint(p))
+                }
                 fn metrics(&self) -> Option<&dyn MetricsStore> {
                     #[allow(unused_variables)]
                     let $mthis = self;

@@ -14,6 +14,7 @@
 //!    instrument themselves.
 
 mod admin;
+mod checkpoint;
 mod error;
 mod flow;
 mod forward;
@@ -25,6 +26,7 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use checkpoint::CheckpointParams;
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -116,5 +118,17 @@ pub trait Backend: Send + Sync + 'static {
     /// ```
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         None
+    }
+
+    /// Store a running job's step progress with the job, fenced by its lease (see
+    /// [`CheckpointParams`]); returns the token that holds the lease from now on. The
+    /// default refuses with [`BackendError::Unsupported`]: a backend without it runs
+    /// resumable jobs, but a job that reaches a checkpoint fails.
+    async fn job_checkpoint(&self, params: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_checkpoint (resumable steps)",
+        })
     }
 }

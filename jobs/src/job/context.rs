@@ -124,12 +124,26 @@ impl States {
 pub struct JobContext {
     job: Arc<JobEnvelope>,
     states: States,
+    /// This run's step progress (`steps/`).
+    steps: Arc<super::steps::Steps>,
 }
 
 impl JobContext {
     /// The context of running `job` with `states`.
     pub fn new(job: Arc<JobEnvelope>, states: States) -> Self {
-        JobContext { job, states }
+        let steps = super::steps::Steps::detached(&job);
+        JobContext { job, states, steps }
+    }
+
+    /// The same context, its step progress saved through `steps` (the worker's run).
+    pub(crate) fn with_steps(mut self, steps: Arc<super::steps::Steps>) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// This run's step progress.
+    pub(crate) fn steps(&self) -> &Arc<super::steps::Steps> {
+        &self.steps
     }
 
     /// The job id.

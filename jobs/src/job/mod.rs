@@ -10,6 +10,7 @@ mod limiter;
 mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
+pub(crate) mod steps;
 mod unique;
 
 pub use args::ArgsError;
@@ -19,6 +20,7 @@ pub use limits::{Concurrency, Rate};
 pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
+pub use steps::{Iteration, StepError, STEPS_FIELD};
 pub use unique::Unique;
 
 use std::time::Duration;

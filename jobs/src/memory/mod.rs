@@ -9,6 +9,7 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod checkpoint;
 mod flow;
 mod limits;
 mod metrics;
@@ -303,6 +304,10 @@ impl Backend for MemoryBackend {
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         let now = p.clock.host_time(p.now);
         Ok(self.lock().rate_take(&p, now))
+    }
+
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        self.checkpoint(p)
     }
 
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {

@@ -367,6 +367,8 @@ impl WorkerBuilder {
         rt.dead_limits = self.dead_limits;
         rt.max_rescues = self.max_rescues;
         rt.lease_ttl = self.timings.lease_ttl;
+        let handle = WorkerHandle::new();
+        rt.stopping = handle.stop.clone();
         let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,
@@ -377,7 +379,7 @@ impl WorkerBuilder {
             tag: self.tag,
             handle_signals: self.handle_signals,
             scheduler: self.scheduler.map(Arc::new),
-            handle: WorkerHandle::new(),
+            handle,
             id: process_id(),
             health,
             queue_sampler: self.queue_sampler,

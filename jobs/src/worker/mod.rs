@@ -108,6 +108,9 @@ pub(crate) struct Runtime {
     pub(crate) held: held::HeldLeases,
     /// The lease TTL the worker asks for.
     pub(crate) lease_ttl: Duration,
+    /// Cancelled when the worker is asked to stop: resumable jobs stop at their next
+    /// checkpoint (`job/steps`).
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Runtime {
@@ -126,6 +129,7 @@ impl Runtime {
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

@@ -28,13 +28,18 @@ use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
+use crate::job::steps::{self, Link, Steps};
 use crate::job::{ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome};
 use crate::registry::JobRegistration;
 use crate::retry::plan_failure;
 use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
+pub(crate) async fn execute(
+    rt: &Runtime,
+    job: Arc<JobEnvelope>,
+    steps: Arc<Steps>,
+) -> (JobResult, JobOptions) {
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
     async {
         let (reg, args, kinds) = match lookup(rt, &job) {
@@ -43,7 +48,7 @@ pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, 
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let ctx = JobContext::new(job.clone(), rt.states.clone());
+        let ctx = JobContext::new(job.clone(), rt.states.clone()).with_steps(steps);
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
@@ -269,6 +274,7 @@ pub(crate) async fn process(
         return;
     }
     let job = Arc::new(job);
+    let steps = link_steps(&rt, &backend, &job, &token);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
     let started = std::time::Instant::now();
@@ -280,17 +286,41 @@ pub(crate) async fn process(
         _ = rt.held.lapsed(&token, rt.lease_ttl) => {
             rt.running_remove(key);
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
-            rt.release(&token);
+            rt.release(&steps.current().1);
             crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
             drop(permit);
             return;
         }
-        ended = Box::pin(execute(&rt, job.clone())) => Some(ended),
+        ended = Box::pin(execute(&rt, job.clone(), steps.clone())) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };
     rt.running_remove(key);
     // The run is over: the job's other holders are gone unless a middleware kept them.
-    let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
+    // A run that saved step progress goes on with that envelope, under the lease's token
+    // now (a checkpoint may re-issue it).
+    let (saved, token) = steps.current();
+    let mut job = match saved {
+        Some(saved) => saved,
+        None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
+    };
+    if let Some((Err(_), _)) = &outcome {
+        if steps.was_interrupted() {
+            // Stopped at a checkpoint by the shutdown: its progress is stored; back to the
+            // queue, no attempt counted.
+            tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");
+            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
+            requeue(
+                &rt,
+                Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+            )
+            .await;
+            drop(permit);
+            return;
+        }
+    }
+    if let Some((Ok(Outcome::Done), _)) = &outcome {
+        steps::clear(&mut job);
+    }
     let Some((result, options)) = outcome else {
         crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
         requeue(
@@ -316,6 +346,23 @@ pub(crate) async fn process(
     }
     settler.send(finish).await;
     drop(permit);
+}
+
+/// This run's step progress, saved with the job under lease `token` (`job/steps`).
+fn link_steps(
+    rt: &Arc<Runtime>,
+    backend: &Arc<dyn Backend>,
+    job: &Arc<JobEnvelope>,
+    token: &LeaseToken,
+) -> Arc<Steps> {
+    let held = rt.clone();
+    let link = Link {
+        backend: backend.clone(),
+        clock: rt.clock.clone(),
+        stopping: rt.stopping.clone(),
+        rekey: Box::new(move |old, new| held.held.rekey(old, new)),
+    };
+    Steps::linked(job, token.clone(), link)
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store
