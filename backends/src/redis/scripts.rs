@@ -90,3 +90,6 @@ pub(crate) static RATE: LazyLock<Script> =
 /// The concurrency and rate limits in use, for the dashboard.
 pub(crate) static LIMITS_LIST: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/limits_list.lua"))));
+/// Replaces a leased job's in-flight record with the job carrying its step progress.
+pub(crate) static CHECKPOINT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/checkpoint.lua"))));
