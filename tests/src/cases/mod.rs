@@ -20,6 +20,8 @@ pub mod push_reserve;
 pub mod rate;
 pub mod schedule;
 pub mod scheduled;
+pub mod steps;
+pub mod steps_worker;
 pub mod unique;
 pub mod worker;
 pub mod worker_policy;
