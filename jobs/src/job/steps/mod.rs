@@ -113,6 +113,9 @@ impl Progress {
     }
 }
 
+/// Told when the store names a lease by a new token: `(old, new)`.
+pub(crate) type Rekey = Box<dyn Fn(&LeaseToken, &LeaseToken) + Send + Sync>;
+
 /// Where a run's progress is written: the store, under the run's lease.
 pub(crate) struct Link {
     pub(crate) backend: Arc<dyn Backend>,
@@ -120,7 +123,7 @@ pub(crate) struct Link {
     /// Cancelled when the worker is asked to stop.
     pub(crate) stopping: CancellationToken,
     /// Told when the store hands out a new token for the lease (old, new).
-    pub(crate) rekey: Box<dyn Fn(&LeaseToken, &LeaseToken) + Send + Sync>,
+    pub(crate) rekey: Rekey,
 }
 
 struct Inner {
