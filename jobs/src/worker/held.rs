@@ -178,6 +178,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_rekeyed_lease_is_held_and_watched_under_either_token() {
+        let held = HeldLeases::default();
+        let (old, new) = (LeaseToken("old".into()), LeaseToken("new".into()));
+        let ttl = Duration::from_secs(10);
+        held.hold(&old, Instant::now());
+        held.rekey(&old, &new);
+        assert_eq!(held.tokens(), vec![new.clone()], "beats list the new token");
+        tokio::time::advance(Duration::from_secs(8)).await;
+        held.confirm(std::slice::from_ref(&new), Instant::now(), ttl);
+        let start = Instant::now();
+        held.lapsed(&old, ttl).await;
+        assert_eq!(
+            start.elapsed(),
+            ttl,
+            "the run watching its first token sees the new token's confirmation"
+        );
+        held.release(&new);
+        assert!(held.tokens().is_empty() && held.current(&old) == old);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_released_lease_never_lapses_and_counts_are_kept() {
         let held = HeldLeases::default();
         let token = LeaseToken("t".into());
