@@ -37,6 +37,7 @@ pub use job::{
     JobContext, JobOptions, JobResult, LimitError, Limiter, Outcome, ProgressError, ProgressWriter,
     Rate, State, StateKey, States, Unique, DEFAULT_PROGRESS_INTERVAL,
 };
+pub use job::{Iteration, StepError, STEPS_FIELD};
 pub use jobs_macros::job;
 pub use registry::Registry;
 pub use shutdown::shutdown_signal;

@@ -313,6 +313,17 @@ macro_rules! conformance_suite {
                 keys_are_independent,
                 rate_usage_is_listed,
             }
+            steps {
+                a_checkpoint_survives_a_rescue,
+                a_fenced_off_run_cannot_write_steps,
+                the_answered_token_settles_the_job,
+                requeue_and_retry_keep_the_progress,
+                a_checkpoint_clears_the_rescue_count,
+            }
+            steps_worker {
+                a_failure_inside_a_step_retries_from_that_step,
+                shutdown_stops_at_a_checkpoint_and_the_job_resumes,
+            }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,
                 a_slow_clock_does_not_keep_expired_leases,

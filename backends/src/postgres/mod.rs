@@ -31,6 +31,7 @@
 mod actions;
 mod age;
 mod cancel;
+mod checkpoint;
 mod config;
 mod error;
 mod facts;
@@ -307,6 +308,10 @@ impl Backend for PostgresBackend {
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
         age::priority_age(&self.inner, p).await
+    }
+
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.inner, p).await
     }
 
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {

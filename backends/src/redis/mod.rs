@@ -62,6 +62,7 @@ mod actions;
 mod age;
 mod blocking;
 mod cancel;
+mod checkpoint;
 mod clock;
 mod config;
 mod error;
@@ -356,6 +357,10 @@ impl Backend for RedisBackend {
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
         age::priority_age(&self.inner, p).await
+    }
+
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.inner, p).await
     }
 
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {

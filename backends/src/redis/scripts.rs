@@ -98,3 +98,6 @@ pub(crate) static PROGRESS: LazyLock<Script> =
 /// Whether a job runs, with its current run's progress (`results.rs`).
 pub(crate) static RUNNING: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/running.lua")));
+/// Replaces a leased job's in-flight record with the job carrying its step progress.
+pub(crate) static CHECKPOINT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/checkpoint.lua"))));

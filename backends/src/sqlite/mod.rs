@@ -29,6 +29,7 @@
 mod actions;
 mod age;
 mod cancel;
+mod checkpoint;
 mod config;
 mod db;
 mod error;
@@ -200,6 +201,10 @@ impl Backend for SqliteBackend {
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
         age::priority_age(&self.db, p).await
+    }
+
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.db, p).await
     }
 
     async fn rate_acquire(&self, params: RateAcquireParams) -> Result<RateDecision, BackendError> {

@@ -98,6 +98,9 @@ macro_rules! forward_backend {
                 async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_result(p))
                 }
+                async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_checkpoint(p))
+                }
                 fn metrics(&self) -> Option<&dyn MetricsStore> {
                     #[allow(unused_variables)]
                     let $mthis = self;

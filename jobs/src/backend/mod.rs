@@ -15,6 +15,7 @@
 
 mod admin;
 mod cancel;
+mod checkpoint;
 mod error;
 mod flow;
 mod forward;
@@ -30,6 +31,7 @@ pub use admin::*;
 pub use cancel::{
     broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
 };
+pub use checkpoint::CheckpointParams;
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -186,6 +188,18 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported {
             backend: self.name(),
             operation: "job results",
+        })
+    }
+
+    /// Store a running job's step progress with the job, fenced by its lease (see
+    /// [`CheckpointParams`]); returns the token that holds the lease from now on. The
+    /// default refuses with [`BackendError::Unsupported`]: a backend without it runs
+    /// resumable jobs, but a job that reaches a checkpoint fails.
+    async fn job_checkpoint(&self, params: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_checkpoint (resumable steps)",
         })
     }
 }

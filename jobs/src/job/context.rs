@@ -126,14 +126,18 @@ pub struct JobContext {
     states: States,
     cancel: tokio_util::sync::CancellationToken,
     progress: Option<Arc<super::progress::ProgressWriter>>,
+    /// This run's step progress (`steps/`).
+    steps: Arc<super::steps::Steps>,
 }
 
 impl JobContext {
     /// The context of running `job` with `states`.
     pub fn new(job: Arc<JobEnvelope>, states: States) -> Self {
+        let steps = super::steps::Steps::detached(&job);
         JobContext {
             job,
             states,
+            steps,
             cancel: tokio_util::sync::CancellationToken::new(),
             progress: None,
         }
@@ -189,6 +193,17 @@ impl JobContext {
     /// The run's progress writer, when it runs in a worker.
     pub fn progress_writer(&self) -> Option<&Arc<super::progress::ProgressWriter>> {
         self.progress.as_ref()
+    }
+
+    /// The same context, its step progress saved through `steps` (the worker's run).
+    pub(crate) fn with_steps(mut self, steps: Arc<super::steps::Steps>) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// This run's step progress.
+    pub(crate) fn steps(&self) -> &Arc<super::steps::Steps> {
+        &self.steps
     }
 
     /// The job id.

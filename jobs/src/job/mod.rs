@@ -11,6 +11,7 @@ mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
 mod progress;
+pub(crate) mod steps;
 mod unique;
 
 pub use args::ArgsError;
@@ -21,6 +22,7 @@ pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
 pub use progress::{ProgressError, ProgressWriter, DEFAULT_PROGRESS_INTERVAL};
+pub use steps::{Iteration, StepError, STEPS_FIELD};
 pub use unique::Unique;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@
 
 mod admin;
 mod cancel;
+mod checkpoint;
 mod flow;
 mod limits;
 mod metrics;
@@ -327,6 +328,10 @@ impl Backend for MemoryBackend {
 
     async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
         Ok(self.lock().result_get(&p.jid, p.now))
+    }
+
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        self.checkpoint(p)
     }
 
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {

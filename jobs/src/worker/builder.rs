@@ -389,6 +389,8 @@ impl WorkerBuilder {
         rt.lease_ttl = self.timings.lease_ttl;
         rt.cancel_grace = self.cancel_grace;
         rt.results = self.results;
+        let handle = WorkerHandle::new();
+        rt.stopping = handle.stop.clone();
         let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,
@@ -399,7 +401,7 @@ impl WorkerBuilder {
             tag: self.tag,
             handle_signals: self.handle_signals,
             scheduler: self.scheduler.map(Arc::new),
-            handle: WorkerHandle::new(),
+            handle,
             id: process_id(),
             health,
             queue_sampler: self.queue_sampler,

@@ -117,6 +117,9 @@ pub(crate) struct Runtime {
     pub(crate) cancel_grace: Duration,
     /// Result cap and retention, progress throttle (see `results.rs`).
     pub(crate) results: results::ResultSettings,
+    /// Cancelled when the worker is asked to stop: resumable jobs stop at their next
+    /// checkpoint (`job/steps`).
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Runtime {
@@ -138,6 +141,7 @@ impl Runtime {
             cancels: cancel::Cancels::default(),
             cancel_grace: cancel::DEFAULT_CANCEL_GRACE,
             results: results::ResultSettings::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

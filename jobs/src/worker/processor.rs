@@ -28,6 +28,7 @@ use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
+use crate::job::steps::{self, Link, Steps};
 use crate::job::{
     ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, ProgressWriter,
 };
@@ -36,14 +37,19 @@ use crate::retry::plan_failure;
 use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
-    execute_with(rt, job, None).await
+pub(crate) async fn execute(
+    rt: &Runtime,
+    job: Arc<JobEnvelope>,
+    steps: Arc<Steps>,
+) -> (JobResult, JobOptions) {
+    execute_with(rt, job, steps, None).await
 }
 
 /// [`execute`], giving the job's context the run's progress writer.
 pub(crate) async fn execute_with(
     rt: &Runtime,
     job: Arc<JobEnvelope>,
+    steps: Arc<Steps>,
     progress: Option<Arc<ProgressWriter>>,
 ) -> (JobResult, JobOptions) {
     #[cfg(not(feature = "otel"))]
@@ -62,7 +68,9 @@ pub(crate) async fn execute_with(
         let perform = reg.perform;
         let cancel = rt.cancels.register(&job.jid);
         let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
-        let mut ctx = JobContext::new(job.clone(), rt.states.clone()).with_cancel(cancel.clone());
+        let mut ctx = JobContext::new(job.clone(), rt.states.clone())
+            .with_cancel(cancel.clone())
+            .with_steps(steps);
         if let Some(writer) = progress {
             ctx = ctx.with_progress(writer);
         }
@@ -336,6 +344,7 @@ pub(crate) async fn process(
         return;
     }
     let job = Arc::new(job);
+    let steps = link_steps(&rt, &backend, &job, &token);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
     let writer = super::results::writer(&rt, &backend, &token, &job.jid);
@@ -349,12 +358,12 @@ pub(crate) async fn process(
             rt.running_remove(key);
             rt.cancels.unregister(&job.jid);
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
-            rt.release(&token);
+            rt.release(&steps.current().1);
             crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
             drop(permit);
             return;
         }
-        ended = Box::pin(execute_with(&rt, job.clone(), Some(writer.clone()))) => Some(ended),
+        ended = Box::pin(execute_with(&rt, job.clone(), steps.clone(), Some(writer.clone()))) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };
     // The last report is stored before the outcome, whatever the throttle held back.
@@ -362,7 +371,13 @@ pub(crate) async fn process(
     rt.running_remove(key);
     let cancelled = rt.cancels.unregister(&job.jid);
     // The run is over: the job's other holders are gone unless a middleware kept them.
-    let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
+    // A run that saved step progress goes on with that envelope, under the lease's token
+    // now (a checkpoint may re-issue it).
+    let (saved, token) = steps.current();
+    let mut job = match saved {
+        Some(saved) => saved,
+        None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
+    };
     // Stopped hard after its cancel was requested: settled as cancelled, not requeued.
     let outcome = match outcome {
         None if cancelled => Some((
@@ -371,6 +386,24 @@ pub(crate) async fn process(
         )),
         other => other,
     };
+    if let Some((Err(_), _)) = &outcome {
+        if steps.was_interrupted() && !cancelled {
+            // Stopped at a checkpoint by the shutdown: its progress is stored; back to the
+            // queue, no attempt counted.
+            tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");
+            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
+            requeue(
+                &rt,
+                Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+            )
+            .await;
+            drop(permit);
+            return;
+        }
+    }
+    if let Some((Ok(Outcome::Done), _)) = &outcome {
+        steps::clear(&mut job);
+    }
     let Some((result, options)) = outcome else {
         crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
         requeue(
@@ -410,6 +443,23 @@ async fn cancel_requested(backend: &Arc<dyn Backend>, jid: &str) -> bool {
             false
         }
     }
+}
+
+/// This run's step progress, saved with the job under lease `token` (`job/steps`).
+fn link_steps(
+    rt: &Arc<Runtime>,
+    backend: &Arc<dyn Backend>,
+    job: &Arc<JobEnvelope>,
+    token: &LeaseToken,
+) -> Arc<Steps> {
+    let held = rt.clone();
+    let link = Link {
+        backend: backend.clone(),
+        clock: rt.clock.clone(),
+        stopping: rt.stopping.clone(),
+        rekey: Box::new(move |old, new| held.held.rekey(old, new)),
+    };
+    Steps::linked(job, token.clone(), link)
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store

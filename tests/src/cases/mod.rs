@@ -26,6 +26,8 @@ pub mod results;
 pub mod results_worker;
 pub mod schedule;
 pub mod scheduled;
+pub mod steps;
+pub mod steps_worker;
 pub mod unique;
 pub mod worker;
 pub mod worker_policy;
