@@ -48,7 +48,7 @@ pub(crate) async fn execute(
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let ctx = JobContext::new(job.clone(), rt.states.clone()).with_steps(steps);
+        let ctx = JobContext::with_steps(job.clone(), rt.states.clone(), steps);
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
