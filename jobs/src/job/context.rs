@@ -195,10 +195,19 @@ impl JobContext {
         self.progress.as_ref()
     }
 
-    /// The same context, its step progress saved through `steps` (the worker's run).
-    pub(crate) fn with_steps(mut self, steps: Arc<super::steps::Steps>) -> Self {
-        self.steps = steps;
-        self
+    /// The context of a worker's run of `job`, its step progress saved through `steps`.
+    pub(crate) fn with_steps(
+        job: Arc<JobEnvelope>,
+        states: States,
+        steps: Arc<super::steps::Steps>,
+    ) -> Self {
+        JobContext {
+            job,
+            states,
+            steps,
+            cancel: tokio_util::sync::CancellationToken::new(),
+            progress: None,
+        }
     }
 
     /// This run's step progress.

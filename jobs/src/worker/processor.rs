@@ -68,9 +68,8 @@ pub(crate) async fn execute_with(
         let perform = reg.perform;
         let cancel = rt.cancels.register(&job.jid);
         let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
-        let mut ctx = JobContext::new(job.clone(), rt.states.clone())
-            .with_cancel(cancel.clone())
-            .with_steps(steps);
+        let mut ctx = JobContext::with_steps(job.clone(), rt.states.clone(), steps)
+            .with_cancel(cancel.clone());
         if let Some(writer) = progress {
             ctx = ctx.with_progress(writer);
         }
