@@ -30,6 +30,7 @@
 
 mod actions;
 mod age;
+mod batch;
 mod config;
 mod error;
 mod facts;
@@ -309,6 +310,10 @@ impl Backend for PostgresBackend {
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
         Some(self)
     }
 }

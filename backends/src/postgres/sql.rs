@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "priority_aging",
         include_str!("../../sql/postgres/migrations/0010_priority_aging.sql"),
     ),
+    (
+        11,
+        "batches",
+        include_str!("../../sql/postgres/migrations/0011_batches.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

@@ -99,7 +99,13 @@ pub(super) async fn job_finish(
         head.clear();
         let failed = u8::from(item.failed);
         let rescued = u8::from(t.rescues > 0);
-        let locked = u8::from(lock.is_some());
+        let bid = item
+            .job
+            .extra
+            .get(jobs::batch::BATCH_FIELD)
+            .and_then(|b| b.as_str());
+        // 1: a unique lock, 2: a batch member, 3: both (finish.lua).
+        let locked = u8::from(lock.is_some()) + 2 * u8::from(bid.is_some());
         // Writing to a String cannot fail.
         let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");
         inv.arg(head.as_str()).arg(t.raw);
@@ -110,6 +116,9 @@ pub(super) async fn job_finish(
             inv.arg(k.unique(&lock.key))
                 .arg(&lock.key)
                 .arg(&item.job.jid);
+        }
+        if let Some(bid) = bid {
+            inv.arg(bid).arg(&item.job.jid);
         }
     }
     let reply: Vec<i64> = inner.eval(&inv).await?;

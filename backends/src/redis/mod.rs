@@ -60,6 +60,7 @@
 
 mod actions;
 mod age;
+mod batch;
 mod blocking;
 mod clock;
 mod config;
@@ -357,6 +358,10 @@ impl Backend for RedisBackend {
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
         Some(self)
     }
 }

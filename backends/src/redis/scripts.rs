@@ -38,8 +38,19 @@ macro_rules! with_lease_time {
 pub(crate) static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("reserve.lua")))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
-pub(crate) static FINISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
+pub(crate) static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(with_limits!(
+        include_str!("../../lua/batch.lua"),
+        with_lock!("finish.lua")
+    ))
+});
+/// Creates, grows, seals and cleans up batches (`batch_ops.lua`).
+pub(crate) static BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../lua/batch.lua"),
+        include_str!("../../lua/batch_ops.lua")
+    ))
+});
 /// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.
 pub(crate) static UNWAIT: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("unwait.lua"))));

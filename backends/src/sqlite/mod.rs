@@ -28,6 +28,7 @@
 
 mod actions;
 mod age;
+mod batch;
 mod config;
 mod db;
 mod error;
@@ -202,6 +203,10 @@ impl Backend for SqliteBackend {
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
         Some(self)
     }
 }

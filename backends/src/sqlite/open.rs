@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_limits.sql",
         sql: include_str!("../../sql/sqlite/0006_limits.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_batches.sql",
+        sql: include_str!("../../sql/sqlite/0007_batches.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.

@@ -94,6 +94,10 @@ macro_rules! forward_backend {
                     let $mthis = self;
                     $metrics
                 }
+                fn batches(&self) -> Option<&dyn BatchStore> {
+                    let $this = self;
+                    ($inner).batches()
+                }
             }
 
             #[$crate::__private::async_trait]

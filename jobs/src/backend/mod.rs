@@ -14,6 +14,7 @@
 //!    instrument themselves.
 
 mod admin;
+mod batch;
 mod error;
 mod flow;
 mod forward;
@@ -25,6 +26,7 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use batch::{BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -115,6 +117,18 @@ pub trait Backend: Send + Sync + 'static {
     /// assert!(jobs::memory::MemoryBackend::new().metrics().is_some());
     /// ```
     fn metrics(&self) -> Option<&dyn MetricsStore> {
+        None
+    }
+
+    /// Where this backend keeps batches ([`crate::batch`]), if it does; `None` (the
+    /// default) means it keeps none. Its `job_finish` moves batch members and fires their
+    /// callbacks in the same atomic step as their settle.
+    ///
+    /// ```
+    /// use jobs::backend::Backend;
+    /// assert!(jobs::memory::MemoryBackend::new().batches().is_some());
+    /// ```
+    fn batches(&self) -> Option<&dyn BatchStore> {
         None
     }
 }

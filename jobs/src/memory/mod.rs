@@ -9,6 +9,7 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod batch;
 mod flow;
 mod limits;
 mod metrics;
@@ -151,6 +152,7 @@ impl Backend for MemoryBackend {
 
     async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
         let mut report = FinishReport::default();
+        let mut woke = false;
         let mut st = self.lock();
         for (i, item) in p.items.into_iter().enumerate() {
             let Some(leased) = st.leased.remove(&item.token.0) else {
@@ -169,6 +171,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Snooze { .. } | FinishOutcome::Expired
             );
             st.count(p.now, counted, item.failed);
+            woke |= st.batch_settled(&job, &item.outcome, item.failed, p.now);
             match item.outcome {
                 FinishOutcome::Completed | FinishOutcome::Discard => st.release(&job),
                 FinishOutcome::Expired => {
@@ -179,6 +182,10 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Snooze { at } => st.scheduled.insert(at, job),
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
             }
+        }
+        drop(st);
+        if woke {
+            self.shared.wake.notify_waiters();
         }
         crate::backend::warn_dead_trimmed("memory", report.dead_trimmed);
         Ok(report)
@@ -277,6 +284,7 @@ impl Backend for MemoryBackend {
                         st.rescues.remove(&leased.job.jid);
                         let mut job = leased.job;
                         crate::envelope::bury_rescued(&mut job, count, p.now);
+                        st.batch_settled(&job, &FinishOutcome::Dead, true, p.now);
                         let trimmed = st.kill(job, p.now, p.dead_limits);
                         crate::backend::warn_dead_trimmed("memory", trimmed);
                     } else {
@@ -306,6 +314,10 @@ impl Backend for MemoryBackend {
     }
 
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
+        Some(self)
+    }
+
+    fn batches(&self) -> Option<&dyn BatchStore> {
         Some(self)
     }
 }

@@ -144,6 +144,8 @@ pub(super) struct State {
     pub(super) claims: HashMap<(String, i64), DateTime<Utc>>,
     /// Job metrics per (hour, class) (see `metrics.rs`).
     pub(super) metrics: BTreeMap<(DateTime<Utc>, String), crate::metrics::Counts>,
+    /// Batches and their members (see `batch.rs`).
+    pub(super) batches: super::batch::Batches,
 }
 
 impl State {

@@ -7,6 +7,7 @@
 pub mod admin_jobs;
 pub mod admin_processes;
 pub mod admin_queues;
+pub mod batch;
 pub mod bulk;
 pub mod concurrency;
 pub mod envelope;
