@@ -46,6 +46,8 @@ pub(crate) enum Op {
     LockRelease,
     /// Delete jobs waiting aside for a concurrency slot.
     WaitingDelete,
+    /// Put a batch's failed members back on their queues.
+    BatchRetry,
 }
 
 impl Op {
@@ -63,6 +65,7 @@ impl Op {
                 Action::Schedule
             }
             Op::LockRelease | Op::WaitingDelete => Action::Release,
+            Op::BatchRetry => Action::BatchRetry,
         }
     }
 
@@ -82,6 +85,7 @@ impl Op {
             Op::ScheduleRemove => "remove",
             Op::LockRelease => "release",
             Op::WaitingDelete => "delete",
+            Op::BatchRetry => "retry",
         }
     }
 }

@@ -281,6 +281,8 @@ macro_rules! conformance_suite {
                 a_parent_succeeds_when_its_children_do,
                 listed_newest_first_and_expired_ones_cleaned_up,
                 running_members_add_members,
+                a_member_buried_by_the_rescue_dies_in_its_batch,
+                concurrent_settles_fire_each_callback_once,
             }
             unique {
                 a_duplicate_is_skipped_and_names_the_holder,

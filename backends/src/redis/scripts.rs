@@ -61,8 +61,12 @@ pub(crate) static REQUEUE: LazyLock<Script> =
 pub(crate) static MOVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("move.lua"))));
 /// Pushes back the in-flight jobs of processes whose lease expired.
-pub(crate) static RESCUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("rescue.lua")))));
+pub(crate) static RESCUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(with_lease_time!(with_limits!(
+        include_str!("../../lua/batch.lua"),
+        with_lock!("rescue.lua")
+    )))
+});
 /// The rescue count of one job taken by a blocking `LMOVE`.
 pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));

@@ -386,3 +386,27 @@ impl crate::JobContext {
         })
     }
 }
+
+/// How often a worker removes expired batches' bookkeeping.
+pub const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
+/// The worker's cleanup pass: removes the batches expired at `now`, at most once per
+/// [`CLEANUP_EVERY`] (`last` is when it last ran, kept by the caller).
+pub(crate) async fn cleanup_pass(
+    backend: &dyn crate::backend::Backend,
+    now: chrono::DateTime<chrono::Utc>,
+    last: &mut Option<tokio::time::Instant>,
+) {
+    let Some(store) = backend.batches() else {
+        return;
+    };
+    if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
+        return;
+    }
+    *last = Some(tokio::time::Instant::now());
+    match store.batch_cleanup(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed the bookkeeping of expired batches"),
+        Err(e) => tracing::warn!(error = %e, "could not remove expired batches"),
+    }
+}

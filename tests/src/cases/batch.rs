@@ -524,3 +524,71 @@ pub async fn running_members_add_members(b: Subject) -> CaseResult {
     );
     Ok(())
 }
+
+/// A member buried by the rescue (its processes kept dying while it ran) dies in its batch
+/// in that same step: `death` fires, and the batch completes instead of staying stuck.
+pub async fn a_member_buried_by_the_rescue_dies_in_its_batch(b: Subject) -> CaseResult {
+    let s = store(&b)?;
+    s.batch_create(
+        BatchCreateParams::new(info("b-rs"), t0())
+            .jobs(members("b-rs", 1))
+            .sealed(true),
+    )
+    .await?;
+    let got = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(got.len(), 1);
+    let later = at(1) + chrono::Duration::seconds(3600);
+    let rescued = b
+        .lease_rescue(jobs::backend::RescueParams::new(later).max_rescues(1))
+        .await?;
+    assert_eq!(rescued, 1);
+    assert_eq!(list(&b, JobSet::Dead).await?.len(), 1, "buried");
+    assert_eq!(
+        callbacks(&b, 3602).await?,
+        ev(&[("complete", "b-rs"), ("death", "b-rs")])
+    );
+    let st = status(&b, "b-rs").await?;
+    assert_eq!((st.counts.pending, st.counts.dead), (0, 1));
+    Ok(())
+}
+
+/// Many members settled at the same moment by concurrent callers: every member counts
+/// once, and `complete` and `success` are each enqueued exactly once.
+pub async fn concurrent_settles_fire_each_callback_once(b: Subject) -> CaseResult {
+    const N: i64 = 40;
+    let s = store(&b)?;
+    s.batch_create(
+        BatchCreateParams::new(info("b-cc"), t0())
+            .jobs(members("b-cc", N))
+            .sealed(true),
+    )
+    .await?;
+    let got = reserve(&b, &[Q], 100, P1, at(1)).await?;
+    assert_eq!(got.len(), N as usize);
+    let mut tasks = Vec::new();
+    for r in got {
+        let b = b.clone();
+        tasks.push(tokio::spawn(async move {
+            finish(
+                &b,
+                &r,
+                r.job.clone(),
+                FinishOutcome::Completed,
+                false,
+                at(2),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let rep = t.await.unwrap_or_else(|e| panic!("settle task: {e}"))?;
+        assert!(rep.lost.is_empty());
+    }
+    assert_eq!(
+        callbacks(&b, 3).await?,
+        ev(&[("complete", "b-cc"), ("success", "b-cc")])
+    );
+    let st = status(&b, "b-cc").await?;
+    assert_eq!((st.counts.pending, st.counts.succeeded), (0, N as u64));
+    Ok(())
+}
