@@ -126,7 +126,9 @@ pub async fn batch_under_kills(target: &Target, adder_bin: PathBuf) {
     );
     let _ = second.wait().await;
     // Every member ends, and the batch succeeds.
-    let deadline = Instant::now() + s.quiesce_within;
+    // Every member settle moves the one batch row: a big batch needs its time.
+    let within = s.quiesce_within + Duration::from_millis(total * 20);
+    let deadline = Instant::now() + within;
     let status = loop {
         let st = check_counts(&run, &bid, total).await;
         if st.is_finished() {
@@ -140,7 +142,7 @@ pub async fn batch_under_kills(target: &Target, adder_bin: PathBuf) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!((status.total(), status.counts.succeeded), (total, total));
-    let quiet = run.quiesce(s.quiesce_within).await;
+    let quiet = run.quiesce(within).await;
     let verdict = run.end(workers).await;
     run.assert_clean(&verdict, s.duplicate_bound(run.injected, 1));
     assert!(quiet, "{}: not every member ended", run.name);
