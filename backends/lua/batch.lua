@@ -51,6 +51,10 @@ local function batch_walk(ns, bid, member, to, death, now)
       end
     end
     for _, ev in ipairs(fire) do
+      if ev == 'death' and redis.call('HGET', key, 'cancel_on_death') == '1' then
+        -- Claimed, never enqueued: the dependant is cancelled.
+        redis.call('HSETNX', key, 'success_at', now)
+      end
       if redis.call('HSETNX', key, ev .. '_at', now) == 1 then
         local cb = redis.call('HGET', key, 'cb:' .. ev)
         if cb then

@@ -2,7 +2,8 @@
 -- ARGV[1] the key prefix ("" or "<prefix>:"), ARGV[2] the operation, ARGV[3] the batch id,
 -- ARGV[4] now (epoch seconds), then per operation:
 --   create: ARGV[5] info JSON, ARGV[6] parent ('' for none), ARGV[7] created (epoch s),
---           ARGV[8] expires (epoch s), ARGV[9] sealed (1/0), ARGV[10] number of callbacks C,
+--           ARGV[8] expires (epoch s), ARGV[9] sealed (1/0) then, after a comma, cancel on
+--           death (1/0), ARGV[10] number of callbacks C,
 --           then C × (event, queue, job JSON), then members as in add;
 --   add:    members from ARGV[5]: per member its jid, queue, due time ('' for now), JSON;
 --   seal:   nothing more;
@@ -42,7 +43,8 @@ if op == 'create' then
     redis.call('SADD', pkey .. ':pending', 'b:' .. bid)
     redis.call('SADD', pkey .. ':children', bid)
   end
-  redis.call('HSET', key, 'info', ARGV[5], 'sealed', '0', 'parent', parent)
+  redis.call('HSET', key, 'info', ARGV[5], 'sealed', '0', 'parent', parent,
+    'cancel_on_death', string.sub(ARGV[9], 3, 3))
   redis.call('ZADD', ns .. 'jobs-rs:batches', ARGV[7], bid)
   redis.call('ZADD', ns .. 'jobs-rs:batches:expiry', ARGV[8], bid)
   local c = tonumber(ARGV[10])
@@ -52,7 +54,7 @@ if op == 'create' then
     a = a + 3
   end
   members_from(a)
-  if ARGV[9] == '1' then seal() end
+  if string.sub(ARGV[9], 1, 1) == '1' then seal() end
 elseif op == 'add' then
   if redis.call('EXISTS', key) == 0 then
     return redis.error_reply('batch ' .. bid .. ' does not exist (never created, or expired)')

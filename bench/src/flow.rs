@@ -199,7 +199,9 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
     ];
     for name in &o.phases {
         if !all.iter().any(|p| p.name() == name) {
-            bail!("--phases: unknown phase `{name}` (unique, priority, limited, hot, hot+10, batch)");
+            bail!(
+                "--phases: unknown phase `{name}` (unique, priority, limited, hot, hot+10, batch)"
+            );
         }
     }
     let chosen = all

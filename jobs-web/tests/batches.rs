@@ -106,7 +106,10 @@ async fn the_list_and_the_page_show_progress_callbacks_and_failed_members() {
         callbacks.contains("ImportAlert") && callbacks.contains("fired"),
         "{callbacks}"
     );
-    assert!(callbacks.contains("not yet"), "{callbacks}");
+    assert!(
+        callbacks.contains("waiting for 2 failed members to succeed"),
+        "{callbacks}"
+    );
     assert!(page.body.contains("Retry all failed"), "{}", page.body);
     assert_eq!(get(&app, "/admin/jobs/batches/nope").await.status, 404);
 }

@@ -283,6 +283,7 @@ macro_rules! conformance_suite {
                 running_members_add_members,
                 a_member_buried_by_the_rescue_dies_in_its_batch,
                 concurrent_settles_fire_each_callback_once,
+                a_dependant_runs_after_its_parents,
             }
             unique {
                 a_duplicate_is_skipped_and_names_the_holder,

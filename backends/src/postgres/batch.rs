@@ -149,15 +149,50 @@ pub(super) async fn settle(
     let Some(to) = MemberState::after(outcome, failed) else {
         return Ok(false);
     };
+    // One statement moves the member and its batch's counts (the batch row stays locked
+    // until commit); only when that makes a callback due does the walk run.
+    let row = sqlx::query(&inner.q(MOVE))
+        .bind(bid)
+        .bind(&job.jid)
+        .bind(to.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .or_backend(&inner.cx)?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let l = decode(&row)?;
+    let p = jobs::batch::plan(l.counts, l.sealed, l.fired);
+    if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
+        return Ok(false);
+    }
     let mut tx = Tx {
         inner,
         conn,
         now,
         queued: false,
     };
-    walk(&mut tx, bid, Some((job.jid.clone(), to)), false, now).await?;
+    walk(&mut tx, bid, None, false, now).await?;
     Ok(tx.queued)
 }
+
+/// Moves member `$2` of batch `$1` to state `$3` and its batch's counts by that move (no
+/// row when the member is absent or already there); returns the batch as [`decode`] reads
+/// it. Both CTEs read the member's state before the update.
+const MOVE: &str = "WITH old AS (
+        SELECT state FROM __SCHEMA__.batch_members WHERE bid = $1 AND member = $2),
+    moved AS (
+        UPDATE __SCHEMA__.batch_members SET state = $3
+        WHERE bid = $1 AND member = $2 AND state <> $3 RETURNING 1)
+    UPDATE __SCHEMA__.batches SET
+        pending = pending - (o.state = 'pending')::int + ($3 = 'pending')::int,
+        succeeded = succeeded - (o.state = 'succeeded')::int + ($3 = 'succeeded')::int,
+        failed = failed - (o.state = 'failed')::int + ($3 = 'failed')::int,
+        dead = dead - (o.state = 'dead')::int + ($3 = 'dead')::int
+    FROM old AS o
+    WHERE bid = $1 AND EXISTS (SELECT 1 FROM moved)
+    RETURNING info, sealed, pending, succeeded, failed, dead, complete_at, success_at,
+        death_at";
 
 fn missing(bid: &str) -> BackendError {
     BackendError::Conflict(format!(

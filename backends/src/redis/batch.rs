@@ -132,7 +132,11 @@ impl BatchStore for super::RedisBackend {
                 .arg(parent)
                 .arg(score(p.now))
                 .arg(p.info.expires_at)
-                .arg(if p.sealed { "1" } else { "0" })
+                .arg(format!(
+                    "{},{}",
+                    u8::from(p.sealed),
+                    u8::from(p.info.cancel_on_death)
+                ))
                 .arg(cbs.len());
             for (event, queue, json) in &cbs {
                 inv.arg(event_name(*event)).arg(queue).arg(json);

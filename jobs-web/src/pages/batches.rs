@@ -80,6 +80,29 @@ fn progress(s: &BatchStatus) -> Markup {
     }
 }
 
+/// Whether a callback fired, was cancelled, or why it still waits.
+fn callback_state(s: &BatchStatus, event: BatchEvent, now: DateTime<Utc>) -> Markup {
+    let cancelled =
+        event == BatchEvent::Success && s.info.cancel_on_death && s.has_fired(BatchEvent::Death);
+    let pending = s.counts.pending;
+    let failing = s.counts.failed + s.counts.dead;
+    html! {
+        @if cancelled {
+            span.cancelled { "cancelled: a member died" }
+        } @else if s.has_fired(event) {
+            "fired " (at(s.fired.get(event), now))
+        } @else if !s.sealed {
+            span.muted { "waiting: the batch is still open" }
+        } @else if event == BatchEvent::Death {
+            span.muted { "not yet: no member died" }
+        } @else if pending > 0 {
+            span.muted { "waiting for " (pending) " pending members" }
+        } @else {
+            span.muted { "waiting for " (failing) " failed members to succeed" }
+        }
+    }
+}
+
 fn state(s: &BatchStatus) -> &'static str {
     if s.is_finished() {
         "succeeded"
@@ -181,7 +204,7 @@ pub async fn detail(
                     tr {
                         td { (cb.event.as_str()) }
                         td { (cb.job.class) br; small.muted { (cb.job.jid) } }
-                        td { @if s.has_fired(cb.event) { "fired " (at(s.fired.get(cb.event), now)) } @else { span.muted { "not yet" } } }
+                        td { (callback_state(&s, cb.event, now)) }
                     }
                 } }
             }

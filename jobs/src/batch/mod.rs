@@ -13,9 +13,11 @@
 
 mod record;
 mod walk;
+mod workflow;
 
 pub use record::*;
 pub use walk::{walk, BatchTx, Loaded};
+pub use workflow::{After, ParentDeath};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +97,7 @@ pub struct Batch {
     callbacks: Vec<(BatchEvent, MakeJob)>,
     retention: Duration,
     parent: Option<String>,
+    cancel_on_death: bool,
 }
 
 impl std::fmt::Debug for Batch {
@@ -124,6 +127,7 @@ impl Batch {
             callbacks: Vec::new(),
             retention: DEFAULT_RETENTION,
             parent: None,
+            cancel_on_death: false,
         }
     }
 
@@ -180,6 +184,7 @@ impl Batch {
             callbacks,
             created_at: now,
             expires_at: now + self.retention.as_secs_f64(),
+            cancel_on_death: self.cancel_on_death,
         })
     }
 

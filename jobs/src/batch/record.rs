@@ -135,6 +135,10 @@ pub struct BatchInfo {
     pub created_at: f64,
     /// When its bookkeeping may be removed, epoch seconds.
     pub expires_at: f64,
+    /// When `death` fires, `success` is claimed without its job: it never runs (a workflow
+    /// whose dependant is cancelled when a parent dies).
+    #[serde(default)]
+    pub cancel_on_death: bool,
 }
 
 impl BatchInfo {
@@ -162,7 +166,15 @@ impl BatchInfo {
             callbacks: Vec::new(),
             created_at,
             expires_at: created_at + retention.as_secs_f64(),
+            cancel_on_death: false,
         }
+    }
+
+    /// When `death` fires, claim `success` without enqueueing it (see
+    /// [`BatchInfo::cancel_on_death`]).
+    pub fn cancel_on_death(mut self, cancel: bool) -> Self {
+        self.cancel_on_death = cancel;
+        self
     }
 
     /// As a child of batch `parent`.

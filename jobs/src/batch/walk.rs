@@ -88,6 +88,10 @@ pub async fn walk(
         let mut jobs = Vec::new();
         for event in &p.fire {
             b.fired.set(*event, t);
+            if *event == BatchEvent::Death && b.info.cancel_on_death {
+                // Claimed, never enqueued: the dependant is cancelled.
+                b.fired.set(BatchEvent::Success, t);
+            }
             jobs.extend(
                 b.info
                     .callbacks

@@ -111,6 +111,9 @@ impl State {
             let mut jobs = Vec::new();
             for event in &p.fire {
                 b.fired.set(*event, t);
+                if *event == crate::batch::BatchEvent::Death && b.info.cancel_on_death {
+                    b.fired.set(crate::batch::BatchEvent::Success, t);
+                }
                 jobs.extend(
                     b.info
                         .callbacks

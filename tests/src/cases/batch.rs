@@ -592,3 +592,82 @@ pub async fn concurrent_settles_fire_each_callback_once(b: Subject) -> CaseResul
     assert_eq!((st.counts.pending, st.counts.succeeded), (0, N as u64));
     Ok(())
 }
+
+/// A workflow: the dependant is enqueued once, when both parents succeeded; with
+/// `ParentDeath::Cancel` a parent's death cancels it for good (even if the parent is then
+/// retried and succeeds); with `Wait` it runs once the dead parent is retried and succeeds.
+pub async fn a_dependant_runs_after_its_parents(b: Subject) -> CaseResult {
+    store(&b)?;
+    let backend: Arc<dyn Backend> = b.clone();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let client = Client::builder(backend).clock(clock).build();
+    let child = |n: i64| JobEnvelope::new("Dependant", CB, vec![n.into()]);
+    let mut handles = Vec::new();
+    for (n, on_death) in [
+        (0, jobs::batch::ParentDeath::Wait),
+        (1, jobs::batch::ParentDeath::Cancel),
+        (2, jobs::batch::ParentDeath::Wait),
+    ] {
+        let handle = jobs::batch::After::new(vec![job(Q, 10 * n), job(Q, 10 * n + 1)])
+            .on_parent_death(on_death)
+            .then(&client, child(n))
+            .await
+            .unwrap_or_else(|e| panic!("after: {e}"));
+        handles.push(handle);
+    }
+    let got = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(got.len(), 6);
+    let arg = |r: &jobs::backend::Reserved| r.job.args[0].as_i64().unwrap_or(-1);
+    let dependants = |b: Subject, s: i64| async move {
+        let got = reserve(&b, &[CB], 100, "conformance-drain", at(s)).await?;
+        let mut args: Vec<i64> = got
+            .iter()
+            .map(|r| r.job.args[0].as_i64().unwrap_or(-1))
+            .collect();
+        args.sort();
+        Ok::<_, CaseError>(args)
+    };
+    // Workflow 0: both parents succeed, one after the other.
+    for r in got.iter().filter(|r| arg(r) / 10 == 0) {
+        assert!(
+            dependants(b.clone(), 2).await?.is_empty(),
+            "not before both parents"
+        );
+        finish(&b, r, r.job.clone(), FinishOutcome::Completed, false, at(2)).await?;
+    }
+    assert_eq!(dependants(b.clone(), 3).await?, vec![0]);
+    // Workflows 1 (cancel) and 2 (wait): a parent dies, the other succeeds.
+    for r in got.iter().filter(|r| arg(r) >= 10) {
+        let (outcome, failed) = match arg(r) % 10 {
+            0 => (FinishOutcome::Dead, true),
+            _ => (FinishOutcome::Completed, false),
+        };
+        finish(&b, r, r.job.clone(), outcome, failed, at(4)).await?;
+    }
+    assert!(
+        dependants(b.clone(), 5).await?.is_empty(),
+        "a parent is dead"
+    );
+    // The dead parents are retried and succeed: only the waiting dependant runs.
+    let dead = list(&b, JobSet::Dead).await?;
+    assert_eq!(dead.len(), 2);
+    let jids = dead.iter().map(|d| d.job.jid.clone()).collect();
+    b.job_enqueue_now(JobActionParams::jids(JobSet::Dead, jids, at(6)))
+        .await?;
+    for r in reserve(&b, &[Q], 10, P1, at(7)).await? {
+        finish(
+            &b,
+            &r,
+            r.job.clone(),
+            FinishOutcome::Completed,
+            false,
+            at(7),
+        )
+        .await?;
+    }
+    assert_eq!(dependants(b.clone(), 8).await?, vec![2]);
+    let cancelled = handles[1].status().await.unwrap_or_else(|e| panic!("{e}"));
+    let cancelled = cancelled.unwrap_or_else(|| panic!("workflow 1 exists"));
+    assert!(cancelled.has_fired(BatchEvent::Death) && cancelled.counts.succeeded == 2);
+    Ok(())
+}
