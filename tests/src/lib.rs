@@ -280,8 +280,10 @@ macro_rules! conformance_suite {
                 an_open_batch_completes_only_when_sealed,
                 a_parent_succeeds_when_its_children_do,
                 listed_newest_first_and_expired_ones_cleaned_up,
-                running_members_add_members,
                 a_member_buried_by_the_rescue_dies_in_its_batch,
+            }
+            batch_flow {
+                running_members_add_members,
                 concurrent_settles_fire_each_callback_once,
                 a_dependant_runs_after_its_parents,
             }

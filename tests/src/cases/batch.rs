@@ -1,34 +1,30 @@
 //! Batches, the same on every backend: members tracked by jid in the settle step, and
 //! callbacks (`complete`, `success`, `death`) enqueued exactly once.
 //!
-//! Cases drive the backend's [`BatchStore`] and its fenced `job_finish` with fixed times;
-//! the last runs a real worker whose member adds members from inside.
+//! Cases drive the backend's [`BatchStore`] and its fenced `job_finish` with fixed times
+//! (`batch_flow.rs` has the cases with a real worker, concurrency and workflows).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jobs::backend::{Backend, BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
+use jobs::backend::{BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
 use jobs::backend::{FinishOutcome, JobActionParams, JobSet};
 use jobs::batch::{BatchEvent, BatchInfo, BATCH_FIELD, CALLBACK_FIELD};
-use jobs::clock::ManualClock;
 use jobs::envelope::{to_epoch, JobEnvelope};
-use jobs::prelude::*;
-use jobs::{Registry, Worker};
 
 use crate::support::*;
 use crate::{CaseError, CaseResult};
 
-const Q: &str = "conformance-batch";
-const CB: &str = "conformance-batch-cb";
+pub(crate) const Q: &str = "conformance-batch";
+pub(crate) const CB: &str = "conformance-batch-cb";
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn store(b: &Subject) -> Result<&dyn BatchStore, CaseError> {
+pub(crate) fn store(b: &Subject) -> Result<&dyn BatchStore, CaseError> {
     b.batches()
         .ok_or_else(|| CaseError::Skip(format!("the {} backend keeps no batches", b.name())))
 }
 
 /// A batch `bid` with one callback job per event, on queue [`CB`], named after the event.
-fn info(bid: &str) -> BatchInfo {
+pub(crate) fn info(bid: &str) -> BatchInfo {
     let mut i = BatchInfo::new(bid, "conformance", to_epoch(t0()), DAY);
     for e in BatchEvent::ALL {
         let cb = JobEnvelope::new(format!("On{}", e.as_str()), CB, vec![bid.into()]);
@@ -37,7 +33,7 @@ fn info(bid: &str) -> BatchInfo {
     i
 }
 
-fn members(bid: &str, n: i64) -> Vec<JobEnvelope> {
+pub(crate) fn members(bid: &str, n: i64) -> Vec<JobEnvelope> {
     (0..n)
         .map(|i| {
             let mut j = job(Q, i);
@@ -47,7 +43,7 @@ fn members(bid: &str, n: i64) -> Vec<JobEnvelope> {
         .collect()
 }
 
-async fn status(b: &Subject, bid: &str) -> Result<BatchStatus, CaseError> {
+pub(crate) async fn status(b: &Subject, bid: &str) -> Result<BatchStatus, CaseError> {
     Ok(store(b)?
         .batch_status(bid)
         .await?
@@ -55,7 +51,7 @@ async fn status(b: &Subject, bid: &str) -> Result<BatchStatus, CaseError> {
 }
 
 /// The callbacks enqueued so far, as (event, bid), taken off their queue and completed.
-async fn callbacks(b: &Subject, now_s: i64) -> Result<Vec<(String, String)>, CaseError> {
+pub(crate) async fn callbacks(b: &Subject, now_s: i64) -> Result<Vec<(String, String)>, CaseError> {
     let got = reserve(b, &[CB], 1000, "conformance-drain", at(now_s)).await?;
     let items = got
         .iter()
@@ -78,7 +74,7 @@ async fn callbacks(b: &Subject, now_s: i64) -> Result<Vec<(String, String)>, Cas
     Ok(out)
 }
 
-fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut v: Vec<_> = list
         .iter()
         .map(|(e, b)| (e.to_string(), b.to_string()))
@@ -436,95 +432,6 @@ pub async fn listed_newest_first_and_expired_ones_cleaned_up(b: Subject) -> Case
     Ok(())
 }
 
-/// Adds two members from inside its run (on its first attempt), then ends.
-#[jobs::job(name = "ConformanceBatchFan", queue = "conformance-batch-w")]
-async fn conformance_batch_fan(ctx: JobContext, depth: u32) -> Result<(), jobs::batch::BatchError> {
-    if depth > 0 {
-        let batch = ctx.batch().await?;
-        batch
-            .push_all([
-                ConformanceBatchFan::new(depth - 1),
-                ConformanceBatchFan::new(depth - 1),
-            ])
-            .await?;
-    }
-    Ok(())
-}
-
-/// A batch callback: records nothing, it is counted from the processed stats.
-#[jobs::job(name = "ConformanceBatchDone", queue = "conformance-batch-w")]
-async fn conformance_batch_done(ctx: JobContext) -> Result<(), jobs::batch::BatchError> {
-    let cb = ctx
-        .batch_callback()
-        .ok_or(jobs::batch::BatchError::NotInBatch {
-            jid: ctx.jid().to_owned(),
-        })?;
-    assert!(matches!(
-        cb.event,
-        BatchEvent::Success | BatchEvent::Complete
-    ));
-    Ok(())
-}
-
-/// Through a real worker: members add members from inside their run (`ctx.batch()`), the
-/// batch cannot complete while they run, and `success` and `complete` each run once, after
-/// all 7 members.
-pub async fn running_members_add_members(b: Subject) -> CaseResult {
-    store(&b)?;
-    let clock = Arc::new(ManualClock::new(t0()));
-    let backend: Arc<dyn Backend> = b.clone();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
-    let mut registry = Registry::new();
-    for reg in [
-        jobs::registry::JobRegistration::of::<ConformanceBatchFan>(),
-        jobs::registry::JobRegistration::of::<ConformanceBatchDone>(),
-    ] {
-        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let batch = jobs::batch::Batch::new()
-        .description("fan out")
-        .on_success(ConformanceBatchDone::new())
-        .on_complete(ConformanceBatchDone::new())
-        .run(&client, [ConformanceBatchFan::new(2)])
-        .await
-        .unwrap_or_else(|e| panic!("batch: {e}"));
-    let worker = Worker::builder(backend)
-        .registry(registry)
-        .queues(["conformance-batch-w"])
-        .clock(clock.clone())
-        .client(client.clone())
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(50))
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let st = loop {
-        let st = status(&b, batch.bid()).await?;
-        let stats = b.stats().await?;
-        if st.is_finished() && stats.processed >= 9 {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "timed out: {st:?} {stats:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    handle.stop();
-    task.await
-        .unwrap_or_else(|e| panic!("worker task: {e}"))
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    assert_eq!((st.total(), st.counts.succeeded), (7, 7));
-    assert_eq!(
-        b.stats().await?.processed,
-        9,
-        "7 members and 2 callbacks, once each"
-    );
-    Ok(())
-}
-
 /// A member buried by the rescue (its processes kept dying while it ran) dies in its batch
 /// in that same step: `death` fires, and the batch completes instead of staying stuck.
 pub async fn a_member_buried_by_the_rescue_dies_in_its_batch(b: Subject) -> CaseResult {
@@ -549,125 +456,5 @@ pub async fn a_member_buried_by_the_rescue_dies_in_its_batch(b: Subject) -> Case
     );
     let st = status(&b, "b-rs").await?;
     assert_eq!((st.counts.pending, st.counts.dead), (0, 1));
-    Ok(())
-}
-
-/// Many members settled at the same moment by concurrent callers: every member counts
-/// once, and `complete` and `success` are each enqueued exactly once.
-pub async fn concurrent_settles_fire_each_callback_once(b: Subject) -> CaseResult {
-    const N: i64 = 40;
-    let s = store(&b)?;
-    s.batch_create(
-        BatchCreateParams::new(info("b-cc"), t0())
-            .jobs(members("b-cc", N))
-            .sealed(true),
-    )
-    .await?;
-    let got = reserve(&b, &[Q], 100, P1, at(1)).await?;
-    assert_eq!(got.len(), N as usize);
-    let mut tasks = Vec::new();
-    for r in got {
-        let b = b.clone();
-        tasks.push(tokio::spawn(async move {
-            finish(
-                &b,
-                &r,
-                r.job.clone(),
-                FinishOutcome::Completed,
-                false,
-                at(2),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let rep = t.await.unwrap_or_else(|e| panic!("settle task: {e}"))?;
-        assert!(rep.lost.is_empty());
-    }
-    assert_eq!(
-        callbacks(&b, 3).await?,
-        ev(&[("complete", "b-cc"), ("success", "b-cc")])
-    );
-    let st = status(&b, "b-cc").await?;
-    assert_eq!((st.counts.pending, st.counts.succeeded), (0, N as u64));
-    Ok(())
-}
-
-/// A workflow: the dependant is enqueued once, when both parents succeeded; with
-/// `ParentDeath::Cancel` a parent's death cancels it for good (even if the parent is then
-/// retried and succeeds); with `Wait` it runs once the dead parent is retried and succeeds.
-pub async fn a_dependant_runs_after_its_parents(b: Subject) -> CaseResult {
-    store(&b)?;
-    let backend: Arc<dyn Backend> = b.clone();
-    let clock = Arc::new(ManualClock::new(t0()));
-    let client = Client::builder(backend).clock(clock).build();
-    let child = |n: i64| JobEnvelope::new("Dependant", CB, vec![n.into()]);
-    let mut handles = Vec::new();
-    for (n, on_death) in [
-        (0, jobs::batch::ParentDeath::Wait),
-        (1, jobs::batch::ParentDeath::Cancel),
-        (2, jobs::batch::ParentDeath::Wait),
-    ] {
-        let handle = jobs::batch::After::new(vec![job(Q, 10 * n), job(Q, 10 * n + 1)])
-            .on_parent_death(on_death)
-            .then(&client, child(n))
-            .await
-            .unwrap_or_else(|e| panic!("after: {e}"));
-        handles.push(handle);
-    }
-    let got = reserve(&b, &[Q], 10, P1, at(1)).await?;
-    assert_eq!(got.len(), 6);
-    let arg = |r: &jobs::backend::Reserved| r.job.args[0].as_i64().unwrap_or(-1);
-    let dependants = |b: Subject, s: i64| async move {
-        let got = reserve(&b, &[CB], 100, "conformance-drain", at(s)).await?;
-        let mut args: Vec<i64> = got
-            .iter()
-            .map(|r| r.job.args[0].as_i64().unwrap_or(-1))
-            .collect();
-        args.sort();
-        Ok::<_, CaseError>(args)
-    };
-    // Workflow 0: both parents succeed, one after the other.
-    for r in got.iter().filter(|r| arg(r) / 10 == 0) {
-        assert!(
-            dependants(b.clone(), 2).await?.is_empty(),
-            "not before both parents"
-        );
-        finish(&b, r, r.job.clone(), FinishOutcome::Completed, false, at(2)).await?;
-    }
-    assert_eq!(dependants(b.clone(), 3).await?, vec![0]);
-    // Workflows 1 (cancel) and 2 (wait): a parent dies, the other succeeds.
-    for r in got.iter().filter(|r| arg(r) >= 10) {
-        let (outcome, failed) = match arg(r) % 10 {
-            0 => (FinishOutcome::Dead, true),
-            _ => (FinishOutcome::Completed, false),
-        };
-        finish(&b, r, r.job.clone(), outcome, failed, at(4)).await?;
-    }
-    assert!(
-        dependants(b.clone(), 5).await?.is_empty(),
-        "a parent is dead"
-    );
-    // The dead parents are retried and succeed: only the waiting dependant runs.
-    let dead = list(&b, JobSet::Dead).await?;
-    assert_eq!(dead.len(), 2);
-    let jids = dead.iter().map(|d| d.job.jid.clone()).collect();
-    b.job_enqueue_now(JobActionParams::jids(JobSet::Dead, jids, at(6)))
-        .await?;
-    for r in reserve(&b, &[Q], 10, P1, at(7)).await? {
-        finish(
-            &b,
-            &r,
-            r.job.clone(),
-            FinishOutcome::Completed,
-            false,
-            at(7),
-        )
-        .await?;
-    }
-    assert_eq!(dependants(b.clone(), 8).await?, vec![2]);
-    let cancelled = handles[1].status().await.unwrap_or_else(|e| panic!("{e}"));
-    let cancelled = cancelled.unwrap_or_else(|| panic!("workflow 1 exists"));
-    assert!(cancelled.has_fired(BatchEvent::Death) && cancelled.counts.succeeded == 2);
     Ok(())
 }

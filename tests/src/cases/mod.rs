@@ -8,6 +8,7 @@ pub mod admin_jobs;
 pub mod admin_processes;
 pub mod admin_queues;
 pub mod batch;
+pub mod batch_flow;
 pub mod bulk;
 pub mod concurrency;
 pub mod envelope;
