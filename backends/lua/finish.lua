@@ -31,6 +31,8 @@
 -- A settled job that holds a concurrency slot frees it, bringing the oldest job waiting for
 -- its key back (limits.lua: freed together at the end; the key prefix is KEYS[1] without its
 -- "retry").
+-- A batch member (u = 2, or 3 with a lock) names its batch id and jid after the lock's
+-- arguments: its batch moves in this same step (batch.lua's batch_walk).
 -- Returns { dead_trimmed, lost index, lost index, ... } (indexes 0-based).
 local ns = string.sub(KEYS[1], 1, -6)
 local lost = {}
@@ -59,6 +61,7 @@ while a <= #ARGV do
     a = a + 4
   end
   local lk, key, jid
+  -- u: 1 a unique lock, 2 a result stored with the settle, 4 a batch member (summed).
   local flags = tonumber(string.sub(head, 4, 4))
   if flags % 2 == 1 then
     lk, key, jid = ARGV[a], ARGV[a + 1], ARGV[a + 2]
@@ -66,9 +69,14 @@ while a <= #ARGV do
   end
   local rk, rv, rttl
   local rscore
-  if flags >= 2 then
+  if math.floor(flags / 2) % 2 == 1 then
     rk, rv, rttl, rscore = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
     a = a + 4
+  end
+  local bid, bjid
+  if flags >= 4 then
+    bid, bjid = ARGV[a], ARGV[a + 1]
+    a = a + 2
   end
   if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
@@ -102,6 +110,13 @@ while a <= #ARGV do
       else
         release(lk, KEYS[10 + 2 * nlists], key, jid)
       end
+    end
+    if bid and outcome ~= 's' then
+      -- A cancelled member can no longer succeed: the batch counts it with the dead.
+      local to = 'succeeded'
+      if outcome == 'r' then to = 'failed'
+      elseif outcome == 'd' or outcome == 'x' or (outcome == 'c' and string.sub(head, 2, 2) == '1') then to = 'dead' end
+      batch_walk(ns, bid, bjid, to, false, ARGV[1])
     end
     if outcome ~= 's' and outcome ~= 'e' and outcome ~= 'x' then processed = processed + 1 end
     if string.sub(head, 2, 2) == '1' then failed = failed + 1 end

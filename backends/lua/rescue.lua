@@ -48,6 +48,13 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
         redis.call('HDEL', KEYS[5], field)
         redis.call('ZADD', KEYS[6], now, job)
         release_named(ns, job, false)
+        -- A batch member dies in this step (batch.lua); only a job with a `bid` is decoded.
+        if string.find(job, '"bid":', 1, true) then
+          local ok, decoded = pcall(cjson.decode, job)
+          if ok and type(decoded) == 'table' and type(decoded.bid) == 'string' then
+            batch_walk(ns, decoded.bid, decoded.jid, 'dead', false, tostring(now))
+          end
+        end
         buried[#buried + 1] = q
         buried[#buried + 1] = job
         buried[#buried + 1] = n

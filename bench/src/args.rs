@@ -101,7 +101,7 @@ Options:
   --duration SECS   soak: length of the steady phase after the retry storm of --jobs (default 60)
   --every SECS      soak: seconds between samples (default 10)
   --phases LIST     flow: the phases run after plain, comma-separated (default: unique,
-                    priority,limited,hot,hot+10)
+                    priority,limited,hot,hot+10,batch)
   -h, --help        print this help";
 
 /// True when `args` (without the program name) ask for the help: `help` as the scenario,

@@ -13,6 +13,9 @@
 //!    The hot jobs hold up to 10 of the worker's slots, so the others run in the rest;
 //! 7. `hot+10`: `hot` with 10 more worker slots, the most the hot key can hold: what is
 //!    left is what the limiter itself costs the other jobs.
+//! 8. `batch`: the plain jobs as the members of one batch (added `--batch` at a time, then
+//!    sealed) with a `success` callback: every settle also moves its member in the batch's
+//!    bookkeeping, in the same atomic step. Timed until the members and the callback ran.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +39,7 @@ enum Phase {
     Limited,
     Hot,
     HotSpare,
+    Batch,
 }
 
 impl Phase {
@@ -48,6 +52,7 @@ impl Phase {
             Phase::Limited => "limited",
             Phase::Hot => "hot",
             Phase::HotSpare => "hot+10",
+            Phase::Batch => "batch",
         }
     }
 }
@@ -57,6 +62,17 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
     let t = Instant::now();
     let mut stored = 0u64;
     let mut start = 0u64;
+    let members = match phase {
+        Phase::Batch => Some(
+            jobs::batch::Batch::new()
+                .description("jobs-bench")
+                .on_success(BenchNoop::new(u64::MAX))
+                .create(client)
+                .await
+                .context("batch: creating the batch")?,
+        ),
+        _ => None,
+    };
     while start < o.jobs {
         let end = (start + o.batch as u64).min(o.jobs);
         let got = match phase {
@@ -87,6 +103,16 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
                     .perform_all_later((start..end).map(|i| BenchNoop::new(i % 1000)))
                     .await
             }
+            Phase::Batch => match &members {
+                Some(batch) => {
+                    let jids = batch
+                        .push_all((start..end).map(BenchNoop::new))
+                        .await
+                        .with_context(|| format!("batch: adding members {start}..{end}"))?;
+                    Ok(jids.into_iter().map(jobs::Enqueued::New).collect())
+                }
+                None => bail!("batch: no batch"),
+            },
             Phase::Hot | Phase::HotSpare => {
                 let plain = BenchNoop::set()
                     .client(client)
@@ -110,6 +136,9 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
         .with_context(|| format!("{}: enqueueing jobs {start}..{end}", phase.name()))?;
         stored += got.iter().filter(|e| e.is_stored()).count() as u64;
         start = end;
+    }
+    if let Some(batch) = &members {
+        batch.seal().await.context("batch: sealing")?;
     }
     Ok((t.elapsed().as_secs_f64(), stored))
 }
@@ -166,10 +195,13 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
         Phase::Limited,
         Phase::Hot,
         Phase::HotSpare,
+        Phase::Batch,
     ];
     for name in &o.phases {
         if !all.iter().any(|p| p.name() == name) {
-            bail!("--phases: unknown phase `{name}` (unique, priority, limited, hot, hot+10)");
+            bail!(
+                "--phases: unknown phase `{name}` (unique, priority, limited, hot, hot+10, batch)"
+            );
         }
     }
     let chosen = all
@@ -206,6 +238,12 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
             let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
             row(phase, enqueue_rate, Some(process), plain);
             row(Phase::Duplicate, o.jobs as f64 / dup_secs, None, plain);
+            continue;
+        }
+        if phase == Phase::Batch {
+            // The members and the success callback.
+            let process = o.jobs as f64 / perform(o, &backend, o.jobs + 1).await?;
+            row(phase, enqueue_rate, Some(process), plain);
             continue;
         }
         let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;

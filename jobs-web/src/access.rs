@@ -50,11 +50,14 @@ pub enum Action {
     /// opens no POST route, and a read-only dashboard keeps it. Arguments a job declares
     /// secret (`#[job(redact = [..])]`) stay hidden even then.
     RevealArgs,
+    /// Put every failed member of a batch (in retry or dead) back on its queue
+    /// (`POST batches/{bid}/retry`).
+    BatchRetry,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::View,
         Action::Retry,
         Action::Delete,
@@ -66,6 +69,7 @@ impl Action {
         Action::Release,
         Action::Cancel,
         Action::RevealArgs,
+        Action::BatchRetry,
     ];
 
     /// Its name in logs and audit records (`snake_case`).
@@ -82,6 +86,7 @@ impl Action {
             Action::Release => "release",
             Action::Cancel => "cancel",
             Action::RevealArgs => "reveal_args",
+            Action::BatchRetry => "batch_retry",
         }
     }
 

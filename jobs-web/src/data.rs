@@ -96,7 +96,7 @@ impl AppState {
 
     /// Gives the audit record of a permitted operation to the `on_action` hook, and keeps
     /// it for the Recent actions page.
-    fn audit(&self, permit: Permit, target: String, count: u64) {
+    pub(crate) fn audit(&self, permit: Permit, target: String, count: u64) {
         let event = permit.record(target, count);
         (self.on_action)(&event);
         self.recent.push(self.now(), event);

@@ -24,6 +24,7 @@ pub(crate) enum Nav {
     Recurring,
     Metrics,
     Actions,
+    Batches,
 }
 
 /// A whole page: `title`, the navigation with `nav` current, and `body`.
@@ -41,6 +42,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, body: Markup) -> Markup {
         (Nav::Recurring, ctx.url("/recurring"), "Recurring"),
         (Nav::Metrics, ctx.url("/metrics"), "Metrics"),
         (Nav::Actions, ctx.url("/actions"), "Actions"),
+        (Nav::Batches, ctx.url("/batches"), "Batches"),
     ];
     html! {
         (DOCTYPE)

@@ -48,6 +48,8 @@ pub(crate) enum Op {
     WaitingDelete,
     /// Cancel jobs by jid, waiting or running.
     Cancel,
+    /// Put a batch's failed members back on their queues.
+    BatchRetry,
 }
 
 impl Op {
@@ -66,6 +68,7 @@ impl Op {
                 Action::Schedule
             }
             Op::LockRelease | Op::WaitingDelete => Action::Release,
+            Op::BatchRetry => Action::BatchRetry,
         }
     }
 
@@ -86,6 +89,7 @@ impl Op {
             Op::LockRelease => "release",
             Op::WaitingDelete => "delete",
             Op::Cancel => "cancel",
+            Op::BatchRetry => "retry",
         }
     }
 }

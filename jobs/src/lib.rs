@@ -8,6 +8,7 @@
 
 pub mod active_job;
 pub mod backend;
+pub mod batch;
 mod client;
 pub mod clock;
 mod connect;

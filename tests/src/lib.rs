@@ -274,6 +274,20 @@ macro_rules! conformance_suite {
                 rescue_of_several_processes_puts_them_ahead_of_waiting_jobs,
                 a_beat_listing_its_leases_lets_an_unlisted_one_go_back,
             }
+            batch {
+                success_and_complete_fire_once,
+                a_retried_member_counts_once,
+                death_fires_once_on_the_first_dead_member,
+                an_open_batch_completes_only_when_sealed,
+                a_parent_succeeds_when_its_children_do,
+                listed_newest_first_and_expired_ones_cleaned_up,
+                a_member_buried_by_the_rescue_dies_in_its_batch,
+            }
+            batch_flow {
+                running_members_add_members,
+                concurrent_settles_fire_each_callback_once,
+                a_dependant_runs_after_its_parents,
+            }
             unique {
                 a_duplicate_is_skipped_and_names_the_holder,
                 replace_takes_a_waiting_holders_place_but_not_a_running_ones,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateCluster;
-use jobs_conformance::faults::{limits, scenarios, store_faults, unique};
+use jobs_conformance::faults::{batch, limits, scenarios, store_faults, unique};
 use sqlx::Connection;
 use tokio::sync::OnceCell;
 
@@ -189,4 +189,16 @@ async fn partition_longer_than_the_lease() {
         format!("postgres://root@127.0.0.1:{port}/postgres?schema=faults&acquire_timeout_ms=1000")
     };
     store_faults::partition(&t, upstream, via).await;
+}
+
+/// The batch members' adder process (`jobs_test_batch_adder`).
+fn adder() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_batch_adder"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_under_kills() {
+    let (t, schema) = shared("batch").await;
+    batch::batch_under_kills(&t, adder()).await;
+    drop_schema(&schema).await;
 }

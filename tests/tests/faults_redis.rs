@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use jobs_conformance::faults::resp_proxy::{ReadOnlyProxy, READONLY};
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedis;
-use jobs_conformance::faults::{limits, scenarios, store_faults, unique};
+use jobs_conformance::faults::{batch, limits, scenarios, store_faults, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
@@ -272,4 +272,16 @@ async fn readonly_proxy_keeps_reply_order() {
         &got, b":0\r\n:0\r\n",
         "no refused command reached the server"
     );
+}
+
+/// The batch members' adder process (`jobs_test_batch_adder`).
+fn adder() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_batch_adder"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_under_kills() {
+    let t = shared("batch").await;
+    batch::batch_under_kills(&t, adder()).await;
+    done(t).await;
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use jobs_conformance::faults::run::Target;
-use jobs_conformance::faults::{limits, scenarios, unique};
+use jobs_conformance::faults::{batch, limits, scenarios, unique};
 
 /// A database file, removed (with its WAL files) when dropped, also when the test fails.
 struct DbFile(PathBuf);
@@ -82,4 +82,15 @@ async fn clock_skew() {
 async fn process_killing_job() {
     let (_file, t) = fresh("abort").await;
     scenarios::process_killing_job(&t).await;
+}
+
+/// The batch members' adder process (`jobs_test_batch_adder`).
+fn adder() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_batch_adder"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_under_kills() {
+    let (_file, t) = fresh("batch").await;
+    batch::batch_under_kills(&t, adder()).await;
 }

@@ -41,8 +41,11 @@ pub(super) async fn job_finish(
     // A result is written in the settle's transaction, for the items that applied.
     let recording = super::results::any(&p.items);
     let mut conn = inner.pool.acquire().await.or_backend(&inner.cx)?;
-    let applied = if may_die || recording {
-        // Moves, counters, results and the trim commit together.
+    // A batch member's settle moves its batch in the same transaction (`batch.rs`).
+    let members = p.items.iter().any(|i| super::batch::is_member(&i.job));
+    let mut queued = false;
+    let applied = if may_die || recording || members {
+        // Moves, counters, results, batches and the trim commit together.
         let mut tx = conn.begin().await.or_backend(&inner.cx)?;
         let (applied, died) = finish_in(inner, &mut tx, &batch, p.now)
             .await
@@ -57,6 +60,19 @@ pub(super) async fn job_finish(
                 .await
                 .or_backend(&inner.cx)?;
         }
+        for (item, ok) in p.items.iter().zip(&applied) {
+            if *ok && members && super::batch::is_member(&item.job) {
+                queued |= super::batch::settle(
+                    inner,
+                    &mut tx,
+                    &item.job,
+                    &item.outcome,
+                    item.failed,
+                    p.now,
+                )
+                .await?;
+            }
+        }
         tx.commit().await.or_backend(&inner.cx)?;
         applied
     } else {
@@ -69,6 +85,8 @@ pub(super) async fn job_finish(
     report.lost = (0..applied.len()).filter(|&i| !applied[i]).collect();
     if limited {
         inner.limits.met();
+    }
+    if limited || queued {
         inner.wake.wake_all();
     }
     jobs::backend::warn_dead_trimmed("postgres", report.dead_trimmed);

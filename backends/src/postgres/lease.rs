@@ -158,7 +158,7 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
             // Not a job at all: buried as what it is.
             Err(_) => poison::read(&stored, "running"),
         };
-        buried += sqlx::query(&update)
+        let moved = sqlx::query(&update)
             .bind(id)
             .bind(d.lease)
             .bind(p.now)
@@ -167,6 +167,12 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
             .await
             .or_backend(&inner.cx)?
             .rows_affected();
+        if moved > 0 && super::batch::is_member(&job) {
+            // A batch member dies in this transaction (`batch.rs`).
+            let dead = jobs::backend::FinishOutcome::Dead;
+            super::batch::settle(inner, &mut tx, &job, &dead, true, p.now).await?;
+        }
+        buried += moved;
         tracing::error!(jid = %d.jid, process = %d.process, rescues = d.rescues, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
     }
     let trimmed = if buried > 0 {

@@ -32,6 +32,7 @@ mod actions;
 mod age;
 mod cancel;
 mod checkpoint;
+mod batch;
 mod config;
 mod error;
 mod facts;
@@ -347,6 +348,10 @@ impl Backend for PostgresBackend {
 
     async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
         results::job_result(&self.inner, p).await
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
+        Some(self)
     }
 }
 

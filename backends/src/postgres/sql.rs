@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "progress_results",
         include_str!("../../sql/postgres/migrations/0012_progress_results.sql"),
     ),
+    (
+        13,
+        "batches",
+        include_str!("../../sql/postgres/migrations/0013_batches.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

@@ -129,7 +129,15 @@ async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendE
         let failed = u8::from(item.failed);
         let rescued = u8::from(t.rescues > 0);
         let result = super::results::record(k, item, p.now);
-        let locked = u8::from(lock.is_some()) + 2 * u8::from(result.is_some());
+        let bid = item
+            .job
+            .extra
+            .get(jobs::batch::BATCH_FIELD)
+            .and_then(|b| b.as_str());
+        // 1: a unique lock, 2: a result, 4: a batch member, summed (finish.lua).
+        let locked = u8::from(lock.is_some())
+            + 2 * u8::from(result.is_some())
+            + 4 * u8::from(bid.is_some());
         // Writing to a String cannot fail.
         let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");
         inv.arg(head.as_str()).arg(t.raw);
@@ -143,6 +151,9 @@ async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendE
         }
         if let Some((key, record, ttl_ms, expiry)) = result {
             inv.arg(key).arg(record).arg(ttl_ms).arg(expiry);
+        }
+        if let Some(bid) = bid {
+            inv.arg(bid).arg(&item.job.jid);
         }
     }
     let reply: Vec<i64> = inner.eval(&inv).await?;

@@ -60,6 +60,7 @@
 
 mod actions;
 mod age;
+mod batch;
 mod blocking;
 mod cancel;
 mod checkpoint;
@@ -396,6 +397,10 @@ impl Backend for RedisBackend {
 
     async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
         results::job_result(&self.inner, p).await
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
+        Some(self)
     }
 }
 

@@ -40,8 +40,19 @@ pub(crate) static RESERVE: LazyLock<Script> =
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
 pub(crate) static CANCEL: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/cancel.lua")));
-pub(crate) static FINISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
+pub(crate) static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(with_limits!(
+        include_str!("../../lua/batch.lua"),
+        with_lock!("finish.lua")
+    ))
+});
+/// Creates, grows, seals and cleans up batches (`batch_ops.lua`).
+pub(crate) static BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../lua/batch.lua"),
+        include_str!("../../lua/batch_ops.lua")
+    ))
+});
 /// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.
 pub(crate) static UNWAIT: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("unwait.lua"))));
@@ -52,8 +63,12 @@ pub(crate) static REQUEUE: LazyLock<Script> =
 pub(crate) static MOVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("move.lua"))));
 /// Pushes back the in-flight jobs of processes whose lease expired.
-pub(crate) static RESCUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("rescue.lua")))));
+pub(crate) static RESCUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(with_lease_time!(with_limits!(
+        include_str!("../../lua/batch.lua"),
+        with_lock!("rescue.lua")
+    )))
+});
 /// The rescue count of one job taken by a blocking `LMOVE`.
 pub(crate) static RESCUES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rescues.lua")));

@@ -82,7 +82,8 @@ pub(super) async fn job_finish(
         .iter()
         .any(|i| i.job.extra.contains_key(CONCURRENCY_FIELD));
     let report = apply(db, std::slice::from_ref(&p), items).await?;
-    if limited && report.lost.len() < p.items.len() {
+    let member = p.items.iter().any(|i| super::batch::is_member(&i.job));
+    if (limited || member) && report.lost.len() < p.items.len() {
         db.wake_reservers();
     }
     Ok(report)
@@ -121,10 +122,11 @@ async fn apply(
         .iter()
         .map(|i| i.row.as_ref().is_some_and(|(id, _)| named.insert(*id)))
         .collect();
-    let moving = items
-        .iter()
-        .zip(&attempted)
-        .any(|(i, a)| *a && matches!(i.step, Step::Move { .. } | Step::Expire));
+    // A batch member's settle moves its batch in the same transaction (`batch.rs`).
+    let moving = items.iter().zip(&attempted).any(|(i, a)| {
+        *a && (matches!(i.step, Step::Move { .. } | Step::Expire)
+            || super::batch::is_member(&callers[i.caller].items[i.index].job))
+    });
     // A result is stored in the settle's transaction, so an item carrying one takes the
     // transaction path (`results.rs`).
     let recording = items.iter().zip(&attempted).any(|(i, a)| {
@@ -341,5 +343,12 @@ async fn run(
         moves::count(db, tx, now, processed, failed, 0).await?;
     }
     moves::count_expired(db, tx, expired).await?;
+    for (item, ok) in items.iter().zip(&applied) {
+        let p = &callers[item.caller];
+        let f = &p.items[item.index];
+        if *ok && super::batch::is_member(&f.job) {
+            super::batch::settle(db, tx, &f.job, &f.outcome, f.failed, p.now).await?;
+        }
+    }
     Ok(applied)
 }

@@ -146,5 +146,10 @@ async fn bury(
     .execute(&mut **tx)
     .await
     .or_backend(&db.cx)?;
+    if done.rows_affected() > 0 && super::batch::is_member(&job) {
+        // A batch member dies in this transaction (`batch.rs`).
+        let dead = jobs::backend::FinishOutcome::Dead;
+        super::batch::settle(db, tx, &job, &dead, true, p.now).await?;
+    }
     Ok(done.rows_affected() > 0)
 }

@@ -30,6 +30,7 @@ mod actions;
 mod age;
 mod cancel;
 mod checkpoint;
+mod batch;
 mod config;
 mod db;
 mod error;
@@ -240,6 +241,10 @@ impl Backend for SqliteBackend {
 
     async fn job_result(&self, params: JidParams) -> Result<Option<StoredResult>, BackendError> {
         results::job_result(&self.db, params).await
+    }
+
+    fn batches(&self) -> Option<&dyn jobs::backend::BatchStore> {
+        Some(self)
     }
 }
 

@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_progress_results.sql",
         sql: include_str!("../../sql/sqlite/0008_progress_results.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_batches.sql",
+        sql: include_str!("../../sql/sqlite/0009_batches.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.

@@ -2,6 +2,7 @@
 //! and the actions allowed on each.
 
 pub mod actions;
+pub mod batches;
 pub mod busy;
 pub mod cancel;
 pub mod dashboard;

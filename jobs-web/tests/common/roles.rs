@@ -32,6 +32,8 @@ pub struct World {
     pub lock_jid: String,
     /// The job waiting aside for a slot of [`WAIT_KEY`].
     pub waiting: String,
+    /// A batch whose one member failed (in the retry set).
+    pub batch: String,
 }
 
 pub async fn world() -> World {
@@ -73,7 +75,9 @@ pub async fn world() -> World {
     assert_eq!(taken.len(), 1);
     let waiting = waiting_jids(&b).await;
     assert_eq!(waiting.len(), 1);
+    let batch = dead_batch(&b, now).await;
     World {
+        batch,
         waiting: waiting[0].clone(),
         b,
         s,
@@ -174,4 +178,46 @@ impl Probe {
             Probe::Waiting => format!("{:?}", waiting_jids(b).await),
         }
     }
+}
+
+/// A sealed batch whose one member (queue `batchq`) failed and waits in the retry set;
+/// returns its id.
+async fn dead_batch(b: &Arc<dyn AdminBackend>, now: chrono::DateTime<Utc>) -> String {
+    use jobs::backend::{BatchCreateParams, Finish, FinishOutcome, FinishParams};
+    let info = jobs::batch::BatchInfo::new(
+        "roles-batch",
+        "roles",
+        0.0,
+        std::time::Duration::from_secs(86_400 * 365 * 100),
+    );
+    let mut member = JobEnvelope::new("Import", "batchq", vec![]);
+    member
+        .extra
+        .insert(jobs::batch::BATCH_FIELD.into(), "roles-batch".into());
+    b.batches()
+        .unwrap()
+        .batch_create(
+            BatchCreateParams::new(info, now)
+                .jobs(vec![member])
+                .sealed(true),
+        )
+        .await
+        .unwrap();
+    let taken = b
+        .job_reserve(ReserveParams::new(vec!["batchq".into()], "p1", now).limit(10))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let r = &taken[0];
+    let later = now + chrono::Duration::hours(1);
+    let item = Finish::new(
+        r.token.clone(),
+        r.job.clone(),
+        FinishOutcome::Retry { at: later },
+        true,
+    );
+    b.job_finish(FinishParams::new(vec![item], now))
+        .await
+        .unwrap();
+    "roles-batch".to_owned()
 }

@@ -71,6 +71,12 @@ pub fn cases(w: &World) -> Vec<Case> {
     vec![
         // The pages' forms.
         page(
+            Action::BatchRetry,
+            &format!("/batches/{}/retry", w.batch),
+            "",
+            Probe::Jobs(JobSet::Retry),
+        ),
+        page(
             Action::Pause,
             "/queues/payments/pause",
             "paused=true",

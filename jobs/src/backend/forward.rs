@@ -115,6 +115,10 @@ macro_rules! forward_backend {
                 async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_listen())
                 }
+                fn batches(&self) -> Option<&dyn BatchStore> {
+                    let $this = self;
+                    ($inner).batches()
+                }
             }
 
             #[$crate::__private::async_trait]

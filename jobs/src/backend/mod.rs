@@ -16,6 +16,7 @@
 mod admin;
 mod cancel;
 mod checkpoint;
+mod batch;
 mod error;
 mod flow;
 mod forward;
@@ -32,6 +33,7 @@ pub use cancel::{
     broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
 };
 pub use checkpoint::CheckpointParams;
+pub use batch::{BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -201,5 +203,17 @@ pub trait Backend: Send + Sync + 'static {
             backend: self.name(),
             operation: "job_checkpoint (resumable steps)",
         })
+    }
+
+    /// Where this backend keeps batches ([`crate::batch`]), if it does; `None` (the
+    /// default) means it keeps none. Its `job_finish` moves batch members and fires their
+    /// callbacks in the same atomic step as their settle.
+    ///
+    /// ```
+    /// use jobs::backend::Backend;
+    /// assert!(jobs::memory::MemoryBackend::new().batches().is_some());
+    /// ```
+    fn batches(&self) -> Option<&dyn BatchStore> {
+        None
     }
 }

@@ -344,10 +344,17 @@ impl Client {
         mut jobs: Vec<JobEnvelope>,
         on_conflict: OnConflict,
     ) -> Result<Vec<Enqueued>, EnqueueError> {
-        // Feature `otel`: the push runs in a `publish` span whose context each job carries.
-        #[cfg(feature = "otel")]
-        let publish = crate::telemetry::otel::publish(&mut jobs, self.inner.backend.name());
-        for job in &mut jobs {
+        self.check(&mut jobs)?;
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let class = first.class.clone();
+        self.push_checked(jobs, on_conflict, class).await
+    }
+
+    /// Runs the middleware over `jobs` and refuses any too deep or too large.
+    pub(crate) fn check(&self, jobs: &mut [JobEnvelope]) -> Result<(), EnqueueError> {
+        for job in jobs.iter_mut() {
             for m in &self.inner.middleware {
                 m.before_push(job).map_err(|reason| EnqueueError::Refused {
                     job: job.class.clone(),
@@ -373,10 +380,18 @@ impl Client {
                 });
             }
         }
-        let Some(first) = jobs.first() else {
-            return Ok(Vec::new());
-        };
-        let class = first.class.clone();
+        Ok(())
+    }
+
+    async fn push_checked(
+        &self,
+        #[cfg_attr(not(feature = "otel"), allow(unused_mut))] mut jobs: Vec<JobEnvelope>,
+        on_conflict: OnConflict,
+        class: String,
+    ) -> Result<Vec<Enqueued>, EnqueueError> {
+        // Feature `otel`: the push runs in a `publish` span whose context each job carries.
+        #[cfg(feature = "otel")]
+        let publish = crate::telemetry::otel::publish(&mut jobs, self.inner.backend.name());
         // Each job's queue and name, for `jobs_enqueued_total` once the store took them.
         let labels: Vec<_> = jobs.iter().map(crate::telemetry::labels).collect();
         let mut out: Vec<Enqueued> = jobs.iter().map(|j| Enqueued::New(j.jid.clone())).collect();

@@ -11,6 +11,7 @@
 mod admin;
 mod cancel;
 mod checkpoint;
+mod batch;
 mod flow;
 mod limits;
 mod metrics;
@@ -156,6 +157,7 @@ impl Backend for MemoryBackend {
 
     async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
         let mut report = FinishReport::default();
+        let mut woke = false;
         let mut st = self.lock();
         for (i, item) in p.items.into_iter().enumerate() {
             let Some(leased) = st.leased.remove(&item.token.0) else {
@@ -178,6 +180,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Snooze { .. } | FinishOutcome::Expired | FinishOutcome::Cancelled
             );
             st.count(p.now, counted, item.failed);
+            woke |= st.batch_settled(&job, &item.outcome, item.failed, p.now);
             match item.outcome {
                 FinishOutcome::Completed | FinishOutcome::Discard => st.release(&job),
                 FinishOutcome::Expired => {
@@ -189,6 +192,10 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
                 FinishOutcome::Cancelled => st.cancel_into_set(job, p.now, p.dead_limits),
             }
+        }
+        drop(st);
+        if woke {
+            self.shared.wake.notify_waiters();
         }
         crate::backend::warn_dead_trimmed("memory", report.dead_trimmed);
         Ok(report)
@@ -289,6 +296,7 @@ impl Backend for MemoryBackend {
                         st.rescues.remove(&leased.job.jid);
                         let mut job = leased.job;
                         crate::envelope::bury_rescued(&mut job, count, p.now);
+                        st.batch_settled(&job, &FinishOutcome::Dead, true, p.now);
                         let trimmed = st.kill(job, p.now, p.dead_limits);
                         crate::backend::warn_dead_trimmed("memory", trimmed);
                     } else {
@@ -360,6 +368,10 @@ impl Backend for MemoryBackend {
 
     async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
         Ok(self.shared.cancel.feed())
+    }
+
+    fn batches(&self) -> Option<&dyn BatchStore> {
+        Some(self)
     }
 }
 

@@ -150,6 +150,8 @@ pub(super) struct State {
     pub(super) cancels: HashMap<String, DateTime<Utc>>,
     /// Progress reports and results (see `results.rs`).
     pub(super) reports: super::results::Reports,
+    /// Batches and their members (see `batch.rs`).
+    pub(super) batches: super::batch::Batches,
 }
 
 impl State {

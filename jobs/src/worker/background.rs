@@ -89,8 +89,10 @@ fn slow_beat(interval: Duration) -> Duration {
 
 pub(super) async fn poller_loop(parts: Parts, done: CancellationToken) {
     const BATCH: usize = 1000;
+    let mut batches_cleaned = None;
     loop {
         let now = parts.rt.clock.now();
+        crate::batch::cleanup_pass(&*parts.backend, now, &mut batches_cleaned).await;
         loop {
             match parts
                 .backend

@@ -7,6 +7,8 @@
 pub mod admin_jobs;
 pub mod admin_processes;
 pub mod admin_queues;
+pub mod batch;
+pub mod batch_flow;
 pub mod bulk;
 pub mod cancel;
 pub mod cancel_worker;

@@ -23,6 +23,7 @@
 //! `target/tmp/faults/`, named in the failure); `JOBS_FAULTS_KEEP=1` keeps those of passing
 //! runs too.
 
+pub mod batch;
 pub mod check;
 pub mod fleet;
 pub mod history;
