@@ -273,3 +273,10 @@ async fn readonly_proxy_keeps_reply_order() {
         "no refused command reached the server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart() {
+    let t = shared("rolling").await;
+    jobs_conformance::faults::rolling::rolling_restart(&t).await;
+    done(t).await;
+}

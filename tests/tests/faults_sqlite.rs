@@ -83,3 +83,9 @@ async fn process_killing_job() {
     let (_file, t) = fresh("abort").await;
     scenarios::process_killing_job(&t).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart() {
+    let (_file, t) = fresh("rolling").await;
+    jobs_conformance::faults::rolling::rolling_restart(&t).await;
+}
