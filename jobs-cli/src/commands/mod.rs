@@ -2,6 +2,7 @@
 //! the command's module.
 
 mod actions;
+mod bulk;
 mod control;
 mod listing;
 mod migrate;
