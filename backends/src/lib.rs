@@ -48,3 +48,6 @@ pub mod sqlite;
 inventory::submit! {
     jobs::Connector { schemes: &["sqlite"], connect: sqlite::connector }
 }
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod migrations;

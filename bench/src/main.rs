@@ -23,7 +23,7 @@ use store::Store;
 fn main() -> std::process::ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if args::wants_help(&argv) {
-        println!("{}", args::USAGE);
+        println!("{}", args::usage());
         return std::process::ExitCode::SUCCESS;
     }
     let result = Options::parse(&argv).and_then(|opts| {

@@ -12,8 +12,15 @@ Examples:
   jobs retry --all --set dead --filter Timeout --yes
   jobs pause mailers
   jobs --json queues | jq '.[] | select(.size > 1000)'
+  jobs migrate --dry-run && jobs migrate
+  jobs web --listen 127.0.0.1:9494 --read-only
 
-Exit status: 0 done, 1 failed (store unreachable, job not found, refused), 2 bad usage.";
+Exit status:
+  0  done (also: nothing to migrate, nothing matched)
+  1  failed: the store is unreachable, a job or process is not found, an action was refused
+     or cancelled, a migration failed
+  2  bad usage: an unknown command or option, a missing argument, no URL given, a bad
+     listen address";
 
 /// How every help page is laid out: usage first, then what the command does, then its
 /// arguments.
@@ -147,6 +154,21 @@ pub enum Command {
     /// Recurring jobs: check a schedule file, list the backend's schedules.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Apply the pending schema migrations of a Postgres or SQLite store (after printing them).
+    ///
+    /// Workers and the dashboard apply them when they connect; this is for deploys that
+    /// migrate first. Redis and memory keep no schema: nothing to migrate. A SQLite file is
+    /// created when missing (unless --dry-run).
+    Migrate {
+        /// Print the pending migrations without applying them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Serve the dashboard for the backend (as the `jobs-web` binary does), until SIGTERM or Ctrl-C.
+    ///
+    /// Listens on 127.0.0.1:9494 unless --listen or JOBS_WEB_LISTEN says otherwise; listening
+    /// beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).
+    Web(jobs_web::standalone::ServeArgs),
     /// Print the completion script for a shell, e.g. `jobs completions bash > /etc/bash_completion.d/jobs`.
     Completions {
         /// The shell.

@@ -97,6 +97,21 @@ pub enum CliError {
         /// Every error found.
         errors: Vec<ScheduleError>,
     },
+    /// `jobs migrate` could not list or apply the migrations.
+    #[error("cannot migrate the store at {url}")]
+    Migrate {
+        /// The URL, password removed.
+        url: String,
+        /// Why (boxed, as `Connect`'s).
+        #[source]
+        source: Box<jobs_backends::migrations::MigrateError>,
+    },
+    /// `jobs web` was given a bad listen address.
+    #[error("bad `jobs web` option")]
+    WebOptions(#[source] jobs_web::standalone::ArgsError),
+    /// `jobs web` could not serve the dashboard.
+    #[error("cannot serve the dashboard")]
+    Web(#[source] Box<jobs_web::serve::ServeError>),
     /// Reading the answer or writing the output failed.
     #[error("cannot read or write the terminal")]
     Io(#[from] std::io::Error),
@@ -118,7 +133,10 @@ impl CliError {
     /// The exit status: 2 for a usage mistake (as clap's own), 1 for every other failure.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::NoUrl => ExitCode::from(2),
+            CliError::NoUrl | CliError::WebOptions(_) => ExitCode::from(2),
+            CliError::Web(e) if matches!(**e, jobs_web::serve::ServeError::Refused(_)) => {
+                ExitCode::from(2)
+            }
             _ => ExitCode::FAILURE,
         }
     }
@@ -160,6 +178,18 @@ impl CliError {
             {
                 Some(set_url(unreachable))
             }
+            CliError::Migrate { source, .. } => match &**source {
+                jobs_backends::migrations::MigrateError::Backend { source, .. }
+                    if matches!(source.kind(), ErrorKind::Connection | ErrorKind::Timeout) =>
+                {
+                    Some(set_url(unreachable))
+                }
+                jobs_backends::migrations::MigrateError::Url(_)
+                | jobs_backends::migrations::MigrateError::UnknownScheme { .. } => {
+                    Some(set_url("fix the URL"))
+                }
+                _ => None,
+            },
             CliError::JobNotFound { .. } => {
                 Some("hint: `jobs list <set>` shows the jobs there are".to_owned())
             }

@@ -16,11 +16,14 @@
 //! jobs quiet host-1:4242:0a1b                   # stop taking jobs
 //! jobs --json status | jq .stats.failed         # JSON for scripts
 //! jobs schedule check config/schedule.toml      # no backend needed
+//! jobs migrate --dry-run && jobs migrate        # SQL stores: pending schema migrations
+//! jobs web --listen 127.0.0.1:9494 --read-only  # the dashboard, until SIGTERM
 //! jobs completions zsh > ~/.zfunc/_jobs
 //! ```
 //!
 //! Exit status: 0 done; 1 failed (the store is unreachable, a job is not found, an action was
-//! refused or cancelled); 2 bad usage (as clap reports it, or no URL given). Errors print
+//! refused or cancelled, a migration failed); 2 bad usage (as clap reports it, no URL given,
+//! a bad or refused `jobs web` listen address). Errors print
 //! their message and causes and name the setting to change; the URL is printed with its
 //! password removed.
 //!

@@ -31,6 +31,8 @@ fn help_starts_with_usage_and_hides_the_url_value() {
         "quiet",
         "stop",
         "schedule",
+        "migrate",
+        "web",
         "completions",
     ] {
         assert!(

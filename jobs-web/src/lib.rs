@@ -54,6 +54,8 @@ mod redact;
 mod routes;
 mod scrape;
 #[cfg(feature = "standalone")]
+pub mod serve;
+#[cfg(feature = "standalone")]
 pub mod standalone;
 
 use std::sync::Arc;

@@ -1,9 +1,11 @@
 //! What the standalone `jobs-web` binary needs: its options, the rule that it never
 //! listens beyond loopback without credentials, and HTTP basic auth.
 //!
-//! 1. [`Options::from_env_and_args`] reads `JOBS_URL`, `JOBS_WEB_LISTEN`, `JOBS_WEB_USER`,
-//!    `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY`,
-//!    `JOBS_WEB_HIDE_ARGS` and the matching flags; `--help` and bad arguments come back as an [`ArgsError`].
+//! 1. [`Options::from_env_and_args`] parses the flags with clap ([`WebCli`], whose
+//!    [`ServeArgs`] `jobs web` shares) and reads `JOBS_URL`, `JOBS_WEB_LISTEN`,
+//!    `JOBS_WEB_USER`, `JOBS_WEB_PASSWORD`, `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY` and
+//!    `JOBS_WEB_HIDE_ARGS` for what they leave unset; `--help` and bad arguments come back
+//!    as an [`ArgsError`].
 //! 2. [`check_listen`] refuses a non-loopback address without credentials.
 //! 3. [`with_basic_auth`] wraps a router so every request needs the credentials (401
 //!    otherwise), compared in constant time.
@@ -58,41 +60,90 @@ pub struct Options {
     pub hide_args: bool,
 }
 
-/// How to run the binary: what `--help` prints, usage first.
-pub const USAGE: &str =
-    "Usage: jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy] [--hide-args]
+/// The usage line of `jobs-web`, as `--help` and every usage error begin.
+const USAGE_LINE: &str =
+    "jobs-web [--url URL] [--listen ADDR:PORT] [--read-only] [--behind-proxy] [--hide-args]";
 
-Serves the jobs dashboard for the backend at URL.
+/// Printed after the options by `jobs-web --help`.
+const AFTER_HELP: &str = "\
+Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).
 
-Options:
-  --url URL           the backend, e.g. redis://127.0.0.1:6379/0 or sqlite://jobs.db
-                      (env JOBS_URL; default memory://)
-  --listen ADDR:PORT  where to listen (env JOBS_WEB_LISTEN; default 127.0.0.1:9494)
-  --read-only         refuse every action (env JOBS_WEB_READ_ONLY=1)
-  --behind-proxy      trust X-Forwarded-Host from a reverse proxy in the cross-site check
-                      (env JOBS_WEB_BEHIND_PROXY=1)
-  --hide-args         show every job argument as [hidden] until revealed on the job's
-                      page (env JOBS_WEB_HIDE_ARGS=1); this binary cannot know which
-                      arguments the app's jobs declare secret
-  -h, --help          print this help
+Examples:
+  JOBS_URL=redis://127.0.0.1:6379/0 jobs-web --listen 127.0.0.1:9494
+  JOBS_WEB_USER=admin JOBS_WEB_PASSWORD=… jobs-web --listen 0.0.0.0:9494 --read-only";
 
-Listening beyond loopback needs JOBS_WEB_USER and JOBS_WEB_PASSWORD (basic auth).";
+/// How help pages are laid out: usage first, then what the command does, then its options.
+pub const HELP_TEMPLATE: &str =
+    "{usage-heading} {usage}\n\n{about-with-newline}\n{all-args}{after-help}";
+
+/// How the dashboard is served: the options `jobs-web` and `jobs web` share (the backend URL
+/// is each command's own). Each flag falls back to its environment variable in
+/// [`Options::from_parts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct ServeArgs {
+    /// Where to listen (env JOBS_WEB_LISTEN; default 127.0.0.1:9494)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Refuse every action (env JOBS_WEB_READ_ONLY=1)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Trust X-Forwarded-Host from a reverse proxy in the cross-site check (env
+    /// JOBS_WEB_BEHIND_PROXY=1)
+    #[arg(long)]
+    pub behind_proxy: bool,
+    /// Show every job argument as [hidden] until revealed on the job's page (env
+    /// JOBS_WEB_HIDE_ARGS=1); this binary cannot know which arguments the app's jobs declare
+    /// secret
+    #[arg(long)]
+    pub hide_args: bool,
+}
+
+/// The `jobs-web` command line.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "jobs-web",
+    version,
+    about = "Serves the jobs dashboard for the backend at URL.",
+    override_usage = USAGE_LINE,
+    after_help = AFTER_HELP,
+    help_template = HELP_TEMPLATE
+)]
+pub struct WebCli {
+    /// The backend, e.g. redis://127.0.0.1:6379/0 or sqlite://jobs.db (env JOBS_URL; default
+    /// memory://)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// How to serve it.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What `jobs-web --help` prints, usage first.
+///
+/// ```
+/// assert!(jobs_web::standalone::usage().starts_with("Usage: jobs-web [--url URL]"));
+/// ```
+pub fn usage() -> String {
+    <WebCli as clap::CommandFactory>::command()
+        .render_help()
+        .to_string()
+}
 
 /// Why the command line gave no [`Options`]: help was asked for, or an argument is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgsError {
-    /// `-h` or `--help`: print [`USAGE`] and exit successfully.
-    #[error("{USAGE}")]
+    /// `-h` or `--help`: print [`usage`] and exit successfully.
+    #[error("{}", usage())]
     Help,
     /// A flag that takes a value came last.
-    #[error("{flag} needs a value\n\n{USAGE}")]
+    #[error("{flag} needs a value\n\n{}", usage())]
     MissingValue {
         /// The flag, e.g. `--url`.
         flag: &'static str,
     },
     /// An argument the binary does not know.
-    #[error("unknown argument `{0}`\n\n{USAGE}")]
+    #[error("unknown argument `{0}`\n\n{usage}", usage = usage())]
     Unknown(String),
     /// The listen address does not parse.
     #[error("bad listen address `{value}` (from {source_name}): {reason}; expected ADDR:PORT, e.g. 127.0.0.1:9494")]
@@ -104,6 +155,42 @@ pub enum ArgsError {
         /// Why it does not parse.
         reason: String,
     },
+    /// `-V` or `--version`: print this (`jobs-web 0.1.0`) and exit successfully.
+    #[error("jobs-web {}", env!("CARGO_PKG_VERSION"))]
+    Version,
+    /// Any other mistake clap found, as it words it (usage included).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl ArgsError {
+    /// The error for clap's `error`.
+    fn from_clap(error: &clap::Error) -> Self {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        let arg = match error.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => arg.clone(),
+            _ => String::new(),
+        };
+        match error.kind() {
+            ErrorKind::DisplayHelp => ArgsError::Help,
+            ErrorKind::DisplayVersion => ArgsError::Version,
+            ErrorKind::UnknownArgument => ArgsError::Unknown(arg),
+            ErrorKind::InvalidValue | ErrorKind::NoEquals if arg.starts_with("--url") => {
+                ArgsError::MissingValue { flag: "--url" }
+            }
+            ErrorKind::InvalidValue | ErrorKind::NoEquals if arg.starts_with("--listen") => {
+                ArgsError::MissingValue { flag: "--listen" }
+            }
+            _ => ArgsError::Usage(
+                error
+                    .render()
+                    .to_string()
+                    .trim_start_matches("error: ")
+                    .trim_end()
+                    .to_owned(),
+            ),
+        }
+    }
 }
 
 impl Options {
@@ -125,6 +212,8 @@ impl Options {
     /// let help = Options::from_env_and_args(env, ["--help"]).unwrap_err();
     /// assert_eq!(help, jobs_web::standalone::ArgsError::Help);
     /// assert!(help.to_string().starts_with("Usage: jobs-web"));
+    /// let err = Options::from_env_and_args(env, ["--url"]).unwrap_err();
+    /// assert_eq!(err, jobs_web::standalone::ArgsError::MissingValue { flag: "--url" });
     /// ```
     pub fn from_env_and_args<I, S>(
         env: impl Fn(&str) -> Option<String>,
@@ -134,34 +223,41 @@ impl Options {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut url = env("JOBS_URL").unwrap_or_else(|| "memory://".to_owned());
-        let mut listen = env("JOBS_WEB_LISTEN").unwrap_or_else(|| "127.0.0.1:9494".to_owned());
-        let mut listen_from = "JOBS_WEB_LISTEN";
+        let argv = std::iter::once("jobs-web".to_owned()).chain(args.into_iter().map(Into::into));
+        let cli =
+            <WebCli as clap::Parser>::try_parse_from(argv).map_err(|e| ArgsError::from_clap(&e))?;
+        Options::from_parts(cli.url, &cli.serve, env)
+    }
+
+    /// The settings from a parsed `url` and `serve`, each unset one read from `env` (a
+    /// lookup): `JOBS_URL` (default `memory://`), `JOBS_WEB_LISTEN` (default
+    /// `127.0.0.1:9494`), `JOBS_WEB_READ_ONLY`, `JOBS_WEB_BEHIND_PROXY`, `JOBS_WEB_HIDE_ARGS`
+    /// (`1` or `true`), and the credentials from `JOBS_WEB_USER` and `JOBS_WEB_PASSWORD`.
+    ///
+    /// ```
+    /// use jobs_web::standalone::{Options, ServeArgs};
+    /// let serve = ServeArgs { read_only: true, ..ServeArgs::default() };
+    /// let ro = |k: &str| (k == "JOBS_WEB_LISTEN").then(|| "127.0.0.1:9000".to_string());
+    /// let o = Options::from_parts(Some("sqlite://jobs.db".into()), &serve, ro).unwrap();
+    /// assert!(o.read_only);
+    /// assert_eq!(o.listen.port(), 9000);
+    /// ```
+    pub fn from_parts(
+        url: Option<String>,
+        serve: &ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options, ArgsError> {
+        let url = url
+            .or_else(|| env("JOBS_URL"))
+            .unwrap_or_else(|| "memory://".to_owned());
+        let (listen, listen_from) = match &serve.listen {
+            Some(listen) => (listen.clone(), "--listen"),
+            None => (
+                env("JOBS_WEB_LISTEN").unwrap_or_else(|| "127.0.0.1:9494".to_owned()),
+                "JOBS_WEB_LISTEN",
+            ),
+        };
         let on = |k: &str| env(k).is_some_and(|v| v == "1" || v == "true");
-        let mut read_only = on("JOBS_WEB_READ_ONLY");
-        let mut behind_proxy = on("JOBS_WEB_BEHIND_PROXY");
-        let mut hide_args = on("JOBS_WEB_HIDE_ARGS");
-        let mut args = args.into_iter().map(Into::into);
-        while let Some(a) = args.next() {
-            match a.as_str() {
-                "--url" => {
-                    url = args
-                        .next()
-                        .ok_or(ArgsError::MissingValue { flag: "--url" })?
-                }
-                "--listen" => {
-                    listen = args
-                        .next()
-                        .ok_or(ArgsError::MissingValue { flag: "--listen" })?;
-                    listen_from = "--listen";
-                }
-                "--read-only" => read_only = true,
-                "--behind-proxy" => behind_proxy = true,
-                "--hide-args" => hide_args = true,
-                "-h" | "--help" => return Err(ArgsError::Help),
-                _ => return Err(ArgsError::Unknown(a)),
-            }
-        }
         let listen: SocketAddr =
             listen
                 .parse()
@@ -180,9 +276,9 @@ impl Options {
             url,
             listen,
             credentials,
-            read_only,
-            behind_proxy,
-            hide_args,
+            read_only: serve.read_only || on("JOBS_WEB_READ_ONLY"),
+            behind_proxy: serve.behind_proxy || on("JOBS_WEB_BEHIND_PROXY"),
+            hide_args: serve.hide_args || on("JOBS_WEB_HIDE_ARGS"),
         })
     }
 }

@@ -285,3 +285,10 @@ async fn batch_under_kills() {
     batch::batch_under_kills(&t, adder()).await;
     done(t).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart() {
+    let t = shared("rolling").await;
+    jobs_conformance::faults::rolling::rolling_restart(&t).await;
+    done(t).await;
+}

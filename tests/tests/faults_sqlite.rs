@@ -94,3 +94,9 @@ async fn batch_under_kills() {
     let (_file, t) = fresh("batch").await;
     batch::batch_under_kills(&t, adder()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart() {
+    let (_file, t) = fresh("rolling").await;
+    jobs_conformance::faults::rolling::rolling_restart(&t).await;
+}

@@ -85,3 +85,50 @@ async fn apply_next(conn: &mut PgConnection, schema: &str) -> Result<Option<i32>
     tracing::info!(schema, version, name, "applied jobs migration");
     Ok(Some(*version))
 }
+
+/// The embedded migrations, each with whether schema `schema` has it; every one pending when
+/// the schema or its `schema_migrations` table does not exist (this creates nothing). What
+/// `jobs migrate --dry-run` prints.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use sqlx::Connection;
+/// let mut conn = sqlx::PgConnection::connect("postgres://root@127.0.0.1:5432/test").await?;
+/// for m in jobs_backends::postgres::migration_status(&mut conn, "myapp").await? {
+///     println!("{} {} {}", m.version, m.name, if m.applied { "applied" } else { "pending" });
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn migration_status(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<Vec<crate::migrations::MigrationState>, BackendError> {
+    validate_schema(schema).map_err(|e| BackendError::msg(e.to_string()))?;
+    let ctx = ErrorContext {
+        target: format!("postgres schema {schema}"),
+        acquire_timeout: std::time::Duration::ZERO,
+    };
+    let table = format!("{}.schema_migrations", quoted(schema));
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&table)
+        .fetch_one(&mut *conn)
+        .await
+        .or_backend(&ctx)?;
+    let done: Vec<i32> = match exists {
+        Some(_) => sqlx::query_scalar(&format!("SELECT version FROM {table}"))
+            .fetch_all(&mut *conn)
+            .await
+            .or_backend(&ctx)?,
+        None => Vec::new(),
+    };
+    Ok(MIGRATIONS
+        .iter()
+        .map(|(version, name, _)| {
+            crate::migrations::MigrationState::new(
+                i64::from(*version),
+                name,
+                done.contains(version),
+            )
+        })
+        .collect())
+}

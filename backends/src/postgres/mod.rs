@@ -70,7 +70,7 @@ use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 
 pub use config::{InvalidSchema, PostgresOptions};
-pub use migrate::migrate;
+pub use migrate::{migrate, migration_status};
 
 use error::{ErrorContext, Sqlx};
 use notify::Wake;

@@ -390,3 +390,35 @@ impl MetricsStore for SqliteBackend {
 
 #[cfg(test)]
 mod tests;
+
+/// The embedded migrations, each with whether the database `config` names has it; every
+/// one pending when the file does not exist (this does not create it). What `jobs migrate
+/// --dry-run` prints.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobs_backends::sqlite::{migration_status, SqliteConfig};
+/// for m in migration_status(&SqliteConfig::new("jobs.db")).await? {
+///     println!("{} {} {}", m.version, m.name, if m.applied { "applied" } else { "pending" });
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn migration_status(
+    config: &SqliteConfig,
+) -> Result<Vec<crate::migrations::MigrationState>, BackendError> {
+    open::migration_status(config).await
+}
+
+/// Creates the database `config` names when missing and applies its pending migrations
+/// (what opening a backend does first); returns the versions applied, none when up to date.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use jobs_backends::sqlite::{migrate, SqliteConfig};
+/// let applied = migrate(&SqliteConfig::new("jobs.db")).await?;
+/// println!("applied migrations {applied:?}");
+/// # Ok(()) }
+/// ```
+pub async fn migrate(config: &SqliteConfig) -> Result<Vec<i64>, BackendError> {
+    open::apply_migrations(config).await
+}

@@ -156,8 +156,9 @@ async fn enable_wal(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<()
     }
 }
 
-/// Applies the migrations the file has not seen, all in one immediate transaction.
-async fn migrate(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<(), BackendError> {
+/// Applies the migrations the file has not seen, all in one immediate transaction; returns
+/// the versions applied.
+async fn migrate(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<Vec<i64>, BackendError> {
     let latest = MIGRATIONS.last().map_or(0, |m| m.version);
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.or_backend(cx)?;
     let current: i64 = sqlx::query_scalar("PRAGMA user_version")
@@ -188,7 +189,74 @@ async fn migrate(conn: &mut SqliteConnection, cx: &ErrorContext) -> Result<(), B
             .or_backend(cx)?;
     }
     tx.commit().await.or_backend(cx)?;
-    Ok(())
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current)
+        .map(|m| m.version)
+        .collect())
+}
+
+/// Every embedded migration with whether the file at `config` has it; all pending when the
+/// file does not exist (it is not created).
+pub(super) async fn migration_status(
+    config: &SqliteConfig,
+) -> Result<Vec<crate::migrations::MigrationState>, BackendError> {
+    let cx = ErrorContext {
+        target: config.path.display().to_string(),
+        busy_timeout: config.busy_timeout,
+        acquire_timeout: ACQUIRE_TIMEOUT,
+    };
+    let current: i64 = if config.path.exists() {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&config.path)
+            .read_only(true)
+            .busy_timeout(config.busy_timeout)
+            .connect()
+            .await
+            .or_backend(&cx)?;
+        let version = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut conn)
+            .await
+            .or_backend(&cx)?;
+        conn.close().await.or_backend(&cx)?;
+        version
+    } else {
+        0
+    };
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > latest {
+        return Err(BackendError::msg(format!(
+            "{} has schema version {current}, newer than this build's {latest}: upgrade jobs-backends",
+            cx.target
+        )));
+    }
+    Ok(MIGRATIONS
+        .iter()
+        .map(|m| crate::migrations::MigrationState::new(m.version, m.name, m.version <= current))
+        .collect())
+}
+
+/// Creates the file when missing and applies its pending migrations, as opening does;
+/// returns the versions applied.
+pub(super) async fn apply_migrations(config: &SqliteConfig) -> Result<Vec<i64>, BackendError> {
+    let cx = ErrorContext {
+        target: config.path.display().to_string(),
+        busy_timeout: config.busy_timeout,
+        acquire_timeout: ACQUIRE_TIMEOUT,
+    };
+    let mut setup = SqliteConnectOptions::new()
+        .filename(&config.path)
+        .create_if_missing(true)
+        .busy_timeout(config.busy_timeout)
+        .synchronous(config.synchronous.to_sqlx())
+        .foreign_keys(true)
+        .connect()
+        .await
+        .or_backend(&cx)?;
+    enable_wal(&mut setup, &cx).await?;
+    let applied = migrate(&mut setup, &cx).await?;
+    setup.close().await.or_backend(&cx)?;
+    Ok(applied)
 }
 
 #[cfg(test)]

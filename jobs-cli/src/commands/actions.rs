@@ -182,9 +182,16 @@ async fn on_all(
     if !args.yes {
         confirm(action, count, &set, args)?;
     }
-    let done = action
-        .apply(ctx, JobActionParams::matching(set, f, Utc::now()))
-        .await?;
+    let done = if super::bulk::shows_bar(ctx, count) {
+        super::bulk::in_chunks(ctx, &set, &f, count, action.done(), |p| {
+            action.apply(ctx, p)
+        })
+        .await?
+    } else {
+        action
+            .apply(ctx, JobActionParams::matching(set, f, Utc::now()))
+            .await?
+    };
     Ok(Some((count, done)))
 }
 

@@ -2,10 +2,13 @@
 //! the command's module.
 
 mod actions;
+mod bulk;
 mod control;
 mod listing;
+mod migrate;
 mod overview;
 mod schedule;
+mod web;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -49,6 +52,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Schedule(ScheduleCommand::Check { file, count }) => {
             return schedule::check(&file, count, json, out);
         }
+        Command::Migrate { dry_run } => {
+            let url = cli.url.ok_or(CliError::NoUrl)?;
+            return migrate::run(&url, dry_run, json, out).await;
+        }
         _ => {}
     }
     let url = cli.url.ok_or(CliError::NoUrl)?;
@@ -59,6 +66,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 path: sqlite.path.display().to_string(),
             });
         }
+    }
+    if let Command::Web(args) = &cli.command {
+        return web::run(url, args, json, out).await;
     }
     let backend = jobs_backends::connect(&url)
         .await
@@ -89,6 +99,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Quiet { process } => control::signal(&ctx, &process, false, out).await,
         Command::Stop { process } => control::signal(&ctx, &process, true, out).await,
         Command::Schedule(ScheduleCommand::List) => schedule::list(&ctx, out).await,
-        Command::Completions { .. } | Command::Schedule(ScheduleCommand::Check { .. }) => Ok(()),
+        Command::Completions { .. }
+        | Command::Schedule(ScheduleCommand::Check { .. })
+        | Command::Migrate { .. }
+        | Command::Web(_) => Ok(()),
     }
 }

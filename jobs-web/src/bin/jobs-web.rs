@@ -4,11 +4,14 @@
 //! JOBS_URL=redis://127.0.0.1/ jobs-web --listen 127.0.0.1:9494
 //! JOBS_WEB_USER=admin JOBS_WEB_PASSWORD=… jobs-web --listen 0.0.0.0:9494
 //! ```
+//!
+//! The command line is clap's ([`jobs_web::standalone::WebCli`]); `jobs web` serves the
+//! same dashboard with the same options. SIGTERM or SIGINT stops it gracefully.
 
 use std::process::ExitCode;
 
-use jobs_web::standalone::{check_listen, with_basic_auth, ArgsError, Options};
-use jobs_web::Dashboard;
+use jobs_web::serve::{serve, ServeError};
+use jobs_web::standalone::{ArgsError, Options};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,8 +19,8 @@ async fn main() -> ExitCode {
     let opts = match Options::from_env_and_args(|k| std::env::var(k).ok(), std::env::args().skip(1))
     {
         Ok(opts) => opts,
-        Err(ArgsError::Help) => {
-            println!("{}", ArgsError::Help);
+        Err(e @ (ArgsError::Help | ArgsError::Version)) => {
+            println!("{e}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -25,53 +28,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(opts).await {
+    let url = jobs::redact_url(&opts.url);
+    let ready = |addr| println!("jobs-web: dashboard for {url} at http://{addr}/");
+    match serve(&opts, jobs::shutdown_signal(), ready).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("jobs-web: {e}");
+            eprintln!("jobs-web: {}", message(&e));
             ExitCode::from(2)
         }
     }
 }
 
-async fn run(opts: Options) -> Result<(), String> {
-    check_listen(opts.listen, opts.credentials.as_ref())?;
-    let backend = jobs_backends::connect(&opts.url)
-        .await
-        .map_err(|e| match e {
-            // The server's answer does not name the URL; the URL's own errors already do.
-            jobs::ConnectError::Backend(_) => {
-                format!("cannot connect to {}: {e}", jobs::redact_url(&opts.url))
-            }
-            e => e.to_string(),
-        })?;
-    let mut dashboard = Dashboard::new(backend)
-        .read_only(opts.read_only)
-        .behind_proxy(opts.behind_proxy)
-        .hide_args(opts.hide_args);
-    if let Some(c) = &opts.credentials {
-        // Every request that gets through basic auth is this user's.
-        let user = c.user.clone();
-        dashboard = dashboard.identify(move |_| Some(user.clone()));
+/// The error and its causes on one line.
+fn message(error: &ServeError) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
     }
-    let mut app = dashboard.router();
-    if let Some(c) = opts.credentials.clone() {
-        app = with_basic_auth(app, c);
-    }
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
-        "jobs-web: dashboard for {} at http://{addr}/",
-        jobs::redact_url(&opts.url)
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    text
 }
 
 /// Logs on stderr, coloured only on a terminal; `JOBS_LOG_FORMAT=json` for one JSON object

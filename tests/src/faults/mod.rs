@@ -11,7 +11,8 @@
 //!    private to a test (to crash, restart and kill connections of); `proxy.rs` stalls a
 //!    worker's traffic to its store (a partition); `resp_proxy.rs` answers a worker's Redis
 //!    commands with `-READONLY` (a failover the worker has not noticed).
-//! 4. `scenarios.rs` and `store_faults.rs` are the faults, each a function any backend's
+//! 4. `scenarios.rs`, `store_faults.rs` and `rolling.rs` (a rolling restart: SIGTERM and
+//!    replace one worker while another keeps working) are the faults, each a function any backend's
 //!    test calls with its [`run::Target`]: `tests/faults_redis.rs`, `faults_postgres.rs`,
 //!    `faults_sqlite.rs`.
 //!
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod proxy;
 pub mod recorder;
 pub mod resp_proxy;
+pub mod rolling;
 pub mod run;
 pub mod scenarios;
 pub mod servers;
