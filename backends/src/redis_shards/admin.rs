@@ -57,9 +57,9 @@ pub(super) async fn job_list(s: &Shards, p: JobListParams) -> Result<JobPage, Ba
     let total = pages.iter().map(|page| page.total).sum();
     let mut jobs: Vec<StoredJob> = pages.into_iter().flat_map(|page| page.jobs).collect();
     if p.set == JobSet::Dead {
-        jobs.sort_by(|a, b| b.at.cmp(&a.at));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.at));
     } else {
-        jobs.sort_by(|a, b| a.at.cmp(&b.at));
+        jobs.sort_by_key(|j| j.at);
     }
     let jobs = jobs
         .into_iter()
