@@ -230,7 +230,11 @@ impl Backend for SentinelRedis {
         on_master!(self, job_requeue(p))
     }
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
-        self.recheck(RECHECK_EVERY).await;
+        if self.current().checked.elapsed() >= RECHECK_EVERY {
+            // In the background: sentinels that are slow to answer never delay the beat.
+            let me = self.clone();
+            tokio::spawn(async move { me.recheck(RECHECK_EVERY).await });
+        }
         on_master!(self, process_heartbeat(p))
     }
     async fn process_remove(&self, p: ProcessRemoveParams) -> Result<(), BackendError> {
