@@ -8,9 +8,9 @@
 //!    (`SENTINEL get-master-addr-by-name`) and the answer is checked with `ROLE`.
 //! 3. **Following a failover.** A call that fails with a connection error, a timeout, or a
 //!    reply only a demoted or changing master gives (`READONLY`, `UNBLOCKED`, `MASTERDOWN`)
-//!    asks the sentinels again (at most once per [`RECHECK_AFTER_ERROR`]), and so does a
-//!    heartbeat when no one asked for [`RECHECK_EVERY`] (a master that was demoted without
-//!    closing our connections is then left within that time). When the master moved, a new
+//!    asks the sentinels again (at most once per [`RECHECK_AFTER_ERROR`]); a heartbeat starts
+//!    a check in the background when no one asked for [`RECHECK_EVERY`] (a master that was
+//!    demoted without closing our connections is then left within that time). When the master moved, a new
 //!    [`RedisBackend`] on it replaces the current one: its shared connection, its single-push
 //!    connections and its blocking-reserve connections are all new, so no connection to the
 //!    old master is used again. Calls already running on the old one finish there (Sentinel
