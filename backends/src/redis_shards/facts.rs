@@ -1,12 +1,11 @@
 //! The dashboard's server facts: every shard's, each named by its shard.
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn facts(s: &Shards) -> Result<Vec<(String, String)>, BackendError> {
-    let all = try_join_all(s.backends.iter().map(|b| b.facts())).await?;
+    let all = all(s.backends.iter().map(|b| b.facts())).await?;
     let mut out = vec![("Shards".to_owned(), s.backends.len().to_string())];
     for (i, facts) in all.into_iter().enumerate() {
         out.extend(

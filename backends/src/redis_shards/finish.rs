@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
 use super::token::decode;
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn job_finish(
     s: &Shards,
@@ -30,7 +29,7 @@ pub(super) async fn job_finish(
         }
     });
     let mut report = FinishReport::default();
-    for (indexes, r) in try_join_all(calls).await? {
+    for (indexes, r) in all(calls).await? {
         report.lost.extend(
             r.lost
                 .into_iter()

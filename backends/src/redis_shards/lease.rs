@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
 use super::token::decode;
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn job_requeue(s: &Shards, mut p: RequeueParams) -> Result<(), BackendError> {
     let tokens = std::mem::take(&mut p.tokens);
@@ -20,10 +19,10 @@ pub(super) async fn job_requeue(s: &Shards, mut p: RequeueParams) -> Result<(), 
         q.tokens = tokens;
         s.backends[shard].job_requeue(q)
     });
-    try_join_all(calls).await.map(drop)
+    all(calls).await.map(drop)
 }
 
 pub(super) async fn lease_rescue(s: &Shards, p: RescueParams) -> Result<u64, BackendError> {
-    let moved = try_join_all(s.backends.iter().map(|b| b.lease_rescue(p.clone()))).await?;
+    let moved = all(s.backends.iter().map(|b| b.lease_rescue(p.clone()))).await?;
     Ok(moved.into_iter().sum())
 }

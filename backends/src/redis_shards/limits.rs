@@ -1,17 +1,16 @@
 //! Concurrency and rate limit usage across shards: one line per key, counts summed.
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 
 use super::actions::sum;
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn limits_list(
     s: &Shards,
     p: LimitsListParams,
 ) -> Result<Vec<LimitUsage>, BackendError> {
-    let lists = try_join_all(s.backends.iter().map(|b| b.limits_list(p.clone()))).await?;
+    let lists = all(s.backends.iter().map(|b| b.limits_list(p.clone()))).await?;
     let mut merged: Vec<LimitUsage> = Vec::new();
     for l in lists.into_iter().flatten() {
         match merged
@@ -38,7 +37,7 @@ pub(super) async fn limit_waiting(
     s: &Shards,
     p: LimitWaitingParams,
 ) -> Result<Vec<JobEnvelope>, BackendError> {
-    let lists = try_join_all(s.backends.iter().map(|b| b.limit_waiting(p.clone()))).await?;
+    let lists = all(s.backends.iter().map(|b| b.limit_waiting(p.clone()))).await?;
     Ok(lists.into_iter().flatten().collect())
 }
 
@@ -46,5 +45,5 @@ pub(super) async fn limit_waiting_delete(
     s: &Shards,
     p: LimitWaitingDeleteParams,
 ) -> Result<u64, BackendError> {
-    sum(try_join_all(s.backends.iter().map(|b| b.limit_waiting_delete(p.clone()))).await?)
+    sum(all(s.backends.iter().map(|b| b.limit_waiting_delete(p.clone()))).await?)
 }

@@ -7,16 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn queue_list(
     s: &Shards,
     p: QueueListParams,
 ) -> Result<Vec<QueueInfo>, BackendError> {
-    let lists = try_join_all(s.backends.iter().map(|b| b.queue_list(p.clone()))).await?;
+    let lists = all(s.backends.iter().map(|b| b.queue_list(p.clone()))).await?;
     let mut merged: BTreeMap<String, QueueInfo> = BTreeMap::new();
     for q in lists.into_iter().flatten() {
         match merged.get_mut(&q.name) {
@@ -40,7 +39,7 @@ pub(super) async fn job_list(s: &Shards, p: JobListParams) -> Result<JobPage, Ba
     let mut first = p.clone();
     first.offset = 0;
     first.limit = p.offset.saturating_add(p.limit);
-    let pages = try_join_all(s.backends.iter().map(|b| b.job_list(first.clone()))).await?;
+    let pages = all(s.backends.iter().map(|b| b.job_list(first.clone()))).await?;
     let total = pages.iter().map(|page| page.total).sum();
     let mut jobs: Vec<StoredJob> = pages.into_iter().flat_map(|page| page.jobs).collect();
     if p.set == JobSet::Dead {
@@ -77,7 +76,7 @@ pub(super) async fn job_get(
 }
 
 pub(super) async fn stats(s: &Shards) -> Result<Stats, BackendError> {
-    let all = try_join_all(s.backends.iter().map(|b| b.stats())).await?;
+    let all = all(s.backends.iter().map(|b| b.stats())).await?;
     let mut t = Stats::default();
     for x in all {
         t.processed += x.processed;
@@ -96,7 +95,7 @@ pub(super) async fn stats_history(
     s: &Shards,
     p: StatsHistoryParams,
 ) -> Result<Vec<DayStats>, BackendError> {
-    let all = try_join_all(s.backends.iter().map(|b| b.stats_history(p.clone()))).await?;
+    let all = all(s.backends.iter().map(|b| b.stats_history(p.clone()))).await?;
     let mut merged: Vec<DayStats> = Vec::new();
     for day in all.into_iter().flatten() {
         match merged.iter_mut().find(|m| m.date == day.date) {

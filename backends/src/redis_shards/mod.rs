@@ -43,7 +43,7 @@ mod unique;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::future::try_join_all;
+
 use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
@@ -93,7 +93,7 @@ impl ShardedRedis {
         if let Some(problem) = opts.problem() {
             return Err(BackendError::msg(format!("cannot shard Redis: {problem}")));
         }
-        let backends = try_join_all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
+        let backends = all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
         Ok(ShardedRedis {
             inner: Arc::new(Shards {
                 opts,
@@ -127,6 +127,17 @@ impl ShardedRedis {
         // `connect` refuses an empty list of shards.
         &self.inner.backends[0]
     }
+}
+
+/// Runs one call per shard at the same time and waits for every one, then gives the results
+/// in order, or the first error. Unlike `try_join_all`, a failing shard never cancels a call
+/// in flight on another (a heartbeat or a finish there is applied or not, never cut off).
+pub(crate) async fn all<I, F, T>(calls: I) -> Result<Vec<T>, BackendError>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = Result<T, BackendError>>,
+{
+    futures::future::join_all(calls).await.into_iter().collect()
 }
 
 /// Builds the backend for `jobs::connect`; registered for `redis+shards://`.

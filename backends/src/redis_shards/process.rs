@@ -2,11 +2,10 @@
 //! there, listed by that shard's tokens, and shows the jobs of its own queues as running),
 //! signals are merged; a process is listed once, with the jobs it runs on every shard.
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
 use super::token::decode;
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn process_heartbeat(
     s: &Shards,
@@ -27,7 +26,7 @@ pub(super) async fn process_heartbeat(
         s.backends[shard].process_heartbeat(q)
     });
     let mut reply = HeartbeatReply::default();
-    for r in try_join_all(calls).await? {
+    for r in all(calls).await? {
         for signal in r.signals {
             if !reply.signals.contains(&signal) {
                 reply.signals.push(signal);
@@ -38,13 +37,13 @@ pub(super) async fn process_heartbeat(
 }
 
 pub(super) async fn process_remove(s: &Shards, p: ProcessRemoveParams) -> Result<(), BackendError> {
-    try_join_all(s.backends.iter().map(|b| b.process_remove(p.clone())))
+    all(s.backends.iter().map(|b| b.process_remove(p.clone())))
         .await
         .map(drop)
 }
 
 pub(super) async fn process_list(s: &Shards) -> Result<Vec<ProcessRecord>, BackendError> {
-    let lists = try_join_all(s.backends.iter().map(|b| b.process_list())).await?;
+    let lists = all(s.backends.iter().map(|b| b.process_list())).await?;
     let mut merged: Vec<ProcessRecord> = Vec::new();
     for r in lists.into_iter().flatten() {
         match merged.iter_mut().find(|m| m.info.id == r.info.id) {
@@ -67,7 +66,7 @@ pub(super) async fn process_list(s: &Shards) -> Result<Vec<ProcessRecord>, Backe
 }
 
 pub(super) async fn process_signal(s: &Shards, p: ProcessSignalParams) -> Result<(), BackendError> {
-    try_join_all(s.backends.iter().map(|b| b.process_signal(p.clone())))
+    all(s.backends.iter().map(|b| b.process_signal(p.clone())))
         .await
         .map(drop)
 }

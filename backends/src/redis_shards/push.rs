@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 
-use super::Shards;
+use super::{all, Shards};
 
 pub(super) async fn job_push(s: &Shards, mut p: PushParams) -> Result<PushReport, BackendError> {
     let jobs = std::mem::take(&mut p.jobs);
@@ -26,7 +25,7 @@ pub(super) async fn job_push(s: &Shards, mut p: PushParams) -> Result<PushReport
         }
     });
     let mut report = PushReport::default();
-    for (indexes, r) in try_join_all(calls).await? {
+    for (indexes, r) in all(calls).await? {
         let at = |i: usize| indexes.get(i).copied().unwrap_or(i);
         report
             .duplicates
