@@ -20,11 +20,14 @@
 -- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds), ARGV[5] the number of
 -- lists L, ARGV[5+j] the epoch the tokens of list j carry,
 -- then per item a header `<outcome><failed><rescued><u><j>` (outcome: c = completed/discard,
--- r = retry, s = snooze, d = dead, e = expired; failed: 1 or 0; rescued: 1 when the job had a
--- rescue count, else 0; u: 1 when the job has a unique lock, else 0; j: its list), the raw
--- payload, unless the outcome is c or e the score and the job JSON to store, and for a locked
--- job its lock hash key, the lock's key and the jid. Completed items, the common case, cost
--- two arguments.
+-- r = retry, s = snooze, d = dead, e = expired, x = cancelled; failed: 1 or 0; rescued: 1 when the job had a
+-- rescue count, else 0; u: flags, 1 when the job has a unique lock, plus 2 when a result is
+-- stored with it; j: its list), the raw payload, unless the outcome is c or e the score and
+-- the job JSON to store, for a locked job its lock hash key, the lock's key and the jid, and
+-- for a result its key (jobs-rs:result:<jid>), the record, its time to live in ms and its
+-- expiry (epoch s, its score in jobs-rs:results, which the rescue pass purges by), set only
+-- when the item applies: a lost settle stores no result. Completed items, the common
+-- case, cost two arguments.
 -- A settled job that holds a concurrency slot frees it, bringing the oldest job waiting for
 -- its key back (limits.lua: freed together at the end; the key prefix is KEYS[1] without its
 -- "retry").
@@ -56,14 +59,25 @@ while a <= #ARGV do
     a = a + 4
   end
   local lk, key, jid
-  if string.sub(head, 4, 4) == '1' then
+  local flags = tonumber(string.sub(head, 4, 4))
+  if flags % 2 == 1 then
     lk, key, jid = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     a = a + 3
+  end
+  local rk, rv, rttl
+  local rscore
+  if flags >= 2 then
+    rk, rv, rttl, rscore = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
   end
   if not held or redis.call('LREM', list, -1, raw) == 0 then
     lost[#lost + 1] = item
   else
     free_later(list, raw)
+    if rk then
+      redis.call('SET', rk, rv, 'PX', rttl)
+      redis.call('ZADD', ns .. 'jobs-rs:results', rscore, rk)
+    end
     if string.sub(head, 3, 3) == '1' then
       redis.call('HDEL', KEYS[9], redis.sha1hex(raw))
     end
@@ -76,6 +90,9 @@ while a <= #ARGV do
       killed = true
     elseif outcome == 'e' then
       expired = expired + 1
+    elseif outcome == 'x' then
+      -- Cancelled: kept in jobs-rs:cancelled, counted neither processed nor failed.
+      redis.call('ZADD', ns .. 'jobs-rs:cancelled', ARGV[1], json)
     end
     if lk then
       if outcome == 'r' then
@@ -86,7 +103,7 @@ while a <= #ARGV do
         release(lk, KEYS[10 + 2 * nlists], key, jid)
       end
     end
-    if outcome ~= 's' and outcome ~= 'e' then processed = processed + 1 end
+    if outcome ~= 's' and outcome ~= 'e' and outcome ~= 'x' then processed = processed + 1 end
     if string.sub(head, 2, 2) == '1' then failed = failed + 1 end
   end
   item = item + 1

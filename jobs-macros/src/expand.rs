@@ -244,6 +244,11 @@ fn options(options: &Options) -> TokenStream {
     if let Some((ms, span)) = &options.timeout {
         calls.extend(quote_spanned!(*span=> .timeout(::core::time::Duration::from_millis(#ms))));
     }
+    if let Some((ms, span)) = &options.cancel_grace {
+        calls.extend(
+            quote_spanned!(*span=> .cancel_grace(::core::time::Duration::from_millis(#ms))),
+        );
+    }
     if let Some(backoff) = &options.backoff {
         calls.extend(quote_spanned!(backoff.span()=> .backoff(#backoff)));
     }
@@ -268,6 +273,9 @@ fn options(options: &Options) -> TokenStream {
     if let Some(span) = options.active_job {
         calls.extend(quote_spanned!(span=> .active_job()));
     }
+    if let Some((ms, span)) = &options.result_ttl {
+        calls.extend(quote_spanned!(*span=> .result_ttl(::core::time::Duration::from_millis(#ms))));
+    }
     calls
 }
 
@@ -286,7 +294,14 @@ fn perform_body(job: &Job) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => function.span(),
     };
-    let ok = quote_spanned!(output=> ::jobs::__private::convert::outcome(__jobs_value));
+    // `()` and `Outcome` end the run as they say; any other `Serialize` value is kept as the
+    // job's result (autoref dispatch: `ViaOutcome` on `Ret<T>` is found first).
+    let ok = quote_spanned! {output=>
+        (&::jobs::__private::convert::Ret(
+            ::core::cell::Cell::new(::core::option::Option::Some(__jobs_value)),
+        ))
+        .__jobs_outcome()
+    };
     let err = quote_spanned! {output=>
         (&::jobs::__private::convert::Wrap(
             ::core::cell::Cell::new(::core::option::Option::Some(__jobs_error)),
@@ -319,7 +334,11 @@ fn perform_body(job: &Job) -> TokenStream {
         let Self { #(#names),* } = self;
         ::std::boxed::Box::pin(async move {
             match #function(#(#call_args),*).await {
-                ::core::result::Result::Ok(__jobs_value) => ::core::result::Result::Ok(#ok),
+                ::core::result::Result::Ok(__jobs_value) => {
+                    #[allow(unused_imports)]
+                    use ::jobs::__private::convert::{ViaOutcome as _, ViaSerialize as _};
+                    #ok
+                }
                 ::core::result::Result::Err(__jobs_error) => {
                     #[allow(unused_imports)]
                     use ::jobs::__private::convert::{ViaAnyhow as _, ViaInto as _};

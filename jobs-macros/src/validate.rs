@@ -65,6 +65,7 @@ pub(crate) struct Options {
     pub queue: Option<LitStr>,
     pub retry: Option<(Retry, Span)>,
     pub timeout: Option<(u64, Span)>,
+    pub cancel_grace: Option<(u64, Span)>,
     pub dead: Option<LitBool>,
     pub backoff: Option<Expr>,
     pub backtrace: Option<(Backtrace, Span)>,
@@ -77,6 +78,8 @@ pub(crate) struct Options {
     pub redact: Vec<usize>,
     /// `active_job`: performed for Active Job's wrapper payloads.
     pub active_job: Option<Span>,
+    /// `result_ttl = ".."`: how long the job's result is kept, in ms.
+    pub result_ttl: Option<(u64, Span)>,
 }
 
 /// `retry = ...`.
@@ -165,6 +168,16 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
                 }
             }
         }),
+        cancel_grace: raw.cancel_grace.and_then(|e| {
+            let lit = non_empty_str(cx, "cancel_grace", &e)?;
+            match parse_duration_ms(&lit.value()) {
+                Ok(ms) => Some((ms, lit.span())),
+                Err(why) => {
+                    cx.error_spanned_by(&lit, format!("bad `cancel_grace`: {why}"));
+                    None
+                }
+            }
+        }),
         dead: raw.dead.and_then(|e| match literal(&e) {
             Some(Lit::Bool(b)) => Some(b.clone()),
             _ => {
@@ -182,6 +195,9 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
         expires_in: raw
             .expires_in
             .and_then(|e| crate::flow::duration(cx, "expires_in", &e)),
+        result_ttl: raw
+            .result_ttl
+            .and_then(|e| crate::flow::duration(cx, "result_ttl", &e)),
         on_exhausted: raw.on_exhausted.and_then(|e| match ungroup(&e) {
             Expr::Path(_) => Some(e),
             _ => {

@@ -43,6 +43,7 @@ mod error;
 mod error_page;
 mod fmt;
 pub mod guard;
+mod job_status;
 mod layout;
 mod mount;
 mod pages;

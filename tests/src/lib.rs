@@ -49,6 +49,7 @@ pub mod faults;
 #[cfg(test)]
 mod metrics_skip_tests;
 pub mod model;
+pub mod otel;
 pub mod poison;
 #[cfg(test)]
 mod runner_tests;
@@ -373,6 +374,35 @@ macro_rules! conformance_suite {
                 unknown_fields_survive_every_move,
                 args_round_trip_unchanged,
                 args_with_nul_character_round_trip,
+            }
+            otel {
+                trace_context_reaches_every_attempt,
+            }
+            cancel {
+                waiting_scheduled_and_retrying_jobs_move_to_the_cancelled_set,
+                a_finished_job_answers_already_finished,
+                a_running_job_gets_a_request_its_heartbeat_returns,
+                the_channel_announces_a_request,
+                cancel_and_finish_race_to_one_terminal_state,
+                cancel_releases_the_unique_lock_and_the_concurrency_slot,
+                the_cancelled_set_is_filtered_deleted_and_trimmed,
+            }
+            cancel_worker {
+                a_running_job_sees_its_cancel_by_the_channel,
+                the_heartbeat_delivers_a_cancel_without_the_channel,
+                a_job_ignoring_its_cancel_is_aborted_after_its_grace,
+            }
+            progress {
+                progress_fenced_by_lease,
+                status_follows_the_job,
+                progress_writes_are_throttled,
+            }
+            results {
+                result_stored_with_success_settle,
+                lost_settle_stores_no_result,
+            }
+            results_worker {
+                worker_keeps_results_and_progress,
             }
         }
     };

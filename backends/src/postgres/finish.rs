@@ -28,17 +28,30 @@ pub(super) async fn job_finish(
     if p.items.is_empty() {
         return Ok(report);
     }
+    if p.items
+        .iter()
+        .any(|i| i.outcome == FinishOutcome::Cancelled)
+    {
+        return Box::pin(super::cancel::finish_with_cancels(inner, p)).await;
+    }
     let batch = FinishBatch::new(&p.items)?;
     let may_die = batch.outcomes.contains(&"dead");
     // A settled limited job may bring a waiting one back to its queue, unannounced.
     let limited = p.items.iter().any(|i| limits::has_concurrency(&i.job));
+    // A result is written in the settle's transaction, for the items that applied.
+    let recording = super::results::any(&p.items);
     let mut conn = inner.pool.acquire().await.or_backend(&inner.cx)?;
-    let applied = if may_die {
-        // Moves, counters and the trim commit together.
+    let applied = if may_die || recording {
+        // Moves, counters, results and the trim commit together.
         let mut tx = conn.begin().await.or_backend(&inner.cx)?;
         let (applied, died) = finish_in(inner, &mut tx, &batch, p.now)
             .await
             .or_backend(&inner.cx)?;
+        if recording {
+            super::results::store(inner, &mut tx, &p.items, &applied, p.now)
+                .await
+                .or_backend(&inner.cx)?;
+        }
         if died {
             report.dead_trimmed = trim_dead(inner, &mut tx, p.dead_limits, p.now)
                 .await

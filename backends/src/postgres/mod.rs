@@ -30,6 +30,7 @@
 
 mod actions;
 mod age;
+mod cancel;
 mod config;
 mod error;
 mod facts;
@@ -45,6 +46,7 @@ mod process;
 mod promote;
 mod push;
 mod reserve;
+mod results;
 mod rows;
 mod schedule;
 mod sets;
@@ -297,7 +299,10 @@ impl Backend for PostgresBackend {
     }
 
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        lease::lease_rescue(&self.inner, p).await
+        let now = p.now;
+        let rescued = lease::lease_rescue(&self.inner, p).await?;
+        results::purge(&self.inner, now).await?;
+        Ok(rescued)
     }
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
@@ -308,8 +313,35 @@ impl Backend for PostgresBackend {
         limits::rate_acquire(&self.inner, p).await
     }
 
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
+    }
+
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
 }
 

@@ -57,6 +57,16 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "priority_aging",
         include_str!("../../sql/postgres/migrations/0010_priority_aging.sql"),
     ),
+    (
+        11,
+        "cancel",
+        include_str!("../../sql/postgres/migrations/0011_cancel.sql"),
+    ),
+    (
+        12,
+        "progress_results",
+        include_str!("../../sql/postgres/migrations/0012_progress_results.sql"),
+    ),
 ];
 
 /// Replaces the schema and channel placeholders in a SQL text.

@@ -12,7 +12,9 @@
 //!    `jobs-rs:pqueue:<p>:<queue>`, `jobs-rs:sleepers:<queue>`, `jobs-rs:uniques` and
 //!    `jobs-rs:unique:<key>` (see `unique.rs`). Limits (see `limits.rs`): `jobs-rs:limits`,
 //!    `jobs-rs:slots`, `jobs-rs:waiting:<key>`, `jobs-rs:onway`, `jobs-rs:rates`,
-//!    `jobs-rs:rates:conf` and `jobs-rs:rate:<key>`.
+//!    `jobs-rs:rates:conf` and `jobs-rs:rate:<key>`. Progress and results (see
+//!    `results.rs`): `jobs-rs:progress:<jid>` and `jobs-rs:result:<jid>`, each with a PEXPIRE, and
+//!    `jobs-rs:results` (result keys by expiry, for the rescue pass).
 //! 3. Every key is under the optional prefix (`<prefix>:`). `rescue.lua` builds the
 //!    per-process keys the same way, and the flow scripts (`reserve.lua`, `push.lua`,
 //!    `move.lua`, `clear.lua`, `locks.lua`, `lock.lua`) the flow keys, and `limits.lua` and
@@ -166,6 +168,14 @@ impl Keys {
     pub(crate) fn rate(&self, key: &str) -> String {
         self.join(&["jobs-rs:rate:", key])
     }
+    /// Sorted set: cancelled jobs by the time they were (members as stored).
+    pub(crate) fn cancelled(&self) -> String {
+        self.k("jobs-rs:cancelled")
+    }
+    /// Sorted set: jid of a running job whose cancel is requested -> when.
+    pub(crate) fn cancels(&self) -> String {
+        self.k("jobs-rs:cancels")
+    }
     /// Sorted set: process id -> the time its leases expire.
     pub(crate) fn leases(&self) -> String {
         self.k("jobs-rs:leases")
@@ -194,6 +204,18 @@ impl Keys {
         format!("{}jobs-rs:epoch:{}:{process}", self.ns, process.len())
     }
     /// The list of a process's in-flight jobs taken from `queue`.
+    /// A job's last progress report (`results.rs`).
+    pub(crate) fn progress(&self, jid: &str) -> String {
+        self.join(&["jobs-rs:progress:", jid])
+    }
+    /// Sorted set: result key -> expiry (epoch s), which the rescue pass purges by.
+    pub(crate) fn results(&self) -> String {
+        self.k("jobs-rs:results")
+    }
+    /// A job's result (`results.rs`).
+    pub(crate) fn result(&self, jid: &str) -> String {
+        self.join(&["jobs-rs:result:", jid])
+    }
     pub(crate) fn inflight(&self, process: &str, queue: &str) -> String {
         format!(
             "{}jobs-rs:inflight:{}:{process}:{queue}",

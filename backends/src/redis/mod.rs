@@ -61,6 +61,7 @@
 mod actions;
 mod age;
 mod blocking;
+mod cancel;
 mod clock;
 mod config;
 mod error;
@@ -78,6 +79,7 @@ mod push;
 mod push_pool;
 mod raw;
 mod reserve;
+mod results;
 mod schedule;
 mod scripts;
 mod sets;
@@ -346,7 +348,10 @@ impl Backend for RedisBackend {
     }
 
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        lease::lease_rescue(&self.inner, p).await
+        let now = p.now;
+        let rescued = lease::lease_rescue(&self.inner, p).await?;
+        results::purge(&self.inner, now).await?;
+        Ok(rescued)
     }
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
@@ -357,8 +362,35 @@ impl Backend for RedisBackend {
         limits::rate_acquire(&self.inner, p).await
     }
 
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
+    }
+
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
 }
 

@@ -38,6 +38,8 @@ macro_rules! with_lease_time {
 pub(crate) static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("reserve.lua")))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
+pub(crate) static CANCEL: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/cancel.lua")));
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
 /// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.
@@ -90,3 +92,9 @@ pub(crate) static RATE: LazyLock<Script> =
 /// The concurrency and rate limits in use, for the dashboard.
 pub(crate) static LIMITS_LIST: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/limits_list.lua"))));
+/// Stores a running job's progress, fenced by its lease (`results.rs`).
+pub(crate) static PROGRESS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/progress.lua")));
+/// Whether a job runs, with its current run's progress (`results.rs`).
+pub(crate) static RUNNING: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/running.lua")));

@@ -19,6 +19,9 @@
 //! 5. Every settle of a job with a concurrency limit frees its slot and brings the oldest
 //!    job waiting for the key back to its queue, by a trigger on the row leaving `running`
 //!    (`limits.rs`); a lost settle matches no row, so it frees nothing.
+//! 6. An item carrying a result (a job's return value) is settled in the transaction, and
+//!    its result written there for the items that applied (`results.rs`): a lost settle
+//!    stores none.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -64,6 +67,12 @@ pub(super) async fn job_finish(
 ) -> Result<FinishReport, BackendError> {
     if p.items.is_empty() {
         return Ok(FinishReport::default());
+    }
+    if p.items
+        .iter()
+        .any(|i| i.outcome == FinishOutcome::Cancelled)
+    {
+        return Box::pin(super::cancel::finish_with_cancels(db, p)).await;
     }
     let items = plan(0, &p)?;
     // A settled job with a concurrency limit may have brought a waiting job back to its
@@ -116,8 +125,14 @@ async fn apply(
         .iter()
         .zip(&attempted)
         .any(|(i, a)| *a && matches!(i.step, Step::Move { .. } | Step::Expire));
+    // A result is stored in the settle's transaction, so an item carrying one takes the
+    // transaction path (`results.rs`).
+    let recording = items.iter().zip(&attempted).any(|(i, a)| {
+        let f = &callers[i.caller].items[i.index];
+        *a && f.result.is_some() && matches!(f.outcome, FinishOutcome::Completed)
+    });
     let mut trimmed = vec![0; callers.len()];
-    let applied = if !moving {
+    let applied = if !moving && !recording {
         // Removals only: one statement, its own transaction.
         let mut conn = db.exec().await?;
         let applied = remove(db, &mut conn, callers, &items, &attempted).await?;
@@ -126,6 +141,23 @@ async fn apply(
     } else {
         let mut tx = db.write().await?;
         let applied = run(db, &mut tx, callers, &items, &attempted, &mut trimmed).await?;
+        let kept: Vec<_> = items
+            .iter()
+            .zip(&applied)
+            .filter(|(_, ok)| **ok)
+            .filter_map(|(i, _)| {
+                let p = &callers[i.caller];
+                let f = &p.items[i.index];
+                let r = f.result.as_ref()?;
+                matches!(f.outcome, FinishOutcome::Completed).then_some((
+                    f.job.jid.as_str(),
+                    f.job.class.as_str(),
+                    r,
+                    p.now,
+                ))
+            })
+            .collect();
+        super::results::store(db, &mut tx, &kept).await?;
         db.commit(tx).await?;
         applied
     };

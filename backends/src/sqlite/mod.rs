@@ -28,6 +28,7 @@
 
 mod actions;
 mod age;
+mod cancel;
 mod config;
 mod db;
 mod error;
@@ -44,6 +45,7 @@ mod process;
 mod promote;
 mod push;
 mod reserve;
+mod results;
 mod schedule;
 mod sets;
 mod unique;
@@ -190,7 +192,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn lease_rescue(&self, params: RescueParams) -> Result<u64, BackendError> {
-        lease::lease_rescue(&self.db, params).await
+        let now = params.now;
+        let rescued = lease::lease_rescue(&self.db, params).await?;
+        results::purge(&self.db, now).await?;
+        Ok(rescued)
     }
 
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
@@ -201,8 +206,35 @@ impl Backend for SqliteBackend {
         limits::rate_acquire(&self.db, params).await
     }
 
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.db, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.db, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.db).await
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
+    }
+
+    async fn job_progress(&self, params: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.db, params).await
+    }
+
+    async fn job_status(&self, params: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.db, params).await
+    }
+
+    async fn job_result(&self, params: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.db, params).await
     }
 }
 

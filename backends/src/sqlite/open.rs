@@ -60,6 +60,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_limits.sql",
         sql: include_str!("../../sql/sqlite/0006_limits.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_cancel.sql",
+        sql: include_str!("../../sql/sqlite/0007_cancel.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_progress_results.sql",
+        sql: include_str!("../../sql/sqlite/0008_progress_results.sql"),
+    },
 ];
 
 /// How long a read waits for a pooled reader connection before failing with a timeout.

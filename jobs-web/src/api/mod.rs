@@ -10,6 +10,7 @@
 //!    message names the parameter.
 
 mod actions;
+mod cancel;
 mod limits;
 mod locks;
 mod request;
@@ -44,6 +45,7 @@ pub(crate) fn routes() -> Routes {
         .act("/api/queues/{name}/{action}", queue_action)
         .read("/api/processes", processes)
         .act("/api/processes/signal", signal)
+        .act("/api/cancel", cancel::cancel)
         .read("/api/facts", facts)
         .read("/api/metrics", metrics)
         .read("/api/limits", limits::list)
@@ -53,6 +55,7 @@ pub(crate) fn routes() -> Routes {
         .act("/api/locks/{key}/release", locks::release)
         .read("/api/actions", actions::list)
         .read("/api/recurring", recurring)
+        .read("/api/jobs/{jid}", job_report)
         .act("/api/recurring/{name}/{action}", recurring_action)
         .read("/api/{set}", set_list)
         .read("/api/{set}/count", set_count)
@@ -169,9 +172,32 @@ async fn queue_action(
 async fn processes(State(st): State<AppState>) -> ApiResult<ProcessesBody> {
     let now = st.now();
     let procs = st.processes().await?;
-    Ok(Json(ProcessesBody {
-        processes: procs.into_iter().map(|p| ProcessRow::new(p, now)).collect(),
-    }))
+    let mut processes: Vec<ProcessRow> =
+        procs.into_iter().map(|p| ProcessRow::new(p, now)).collect();
+    let progress = st
+        .progress_of(
+            processes
+                .iter()
+                .flat_map(|p| p.running.iter().map(|r| r.job.jid.clone()))
+                .collect(),
+        )
+        .await;
+    for row in processes.iter_mut().flat_map(|p| p.running.iter_mut()) {
+        row.progress = progress.get(&row.job.jid).cloned();
+    }
+    Ok(Json(ProcessesBody { processes }))
+}
+
+/// `GET api/jobs/{jid}`: where the job is, its progress, and its result as the job page
+/// shows it (`?reveal=1` as there).
+async fn job_report(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(jid): ApiPath<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::job_status::JobReport> {
+    let reveal = Reveal::asked(&ctx, &Pairs::parse(raw.as_deref()));
+    Ok(Json(st.job_report(&jid, reveal).await?))
 }
 
 async fn signal(

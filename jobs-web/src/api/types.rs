@@ -299,6 +299,8 @@ pub(crate) struct RunningRow {
     pub started_at: DateTime<Utc>,
     /// Seconds it has run, by the dashboard's clock (never negative), to the millisecond.
     pub running_for: f64,
+    /// Its last progress report, if it made one.
+    pub progress: Option<jobs::backend::Progress>,
 }
 
 impl ProcessRow {
@@ -310,6 +312,7 @@ impl ProcessRow {
                 running_for: (now - r.started_at).num_milliseconds().max(0) as f64 / 1000.0,
                 started_at: r.started_at,
                 job: r.job,
+                progress: None,
             })
             .collect();
         ProcessRow {

@@ -1,4 +1,5 @@
-//! Busy: the live processes and what each runs now; quiet and stop them.
+//! Busy: the live processes and what each runs now, with each job's progress bar (see
+//! `job_status.rs`); quiet and stop them, cancel a job.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,6 +20,14 @@ pub async fn page(
 ) -> Result<Markup, WebError> {
     let now = st.now();
     let procs = st.processes().await?;
+    let progress = st
+        .progress_of(
+            procs
+                .iter()
+                .flat_map(|p| p.running.iter().map(|r| r.job.jid.clone()))
+                .collect(),
+        )
+        .await;
     let signal_url = ctx.url("/busy/signal");
     let signals = ctx.can(Action::Quiet) || ctx.can(Action::Stop);
     let body = html! {
@@ -66,18 +75,23 @@ pub async fn page(
             @if procs.iter().all(|p| p.running.is_empty()) { (empty("Nothing is running.")) } @else {
                 div.scroll { table.stack {
                     thead { tr {
-                        th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" }
+                        th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" } th { "Progress" }
+                        @if ctx.can(Action::Cancel) { th { "Actions" } }
                     } }
                     tbody {
                         @for p in &procs {
                             @for r in &p.running {
                                 tr {
                                     td data-label="Process" { (p.info.hostname) ":" (p.info.pid) }
-                                    td { (r.job.class) br; small.muted { (r.job.jid) } }
+                                    td { (r.job.class) br; small.muted { a href=(ctx.url(&format!("/jobs/{}", crate::mount::seg(&r.job.jid)))) { (r.job.jid) } } }
                                     td data-label="Queue" { (r.job.queue) }
                                     td data-label="Arguments" { code { (fmt::args_short(&r.job.args, 80)) } }
                                     td data-label="Started" { (fmt::time(r.started_at)) }
                                     td data-label="Running for" { (fmt::since(r.started_at, now)) }
+                                    td data-label="Progress" { @if let Some(p) = progress.get(&r.job.jid) { (crate::job_status::bar(p)) } @else { "–" } }
+                                    @if ctx.can(Action::Cancel) {
+                                        td.actions { a.button.danger href=(format!("{}?{}", ctx.url("/cancel"), crate::mount::query(&[("jid", &r.job.jid)]))) { "Cancel" } }
+                                    }
                                 }
                             }
                         }

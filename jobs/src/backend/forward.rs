@@ -89,10 +89,28 @@ macro_rules! forward_backend {
                 async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, rate_acquire(p))
                 }
+                async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_progress(p))
+                }
+                async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_status(p))
+                }
+                async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_result(p))
+                }
                 fn metrics(&self) -> Option<&dyn MetricsStore> {
                     #[allow(unused_variables)]
                     let $mthis = self;
                     $metrics
+                }
+                async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_cancel(p))
+                }
+                async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_pending(p))
+                }
+                async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_listen())
                 }
             }
 

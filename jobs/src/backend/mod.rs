@@ -14,6 +14,7 @@
 //!    instrument themselves.
 
 mod admin;
+mod cancel;
 mod error;
 mod flow;
 mod forward;
@@ -21,10 +22,14 @@ mod lease;
 mod limits;
 pub mod metrics;
 mod params;
+mod results;
 mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use cancel::{
+    broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
+};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -34,6 +39,10 @@ pub use limits::{
 };
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
+pub use results::{
+    result_expiry, JidParams, JobStatus, Progress, ProgressParams, ResultWrite, StoredResult,
+    DEFAULT_RESULT_MAX_BYTES, DEFAULT_RESULT_TTL, MAX_PROGRESS_BYTES,
+};
 pub use schedule::*;
 pub use traced::Traced;
 
@@ -116,5 +125,67 @@ pub trait Backend: Send + Sync + 'static {
     /// ```
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         None
+    }
+
+    /// Cancel jobs (see [`CancelParams`]): a waiting, scheduled or retrying job moves to the
+    /// cancelled set at once; a running one gets a cancel request its worker learns through
+    /// [`Backend::cancel_listen`] or its next heartbeat. One answer per jid, in order.
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_cancel",
+        })
+    }
+
+    /// Which of `params.jids` have a cancel requested (see [`CancelPendingParams`]).
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_pending",
+        })
+    }
+
+    /// The jids of running jobs whose cancel is requested from now on, as the backend's
+    /// channel announces them (see [`CancelFeed`]); `Unsupported` when it has none (the
+    /// heartbeat still delivers them).
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_listen",
+        })
+    }
+
+    /// Store the progress of a running job (see [`Progress`]); returns `false`, writing
+    /// nothing, when `token` is no longer the job's lease (it was rescued or settled). A
+    /// rescued run's progress is never reported as running.
+    async fn job_progress(&self, params: ProgressParams) -> Result<bool, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job progress",
+        })
+    }
+
+    /// Where the job `params.jid` is, as far as the backend knows (see [`JobStatus`]).
+    async fn job_status(&self, params: JidParams) -> Result<JobStatus, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job status",
+        })
+    }
+
+    /// The result the job `params.jid` returned, while it is kept (see [`ResultWrite`]).
+    async fn job_result(&self, params: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job results",
+        })
     }
 }

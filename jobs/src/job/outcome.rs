@@ -4,7 +4,8 @@ use std::time::Duration;
 
 /// How a job that did not fail wants to end.
 ///
-/// A job function returns `Result<(), E>` or `Result<Outcome, E>`.
+/// A job function returns `Result<(), E>`, `Result<Outcome, E>`, or `Result<T, E>` with
+/// `T: Serialize` to keep `T` as its result ([`Outcome::Returned`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,6 +40,19 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Stop: the job was cancelled (see [`JobContext::cancelled`](crate::JobContext::cancelled)).
+    /// It goes to the cancelled set, not retried, not counted as failed.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// Done, with a return value to keep (a job returning `Result<T, E>` with
+    /// `T: Serialize`): stored with the success settle, read with
+    /// [`Client::result`](crate::Client::result).
+    Returned {
+        /// The value as JSON text.
+        json: String,
+    },
 }
 
 impl Outcome {
@@ -60,13 +74,50 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+
+    /// End as cancelled, with a reason: what a job returns when it saw
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled) (it ends cancelled whatever it
+    /// returns once cancelled; this says so).
+    ///
+    /// ```
+    /// let o = jobs::Outcome::cancelled("customer cancelled the export");
+    /// assert!(matches!(o, jobs::Outcome::Cancelled { .. }));
+    /// ```
+    pub fn cancelled(reason: impl Into<String>) -> Self {
+        Outcome::Cancelled {
+            reason: reason.into(),
+        }
+    }
+
+    /// Done, keeping `value` as the job's result; a value JSON cannot represent is a
+    /// failure naming its type.
+    ///
+    /// ```
+    /// let o = jobs::Outcome::returned(&vec![1, 2]).unwrap();
+    /// assert_eq!(o, jobs::Outcome::Returned { json: "[1,2]".into() });
+    /// ```
+    pub fn returned<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, Failure> {
+        serde_json::to_string(value)
+            .map(|json| Outcome::Returned { json })
+            .map_err(|e| {
+                Failure::new(
+                    FailureKind::Error,
+                    "jobs::ResultError",
+                    format!(
+                        "the job's result of type {} cannot be stored as JSON: {e}",
+                        std::any::type_name::<T>()
+                    ),
+                )
+            })
+    }
 }
 
-/// What a job's `Ok` value can be: `()` or an [`Outcome`].
+/// What a job's `Ok` value can be when it is not a result to keep: `()` or an [`Outcome`].
+/// (Any other `Serialize` value is kept as the job's result; see [`Outcome::Returned`].)
 #[diagnostic::on_unimplemented(
     message = "a job cannot end with `Ok({Self})`",
-    label = "a job returns `Result<(), E>` or `Result<Outcome, E>`",
-    note = "return `Ok(())` when done, or an `Outcome` (`Outcome::snooze(..)`, `Outcome::discard(..)`, `Outcome::kill(..)`) to choose how it ends; a job's value is not stored"
+    label = "a job returns `Result<(), E>`, `Result<Outcome, E>` or `Result<T, E>` with `T: Serialize`",
+    note = "return `Ok(())` when done, an `Outcome` (`Outcome::snooze(..)`, `Outcome::discard(..)`, `Outcome::kill(..)`) to choose how it ends, or a `Serialize` value to keep as the job's result"
 )]
 pub trait IntoOutcome {
     /// The outcome.
@@ -306,5 +357,38 @@ pub mod convert {
     /// The `Ok` side.
     pub fn outcome<T: IntoOutcome>(value: T) -> Outcome {
         value.into_outcome()
+    }
+
+    /// Holds a job's `Ok` value for autoref-based dispatch in generated code: `()` and
+    /// [`Outcome`] end the run as they say ([`ViaOutcome`]); any other `Serialize` value
+    /// is kept as the job's result ([`ViaSerialize`]).
+    pub struct Ret<T>(pub Cell<Option<T>>);
+
+    /// Picked for `()` and [`Outcome`] (method on `Ret<T>`).
+    pub trait ViaOutcome {
+        fn __jobs_outcome(&self) -> JobResult;
+    }
+
+    impl<T: IntoOutcome> ViaOutcome for Ret<T> {
+        fn __jobs_outcome(&self) -> JobResult {
+            match self.0.take() {
+                Some(v) => Ok(v.into_outcome()),
+                None => Ok(Outcome::Done),
+            }
+        }
+    }
+
+    /// Picked for any other `Serialize` value (method on `&Ret<T>`).
+    pub trait ViaSerialize {
+        fn __jobs_outcome(&self) -> JobResult;
+    }
+
+    impl<T: serde::Serialize> ViaSerialize for &Ret<T> {
+        fn __jobs_outcome(&self) -> JobResult {
+            match self.0.take() {
+                Some(v) => Outcome::returned(&v),
+                None => Ok(Outcome::Done),
+            }
+        }
     }
 }

@@ -9,9 +9,11 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod cancel;
 mod flow;
 mod limits;
 mod metrics;
+mod results;
 mod schedule;
 mod state;
 
@@ -40,6 +42,8 @@ pub struct MemoryBackend {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
+    /// Announces cancel requests to this backend's feeds (`cancel.rs`).
+    cancel: cancel::Announce,
 }
 
 impl MemoryBackend {
@@ -158,6 +162,10 @@ impl Backend for MemoryBackend {
                 continue;
             };
             st.free_slot(&leased.job, &item.token.0);
+            st.progress_end(&leased.job.jid);
+            if let (Some(result), FinishOutcome::Completed) = (item.result, &item.outcome) {
+                st.result_store(&leased.job, result, p.now);
+            }
             let mut job = item.job;
             job.at = None;
             // The run ended: whatever killed processes before, it was not this job this time.
@@ -166,7 +174,7 @@ impl Backend for MemoryBackend {
             }
             let counted = !matches!(
                 item.outcome,
-                FinishOutcome::Snooze { .. } | FinishOutcome::Expired
+                FinishOutcome::Snooze { .. } | FinishOutcome::Expired | FinishOutcome::Cancelled
             );
             st.count(p.now, counted, item.failed);
             match item.outcome {
@@ -178,6 +186,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Retry { at } => st.retry.insert(at, job),
                 FinishOutcome::Snooze { at } => st.scheduled.insert(at, job),
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
+                FinishOutcome::Cancelled => st.cancel_into_set(job, p.now, p.dead_limits),
             }
         }
         crate::backend::warn_dead_trimmed("memory", report.dead_trimmed);
@@ -214,6 +223,7 @@ impl Backend for MemoryBackend {
                 leased.expires_at = expires_at;
             }
         }
+        let running_jids: Vec<String> = p.running.iter().map(|r| r.job.jid.clone()).collect();
         let record = ProcessRecord {
             info: p.info,
             beat_at: p.now,
@@ -227,9 +237,9 @@ impl Backend for MemoryBackend {
         });
         proc.record = record;
         proc.expires_at = expires_at;
-        Ok(HeartbeatReply {
-            signals: std::mem::take(&mut proc.signals),
-        })
+        let signals = std::mem::take(&mut proc.signals);
+        let cancels = st.pending(running_jids);
+        Ok(HeartbeatReply { signals, cancels })
     }
 
     async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
@@ -271,6 +281,7 @@ impl Backend for MemoryBackend {
             for (_, token) in &expired {
                 if let Some(leased) = st.leased.remove(token) {
                     st.free_slot(&leased.job, token);
+                    st.progress_end(&leased.job.jid);
                     let count = st.rescues.get(&leased.job.jid).copied().unwrap_or(0) + 1;
                     if count >= p.max_rescues {
                         tracing::error!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
@@ -287,6 +298,7 @@ impl Backend for MemoryBackend {
                 }
             }
             st.processes.retain(|_, proc| proc.expires_at > now);
+            st.results_purge(p.now);
             st.sweep_slots();
             expired.len() as u64
         };
@@ -305,8 +317,44 @@ impl Backend for MemoryBackend {
         Ok(self.lock().rate_take(&p, now))
     }
 
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        Ok(self.lock().progress_write(p))
+    }
+
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        Ok(self.lock().status(&p.jid, p.now))
+    }
+
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        Ok(self.lock().result_get(&p.jid, p.now))
+    }
+
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
         Some(self)
+    }
+
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        let answers: Vec<Cancellation> = {
+            let mut st = self.lock();
+            p.jids
+                .iter()
+                .map(|jid| st.cancel_one(jid, p.now, p.limits))
+                .collect()
+        };
+        for (jid, answer) in p.jids.iter().zip(&answers) {
+            if *answer == Cancellation::Requested {
+                self.shared.cancel.send(jid);
+            }
+        }
+        Ok(answers)
+    }
+
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        Ok(self.lock().pending(p.jids))
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        Ok(self.shared.cancel.feed())
     }
 }
 

@@ -17,6 +17,7 @@
 mod background;
 mod backoff;
 mod builder;
+pub(crate) mod cancel;
 mod health;
 mod held;
 pub(crate) mod hooks;
@@ -24,10 +25,12 @@ mod limits;
 pub(crate) mod processor;
 mod queues;
 pub(crate) mod recorder;
+mod results;
 mod run;
 mod settle;
 
 pub use builder::WorkerBuilder;
+pub use cancel::DEFAULT_CANCEL_GRACE;
 pub use health::{Health, HealthState, Probe};
 pub use hooks::{DeathHandler, ErrorHandler, Next, ServerMiddleware};
 pub use queues::QueueOrder;
@@ -108,6 +111,12 @@ pub(crate) struct Runtime {
     pub(crate) held: held::HeldLeases,
     /// The lease TTL the worker asks for.
     pub(crate) lease_ttl: Duration,
+    /// The cancellation tokens of the running jobs (see `cancel.rs`).
+    pub(crate) cancels: cancel::Cancels,
+    /// How long a cancelled job that declares no `cancel_grace` may go on before it is aborted.
+    pub(crate) cancel_grace: Duration,
+    /// Result cap and retention, progress throttle (see `results.rs`).
+    pub(crate) results: results::ResultSettings,
 }
 
 impl Runtime {
@@ -126,6 +135,9 @@ impl Runtime {
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
+            cancels: cancel::Cancels::default(),
+            cancel_grace: cancel::DEFAULT_CANCEL_GRACE,
+            results: results::ResultSettings::default(),
         }
     }
 
