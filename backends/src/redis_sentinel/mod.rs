@@ -252,6 +252,24 @@ impl Backend for SentinelRedis {
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         on_master!(self, rate_acquire(p))
     }
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        on_master!(self, job_cancel(p))
+    }
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        on_master!(self, cancel_pending(p))
+    }
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        on_master!(self, cancel_listen())
+    }
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        on_master!(self, job_progress(p))
+    }
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        on_master!(self, job_status(p))
+    }
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        on_master!(self, job_result(p))
+    }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
     }

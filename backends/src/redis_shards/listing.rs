@@ -1,9 +1,9 @@
 //! Listings merged across shards.
 //!
-//! A queue's own listing comes from its shard. Scheduled, retry and dead listings are merged
-//! in their set's order (soonest first; dead: most recent first): each shard is asked for its
-//! first `offset + limit`, the merge is sorted, then the page is cut, so pages are exact
-//! across shards. Queues and statistics are summed.
+//! A queue's own listing comes from its shard. Scheduled, retry, dead and cancelled listings
+//! are merged in their set's order (soonest first; dead and cancelled: most recent first):
+//! each shard is asked for its first `offset + limit`, the merge is sorted, then the page is
+//! cut, so pages are exact across shards. Queues and statistics are summed.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ pub(super) async fn job_list(s: &Shards, p: JobListParams) -> Result<JobPage, Ba
     let pages = all(s.backends.iter().map(|b| b.job_list(first.clone()))).await?;
     let total = pages.iter().map(|page| page.total).sum();
     let mut jobs: Vec<StoredJob> = pages.into_iter().flat_map(|page| page.jobs).collect();
-    if p.set == JobSet::Dead {
+    if matches!(p.set, JobSet::Dead | JobSet::Cancelled) {
         jobs.sort_by_key(|j| std::cmp::Reverse(j.at));
     } else {
         jobs.sort_by_key(|j| j.at);

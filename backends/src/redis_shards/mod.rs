@@ -26,6 +26,7 @@
 
 mod actions;
 mod age;
+mod cancel;
 mod config;
 mod facts;
 mod finish;
@@ -36,6 +37,7 @@ mod process;
 mod promote;
 mod push;
 mod reserve;
+mod results;
 mod schedule;
 mod token;
 mod unique;
@@ -182,6 +184,24 @@ impl Backend for ShardedRedis {
     }
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         self.first().rate_acquire(p).await
+    }
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, p).await
+    }
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, p).await
+    }
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
+    }
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
