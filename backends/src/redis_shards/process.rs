@@ -32,6 +32,11 @@ pub(super) async fn process_heartbeat(
                 reply.signals.push(signal);
             }
         }
+        for jid in r.cancels {
+            if !reply.cancels.contains(&jid) {
+                reply.cancels.push(jid);
+            }
+        }
     }
     Ok(reply)
 }
