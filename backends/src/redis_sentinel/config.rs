@@ -232,15 +232,21 @@ pub(crate) fn redact(url: &str) -> String {
         Some((h, q)) => (h, Some(q)),
         None => (url, None),
     };
-    let head = match (head.split_once("://"), head.rfind('@')) {
-        (Some((scheme, rest)), Some(_)) => {
-            let (userinfo, after) = rest.rsplit_once('@').unwrap_or(("", rest));
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{after}"),
-                None => head.to_owned(),
-            }
-        }
-        _ => head.to_owned(),
+    let (scheme, rest) = match head.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, head),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{hosts}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let head = match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{path}"),
+        None => format!("{authority}{path}"),
     };
     match query {
         None => head,

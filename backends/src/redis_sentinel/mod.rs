@@ -8,9 +8,9 @@
 //!    (`SENTINEL get-master-addr-by-name`) and the answer is checked with `ROLE`.
 //! 3. **Following a failover.** A call that fails with a connection error, a timeout, or a
 //!    reply only a demoted or changing master gives (`READONLY`, `UNBLOCKED`, `MASTERDOWN`)
-//!    asks the sentinels again (at most once per [`RECHECK_AFTER_ERROR`]), and so does a
-//!    heartbeat when no one asked for [`RECHECK_EVERY`] (a master that was demoted without
-//!    closing our connections is then left within that time). When the master moved, a new
+//!    asks the sentinels again (at most once per [`RECHECK_AFTER_ERROR`]); a heartbeat starts
+//!    a check in the background when no one asked for [`RECHECK_EVERY`] (a master that was
+//!    demoted without closing our connections is then left within that time). When the master moved, a new
 //!    [`RedisBackend`] on it replaces the current one: its shared connection, its single-push
 //!    connections and its blocking-reserve connections are all new, so no connection to the
 //!    old master is used again. Calls already running on the old one finish there (Sentinel
@@ -230,7 +230,11 @@ impl Backend for SentinelRedis {
         on_master!(self, job_requeue(p))
     }
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
-        self.recheck(RECHECK_EVERY).await;
+        if self.current().checked.elapsed() >= RECHECK_EVERY {
+            // In the background: sentinels that are slow to answer never delay the beat.
+            let me = self.clone();
+            tokio::spawn(async move { me.recheck(RECHECK_EVERY).await });
+        }
         on_master!(self, process_heartbeat(p))
     }
     async fn process_remove(&self, p: ProcessRemoveParams) -> Result<(), BackendError> {
@@ -247,6 +251,24 @@ impl Backend for SentinelRedis {
     }
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         on_master!(self, rate_acquire(p))
+    }
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        on_master!(self, job_cancel(p))
+    }
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        on_master!(self, cancel_pending(p))
+    }
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        on_master!(self, cancel_listen())
+    }
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        on_master!(self, job_progress(p))
+    }
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        on_master!(self, job_status(p))
+    }
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        on_master!(self, job_result(p))
     }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)

@@ -81,6 +81,17 @@ impl ShardOptions {
             return Some("no shard given".into());
         }
         let n = self.shards.len();
+        for (i, a) in self.shards.iter().enumerate() {
+            let same = |b: &RedisOptions| (&a.url, a.db, &a.prefix) == (&b.url, b.db, &b.prefix);
+            if let Some(j) = self.shards[i + 1..].iter().position(same) {
+                return Some(format!(
+                    "shards {i} and {} are the same database with the same prefix \
+                     (`{}`): each shard must hold its own jobs",
+                    i + 1 + j,
+                    jobs::redact_url(&a.url)
+                ));
+            }
+        }
         self.routes.iter().find(|(_, s)| **s >= n).map(|(q, s)| {
             format!(
                 "queue `{q}` is routed to shard {s}, but there are only {n} (0 to {})",
@@ -237,6 +248,10 @@ mod tests {
             ("redis+shards://:pw@h/1?route=:1", "names no queue"),
             ("redis+shards://:pw@h/1?prefx=a", "did you mean `prefix`?"),
             ("redis+shards://:pw@h/1?prefix=", "invalid `prefix`"),
+            (
+                "redis+shards://:pw@h/1,:pw@h/1",
+                "shards 0 and 1 are the same database",
+            ),
         ] {
             let text = ShardOptions::from_url(url).unwrap_err().to_string();
             assert!(text.contains(part), "{url}: {text}");

@@ -5,11 +5,11 @@
 //!    shard works its queues as ever (as with Sidekiq's own `Sidekiq::Client.via`). Which
 //!    shard holds a queue is [`ShardOptions::shard_of`]: a configured pin, or a stable hash of
 //!    the name (`config.rs`).
-//! 2. **Hot path** (`route.rs`): pushes go to their queue's shard; reserves take from the
+//! 2. **Hot path**: pushes go to their queue's shard; reserves take from the
 //!    shards of the worker's queues in the worker's order; a lease token carries its shard,
 //!    so finishes and requeues go back where the job came from; heartbeats, promotion of due
 //!    jobs, lease rescue and priority aging run on every shard.
-//! 3. **Admin** (`admin.rs`): listings and statistics merged across shards; actions applied
+//! 3. **Admin**: listings and statistics merged across shards; actions applied
 //!    on every shard that may hold the jobs.
 //! 4. **Recurring jobs** (`schedule.rs`): each schedule lives on its job's queue's shard,
 //!    where a tick's claim and its push are one atomic step, so a tick runs once.
@@ -18,16 +18,34 @@
 //!    queues on one shard (pin queues that share a lock key or a limit key to one shard).
 //!    Rate limits and per-job metrics have no queue: they are kept on shard 0.
 //! 6. **Not supported:** Redis Cluster (one cluster is not a set of Sidekiq instances).
+//! 7. **Layout.** The trait impls below are a table of contents, one line per method, into
+//!    the family files the Redis backend has (`push.rs`, `reserve.rs`, `finish.rs`,
+//!    `lease.rs`, `process.rs`, `promote.rs`, `age.rs`, `listing.rs`, `actions.rs`,
+//!    `unique.rs`, `limits.rs`, `facts.rs`, `schedule.rs`); `token.rs` and `config.rs` are
+//!    this backend's own.
 
-mod admin;
+mod actions;
+mod age;
+mod cancel;
 mod config;
-mod route;
+mod facts;
+mod finish;
+mod lease;
+mod limits;
+mod listing;
+mod process;
+mod promote;
+mod push;
+mod reserve;
+mod results;
 mod schedule;
+mod token;
+mod unique;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::future::try_join_all;
+
 use jobs::backend::*;
 use jobs::envelope::JobEnvelope;
 use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
@@ -35,7 +53,7 @@ use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
 
 pub use config::{shard_for_hash, ShardOptions};
-pub use route::ROTATION;
+pub use reserve::ROTATION;
 
 use crate::redis::RedisBackend;
 
@@ -77,7 +95,7 @@ impl ShardedRedis {
         if let Some(problem) = opts.problem() {
             return Err(BackendError::msg(format!("cannot shard Redis: {problem}")));
         }
-        let backends = try_join_all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
+        let backends = all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
         Ok(ShardedRedis {
             inner: Arc::new(Shards {
                 opts,
@@ -113,6 +131,17 @@ impl ShardedRedis {
     }
 }
 
+/// Runs one call per shard at the same time and waits for every one, then gives the results
+/// in order, or the first error. Unlike `try_join_all`, a failing shard never cancels a call
+/// in flight on another (a heartbeat or a finish there is applied or not, never cut off).
+pub(crate) async fn all<I, F, T>(calls: I) -> Result<Vec<T>, BackendError>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = Result<T, BackendError>>,
+{
+    futures::future::join_all(calls).await.into_iter().collect()
+}
+
 /// Builds the backend for `jobs::connect`; registered for `redis+shards://`.
 pub fn connector(url: String) -> jobs::ConnectFuture {
     Box::pin(async move {
@@ -127,34 +156,52 @@ impl Backend for ShardedRedis {
         "redis"
     }
     async fn job_push(&self, p: PushParams) -> Result<PushReport, BackendError> {
-        route::job_push(&self.inner, p).await
+        push::job_push(&self.inner, p).await
     }
     async fn job_reserve(&self, p: ReserveParams) -> Result<Vec<Reserved>, BackendError> {
-        route::job_reserve(&self.inner, p).await
+        reserve::job_reserve(&self.inner, p).await
     }
     async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
-        route::job_finish(&self.inner, p).await
+        finish::job_finish(&self.inner, p).await
     }
     async fn job_requeue(&self, p: RequeueParams) -> Result<(), BackendError> {
-        route::job_requeue(&self.inner, p).await
+        lease::job_requeue(&self.inner, p).await
     }
     async fn process_heartbeat(&self, p: HeartbeatParams) -> Result<HeartbeatReply, BackendError> {
-        route::process_heartbeat(&self.inner, p).await
+        process::process_heartbeat(&self.inner, p).await
     }
     async fn process_remove(&self, p: ProcessRemoveParams) -> Result<(), BackendError> {
-        route::process_remove(&self.inner, p).await
+        process::process_remove(&self.inner, p).await
     }
     async fn scheduled_promote(&self, p: PromoteParams) -> Result<u64, BackendError> {
-        route::scheduled_promote(&self.inner, p).await
+        promote::scheduled_promote(&self.inner, p).await
     }
     async fn lease_rescue(&self, p: RescueParams) -> Result<u64, BackendError> {
-        route::lease_rescue(&self.inner, p).await
+        lease::lease_rescue(&self.inner, p).await
     }
     async fn priority_age(&self, p: AgeParams) -> Result<u64, BackendError> {
-        route::priority_age(&self.inner, p).await
+        age::priority_age(&self.inner, p).await
     }
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         self.first().rate_acquire(p).await
+    }
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, p).await
+    }
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, p).await
+    }
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
+    }
+    async fn job_progress(&self, p: ProgressParams) -> Result<bool, BackendError> {
+        results::job_progress(&self.inner, p).await
+    }
+    async fn job_status(&self, p: JidParams) -> Result<JobStatus, BackendError> {
+        results::job_status(&self.inner, p).await
+    }
+    async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
+        results::job_result(&self.inner, p).await
     }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)
@@ -164,64 +211,64 @@ impl Backend for ShardedRedis {
 #[async_trait]
 impl AdminBackend for ShardedRedis {
     async fn queue_list(&self, p: QueueListParams) -> Result<Vec<QueueInfo>, BackendError> {
-        admin::queue_list(&self.inner, p).await
+        listing::queue_list(&self.inner, p).await
     }
     async fn queue_pause(&self, p: QueuePauseParams) -> Result<(), BackendError> {
-        admin::queue_pause(&self.inner, p).await
+        actions::queue_pause(&self.inner, p).await
     }
     async fn queue_clear(&self, p: QueueClearParams) -> Result<u64, BackendError> {
-        admin::queue_clear(&self.inner, p).await
+        actions::queue_clear(&self.inner, p).await
     }
     async fn job_list(&self, p: JobListParams) -> Result<JobPage, BackendError> {
-        admin::job_list(&self.inner, p).await
+        listing::job_list(&self.inner, p).await
     }
     async fn job_get(&self, p: JobGetParams) -> Result<Option<StoredJob>, BackendError> {
-        admin::job_get(&self.inner, p).await
+        listing::job_get(&self.inner, p).await
     }
     async fn job_delete(&self, p: JobActionParams) -> Result<u64, BackendError> {
-        admin::job_delete(&self.inner, p).await
+        actions::job_delete(&self.inner, p).await
     }
     async fn job_enqueue_now(&self, p: JobActionParams) -> Result<u64, BackendError> {
-        admin::job_enqueue_now(&self.inner, p).await
+        actions::job_enqueue_now(&self.inner, p).await
     }
     async fn job_kill(&self, p: JobActionParams) -> Result<u64, BackendError> {
-        admin::job_kill(&self.inner, p).await
+        actions::job_kill(&self.inner, p).await
     }
     async fn unique_list(&self, p: UniqueListParams) -> Result<Vec<UniqueHeld>, BackendError> {
-        admin::unique_list(&self.inner, p).await
+        unique::unique_list(&self.inner, p).await
     }
     async fn unique_release(&self, p: UniqueReleaseParams) -> Result<bool, BackendError> {
-        admin::unique_release(&self.inner, p).await
+        unique::unique_release(&self.inner, p).await
     }
     async fn limits_list(&self, p: LimitsListParams) -> Result<Vec<LimitUsage>, BackendError> {
-        admin::limits_list(&self.inner, p).await
+        limits::limits_list(&self.inner, p).await
     }
     async fn limit_waiting(&self, p: LimitWaitingParams) -> Result<Vec<JobEnvelope>, BackendError> {
-        admin::limit_waiting(&self.inner, p).await
+        limits::limit_waiting(&self.inner, p).await
     }
     async fn limit_waiting_delete(&self, p: LimitWaitingDeleteParams) -> Result<u64, BackendError> {
-        admin::limit_waiting_delete(&self.inner, p).await
+        limits::limit_waiting_delete(&self.inner, p).await
     }
     async fn process_list(&self) -> Result<Vec<ProcessRecord>, BackendError> {
-        admin::process_list(&self.inner).await
+        process::process_list(&self.inner).await
     }
     async fn process_signal(&self, p: ProcessSignalParams) -> Result<(), BackendError> {
-        admin::process_signal(&self.inner, p).await
+        process::process_signal(&self.inner, p).await
     }
     async fn stats(&self) -> Result<Stats, BackendError> {
-        admin::stats(&self.inner).await
+        listing::stats(&self.inner).await
     }
     async fn stats_history(&self, p: StatsHistoryParams) -> Result<Vec<DayStats>, BackendError> {
-        admin::stats_history(&self.inner, p).await
+        listing::stats_history(&self.inner, p).await
     }
     async fn facts(&self) -> Result<Vec<(String, String)>, BackendError> {
-        admin::facts(&self.inner).await
+        facts::facts(&self.inner).await
     }
     fn schedules(&self) -> Option<&dyn ScheduleStore> {
         Some(self)
     }
     async fn clear_all(&self) -> Result<(), BackendError> {
-        admin::clear_all(&self.inner).await
+        actions::clear_all(&self.inner).await
     }
 }
 

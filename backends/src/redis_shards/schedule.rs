@@ -10,26 +10,24 @@
 //!    calls by name go to the shards that hold the name (shard 0 when none does yet).
 //! 3. Metrics, which have no queue, are kept on shard 0 (see `mod.rs`).
 
-use futures::future::try_join_all;
 use jobs::backend::*;
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 
-use super::Shards;
+use super::{all, Shards};
 
 /// The shards that hold a record named `name`; shard 0 when none does.
 async fn holders(s: &Shards, name: &str) -> Result<Vec<usize>, BackendError> {
-    let found = try_join_all(
-        s.backends
-            .iter()
-            .map(|b| b.schedule_get(ScheduleGetParams::new(name))),
-    )
+    let found = all(s
+        .backends
+        .iter()
+        .map(|b| b.schedule_get(ScheduleGetParams::new(name))))
     .await?;
     let holders: Vec<usize> = (0..found.len()).filter(|i| found[*i].is_some()).collect();
     Ok(if holders.is_empty() { vec![0] } else { holders })
 }
 
 pub(super) async fn schedule_list(s: &Shards) -> Result<Vec<ScheduleRecord>, BackendError> {
-    let lists = try_join_all(s.backends.iter().map(|b| b.schedule_list())).await?;
+    let lists = all(s.backends.iter().map(|b| b.schedule_list())).await?;
     let mut all: Vec<ScheduleRecord> = Vec::new();
     for r in lists.into_iter().flatten() {
         if !all.iter().any(|x| x.name == r.name) {
@@ -72,7 +70,7 @@ pub(super) async fn schedule_set_enabled(
     s: &Shards,
     p: EnableParams,
 ) -> Result<bool, BackendError> {
-    let found = try_join_all(s.backends.iter().map(|b| b.schedule_set_enabled(p.clone()))).await?;
+    let found = all(s.backends.iter().map(|b| b.schedule_set_enabled(p.clone()))).await?;
     Ok(found.into_iter().any(|f| f))
 }
 
@@ -80,7 +78,7 @@ pub(super) async fn schedule_remove(
     s: &Shards,
     p: ScheduleRemoveParams,
 ) -> Result<bool, BackendError> {
-    let found = try_join_all(s.backends.iter().map(|b| b.schedule_remove(p.clone()))).await?;
+    let found = all(s.backends.iter().map(|b| b.schedule_remove(p.clone()))).await?;
     Ok(found.into_iter().any(|f| f))
 }
 

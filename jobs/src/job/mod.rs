@@ -172,7 +172,6 @@ impl JobOptions {
         self
     }
 
-
     /// Keeps the job's result for `ttl` (`#[job(result_ttl = "1h")]`).
     ///
     /// ```
