@@ -13,6 +13,7 @@ def entry(e)
     "args" => e.args, "queue" => e.queue, "at" => e.at.to_f,
     "error_class" => e["error_class"], "error_message" => e["error_message"],
     "retry_count" => e["retry_count"], "failed_at" => e["failed_at"],
+    "traceparent" => e["traceparent"],
   }
 end
 
@@ -26,7 +27,8 @@ out = {
     "latency" => queue.latency,
     "jobs" => queue.map { |j|
       {"jid" => j.jid, "class" => j.klass, "args" => j.args, "queue" => j.queue,
-       "enqueued_at" => j.enqueued_at&.to_f, "created_at" => j.created_at&.to_f}
+       "enqueued_at" => j.enqueued_at&.to_f, "created_at" => j.created_at&.to_f,
+       "traceparent" => j["traceparent"]}
     },
   },
   "scheduled" => Sidekiq::ScheduledSet.new.map { |e| entry(e) },

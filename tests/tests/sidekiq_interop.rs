@@ -88,6 +88,9 @@ async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
     if !have_ruby_sidekiq("jobs_from_rust_are_listed_by_ruby") {
         return;
     }
+    // With the OpenTelemetry pipeline (feature `otel`) every push stores a `traceparent`:
+    // Ruby must list and perform such jobs as any other.
+    jobs_conformance::otel::install();
     let db = Db::take(9).await;
     let backend = db.backend().await;
     let client = Client::new(backend.clone());
@@ -160,6 +163,22 @@ async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
     assert_eq!(scheduled[0]["args"], json!(later_args));
     let at = scheduled[0]["at"].as_f64().unwrap();
     assert!((at - (now + 3600.0)).abs() < 60.0, "scheduled at {at}");
+
+    // Each job Ruby lists carries the trace context it was stored with, retries included.
+    let traced = |j: &Value| {
+        let parent = j["traceparent"].as_str().unwrap_or_default();
+        assert!(
+            jobs_conformance::otel::traceparent_ids(parent)
+                .is_some_and(|(t, s)| t.len() == 32 && s.len() == 16),
+            "no traceparent in {j}"
+        );
+    };
+    listed
+        .iter()
+        .chain(&seen["scheduled"].as_array().unwrap()[..])
+        .for_each(traced);
+    traced(&seen["retry"][0]);
+    traced(&seen["dead"][0]);
 
     let retry = seen["retry"].as_array().unwrap();
     assert_eq!(retry.len(), 1);
