@@ -107,7 +107,7 @@ pub enum Command {
     Status,
     /// Every queue with its size, latency and whether it is paused.
     Queues,
-    /// List the jobs of a queue or of the scheduled, retry or dead set.
+    /// List the jobs of a queue or of the scheduled, retry, dead or cancelled set.
     ///
     /// Prints the job id, class, queue, time (enqueued, runs at, retries at or died at; in
     /// UTC), arguments and, for retries and dead jobs, the error. --json prints every job in
@@ -127,6 +127,14 @@ pub enum Command {
     Kill(ActionArgs),
     /// Delete jobs for good.
     Delete(ActionArgs),
+    /// Cancel jobs wherever they are: a waiting, scheduled or retrying job moves to the
+    /// cancelled set and never runs; a running one is told to stop by its worker (and
+    /// aborted after its grace period). Fails when a JID names no job.
+    Cancel {
+        /// The ids of the jobs.
+        #[arg(value_name = "JID", required = true)]
+        jids: Vec<String>,
+    },
     /// Pause a queue: workers skip it until it is resumed.
     Pause {
         /// The queue's name.
@@ -180,7 +188,7 @@ pub enum Command {
 /// What `jobs list` lists.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Which collection: `queue NAME`, `scheduled`, `retry` or `dead`.
+    /// Which collection: `queue NAME`, `scheduled`, `retry`, `dead` or `cancelled`.
     #[arg(value_enum, value_name = "SET")]
     pub set: ListSet,
 
@@ -216,6 +224,8 @@ pub enum ListSet {
     Retry,
     /// Jobs whose retries are exhausted, most recent first.
     Dead,
+    /// Jobs cancelled before or while they ran, most recent first.
+    Cancelled,
 }
 
 /// A set `retry`, `kill` and `delete` can act on as a whole.
@@ -332,6 +342,9 @@ mod tests {
         assert!(Cli::try_parse_from(["jobs", "retry", "--all"]).is_err());
         assert!(Cli::try_parse_from(["jobs", "retry", "--all", "--set", "dead", "abc"]).is_err());
         assert!(Cli::try_parse_from(["jobs", "retry", "--all", "--set", "dead"]).is_ok());
+        assert!(Cli::try_parse_from(["jobs", "cancel"]).is_err());
+        assert!(Cli::try_parse_from(["jobs", "cancel", "a", "b"]).is_ok());
+        assert!(Cli::try_parse_from(["jobs", "list", "cancelled"]).is_ok());
         assert!(Cli::try_parse_from(["jobs", "retry"]).is_err());
     }
 }

@@ -359,6 +359,28 @@ async fn check_actions(url: &str, b: &Arc<dyn AdminBackend>, s: &Seeded) {
     );
 }
 
+/// `jobs cancel` moves a waiting job to the cancelled set, `jobs list cancelled` shows it,
+/// a second cancel says it already finished, and an unknown jid fails the command.
+async fn check_cancel(url: &str, b: &Arc<dyn AdminBackend>, s: &Seeded) {
+    let jid = &s.critical;
+    assert_eq!(
+        ok(url, &["cancel", jid]),
+        format!("{jid}  cancelled: moved to the cancelled set, it will not run\n")
+    );
+    assert!(holds(b, JobSet::Cancelled, jid).await);
+    assert!(!holds(b, JobSet::Queue("critical".into()), jid).await);
+    assert!(ok(url, &["list", "cancelled"]).contains(jid.as_str()));
+    let again = ok(url, &["--json", "cancel", jid]);
+    assert!(again.contains("\"already_finished\""), "{again}");
+    let ghost = jobs(Some(url), &["cancel", "no-such-jid"]);
+    assert_eq!(ghost.code, 1, "{ghost:?}");
+    assert!(ghost.stdout.contains("not found"), "{ghost:?}");
+    assert!(
+        ghost.stderr.starts_with("error: job no-such-jid not found"),
+        "{ghost:?}"
+    );
+}
+
 async fn check_backend(url: &str, redacted: &str, backend: &str) {
     let b = jobs_backends::connect(url)
         .await
@@ -367,6 +389,7 @@ async fn check_backend(url: &str, redacted: &str, backend: &str) {
     let seeded = seed(&b).await.expect("the seed is stored");
     check_listings(url, redacted, backend, &seeded);
     check_actions(url, &b, &seeded).await;
+    check_cancel(url, &b, &seeded).await;
     b.clear_all().await.expect("the test store is left empty");
 }
 

@@ -411,6 +411,7 @@ macro_rules! conformance_suite {
                 cancel_and_finish_race_to_one_terminal_state,
                 cancel_releases_the_unique_lock_and_the_concurrency_slot,
                 the_cancelled_set_is_filtered_deleted_and_trimmed,
+                a_job_waiting_for_a_slot_is_cancelled,
             }
             cancel_worker {
                 a_running_job_sees_its_cancel_by_the_channel,

@@ -7,14 +7,17 @@
 //!    list; atomic with settles and rescues): then the request is stored and published.
 //!    Otherwise the job is looked for in the scheduled and retry sets and every queue, and
 //!    claimed into `jobs-rs:cancelled` by `move.lua` (action `c`: the unique lock is
-//!    released); a claim lost to a reserve asks again whether it runs.
+//!    released); a claim lost to a reserve asks again whether it runs. A job moved aside for
+//!    a concurrency slot is deleted from its key's list (`limit_waiting_delete`, which
+//!    releases its lock) and then kept in the cancelled set.
 //! 3. A settle as cancelled is `finish.lua`'s outcome `x` (fenced like every settle, frees
 //!    the slot, releases the lock, counts nothing); its request is then removed.
 
 use futures::StreamExt;
 use jobs::backend::{
     BackendError, CancelFeed, CancelParams, CancelPendingParams, Cancellation, DeadLimits,
-    JobGetParams, JobSet, QueueListParams, CANCEL_REQUEST_TTL,
+    JobGetParams, JobSet, LimitKind, LimitWaitingDeleteParams, LimitWaitingParams,
+    LimitsListParams, QueueListParams, CANCEL_REQUEST_TTL,
 };
 
 use super::moves::{run_moves, Action, Move};
@@ -79,6 +82,51 @@ async fn claim_waiting(
         };
         let (moved, _) = run_moves(inner, vec![m], now, limits).await?;
         return Ok(Some(moved > 0));
+    }
+    claim_aside(inner, jid, now).await
+}
+
+/// Claims job `jid` from the jobs moved aside for a concurrency slot (deleted from its
+/// key's list by `unwait.lua`, then kept in the cancelled set); `None` when it is not there.
+async fn claim_aside(
+    inner: &Inner,
+    jid: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<bool>, BackendError> {
+    let mut list = LimitsListParams::new(now);
+    list.limit = usize::MAX;
+    let keys: Vec<String> = super::limits::limits_list(inner, list)
+        .await?
+        .into_iter()
+        .filter(|u| u.kind == LimitKind::Concurrency && u.waiting > 0)
+        .map(|u| u.key)
+        .collect();
+    for key in keys {
+        let mut params = LimitWaitingParams::new(key.clone());
+        params.limit = usize::MAX;
+        let waiting = super::limits::limit_waiting(inner, params).await?;
+        let Some(job) = waiting.into_iter().find(|j| j.jid == jid) else {
+            continue;
+        };
+        let gone = super::limits::limit_waiting_delete(
+            inner,
+            LimitWaitingDeleteParams::new(key, vec![jid.to_owned()]),
+        )
+        .await?;
+        if gone == 0 {
+            // Brought back to its queue meanwhile.
+            return Ok(Some(false));
+        }
+        let payload = super::raw::encode(&job)?;
+        inner
+            .query::<()>(
+                redis::cmd("ZADD")
+                    .arg(inner.keys().cancelled())
+                    .arg(score(now))
+                    .arg(payload),
+            )
+            .await?;
+        return Ok(Some(true));
     }
     Ok(None)
 }

@@ -56,6 +56,7 @@ pub async fn list(ctx: &Ctx, args: &ListArgs, out: &mut dyn Write) -> Result<(),
         (ListSet::Scheduled, _) => JobSet::Scheduled,
         (ListSet::Retry, _) => JobSet::Retry,
         (ListSet::Dead, _) => JobSet::Dead,
+        (ListSet::Cancelled, _) => JobSet::Cancelled,
     };
     let params = JobListParams::new(set.clone(), args.limit)
         .offset(args.offset)
@@ -70,6 +71,7 @@ pub async fn list(ctx: &Ctx, args: &ListArgs, out: &mut dyn Write) -> Result<(),
                     ListSet::Scheduled => "scheduled",
                     ListSet::Retry => "retry",
                     ListSet::Dead => "dead",
+                    ListSet::Cancelled => "cancelled",
                 },
                 queue: args.name.as_deref().filter(|_| args.set == ListSet::Queue),
                 total: page.total,

@@ -3,6 +3,7 @@
 
 mod actions;
 mod bulk;
+mod cancel;
 mod control;
 mod listing;
 mod migrate;
@@ -94,6 +95,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Retry(args) => actions::run(&ctx, actions::Action::Retry, &args, out).await,
         Command::Kill(args) => actions::run(&ctx, actions::Action::Kill, &args, out).await,
         Command::Delete(args) => actions::run(&ctx, actions::Action::Delete, &args, out).await,
+        Command::Cancel { jids } => cancel::run(&ctx, &jids, out).await,
         Command::Pause { queue } => control::pause(&ctx, &queue, true, out).await,
         Command::Resume { queue } => control::pause(&ctx, &queue, false, out).await,
         Command::Quiet { process } => control::signal(&ctx, &process, false, out).await,

@@ -79,6 +79,7 @@ pub fn set_name(set: &JobSet) -> String {
         JobSet::Scheduled => "scheduled".to_owned(),
         JobSet::Retry => "retry".to_owned(),
         JobSet::Dead => "dead".to_owned(),
+        JobSet::Cancelled => "cancelled".to_owned(),
         _ => "another set".to_owned(),
     }
 }
@@ -105,6 +106,7 @@ impl<'a> JobJson<'a> {
             JobSet::Scheduled => ("scheduled", None),
             JobSet::Retry => ("retry", None),
             JobSet::Dead => ("dead", None),
+            JobSet::Cancelled => ("cancelled", None),
             _ => ("other", None),
         };
         JobJson {

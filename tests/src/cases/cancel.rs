@@ -418,3 +418,41 @@ pub async fn the_cancelled_set_is_filtered_deleted_and_trimmed(b: Subject) -> Ca
     assert_eq!(one.map(|s| s.job.args), Some(jobs[1].args.clone()));
     Ok(())
 }
+
+/// A job moved aside for a concurrency slot is cancelled like a waiting one: it leaves the
+/// key's waiting list for the cancelled set, and a freed slot brings nothing back for it.
+pub async fn a_job_waiting_for_a_slot_is_cancelled(b: Subject) -> CaseResult {
+    let limited = |n| {
+        let mut j = job("l", n);
+        j.set_concurrency(Some(ConcurrencyLimit::new("k2", 1)));
+        j
+    };
+    let (runs, aside) = (limited(1), limited(2));
+    push(&b, vec![runs.clone(), aside.clone()], at(0)).await?;
+    let got = reserve(&b, &["l"], 2, P1, at(1)).await?;
+    assert_eq!(reserved_jids(&got), vec![runs.jid.clone()], "one slot");
+    assert_eq!(
+        cancel(&b, &[&aside.jid], at(2)).await?,
+        [Cancellation::Cancelled]
+    );
+    assert_eq!(cancelled(&b).await?, vec![aside.jid.clone()]);
+    let waiting = b
+        .limit_waiting(jobs::backend::LimitWaitingParams::new("k2"))
+        .await?;
+    assert!(waiting.is_empty(), "{waiting:?}");
+    finish(
+        &b,
+        &got[0],
+        got[0].job.clone(),
+        FinishOutcome::Completed,
+        false,
+        at(3),
+    )
+    .await?;
+    assert_eq!(
+        reserve(&b, &["l"], 2, P1, at(4)).await?.len(),
+        0,
+        "nothing comes back for the cancelled job"
+    );
+    Ok(())
+}
