@@ -20,7 +20,7 @@
 -- ARGV[3] dead max jobs, ARGV[4] ttl of the per-day counters (seconds), ARGV[5] the number of
 -- lists L, ARGV[5+j] the epoch the tokens of list j carry,
 -- then per item a header `<outcome><failed><rescued><u><j>` (outcome: c = completed/discard,
--- r = retry, s = snooze, d = dead, e = expired; failed: 1 or 0; rescued: 1 when the job had a
+-- r = retry, s = snooze, d = dead, e = expired, x = cancelled; failed: 1 or 0; rescued: 1 when the job had a
 -- rescue count, else 0; u: flags, 1 when the job has a unique lock, plus 2 when a result is
 -- stored with it; j: its list), the raw payload, unless the outcome is c or e the score and
 -- the job JSON to store, for a locked job its lock hash key, the lock's key and the jid, and
@@ -90,6 +90,9 @@ while a <= #ARGV do
       killed = true
     elseif outcome == 'e' then
       expired = expired + 1
+    elseif outcome == 'x' then
+      -- Cancelled: kept in jobs-rs:cancelled, counted neither processed nor failed.
+      redis.call('ZADD', ns .. 'jobs-rs:cancelled', ARGV[1], json)
     end
     if lk then
       if outcome == 'r' then
@@ -100,7 +103,7 @@ while a <= #ARGV do
         release(lk, KEYS[10 + 2 * nlists], key, jid)
       end
     end
-    if outcome ~= 's' and outcome ~= 'e' then processed = processed + 1 end
+    if outcome ~= 's' and outcome ~= 'e' and outcome ~= 'x' then processed = processed + 1 end
     if string.sub(head, 2, 2) == '1' then failed = failed + 1 end
   end
   item = item + 1

@@ -19,7 +19,7 @@
 -- ARGV[1] now (epoch s, the dead score), ARGV[2] dead cutoff, ARGV[3] dead max jobs,
 -- ARGV[4] the key prefix, then 7 per item: source type (z = sorted set, l = list), member,
 -- action (x = delete, q = LPUSH to the tail of a queue, p = LPUSH to the tail of a priority
--- list, d = into dead), payload to store, queue name, and the key of the job's unique lock
+-- list, d = into dead, c = into the cancelled set given as destination), payload to store, queue name, and the key of the job's unique lock
 -- and its jid ('' and '' when it has none).
 -- Returns { moved, dead_trimmed, {client id to wake, ...} }.
 local n = (#KEYS - 5) / 2
@@ -50,6 +50,9 @@ for i = 1, n do
     elseif action == 'd' then
       redis.call('ZADD', KEYS[2], ARGV[1], ARGV[b + 4])
       killed = true
+    elseif action == 'c' then
+      -- Cancelled: into jobs-rs:cancelled (the item's destination), trimmed by the caller.
+      redis.call('ZADD', dst, ARGV[1], ARGV[b + 4])
     end
     if action == 'p' then
       redis.call('SADD', KEYS[5], queue)

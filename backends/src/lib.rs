@@ -10,6 +10,14 @@ use std::sync::Arc;
 pub mod redis;
 #[cfg(feature = "redis")]
 inventory::submit! { jobs::Connector { schemes: &["redis", "rediss"], connect: redis::connector } }
+#[cfg(feature = "redis")]
+pub mod redis_sentinel;
+#[cfg(feature = "redis")]
+inventory::submit! { jobs::Connector { schemes: &["redis+sentinel"], connect: redis_sentinel::connector } }
+#[cfg(feature = "redis")]
+pub mod redis_shards;
+#[cfg(feature = "redis")]
+inventory::submit! { jobs::Connector { schemes: &["redis+shards"], connect: redis_shards::connector } }
 
 use jobs::backend::AdminBackend;
 use jobs::ConnectError;

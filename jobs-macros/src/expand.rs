@@ -244,6 +244,11 @@ fn options(options: &Options) -> TokenStream {
     if let Some((ms, span)) = &options.timeout {
         calls.extend(quote_spanned!(*span=> .timeout(::core::time::Duration::from_millis(#ms))));
     }
+    if let Some((ms, span)) = &options.cancel_grace {
+        calls.extend(
+            quote_spanned!(*span=> .cancel_grace(::core::time::Duration::from_millis(#ms))),
+        );
+    }
     if let Some(backoff) = &options.backoff {
         calls.extend(quote_spanned!(backoff.span()=> .backoff(#backoff)));
     }

@@ -94,6 +94,8 @@ mod validate;
 /// - `name = "Mailers::Welcome"`: the wire name stored with the job (default the type name).
 /// - `timeout = "30s"`: a run longer than this fails; units `ms`, `s`, `m`, `h`, combinable
 ///   as in `"1m30s"`.
+/// - `cancel_grace = "10s"`: how long the job may go on once cancelled before the worker
+///   aborts it (default: the worker's, 30 s); see `JobContext::cancelled`.
 /// - `dead = false`: a job whose retries are exhausted is discarded, not kept in the dead set.
 /// - `backoff = jobs::retry::Backoff::Constant(Duration::from_secs(5))`: any expression of
 ///   type `jobs::retry::Backoff`; a function `fn(u32, &Failure) -> RetryDecision` is given as

@@ -29,12 +29,13 @@ mod kw {
     syn::custom_keyword!(rate);
     syn::custom_keyword!(redact);
     syn::custom_keyword!(active_job);
+    syn::custom_keyword!(cancel_grace);
     syn::custom_keyword!(result_ttl);
 }
 
 /// Every option, as listed in errors about an unknown one.
 const KEYS: &str = "`queue`, `retry`, `name`, `timeout`, `dead`, `backoff`, `backtrace`, \
-     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`, `active_job`, `result_ttl`";
+     `on_exhausted`, `unique`, `priority`, `expires_in`, `concurrency`, `rate`, `redact`, `active_job`, `cancel_grace`, `result_ttl`";
 
 /// The options as written, each value not yet checked.
 #[derive(Default)]
@@ -56,6 +57,9 @@ pub(crate) struct RawArgs {
     pub redact: Option<Vec<Ident>>,
     /// `active_job`, a flag without a value: where it was written.
     pub active_job: Option<proc_macro2::Span>,
+    /// `cancel_grace = "30s"`.
+    pub cancel_grace: Option<Expr>,
+    /// `result_ttl = "1h"`.
     pub result_ttl: Option<Expr>,
 }
 
@@ -123,6 +127,7 @@ fn parse_option(cx: &Ctxt, input: ParseStream, raw: &mut RawArgs) -> syn::Result
         on_exhausted,
         priority,
         expires_in,
+        cancel_grace,
         result_ttl
     );
     if input.peek(kw::unique) {

@@ -65,6 +65,7 @@ pub(crate) struct Options {
     pub queue: Option<LitStr>,
     pub retry: Option<(Retry, Span)>,
     pub timeout: Option<(u64, Span)>,
+    pub cancel_grace: Option<(u64, Span)>,
     pub dead: Option<LitBool>,
     pub backoff: Option<Expr>,
     pub backtrace: Option<(Backtrace, Span)>,
@@ -163,6 +164,16 @@ fn validate_options(cx: &Ctxt, raw: RawArgs) -> (Options, Option<LitStr>) {
                 Ok(ms) => Some((ms, lit.span())),
                 Err(why) => {
                     cx.error_spanned_by(&lit, format!("bad `timeout`: {why}"));
+                    None
+                }
+            }
+        }),
+        cancel_grace: raw.cancel_grace.and_then(|e| {
+            let lit = non_empty_str(cx, "cancel_grace", &e)?;
+            match parse_duration_ms(&lit.value()) {
+                Ok(ms) => Some((ms, lit.span())),
+                Err(why) => {
+                    cx.error_spanned_by(&lit, format!("bad `cancel_grace`: {why}"));
                     None
                 }
             }

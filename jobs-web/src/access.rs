@@ -42,7 +42,8 @@ pub enum Action {
     /// Release unique locks and delete jobs waiting aside for a concurrency slot
     /// (`POST locks/{key}/release`, `POST limits/waiting/delete`, and their API twins).
     Release,
-    /// Cancel jobs. Reserved: no route needs it yet.
+    /// Cancel jobs: waiting ones move to the cancelled set, running ones are signalled
+    /// (`POST cancel`, `POST {set}/action` with `cancel`, `POST api/cancel`).
     Cancel,
     /// See a job's arguments when the dashboard hides them ([`crate::Dashboard::hide_args`]):
     /// `GET {set}/{jid}?reveal=1` and `GET api/{set}/{id}?reveal=1`. A read, not a change: it

@@ -10,6 +10,8 @@
 //! 4. A method that changes state takes a [`Permit`] (the request was checked for the
 //!    operation's action) and, once done, gives its audit record to the `on_action` hook.
 
+mod cancel;
+
 use chrono::{DateTime, Utc};
 use jobs::backend::{
     BackendError, DayStats, ErrorKind, JobActionParams, JobFilter, JobListParams, JobPage, JobSet,
@@ -218,6 +220,27 @@ impl AppState {
             SetAction::Enqueue | SetAction::Retry => self.backend.job_enqueue_now(p).await?,
             SetAction::Delete => self.backend.job_delete(p).await?,
             SetAction::Kill => self.backend.job_kill(p).await?,
+            SetAction::Cancel => {
+                let jids = match &p.selection {
+                    Selection::Jids(jids) => jids.clone(),
+                    other => {
+                        let mut list = JobListParams::new(kind.set(), u64::MAX);
+                        if let Selection::Matching(filter) = other {
+                            list.filter = filter.clone();
+                        }
+                        let page = self.backend.job_list(list).await?;
+                        page.jobs.into_iter().map(|s| s.job.jid).collect()
+                    }
+                };
+                let answers = self
+                    .backend
+                    .job_cancel(jobs::backend::CancelParams::new(jids, now))
+                    .await?;
+                answers
+                    .iter()
+                    .filter(|a| **a == jobs::backend::Cancellation::Cancelled)
+                    .count() as u64
+            }
         };
         self.audit(permit, target, n);
         Ok(n)
@@ -516,7 +539,12 @@ impl AppState {
         if get(JobSet::Queue(queue.to_owned())).await?.is_some() {
             return Ok(Place::Queue(queue.to_owned()));
         }
-        for kind in [SetKind::Scheduled, SetKind::Retries, SetKind::Dead] {
+        for kind in [
+            SetKind::Scheduled,
+            SetKind::Retries,
+            SetKind::Dead,
+            SetKind::Cancelled,
+        ] {
             if get(kind.set()).await?.is_some() {
                 return Ok(Place::Set(kind));
             }

@@ -19,6 +19,7 @@ fn section(path: &str) -> (Nav, &'static str, &'static str) {
         "scheduled" => (Nav::Scheduled, "/scheduled", "Scheduled"),
         "retries" => (Nav::Retries, "/retries", "Retries"),
         "dead" => (Nav::Dead, "/dead", "Dead"),
+        "cancelled" | "cancel" => (Nav::Cancelled, "/cancelled", "Cancelled"),
         "locks" => (Nav::Locks, "/locks", "Locks"),
         "limits" => (Nav::Limits, "/limits", "Limits"),
         "recurring" => (Nav::Recurring, "/recurring", "Recurring"),

@@ -46,6 +46,8 @@ pub(crate) enum Op {
     LockRelease,
     /// Delete jobs waiting aside for a concurrency slot.
     WaitingDelete,
+    /// Cancel jobs by jid, waiting or running.
+    Cancel,
 }
 
 impl Op {
@@ -59,6 +61,7 @@ impl Op {
             Op::Jobs(SetAction::Enqueue | SetAction::Retry) => Action::Retry,
             Op::Jobs(SetAction::Delete) => Action::Delete,
             Op::Jobs(SetAction::Kill) => Action::Kill,
+            Op::Jobs(SetAction::Cancel) | Op::Cancel => Action::Cancel,
             Op::ScheduleEnable | Op::ScheduleDisable | Op::ScheduleRun | Op::ScheduleRemove => {
                 Action::Schedule
             }
@@ -82,6 +85,7 @@ impl Op {
             Op::ScheduleRemove => "remove",
             Op::LockRelease => "release",
             Op::WaitingDelete => "delete",
+            Op::Cancel => "cancel",
         }
     }
 }
@@ -249,6 +253,8 @@ mod tests {
             Op::Jobs(SetAction::Retry),
             Op::Jobs(SetAction::Delete),
             Op::Jobs(SetAction::Kill),
+            Op::Jobs(SetAction::Cancel),
+            Op::Cancel,
             Op::ScheduleEnable,
             Op::ScheduleDisable,
             Op::ScheduleRun,

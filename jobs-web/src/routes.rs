@@ -81,6 +81,8 @@ pub(crate) fn all() -> Routes {
         .read("/", dashboard::page)
         .read("/busy", busy::page)
         .act("/busy/signal", busy::signal)
+        .read("/cancel", cancel::confirm)
+        .act("/cancel", cancel::act)
         .read("/queues", queues::list)
         .read("/queues/{name}", queues::browse)
         .read("/queues/{name}/clear", queues::confirm_clear)

@@ -45,6 +45,7 @@ struct Ids {
     scheduled: String,
     retry: String,
     dead: String,
+    cancelled: String,
     waiting: String,
     lock: String,
     lock_jid: String,
@@ -59,9 +60,14 @@ async fn seed(b: &Arc<dyn AdminBackend>) -> Ids {
     let older = JobEnvelope::new(CLASS, QUEUE, vec![json!(SECRET)]);
     let mut scheduled = JobEnvelope::new(CLASS, QUEUE, args());
     scheduled.at = Some(to_epoch(later));
-    b.job_push(PushParams::new(vec![queued, older, scheduled.clone()], now))
-        .await
-        .unwrap();
+    let mut cancelled = JobEnvelope::new(CLASS, QUEUE, args());
+    cancelled.at = Some(to_epoch(later));
+    b.job_push(PushParams::new(
+        vec![queued, older, scheduled.clone(), cancelled.clone()],
+        now,
+    ))
+    .await
+    .unwrap();
     let retry = fail(
         b,
         CLASS,
@@ -140,7 +146,14 @@ async fn seed(b: &Arc<dyn AdminBackend>) -> Ids {
         .await
         .unwrap();
 
+    b.job_cancel(jobs::backend::CancelParams::new(
+        vec![cancelled.jid.clone()],
+        now,
+    ))
+    .await
+    .unwrap();
     Ids {
+        cancelled: cancelled.jid,
         scheduled: scheduled.jid,
         retry,
         dead,
@@ -158,7 +171,7 @@ fn app(b: &Arc<dyn AdminBackend>, hide: bool, access: Access) -> Router {
     Router::new().nest("/admin/jobs", d.router())
 }
 
-const SETS: [&str; 3] = ["scheduled", "retries", "dead"];
+const SETS: [&str; 4] = ["scheduled", "retries", "dead", "cancelled"];
 
 /// The URIs that exercise GET route `pattern` on what [`seed`] stored, each with and
 /// without `?reveal=1` where a job is shown. A route not listed fails the test, so a new
@@ -167,6 +180,7 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
     let jid = |slug: &str| match slug {
         "scheduled" => ids.scheduled.clone(),
         "retries" => ids.retry.clone(),
+        "cancelled" => ids.cancelled.clone(),
         _ => ids.dead.clone(),
     };
     let key = form(&[("key", WAIT_KEY)]);
@@ -206,6 +220,8 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
         // The app's Prometheus text: counts by queue and job name, never arguments.
         "/metrics.txt" => vec![p("/metrics.txt")],
         "/assets/{file}" => assets.to_vec(),
+        // Names the jobs by jid only.
+        "/cancel" => vec![p(&format!("/cancel?jid={}", ids.scheduled))],
         "/api/stats" | "/api/history" | "/api/queues" | "/api/processes" | "/api/facts"
         | "/api/metrics" | "/api/limits" | "/api/locks" | "/api/actions" | "/api/recurring" => {
             vec![p(pattern)]

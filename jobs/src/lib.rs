@@ -27,8 +27,9 @@ pub mod worker;
 
 pub use chrono;
 pub use client::{
-    set_default_client, Client, ClientBuilder, ClientMiddleware, Enqueue, EnqueueError,
-    EnqueueOptions, Enqueued, JobId, OnConflict, ResultError, DEFAULT_MAX_PAYLOAD, JOBS_URL,
+    set_default_client, CancelError, Client, ClientBuilder, ClientMiddleware, Enqueue,
+    EnqueueError, EnqueueOptions, Enqueued, JobId, OnConflict, ResultError, DEFAULT_MAX_PAYLOAD,
+    JOBS_URL,
 };
 pub use connect::{connect, redact_url, ConnectError, ConnectFuture, Connector};
 pub use job::{
@@ -36,6 +37,7 @@ pub use job::{
     JobContext, JobOptions, JobResult, LimitError, Limiter, Outcome, ProgressError, ProgressWriter,
     Rate, State, StateKey, States, Unique, DEFAULT_PROGRESS_INTERVAL,
 };
+pub use job::{Iteration, StepError, STEPS_FIELD};
 pub use jobs_macros::job;
 pub use registry::Registry;
 pub use shutdown::shutdown_signal;

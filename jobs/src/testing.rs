@@ -246,7 +246,9 @@ impl TestJobs {
             let job = lease.job().clone();
             ran.insert(job.jid.clone());
             let started = std::time::Instant::now();
-            let (result, options) = execute(&rt, std::sync::Arc::new(job.clone())).await;
+            let job_arc = std::sync::Arc::new(job.clone());
+            let steps = crate::job::steps::Steps::detached(&job_arc);
+            let (result, options) = execute(&rt, job_arc, steps).await;
             let took = started.elapsed();
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));

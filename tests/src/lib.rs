@@ -49,6 +49,7 @@ pub mod faults;
 #[cfg(test)]
 mod metrics_skip_tests;
 pub mod model;
+pub mod otel;
 pub mod poison;
 #[cfg(test)]
 mod runner_tests;
@@ -312,6 +313,17 @@ macro_rules! conformance_suite {
                 keys_are_independent,
                 rate_usage_is_listed,
             }
+            steps {
+                a_checkpoint_survives_a_rescue,
+                a_fenced_off_run_cannot_write_steps,
+                the_answered_token_settles_the_job,
+                requeue_and_retry_keep_the_progress,
+                a_checkpoint_clears_the_rescue_count,
+            }
+            steps_worker {
+                a_failure_inside_a_step_retries_from_that_step,
+                shutdown_stops_at_a_checkpoint_and_the_job_resumes,
+            }
             lease_clock {
                 a_fast_clock_neither_rescues_live_leases_nor_stretches_its_own,
                 a_slow_clock_does_not_keep_expired_leases,
@@ -373,6 +385,23 @@ macro_rules! conformance_suite {
                 unknown_fields_survive_every_move,
                 args_round_trip_unchanged,
                 args_with_nul_character_round_trip,
+            }
+            otel {
+                trace_context_reaches_every_attempt,
+            }
+            cancel {
+                waiting_scheduled_and_retrying_jobs_move_to_the_cancelled_set,
+                a_finished_job_answers_already_finished,
+                a_running_job_gets_a_request_its_heartbeat_returns,
+                the_channel_announces_a_request,
+                cancel_and_finish_race_to_one_terminal_state,
+                cancel_releases_the_unique_lock_and_the_concurrency_slot,
+                the_cancelled_set_is_filtered_deleted_and_trimmed,
+            }
+            cancel_worker {
+                a_running_job_sees_its_cancel_by_the_channel,
+                the_heartbeat_delivers_a_cancel_without_the_channel,
+                a_job_ignoring_its_cancel_is_aborted_after_its_grace,
             }
             progress {
                 progress_fenced_by_lease,

@@ -121,6 +121,9 @@ async fn select_ids(
 
 /// Deletes the selected jobs; returns how many.
 pub(super) async fn job_delete(inner: &Inner, p: JobActionParams) -> Result<u64, BackendError> {
+    if p.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::delete(inner, &p.selection).await;
+    }
     let mut tx = inner.pool.begin().await.or_backend(&inner.cx)?;
     let ids = select_ids(inner, &mut tx, &p.set, &p.selection).await?;
     let sql = inner.q("DELETE FROM __SCHEMA__.jobs WHERE id = ANY($1)");
@@ -217,7 +220,8 @@ pub(super) async fn clear_all(inner: &Inner) -> Result<(), BackendError> {
                   __SCHEMA__.process_signals, __SCHEMA__.processes,
                   __SCHEMA__.counters, __SCHEMA__.counters_daily,
                   __SCHEMA__.schedules, __SCHEMA__.schedule_claims,
-                  __SCHEMA__.job_metrics, __SCHEMA__.limit_rates",
+                  __SCHEMA__.job_metrics, __SCHEMA__.limit_rates,
+                  __SCHEMA__.cancelled_jobs, __SCHEMA__.cancel_requests",
     );
     sqlx::query(&sql)
         .execute(&inner.pool)

@@ -28,6 +28,12 @@ pub(super) async fn job_finish(
     if p.items.is_empty() {
         return Ok(report);
     }
+    if p.items
+        .iter()
+        .any(|i| i.outcome == FinishOutcome::Cancelled)
+    {
+        return Box::pin(super::cancel::finish_with_cancels(inner, p)).await;
+    }
     let batch = FinishBatch::new(&p.items)?;
     let may_die = batch.outcomes.contains(&"dead");
     // A settled limited job may bring a waiting one back to its queue, unannounced.

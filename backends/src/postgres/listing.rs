@@ -58,6 +58,9 @@ pub(super) async fn queue_list(
 
 /// A page of a set: `total` matching jobs, `limit` of them from `offset`.
 pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage, BackendError> {
+    if p.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::list(inner, p).await;
+    }
     let place = SetPlace::of(&p.set)?;
     let offset = i64::try_from(p.offset).unwrap_or(i64::MAX);
     let limit = i64::try_from(p.limit).unwrap_or(i64::MAX);
@@ -106,6 +109,9 @@ pub(super) async fn job_get(
     inner: &Inner,
     params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
+    if params.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::get(inner, params).await;
+    }
     let (set, jid) = (params.set, params.jid.as_str());
     let place = SetPlace::of(&set)?;
     let sql = inner.q(&format!(

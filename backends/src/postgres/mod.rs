@@ -30,6 +30,8 @@
 
 mod actions;
 mod age;
+mod cancel;
+mod checkpoint;
 mod config;
 mod error;
 mod facts;
@@ -308,8 +310,27 @@ impl Backend for PostgresBackend {
         age::priority_age(&self.inner, p).await
     }
 
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.inner, p).await
+    }
+
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         limits::rate_acquire(&self.inner, p).await
+    }
+
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {

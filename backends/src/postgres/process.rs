@@ -20,6 +20,7 @@ pub(super) async fn process_heartbeat(
     p: HeartbeatParams,
 ) -> Result<HeartbeatReply, BackendError> {
     let id = p.info.id.clone();
+    let running: Vec<String> = p.running.iter().map(|r| r.job.jid.clone()).collect();
     let record = StoredProcess::new(p.info, p.now, p.quiet, p.running);
     let record = serde_json::to_string(&record)
         .map_err(|e| BackendError::other("cannot encode a process record", e))?;
@@ -50,7 +51,8 @@ pub(super) async fn process_heartbeat(
             parsed.ok()
         })
         .collect();
-    Ok(HeartbeatReply { signals })
+    let cancels = super::cancel::pending(inner, &running).await?;
+    Ok(HeartbeatReply { signals, cancels })
 }
 
 /// Drops a process's record.

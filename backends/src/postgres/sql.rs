@@ -59,8 +59,13 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         11,
+        "cancel",
+        include_str!("../../sql/postgres/migrations/0011_cancel.sql"),
+    ),
+    (
+        12,
         "progress_results",
-        include_str!("../../sql/postgres/migrations/0011_progress_results.sql"),
+        include_str!("../../sql/postgres/migrations/0012_progress_results.sql"),
     ),
 ];
 

@@ -31,7 +31,7 @@ fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
 
 /// Why `value` cannot be a key prefix, if it cannot: every key starts with `<prefix>:`, so it
 /// must be non-empty and free of whitespace and control characters.
-pub(super) fn prefix_problem(value: &str) -> Option<String> {
+pub(crate) fn prefix_problem(value: &str) -> Option<String> {
     if value.is_empty() {
         return Some(
             "it is empty; give a name such as `myapp`, or leave `prefix` out for Sidekiq's \

@@ -33,6 +33,34 @@ pub(super) async fn job_finish(
     if p.items.is_empty() {
         return Ok(FinishReport::default());
     }
+    if p.items
+        .iter()
+        .any(|i| i.outcome == FinishOutcome::Cancelled)
+    {
+        let cancelled: Vec<(usize, String)> = p
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.outcome == FinishOutcome::Cancelled)
+            .map(|(n, i)| (n, i.job.jid.clone()))
+            .collect();
+        let (now, limits) = (p.now, p.dead_limits);
+        // One `finish.lua` call (outcome `x`), then the requests and the set's trim.
+        let report = settle(inner, p).await?;
+        let done: Vec<String> = cancelled
+            .into_iter()
+            .filter(|(n, _)| !report.lost.contains(n))
+            .map(|(_, jid)| jid)
+            .collect();
+        super::cancel::clear_requests(inner, &done).await?;
+        super::cancel::trim(inner, now, limits).await?;
+        return Ok(report);
+    }
+    settle(inner, p).await
+}
+
+/// Settles the items in one `finish.lua` call.
+async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendError> {
     let k = inner.keys();
     let day = p.now.date_naive();
     let mut inv = FINISH.prepare_invoke();
@@ -89,6 +117,7 @@ pub(super) async fn job_finish(
             FinishOutcome::Retry { at } => ('r', Some(score(*at))),
             FinishOutcome::Snooze { at } => ('s', Some(score(*at))),
             FinishOutcome::Dead => ('d', Some(String::new())),
+            FinishOutcome::Cancelled => ('x', Some(String::new())),
             _ => {
                 return Err(BackendError::Unsupported {
                     backend: "redis",

@@ -168,6 +168,14 @@ impl Keys {
     pub(crate) fn rate(&self, key: &str) -> String {
         self.join(&["jobs-rs:rate:", key])
     }
+    /// Sorted set: cancelled jobs by the time they were (members as stored).
+    pub(crate) fn cancelled(&self) -> String {
+        self.k("jobs-rs:cancelled")
+    }
+    /// Sorted set: jid of a running job whose cancel is requested -> when.
+    pub(crate) fn cancels(&self) -> String {
+        self.k("jobs-rs:cancels")
+    }
     /// Sorted set: process id -> the time its leases expire.
     pub(crate) fn leases(&self) -> String {
         self.k("jobs-rs:leases")

@@ -109,7 +109,7 @@ pub(super) async fn job_list(inner: &Inner, p: JobListParams) -> Result<JobPage,
     let entries = if let JobSet::Queue(name) = &p.set {
         queue_page(inner, name, p.offset, p.limit).await?
     } else {
-        let cmd = if p.set == JobSet::Dead {
+        let cmd = if matches!(p.set, JobSet::Dead | JobSet::Cancelled) {
             "ZREVRANGE"
         } else {
             "ZRANGE"

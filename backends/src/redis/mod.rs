@@ -61,6 +61,8 @@
 mod actions;
 mod age;
 mod blocking;
+mod cancel;
+mod checkpoint;
 mod clock;
 mod config;
 mod error;
@@ -97,6 +99,7 @@ use jobs::ConnectError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
+pub(crate) use config::prefix_problem;
 pub use config::RedisOptions;
 pub use tls::RedisTls;
 
@@ -356,8 +359,27 @@ impl Backend for RedisBackend {
         age::priority_age(&self.inner, p).await
     }
 
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.inner, p).await
+    }
+
     async fn rate_acquire(&self, p: RateAcquireParams) -> Result<RateDecision, BackendError> {
         limits::rate_acquire(&self.inner, p).await
+    }
+
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.inner, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.inner, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.inner).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {

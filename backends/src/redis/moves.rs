@@ -44,6 +44,8 @@ pub(crate) enum Action {
     Enqueue(String, u8),
     /// Into the dead set at `now`.
     Kill,
+    /// Into the cancelled set at `now` (`cancel.rs`).
+    Cancel,
 }
 
 /// One job to claim from `key` and move.
@@ -93,6 +95,7 @@ pub(crate) async fn run_moves(
                 Action::Enqueue(q, 0) => (k.queue(q), "q", q.as_str()),
                 Action::Enqueue(q, p) => (k.pqueue(*p, q), "p", q.as_str()),
                 Action::Kill => (k.dead(), "d", ""),
+                Action::Cancel => (k.cancelled(), "c", ""),
             };
             inv.key(&m.key).key(dst);
             let source = match m.source {

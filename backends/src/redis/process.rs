@@ -98,6 +98,7 @@ pub(super) async fn process_heartbeat(
 ) -> Result<HeartbeatReply, BackendError> {
     let k = inner.keys();
     let id = &p.info.id;
+    let running_jids: Vec<String> = p.running.iter().map(|r| r.job.jid.clone()).collect();
     let info = serde_json::to_string(&InfoOut {
         hostname: &p.info.hostname,
         started_at: to_epoch(p.info.started_at),
@@ -196,7 +197,8 @@ pub(super) async fn process_heartbeat(
             )
             .await?;
     }
-    Ok(HeartbeatReply { signals })
+    let cancels = super::cancel::pending(inner, &running_jids).await?;
+    Ok(HeartbeatReply { signals, cancels })
 }
 
 /// Microseconds since `started`, at least 1 (0 means "not measured").

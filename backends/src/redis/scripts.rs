@@ -38,6 +38,8 @@ macro_rules! with_lease_time {
 pub(crate) static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_lease_time!(with_limits!(with_lock!("reserve.lua")))));
 /// Settles leases, fenced by `LREM`, with counters and dead-set trimming.
+pub(crate) static CANCEL: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/cancel.lua")));
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(with_limits!(with_lock!("finish.lua"))));
 /// Deletes jobs waiting for a slot of a concurrency key, releasing their locks.
@@ -96,3 +98,6 @@ pub(crate) static PROGRESS: LazyLock<Script> =
 /// Whether a job runs, with its current run's progress (`results.rs`).
 pub(crate) static RUNNING: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/running.lua")));
+/// Replaces a leased job's in-flight record with the job carrying its step progress.
+pub(crate) static CHECKPOINT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(with_limits!(include_str!("../../lua/checkpoint.lua"))));

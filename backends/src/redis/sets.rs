@@ -65,6 +65,7 @@ pub(super) fn set_key(inner: &Inner, set: &JobSet) -> (String, Source) {
         JobSet::Queue(name) => (k.queue(name), Source::List),
         JobSet::Scheduled => (k.schedule(), Source::Set),
         JobSet::Retry => (k.retry(), Source::Set),
+        JobSet::Cancelled => (k.cancelled(), Source::Set),
         _ => (k.dead(), Source::Set),
     }
 }
@@ -76,7 +77,7 @@ pub(super) async fn entries(inner: &Inner, set: &JobSet) -> Result<Vec<Entry>, B
     if let JobSet::Queue(name) = set {
         return Ok(queue_page(inner, name, 0, u64::MAX).await?.1);
     }
-    let cmd = if *set == JobSet::Dead {
+    let cmd = if matches!(set, JobSet::Dead | JobSet::Cancelled) {
         "ZREVRANGE"
     } else {
         "ZRANGE"
@@ -140,6 +141,7 @@ pub(super) fn describe(set: &JobSet) -> String {
         JobSet::Queue(name) => format!("queue `{name}`"),
         JobSet::Scheduled => "the schedule set".into(),
         JobSet::Retry => "the retry set".into(),
+        JobSet::Cancelled => "the cancelled set".into(),
         _ => "the dead set".into(),
     }
 }

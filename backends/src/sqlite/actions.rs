@@ -120,6 +120,9 @@ async fn select_ids(
 
 /// Deletes the selected jobs; returns how many.
 pub(super) async fn job_delete(db: &Db, p: JobActionParams) -> Result<u64, BackendError> {
+    if p.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::delete(db, &p.selection).await;
+    }
     let s = set_sql(&p.set)?;
     let mut tx = db.write().await?;
     let ids = select_ids(db, &mut tx, &s, &p.selection).await?;
@@ -176,6 +179,8 @@ pub(super) async fn clear_all(db: &Db) -> Result<(), BackendError> {
         "job_metrics",
         "rate_starts",
         "rate_limits",
+        "cancelled_jobs",
+        "cancel_requests",
     ] {
         sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)

@@ -68,6 +68,12 @@ pub(super) async fn job_finish(
     if p.items.is_empty() {
         return Ok(FinishReport::default());
     }
+    if p.items
+        .iter()
+        .any(|i| i.outcome == FinishOutcome::Cancelled)
+    {
+        return Box::pin(super::cancel::finish_with_cancels(db, p)).await;
+    }
     let items = plan(0, &p)?;
     // A settled job with a concurrency limit may have brought a waiting job back to its
     // queue (a trigger): this process's idle reservers are told, as after a push.

@@ -60,6 +60,9 @@ pub(super) async fn queue_list(
 
 /// A page of a set.
 pub(super) async fn job_list(db: &Db, p: JobListParams) -> Result<JobPage, BackendError> {
+    if p.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::list(db, p).await;
+    }
     let s = set_sql(&p.set)?;
     let at = |run_at: i64| (s.queue.is_none()).then(|| from_micros(run_at));
     let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
@@ -120,6 +123,9 @@ pub(super) async fn job_get(
     db: &Db,
     params: JobGetParams,
 ) -> Result<Option<StoredJob>, BackendError> {
+    if params.set == jobs::backend::JobSet::Cancelled {
+        return super::cancel::get(db, params).await;
+    }
     let (set, jid) = (params.set, params.jid.as_str());
     let s = set_sql(&set)?;
     let mut sql = format!(

@@ -28,6 +28,8 @@
 
 mod actions;
 mod age;
+mod cancel;
+mod checkpoint;
 mod config;
 mod db;
 mod error;
@@ -201,8 +203,27 @@ impl Backend for SqliteBackend {
         age::priority_age(&self.db, p).await
     }
 
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.db, p).await
+    }
+
     async fn rate_acquire(&self, params: RateAcquireParams) -> Result<RateDecision, BackendError> {
         limits::rate_acquire(&self.db, params).await
+    }
+
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        cancel::job_cancel(&self.db, params).await
+    }
+
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        cancel::cancel_pending(&self.db, params).await
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        cancel::cancel_listen(&self.db).await
     }
 
     fn metrics(&self) -> Option<&dyn MetricsStore> {

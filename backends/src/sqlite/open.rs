@@ -62,8 +62,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "0007_progress_results.sql",
-        sql: include_str!("../../sql/sqlite/0007_progress_results.sql"),
+        name: "0007_cancel.sql",
+        sql: include_str!("../../sql/sqlite/0007_cancel.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_progress_results.sql",
+        sql: include_str!("../../sql/sqlite/0008_progress_results.sql"),
     },
 ];
 

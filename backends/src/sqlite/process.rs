@@ -115,7 +115,9 @@ pub(super) async fn process_heartbeat(
             }
         })
         .collect();
-    Ok(HeartbeatReply { signals })
+    let jids: Vec<String> = p.running.iter().map(|r| r.job.jid.clone()).collect();
+    let cancels = super::cancel::pending(db, &jids).await?;
+    Ok(HeartbeatReply { signals, cancels })
 }
 
 /// Drops a process's record and its pending signals.

@@ -10,6 +10,7 @@
 //!    message names the parameter.
 
 mod actions;
+mod cancel;
 mod limits;
 mod locks;
 mod request;
@@ -44,6 +45,7 @@ pub(crate) fn routes() -> Routes {
         .act("/api/queues/{name}/{action}", queue_action)
         .read("/api/processes", processes)
         .act("/api/processes/signal", signal)
+        .act("/api/cancel", cancel::cancel)
         .read("/api/facts", facts)
         .read("/api/metrics", metrics)
         .read("/api/limits", limits::list)

@@ -1,5 +1,5 @@
 //! Busy: the live processes and what each runs now, with each job's progress bar (see
-//! `job_status.rs`); quiet and stop them.
+//! `job_status.rs`); quiet and stop them, cancel a job.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -76,6 +76,7 @@ pub async fn page(
                 div.scroll { table.stack {
                     thead { tr {
                         th { "Process" } th { "Job" } th { "Queue" } th { "Arguments" } th { "Started" } th { "Running for" } th { "Progress" }
+                        @if ctx.can(Action::Cancel) { th { "Actions" } }
                     } }
                     tbody {
                         @for p in &procs {
@@ -88,6 +89,9 @@ pub async fn page(
                                     td data-label="Started" { (fmt::time(r.started_at)) }
                                     td data-label="Running for" { (fmt::since(r.started_at, now)) }
                                     td data-label="Progress" { @if let Some(p) = progress.get(&r.job.jid) { (crate::job_status::bar(p)) } @else { "–" } }
+                                    @if ctx.can(Action::Cancel) {
+                                        td.actions { a.button.danger href=(format!("{}?{}", ctx.url("/cancel"), crate::mount::query(&[("jid", &r.job.jid)]))) { "Cancel" } }
+                                    }
                                 }
                             }
                         }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod busy;
+pub mod cancel;
 pub mod dashboard;
 pub mod job_metrics;
 pub mod job_status;
@@ -17,7 +18,7 @@ use jobs::backend::JobSet;
 
 use crate::WebError;
 
-/// The sets of jobs with their own pages: scheduled, retries, dead.
+/// The sets of jobs with their own pages: scheduled, retries, dead, cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetKind {
     /// Jobs waiting for their time.
@@ -26,6 +27,8 @@ pub enum SetKind {
     Retries,
     /// Jobs whose retries ran out.
     Dead,
+    /// Jobs cancelled before or while they ran.
+    Cancelled,
 }
 
 impl SetKind {
@@ -35,6 +38,7 @@ impl SetKind {
             "scheduled" => Ok(SetKind::Scheduled),
             "retries" => Ok(SetKind::Retries),
             "dead" => Ok(SetKind::Dead),
+            "cancelled" => Ok(SetKind::Cancelled),
             _ => Err(WebError::not_found("no such page")),
         }
     }
@@ -45,6 +49,7 @@ impl SetKind {
             SetKind::Scheduled => "scheduled",
             SetKind::Retries => "retries",
             SetKind::Dead => "dead",
+            SetKind::Cancelled => "cancelled",
         }
     }
 
@@ -54,6 +59,7 @@ impl SetKind {
             SetKind::Scheduled => "Scheduled",
             SetKind::Retries => "Retries",
             SetKind::Dead => "Dead",
+            SetKind::Cancelled => "Cancelled",
         }
     }
 
@@ -63,15 +69,27 @@ impl SetKind {
             SetKind::Scheduled => JobSet::Scheduled,
             SetKind::Retries => JobSet::Retry,
             SetKind::Dead => JobSet::Dead,
+            SetKind::Cancelled => JobSet::Cancelled,
         }
     }
 
     /// The actions offered on its jobs.
     pub fn actions(self) -> &'static [SetAction] {
         match self {
-            SetKind::Scheduled => &[SetAction::Enqueue, SetAction::Delete, SetAction::Kill],
-            SetKind::Retries => &[SetAction::Retry, SetAction::Delete, SetAction::Kill],
+            SetKind::Scheduled => &[
+                SetAction::Enqueue,
+                SetAction::Cancel,
+                SetAction::Delete,
+                SetAction::Kill,
+            ],
+            SetKind::Retries => &[
+                SetAction::Retry,
+                SetAction::Cancel,
+                SetAction::Delete,
+                SetAction::Kill,
+            ],
             SetKind::Dead => &[SetAction::Retry, SetAction::Delete],
+            SetKind::Cancelled => &[SetAction::Delete],
         }
     }
 
@@ -98,6 +116,8 @@ pub enum SetAction {
     Delete,
     /// Move them to the dead set.
     Kill,
+    /// Move them to the cancelled set (they never run).
+    Cancel,
 }
 
 impl SetAction {
@@ -108,6 +128,7 @@ impl SetAction {
             SetAction::Retry => "retry",
             SetAction::Delete => "delete",
             SetAction::Kill => "kill",
+            SetAction::Cancel => "cancel",
         }
     }
 
@@ -118,6 +139,7 @@ impl SetAction {
             SetAction::Retry => "Retry now",
             SetAction::Delete => "Delete",
             SetAction::Kill => "Kill",
+            SetAction::Cancel => "Cancel",
         }
     }
 
@@ -128,6 +150,7 @@ impl SetAction {
             SetAction::Retry => "Retry",
             SetAction::Delete => "Delete",
             SetAction::Kill => "Kill",
+            SetAction::Cancel => "Cancel",
         }
     }
 
@@ -143,7 +166,10 @@ impl SetAction {
 
     /// Whether it cannot be undone (shown in red).
     pub fn danger(self) -> bool {
-        matches!(self, SetAction::Delete | SetAction::Kill)
+        matches!(
+            self,
+            SetAction::Delete | SetAction::Kill | SetAction::Cancel
+        )
     }
 }
 
@@ -155,7 +181,12 @@ mod tests {
     fn slugs_and_actions() {
         assert_eq!(SetKind::from_slug("retries").ok(), Some(SetKind::Retries));
         assert!(SetKind::from_slug("nope").is_err());
-        for kind in [SetKind::Scheduled, SetKind::Retries, SetKind::Dead] {
+        for kind in [
+            SetKind::Scheduled,
+            SetKind::Retries,
+            SetKind::Dead,
+            SetKind::Cancelled,
+        ] {
             assert_eq!(SetKind::from_slug(kind.slug()).ok(), Some(kind));
         }
         assert_eq!(SetKind::Dead.action("retry").ok(), Some(SetAction::Retry));

@@ -99,7 +99,7 @@ pub async fn browse(
                     thead { tr {
                         th.num title=(PRIORITY_HELP) { "Priority" }
                         th { "Job" } th { "Arguments" } th { "Enqueued" }
-                        @if ctx.can(Action::Delete) { th { "Actions" } }
+                        @if ctx.can(Action::Delete) || ctx.can(Action::Cancel) { th { "Actions" } }
                     } }
                     tbody {
                         @for j in &page.jobs {
@@ -108,8 +108,15 @@ pub async fn browse(
                                 td { (j.job.class) br; small.muted { (j.job.jid) } }
                                 td { code { (fmt::args_short(&j.job.args, 120)) } }
                                 td { (fmt::epoch(j.job.enqueued_at)) }
-                                @if ctx.can(Action::Delete) {
-                                    td.actions { (post_button(&format!("{base}/delete"), "Delete", "danger", &[("jid", &j.job.jid)])) }
+                                @if ctx.can(Action::Delete) || ctx.can(Action::Cancel) {
+                                    td.actions {
+                                        @if ctx.can(Action::Cancel) {
+                                            a.button.danger href=(format!("{}?{}", ctx.url("/cancel"), crate::mount::query(&[("jid", &j.job.jid)]))) { "Cancel" } " "
+                                        }
+                                        @if ctx.can(Action::Delete) {
+                                            (post_button(&format!("{base}/delete"), "Delete", "danger", &[("jid", &j.job.jid)]))
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -1,4 +1,4 @@
-//! Scheduled, Retries and Dead: page through with a filter, a detail page per job, and
+//! Scheduled, Retries, Dead and Cancelled: page through with a filter, a detail page per job, and
 //! actions on one job, a selection, or all matching the filter, each confirmed with the
 //! count first (a GET that changes nothing, then a POST that acts).
 
@@ -22,6 +22,7 @@ fn nav(kind: SetKind) -> Nav {
         SetKind::Scheduled => Nav::Scheduled,
         SetKind::Retries => Nav::Retries,
         SetKind::Dead => Nav::Dead,
+        SetKind::Cancelled => Nav::Cancelled,
     }
 }
 
@@ -30,6 +31,7 @@ fn when_label(kind: SetKind) -> &'static str {
         SetKind::Scheduled => "Runs",
         SetKind::Retries => "Next retry",
         SetKind::Dead => "Died",
+        SetKind::Cancelled => "Cancelled",
     }
 }
 

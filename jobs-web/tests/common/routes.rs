@@ -184,7 +184,31 @@ pub fn cases(w: &World) -> Vec<Case> {
             &form(&[("key", WAIT_KEY), ("jid", &w.waiting)]),
             Probe::Waiting,
         ),
+        page(
+            Action::Cancel,
+            "/retries/action",
+            &form(&[("action", "cancel"), ("jid", &s.retry)]),
+            Probe::Jobs(JobSet::Retry),
+        ),
+        page(
+            Action::Cancel,
+            "/cancel",
+            &form(&[("jid", &s.queued)]),
+            Probe::Jobs(q()),
+        ),
         // The API.
+        api(
+            Action::Cancel,
+            "/cancel",
+            json!({ "jids": [s.scheduled] }),
+            Probe::Jobs(JobSet::Scheduled),
+        ),
+        api(
+            Action::Cancel,
+            "/scheduled/cancel",
+            json!({ "jids": [s.scheduled] }),
+            Probe::Jobs(JobSet::Scheduled),
+        ),
         api(Action::Pause, "/queues/payments/pause", json!({}), paused()),
         prepped(
             api(

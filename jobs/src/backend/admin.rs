@@ -42,6 +42,8 @@ pub enum JobSet {
     Retry,
     /// Jobs whose retries are exhausted, most recent death first.
     Dead,
+    /// Jobs cancelled before or while they ran, most recent first (kept like dead jobs).
+    Cancelled,
 }
 
 /// Narrows a listing or an action.

@@ -98,10 +98,22 @@ macro_rules! forward_backend {
                 async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
                     $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_result(p))
                 }
+                async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_checkpoint(p))
+                }
                 fn metrics(&self) -> Option<&dyn MetricsStore> {
                     #[allow(unused_variables)]
                     let $mthis = self;
                     $metrics
+                }
+                async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, job_cancel(p))
+                }
+                async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_pending(p))
+                }
+                async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+                    $crate::forward_backend!(@call self, $this, $inner, $athis, $op, $call, $around, cancel_listen())
                 }
             }
 

@@ -14,6 +14,8 @@
 //!    instrument themselves.
 
 mod admin;
+mod cancel;
+mod checkpoint;
 mod error;
 mod flow;
 mod forward;
@@ -26,6 +28,10 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use cancel::{
+    broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
+};
+pub use checkpoint::CheckpointParams;
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};
@@ -123,6 +129,39 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Cancel jobs (see [`CancelParams`]): a waiting, scheduled or retrying job moves to the
+    /// cancelled set at once; a running one gets a cancel request its worker learns through
+    /// [`Backend::cancel_listen`] or its next heartbeat. One answer per jid, in order.
+    async fn job_cancel(&self, params: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_cancel",
+        })
+    }
+
+    /// Which of `params.jids` have a cancel requested (see [`CancelPendingParams`]).
+    async fn cancel_pending(
+        &self,
+        params: CancelPendingParams,
+    ) -> Result<Vec<String>, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_pending",
+        })
+    }
+
+    /// The jids of running jobs whose cancel is requested from now on, as the backend's
+    /// channel announces them (see [`CancelFeed`]); `Unsupported` when it has none (the
+    /// heartbeat still delivers them).
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "cancel_listen",
+        })
+    }
+
     /// Store the progress of a running job (see [`Progress`]); returns `false`, writing
     /// nothing, when `token` is no longer the job's lease (it was rescued or settled). A
     /// rescued run's progress is never reported as running.
@@ -149,6 +188,18 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported {
             backend: self.name(),
             operation: "job results",
+        })
+    }
+
+    /// Store a running job's step progress with the job, fenced by its lease (see
+    /// [`CheckpointParams`]); returns the token that holds the lease from now on. The
+    /// default refuses with [`BackendError::Unsupported`]: a backend without it runs
+    /// resumable jobs, but a job that reaches a checkpoint fails.
+    async fn job_checkpoint(&self, params: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        let _ = params;
+        Err(BackendError::Unsupported {
+            backend: self.name(),
+            operation: "job_checkpoint (resumable steps)",
         })
     }
 }

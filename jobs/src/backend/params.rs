@@ -183,6 +183,9 @@ pub enum FinishOutcome {
     /// Not run: it was due to start by its expiry ([`JobEnvelope::expires_at`]) and did not.
     /// Removed, counted as expired (not processed, not failed).
     Expired,
+    /// Cancelled while it ran: into the cancelled set at `now` (trimmed to the dead set's
+    /// limits), its cancel request cleared; counted neither processed nor failed.
+    Cancelled,
 }
 
 /// One job's outcome, as the worker decides it and the backend stores it: the one shape an
@@ -463,6 +466,8 @@ pub enum ProcessSignal {
 pub struct HeartbeatReply {
     /// Signals left for the process since its last beat.
     pub signals: Vec<ProcessSignal>,
+    /// The jids among the beat's running jobs whose cancel is requested.
+    pub cancels: Vec<String>,
 }
 
 /// Move due scheduled and retry jobs to their queues.

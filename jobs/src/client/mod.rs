@@ -9,11 +9,13 @@
 //!    back unchanged and payloads over the size limit; nothing is mangled or truncated.
 
 mod builder;
+mod cancel;
 mod default;
 mod enqueued;
 mod results;
 
 pub use builder::Enqueue;
+pub use cancel::CancelError;
 pub use default::{set_default_client, JOBS_URL};
 pub use enqueued::{Enqueued, OnConflict};
 pub use results::ResultError;
@@ -342,6 +344,9 @@ impl Client {
         mut jobs: Vec<JobEnvelope>,
         on_conflict: OnConflict,
     ) -> Result<Vec<Enqueued>, EnqueueError> {
+        // Feature `otel`: the push runs in a `publish` span whose context each job carries.
+        #[cfg(feature = "otel")]
+        let publish = crate::telemetry::otel::publish(&mut jobs, self.inner.backend.name());
         for job in &mut jobs {
             for m in &self.inner.middleware {
                 m.before_push(job).map_err(|reason| EnqueueError::Refused {
@@ -380,15 +385,13 @@ impl Client {
             _ => PushConflict::Skip,
         };
         let params = PushParams::new(jobs, self.inner.clock.now()).on_conflict(conflict);
-        let report = self
-            .inner
-            .backend
-            .job_push(params)
-            .await
-            .map_err(|source| EnqueueError::Backend {
-                job: class.clone(),
-                source,
-            })?;
+        let push = self.inner.backend.job_push(params);
+        #[cfg(feature = "otel")]
+        let push = tracing::Instrument::instrument(push, publish);
+        let report = push.await.map_err(|source| EnqueueError::Backend {
+            job: class.clone(),
+            source,
+        })?;
         for (i, replaced) in report.replaced {
             if let Some(e) = out.get_mut(i) {
                 let jid = std::mem::replace(e, Enqueued::New(String::new())).into_jid();

@@ -124,17 +124,64 @@ impl States {
 pub struct JobContext {
     job: Arc<JobEnvelope>,
     states: States,
+    cancel: tokio_util::sync::CancellationToken,
     progress: Option<Arc<super::progress::ProgressWriter>>,
+    /// This run's step progress (`steps/`).
+    steps: Arc<super::steps::Steps>,
 }
 
 impl JobContext {
     /// The context of running `job` with `states`.
     pub fn new(job: Arc<JobEnvelope>, states: States) -> Self {
+        let steps = super::steps::Steps::detached(&job);
         JobContext {
             job,
             states,
+            steps,
+            cancel: tokio_util::sync::CancellationToken::new(),
             progress: None,
         }
+    }
+
+    /// The same context, cancelled when `token` is (the worker gives each run its own).
+    pub fn with_cancel(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Resolves once the job is cancelled ([`Client::cancel`](crate::Client::cancel), the
+    /// dashboard or `jobs cancel`, from any process). The job should stop and return; it ends
+    /// cancelled whatever it returns, and is aborted if it is still running after its grace
+    /// period (`#[job(cancel_grace = "30s")]`).
+    ///
+    /// ```
+    /// use jobs::prelude::*;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("export failed")]
+    /// struct ExportError;
+    /// #[jobs::job(queue = "exports", cancel_grace = "10s")]
+    /// async fn export(ctx: JobContext, chunks: u32) -> Result<Outcome, ExportError> {
+    ///     for _ in 0..chunks {
+    ///         tokio::select! {
+    ///             _ = ctx.cancelled() => return Ok(Outcome::cancelled("asked to stop")),
+    ///             _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+    ///         }
+    ///     }
+    ///     Ok(Outcome::Done)
+    /// }
+    /// ```
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// Whether the job was cancelled (see [`JobContext::cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The job's cancellation token, to hand to code that takes one.
+    pub fn cancel_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.cancel
     }
 
     /// Gives the run a progress writer (the worker does, for each run it performs).
@@ -146,6 +193,26 @@ impl JobContext {
     /// The run's progress writer, when it runs in a worker.
     pub fn progress_writer(&self) -> Option<&Arc<super::progress::ProgressWriter>> {
         self.progress.as_ref()
+    }
+
+    /// The context of a worker's run of `job`, its step progress saved through `steps`.
+    pub(crate) fn with_steps(
+        job: Arc<JobEnvelope>,
+        states: States,
+        steps: Arc<super::steps::Steps>,
+    ) -> Self {
+        JobContext {
+            job,
+            states,
+            steps,
+            cancel: tokio_util::sync::CancellationToken::new(),
+            progress: None,
+        }
+    }
+
+    /// This run's step progress.
+    pub(crate) fn steps(&self) -> &Arc<super::steps::Steps> {
+        &self.steps
     }
 
     /// The job id.

@@ -11,6 +11,7 @@ mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
 mod progress;
+pub(crate) mod steps;
 mod unique;
 
 pub use args::ArgsError;
@@ -21,6 +22,7 @@ pub use outcome::{
     BacktraceSetting, Failure, FailureKind, IntoFailure, IntoOutcome, JobResult, Outcome,
 };
 pub use progress::{ProgressError, ProgressWriter, DEFAULT_PROGRESS_INTERVAL};
+pub use steps::{Iteration, StepError, STEPS_FIELD};
 pub use unique::Unique;
 
 use std::time::Duration;
@@ -124,6 +126,9 @@ pub struct JobOptions {
     /// Whether the job is a Ruby Active Job class: performed for Active Job's wrapper
     /// payloads naming it (see [`crate::active_job`]); default `false`.
     pub active_job: bool,
+    /// How long a cancelled run may go on before the worker aborts it (default: the
+    /// worker's, 30 s; `#[job(cancel_grace = "10s")]`).
+    pub cancel_grace: Option<Duration>,
     /// How long the job's result is kept (`#[job(result_ttl = "1h")]`); `None` uses the
     /// worker's default ([`DEFAULT_RESULT_TTL`](crate::backend::DEFAULT_RESULT_TTL), 24 h).
     pub result_ttl: Option<Duration>,
@@ -149,8 +154,22 @@ impl JobOptions {
             arity: None,
             params: &[],
             active_job: false,
+            cancel_grace: None,
             result_ttl: None,
         }
+    }
+
+    /// Sets how long a cancelled run may go on before it is aborted (see
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = jobs::JobOptions::new().cancel_grace(Duration::from_secs(10));
+    /// assert_eq!(options.cancel_grace, Some(Duration::from_secs(10)));
+    /// ```
+    pub const fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = Some(grace);
+        self
     }
 
     /// Keeps the job's result for `ttl` (`#[job(result_ttl = "1h")]`).

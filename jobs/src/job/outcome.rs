@@ -40,6 +40,12 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Stop: the job was cancelled (see [`JobContext::cancelled`](crate::JobContext::cancelled)).
+    /// It goes to the cancelled set, not retried, not counted as failed.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
     /// Done, with a return value to keep (a job returning `Result<T, E>` with
     /// `T: Serialize`): stored with the success settle, read with
     /// [`Client::result`](crate::Client::result).
@@ -65,6 +71,20 @@ impl Outcome {
     /// Kill with a reason.
     pub fn kill(reason: impl Into<String>) -> Self {
         Outcome::Kill {
+            reason: reason.into(),
+        }
+    }
+
+    /// End as cancelled, with a reason: what a job returns when it saw
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled) (it ends cancelled whatever it
+    /// returns once cancelled; this says so).
+    ///
+    /// ```
+    /// let o = jobs::Outcome::cancelled("customer cancelled the export");
+    /// assert!(matches!(o, jobs::Outcome::Cancelled { .. }));
+    /// ```
+    pub fn cancelled(reason: impl Into<String>) -> Self {
+        Outcome::Cancelled {
             reason: reason.into(),
         }
     }

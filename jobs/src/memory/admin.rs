@@ -75,6 +75,10 @@ impl AdminBackend for MemoryBackend {
             JobSet::Retry => {
                 JobPage::filtered(&p, st.retry.iter().map(|(at, j)| stored(Some(at), j)))
             }
+            JobSet::Cancelled => JobPage::filtered(
+                &p,
+                st.cancelled.iter().rev().map(|(at, j)| stored(Some(at), j)),
+            ),
             // Most recent death first.
             _ => JobPage::filtered(&p, st.dead.iter().rev().map(|(at, j)| stored(Some(at), j))),
         })
@@ -89,10 +93,11 @@ impl AdminBackend for MemoryBackend {
                 .get(name)
                 .and_then(|q| q.iter().find(|j| j.jid == jid))
                 .map(|j| (None, j.clone())),
-            JobSet::Scheduled | JobSet::Retry | JobSet::Dead => {
+            JobSet::Scheduled | JobSet::Retry | JobSet::Dead | JobSet::Cancelled => {
                 let ts = match &set {
                     JobSet::Scheduled => &st.scheduled,
                     JobSet::Retry => &st.retry,
+                    JobSet::Cancelled => &st.cancelled,
                     _ => &st.dead,
                 };
                 let found = ts.iter().find(|(_, j)| j.jid == jid);

@@ -9,6 +9,8 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod cancel;
+mod checkpoint;
 mod flow;
 mod limits;
 mod metrics;
@@ -41,6 +43,8 @@ pub struct MemoryBackend {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
+    /// Announces cancel requests to this backend's feeds (`cancel.rs`).
+    cancel: cancel::Announce,
 }
 
 impl MemoryBackend {
@@ -171,7 +175,7 @@ impl Backend for MemoryBackend {
             }
             let counted = !matches!(
                 item.outcome,
-                FinishOutcome::Snooze { .. } | FinishOutcome::Expired
+                FinishOutcome::Snooze { .. } | FinishOutcome::Expired | FinishOutcome::Cancelled
             );
             st.count(p.now, counted, item.failed);
             match item.outcome {
@@ -183,6 +187,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Retry { at } => st.retry.insert(at, job),
                 FinishOutcome::Snooze { at } => st.scheduled.insert(at, job),
                 FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
+                FinishOutcome::Cancelled => st.cancel_into_set(job, p.now, p.dead_limits),
             }
         }
         crate::backend::warn_dead_trimmed("memory", report.dead_trimmed);
@@ -219,6 +224,7 @@ impl Backend for MemoryBackend {
                 leased.expires_at = expires_at;
             }
         }
+        let running_jids: Vec<String> = p.running.iter().map(|r| r.job.jid.clone()).collect();
         let record = ProcessRecord {
             info: p.info,
             beat_at: p.now,
@@ -232,9 +238,9 @@ impl Backend for MemoryBackend {
         });
         proc.record = record;
         proc.expires_at = expires_at;
-        Ok(HeartbeatReply {
-            signals: std::mem::take(&mut proc.signals),
-        })
+        let signals = std::mem::take(&mut proc.signals);
+        let cancels = st.pending(running_jids);
+        Ok(HeartbeatReply { signals, cancels })
     }
 
     async fn process_remove(&self, params: ProcessRemoveParams) -> Result<(), BackendError> {
@@ -324,8 +330,36 @@ impl Backend for MemoryBackend {
         Ok(self.lock().result_get(&p.jid, p.now))
     }
 
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        self.checkpoint(p)
+    }
+
     fn metrics(&self) -> Option<&dyn crate::metrics::MetricsStore> {
         Some(self)
+    }
+
+    async fn job_cancel(&self, p: CancelParams) -> Result<Vec<Cancellation>, BackendError> {
+        let answers: Vec<Cancellation> = {
+            let mut st = self.lock();
+            p.jids
+                .iter()
+                .map(|jid| st.cancel_one(jid, p.now, p.limits))
+                .collect()
+        };
+        for (jid, answer) in p.jids.iter().zip(&answers) {
+            if *answer == Cancellation::Requested {
+                self.shared.cancel.send(jid);
+            }
+        }
+        Ok(answers)
+    }
+
+    async fn cancel_pending(&self, p: CancelPendingParams) -> Result<Vec<String>, BackendError> {
+        Ok(self.lock().pending(p.jids))
+    }
+
+    async fn cancel_listen(&self) -> Result<CancelFeed, BackendError> {
+        Ok(self.shared.cancel.feed())
     }
 }
 

@@ -144,6 +144,10 @@ pub(super) struct State {
     pub(super) claims: HashMap<(String, i64), DateTime<Utc>>,
     /// Job metrics per (hour, class) (see `metrics.rs`).
     pub(super) metrics: BTreeMap<(DateTime<Utc>, String), crate::metrics::Counts>,
+    /// Jobs cancelled, by the time they were (see `cancel.rs`).
+    pub(super) cancelled: TimeSet,
+    /// Cancel requests for running jobs: jid -> when requested (see `cancel.rs`).
+    pub(super) cancels: HashMap<String, DateTime<Utc>>,
     /// Progress reports and results (see `results.rs`).
     pub(super) reports: super::results::Reports,
 }
@@ -196,6 +200,7 @@ impl State {
             JobSet::Scheduled => Some(&mut self.scheduled),
             JobSet::Retry => Some(&mut self.retry),
             JobSet::Dead => Some(&mut self.dead),
+            JobSet::Cancelled => Some(&mut self.cancelled),
             _ => None,
         }
     }

@@ -36,6 +36,9 @@ mod sampler;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
+#[cfg(feature = "otel")]
+pub mod otel;
+
 pub use sampler::{QueueSampler, DEFAULT_SAMPLE_INTERVAL};
 
 use std::collections::BTreeMap;
@@ -131,6 +134,7 @@ pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
         FinishOutcome::Discard => "discarded",
         FinishOutcome::Snooze { .. } => "snoozed",
         FinishOutcome::Expired => "expired",
+        FinishOutcome::Cancelled => "cancelled",
     }
 }
 

@@ -49,6 +49,9 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
                     .held
                     .confirm(&leases, sent, parts.timings.lease_ttl);
                 parts.health.record(Event::Answered(Source::Heartbeat));
+                for jid in &reply.cancels {
+                    parts.rt.cancels.trip(jid);
+                }
                 for signal in reply.signals {
                     match signal {
                         ProcessSignal::Quiet => {

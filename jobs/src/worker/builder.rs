@@ -53,6 +53,7 @@ impl Worker {
             health_addr: None,
             #[cfg(feature = "health-http")]
             metrics_text: None,
+            cancel_grace: super::cancel::DEFAULT_CANCEL_GRACE,
             results: Default::default(),
         }
     }
@@ -96,6 +97,7 @@ pub struct WorkerBuilder {
     health_addr: Option<String>,
     #[cfg(feature = "health-http")]
     metrics_text: Option<super::MetricsText>,
+    cancel_grace: Duration,
     /// Result cap and retention, progress throttle (see `results.rs`).
     pub(super) results: super::results::ResultSettings,
 }
@@ -218,6 +220,21 @@ impl WorkerBuilder {
     /// ```
     pub fn max_rescues(mut self, rescues: u32) -> Self {
         self.max_rescues = rescues.max(1);
+        self
+    }
+
+    /// How long a cancelled job may go on before the worker aborts it, for jobs that declare
+    /// no `#[job(cancel_grace = "..")]` (default [`DEFAULT_CANCEL_GRACE`](super::DEFAULT_CANCEL_GRACE),
+    /// 30 s). See [`Client::cancel`](crate::Client::cancel).
+    ///
+    /// ```
+    /// let backend = jobs::memory::MemoryBackend::new();
+    /// let worker = jobs::Worker::builder(std::sync::Arc::new(backend))
+    ///     .cancel_grace(std::time::Duration::from_secs(5));
+    /// # let _ = worker;
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 
@@ -370,7 +387,10 @@ impl WorkerBuilder {
         rt.dead_limits = self.dead_limits;
         rt.max_rescues = self.max_rescues;
         rt.lease_ttl = self.timings.lease_ttl;
+        rt.cancel_grace = self.cancel_grace;
         rt.results = self.results;
+        let handle = WorkerHandle::new();
+        rt.stopping = handle.stop.clone();
         let health = Health::new(self.backend.name());
         Ok(Worker {
             backend: self.backend,
@@ -381,7 +401,7 @@ impl WorkerBuilder {
             tag: self.tag,
             handle_signals: self.handle_signals,
             scheduler: self.scheduler.map(Arc::new),
-            handle: WorkerHandle::new(),
+            handle,
             id: process_id(),
             health,
             queue_sampler: self.queue_sampler,

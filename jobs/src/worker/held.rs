@@ -31,6 +31,9 @@ struct Held {
 #[derive(Debug, Default)]
 pub(crate) struct HeldLeases {
     map: Mutex<HashMap<LeaseToken, Held>>,
+    /// Tokens a checkpoint replaced (old -> new), so a run watching its first token still
+    /// sees its lease (`rekey`).
+    renamed: Mutex<HashMap<LeaseToken, LeaseToken>>,
 }
 
 impl HeldLeases {
@@ -51,6 +54,12 @@ impl HeldLeases {
 
     /// The lease of `token` is settled, given back or given up on.
     pub(crate) fn release(&self, token: &LeaseToken) {
+        {
+            let mut renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
+            if !renamed.is_empty() {
+                renamed.retain(|old, new| old != token && new != token);
+            }
+        }
         let mut map = self.map();
         if let Some(held) = map.get_mut(token) {
             held.count -= 1;
@@ -58,6 +67,29 @@ impl HeldLeases {
                 map.remove(token);
             }
         }
+    }
+
+    /// The store now names the lease of `old` by `new` (a checkpoint re-issued its token):
+    /// it stays held, confirmed as it was, under the new token.
+    pub(crate) fn rekey(&self, old: &LeaseToken, new: &LeaseToken) {
+        let mut map = self.map();
+        if let Some(held) = map.remove(old) {
+            map.insert(new.clone(), held);
+        }
+        drop(map);
+        let mut renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
+        for to in renamed.values_mut() {
+            if to == old {
+                *to = new.clone();
+            }
+        }
+        renamed.insert(old.clone(), new.clone());
+    }
+
+    /// The token the lease of `token` goes by now.
+    fn current(&self, token: &LeaseToken) -> LeaseToken {
+        let renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
+        renamed.get(token).unwrap_or(token).clone()
     }
 
     /// Every lease held now.
@@ -85,8 +117,9 @@ impl HeldLeases {
     /// When the lease of `token` may lapse in the store, if it is held (and the TTL is not
     /// too long to count).
     fn deadline(&self, token: &LeaseToken, ttl: Duration) -> Option<Instant> {
+        let token = self.current(token);
         self.map()
-            .get(token)
+            .get(&token)
             .and_then(|h| h.confirmed.checked_add(ttl))
     }
 
@@ -142,6 +175,27 @@ mod tests {
             Duration::ZERO,
             "still lapsed: the job is dropped"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rekeyed_lease_is_held_and_watched_under_either_token() {
+        let held = HeldLeases::default();
+        let (old, new) = (LeaseToken("old".into()), LeaseToken("new".into()));
+        let ttl = Duration::from_secs(10);
+        held.hold(&old, Instant::now());
+        held.rekey(&old, &new);
+        assert_eq!(held.tokens(), vec![new.clone()], "beats list the new token");
+        tokio::time::advance(Duration::from_secs(8)).await;
+        held.confirm(std::slice::from_ref(&new), Instant::now(), ttl);
+        let start = Instant::now();
+        held.lapsed(&old, ttl).await;
+        assert_eq!(
+            start.elapsed(),
+            ttl,
+            "the run watching its first token sees the new token's confirmation"
+        );
+        held.release(&new);
+        assert!(held.tokens().is_empty() && held.current(&old) == old);
     }
 
     #[tokio::test(start_paused = true)]

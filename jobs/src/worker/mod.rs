@@ -17,6 +17,7 @@
 mod background;
 mod backoff;
 mod builder;
+pub(crate) mod cancel;
 mod health;
 mod held;
 pub(crate) mod hooks;
@@ -29,6 +30,7 @@ mod run;
 mod settle;
 
 pub use builder::WorkerBuilder;
+pub use cancel::DEFAULT_CANCEL_GRACE;
 pub use health::{Health, HealthState, Probe};
 pub use hooks::{DeathHandler, ErrorHandler, Next, ServerMiddleware};
 pub use queues::QueueOrder;
@@ -109,8 +111,15 @@ pub(crate) struct Runtime {
     pub(crate) held: held::HeldLeases,
     /// The lease TTL the worker asks for.
     pub(crate) lease_ttl: Duration,
+    /// The cancellation tokens of the running jobs (see `cancel.rs`).
+    pub(crate) cancels: cancel::Cancels,
+    /// How long a cancelled job that declares no `cancel_grace` may go on before it is aborted.
+    pub(crate) cancel_grace: Duration,
     /// Result cap and retention, progress throttle (see `results.rs`).
     pub(crate) results: results::ResultSettings,
+    /// Cancelled when the worker is asked to stop: resumable jobs stop at their next
+    /// checkpoint (`job/steps`).
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Runtime {
@@ -129,7 +138,10 @@ impl Runtime {
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
+            cancels: cancel::Cancels::default(),
+            cancel_grace: cancel::DEFAULT_CANCEL_GRACE,
             results: results::ResultSettings::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

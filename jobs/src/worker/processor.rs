@@ -28,6 +28,7 @@ use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
+use crate::job::steps::{self, Link, Steps};
 use crate::job::{
     ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, ProgressWriter,
 };
@@ -36,25 +37,39 @@ use crate::retry::plan_failure;
 use serde_json::Value;
 
 /// Performs `job`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(rt: &Runtime, job: Arc<JobEnvelope>) -> (JobResult, JobOptions) {
-    execute_with(rt, job, None).await
+pub(crate) async fn execute(
+    rt: &Runtime,
+    job: Arc<JobEnvelope>,
+    steps: Arc<Steps>,
+) -> (JobResult, JobOptions) {
+    execute_with(rt, job, steps, None).await
 }
 
 /// [`execute`], giving the job's context the run's progress writer.
 pub(crate) async fn execute_with(
     rt: &Runtime,
     job: Arc<JobEnvelope>,
+    steps: Arc<Steps>,
     progress: Option<Arc<ProgressWriter>>,
 ) -> (JobResult, JobOptions) {
+    #[cfg(not(feature = "otel"))]
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
-    async {
+    // Feature `otel`: the same span, continuing the trace the job carries.
+    #[cfg(feature = "otel")]
+    let span = crate::telemetry::otel::process(&job, rt.client.backend().name());
+    #[cfg(feature = "otel")]
+    let run_span = span.clone();
+    let ended = async {
         let (reg, args, kinds) = match lookup(rt, &job) {
             Ok(found) => found,
             Err(failure) => return (Err(failure), JobOptions::new()),
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let mut ctx = JobContext::new(job.clone(), rt.states.clone());
+        let cancel = rt.cancels.register(&job.jid);
+        let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
+        let mut ctx = JobContext::with_steps(job.clone(), rt.states.clone(), steps)
+            .with_cancel(cancel.clone());
         if let Some(writer) = progress {
             ctx = ctx.with_progress(writer);
         }
@@ -88,7 +103,8 @@ pub(crate) async fn execute_with(
                 None => scoped.await,
             }
         };
-        let result = match catch_panic(timed).await {
+        let guarded = super::cancel::guard(timed, &cancel, grace, &job.class);
+        let result = match catch_panic(guarded).await {
             Ok(r) => r,
             Err(message) => Err(Failure::new(
                 FailureKind::Panic,
@@ -96,10 +112,27 @@ pub(crate) async fn execute_with(
                 format!("job {} panicked: {message}", job.class),
             )),
         };
+        rt.cancels.unregister(&job.jid);
+        // Cancelled while it ran: it ends cancelled whatever it returned.
+        let result = match result {
+            Ok(Outcome::Cancelled { reason }) => Ok(Outcome::Cancelled { reason }),
+            _ if cancel.is_cancelled() => Ok(Outcome::cancelled("cancelled while running")),
+            other => other,
+        };
         (result, options)
     }
     .instrument(span)
-    .await
+    .await;
+    #[cfg(feature = "otel")]
+    match &ended.0 {
+        // A full rate limit's snooze is not a failure.
+        Err(failure) if failure.snooze_until.is_none() => {
+            crate::telemetry::otel::failed(&run_span, &failure.message)
+        }
+        Ok(Outcome::Kill { reason }) => crate::telemetry::otel::failed(&run_span, reason),
+        _ => {}
+    }
+    ended
 }
 
 /// The registration that performs `job`, its arguments, and (for an Active Job) the
@@ -211,6 +244,10 @@ pub(crate) fn plan(
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
         Ok(Outcome::Kill { reason }) => Failure::new(FailureKind::Killed, "jobs::Killed", reason),
+        Ok(Outcome::Cancelled { reason }) => {
+            tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, %reason, "job cancelled");
+            return Finish::new(token, job, FinishOutcome::Cancelled, false);
+        }
         Ok(Outcome::Returned { json }) => match super::results::keep(rt, options, json) {
             Ok(result) => {
                 tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, result_bytes = result.json.len(), "job done");
@@ -272,11 +309,26 @@ pub(crate) async fn process(
     settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
-    let Reserved { job, token, .. } = reserved;
+    let Reserved {
+        job,
+        token,
+        rescues,
+        ..
+    } = reserved;
     if job.expired(rt.clock.now()) {
         // Due to start by its expiry and did not: dropped unrun, counted as expired.
         tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
         let finish = Finish::new(token, job, FinishOutcome::Expired, false);
+        crate::telemetry::executed(&finish);
+        settler.send(finish).await;
+        drop(permit);
+        return;
+    }
+    if rescues > 0 && cancel_requested(&backend, &job.jid).await {
+        // Rescued from a process that died running it, after its cancel was requested:
+        // cancelled instead of run again.
+        tracing::info!(jid = %job.jid, class = %job.class, "rescued job was cancelled; not run again");
+        let finish = Finish::new(token, job, FinishOutcome::Cancelled, false);
         crate::telemetry::executed(&finish);
         settler.send(finish).await;
         drop(permit);
@@ -291,6 +343,7 @@ pub(crate) async fn process(
         return;
     }
     let job = Arc::new(job);
+    let steps = link_steps(&rt, &backend, &job, &token);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
     let writer = super::results::writer(&rt, &backend, &token, &job.jid);
@@ -302,20 +355,54 @@ pub(crate) async fn process(
         biased;
         _ = rt.held.lapsed(&token, rt.lease_ttl) => {
             rt.running_remove(key);
+            rt.cancels.unregister(&job.jid);
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
-            rt.release(&token);
+            rt.release(&steps.current().1);
             crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
             drop(permit);
             return;
         }
-        ended = Box::pin(execute_with(&rt, job.clone(), Some(writer.clone()))) => Some(ended),
+        ended = Box::pin(execute_with(&rt, job.clone(), steps.clone(), Some(writer.clone()))) => Some(ended),
         _ = hard_stop.cancelled() => None,
     };
     // The last report is stored before the outcome, whatever the throttle held back.
     super::results::flush(&writer).await;
     rt.running_remove(key);
+    let cancelled = rt.cancels.unregister(&job.jid);
     // The run is over: the job's other holders are gone unless a middleware kept them.
-    let job = Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone());
+    // A run that saved step progress goes on with that envelope, under the lease's token
+    // now (a checkpoint may re-issue it).
+    let (saved, token) = steps.current();
+    let mut job = match saved {
+        Some(saved) => saved,
+        None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
+    };
+    // Stopped hard after its cancel was requested: settled as cancelled, not requeued.
+    let outcome = match outcome {
+        None if cancelled => Some((
+            Ok(Outcome::cancelled("cancelled; stopped with the worker")),
+            JobOptions::new(),
+        )),
+        other => other,
+    };
+    if let Some((Err(_), _)) = &outcome {
+        if steps.was_interrupted() && !cancelled {
+            // Stopped at a checkpoint by the shutdown: its progress is stored; back to the
+            // queue, no attempt counted.
+            tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");
+            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
+            requeue(
+                &rt,
+                Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+            )
+            .await;
+            drop(permit);
+            return;
+        }
+    }
+    if let Some((Ok(Outcome::Done), _)) = &outcome {
+        steps::clear(&mut job);
+    }
     let Some((result, options)) = outcome else {
         crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
         requeue(
@@ -341,6 +428,37 @@ pub(crate) async fn process(
     }
     settler.send(finish).await;
     drop(permit);
+}
+
+/// Whether job `jid` has a cancel requested (asked of a rescued job before it runs again;
+/// a store that cannot say lets it run, and the heartbeat still delivers the cancel).
+async fn cancel_requested(backend: &Arc<dyn Backend>, jid: &str) -> bool {
+    let params = crate::backend::CancelPendingParams::new(vec![jid.to_owned()]);
+    match backend.cancel_pending(params).await {
+        Ok(pending) => !pending.is_empty(),
+        Err(crate::backend::BackendError::Unsupported { .. }) => false,
+        Err(e) => {
+            tracing::warn!(%jid, error = %e, "could not ask whether the rescued job was cancelled; running it");
+            false
+        }
+    }
+}
+
+/// This run's step progress, saved with the job under lease `token` (`job/steps`).
+fn link_steps(
+    rt: &Arc<Runtime>,
+    backend: &Arc<dyn Backend>,
+    job: &Arc<JobEnvelope>,
+    token: &LeaseToken,
+) -> Arc<Steps> {
+    let held = rt.clone();
+    let link = Link {
+        backend: backend.clone(),
+        clock: rt.clock.clone(),
+        stopping: rt.stopping.clone(),
+        rekey: Box::new(move |old, new| held.held.rekey(old, new)),
+    };
+    Steps::linked(job, token.clone(), link)
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store

@@ -165,6 +165,11 @@ impl Worker {
         tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
+        let cancels = tokio::spawn(super::cancel::listen_loop(
+            self.backend.clone(),
+            self.rt.clone(),
+            background.clone(),
+        ));
         let metrics = self.backend.metrics().is_some().then(|| {
             tokio::spawn(crate::worker::recorder::flush_loop(
                 self.rt.metrics.clone(),
@@ -233,6 +238,7 @@ impl Worker {
         }
         let _ = beat.await;
         let _ = poll.await;
+        let _ = cancels.await;
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }

@@ -18,7 +18,9 @@
 //!    `exit` line for the process; `--clock-offset-ms O` moves the worker's clock by O ms
 //!    (negative: back), the clock skew of one process. It also knows `HistoryJob(i,
 //!    hold_ms)`, which only holds, and `AbortJob`, which aborts the process running it.
-//! 4. `--health-addr ADDR` serves the worker's `/livez` and `/readyz` on ADDR (for the probe
+//! 4. For the cancellation tests: `CancelTestJob(i)` waits for its cancel, and
+//!    `StubbornTestJob(i)` ignores it; both record `CancelMark(i, pid, what)` markers.
+//! 5. `--health-addr ADDR` serves the worker's `/livez` and `/readyz` on ADDR (for the probe
 //!    tests).
 //! 5. `ProgressTestJob(i, gate)` reports progress, holds while the file `gate` exists and
 //!    returns `"<i>:<pid>"` as its result (the progress and results kill tests).
@@ -77,6 +79,37 @@ async fn progress_test_job(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(format!("{i}:{}", std::process::id()))
+}
+
+/// Waits for its cancel (two minutes at most), recording `CancelMark(i, pid, "started")`
+/// and then `"saw-cancel"` on queue `performed`: the cancellation tests' job.
+#[jobs::job(name = "CancelTestJob")]
+async fn cancel_test_job(ctx: JobContext, i: u64) -> Result<Outcome, EnqueueError> {
+    CancelMark::perform_later(i, std::process::id(), "started".to_owned()).await?;
+    tokio::select! {
+        () = ctx.cancelled() => {}
+        () = tokio::time::sleep(Duration::from_secs(120)) => {}
+    }
+    CancelMark::perform_later(i, std::process::id(), "saw-cancel".to_owned()).await?;
+    Ok(Outcome::cancelled("stopped as asked"))
+}
+
+/// Ignores its cancel (aborted after its 500 ms grace), recording `"started"` and, were it
+/// ever to get there, `"finished"`.
+#[jobs::job(name = "StubbornTestJob", cancel_grace = "500ms")]
+async fn stubborn_test_job(i: u64) -> Result<(), EnqueueError> {
+    CancelMark::perform_later(i, std::process::id(), "started".to_owned()).await?;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    CancelMark::perform_later(i, std::process::id(), "finished".to_owned()).await?;
+    Ok(())
+}
+
+/// A marker of the cancellation tests: job `i` reached `what` in process `pid`. Never
+/// performed.
+#[jobs::job(name = "CancelMark", queue = "performed")]
+async fn cancel_mark(i: u64, pid: u32, what: String) -> Result<(), EnqueueError> {
+    let _ = (i, pid, what);
+    Ok(())
 }
 
 /// The system clock moved by a fixed offset: one process's clock skew.

@@ -208,6 +208,13 @@ impl<B: Backend + ?Sized> Backend for RecordSettles<B> {
         self.inner.rate_acquire(p).await
     }
 
+    async fn job_checkpoint(
+        &self,
+        p: jobs::backend::CheckpointParams,
+    ) -> Result<jobs::backend::LeaseToken, BackendError> {
+        self.inner.job_checkpoint(p).await
+    }
+
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         self.inner.metrics()
     }

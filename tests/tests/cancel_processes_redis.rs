@@ -1,0 +1,54 @@
+//! Cancelling a job running in another Redis worker process: by pub/sub well within a
+//! heartbeat, by the heartbeat when pub/sub connections are killed (`CLIENT KILL TYPE
+//! pubsub`), aborted after its grace, and not run again after its worker is SIGKILLed (see
+//! `cancel_support`).
+
+mod cancel_support;
+mod servers;
+
+use std::time::Duration;
+
+fn url(test: &str) -> String {
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    servers::with_params(
+        &servers::redis_url(),
+        &format!("prefix=canceltest:{test}:{}:{nanos:x}", std::process::id()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_reaches_a_job_in_another_process_by_pubsub() {
+    // The heartbeat is a minute away: only pub/sub can deliver within 10 s.
+    cancel_support::cancel_reaches_another_process(&url("reach"), 60_000, Duration::from_secs(10))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_ignoring_its_cancel_is_aborted_after_its_grace() {
+    cancel_support::a_job_ignoring_its_cancel_is_aborted(&url("abort"), 60_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_arrives_while_pubsub_is_killed() {
+    let cut = async {
+        let client = redis::Client::open(servers::redis_url()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut conn)
+            .await
+            .expect("CLIENT KILL TYPE pubsub");
+        assert!(killed >= 1, "the worker's subscription was killed");
+    };
+    cancel_support::cancel_arrives_while_the_channel_is_cut(&url("cut"), 500, cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_cancelled_job_is_cancelled_not_run_again() {
+    cancel_support::a_killed_workers_cancelled_job_is_not_run_again(&url("kill")).await;
+}
