@@ -22,7 +22,7 @@
 //!    `StubbornTestJob(i)` ignores it; both record `CancelMark(i, pid, what)` markers.
 //! 5. `--health-addr ADDR` serves the worker's `/livez` and `/readyz` on ADDR (for the probe
 //!    tests).
-//! 5. `ProgressTestJob(i, gate)` reports progress, holds while the file `gate` exists and
+//! 6. `ProgressTestJob(i, gate)` reports progress, holds while the file `gate` exists and
 //!    returns `"<i>:<pid>"` as its result (the progress and results kill tests).
 
 use std::sync::Arc;
