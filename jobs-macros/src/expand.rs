@@ -330,6 +330,28 @@ fn perform_body(job: &Job) -> TokenStream {
             }
         }
     };
+    // The last candidate for the `Ok` side, found only when the value is neither `()`,
+    // `Outcome` nor `Serialize`: its bound turns "no method found" into "a job cannot end
+    // with `Ok(T)`", with the note `IntoOutcome` carries. Never called.
+    let not_a_result = quote! {
+        #[allow(dead_code, clippy::all)]
+        trait __JobsNotAResult {
+            type Value;
+            fn __jobs_outcome(self) -> ::jobs::JobResult
+            where
+                Self::Value: ::jobs::IntoOutcome;
+        }
+        #[allow(dead_code, clippy::all)]
+        impl<T> __JobsNotAResult for ::jobs::__private::convert::Ret<T> {
+            type Value = T;
+            fn __jobs_outcome(self) -> ::jobs::JobResult
+            where
+                T: ::jobs::IntoOutcome,
+            {
+                ::core::unreachable!()
+            }
+        }
+    };
     quote! {
         let Self { #(#names),* } = self;
         ::std::boxed::Box::pin(async move {
@@ -337,6 +359,7 @@ fn perform_body(job: &Job) -> TokenStream {
                 ::core::result::Result::Ok(__jobs_value) => {
                     #[allow(unused_imports)]
                     use ::jobs::__private::convert::{ViaOutcome as _, ViaSerialize as _};
+                    #not_a_result
                     #ok
                 }
                 ::core::result::Result::Err(__jobs_error) => {

@@ -219,8 +219,23 @@ async fn every_answer_keeps_its_shape() {
     );
     assert_eq!(
         keys(&v["processes"][0]["running"][0]),
-        ["job", "running_for", "started_at"]
+        ["job", "progress", "running_for", "started_at"]
     );
+    let one = get(&app, &format!("/admin/jobs/api/jobs/{}", s.dead))
+        .await
+        .json();
+    assert_eq!(
+        keys(&one),
+        [
+            "finished_at",
+            "jid",
+            "result",
+            "result_expires_at",
+            "result_masked",
+            "status"
+        ]
+    );
+    assert_eq!(one["status"]["state"], "dead");
     let v = read("locks").await;
     assert_eq!(keys(&v), ["locks", "more", "page", "per_page", "supported"]);
     let v = read("recurring").await;

@@ -240,6 +240,19 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
                 p(&format!("/api/{s}/{}?reveal=1", jid(s))),
             ]
         }),
+        // A job's status page and its API twin (progress, result), for a job of each set.
+        "/jobs/{jid}" => per_set(&|s| {
+            vec![
+                p(&format!("/jobs/{}", jid(s))),
+                p(&format!("/jobs/{}?reveal=1", jid(s))),
+            ]
+        }),
+        "/api/jobs/{jid}" => per_set(&|s| {
+            vec![
+                p(&format!("/api/jobs/{}", jid(s))),
+                p(&format!("/api/jobs/{}?reveal=1", jid(s))),
+            ]
+        }),
         other => panic!("GET {other} is not walked by this test: add it to `uris`"),
     }
 }

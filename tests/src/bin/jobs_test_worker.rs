@@ -22,6 +22,8 @@
 //!    `StubbornTestJob(i)` ignores it; both record `CancelMark(i, pid, what)` markers.
 //! 5. `--health-addr ADDR` serves the worker's `/livez` and `/readyz` on ADDR (for the probe
 //!    tests).
+//! 6. `ProgressTestJob(i, gate)` reports progress, holds while the file `gate` exists and
+//!    returns `"<i>:<pid>"` as its result (the progress and results kill tests).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +62,23 @@ async fn history_job(i: u64, hold_ms: u64) -> Result<(), std::io::Error> {
 #[jobs::job(name = "AbortJob", retry = 25)]
 async fn abort_job() -> Result<(), std::io::Error> {
     std::process::abort()
+}
+
+/// Reports 50 % progress, holds while the file `gate` exists, then returns `"<i>:<pid>"`
+/// as its result, so a test sees which process's result was kept (`kill_progress_*`).
+#[jobs::job(name = "ProgressTestJob", retry = 3)]
+async fn progress_test_job(
+    ctx: JobContext,
+    i: u64,
+    gate: String,
+) -> Result<String, std::io::Error> {
+    ctx.progress(50, "half way")
+        .await
+        .map_err(std::io::Error::other)?;
+    while std::path::Path::new(&gate).exists() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(format!("{i}:{}", std::process::id()))
 }
 
 /// Waits for its cancel (two minutes at most), recording `CancelMark(i, pid, "started")`
