@@ -206,7 +206,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock(chrono::Duration::milliseconds(
         cli.clock_offset_ms,
     )));
-    let mut builder = Worker::builder(backend).clock(clock);
+    // The conformance crate's jobs are registered too (inventory); the steps cases' jobs
+    // need their journal to build a worker, though no test worker ever runs them.
+    let mut builder = Worker::builder(backend)
+        .clock(clock)
+        .state(jobs_conformance::cases::steps_worker::Journal::default());
     if let Some(log) = &history {
         builder = builder.middleware(RecordRuns::new(log.clone()));
     }
