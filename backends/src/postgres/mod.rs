@@ -30,9 +30,9 @@
 
 mod actions;
 mod age;
+mod batch;
 mod cancel;
 mod checkpoint;
-mod batch;
 mod config;
 mod error;
 mod facts;

@@ -135,9 +135,8 @@ async fn settle(inner: &Inner, p: FinishParams) -> Result<FinishReport, BackendE
             .get(jobs::batch::BATCH_FIELD)
             .and_then(|b| b.as_str());
         // 1: a unique lock, 2: a result, 4: a batch member, summed (finish.lua).
-        let locked = u8::from(lock.is_some())
-            + 2 * u8::from(result.is_some())
-            + 4 * u8::from(bid.is_some());
+        let locked =
+            u8::from(lock.is_some()) + 2 * u8::from(result.is_some()) + 4 * u8::from(bid.is_some());
         // Writing to a String cannot fail.
         let _ = write!(head, "{code}{failed}{rescued}{locked}{list}");
         inv.arg(head.as_str()).arg(t.raw);

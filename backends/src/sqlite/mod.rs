@@ -28,9 +28,9 @@
 
 mod actions;
 mod age;
+mod batch;
 mod cancel;
 mod checkpoint;
-mod batch;
 mod config;
 mod db;
 mod error;

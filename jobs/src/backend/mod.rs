@@ -14,9 +14,9 @@
 //!    instrument themselves.
 
 mod admin;
+mod batch;
 mod cancel;
 mod checkpoint;
-mod batch;
 mod error;
 mod flow;
 mod forward;
@@ -29,11 +29,11 @@ mod schedule;
 mod traced;
 
 pub use admin::*;
+pub use batch::{BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
 pub use cancel::{
     broadcast_feed, CancelFeed, CancelParams, CancelPendingParams, Cancellation, CANCEL_REQUEST_TTL,
 };
 pub use checkpoint::CheckpointParams;
-pub use batch::{BatchAddParams, BatchCreateParams, BatchStatus, BatchStore};
 pub use error::{BackendError, BoxError, ErrorKind};
 pub use flow::{AgeParams, UniqueHeld, UniqueListParams, UniqueReleaseParams};
 pub use lease::{Lease, SettleError};

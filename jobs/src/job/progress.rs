@@ -87,7 +87,8 @@ struct Throttle {
 pub struct ProgressWriter {
     backend: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
-    token: LeaseToken,
+    /// The lease's token; a checkpoint of resumable steps may re-issue it ([`ProgressWriter::rekey`]).
+    token: Mutex<LeaseToken>,
     jid: String,
     interval: Duration,
     state: Mutex<Throttle>,
@@ -114,11 +115,17 @@ impl ProgressWriter {
         Arc::new(ProgressWriter {
             backend,
             clock,
-            token,
+            token: Mutex::new(token),
             jid: jid.into(),
             interval,
             state: Mutex::default(),
         })
+    }
+
+    /// Writes under `token` from now on: the lease's token after a checkpoint re-issued it
+    /// (`job/steps`), so the run's progress is still its own.
+    pub(crate) fn rekey(&self, token: LeaseToken) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Throttle> {
@@ -204,7 +211,11 @@ impl ProgressWriter {
     }
 
     async fn write(&self, progress: Progress) -> Result<(), ProgressError> {
-        let params = ProgressParams::new(self.token.clone(), &self.jid, progress);
+        let params = ProgressParams::new(
+            self.token.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            &self.jid,
+            progress,
+        );
         match self.backend.job_progress(params).await {
             Ok(true) => Ok(()),
             Ok(false) => {

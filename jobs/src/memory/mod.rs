@@ -9,9 +9,9 @@
 //!    per hour (`metrics.rs`).
 
 mod admin;
+mod batch;
 mod cancel;
 mod checkpoint;
-mod batch;
 mod flow;
 mod limits;
 mod metrics;

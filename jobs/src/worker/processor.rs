@@ -343,10 +343,10 @@ pub(crate) async fn process(
         return;
     }
     let job = Arc::new(job);
-    let steps = link_steps(&rt, &backend, &job, &token);
+    let writer = super::results::writer(&rt, &backend, &token, &job.jid);
+    let steps = link_steps(&rt, &backend, &job, &token, &writer);
     let started_at = rt.clock.now();
     let key = rt.running_insert(job.clone(), started_at);
-    let writer = super::results::writer(&rt, &backend, &token, &job.jid);
     let started = std::time::Instant::now();
     // Boxed, so the task's own future stays small and spawning it copies little.
     // The lease check comes first, so a process woken long after its lease lapsed (it was
@@ -450,13 +450,18 @@ fn link_steps(
     backend: &Arc<dyn Backend>,
     job: &Arc<JobEnvelope>,
     token: &LeaseToken,
+    writer: &Arc<ProgressWriter>,
 ) -> Arc<Steps> {
     let held = rt.clone();
+    let progress = writer.clone();
     let link = Link {
         backend: backend.clone(),
         clock: rt.clock.clone(),
         stopping: rt.stopping.clone(),
-        rekey: Box::new(move |old, new| held.held.rekey(old, new)),
+        rekey: Box::new(move |old, new| {
+            held.held.rekey(old, new);
+            progress.rekey(new.clone());
+        }),
     };
     Steps::linked(job, token.clone(), link)
 }
