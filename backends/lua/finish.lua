@@ -21,13 +21,14 @@
 -- lists L, ARGV[5+j] the epoch the tokens of list j carry,
 -- then per item a header `<outcome><failed><rescued><u><j>` (outcome: c = completed/discard,
 -- r = retry, s = snooze, d = dead, e = expired, x = cancelled; failed: 1 or 0; rescued: 1 when the job had a
--- rescue count, else 0; u: flags, 1 when the job has a unique lock, plus 2 when a result is
--- stored with it; j: its list), the raw payload, unless the outcome is c or e the score and
--- the job JSON to store, for a locked job its lock hash key, the lock's key and the jid, and
--- for a result its key (jobs-rs:result:<jid>), the record, its time to live in ms and its
--- expiry (epoch s, its score in jobs-rs:results, which the rescue pass purges by), set only
--- when the item applies: a lost settle stores no result. Completed items, the common
--- case, cost two arguments.
+-- rescue count, else 0; u: a digit summing 1 when the job has a unique lock, 2 when a result
+-- is stored with it and 4 when it is a batch member; j: its list), the raw payload, unless
+-- the outcome is c or e the score and the job JSON to store, for a locked job its lock hash
+-- key, the lock's key and the jid, for a result its key (jobs-rs:result:<jid>), the record,
+-- its time to live in ms and its expiry (epoch s, its score in jobs-rs:results, which the
+-- rescue pass purges by), set only when the item applies: a lost settle stores no result,
+-- and for a batch member its batch id and jid (batch.lua moves it in its batch; a cancelled
+-- member counts with the dead). Completed items, the common case, cost two arguments.
 -- A settled job that holds a concurrency slot frees it, bringing the oldest job waiting for
 -- its key back (limits.lua: freed together at the end; the key prefix is KEYS[1] without its
 -- "retry").
