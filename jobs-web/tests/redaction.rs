@@ -49,6 +49,7 @@ struct Ids {
     waiting: String,
     lock: String,
     lock_jid: String,
+    batch: String,
 }
 
 /// The secret everywhere a job can be.
@@ -152,7 +153,19 @@ async fn seed(b: &Arc<dyn AdminBackend>) -> Ids {
     ))
     .await
     .unwrap();
+    // A batch whose member carries the secret in its redacted argument.
+    let client = jobs::Client::new(b.clone());
+    let batch = jobs::batch::Batch::new()
+        .description("charges")
+        .create(&client)
+        .await
+        .unwrap();
+    batch
+        .push_all([RedactedCharge::new(VISIBLE.to_owned(), SECRET.to_owned())])
+        .await
+        .unwrap();
     Ids {
+        batch: batch.bid().to_owned(),
         cancelled: cancelled.jid,
         scheduled: scheduled.jid,
         retry,
@@ -253,6 +266,9 @@ fn uris(pattern: &str, ids: &Ids, assets: &[String]) -> Vec<String> {
                 p(&format!("/api/jobs/{}?reveal=1", jid(s))),
             ]
         }),
+        // A batch whose member's redacted argument is the secret.
+        "/batches" => vec![p("/batches")],
+        "/batches/{bid}" => vec![p(&format!("/batches/{}", ids.batch))],
         other => panic!("GET {other} is not walked by this test: add it to `uris`"),
     }
 }

@@ -27,6 +27,7 @@
 mod actions;
 mod age;
 mod cancel;
+mod checkpoint;
 mod config;
 mod facts;
 mod finish;
@@ -202,6 +203,9 @@ impl Backend for ShardedRedis {
     }
     async fn job_result(&self, p: JidParams) -> Result<Option<StoredResult>, BackendError> {
         results::job_result(&self.inner, p).await
+    }
+    async fn job_checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
+        checkpoint::job_checkpoint(&self.inner, p).await
     }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
         Some(self)

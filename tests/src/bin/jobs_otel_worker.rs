@@ -89,7 +89,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let spans = spans.ok_or(format!("--spans is required\n{USAGE}"))?;
     let pipeline = jobs_conformance::otel::install();
     let backend = jobs_backends::connect(&url).await?;
+    // The conformance crate's jobs are registered too (inventory); the steps cases' jobs
+    // need their journal to build a worker, though this worker never runs them.
     let worker = Worker::builder(backend)
+        .state(jobs_conformance::cases::steps_worker::Journal::default())
         .queues(["otel"])
         .poll_interval(poll)
         .fetch_wait(poll)

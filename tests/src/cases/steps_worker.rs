@@ -110,11 +110,35 @@ async fn conformance_counter(ctx: JobContext, journal: State<Journal>) -> Result
     Ok(())
 }
 
+/// Checkpoints once, then reports progress and waits until told to finish; notes whether
+/// the report was taken.
+#[jobs::job(
+    name = "ConformanceProgressAfterCheckpoint",
+    queue = "conformance-steps"
+)]
+async fn conformance_progress_after_checkpoint(
+    ctx: JobContext,
+    journal: State<Journal>,
+) -> Result<(), StepJobError> {
+    let mut rows = ctx.iterate("rows", 0u64)?;
+    rows.checkpoint(1).await?;
+    match ctx.progress(50, "after the checkpoint").await {
+        Ok(()) => journal.note("progress ok".into()),
+        Err(e) => journal.note(format!("progress refused: {e}")),
+    }
+    while !journal.finish.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    rows.complete().await?;
+    Ok(())
+}
+
 fn registry() -> Registry {
     let mut r = Registry::new();
     for reg in [
         jobs::registry::JobRegistration::of::<ConformanceTwoSteps>(),
         jobs::registry::JobRegistration::of::<ConformanceCounter>(),
+        jobs::registry::JobRegistration::of::<ConformanceProgressAfterCheckpoint>(),
     ] {
         r.insert(reg).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -265,5 +289,48 @@ pub async fn shutdown_stops_at_a_checkpoint_and_the_job_resumes(b: Subject) -> C
         whereabouts(&b, &jid, QUEUE).await?.is_empty(),
         "a completed job leaves nothing behind, its steps included"
     );
+    Ok(())
+}
+
+/// Progress reported after a checkpoint is the run's own: a checkpoint may re-issue the
+/// lease's token (Redis does), and the run's progress writer follows it, so the report is
+/// stored and `client.status` shows it while the job runs.
+pub async fn progress_after_a_checkpoint_is_stored(b: Subject) -> CaseResult {
+    let journal = Journal::default();
+    let w = Running::start(&b, &journal, Arc::new(ManualClock::new(t0())));
+    let opts = jobs::EnqueueOptions::default();
+    let jid = w
+        .client
+        .enqueue(ConformanceProgressAfterCheckpoint::new(), &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_jid();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal.lines().is_empty() {
+        assert!(Instant::now() < deadline, "the job never reported progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(journal.lines(), ["progress ok"], "the report was taken");
+    let shown = loop {
+        match w.client.status(&jid).await? {
+            jobs::backend::JobStatus::Running {
+                progress: Some(p), ..
+            } => break p,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the progress after the checkpoint never showed: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert_eq!(
+        (shown.percent, shown.message.as_str()),
+        (50, "after the checkpoint")
+    );
+    journal.finish.store(true, Ordering::SeqCst);
+    wait_for(&b, "the job to complete", |s| s.processed == 1).await?;
+    w.stop().await;
     Ok(())
 }
