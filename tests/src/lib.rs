@@ -289,6 +289,7 @@ macro_rules! conformance_suite {
                 running_members_add_members,
                 concurrent_settles_fire_each_callback_once,
                 a_dependant_runs_after_its_parents,
+                a_dependant_reads_its_parents_results,
             }
             unique {
                 a_duplicate_is_skipped_and_names_the_holder,

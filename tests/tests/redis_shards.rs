@@ -48,6 +48,7 @@ fn factory() -> Factory {
         "batch_flow::running_members_add_members",
         "batch_flow::concurrent_settles_fire_each_callback_once",
         "batch_flow::a_dependant_runs_after_its_parents",
+        "batch_flow::a_dependant_reads_its_parents_results",
     ] {
         f = f.skip(case, NO_BATCHES);
     }

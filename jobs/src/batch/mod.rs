@@ -17,7 +17,7 @@ mod workflow;
 
 pub use record::*;
 pub use walk::{walk, BatchTx, Loaded};
-pub use workflow::{After, ParentDeath};
+pub use workflow::{After, ParentDeath, PARENTS_FIELD};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,6 +55,15 @@ pub enum ResultError {
         /// Where it was last seen.
         status: JobStatus,
     },
+    /// No client to read with: outside a worker, no default client was set.
+    #[error("could not read the result of job {jid}: {source}")]
+    NoClient {
+        /// The job.
+        jid: String,
+        /// Why there is no client.
+        #[source]
+        source: Box<super::EnqueueError>,
+    },
     /// The backend could not answer.
     #[error("could not read the result of job {jid}: {source}")]
     Backend {

@@ -1,6 +1,7 @@
 //! Batches through a real worker and under concurrency, and workflows, the same on every
 //! backend: members adding members from inside their run, concurrent settles claiming each
-//! callback once, and a dependant enqueued once its parents succeeded.
+//! callback once, and a dependant enqueued once its parents succeeded, reading their
+//! results.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,104 @@ async fn conformance_batch_done(ctx: JobContext) -> Result<(), jobs::batch::Batc
         cb.event,
         BatchEvent::Success | BatchEvent::Complete
     ));
+    Ok(())
+}
+
+/// A workflow's parent: returns `n * n`, kept one hour.
+#[jobs::job(
+    name = "ConformanceFlowSquare",
+    queue = "conformance-batch-w",
+    result_ttl = "1h"
+)]
+async fn conformance_flow_square(n: u64) -> Result<u64, super::worker::ApiDown> {
+    Ok(n * n)
+}
+
+/// A workflow's dependant: returns its parents' jids and results, as it read them.
+#[jobs::job(
+    name = "ConformanceFlowGather",
+    queue = "conformance-batch-w",
+    result_ttl = "1h"
+)]
+async fn conformance_flow_gather(
+    ctx: JobContext,
+) -> Result<(Vec<String>, Vec<u64>), super::worker::ApiDown> {
+    let jids = ctx.parents().into_iter().map(str::to_owned).collect();
+    let results = ctx
+        .parent_results::<u64>()
+        .await
+        .map_err(|e| super::worker::ApiDown(e.to_string()))?;
+    Ok((jids, results))
+}
+
+/// Through a real worker: a dependant reads its parents' results, in the order the parents
+/// were given, once both succeeded; a parent's result read as the wrong type is an error
+/// naming it.
+pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
+    store(&b)?;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let backend: Arc<dyn Backend> = b.clone();
+    let client = Client::builder(backend.clone())
+        .clock(clock.clone())
+        .build();
+    let mut registry = Registry::new();
+    for reg in [
+        jobs::registry::JobRegistration::of::<ConformanceFlowSquare>(),
+        jobs::registry::JobRegistration::of::<ConformanceFlowGather>(),
+    ] {
+        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let opts = jobs::EnqueueOptions::default();
+    let square = |n| {
+        client
+            .envelope(&ConformanceFlowSquare::new(n), &opts)
+            .unwrap_or_else(|e| panic!("envelope: {e}"))
+    };
+    let parents = vec![square(4), square(3)];
+    let parent_jids: Vec<String> = parents.iter().map(|p| p.jid.clone()).collect();
+    let child = client
+        .envelope(&ConformanceFlowGather::new(), &opts)
+        .unwrap_or_else(|e| panic!("envelope: {e}"));
+    let child_jid = child.jid.clone();
+    jobs::batch::After::new(parents)
+        .then(&client, child)
+        .await
+        .unwrap_or_else(|e| panic!("after: {e}"));
+    let worker = Worker::builder(backend)
+        .registry(registry)
+        .queues(["conformance-batch-w", CB])
+        .clock(clock)
+        .client(client.clone())
+        .handle_signals(false)
+        .fetch_wait(Duration::from_millis(50))
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .unwrap_or_else(|e| panic!("worker: {e}"));
+    let handle = worker.handle();
+    let task = tokio::spawn(worker.run());
+    // The dependant is unknown (its result "missing") until the last parent's settle
+    // enqueues it: poll until it is known, then wait for its result.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status(&child_jid).await? == jobs::backend::JobStatus::Unknown {
+        assert!(
+            Instant::now() < deadline,
+            "the dependant was never enqueued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got: (Vec<String>, Vec<u64>) = client
+        .wait_result(&child_jid, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the dependant's result: {e}"));
+    handle.stop();
+    task.await
+        .unwrap_or_else(|e| panic!("worker task: {e}"))
+        .unwrap_or_else(|e| panic!("worker: {e}"));
+    assert_eq!(got, (parent_jids.clone(), vec![16, 9]));
+    match client.result::<String>(&parent_jids[0]).await {
+        Err(jobs::ResultError::Mismatch { type_name, .. }) => assert!(type_name.contains("String")),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
     Ok(())
 }
 
