@@ -131,3 +131,55 @@ async fn retry_all_failed_puts_the_failed_members_back_on_their_queue() {
     want.sort();
     assert_eq!(jids, want);
 }
+
+/// A workflow's page says why its dependant waits: for its pending parents, for a dead
+/// parent to be retried, or that it was cancelled when a parent died.
+#[tokio::test]
+async fn a_workflow_page_says_why_the_dependant_waits() {
+    use jobs::batch::{After, ParentDeath};
+    let b = memory();
+    let client = jobs::Client::new(b.clone());
+    let parent = |n: i64| JobEnvelope::new("FetchPrices", "prices", vec![n.into()]);
+    let report = || JobEnvelope::new("BuildReport", "reports", vec![]);
+    let waiting = After::new(vec![parent(1), parent(2)])
+        .then(&client, report())
+        .await
+        .unwrap();
+    let app = app(&b);
+    let page = get(&app, &format!("/admin/jobs/batches/{}", waiting.bid())).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("BuildReport waits for 2 parents"),
+        "{}",
+        page.body
+    );
+    let callbacks = page.body.split("id=\"callbacks\"").nth(1).unwrap_or("");
+    assert!(
+        callbacks.contains("BuildReport") && callbacks.contains("waiting for 2 pending members"),
+        "{callbacks}"
+    );
+
+    // Its parents are taken; one dies: with Cancel the dependant is cancelled for good.
+    let cancelled = After::new(vec![parent(3), parent(4)])
+        .on_parent_death(ParentDeath::Cancel)
+        .then(&client, report())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let got = b
+        .job_reserve(ReserveParams::new(vec!["prices".into()], "p1", now).limit(10))
+        .await
+        .unwrap();
+    let items = got
+        .iter()
+        .filter(|r| r.job.args[0] == 3)
+        .map(|r| Finish::new(r.token.clone(), r.job.clone(), FinishOutcome::Dead, true))
+        .collect();
+    b.job_finish(FinishParams::new(items, now)).await.unwrap();
+    let page = get(&app, &format!("/admin/jobs/batches/{}", cancelled.bid())).await;
+    let callbacks = page.body.split("id=\"callbacks\"").nth(1).unwrap_or("");
+    assert!(
+        callbacks.contains("cancelled: a member died"),
+        "{callbacks}"
+    );
+}
