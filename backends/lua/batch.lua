@@ -16,11 +16,15 @@ end
 
 -- In batch `bid`: moves `member` to state `to` (when member is not false), fires what is
 -- due (`death` forces the death callback: a child's death), then walks up to the parent
--- with this batch's new state there. `now` is epoch seconds as a string.
+-- with this batch's new state there. `now` is epoch seconds as a string. A set is counted
+-- only when what is due depends on it: a member's success in a sealed batch still pending
+-- reads the hash, finds and moves the member, and counts the pending set.
 local function batch_walk(ns, bid, member, to, death, now)
   while bid do
     local key = ns .. 'jobs-rs:batch:' .. bid
-    if redis.call('EXISTS', key) == 0 then return end
+    -- `sealed` is written when the batch is created: no field, no batch.
+    local h = redis.call('HMGET', key, 'sealed', 'complete_at', 'success_at', 'death_at', 'parent')
+    if not h[1] then return end
     if member then
       local from = false
       for _, s in ipairs(batch_states) do
@@ -29,17 +33,24 @@ local function batch_walk(ns, bid, member, to, death, now)
       if not from or from == to then return end
       redis.call('SMOVE', key .. ':' .. from, key .. ':' .. to, member)
     end
-    local pending = redis.call('SCARD', key .. ':pending')
-    local failed = redis.call('SCARD', key .. ':failed')
-    local dead = redis.call('SCARD', key .. ':dead')
-    local h = redis.call('HMGET', key, 'sealed', 'complete_at', 'success_at', 'death_at', 'parent')
+    local sealed = h[1] == '1'
+    -- complete and success are due only once a sealed batch has nothing pending.
+    local finishing = sealed and (not h[2] or not h[3])
+      and redis.call('SCARD', key .. ':pending') == 0
+    -- Every move into dead comes through here and fires `death` then: until it has fired,
+    -- only a move into dead (or a child's death) can make the dead set non-empty.
+    local dead, failed = 0, 0
+    if finishing or (not h[4] and (to == 'dead' or death)) then
+      dead = redis.call('SCARD', key .. ':dead')
+    end
+    if finishing then failed = redis.call('SCARD', key .. ':failed') end
     local fire = {}
     local in_parent, parent_death = false, false
     if (dead > 0 or death) and not h[4] then
       fire[#fire + 1] = 'death'
       parent_death = true
     end
-    if h[1] == '1' and pending == 0 then
+    if finishing then
       local success = failed == 0 and dead == 0
       if not h[2] then
         fire[#fire + 1] = 'complete'

@@ -1,10 +1,10 @@
 //! Batches on Postgres: a row per batch and a row per member (migration 11), moved in the
 //! settle's own transaction by the shared [`walk`].
 //!
-//! 1. [`settle`] runs inside `finish.rs`'s transaction for every applied item whose job
-//!    carries a batch id: the batch row is locked (`FOR UPDATE`, so concurrent settles of
-//!    one batch queue up), the member's row changes state, the counts change by that move
-//!    only, and due callbacks are claimed (their `*_at` set) and pushed there too.
+//! 1. [`settle`] runs inside `finish.rs`'s transaction for the applied items whose jobs
+//!    carry a batch id: per batch, one statement moves its members' rows and its counts by
+//!    those moves only (the batch row stays locked to commit, so concurrent settles of one
+//!    batch queue up), and due callbacks are claimed (their `*_at` set) and pushed there too.
 //! 2. The [`BatchStore`] side creates, grows, seals, reads, lists and cleans up batches,
 //!    each in one transaction.
 
@@ -38,6 +38,12 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Loaded, BackendError> {
         .map_err(|e| BackendError::Decode(e.to_string()))?;
     let info: BatchInfo =
         serde_json::from_str(&info).map_err(|e| BackendError::Decode(format!("batch: {e}")))?;
+    let (counts, sealed, fired) = decode_state(row);
+    Ok(Loaded::new(info, sealed, fired, counts))
+}
+
+/// A batch row's counts, seal and fired times (no `info`: the settle reads only these).
+fn decode_state(row: &sqlx::postgres::PgRow) -> (Counts, bool, Fired) {
     let get = |c: &str| -> u64 { row.try_get::<i64, _>(c).unwrap_or(0).max(0) as u64 };
     let at = |c: &str| -> Option<f64> { row.try_get(c).ok().flatten() };
     let mut counts = Counts::default();
@@ -50,7 +56,7 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Loaded, BackendError> {
     fired.success = at("success_at");
     fired.death = at("death_at");
     let sealed: bool = row.try_get("sealed").unwrap_or(false);
-    Ok(Loaded::new(info, sealed, fired, counts))
+    (counts, sealed, fired)
 }
 
 const COLUMNS: &str = "info, sealed, pending, succeeded, failed, dead, complete_at, success_at,
@@ -133,66 +139,92 @@ pub(super) fn is_member(job: &JobEnvelope) -> bool {
     job.extra.contains_key(BATCH_FIELD)
 }
 
-/// Moves the batch member of a settled `job` (if it has a batch) by its outcome, inside the
-/// settle's transaction on `conn`; returns whether a callback went to a queue.
+/// Moves the batch members among settled `jobs` (each with its outcome and whether it
+/// failed; jobs of no batch are passed over) inside the settle's transaction on `conn`:
+/// one statement per batch moves all of that batch's members and its counts, batches taken
+/// in bid order (so two settles never lock two batch rows in opposite orders); only when
+/// that makes a callback due does the walk run. Returns whether a callback went to a queue.
 pub(super) async fn settle(
     inner: &Inner,
     conn: &mut PgConnection,
-    job: &JobEnvelope,
-    outcome: &FinishOutcome,
-    failed: bool,
+    jobs: &[(&JobEnvelope, &FinishOutcome, bool)],
     now: DateTime<Utc>,
 ) -> Result<bool, BackendError> {
-    let Some(bid) = job.extra.get(BATCH_FIELD).and_then(|b| b.as_str()) else {
-        return Ok(false);
-    };
-    let Some(to) = MemberState::after(outcome, failed) else {
-        return Ok(false);
-    };
-    // One statement moves the member and its batch's counts (the batch row stays locked
-    // until commit); only when that makes a callback due does the walk run.
-    let row = sqlx::query(&inner.q(MOVE))
-        .bind(bid)
-        .bind(&job.jid)
-        .bind(to.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .or_backend(&inner.cx)?;
-    let Some(row) = row else {
-        return Ok(false);
-    };
-    let l = decode(&row)?;
-    let p = jobs::batch::plan(l.counts, l.sealed, l.fired);
-    if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
-        return Ok(false);
+    let mut by_batch: std::collections::BTreeMap<&str, (Vec<&str>, Vec<&str>)> =
+        std::collections::BTreeMap::new();
+    for (job, outcome, failed) in jobs {
+        let Some(bid) = job.extra.get(BATCH_FIELD).and_then(|b| b.as_str()) else {
+            continue;
+        };
+        let Some(to) = MemberState::after(outcome, *failed) else {
+            continue;
+        };
+        let entry = by_batch.entry(bid).or_default();
+        entry.0.push(&job.jid);
+        entry.1.push(to.as_str());
     }
-    let mut tx = Tx {
-        inner,
-        conn,
-        now,
-        queued: false,
-    };
-    walk(&mut tx, bid, None, false, now).await?;
-    Ok(tx.queued)
+    let mut queued = false;
+    for (bid, (members, states)) in by_batch {
+        // The batch row stays locked until commit.
+        let row = sqlx::query(&inner.q(MOVE))
+            .bind(bid)
+            .bind(&members)
+            .bind(&states)
+            .fetch_optional(&mut *conn)
+            .await
+            .or_backend(&inner.cx)?;
+        let Some(row) = row else {
+            continue;
+        };
+        let (counts, sealed, fired) = decode_state(&row);
+        let p = jobs::batch::plan(counts, sealed, fired);
+        if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
+            continue;
+        }
+        let mut tx = Tx {
+            inner,
+            conn: &mut *conn,
+            now,
+            queued: false,
+        };
+        walk(&mut tx, bid, None, false, now).await?;
+        queued |= tx.queued;
+    }
+    Ok(queued)
 }
 
-/// Moves member `$2` of batch `$1` to state `$3` and its batch's counts by that move (no
-/// row when the member is absent or already there); returns the batch as [`decode`] reads
-/// it. Both CTEs read the member's state before the update.
-const MOVE: &str = "WITH old AS (
-        SELECT state FROM __SCHEMA__.batch_members WHERE bid = $1 AND member = $2),
+/// Moves members `$2` of batch `$1` to states `$3` (pairwise; a member absent or already
+/// there is passed over, one named twice moves once) and the batch's counts by the moves
+/// made; no row when nothing moved. Returns the batch's counts, seal and fired times
+/// ([`decode_state`]). The update of a member re-checks the state it was read in, so a
+/// concurrent move of it is never counted twice.
+const MOVE: &str = "WITH input AS (
+        SELECT DISTINCT ON (member) member, state
+        FROM unnest($2::text[], $3::text[]) AS i(member, state)),
+    old AS (
+        SELECT m.member, m.state AS was, i.state AS goes
+        FROM __SCHEMA__.batch_members AS m JOIN input AS i ON i.member = m.member
+        WHERE m.bid = $1 AND m.state <> i.state),
     moved AS (
-        UPDATE __SCHEMA__.batch_members SET state = $3
-        WHERE bid = $1 AND member = $2 AND state <> $3 RETURNING 1)
-    UPDATE __SCHEMA__.batches SET
-        pending = pending - (o.state = 'pending')::int + ($3 = 'pending')::int,
-        succeeded = succeeded - (o.state = 'succeeded')::int + ($3 = 'succeeded')::int,
-        failed = failed - (o.state = 'failed')::int + ($3 = 'failed')::int,
-        dead = dead - (o.state = 'dead')::int + ($3 = 'dead')::int
-    FROM old AS o
-    WHERE bid = $1 AND EXISTS (SELECT 1 FROM moved)
-    RETURNING info, sealed, pending, succeeded, failed, dead, complete_at, success_at,
-        death_at";
+        UPDATE __SCHEMA__.batch_members AS m SET state = o.goes FROM old AS o
+        WHERE m.bid = $1 AND m.member = o.member AND m.state = o.was
+        RETURNING o.was, o.goes),
+    delta AS (
+        SELECT count(*) AS n,
+            count(*) FILTER (WHERE goes = 'pending') - count(*) FILTER (WHERE was = 'pending') AS pending,
+            count(*) FILTER (WHERE goes = 'succeeded') - count(*) FILTER (WHERE was = 'succeeded') AS succeeded,
+            count(*) FILTER (WHERE goes = 'failed') - count(*) FILTER (WHERE was = 'failed') AS failed,
+            count(*) FILTER (WHERE goes = 'dead') - count(*) FILTER (WHERE was = 'dead') AS dead
+        FROM moved)
+    UPDATE __SCHEMA__.batches AS b SET
+        pending = b.pending + d.pending,
+        succeeded = b.succeeded + d.succeeded,
+        failed = b.failed + d.failed,
+        dead = b.dead + d.dead
+    FROM delta AS d
+    WHERE b.bid = $1 AND d.n > 0
+    RETURNING b.sealed, b.pending, b.succeeded, b.failed, b.dead, b.complete_at,
+        b.success_at, b.death_at";
 
 fn missing(bid: &str) -> BackendError {
     BackendError::Conflict(format!(

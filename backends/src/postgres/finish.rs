@@ -60,18 +60,15 @@ pub(super) async fn job_finish(
                 .await
                 .or_backend(&inner.cx)?;
         }
-        for (item, ok) in p.items.iter().zip(&applied) {
-            if *ok && members && super::batch::is_member(&item.job) {
-                queued |= super::batch::settle(
-                    inner,
-                    &mut tx,
-                    &item.job,
-                    &item.outcome,
-                    item.failed,
-                    p.now,
-                )
-                .await?;
-            }
+        if members {
+            let settled: Vec<_> = p
+                .items
+                .iter()
+                .zip(&applied)
+                .filter(|(_, ok)| **ok)
+                .map(|(i, _)| (&i.job, &i.outcome, i.failed))
+                .collect();
+            queued = super::batch::settle(inner, &mut tx, &settled, p.now).await?;
         }
         tx.commit().await.or_backend(&inner.cx)?;
         applied

@@ -170,7 +170,7 @@ async fn bury(inner: &Inner, doomed: &[Doomed], p: &RescueParams) -> Result<u64,
         if moved > 0 && super::batch::is_member(&job) {
             // A batch member dies in this transaction (`batch.rs`).
             let dead = jobs::backend::FinishOutcome::Dead;
-            super::batch::settle(inner, &mut tx, &job, &dead, true, p.now).await?;
+            super::batch::settle(inner, &mut tx, &[(&job, &dead, true)], p.now).await?;
         }
         buried += moved;
         tracing::error!(jid = %d.jid, process = %d.process, rescues = d.rescues, "lease expired again; the job is taken for what killed its processes and moved to the dead set");

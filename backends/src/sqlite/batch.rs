@@ -3,7 +3,8 @@
 //!
 //! 1. [`settle`] runs inside `finish.rs`'s transaction for every applied item whose job
 //!    carries a batch id: the member's row changes state, the counts change by that move
-//!    only, and due callbacks are claimed (their `*_at` set) and inserted as jobs there too.
+//!    only (three statements), and only when a callback is due are they claimed (their
+//!    `*_at` set) and inserted as jobs there too, by the walk.
 //! 2. [`BatchStore`] creates, grows, seals, reads, lists and cleans up batches, each in one write
 //!    transaction (or one read snapshot).
 
@@ -37,6 +38,12 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<Loaded, BackendError> {
         .map_err(|e| BackendError::Decode(e.to_string()))?;
     let info: BatchInfo =
         serde_json::from_str(&info).map_err(|e| BackendError::Decode(format!("batch: {e}")))?;
+    let (counts, sealed, fired) = decode_state(row);
+    Ok(Loaded::new(info, sealed, fired, counts))
+}
+
+/// A batch row's counts, seal and fired times (no `info`: the settle reads only these).
+fn decode_state(row: &sqlx::sqlite::SqliteRow) -> (Counts, bool, Fired) {
     let get = |c: &str| -> i64 { row.try_get(c).unwrap_or(0) };
     let at = |c: &str| -> Option<f64> { row.try_get(c).ok().flatten() };
     let mut counts = Counts::default();
@@ -48,7 +55,7 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<Loaded, BackendError> {
     fired.complete = at("complete_at");
     fired.success = at("success_at");
     fired.death = at("death_at");
-    Ok(Loaded::new(info, get("sealed") != 0, fired, counts))
+    (counts, get("sealed") != 0, fired)
 }
 
 const LOAD: &str = "SELECT info, sealed, pending, succeeded, failed, dead, complete_at,
@@ -131,25 +138,124 @@ async fn insert_jobs(
     push::insert(db, conn, sql, &rows).await
 }
 
-/// Moves the batch member of a settled `job` (if it has a batch) by its outcome, inside the
-/// settle's transaction on `conn`; returns whether a callback was enqueued.
+/// Moves the batch members among settled `jobs` (each with its outcome and whether it
+/// failed; jobs of no batch are passed over) inside the settle's write transaction on
+/// `conn`, in a fixed number of statements however many there are: one reads their states,
+/// one writes the members that move, and one per batch changes its counts by those moves
+/// only. Only when that makes a callback due does the walk run (it reads the batch's
+/// `info`). Returns whether a callback was enqueued.
 pub(super) async fn settle(
     db: &Db,
     conn: &mut SqliteConnection,
-    job: &JobEnvelope,
-    outcome: &FinishOutcome,
-    failed: bool,
+    jobs: &[(&JobEnvelope, &FinishOutcome, bool)],
     now: DateTime<Utc>,
 ) -> Result<bool, BackendError> {
-    let Some(bid) = job.extra.get(BATCH_FIELD).and_then(|b| b.as_str()) else {
+    let wanted: Vec<(&str, &str, MemberState)> = jobs
+        .iter()
+        .filter_map(|(job, outcome, failed)| {
+            let bid = job.extra.get(BATCH_FIELD)?.as_str()?;
+            Some((bid, job.jid.as_str(), MemberState::after(outcome, *failed)?))
+        })
+        .collect();
+    if wanted.is_empty() {
         return Ok(false);
-    };
-    let Some(to) = MemberState::after(outcome, failed) else {
+    }
+    let keys: Vec<[&str; 2]> = wanted.iter().map(|(b, m, _)| [*b, *m]).collect();
+    let rows = sqlx::query(READ_STATES)
+        .bind(encode(&keys)?)
+        .fetch_all(&mut *conn)
+        .await
+        .or_backend(&db.cx)?;
+    let mut was: std::collections::HashMap<(String, String), MemberState> = rows
+        .iter()
+        .filter_map(|r| {
+            let state: String = r.try_get("state").ok()?;
+            Some((
+                (r.try_get("bid").ok()?, r.try_get("member").ok()?),
+                MemberState::parse(&state)?,
+            ))
+        })
+        .collect();
+    // A member named twice moves once, by its first mention.
+    let mut moves: Vec<[&str; 3]> = Vec::new();
+    // Per batch, the members gained and lost by each state.
+    let mut deltas: std::collections::BTreeMap<&str, (Counts, Counts)> =
+        std::collections::BTreeMap::new();
+    for (bid, member, to) in &wanted {
+        let Some(from) = was.remove(&((*bid).to_owned(), (*member).to_owned())) else {
+            continue;
+        };
+        if from == *to {
+            continue;
+        }
+        moves.push([bid, member, to.as_str()]);
+        let (gained, lost) = deltas.entry(bid).or_default();
+        *gained.of(*to) += 1;
+        *lost.of(from) += 1;
+    }
+    if moves.is_empty() {
         return Ok(false);
-    };
-    let mut tx = Tx { db, conn, now };
-    walk(&mut tx, bid, Some((job.jid.clone(), to)), false, now).await
+    }
+    sqlx::query(WRITE_STATES)
+        .bind(encode(&moves)?)
+        .execute(&mut *conn)
+        .await
+        .or_backend(&db.cx)?;
+    let mut queued = false;
+    for (bid, (gained, lost)) in deltas {
+        let delta = |g: u64, l: u64| g as i64 - l as i64;
+        let row = sqlx::query(MOVE_COUNTS)
+            .bind(bid)
+            .bind(delta(gained.pending, lost.pending))
+            .bind(delta(gained.succeeded, lost.succeeded))
+            .bind(delta(gained.failed, lost.failed))
+            .bind(delta(gained.dead, lost.dead))
+            .fetch_optional(&mut *conn)
+            .await
+            .or_backend(&db.cx)?;
+        let Some(row) = row else {
+            continue;
+        };
+        let (c, sealed, fired) = decode_state(&row);
+        let p = jobs::batch::plan(c, sealed, fired);
+        if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
+            continue;
+        }
+        let mut tx = Tx {
+            db,
+            conn: &mut *conn,
+            now,
+        };
+        queued |= walk(&mut tx, bid, None, false, now).await?;
+    }
+    Ok(queued)
 }
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<String, BackendError> {
+    serde_json::to_string(v).map_err(|e| BackendError::Decode(format!("batch members: {e}")))
+}
+
+/// The states of the members `?1` names (a JSON array of `[bid, member]`); an absent one
+/// has no row.
+const READ_STATES: &str = "SELECT m.bid, m.member, m.state
+    FROM json_each(?1) AS j
+    JOIN batch_members AS m
+      ON m.bid = json_extract(j.value, '$[0]') AND m.member = json_extract(j.value, '$[1]')";
+
+/// Writes the states `?1` gives (a JSON array of `[bid, member, state]`, each an existing
+/// member read in this transaction).
+const WRITE_STATES: &str = "INSERT INTO batch_members (bid, member, state)
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+    FROM json_each(?1) WHERE true
+    ON CONFLICT (bid, member) DO UPDATE SET state = excluded.state";
+
+/// Changes batch `?1`'s counts by `?2` to `?5` (pending, succeeded, failed, dead); returns
+/// its counts, seal and fired times ([`decode_state`]).
+const MOVE_COUNTS: &str = "UPDATE batches SET
+        pending = pending + ?2, succeeded = succeeded + ?3, failed = failed + ?4,
+        dead = dead + ?5
+    WHERE bid = ?1
+    RETURNING sealed, pending, succeeded, failed, dead, complete_at, success_at, death_at";
 
 /// Whether a settle of `job` touches a batch (and so needs the write transaction).
 pub(super) fn is_member(job: &JobEnvelope) -> bool {

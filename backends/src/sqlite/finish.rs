@@ -81,9 +81,9 @@ pub(super) async fn job_finish(
         .items
         .iter()
         .any(|i| i.job.extra.contains_key(CONCURRENCY_FIELD));
-    let report = apply(db, std::slice::from_ref(&p), items).await?;
-    let member = p.items.iter().any(|i| super::batch::is_member(&i.job));
-    if (limited || member) && report.lost.len() < p.items.len() {
+    let (report, queued) = apply(db, std::slice::from_ref(&p), items).await?;
+    // A batch member's settle may have enqueued a callback: told the same way.
+    if (limited && report.lost.len() < p.items.len()) || queued {
         db.wake_reservers();
     }
     Ok(report)
@@ -110,12 +110,13 @@ struct Item {
 }
 
 /// Applies the planned `items` of `callers` (their params, by index) in one write and
-/// reports, per caller, the items whose lease was lost and the dead jobs trimmed.
+/// reports, per caller, the items whose lease was lost and the dead jobs trimmed, and
+/// whether a batch callback was enqueued.
 async fn apply(
     db: &Db,
     callers: &[FinishParams],
     items: Vec<Item>,
-) -> Result<FinishReport, BackendError> {
+) -> Result<(FinishReport, bool), BackendError> {
     // A row named twice is attempted once, by its first item; the others are lost.
     let mut named = HashSet::new();
     let attempted: Vec<bool> = items
@@ -134,6 +135,7 @@ async fn apply(
         *a && f.result.is_some() && matches!(f.outcome, FinishOutcome::Completed)
     });
     let mut trimmed = vec![0; callers.len()];
+    let mut queued = false;
     let applied = if !moving && !recording {
         // Removals only: one statement, its own transaction.
         let mut conn = db.exec().await?;
@@ -142,7 +144,14 @@ async fn apply(
         applied
     } else {
         let mut tx = db.write().await?;
-        let applied = run(db, &mut tx, callers, &items, &attempted, &mut trimmed).await?;
+        let applied = run(
+            db,
+            &mut tx,
+            (callers, &items, &attempted),
+            &mut trimmed,
+            &mut queued,
+        )
+        .await?;
         let kept: Vec<_> = items
             .iter()
             .zip(&applied)
@@ -170,7 +179,7 @@ async fn apply(
         }
     }
     report.dead_trimmed = trimmed.iter().sum();
-    Ok(report)
+    Ok((report, queued))
 }
 
 /// Encodes a caller's items before the write lock is taken.
@@ -264,10 +273,9 @@ async fn remove(
 async fn run(
     db: &Db,
     tx: &mut Tx<'_>,
-    callers: &[FinishParams],
-    items: &[Item],
-    attempted: &[bool],
+    (callers, items, attempted): (&[FinishParams], &[Item], &[bool]),
     trimmed: &mut [u64],
+    queued: &mut bool,
 ) -> Result<Vec<bool>, BackendError> {
     let mut applied = remove(db, tx, callers, items, attempted).await?;
     let moving = items
@@ -343,12 +351,17 @@ async fn run(
         moves::count(db, tx, now, processed, failed, 0).await?;
     }
     moves::count_expired(db, tx, expired).await?;
-    for (item, ok) in items.iter().zip(&applied) {
-        let p = &callers[item.caller];
-        let f = &p.items[item.index];
-        if *ok && super::batch::is_member(&f.job) {
-            super::batch::settle(db, tx, &f.job, &f.outcome, f.failed, p.now).await?;
-        }
+    // The batch members settled here move in their batches, in a few statements.
+    let members: Vec<_> = items
+        .iter()
+        .zip(&applied)
+        .filter(|(_, ok)| **ok)
+        .map(|(item, _)| &callers[item.caller].items[item.index])
+        .filter(|f| super::batch::is_member(&f.job))
+        .map(|f| (&f.job, &f.outcome, f.failed))
+        .collect();
+    if let Some(p) = callers.first() {
+        *queued |= super::batch::settle(db, tx, &members, p.now).await?;
     }
     Ok(applied)
 }

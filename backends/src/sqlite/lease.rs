@@ -149,7 +149,7 @@ async fn bury(
     if done.rows_affected() > 0 && super::batch::is_member(&job) {
         // A batch member dies in this transaction (`batch.rs`).
         let dead = jobs::backend::FinishOutcome::Dead;
-        super::batch::settle(db, tx, &job, &dead, true, p.now).await?;
+        super::batch::settle(db, tx, &[(&job, &dead, true)], p.now).await?;
     }
     Ok(done.rows_affected() > 0)
 }
