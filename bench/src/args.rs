@@ -68,6 +68,8 @@ pub struct Options {
     pub every: Duration,
     /// flow: the phases to run after `plain` (empty: all of them).
     pub phases: Vec<String>,
+    /// flow: how many times plain and the phases run, alternating; the medians are reported.
+    pub rounds: u32,
 }
 
 /// The usage lines `--help` and every usage error begin with.
@@ -150,6 +152,11 @@ struct Cli {
     /// flow: the phases run after plain, comma-separated [default: unique,priority,limited,hot,hot+10,batch]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     phases: Vec<String>,
+    /// flow: run plain and the phases this many times, alternating, and report each phase's
+    /// median ratio to the plain run of its own round (one run is at the mercy of the
+    /// machine's noise)
+    #[arg(long, value_name = "N", value_parser = whole, default_value = "1")]
+    rounds: u64,
 }
 
 /// A whole number, with `_` or `,` allowed between digits (`10_000`, `10,000`).
@@ -233,6 +240,7 @@ impl Options {
             duration: Duration::from_secs(cli.duration),
             every: Duration::from_secs(cli.every.max(1)),
             phases: cli.phases.iter().map(|p| p.trim().to_owned()).collect(),
+            rounds: u32::try_from(cli.rounds.clamp(1, 100)).unwrap_or(1),
         };
         if o.concurrency == 0 || o.processes == 0 || o.batch == 0 {
             bail!("--concurrency, --processes and --batch must be at least 1");

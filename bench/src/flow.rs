@@ -175,13 +175,20 @@ async fn perform_with(
 pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
     let client = Client::new(backend.clone());
     let mut plain = (0.0, 0.0);
+    // Per phase, each round's ratios to that round's plain run.
+    let ratios: std::cell::RefCell<Vec<(Phase, f64, Option<f64>)>> = Default::default();
+    let round = std::cell::Cell::new(0u32);
     let row = |phase: Phase, enqueue: f64, process: Option<f64>, plain: (f64, f64)| {
+        ratios
+            .borrow_mut()
+            .push((phase, enqueue / plain.0, process.map(|p| p / plain.1)));
         println!(
             "flow-row {}",
             serde_json::json!({
                 "phase": phase.name(),
                 "backend": store.kind,
                 "jobs": o.jobs,
+                "round": round.get(),
                 "enqueue_per_s": round3(enqueue),
                 "process_per_s": process.map(round3),
                 "enqueue_vs_plain": round3(enqueue / plain.0),
@@ -207,7 +214,16 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
     let chosen = all
         .into_iter()
         .filter(|p| o.phases.is_empty() || o.phases.iter().any(|n| n == p.name()));
-    for phase in std::iter::once(Phase::Plain).chain(chosen) {
+    let chosen: Vec<Phase> = chosen.collect();
+    let mut plan = Vec::new();
+    for _ in 0..o.rounds {
+        plan.push(Phase::Plain);
+        plan.extend(chosen.iter().copied());
+    }
+    for phase in plan {
+        if phase == Phase::Plain {
+            round.set(round.get() + 1);
+        }
         let (secs, stored) = enqueue(&client, o, phase).await?;
         if matches!(phase, Phase::Hot | Phase::HotSpare) {
             // Timed until the plain jobs are done; the hot ones drain behind them.
@@ -252,8 +268,45 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
         }
         row(phase, enqueue_rate, Some(process), plain);
     }
+    if o.rounds > 1 {
+        medians(&ratios.borrow(), store.kind, o.rounds);
+    }
     let mut r = crate::scenarios::report(o, store, o.jobs);
     r.enqueue_per_s = Some(round3(plain.0));
     r.process_per_s = Some(round3(plain.1));
     Ok(r)
+}
+
+/// Prints, per phase, the median of its rounds' ratios to plain (`flow-median` lines).
+fn medians(ratios: &[(Phase, f64, Option<f64>)], backend: &str, rounds: u32) {
+    fn median(mut v: Vec<f64>) -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
+    let mut seen: Vec<Phase> = Vec::new();
+    for (phase, _, _) in ratios {
+        if *phase == Phase::Plain || seen.contains(phase) {
+            continue;
+        }
+        seen.push(*phase);
+        let of = |p: &Phase| p == phase;
+        let enqueue = median(ratios.iter().filter(|r| of(&r.0)).map(|r| r.1).collect());
+        let process = median(
+            ratios
+                .iter()
+                .filter(|r| of(&r.0))
+                .filter_map(|r| r.2)
+                .collect(),
+        );
+        println!(
+            "flow-median {}",
+            serde_json::json!({
+                "phase": phase.name(),
+                "backend": backend,
+                "rounds": rounds,
+                "enqueue_vs_plain": enqueue.map(round3),
+                "process_vs_plain": process.map(round3),
+            })
+        );
+    }
 }
