@@ -140,122 +140,87 @@ async fn insert_jobs(
 
 /// Moves the batch members among settled `jobs` (each with its outcome and whether it
 /// failed; jobs of no batch are passed over) inside the settle's write transaction on
-/// `conn`, in a fixed number of statements however many there are: one reads their states,
-/// one writes the members that move, and one per batch changes its counts by those moves
-/// only. Only when that makes a callback due does the walk run (it reads the batch's
-/// `info`). Returns whether a callback was enqueued.
+/// `conn`, in one call however many there are ([`MOVE`]: the counts change by the moves
+/// only, then the members move, then the batches are read back). Only when that makes a
+/// callback due does the walk run (it reads the batch's `info`). Returns whether a callback
+/// was enqueued.
 pub(super) async fn settle(
     db: &Db,
     conn: &mut SqliteConnection,
     jobs: &[(&JobEnvelope, &FinishOutcome, bool)],
     now: DateTime<Utc>,
 ) -> Result<bool, BackendError> {
-    let wanted: Vec<(&str, &str, MemberState)> = jobs
+    // A member named twice moves once, by its first mention.
+    let mut named = std::collections::HashSet::new();
+    let moves: Vec<[&str; 3]> = jobs
         .iter()
         .filter_map(|(job, outcome, failed)| {
             let bid = job.extra.get(BATCH_FIELD)?.as_str()?;
-            Some((bid, job.jid.as_str(), MemberState::after(outcome, *failed)?))
+            let to = MemberState::after(outcome, *failed)?;
+            named
+                .insert((bid, job.jid.as_str()))
+                .then_some([bid, job.jid.as_str(), to.as_str()])
         })
         .collect();
-    if wanted.is_empty() {
-        return Ok(false);
-    }
-    let keys: Vec<[&str; 2]> = wanted.iter().map(|(b, m, _)| [*b, *m]).collect();
-    let rows = sqlx::query(READ_STATES)
-        .bind(encode(&keys)?)
-        .fetch_all(&mut *conn)
-        .await
-        .or_backend(&db.cx)?;
-    let mut was: std::collections::HashMap<(String, String), MemberState> = rows
-        .iter()
-        .filter_map(|r| {
-            let state: String = r.try_get("state").ok()?;
-            Some((
-                (r.try_get("bid").ok()?, r.try_get("member").ok()?),
-                MemberState::parse(&state)?,
-            ))
-        })
-        .collect();
-    // A member named twice moves once, by its first mention.
-    let mut moves: Vec<[&str; 3]> = Vec::new();
-    // Per batch, the members gained and lost by each state.
-    let mut deltas: std::collections::BTreeMap<&str, (Counts, Counts)> =
-        std::collections::BTreeMap::new();
-    for (bid, member, to) in &wanted {
-        let Some(from) = was.remove(&((*bid).to_owned(), (*member).to_owned())) else {
-            continue;
-        };
-        if from == *to {
-            continue;
-        }
-        moves.push([bid, member, to.as_str()]);
-        let (gained, lost) = deltas.entry(bid).or_default();
-        *gained.of(*to) += 1;
-        *lost.of(from) += 1;
-    }
     if moves.is_empty() {
         return Ok(false);
     }
-    sqlx::query(WRITE_STATES)
-        .bind(encode(&moves)?)
-        .execute(&mut *conn)
+    let encoded = serde_json::to_string(&moves)
+        .map_err(|e| BackendError::Decode(format!("batch members: {e}")))?;
+    let rows = sqlx::query(MOVE)
+        .bind(encoded)
+        .fetch_all(&mut *conn)
         .await
         .or_backend(&db.cx)?;
     let mut queued = false;
-    for (bid, (gained, lost)) in deltas {
-        let delta = |g: u64, l: u64| g as i64 - l as i64;
-        let row = sqlx::query(MOVE_COUNTS)
-            .bind(bid)
-            .bind(delta(gained.pending, lost.pending))
-            .bind(delta(gained.succeeded, lost.succeeded))
-            .bind(delta(gained.failed, lost.failed))
-            .bind(delta(gained.dead, lost.dead))
-            .fetch_optional(&mut *conn)
-            .await
-            .or_backend(&db.cx)?;
-        let Some(row) = row else {
-            continue;
-        };
+    for row in rows {
         let (c, sealed, fired) = decode_state(&row);
         let p = jobs::batch::plan(c, sealed, fired);
         if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
             continue;
         }
+        let bid: String = row.try_get("bid").or_backend(&db.cx)?;
         let mut tx = Tx {
             db,
             conn: &mut *conn,
             now,
         };
-        queued |= walk(&mut tx, bid, None, false, now).await?;
+        queued |= walk(&mut tx, &bid, None, false, now).await?;
     }
     Ok(queued)
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<String, BackendError> {
-    serde_json::to_string(v).map_err(|e| BackendError::Decode(format!("batch members: {e}")))
-}
-
-/// The states of the members `?1` names (a JSON array of `[bid, member]`); an absent one
-/// has no row.
-const READ_STATES: &str = "SELECT m.bid, m.member, m.state
+/// Moves members `?1` (a JSON array of `[bid, member, state]`, each named once): the
+/// counts of their batches change first, by the moves from the states they are in (an
+/// absent member or one already there changes nothing), then the members move, then the
+/// batches are returned in bid order ([`decode_state`], with `bid`). Three statements run
+/// by one call.
+const MOVE: &str = "
+    WITH m AS (
+        SELECT json_extract(j.value, '$[0]') AS bid, json_extract(j.value, '$[1]') AS member,
+            json_extract(j.value, '$[2]') AS goes
+        FROM json_each(?1) AS j)
+    UPDATE batches SET
+        pending = pending + (SELECT coalesce(sum((m.goes = 'pending') - (b.state = 'pending')), 0)
+            FROM m JOIN batch_members AS b ON b.bid = m.bid AND b.member = m.member
+            WHERE m.bid = batches.bid AND b.state <> m.goes),
+        succeeded = succeeded + (SELECT coalesce(sum((m.goes = 'succeeded') - (b.state = 'succeeded')), 0)
+            FROM m JOIN batch_members AS b ON b.bid = m.bid AND b.member = m.member
+            WHERE m.bid = batches.bid AND b.state <> m.goes),
+        failed = failed + (SELECT coalesce(sum((m.goes = 'failed') - (b.state = 'failed')), 0)
+            FROM m JOIN batch_members AS b ON b.bid = m.bid AND b.member = m.member
+            WHERE m.bid = batches.bid AND b.state <> m.goes),
+        dead = dead + (SELECT coalesce(sum((m.goes = 'dead') - (b.state = 'dead')), 0)
+            FROM m JOIN batch_members AS b ON b.bid = m.bid AND b.member = m.member
+            WHERE m.bid = batches.bid AND b.state <> m.goes)
+    WHERE bid IN (SELECT json_extract(value, '$[0]') FROM json_each(?1));
+    UPDATE batch_members AS b SET state = json_extract(j.value, '$[2]')
     FROM json_each(?1) AS j
-    JOIN batch_members AS m
-      ON m.bid = json_extract(j.value, '$[0]') AND m.member = json_extract(j.value, '$[1]')";
-
-/// Writes the states `?1` gives (a JSON array of `[bid, member, state]`, each an existing
-/// member read in this transaction).
-const WRITE_STATES: &str = "INSERT INTO batch_members (bid, member, state)
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(?1) WHERE true
-    ON CONFLICT (bid, member) DO UPDATE SET state = excluded.state";
-
-/// Changes batch `?1`'s counts by `?2` to `?5` (pending, succeeded, failed, dead); returns
-/// its counts, seal and fired times ([`decode_state`]).
-const MOVE_COUNTS: &str = "UPDATE batches SET
-        pending = pending + ?2, succeeded = succeeded + ?3, failed = failed + ?4,
-        dead = dead + ?5
-    WHERE bid = ?1
-    RETURNING sealed, pending, succeeded, failed, dead, complete_at, success_at, death_at";
+    WHERE b.bid = json_extract(j.value, '$[0]') AND b.member = json_extract(j.value, '$[1]')
+        AND b.state <> json_extract(j.value, '$[2]');
+    SELECT bid, sealed, pending, succeeded, failed, dead, complete_at, success_at, death_at
+    FROM batches WHERE bid IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))
+    ORDER BY bid";
 
 /// Whether a settle of `job` touches a batch (and so needs the write transaction).
 pub(super) fn is_member(job: &JobEnvelope) -> bool {

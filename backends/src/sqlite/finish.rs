@@ -283,7 +283,12 @@ async fn run(
         .zip(attempted)
         .filter(|(i, a)| **a && matches!(i.step, Step::Move { .. }))
         .count();
-    let mut pos = moves::next_positions(db, tx, moving).await?;
+    // No move, no positions: a settle of batch members or results only skips the write.
+    let mut pos = if moving > 0 {
+        moves::next_positions(db, tx, moving).await?
+    } else {
+        0
+    };
     let mut days: HashMap<chrono::NaiveDate, (u64, u64, chrono::DateTime<chrono::Utc>)> =
         HashMap::new();
     let mut killed = vec![false; callers.len()];
