@@ -288,6 +288,7 @@ macro_rules! conformance_suite {
             batch_flow {
                 running_members_add_members,
                 concurrent_settles_fire_each_callback_once,
+                one_settle_of_many_members_moves_each_once,
                 a_dependant_runs_after_its_parents,
                 a_dependant_reads_its_parents_results,
             }

@@ -47,6 +47,7 @@ fn factory() -> Factory {
         "batch::listed_newest_first_and_expired_ones_cleaned_up",
         "batch_flow::running_members_add_members",
         "batch_flow::concurrent_settles_fire_each_callback_once",
+        "batch_flow::one_settle_of_many_members_moves_each_once",
         "batch_flow::a_dependant_runs_after_its_parents",
         "batch_flow::a_dependant_reads_its_parents_results",
     ] {

@@ -16,6 +16,7 @@ use jobs::{Registry, Worker};
 use super::batch::{callbacks, ev, info, members, status, store, CB, Q};
 use crate::support::*;
 use crate::{CaseError, CaseResult};
+use jobs::batch::BATCH_FIELD;
 
 /// Adds two members from inside its run (on its first attempt), then ends.
 #[jobs::job(name = "ConformanceBatchFan", queue = "conformance-batch-w")]
@@ -242,6 +243,82 @@ pub async fn concurrent_settles_fire_each_callback_once(b: Subject) -> CaseResul
     );
     let st = status(&b, "b-cc").await?;
     assert_eq!((st.counts.pending, st.counts.succeeded), (0, N as u64));
+    Ok(())
+}
+
+/// One settle call carrying members of two batches with mixed outcomes moves each member
+/// once and each batch by its own members only: `complete` fires for both, `death` for the
+/// one with a dead member, `success` for neither; the same call again (stale leases)
+/// applies nothing, moves nothing and fires nothing.
+pub async fn one_settle_of_many_members_moves_each_once(b: Subject) -> CaseResult {
+    let s = store(&b)?;
+    for (bid, n) in [("b-m1", 3), ("b-m2", 2)] {
+        s.batch_create(
+            BatchCreateParams::new(info(bid), t0())
+                .jobs(members(bid, n))
+                .sealed(true),
+        )
+        .await?;
+    }
+    let got = reserve(&b, &[Q], 10, P1, at(1)).await?;
+    assert_eq!(got.len(), 5);
+    let of = |r: &jobs::backend::Reserved| {
+        (
+            r.job.extra[BATCH_FIELD].as_str().unwrap_or("").to_owned(),
+            r.job.args[0].as_i64().unwrap_or(-1),
+        )
+    };
+    let items: Vec<_> = got
+        .iter()
+        .map(|r| {
+            let (outcome, failed) = match of(r) {
+                (bid, 2) if bid == "b-m1" => (FinishOutcome::Retry { at: at(100) }, true),
+                (bid, 1) if bid == "b-m2" => (FinishOutcome::Dead, true),
+                _ => (FinishOutcome::Completed, false),
+            };
+            item(r, r.job.clone(), outcome, failed)
+        })
+        .collect();
+    let rep = finish_all(
+        &b,
+        items.clone(),
+        jobs::backend::DeadLimits::default(),
+        at(2),
+    )
+    .await?;
+    assert!(rep.lost.is_empty(), "{:?}", rep.lost);
+    let (one, two) = (status(&b, "b-m1").await?, status(&b, "b-m2").await?);
+    assert_eq!(
+        (
+            one.counts.pending,
+            one.counts.succeeded,
+            one.counts.failed,
+            one.counts.dead
+        ),
+        (0, 2, 1, 0)
+    );
+    assert_eq!(
+        (
+            two.counts.pending,
+            two.counts.succeeded,
+            two.counts.failed,
+            two.counts.dead
+        ),
+        (0, 1, 0, 1)
+    );
+    assert_eq!(
+        callbacks(&b, 3).await?,
+        ev(&[
+            ("complete", "b-m1"),
+            ("complete", "b-m2"),
+            ("death", "b-m2")
+        ])
+    );
+    let again = finish_all(&b, items, jobs::backend::DeadLimits::default(), at(4)).await?;
+    assert_eq!(again.lost.len(), 5, "every lease was spent");
+    let one = status(&b, "b-m1").await?;
+    assert_eq!((one.counts.succeeded, one.counts.failed), (2, 1));
+    assert!(callbacks(&b, 5).await?.is_empty());
     Ok(())
 }
 
