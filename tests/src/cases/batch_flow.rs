@@ -48,6 +48,50 @@ async fn conformance_batch_done(ctx: JobContext) -> Result<(), jobs::batch::Batc
     Ok(())
 }
 
+/// A worker of this file's jobs on their queues, with its client, on a manual clock at t0.
+struct Running {
+    client: Client,
+    handle: jobs::worker::WorkerHandle,
+    task: tokio::task::JoinHandle<Result<(), jobs::worker::WorkerError>>,
+}
+
+impl Running {
+    fn start(b: &Subject, jobs: Vec<jobs::registry::JobRegistration>) -> Running {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let backend: Arc<dyn Backend> = b.clone();
+        let client = Client::builder(backend.clone())
+            .clock(clock.clone())
+            .build();
+        let mut registry = Registry::new();
+        for reg in jobs {
+            registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let worker = Worker::builder(backend)
+            .registry(registry)
+            .queues(["conformance-batch-w", CB])
+            .clock(clock)
+            .client(client.clone())
+            .handle_signals(false)
+            .fetch_wait(Duration::from_millis(50))
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .unwrap_or_else(|e| panic!("worker: {e}"));
+        Running {
+            handle: worker.handle(),
+            task: tokio::spawn(worker.run()),
+            client,
+        }
+    }
+
+    async fn stop(self) {
+        self.handle.stop();
+        self.task
+            .await
+            .unwrap_or_else(|e| panic!("worker task: {e}"))
+            .unwrap_or_else(|e| panic!("worker: {e}"));
+    }
+}
+
 /// A workflow's parent: returns `n * n`, kept one hour.
 #[jobs::job(
     name = "ConformanceFlowSquare",
@@ -80,18 +124,14 @@ async fn conformance_flow_gather(
 /// naming it.
 pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
     store(&b)?;
-    let clock = Arc::new(ManualClock::new(t0()));
-    let backend: Arc<dyn Backend> = b.clone();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
-    let mut registry = Registry::new();
-    for reg in [
-        jobs::registry::JobRegistration::of::<ConformanceFlowSquare>(),
-        jobs::registry::JobRegistration::of::<ConformanceFlowGather>(),
-    ] {
-        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
-    }
+    let w = Running::start(
+        &b,
+        vec![
+            jobs::registry::JobRegistration::of::<ConformanceFlowSquare>(),
+            jobs::registry::JobRegistration::of::<ConformanceFlowGather>(),
+        ],
+    );
+    let client = w.client.clone();
     let opts = jobs::EnqueueOptions::default();
     let square = |n| {
         client
@@ -108,18 +148,6 @@ pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
         .then(&client, child)
         .await
         .unwrap_or_else(|e| panic!("after: {e}"));
-    let worker = Worker::builder(backend)
-        .registry(registry)
-        .queues(["conformance-batch-w", CB])
-        .clock(clock)
-        .client(client.clone())
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(50))
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
     // The dependant is unknown (its result "missing") until the last parent's settle
     // enqueues it: poll until it is known, then wait for its result.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -134,10 +162,7 @@ pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
         .wait_result(&child_jid, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("the dependant's result: {e}"));
-    handle.stop();
-    task.await
-        .unwrap_or_else(|e| panic!("worker task: {e}"))
-        .unwrap_or_else(|e| panic!("worker: {e}"));
+    w.stop().await;
     assert_eq!(got, (parent_jids.clone(), vec![16, 9]));
     match client.result::<String>(&parent_jids[0]).await {
         Err(jobs::ResultError::Mismatch { type_name, .. }) => assert!(type_name.contains("String")),
@@ -151,37 +176,20 @@ pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
 /// all 7 members.
 pub async fn running_members_add_members(b: Subject) -> CaseResult {
     store(&b)?;
-    let clock = Arc::new(ManualClock::new(t0()));
-    let backend: Arc<dyn Backend> = b.clone();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
-    let mut registry = Registry::new();
-    for reg in [
-        jobs::registry::JobRegistration::of::<ConformanceBatchFan>(),
-        jobs::registry::JobRegistration::of::<ConformanceBatchDone>(),
-    ] {
-        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
-    }
+    let w = Running::start(
+        &b,
+        vec![
+            jobs::registry::JobRegistration::of::<ConformanceBatchFan>(),
+            jobs::registry::JobRegistration::of::<ConformanceBatchDone>(),
+        ],
+    );
     let batch = jobs::batch::Batch::new()
         .description("fan out")
         .on_success(ConformanceBatchDone::new())
         .on_complete(ConformanceBatchDone::new())
-        .run(&client, [ConformanceBatchFan::new(2)])
+        .run(&w.client, [ConformanceBatchFan::new(2)])
         .await
         .unwrap_or_else(|e| panic!("batch: {e}"));
-    let worker = Worker::builder(backend)
-        .registry(registry)
-        .queues(["conformance-batch-w"])
-        .clock(clock.clone())
-        .client(client.clone())
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(50))
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
     let deadline = Instant::now() + Duration::from_secs(30);
     let st = loop {
         let st = status(&b, batch.bid()).await?;
@@ -192,10 +200,7 @@ pub async fn running_members_add_members(b: Subject) -> CaseResult {
         assert!(Instant::now() < deadline, "timed out: {st:?} {stats:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    handle.stop();
-    task.await
-        .unwrap_or_else(|e| panic!("worker task: {e}"))
-        .unwrap_or_else(|e| panic!("worker: {e}"));
+    w.stop().await;
     assert_eq!((st.total(), st.counts.succeeded), (7, 7));
     assert_eq!(
         b.stats().await?.processed,
