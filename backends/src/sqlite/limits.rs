@@ -57,10 +57,12 @@ pub(super) async fn rate_acquire(
     db: &Db,
     p: RateAcquireParams,
 ) -> Result<RateDecision, BackendError> {
-    let now = micros(p.clock.host_time(p.now));
     let per = duration_micros(p.per).max(1);
     let limit = i64::from(p.limit.max(1));
     let mut tx = db.write().await?;
+    // Read under the write lock: a time read before waiting for it would stamp this start
+    // earlier than starts granted while it waited, and the window would let a burst through.
+    let now = micros(p.clock.host_time(p.now));
     sqlx::query(SWEEP)
         .bind(now)
         .execute(&mut *tx)
