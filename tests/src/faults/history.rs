@@ -434,8 +434,25 @@ impl History {
     }
 
     /// Whether `jid` started in a process other than `pid` at or after `since_ms`, or was
-    /// settled at or after it: the job is running again or done.
+    /// settled after its last start in `pid`: the job is running again or done. (A job seen
+    /// running in `pid` may end and be settled there just before the fault lands: that run
+    /// is done, and nothing will run it again.)
     pub fn moved_on(&self, jid: &str, pid: u32, since_ms: u64) -> bool {
+        let started_here = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Start {
+                    jid: j,
+                    pid: p,
+                    at_ms,
+                    ..
+                } if j == jid && *p == pid => Some(*at_ms),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(since_ms)
+            .min(since_ms);
         self.events.iter().any(|e| match e {
             Event::Start {
                 jid: j,
@@ -443,7 +460,7 @@ impl History {
                 at_ms,
                 ..
             } => j == jid && *p != pid && *at_ms >= since_ms,
-            Event::Settled { jid: j, at_ms, .. } => j == jid && *at_ms >= since_ms,
+            Event::Settled { jid: j, at_ms, .. } => j == jid && *at_ms >= started_here,
             _ => false,
         })
     }
