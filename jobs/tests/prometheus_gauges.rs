@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::Oops;
 use jobs::prelude::*;
 use jobs::telemetry::QueueSampler;
-use prom::{assert_series, free_port, get, handle, value};
+use prom::{assert_series, free_port, get, handle, shared_gauges, value};
 
 #[jobs::job(queue = "p_wait")]
 async fn prom_waiting() -> Result<(), Oops> {
@@ -27,6 +27,7 @@ async fn prom_http() -> Result<(), Oops> {
 
 #[tokio::test]
 async fn the_sampler_reports_queue_and_set_sizes_latency_and_processes() {
+    let _gauges = shared_gauges().await;
     let scrape_handle = handle();
     let backend = common::backend();
     let clock = common::clock();
@@ -115,6 +116,7 @@ async fn the_sampler_reads_the_store_once_per_jittered_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_serves_metrics_on_its_probe_listener_and_samples_its_queues() {
+    let _gauges = shared_gauges().await;
     let scrape_handle = handle();
     let backend = common::backend();
     let client = Client::new(backend.clone());

@@ -19,6 +19,14 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Held by a test while it writes gauges every test of the binary shares (the scheduled,
+/// retry and dead set sizes have no per-test label), so a sampler in one test cannot
+/// overwrite what another test is about to read.
+pub async fn shared_gauges() -> tokio::sync::MutexGuard<'static, ()> {
+    static GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    GATE.lock().await
+}
+
 /// The value of the series `name` whose labels are exactly `labels`, in the text `scrape`.
 pub fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
