@@ -1,11 +1,17 @@
-//! Batches on SQLite: a row per batch and a row per member (`0007_batches.sql`), moved in
-//! the settle's own write transaction by the shared [`walk`].
+//! Batches on SQLite: a row per batch and a row per member (`0009_batches.sql`,
+//! `0010_batch_member_trigger.sql`), moved by the settle that ends the member's job.
 //!
-//! 1. [`settle`] runs inside `finish.rs`'s transaction for every applied item whose job
-//!    carries a batch id: the member's row changes state, the counts change by that move
-//!    only (three statements), and only when a callback is due are they claimed (their
-//!    `*_at` set) and inserted as jobs there too, by the walk.
-//! 2. [`BatchStore`] creates, grows, seals, reads, lists and cleans up batches, each in one write
+//! 1. A member whose job is removed without a failure moves in the removal's statement, by
+//!    a trigger, which notes its batch in `batch_due` when a callback became due;
+//!    [`fire_due`] then walks the noted batches (the shared [`walk`]) and deletes their notes
+//!    in one write transaction, run by the same settle, or by the next promotion pass when
+//!    the settling process died first.
+//! 2. [`settle`] runs inside `finish.rs`'s transaction for every other applied item whose
+//!    job carries a batch id (a retry, a death, a failed discard, an expiry): the member's
+//!    row changes state, the counts change by that move only (three statements), and only
+//!    when a callback is due are they claimed (their `*_at` set) and inserted as jobs there
+//!    too, by the walk.
+//! 3. [`BatchStore`] creates, grows, seals, reads, lists and cleans up batches, each in one write
 //!    transaction (or one read snapshot).
 
 use async_trait::async_trait;
@@ -221,6 +227,39 @@ const MOVE: &str = "
     SELECT bid, sealed, pending, succeeded, failed, dead, complete_at, success_at, death_at
     FROM batches WHERE bid IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))
     ORDER BY bid";
+
+/// Fires the callbacks of the batches noted due by the member trigger
+/// (`0010_batch_member_trigger.sql`), in a write transaction of its own ([`fire_due_in`]).
+pub(super) async fn fire_due(db: &Db, now: DateTime<Utc>) -> Result<bool, BackendError> {
+    let mut tx = db.write().await?;
+    let queued = fire_due_in(db, &mut tx, now).await?;
+    db.commit(tx).await?;
+    Ok(queued)
+}
+
+/// Inside the write transaction on `conn`: deletes every note in `batch_due` and walks its
+/// batch, so the callbacks fire with the note's removal (and a batch walked twice fires
+/// nothing twice: its fired times are set). Returns whether a callback was enqueued.
+pub(super) async fn fire_due_in(
+    db: &Db,
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<bool, BackendError> {
+    let due: Vec<String> = sqlx::query_scalar("DELETE FROM batch_due RETURNING bid")
+        .fetch_all(&mut *conn)
+        .await
+        .or_backend(&db.cx)?;
+    let mut queued = false;
+    for bid in due {
+        let mut tx = Tx {
+            db,
+            conn: &mut *conn,
+            now,
+        };
+        queued |= walk(&mut tx, &bid, None, false, now).await?;
+    }
+    Ok(queued)
+}
 
 /// Whether a settle of `job` touches a batch (and so needs the write transaction).
 pub(super) fn is_member(job: &JobEnvelope) -> bool {

@@ -22,6 +22,10 @@
 //! 6. An item carrying a result (a job's return value) is settled in the transaction, and
 //!    its result written there for the items that applied (`results.rs`): a lost settle
 //!    stores none.
+//! 7. A batch member removed without a failure is moved in its batch by a trigger of the
+//!    removal, so it needs no transaction; every other member's settle takes the
+//!    transaction path (`batch.rs`). When the removal may have left a batch due, the call
+//!    fires its callbacks before it returns.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,15 +41,21 @@ use super::moves;
 
 /// Finishes the leased jobs named in `?1` (a JSON array of `[row id, nonce, failed, now]`)
 /// whose lease is still that nonce: each is marked `done`, which a trigger counts for the
-/// day of `now` and deletes. Returns the row ids finished. The `+` keeps the planner on
-/// the row ids rather than the partial index of running jobs.
+/// day of `now` and deletes, and another moves a batch member that did not fail in its
+/// batch (`0010_batch_member_trigger.sql`). Returns the row ids finished, each with whether
+/// its trigger may have noted its batch due: the batch was sealed with at most one member
+/// pending just before (a row's `RETURNING` is read before its own triggers run). The `+`
+/// keeps the planner on the row ids rather than the partial index of running jobs.
 pub(super) const REMOVE: &str =
     "UPDATE jobs SET state = 'done', run_at = f.now, finish_failed = f.failed
     FROM (SELECT value ->> 0 AS id, value ->> 1 AS nonce, value ->> 2 AS failed,
                  value ->> 3 AS now
           FROM json_each(?1)) AS f
     WHERE jobs.id = f.id AND +jobs.state = 'running' AND jobs.lease_token = f.nonce
-    RETURNING jobs.id";
+    RETURNING jobs.id, CASE WHEN jobs.batch_member IS NULL THEN 0 ELSE coalesce(
+        (SELECT b.sealed = 1 AND b.pending <= 1
+         FROM batch_members AS m JOIN batches AS b ON b.bid = m.bid
+         WHERE m.id = jobs.batch_member), 0) END";
 
 /// Moves leased job `?1` (lease nonce `?2`) to state `?3` at `?4`, position `?5`, storing
 /// the envelope `?8` (queue `?6`, class `?7`). The row keeps its jid: a finish settles a
@@ -123,10 +133,11 @@ async fn apply(
         .iter()
         .map(|i| i.row.as_ref().is_some_and(|(id, _)| named.insert(*id)))
         .collect();
-    // A batch member's settle moves its batch in the same transaction (`batch.rs`).
+    // A batch member's settle moves its batch in the same transaction (`batch.rs`), but for
+    // one that did not fail: its removal's trigger moves it.
     let moving = items.iter().zip(&attempted).any(|(i, a)| {
         *a && (matches!(i.step, Step::Move { .. } | Step::Expire)
-            || super::batch::is_member(&callers[i.caller].items[i.index].job))
+            || settles_in_batch(i, &callers[i.caller].items[i.index]))
     });
     // A result is stored in the settle's transaction, so an item carrying one takes the
     // transaction path (`results.rs`).
@@ -139,8 +150,14 @@ async fn apply(
     let applied = if !moving && !recording {
         // Removals only: one statement, its own transaction.
         let mut conn = db.exec().await?;
-        let applied = remove(db, &mut conn, callers, &items, &attempted).await?;
+        let (applied, due) = remove(db, &mut conn, callers, &items, &attempted).await?;
         conn.settle();
+        // A batch the removals left due fires its callbacks now (`batch.rs`).
+        if due {
+            if let Some(p) = callers.first() {
+                queued |= super::batch::fire_due(db, p.now).await?;
+            }
+        }
         applied
     } else {
         let mut tx = db.write().await?;
@@ -225,15 +242,22 @@ fn plan(caller: usize, p: &FinishParams) -> Result<Vec<Item>, BackendError> {
         .collect()
 }
 
-/// Finishes the attempted removals with one [`REMOVE`] (whose trigger counts and deletes
-/// them); returns, per item, whether it was applied.
+/// Whether `item` (of finish `f`) moves in its batch through the settle transaction: a
+/// member, unless its removal's trigger moves it (it is removed without a failure).
+fn settles_in_batch(item: &Item, f: &jobs::backend::Finish) -> bool {
+    super::batch::is_member(&f.job) && (f.failed || !matches!(item.step, Step::Remove))
+}
+
+/// Finishes the attempted removals with one [`REMOVE`] (whose triggers count and delete
+/// them, and move the members among them that did not fail in their batches); returns,
+/// per item, whether it was applied, and whether a batch may have been noted due.
 async fn remove(
     db: &Db,
     conn: &mut SqliteConnection,
     callers: &[FinishParams],
     items: &[Item],
     attempted: &[bool],
-) -> Result<Vec<bool>, BackendError> {
+) -> Result<(Vec<bool>, bool), BackendError> {
     let removals: Vec<(i64, &str, bool, i64)> = items
         .iter()
         .zip(attempted)
@@ -244,27 +268,33 @@ async fn remove(
             Some((*id, nonce.as_str(), p.items[i.index].failed, micros(p.now)))
         })
         .collect();
+    let mut due = false;
     let removed: HashSet<i64> = if removals.is_empty() {
         HashSet::new()
     } else {
         let list = serde_json::to_string(&removals)
             .map_err(|e| super::error::encode("lease tokens", e))?;
-        sqlx::query_scalar(REMOVE)
+        sqlx::query_as::<_, (i64, bool)>(REMOVE)
             .bind(list)
             .fetch_all(conn)
             .await
             .or_backend(&db.cx)?
             .into_iter()
+            .map(|(id, maybe_due)| {
+                due |= maybe_due;
+                id
+            })
             .collect()
     };
-    Ok(items
+    let applied = items
         .iter()
         .zip(attempted)
         .map(|(i, a)| {
             *a && matches!(i.step, Step::Remove)
                 && i.row.as_ref().is_some_and(|(id, _)| removed.contains(id))
         })
-        .collect())
+        .collect();
+    Ok((applied, due))
 }
 
 /// Applies every attempted item inside `tx`: removals as in [`remove`], moves one by one,
@@ -277,7 +307,7 @@ async fn run(
     trimmed: &mut [u64],
     queued: &mut bool,
 ) -> Result<Vec<bool>, BackendError> {
-    let mut applied = remove(db, tx, callers, items, attempted).await?;
+    let (mut applied, due) = remove(db, tx, callers, items, attempted).await?;
     let moving = items
         .iter()
         .zip(attempted)
@@ -356,17 +386,21 @@ async fn run(
         moves::count(db, tx, now, processed, failed, 0).await?;
     }
     moves::count_expired(db, tx, expired).await?;
-    // The batch members settled here move in their batches, in a few statements.
+    // The batch members settled here that no trigger moved move in their batches, in a
+    // few statements; then the batches the triggers left due fire.
     let members: Vec<_> = items
         .iter()
         .zip(&applied)
         .filter(|(_, ok)| **ok)
-        .map(|(item, _)| &callers[item.caller].items[item.index])
-        .filter(|f| super::batch::is_member(&f.job))
-        .map(|f| (&f.job, &f.outcome, f.failed))
+        .map(|(item, _)| (item, &callers[item.caller].items[item.index]))
+        .filter(|(item, f)| settles_in_batch(item, f))
+        .map(|(_, f)| (&f.job, &f.outcome, f.failed))
         .collect();
     if let Some(p) = callers.first() {
         *queued |= super::batch::settle(db, tx, &members, p.now).await?;
+        if due {
+            *queued |= super::batch::fire_due_in(db, tx, p.now).await?;
+        }
     }
     Ok(applied)
 }

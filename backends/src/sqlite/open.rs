@@ -22,14 +22,14 @@ use super::wake;
 use super::writer::Writer;
 
 /// One numbered migration, embedded in the crate.
-struct Migration {
+pub(super) struct Migration {
     version: i64,
     name: &'static str,
-    sql: &'static str,
+    pub(super) sql: &'static str,
 }
 
 /// Every migration, in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[Migration] = &[
+pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "0001_schema.sql",
@@ -74,6 +74,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "0009_batches.sql",
         sql: include_str!("../../sql/sqlite/0009_batches.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_batch_member_trigger.sql",
+        sql: include_str!("../../sql/sqlite/0010_batch_member_trigger.sql"),
     },
 ];
 

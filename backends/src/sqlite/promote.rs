@@ -4,7 +4,9 @@
 //!    due scheduled jobs (then retries, with the room left) to their queues' tails in one
 //!    write transaction, each behind the jobs of its priority (`moves::enqueue`); the write
 //!    lock makes each job move once across processes.
-//! 2. Each due payload is decoded: one that is not a job is buried there and then
+//! 2. A batch a member's settle noted due and left unfired (its process died in between)
+//!    fires here (`batch.rs`).
+//! 3. Each due payload is decoded: one that is not a job is buried there and then
 //!    (`poison.rs`), so no bad row can hold back the valid ones or come due again.
 
 use jobs::backend::{BackendError, PromoteParams};
@@ -36,14 +38,19 @@ pub(super) async fn scheduled_promote(db: &Db, p: PromoteParams) -> Result<u64, 
         return Ok(0);
     }
     let now = micros(p.now);
-    let any_due: bool = sqlx::query_scalar(
+    let (any_due, batch_due): (bool, bool) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'scheduled' AND run_at <= ?1)
-             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'retryable' AND run_at <= ?1)",
+             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'retryable' AND run_at <= ?1),
+            EXISTS (SELECT 1 FROM batch_due)",
     )
     .bind(now)
     .fetch_one(&db.readers)
     .await
     .or_backend(&db.cx)?;
+    // A batch noted due by a settle whose process died before it fired the callbacks.
+    if batch_due && super::batch::fire_due(db, p.now).await? {
+        db.wake_reservers();
+    }
     if !any_due {
         return Ok(0);
     }

@@ -9,7 +9,8 @@
 //!    priority, a lock or a concurrency limit go in with [`INSERT`], the statement of a
 //!    push before flow control; a batch with any goes in with [`INSERT_FLOW`], which also
 //!    fills those columns (the concurrency key and limit are read from the envelope here,
-//!    once, so the reserve never decodes a job to learn them).
+//!    once, so the reserve never decodes a job to learn them), as does a batch with a batch
+//!    member, whose row is linked to its member row (`batch.rs`).
 
 use chrono::{DateTime, Utc};
 use jobs::backend::{BackendError, PushParams, PushReport};
@@ -59,6 +60,8 @@ pub(super) struct Row {
     pub(super) lock: Option<Lock>,
     /// The concurrency key and limit of a job that has one.
     concurrency: Option<(String, u32)>,
+    /// The batch of a member job, whose member row the insert looks up.
+    bid: Option<String>,
 }
 
 /// A unique lock as its row stores it.
@@ -103,6 +106,11 @@ pub(super) fn prepare(
         });
         // A plain job answers from a map lookup; only a job with the field decodes it.
         let concurrency = job.concurrency().map(|c| (c.key, c.limit.max(1)));
+        let bid = job
+            .extra
+            .get(jobs::batch::BATCH_FIELD)
+            .and_then(|b| b.as_str())
+            .map(str::to_owned);
         let payload = encode_job(&job)?;
         rows.push(Row {
             concurrency,
@@ -114,6 +122,7 @@ pub(super) fn prepare(
             run_at,
             payload,
             lock,
+            bid,
         });
     }
     Ok(rows)
@@ -121,14 +130,15 @@ pub(super) fn prepare(
 
 /// The statement that stores `rows` and the JSON array it reads: [`INSERT`] for plain
 /// jobs, [`INSERT_FLOW`] when any has a priority or a concurrency limit, else
-/// [`INSERT_LOCKED`] when any has a lock.
+/// [`INSERT_LOCKED`] when any has a lock. A batch member goes in with [`INSERT_FLOW`], which
+/// stores its batch.
 pub(super) fn encode<'a>(
     rows: impl IntoIterator<Item = &'a Row> + Clone,
 ) -> Result<(&'static str, String), BackendError> {
     let flow = rows
         .clone()
         .into_iter()
-        .any(|r| r.priority != 0 || r.concurrency.is_some());
+        .any(|r| r.priority != 0 || r.concurrency.is_some() || r.bid.is_some());
     let locked = !flow && rows.clone().into_iter().any(|r| r.lock.is_some());
     if locked {
         let rows: Vec<_> = rows
@@ -170,6 +180,7 @@ pub(super) fn encode<'a>(
                     lock.map(|l| l.expires_at),
                     limit.map(|l| &l.0),
                     limit.map(|l| l.1),
+                    &r.bid,
                 )
             })
             .collect();
@@ -194,15 +205,19 @@ pub(super) const INSERT: &str = "INSERT INTO jobs (jid, queue, class, state, run
     FROM json_each(?1)";
 
 /// [`INSERT`] for rows that also carry `priority, unique_key, unique_until,
-/// unique_expires_at, concurrency_key, concurrency_limit` (the lock's three null for a job
-/// without a lock, the last two for a job without a concurrency limit).
+/// unique_expires_at, concurrency_key, concurrency_limit, bid` (the lock's three null for a
+/// job without a lock, the limit's two for a job without a concurrency limit, the batch for
+/// a job of none). A member's row is stored with its member row's id
+/// (`0010_batch_member_trigger.sql`), registered before it.
 pub(super) const INSERT_FLOW: &str =
     "INSERT INTO jobs (jid, queue, class, state, run_at, pos, payload,
                       priority, unique_key, unique_until, unique_expires_at,
-                      concurrency_key, concurrency_limit)
+                      concurrency_key, concurrency_limit, batch_member)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
            (SELECT s.value FROM sequences AS s WHERE s.name = 'pos') + key + 1, value ->> 5,
-           value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11
+           value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
+           CASE WHEN value ->> 12 IS NULL THEN NULL ELSE (SELECT m.id FROM batch_members AS m
+               WHERE m.bid = value ->> 12 AND m.member = value ->> 0) END
     FROM json_each(?1)";
 
 /// [`INSERT`] for rows that also carry `unique_key, unique_until, unique_expires_at` (null

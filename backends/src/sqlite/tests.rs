@@ -333,3 +333,175 @@ async fn facts_name_the_file_and_count_the_jobs() {
     assert_eq!(facts["Database file"], b.path().display().to_string());
     assert_eq!(facts["Jobs stored"], "1");
 }
+
+/// A sealed batch of one member with a `success` callback; the member reserved.
+async fn one_member_batch(b: &SqliteBackend, bid: &str) -> Reserved {
+    use jobs::batch::{BatchEvent, BatchInfo, BATCH_FIELD};
+    let now = chrono::Utc::now();
+    let cb = JobEnvelope::new("OnSuccess", "cb", vec![bid.into()]);
+    let info = BatchInfo::new(
+        bid,
+        "t",
+        jobs::envelope::to_epoch(now),
+        Duration::from_secs(3600),
+    )
+    .callback(BatchEvent::Success, cb);
+    let mut member = JobEnvelope::new("M", "q", vec![]);
+    member.extra.insert(BATCH_FIELD.into(), bid.into());
+    b.batch_create(
+        BatchCreateParams::new(info, now)
+            .jobs(vec![member])
+            .sealed(true),
+    )
+    .await
+    .unwrap();
+    let mut got = b
+        .job_reserve(ReserveParams::new(vec!["q".into()], "p", now))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    got.remove(0)
+}
+
+/// How many callback jobs wait on `cb`, and which batches are noted due.
+async fn callbacks_and_notes(b: &SqliteBackend) -> (i64, Vec<String>) {
+    let n = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE queue = 'cb'")
+        .fetch_one(&b.db.readers)
+        .await
+        .unwrap();
+    let due = sqlx::query_scalar("SELECT bid FROM batch_due")
+        .fetch_all(&b.db.readers)
+        .await
+        .unwrap();
+    (n, due)
+}
+
+/// The last member's removal moves it in its batch and notes the batch due in its own
+/// statement; when the process dies before it fires the callbacks (here: the removal runs
+/// alone), the next promotion pass of any process fires them, once.
+#[tokio::test]
+async fn a_batch_left_due_by_a_dead_settle_fires_from_the_next_promotion_pass() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let r = one_member_batch(&b, "b-due").await;
+    let (id, nonce) = super::db::parse_token(&r.token).unwrap();
+    let now = chrono::Utc::now();
+    let list = serde_json::to_string(&[(id, nonce, false, now.timestamp_micros())]).unwrap();
+    let mut conn = b.db.exec().await.unwrap();
+    let removed: Vec<(i64, bool)> = sqlx::query_as(finish::REMOVE)
+        .bind(list)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    conn.settle();
+    // Removed, and flagged as perhaps leaving its batch due.
+    assert_eq!(removed, vec![(id, true)]);
+    assert_eq!(callbacks_and_notes(&b).await, (0, vec!["b-due".to_owned()]));
+    let st = b.batch_status("b-due").await.unwrap().unwrap();
+    assert_eq!((st.counts.pending, st.counts.succeeded), (0, 1));
+
+    promote::scheduled_promote(&b.db, PromoteParams::new(now))
+        .await
+        .unwrap();
+    assert_eq!(callbacks_and_notes(&b).await, (1, vec![]));
+    // A second pass (another process) fires nothing again.
+    promote::scheduled_promote(&b.db, PromoteParams::new(now))
+        .await
+        .unwrap();
+    assert_eq!(callbacks_and_notes(&b).await, (1, vec![]));
+}
+
+/// Through the backend, the last member's settle fires the callback in its own call and
+/// leaves no note behind.
+#[tokio::test]
+async fn a_settle_that_leaves_its_batch_due_fires_it_before_returning() {
+    let b = SqliteBackend::temporary().await.unwrap();
+    let r = one_member_batch(&b, "b-now").await;
+    let f = Finish::new(
+        r.token.clone(),
+        r.job.clone(),
+        FinishOutcome::Completed,
+        false,
+    );
+    let rep = b
+        .job_finish(FinishParams::new(vec![f], chrono::Utc::now()))
+        .await
+        .unwrap();
+    assert!(rep.lost.is_empty());
+    assert_eq!(callbacks_and_notes(&b).await, (1, vec![]));
+}
+
+/// A file of version 9 keeps its batches through migration 10: its member rows are copied,
+/// and a member job leased before the upgrade is linked to its member row, so its settle
+/// moves it in its batch and fires the callback.
+#[tokio::test]
+async fn a_version_9_file_keeps_its_batch_members() {
+    use jobs::batch::{BatchEvent, BatchInfo, BATCH_FIELD};
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let path = open::temporary_path();
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut conn = options.connect().await.unwrap();
+    for m in &open::MIGRATIONS[..9] {
+        sqlx::Executor::execute(&mut conn, m.sql).await.unwrap();
+    }
+    let now = chrono::Utc::now();
+    let cb = JobEnvelope::new("OnSuccess", "cb", vec![]);
+    let info = BatchInfo::new(
+        "b9",
+        "t",
+        jobs::envelope::to_epoch(now),
+        Duration::from_secs(3600),
+    )
+    .callback(BatchEvent::Success, cb);
+    let mut member = JobEnvelope::new("M", "q", vec![]);
+    member.extra.insert(BATCH_FIELD.into(), "b9".into());
+    sqlx::query(
+        "INSERT INTO batches (bid, info, sealed, pending, expires_at)
+         VALUES ('b9', ?1, 1, 1, ?2)",
+    )
+    .bind(serde_json::to_string(&info).unwrap())
+    .bind(jobs::envelope::to_epoch(now) + 3600.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO batch_members (bid, member, state) VALUES ('b9', ?1, 'pending')")
+        .bind(&member.jid)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (id, jid, queue, class, state, run_at, pos, payload,
+             lease_owner, lease_token, lease_seq, lease_expires_at)
+         VALUES (1, ?1, 'q', 'M', 'running', 0, 1, ?2, 'p', 'nonce', 1, ?3)",
+    )
+    .bind(&member.jid)
+    .bind(member.to_json().unwrap())
+    .bind(now.timestamp_micros() + 3_600_000_000)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::Executor::execute(&mut conn, "PRAGMA user_version = 9")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let mut db = open::open(&SqliteConfig::new(&path)).await.unwrap();
+    db.temporary = Some(path);
+    let b = SqliteBackend { db: Arc::new(db) };
+    let done = Finish::new(
+        LeaseToken("1:nonce".into()),
+        member,
+        FinishOutcome::Completed,
+        false,
+    );
+    let rep = b
+        .job_finish(FinishParams::new(vec![done], now))
+        .await
+        .unwrap();
+    assert!(rep.lost.is_empty());
+    let st = b.batch_status("b9").await.unwrap().unwrap();
+    assert_eq!((st.counts.pending, st.counts.succeeded), (0, 1));
+    assert_eq!(callbacks_and_notes(&b).await, (1, vec![]));
+}
