@@ -25,6 +25,7 @@ use jobs::backend::AdminBackend;
 use jobs::Client;
 
 use crate::args::Options;
+use crate::cpu::{CpuMeter, CpuPerJob};
 use crate::report::{round3, Report};
 use crate::store::Store;
 use crate::work::{worker, BenchHot, BenchNoop, BenchUnique, Probe};
@@ -143,42 +144,54 @@ async fn enqueue(client: &Client, o: &Options, phase: Phase) -> Result<(f64, u64
     Ok((t.elapsed().as_secs_f64(), stored))
 }
 
-/// Runs one worker until `n` jobs are performed; returns the seconds taken.
-async fn perform(o: &Options, backend: &Arc<dyn AdminBackend>, n: u64) -> Result<f64> {
-    perform_with(o, backend, n, o.concurrency).await
+/// Runs one worker until `n` jobs are performed; returns the seconds taken and the CPU
+/// per job.
+async fn perform(
+    o: &Options,
+    meter: &CpuMeter,
+    backend: &Arc<dyn AdminBackend>,
+    n: u64,
+) -> Result<(f64, CpuPerJob)> {
+    perform_with(o, meter, backend, n, o.concurrency).await
 }
 
 /// [`perform`] with `slots` worker slots.
 async fn perform_with(
     o: &Options,
+    meter: &CpuMeter,
     backend: &Arc<dyn AdminBackend>,
     n: u64,
     slots: usize,
-) -> Result<f64> {
+) -> Result<(f64, CpuPerJob)> {
     let deadline = Instant::now() + o.timeout;
     let probe = Probe::new();
     let w = worker(backend.clone(), &probe, slots, false, true)?;
     let handle = w.handle();
+    let cpu = meter.mark().await;
     let t = Instant::now();
     let running = tokio::spawn(w.run());
     let finished = probe.wait_for(n, deadline).await;
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu.per_job(&meter.mark().await, n);
     handle.stop();
     let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
     if !finished {
         bail!("time limit reached: {} of {n} jobs performed", probe.done());
     }
-    Ok(secs)
+    Ok((secs, cpu))
 }
 
 /// Runs the phases; the report carries the plain phase's figures.
 pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
     let client = Client::new(backend.clone());
+    let meter = CpuMeter::new(store).await;
     let mut plain = (0.0, 0.0);
     // Per phase, each round's ratios to that round's plain run.
     let ratios: std::cell::RefCell<Vec<(Phase, f64, Option<f64>)>> = Default::default();
     let round = std::cell::Cell::new(0u32);
-    let row = |phase: Phase, enqueue: f64, process: Option<f64>, plain: (f64, f64)| {
+    let row = |phase: Phase, enqueue: f64, process: Option<(f64, CpuPerJob)>, plain: (f64, f64)| {
+        let cpu = process.map(|p| p.1).unwrap_or_default();
+        let process = process.map(|p| p.0);
         ratios
             .borrow_mut()
             .push((phase, enqueue / plain.0, process.map(|p| p / plain.1)));
@@ -193,6 +206,8 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
                 "process_per_s": process.map(round3),
                 "enqueue_vs_plain": round3(enqueue / plain.0),
                 "process_vs_plain": process.map(|p| round3(p / plain.1)),
+                "worker_cpu_us_per_job": cpu.worker_us,
+                "store_cpu_us_per_job": cpu.store_us,
             })
         );
     };
@@ -231,8 +246,13 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
                 Phase::HotSpare => o.concurrency + 10,
                 _ => o.concurrency,
             };
-            let process = o.jobs as f64 / perform_with(o, &backend, o.jobs, slots).await?;
-            row(phase, o.jobs as f64 / secs, Some(process), plain);
+            let (took, cpu) = perform_with(o, &meter, &backend, o.jobs, slots).await?;
+            row(
+                phase,
+                o.jobs as f64 / secs,
+                Some((o.jobs as f64 / took, cpu)),
+                plain,
+            );
             // The hot jobs still waiting are not part of any figure: drop them.
             let _ = stored;
             backend
@@ -251,22 +271,33 @@ pub async fn flow(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
             if dup_stored != 0 {
                 bail!("duplicate: {dup_stored} of {} duplicates stored", o.jobs);
             }
-            let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
-            row(phase, enqueue_rate, Some(process), plain);
+            let (took, cpu) = perform(o, &meter, &backend, o.jobs).await?;
+            row(
+                phase,
+                enqueue_rate,
+                Some((o.jobs as f64 / took, cpu)),
+                plain,
+            );
             row(Phase::Duplicate, o.jobs as f64 / dup_secs, None, plain);
             continue;
         }
         if phase == Phase::Batch {
             // The members and the success callback.
-            let process = o.jobs as f64 / perform(o, &backend, o.jobs + 1).await?;
-            row(phase, enqueue_rate, Some(process), plain);
+            let (took, cpu) = perform(o, &meter, &backend, o.jobs + 1).await?;
+            row(
+                phase,
+                enqueue_rate,
+                Some((o.jobs as f64 / took, cpu)),
+                plain,
+            );
             continue;
         }
-        let process = o.jobs as f64 / perform(o, &backend, o.jobs).await?;
+        let (took, cpu) = perform(o, &meter, &backend, o.jobs).await?;
+        let process = o.jobs as f64 / took;
         if phase == Phase::Plain {
             plain = (enqueue_rate, process);
         }
-        row(phase, enqueue_rate, Some(process), plain);
+        row(phase, enqueue_rate, Some((process, cpu)), plain);
     }
     if o.rounds > 1 {
         medians(&ratios.borrow(), store.kind, o.rounds);

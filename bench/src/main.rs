@@ -8,6 +8,7 @@
 mod args;
 mod ceiling;
 mod child;
+mod cpu;
 mod flow;
 mod report;
 mod scenarios;

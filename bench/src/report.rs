@@ -15,6 +15,11 @@ pub struct Report {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub peak_rss_mb: Option<f64>,
+    /// CPU per job performed, in µs: the worker process(es), and the store's server
+    /// (`cpu.rs`; null where it cannot be read, and for memory and SQLite, whose store runs
+    /// inside the worker and is counted there).
+    pub worker_cpu_us_per_job: Option<f64>,
+    pub store_cpu_us_per_job: Option<f64>,
 }
 
 impl Report {

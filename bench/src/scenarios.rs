@@ -17,6 +17,7 @@ use jobs::Client;
 
 use crate::args::Options;
 use crate::child::Children;
+use crate::cpu::{CpuMeter, CpuPerJob};
 use crate::report::{kb_to_mb, peak_rss_kb, percentile, reset_peak_rss, round3, Report};
 use crate::store::Store;
 use crate::work::{worker, BenchIo, BenchNoop, Probe};
@@ -76,7 +77,8 @@ async fn enqueue(
     Ok(())
 }
 
-/// Runs the worker(s) until `n` jobs succeeded; returns the seconds taken and peak RSS (MiB).
+/// Runs the worker(s) until `n` jobs succeeded; returns the seconds taken, peak RSS (MiB)
+/// and the CPU per job.
 async fn perform_all(
     o: &Options,
     store: &Store,
@@ -84,29 +86,33 @@ async fn perform_all(
     kind: Kind,
     n: u64,
     deadline: Instant,
-) -> Result<(f64, Option<f64>)> {
+) -> Result<(f64, Option<f64>, CpuPerJob)> {
     let io = matches!(kind, Kind::Io);
+    let meter = CpuMeter::new(store).await;
     if o.processes == 1 {
         let probe = Probe::new();
         reset_peak_rss();
         let w = worker(backend.clone(), &probe, o.concurrency, io, true)?;
         let handle = w.handle();
+        let cpu = meter.mark().await;
         let t = Instant::now();
         let running = tokio::spawn(w.run());
         let finished = probe.wait_for(n, deadline).await;
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu.per_job(&meter.mark().await, n);
         let rss = peak_rss_kb().map(kb_to_mb);
         handle.stop();
         let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
         if !finished {
             bail!("time limit reached: {} of {n} jobs performed", probe.done());
         }
-        return Ok((secs, rss));
+        return Ok((secs, rss, cpu));
     }
     if store.kind == "memory" {
         bail!("memory:// lives inside one process; --processes needs redis, postgres or sqlite");
     }
     let role = if io { "io" } else { "noop" };
+    let cpu = meter.mark().await;
     let t = Instant::now();
     let children = Children::spawn(o.processes, &store.url, o.concurrency, role)?;
     // Bounded by the deadline. Every 10 ms: each poll is a query on the store the children
@@ -123,10 +129,13 @@ async fn perform_all(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    // After the children were reaped, so their time is this process's children's time
+    // (it includes their graceful stop).
     let peaks = children.finish().await?;
+    let cpu = cpu.per_job(&meter.mark().await, n);
     let mib: Vec<String> = peaks.iter().map(|k| kb_to_mb(*k).to_string()).collect();
     println!("  worker peaks (MiB): {}", mib.join(", "));
-    Ok((secs, peaks.into_iter().max().map(kb_to_mb)))
+    Ok((secs, peaks.into_iter().max().map(kb_to_mb), cpu))
 }
 
 pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
@@ -141,6 +150,8 @@ pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
         p50_ms: None,
         p99_ms: None,
         peak_rss_mb: None,
+        worker_cpu_us_per_job: None,
+        store_cpu_us_per_job: None,
     }
 }
 
@@ -167,7 +178,7 @@ pub async fn throughput(
         o.scenario.name(),
         o.jobs
     );
-    let (secs, rss) = perform_all(o, store, &backend, kind, o.jobs, deadline).await?;
+    let (secs, rss, cpu) = perform_all(o, store, &backend, kind, o.jobs, deadline).await?;
     let rate = o.jobs as f64 / secs;
     println!(
         "{}: performed {} jobs in {secs:.3} s ({rate:.0}/s) with {} process(es) x concurrency {}; peak worker RSS {} MiB",
@@ -177,6 +188,7 @@ pub async fn throughput(
         o.concurrency,
         rss.map_or("?".to_owned(), |r| r.to_string())
     );
+    println!("{}: {}", o.scenario.name(), cpu.describe());
     if matches!(kind, Kind::Io) {
         let ceiling = o.processes as f64 * o.concurrency as f64 / 0.005;
         println!(
@@ -188,6 +200,8 @@ pub async fn throughput(
     r.enqueue_per_s = Some(round3(enqueue_per_s));
     r.process_per_s = Some(round3(rate));
     r.peak_rss_mb = rss;
+    r.worker_cpu_us_per_job = cpu.worker_us;
+    r.store_cpu_us_per_job = cpu.store_us;
     Ok(r)
 }
 

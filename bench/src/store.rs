@@ -20,6 +20,16 @@ pub struct Store {
     cleanup: Cleanup,
 }
 
+impl Store {
+    /// The server's URL without this run's isolation, for a Redis or Postgres store.
+    pub fn server(&self) -> Option<&str> {
+        match &self.cleanup {
+            Cleanup::Redis { server, .. } | Cleanup::Postgres { server, .. } => Some(server),
+            Cleanup::None | Cleanup::Sqlite { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Cleanup {
     None,

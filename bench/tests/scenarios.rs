@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 12] = [
     "scenario",
     "backend",
     "jobs",
@@ -17,6 +17,8 @@ const FIELDS: [&str; 10] = [
     "p50_ms",
     "p99_ms",
     "peak_rss_mb",
+    "worker_cpu_us_per_job",
+    "store_cpu_us_per_job",
 ];
 
 /// The shared Redis server: `JOBS_TEST_REDIS_URL` (set by `scripts/test`), or the local one.
@@ -70,6 +72,12 @@ fn check(v: &Value, scenario: &str, backend: &str, rates: bool, latency: bool) {
     }
 }
 
+/// Whether the CPU figure `field` is a plausible time per job: above 0 (a run of 1,000
+/// jobs or more takes more than one 10 ms clock tick) and below a second.
+fn cpu(v: &Value, field: &str) -> bool {
+    v[field].as_f64().is_some_and(|x| x > 0.0 && x < 1e6)
+}
+
 #[test]
 fn every_scenario_runs_on_memory() {
     let url = "memory://";
@@ -77,6 +85,9 @@ fn every_scenario_runs_on_memory() {
     check(&v, "noop", "memory", true, false);
     assert_eq!(v["jobs"], 2000);
     assert!(v["enqueue_per_s"].as_f64().is_some_and(|x| x > 0.0), "{v}");
+    // The store runs inside the worker: its time is the worker's.
+    assert!(cpu(&v, "worker_cpu_us_per_job"), "{v}");
+    assert!(v["store_cpu_us_per_job"].is_null(), "{v}");
     let v = run("noop --jobs 300 --single", url);
     check(&v, "noop", "memory", true, false);
     let v = run("latency --samples 100", url);
@@ -93,6 +104,9 @@ fn noop_and_latency_run_on_redis_with_two_processes() {
     let v = run("noop --jobs 2000 --processes 2", url);
     check(&v, "noop", "redis", true, false);
     assert_eq!(v["processes"], 2);
+    // The worker processes' time, counted once they were reaped, and Redis's own.
+    assert!(cpu(&v, "worker_cpu_us_per_job"), "{v}");
+    assert!(cpu(&v, "store_cpu_us_per_job"), "{v}");
     let v = run("latency --samples 50", url);
     check(&v, "latency", "redis", false, true);
 }
@@ -102,6 +116,10 @@ fn noop_and_latency_run_on_postgres() {
     let url = &postgres_url();
     let v = run("noop --jobs 1000", url);
     check(&v, "noop", "postgres", true, false);
+    assert!(cpu(&v, "worker_cpu_us_per_job"), "{v}");
+    // Read from /proc only where this user may read the server's data directory.
+    let store = &v["store_cpu_us_per_job"];
+    assert!(store.is_null() || cpu(&v, "store_cpu_us_per_job"), "{v}");
     let v = run("latency --samples 50", url);
     check(&v, "latency", "postgres", false, true);
 }
