@@ -56,21 +56,27 @@ impl State {
         let Some(bid) = job.extra.get(BATCH_FIELD).and_then(|b| b.as_str()) else {
             return false;
         };
-        match MemberState::after(outcome, failed) {
-            Some(to) => self.batch_move(bid.to_owned(), job.jid.clone(), to, now),
-            None => false,
+        let Some(to) = MemberState::after(outcome, failed) else {
+            return false;
+        };
+        // The member moves here, in place; only when that makes something due does the
+        // walk run (it fires the callbacks and moves this batch in its parent).
+        let Some(b) = self.batches.map.get_mut(bid) else {
+            return false;
+        };
+        let Some(state) = b.members.get_mut(job.jid.as_str()) else {
+            return false;
+        };
+        let from = std::mem::replace(state, to);
+        if from == to {
+            return false;
         }
-    }
-
-    /// Moves `member` of batch `bid` to `to`, fires what is due and walks up to the parents.
-    fn batch_move(
-        &mut self,
-        bid: String,
-        member: String,
-        to: MemberState,
-        now: DateTime<Utc>,
-    ) -> bool {
-        self.batch_walk(bid, Some((member, to)), false, now)
+        b.counts = b.counts.moved(Some(from), to);
+        let p = plan(b.counts, b.sealed, b.fired);
+        if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
+            return false;
+        }
+        self.batch_walk(bid.to_owned(), None, false, now)
     }
 
     /// In batch `bid`: moves a member (if `moved`), fires what is due (`death` forces the
