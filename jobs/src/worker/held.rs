@@ -87,6 +87,7 @@ impl HeldLeases {
     }
 
     /// The token the lease of `token` goes by now.
+    #[cfg(test)]
     fn current(&self, token: &LeaseToken) -> LeaseToken {
         let renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
         renamed.get(token).unwrap_or(token).clone()
@@ -117,9 +118,13 @@ impl HeldLeases {
     /// When the lease of `token` may lapse in the store, if it is held (and the TTL is not
     /// too long to count).
     fn deadline(&self, token: &LeaseToken, ttl: Duration) -> Option<Instant> {
-        let token = self.current(token);
+        // Copied only when a checkpoint renamed it (rare), not for every job.
+        let renamed = {
+            let renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
+            renamed.get(token).cloned()
+        };
         self.map()
-            .get(&token)
+            .get(renamed.as_ref().unwrap_or(token))
             .and_then(|h| h.confirmed.checked_add(ttl))
     }
 

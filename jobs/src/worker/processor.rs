@@ -372,7 +372,7 @@ pub(crate) async fn process(
     // The run is over: the job's other holders are gone unless a middleware kept them.
     // A run that saved step progress goes on with that envelope, under the lease's token
     // now (a checkpoint may re-issue it).
-    let (saved, token) = steps.current();
+    let (saved, token, interrupted) = steps.finish();
     let mut job = match saved {
         Some(saved) => saved,
         None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
@@ -386,7 +386,7 @@ pub(crate) async fn process(
         other => other,
     };
     if let Some((Err(_), _)) = &outcome {
-        if steps.was_interrupted() && !cancelled {
+        if interrupted && !cancelled {
             // Stopped at a checkpoint by the shutdown: its progress is stored; back to the
             // queue, no attempt counted.
             tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");

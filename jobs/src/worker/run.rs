@@ -380,14 +380,17 @@ impl Worker {
                         }
                     }
                 }
-                tasks.spawn(process(
+                // Boxed: the processor's future is several kilobytes, and tokio moves a
+                // task's future by value when it spawns it and again when it is reaped; a
+                // box moves as a pointer.
+                tasks.spawn(Box::pin(process(
                     self.rt.clone(),
                     self.backend.clone(),
                     r,
                     hard_stop.clone(),
                     settler.clone(),
                     permit,
-                ));
+                )));
             }
         }
     }

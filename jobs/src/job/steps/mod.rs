@@ -270,6 +270,23 @@ impl Steps {
         let i = self.lock();
         (i.job.clone(), i.token.clone())
     }
+
+    /// The run's end: [`Steps::current`] and whether it was interrupted at a checkpoint,
+    /// letting go of the job's envelope when no one else holds these steps, so the worker
+    /// takes its own envelope back without copying it.
+    pub(crate) fn finish(self: Arc<Self>) -> (Option<JobEnvelope>, LeaseToken, bool) {
+        let interrupted = self.was_interrupted();
+        match Arc::try_unwrap(self) {
+            Ok(steps) => {
+                let i = steps.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+                (i.job, i.token, interrupted)
+            }
+            Err(shared) => {
+                let (job, token) = shared.current();
+                (job, token, interrupted)
+            }
+        }
+    }
 }
 
 /// Removes the step progress from an envelope (a job that completed).
