@@ -368,7 +368,8 @@ pub(crate) async fn process(
     // The last report is stored before the outcome, whatever the throttle held back.
     super::results::flush(&writer).await;
     rt.running_remove(key);
-    let cancelled = rt.cancels.unregister(&job.jid);
+    // A run that ended unregistered its token itself; one stopped hard did not.
+    let cancelled = outcome.is_none() && rt.cancels.unregister(&job.jid);
     // The run is over: the job's other holders are gone unless a middleware kept them.
     // A run that saved step progress goes on with that envelope, under the lease's token
     // now (a checkpoint may re-issue it).
