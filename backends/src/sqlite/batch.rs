@@ -178,14 +178,28 @@ pub(super) async fn settle(
         .fetch_all(&mut *conn)
         .await
         .or_backend(&db.cx)?;
-    let mut queued = false;
+    let mut due = Vec::new();
     for row in rows {
         let (c, sealed, fired) = decode_state(&row);
         let p = jobs::batch::plan(c, sealed, fired);
-        if p.fire.is_empty() && p.in_parent.is_none() && !p.parent_death {
-            continue;
+        if !p.fire.is_empty() || p.in_parent.is_some() || p.parent_death {
+            due.push(row.try_get("bid").or_backend(&db.cx)?);
         }
-        let bid: String = row.try_get("bid").or_backend(&db.cx)?;
+    }
+    walk_each(db, conn, due, now).await
+}
+
+/// Walks each batch of `bids` inside the write transaction on `conn` (the shared [`walk`]:
+/// it fires what is due and moves the batch in its parent); whether a callback was
+/// enqueued.
+async fn walk_each(
+    db: &Db,
+    conn: &mut SqliteConnection,
+    bids: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, BackendError> {
+    let mut queued = false;
+    for bid in bids {
         let mut tx = Tx {
             db,
             conn: &mut *conn,
@@ -249,16 +263,7 @@ pub(super) async fn fire_due_in(
         .fetch_all(&mut *conn)
         .await
         .or_backend(&db.cx)?;
-    let mut queued = false;
-    for bid in due {
-        let mut tx = Tx {
-            db,
-            conn: &mut *conn,
-            now,
-        };
-        queued |= walk(&mut tx, &bid, None, false, now).await?;
-    }
-    Ok(queued)
+    walk_each(db, conn, due, now).await
 }
 
 /// Whether a settle of `job` touches a batch (and so needs the write transaction).
