@@ -11,9 +11,9 @@ use jobs::batch::BatchEvent;
 use jobs::clock::ManualClock;
 use jobs::envelope::JobEnvelope;
 use jobs::prelude::*;
-use jobs::{Registry, Worker};
 
 use super::batch::{callbacks, ev, info, members, status, store, CB, Q};
+use super::worker::{client_on, registry_of, Running};
 use crate::support::*;
 use crate::{CaseError, CaseResult};
 use jobs::batch::BATCH_FIELD;
@@ -48,48 +48,17 @@ async fn conformance_batch_done(ctx: JobContext) -> Result<(), jobs::batch::Batc
     Ok(())
 }
 
-/// A worker of this file's jobs on their queues, with its client, on a manual clock at t0.
-struct Running {
-    client: Client,
-    handle: jobs::worker::WorkerHandle,
-    task: tokio::task::JoinHandle<Result<(), jobs::worker::WorkerError>>,
-}
-
-impl Running {
-    fn start(b: &Subject, jobs: Vec<jobs::registry::JobRegistration>) -> Running {
-        let clock = Arc::new(ManualClock::new(t0()));
-        let backend: Arc<dyn Backend> = b.clone();
-        let client = Client::builder(backend.clone())
-            .clock(clock.clone())
-            .build();
-        let mut registry = Registry::new();
-        for reg in jobs {
-            registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
-        }
-        let worker = Worker::builder(backend)
-            .registry(registry)
-            .queues(["conformance-batch-w", CB])
-            .clock(clock)
-            .client(client.clone())
-            .handle_signals(false)
-            .fetch_wait(Duration::from_millis(50))
-            .poll_interval(Duration::from_millis(20))
-            .build()
-            .unwrap_or_else(|e| panic!("worker: {e}"));
-        Running {
-            handle: worker.handle(),
-            task: tokio::spawn(worker.run()),
-            client,
-        }
-    }
-
-    async fn stop(self) {
-        self.handle.stop();
-        self.task
-            .await
-            .unwrap_or_else(|e| panic!("worker task: {e}"))
-            .unwrap_or_else(|e| panic!("worker: {e}"));
-    }
+/// A worker on the batch queues running `jobs` (see [`Running::launch`]).
+fn start(b: &Subject, jobs: Vec<jobs::registry::JobRegistration>) -> Running {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let client = client_on(b, &clock);
+    Running::launch(
+        b,
+        (client, clock),
+        registry_of(jobs),
+        &["conformance-batch-w", CB],
+        |w| w,
+    )
 }
 
 /// A workflow's parent: returns `n * n`, kept one hour.
@@ -124,7 +93,7 @@ async fn conformance_flow_gather(
 /// naming it.
 pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
     store(&b)?;
-    let w = Running::start(
+    let w = start(
         &b,
         vec![
             jobs::registry::JobRegistration::of::<ConformanceFlowSquare>(),
@@ -176,7 +145,7 @@ pub async fn a_dependant_reads_its_parents_results(b: Subject) -> CaseResult {
 /// all 7 members.
 pub async fn running_members_add_members(b: Subject) -> CaseResult {
     store(&b)?;
-    let w = Running::start(
+    let w = start(
         &b,
         vec![
             jobs::registry::JobRegistration::of::<ConformanceBatchFan>(),

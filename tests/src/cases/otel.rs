@@ -9,17 +9,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs::backend::{Backend, JobSet};
+use jobs::backend::JobSet;
 use jobs::clock::ManualClock;
 use jobs::prelude::*;
 use jobs::retry::Backoff;
 use jobs::telemetry::otel::{TRACEPARENT, TRACESTATE};
-use jobs::{EnqueueOptions, Registry};
+use jobs::EnqueueOptions;
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::worker::{wait_for, ApiDown};
+use super::worker::{client_on, registry_of, wait_for, ApiDown, Running};
 use crate::otel::{traceparent_ids, SpanRecord};
 use crate::support::*;
 use crate::CaseResult;
@@ -43,10 +43,7 @@ async fn conformance_traced(ctx: JobContext, fail_first: bool) -> Result<(), Api
 pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
     let pipeline = crate::otel::install();
     let clock = Arc::new(ManualClock::new(t0()));
-    let backend: Arc<dyn Backend> = b.clone();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
+    let client = client_on(&b, &clock);
 
     let request = tracing::info_span!("request");
     let trace_id = request
@@ -100,22 +97,8 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
         "one publish span per bulk"
     );
 
-    let mut registry = Registry::new();
-    registry
-        .insert(jobs::registry::JobRegistration::of::<ConformanceTraced>())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let worker = Worker::builder(backend)
-        .registry(registry)
-        .queues([QUEUE])
-        .clock(clock.clone())
-        .client(client.clone())
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(50))
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
+    let jobs = registry_of([jobs::registry::JobRegistration::of::<ConformanceTraced>()]);
+    let w = Running::launch(&b, (client, clock.clone()), jobs, &[QUEUE], |w| w);
     wait_for(&b, "three runs and a retry", |s| {
         s.processed == 3 && s.retries == 1
     })
@@ -123,9 +106,7 @@ pub async fn trace_context_reaches_every_attempt(b: Subject) -> CaseResult {
     // Past the retry (1 s) and the scheduled job (10 s).
     clock.advance(Duration::from_secs(11));
     wait_for(&b, "five runs", |s| s.processed == 5 && s.retries == 0).await?;
-    handle.stop();
-    let ended = task.await.unwrap_or_else(|e| panic!("worker task: {e}"));
-    ended.unwrap_or_else(|e| panic!("worker: {e}"));
+    w.stop().await;
 
     // The runs' spans ended before their outcomes were stored, so all are exported.
     let spans: Vec<SpanRecord> = (pipeline.spans().into_iter())

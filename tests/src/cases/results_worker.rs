@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs::backend::{Backend, JidParams, JobStatus};
+use jobs::backend::{JidParams, JobStatus};
 use jobs::clock::ManualClock;
 use jobs::prelude::*;
-use jobs::worker::WorkerHandle;
-use jobs::{Registry, ResultError};
+use jobs::ResultError;
 use serde::{Deserialize, Serialize};
 
-use super::worker::ApiDown;
+use super::worker::{client_on, registry_of, ApiDown, Running};
 use crate::support::*;
 use crate::CaseResult;
 
@@ -62,42 +61,18 @@ async fn conformance_reporting(ctx: JobContext) -> Result<u32, ApiDown> {
     Ok(42)
 }
 
-struct Running {
-    handle: WorkerHandle,
-    task: tokio::task::JoinHandle<Result<(), jobs::worker::WorkerError>>,
-    client: Client,
-}
-
+/// A worker of this file's jobs, keeping results up to 1,000 bytes.
 fn start(b: &Subject) -> Running {
     let clock = Arc::new(ManualClock::new(t0()));
-    let backend: Arc<dyn Backend> = b.clone();
-    let client = Client::builder(backend.clone())
-        .clock(clock.clone())
-        .build();
-    let mut registry = Registry::new();
-    for reg in [
+    let jobs = registry_of([
         jobs::registry::JobRegistration::of::<ConformanceReport>(),
         jobs::registry::JobRegistration::of::<ConformanceHuge>(),
         jobs::registry::JobRegistration::of::<ConformanceReporting>(),
-    ] {
-        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let worker = Worker::builder(backend)
-        .registry(registry)
-        .queues([QUEUE])
-        .clock(clock)
-        .client(client.clone())
-        .handle_signals(false)
-        .fetch_wait(Duration::from_millis(50))
-        .poll_interval(Duration::from_millis(20))
-        .result_max_bytes(1000)
-        .build()
-        .unwrap_or_else(|e| panic!("worker: {e}"));
-    Running {
-        handle: worker.handle(),
-        task: tokio::spawn(worker.run()),
-        client,
-    }
+    ]);
+    let client = client_on(b, &clock);
+    Running::launch(b, (client, clock), jobs, &[QUEUE], |w| {
+        w.result_max_bytes(1000)
+    })
 }
 
 async fn enqueue<J: jobs::Job>(w: &Running, job: J) -> String {
@@ -218,10 +193,6 @@ pub async fn worker_keeps_results_and_progress(b: Subject) -> CaseResult {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer, 42);
 
-    w.handle.stop();
-    w.task
-        .await
-        .unwrap_or_else(|e| panic!("worker task: {e}"))
-        .unwrap_or_else(|e| panic!("worker: {e}"));
+    w.stop().await;
     Ok(())
 }

@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobs::backend::{Backend, JobSet};
+use jobs::backend::JobSet;
 use jobs::clock::ManualClock;
 use jobs::prelude::*;
-use jobs::worker::WorkerHandle;
 use jobs::{Registry, StepError, STEPS_FIELD};
 use serde_json::json;
 
-use super::worker::{only, wait_for};
+use super::worker::{client_on, only, wait_for, Running};
 use crate::support::*;
 use crate::CaseResult;
 
@@ -145,57 +144,21 @@ fn registry() -> Registry {
     r
 }
 
-struct Running {
-    handle: WorkerHandle,
-    task: tokio::task::JoinHandle<Result<(), jobs::worker::WorkerError>>,
-    client: Client,
-    clock: Arc<ManualClock>,
-}
-
-impl Running {
-    fn start(b: &Subject, journal: &Journal, clock: Arc<ManualClock>) -> Running {
-        let backend: Arc<dyn Backend> = b.clone();
-        let client = Client::builder(backend.clone())
-            .clock(clock.clone())
-            .build();
-        let worker = Worker::builder(backend)
-            .registry(registry())
-            .queues([QUEUE])
-            .state(journal.clone())
-            .clock(clock.clone())
-            .client(client.clone())
-            .handle_signals(false)
-            .shutdown_timeout(Duration::from_secs(120))
-            .fetch_wait(Duration::from_millis(50))
-            .poll_interval(Duration::from_millis(20))
-            .build()
-            .unwrap_or_else(|e| panic!("worker: {e}"));
-        Running {
-            handle: worker.handle(),
-            task: tokio::spawn(worker.run()),
-            client,
-            clock,
-        }
-    }
-
-    /// Stops the worker; how long the stop took.
-    async fn stop(self) -> Duration {
-        let began = Instant::now();
-        self.handle.stop();
-        let out = self
-            .task
-            .await
-            .unwrap_or_else(|e| panic!("worker task: {e}"));
-        out.unwrap_or_else(|e| panic!("worker: {e}"));
-        began.elapsed()
-    }
+/// A worker of this file's jobs with `journal` as its state, waiting up to 120 s for its
+/// jobs when stopped.
+fn start(b: &Subject, journal: &Journal, clock: Arc<ManualClock>) -> Running {
+    let client = client_on(b, &clock);
+    let journal = journal.clone();
+    Running::launch(b, (client, clock), registry(), &[QUEUE], |w| {
+        w.state(journal).shutdown_timeout(Duration::from_secs(120))
+    })
 }
 
 /// A failure inside a step retries, counting an attempt, from that step: the step done
 /// before it is recorded with the retry and skipped on the next run.
 pub async fn a_failure_inside_a_step_retries_from_that_step(b: Subject) -> CaseResult {
     let journal = Journal::default();
-    let w = Running::start(&b, &journal, Arc::new(ManualClock::new(t0())));
+    let w = start(&b, &journal, Arc::new(ManualClock::new(t0())));
     let opts = jobs::EnqueueOptions::default();
     w.client
         .enqueue(ConformanceTwoSteps::new(), &opts)
@@ -233,7 +196,7 @@ pub async fn a_failure_inside_a_step_retries_from_that_step(b: Subject) -> CaseR
 pub async fn shutdown_stops_at_a_checkpoint_and_the_job_resumes(b: Subject) -> CaseResult {
     let journal = Journal::default();
     let clock = Arc::new(ManualClock::new(t0()));
-    let w = Running::start(&b, &journal, clock.clone());
+    let w = start(&b, &journal, clock.clone());
     let opts = jobs::EnqueueOptions::default();
     let jid = w
         .client
@@ -269,7 +232,7 @@ pub async fn shutdown_stops_at_a_checkpoint_and_the_job_resumes(b: Subject) -> C
     );
 
     journal.finish.store(true, Ordering::SeqCst);
-    let w = Running::start(&b, &journal, clock);
+    let w = start(&b, &journal, clock);
     wait_for(&b, "the resumed job to complete", |s| {
         s.processed == 1 && s.enqueued == 0
     })
@@ -297,7 +260,7 @@ pub async fn shutdown_stops_at_a_checkpoint_and_the_job_resumes(b: Subject) -> C
 /// stored and `client.status` shows it while the job runs.
 pub async fn progress_after_a_checkpoint_is_stored(b: Subject) -> CaseResult {
     let journal = Journal::default();
-    let w = Running::start(&b, &journal, Arc::new(ManualClock::new(t0())));
+    let w = start(&b, &journal, Arc::new(ManualClock::new(t0())));
     let opts = jobs::EnqueueOptions::default();
     let jid = w
         .client

@@ -129,13 +129,30 @@ impl Running {
         configure: impl FnOnce(jobs::WorkerBuilder) -> jobs::WorkerBuilder,
     ) -> Running {
         let clock = Arc::new(ManualClock::new(t0()));
+        let client = client_on(b, &clock);
+        Self::launch(
+            b,
+            (client, clock),
+            registry(),
+            &["conformance-worker"],
+            configure,
+        )
+    }
+
+    /// A worker on `b` running the jobs of `registry` from `queues`, with `client` and
+    /// `clock` (the client's), polling every 20 ms and handling no signals, started; the
+    /// case's own options are added by `configure`.
+    pub(crate) fn launch(
+        b: &Subject,
+        (client, clock): (Client, Arc<ManualClock>),
+        registry: Registry,
+        queues: &[&str],
+        configure: impl FnOnce(jobs::WorkerBuilder) -> jobs::WorkerBuilder,
+    ) -> Running {
         let backend: Arc<dyn Backend> = b.clone();
-        let client = Client::builder(backend.clone())
-            .clock(clock.clone())
-            .build();
         let worker = configure(Worker::builder(backend))
-            .registry(registry())
-            .queues(["conformance-worker"])
+            .registry(registry)
+            .queues(queues.iter().copied())
             .clock(clock.clone())
             .client(client.clone())
             .handle_signals(false)
@@ -162,14 +179,34 @@ impl Running {
             .into_jid()
     }
 
-    pub(crate) async fn stop(self) {
+    /// Stops the worker and waits for it; how long the stop took.
+    pub(crate) async fn stop(self) -> Duration {
+        let began = Instant::now();
         self.handle.stop();
         let out = self
             .task
             .await
             .unwrap_or_else(|e| panic!("worker task: {e}"));
         out.unwrap_or_else(|e| panic!("worker: {e}"));
+        began.elapsed()
     }
+}
+
+/// A client on `b` reading `clock`.
+pub(crate) fn client_on(b: &Subject, clock: &Arc<ManualClock>) -> Client {
+    let backend: Arc<dyn Backend> = b.clone();
+    Client::builder(backend).clock(clock.clone()).build()
+}
+
+/// A registry of `jobs`.
+pub(crate) fn registry_of(
+    jobs: impl IntoIterator<Item = jobs::registry::JobRegistration>,
+) -> Registry {
+    let mut registry = Registry::new();
+    for reg in jobs {
+        registry.insert(reg).unwrap_or_else(|e| panic!("{e}"));
+    }
+    registry
 }
 
 /// Polls the backend's stats until `done` holds (at most 30 s: real servers are slow).
