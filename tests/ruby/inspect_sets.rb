@@ -28,7 +28,7 @@ out = {
     "jobs" => queue.map { |j|
       {"jid" => j.jid, "class" => j.klass, "args" => j.args, "queue" => j.queue,
        "enqueued_at" => j.enqueued_at&.to_f, "created_at" => j.created_at&.to_f,
-       "traceparent" => j["traceparent"]}
+       "traceparent" => j["traceparent"], "bid" => j["bid"]}
     },
   },
   "scheduled" => Sidekiq::ScheduledSet.new.map { |e| entry(e) },

@@ -228,6 +228,52 @@ async fn jobs_from_rust_are_listed_by_ruby_and_performed_by_ruby_sidekiq() {
     }
 }
 
+/// Batch members pushed from Rust stay plain Sidekiq jobs: Ruby lists them on their queue
+/// with the batch id in `bid` (the field Sidekiq Pro writes), the batch's own keys show up
+/// as no queue, and a Ruby Sidekiq process performs the members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_members_from_rust_are_listed_and_performed_by_ruby_sidekiq() {
+    if !have_ruby_sidekiq("batch_members_from_rust") {
+        return;
+    }
+    let db = Db::take(8).await;
+    let backend = db.backend().await;
+    let client = Client::new(backend.clone());
+    let batch = jobs::batch::Batch::new()
+        .description("interop")
+        .on_success(InteropEcho(vec![json!("done")]))
+        .create(&client)
+        .await
+        .unwrap();
+    let jids = batch
+        .push_all((0..2).map(|i| InteropEcho(vec![json!(i)])))
+        .await
+        .unwrap();
+
+    let seen: Value =
+        serde_json::from_str(&ruby(&db, "inspect_sets.rb", &[], Duration::from_secs(30)).await)
+            .unwrap();
+    assert_eq!(seen["queues"], json!(["default"]), "{seen}");
+    let listed = seen["queue"]["jobs"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{seen}");
+    for j in listed {
+        assert!(jids.iter().any(|jid| j["jid"] == json!(jid)), "{j}");
+        assert_eq!(j["class"], "InteropEcho");
+        assert_eq!(j["bid"], json!(batch.bid()), "{j}");
+    }
+
+    let mut sidekiq = start_sidekiq(&db);
+    let performed = db.wait_performed(2, Duration::from_secs(60)).await;
+    let _ = sidekiq.kill().await;
+    for (i, jid) in jids.iter().enumerate() {
+        let rec = performed
+            .iter()
+            .find(|r| r["jid"] == json!(jid))
+            .unwrap_or_else(|| panic!("member {jid} not performed by Ruby: {performed:?}"));
+        assert_eq!(rec["args"], json!([i]));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_worker_is_in_ruby_process_set_and_its_job_in_sidekiq_workers() {
     if !have_ruby_sidekiq("a_rust_worker_is_in_ruby_process_set") {
