@@ -62,6 +62,29 @@ impl WorkerSpec {
     }
 }
 
+/// Spawns `command` (a `jobs_test_worker`; its stdout is piped here, and it is killed when
+/// dropped) and waits up to 60 s for its `ready` line; returns it with its process id.
+pub async fn spawn_ready(mut command: Command) -> (Child, u32) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the test worker: {e}"));
+    let pid = child
+        .id()
+        .unwrap_or_else(|| panic!("the worker exited at once"));
+    let Some(stdout) = child.stdout.take() else {
+        panic!("the worker's stdout is not piped")
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    match line {
+        Ok(Ok(Some(line))) if line.starts_with("ready ") => {}
+        other => panic!("worker {pid} did not print `ready` within 60 s: {other:?}"),
+    }
+    (child, pid)
+}
+
 /// A running test worker.
 pub struct WorkerProc {
     child: Child,
@@ -72,7 +95,8 @@ impl WorkerProc {
     /// Starts a worker and waits (up to 60 s) until it prints `ready`.
     pub async fn start(spec: &WorkerSpec) -> WorkerProc {
         let millis = |d: Duration| d.as_millis().to_string();
-        let mut child = Command::new(&spec.bin)
+        let mut command = Command::new(&spec.bin);
+        command
             .args(["--url", &spec.url, "--queue", QUEUE])
             .args(["--concurrency", &spec.concurrency.to_string()])
             .args(["--lease-ttl-ms", &millis(spec.lease_ttl)])
@@ -81,23 +105,8 @@ impl WorkerProc {
             .args(["--shutdown-timeout-ms", "10000"])
             .args(["--clock-offset-ms", &spec.clock_offset_ms.to_string()])
             .arg("--history")
-            .arg(&spec.history)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", spec.bin.display()));
-        let pid = child
-            .id()
-            .unwrap_or_else(|| panic!("the worker exited at once"));
-        let Some(stdout) = child.stdout.take() else {
-            panic!("the worker's stdout is not piped")
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
-        match line {
-            Ok(Ok(Some(line))) if line.starts_with("ready ") => {}
-            other => panic!("worker {pid} did not print `ready` within 60 s: {other:?}"),
-        }
+            .arg(&spec.history);
+        let (child, pid) = spawn_ready(command).await;
         WorkerProc { child, pid }
     }
 

@@ -13,38 +13,24 @@
 //! Every wait polls with a deadline; nothing sleeps a fixed time.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobs::backend::{AdminBackend, JobStatus, RescueParams};
 use jobs::envelope::JobEnvelope;
 use jobs::Client;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Each worker's lease TTL: how long after a worker stops beating its job may be rescued.
 const LEASE_TTL_MS: u64 = 1500;
 
 async fn start_worker(url: &str) -> (Child, u32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    command
         .args(["--url", url, "--concurrency", "2"])
         .args(["--lease-ttl-ms", &LEASE_TTL_MS.to_string()])
-        .args(["--heartbeat-ms", "200", "--poll-ms", "100"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start jobs_test_worker");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("jobs_test_worker is ready within 30 s")
-        .unwrap()
-        .expect("jobs_test_worker printed `ready <id>`");
-    assert!(line.starts_with("ready "), "{line}");
-    let pid = child.id().unwrap();
-    (child, pid)
+        .args(["--heartbeat-ms", "200", "--poll-ms", "100"]);
+    jobs_conformance::faults::fleet::spawn_ready(command).await
 }
 
 async fn signal(pid: u32, sig: &str) {

@@ -11,14 +11,12 @@
 //! A backend's test is a few lines: `sigkill_loses_no_job(&url).await` with its own URL.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobs::backend::{AdminBackend, JobListParams, JobSet};
 use jobs::envelope::JobEnvelope;
 use jobs::Client;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Jobs enqueued.
@@ -35,24 +33,12 @@ const LEASE_TTL_MS: u64 = 1500;
 
 /// Starts `jobs_test_worker` on `url`; returns it with its process id once it is ready.
 async fn start_worker(url: &str) -> (Child, u32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    command
         .args(["--url", url, "--concurrency", &CONCURRENCY.to_string()])
         .args(["--lease-ttl-ms", &LEASE_TTL_MS.to_string()])
-        .args(["--heartbeat-ms", "200", "--poll-ms", "100"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start jobs_test_worker");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("jobs_test_worker is ready within 30 s")
-        .unwrap()
-        .expect("jobs_test_worker printed `ready <id>`");
-    assert!(line.starts_with("ready "), "{line}");
-    let pid = child.id().unwrap();
-    (child, pid)
+        .args(["--heartbeat-ms", "200", "--poll-ms", "100"]);
+    jobs_conformance::faults::fleet::spawn_ready(command).await
 }
 
 /// The `Performed(i, pid)` markers: for each i, the pids that ran it.
