@@ -170,3 +170,21 @@ pub(crate) fn post_button(
 pub(crate) fn empty(text: &str) -> Markup {
     html! { p.empty { (text) } }
 }
+
+/// One page of a listing the backend may not keep (`None`): `none` then, `nothing` for an
+/// empty page, else the `table` of its rows; with a page, its `pager` (told whether more
+/// follow).
+pub(crate) fn listing<T>(
+    page: &Option<(Vec<T>, bool)>,
+    (none, nothing): (&str, &str),
+    table: impl FnOnce(&[T]) -> Markup,
+    pager: impl FnOnce(bool) -> Markup,
+) -> Markup {
+    match page {
+        None => empty(none),
+        Some((rows, more)) => html! {
+            @if rows.is_empty() { (empty(nothing)) } @else { (table(rows)) }
+            (pager(*more))
+        },
+    }
+}

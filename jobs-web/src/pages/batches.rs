@@ -12,7 +12,7 @@ use jobs::batch::BatchEvent;
 use jobs::envelope::from_epoch;
 use maud::{html, Markup};
 
-use crate::layout::{confirm_form, empty, page as chrome, pager_more, Nav};
+use crate::layout::{confirm_form, empty, listing, page as chrome, pager_more, Nav};
 use crate::params::{Paging, Pairs};
 use crate::permit::{Op, Permit};
 use crate::{fmt, mount, Action, AppState, Ctx, WebError};
@@ -132,10 +132,7 @@ pub async fn list(
             "success: every member succeeded; death: a member died) are enqueued once each."
         }
         section.panel {
-            @match &batches {
-                None => (empty("This backend keeps no batches.")),
-                Some((list, _)) if list.is_empty() => (empty("No batches.")),
-                Some((list, _)) => {
+            (listing(&batches, ("This backend keeps no batches.", "No batches."), |list| html! {
                     div.scroll { table #batches {
                         thead { tr {
                             th { "Batch" } th { "Progress" } th { "Pending" } th { "Succeeded" }
@@ -153,9 +150,7 @@ pub async fn list(
                             }
                         } }
                     } }
-                }
-            }
-            @if let Some((_, more)) = &batches { (pager_more(&base, paging, *more)) }
+            }, |more| pager_more(&base, paging, more)))
         }
     };
     Ok(chrome(&ctx, Nav::Batches, "Batches", body))

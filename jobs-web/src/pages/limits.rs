@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use jobs::backend::{LimitKind, LimitUsage};
 use maud::{html, Markup};
 
-use crate::layout::{confirm_form, empty, page as chrome, pager_more, pager_more_keeping, Nav};
+use crate::layout::{confirm_form, listing, page as chrome, pager_more, pager_more_keeping, Nav};
 use crate::params::{Paging, Pairs};
 use crate::permit::Op;
 use crate::{fmt, mount, Action, AppState, Ctx, ErrorCode, WebError};
@@ -43,10 +43,7 @@ pub async fn list(
             "start frees."
         }
         section.panel {
-            @match &limits {
-                None => (empty("This backend keeps no limits.")),
-                Some((used, _)) if used.is_empty() => (empty("No limit in use.")),
-                Some((used, _)) => {
+            (listing(&limits, ("This backend keeps no limits.", "No limit in use."), |used| html! {
                     div.scroll { table #limits {
                         thead { tr {
                             th { "Kind" } th { "Key" } th { "In use" }
@@ -55,9 +52,7 @@ pub async fn list(
                         } }
                         tbody { @for u in used { (row(&ctx, u, now)) } }
                     } }
-                }
-            }
-            @if let Some((_, more)) = &limits { (pager_more(&base, paging, *more)) }
+            }, |more| pager_more(&base, paging, more)))
         }
     };
     Ok(chrome(&ctx, Nav::Limits, "Limits", body))
@@ -133,10 +128,7 @@ pub async fn waiting(
         }
         p { a href=(ctx.url("/limits")) { "← All limits" } }
         section.panel {
-            @match &found {
-                None => (empty("This backend keeps no limits.")),
-                Some((jobs, _)) if jobs.is_empty() => (empty("No job waits for a slot of this key.")),
-                Some((jobs, _)) => {
+            (listing(&found, ("This backend keeps no limits.", "No job waits for a slot of this key."), |jobs| html! {
                     div.scroll { table #waiting {
                         thead { tr {
                             th { "Job" } th { "Class" } th { "Arguments" } th { "Queue" }
@@ -156,11 +148,7 @@ pub async fn waiting(
                             }
                         } }
                     } }
-                }
-            }
-            @if let Some((_, more)) = &found {
-                (pager_more_keeping(&base, paging, *more, &[("key", &key)]))
-            }
+            }, |more| pager_more_keeping(&base, paging, more, &[("key", &key)])))
         }
     };
     Ok(chrome(&ctx, Nav::Limits, "Waiting for a slot", body))

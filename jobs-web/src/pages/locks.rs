@@ -12,7 +12,7 @@ use jobs::envelope::flow::UniqueUntil;
 use maud::{html, Markup};
 
 use crate::data::Place;
-use crate::layout::{confirm_form, empty, page as chrome, pager_more, Nav};
+use crate::layout::{confirm_form, listing, page as chrome, pager_more, Nav};
 use crate::params::{Paging, Pairs};
 use crate::permit::Op;
 use crate::{fmt, mount, Action, AppState, Ctx, ErrorCode, WebError};
@@ -79,10 +79,7 @@ pub async fn list(
             "lapses at its time, whatever became of its job."
         }
         section.panel {
-            @match &locks {
-                None => (empty("This backend keeps no unique locks.")),
-                Some((held, _)) if held.is_empty() => (empty("No unique locks held.")),
-                Some((held, _)) => {
+            (listing(&locks, ("This backend keeps no unique locks.", "No unique locks held."), |held| html! {
                     div.scroll { table #locks {
                         thead { tr {
                             th { "Key" } th { "Job" } th { "Queue" }
@@ -92,9 +89,7 @@ pub async fn list(
                         } }
                         tbody { @for h in held { (row(&ctx, h, now)) } }
                     } }
-                }
-            }
-            @if let Some((_, more)) = &locks { (pager_more(&base, paging, *more)) }
+            }, |more| pager_more(&base, paging, more)))
         }
     };
     Ok(chrome(&ctx, Nav::Locks, "Locks", body))
