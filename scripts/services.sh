@@ -27,6 +27,8 @@
 JOBS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/install-policy.sh
 source "$JOBS_ROOT/scripts/install-policy.sh"
+# shellcheck source=scripts/services-cluster.sh
+source "$JOBS_ROOT/scripts/services-cluster.sh"
 
 PG_ROLE="jobs"
 PG_DATABASE="test"
@@ -385,14 +387,15 @@ services_up() {
   fi
   ensure_redis
   ensure_postgres
+  ensure_redis_cluster
   if [ "$lock" = 1 ]; then exec 9>&-; fi
-  log "JOBS_TEST_REDIS_URL=$(redact "$JOBS_TEST_REDIS_URL") JOBS_TEST_DATABASE_URL=$(redact "$JOBS_TEST_DATABASE_URL")"
+  log "JOBS_TEST_REDIS_URL=$(redact "$JOBS_TEST_REDIS_URL") JOBS_TEST_DATABASE_URL=$(redact "$JOBS_TEST_DATABASE_URL") JOBS_TEST_REDIS_CLUSTER_URL=$JOBS_TEST_REDIS_CLUSTER_URL"
 }
 
 # Stops the private servers this shell started, unless JOBS_KEEP_SERVICES=1.
 services_release() {
   local dir
-  if [ "$_services_started_redis$_services_started_postgres" = 00 ]; then return 0; fi
+  if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster" = 000 ]; then return 0; fi
   dir=$(services_dir)
   if [ "${JOBS_KEEP_SERVICES:-}" = 1 ]; then
     log "JOBS_KEEP_SERVICES=1: the private servers in $dir keep running (bash scripts/services.sh stop)"
@@ -400,8 +403,10 @@ services_release() {
   fi
   if [ "$_services_started_redis" = 1 ]; then redis_private_stop "$dir/redis"; fi
   if [ "$_services_started_postgres" = 1 ]; then postgres_private_stop "$dir/postgres"; fi
+  if [ "$_services_started_cluster" = 1 ]; then cluster_private_stop "$dir/cluster"; fi
   _services_started_redis=0
   _services_started_postgres=0
+  _services_started_cluster=0
 }
 
 # Calls services_release when the shell exits, on an error, Ctrl-C or SIGTERM too.
@@ -417,6 +422,7 @@ services_stop_all() {
   dir=$(services_dir)
   redis_private_stop "$dir/redis"
   postgres_private_stop "$dir/postgres"
+  cluster_private_stop "$dir/cluster"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
@@ -428,7 +434,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     services_up
     printf 'export JOBS_TEST_REDIS_URL=%q\n' "$JOBS_TEST_REDIS_URL"
     printf 'export JOBS_TEST_DATABASE_URL=%q\n' "$JOBS_TEST_DATABASE_URL"
-    if [ "$_services_started_redis$_services_started_postgres" != 00 ]; then
+    printf 'export JOBS_TEST_REDIS_CLUSTER_URL=%q\n' "$JOBS_TEST_REDIS_CLUSTER_URL"
+    if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster" != 000 ]; then
       log "the private servers keep running; stop them with: bash scripts/services.sh stop"
     fi
     ;;

@@ -18,6 +18,10 @@ inventory::submit! { jobs::Connector { schemes: &["redis+sentinel"], connect: re
 pub mod redis_shards;
 #[cfg(feature = "redis")]
 inventory::submit! { jobs::Connector { schemes: &["redis+shards"], connect: redis_shards::connector } }
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
+#[cfg(feature = "redis")]
+inventory::submit! { jobs::Connector { schemes: &["redis+cluster"], connect: redis_cluster::connector } }
 
 use jobs::backend::AdminBackend;
 use jobs::ConnectError;

@@ -187,16 +187,22 @@ pub(super) async fn clear_all(inner: &Inner) -> Result<(), BackendError> {
         for pattern in k.patterns() {
             let mut cursor = 0u64;
             loop {
-                let (next, keys): (u64, Vec<String>) = inner
-                    .query(
+                // On a cluster, on the node that holds the prefix's slot.
+                let reply = inner
+                    .conn
+                    .on_tag_node(
                         redis::cmd("SCAN")
                             .arg(cursor)
                             .arg("MATCH")
                             .arg(&pattern)
                             .arg("COUNT")
                             .arg(1000),
+                        &k.queues(),
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| inner.edge().map(e))?;
+                let (next, keys): (u64, Vec<String>) =
+                    redis::from_redis_value(reply).map_err(|e| inner.edge().map(e.into()))?;
                 doomed.extend(keys);
                 if next == 0 {
                     break;

@@ -49,7 +49,9 @@
 //! 6. **Metrics** (`metrics.rs`): one hash of counters per UTC hour,
 //!    `jobs-rs:metrics:<hour>`, expiring after the keep time. **Facts** (`facts.rs`): the
 //!    dashboard's server facts, from `INFO`.
-//! 7. **Not supported:** Redis Cluster (scripts build per-process keys).
+//! 7. **On a Redis Cluster** (`redis_cluster`, `conn.rs`) the same backend runs as one group
+//!    of a cluster: its prefix carries a hash tag, so every key it builds is in one slot; it
+//!    has no single-push connections and its reserves poll instead of blocking.
 //! 8. **Layout.** The trait impls below are a table of contents: each method is one line
 //!    that delegates to the file of its family, the same files in every backend
 //!    (`push.rs`, `reserve.rs`, `finish.rs`, `lease.rs`, `process.rs`, `promote.rs`,
@@ -66,6 +68,7 @@ mod cancel;
 mod checkpoint;
 mod clock;
 mod config;
+mod conn;
 mod error;
 mod facts;
 mod finish;
@@ -106,6 +109,7 @@ pub use tls::RedisTls;
 
 use blocking::BlockingPool;
 use clock::{earlier, later, lease_arg, score};
+use conn::Conn;
 use error::Edge;
 use keys::Keys;
 use push_pool::{KnownQueues, PushPool};
@@ -134,7 +138,7 @@ pub struct RedisBackend {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Conn,
     blocking: BlockingPool,
     /// Plain connections for single pushes (`None`: not a TCP address).
     push: Option<PushPool>,
@@ -239,11 +243,44 @@ impl RedisBackend {
             .set_max_delay(std::time::Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| edge.map(e))?;
-        let push = PushPool::new(
-            client.get_connection_info(),
-            opts.connect_timeout,
-            opts.response_timeout,
-        );
+        Ok(Self::assemble(opts, Conn::Single(conn), client, edge))
+    }
+
+    /// One group of a Redis Cluster: `opts.prefix` carries the group's hash tag, and `conn`
+    /// is the cluster connection every group shares. Single pushes and blocking pops, which
+    /// need connections to one server, are not used: reserves poll (`reserve.rs`).
+    pub(crate) fn on_cluster(
+        opts: RedisOptions,
+        conn: redis::cluster_async::ClusterConnection,
+    ) -> Result<Self, BackendError> {
+        if let Some(problem) = opts.prefix.as_deref().and_then(config::prefix_problem) {
+            return Err(BackendError::msg(format!(
+                "invalid Redis key prefix: {problem}"
+            )));
+        }
+        let target = jobs::redact_url(&opts.url);
+        let client = tls::client(&opts)
+            .map_err(|m| BackendError::msg(format!("cannot use Redis at {target}: {m}")))?;
+        let edge = Edge {
+            target,
+            timeout: opts.response_timeout,
+            tls: tls::is_tls(client.get_connection_info()),
+        };
+        Ok(Self::assemble(opts, Conn::Cluster(conn), client, edge))
+    }
+
+    /// The backend on `conn`, with its single-push (not on a cluster) and blocking pools on
+    /// `client`.
+    fn assemble(opts: RedisOptions, conn: Conn, client: redis::Client, edge: Edge) -> Self {
+        let push = if conn.is_cluster() {
+            None
+        } else {
+            PushPool::new(
+                client.get_connection_info(),
+                opts.connect_timeout,
+                opts.response_timeout,
+            )
+        };
         let blocking = BlockingPool {
             client,
             config: AsyncConnectionConfig::new()
@@ -251,7 +288,7 @@ impl RedisBackend {
                 .set_response_timeout(None),
             idle: Mutex::new(Vec::new()),
         };
-        Ok(RedisBackend {
+        RedisBackend {
             inner: Arc::new(Inner {
                 conn,
                 blocking,
@@ -262,7 +299,7 @@ impl RedisBackend {
                 opts,
                 beat_rtt_us: std::sync::atomic::AtomicU64::new(0),
             }),
-        })
+        }
     }
 
     /// Connects from a URL such as `redis://127.0.0.1:6379/3?prefix=myapp`.
@@ -282,7 +319,7 @@ impl RedisBackend {
         &self.inner.opts
     }
 
-    async fn check_server(&self) -> Result<(), BackendError> {
+    pub(crate) async fn check_server(&self) -> Result<(), BackendError> {
         let _: String = self.inner.query(&redis::cmd("PING")).await?;
         let policy: Result<Vec<String>, BackendError> = self
             .inner

@@ -75,6 +75,10 @@ struct Round {
     busy: bool,
 }
 
+/// How often a waiting reserve on a Redis Cluster looks again (it polls: a blocking pop would
+/// hold the connection the cluster client shares for every command to that node).
+const CLUSTER_POLL: Duration = Duration::from_millis(10);
+
 /// Blocking pops shorter than this are not worth a round trip.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
 
@@ -92,7 +96,11 @@ pub(super) async fn job_reserve(
     let mut rotation = 1u64;
     loop {
         let now = at(Instant::now());
-        let block = if p.wait.is_zero() { 0 } else { rotation };
+        let block = if p.wait.is_zero() || inner.conn.is_cluster() {
+            0
+        } else {
+            rotation
+        };
         let round = reserve_round(inner, &p, p.limit, now, block).await?;
         if !round.jobs.is_empty() {
             let got = take(inner, &p, round.jobs, round.epoch, now).await?;
@@ -108,6 +116,14 @@ pub(super) async fn job_reserve(
             continue;
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
+        if inner.conn.is_cluster() && !p.wait.is_zero() {
+            // A blocking pop would hold the node's shared connection: poll instead.
+            if remaining.is_zero() {
+                return Ok(Vec::new());
+            }
+            tokio::time::sleep(remaining.min(CLUSTER_POLL)).await;
+            continue;
+        }
         if round.block == 0 || remaining < MIN_BLOCK {
             return Ok(Vec::new());
         }

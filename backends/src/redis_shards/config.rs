@@ -188,7 +188,7 @@ pub fn shard_for_hash(queue: &str, shards: usize) -> usize {
 }
 
 /// `url` with every entry's password hidden.
-fn redact_entries(url: &str) -> String {
+pub(crate) fn redact_entries(url: &str) -> String {
     let (head, query) = url
         .split_once('?')
         .map_or((url, None), |(h, q)| (h, Some(q)));

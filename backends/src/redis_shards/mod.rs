@@ -53,6 +53,7 @@ use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
 
+pub(crate) use config::redact_entries;
 pub use config::{shard_for_hash, ShardOptions};
 pub use reserve::ROTATION;
 
@@ -97,13 +98,19 @@ impl ShardedRedis {
             return Err(BackendError::msg(format!("cannot shard Redis: {problem}")));
         }
         let backends = all(opts.shards.iter().cloned().map(RedisBackend::connect)).await?;
-        Ok(ShardedRedis {
+        Ok(Self::from_backends(opts, backends))
+    }
+
+    /// The sharded backend over `backends`, one per entry of `opts.shards`, already built
+    /// (the groups of a Redis Cluster, `redis_cluster`).
+    pub(crate) fn from_backends(opts: ShardOptions, backends: Vec<RedisBackend>) -> Self {
+        ShardedRedis {
             inner: Arc::new(Shards {
                 opts,
                 backends,
                 promote_from: std::sync::atomic::AtomicUsize::new(0),
             }),
-        })
+        }
     }
 
     /// Connects from a `redis+shards://` URL (see [`ShardOptions::from_url`]).

@@ -1,6 +1,8 @@
 //! Where the shared test servers are: `JOBS_TEST_REDIS_URL` and `JOBS_TEST_DATABASE_URL`
 //! (set by `scripts/test`), then the older `JOBS_REDIS_URL` and `JOBS_POSTGRES_URL`, then the
 //! local defaults `redis://127.0.0.1:6379/0` and `postgres://root@127.0.0.1:5432/test`.
+//! The Redis Cluster is `JOBS_TEST_REDIS_CLUSTER_URL`, which `scripts/test` sets after starting
+//! a private three-master cluster (`scripts/services-cluster.sh`); it has no default.
 
 #![allow(dead_code)]
 
@@ -26,6 +28,18 @@ pub fn redis_db_url(n: u8) -> String {
     let (scheme, rest) = no_query.split_once("://").unwrap_or(("redis", no_query));
     let authority = rest.split('/').next().unwrap_or_default();
     format!("{scheme}://{authority}/{n}")
+}
+
+/// The shared Redis Cluster, a `redis+cluster://` URL without query; a test that needs it and
+/// finds it unset fails, saying how to start one.
+pub fn redis_cluster_url() -> String {
+    match std::env::var("JOBS_TEST_REDIS_CLUSTER_URL") {
+        Ok(url) => url,
+        Err(_) => panic!(
+            "JOBS_TEST_REDIS_CLUSTER_URL is not set: run the tests with scripts/test, or start a \
+             private cluster with `eval \"$(bash scripts/services.sh up)\"` first"
+        ),
+    }
 }
 
 /// The shared PostgreSQL database.
