@@ -13,54 +13,19 @@
 //! counted and printed, not asserted. Skipped (with a line on stderr) when `redis-server`
 //! is not installed.
 
-use std::collections::HashSet;
+mod failover_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use jobs::prelude::*;
-use jobs::{Registry, Worker};
+use failover_support::{until, Run};
 use jobs_backends::redis_sentinel::SentinelRedis;
 use jobs_conformance::faults::servers::{free_port, PrivateRedis};
 use tokio::process::{Child, Command};
 
 const MASTER: &str = "mymaster";
-const WAIT: Duration = Duration::from_secs(60);
-
-/// The numbers of the jobs performed.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<HashSet<u64>>>);
-
-#[derive(Debug)]
-struct Never;
-
-impl std::fmt::Display for Never {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-
-impl std::error::Error for Never {}
-
-/// Records its number.
-#[jobs::job(name = "SentinelEcho")]
-async fn sentinel_echo(seen: State<Seen>, n: u64) -> Result<(), Never> {
-    seen.0
-         .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(n);
-    Ok(())
-}
-
-/// One enqueue: its number, when it started, and when it returned Ok (`None`: an error).
-#[derive(Clone, Copy)]
-struct Enqueued {
-    n: u64,
-    started: Instant,
-    acked: Option<Instant>,
-}
 
 /// A sentinel process of the test's own, killed when dropped.
 struct Sentinel {
@@ -139,19 +104,6 @@ impl Sentinel {
     }
 }
 
-/// Polls `check` every 50 ms until it holds; fails the test after [`WAIT`].
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `field` of `INFO replication` on `server` (`None`: unreachable or absent).
 async fn replication(server: &PrivateRedis, field: &str) -> Option<String> {
     let client = redis::Client::open(server.url()).ok()?;
@@ -190,23 +142,6 @@ async fn replica_of(server: &PrivateRedis, port: u16) {
                 && replication(server, "master_link_status").await.as_deref() == Some("up")
         },
     )
-    .await;
-}
-
-/// How many enqueues have returned Ok.
-fn acked(log: &Mutex<Vec<Enqueued>>) -> usize {
-    log.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|e| e.acked.is_some())
-        .count()
-}
-
-async fn more_acks(log: &Mutex<Vec<Enqueued>>, n: usize) {
-    let target = acked(log) + n;
-    until("the enqueuer gets acknowledgements", || async {
-        acked(log) >= target
-    })
     .await;
 }
 
@@ -252,51 +187,13 @@ async fn failovers_lose_no_job_acknowledged_before_them_and_the_worker_follows_t
     let via_registry = jobs_backends::connect(&url).await.unwrap();
     assert_eq!(via_registry.name(), "redis");
 
-    let seen = Seen::default();
-    let worker = Worker::builder(backend.clone())
-        .handle_signals(false)
-        .registry(Registry::new().with::<SentinelEcho>().unwrap())
-        .state(seen.clone())
-        .concurrency(4)
-        .lease_ttl(Duration::from_secs(3))
-        .heartbeat_interval(Duration::from_millis(200))
-        .fetch_wait(Duration::from_millis(200))
-        .poll_interval(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let handle = worker.handle();
-    let running = tokio::spawn(worker.run());
-
-    // A steady stream of enqueues, each recorded.
-    let log: Arc<Mutex<Vec<Enqueued>>> = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let enqueuer = {
-        let (log, stop) = (log.clone(), stop.clone());
-        let client = Client::new(backend.clone());
-        tokio::spawn(async move {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                n += 1;
-                let started = Instant::now();
-                let ok = SentinelEcho::set().client(&client).perform_later(n).await;
-                let acked = ok.is_ok().then(Instant::now);
-                log.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(Enqueued { n, started, acked });
-                if acked.is_none() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-        })
-    };
+    let run = Run::start(backend.clone(), "default");
 
     // Windows in which an acknowledged job may be lost by Redis itself: (began, ended).
     let mut windows: Vec<(Instant, Instant)> = Vec::new();
 
     // 1. A manual failover: b becomes master, a its replica.
-    more_acks(&log, 100).await;
+    run.more_acks(100).await;
     let began = Instant::now();
     caught_up(&a, &b).await;
     let _: String = sentinels[0]
@@ -309,7 +206,7 @@ async fn failovers_lose_no_job_acknowledged_before_them_and_the_worker_follows_t
     .await;
     replica_of(&a, b.port()).await;
     windows.push((began, Instant::now()));
-    more_acks(&log, 100).await;
+    run.more_acks(100).await;
     until("the backend follows the new master", || async {
         backend.master().1 == b.port()
     })
@@ -324,74 +221,13 @@ async fn failovers_lose_no_job_acknowledged_before_them_and_the_worker_follows_t
     })
     .await;
     windows.push((began, Instant::now()));
-    more_acks(&log, 100).await;
+    run.more_acks(100).await;
     until("the backend follows the promoted server", || async {
         backend.master().1 == a.port()
     })
     .await;
 
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    enqueuer.await.unwrap();
-    let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let in_window = |e: &Enqueued| {
-        windows
-            .iter()
-            .any(|(began, ended)| e.acked.is_some_and(|a| a >= *began) && e.started <= *ended)
-    };
-    let must: Vec<u64> = log
-        .iter()
-        .filter(|e| e.acked.is_some() && !in_window(e))
-        .map(|e| e.n)
-        .collect();
-    let window: Vec<u64> = log
-        .iter()
-        .filter(|e| e.acked.is_some() && in_window(e))
-        .map(|e| e.n)
-        .collect();
-    let done = || seen.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let performed = done();
-        let lost: Vec<u64> = must
-            .iter()
-            .copied()
-            .filter(|n| !performed.contains(n))
-            .collect();
-        if lost.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} jobs acknowledged outside the failovers were never performed: {:?}",
-            lost.len(),
-            must.len(),
-            &lost[..lost.len().min(20)]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let performed = done();
-    let window_lost = window.iter().filter(|n| !performed.contains(n)).count();
-    let errors = log.iter().filter(|e| e.acked.is_none()).count();
-    eprintln!(
-        "sentinel: enqueued={} acknowledged={} must_perform={} performed_all_of_them \
-         in_failover_windows={} of_which_lost={window_lost} enqueue_errors={errors}",
-        log.len(),
-        log.len() - errors,
-        must.len(),
-        window.len()
-    );
-    // The worker processed jobs enqueued after the last failover.
-    let last = windows.last().map(|w| w.1).unwrap();
-    assert!(
-        log.iter()
-            .filter(|e| e.started > last && e.acked.is_some())
-            .count()
-            >= 50
-    );
-
-    handle.stop();
-    let ran = tokio::time::timeout(WAIT, running).await;
-    assert!(matches!(ran, Ok(Ok(Ok(())))), "the worker stops: {ran:?}");
+    run.finish("sentinel", &windows).await;
     drop(a);
 }
 

@@ -1,0 +1,268 @@
+//! Redis Cluster (`redis+cluster://`) failing over while a worker and an enqueuer run: first a
+//! manual `CLUSTER FAILOVER` of the master holding the test queue's slot (the replica catches
+//! up before it takes over, so no acknowledged job may be lost at all), then a `kill -9` of
+//! the new master (its replica is promoted after the node timeout; jobs acknowledged in that
+//! window are Redis's own loss under asynchronous replication, counted and printed).
+//!
+//! The cluster is the test's own: three masters and three replicas (`redis-server
+//! --cluster-enabled yes`, AOF with `appendfsync always`, made a cluster by `redis-cli
+//! --cluster create --cluster-replicas 1`), on free ports of 127.0.0.1, killed when the test
+//! ends. Skipped (with a line on stderr) when `redis-server` is not installed.
+
+mod failover_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use failover_support::{until, Run};
+use jobs_backends::redis_cluster::{self as cluster, ClusterOptions};
+use jobs_conformance::faults::servers::free_port;
+use tokio::process::{Child, Command};
+
+/// The queue the jobs go to, pinned to group 0 (hash tag `{fo:0}`).
+const QUEUE: &str = "failover";
+
+/// A cluster node of the test's own, killed when dropped.
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    async fn start(dir: &Path) -> Node {
+        // The cluster bus listens on port + 10000: both must be free.
+        let port = loop {
+            let p = free_port();
+            if p < 55535 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+                break p;
+            }
+        };
+        let dir = dir.join(port.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
+        let node = Node {
+            port,
+            child: Some(child),
+        };
+        until("the node answers", || async {
+            node.cmd::<String>(&redis::cmd("PING")).await.is_ok()
+        })
+        .await;
+        node
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://{}", self.addr()))?;
+        let mut c = client.get_multiplexed_async_connection().await?;
+        cmd.query_async(&mut c).await
+    }
+
+    /// `field` of `INFO replication`.
+    async fn replication(&self, field: &str) -> Option<String> {
+        let info: String = self.cmd(redis::cmd("INFO").arg("replication")).await.ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_owned())
+    }
+
+    /// Whether this node's view of the cluster is `ok`.
+    async fn cluster_ok(&self) -> bool {
+        let info: String = self
+            .cmd(redis::cmd("CLUSTER").arg("INFO"))
+            .await
+            .unwrap_or_default();
+        info.contains("cluster_state:ok")
+    }
+
+    async fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// The node holding `slot` as master, and the node replicating it, by `CLUSTER NODES` as
+/// `node` sees it: (master port, replica port).
+async fn master_and_replica(node: &Node, slot: u16) -> Option<(u16, u16)> {
+    let text: String = node.cmd(redis::cmd("CLUSTER").arg("NODES")).await.ok()?;
+    let port_of =
+        |addr: &str| -> Option<u16> { addr.split('@').next()?.rsplit(':').next()?.parse().ok() };
+    let mut master = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 || !f[2].contains("master") || f[2].contains("fail") {
+            continue;
+        }
+        let serves = f[8..].iter().any(|r| match r.split_once('-') {
+            Some((lo, hi)) => {
+                lo.parse::<u16>().is_ok_and(|lo| lo <= slot)
+                    && hi.parse::<u16>().is_ok_and(|hi| slot <= hi)
+            }
+            None => r.parse::<u16>().ok() == Some(slot),
+        });
+        if serves {
+            master = Some((f[0].to_owned(), port_of(f[1])?));
+        }
+    }
+    let (id, master_port) = master?;
+    let replica = text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() >= 8 && f[2].contains("slave") && !f[2].contains("fail") && f[3] == id)
+            .then(|| port_of(f[1]))
+            .flatten()
+    })?;
+    Some((master_port, replica))
+}
+
+/// Waits until the replica on `replica` has every write the master on `master` had.
+async fn caught_up(master: &Node, replica: &Node) {
+    let offset: u64 = master
+        .replication("master_repl_offset")
+        .await
+        .and_then(|o| o.parse().ok())
+        .expect("the master reports its replication offset");
+    until("the replica catches up with its master", || async {
+        replica
+            .replication("slave_repl_offset")
+            .await
+            .and_then(|o| o.parse::<u64>().ok())
+            .is_some_and(|o| o >= offset)
+    })
+    .await;
+}
+
+fn by_port(nodes: &[Node], port: u16) -> usize {
+    nodes
+        .iter()
+        .position(|n| n.port == port)
+        .expect("a node of the test's own")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_masters() {
+    if std::process::Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cluster-failover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        nodes.push(Node::start(&dir).await);
+    }
+    let created = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(nodes.iter().map(Node::addr))
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .await
+        .expect("redis-cli runs");
+    assert!(
+        created.status.success(),
+        "redis-cli --cluster create: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    for n in &nodes {
+        until("every node sees the cluster ok", || n.cluster_ok()).await;
+    }
+
+    let opts = ClusterOptions::new(
+        nodes
+            .iter()
+            .map(|n| format!("redis://{}", n.addr()))
+            .collect(),
+    )
+    .prefix("fo")
+    .groups(4)
+    .route(QUEUE, 0);
+    let slot: u16 = nodes[0]
+        .cmd(redis::cmd("CLUSTER").arg("KEYSLOT").arg(opts.tag(0)))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + failover_support::WAIT;
+    let (first_master, first_replica) = loop {
+        if let Some((master, replica)) = master_and_replica(&nodes[0], slot).await {
+            let link = nodes[by_port(&nodes, replica)]
+                .replication("master_link_status")
+                .await;
+            if link.as_deref() == Some("up") {
+                break (master, replica);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue's master has no replica in sync"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let backend = std::sync::Arc::new(cluster::connect(opts).await.unwrap());
+    let run = Run::start(backend, QUEUE);
+    let mut windows: Vec<(Instant, Instant)> = Vec::new();
+
+    // 1. A manual failover: the replica catches up, then takes over; nothing may be lost.
+    run.more_acks(100).await;
+    let (m, r) = (
+        by_port(&nodes, first_master),
+        by_port(&nodes, first_replica),
+    );
+    let _: String = nodes[r]
+        .cmd(redis::cmd("CLUSTER").arg("FAILOVER"))
+        .await
+        .unwrap();
+    until("the replica becomes the slot's master", || async {
+        nodes[r].replication("role").await.as_deref() == Some("master")
+            && master_and_replica(&nodes[m], slot).await.map(|p| p.0) == Some(first_replica)
+    })
+    .await;
+    run.more_acks(100).await;
+
+    // 2. kill -9 of the new master once its replica (the old master) is in sync: the
+    //    cluster promotes the replica after the node timeout.
+    until("the old master replicates the new one", || async {
+        nodes[m].replication("master_link_status").await.as_deref() == Some("up")
+    })
+    .await;
+    let began = Instant::now();
+    caught_up(&nodes[r], &nodes[m]).await;
+    nodes[r].crash().await;
+    until("the cluster promotes the surviving node", || async {
+        nodes[m].replication("role").await.as_deref() == Some("master")
+            && nodes[m].cluster_ok().await
+    })
+    .await;
+    windows.push((began, Instant::now()));
+    run.more_acks(100).await;
+
+    run.finish("cluster", &windows).await;
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
