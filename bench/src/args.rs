@@ -59,6 +59,8 @@ pub struct Options {
     pub queued: u64,
     pub measure: u64,
     pub batch: usize,
+    /// noop and io: how many queues the jobs are spread over (and the workers listen on).
+    pub queues: usize,
     pub timeout: Duration,
     /// For the `worker` role: the job kind it runs (`noop` or `io`).
     pub role: String,
@@ -137,6 +139,10 @@ struct Cli {
     /// Jobs per bulk enqueue
     #[arg(long, value_name = "B", value_parser = whole, default_value = "1000")]
     batch: u64,
+    /// noop, io: spread the jobs over Q queues (q0..), round-robin by bulk batch, and work
+    /// all of them (on shards or a cluster, queues are what spread over servers)
+    #[arg(long, value_name = "Q", value_parser = whole, default_value = "1")]
+    queues: u64,
     /// Limit of the whole run, in seconds
     #[arg(long, value_name = "SECS", value_parser = whole, default_value = "300")]
     timeout: u64,
@@ -235,6 +241,7 @@ impl Options {
             queued: cli.queued,
             measure: cli.measure,
             batch: cli.batch as usize,
+            queues: cli.queues.max(1) as usize,
             timeout: Duration::from_secs(cli.timeout),
             role: cli.role,
             duration: Duration::from_secs(cli.duration),

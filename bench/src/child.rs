@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 
 use crate::args::Options;
 use crate::report::{peak_rss_kb, reset_peak_rss};
-use crate::work::{worker, Probe};
+use crate::work::{queue_names, worker, Probe};
 
 /// Running worker processes.
 pub struct Children {
@@ -23,13 +23,20 @@ pub struct Children {
 
 impl Children {
     /// Starts `n` worker processes on `url`.
-    pub fn spawn(n: usize, url: &str, concurrency: usize, role: &str) -> Result<Children> {
+    pub fn spawn(
+        n: usize,
+        url: &str,
+        concurrency: usize,
+        queues: usize,
+        role: &str,
+    ) -> Result<Children> {
         let exe = std::env::current_exe().context("locating this binary to spawn workers")?;
         let mut procs = Vec::with_capacity(n);
         for i in 0..n {
             let child = Command::new(&exe)
                 .args(["worker", "--backend", url, "--role", role])
                 .args(["--concurrency", &concurrency.to_string()])
+                .args(["--queues", &queues.to_string()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -79,7 +86,15 @@ pub async fn run_child(opts: &Options) -> Result<()> {
         .with_context(|| format!("worker connecting to {}", jobs::redact_url(&opts.backend)))?;
     reset_peak_rss();
     let probe = Probe::new();
-    let w = worker(backend, &probe, opts.concurrency, opts.role == "io", false)?;
+    let queues = queue_names(opts.queues);
+    let w = worker(
+        backend,
+        &probe,
+        &queues,
+        opts.concurrency,
+        opts.role == "io",
+        false,
+    )?;
     let handle = w.handle();
     let running = tokio::spawn(w.run());
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();

@@ -3,7 +3,8 @@
 //! 1. The worker side is this process's user and system time from `/proc/self/stat`,
 //!    with the worker processes it spawned and reaped (`--processes`); with `memory://`
 //!    and `sqlite://` the store runs inside it, so its figure is the whole cost.
-//! 2. Redis reports its own CPU time (`INFO cpu`: every thread of the server).
+//! 2. Redis reports its own CPU time (`INFO cpu`: every thread of the server), summed over
+//!    the servers of a sharded or cluster store (the nodes its URL names).
 //! 3. Postgres: the postmaster named by `postmaster.pid` in the server's data directory,
 //!    with its children's times (the backends serving the run, and those that exited, as
 //!    the postmaster reaped them), read from `/proc`; so only for a server on this machine
@@ -20,7 +21,8 @@ const TICKS_PER_S: f64 = 100.0;
 enum StoreCpu {
     /// Inside this process (memory, SQLite): counted with the worker side.
     InProcess,
-    Redis(Box<redis::Client>),
+    /// Every server of the store (one, the shards, or the cluster's nodes given).
+    Redis(Vec<redis::Client>),
     Postgres(u32),
     Unreadable,
 }
@@ -51,9 +53,13 @@ impl CpuMeter {
     /// Finds where `store`'s CPU time can be read.
     pub async fn new(store: &Store) -> CpuMeter {
         let found = match (store.kind, store.server()) {
-            ("redis", Some(url)) => redis::Client::open(url)
-                .ok()
-                .map(|c| StoreCpu::Redis(Box::new(c))),
+            ("redis", _) => store
+                .redis_servers
+                .iter()
+                .map(|url| redis::Client::open(url.as_str()).ok())
+                .collect::<Option<Vec<_>>>()
+                .filter(|c| !c.is_empty())
+                .map(StoreCpu::Redis),
             ("postgres", Some(url)) => postmaster(url).await.map(StoreCpu::Postgres),
             ("memory" | "sqlite", _) => Some(StoreCpu::InProcess),
             _ => None,
@@ -67,7 +73,16 @@ impl CpuMeter {
     pub async fn mark(&self) -> CpuMark {
         let store = match &self.store {
             StoreCpu::InProcess | StoreCpu::Unreadable => None,
-            StoreCpu::Redis(client) => redis_cpu(client).await,
+            StoreCpu::Redis(clients) => {
+                let mut total = Some(0.0);
+                for c in clients {
+                    total = match (total, redis_cpu(c).await) {
+                        (Some(t), Some(x)) => Some(t + x),
+                        _ => None,
+                    };
+                }
+                total
+            }
             StoreCpu::Postgres(pid) => tree_cpu(*pid),
         };
         CpuMark {

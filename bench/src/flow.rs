@@ -28,7 +28,7 @@ use crate::args::Options;
 use crate::cpu::{CpuMeter, CpuPerJob};
 use crate::report::{round3, Report};
 use crate::store::Store;
-use crate::work::{worker, BenchHot, BenchNoop, BenchUnique, Probe};
+use crate::work::{queue_names, worker, BenchHot, BenchNoop, BenchUnique, Probe};
 
 /// Which jobs a phase enqueues.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ async fn perform_with(
 ) -> Result<(f64, CpuPerJob)> {
     let deadline = Instant::now() + o.timeout;
     let probe = Probe::new();
-    let w = worker(backend.clone(), &probe, slots, false, true)?;
+    let w = worker(backend.clone(), &probe, &queue_names(1), slots, false, true)?;
     let handle = w.handle();
     let cpu = meter.mark().await;
     let t = Instant::now();

@@ -20,7 +20,7 @@ use crate::child::Children;
 use crate::cpu::{CpuMeter, CpuPerJob};
 use crate::report::{kb_to_mb, peak_rss_kb, percentile, reset_peak_rss, round3, Report};
 use crate::store::Store;
-use crate::work::{worker, BenchIo, BenchNoop, Probe};
+use crate::work::{queue_names, worker, BenchIo, BenchNoop, Probe};
 
 /// What the enqueue phase pushes.
 #[derive(Clone, Copy)]
@@ -33,6 +33,7 @@ enum Kind {
 async fn enqueue(
     client: &Client,
     kind: Kind,
+    queues: &[String],
     range: std::ops::Range<u64>,
     batch: usize,
     single: bool,
@@ -43,9 +44,22 @@ async fn enqueue(
             if Instant::now() > deadline {
                 bail!("time limit reached while enqueueing");
             }
+            let q = pick(queues, i);
             match kind {
-                Kind::Noop => BenchNoop::set().client(client).perform_later(i).await,
-                Kind::Io => BenchIo::set().client(client).perform_later(i).await,
+                Kind::Noop => {
+                    BenchNoop::set()
+                        .queue(q)
+                        .client(client)
+                        .perform_later(i)
+                        .await
+                }
+                Kind::Io => {
+                    BenchIo::set()
+                        .queue(q)
+                        .client(client)
+                        .perform_later(i)
+                        .await
+                }
             }
             .with_context(|| format!("enqueueing job {i}"))?;
         }
@@ -57,15 +71,18 @@ async fn enqueue(
             bail!("time limit reached while enqueueing");
         }
         let end = (start + batch as u64).min(range.end);
+        let q = pick(queues, start / batch as u64);
         match kind {
             Kind::Noop => {
                 BenchNoop::set()
+                    .queue(q)
                     .client(client)
                     .perform_all_later((start..end).map(BenchNoop::new))
                     .await
             }
             Kind::Io => {
                 BenchIo::set()
+                    .queue(q)
                     .client(client)
                     .perform_all_later((start..end).map(BenchIo::new))
                     .await
@@ -75,6 +92,15 @@ async fn enqueue(
         start = end;
     }
     Ok(())
+}
+
+/// The queue for the `i`th job or batch: round-robin over `queues`.
+fn pick(queues: &[String], i: u64) -> String {
+    let n = queues.len().max(1) as u64;
+    queues
+        .get(usize::try_from(i % n).unwrap_or(0))
+        .cloned()
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// Runs the worker(s) until `n` jobs succeeded; returns the seconds taken, peak RSS (MiB)
@@ -92,7 +118,8 @@ async fn perform_all(
     if o.processes == 1 {
         let probe = Probe::new();
         reset_peak_rss();
-        let w = worker(backend.clone(), &probe, o.concurrency, io, true)?;
+        let queues = queue_names(o.queues);
+        let w = worker(backend.clone(), &probe, &queues, o.concurrency, io, true)?;
         let handle = w.handle();
         let cpu = meter.mark().await;
         let t = Instant::now();
@@ -114,7 +141,7 @@ async fn perform_all(
     let role = if io { "io" } else { "noop" };
     let cpu = meter.mark().await;
     let t = Instant::now();
-    let children = Children::spawn(o.processes, &store.url, o.concurrency, role)?;
+    let children = Children::spawn(o.processes, &store.url, o.concurrency, o.queues, role)?;
     // Bounded by the deadline. Every 10 ms: each poll is a query on the store the children
     // are measured against (on Postgres, a sum over the counter shards), so polling every
     // 2 ms, as before, took server time from them; 10 ms is under 1% of a timed window.
@@ -169,7 +196,17 @@ pub async fn throughput(
     };
     let client = Client::new(backend.clone());
     let t = Instant::now();
-    enqueue(&client, kind, 0..o.jobs, o.batch, o.single, deadline).await?;
+    let queues = queue_names(o.queues);
+    enqueue(
+        &client,
+        kind,
+        &queues,
+        0..o.jobs,
+        o.batch,
+        o.single,
+        deadline,
+    )
+    .await?;
     let enq_secs = t.elapsed().as_secs_f64();
     let enqueue_per_s = o.jobs as f64 / enq_secs;
     let how = if o.single { "one at a time" } else { "in bulk" };
@@ -212,7 +249,14 @@ pub async fn latency(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>)
     let probe = Probe::new();
     let mut starts = probe.watch_starts();
     reset_peak_rss();
-    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let w = worker(
+        backend.clone(),
+        &probe,
+        &queue_names(1),
+        o.concurrency,
+        false,
+        true,
+    )?;
     let handle = w.handle();
     let running = tokio::spawn(w.run());
     // Let the worker register and sit idle in its fetch before the first sample.
@@ -265,7 +309,16 @@ pub async fn depth(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -
     let (q, m) = (o.queued, o.measure);
     let half = (q / 2).max(1);
     let t = Instant::now();
-    enqueue(&client, Kind::Noop, 0..q, o.batch, false, deadline).await?;
+    enqueue(
+        &client,
+        Kind::Noop,
+        &queue_names(1),
+        0..q,
+        o.batch,
+        false,
+        deadline,
+    )
+    .await?;
     let enq_secs = t.elapsed().as_secs_f64();
     println!(
         "depth: queued {q} jobs in {enq_secs:.3} s ({:.0}/s)",
@@ -273,7 +326,14 @@ pub async fn depth(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -
     );
     let probe = Probe::new();
     reset_peak_rss();
-    let w = worker(backend.clone(), &probe, o.concurrency, false, true)?;
+    let w = worker(
+        backend.clone(),
+        &probe,
+        &queue_names(1),
+        o.concurrency,
+        false,
+        true,
+    )?;
     let handle = w.handle();
     let t = Instant::now();
     let running = tokio::spawn(w.run());
@@ -289,6 +349,7 @@ pub async fn depth(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -
         enqueue(
             &client,
             Kind::Noop,
+            &queue_names(1),
             enqueued..upto,
             o.batch,
             false,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::args::Options;
 use crate::report::{kb_to_mb, round3, Report};
 use crate::store::Store;
-use crate::work::{worker, BenchFlaky, BenchNoop, Probe};
+use crate::work::{queue_names, worker, BenchFlaky, BenchNoop, Probe};
 
 /// One sample line.
 #[derive(Serialize)]
@@ -92,7 +92,14 @@ pub async fn soak(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) ->
     let deadline = Instant::now() + o.timeout;
     let client = Client::new(backend.clone());
     let probe = Probe::new();
-    let w = worker(backend.clone(), &probe, o.concurrency, true, true)?;
+    let w = worker(
+        backend.clone(),
+        &probe,
+        &queue_names(1),
+        o.concurrency,
+        true,
+        true,
+    )?;
     let handle = w.handle();
     let running = tokio::spawn(w.run());
     let mut s = Sampler {

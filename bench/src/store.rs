@@ -2,6 +2,8 @@
 //!
 //! 1. `memory://` is already private to the process.
 //! 2. `redis://` gets a unique `?prefix=`; cleanup deletes every key under it.
+//!    `redis+shards://` and `redis+cluster://` get one too; cleanup is the backend's own
+//!    `clear_all` (every shard, every group of the cluster).
 //! 3. `postgres://` gets a unique `?schema=`; cleanup drops the schema.
 //! 4. `sqlite://` is replaced by a new file in a temp directory; cleanup removes the directory.
 
@@ -15,8 +17,11 @@ use anyhow::{bail, Context, Result};
 pub struct Store {
     /// The URL the workers connect to (with the isolation applied).
     pub url: String,
-    /// The backend kind: memory, redis, postgres or sqlite.
+    /// The backend kind: memory, redis, postgres or sqlite (sharded and cluster Redis are
+    /// `redis`).
     pub kind: &'static str,
+    /// Every Redis server holding the run's keys (`redis://host:port`), for their CPU time.
+    pub redis_servers: Vec<String>,
     cleanup: Cleanup,
 }
 
@@ -25,7 +30,7 @@ impl Store {
     pub fn server(&self) -> Option<&str> {
         match &self.cleanup {
             Cleanup::Redis { server, .. } | Cleanup::Postgres { server, .. } => Some(server),
-            Cleanup::None | Cleanup::Sqlite { .. } => None,
+            Cleanup::None | Cleanup::Sqlite { .. } | Cleanup::Admin { .. } => None,
         }
     }
 }
@@ -33,9 +38,21 @@ impl Store {
 #[derive(Debug, Clone)]
 enum Cleanup {
     None,
-    Redis { server: String, prefix: String },
-    Postgres { server: String, schema: String },
-    Sqlite { dir: PathBuf },
+    Redis {
+        server: String,
+        prefix: String,
+    },
+    /// Sharded or cluster Redis: the backend's `clear_all`.
+    Admin {
+        url: String,
+    },
+    Postgres {
+        server: String,
+        schema: String,
+    },
+    Sqlite {
+        dir: PathBuf,
+    },
 }
 
 fn unique_name() -> String {
@@ -64,8 +81,29 @@ impl Store {
             "memory" => Ok(Store {
                 url: url.to_owned(),
                 kind: "memory",
+                redis_servers: Vec::new(),
                 cleanup: Cleanup::None,
             }),
+            "redis+shards" | "redis+cluster" => {
+                if query.is_some_and(|q| q.contains("prefix=")) {
+                    bail!("give the Redis URL without ?prefix=: each run picks its own");
+                }
+                let url = with_param(url, "prefix", &name);
+                let hosts = base.split_once("://").map_or("", |(_, h)| h);
+                let redis_servers = hosts
+                    .split(',')
+                    .map(|h| {
+                        let h = h.rsplit_once('@').map_or(h, |(_, h)| h);
+                        format!("redis://{}", h.split('/').next().unwrap_or(h))
+                    })
+                    .collect();
+                Ok(Store {
+                    url: url.clone(),
+                    kind: "redis",
+                    redis_servers,
+                    cleanup: Cleanup::Admin { url },
+                })
+            }
             "redis" | "rediss" => {
                 if query.is_some_and(|q| q.contains("prefix=")) {
                     bail!("give the Redis URL without ?prefix=: each run picks its own");
@@ -73,6 +111,7 @@ impl Store {
                 Ok(Store {
                     url: with_param(url, "prefix", &name),
                     kind: "redis",
+                    redis_servers: vec![base.to_owned()],
                     cleanup: Cleanup::Redis {
                         server: base.to_owned(),
                         prefix: name,
@@ -86,6 +125,7 @@ impl Store {
                 Ok(Store {
                     url: with_param(url, "schema", &name),
                     kind: "postgres",
+                    redis_servers: Vec::new(),
                     cleanup: Cleanup::Postgres {
                         server: base.to_owned(),
                         schema: name,
@@ -104,6 +144,7 @@ impl Store {
                 Ok(Store {
                     url,
                     kind: "sqlite",
+                    redis_servers: Vec::new(),
                     cleanup: Cleanup::Sqlite { dir },
                 })
             }
@@ -115,6 +156,13 @@ impl Store {
     pub async fn remove(&self) -> Result<()> {
         match &self.cleanup {
             Cleanup::None => Ok(()),
+            Cleanup::Admin { url } => {
+                let backend = jobs_backends::connect(url)
+                    .await
+                    .with_context(|| format!("cleanup: connecting to {url}"))?;
+                backend.clear_all().await.context("cleanup: clear_all")?;
+                Ok(())
+            }
             Cleanup::Redis { server, prefix } => {
                 let client = redis::Client::open(server.as_str())
                     .with_context(|| format!("cleanup: opening {server}"))?;

@@ -119,10 +119,20 @@ pub async fn bench_flaky(
     Ok(())
 }
 
-/// The worker for a scenario: in-process (signals not handled) or in a child process.
+/// The queues of a run spread over `n`: `default` alone, or `q0`..`q<n-1>`.
+pub fn queue_names(n: usize) -> Vec<String> {
+    if n <= 1 {
+        return vec!["default".to_owned()];
+    }
+    (0..n).map(|i| format!("q{i}")).collect()
+}
+
+/// The worker for a scenario, on `queues`: in-process (signals not handled) or in a child
+/// process.
 pub fn worker(
     backend: Arc<dyn jobs::backend::Backend>,
     probe: &Probe,
+    queues: &[String],
     concurrency: usize,
     io: bool,
     in_process: bool,
@@ -130,7 +140,7 @@ pub fn worker(
     let mut b = Worker::builder(backend)
         .state(probe.clone())
         .state(HotCount::default())
-        .queues(["default"])
+        .queues(queues.iter().cloned())
         .concurrency(concurrency)
         .shutdown_timeout(Duration::from_secs(5))
         .handle_signals(!in_process);
