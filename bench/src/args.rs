@@ -27,6 +27,9 @@ pub enum Scenario {
     CeilingPush,
     /// The `io` workload as bare tokio tasks: the framework's cost taken away.
     CeilingIo,
+    /// The delaying proxy (internal): forwards to `--upstream` until its stdin closes.
+    #[value(hide = true)]
+    Proxy,
 }
 
 impl Scenario {
@@ -42,6 +45,7 @@ impl Scenario {
             Scenario::Worker => "worker",
             Scenario::CeilingPush => "ceiling-push",
             Scenario::CeilingIo => "ceiling-io",
+            Scenario::Proxy => "proxy",
         }
     }
 }
@@ -59,6 +63,10 @@ pub struct Options {
     pub queued: u64,
     pub measure: u64,
     pub batch: usize,
+    /// Round trip added by a delaying proxy in front of the store, in ms (0: none).
+    pub delay_ms: f64,
+    /// For the `proxy` role: the server it forwards to.
+    pub upstream: Option<String>,
     /// noop and io: how many queues the jobs are spread over (and the workers listen on).
     pub queues: usize,
     pub timeout: Duration,
@@ -139,6 +147,13 @@ struct Cli {
     /// Jobs per bulk enqueue
     #[arg(long, value_name = "B", value_parser = whole, default_value = "1000")]
     batch: u64,
+    /// Put a delaying proxy (a process of its own) in front of a redis:// or postgres://
+    /// store, adding D ms to every round trip, and report round trips per job
+    #[arg(long, value_name = "D", default_value = "0")]
+    delay_ms: f64,
+    /// The server the proxy forwards to (internal)
+    #[arg(long, hide = true)]
+    upstream: Option<String>,
     /// noop, io: spread the jobs over Q queues (q0..), round-robin by bulk batch, and work
     /// all of them (on shards or a cluster, queues are what spread over servers)
     #[arg(long, value_name = "Q", value_parser = whole, default_value = "1")]
@@ -242,6 +257,8 @@ impl Options {
             measure: cli.measure,
             batch: cli.batch as usize,
             queues: cli.queues.max(1) as usize,
+            delay_ms: cli.delay_ms,
+            upstream: cli.upstream,
             timeout: Duration::from_secs(cli.timeout),
             role: cli.role,
             duration: Duration::from_secs(cli.duration),

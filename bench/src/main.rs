@@ -10,6 +10,7 @@ mod ceiling;
 mod child;
 mod cpu;
 mod flow;
+mod proxy;
 mod report;
 mod scenarios;
 mod soak;
@@ -43,9 +44,10 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(opts: Options) -> Result<()> {
+async fn run(mut opts: Options) -> Result<()> {
     match opts.scenario {
         Scenario::Worker => return child::run_child(&opts).await,
+        Scenario::Proxy => return proxy::run_proxy(&opts).await,
         Scenario::CeilingPush => return ceiling::push(&opts).await,
         Scenario::CeilingIo => return ceiling::io(&opts).await,
         _ => {}
@@ -55,6 +57,13 @@ async fn run(opts: Options) -> Result<()> {
             "--processes applies to noop and io; latency and depth run one worker in-process"
         );
     }
+    let proxy = if opts.delay_ms > 0.0 {
+        let p = proxy::Proxy::start(&opts.backend, opts.delay_ms).await?;
+        opts.backend = p.url.clone();
+        Some(p)
+    } else {
+        None
+    };
     let store = Store::fresh(&opts.backend)?;
     println!(
         "{} on {} (isolated store {})",
@@ -72,14 +81,20 @@ async fn run(opts: Options) -> Result<()> {
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
             Scenario::Soak => soak::soak(&opts, &store, backend).await,
             Scenario::Flow => flow::flow(&opts, &store, backend).await,
-            Scenario::Worker | Scenario::CeilingPush | Scenario::CeilingIo => {
+            Scenario::Worker | Scenario::CeilingPush | Scenario::CeilingIo | Scenario::Proxy => {
                 anyhow::bail!("{} does not use an isolated store", opts.scenario.name())
             }
         }
     }
     .await;
     let cleaned = store.remove().await;
-    let report = outcome?;
+    let mut report = outcome?;
     cleaned?;
+    if let Some(p) = proxy {
+        let trips = p.finish().await?;
+        report.delay_ms = Some(opts.delay_ms);
+        report.round_trips_per_job =
+            (report.jobs > 0).then(|| report::round3(trips as f64 / report.jobs as f64));
+    }
     report.print_json()
 }

@@ -20,6 +20,10 @@ pub struct Report {
     /// inside the worker and is counted there).
     pub worker_cpu_us_per_job: Option<f64>,
     pub store_cpu_us_per_job: Option<f64>,
+    /// The round trip a delaying proxy added, in ms (`--delay-ms`; null: no proxy).
+    pub delay_ms: Option<f64>,
+    /// Client round trips the proxy carried, per job (null: no proxy).
+    pub round_trips_per_job: Option<f64>,
 }
 
 impl Report {

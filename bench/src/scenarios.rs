@@ -179,6 +179,8 @@ pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
         peak_rss_mb: None,
         worker_cpu_us_per_job: None,
         store_cpu_us_per_job: None,
+        delay_ms: None,
+        round_trips_per_job: None,
     }
 }
 
