@@ -9,9 +9,11 @@
 //!    with its children's times (the backends serving the run, and those that exited, as
 //!    the postmaster reaped them), read from `/proc`; so only for a server on this machine
 //!    that this user may read. Where a figure cannot be read it is `None`, never a guess.
+//! 4. Postgres also gets its WAL, fsync and commit counts and wait samples (`pgstats.rs`).
 
 use std::path::Path;
 
+use crate::pgstats::{PgMark, PgPerJob, PgStats};
 use crate::store::Store;
 
 /// Clock ticks per second in `/proc/*/stat` (`USER_HZ`, fixed at 100 by Linux's ABI).
@@ -30,6 +32,7 @@ enum StoreCpu {
 /// Reads CPU times for one store.
 pub struct CpuMeter {
     store: StoreCpu,
+    pg: Option<PgStats>,
 }
 
 /// CPU seconds used so far: the worker side and the store.
@@ -38,6 +41,7 @@ pub struct CpuMark {
     own: Option<f64>,
     store: Option<f64>,
     in_process: bool,
+    pg: Option<PgMark>,
 }
 
 /// Microseconds of CPU per job between two marks.
@@ -47,6 +51,8 @@ pub struct CpuPerJob {
     pub store_us: Option<f64>,
     /// The store runs inside the worker (memory, SQLite): `worker_us` counts it.
     pub store_in_process: bool,
+    /// Postgres: WAL, fsyncs, commits per job and what busy backends waited on.
+    pub pg: Option<PgPerJob>,
 }
 
 impl CpuMeter {
@@ -64,8 +70,13 @@ impl CpuMeter {
             ("memory" | "sqlite", _) => Some(StoreCpu::InProcess),
             _ => None,
         };
+        let pg = match (store.kind, store.server()) {
+            ("postgres", Some(url)) => PgStats::start(url).await,
+            _ => None,
+        };
         CpuMeter {
             store: found.unwrap_or(StoreCpu::Unreadable),
+            pg,
         }
     }
 
@@ -85,10 +96,15 @@ impl CpuMeter {
             }
             StoreCpu::Postgres(pid) => tree_cpu(*pid),
         };
+        let pg = match &self.pg {
+            Some(pg) => pg.mark().await,
+            None => None,
+        };
         CpuMark {
             own: proc_cpu(Path::new("/proc/self/stat"), true),
             store,
             in_process: matches!(self.store, StoreCpu::InProcess),
+            pg,
         }
     }
 }
@@ -104,6 +120,10 @@ impl CpuMark {
             worker_us: us(self.own, later.own),
             store_us: us(self.store, later.store),
             store_in_process: self.in_process,
+            pg: match (&self.pg, &later.pg) {
+                (Some(a), Some(b)) => a.per_job(b, jobs),
+                _ => None,
+            },
         }
     }
 }
@@ -117,7 +137,14 @@ impl CpuPerJob {
         } else {
             f(self.store_us)
         };
-        format!("CPU per job: worker {}, store {store}", f(self.worker_us))
+        let pg = self
+            .pg
+            .map(|p| format!("; {}", p.describe()))
+            .unwrap_or_default();
+        format!(
+            "CPU per job: worker {}, store {store}{pg}",
+            f(self.worker_us)
+        )
     }
 }
 
@@ -206,11 +233,13 @@ mod tests {
             own: Some(1.0),
             store: None,
             in_process: false,
+            pg: None,
         };
         let b = CpuMark {
             own: Some(1.5),
             store: Some(2.0),
             in_process: false,
+            pg: None,
         };
         let p = a.per_job(&b, 100_000);
         assert_eq!(p.worker_us, Some(5.0));

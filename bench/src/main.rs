@@ -10,6 +10,7 @@ mod ceiling;
 mod child;
 mod cpu;
 mod flow;
+mod pgstats;
 mod proxy;
 mod report;
 mod scenarios;

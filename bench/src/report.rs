@@ -24,6 +24,13 @@ pub struct Report {
     pub delay_ms: Option<f64>,
     /// Client round trips the proxy carried, per job (null: no proxy).
     pub round_trips_per_job: Option<f64>,
+    /// Postgres, per job: WAL bytes, WAL fsyncs, commits (server-wide counters).
+    pub pg_wal_bytes_per_job: Option<f64>,
+    pub pg_fsyncs_per_job: Option<f64>,
+    pub pg_commits_per_job: Option<f64>,
+    /// Postgres: share of the run's active-backend samples waiting on a `Lock`, and on `IO`.
+    pub pg_lock_wait_share: Option<f64>,
+    pub pg_io_wait_share: Option<f64>,
 }
 
 impl Report {

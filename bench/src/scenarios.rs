@@ -181,6 +181,11 @@ pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
         store_cpu_us_per_job: None,
         delay_ms: None,
         round_trips_per_job: None,
+        pg_wal_bytes_per_job: None,
+        pg_fsyncs_per_job: None,
+        pg_commits_per_job: None,
+        pg_lock_wait_share: None,
+        pg_io_wait_share: None,
     }
 }
 
@@ -241,6 +246,13 @@ pub async fn throughput(
     r.peak_rss_mb = rss;
     r.worker_cpu_us_per_job = cpu.worker_us;
     r.store_cpu_us_per_job = cpu.store_us;
+    if let Some(pg) = cpu.pg {
+        r.pg_wal_bytes_per_job = Some(pg.wal_bytes);
+        r.pg_fsyncs_per_job = Some(pg.fsyncs);
+        r.pg_commits_per_job = Some(pg.commits);
+        r.pg_lock_wait_share = Some(pg.waits[1]);
+        r.pg_io_wait_share = Some(pg.waits[3]);
+    }
     Ok(r)
 }
 

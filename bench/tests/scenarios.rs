@@ -120,8 +120,69 @@ fn noop_and_latency_run_on_postgres() {
     // Read from /proc only where this user may read the server's data directory.
     let store = &v["store_cpu_us_per_job"];
     assert!(store.is_null() || cpu(&v, "store_cpu_us_per_job"), "{v}");
+    // The server's own counters, per job, and wait shares between 0 and 1. (Backends flush
+    // their statistics at most once a second, so a run this short reads low counts; this
+    // checks the figures are there, bench/compare's runs last seconds.)
+    for counter in [
+        "pg_wal_bytes_per_job",
+        "pg_commits_per_job",
+        "pg_fsyncs_per_job",
+    ] {
+        let x = v[counter].as_f64().unwrap_or(-1.0);
+        assert!((0.0..100_000.0).contains(&x), "{counter}: {v}");
+    }
+    for share in ["pg_lock_wait_share", "pg_io_wait_share"] {
+        let x = v[share].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&x), "{share}: {v}");
+    }
     let v = run("latency --samples 50", url);
     check(&v, "latency", "postgres", false, true);
+}
+
+/// Through the delaying proxy, a run reports the delay and its round trips per job: at
+/// least one per job for latency (each job is enqueued, reserved and settled on its own),
+/// well under one for a bulk noop run (reserves and settles are batched).
+#[test]
+fn the_delaying_proxy_counts_round_trips() {
+    let url = &redis_url();
+    let v = run(
+        "noop --jobs 2000 --concurrency 100 --delay-ms 1 --queues 3",
+        url,
+    );
+    check(&v, "noop", "redis", true, false);
+    assert_eq!(v["delay_ms"], 1.0, "{v}");
+    let rt = v["round_trips_per_job"].as_f64().unwrap_or(-1.0);
+    assert!(rt > 0.0 && rt < 0.5, "{v}");
+    let v = run("latency --samples 20 --delay-ms 1", url);
+    let rt = v["round_trips_per_job"].as_f64().unwrap_or(-1.0);
+    assert!(rt >= 1.0, "{v}");
+    let p50 = v["p50_ms"].as_f64().unwrap_or(0.0);
+    assert!(
+        p50 >= 1.0,
+        "a job's enqueue and start cross the 1 ms proxy: {v}"
+    );
+    assert!(run("noop --jobs 10", url)["delay_ms"].is_null());
+}
+
+/// Sharded and cluster stores run too, with their own prefix, cleared afterwards.
+#[test]
+fn noop_runs_on_shards_and_on_the_cluster() {
+    let strip = |u: &str| {
+        u.trim_start_matches("redis://")
+            .trim_end_matches("/0")
+            .to_owned()
+    };
+    let base = strip(&redis_url());
+    let shards = format!("redis+shards://{base}/4,{base}/5");
+    let v = run("noop --jobs 1000 --queues 4 --processes 2", &shards);
+    check(&v, "noop", "redis", true, false);
+    assert!(cpu(&v, "store_cpu_us_per_job"), "{v}");
+    let cluster = std::env::var("JOBS_TEST_REDIS_CLUSTER_URL").expect(
+        "JOBS_TEST_REDIS_CLUSTER_URL: run scripts/test, or eval \"$(bash scripts/services.sh up)\"",
+    );
+    let v = run("noop --jobs 1000 --queues 4", &cluster);
+    check(&v, "noop", "redis", true, false);
+    assert!(cpu(&v, "store_cpu_us_per_job"), "{v}");
 }
 
 #[test]
