@@ -4,9 +4,9 @@
 //!
 //! 1. [`Proxy::start`] spawns `jobs-bench proxy --upstream HOST:PORT --delay-ms D`, reads
 //!    the port it listens on, and rewrites the store URL to go through it.
-//! 2. The child forwards every connection both ways, holding each chunk read for half the
-//!    delay before writing it on (order kept per direction), so a request and its reply
-//!    take `D` together. It counts the chunks read from clients: a client's write of one
+//! 2. The child forwards every connection both ways on plain threads, holding each chunk
+//!    read for half the delay before writing it on (order kept per direction), so a request
+//!    and its reply take `D` together. It counts the chunks read from clients: a client's write of one
 //!    command or one pipeline, or several the OS coalesced, is one round trip it waits for.
 //! 3. [`Proxy::finish`] closes the child's stdin; the child prints the count and exits.
 //!    Its CPU is not the worker's: it is a process of its own, not counted by `cpu.rs`.
@@ -17,11 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::args::Options;
 
@@ -107,79 +104,81 @@ impl Proxy {
     }
 }
 
-/// The child's side: listen, forward with the delay, count, until stdin closes.
+/// The child's side: listen, forward with the delay, count, until stdin closes. Plain
+/// threads and blocking sockets: a thread's sleep wakes within tens of microseconds, where
+/// tokio's timer rounds every wait up to the next millisecond, which would make a 1 ms round
+/// trip 2 to 3 ms.
 pub async fn run_proxy(o: &Options) -> Result<()> {
     let upstream = o
         .upstream
         .clone()
         .context("proxy needs --upstream HOST:PORT")?;
     let one_way = Duration::from_secs_f64(o.delay_ms.max(0.0) / 2000.0);
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the proxy")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the proxy")?;
     println!("listening={}", listener.local_addr()?.port());
     let trips = Arc::new(AtomicU64::new(0));
-    let accept = {
+    {
         let trips = trips.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let (upstream, trips) = (upstream.clone(), trips.clone());
-                tokio::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(&upstream).await {
-                        let _ = client.set_nodelay(true);
-                        let _ = server.set_nodelay(true);
-                        let (cr, cw) = client.into_split();
-                        let (sr, sw) = server.into_split();
-                        tokio::spawn(pump(cr, sw, one_way, Some(trips)));
-                        tokio::spawn(pump(sr, cw, one_way, None));
-                    }
-                });
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                pump(client, s2, one_way, Some(trips.clone()));
+                pump(server, c2, one_way, None);
             }
-        })
-    };
+        });
+    }
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let _ = stdin.next_line().await;
-    accept.abort();
     println!("round_trips={}", trips.load(Ordering::Relaxed));
     Ok(())
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read; counts chunks.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+/// Copies `from` to `to` on two threads, each chunk written `delay` after it was read (order
+/// kept); counts the chunks read.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
     delay: Duration,
     count: Option<Arc<AtomicU64>>,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let writer = tokio::spawn(async move {
-        while let Some((due, bytes)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
-            if to.write_all(&bytes).await.is_err() {
-                return;
+    use std::io::{Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        while let Ok((due, bytes)) = rx.recv() {
+            let now = std::time::Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if to.write_all(&bytes).is_err() {
+                break;
             }
         }
-        let _ = to.shutdown().await;
+        let _ = to.shutdown(std::net::Shutdown::Write);
     });
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if let Some(c) = &count {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-                if tx
-                    .send((Instant::now() + delay, buf[..n].to_vec()))
-                    .is_err()
-                {
-                    break;
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Some(c) = &count {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let due = std::time::Instant::now() + delay;
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
                 }
             }
         }
-    }
-    drop(tx);
-    let _ = writer.await;
+    });
 }
 
 #[cfg(test)]
