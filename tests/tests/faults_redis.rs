@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use jobs_conformance::faults::resp_proxy::{ReadOnlyProxy, READONLY};
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedis;
-use jobs_conformance::faults::{batch, limits, scenarios, store_faults, unique};
+use jobs_conformance::faults::{batch, store_faults};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
@@ -96,57 +96,7 @@ async fn done(target: Target) {
         .unwrap_or_else(|e| panic!("cannot clear the test's keys: {e}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill() {
-    let t = shared("sigkill").await;
-    scenarios::sigkill(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigstop_past_the_lease() {
-    let t = shared("sigstop").await;
-    scenarios::sigstop(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clock_skew() {
-    let t = shared("skew").await;
-    scenarios::clock_skew(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_killing_job() {
-    let t = shared("abort").await;
-    scenarios::process_killing_job(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrency_limit_under_kills_and_stops() {
-    let t = shared("conc").await;
-    limits::concurrency_limit(&t).await;
-    done(t).await;
-}
-
-// Its span (19 to 25 s for 1,000 starts at 50/s) is a timing bound: scripts/test runs it on
-// its own, after the workspace, not beside the other fault runs sharing the cores.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run alone by scripts/test (a timing bound)"]
-async fn rate_limit_across_processes() {
-    let t = shared("rate").await;
-    limits::rate_limit(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unique_locks_under_kills() {
-    let t = shared("unique").await;
-    unique::unique_locks(&t).await;
-    done(t).await;
-}
+jobs_conformance::worker_fault_cases!();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_restart() {
@@ -283,12 +233,5 @@ fn adder() -> std::path::PathBuf {
 async fn batch_under_kills() {
     let t = shared("batch").await;
     batch::batch_under_kills(&t, adder()).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rolling_restart() {
-    let t = shared("rolling").await;
-    jobs_conformance::faults::rolling::rolling_restart(&t).await;
     done(t).await;
 }

@@ -10,7 +10,6 @@ mod servers;
 use std::path::PathBuf;
 
 use jobs_conformance::faults::run::Target;
-use jobs_conformance::faults::{limits, scenarios, unique};
 
 /// A target on the shared cluster, under the prefix `fcl<epoch secs>-<name>-<pid>`, with
 /// `groups` hash-tag groups.
@@ -41,61 +40,4 @@ async fn done(target: Target) {
         .unwrap_or_else(|e| panic!("cannot clear the test's keys: {e}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill() {
-    let t = shared("sigkill").await;
-    scenarios::sigkill(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigstop_past_the_lease() {
-    let t = shared("sigstop").await;
-    scenarios::sigstop(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clock_skew() {
-    let t = shared("skew").await;
-    scenarios::clock_skew(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_killing_job() {
-    let t = shared("abort").await;
-    scenarios::process_killing_job(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrency_limit_under_kills_and_stops() {
-    let t = shared("conc").await;
-    limits::concurrency_limit(&t).await;
-    done(t).await;
-}
-
-// A timing bound, as on the other backends: scripts/test runs it on its own, after the
-// workspace.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run alone by scripts/test (a timing bound)"]
-async fn rate_limit_across_processes() {
-    let t = shared("rate").await;
-    limits::rate_limit(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unique_locks_under_kills() {
-    let t = shared("unique").await;
-    unique::unique_locks(&t).await;
-    done(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rolling_restart() {
-    let t = shared("rolling").await;
-    jobs_conformance::faults::rolling::rolling_restart(&t).await;
-    done(t).await;
-}
+jobs_conformance::worker_fault_cases!();

@@ -41,24 +41,9 @@ async fn fresh_prefix() -> Result<Arc<dyn AdminBackend>, CaseError> {
 const NO_BATCHES: &str = "batches are not offered on Redis Cluster (a member's settle and its batch's bookkeeping must be one atomic step in one slot)";
 
 fn factory() -> Factory {
-    let mut f = Factory::fallible(fresh_prefix).require_all();
-    for case in [
-        "batch::success_and_complete_fire_once",
-        "batch::an_open_batch_completes_only_when_sealed",
-        "batch::a_retried_member_counts_once",
-        "batch::death_fires_once_on_the_first_dead_member",
-        "batch::a_member_buried_by_the_rescue_dies_in_its_batch",
-        "batch::a_parent_succeeds_when_its_children_do",
-        "batch::listed_newest_first_and_expired_ones_cleaned_up",
-        "batch_flow::running_members_add_members",
-        "batch_flow::concurrent_settles_fire_each_callback_once",
-        "batch_flow::one_settle_of_many_members_moves_each_once",
-        "batch_flow::a_dependant_runs_after_its_parents",
-        "batch_flow::a_dependant_reads_its_parents_results",
-    ] {
-        f = f.skip(case, NO_BATCHES);
-    }
-    f
+    Factory::fallible(fresh_prefix)
+        .require_all()
+        .skip_all(jobs_conformance::BATCH_CASES, NO_BATCHES)
 }
 
 jobs_conformance::conformance_suite!(cluster, factory());

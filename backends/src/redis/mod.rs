@@ -222,19 +222,7 @@ impl RedisBackend {
     /// # Ok(()) }
     /// ```
     pub fn lazy(opts: RedisOptions) -> Result<Self, BackendError> {
-        if let Some(problem) = opts.prefix.as_deref().and_then(config::prefix_problem) {
-            return Err(BackendError::msg(format!(
-                "invalid Redis key prefix: {problem}"
-            )));
-        }
-        let target = jobs::redact_url(&opts.url);
-        let client = tls::client(&opts)
-            .map_err(|m| BackendError::msg(format!("cannot use Redis at {target}: {m}")))?;
-        let edge = Edge {
-            target,
-            timeout: opts.response_timeout,
-            tls: tls::is_tls(client.get_connection_info()),
-        };
+        let (client, edge) = Self::prepare(&opts)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))
@@ -253,20 +241,27 @@ impl RedisBackend {
         opts: RedisOptions,
         conn: redis::cluster_async::ClusterConnection,
     ) -> Result<Self, BackendError> {
+        let (client, edge) = Self::prepare(&opts)?;
+        Ok(Self::assemble(opts, Conn::Cluster(conn), client, edge))
+    }
+
+    /// Checks the prefix, and builds the client (with the URL's TLS files) and the error
+    /// mapping for `opts`.
+    fn prepare(opts: &RedisOptions) -> Result<(redis::Client, Edge), BackendError> {
         if let Some(problem) = opts.prefix.as_deref().and_then(config::prefix_problem) {
             return Err(BackendError::msg(format!(
                 "invalid Redis key prefix: {problem}"
             )));
         }
         let target = jobs::redact_url(&opts.url);
-        let client = tls::client(&opts)
+        let client = tls::client(opts)
             .map_err(|m| BackendError::msg(format!("cannot use Redis at {target}: {m}")))?;
         let edge = Edge {
             target,
             timeout: opts.response_timeout,
             tls: tls::is_tls(client.get_connection_info()),
         };
-        Ok(Self::assemble(opts, Conn::Cluster(conn), client, edge))
+        Ok((client, edge))
     }
 
     /// The backend on `conn`, with its single-push (not on a cluster) and blocking pools on

@@ -16,7 +16,7 @@ use jobs::ConnectError;
 
 use crate::redis::RedisOptions;
 use crate::redis_sentinel::{host_port, redact};
-use crate::redis_shards::{redact_entries, shard_for_hash, ShardOptions};
+use crate::redis_shards::{parse_route, redact_entries, shard_for_hash, ShardOptions};
 
 /// The query parameters a `redis+cluster://` URL may carry.
 const PARAMETERS: &[&str] = &["prefix", "groups", "route"];
@@ -208,22 +208,8 @@ impl ClusterOptions {
                         .map_err(|_| bad("groups", format!("`{v}` is not a number of groups")))?;
                 }
                 "route" => {
-                    let (queue, group) = v.rsplit_once(':').ok_or_else(|| {
-                        bad(
-                            "route",
-                            format!("`{v}` is not `<queue>:<group>`, as in route=critical:1"),
-                        )
-                    })?;
-                    if queue.is_empty() {
-                        return Err(bad("route", format!("`{v}` names no queue before `:`")));
-                    }
-                    let group: usize = group.parse().map_err(|_| {
-                        bad(
-                            "route",
-                            format!("in `{v}`, the group `{group}` is not a number"),
-                        )
-                    })?;
-                    opts.routes.insert(queue.to_owned(), group);
+                    let (queue, group) = parse_route(&v, "group").map_err(|p| bad("route", p))?;
+                    opts.routes.insert(queue, group);
                 }
                 other => return Err(ConnectError::unknown_parameter(&shown, other, PARAMETERS)),
             }

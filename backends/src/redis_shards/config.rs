@@ -137,23 +137,14 @@ impl ShardOptions {
                     }
                 }
                 "route" => {
-                    let bad = |problem: String| ConnectError::InvalidParameter {
-                        url: shown.clone(),
-                        parameter: "route".into(),
-                        problem,
-                    };
-                    let (queue, shard) = v.rsplit_once(':').ok_or_else(|| {
-                        bad(format!(
-                            "`{v}` is not `<queue>:<shard>`, as in route=critical:1"
-                        ))
+                    let (queue, shard) = parse_route(&v, "shard").map_err(|problem| {
+                        ConnectError::InvalidParameter {
+                            url: shown.clone(),
+                            parameter: "route".into(),
+                            problem,
+                        }
                     })?;
-                    if queue.is_empty() {
-                        return Err(bad(format!("`{v}` names no queue before `:`")));
-                    }
-                    let shard: usize = shard.parse().map_err(|_| {
-                        bad(format!("in `{v}`, the shard `{shard}` is not a number"))
-                    })?;
-                    opts.routes.insert(queue.to_owned(), shard);
+                    opts.routes.insert(queue, shard);
                 }
                 other => return Err(ConnectError::unknown_parameter(&shown, other, PARAMETERS)),
             }
@@ -185,6 +176,21 @@ pub fn shard_for_hash(queue: &str, shards: usize) -> usize {
     let n = shards.max(1) as u64;
     // The remainder is below `shards`, a usize.
     usize::try_from(h % n).unwrap_or(0)
+}
+
+/// A `route=<queue>:<n>` value: the queue (everything before the last `:`) and the number
+/// of its `what` (shard, group), or why it is not one.
+pub(crate) fn parse_route(v: &str, what: &str) -> Result<(String, usize), String> {
+    let (queue, n) = v
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{v}` is not `<queue>:<{what}>`, as in route=critical:1"))?;
+    if queue.is_empty() {
+        return Err(format!("`{v}` names no queue before `:`"));
+    }
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("in `{v}`, the {what} `{n}` is not a number"))?;
+    Ok((queue.to_owned(), n))
 }
 
 /// `url` with every entry's password hidden.

@@ -96,3 +96,39 @@ impl Settings {
         faults * processes * 2 * self.concurrency as u64
     }
 }
+
+/// The fault suite's worker-side cases as tests (SIGKILL, SIGSTOP past the lease, clock
+/// skew, a process-killing job, concurrency and rate limits and unique locks under kills, a
+/// rolling restart), for a backend glue that has `async fn shared(name: &str) -> Target`
+/// (a fresh target under its own name) and `async fn done(target: Target)` (its cleanup).
+/// The rate run is a timing bound: it is ignored here, and `scripts/test` runs it alone.
+#[macro_export]
+macro_rules! worker_fault_cases {
+    () => {
+        $crate::worker_fault_cases!(@case sigkill, "sigkill", $crate::faults::scenarios::sigkill);
+        $crate::worker_fault_cases!(@case sigstop_past_the_lease, "sigstop", $crate::faults::scenarios::sigstop);
+        $crate::worker_fault_cases!(@case clock_skew, "skew", $crate::faults::scenarios::clock_skew);
+        $crate::worker_fault_cases!(@case process_killing_job, "abort", $crate::faults::scenarios::process_killing_job);
+        $crate::worker_fault_cases!(@case concurrency_limit_under_kills_and_stops, "conc", $crate::faults::limits::concurrency_limit);
+        $crate::worker_fault_cases!(@case unique_locks_under_kills, "unique", $crate::faults::unique::unique_locks);
+        $crate::worker_fault_cases!(@case rolling_restart, "rolling", $crate::faults::rolling::rolling_restart);
+
+        // A timing bound (1,000 starts at 50/s must span 19 to 25 s): scripts/test runs it on
+        // its own, after the workspace, not beside the other fault runs sharing the cores.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "run alone by scripts/test (a timing bound)"]
+        async fn rate_limit_across_processes() {
+            let t = shared("rate").await;
+            $crate::faults::limits::rate_limit(&t).await;
+            done(t).await;
+        }
+    };
+    (@case $name:ident, $label:literal, $scenario:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let t = shared($label).await;
+            $scenario(&t).await;
+            done(t).await;
+        }
+    };
+}
