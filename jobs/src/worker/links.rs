@@ -269,3 +269,89 @@ impl RunLinks for Links {
         self.has(CANCELLED)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{PushParams, ReserveParams};
+
+    async fn reserved() -> (Arc<Runtime>, Arc<dyn Backend>, JobEnvelope, LeaseToken) {
+        let backend: Arc<dyn Backend> = Arc::new(crate::memory::MemoryBackend::new());
+        let client = crate::Client::new(backend.clone());
+        let rt = Arc::new(Runtime::new(
+            client,
+            crate::Registry::new(),
+            crate::States::new(),
+        ));
+        let now = rt.clock.now();
+        let job = JobEnvelope::new("Plain", "default", vec![]);
+        let pushed = backend.job_push(PushParams::new(vec![job], now)).await;
+        assert!(pushed.is_ok());
+        let params = ReserveParams::new(vec!["default".into()], "p1", now);
+        let mut got = backend.job_reserve(params).await.unwrap_or_default();
+        let r = got.pop().map(|r| (r.job, r.token));
+        let Some((job, token)) = r else {
+            panic!("nothing reserved")
+        };
+        (rt, backend, job, token)
+    }
+
+    #[tokio::test]
+    async fn a_run_that_uses_nothing_makes_nothing() {
+        let (rt, backend, job, token) = reserved().await;
+        let run = Links::new(
+            &rt,
+            Some((backend, token.clone())),
+            Arc::new(job),
+            rt.clock.now(),
+        );
+        assert!(run.writer_made().is_none());
+        assert!(run.steps.get().is_none() && run.token.get().is_none());
+        let ended = run.end();
+        assert_eq!(ended.token, token, "the lease's own token comes back");
+        assert!(ended.saved.is_none() && !ended.interrupted);
+        assert!(
+            Arc::try_unwrap(ended.job).is_ok(),
+            "the envelope is not copied"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_before_the_job_asks_is_seen_by_the_token_made_later() {
+        let (rt, backend, job, token) = reserved().await;
+        let run = Links::new(&rt, Some((backend, token)), Arc::new(job), rt.clock.now());
+        let key = rt.running_insert(&run);
+        assert!(rt.trip(&run.job().jid), "the run is found by its jid");
+        assert!(run.is_cancelled());
+        assert!(run.cancel_token().is_cancelled());
+        rt.running_remove(key);
+        assert!(!rt.trip(&run.job().jid), "a run removed is not found");
+    }
+
+    #[tokio::test]
+    async fn the_writer_made_on_first_use_is_shared_and_follows_a_rekey() {
+        let (rt, backend, job, token) = reserved().await;
+        let run = Links::new(
+            &rt,
+            Some((backend, token.clone())),
+            Arc::new(job),
+            rt.clock.now(),
+        );
+        let first = run.progress().cloned();
+        assert!(first.is_some());
+        let again = run.progress().cloned();
+        assert!(matches!((&first, &again), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
+        let new = LeaseToken("renamed".into());
+        run.rekey(&token, &new);
+        assert_eq!(run.current_token(), Some(new));
+    }
+
+    #[tokio::test]
+    async fn a_run_started_after_the_hard_stop_is_stopped() {
+        let (rt, backend, job, token) = reserved().await;
+        rt.stop_running();
+        let run = Links::new(&rt, Some((backend, token)), Arc::new(job), rt.clock.now());
+        rt.running_insert(&run);
+        assert!(run.is_stopped() && !run.is_cancelled());
+    }
+}
