@@ -186,7 +186,8 @@ impl JobContext {
         }
     }
 
-    /// The same context, cancelled when `token` is (the worker gives each run its own).
+    /// The same context, cancelled when `token` is, in place of its own token (a worker's
+    /// run makes its own when the job first asks for it).
     pub fn with_cancel(mut self, token: tokio_util::sync::CancellationToken) -> Self {
         self.cancel = Some(token);
         self
@@ -235,7 +236,8 @@ impl JobContext {
         }
     }
 
-    /// Gives the run a progress writer (the worker does, for each run it performs).
+    /// Gives the context a progress writer in place of the run's own (a worker's run makes
+    /// its own when the job first reports progress).
     pub fn with_progress(mut self, writer: Arc<super::progress::ProgressWriter>) -> Self {
         self.progress = Some(writer);
         self
