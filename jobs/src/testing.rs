@@ -44,6 +44,7 @@ use crate::envelope::JobEnvelope;
 use crate::job::{Failure, Job, States};
 use crate::memory::MemoryBackend;
 use crate::registry::Registry;
+use crate::worker::links::Links;
 use crate::worker::processor::{execute, plan};
 use crate::worker::Runtime;
 
@@ -216,7 +217,11 @@ impl TestJobs {
                 Err(e) => panic!("{e}"),
             },
         };
-        let rt = Runtime::new(self.client.clone(), registry, self.states.clone());
+        let rt = std::sync::Arc::new(Runtime::new(
+            self.client.clone(),
+            registry,
+            self.states.clone(),
+        ));
         let backend: Arc<dyn Backend> = self.backend.clone();
         let mut report = DrainReport::default();
         let mut ran = HashSet::new();
@@ -246,9 +251,8 @@ impl TestJobs {
             let job = lease.job().clone();
             ran.insert(job.jid.clone());
             let started = std::time::Instant::now();
-            let job_arc = std::sync::Arc::new(job.clone());
-            let steps = crate::job::steps::Steps::detached(&job_arc);
-            let (result, options) = execute(&rt, job_arc, steps).await;
+            let run = Links::new(&rt, None, std::sync::Arc::new(job.clone()), rt.clock.now());
+            let (result, options) = execute(&rt, run).await;
             let took = started.elapsed();
             if let Err(f) = &result {
                 report.failures.push((job.clone(), f.clone()));

@@ -124,10 +124,38 @@ impl States {
 pub struct JobContext {
     job: Arc<JobEnvelope>,
     states: States,
-    cancel: tokio_util::sync::CancellationToken,
+    /// Where cancel, progress and step progress come from.
+    lent: Lent,
+    /// A token given with [`JobContext::with_cancel`], in place of the run's.
+    cancel: Option<tokio_util::sync::CancellationToken>,
+    /// A writer given with [`JobContext::with_progress`], in place of the run's.
     progress: Option<Arc<super::progress::ProgressWriter>>,
-    /// This run's step progress (`steps/`).
-    steps: Arc<super::steps::Steps>,
+}
+
+/// What a worker's run gives its job's context on demand: each object is made the first
+/// time the job uses it, so a job that never does pays nothing for it
+/// (`worker::links`).
+pub(crate) trait RunLinks: Send + Sync + std::fmt::Debug {
+    /// The run's progress writer (`None` when the run has no store to write to).
+    fn progress(&self) -> Option<&Arc<super::progress::ProgressWriter>>;
+    /// The run's step progress.
+    fn steps(&self) -> &Arc<super::steps::Steps>;
+    /// The run's cancellation token.
+    fn cancel_token(&self) -> &tokio_util::sync::CancellationToken;
+    /// Whether a cancel of the run was requested.
+    fn is_cancelled(&self) -> bool;
+}
+
+/// A context's source of cancel, progress and steps.
+#[derive(Debug, Clone)]
+enum Lent {
+    /// Made with the context, outside a worker: its own token, progress in memory only.
+    Own {
+        cancel: tokio_util::sync::CancellationToken,
+        steps: Arc<super::steps::Steps>,
+    },
+    /// A worker's run, which makes them when first asked.
+    Run(Arc<dyn RunLinks>),
 }
 
 impl JobContext {
@@ -137,15 +165,31 @@ impl JobContext {
         JobContext {
             job,
             states,
-            steps,
-            cancel: tokio_util::sync::CancellationToken::new(),
+            lent: Lent::Own {
+                cancel: tokio_util::sync::CancellationToken::new(),
+                steps,
+            },
+            cancel: None,
             progress: None,
         }
     }
 
-    /// The same context, cancelled when `token` is (the worker gives each run its own).
+    /// The context of a worker's run of `job`, whose cancel, progress and step progress
+    /// come from `run`.
+    pub(crate) fn of_run(job: Arc<JobEnvelope>, states: States, run: Arc<dyn RunLinks>) -> Self {
+        JobContext {
+            job,
+            states,
+            lent: Lent::Run(run),
+            cancel: None,
+            progress: None,
+        }
+    }
+
+    /// The same context, cancelled when `token` is, in place of its own token (a worker's
+    /// run makes its own when the job first asks for it).
     pub fn with_cancel(mut self, token: tokio_util::sync::CancellationToken) -> Self {
-        self.cancel = token;
+        self.cancel = Some(token);
         self
     }
 
@@ -171,48 +215,49 @@ impl JobContext {
     /// }
     /// ```
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.cancel_token().cancelled().await
     }
 
     /// Whether the job was cancelled (see [`JobContext::cancelled`]).
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        match (&self.cancel, &self.lent) {
+            (Some(token), _) => token.is_cancelled(),
+            (None, Lent::Own { cancel, .. }) => cancel.is_cancelled(),
+            (None, Lent::Run(run)) => run.is_cancelled(),
+        }
     }
 
     /// The job's cancellation token, to hand to code that takes one.
     pub fn cancel_token(&self) -> &tokio_util::sync::CancellationToken {
-        &self.cancel
+        match (&self.cancel, &self.lent) {
+            (Some(token), _) => token,
+            (None, Lent::Own { cancel, .. }) => cancel,
+            (None, Lent::Run(run)) => run.cancel_token(),
+        }
     }
 
-    /// Gives the run a progress writer (the worker does, for each run it performs).
+    /// Gives the context a progress writer in place of the run's own (a worker's run makes
+    /// its own when the job first reports progress).
     pub fn with_progress(mut self, writer: Arc<super::progress::ProgressWriter>) -> Self {
         self.progress = Some(writer);
         self
     }
 
-    /// The run's progress writer, when it runs in a worker.
+    /// The run's progress writer, when it runs in a worker (made on first use).
     pub fn progress_writer(&self) -> Option<&Arc<super::progress::ProgressWriter>> {
-        self.progress.as_ref()
-    }
-
-    /// The context of a worker's run of `job`, its step progress saved through `steps`.
-    pub(crate) fn with_steps(
-        job: Arc<JobEnvelope>,
-        states: States,
-        steps: Arc<super::steps::Steps>,
-    ) -> Self {
-        JobContext {
-            job,
-            states,
-            steps,
-            cancel: tokio_util::sync::CancellationToken::new(),
-            progress: None,
+        match (&self.progress, &self.lent) {
+            (Some(writer), _) => Some(writer),
+            (None, Lent::Own { .. }) => None,
+            (None, Lent::Run(run)) => run.progress(),
         }
     }
 
     /// This run's step progress.
     pub(crate) fn steps(&self) -> &Arc<super::steps::Steps> {
-        &self.steps
+        match &self.lent {
+            Lent::Own { steps, .. } => steps,
+            Lent::Run(run) => run.steps(),
+        }
     }
 
     /// The job id.

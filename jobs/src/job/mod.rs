@@ -15,6 +15,7 @@ pub(crate) mod steps;
 mod unique;
 
 pub use args::ArgsError;
+pub(crate) use context::RunLinks;
 pub use context::{JobContext, State, StateKey, States};
 pub use limiter::{LimitError, Limiter};
 pub use limits::{Concurrency, Rate};

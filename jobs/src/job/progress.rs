@@ -58,7 +58,7 @@ struct Throttle {
 
 /// Writes one run's progress, throttled and fenced by its lease.
 ///
-/// The worker makes one per run and gives it to the job's [`JobContext`]; a job calls
+/// The worker makes one for a run when its job first reports progress; a job calls
 /// [`JobContext::progress`].
 ///
 /// ```

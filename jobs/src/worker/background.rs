@@ -50,7 +50,7 @@ pub(super) async fn heartbeat_loop(parts: Parts, info: ProcessInfo, done: Cancel
                     .confirm(&leases, sent, parts.timings.lease_ttl);
                 parts.health.record(Event::Answered(Source::Heartbeat));
                 for jid in &reply.cancels {
-                    parts.rt.cancels.trip(jid);
+                    parts.rt.trip(jid);
                 }
                 for signal in reply.signals {
                     match signal {

@@ -1,80 +1,62 @@
-//! Cancelling running jobs in this worker: one token per running job, tripped by the
-//! backend's channel or the heartbeat, and the abort after the grace period.
+//! Cancelling running jobs in this worker: a flag on each run, set by the backend's channel
+//! or the heartbeat, and the abort after the grace period.
 //!
-//! 1. [`Cancels`] maps the jid of each running job to its [`CancellationToken`], which the
-//!    job reads through [`JobContext::cancelled`](crate::JobContext::cancelled).
+//! 1. A cancel finds the runs of its jid in the running set ([`Runtime::trip`]) and sets
+//!    their flag (`links.rs`); the token a job reads through
+//!    [`JobContext::cancelled`](crate::JobContext::cancelled) is made only when the job asks
+//!    for it or the cancel arrives, so a run that is never cancelled registers nothing.
 //! 2. [`listen_loop`] follows [`Backend::cancel_listen`] (Redis pub/sub, Postgres `LISTEN`,
 //!    an in-process wake) and subscribes again when its connection is lost; the heartbeat
-//!    trips the tokens of [`HeartbeatReply::cancels`](crate::backend::HeartbeatReply), so a
+//!    trips the runs of [`HeartbeatReply::cancels`](crate::backend::HeartbeatReply), so a
 //!    request whose announcement was lost arrives within one beat.
 //! 3. [`guard`] runs a job until it returns or, once cancelled, for at most its grace
 //!    period; then the job's future is dropped (aborted at its next `.await`).
+//!
+//! [`Runtime::trip`]: super::Runtime::trip
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::links::Links;
 use crate::backend::{Backend, BackendError};
-use crate::job::{JobResult, Outcome};
+use crate::job::{JobResult, Outcome, RunLinks};
 
 /// The grace period of a cancelled job that declares none: 30 s.
 pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(30);
 
-/// The cancellation tokens of the jobs this worker runs, by jid.
-#[derive(Debug, Default)]
-pub(crate) struct Cancels {
-    tokens: Mutex<HashMap<String, CancellationToken>>,
-}
-
-impl Cancels {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The token of job `jid`, which starts running.
-    pub(crate) fn register(&self, jid: &str) -> CancellationToken {
-        self.map().entry(jid.to_owned()).or_default().clone()
-    }
-
-    /// Job `jid` ended; whether it was cancelled.
-    pub(crate) fn unregister(&self, jid: &str) -> bool {
-        self.map().remove(jid).is_some_and(|t| t.is_cancelled())
-    }
-
-    /// Cancels job `jid` if it runs here; whether it does.
-    pub(crate) fn trip(&self, jid: &str) -> bool {
-        let token = self.map().get(jid).cloned();
-        match token {
-            Some(t) => {
-                if !t.is_cancelled() {
-                    tracing::info!(%jid, "cancel requested; the job is signalled");
-                    t.cancel();
-                }
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Runs `job` until it returns, or, once `token` is cancelled, for at most `grace` more;
+/// Runs `job` until it returns, or, once `run` is cancelled, for at most `grace` more;
 /// a job still running then is dropped and ends as cancelled.
 pub(crate) async fn guard(
-    job: impl std::future::Future<Output = JobResult>,
-    token: &CancellationToken,
+    job: impl Future<Output = JobResult>,
+    run: &Links,
     grace: Duration,
     class: &str,
 ) -> JobResult {
-    let aborted = async {
-        token.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
+    let mut job = std::pin::pin!(job);
+    // Until it returns or is cancelled: the run's waker is registered only while the job
+    // waits, and a cancel wakes it.
+    let returned = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = job.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        run.register(cx.waker());
+        if run.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await;
+    if let Some(r) = returned {
+        return r;
+    }
     tokio::select! {
         r = job => r,
-        () = aborted => {
+        () = tokio::time::sleep(grace) => {
             tracing::warn!(class, grace_ms = grace.as_millis() as u64, "cancelled job still running after its grace period; aborted");
             Ok(Outcome::cancelled(format!(
                 "aborted {} after its cancel: it did not stop within its grace period",
@@ -108,7 +90,7 @@ pub(crate) async fn listen_loop(
                     };
                     match next {
                         Some(jid) => {
-                            rt.cancels.trip(&jid);
+                            rt.trip(&jid);
                         }
                         None => break,
                     }

@@ -9,12 +9,20 @@
 //! that was stopped (SIGSTOP, a VM pause) or cut off from its store past its lease must not
 //! go on running the job when it wakes. This is what keeps a concurrency limit of 1 true
 //! when a worker stalls.
+//!
+//! No timer is kept per job: two lower bounds on the confirmations held (`floor`, over
+//! every lease; `next`, over those not lapsed yet) let a run check its lease with a clock
+//! read and one atomic load on each poll, and one watch per worker ([`watch_loop`]) sleeps
+//! until the next lease may lapse and then flags the runs whose lease has.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::backend::LeaseToken;
 
@@ -28,17 +36,45 @@ struct Held {
 }
 
 /// The leases held, by token.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HeldLeases {
     map: Mutex<HashMap<LeaseToken, Held>>,
     /// Tokens a checkpoint replaced (old -> new), so a run watching its first token still
     /// sees its lease (`rekey`).
     renamed: Mutex<HashMap<LeaseToken, LeaseToken>>,
+    /// The instant `floor` and `next` count from.
+    base: Instant,
+    /// No lease held was confirmed before this (ns after `base`; `u64::MAX`: none held).
+    /// Only lowered between two [`HeldLeases::survey`]s, which set it under the map's lock.
+    floor: AtomicU64,
+    /// The earliest confirmation among leases not lapsed at the last survey: the watch
+    /// wakes `ttl` after it.
+    next: AtomicU64,
+    /// Tells the watch that a lease held now lapses before the one it waits for.
+    sooner: Notify,
+}
+
+impl Default for HeldLeases {
+    fn default() -> Self {
+        HeldLeases {
+            map: Mutex::default(),
+            renamed: Mutex::default(),
+            base: Instant::now(),
+            floor: AtomicU64::new(u64::MAX),
+            next: AtomicU64::new(u64::MAX),
+            sooner: Notify::new(),
+        }
+    }
 }
 
 impl HeldLeases {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseToken, Held>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `at` in ns after `base` (0 before it: a bound that is only too early).
+    fn ns(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The lease of `token` is held from a reserve sent at `sent`.
@@ -50,6 +86,12 @@ impl HeldLeases {
         });
         held.count += 1;
         held.confirmed = held.confirmed.max(sent);
+        let ns = self.ns(held.confirmed);
+        self.floor.fetch_min(ns, Ordering::SeqCst);
+        if ns < self.next.load(Ordering::SeqCst) {
+            self.next.store(ns, Ordering::SeqCst);
+            self.sooner.notify_one();
+        }
     }
 
     /// The lease of `token` is settled, given back or given up on.
@@ -128,17 +170,65 @@ impl HeldLeases {
             .and_then(|h| h.confirmed.checked_add(ttl))
     }
 
-    /// Resolves once the lease of `token` may have lapsed in the store (never, while it is
-    /// confirmed in time or once it is no longer held).
-    pub(crate) async fn lapsed(&self, token: &LeaseToken, ttl: Duration) {
-        loop {
-            let Some(deadline) = self.deadline(token, ttl) else {
-                return std::future::pending().await;
-            };
-            if Instant::now() >= deadline {
-                return;
+    /// Whether the lease of `token` may have lapsed in the store by now (never while it is
+    /// confirmed in time, nor once it is no longer held). Cheap while no lease held may
+    /// have lapsed: a clock read and one atomic load.
+    pub(crate) fn lapsed(&self, token: &LeaseToken, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let ttl_ns = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
+        let first_end = self.floor.load(Ordering::SeqCst).saturating_add(ttl_ns);
+        if self.ns(now) < first_end {
+            return false;
+        }
+        self.deadline(token, ttl)
+            .is_some_and(|deadline| now >= deadline)
+    }
+
+    /// Sets the bounds from the leases held now; returns when the next one not lapsed yet
+    /// may lapse.
+    fn survey(&self, ttl: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        let map = self.map();
+        let floor = map.values().map(|h| h.confirmed).min();
+        let live = map
+            .values()
+            .filter(|h| h.confirmed.checked_add(ttl).is_none_or(|end| end > now))
+            .map(|h| h.confirmed)
+            .min();
+        self.floor
+            .store(floor.map_or(u64::MAX, |at| self.ns(at)), Ordering::SeqCst);
+        self.next
+            .store(live.map_or(u64::MAX, |at| self.ns(at)), Ordering::SeqCst);
+        live.and_then(|at| at.checked_add(ttl))
+    }
+}
+
+/// Until `done`: sleeps until the next held lease may lapse (sooner when a lease that
+/// lapses earlier is taken), then flags the runs whose lease has lapsed, which abandon
+/// their job.
+pub(crate) async fn watch_loop(rt: Arc<super::Runtime>, done: CancellationToken) {
+    let ttl = rt.lease_ttl;
+    loop {
+        let sooner = rt.held.sooner.notified();
+        let next = rt.held.survey(ttl);
+        for run in rt.running_links() {
+            let lapsed = run
+                .first_token()
+                .is_some_and(|token| rt.held.lapsed(token, ttl));
+            if lapsed && !run.has_lapsed() {
+                run.lapse();
             }
-            tokio::time::sleep_until(deadline).await;
+        }
+        let wait = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = done.cancelled() => return,
+            () = sooner => {}
+            () = wait => {}
         }
     }
 }
@@ -155,13 +245,15 @@ mod tests {
         held.hold(&token, Instant::now());
         tokio::time::advance(Duration::from_secs(8)).await;
         held.confirm(std::slice::from_ref(&token), Instant::now(), ttl);
-        let start = Instant::now();
-        held.lapsed(&token, ttl).await;
         assert_eq!(
-            start.elapsed(),
-            ttl,
-            "ten seconds after the heartbeat, not the reserve"
+            held.survey(ttl),
+            Some(Instant::now() + ttl),
+            "the watch wakes ten seconds after the heartbeat, not the reserve"
         );
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        assert!(!held.lapsed(&token, ttl));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(held.lapsed(&token, ttl));
     }
 
     #[tokio::test(start_paused = true)]
@@ -173,13 +265,32 @@ mod tests {
         // Stopped past the lease; on waking, a heartbeat goes out and is answered first.
         tokio::time::advance(Duration::from_secs(11)).await;
         held.confirm(std::slice::from_ref(&token), Instant::now(), ttl);
-        let start = Instant::now();
-        held.lapsed(&token, ttl).await;
+        assert!(held.lapsed(&token, ttl), "still lapsed: the job is dropped");
         assert_eq!(
-            start.elapsed(),
-            Duration::ZERO,
-            "still lapsed: the job is dropped"
+            held.survey(ttl),
+            None,
+            "nothing left for the watch to wait for"
         );
+        assert!(
+            held.lapsed(&token, ttl),
+            "and still seen by a run after a survey"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_taken_before_the_one_watched_wakes_the_watch() {
+        let held = HeldLeases::default();
+        let ttl = Duration::from_secs(10);
+        let (a, b) = (LeaseToken("a".into()), LeaseToken("b".into()));
+        let early = Instant::now();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        held.hold(&a, Instant::now());
+        assert_eq!(held.survey(ttl), Some(Instant::now() + ttl));
+        // A reserve sent before `a`'s, answered after the survey.
+        held.hold(&b, early);
+        let woken = tokio::time::timeout(Duration::from_millis(1), held.sooner.notified()).await;
+        assert!(woken.is_ok(), "the watch is told");
+        assert_eq!(held.survey(ttl), Some(early + ttl));
     }
 
     #[tokio::test(start_paused = true)]
@@ -192,13 +303,14 @@ mod tests {
         assert_eq!(held.tokens(), vec![new.clone()], "beats list the new token");
         tokio::time::advance(Duration::from_secs(8)).await;
         held.confirm(std::slice::from_ref(&new), Instant::now(), ttl);
-        let start = Instant::now();
-        held.lapsed(&old, ttl).await;
-        assert_eq!(
-            start.elapsed(),
-            ttl,
+        held.survey(ttl);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(
+            !held.lapsed(&old, ttl),
             "the run watching its first token sees the new token's confirmation"
         );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(held.lapsed(&old, ttl));
         held.release(&new);
         assert!(held.tokens().is_empty() && held.current(&old) == old);
     }
@@ -213,11 +325,11 @@ mod tests {
         assert_eq!(held.tokens(), vec![token.clone()], "one hold is left");
         held.release(&token);
         assert!(held.tokens().is_empty());
-        let waited = tokio::time::timeout(
-            Duration::from_secs(3600),
-            held.lapsed(&token, Duration::ZERO),
-        )
-        .await;
-        assert!(waited.is_err(), "a lease not held does not lapse here");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(
+            !held.lapsed(&token, Duration::ZERO),
+            "a lease not held does not lapse here"
+        );
+        assert_eq!(held.survey(Duration::ZERO), None);
     }
 }

@@ -22,6 +22,8 @@ mod health;
 mod held;
 pub(crate) mod hooks;
 mod limits;
+pub(crate) mod links;
+mod lookup;
 pub(crate) mod processor;
 mod queues;
 pub(crate) mod recorder;
@@ -40,12 +42,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use crate::backend::{Backend, DeadLimits, LeaseToken, ProcessId, RunningJob};
 use crate::client::Client;
 use crate::clock::Clock;
-use crate::envelope::JobEnvelope;
 use crate::job::States;
 use crate::registry::{DuplicateJob, Registry};
 use crate::schedule::Scheduler;
@@ -111,8 +110,6 @@ pub(crate) struct Runtime {
     pub(crate) held: held::HeldLeases,
     /// The lease TTL the worker asks for.
     pub(crate) lease_ttl: Duration,
-    /// The cancellation tokens of the running jobs (see `cancel.rs`).
-    pub(crate) cancels: cancel::Cancels,
     /// How long a cancelled job that declares no `cancel_grace` may go on before it is aborted.
     pub(crate) cancel_grace: Duration,
     /// Result cap and retention, progress throttle (see `results.rs`).
@@ -138,7 +135,6 @@ impl Runtime {
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
-            cancels: cancel::Cancels::default(),
             cancel_grace: cancel::DEFAULT_CANCEL_GRACE,
             results: results::ResultSettings::default(),
             stopping: tokio_util::sync::CancellationToken::new(),
@@ -165,12 +161,16 @@ impl Runtime {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records that `job` started at `at`; returns its key in the running set.
-    pub(crate) fn running_insert(&self, job: Arc<JobEnvelope>, at: DateTime<Utc>) -> u64 {
+    /// Records that `run` started; returns its key in the running set. A run that starts
+    /// after the shutdown timeout passed is stopped at once.
+    pub(crate) fn running_insert(&self, run: &links::Links) -> u64 {
         let mut running = self.running();
         running.next += 1;
         let key = running.next;
-        running.jobs.insert(key, (job, at));
+        running.jobs.insert(key, run.weak());
+        if running.stopped {
+            run.stop();
+        }
         key
     }
 
@@ -178,23 +178,63 @@ impl Runtime {
         self.running().jobs.remove(&key);
     }
 
-    pub(crate) fn running_jobs(&self) -> Vec<RunningJob> {
+    /// The runs going on now.
+    pub(crate) fn running_links(&self) -> Vec<Arc<links::Links>> {
         self.running()
             .jobs
             .values()
-            .map(|(job, started_at)| RunningJob {
-                job: (**job).clone(),
-                started_at: *started_at,
+            .filter_map(std::sync::Weak::upgrade)
+            .collect()
+    }
+
+    pub(crate) fn running_jobs(&self) -> Vec<RunningJob> {
+        self.running_links()
+            .iter()
+            .map(|run| RunningJob {
+                job: (**run.job()).clone(),
+                started_at: run.started_at(),
             })
             .collect()
     }
+
+    /// Cancels job `jid` if it runs here; whether it does.
+    pub(crate) fn trip(&self, jid: &str) -> bool {
+        let runs: Vec<_> = self
+            .running_links()
+            .into_iter()
+            .filter(|run| run.job().jid == jid)
+            .collect();
+        for run in &runs {
+            run.trip();
+        }
+        !runs.is_empty()
+    }
+
+    /// The shutdown timeout passed: every run stops (and every run starting from now).
+    pub(crate) fn stop_running(&self) {
+        let runs: Vec<_> = {
+            let mut running = self.running();
+            running.stopped = true;
+            running
+                .jobs
+                .values()
+                .filter_map(std::sync::Weak::upgrade)
+                .collect()
+        };
+        for run in runs {
+            run.stop();
+        }
+    }
 }
 
-/// The jobs running now, keyed by a counter (the heartbeat lists them).
+/// The runs going on now, keyed by a counter (the heartbeat lists their jobs; cancels and
+/// the shutdown find them here).
 #[derive(Default)]
 struct Running {
     next: u64,
-    jobs: HashMap<u64, (Arc<JobEnvelope>, DateTime<Utc>)>,
+    jobs: HashMap<u64, std::sync::Weak<links::Links>>,
+    /// The shutdown timeout passed.
+    stopped: bool,
 }
 
 /// Timings of the worker's background loops.

@@ -12,46 +12,35 @@
 //!    with others.
 //!    On hard shutdown (the grace period is over) the job is requeued unchanged, through a
 //!    [`Lease`], which is handed back while the store cannot be reached.
+//! 4. A run's cancel token, progress writer and steps link are made only when its job uses
+//!    them (`links.rs`); a cancel, the hard stop and a lapsed lease (`held.rs`'s watch) set a
+//!    flag on the run and wake its task, so a plain job registers no timer, token or waker
+//!    for them.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::backoff::reconnect_delay;
 use super::hooks::{call_handlers, Next};
+use super::links::{Ended, Links};
+use super::lookup::{lookup, with_kinds};
 use super::settle::SettleTx;
 use super::Runtime;
-use crate::active_job;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
 use crate::job::panic::catch_panic;
-use crate::job::steps::{self, Link, Steps};
-use crate::job::{
-    ArgsError, Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, ProgressWriter,
-};
-use crate::registry::JobRegistration;
+use crate::job::steps;
+use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, RunLinks};
 use crate::retry::plan_failure;
-use serde_json::Value;
 
-/// Performs `job`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(
-    rt: &Runtime,
-    job: Arc<JobEnvelope>,
-    steps: Arc<Steps>,
-) -> (JobResult, JobOptions) {
-    execute_with(rt, job, steps, None).await
-}
-
-/// [`execute`], giving the job's context the run's progress writer.
-pub(crate) async fn execute_with(
-    rt: &Runtime,
-    job: Arc<JobEnvelope>,
-    steps: Arc<Steps>,
-    progress: Option<Arc<ProgressWriter>>,
-) -> (JobResult, JobOptions) {
+/// Performs the job of `run`; returns how it ended and the options that apply to it.
+pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, JobOptions) {
+    let job = run.job().clone();
     #[cfg(not(feature = "otel"))]
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
     // Feature `otel`: the same span, continuing the trace the job carries.
@@ -66,13 +55,9 @@ pub(crate) async fn execute_with(
         };
         let options = (reg.options)();
         let perform = reg.perform;
-        let cancel = rt.cancels.register(&job.jid);
         let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
-        let mut ctx = JobContext::with_steps(job.clone(), rt.states.clone(), steps)
-            .with_cancel(cancel.clone());
-        if let Some(writer) = progress {
-            ctx = ctx.with_progress(writer);
-        }
+        // Cancel, progress and steps are made from `run` when the job first uses them.
+        let ctx = JobContext::of_run(job.clone(), rt.states.clone(), run.clone());
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
             match perform(args, ctx) {
                 Ok(fut) => fut,
@@ -103,7 +88,7 @@ pub(crate) async fn execute_with(
                 None => scoped.await,
             }
         };
-        let guarded = super::cancel::guard(timed, &cancel, grace, &job.class);
+        let guarded = super::cancel::guard(timed, &run, grace, &job.class);
         let result = match catch_panic(guarded).await {
             Ok(r) => r,
             Err(message) => Err(Failure::new(
@@ -112,11 +97,10 @@ pub(crate) async fn execute_with(
                 format!("job {} panicked: {message}", job.class),
             )),
         };
-        rt.cancels.unregister(&job.jid);
         // Cancelled while it ran: it ends cancelled whatever it returned.
         let result = match result {
             Ok(Outcome::Cancelled { reason }) => Ok(Outcome::Cancelled { reason }),
-            _ if cancel.is_cancelled() => Ok(Outcome::cancelled("cancelled while running")),
+            _ if run.is_cancelled() => Ok(Outcome::cancelled("cancelled while running")),
             other => other,
         };
         (result, options)
@@ -133,71 +117,6 @@ pub(crate) async fn execute_with(
         _ => {}
     }
     ended
-}
-
-/// The registration that performs `job`, its arguments, and (for an Active Job) the
-/// `_aj_serialized` kinds of each argument, for errors.
-type Found<'a> = (&'a JobRegistration, Vec<Value>, Vec<Vec<String>>);
-
-/// Finds the job's registration and arguments: by `class` for a Sidekiq job; by the
-/// wrapped class, among jobs declared `active_job`, for Active Job's wrapper, with the
-/// arguments decoded from Active Job's serialization.
-fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>, Failure> {
-    let unknown = |name: &str, hint: &str| {
-        let mut known: Vec<&str> = rt.registry.iter().map(|r| r.name).collect();
-        known.sort_unstable();
-        Failure::new(
-            FailureKind::UnknownJob,
-            "jobs::UnknownJob",
-            format!(
-                "no job named `{name}` is registered in this worker{hint} (registered: {})",
-                known.join(", ")
-            ),
-        )
-    };
-    let Some(unwrapped) = active_job::unwrap(job) else {
-        let reg = rt
-            .registry
-            .get(&job.class)
-            .ok_or_else(|| unknown(&job.class, ""))?;
-        return Ok((reg, job.args.clone(), Vec::new()));
-    };
-    let bad_args = |message: String| Failure::new(FailureKind::BadArgs, "jobs::ArgsError", message);
-    let u = unwrapped.map_err(bad_args)?;
-    let reg =
-        match rt.registry.get(&u.job_class) {
-            Some(reg) if (reg.options)().active_job => reg,
-            Some(_) => return Err(unknown(
-                &u.job_class,
-                " for Active Job payloads: it is registered, but not declared `#[job(active_job)]`",
-            )),
-            None => return Err(unknown(&u.job_class, " (an Active Job class)")),
-        };
-    let kinds = u
-        .arguments
-        .iter()
-        .map(active_job::serialized_kinds)
-        .collect();
-    let args = active_job::decode_arguments(&u.arguments)
-        .map_err(|e| bad_args(format!("job {}: {e}", u.job_class)))?;
-    let args = active_job::spread_keywords(&u.arguments, args, (reg.options)().params);
-    Ok((reg, args, kinds))
-}
-
-/// The argument error's message, naming the `_aj_serialized` kinds of the argument that did
-/// not fit (when it was an Active Job argument holding any).
-fn with_kinds(e: ArgsError, kinds: &[Vec<String>]) -> String {
-    let position = match &e {
-        ArgsError::Decode { position, .. } => *position,
-        _ => return e.to_string(),
-    };
-    match kinds.get(position.wrapping_sub(1)) {
-        Some(k) if !k.is_empty() => format!(
-            "{e} (the Active Job argument was `_aj_serialized` {}; see jobs::active_job for the Rust types each kind decodes into)",
-            k.join(", ")
-        ),
-        _ => e.to_string(),
-    }
 }
 
 /// `30s`, `1m30s`, `250ms`.
@@ -305,7 +224,6 @@ pub(crate) async fn process(
     rt: Arc<Runtime>,
     backend: Arc<dyn Backend>,
     reserved: Reserved,
-    hard_stop: CancellationToken,
     settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
@@ -342,38 +260,75 @@ pub(crate) async fn process(
         drop(permit);
         return;
     }
-    let job = Arc::new(job);
-    let writer = super::results::writer(&rt, &backend, &token, &job.jid);
-    let steps = link_steps(&rt, &backend, &job, &token, &writer);
     let started_at = rt.clock.now();
-    let key = rt.running_insert(job.clone(), started_at);
+    let run = Links::new(
+        &rt,
+        Some((backend.clone(), token)),
+        Arc::new(job),
+        started_at,
+    );
+    let key = rt.running_insert(&run);
     let started = std::time::Instant::now();
     // Boxed, so the task's own future stays small and spawning it copies little.
+    let mut executing = Box::pin(execute(&rt, run.clone()));
     // The lease check comes first, so a process woken long after its lease lapsed (it was
-    // stopped, or cut off from its store) drops the job before running any more of it.
-    let outcome = tokio::select! {
-        biased;
-        _ = rt.held.lapsed(&token, rt.lease_ttl) => {
+    // stopped, or cut off from its store) drops the job before running any more of it. A
+    // cancel, the hard stop and the lease watch wake the task through the run's waker.
+    let ran = std::future::poll_fn(|cx| {
+        let lapsed = || {
+            run.has_lapsed()
+                || run
+                    .first_token()
+                    .is_some_and(|token| rt.held.lapsed(token, rt.lease_ttl))
+        };
+        if lapsed() {
+            return Poll::Ready(Ran::Lapsed);
+        }
+        if let Poll::Ready(ended) = executing.as_mut().poll(cx) {
+            return Poll::Ready(Ran::Ended(ended));
+        }
+        run.register(cx.waker());
+        if run.has_lapsed() {
+            return Poll::Ready(Ran::Lapsed);
+        }
+        if run.is_stopped() {
+            return Poll::Ready(Ran::Stopped);
+        }
+        Poll::Pending
+    })
+    .await;
+    drop(executing);
+    let outcome = match ran {
+        Ran::Ended(ended) => Some(ended),
+        Ran::Stopped => None,
+        Ran::Lapsed => {
             rt.running_remove(key);
-            rt.cancels.unregister(&job.jid);
+            let job = run.job();
             tracing::error!(jid = %job.jid, class = %job.class, lease_ttl_ms = rt.lease_ttl.as_millis() as u64, "the job's lease may have lapsed (this process stalled or lost its store for longer than the lease); the job is abandoned, as the store may have given it to another worker");
-            rt.release(&steps.current().1);
+            if let Some(token) = run.current_token() {
+                rt.release(&token);
+            }
             crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
             drop(permit);
             return;
         }
-        ended = Box::pin(execute_with(&rt, job.clone(), steps.clone(), Some(writer.clone()))) => Some(ended),
-        _ = hard_stop.cancelled() => None,
     };
     // The last report is stored before the outcome, whatever the throttle held back.
-    super::results::flush(&writer).await;
+    if let Some(writer) = run.writer_made() {
+        super::results::flush(writer).await;
+    }
     rt.running_remove(key);
-    // A run that ended unregistered its token itself; one stopped hard did not.
-    let cancelled = outcome.is_none() && rt.cancels.unregister(&job.jid);
+    // A run that ended was checked for a cancel when it ended; one stopped hard is now.
+    let cancelled = outcome.is_none() && run.is_cancelled();
     // The run is over: the job's other holders are gone unless a middleware kept them.
     // A run that saved step progress goes on with that envelope, under the lease's token
     // now (a checkpoint may re-issue it).
-    let (saved, token, interrupted) = steps.finish();
+    let Ended {
+        job,
+        saved,
+        token,
+        interrupted,
+    } = run.end();
     let mut job = match saved {
         Some(saved) => saved,
         None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
@@ -445,26 +400,17 @@ async fn cancel_requested(backend: &Arc<dyn Backend>, jid: &str) -> bool {
     }
 }
 
-/// This run's step progress, saved with the job under lease `token` (`job/steps`).
-fn link_steps(
-    rt: &Arc<Runtime>,
-    backend: &Arc<dyn Backend>,
-    job: &Arc<JobEnvelope>,
-    token: &LeaseToken,
-    writer: &Arc<ProgressWriter>,
-) -> Arc<Steps> {
-    let held = rt.clone();
-    let progress = writer.clone();
-    let link = Link {
-        backend: backend.clone(),
-        clock: rt.clock.clone(),
-        stopping: rt.stopping.clone(),
-        rekey: Box::new(move |old, new| {
-            held.held.rekey(old, new);
-            progress.rekey(new.clone());
-        }),
-    };
-    Steps::linked(job, token.clone(), link)
+/// How a run's poll ended.
+// Made once per run and matched at once: boxing the large variant would cost every job an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+enum Ran {
+    /// The job returned (or was aborted after its cancel).
+    Ended((JobResult, JobOptions)),
+    /// The shutdown timeout passed.
+    Stopped,
+    /// The lease may have lapsed.
+    Lapsed,
 }
 
 /// Gives a job back to the head of its queue unchanged, trying a few times while the store

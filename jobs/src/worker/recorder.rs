@@ -1,7 +1,8 @@
 //! The worker's side of metrics: count runs in memory, write them in batches.
 //!
 //! 1. `Recorder::record` adds one run to the pending counts of its `(class, hour)` under a
-//!    short lock; nothing reaches the backend on the job's path.
+//!    short lock; nothing reaches the backend on the job's path, and the class name is
+//!    copied only the first time it is counted in an hour.
 //! 2. `flush` takes every pending count and writes it in one
 //!    [`MetricsStore::metrics_record`](crate::backend::MetricsStore::metrics_record) call; when that
 //!    fails the counts go back to be written with the next flush.
@@ -19,14 +20,18 @@ use crate::backend::metrics::{hour_of, Counts, MetricsSample, KEEP};
 use crate::backend::{Backend, RecordParams};
 use crate::clock::Clock;
 
+/// Pending counts per hour, then per class (looked up by `&str`, so counting a run
+/// allocates nothing once its class was counted in that hour), not yet written.
+type Pending = HashMap<DateTime<Utc>, HashMap<String, Counts>>;
+
 /// Pending counts per (class, hour), not yet written.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    pending: Mutex<HashMap<(String, DateTime<Utc>), Counts>>,
+    pending: Mutex<Pending>,
 }
 
 impl Recorder {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(String, DateTime<Utc>), Counts>> {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -34,32 +39,42 @@ impl Recorder {
     pub(crate) fn record(&self, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
         let hour = hour_of(at);
         let mut pending = self.lock();
-        match pending.get_mut(&(class.to_owned(), hour)) {
+        let classes = pending.entry(hour).or_default();
+        match classes.get_mut(class) {
             Some(c) => c.record(failed, took),
             None => {
                 let mut c = Counts::default();
                 c.record(failed, took);
-                pending.insert((class.to_owned(), hour), c);
+                classes.insert(class.to_owned(), c);
             }
         }
     }
 
     fn take(&self) -> Vec<MetricsSample> {
-        std::mem::take(&mut *self.lock())
+        let mut samples: Vec<MetricsSample> = std::mem::take(&mut *self.lock())
             .into_iter()
-            .map(|((class, hour), counts)| MetricsSample {
-                class,
-                hour,
-                counts,
+            .flat_map(|(hour, classes)| {
+                classes
+                    .into_iter()
+                    .map(move |(class, counts)| MetricsSample {
+                        class,
+                        hour,
+                        counts,
+                    })
             })
-            .collect()
+            .collect();
+        // One order whatever the maps': by hour, then class.
+        samples.sort_by(|a, b| (a.hour, &a.class).cmp(&(b.hour, &b.class)));
+        samples
     }
 
     fn restore(&self, samples: Vec<MetricsSample>) {
         let mut pending = self.lock();
         for s in samples {
             pending
-                .entry((s.class, s.hour))
+                .entry(s.hour)
+                .or_default()
+                .entry(s.class)
                 .or_default()
                 .merge(&s.counts);
         }

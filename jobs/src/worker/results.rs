@@ -1,5 +1,6 @@
-//! The worker's side of progress and results: one progress writer per run, flushed before the
-//! settle, and a job's return value checked against the size cap and given its retention.
+//! The worker's side of progress and results: a run's progress writer (made when the job
+//! first reports, `links.rs`) flushed before the settle, and a job's return value checked
+//! against the size cap and given its retention.
 //!
 //! 1. [`ResultSettings`]: the cap on a result's size (default
 //!    [`DEFAULT_RESULT_MAX_BYTES`]), the default retention
@@ -9,13 +10,10 @@
 //!    `jobs::ResultTooLarge` (to the dead set, the error naming the size and the cap), never
 //!    silently dropped.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Runtime, WorkerBuilder};
-use crate::backend::{
-    Backend, LeaseToken, ResultWrite, DEFAULT_RESULT_MAX_BYTES, DEFAULT_RESULT_TTL,
-};
+use crate::backend::{ResultWrite, DEFAULT_RESULT_MAX_BYTES, DEFAULT_RESULT_TTL};
 use crate::job::{Failure, FailureKind, JobOptions, ProgressWriter, DEFAULT_PROGRESS_INTERVAL};
 
 /// How a worker keeps results and writes progress.
@@ -58,22 +56,6 @@ pub(crate) fn keep(
         json,
         options.result_ttl.unwrap_or(settings.ttl),
     ))
-}
-
-/// The progress writer of one run.
-pub(crate) fn writer(
-    rt: &Runtime,
-    backend: &Arc<dyn Backend>,
-    token: &LeaseToken,
-    jid: &str,
-) -> Arc<ProgressWriter> {
-    ProgressWriter::new(
-        backend.clone(),
-        rt.clock.clone(),
-        token.clone(),
-        jid,
-        rt.results.progress_interval,
-    )
 }
 
 /// Writes a run's pending progress before its outcome is settled.

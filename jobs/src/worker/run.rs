@@ -165,6 +165,7 @@ impl Worker {
         tracing::info!(id = %self.id, backend = self.backend.name(), queues = ?info.queues, concurrency = self.concurrency, "worker starting");
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
+        let lapses = tokio::spawn(super::held::watch_loop(self.rt.clone(), background.clone()));
         let cancels = tokio::spawn(super::cancel::listen_loop(
             self.backend.clone(),
             self.rt.clone(),
@@ -207,8 +208,7 @@ impl Worker {
             })
         };
         let mut tasks = JoinSet::new();
-        self.fetch_loop(&mut tasks, &hard_stop, &settler.sender())
-            .await;
+        self.fetch_loop(&mut tasks, &settler.sender()).await;
 
         // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
         handle.stop.cancelled().await;
@@ -227,6 +227,7 @@ impl Worker {
                 "shutdown timeout reached; requeueing unfinished jobs"
             );
             hard_stop.cancel();
+            self.rt.stop_running();
             while tasks.join_next().await.is_some() {}
         }
         // Every processor has handed its outcome over; wait until all are stored.
@@ -239,6 +240,7 @@ impl Worker {
         let _ = beat.await;
         let _ = poll.await;
         let _ = cancels.await;
+        let _ = lapses.await;
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
@@ -274,12 +276,7 @@ impl Worker {
         }
     }
 
-    async fn fetch_loop(
-        &self,
-        tasks: &mut JoinSet<()>,
-        hard_stop: &CancellationToken,
-        settler: &SettleTx,
-    ) {
+    async fn fetch_loop(&self, tasks: &mut JoinSet<()>, settler: &SettleTx) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut failures = 0u32;
         loop {
@@ -387,7 +384,6 @@ impl Worker {
                     self.rt.clone(),
                     self.backend.clone(),
                     r,
-                    hard_stop.clone(),
                     settler.clone(),
                     permit,
                 )));
