@@ -69,17 +69,26 @@ pub(crate) async fn guard(
 /// Follows the backend's announcements of cancel requests until `done`, tripping the tokens
 /// of the jobs running here; subscribes again (backing off) when the feed ends or fails.
 /// Returns at once when the backend has no channel (the heartbeat still delivers).
+///
+/// `subscribed` is told once the first subscription is made or has failed: the worker waits
+/// for it before it reserves, so a cancel announced for a job it runs is never published
+/// before it listens (on a Redis Cluster, subscribing takes one connection per group).
 pub(crate) async fn listen_loop(
     backend: Arc<dyn Backend>,
     rt: Arc<super::Runtime>,
     done: CancellationToken,
+    subscribed: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut subscribed = Some(subscribed);
     loop {
         let feed = tokio::select! {
             () = done.cancelled() => return,
             f = backend.cancel_listen() => f,
         };
+        if let Some(tell) = subscribed.take() {
+            let _ = tell.send(());
+        }
         match feed {
             Ok(mut feed) => {
                 backoff = Duration::from_millis(100);

@@ -5,7 +5,8 @@
 //!    per job, whose outcome the settler stores in batches (`settle.rs`). Jobs a reserve
 //!    returns after the worker went quiet are requeued at once. A job rescued from a dead
 //!    process runs alone: the loop waits for the other jobs to end and starts none beside it.
-//!    A backend that cannot be reached is logged and retried with backoff.
+//!    A backend that cannot be reached is logged and retried with backoff. The first
+//!    reserve waits (5 s at most) until the cancel subscription is made or has failed.
 //! 2. Heartbeat (`background.rs`): register the process, its running jobs and extend its
 //!    leases; obey quiet and stop signals left through the admin side.
 //! 3. Poller (`background.rs`): promote due scheduled and retry jobs and rescue expired
@@ -30,6 +31,9 @@ use super::processor::{process, requeue};
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{Lease, ProcessInfo, ProcessRemoveParams, ReserveParams};
+
+/// How long the worker waits, before its first reserve, for its cancel subscription.
+const LISTEN_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Quiets or stops a running [`Worker`] from another task.
 ///
@@ -166,10 +170,12 @@ impl Worker {
         let beat = tokio::spawn(heartbeat_loop(self.clone_parts(), info, background.clone()));
         let poll = tokio::spawn(poller_loop(self.clone_parts(), background.clone()));
         let lapses = tokio::spawn(super::held::watch_loop(self.rt.clone(), background.clone()));
+        let (subscribed, listening) = tokio::sync::oneshot::channel();
         let cancels = tokio::spawn(super::cancel::listen_loop(
             self.backend.clone(),
             self.rt.clone(),
             background.clone(),
+            subscribed,
         ));
         let metrics = self.backend.metrics().is_some().then(|| {
             tokio::spawn(crate::worker::recorder::flush_loop(
@@ -207,6 +213,9 @@ impl Worker {
                 tokio::time::Instant::now()
             })
         };
+        // Listening for cancels before the first reserve (bounded: with the store down the
+        // heartbeat delivers them once it is back).
+        let _ = tokio::time::timeout(LISTEN_FIRST, listening).await;
         let mut tasks = JoinSet::new();
         self.fetch_loop(&mut tasks, &settler.sender()).await;
 

@@ -141,16 +141,22 @@ async fn until_cancelled(b: &dyn AdminBackend, jid: &str) -> CaseResult {
     }
 }
 
-/// Enqueues `job`, waits until it runs, and cancels it (answer `Requested`).
-async fn run_then_cancel<J: jobs::Job>(client: &Client, job: J) -> Result<String, CancelError> {
+/// Enqueues `job`, waits until it runs, and cancels it (answer `Requested`); gives its jid
+/// and when the cancel was asked for (before the call: the worker may hear of it before the
+/// call returns, and its grace counts from then).
+async fn run_then_cancel<J: jobs::Job>(
+    client: &Client,
+    job: J,
+) -> Result<(String, Instant), CancelError> {
     let jid = client
         .enqueue(job, &jobs::EnqueueOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_jid();
     until("the job to start", || marked(&STARTED, &jid)).await;
+    let asked = Instant::now();
     assert_eq!(client.cancel(&jid).await?, Cancellation::Requested);
-    Ok(jid)
+    Ok((jid, asked))
 }
 
 fn case_error(e: CancelError) -> crate::CaseError {
@@ -164,7 +170,7 @@ fn case_error(e: CancelError) -> crate::CaseError {
 /// minute away) and ends in the cancelled set, counted neither processed nor failed.
 pub async fn a_running_job_sees_its_cancel_by_the_channel(b: Subject) -> CaseResult {
     let (handle, client) = start(b.clone(), Duration::from_secs(60));
-    let jid = run_then_cancel(&client, ConformanceCooperative::new())
+    let (jid, _) = run_then_cancel(&client, ConformanceCooperative::new())
         .await
         .map_err(case_error)?;
     until_cancelled(b.as_ref(), &jid).await?;
@@ -179,7 +185,7 @@ pub async fn a_running_job_sees_its_cancel_by_the_channel(b: Subject) -> CaseRes
 pub async fn the_heartbeat_delivers_a_cancel_without_the_channel(b: Subject) -> CaseResult {
     let wrapped: Arc<dyn Backend> = Arc::new(NoChannel(b.clone()));
     let (handle, client) = start(wrapped, Duration::from_millis(200));
-    let jid = run_then_cancel(&client, ConformanceCooperative::new())
+    let (jid, _) = run_then_cancel(&client, ConformanceCooperative::new())
         .await
         .map_err(case_error)?;
     until_cancelled(b.as_ref(), &jid).await?;
@@ -192,10 +198,9 @@ pub async fn the_heartbeat_delivers_a_cancel_without_the_channel(b: Subject) -> 
 /// cancelled, never reaching its end.
 pub async fn a_job_ignoring_its_cancel_is_aborted_after_its_grace(b: Subject) -> CaseResult {
     let (handle, client) = start(b.clone(), Duration::from_secs(60));
-    let jid = run_then_cancel(&client, ConformanceStubborn::new())
+    let (jid, asked) = run_then_cancel(&client, ConformanceStubborn::new())
         .await
         .map_err(case_error)?;
-    let asked = Instant::now();
     until_cancelled(b.as_ref(), &jid).await?;
     assert!(
         asked.elapsed() >= Duration::from_millis(300),
