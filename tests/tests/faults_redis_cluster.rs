@@ -33,11 +33,7 @@ async fn shared(name: &str) -> Target {
 }
 
 async fn done(target: Target) {
-    target
-        .admin
-        .clear_all()
-        .await
-        .unwrap_or_else(|e| panic!("cannot clear the test's keys: {e}"));
+    target.clear().await;
 }
 
 jobs_conformance::worker_fault_cases!();

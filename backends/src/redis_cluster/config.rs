@@ -15,8 +15,10 @@ use std::time::Duration;
 use jobs::ConnectError;
 
 use crate::redis::RedisOptions;
-use crate::redis_sentinel::{host_port, redact};
-use crate::redis_shards::{parse_route, redact_entries, shard_for_hash, ShardOptions};
+use crate::redis_sentinel::redact;
+use crate::redis_shards::{
+    parse_route, redact_entries, shard_for_hash, split_entries, ShardOptions,
+};
 
 /// The query parameters a `redis+cluster://` URL may carry.
 const PARAMETERS: &[&str] = &["prefix", "groups", "route"];
@@ -173,16 +175,11 @@ impl ClusterOptions {
             url: shown.clone(),
             reason,
         };
-        let rest = url
-            .strip_prefix("redis+cluster://")
-            .ok_or_else(|| invalid("expected redis+cluster://".into()))?;
-        let (entries, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (entries, query) = split_entries(url, "redis+cluster", "node").map_err(invalid)?;
         let mut nodes = Vec::new();
-        for (i, entry) in entries.split(',').enumerate() {
+        for (i, entry) in entries.into_iter().enumerate() {
             let hostpart = entry.rsplit_once('@').map_or(entry, |(_, h)| h);
-            let (hostport, db) = hostpart.split_once('/').unwrap_or((hostpart, ""));
-            host_port(hostport, 6379)
-                .map_err(|problem| invalid(format!("node {i} `{}`: {problem}", redact(entry))))?;
+            let db = hostpart.split_once('/').map_or("", |(_, db)| db);
             if !db.is_empty() && db != "0" {
                 return Err(invalid(format!(
                     "node {i} `{}` names database `{db}`; a cluster has only database 0",

@@ -107,16 +107,9 @@ impl ShardOptions {
             url: shown.clone(),
             reason,
         };
-        let rest = url
-            .strip_prefix("redis+shards://")
-            .ok_or_else(|| invalid("expected redis+shards://".into()))?;
-        let (entries, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (entries, query) = split_entries(url, "redis+shards", "shard").map_err(invalid)?;
         let mut shards = Vec::new();
-        for (i, entry) in entries.split(',').enumerate() {
-            let hostpart = entry.rsplit_once('@').map_or(entry, |(_, h)| h);
-            let hostport = hostpart.split('/').next().unwrap_or_default();
-            host_port(hostport, 6379)
-                .map_err(|problem| invalid(format!("shard {i} `{}`: {problem}", redact(entry))))?;
+        for (i, entry) in entries.into_iter().enumerate() {
             let opts = RedisOptions::from_url(&format!("redis://{entry}"))
                 .map_err(|e| invalid(format!("shard {i} `{}`: {e}", redact(entry))))?;
             shards.push(opts);
@@ -176,6 +169,28 @@ pub fn shard_for_hash(queue: &str, shards: usize) -> usize {
     let n = shards.max(1) as u64;
     // The remainder is below `shards`, a usize.
     usize::try_from(h % n).unwrap_or(0)
+}
+
+/// The comma-separated entries of a `<scheme>://a,b?query` URL and its query, each entry's
+/// `host[:port]` checked (an error names the `what` by its index, without its password).
+pub(crate) fn split_entries<'a>(
+    url: &'a str,
+    scheme: &str,
+    what: &str,
+) -> Result<(Vec<&'a str>, &'a str), String> {
+    let rest = url
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| format!("expected {scheme}://"))?;
+    let (entries, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let entries: Vec<&str> = entries.split(',').collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let hostpart = entry.rsplit_once('@').map_or(*entry, |(_, h)| h);
+        let hostport = hostpart.split('/').next().unwrap_or_default();
+        host_port(hostport, 6379)
+            .map_err(|problem| format!("{what} {i} `{}`: {problem}", redact(entry)))?;
+    }
+    Ok((entries, query))
 }
 
 /// A `route=<queue>:<n>` value: the queue (everything before the last `:`) and the number

@@ -53,7 +53,7 @@ use jobs::metrics::{JobMetrics, MetricsStore, RecordParams};
 use jobs::schedule::{ClaimParams, DeclareParams, ScheduleRecord, ScheduleStore};
 use jobs::ConnectError;
 
-pub(crate) use config::{parse_route, redact_entries};
+pub(crate) use config::{parse_route, redact_entries, split_entries};
 pub use config::{shard_for_hash, ShardOptions};
 pub use reserve::ROTATION;
 

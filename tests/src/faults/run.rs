@@ -28,6 +28,16 @@ pub struct Target {
     pub tmp: PathBuf,
 }
 
+impl Target {
+    /// Deletes every key or row the test's backend wrote (its `clear_all`).
+    pub async fn clear(self) {
+        self.admin
+            .clear_all()
+            .await
+            .unwrap_or_else(|e| panic!("cannot clear the test's keys: {e}"));
+    }
+}
+
 /// A fault run in progress.
 pub struct Run {
     /// The fault's name, as the summary line gives it.
