@@ -4,10 +4,14 @@
 //! the new master (its replica is promoted after the node timeout; jobs acknowledged in that
 //! window are Redis's own loss under asynchronous replication, counted and printed).
 //!
-//! The cluster is the test's own: three masters and three replicas (`redis-server
-//! --cluster-enabled yes`, AOF with `appendfsync always`, made a cluster by `redis-cli
-//! --cluster create --cluster-replicas 1`), on free ports of 127.0.0.1, killed when the test
-//! ends. Skipped (with a line on stderr) when `redis-server` is not installed.
+//! A second test kills the master holding the queue's slot with no replica to take over and
+//! starts it again from its AOF: every acknowledged job must be performed.
+//!
+//! The clusters are the test's own (`redis-server --cluster-enabled yes`, AOF with
+//! `appendfsync always`, made a cluster by `redis-cli --cluster create`): three masters with
+//! a replica each for the first test, three masters alone for the second, on free ports of
+//! 127.0.0.1, killed when the test ends. Skipped (with a line on stderr) when `redis-server`
+//! is not installed.
 
 mod failover_support;
 
@@ -26,11 +30,12 @@ const QUEUE: &str = "failover";
 /// A cluster node of the test's own, killed when dropped.
 struct Node {
     port: u16,
+    dir: PathBuf,
     child: Option<Child>,
 }
 
 impl Node {
-    async fn start(dir: &Path) -> Node {
+    async fn start(parent: &Path) -> Node {
         // The cluster bus listens on port + 10000: both must be free.
         let port = loop {
             let p = free_port();
@@ -38,35 +43,37 @@ impl Node {
                 break p;
             }
         };
-        let dir = dir.join(port.to_string());
+        let dir = parent.join(port.to_string());
         std::fs::create_dir_all(&dir).unwrap();
+        let mut node = Node {
+            port,
+            dir,
+            child: None,
+        };
+        node.start_again().await;
+        node
+    }
+
+    /// Starts the server (again) on its port and directory: its AOF and its `nodes.conf`
+    /// bring back its data and its place in the cluster.
+    async fn start_again(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(["--save", ""])
             .arg("--dir")
-            .arg(&dir)
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
-        let node = Node {
-            port,
-            child: Some(child),
-        };
+        self.child = Some(child);
         until("the node answers", || async {
-            node.cmd::<String>(&redis::cmd("PING")).await.is_ok()
+            self.cmd::<String>(&redis::cmd("PING")).await.is_ok()
         })
         .await;
-        node
     }
 
     fn addr(&self) -> String {
@@ -103,12 +110,19 @@ impl Node {
     }
 }
 
-/// The node holding `slot` as master, and the node replicating it, by `CLUSTER NODES` as
-/// `node` sees it: (master port, replica port).
-async fn master_and_replica(node: &Node, slot: u16) -> Option<(u16, u16)> {
+/// The port of the node holding `slot` as master, by `CLUSTER NODES` as `node` sees it.
+async fn master_of(node: &Node, slot: u16) -> Option<u16> {
     let text: String = node.cmd(redis::cmd("CLUSTER").arg("NODES")).await.ok()?;
-    let port_of =
-        |addr: &str| -> Option<u16> { addr.split('@').next()?.rsplit(':').next()?.parse().ok() };
+    master_in(&text, slot).map(|(_, port)| port)
+}
+
+/// The port in a `CLUSTER NODES` address (`host:port@bus`).
+fn port_of(addr: &str) -> Option<u16> {
+    addr.split('@').next()?.rsplit(':').next()?.parse().ok()
+}
+
+/// The id and port of the master serving `slot` in a `CLUSTER NODES` text.
+fn master_in(text: &str, slot: u16) -> Option<(String, u16)> {
     let mut master = None;
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -126,7 +140,14 @@ async fn master_and_replica(node: &Node, slot: u16) -> Option<(u16, u16)> {
             master = Some((f[0].to_owned(), port_of(f[1])?));
         }
     }
-    let (id, master_port) = master?;
+    master
+}
+
+/// The node holding `slot` as master, and the node replicating it, by `CLUSTER NODES` as
+/// `node` sees it: (master port, replica port).
+async fn master_and_replica(node: &Node, slot: u16) -> Option<(u16, u16)> {
+    let text: String = node.cmd(redis::cmd("CLUSTER").arg("NODES")).await.ok()?;
+    let (id, master_port) = master_in(&text, slot)?;
     let replica = text.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         (f.len() >= 8 && f[2].contains("slave") && !f[2].contains("fail") && f[3] == id)
@@ -153,36 +174,19 @@ async fn caught_up(master: &Node, replica: &Node) {
     .await;
 }
 
-fn by_port(nodes: &[Node], port: u16) -> usize {
-    nodes
-        .iter()
-        .position(|n| n.port == port)
-        .expect("a node of the test's own")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_masters() {
-    if std::process::Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("SKIPPED: redis-server is not installed");
-        return;
-    }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cluster-failover-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// Six nodes (`replicas` 1) or three (`replicas` 0) made a cluster by `redis-cli --cluster
+/// create`, once every node sees it `ok`.
+async fn cluster(dir: &Path, replicas: usize) -> Vec<Node> {
+    let _ = std::fs::remove_dir_all(dir);
     let mut nodes = Vec::new();
-    for _ in 0..6 {
-        nodes.push(Node::start(&dir).await);
+    for _ in 0..3 * (1 + replicas) {
+        nodes.push(Node::start(dir).await);
     }
     let created = Command::new("redis-cli")
         .arg("--cluster")
         .arg("create")
         .args(nodes.iter().map(Node::addr))
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
         .output()
         .await
         .expect("redis-cli runs");
@@ -194,8 +198,12 @@ async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_maste
     for n in &nodes {
         until("every node sees the cluster ok", || n.cluster_ok()).await;
     }
+    nodes
+}
 
-    let opts = ClusterOptions::new(
+/// Options for the test's cluster: prefix `fo`, four groups, [`QUEUE`] in group 0.
+fn options(nodes: &[Node]) -> ClusterOptions {
+    ClusterOptions::new(
         nodes
             .iter()
             .map(|n| format!("redis://{}", n.addr()))
@@ -203,12 +211,44 @@ async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_maste
     )
     .prefix("fo")
     .groups(4)
-    .route(QUEUE, 0);
+    .route(QUEUE, 0)
+}
+
+/// Whether redis-server can be started here (a line on stderr when not).
+fn have_redis_server() -> bool {
+    let ok = std::process::Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        eprintln!("SKIPPED: redis-server is not installed");
+    }
+    ok
+}
+
+fn by_port(nodes: &[Node], port: u16) -> usize {
+    nodes
+        .iter()
+        .position(|n| n.port == port)
+        .expect("a node of the test's own")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_masters() {
+    if !have_redis_server() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cluster-failover-{}", std::process::id()));
+    let nodes = cluster(&dir, 1).await;
+    let opts = options(&nodes);
     let slot: u16 = nodes[0]
         .cmd(redis::cmd("CLUSTER").arg("KEYSLOT").arg(opts.tag(0)))
         .await
         .unwrap();
     let deadline = Instant::now() + failover_support::WAIT;
+    let mut nodes = nodes;
     let (first_master, first_replica) = loop {
         if let Some((master, replica)) = master_and_replica(&nodes[0], slot).await {
             let link = nodes[by_port(&nodes, replica)]
@@ -263,6 +303,48 @@ async fn failovers_lose_no_acknowledged_job_and_the_worker_follows_the_new_maste
     run.more_acks(100).await;
 
     run.finish("cluster", &windows).await;
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The master holding the queue's slot is killed with no replica to take over, and started
+/// again from its AOF (`appendfsync always`): the cluster refuses that slot's commands while
+/// it is down (the enqueues that fail are not acknowledged), and afterwards every job whose
+/// enqueue was acknowledged, before or after, is performed. No window is allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_restarted_from_its_aof_loses_no_acknowledged_job() {
+    if !have_redis_server() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cluster-restart-{}", std::process::id()));
+    let mut nodes = cluster(&dir, 0).await;
+    let opts = options(&nodes);
+    let slot: u16 = nodes[0]
+        .cmd(redis::cmd("CLUSTER").arg("KEYSLOT").arg(opts.tag(0)))
+        .await
+        .unwrap();
+    let master = master_of(&nodes[0], slot)
+        .await
+        .expect("a master serves the queue's slot");
+    let m = by_port(&nodes, master);
+    let other = (m + 1) % nodes.len();
+    let backend = std::sync::Arc::new(cluster::connect(opts).await.unwrap());
+    let run = Run::start(backend, QUEUE);
+    run.more_acks(100).await;
+
+    nodes[m].crash().await;
+    until("the other masters see the cluster fail", || async {
+        !nodes[other].cluster_ok().await
+    })
+    .await;
+    nodes[m].start_again().await;
+    for n in &nodes {
+        until("every node sees the cluster ok again", || n.cluster_ok()).await;
+    }
+    run.more_acks(100).await;
+
+    run.finish("cluster-restart", &[]).await;
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
 }

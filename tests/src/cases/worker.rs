@@ -354,8 +354,12 @@ pub async fn outcomes_snooze_discard_kill(b: Subject) -> CaseResult {
     for what in ["snooze", "discard", "kill"] {
         w.enqueue(ConformanceOutcome::new(what.into())).await;
     }
+    // Each outcome is counted in the same step that settles it: the discard as processed, the
+    // kill as processed and failed, the snooze in the scheduled set only. So once the
+    // scheduled and dead sets hold one each and two runs are counted, all three settled, and
+    // a counted snooze would show as a third.
     let stats = wait_for(&b, "the three outcomes", |s| {
-        s.scheduled == 1 && s.dead == 1 && s.enqueued == 0
+        s.scheduled == 1 && s.dead == 1 && s.enqueued == 0 && s.processed >= 2
     })
     .await?;
     assert_eq!(
