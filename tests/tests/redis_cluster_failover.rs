@@ -21,69 +21,31 @@ use std::time::{Duration, Instant};
 
 use failover_support::{until, Run};
 use jobs_backends::redis_cluster::{self as cluster, ClusterOptions};
-use jobs_conformance::faults::servers::free_port;
-use tokio::process::{Child, Command};
+use jobs_conformance::faults::servers::PrivateRedis;
+use tokio::process::Command;
 
 /// The queue the jobs go to, pinned to group 0 (hash tag `{fo:0}`).
 const QUEUE: &str = "failover";
 
-/// A cluster node of the test's own, killed when dropped.
-struct Node {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
+/// A cluster node of the test's own (`PrivateRedis::start_cluster_node`), killed when
+/// dropped.
+type Node = PrivateRedis;
+
+/// What the tests ask a node.
+trait NodeExt {
+    fn addr(&self) -> String;
+    async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T>;
+    async fn replication(&self, field: &str) -> Option<String>;
+    async fn cluster_ok(&self) -> bool;
 }
 
-impl Node {
-    async fn start(parent: &Path) -> Node {
-        // The cluster bus listens on port + 10000: both must be free.
-        let port = loop {
-            let p = free_port();
-            if p < 55535 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-                break p;
-            }
-        };
-        let dir = parent.join(port.to_string());
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut node = Node {
-            port,
-            dir,
-            child: None,
-        };
-        node.start_again().await;
-        node
-    }
-
-    /// Starts the server (again) on its port and directory: its AOF and its `nodes.conf`
-    /// bring back its data and its place in the cluster.
-    async fn start_again(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .args(["--save", ""])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
-        self.child = Some(child);
-        until("the node answers", || async {
-            self.cmd::<String>(&redis::cmd("PING")).await.is_ok()
-        })
-        .await;
-    }
-
+impl NodeExt for Node {
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.port())
     }
 
     async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-        let client = redis::Client::open(format!("redis://{}", self.addr()))?;
-        let mut c = client.get_multiplexed_async_connection().await?;
-        cmd.query_async(&mut c).await
+        self.try_command(cmd).await
     }
 
     /// `field` of `INFO replication`.
@@ -101,12 +63,6 @@ impl Node {
             .await
             .unwrap_or_default();
         info.contains("cluster_state:ok")
-    }
-
-    async fn crash(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
     }
 }
 
@@ -180,7 +136,10 @@ async fn cluster(dir: &Path, replicas: usize) -> Vec<Node> {
     let _ = std::fs::remove_dir_all(dir);
     let mut nodes = Vec::new();
     for _ in 0..3 * (1 + replicas) {
-        nodes.push(Node::start(dir).await);
+        let node = PrivateRedis::start_cluster_node(dir)
+            .await
+            .expect("redis-server is installed (checked first)");
+        nodes.push(node);
     }
     let created = Command::new("redis-cli")
         .arg("--cluster")
@@ -230,7 +189,7 @@ fn have_redis_server() -> bool {
 fn by_port(nodes: &[Node], port: u16) -> usize {
     nodes
         .iter()
-        .position(|n| n.port == port)
+        .position(|n| n.port() == port)
         .expect("a node of the test's own")
 }
 

@@ -31,20 +31,9 @@ impl Seen {
     }
 }
 
-#[derive(Debug)]
-pub struct Never;
-
-impl std::fmt::Display for Never {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-
-impl std::error::Error for Never {}
-
 /// Records its number.
 #[jobs::job(name = "FailoverEcho")]
-async fn failover_echo(seen: State<Seen>, n: u64) -> Result<(), Never> {
+async fn failover_echo(seen: State<Seen>, n: u64) -> Result<(), std::convert::Infallible> {
     seen.0
          .0
         .lock()

@@ -48,6 +48,9 @@ pub struct PrivateRedis {
     child: Option<Child>,
     /// Set for a server that speaks TLS only (no plain port).
     tls: Option<RedisTlsSetup>,
+    /// A Redis Cluster node (`--cluster-enabled yes`, node timeout 1 s; its `nodes.conf`
+    /// in its directory brings it back into its cluster when started again).
+    cluster: bool,
 }
 
 /// A free port and an empty directory `<parent>/<name>-<port>` for a private redis-server;
@@ -81,6 +84,7 @@ impl PrivateRedis {
             dir,
             child: None,
             tls: None,
+            cluster: false,
         };
         redis.start_again().await;
         Some(redis)
@@ -102,11 +106,34 @@ impl PrivateRedis {
             port,
             dir,
             child: None,
+            cluster: false,
             tls: Some(RedisTlsSetup {
                 files: files.clone(),
                 extra: extra.iter().map(|a| (*a).to_owned()).collect(),
                 require_client_cert,
             }),
+        };
+        redis.start_again().await;
+        Some(redis)
+    }
+
+    /// Starts a Redis Cluster node (not yet in a cluster: `redis-cli --cluster create` makes
+    /// one) on a free port whose cluster bus port (+10000) is free too; `None` (say why on
+    /// stderr) when `redis-server` is not installed.
+    pub async fn start_cluster_node(parent: &Path) -> Option<PrivateRedis> {
+        let (port, dir) = loop {
+            let (port, dir) = fresh_dir(parent, "redis-node")?;
+            if port < 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+                break (port, dir);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        };
+        let mut redis = PrivateRedis {
+            port,
+            dir,
+            child: None,
+            tls: None,
+            cluster: true,
         };
         redis.start_again().await;
         Some(redis)
@@ -167,6 +194,10 @@ impl PrivateRedis {
     pub async fn start_again(&mut self) {
         let port = self.port.to_string();
         let mut listen: Vec<String> = vec!["--bind".into(), "127.0.0.1".into()];
+        if self.cluster {
+            listen.extend(["--cluster-enabled".into(), "yes".into()]);
+            listen.extend(["--cluster-node-timeout".into(), "1000".into()]);
+        }
         match &self.tls {
             None => listen.extend(["--port".into(), port]),
             Some(tls) => {
@@ -258,6 +289,17 @@ impl PrivateRedis {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Runs one command on a connection of its own (plain servers): the reply, or the error
+    /// (the server is down, or refused it), for a test that polls.
+    pub async fn try_command<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        let client = redis::Client::open(self.url())?;
+        let mut c = client.get_multiplexed_async_connection().await?;
+        cmd.query_async(&mut c).await
     }
 
     /// Runs one command on a connection of its own and returns the reply (plain servers).
