@@ -22,16 +22,8 @@ fn tmp() -> PathBuf {
 }
 
 async fn target(url: String, admin_url: &str) -> Target {
-    let admin = jobs_backends::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}"));
-    Target {
-        backend: "postgres",
-        url,
-        admin,
-        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
-        tmp: tmp(),
-    }
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    Target::connect("postgres", url, admin_url, worker, tmp()).await
 }
 
 /// A schema name no other test uses: `faults_<epoch secs>_<name>_<pid>_<n>`.

@@ -22,16 +22,8 @@ fn tmp() -> PathBuf {
 }
 
 async fn target(url: String) -> Target {
-    let admin = jobs_backends::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    Target {
-        backend: "redis",
-        url,
-        admin,
-        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
-        tmp: tmp(),
-    }
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    Target::connect("redis", url.clone(), &url, worker, tmp()).await
 }
 
 /// A target on the shared server, under the prefix `faults:<epoch secs>:<name>:<pid>`;

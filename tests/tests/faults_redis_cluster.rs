@@ -20,16 +20,9 @@ async fn shared(name: &str) -> Target {
         servers::redis_cluster_url(),
         std::process::id()
     );
-    let admin = jobs_backends::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    Target {
-        backend: "redis",
-        url,
-        admin,
-        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
-        tmp: PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
-    }
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    Target::connect("redis", url.clone(), &url, worker, tmp).await
 }
 
 async fn done(target: Target) {

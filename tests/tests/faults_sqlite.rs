@@ -26,16 +26,8 @@ async fn fresh(name: &str) -> (DbFile, Target) {
     let path = tmp.join(format!("faults-{name}-{}-{nanos:x}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
     let file = DbFile(path);
-    let admin = jobs_backends::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
-    let target = Target {
-        backend: "sqlite",
-        url,
-        admin,
-        worker_bin: PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker")),
-        tmp,
-    };
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_worker"));
+    let target = Target::connect("sqlite", url.clone(), &url, worker, tmp).await;
     (file, target)
 }
 

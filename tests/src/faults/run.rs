@@ -29,6 +29,28 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target whose workers use `url` and whose test side connects to `admin_url` (the
+    /// same, or the database without the test's schema), with the test worker binary
+    /// `worker_bin` (`env!("CARGO_BIN_EXE_jobs_test_worker")` in a test) and `tmp`.
+    pub async fn connect(
+        backend: &'static str,
+        url: String,
+        admin_url: &str,
+        worker_bin: PathBuf,
+        tmp: PathBuf,
+    ) -> Target {
+        let admin = jobs_backends::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}"));
+        Target {
+            backend,
+            url,
+            admin,
+            worker_bin,
+            tmp,
+        }
+    }
+
     /// Deletes every key or row the test's backend wrote (its `clear_all`).
     pub async fn clear(self) {
         self.admin
