@@ -67,6 +67,10 @@ pub struct Options {
     pub delay_ms: f64,
     /// For the `proxy` role: the server it forwards to.
     pub upstream: Option<String>,
+    /// Run each worker process (`--processes`) in a network namespace of its own.
+    pub netns: bool,
+    /// For the `proxy` role: the namespaces it also listens in.
+    pub proxy_netns: Vec<String>,
     /// noop and io: how many queues the jobs are spread over (and the workers listen on).
     pub queues: usize,
     pub timeout: Duration,
@@ -154,6 +158,14 @@ struct Cli {
     /// The server the proxy forwards to (internal)
     #[arg(long, hide = true)]
     upstream: Option<String>,
+    /// noop, io: run each worker process in a network namespace of its own, a "host" whose
+    /// only way to the store is the proxy (`ip netns`, as root; where namespaces are not
+    /// permitted the workers run as separate processes and the report says so)
+    #[arg(long)]
+    netns: bool,
+    /// The namespaces the proxy also listens in (internal)
+    #[arg(long, hide = true, value_delimiter = ',')]
+    proxy_netns: Vec<String>,
     /// noop, io: spread the jobs over Q queues (q0..), round-robin by bulk batch, and work
     /// all of them (on shards or a cluster, queues are what spread over servers)
     #[arg(long, value_name = "Q", value_parser = whole, default_value = "1")]
@@ -259,6 +271,8 @@ impl Options {
             queues: cli.queues.max(1) as usize,
             delay_ms: cli.delay_ms,
             upstream: cli.upstream,
+            netns: cli.netns,
+            proxy_netns: cli.proxy_netns,
             timeout: Duration::from_secs(cli.timeout),
             role: cli.role,
             duration: Duration::from_secs(cli.duration),

@@ -1,9 +1,11 @@
 //! Worker processes of this same binary, for `--processes P`.
 //!
 //! 1. [`Children::spawn`] starts P copies as `jobs-bench worker --backend URL ...`, each
-//!    connecting to the same isolated store, with a pipe on stdin.
-//! 2. A child works until its stdin closes, stops gracefully, and prints `peak_rss_kb=N`.
-//! 3. [`Children::finish`] closes the pipes, waits (bounded) and collects each child's peak.
+//!    connecting to the same isolated store, with a pipe on stdin; with `--netns`, each in
+//!    its own network namespace (`hosts.rs`).
+//! 2. A child works until its stdin closes, stops gracefully, and prints `peak_rss_kb=N`
+//!    and the network namespace it ran in.
+//! 3. [`Children::finish`] closes the pipes, waits (bounded) and collects what each printed.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::args::Options;
+use crate::hosts::Hosts;
 use crate::report::{peak_rss_kb, reset_peak_rss};
 use crate::work::{queue_names, worker, Probe};
 
@@ -29,11 +32,16 @@ impl Children {
         concurrency: usize,
         queues: usize,
         role: &str,
+        hosts: Option<&Hosts>,
     ) -> Result<Children> {
         let exe = std::env::current_exe().context("locating this binary to spawn workers")?;
         let mut procs = Vec::with_capacity(n);
         for i in 0..n {
-            let child = Command::new(&exe)
+            let mut cmd = match hosts {
+                Some(h) => h.command(i, &exe)?,
+                None => Command::new(&exe),
+            };
+            let child = cmd
                 .args(["worker", "--backend", url, "--role", role])
                 .args(["--concurrency", &concurrency.to_string()])
                 .args(["--queues", &queues.to_string()])
@@ -48,9 +56,11 @@ impl Children {
         Ok(Children { procs })
     }
 
-    /// Stops every child and returns each one's peak RSS in KiB.
-    pub async fn finish(mut self) -> Result<Vec<u64>> {
+    /// Stops every child; gives each one's peak RSS in KiB and the network namespace it ran
+    /// in (`/proc/self/ns/net`, as the child read it).
+    pub async fn finish(mut self) -> Result<Finished> {
         let mut peaks = Vec::new();
+        let mut namespaces = Vec::new();
         for child in &mut self.procs {
             drop(child.stdin.take());
         }
@@ -74,9 +84,29 @@ impl Children {
                 .filter_map(|l| l.strip_prefix("peak_rss_kb="))
                 .find_map(|v| v.trim().parse().ok());
             peaks.extend(peak);
+            namespaces.extend(
+                out.lines()
+                    .find_map(|l| l.strip_prefix("net_ns="))
+                    .map(|v| v.trim().to_owned()),
+            );
         }
-        Ok(peaks)
+        Ok(Finished { peaks, namespaces })
     }
+}
+
+/// What the stopped children reported.
+pub struct Finished {
+    /// Each child's peak RSS in KiB.
+    pub peaks: Vec<u64>,
+    /// Each child's network namespace (`net:[inode]`).
+    pub namespaces: Vec<String>,
+}
+
+/// This process's network namespace, `net:[inode]`, where /proc has it.
+pub fn net_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/net")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The child's side: work on `--backend` until stdin closes (or the time limit).
@@ -109,6 +139,9 @@ pub async fn run_child(opts: &Options) -> Result<()> {
         .context("worker failed")?;
     if let Some(kb) = peak_rss_kb() {
         println!("peak_rss_kb={kb}");
+    }
+    if let Some(ns) = net_namespace() {
+        println!("net_ns={ns}");
     }
     Ok(())
 }

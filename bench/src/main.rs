@@ -5,11 +5,13 @@
 //!    processes of this binary for `--processes` (`child.rs`).
 //! 3. Removes the store, then prints the report as one JSON object on the last line.
 
+mod announce;
 mod args;
 mod ceiling;
 mod child;
 mod cpu;
 mod flow;
+mod hosts;
 mod pgstats;
 mod proxy;
 mod report;
@@ -58,8 +60,25 @@ async fn run(mut opts: Options) -> Result<()> {
             "--processes applies to noop and io; latency and depth run one worker in-process"
         );
     }
-    let proxy = if opts.delay_ms > 0.0 {
-        let p = proxy::Proxy::start(&opts.backend, opts.delay_ms).await?;
+    if opts.netns && !matches!(opts.scenario, Scenario::Noop | Scenario::Io) {
+        anyhow::bail!("--netns applies to noop and io, whose workers are processes of their own");
+    }
+    let hosts = if opts.netns {
+        match hosts::Hosts::create(opts.processes) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                println!(
+                    "network namespaces are not available here ({e:#}); the workers run as \
+                     separate processes on one network stack"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let proxy = if opts.delay_ms > 0.0 || hosts.is_some() {
+        let p = proxy::Proxy::start(&opts.backend, opts.delay_ms, hosts.as_ref()).await?;
         opts.backend = p.url.clone();
         Some(p)
     } else {
@@ -77,7 +96,9 @@ async fn run(mut opts: Options) -> Result<()> {
             .await
             .with_context(|| format!("connecting to {}", jobs::redact_url(&store.url)))?;
         match opts.scenario {
-            Scenario::Noop | Scenario::Io => scenarios::throughput(&opts, &store, backend).await,
+            Scenario::Noop | Scenario::Io => {
+                scenarios::throughput(&opts, &store, backend, hosts.as_ref()).await
+            }
             Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
             Scenario::Soak => soak::soak(&opts, &store, backend).await,
@@ -89,11 +110,16 @@ async fn run(mut opts: Options) -> Result<()> {
     }
     .await;
     let cleaned = store.remove().await;
+    // The proxy stops (and a cluster announces its own ports again) even when the run failed.
+    let trips = match proxy {
+        Some(p) => Some(p.finish().await),
+        None => None,
+    };
     let mut report = outcome?;
     cleaned?;
-    if let Some(p) = proxy {
-        let trips = p.finish().await?;
-        report.delay_ms = Some(opts.delay_ms);
+    if let Some(trips) = trips {
+        let trips = trips?;
+        report.delay_ms = (opts.delay_ms > 0.0).then_some(opts.delay_ms);
         report.round_trips_per_job =
             (report.jobs > 0).then(|| report::round3(trips as f64 / report.jobs as f64));
     }

@@ -24,6 +24,10 @@ pub struct Report {
     pub delay_ms: Option<f64>,
     /// Client round trips the proxy carried, per job (null: no proxy).
     pub round_trips_per_job: Option<f64>,
+    /// Where the worker processes ran: `netns` (each in a network namespace of its own,
+    /// `--netns`) or `processes` (separate processes on one network stack); null: one
+    /// worker inside the benchmark's process.
+    pub worker_hosts: Option<&'static str>,
     /// Postgres, per job: WAL bytes, WAL fsyncs, commits (server-wide counters).
     pub pg_wal_bytes_per_job: Option<f64>,
     pub pg_fsyncs_per_job: Option<f64>,

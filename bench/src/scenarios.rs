@@ -16,8 +16,9 @@ use jobs::backend::AdminBackend;
 use jobs::Client;
 
 use crate::args::Options;
-use crate::child::Children;
+use crate::child::{net_namespace, Children, Finished};
 use crate::cpu::{CpuMeter, CpuPerJob};
+use crate::hosts::Hosts;
 use crate::report::{kb_to_mb, peak_rss_kb, percentile, reset_peak_rss, round3, Report};
 use crate::store::Store;
 use crate::work::{queue_names, worker, BenchIo, BenchNoop, Probe};
@@ -112,10 +113,11 @@ async fn perform_all(
     kind: Kind,
     n: u64,
     deadline: Instant,
+    hosts: Option<&Hosts>,
 ) -> Result<(f64, Option<f64>, CpuPerJob)> {
     let io = matches!(kind, Kind::Io);
     let meter = CpuMeter::new(store).await;
-    if o.processes == 1 {
+    if o.processes == 1 && hosts.is_none() {
         let probe = Probe::new();
         reset_peak_rss();
         let queues = queue_names(o.queues);
@@ -141,7 +143,14 @@ async fn perform_all(
     let role = if io { "io" } else { "noop" };
     let cpu = meter.mark().await;
     let t = Instant::now();
-    let children = Children::spawn(o.processes, &store.url, o.concurrency, o.queues, role)?;
+    let children = Children::spawn(
+        o.processes,
+        &store.url,
+        o.concurrency,
+        o.queues,
+        role,
+        hosts,
+    )?;
     // Bounded by the deadline. Every 10 ms: each poll is a query on the store the children
     // are measured against (on Postgres, a sum over the counter shards), so polling every
     // 2 ms, as before, took server time from them; 10 ms is under 1% of a timed window.
@@ -158,11 +167,32 @@ async fn perform_all(
     };
     // After the children were reaped, so their time is this process's children's time
     // (it includes their graceful stop).
-    let peaks = children.finish().await?;
+    let Finished { peaks, namespaces } = children.finish().await?;
+    if hosts.is_some() {
+        check_hosts(&namespaces, o.processes)?;
+    }
     let cpu = cpu.per_job(&meter.mark().await, n);
     let mib: Vec<String> = peaks.iter().map(|k| kb_to_mb(*k).to_string()).collect();
     println!("  worker peaks (MiB): {}", mib.join(", "));
     Ok((secs, peaks.into_iter().max().map(kb_to_mb), cpu))
+}
+
+/// With `--netns`, every worker must have run in a namespace of its own, none of them this
+/// process's: otherwise the report would claim hosts it did not have.
+fn check_hosts(namespaces: &[String], processes: usize) -> Result<()> {
+    let mine = net_namespace().context("reading this process's network namespace")?;
+    let distinct: std::collections::HashSet<&String> = namespaces.iter().collect();
+    if namespaces.len() != processes || distinct.len() != processes || distinct.contains(&mine) {
+        bail!(
+            "--netns: the workers reported namespaces {namespaces:?} (this process: {mine}); \
+             expected {processes} distinct ones, none of them this process's"
+        );
+    }
+    println!(
+        "  worker hosts: {processes} network namespaces, {}",
+        namespaces.join(", ")
+    );
+    Ok(())
 }
 
 pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
@@ -181,6 +211,7 @@ pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
         store_cpu_us_per_job: None,
         delay_ms: None,
         round_trips_per_job: None,
+        worker_hosts: None,
         pg_wal_bytes_per_job: None,
         pg_fsyncs_per_job: None,
         pg_commits_per_job: None,
@@ -190,10 +221,12 @@ pub(crate) fn report(o: &Options, store: &Store, jobs: u64) -> Report {
 }
 
 /// `noop` and `io`: enqueue everything, then time the worker(s).
+/// With `hosts`, each worker process runs in a network namespace of its own.
 pub async fn throughput(
     o: &Options,
     store: &Store,
     backend: Arc<dyn AdminBackend>,
+    hosts: Option<&Hosts>,
 ) -> Result<Report> {
     let deadline = Instant::now() + o.timeout;
     let kind = if o.scenario.name() == "io" {
@@ -222,7 +255,7 @@ pub async fn throughput(
         o.scenario.name(),
         o.jobs
     );
-    let (secs, rss, cpu) = perform_all(o, store, &backend, kind, o.jobs, deadline).await?;
+    let (secs, rss, cpu) = perform_all(o, store, &backend, kind, o.jobs, deadline, hosts).await?;
     let rate = o.jobs as f64 / secs;
     println!(
         "{}: performed {} jobs in {secs:.3} s ({rate:.0}/s) with {} process(es) x concurrency {}; peak worker RSS {} MiB",
@@ -246,6 +279,13 @@ pub async fn throughput(
     r.peak_rss_mb = rss;
     r.worker_cpu_us_per_job = cpu.worker_us;
     r.store_cpu_us_per_job = cpu.store_us;
+    if o.processes > 1 || hosts.is_some() {
+        r.worker_hosts = Some(if hosts.is_some() {
+            "netns"
+        } else {
+            "processes"
+        });
+    }
     if let Some(pg) = cpu.pg {
         r.pg_wal_bytes_per_job = Some(pg.wal_bytes);
         r.pg_fsyncs_per_job = Some(pg.fsyncs);

@@ -164,6 +164,173 @@ fn the_delaying_proxy_counts_round_trips() {
     assert!(run("noop --jobs 10", url)["delay_ms"].is_null());
 }
 
+/// Whether this machine lets the test make network namespaces (root with `ip`): then a
+/// `--netns` run must have used them; elsewhere it falls back and must say so.
+fn namespaces_permitted() -> bool {
+    let name = format!("jobs-bench-probe-{}", std::process::id());
+    let made = Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if made {
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+    }
+    made
+}
+
+/// `--netns`: each worker process runs in a network namespace of its own (the binary checks
+/// each child's `/proc/self/ns/net` is distinct and not its own), reaches the store through
+/// the proxy's listener inside its namespace, and the report says `netns`; one process too.
+/// The namespaces are gone afterwards.
+#[test]
+fn workers_in_network_namespaces_reach_redis_and_postgres_through_the_proxy() {
+    let before = bench_namespaces();
+    let expected = if namespaces_permitted() {
+        "netns"
+    } else {
+        "processes"
+    };
+    for (url, kind) in [(redis_url(), "redis"), (postgres_url(), "postgres")] {
+        for p in ["1", "2"] {
+            let v = run(
+                &format!("noop --jobs 2000 --concurrency 50 --processes {p} --netns --delay-ms 1"),
+                &url,
+            );
+            check(&v, "noop", kind, true, false);
+            assert_eq!(v["worker_hosts"], expected, "{v}");
+            let rt = v["round_trips_per_job"].as_f64().unwrap_or(-1.0);
+            assert!(rt > 0.0 && rt < 1.0, "{v}");
+        }
+    }
+    let after = bench_namespaces();
+    assert!(
+        after.is_subset(&before),
+        "namespaces left behind: {:?}",
+        after.difference(&before).collect::<Vec<_>>()
+    );
+}
+
+/// The benchmark's namespaces (`jobs-bench-<pid>-<i>`) that exist now.
+fn bench_namespaces() -> std::collections::BTreeSet<String> {
+    Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|n| n.starts_with("jobs-bench-"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A three-master cluster of the test's own (its nodes are reconfigured by the run), from
+/// scripts/services.sh's `cluster_private_start`, stopped on drop.
+struct PrivateCluster {
+    dir: String,
+    ports: Vec<u16>,
+}
+
+impl PrivateCluster {
+    fn services(call: &str, dir: &str) -> std::process::Output {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        Command::new("bash")
+            .args([
+                "-c",
+                &format!("source \"$0/scripts/services.sh\" >/dev/null && {call} \"$1\""),
+                root,
+                dir,
+            ])
+            .env("JOBS_SERVICES_DIR", dir)
+            .output()
+            .expect("running scripts/services.sh")
+    }
+
+    fn start() -> PrivateCluster {
+        let dir = format!(
+            "{}/bench-cluster-{}",
+            env!("CARGO_TARGET_TMPDIR"),
+            std::process::id()
+        );
+        let out = Self::services("cluster_private_start", &dir);
+        assert!(
+            out.status.success(),
+            "starting a private cluster: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ports = std::fs::read_to_string(format!("{dir}/ports"))
+            .expect("the cluster's ports")
+            .split_whitespace()
+            .map(|p| p.parse().expect("a port"))
+            .collect();
+        PrivateCluster { dir, ports }
+    }
+
+    fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// The ports one node's `CLUSTER SLOTS` lists.
+    fn announced(&self) -> std::collections::BTreeSet<u16> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.ports[0])).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let slots: Vec<Vec<redis::Value>> =
+            redis::cmd("CLUSTER").arg("SLOTS").query(&mut conn).unwrap();
+        slots
+            .iter()
+            .flat_map(|range| range.iter().skip(2))
+            .filter_map(|node| match node {
+                redis::Value::Array(f) => match f.get(1) {
+                    Some(redis::Value::Int(p)) => Some(*p as u16),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        Self::services("cluster_private_stop", &self.dir);
+    }
+}
+
+/// A cluster behind the proxy: its nodes announce the proxy's ports for the run, so the
+/// workers (in namespaces of their own, which could not reach the nodes any other way) go
+/// through the delay; afterwards the nodes announce their own ports again.
+#[test]
+fn a_cluster_behind_the_proxy_is_reached_through_it_and_restored() {
+    let cluster = PrivateCluster::start();
+    let own: std::collections::BTreeSet<u16> = cluster.ports.iter().copied().collect();
+    assert_eq!(cluster.announced(), own);
+    let v = run(
+        "noop --jobs 2000 --concurrency 50 --queues 4 --processes 2 --netns --delay-ms 1",
+        &cluster.url(),
+    );
+    check(&v, "noop", "redis", true, false);
+    let expected = if namespaces_permitted() {
+        "netns"
+    } else {
+        "processes"
+    };
+    assert_eq!(v["worker_hosts"], expected, "{v}");
+    let rt = v["round_trips_per_job"].as_f64().unwrap_or(-1.0);
+    assert!(rt > 0.0 && rt < 1.0, "{v}");
+    assert_eq!(
+        cluster.announced(),
+        own,
+        "the nodes announce their own ports again"
+    );
+}
+
 /// Sharded and cluster stores run too, with their own prefix, cleared afterwards.
 #[test]
 fn noop_runs_on_shards_and_on_the_cluster() {
