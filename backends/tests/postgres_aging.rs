@@ -167,7 +167,7 @@ mod postgres {
             .await
             .unwrap()
             .into_iter()
-            .map(|r| r.job.jid)
+            .map(|r| r.job.jid.clone())
             .collect();
         assert_eq!(order, vec![other.jid, five.jid, nine.jid]);
         db.drop().await;

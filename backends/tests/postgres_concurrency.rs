@@ -54,7 +54,7 @@ mod postgres {
                             .await
                             .unwrap();
                         assert!(report.lost.is_empty(), "a fresh lease was refused");
-                        taken.extend(got.into_iter().map(|r| r.job.jid));
+                        taken.extend(got.into_iter().map(|r| r.job.jid.clone()));
                     }
                 }));
             }

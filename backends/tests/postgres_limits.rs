@@ -145,7 +145,7 @@ mod postgres {
                         complete(&backend, &got).await;
                         done.lock()
                             .unwrap()
-                            .extend(got.into_iter().map(|r| r.job.jid));
+                            .extend(got.into_iter().map(|r| r.job.jid.clone()));
                     }
                 }));
             }

@@ -80,7 +80,7 @@ mod postgres {
         let got: Vec<String> = reserve(b, "mailers", 10, "p1")
             .await
             .into_iter()
-            .map(|r| r.job.jid)
+            .map(|r| r.job.jid.clone())
             .collect();
         assert_eq!(
             got,

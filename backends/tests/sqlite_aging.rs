@@ -119,7 +119,7 @@ async fn an_aged_job_that_leaves_its_queue_comes_back_at_its_declared_priority()
     let order: Vec<String> = reserve_at(&b, 3, at(112))
         .await
         .into_iter()
-        .map(|r| r.job.jid)
+        .map(|r| r.job.jid.clone())
         .collect();
     assert_eq!(order, vec![other.jid, five.jid, nine.jid]);
 }

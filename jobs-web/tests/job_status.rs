@@ -51,7 +51,7 @@ async fn running(b: &Arc<dyn AdminBackend>, class: &str) -> Reserved {
         version: "0.1.0".into(),
     };
     let runs = vec![RunningJob {
-        job: r.job.clone(),
+        job: (*r.job).clone(),
         started_at: now,
     }];
     b.process_heartbeat(

@@ -133,7 +133,7 @@ async fn the_job_link_goes_where_the_holding_job_is() {
     b.process_heartbeat(
         HeartbeatParams::new(info, now)
             .running(vec![RunningJob {
-                job: got[0].job.clone(),
+                job: (*got[0].job).clone(),
                 started_at: now,
             }])
             .quiet(false)

@@ -357,7 +357,7 @@ async fn a_backtrace_section_only_when_there_is_one() {
         .unwrap()
         .pop()
         .unwrap();
-    let mut stored = r.job.clone();
+    let mut stored = (*r.job).clone();
     stored.error_class = Some("Boom".into());
     stored.error_message = Some("no trace".into());
     stored.error_backtrace = Some(json!([]));

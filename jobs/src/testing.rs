@@ -247,15 +247,15 @@ impl TestJobs {
                 }
                 continue;
             };
+            let job = r.job.clone();
             let lease = Lease::new(r, backend.clone(), rt.clock.clone());
-            let job = lease.job().clone();
             ran.insert(job.jid.clone());
             let started = std::time::Instant::now();
-            let run = Links::new(&rt, None, std::sync::Arc::new(job.clone()), rt.clock.now());
+            let run = Links::new(&rt, None, job.clone(), rt.clock.now());
             let (result, options) = execute(&rt, run).await;
             let took = started.elapsed();
             if let Err(f) = &result {
-                report.failures.push((job.clone(), f.clone()));
+                report.failures.push(((*job).clone(), f.clone()));
             }
             let f = plan(&rt, lease.token().clone(), job, result, &options, took);
             if let Err(e) = lease.finish(f.job, f.outcome, f.failed).await {

@@ -57,14 +57,16 @@ pub fn scheduled(mut job: JobEnvelope, when: DateTime<Utc>) -> JobEnvelope {
 }
 
 /// `job` as a queue holds it after it was put there at `when`.
-pub fn enqueued(mut job: JobEnvelope, when: DateTime<Utc>) -> JobEnvelope {
+pub fn enqueued(job: impl Into<Arc<JobEnvelope>>, when: DateTime<Utc>) -> JobEnvelope {
+    let mut job = Arc::unwrap_or_clone(job.into());
     job.at = None;
     job.enqueued_at = Some(to_epoch(when));
     job
 }
 
 /// `job` with the error fields a worker records after a failed run at `when`.
-pub fn failed(mut job: JobEnvelope, message: &str, when: DateTime<Utc>) -> JobEnvelope {
+pub fn failed(job: impl Into<Arc<JobEnvelope>>, message: &str, when: DateTime<Utc>) -> JobEnvelope {
+    let mut job = Arc::unwrap_or_clone(job.into());
     job.error_message = Some(message.to_owned());
     job.error_class = Some("conformance::Error".to_owned());
     job.failed_at = Some(job.failed_at.unwrap_or(to_epoch(when)));
@@ -81,7 +83,7 @@ pub fn jids<'a>(jobs: impl IntoIterator<Item = &'a JobEnvelope>) -> Vec<String> 
 
 /// The jids of reserved jobs, in order.
 pub fn reserved_jids(reserved: &[Reserved]) -> Vec<String> {
-    jids(reserved.iter().map(|r| &r.job))
+    jids(reserved.iter().map(|r| &*r.job))
 }
 
 /// The jids of listed jobs, in order.
@@ -163,11 +165,19 @@ pub async fn drain(
     now: DateTime<Utc>,
 ) -> Result<Vec<JobEnvelope>, BackendError> {
     let got = reserve(b, &[queue], 100_000, "conformance-drain", now).await?;
-    Ok(got.into_iter().map(|r| r.job).collect())
+    Ok(got
+        .into_iter()
+        .map(|r| Arc::unwrap_or_clone(r.job))
+        .collect())
 }
 
 /// A finish item settling `r` with its job as stored next.
-pub fn item(r: &Reserved, job: JobEnvelope, outcome: FinishOutcome, failed: bool) -> Finish {
+pub fn item(
+    r: &Reserved,
+    job: impl Into<Arc<JobEnvelope>>,
+    outcome: FinishOutcome,
+    failed: bool,
+) -> Finish {
     Finish::new(r.token.clone(), job, outcome, failed)
 }
 
@@ -186,7 +196,7 @@ pub async fn finish_all(
 pub async fn finish(
     b: &Subject,
     r: &Reserved,
-    job: JobEnvelope,
+    job: impl Into<Arc<JobEnvelope>>,
     outcome: FinishOutcome,
     failed: bool,
     now: DateTime<Utc>,

@@ -66,7 +66,7 @@ pub(super) async fn job_finish(
                 .iter()
                 .zip(&applied)
                 .filter(|(_, ok)| **ok)
-                .map(|(i, _)| (&i.job, &i.outcome, i.failed))
+                .map(|(i, _)| (&*i.job, &i.outcome, i.failed))
                 .collect();
             queued = super::batch::settle(inner, &mut tx, &settled, p.now).await?;
         }
@@ -189,7 +189,7 @@ impl FinishBatch {
                 (false, _) => None,
                 (true, false) => Some(rows::encode(&item.job)?),
                 (true, true) => {
-                    let mut job = item.job.clone();
+                    let mut job = (*item.job).clone();
                     job.at = None;
                     Some(rows::encode(&job)?)
                 }

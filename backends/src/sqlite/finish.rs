@@ -394,7 +394,7 @@ async fn run(
         .filter(|(_, ok)| **ok)
         .map(|(item, _)| (item, &callers[item.caller].items[item.index]))
         .filter(|(item, f)| settles_in_batch(item, f))
-        .map(|(_, f)| (&f.job, &f.outcome, f.failed))
+        .map(|(_, f)| (&*f.job, &f.outcome, f.failed))
         .collect();
     if let Some(p) = callers.first() {
         *queued |= super::batch::settle(db, tx, &members, p.now).await?;

@@ -339,7 +339,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|r| r.job.jid)
+            .map(|r| r.job.jid.clone())
             .collect();
         let pushed: Vec<String> = jobs.into_iter().map(|j| j.jid).collect();
         assert_eq!(got, pushed);

@@ -154,7 +154,7 @@ async fn park(
     let params = ReserveParams::new(vec!["default".to_owned()], "cli-test-seeder", now).limit(1);
     let got = b.job_reserve(params).await?;
     assert_eq!(got.len(), 1, "seed: the parked job is reserved");
-    let mut stored = got[0].job.clone();
+    let mut stored = (*got[0].job).clone();
     assert_eq!(
         stored.jid, jid,
         "seed: `default` holds only the job being parked"

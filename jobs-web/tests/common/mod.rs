@@ -138,7 +138,7 @@ pub async fn fail_at(
         .await
         .unwrap();
     let r = got.pop().unwrap();
-    let mut stored = r.job.clone();
+    let mut stored = (*r.job).clone();
     stored.queue = queue.to_owned();
     stored.retry_count = Some(2);
     stored.error_class = Some(format!("PaymentError{text}"));

@@ -120,7 +120,7 @@ impl Lease {
 
     /// The job performed: remove it.
     pub async fn complete(self) -> Result<(), SettleError> {
-        let job = self.job().clone();
+        let job = self.inner().reserved.job.clone();
         self.finish(job, FinishOutcome::Completed, false)
             .await
             .map(|_| ())
@@ -129,20 +129,21 @@ impl Lease {
     /// Settle the job: store `job` (its updated envelope) where `outcome` says.
     pub async fn finish(
         mut self,
-        job: JobEnvelope,
+        job: impl Into<Arc<JobEnvelope>>,
         outcome: FinishOutcome,
         failed: bool,
     ) -> Result<FinishReport, SettleError> {
         let Some(inner) = self.inner.take() else {
             return Ok(FinishReport::default());
         };
+        let job: Arc<JobEnvelope> = job.into();
         let item = Finish::new(inner.reserved.token.clone(), job.clone(), outcome, failed);
         let params =
             FinishParams::new(vec![item], inner.clock.now()).dead_limits(inner.dead_limits);
         match inner.backend.job_finish(params).await {
             Ok(report) if report.lost.contains(&0) => Err(SettleError {
                 error: BackendError::LeaseLost {
-                    jid: job.jid,
+                    jid: job.jid.clone(),
                     reason: "the job was rescued after this process's lease expired".into(),
                 },
                 lease: None,

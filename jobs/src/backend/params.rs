@@ -5,6 +5,7 @@
 //! builder methods for optional fields, so a field added later breaks no caller. Every
 //! time-dependent call carries `now`, so tests drive backends with an injected clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -134,8 +135,10 @@ impl ReserveParams {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Reserved {
-    /// The job as stored.
-    pub job: JobEnvelope,
+    /// The job as stored. Shared: the worker's run, its context and the outcome it settles
+    /// hold this one envelope, and a backend that keeps its leased jobs (memory) keeps it
+    /// too, so a job is not copied on its way from the reserve to the settle.
+    pub job: Arc<JobEnvelope>,
     /// The backend's handle on the lease.
     pub token: LeaseToken,
     /// How many times the job was rescued from a process that died while running it. A job
@@ -145,9 +148,9 @@ pub struct Reserved {
 
 impl Reserved {
     /// Job `job` leased under `token`, never rescued.
-    pub fn new(job: JobEnvelope, token: LeaseToken) -> Self {
+    pub fn new(job: impl Into<Arc<JobEnvelope>>, token: LeaseToken) -> Self {
         Reserved {
-            job,
+            job: job.into(),
             token,
             rescues: 0,
         }
@@ -196,7 +199,9 @@ pub struct Finish {
     /// The lease being settled.
     pub token: LeaseToken,
     /// The job as it should be stored next (with error fields and retry count updated).
-    pub job: JobEnvelope,
+    /// Shared, so a settle that must be sent again (the store was unreachable) costs no copy
+    /// of the envelope; a backend that stores it takes a copy only where it changes it.
+    pub job: Arc<JobEnvelope>,
     /// Where it goes.
     pub outcome: FinishOutcome,
     /// Whether the run failed, for the `failed` counters.
@@ -209,10 +214,15 @@ pub struct Finish {
 impl Finish {
     /// Settle lease `token` by storing `job` where `outcome` says; `failed` counts the run as
     /// failed.
-    pub fn new(token: LeaseToken, job: JobEnvelope, outcome: FinishOutcome, failed: bool) -> Self {
+    pub fn new(
+        token: LeaseToken,
+        job: impl Into<Arc<JobEnvelope>>,
+        outcome: FinishOutcome,
+        failed: bool,
+    ) -> Self {
         Finish {
             token,
-            job,
+            job: job.into(),
             outcome,
             failed,
             result: None,

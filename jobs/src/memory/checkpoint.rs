@@ -22,7 +22,7 @@ impl MemoryBackend {
                 p.job.jid
             )));
         }
-        leased.job = p.job;
+        leased.job = std::sync::Arc::new(p.job);
         st.rescues.remove(&jid);
         Ok(p.token)
     }

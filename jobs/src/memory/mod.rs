@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::backend::*;
-use crate::envelope::to_epoch;
+use crate::envelope::{to_epoch, JobEnvelope};
 use state::{Leased, Proc, State};
 
 /// A backend that keeps everything in this process's memory.
@@ -80,6 +80,7 @@ impl MemoryBackend {
                 };
                 st.next_lease = seq;
                 st.release_at_start(&job);
+                let job = Arc::new(job);
                 st.leased.insert(
                     token.clone(),
                     Leased {
@@ -102,6 +103,14 @@ impl MemoryBackend {
         }
         out
     }
+}
+
+/// A settled job kept in a set: a copy of its own (the worker may still share the one it
+/// ran), without a run time.
+fn kept(job: Arc<JobEnvelope>) -> JobEnvelope {
+    let mut job = Arc::unwrap_or_clone(job);
+    job.at = None;
+    job
 }
 
 #[async_trait]
@@ -169,8 +178,7 @@ impl Backend for MemoryBackend {
             if let (Some(result), FinishOutcome::Completed) = (item.result, &item.outcome) {
                 st.result_store(&leased.job, result, p.now);
             }
-            let mut job = item.job;
-            job.at = None;
+            let job = item.job;
             // The run ended: whatever killed processes before, it was not this job this time.
             if !st.rescues.is_empty() {
                 st.rescues.remove(&job.jid);
@@ -187,10 +195,12 @@ impl Backend for MemoryBackend {
                     st.expired += 1;
                     st.release(&job);
                 }
-                FinishOutcome::Retry { at } => st.retry.insert(at, job),
-                FinishOutcome::Snooze { at } => st.scheduled.insert(at, job),
-                FinishOutcome::Dead => report.dead_trimmed += st.kill(job, p.now, p.dead_limits),
-                FinishOutcome::Cancelled => st.cancel_into_set(job, p.now, p.dead_limits),
+                FinishOutcome::Retry { at } => st.retry.insert(at, kept(job)),
+                FinishOutcome::Snooze { at } => st.scheduled.insert(at, kept(job)),
+                FinishOutcome::Dead => {
+                    report.dead_trimmed += st.kill(kept(job), p.now, p.dead_limits)
+                }
+                FinishOutcome::Cancelled => st.cancel_into_set(kept(job), p.now, p.dead_limits),
             }
         }
         drop(st);
@@ -208,7 +218,7 @@ impl Backend for MemoryBackend {
             for token in p.tokens.iter().rev() {
                 if let Some(leased) = st.leased.remove(&token.0) {
                     st.free_slot(&leased.job, &token.0);
-                    st.requeue_front(leased.job);
+                    st.requeue_front(Arc::unwrap_or_clone(leased.job));
                 }
             }
         }
@@ -294,7 +304,7 @@ impl Backend for MemoryBackend {
                     if count >= p.max_rescues {
                         tracing::error!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired again; the job is taken for what killed its processes and moved to the dead set");
                         st.rescues.remove(&leased.job.jid);
-                        let mut job = leased.job;
+                        let mut job = Arc::unwrap_or_clone(leased.job);
                         crate::envelope::bury_rescued(&mut job, count, p.now);
                         st.batch_settled(&job, &FinishOutcome::Dead, true, p.now);
                         let trimmed = st.kill(job, p.now, p.dead_limits);
@@ -302,7 +312,7 @@ impl Backend for MemoryBackend {
                     } else {
                         tracing::warn!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired; job returned to its queue");
                         st.rescues.insert(leased.job.jid.clone(), count);
-                        st.requeue_front(leased.job);
+                        st.requeue_front(Arc::unwrap_or_clone(leased.job));
                     }
                 }
             }

@@ -96,7 +96,8 @@ impl TimeSet {
 pub(super) struct Leased {
     /// Issue order, so jobs rescued together go back in the order they were reserved.
     pub(super) seq: u64,
-    pub(super) job: JobEnvelope,
+    /// The envelope the worker was handed, shared with it (not a copy).
+    pub(super) job: std::sync::Arc<JobEnvelope>,
     pub(super) process: ProcessId,
     pub(super) expires_at: DateTime<Utc>,
 }

@@ -275,7 +275,7 @@ mod tests {
     use super::*;
     use crate::backend::{PushParams, ReserveParams};
 
-    async fn reserved() -> (Arc<Runtime>, Arc<dyn Backend>, JobEnvelope, LeaseToken) {
+    async fn reserved() -> (Arc<Runtime>, Arc<dyn Backend>, Arc<JobEnvelope>, LeaseToken) {
         let backend: Arc<dyn Backend> = Arc::new(crate::memory::MemoryBackend::new());
         let client = crate::Client::new(backend.clone());
         let rt = Arc::new(Runtime::new(
@@ -299,27 +299,23 @@ mod tests {
     #[tokio::test]
     async fn a_run_that_uses_nothing_makes_nothing() {
         let (rt, backend, job, token) = reserved().await;
-        let run = Links::new(
-            &rt,
-            Some((backend, token.clone())),
-            Arc::new(job),
-            rt.clock.now(),
-        );
+        let handed = job.clone();
+        let run = Links::new(&rt, Some((backend, token.clone())), job, rt.clock.now());
         assert!(run.writer_made().is_none());
         assert!(run.steps.get().is_none() && run.token.get().is_none());
         let ended = run.end();
         assert_eq!(ended.token, token, "the lease's own token comes back");
         assert!(ended.saved.is_none() && !ended.interrupted);
         assert!(
-            Arc::try_unwrap(ended.job).is_ok(),
-            "the envelope is not copied"
+            Arc::ptr_eq(&ended.job, &handed),
+            "the envelope the reserve handed out comes back, not a copy"
         );
     }
 
     #[tokio::test]
     async fn a_cancel_before_the_job_asks_is_seen_by_the_token_made_later() {
         let (rt, backend, job, token) = reserved().await;
-        let run = Links::new(&rt, Some((backend, token)), Arc::new(job), rt.clock.now());
+        let run = Links::new(&rt, Some((backend, token)), job, rt.clock.now());
         let key = rt.running_insert(&run);
         assert!(rt.trip(&run.job().jid), "the run is found by its jid");
         assert!(run.is_cancelled());
@@ -331,12 +327,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_made_on_first_use_is_shared_and_follows_a_rekey() {
         let (rt, backend, job, token) = reserved().await;
-        let run = Links::new(
-            &rt,
-            Some((backend, token.clone())),
-            Arc::new(job),
-            rt.clock.now(),
-        );
+        let run = Links::new(&rt, Some((backend, token.clone())), job, rt.clock.now());
         let first = run.progress().cloned();
         assert!(first.is_some());
         let again = run.progress().cloned();
@@ -350,7 +341,7 @@ mod tests {
     async fn a_run_started_after_the_hard_stop_is_stopped() {
         let (rt, backend, job, token) = reserved().await;
         rt.stop_running();
-        let run = Links::new(&rt, Some((backend, token)), Arc::new(job), rt.clock.now());
+        let run = Links::new(&rt, Some((backend, token)), job, rt.clock.now());
         rt.running_insert(&run);
         assert!(run.is_stopped() && !run.is_cancelled());
     }

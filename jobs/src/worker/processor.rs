@@ -139,7 +139,7 @@ pub(crate) fn humanize(d: Duration) -> String {
 pub(crate) fn plan(
     rt: &Runtime,
     token: LeaseToken,
-    mut job: JobEnvelope,
+    mut job: Arc<JobEnvelope>,
     result: JobResult,
     options: &JobOptions,
     took: Duration,
@@ -186,7 +186,7 @@ pub(crate) fn plan(
         }
         Err(failure) => failure,
     };
-    let p = plan_failure(&mut job, &failure, options, now);
+    let p = plan_failure(Arc::make_mut(&mut job), &failure, options, now);
     call_handlers(&rt.error_handlers, "error", &job, &failure);
     match &p.outcome {
         FinishOutcome::Retry { at } => tracing::warn!(
@@ -261,12 +261,7 @@ pub(crate) async fn process(
         return;
     }
     let started_at = rt.clock.now();
-    let run = Links::new(
-        &rt,
-        Some((backend.clone(), token)),
-        Arc::new(job),
-        started_at,
-    );
+    let run = Links::new(&rt, Some((backend.clone(), token)), job, started_at);
     let key = rt.running_insert(&run);
     let started = std::time::Instant::now();
     // Boxed, so the task's own future stays small and spawning it copies little.
@@ -329,9 +324,11 @@ pub(crate) async fn process(
         token,
         interrupted,
     } = run.end();
+    // Still shared with the reserve's holders (a backend that keeps its leased jobs): copied
+    // only where the outcome changes it (a failure's fields, step progress cleared).
     let mut job = match saved {
-        Some(saved) => saved,
-        None => Arc::try_unwrap(job).unwrap_or_else(|shared| (*shared).clone()),
+        Some(saved) => Arc::new(saved),
+        None => job,
     };
     // Stopped hard after its cancel was requested: settled as cancelled, not requeued.
     let outcome = match outcome {

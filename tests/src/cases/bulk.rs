@@ -23,7 +23,10 @@ pub async fn thousand_jobs_in_one_push_arrive_in_order(b: Subject) -> CaseResult
             "the queue ran dry after {} of 1000 jobs",
             out.len()
         );
-        out.extend(got.into_iter().map(|r| r.job));
+        out.extend(
+            got.into_iter()
+                .map(|r| std::sync::Arc::unwrap_or_clone(r.job)),
+        );
     }
     let expected: Vec<_> = jobs.into_iter().map(|j| enqueued(j, at(0))).collect();
     assert!(

@@ -176,7 +176,7 @@ pub async fn a_running_job_gets_a_request_its_heartbeat_returns(b: Subject) -> C
     assert_eq!(cancelled(&b).await?, Vec::<String>::new(), "not moved yet");
     assert_eq!(pending(&b, &[&j.jid, "other"]).await?, vec![j.jid.clone()]);
     assert_eq!(
-        beat_running(&b, P1, &[got[0].job.clone()], at(3)).await?,
+        beat_running(&b, P1, &[(*got[0].job).clone()], at(3)).await?,
         vec![j.jid.clone()],
         "the beat of the process running it carries the cancel"
     );
@@ -186,7 +186,7 @@ pub async fn a_running_job_gets_a_request_its_heartbeat_returns(b: Subject) -> C
         "another process's beat does not"
     );
     assert_eq!(
-        beat_running(&b, P1, &[got[0].job.clone()], at(4)).await?,
+        beat_running(&b, P1, &[(*got[0].job).clone()], at(4)).await?,
         vec![j.jid.clone()],
         "every beat carries it until the job is settled"
     );

@@ -48,7 +48,7 @@ pub async fn unknown_fields_survive_every_move(b: Subject) -> CaseResult {
     assert_eq!(extra_of(&listed[0].job), &extra, "listed in its queue");
     let r = reserve(&b, &["foreign"], 1, P1, at(1)).await?;
     assert_eq!(
-        r[0].job,
+        *r[0].job,
         enqueued(original.clone(), at(0)),
         "reserved unchanged"
     );
@@ -76,7 +76,7 @@ pub async fn unknown_fields_survive_every_move(b: Subject) -> CaseResult {
     assert_eq!(promote(&b, at(10), 10).await?, 1);
     let r = reserve(&b, &["foreign"], 1, P1, at(11)).await?;
     assert_eq!(
-        r[0].job,
+        *r[0].job,
         enqueued(retrying.clone(), at(10)),
         "back from retry unchanged"
     );
@@ -144,7 +144,7 @@ pub async fn args_round_trip_unchanged(b: Subject) -> CaseResult {
     }
     assert_eq!(r[0].job.args.len(), args.len(), "no argument lost or added");
     assert_eq!(
-        r[0].job,
+        *r[0].job,
         enqueued(original, at(0)),
         "the whole envelope unchanged"
     );

@@ -122,7 +122,10 @@ pub async fn snooze_goes_to_scheduled_uncounted(b: Subject) -> CaseResult {
 
     let moved = promote(&b, at(90), 10).await?;
     assert_eq!(moved, 1, "the snoozed job comes back at its time");
-    assert_eq!(jids(&drain(&b, "limited", at(91)).await?), vec![r.job.jid]);
+    assert_eq!(
+        jids(&drain(&b, "limited", at(91)).await?),
+        vec![r.job.jid.clone()]
+    );
     Ok(())
 }
 
@@ -240,7 +243,7 @@ pub async fn dead_trimmed_by_count(b: Subject) -> CaseResult {
         let r = reserved(&b, "dying", n, at(n)).await?;
         let items = vec![item(&r, r.job.clone(), FinishOutcome::Dead, true)];
         trimmed.push(finish_all(&b, items, limits, at(n)).await?.dead_trimmed);
-        died.push(r.job);
+        died.push(std::sync::Arc::unwrap_or_clone(r.job));
     }
     assert_eq!(trimmed, vec![0, 0, 1, 1], "each death beyond two trims one");
     let dead = list(&b, JobSet::Dead).await?;
@@ -270,7 +273,7 @@ pub async fn dead_trimmed_by_age(b: Subject) -> CaseResult {
                 .await?
                 .dead_trimmed,
         );
-        died.push(r.job);
+        died.push(std::sync::Arc::unwrap_or_clone(r.job));
     }
     assert_eq!(
         trimmed,

@@ -27,11 +27,11 @@ pub async fn rescue_after_expiry_returns_jobs_to_head(b: Subject) -> CaseResult 
     let again = reserve(&b, &["rescue"], 3, P2, at(61)).await?;
     let expected: Vec<_> = taken
         .iter()
-        .map(|r| r.job.clone())
+        .map(|r| (*r.job).clone())
         .chain([enqueued(jobs[2].clone(), at(0))])
         .collect();
     assert_eq!(
-        again.iter().map(|r| r.job.clone()).collect::<Vec<_>>(),
+        again.iter().map(|r| (*r.job).clone()).collect::<Vec<_>>(),
         expected,
         "rescued jobs come first, in reserve order, unchanged; then the job behind them"
     );
@@ -197,11 +197,11 @@ pub async fn requeue_returns_jobs_to_head_unchanged(b: Subject) -> CaseResult {
     let again = reserve(&b, &["back"], 3, P2, at(3)).await?;
     let expected: Vec<_> = taken
         .iter()
-        .map(|r| r.job.clone())
+        .map(|r| (*r.job).clone())
         .chain([enqueued(behind, at(0))])
         .collect();
     assert_eq!(
-        again.iter().map(|r| r.job.clone()).collect::<Vec<_>>(),
+        again.iter().map(|r| (*r.job).clone()).collect::<Vec<_>>(),
         expected,
         "requeued jobs first, in order, exactly as reserved; then the job behind them"
     );

@@ -84,7 +84,11 @@ async fn drain_reserving(
             )
             .await?;
         }
-        got.extend(taken.into_iter().map(|r| r.job));
+        got.extend(
+            taken
+                .into_iter()
+                .map(|r| std::sync::Arc::unwrap_or_clone(r.job)),
+        );
     }
     Ok(got)
 }

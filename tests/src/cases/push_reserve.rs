@@ -24,7 +24,7 @@ pub async fn fifo_per_queue(b: Subject) -> CaseResult {
         let got = reserve(&b, &["fifo"], 1, P1, at(10)).await?;
         assert_eq!(got.len(), 1, "reserve #{i} from a queue that holds jobs");
         assert_eq!(
-            got[0].job,
+            *got[0].job,
             enqueued(expected.clone(), at(i)),
             "reserve #{i} gives the {i}th job pushed, as pushed, with enqueued_at = push time"
         );
@@ -202,7 +202,7 @@ pub async fn reserve_wakes_on_push(b: Subject) -> CaseResult {
         .expect("the waiting reserve neither woke nor timed out")
         .expect("the reserving task panicked")?;
     assert_eq!(
-        got.iter().map(|r| r.job.clone()).collect::<Vec<_>>(),
+        got.iter().map(|r| (*r.job).clone()).collect::<Vec<_>>(),
         vec![enqueued(pushed, at(1))],
         "the waiting reserve returns the job pushed meanwhile (an empty answer means it \
          slept through the push until its wait ran out)"

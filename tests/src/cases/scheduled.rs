@@ -39,7 +39,7 @@ pub async fn not_reservable_before_its_time(b: Subject) -> CaseResult {
     let got = reserve(&b, &["timed"], 5, P1, at(61)).await?;
     assert_eq!(got.len(), 1, "the promoted job is reservable");
     assert_eq!(
-        got[0].job,
+        *got[0].job,
         enqueued(later, at(60)),
         "as pushed, without at, enqueued at promote"
     );

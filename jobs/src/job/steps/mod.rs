@@ -290,6 +290,9 @@ impl Steps {
 }
 
 /// Removes the step progress from an envelope (a job that completed).
-pub(crate) fn clear(job: &mut JobEnvelope) {
-    job.extra.remove(STEPS_FIELD);
+pub(crate) fn clear(job: &mut std::sync::Arc<JobEnvelope>) {
+    // Most jobs have no steps: no copy of a shared envelope for them.
+    if job.extra.contains_key(STEPS_FIELD) {
+        std::sync::Arc::make_mut(job).extra.remove(STEPS_FIELD);
+    }
 }
