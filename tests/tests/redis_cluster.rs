@@ -2,8 +2,9 @@
 //! three-master cluster `scripts/test` starts (`JOBS_TEST_REDIS_CLUSTER_URL`), each case under a
 //! prefix of its own, with its queues spread over four hash-tag groups.
 //!
-//! `default` is pinned to group 1, and other queues go by the hash of their name, so cases that
-//! use several queues run their routing, reserves and listings across groups, whose slots sit on
+//! `default` is pinned to group 1, the batch cases' queues together to group 2 (a batch lives
+//! in one group), and other queues go by the hash of their name, so cases that use several
+//! queues run their routing, reserves and listings across groups, whose slots sit on
 //! different masters. A script that touched two slots would fail here with `CROSSSLOT`. Prefixes
 //! are `cl<epoch secs>-<pid>-<n>`; nothing is flushed.
 
@@ -25,7 +26,12 @@ fn fresh_options() -> ClusterOptions {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let url = servers::redis_cluster_url();
     let prefix = format!("cl{secs}-{}-{n}", std::process::id());
-    let opts = ClusterOptions::from_url(&format!("{url}?groups=4&route=default:1"))
+    // A batch lives in one group: its queues are pinned to group 2 together.
+    let batch_routes: String = jobs_conformance::BATCH_QUEUES
+        .iter()
+        .map(|q| format!(",{q}:2"))
+        .collect();
+    let opts = ClusterOptions::from_url(&format!("{url}?groups=4&route=default:1{batch_routes}"))
         .unwrap_or_else(|e| panic!("{e}"));
     opts.prefix(prefix)
 }
@@ -35,15 +41,8 @@ async fn fresh_prefix() -> Result<Arc<dyn AdminBackend>, CaseError> {
     Ok(Arc::new(backend) as Arc<dyn AdminBackend>)
 }
 
-/// Why batches are not offered on a cluster: a member's settle runs in the group of its
-/// queue, and its batch's bookkeeping must move in the same atomic step; members in several
-/// groups would need a script spanning slots.
-const NO_BATCHES: &str = "batches are not offered on Redis Cluster (a member's settle and its batch's bookkeeping must be one atomic step in one slot)";
-
 fn factory() -> Factory {
-    Factory::fallible(fresh_prefix)
-        .require_all()
-        .skip_all(jobs_conformance::BATCH_CASES, NO_BATCHES)
+    Factory::fallible(fresh_prefix).require_all()
 }
 
 jobs_conformance::conformance_suite!(cluster, factory());

@@ -4,7 +4,8 @@
 //!
 //! Queues go to shards by the hash of their name, except `default`, pinned to shard 1 (it
 //! would hash to shard 0), so every case that uses `default` and another queue runs its
-//! routing, reserves and listings across both shards. Prefixes are
+//! routing, reserves and listings across both shards, and the batch cases' queues, pinned
+//! together to shard 0 (a batch lives on one shard). Prefixes are
 //! `shards:<epoch secs>:<pid>:<n>`; nothing is flushed.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,20 +26,17 @@ async fn fresh_prefix() -> Result<Arc<dyn AdminBackend>, CaseError> {
     let prefix = format!("shards:{secs}:{}:{n}", std::process::id());
     let shards =
         [1, 2].map(|db| RedisOptions::new(servers::redis_db_url(db)).with_prefix(prefix.clone()));
-    let opts = ShardOptions::new(shards.to_vec()).route("default", 1);
+    let mut opts = ShardOptions::new(shards.to_vec()).route("default", 1);
+    // A batch lives on one shard: its queues are pinned to shard 0 together.
+    for q in jobs_conformance::BATCH_QUEUES {
+        opts = opts.route(*q, 0);
+    }
     let backend = ShardedRedis::connect(opts).await?;
     Ok(Arc::new(backend) as Arc<dyn AdminBackend>)
 }
 
-/// Why batches are not offered on shards: a batch's bookkeeping moves in the same atomic
-/// step as each member's settle, which runs on the shard of the member's queue; members on
-/// several shards would need a step spanning shards.
-const NO_BATCHES: &str = "batches are not offered across Redis shards (a member's settle and its batch's bookkeeping must be one atomic step on one server)";
-
 fn factory() -> Factory {
-    Factory::fallible(fresh_prefix)
-        .require_all()
-        .skip_all(jobs_conformance::BATCH_CASES, NO_BATCHES)
+    Factory::fallible(fresh_prefix).require_all()
 }
 
 jobs_conformance::conformance_suite!(redis_shards, factory());

@@ -42,6 +42,9 @@ async fn run(
     more: impl FnOnce(&mut redis::ScriptInvocation<'_>) -> Result<(), BackendError>,
 ) -> Result<i64, BackendError> {
     let mut inv = BATCH.prepare_invoke();
+    // The script builds its keys from the prefix; the batch's key is declared so that on a
+    // cluster the script runs on the master of the prefix's slot (every key it touches).
+    inv.key(key(inner, bid));
     inv.arg(inner.keys().ns()).arg(op).arg(bid).arg(score(now));
     more(&mut inv)?;
     inner.eval(&inv).await.map_err(|e| match e {
@@ -110,6 +113,22 @@ async fn status(inner: &Inner, bid: &str) -> Result<Option<BatchStatus>, Backend
     st.children = children;
     st.children.sort();
     Ok(Some(st))
+}
+
+impl super::RedisBackend {
+    /// The newest `limit` batch ids with their creation scores (epoch seconds), newest
+    /// first: what a sharded store merges its shards' listings by.
+    pub(crate) async fn batch_ids(&self, limit: usize) -> Result<Vec<(String, f64)>, BackendError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("ZREVRANGE");
+        cmd.arg(format!("{}jobs-rs:batches", self.inner.keys().ns()))
+            .arg(0)
+            .arg(limit - 1)
+            .arg("WITHSCORES");
+        self.inner.query(&cmd).await
+    }
 }
 
 #[async_trait]

@@ -16,16 +16,19 @@
 //! 5. **Per shard only:** a push is atomic per shard; unique locks, concurrency limits and
 //!    their waiting jobs are kept by the shard of the job's queue, so they hold across
 //!    queues on one shard (pin queues that share a lock key or a limit key to one shard).
-//!    Rate limits and per-job metrics have no queue: they are kept on shard 0.
+//!    Rate limits and per-job metrics have no queue: they are kept on shard 0. A batch
+//!    lives whole on the shard of its queues (`batch.rs`): one whose members, callbacks or
+//!    parent are on several shards is refused with the `route=` that joins them.
 //! 6. **Not supported:** Redis Cluster (one cluster is not a set of Sidekiq instances).
 //! 7. **Layout.** The trait impls below are a table of contents, one line per method, into
 //!    the family files the Redis backend has (`push.rs`, `reserve.rs`, `finish.rs`,
 //!    `lease.rs`, `process.rs`, `promote.rs`, `age.rs`, `listing.rs`, `actions.rs`,
-//!    `unique.rs`, `limits.rs`, `facts.rs`, `schedule.rs`); `token.rs` and `config.rs` are
+//!    `unique.rs`, `limits.rs`, `facts.rs`, `schedule.rs`, `batch.rs`); `token.rs` and `config.rs` are
 //!    this backend's own.
 
 mod actions;
 mod age;
+mod batch;
 mod cancel;
 mod checkpoint;
 mod config;
@@ -81,6 +84,8 @@ pub(crate) struct Shards {
     backends: Vec<RedisBackend>,
     /// The shard the next promotion starts at.
     promote_from: std::sync::atomic::AtomicUsize,
+    /// The shard each batch seen lives on (`batch.rs`).
+    batch_homes: batch::Homes,
 }
 
 impl std::fmt::Debug for ShardedRedis {
@@ -109,6 +114,7 @@ impl ShardedRedis {
                 opts,
                 backends,
                 promote_from: std::sync::atomic::AtomicUsize::new(0),
+                batch_homes: batch::Homes::default(),
             }),
         }
     }
@@ -215,6 +221,9 @@ impl Backend for ShardedRedis {
         checkpoint::job_checkpoint(&self.inner, p).await
     }
     fn metrics(&self) -> Option<&dyn MetricsStore> {
+        Some(self)
+    }
+    fn batches(&self) -> Option<&dyn BatchStore> {
         Some(self)
     }
 }

@@ -18,6 +18,9 @@ use crate::support::*;
 use crate::{CaseError, CaseResult};
 use jobs::batch::BATCH_FIELD;
 
+/// The queue the flow cases' jobs run on (the job attributes below name it too).
+pub(crate) const WORK: &str = "conformance-batch-w";
+
 /// Adds two members from inside its run (on its first attempt), then ends.
 #[jobs::job(name = "ConformanceBatchFan", queue = "conformance-batch-w")]
 async fn conformance_batch_fan(ctx: JobContext, depth: u32) -> Result<(), jobs::batch::BatchError> {
@@ -52,13 +55,7 @@ async fn conformance_batch_done(ctx: JobContext) -> Result<(), jobs::batch::Batc
 fn start(b: &Subject, jobs: Vec<jobs::registry::JobRegistration>) -> Running {
     let clock = Arc::new(ManualClock::new(t0()));
     let client = client_on(b, &clock);
-    Running::launch(
-        b,
-        (client, clock),
-        registry_of(jobs),
-        &["conformance-batch-w", CB],
-        |w| w,
-    )
+    Running::launch(b, (client, clock), registry_of(jobs), &[WORK, CB], |w| w)
 }
 
 /// A workflow's parent: returns `n * n`, kept one hour.
