@@ -265,7 +265,7 @@ pub(crate) fn tls_problem(error: &str) -> Option<String> {
     let lower = error.to_ascii_lowercase();
     let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
         "the server's certificate is not signed by a trusted CA; give its CA with \
-         `?ca=/path/ca.pem` (or RedisOptions::with_tls_ca)"
+         `?ca=/path/ca.pem` (or `with_tls_ca` on the options)"
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "the server's certificate is not valid for the host name in the URL; connect with \
          a name the certificate lists"
