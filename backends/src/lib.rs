@@ -21,7 +21,7 @@ inventory::submit! { jobs::Connector { schemes: &["redis+shards"], connect: redi
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
 #[cfg(feature = "redis")]
-inventory::submit! { jobs::Connector { schemes: &["redis+cluster"], connect: redis_cluster::connector } }
+inventory::submit! { jobs::Connector { schemes: &["redis+cluster", "rediss+cluster"], connect: redis_cluster::connector } }
 
 use jobs::backend::AdminBackend;
 use jobs::ConnectError;

@@ -21,14 +21,12 @@ use std::time::{Duration, Instant};
 
 use failover_support::{until, Run};
 use jobs_backends::redis_cluster::{self as cluster, ClusterOptions};
-use jobs_conformance::faults::servers::PrivateRedis;
-use tokio::process::Command;
+use jobs_conformance::faults::servers::{PrivateRedis, PrivateRedisCluster};
 
 /// The queue the jobs go to, pinned to group 0 (hash tag `{fo:0}`).
 const QUEUE: &str = "failover";
 
-/// A cluster node of the test's own (`PrivateRedis::start_cluster_node`), killed when
-/// dropped.
+/// A cluster node of the test's own (`PrivateRedisCluster`), killed when dropped.
 type Node = PrivateRedis;
 
 /// What the tests ask a node.
@@ -41,7 +39,7 @@ trait NodeExt {
 
 impl NodeExt for Node {
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port())
+        PrivateRedisCluster::addr(self)
     }
 
     async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
@@ -58,11 +56,7 @@ impl NodeExt for Node {
 
     /// Whether this node's view of the cluster is `ok`.
     async fn cluster_ok(&self) -> bool {
-        let info: String = self
-            .cmd(redis::cmd("CLUSTER").arg("INFO"))
-            .await
-            .unwrap_or_default();
-        info.contains("cluster_state:ok")
+        PrivateRedisCluster::node_ok(self).await
     }
 }
 
@@ -131,33 +125,13 @@ async fn caught_up(master: &Node, replica: &Node) {
 }
 
 /// Six nodes (`replicas` 1) or three (`replicas` 0) made a cluster by `redis-cli --cluster
-/// create`, once every node sees it `ok`.
+/// create`, once every node sees it `ok` (`PrivateRedisCluster`).
 async fn cluster(dir: &Path, replicas: usize) -> Vec<Node> {
     let _ = std::fs::remove_dir_all(dir);
-    let mut nodes = Vec::new();
-    for _ in 0..3 * (1 + replicas) {
-        let node = PrivateRedis::start_cluster_node(dir)
-            .await
-            .expect("redis-server is installed (checked first)");
-        nodes.push(node);
-    }
-    let created = Command::new("redis-cli")
-        .arg("--cluster")
-        .arg("create")
-        .args(nodes.iter().map(Node::addr))
-        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
-        .output()
+    PrivateRedisCluster::start(dir, 3, replicas, None)
         .await
-        .expect("redis-cli runs");
-    assert!(
-        created.status.success(),
-        "redis-cli --cluster create: {}",
-        String::from_utf8_lossy(&created.stdout)
-    );
-    for n in &nodes {
-        until("every node sees the cluster ok", || n.cluster_ok()).await;
-    }
-    nodes
+        .expect("redis-server is installed (checked first)")
+        .nodes
 }
 
 /// Options for the test's cluster: prefix `fo`, four groups, [`QUEUE`] in group 0.

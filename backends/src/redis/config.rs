@@ -15,7 +15,37 @@ use super::tls::RedisTls;
 const PARAMETERS: &[&str] = &["prefix", "ca", "cert", "key", "protocol"];
 
 /// The TLS file parameters, which only a `rediss://` URL may carry.
-const TLS_PARAMETERS: &[&str] = &["ca", "cert", "key"];
+pub(crate) const TLS_PARAMETERS: &[&str] = &["ca", "cert", "key"];
+
+/// Sets the TLS file parameter `key` (one of [`TLS_PARAMETERS`]) of `tls` to the path
+/// `value`. `plain` is the scheme of a URL that connects in plain text (`redis`,
+/// `redis+cluster`), which may not carry TLS files; `None` for a TLS one. The error is the
+/// problem, to be reported for the parameter.
+pub(crate) fn tls_parameter(
+    tls: &mut RedisTls,
+    key: &str,
+    value: &str,
+    plain: Option<&str>,
+) -> Result<(), String> {
+    if let Some(plain) = plain {
+        let secure = format!("rediss{}", plain.strip_prefix("redis").unwrap_or_default());
+        return Err(format!(
+            "TLS files are for {secure}:// URLs; {plain}:// connects in plain text: write \
+             {secure}:// to use TLS"
+        ));
+    }
+    if value.is_empty() {
+        return Err("it is empty; give the path of a PEM file".to_owned());
+    }
+    let path = Some(std::path::PathBuf::from(value));
+    match key {
+        "ca" => tls.ca = path,
+        "cert" => tls.cert = path,
+        "key" => tls.key = path,
+        other => return Err(format!("`{other}` is not a TLS file parameter")),
+    }
+    Ok(())
+}
 
 /// `value` as a key prefix, or the error saying why it cannot be one.
 fn check_prefix(url: &str, value: &str) -> Result<String, ConnectError> {
@@ -158,25 +188,15 @@ impl RedisOptions {
         for (k, v) in parsed.query_pairs() {
             match &*k {
                 "prefix" => prefix = Some(check_prefix(url, &v)?),
-                k if TLS_PARAMETERS.contains(&k) && !is_tls => {
-                    return Err(ConnectError::InvalidParameter {
-                        url: redacted,
-                        parameter: k.to_owned(),
-                        problem: "TLS files are for rediss:// URLs; redis:// connects in \
-                                  plain text: write rediss:// to use TLS"
-                            .to_owned(),
-                    })
+                k if TLS_PARAMETERS.contains(&k) => {
+                    tls_parameter(&mut tls, k, &v, (!is_tls).then_some("redis")).map_err(
+                        |problem| ConnectError::InvalidParameter {
+                            url: redacted.clone(),
+                            parameter: k.to_owned(),
+                            problem,
+                        },
+                    )?;
                 }
-                k if TLS_PARAMETERS.contains(&k) && v.is_empty() => {
-                    return Err(ConnectError::InvalidParameter {
-                        url: redacted,
-                        parameter: k.to_owned(),
-                        problem: "it is empty; give the path of a PEM file".to_owned(),
-                    })
-                }
-                "ca" => tls.ca = Some(v.into_owned().into()),
-                "cert" => tls.cert = Some(v.into_owned().into()),
-                "key" => tls.key = Some(v.into_owned().into()),
                 // Read by the redis crate: `protocol=resp3`.
                 "protocol" => kept.push((k.into_owned(), v.into_owned())),
                 other => return Err(ConnectError::unknown_parameter(url, other, PARAMETERS)),

@@ -103,9 +103,10 @@ use jobs::ConnectError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
-pub(crate) use config::prefix_problem;
 pub use config::RedisOptions;
+pub(crate) use config::{prefix_problem, tls_parameter, TLS_PARAMETERS};
 pub use tls::RedisTls;
+pub(crate) use tls::{cluster_tls, tls_problem};
 
 use blocking::BlockingPool;
 use clock::{earlier, later, lease_arg, score};

@@ -3,7 +3,8 @@
 //!
 //! 1. **One client, every connection.** [`client`] builds the one `redis::Client` that
 //!    the shared connection and the blocking-pop connections are opened from, so they all
-//!    use the same TLS setup. The single-push connections (`push_pool.rs`) are plain TCP
+//!    use the same TLS setup; a Redis Cluster client (`rediss+cluster://`) gets the same
+//!    files, read and checked the same way ([`certificates`], [`cluster_tls`]). The single-push connections (`push_pool.rs`) are plain TCP
 //!    only and step aside for a `rediss://` address: its single pushes go on the shared
 //!    connection, never in plain text.
 //! 2. **Trust.** Without a CA file, the server's certificate must chain to one of Mozilla's
@@ -112,6 +113,19 @@ fn open_client(info: ConnectionInfo, tls: &RedisTls) -> Result<redis::Client, St
 
 #[cfg(feature = "tls")]
 fn with_tls(info: ConnectionInfo, tls: &RedisTls) -> Result<redis::Client, String> {
+    match certificates(tls)? {
+        None => redis::Client::open(info).map_err(|e| e.to_string()),
+        Some(certs) => redis::Client::build_with_tls(info, certs)
+            .map_err(|e| format!("invalid TLS files: {e}")),
+    }
+}
+
+/// The CA and client certificate of `tls`, read and checked, for a `redis::Client` or a
+/// Redis Cluster client; `None` when no file is set (the public roots, no client
+/// certificate). Also makes sure rustls has a crypto provider. The error names the file
+/// and the parameter that set it.
+#[cfg(feature = "tls")]
+pub(crate) fn certificates(tls: &RedisTls) -> Result<Option<redis::TlsCertificates>, String> {
     // The redis crate asks rustls for the process's crypto provider; one an application
     // installed stays, otherwise ring becomes it: the provider sqlx's rustls uses too, and
     // one that needs no C toolchain to build. (rustls deprecates it for lacking
@@ -156,16 +170,41 @@ fn with_tls(info: ConnectionInfo, tls: &RedisTls) -> Result<redis::Client, Strin
         }
     };
     if root_cert.is_none() && client_tls.is_none() {
-        return redis::Client::open(info).map_err(|e| e.to_string());
+        return Ok(None);
     }
-    redis::Client::build_with_tls(
-        info,
-        redis::TlsCertificates {
-            client_tls,
-            root_cert,
-        },
-    )
-    .map_err(|e| format!("invalid TLS files: {e}"))
+    Ok(Some(redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
+}
+
+/// `builder` (a Redis Cluster client's) with the files of `tls`; `nodes_tls` says whether
+/// the nodes are `rediss://` addresses. The files are read and checked as for one server
+/// ([`certificates`]); the error is for a user to read.
+pub(crate) fn cluster_tls(
+    builder: redis::cluster::ClusterClientBuilder,
+    nodes_tls: bool,
+    tls: &RedisTls,
+) -> Result<redis::cluster::ClusterClientBuilder, String> {
+    // Files for plain-text nodes are refused before (`ClusterOptions::problem`).
+    if !nodes_tls {
+        return Ok(builder);
+    }
+    #[cfg(feature = "tls")]
+    {
+        Ok(match certificates(tls)? {
+            Some(certs) => builder.certs(certs),
+            None => builder,
+        })
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        Err(
+            "rediss+cluster:// needs the `tls` feature of jobs-backends (on by default), which \
+             this build left out"
+                .to_owned(),
+        )
+    }
 }
 
 #[cfg(not(feature = "tls"))]
@@ -222,11 +261,11 @@ fn closed_at_once(message: &str) -> bool {
 
 /// What went wrong, in words, when `error` is a TLS handshake refused for a certificate or
 /// a TLS protocol failure; `None` for anything else.
-pub(super) fn tls_problem(error: &str) -> Option<String> {
+pub(crate) fn tls_problem(error: &str) -> Option<String> {
     let lower = error.to_ascii_lowercase();
     let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
         "the server's certificate is not signed by a trusted CA; give its CA with \
-         `?ca=/path/ca.pem` (or RedisOptions::with_tls_ca)"
+         `?ca=/path/ca.pem` (or `with_tls_ca` on the options)"
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "the server's certificate is not valid for the host name in the URL; connect with \
          a name the certificate lists"

@@ -1,6 +1,8 @@
-//! The nodes, the hash-tag groups, and the `redis+cluster://` URL.
+//! The nodes, the hash-tag groups, and the `redis+cluster://` (or TLS, `rediss+cluster://`) URL.
 //!
-//! Shape: `redis+cluster://[[user]:password@]host:port,host:port,...[?prefix=app&groups=16&route=queue:group...]`:
+//! Shape: `redis+cluster://[[user]:password@]host:port,host:port,...[?prefix=app&groups=16&route=queue:group...]`,
+//! or `rediss+cluster://` with the same parts and the TLS files of `rediss://`
+//! (`&ca=…&cert=…&key=…`, see [`RedisTls`]) for nodes that speak TLS:
 //! any number of the cluster's nodes to learn its slots from (one is enough; the client finds
 //! the rest), each with its own credentials if it has any, and no database (a cluster has only
 //! database 0). The queues are spread over `groups` hash tags (16 unless set): every key of
@@ -14,14 +16,14 @@ use std::time::Duration;
 
 use jobs::ConnectError;
 
-use crate::redis::RedisOptions;
+use crate::redis::{tls_parameter, RedisOptions, RedisTls, TLS_PARAMETERS};
 use crate::redis_sentinel::redact;
 use crate::redis_shards::{
     parse_route, redact_entries, shard_for_hash, split_entries, ShardOptions,
 };
 
 /// The query parameters a `redis+cluster://` URL may carry.
-const PARAMETERS: &[&str] = &["prefix", "groups", "route"];
+const PARAMETERS: &[&str] = &["prefix", "groups", "route", "ca", "cert", "key"];
 
 /// The most groups a cluster may be given: each is one more key set every heartbeat and
 /// promotion pass visits.
@@ -55,6 +57,8 @@ pub struct ClusterOptions {
     pub connect_timeout: Duration,
     /// How long a command may wait for its answer.
     pub response_timeout: Duration,
+    /// The CA and client certificate files for `rediss://` nodes (`?ca=&cert=&key=`).
+    pub tls: RedisTls,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for ClusterOptions {
             .field("prefix", &self.prefix)
             .field("groups", &self.groups)
             .field("routes", &self.routes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -86,7 +91,43 @@ impl ClusterOptions {
             routes: BTreeMap::new(),
             connect_timeout: plain.connect_timeout,
             response_timeout: plain.response_timeout,
+            tls: RedisTls::default(),
         }
+    }
+
+    /// Trusts the CA certificates in the PEM file `path` instead of the public roots, for
+    /// `rediss://` nodes whose certificates a private CA signed (`?ca=`).
+    ///
+    /// ```
+    /// use jobs_backends::redis_cluster::ClusterOptions;
+    /// let o = ClusterOptions::new(vec!["rediss://10.0.0.1:7000".into()])
+    ///     .with_tls_ca("/etc/ssl/redis-ca.pem")
+    ///     .with_tls_client_cert("/etc/ssl/worker.pem", "/etc/ssl/worker.key");
+    /// assert!(o.tls.ca.is_some() && o.tls.key.is_some());
+    /// ```
+    pub fn with_tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(path.into());
+        self
+    }
+
+    /// Presents the client certificate chain in the PEM file `cert`, with its private key in
+    /// `key`, to `rediss://` nodes that ask for one (`?cert=&key=`).
+    pub fn with_tls_client_cert(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.cert = Some(cert.into());
+        self.tls.key = Some(key.into());
+        self
+    }
+
+    /// Whether the nodes are `rediss://` addresses (all are, or none: see
+    /// [`ClusterOptions::problem`]).
+    pub fn is_tls(&self) -> bool {
+        self.nodes
+            .first()
+            .is_some_and(|n| n.starts_with("rediss://"))
     }
 
     /// Sets the name in every group's hash tag.
@@ -125,6 +166,25 @@ impl ClusterOptions {
         if self.nodes.is_empty() {
             return Some("no node given".into());
         }
+        let tls = self.is_tls();
+        if let Some(i) = self
+            .nodes
+            .iter()
+            .position(|n| n.starts_with("rediss://") != tls)
+        {
+            return Some(format!(
+                "node {i} `{}` and node 0 `{}` differ in TLS: every node is rediss:// or none is",
+                jobs::redact_url(&self.nodes[i]),
+                jobs::redact_url(&self.nodes[0])
+            ));
+        }
+        if !tls && self.tls.is_set() {
+            return Some(
+                "TLS files (`ca`, `cert`, `key`) were given for plain-text nodes: write \
+                 rediss+cluster:// (in code, rediss:// nodes) to use TLS"
+                    .into(),
+            );
+        }
         if self.groups == 0 || self.groups > MAX_GROUPS {
             return Some(format!(
                 "groups is {}; it must be from 1 to {MAX_GROUPS}",
@@ -159,6 +219,7 @@ impl ClusterOptions {
             let mut o = RedisOptions::new(first.clone()).with_prefix(self.tag(g));
             o.connect_timeout = self.connect_timeout;
             o.response_timeout = self.response_timeout;
+            o.tls = self.tls.clone();
             shards.push(o);
         }
         let mut opts = ShardOptions::new(shards);
@@ -168,14 +229,23 @@ impl ClusterOptions {
         opts
     }
 
-    /// Reads a `redis+cluster://` URL (shape in the module docs).
+    /// Reads a `redis+cluster://` or `rediss+cluster://` URL (shape in the module docs).
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
         let shown = redact_entries(url);
         let invalid = |reason: String| ConnectError::InvalidUrl {
             url: shown.clone(),
             reason,
         };
-        let (entries, query) = split_entries(url, "redis+cluster", "node").map_err(invalid)?;
+        let (scheme, node_scheme) = if url.starts_with("rediss+cluster://") {
+            ("rediss+cluster", "rediss")
+        } else if url.starts_with("redis+cluster://") {
+            ("redis+cluster", "redis")
+        } else {
+            return Err(invalid(
+                "expected redis+cluster:// or rediss+cluster:// (TLS)".into(),
+            ));
+        };
+        let (entries, query) = split_entries(url, scheme, "node").map_err(invalid)?;
         let mut nodes = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let hostpart = entry.rsplit_once('@').map_or(entry, |(_, h)| h);
@@ -186,7 +256,7 @@ impl ClusterOptions {
                     redact(entry)
                 )));
             }
-            let opts = RedisOptions::from_url(&format!("redis://{entry}"))
+            let opts = RedisOptions::from_url(&format!("{node_scheme}://{entry}"))
                 .map_err(|e| invalid(format!("node {i} `{}`: {e}", redact(entry))))?;
             nodes.push(opts.url);
         }
@@ -207,6 +277,10 @@ impl ClusterOptions {
                 "route" => {
                     let (queue, group) = parse_route(&v, "group").map_err(|p| bad("route", p))?;
                     opts.routes.insert(queue, group);
+                }
+                k if TLS_PARAMETERS.contains(&k) => {
+                    let plain = (node_scheme == "redis").then_some("redis+cluster");
+                    tls_parameter(&mut opts.tls, k, &v, plain).map_err(|p| bad(k, p))?;
                 }
                 other => return Err(ConnectError::unknown_parameter(&shown, other, PARAMETERS)),
             }
@@ -259,10 +333,52 @@ mod tests {
             ("redis+cluster://:pw@h:1?prefix=a{b}", "contains a brace"),
             ("redis+cluster://:pw@h:1?prefix=", "invalid prefix"),
             ("redis+cluster://:pw@h:1?prefx=a", "did you mean `prefix`?"),
+            ("redis+cluster://:pw@h:1?ca=/c/ca.pem", "invalid `ca`"),
+            (
+                "redis+cluster://:pw@h:1?ca=/c/ca.pem",
+                "write rediss+cluster:// to use TLS",
+            ),
+            ("rediss+cluster://:pw@h:1?key=", "invalid `key`"),
+            ("rediss+cluster://:pw@h:1,h:x", "node 1 `h:x`"),
+            ("rediss+cluster://:pw@h:1?cat=x", "did you mean `ca`?"),
+            (
+                "redis+clustr://:pw@h:1",
+                "expected redis+cluster:// or rediss+cluster://",
+            ),
         ] {
             let text = ClusterOptions::from_url(url).unwrap_err().to_string();
             assert!(text.contains(part), "{url}: {text}");
             assert!(!text.contains(":pw@"), "{url}: {text}");
         }
+    }
+
+    #[test]
+    fn a_rediss_cluster_url_has_tls_nodes_and_the_tls_files() {
+        let o = ClusterOptions::from_url(
+            "rediss+cluster://:pw@h1:7000,:pw@h2:7001?prefix=p&ca=/c/ca.pem&cert=/c/w.pem&key=/c/w.key",
+        )
+        .unwrap();
+        assert_eq!(o.nodes, ["rediss://:pw@h1:7000", "rediss://:pw@h2:7001"]);
+        assert!(o.is_tls());
+        assert_eq!(o.tls.ca.as_deref(), Some(std::path::Path::new("/c/ca.pem")));
+        assert_eq!(o.tls.key.as_deref(), Some(std::path::Path::new("/c/w.key")));
+        assert!(o.shards().shards.iter().all(|s| s.tls == o.tls));
+        assert!(!format!("{o:?}").contains("pw@"));
+        let plain = ClusterOptions::from_url("redis+cluster://h1:7000").unwrap();
+        assert!(!plain.is_tls() && !plain.tls.is_set());
+    }
+
+    #[test]
+    fn options_built_in_code_must_agree_on_tls() {
+        let mixed = ClusterOptions::new(vec!["rediss://h1:1".into(), "redis://:pw@h2:2".into()]);
+        let problem = mixed.problem().unwrap();
+        assert!(
+            problem.contains("node 1") && problem.contains("differ in TLS"),
+            "{problem}"
+        );
+        assert!(!problem.contains(":pw@"), "{problem}");
+        let files_on_plain = ClusterOptions::new(vec!["redis://h1:1".into()]).with_tls_ca("ca.pem");
+        let problem = files_on_plain.problem().unwrap();
+        assert!(problem.contains("rediss+cluster://"), "{problem}");
     }
 }

@@ -15,7 +15,8 @@
 //!    step. Rate limits and per-job metrics are kept in group 0.
 //! 3. **Not Sidekiq's layout**: Sidekiq cannot run on a cluster, and Ruby Sidekiq does not read
 //!    these keys. The single-instance layout (`redis://`) is unchanged.
-//! 4. **Connections.** One `redis` cluster connection follows `MOVED`/`ASK` and failovers;
+//! 4. **Connections.** One `redis` cluster connection follows `MOVED`/`ASK` and failovers
+//!    (over TLS for `rediss+cluster://`, with the files of `rediss://`, `redis/tls.rs`);
 //!    reserves poll the groups (a blocking pop would hold the connection shared by every
 //!    command to that node). Cancel notices use Redis's cluster-wide `PUBLISH`, received on
 //!    a subscription to the first node given.
@@ -31,7 +32,7 @@ use jobs::ConnectError;
 
 pub use config::{ClusterOptions, MAX_GROUPS};
 
-use crate::redis::RedisBackend;
+use crate::redis::{cluster_tls, tls_problem, RedisBackend};
 use crate::redis_shards::ShardedRedis;
 
 /// Connects to the cluster and checks that it answers, then builds one backend per group.
@@ -57,15 +58,20 @@ pub async fn connect(opts: ClusterOptions) -> Result<ShardedRedis, BackendError>
         .map(|n| jobs::redact_url(n))
         .collect::<Vec<_>>()
         .join(",");
+    let tls = opts.is_tls();
     let cannot = |e: redis::RedisError| {
-        BackendError::msg(format!("cannot use Redis Cluster at {target}: {e}"))
+        let text = e.to_string();
+        let problem = tls.then(|| tls_problem(&text)).flatten().unwrap_or(text);
+        BackendError::msg(format!("cannot use Redis Cluster at {target}: {problem}"))
     };
-    let client = redis::cluster::ClusterClient::builder(opts.nodes.clone())
+    let builder = redis::cluster::ClusterClient::builder(opts.nodes.clone())
         .connection_timeout(opts.connect_timeout)
         .response_timeout(opts.response_timeout)
         .retries(8)
         .min_retry_wait(20)
-        .max_retry_wait(1000)
+        .max_retry_wait(1000);
+    let client = cluster_tls(builder, tls, &opts.tls)
+        .map_err(|m| BackendError::msg(format!("cannot use Redis Cluster at {target}: {m}")))?
         .build()
         .map_err(cannot)?;
     let conn = client.get_async_connection().await.map_err(cannot)?;
@@ -85,12 +91,14 @@ pub async fn connect(opts: ClusterOptions) -> Result<ShardedRedis, BackendError>
     Ok(ShardedRedis::from_backends(shards, backends))
 }
 
-/// Connects from a `redis+cluster://` URL (see [`ClusterOptions::from_url`]).
+/// Connects from a `redis+cluster://` or `rediss+cluster://` URL (see
+/// [`ClusterOptions::from_url`]).
 pub async fn from_url(url: &str) -> Result<ShardedRedis, ConnectError> {
     Ok(connect(ClusterOptions::from_url(url)?).await?)
 }
 
-/// Builds the backend for `jobs::connect`; registered for `redis+cluster://`.
+/// Builds the backend for `jobs::connect`; registered for `redis+cluster://` and
+/// `rediss+cluster://`.
 pub fn connector(url: String) -> jobs::ConnectFuture {
     Box::pin(async move {
         let backend = from_url(&url).await?;

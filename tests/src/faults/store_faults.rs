@@ -17,7 +17,7 @@ use super::proxy::StallProxy;
 use super::resp_proxy::ReadOnlyProxy;
 use super::run::{Run, Target};
 use super::scenarios::{all_moved_on, finish_clean, hold};
-use super::servers::{PrivateCluster, PrivateRedis};
+use super::servers::{PrivateCluster, PrivateRedis, PrivateRedisCluster};
 use super::Settings;
 
 /// A store the test may crash and start again.
@@ -49,6 +49,16 @@ impl Crashable for PrivateCluster {
     }
 }
 
+#[async_trait]
+impl Crashable for PrivateRedisCluster {
+    async fn crash(&mut self) {
+        PrivateRedisCluster::crash(self).await;
+    }
+    async fn restart(&mut self) {
+        self.start_again().await;
+    }
+}
+
 /// Whether any job is running in any worker.
 fn any_running(run: &Run, pids: &[u32]) -> bool {
     let history = run.history();
@@ -72,7 +82,8 @@ fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
 /// Settles to wait for after a fault before the next one, so jobs flow between faults.
 const BETWEEN_FAULTS: usize = 10;
 
-/// The store crashes while jobs run (SIGKILL of `redis-server`, `pg_ctl -m immediate`),
+/// The store crashes while jobs run (SIGKILL of `redis-server`, of every node of a Redis
+/// Cluster, `pg_ctl -m immediate`),
 /// stays down for a second, and starts again, `rounds` times. Enqueues go on throughout;
 /// each one that returned Ok must survive.
 pub async fn store_restart(target: &Target, store: &mut dyn Crashable) {

@@ -1,5 +1,6 @@
 //! Certificates for the TLS tests, made at run time with rcgen: a CA, a server certificate
-//! for 127.0.0.1 and localhost, a client certificate, and a second CA that signed nothing
+//! for 127.0.0.1 and localhost (good as a client's too, as cluster nodes use it), a client
+//! certificate, and a second CA that signed nothing
 //! the servers present (the "wrong CA"). Nothing is committed; the files live in a temporary
 //! directory the test owns.
 
@@ -44,7 +45,7 @@ fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
 fn leaf(
     names: &[&str],
     common_name: &str,
-    usage: ExtendedKeyUsagePurpose,
+    usages: &[ExtendedKeyUsagePurpose],
     issuer: &Issuer<'_, KeyPair>,
 ) -> (String, String) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
@@ -52,7 +53,7 @@ fn leaf(
     params
         .distinguished_name
         .push(DnType::CommonName, common_name);
-    params.extended_key_usages = vec![usage];
+    params.extended_key_usages = usages.to_vec();
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -73,16 +74,21 @@ pub fn make(dir: &Path) -> Pki {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     let (ca_pem, issuer) = ca("jobs test CA");
     let (wrong_pem, _) = ca("jobs wrong CA");
+    // A Redis Cluster node presents its one certificate on both sides of the cluster bus
+    // (`--tls-cluster yes`): as a server, and as a client to the other nodes.
     let (server_cert, server_key) = leaf(
         &["127.0.0.1", "localhost"],
         "127.0.0.1",
-        ExtendedKeyUsagePurpose::ServerAuth,
+        &[
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
         &issuer,
     );
     let (client_cert, client_key) = leaf(
         &["worker"],
         "worker",
-        ExtendedKeyUsagePurpose::ClientAuth,
+        &[ExtendedKeyUsagePurpose::ClientAuth],
         &issuer,
     );
     let ca = write(dir, "ca.pem", &ca_pem);

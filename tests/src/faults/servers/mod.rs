@@ -1,8 +1,9 @@
 //! Stores private to one test, which it may crash, restart, reconfigure and kill
-//! connections of: a `redis-server` with `appendfsync always`, and a Postgres cluster made
-//! with `initdb`; either may speak TLS only ([`PrivateRedis::start_tls`],
-//! [`PrivateCluster::start_tls`]). The shared servers are never touched; everything listens
-//! on 127.0.0.1 only. This file has the Redis server; `postgres.rs` the Postgres cluster.
+//! connections of: a `redis-server` with `appendfsync always`, a Redis Cluster of them, and
+//! a Postgres cluster made with `initdb`; each may speak TLS only
+//! ([`PrivateRedis::start_tls`], [`PrivateRedisCluster::start`], [`PrivateCluster::start_tls`]).
+//! The shared servers are never touched; everything listens on 127.0.0.1 only. This file has
+//! the Redis server; `cluster.rs` the Redis Cluster; `postgres.rs` the Postgres cluster.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+mod cluster;
 mod postgres;
 
+pub use cluster::PrivateRedisCluster;
 pub use postgres::PrivateCluster;
 
 /// A free TCP port on 127.0.0.1 (free when asked; taken by whoever binds it first).
@@ -118,9 +121,25 @@ impl PrivateRedis {
     }
 
     /// Starts a Redis Cluster node (not yet in a cluster: `redis-cli --cluster create` makes
-    /// one) on a free port whose cluster bus port (+10000) is free too; `None` (say why on
-    /// stderr) when `redis-server` is not installed.
+    /// one, see [`PrivateRedisCluster`]) on a free port whose cluster bus port (+10000) is
+    /// free too; `None` (say why on stderr) when `redis-server` is not installed.
     pub async fn start_cluster_node(parent: &Path) -> Option<PrivateRedis> {
+        Self::cluster_node(parent, None).await
+    }
+
+    /// Like [`PrivateRedis::start_cluster_node`], speaking TLS only with `files` (as
+    /// [`PrivateRedis::start_tls`], client certificates optional), to clients, to the other
+    /// nodes (`--tls-cluster yes`) and to replicas (`--tls-replication yes`).
+    pub async fn start_tls_cluster_node(parent: &Path, files: &TlsFiles) -> Option<PrivateRedis> {
+        let tls = RedisTlsSetup {
+            files: files.clone(),
+            extra: Vec::new(),
+            require_client_cert: false,
+        };
+        Self::cluster_node(parent, Some(tls)).await
+    }
+
+    async fn cluster_node(parent: &Path, tls: Option<RedisTlsSetup>) -> Option<PrivateRedis> {
         let (port, dir) = loop {
             let (port, dir) = fresh_dir(parent, "redis-node")?;
             if port < 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
@@ -132,7 +151,7 @@ impl PrivateRedis {
             port,
             dir,
             child: None,
-            tls: None,
+            tls,
             cluster: true,
         };
         redis.start_again().await;
@@ -223,6 +242,11 @@ impl PrivateRedis {
                     "--logfile".into(),
                     path(&self.dir.join("log")),
                 ]);
+                if self.cluster {
+                    listen.extend(
+                        ["--tls-cluster", "yes", "--tls-replication", "yes"].map(Into::into),
+                    );
+                }
                 listen.extend(tls.extra.iter().cloned());
             }
         }
@@ -291,20 +315,34 @@ impl PrivateRedis {
         }
     }
 
-    /// Runs one command on a connection of its own (plain servers): the reply, or the error
-    /// (the server is down, or refused it), for a test that polls.
+    /// A client for this server: over TLS trusting its CA for a TLS server (one that does
+    /// not require client certificates).
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        let Some(tls) = &self.tls else {
+            return redis::Client::open(self.url());
+        };
+        let root_cert = std::fs::read(&tls.files.ca)?;
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        };
+        redis::Client::build_with_tls(self.url(), certs)
+    }
+
+    /// Runs one command on a connection of its own: the reply, or the error (the server is
+    /// down, or refused it), for a test that polls.
     pub async fn try_command<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
     ) -> redis::RedisResult<T> {
-        let client = redis::Client::open(self.url())?;
-        let mut c = client.get_multiplexed_async_connection().await?;
+        let mut c = self.client()?.get_multiplexed_async_connection().await?;
         cmd.query_async(&mut c).await
     }
 
-    /// Runs one command on a connection of its own and returns the reply (plain servers).
+    /// Runs one command on a connection of its own and returns the reply.
     pub async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
-        let client = redis::Client::open(self.url())
+        let client = self
+            .client()
             .unwrap_or_else(|e| panic!("bad private Redis URL {}: {e}", self.url()));
         let mut c = client
             .get_multiplexed_async_connection()
