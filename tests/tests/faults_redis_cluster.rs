@@ -2,7 +2,7 @@
 //! Worker-side cases on the shared three-master cluster of `scripts/test`: worker processes
 //! killed, stopped past their lease and skewed, a process-killing job, concurrency and rate
 //! limits and unique locks under kills, and a rolling restart, each under a prefix of its own
-//! (cleared at the end). Store-level cases on a three-master cluster of the test's own
+//! (cleared at the end), and a batch under kills (its queues pinned to one group). Store-level cases on a three-master cluster of the test's own
 //! (`PrivateRedisCluster`, AOF with `appendfsync always`), since they would disturb the other
 //! tests on the shared one: every client connection killed on every master, and every node
 //! crashed and started again from its AOF. A master failing over while jobs run is
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedisCluster;
-use jobs_conformance::faults::store_faults;
+use jobs_conformance::faults::{batch, store_faults};
 
 fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -47,6 +47,23 @@ async fn done(target: Target) {
 }
 
 jobs_conformance::worker_fault_cases!();
+
+/// A batch under SIGKILL on the shared cluster: its members' queue and its callbacks' queue
+/// pinned to one group (a batch lives in one group), workers and the members' adder killed
+/// and replaced; every member runs and each callback is enqueued once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_under_kills() {
+    let secs = chrono::Utc::now().timestamp();
+    let url = format!(
+        "{}?prefix=fcl{secs}-batch-{}&groups=4&route=faults:3,faults-batch-callbacks:3",
+        servers::redis_cluster_url(),
+        std::process::id()
+    );
+    let t = target(url).await;
+    let adder = PathBuf::from(env!("CARGO_BIN_EXE_jobs_test_batch_adder"));
+    batch::batch_under_kills(&t, adder).await;
+    done(t).await;
+}
 
 /// A three-master cluster of the test's own, and a target on it with four groups; `None`
 /// (said on stderr) when redis-server is not installed.

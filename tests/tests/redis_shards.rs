@@ -120,3 +120,91 @@ async fn a_pushed_job_is_in_sidekiqs_layout_on_its_queues_shard_only() {
         }
     }
 }
+
+/// A batch lives whole on one shard: one whose members' and callbacks' queues are on two
+/// shards is refused before anything is written (no batch, no member pushed), naming each
+/// queue's shard and the route that joins them; the same batch with its queues pinned
+/// together is created on that shard, and a member for another shard is refused when added.
+#[tokio::test]
+async fn a_batch_spanning_shards_is_refused_and_one_on_a_shard_is_kept_there() {
+    use jobs::backend::{BatchAddParams, BatchCreateParams, JobListParams, JobSet};
+    use jobs::batch::{BatchEvent, BatchInfo};
+    let prefix = format!(
+        "shards-batch:{}:{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let shards =
+        [1, 2].map(|db| RedisOptions::new(servers::redis_db_url(db)).with_prefix(prefix.clone()));
+    let opts = ShardOptions::new(shards.to_vec())
+        .route("work", 0)
+        .route("done", 1);
+    let backend = ShardedRedis::connect(opts.clone()).await.unwrap();
+    let store = backend.batches().expect("sharded Redis keeps batches");
+    let now = chrono::Utc::now();
+    let info = |bid: &str, cb_queue: &str| {
+        BatchInfo::new(
+            bid,
+            "import",
+            now.timestamp() as f64,
+            std::time::Duration::from_secs(600),
+        )
+        .callback(
+            BatchEvent::Success,
+            JobEnvelope::new("Done", cb_queue, vec![]),
+        )
+    };
+    let member = |q: &str| JobEnvelope::new("Work", q, vec![]);
+    let refused = store
+        .batch_create(
+            BatchCreateParams::new(info("b-split", "done"), now).jobs(vec![member("work")]),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("queue work on shard 0") && refused.contains("queue done on shard 1"),
+        "{refused}"
+    );
+    assert!(refused.contains("route=done:0"), "{refused}");
+    assert!(store.batch_status("b-split").await.unwrap().is_none());
+    let queued = backend
+        .job_list(JobListParams::new(JobSet::Queue("work".into()), 10))
+        .await
+        .unwrap();
+    assert_eq!(queued.jobs.len(), 0, "no member was pushed");
+
+    let together = ShardedRedis::connect(opts.route("done", 0)).await.unwrap();
+    let store = together.batches().unwrap();
+    store
+        .batch_create(BatchCreateParams::new(info("b-one", "done"), now).jobs(vec![member("work")]))
+        .await
+        .unwrap();
+    let on_zero = together.shard(0).unwrap().batches().unwrap();
+    assert!(
+        on_zero.batch_status("b-one").await.unwrap().is_some(),
+        "kept on shard 0"
+    );
+    let on_one = together.shard(1).unwrap().batches().unwrap();
+    assert!(
+        on_one.batch_status("b-one").await.unwrap().is_none(),
+        "and only there"
+    );
+    assert_eq!(
+        together.shard_of("other"),
+        1,
+        "FNV-1a puts `other` on shard 1"
+    );
+    let e = store
+        .batch_add(BatchAddParams::new("b-one", vec![member("other")], now))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("batch b-one is on shard 0") && e.contains("route=other:0"),
+        "{e}"
+    );
+    let st = store.batch_status("b-one").await.unwrap().unwrap();
+    assert_eq!(st.total(), 1, "the refused member was not added");
+    together.clear_all().await.unwrap();
+}

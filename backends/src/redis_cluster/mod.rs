@@ -20,8 +20,8 @@
 //!    reserves poll the groups (a blocking pop would hold the connection shared by every
 //!    command to that node). Cancel notices use Redis's cluster-wide `PUBLISH`, received on
 //!    a subscription to the first node given.
-//! 5. **Not offered:** batches (a batch's members may sit in several groups, and a member's
-//!    settle and its batch's bookkeeping must be one atomic step), as on shards.
+//! 5. **Batches** live whole in one group, as on shards (`redis_shards/batch.rs`): a batch
+//!    whose members, callbacks or parent are in several groups is refused.
 
 mod config;
 
