@@ -275,8 +275,8 @@ impl ClusterOptions {
                         .map_err(|_| bad("groups", format!("`{v}` is not a number of groups")))?;
                 }
                 "route" => {
-                    let (queue, group) = parse_route(&v, "group").map_err(|p| bad("route", p))?;
-                    opts.routes.insert(queue, group);
+                    let pins = parse_route(&v, "group").map_err(|p| bad("route", p))?;
+                    opts.routes.extend(pins);
                 }
                 k if TLS_PARAMETERS.contains(&k) => {
                     let plain = (node_scheme == "redis").then_some("redis+cluster");

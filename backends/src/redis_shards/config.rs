@@ -130,14 +130,14 @@ impl ShardOptions {
                     }
                 }
                 "route" => {
-                    let (queue, shard) = parse_route(&v, "shard").map_err(|problem| {
+                    let pins = parse_route(&v, "shard").map_err(|problem| {
                         ConnectError::InvalidParameter {
                             url: shown.clone(),
                             parameter: "route".into(),
                             problem,
                         }
                     })?;
-                    opts.routes.insert(queue, shard);
+                    opts.routes.extend(pins);
                 }
                 other => return Err(ConnectError::unknown_parameter(&shown, other, PARAMETERS)),
             }
@@ -193,9 +193,13 @@ pub(crate) fn split_entries<'a>(
     Ok((entries, query))
 }
 
-/// A `route=<queue>:<n>` value: the queue (everything before the last `:`) and the number
-/// of its `what` (shard, group), or why it is not one.
-pub(crate) fn parse_route(v: &str, what: &str) -> Result<(String, usize), String> {
+/// The pins of one `route=` value: `<queue>:<n>`, or several separated by commas
+/// (`route=a:0,b:1`); `what` names `n` in errors (`shard`, `group`).
+pub(crate) fn parse_route(v: &str, what: &str) -> Result<Vec<(String, usize)>, String> {
+    v.split(',').map(|one| parse_one_route(one, what)).collect()
+}
+
+fn parse_one_route(v: &str, what: &str) -> Result<(String, usize), String> {
     let (queue, n) = v
         .rsplit_once(':')
         .ok_or_else(|| format!("`{v}` is not `<queue>:<{what}>`, as in route=critical:1"))?;
@@ -237,6 +241,22 @@ mod tests {
         assert_eq!(o.shards[1].db, Some(2));
         assert!(o.shards.iter().all(|s| s.prefix.as_deref() == Some("p")));
         assert_eq!((o.shard_of("a:b"), o.shard_of("c")), (1, 0));
+    }
+
+    /// One `route=` may pin several queues, separated by commas; a bad pin among them is
+    /// named on its own.
+    #[test]
+    fn a_route_may_pin_several_queues() {
+        let o = ShardOptions::from_url("redis+shards://h1,h2,h3?route=a:2,b:1&route=c:2").unwrap();
+        assert_eq!(
+            (o.shard_of("a"), o.shard_of("b"), o.shard_of("c")),
+            (2, 1, 2)
+        );
+        let e = ShardOptions::from_url("redis+shards://h1,h2?route=a:1,b").unwrap_err();
+        assert!(
+            e.to_string().contains("`b` is not `<queue>:<shard>`"),
+            "{e}"
+        );
     }
 
     #[test]
