@@ -230,7 +230,7 @@ impl RedisOptions {
     /// assert!(opts.tls.ca.is_some());
     /// ```
     pub fn with_tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.tls.ca = Some(path.into());
+        self.tls = self.tls.with_ca(path);
         self
     }
 
@@ -247,8 +247,7 @@ impl RedisOptions {
         cert: impl Into<std::path::PathBuf>,
         key: impl Into<std::path::PathBuf>,
     ) -> Self {
-        self.tls.cert = Some(cert.into());
-        self.tls.key = Some(key.into());
+        self.tls = self.tls.with_client_cert(cert, key);
         self
     }
 

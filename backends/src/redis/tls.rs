@@ -59,6 +59,31 @@ pub struct RedisTls {
 }
 
 impl RedisTls {
+    /// Trusts the CA certificates in the PEM file at `path` instead of the public roots.
+    ///
+    /// ```
+    /// let tls = jobs_backends::redis::RedisTls::default().with_ca("/etc/ssl/redis-ca.pem");
+    /// assert!(tls.ca.is_some());
+    /// ```
+    pub fn with_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca = Some(path.into());
+        self
+    }
+
+    /// Presents the client certificate chain in the PEM file `cert`, with its private key in
+    /// `key`.
+    ///
+    /// ```
+    /// let tls = jobs_backends::redis::RedisTls::default()
+    ///     .with_client_cert("/etc/ssl/worker.pem", "/etc/ssl/worker.key");
+    /// assert!(tls.cert.is_some() && tls.key.is_some());
+    /// ```
+    pub fn with_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.cert = Some(cert.into());
+        self.key = Some(key.into());
+        self
+    }
+
     /// Whether any file is set.
     ///
     /// ```

@@ -106,7 +106,7 @@ impl ClusterOptions {
     /// assert!(o.tls.ca.is_some() && o.tls.key.is_some());
     /// ```
     pub fn with_tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.tls.ca = Some(path.into());
+        self.tls = self.tls.with_ca(path);
         self
     }
 
@@ -117,8 +117,7 @@ impl ClusterOptions {
         cert: impl Into<std::path::PathBuf>,
         key: impl Into<std::path::PathBuf>,
     ) -> Self {
-        self.tls.cert = Some(cert.into());
-        self.tls.key = Some(key.into());
+        self.tls = self.tls.with_client_cert(cert, key);
         self
     }
 
