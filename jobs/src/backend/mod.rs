@@ -24,6 +24,7 @@ mod lease;
 mod limits;
 pub mod metrics;
 mod params;
+mod process_params;
 mod results;
 mod schedule;
 mod traced;
@@ -43,6 +44,7 @@ pub use limits::{
 };
 pub use metrics::{MetricsQueryParams, MetricsStore, RecordParams};
 pub use params::*;
+pub use process_params::*;
 pub use results::{
     result_expiry, JidParams, JobStatus, Progress, ProgressParams, ResultWrite, StoredResult,
     DEFAULT_RESULT_MAX_BYTES, DEFAULT_RESULT_TTL, MAX_PROGRESS_BYTES,
