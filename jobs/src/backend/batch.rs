@@ -128,7 +128,7 @@ impl BatchAddParams {
 pub trait BatchStore: Send + Sync {
     /// Create a batch with its first members (pushed to their queues with its id), and,
     /// when it has a parent, make it a pending member of the parent, all in one step.
-    /// Fails with [`BackendError::Invalid`] when the parent does not exist.
+    /// Fails with [`BackendError::Conflict`] naming the parent when it does not exist.
     async fn batch_create(&self, params: BatchCreateParams) -> Result<(), BackendError>;
 
     /// Push members into a batch that exists and has not completed.

@@ -1,6 +1,6 @@
 //! The in-memory backend: complete, fast, and what tests and the quickstart use.
 //!
-//! 1. One mutex guards all state ([`state::State`]); every operation is atomic under it.
+//! 1. One mutex guards all state (`state.rs`); every operation is atomic under it.
 //! 2. Reservers wait on a [`Notify`] that pushes and requeues wake, so an idle worker starts
 //!    a job as soon as it is pushed, without polling.
 //! 3. It implements the whole of [`Backend`] and [`AdminBackend`] and passes the shared
