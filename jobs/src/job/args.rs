@@ -114,17 +114,18 @@ pub fn decode_arg<T: DeserializeOwned>(
     redacted: bool,
     value: Value,
 ) -> Result<T, ArgsError> {
-    let shown = if redacted {
-        Value::from(crate::redact::MARKER).to_string()
-    } else {
-        shorten(&value)
-    };
-    serde_json::from_value(value).map_err(|e| ArgsError::Decode {
+    // Decoded from a borrow, so the value is still there to show when it does not fit; the
+    // shortened text is made only then.
+    T::deserialize(&value).map_err(|e| ArgsError::Decode {
         job: job.to_owned(),
         position,
         name,
         ty,
-        value: shown,
+        value: if redacted {
+            Value::from(crate::redact::MARKER).to_string()
+        } else {
+            shorten(&value)
+        },
         message: if redacted {
             REDACTED_MESSAGE.to_owned()
         } else {
