@@ -13,6 +13,7 @@ mod client;
 pub mod clock;
 mod connect;
 pub mod envelope;
+mod fast_map;
 mod job;
 pub mod memory;
 pub mod metrics;

@@ -5,8 +5,6 @@
 //! 2. [`Registry::from_inventory`] collects them at worker start and refuses two jobs with
 //!    the same wire name, naming both.
 
-use std::collections::HashMap;
-
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -98,7 +96,7 @@ pub struct DuplicateJob {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    jobs: HashMap<&'static str, JobRegistration>,
+    jobs: crate::fast_map::FastMap<&'static str, JobRegistration>,
 }
 
 impl Registry {

@@ -64,6 +64,7 @@ impl MemoryBackend {
         let mut st = self.lock();
         let mut out = Vec::new();
         let expires_at = lease_expiry(p.lease_clock.host_time(p.now), p.lease_ttl);
+        let process = Arc::new(p.process.clone());
         for name in &p.queues {
             if st.paused.contains(name) {
                 continue;
@@ -86,7 +87,7 @@ impl MemoryBackend {
                     Leased {
                         seq,
                         job: job.clone(),
-                        process: p.process.clone(),
+                        process: process.clone(),
                         expires_at,
                     },
                 );
@@ -237,7 +238,7 @@ impl Backend for MemoryBackend {
             .map(|l| l.iter().map(|t| t.0.as_str()).collect());
         for (token, leased) in st.leased.iter_mut() {
             let extend = listed.as_ref().is_none_or(|l| l.contains(token.as_str()));
-            if leased.process == id && extend {
+            if *leased.process == id && extend {
                 leased.expires_at = expires_at;
             }
         }

@@ -1,6 +1,8 @@
 //! The in-memory backend's data: queues, sorted sets, leases, processes and counters.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::fast_map::{FastMap, FastSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -98,7 +100,8 @@ pub(super) struct Leased {
     pub(super) seq: u64,
     /// The envelope the worker was handed, shared with it (not a copy).
     pub(super) job: std::sync::Arc<JobEnvelope>,
-    pub(super) process: ProcessId,
+    /// Shared by every lease of one reserve.
+    pub(super) process: std::sync::Arc<ProcessId>,
     pub(super) expires_at: DateTime<Utc>,
 }
 
@@ -115,11 +118,11 @@ pub(super) struct Proc {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) queues: BTreeMap<String, VecDeque<JobEnvelope>>,
-    pub(super) paused: HashSet<String>,
+    pub(super) paused: FastSet<String>,
     pub(super) scheduled: TimeSet,
     pub(super) retry: TimeSet,
     pub(super) dead: TimeSet,
-    pub(super) leased: HashMap<String, Leased>,
+    pub(super) leased: FastMap<String, Leased>,
     pub(super) next_lease: u64,
     /// How many times each job (by jid) was rescued from a dead process since it last ended.
     pub(super) rescues: HashMap<String, u32>,
@@ -137,7 +140,7 @@ pub(super) struct State {
     pub(super) limits: super::limits::Limits,
     /// Jids of the jobs given back to the head of their queue (requeued or rescued): they
     /// stay ahead of every priority until taken, as on the other backends.
-    pub(super) heads: HashSet<String>,
+    pub(super) heads: FastSet<String>,
     pub(super) days: BTreeMap<NaiveDate, (u64, u64)>,
     /// Recurring-job records by name (see `schedule.rs`).
     pub(super) schedules: BTreeMap<String, crate::schedule::ScheduleRecord>,

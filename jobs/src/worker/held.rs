@@ -15,7 +15,6 @@
 //! read and one atomic load on each poll, and one watch per worker ([`watch_loop`]) sleeps
 //! until the next lease may lapse and then flags the runs whose lease has.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::LeaseToken;
+use crate::fast_map::FastMap;
 
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -38,10 +38,10 @@ struct Held {
 /// The leases held, by token.
 #[derive(Debug)]
 pub(crate) struct HeldLeases {
-    map: Mutex<HashMap<LeaseToken, Held>>,
+    map: Mutex<FastMap<LeaseToken, Held>>,
     /// Tokens a checkpoint replaced (old -> new), so a run watching its first token still
     /// sees its lease (`rekey`).
-    renamed: Mutex<HashMap<LeaseToken, LeaseToken>>,
+    renamed: Mutex<FastMap<LeaseToken, LeaseToken>>,
     /// The instant `floor` and `next` count from.
     base: Instant,
     /// No lease held was confirmed before this (ns after `base`; `u64::MAX`: none held).
@@ -68,7 +68,7 @@ impl Default for HeldLeases {
 }
 
 impl HeldLeases {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseToken, Held>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, FastMap<LeaseToken, Held>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -9,7 +9,6 @@
 //! 3. `flush_loop` flushes every interval until the worker stops; the worker flushes once
 //!    more after its last job.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::metrics::{hour_of, Counts, MetricsSample, KEEP};
 use crate::backend::{Backend, RecordParams};
 use crate::clock::Clock;
+use crate::fast_map::FastMap;
 
 /// Pending counts per hour, then per class (looked up by `&str`, so counting a run
 /// allocates nothing once its class was counted in that hour), not yet written.
-type Pending = HashMap<DateTime<Utc>, HashMap<String, Counts>>;
+type Pending = FastMap<DateTime<Utc>, FastMap<String, Counts>>;
 
 /// Pending counts per (class, hour), not yet written.
 #[derive(Debug, Default)]
@@ -37,7 +37,12 @@ impl Recorder {
 
     /// Counts one run of `class` that ended at `at`.
     pub(crate) fn record(&self, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
-        let hour = hour_of(at);
+        // The hour by whole seconds (what `hour_of` gives, without chrono's calendar work on
+        // every run); an instant before 1970 takes the slow way.
+        let hour = match at.timestamp() {
+            secs if secs >= 0 => DateTime::from_timestamp(secs - secs % 3600, 0).unwrap_or(at),
+            _ => hour_of(at),
+        };
         let mut pending = self.lock();
         let classes = pending.entry(hour).or_default();
         match classes.get_mut(class) {
@@ -147,5 +152,25 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].counts.processed, rows[0].counts.failed), (2, 1));
         assert_eq!(rows[1].class, "B");
+    }
+
+    #[test]
+    fn a_run_is_counted_in_the_hour_hour_of_gives() {
+        let r = Recorder::default();
+        let instants = [
+            "2026-12-07T10:59:59.999999999Z",
+            "2026-12-07T11:00:00Z",
+            "1970-01-01T00:30:00Z",
+            "1969-12-31T23:59:59.5Z",
+        ];
+        for at in instants {
+            let at: DateTime<Utc> = at.parse().unwrap_or_else(|e| panic!("{at}: {e}"));
+            r.record("A", at, false, Duration::ZERO);
+            assert!(
+                r.lock().contains_key(&hour_of(at)),
+                "{at} in {:?}",
+                r.lock().keys()
+            );
+        }
     }
 }
