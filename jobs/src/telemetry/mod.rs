@@ -32,6 +32,7 @@
 //! queue name, both bounded by the code, so every series stays.
 
 mod sampler;
+mod series;
 
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
@@ -40,11 +41,11 @@ pub mod prometheus;
 pub mod otel;
 
 pub use sampler::{QueueSampler, DEFAULT_SAMPLE_INTERVAL};
+pub(crate) use series::Series;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, histogram, Unit};
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, Unit};
 
 use crate::backend::{Finish, FinishOutcome};
 use crate::client::Enqueued;
@@ -136,33 +137,6 @@ pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
         FinishOutcome::Expired => "expired",
         FinishOutcome::Cancelled => "cancelled",
     }
-}
-
-/// Counts the end of a job the worker took: `jobs_executions_total`, and the retry or dead
-/// counters when it went there.
-pub(crate) fn executed(finish: &Finish) {
-    let (queue, job) = (finish.job.queue.clone(), finish.job.class.clone());
-    match finish.outcome {
-        FinishOutcome::Retry { .. } => {
-            counter!(RETRIES_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(1)
-        }
-        FinishOutcome::Dead => {
-            counter!(DEAD_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(1)
-        }
-        _ => {}
-    }
-    ended(queue, job, outcome_label(finish));
-}
-
-/// Counts a job that ended without a [`Finish`]: `requeued` or `abandoned`.
-pub(crate) fn ended(queue: String, job: String, outcome: &'static str) {
-    counter!(EXECUTIONS_TOTAL, "queue" => queue, "job" => job, "outcome" => outcome).increment(1);
-}
-
-/// Records how long a job's code ran.
-pub(crate) fn ran(queue: &str, job: &str, took: Duration) {
-    histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
-        .record(took.as_secs_f64());
 }
 
 /// A job's `(queue, job)` labels.

@@ -5,8 +5,8 @@
 //!    two jobs share a name.
 //! 2. [`Worker::run`] starts the heartbeat, the poller and the fetch loop (in `run.rs`) and
 //!    returns after a graceful shutdown; [`WorkerHandle`] quiets or stops it from elsewhere.
-//! 3. `processor.rs` runs each job; `settle.rs` stores their outcomes in batches; `hooks.rs`
-//!    holds middleware and handlers.
+//! 3. `processor.rs` runs each job, on one of the runner tasks of `runners.rs`;
+//!    `settle.rs` stores their outcomes in batches; `hooks.rs` holds middleware and handlers.
 //! 4. An optional recurring-job [`Scheduler`] runs beside the fetch loop while the worker runs.
 //! 5. Prometheus-style metrics go out through the `metrics` facade (`crate::telemetry`);
 //!    a [`QueueSampler`](crate::telemetry::QueueSampler) given to the builder runs beside
@@ -29,6 +29,7 @@ mod queues;
 pub(crate) mod recorder;
 mod results;
 mod run;
+mod runners;
 mod settle;
 
 pub use builder::WorkerBuilder;
@@ -38,7 +39,6 @@ pub use hooks::{DeathHandler, ErrorHandler, Next, ServerMiddleware};
 pub use queues::QueueOrder;
 pub use run::WorkerHandle;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,6 +104,8 @@ pub(crate) struct Runtime {
     pub(crate) max_rescues: u32,
     /// Run counts not yet written to the backend's metrics store.
     pub(crate) metrics: Arc<crate::worker::recorder::Recorder>,
+    /// The Prometheus-style series of each `(queue, job)` pair this worker ran.
+    pub(crate) series: crate::telemetry::Series,
     running: Mutex<Running>,
     /// Every lease this worker holds, from its reserve until its outcome is stored or it is
     /// given back, and when the store last confirmed it (see `held.rs`).
@@ -132,6 +134,7 @@ impl Runtime {
             dead_limits: DeadLimits::default(),
             max_rescues: crate::backend::DEFAULT_MAX_RESCUES,
             metrics: Arc::default(),
+            series: crate::telemetry::Series::default(),
             running: Mutex::default(),
             held: held::HeldLeases::default(),
             lease_ttl: Duration::from_secs(60),
@@ -232,7 +235,7 @@ impl Runtime {
 #[derive(Default)]
 struct Running {
     next: u64,
-    jobs: HashMap<u64, std::sync::Weak<links::Links>>,
+    jobs: crate::fast_map::FastMap<u64, std::sync::Weak<links::Links>>,
     /// The shutdown timeout passed.
     stopped: bool,
 }

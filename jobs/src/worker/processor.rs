@@ -144,7 +144,8 @@ pub(crate) fn plan(
     options: &JobOptions,
     took: Duration,
 ) -> Finish {
-    let now = rt.clock.now();
+    // Read only where the outcome needs a time (a snooze, a failure): a job done needs none.
+    let now = || rt.clock.now();
     // Every line about a run carries the job, its queue, the attempt and how long it ran.
     let duration_ms = (took.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
     let attempt = job.attempt();
@@ -158,7 +159,7 @@ pub(crate) fn plan(
             return Finish::new(token, job, FinishOutcome::Discard, false);
         }
         Ok(Outcome::Snooze(delay)) => {
-            let at = crate::retry::later(now, delay);
+            let at = crate::retry::later(now(), delay);
             tracing::info!(jid = %job.jid, class = %job.class, queue = %job.queue, attempt, duration_ms, delay = %humanize(delay), "job snoozed");
             return Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         }
@@ -186,7 +187,7 @@ pub(crate) fn plan(
         }
         Err(failure) => failure,
     };
-    let p = plan_failure(Arc::make_mut(&mut job), &failure, options, now);
+    let p = plan_failure(Arc::make_mut(&mut job), &failure, options, now());
     call_handlers(&rt.error_handlers, "error", &job, &failure);
     match &p.outcome {
         FinishOutcome::Retry { at } => tracing::warn!(
@@ -233,11 +234,14 @@ pub(crate) async fn process(
         rescues,
         ..
     } = reserved;
-    if job.expired(rt.clock.now()) {
+    // One clock read for the expiry check and the run's start (read again only after a
+    // rate limit was asked, which can wait on the store).
+    let mut started_at = rt.clock.now();
+    if job.expired(started_at) {
         // Due to start by its expiry and did not: dropped unrun, counted as expired.
         tracing::info!(jid = %job.jid, class = %job.class, "job expired before it started; dropped");
         let finish = Finish::new(token, job, FinishOutcome::Expired, false);
-        crate::telemetry::executed(&finish);
+        rt.series.executed(&finish, None);
         settler.send(finish).await;
         drop(permit);
         return;
@@ -247,7 +251,7 @@ pub(crate) async fn process(
         // cancelled instead of run again.
         tracing::info!(jid = %job.jid, class = %job.class, "rescued job was cancelled; not run again");
         let finish = Finish::new(token, job, FinishOutcome::Cancelled, false);
-        crate::telemetry::executed(&finish);
+        rt.series.executed(&finish, None);
         settler.send(finish).await;
         drop(permit);
         return;
@@ -255,12 +259,14 @@ pub(crate) async fn process(
     if let Some(at) = super::limits::rate_wait(&rt, &backend, &job).await {
         // Over its rate: back to the scheduled set until a start frees, no attempt counted.
         let finish = Finish::new(token, job, FinishOutcome::Snooze { at }, false);
-        crate::telemetry::executed(&finish);
+        rt.series.executed(&finish, None);
         settler.send(finish).await;
         drop(permit);
         return;
     }
-    let started_at = rt.clock.now();
+    if job.rate().is_some() {
+        started_at = rt.clock.now();
+    }
     let run = Links::new(&rt, Some((backend.clone(), token)), job, started_at);
     let key = rt.running_insert(&run);
     let started = std::time::Instant::now();
@@ -303,7 +309,7 @@ pub(crate) async fn process(
             if let Some(token) = run.current_token() {
                 rt.release(&token);
             }
-            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "abandoned");
+            rt.series.ended(&job.queue, &job.class, "abandoned");
             drop(permit);
             return;
         }
@@ -343,7 +349,7 @@ pub(crate) async fn process(
             // Stopped at a checkpoint by the shutdown: its progress is stored; back to the
             // queue, no attempt counted.
             tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");
-            crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
+            rt.series.ended(&job.queue, &job.class, "requeued");
             requeue(
                 &rt,
                 Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
@@ -357,7 +363,7 @@ pub(crate) async fn process(
         steps::clear(&mut job);
     }
     let Some((result, options)) = outcome else {
-        crate::telemetry::ended(job.queue.clone(), job.class.clone(), "requeued");
+        rt.series.ended(&job.queue, &job.class, "requeued");
         requeue(
             &rt,
             Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
@@ -367,17 +373,12 @@ pub(crate) async fn process(
         return;
     };
     let took = started.elapsed();
-    crate::telemetry::ran(&job.queue, &job.class, took);
     let finish = plan(&rt, token, job, result, &options, took);
-    crate::telemetry::executed(&finish);
+    rt.series.executed(&finish, Some(took));
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
-        rt.metrics.record(
-            &finish.job.class,
-            started_at,
-            finish.failed,
-            started.elapsed(),
-        );
+        rt.metrics
+            .record(&finish.job.class, started_at, finish.failed, took);
     }
     settler.send(finish).await;
     drop(permit);

@@ -1,8 +1,9 @@
 //! The worker's life: fetch loop, heartbeat, poller, and graceful shutdown.
 //!
 //! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
-//!    queues in their order (blocking in the backend up to `fetch_wait`), spawn a processor
-//!    per job, whose outcome the settler stores in batches (`settle.rs`). Jobs a reserve
+//!    queues in their order (blocking in the backend up to `fetch_wait`), and hand each job
+//!    to a runner (`runners.rs`: long-lived tasks, one job at a time each), whose outcome
+//!    the settler stores in batches (`settle.rs`). Jobs a reserve
 //!    returns after the worker went quiet are requeued at once. A job rescued from a dead
 //!    process runs alone: the loop waits for the other jobs to end and starts none beside it.
 //!    A backend that cannot be reached is logged and retried with backoff. The first
@@ -21,13 +22,13 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::background::{heartbeat_loop, poller_loop, spawn_signal_listener, Parts};
 use super::backoff::reconnect_delay;
 use super::health::{Event, Health, Source, StopOnDrop};
-use super::processor::{process, requeue};
+use super::processor::requeue;
+use super::runners::Runners;
 use super::settle::{SettleTx, Settler};
 use super::{hostname, Worker, WorkerError};
 use crate::backend::{Lease, ProcessInfo, ProcessRemoveParams, ReserveParams};
@@ -216,29 +217,37 @@ impl Worker {
         // Listening for cancels before the first reserve (bounded: with the store down the
         // heartbeat delivers them once it is back).
         let _ = tokio::time::timeout(LISTEN_FIRST, listening).await;
-        let mut tasks = JoinSet::new();
-        self.fetch_loop(&mut tasks, &settler.sender()).await;
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut runners = Runners::new(
+            self.rt.clone(),
+            self.backend.clone(),
+            settler.sender(),
+            self.concurrency,
+        );
+        self.fetch_loop(&slots, &mut runners, &settler.sender())
+            .await;
 
         // Quiet or stopping: no more reserves. Wait for a stop if only quiet.
         handle.stop.cancelled().await;
         let stopped_at = stop_requested
             .await
             .unwrap_or_else(|_| tokio::time::Instant::now());
-        while tasks.try_join_next().is_some() {}
-        tracing::info!(running = tasks.len(), timeout = ?self.timings.shutdown_timeout, "worker stopping; waiting for running jobs");
-        let drained = tokio::time::timeout_at(stopped_at + self.timings.shutdown_timeout, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        // Every slot back: every job ran to its end and handed its outcome over.
+        let drained = || async { drop(slots.acquire_many(all).await) };
+        tracing::info!(running = self.concurrency - slots.available_permits(), timeout = ?self.timings.shutdown_timeout, "worker stopping; waiting for running jobs");
+        let timed =
+            tokio::time::timeout_at(stopped_at + self.timings.shutdown_timeout, drained()).await;
+        if timed.is_err() {
             tracing::warn!(
-                running = tasks.len(),
+                running = self.concurrency - slots.available_permits(),
                 "shutdown timeout reached; requeueing unfinished jobs"
             );
             hard_stop.cancel();
             self.rt.stop_running();
-            while tasks.join_next().await.is_some() {}
+            drained().await;
         }
+        runners.close().await;
         // Every processor has handed its outcome over; wait until all are stored.
         settler.close().await;
         background.cancel();
@@ -285,17 +294,19 @@ impl Worker {
         }
     }
 
-    async fn fetch_loop(&self, tasks: &mut JoinSet<()>, settler: &SettleTx) {
-        let slots = Arc::new(Semaphore::new(self.concurrency));
+    async fn fetch_loop(&self, slots: &Arc<Semaphore>, runners: &mut Runners, settler: &SettleTx) {
         let mut failures = 0u32;
         loop {
-            // Reap finished tasks so the set does not grow.
-            while tasks.try_join_next().is_some() {}
             let first = tokio::select! {
                 biased;
                 _ = self.handle.quiet.cancelled() => return,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             };
+            // Runners ready to end their jobs end them first, so one reserve fills every
+            // slot they free instead of one reserve per slot.
+            if slots.available_permits() == 0 {
+                tokio::task::yield_now().await;
+            }
             let mut permits = vec![first];
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 permits.push(p);
@@ -372,7 +383,7 @@ impl Worker {
                     break;
                 };
                 if r.rescues > 0 {
-                    match self.isolate(&slots, permits.len(), settler).await {
+                    match self.isolate(slots, permits.len(), settler).await {
                         Some(rest) => permit.merge(rest),
                         None => {
                             // Quieted while waiting: the job goes back unrun.
@@ -386,16 +397,7 @@ impl Worker {
                         }
                     }
                 }
-                // Boxed: the processor's future is several kilobytes, and tokio moves a
-                // task's future by value when it spawns it and again when it is reaped; a
-                // box moves as a pointer.
-                tasks.spawn(Box::pin(process(
-                    self.rt.clone(),
-                    self.backend.clone(),
-                    r,
-                    settler.clone(),
-                    permit,
-                )));
+                runners.run(r, permit);
             }
         }
     }
