@@ -88,6 +88,61 @@ async fn never_more_than_concurrency_jobs_run_while_the_rest_stay_queued() {
     running.stop().await;
 }
 
+/// How many jobs reached the meeting point.
+#[derive(Clone, Default)]
+struct Meeting {
+    arrived: Arc<AtomicUsize>,
+}
+
+/// Blocks its thread (it never awaits) until the other job of the pair arrived, up to a
+/// deadline: only two jobs running at once, on two threads, both see the other.
+#[jobs::job(queue = "blocking")]
+async fn blocking_job(meeting: State<Meeting>, events: State<Events>, n: u32) -> Result<(), Oops> {
+    meeting.arrived.fetch_add(1, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while meeting.arrived.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    events.send(format!(
+        "{n} met {}",
+        meeting.arrived.load(Ordering::SeqCst)
+    ));
+    Ok(())
+}
+
+/// Jobs run on runner tasks, not one after another on the fetch loop: two jobs that block
+/// their threads still run side by side on a two-thread runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_block_their_threads_still_run_side_by_side() {
+    let backend = common::backend();
+    let client = Client::new(backend.clone());
+    let (events, mut rx) = common::events();
+    for n in 0..2 {
+        BlockingJob::set()
+            .client(&client)
+            .perform_later(n)
+            .await
+            .unwrap();
+    }
+    let worker = common::worker(&backend)
+        .queues(["blocking"])
+        .concurrency(2)
+        .registry(jobs::Registry::new().with::<BlockingJob>().unwrap())
+        .state(events)
+        .state(Meeting::default())
+        .build()
+        .unwrap();
+    let running = common::spawn(worker);
+    let mut seen = vec![common::next(&mut rx).await, common::next(&mut rx).await];
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["0 met 2", "1 met 2"],
+        "each job saw the other running"
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn strict_order_empties_earlier_queues_first() {
     let backend = common::backend();

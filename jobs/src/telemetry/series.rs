@@ -21,17 +21,28 @@ use crate::fast_map::FastMap;
 
 /// One `(queue, job)` pair's series.
 struct Pair {
-    duration: Histogram,
+    /// Registered when the pair's code first ran: a pair only ever expired, snoozed by its
+    /// rate limit or requeued has no duration series.
+    duration: Option<Histogram>,
     /// `(metric, outcome)` → counter; `outcome` is `""` for the retry and dead counters.
     counters: Vec<(&'static str, &'static str, Counter)>,
 }
 
 impl Pair {
-    fn new(queue: &str, job: &str) -> Self {
+    fn new() -> Self {
         Pair {
-            duration: histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned()),
+            duration: None,
             counters: Vec::new(),
         }
+    }
+
+    /// Records how long the pair's code ran, registering the histogram the first time.
+    fn ran(&mut self, queue: &str, job: &str, took: Duration) {
+        self.duration
+            .get_or_insert_with(|| {
+                histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
+            })
+            .record(took.as_secs_f64());
     }
 
     /// The counter `metric{queue, job[, outcome]}`, registered the first time it is asked for.
@@ -90,7 +101,7 @@ impl Series {
         {
             Some(at) => at,
             None => {
-                same_hash.push((queue.to_owned(), job.to_owned(), Pair::new(queue, job)));
+                same_hash.push((queue.to_owned(), job.to_owned(), Pair::new()));
                 same_hash.len() - 1
             }
         };
@@ -104,7 +115,7 @@ impl Series {
         let (queue, job) = (finish.job.queue.as_str(), finish.job.class.as_str());
         self.with(queue, job, |pair| {
             if let Some(took) = ran {
-                pair.duration.record(took.as_secs_f64());
+                pair.ran(queue, job, took);
             }
             match finish.outcome {
                 FinishOutcome::Retry { .. } => {
