@@ -78,35 +78,60 @@ impl HeldLeases {
     }
 
     /// The lease of `token` is held from a reserve sent at `sent`.
+    #[cfg(test)]
     pub(crate) fn hold(&self, token: &LeaseToken, sent: Instant) {
+        self.hold_all(std::iter::once(token), sent);
+    }
+
+    /// The leases of `tokens` are held from one reserve sent at `sent` (one lock for all).
+    pub(crate) fn hold_all<'a>(
+        &self,
+        tokens: impl IntoIterator<Item = &'a LeaseToken>,
+        sent: Instant,
+    ) {
         let mut map = self.map();
-        let held = map.entry(token.clone()).or_insert(Held {
-            count: 0,
-            confirmed: sent,
-        });
-        held.count += 1;
-        held.confirmed = held.confirmed.max(sent);
-        let ns = self.ns(held.confirmed);
-        self.floor.fetch_min(ns, Ordering::SeqCst);
-        if ns < self.next.load(Ordering::SeqCst) {
-            self.next.store(ns, Ordering::SeqCst);
+        let mut earliest = u64::MAX;
+        for token in tokens {
+            let held = map.entry(token.clone()).or_insert(Held {
+                count: 0,
+                confirmed: sent,
+            });
+            held.count += 1;
+            held.confirmed = held.confirmed.max(sent);
+            earliest = earliest.min(self.ns(held.confirmed));
+        }
+        if earliest == u64::MAX {
+            return;
+        }
+        self.floor.fetch_min(earliest, Ordering::SeqCst);
+        if earliest < self.next.load(Ordering::SeqCst) {
+            self.next.store(earliest, Ordering::SeqCst);
             self.sooner.notify_one();
         }
     }
 
     /// The lease of `token` is settled, given back or given up on.
     pub(crate) fn release(&self, token: &LeaseToken) {
+        self.release_all(std::slice::from_ref(token));
+    }
+
+    /// The leases of `tokens` are settled, given back or given up on (one lock for all).
+    pub(crate) fn release_all<'a>(&self, tokens: impl IntoIterator<Item = &'a LeaseToken> + Clone) {
         {
             let mut renamed = self.renamed.lock().unwrap_or_else(|e| e.into_inner());
             if !renamed.is_empty() {
-                renamed.retain(|old, new| old != token && new != token);
+                for token in tokens.clone() {
+                    renamed.retain(|old, new| old != token && new != token);
+                }
             }
         }
         let mut map = self.map();
-        if let Some(held) = map.get_mut(token) {
-            held.count -= 1;
-            if held.count == 0 {
-                map.remove(token);
+        for token in tokens {
+            if let Some(held) = map.get_mut(token) {
+                held.count -= 1;
+                if held.count == 0 {
+                    map.remove(token);
+                }
             }
         }
     }
@@ -331,5 +356,23 @@ mod tests {
             "a lease not held does not lapse here"
         );
         assert_eq!(held.survey(Duration::ZERO), None);
+    }
+
+    #[test]
+    fn leases_held_and_released_together_are_counted_like_one_by_one() {
+        let held = HeldLeases::default();
+        let (a, b) = (LeaseToken("a".into()), LeaseToken("b".into()));
+        let early = Instant::now();
+        held.hold_all([&a, &b, &a], early);
+        let mut tokens = held.tokens();
+        tokens.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(tokens, [a.clone(), b.clone()]);
+        assert_eq!(held.floor.load(Ordering::SeqCst), held.ns(early));
+        // `a` was handed out twice: one release keeps it held.
+        held.release_all([&a, &b]);
+        assert_eq!(held.tokens(), std::slice::from_ref(&a));
+        held.release_all([&a]);
+        assert!(held.tokens().is_empty());
+        held.release_all(std::iter::empty());
     }
 }

@@ -144,12 +144,6 @@ impl Runtime {
         }
     }
 
-    /// Records that this worker holds the lease of `token` (reserved, not settled yet),
-    /// taken by a reserve sent at `sent`.
-    pub(crate) fn hold(&self, token: &LeaseToken, sent: tokio::time::Instant) {
-        self.held.hold(token, sent);
-    }
-
     /// Records that the lease of `token` is settled or given back (or given up on).
     pub(crate) fn release(&self, token: &LeaseToken) {
         self.held.release(token);

@@ -18,6 +18,8 @@
 //!    for them.
 
 use std::future::Future;
+
+use futures::future::Either;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -73,7 +75,11 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, JobOpt
                 }
             }
         };
-        let chain = Next::new(&rt.middleware, Box::new(call)).run(ctx);
+        // Without middleware the job is called directly: no chain to box and walk.
+        let chain = match rt.middleware.is_empty() {
+            true => Either::Left(call(ctx)),
+            false => Either::Right(Next::new(&rt.middleware, Box::new(call)).run(ctx)),
+        };
         let scoped = rt.client.scope(chain);
         let timed = async {
             match options.timeout {

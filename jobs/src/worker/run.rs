@@ -320,9 +320,7 @@ impl Worker {
             let sent = tokio::time::Instant::now();
             let reserved = match self.backend.job_reserve(params).await {
                 Ok(r) => {
-                    for job in &r {
-                        self.rt.hold(&job.token, sent);
-                    }
+                    self.rt.held.hold_all(r.iter().map(|job| &job.token), sent);
                     if failures > 0 {
                         tracing::info!("backend reachable again; fetching");
                     }

@@ -136,9 +136,7 @@ async fn settle_loop(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         settle_batch(&rt, backend.as_ref(), &batch, &hard_stop).await;
         // Settled, lost or left to expire: the heartbeat extends these leases no longer.
-        for s in &batch {
-            rt.release(&s.finish.token);
-        }
+        rt.held.release_all(batch.iter().map(|s| &s.finish.token));
         // Dropping the items gives their room back.
         batch.clear();
     }
