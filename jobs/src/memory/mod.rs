@@ -62,7 +62,7 @@ impl MemoryBackend {
 
     fn try_reserve(&self, p: &ReserveParams) -> Vec<Reserved> {
         let mut st = self.lock();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(p.limit.min(1024));
         let expires_at = lease_expiry(p.lease_clock.host_time(p.now), p.lease_ttl);
         let process = Arc::new(p.process.clone());
         for name in &p.queues {
