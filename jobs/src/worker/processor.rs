@@ -18,11 +18,12 @@
 //!    for them.
 
 use std::future::Future;
+
+use futures::future::Either;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::future::Either;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
@@ -230,7 +231,7 @@ pub(crate) async fn process(
     rt: Arc<Runtime>,
     backend: Arc<dyn Backend>,
     reserved: Reserved,
-    settler: &SettleTx,
+    settler: SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
     let Reserved {

@@ -3,11 +3,11 @@
 //! 1. Fetch: while not quiet, wait for a free slot, reserve up to the free slots from the
 //!    queues in their order (blocking in the backend up to `fetch_wait`), and hand each job
 //!    to a runner (`runners.rs`: long-lived tasks, one job at a time each), whose outcome
-//!    the settler stores in batches (`settle.rs`). Jobs a reserve returns after the worker
-//!    went quiet are requeued at once. A job rescued from a dead process runs alone: the
-//!    loop waits for the other jobs to end and starts none beside it. A backend that cannot
-//!    be reached is logged and retried with backoff. The first reserve waits (5 s at most)
-//!    until the cancel subscription is made or has failed.
+//!    the settler stores in batches (`settle.rs`). Jobs a reserve
+//!    returns after the worker went quiet are requeued at once. A job rescued from a dead
+//!    process runs alone: the loop waits for the other jobs to end and starts none beside it.
+//!    A backend that cannot be reached is logged and retried with backoff. The first
+//!    reserve waits (5 s at most) until the cancel subscription is made or has failed.
 //! 2. Heartbeat (`background.rs`): register the process, its running jobs and extend its
 //!    leases; obey quiet and stop signals left through the admin side.
 //! 3. Poller (`background.rs`): promote due scheduled and retry jobs and rescue expired

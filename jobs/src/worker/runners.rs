@@ -46,8 +46,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    fn pop(&self) -> Option<Queued> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 }
 
@@ -83,7 +86,11 @@ impl Runners {
 
     /// Runs `job` on a runner; `permit` is its slot, freed when its outcome is handed over.
     pub(crate) fn run(&mut self, job: Reserved, permit: OwnedSemaphorePermit) {
-        self.shared.queue().push_back((job, permit));
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((job, permit));
         if self.shared.waiting.load(Ordering::SeqCst) == 0 && self.tasks.len() < self.most {
             self.tasks.spawn(runner(self.shared.clone()));
         }
@@ -101,17 +108,13 @@ impl Runners {
 /// Runs queued jobs until the runners are closed.
 async fn runner(shared: Arc<Shared>) {
     loop {
-        // Bound first: the queue's lock is not held while the job runs.
-        loop {
-            let Some((job, permit)) = shared.queue().pop_front() else {
-                break;
-            };
+        while let Some((job, permit)) = shared.pop() {
             let envelope = job.job.clone();
             let run = process(
                 shared.rt.clone(),
                 shared.backend.clone(),
                 job,
-                &shared.settler,
+                shared.settler.clone(),
                 permit,
             );
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
@@ -126,7 +129,13 @@ async fn runner(shared: Arc<Shared>) {
         let ready = shared.ready.notified();
         tokio::pin!(ready);
         ready.as_mut().enable();
-        if shared.queue().is_empty() && !shared.closed.load(Ordering::SeqCst) {
+        if shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            && !shared.closed.load(Ordering::SeqCst)
+        {
             shared.waiting.fetch_add(1, Ordering::SeqCst);
             ready.await;
             shared.waiting.fetch_sub(1, Ordering::SeqCst);
