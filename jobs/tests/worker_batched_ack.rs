@@ -1,7 +1,8 @@
 //! Outcomes of jobs that end together reach the backend in one `job_finish` call, and at
 //! most `concurrency` outcomes wait to be stored: a backend that stops acknowledging stops
 //! the worker from taking more jobs. An outcome the backend refuses costs only its own job
-//! the acknowledgement, not the others of its batch.
+//! the acknowledgement, not the others of its batch. A store that cannot take them does not
+//! keep a stopped worker from exiting.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,4 +193,75 @@ async fn an_outcome_the_backend_refuses_does_not_take_its_batch_with_it() {
         JOBS as usize / 2,
         "each even job was refused alone once split out: {refused:?}"
     );
+}
+
+/// Every `job_finish` fails as a store that cannot be reached fails; the calls are counted.
+#[derive(Default)]
+struct Unreachable {
+    finishes: AtomicU64,
+}
+
+#[jobs::__private::async_trait]
+impl Hooks for Unreachable {
+    async fn before_finish(&self, _p: &FinishParams) -> Result<(), BackendError> {
+        self.finishes.fetch_add(1, Ordering::SeqCst);
+        Err(BackendError::connection(
+            "redis://unreachable",
+            "connection refused",
+        ))
+    }
+}
+
+/// A worker whose jobs all ended but whose store stopped answering is still gone within its
+/// shutdown timeout (and a few attempts more): the settler used to retry until the store
+/// came back, so the process never exited. The unstored outcome's job stays leased, to run
+/// again when its lease expires.
+#[tokio::test]
+async fn a_worker_whose_store_cannot_take_its_outcomes_still_stops_within_its_timeout() {
+    let backend = Arc::new(Hooked::new(Unreachable::default()));
+    let client = Client::new(backend.clone());
+    BatchedAckJob::set()
+        .client(&client)
+        .perform_later(1)
+        .await
+        .unwrap();
+    let performed = Performed::default();
+    let running = common::spawn(
+        common::worker(&backend)
+            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+            .state(performed.clone())
+            .shutdown_timeout(Duration::from_millis(500))
+            .lease_ttl(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
+    eventually("the settler to be retrying", || async {
+        (backend.hooks.finishes.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    let stopped = tokio::time::Instant::now();
+    // Panics unless `run` returns Ok within 10 s.
+    running.stop().await;
+    // The timeout, then three attempts at 0.1 + 0.2 + 0.4 s at most (and one at once).
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
+    assert_eq!(performed.0.load(Ordering::SeqCst), 1);
+    let stats = backend.inner.stats().await.unwrap();
+    assert_eq!((stats.processed, stats.enqueued), (0, 0), "{stats:?}");
+    // Its lease left to expire, the job runs again on a worker whose store answers.
+    let answering = Arc::new(backend.inner.clone());
+    let again = common::spawn(
+        common::worker(&answering)
+            .registry(jobs::Registry::new().with::<BatchedAckJob>().unwrap())
+            .state(performed.clone())
+            .build()
+            .unwrap(),
+    );
+    eventually("the job to run again once its lease expired", || async {
+        let processed = answering.stats().await.unwrap().processed;
+        (processed == 1).then_some(())
+    })
+    .await;
+    again.stop().await;
+    assert_eq!(performed.0.load(Ordering::SeqCst), 2);
 }

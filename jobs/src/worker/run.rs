@@ -17,7 +17,9 @@
 //!    when given a `QueueSampler`, sample the store's gauges beside the loops.
 //! 6. Shutdown (SIGINT, SIGTERM, or [`WorkerHandle::stop`]): stop reserving, give running
 //!    jobs `shutdown_timeout` to finish, then requeue the rest unchanged; wait until every
-//!    outcome is stored; write the last metrics; remove the process.
+//!    outcome is stored (past the timeout, a few attempts more while the store cannot be
+//!    reached, then their leases are left to expire); write the last metrics; remove the
+//!    process.
 
 use std::sync::Arc;
 
@@ -248,8 +250,23 @@ impl Worker {
             drained().await;
         }
         runners.close().await;
-        // Every processor has handed its outcome over; wait until all are stored.
-        settler.close().await;
+        // Every processor has handed its outcome over; wait until all are stored. A store
+        // that cannot be reached keeps the settler retrying, so past the deadline the hard
+        // stop bounds it too (a few attempts more, then the leases expire and those jobs run
+        // again): a stopped worker is gone within its timeout even with its store down.
+        let closing = settler.close();
+        tokio::pin!(closing);
+        let deadline = stopped_at + self.timings.shutdown_timeout;
+        if tokio::time::timeout_at(deadline, &mut closing)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown timeout reached with job outcomes unstored; trying a few times more"
+            );
+            hard_stop.cancel();
+            closing.await;
+        }
         background.cancel();
         #[cfg(feature = "health-http")]
         if let Some(probes) = probes {

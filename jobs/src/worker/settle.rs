@@ -11,8 +11,9 @@
 //!    frees its slot, so a slow backend slows the worker down instead of piling up
 //!    unacknowledged jobs. Until stored, a job keeps its lease, so at-least-once holds.
 //! 3. While the backend cannot be reached the batch is retried with backoff, as a single
-//!    settle was; after the grace period of a shutdown, three attempts more, then the leases
-//!    are left to expire and their jobs run again (at-least-once).
+//!    settle was; once a shutdown's timeout has passed (jobs still running, or outcomes still
+//!    unstored), three attempts more, then the leases are left to expire and their jobs run
+//!    again (at-least-once).
 //! 4. A batch the store refused as conflicting ([`ErrorKind::Conflict`]: a deadlock or a
 //!    serialization failure, after which the whole statement was rolled back) is sent again,
 //!    up to [`CONFLICT_RETRIES`] times. Dropping it would leave its jobs marked running under
@@ -168,7 +169,15 @@ async fn settle_batch(
                 let delay = reconnect_delay(attempt);
                 tracing::warn!(jobs = batch.len(), %error, retry_in_ms = delay.as_millis() as u64, "could not report the jobs' outcomes; retrying");
                 attempt += 1;
-                tokio::time::sleep(delay).await;
+                if hard_stop.is_cancelled() {
+                    tokio::time::sleep(delay).await;
+                } else {
+                    // A hard stop cuts a long wait short: the attempts left come at once.
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = hard_stop.cancelled() => {}
+                    }
+                }
             }
             Err(error) if error.is_transient() => {
                 tracing::error!(jobs = batch.len(), %error, "shutting down with job outcomes unreported; they will run again after their leases expire");
