@@ -393,7 +393,7 @@ impl Client {
         #[cfg(feature = "otel")]
         let publish = crate::telemetry::otel::publish(&mut jobs, self.inner.backend.name());
         // Each job's queue and name, for `jobs_enqueued_total` once the store took them.
-        let labels: Vec<_> = jobs.iter().map(crate::telemetry::labels).collect();
+        let labels = crate::telemetry::label_runs(&jobs);
         let mut out: Vec<Enqueued> = jobs.iter().map(|j| Enqueued::New(j.jid.clone())).collect();
         let conflict = match on_conflict {
             OnConflict::Replace => PushConflict::Replace,

@@ -139,23 +139,44 @@ pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
     }
 }
 
-/// A job's `(queue, job)` labels.
-pub(crate) fn labels(job: &JobEnvelope) -> (String, String) {
-    (job.queue.clone(), job.class.clone())
-}
-
-/// Counts the stored jobs among `out` (not the duplicates skipped), pushed with `labels`
-/// (one per job, in order), in `jobs_enqueued_total`: one increment per queue and job name.
-pub(crate) fn enqueued(labels: &[(String, String)], out: &[Enqueued]) {
-    let mut counts: BTreeMap<&(String, String), u64> = BTreeMap::new();
-    for (key, e) in labels.iter().zip(out) {
-        if e.is_stored() {
-            *counts.entry(key).or_default() += 1;
+/// The `(queue, job)` labels of `jobs`: one per run of neighbours that share them, with the
+/// index of the run's first job. A push is mostly of one job name, so this copies the two
+/// names once per push instead of once per job.
+pub(crate) fn label_runs(jobs: &[JobEnvelope]) -> Vec<(usize, String, String)> {
+    let mut runs: Vec<(usize, String, String)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match runs.last() {
+            Some((_, queue, class)) if *queue == job.queue && *class == job.class => {}
+            _ => runs.push((i, job.queue.clone(), job.class.clone())),
         }
     }
-    for ((queue, job), n) in counts {
-        counter!(ENQUEUED_TOTAL, "queue" => queue.clone(), "job" => job.clone()).increment(n);
+    runs
+}
+
+/// Counts the stored jobs among `out` (not the duplicates skipped), pushed with the labels
+/// of `runs` ([`label_runs`]), in `jobs_enqueued_total`: one increment per queue and job name.
+pub(crate) fn enqueued(runs: &[(usize, String, String)], out: &[Enqueued]) {
+    for ((queue, job), n) in stored_per_label(runs, out) {
+        counter!(ENQUEUED_TOTAL, "queue" => queue.to_owned(), "job" => job.to_owned()).increment(n);
     }
+}
+
+/// How many of `out` were stored, per `(queue, job)` of `runs`.
+fn stored_per_label<'a>(
+    runs: &'a [(usize, String, String)],
+    out: &[Enqueued],
+) -> BTreeMap<(&'a str, &'a str), u64> {
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (r, (start, queue, job)) in runs.iter().enumerate() {
+        let end = runs.get(r + 1).map_or(out.len(), |next| next.0);
+        let stored = out
+            .get(*start..end)
+            .map_or(0, |run| run.iter().filter(|e| e.is_stored()).count());
+        if stored > 0 {
+            *counts.entry((queue, job)).or_default() += stored as u64;
+        }
+    }
+    counts
 }
 
 /// Counts jobs of silent processes given back by this process's poller.
@@ -171,6 +192,36 @@ mod tests {
     fn finish(outcome: FinishOutcome, failed: bool) -> Finish {
         let job = JobEnvelope::new("J", "q", Vec::new());
         Finish::new(LeaseToken("t".into()), job, outcome, failed)
+    }
+
+    #[test]
+    fn stored_jobs_are_counted_per_queue_and_name_across_runs() {
+        let jobs = [
+            JobEnvelope::new("A", "q", Vec::new()),
+            JobEnvelope::new("A", "q", Vec::new()),
+            JobEnvelope::new("B", "q", Vec::new()),
+            JobEnvelope::new("A", "q", Vec::new()),
+            JobEnvelope::new("A", "r", Vec::new()),
+        ];
+        let runs = label_runs(&jobs);
+        assert_eq!(
+            runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [0, 2, 3, 4],
+            "a run per change of queue or name"
+        );
+        let out = [
+            Enqueued::New("1".into()),
+            Enqueued::Duplicate("0".into()),
+            Enqueued::New("3".into()),
+            Enqueued::Replaced {
+                jid: "4".into(),
+                replaced: "2".into(),
+            },
+            Enqueued::Duplicate("0".into()),
+        ];
+        let counts: Vec<_> = stored_per_label(&runs, &out).into_iter().collect();
+        assert_eq!(counts, [(("q", "A"), 2), (("q", "B"), 1)]);
+        assert!(label_runs(&[]).is_empty());
     }
 
     #[test]
