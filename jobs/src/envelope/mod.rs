@@ -22,7 +22,6 @@ pub use poison::{
 };
 pub use time::{epoch_now, from_epoch, to_epoch};
 
-use chrono::Utc;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -204,12 +203,14 @@ fn retry_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D:
 impl JobEnvelope {
     /// A new job on `queue` with a fresh jid, created now.
     pub fn new(class: impl Into<String>, queue: impl Into<String>, args: Vec<Value>) -> Self {
+        // One clock read for the id and the creation time.
+        let now = time::unix_now();
         JobEnvelope {
             class: class.into(),
             args,
             queue: queue.into(),
-            jid: new_jid(),
-            created_at: epoch_now(),
+            jid: jid_at(now),
+            created_at: time::epoch_of(now),
             enqueued_at: None,
             at: None,
             retry: RetrySetting::default(),
@@ -258,9 +259,14 @@ impl JobEnvelope {
 /// assert_ne!(a, b);
 /// ```
 pub fn new_jid() -> String {
+    jid_at(time::unix_now())
+}
+
+/// A new jid made at `now` (since the Unix epoch).
+fn jid_at(now: std::time::Duration) -> String {
     /// 2020-01-01T00:00:00Z in Unix milliseconds.
-    const EPOCH_MS: i64 = 1_577_836_800_000;
-    let ms = (Utc::now().timestamp_millis() - EPOCH_MS).max(0) as u64;
+    const EPOCH_MS: u128 = 1_577_836_800_000;
+    let ms = u64::try_from(now.as_millis().saturating_sub(EPOCH_MS)).unwrap_or(u64::MAX);
     jid_from(ms, rand::thread_rng().next_u64())
 }
 
@@ -268,11 +274,12 @@ pub fn new_jid() -> String {
 fn jid_from(ms: u64, random: u64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let value = (u128::from(ms & ((1 << 40) - 1)) << 56) | u128::from(random & ((1 << 56) - 1));
-    let mut out = String::with_capacity(24);
-    for i in (0..24).rev() {
-        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
+    let mut digits = [0u8; 24];
+    for (i, digit) in digits.iter_mut().rev().enumerate() {
+        *digit = HEX[((value >> (4 * i)) & 0xf) as usize];
     }
-    out
+    // Every byte is an ASCII hex digit, so this always holds.
+    std::str::from_utf8(&digits).map_or_else(|_| String::new(), str::to_owned)
 }
 
 #[cfg(test)]

@@ -7,7 +7,20 @@ const MILLIS_THRESHOLD: f64 = 100_000_000_000.0;
 
 /// The current time as epoch seconds.
 pub fn epoch_now() -> f64 {
-    to_epoch(Utc::now())
+    epoch_of(unix_now())
+}
+
+/// The system clock, as a duration since the Unix epoch (zero for a clock set before it).
+/// Cheaper than `Utc::now`, which also works out the calendar date.
+pub(crate) fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// A time since the Unix epoch as epoch seconds, to the microsecond (as [`to_epoch`]).
+pub(crate) fn epoch_of(since_epoch: std::time::Duration) -> f64 {
+    since_epoch.as_micros() as f64 / 1_000_000.0
 }
 
 /// A time as epoch seconds with sub-second precision.
@@ -69,5 +82,20 @@ pub(super) mod seconds_opt {
                 .map(Some)
                 .ok_or_else(|| D::Error::custom(format!("invalid timestamp {n}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_clock_reads_as_chrono_does() {
+        assert_eq!(
+            epoch_of(std::time::Duration::from_micros(1_500_001)),
+            1.500001
+        );
+        let (before, now, after) = (to_epoch(Utc::now()), epoch_now(), to_epoch(Utc::now()));
+        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 }
