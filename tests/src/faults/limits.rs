@@ -211,9 +211,27 @@ pub async fn concurrency_limit(target: &Target) {
     assert!(quiet, "{}: not every job ended", run.name);
 }
 
+/// The longest a worker takes to record a start after the store granted it.
+const RECORD_DELAY_MS: u64 = 100;
+
+/// The most of `starts` (milliseconds, any order) within any window of `window_ms`.
+pub(crate) fn busiest_in(starts: &[u64], window_ms: u64) -> usize {
+    let mut sorted = starts.to_vec();
+    sorted.sort_unstable();
+    let mut first = 0;
+    let mut most = 0;
+    for (last, at) in sorted.iter().enumerate() {
+        while sorted[first] + window_ms <= *at {
+            first += 1;
+        }
+        most = most.max(last + 1 - first);
+    }
+    most
+}
+
 /// 1,000 jobs limited to 50 starts per second, three workers of ten: the starts span 19 s
-/// (the first 50 at once, then 50 more each second) to 25 s, and no calendar second holds
-/// more than 50 of them.
+/// (the first 50 at once, then 50 more each second) to 25 s, and no window of a second
+/// (less the delay of recording a start) holds more than 50 of them.
 pub async fn rate_limit(target: &Target) {
     let s = Settings::from_env();
     let mut run = Run::new("rate_limit", target, s);
@@ -255,15 +273,22 @@ pub async fn rate_limit(target: &Target) {
         *per_second.entry(at / 1000).or_default() += 1;
     }
     let busiest = per_second.values().copied().max().unwrap_or(0);
+    // The store grants by its own clock; a worker records the start a little later, after
+    // the reserve's reply reached it. So a grant late in one second may be recorded early
+    // in the next, beside a full second of grants, and a calendar second of recorded starts
+    // may hold 51 with the limit kept. Any window of 1,000 ms less that delay (up to
+    // `RECORD_DELAY_MS`) holds starts granted within 1,000 ms, at most 50 of them.
+    let window = 1_000 - RECORD_DELAY_MS;
+    let busiest_window = busiest_in(&starts, window);
     // Past the harness's capture, as the run's summary line.
     let _ = writeln!(
         std::io::stderr(),
-        "faults-rate: backend={} jobs={n} limit=50/s span_ms={span} busiest_second={busiest}",
+        "faults-rate: backend={} jobs={n} limit=50/s span_ms={span} busiest_second={busiest} busiest_{window}ms={busiest_window}",
         target.backend
     );
     assert!(
-        busiest <= 50,
-        "{}: a second held {busiest} starts: {per_second:?}",
+        busiest_window <= 50,
+        "{}: a window of {window} ms held {busiest_window} starts (calendar seconds: {per_second:?})",
         target.backend
     );
     assert!(

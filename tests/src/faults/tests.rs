@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::check::{check, recovery_ms, unsettled, Injection};
 use super::fleet::{history_job, QUEUE};
 use super::history::{Event, History, HistoryLog, Settle};
-use super::limits::{intervals, overlaps};
+use super::limits::{busiest_in, intervals, overlaps};
 use super::proxy::StallProxy;
 
 fn start(jid: &str, pid: u32, at_ms: u64) -> Event {
@@ -331,4 +331,16 @@ fn a_stopped_run_ends_at_the_stop_unless_it_ran_on_after_waking() {
     let runs = intervals(&never, &[]);
     assert_eq!(runs[0].end_ms, u64::MAX);
     assert_eq!(overlaps(&runs).len(), 1);
+}
+
+#[test]
+fn busiest_in_counts_the_fullest_window_wherever_it_falls() {
+    // Calendar seconds hold at most 2 of these; a window of 301 ms from 1,900 holds 4.
+    let starts = [1_900, 100, 2_200, 1_950, 2_050];
+    assert_eq!(busiest_in(&starts, 301), 4);
+    assert_eq!(busiest_in(&starts, 300), 3);
+    assert_eq!(busiest_in(&starts, 50), 1);
+    // A start exactly one window after another is outside it.
+    assert_eq!(busiest_in(&[0, 1_000], 1_000), 1);
+    assert_eq!(busiest_in(&[], 1_000), 0);
 }
