@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Makes the token of a reserved row.
 pub(crate) fn token(id: i64, lease: i64) -> LeaseToken {
-    LeaseToken(format!("{id}.{lease}"))
+    LeaseToken::new(format!("{id}.{lease}"))
 }
 
 /// Reads a token back; `None` for a token this backend did not issue (never held).

@@ -41,7 +41,7 @@ impl<'a> Token<'a> {
         s.push_str(queue);
         let _ = write!(s, "{rescues}:{epoch}:");
         s.push_str(raw);
-        LeaseToken(s)
+        LeaseToken::new(s)
     }
 
     pub(crate) fn decode(token: &'a LeaseToken) -> Result<Self, BackendError> {

@@ -5,7 +5,7 @@ use jobs::backend::*;
 
 /// A shard's token, marked with its shard.
 pub(super) fn encode(shard: usize, token: &LeaseToken) -> LeaseToken {
-    LeaseToken(format!("{shard}/{}", token.0))
+    LeaseToken::new(format!("{shard}/{}", token.0))
 }
 
 /// The shard a token was issued by, and that shard's own token.
@@ -24,7 +24,7 @@ pub(super) fn decode(
     if shard >= shards {
         return Err(bad());
     }
-    Ok((shard, LeaseToken(rest.to_owned())))
+    Ok((shard, LeaseToken::new(rest)))
 }
 
 pub(super) fn mark(shard: usize, mut got: Vec<Reserved>) -> Vec<Reserved> {

@@ -123,7 +123,7 @@ pub(super) fn nonce() -> String {
 
 /// The token of the lease on row `id` taken with `nonce`.
 pub(super) fn token(id: i64, nonce: &str) -> LeaseToken {
-    LeaseToken(format!("{id}:{nonce}"))
+    LeaseToken::new(format!("{id}:{nonce}"))
 }
 
 /// The row id and nonce of a token; `None` for a token this backend did not issue.

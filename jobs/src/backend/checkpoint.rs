@@ -25,7 +25,7 @@ use crate::envelope::JobEnvelope;
 /// use jobs::envelope::JobEnvelope;
 /// let job = JobEnvelope::new("Import", "default", vec![]);
 /// let params = CheckpointParams::new(LeaseToken("1.2".into()), job, jobs::chrono::Utc::now());
-/// assert_eq!(params.token.0, "1.2");
+/// assert_eq!(params.token.as_str(), "1.2");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

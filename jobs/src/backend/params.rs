@@ -18,8 +18,30 @@ use crate::envelope::JobEnvelope;
 pub type ProcessId = String;
 
 /// A backend's opaque handle on one reserved job; only the backend that issued it reads it.
+///
+/// Shared text: the worker keeps a job's token in its held leases, its run and its outcome,
+/// and cloning one costs a reference count, not a copy.
+///
+/// ```
+/// use jobs::backend::LeaseToken;
+/// let token = LeaseToken::new(format!("{}.{}", 17, 3));
+/// assert_eq!(token.as_str(), "17.3");
+/// assert_eq!(token.clone(), LeaseToken("17.3".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LeaseToken(pub String);
+pub struct LeaseToken(pub Arc<str>);
+
+impl LeaseToken {
+    /// A token of this text.
+    pub fn new(text: impl Into<Arc<str>>) -> Self {
+        LeaseToken(text.into())
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Push jobs: those with `at` set go to the scheduled set, the others to their queues.
 ///

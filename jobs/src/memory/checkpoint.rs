@@ -9,7 +9,7 @@ impl MemoryBackend {
     /// a lease no longer held is refused. The token stays the same.
     pub(super) fn checkpoint(&self, p: CheckpointParams) -> Result<LeaseToken, BackendError> {
         let mut st = self.lock();
-        let Some(leased) = st.leased.get_mut(&p.token.0) else {
+        let Some(leased) = st.leased.get_mut(p.token.as_str()) else {
             return Err(BackendError::LeaseLost {
                 jid: p.job.jid,
                 reason: "the lease is no longer held (rescued, settled or given back)".into(),

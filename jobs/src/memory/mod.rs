@@ -75,7 +75,7 @@ impl MemoryBackend {
                 };
                 st.left_queue(&job);
                 let seq = st.next_lease + 1;
-                let token = seq.to_string();
+                let token: Arc<str> = Arc::from(itoa::Buffer::new().format(seq));
                 let Ok(job) = st.take_slot(job, &token) else {
                     continue;
                 };
@@ -170,11 +170,11 @@ impl Backend for MemoryBackend {
         let mut woke = false;
         let mut st = self.lock();
         for (i, item) in p.items.into_iter().enumerate() {
-            let Some(leased) = st.leased.remove(&item.token.0) else {
+            let Some(leased) = st.leased.remove(item.token.as_str()) else {
                 report.lost.push(i);
                 continue;
             };
-            st.free_slot(&leased.job, &item.token.0);
+            st.free_slot(&leased.job, item.token.as_str());
             st.progress_end(&leased.job.jid);
             if let (Some(result), FinishOutcome::Completed) = (item.result, &item.outcome) {
                 st.result_store(&leased.job, result, p.now);
@@ -217,8 +217,8 @@ impl Backend for MemoryBackend {
             let mut st = self.lock();
             // Last first, so the jobs end up at the head in the order given.
             for token in p.tokens.iter().rev() {
-                if let Some(leased) = st.leased.remove(&token.0) {
-                    st.free_slot(&leased.job, &token.0);
+                if let Some(leased) = st.leased.remove(token.as_str()) {
+                    st.free_slot(&leased.job, token.as_str());
                     st.requeue_front(Arc::unwrap_or_clone(leased.job));
                 }
             }
@@ -235,9 +235,9 @@ impl Backend for MemoryBackend {
         let listed: Option<std::collections::HashSet<&str>> = p
             .leases
             .as_ref()
-            .map(|l| l.iter().map(|t| t.0.as_str()).collect());
+            .map(|l| l.iter().map(LeaseToken::as_str).collect());
         for (token, leased) in st.leased.iter_mut() {
-            let extend = listed.as_ref().is_none_or(|l| l.contains(token.as_str()));
+            let extend = listed.as_ref().is_none_or(|l| l.contains(&**token));
             if *leased.process == id && extend {
                 leased.expires_at = expires_at;
             }
@@ -289,7 +289,7 @@ impl Backend for MemoryBackend {
         let rescued = {
             let mut st = self.lock();
             let now = p.lease_clock.host_time(p.now);
-            let mut expired: Vec<(u64, String)> = st
+            let mut expired: Vec<(u64, Arc<str>)> = st
                 .leased
                 .iter()
                 .filter(|(_, l)| l.expires_at <= now)

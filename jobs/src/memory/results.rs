@@ -20,7 +20,7 @@ use crate::envelope::from_epoch;
 #[derive(Debug, Default)]
 pub(super) struct Reports {
     /// jid → (lease token, last report).
-    progress: std::collections::HashMap<String, (String, Progress)>,
+    progress: std::collections::HashMap<String, (std::sync::Arc<str>, Progress)>,
     /// jid → result.
     results: std::collections::HashMap<String, StoredResult>,
 }
@@ -28,7 +28,7 @@ pub(super) struct Reports {
 impl State {
     /// Stores a report if `p.token` is the job's lease.
     pub(super) fn progress_write(&mut self, p: ProgressParams) -> bool {
-        match self.leased.get(&p.token.0) {
+        match self.leased.get(p.token.as_str()) {
             Some(l) if l.job.jid == p.jid => {
                 self.reports.progress.insert(p.jid, (p.token.0, p.progress));
                 true

@@ -122,7 +122,7 @@ pub(super) struct State {
     pub(super) scheduled: TimeSet,
     pub(super) retry: TimeSet,
     pub(super) dead: TimeSet,
-    pub(super) leased: FastMap<String, Leased>,
+    pub(super) leased: FastMap<std::sync::Arc<str>, Leased>,
     pub(super) next_lease: u64,
     /// How many times each job (by jid) was rescued from a dead process since it last ended.
     pub(super) rescues: HashMap<String, u32>,

@@ -215,7 +215,7 @@ impl Links {
 }
 
 fn empty_token() -> LeaseToken {
-    LeaseToken(String::new())
+    LeaseToken::new("")
 }
 
 impl RunLinks for Links {

@@ -158,7 +158,7 @@ impl std::fmt::Debug for Steps {
 impl Steps {
     /// Progress kept in memory only (a context built outside a worker, or `TestJobs`).
     pub(crate) fn detached(job: &Arc<JobEnvelope>) -> Arc<Self> {
-        Self::build(job, LeaseToken(String::new()), None)
+        Self::build(job, LeaseToken::new(""), None)
     }
 
     /// Progress of the run holding lease `token`, written to the store through `link`.
