@@ -92,7 +92,7 @@ impl AdminBackend for MemoryBackend {
                 .queues
                 .get(name)
                 .and_then(|q| q.iter().find(|j| j.jid == jid))
-                .map(|j| (None, j.clone())),
+                .map(|j| (None, JobEnvelope::clone(j))),
             JobSet::Scheduled | JobSet::Retry | JobSet::Dead | JobSet::Cancelled => {
                 let ts = match &set {
                     JobSet::Scheduled => &st.scheduled,

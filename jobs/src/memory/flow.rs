@@ -2,7 +2,8 @@
 //! holder's last transition), priority order within a queue and its aging, and the expired
 //! count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -126,20 +127,28 @@ impl State {
     /// Puts a job in its queue behind every job of its priority or a higher one (a smaller
     /// number), ahead of those of a lower one: FIFO within a priority; never ahead of the
     /// jobs given back to the head.
-    pub(super) fn insert_by_priority(&mut self, job: JobEnvelope) {
+    pub(super) fn insert_by_priority(&mut self, job: Arc<JobEnvelope>) {
         let priority = self.band(&job);
         let (bands, heads) = (&self.bands, &self.heads);
-        let queue = self.queues.entry(job.queue.clone()).or_default();
+        // The queue's name is copied only when the queue is new.
+        if !self.queues.contains_key(&job.queue) {
+            self.queues.insert(job.queue.clone(), VecDeque::new());
+        }
+        let Some(queue) = self.queues.get_mut(&job.queue) else {
+            return;
+        };
         // A queue is the jobs given back to its head, then the others by band, FIFO within
         // one, so the place is found by halving (a plain queue takes its tail at once).
-        let ahead = |j: &JobEnvelope| {
+        let ahead = |j: &Arc<JobEnvelope>| {
             band_of(bands, j) <= priority || (!heads.is_empty() && heads.contains(&j.jid))
         };
-        let at = match queue.back() {
-            Some(last) if !ahead(last) => queue.partition_point(ahead),
-            _ => queue.len(),
-        };
-        queue.insert(at, job);
+        match queue.back() {
+            Some(last) if !ahead(last) => {
+                let at = queue.partition_point(ahead);
+                queue.insert(at, job);
+            }
+            _ => queue.push_back(job),
+        }
     }
 
     /// The priority `job` runs with: its declared one, or the one aging raised it to.

@@ -2,6 +2,7 @@
 //! is moved aside and brought back, one per freed slot), and sliding-window rate logs.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ pub(super) struct Slots {
     /// Lease tokens holding a slot.
     holders: HashSet<String>,
     /// Jobs moved aside while the key was full, oldest first.
-    waiting: VecDeque<JobEnvelope>,
+    waiting: VecDeque<Arc<JobEnvelope>>,
     /// The job a freed slot last brought back to its queue (its queue and jid): while it is
     /// there it is on its way to the slot, and the sweep must not send another ahead of it.
     on_way: Option<(String, String)>,
@@ -49,7 +50,11 @@ impl State {
 
     /// Takes a slot of `job`'s concurrency key for lease `token`. When the key is full the
     /// job is moved aside (returned as `Err`), to come back when a slot frees.
-    pub(super) fn take_slot(&mut self, job: JobEnvelope, token: &str) -> Result<JobEnvelope, ()> {
+    pub(super) fn take_slot(
+        &mut self,
+        job: Arc<JobEnvelope>,
+        token: &str,
+    ) -> Result<Arc<JobEnvelope>, ()> {
         let Some(limit) = job.concurrency() else {
             return Ok(job);
         };
@@ -91,7 +96,12 @@ impl State {
     /// The jobs waiting for a slot of `key`, oldest first, `limit` of them from `offset`.
     pub(super) fn waiting_for(&self, key: &str, offset: usize, limit: usize) -> Vec<JobEnvelope> {
         self.limits.slots.get(key).map_or_else(Vec::new, |s| {
-            s.waiting.iter().skip(offset).take(limit).cloned().collect()
+            s.waiting
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|job| JobEnvelope::clone(job))
+                .collect()
         })
     }
 

@@ -81,7 +81,6 @@ impl MemoryBackend {
                 };
                 st.next_lease = seq;
                 st.release_at_start(&job);
-                let job = Arc::new(job);
                 st.leased.insert(
                     token.clone(),
                     Leased {
@@ -219,7 +218,7 @@ impl Backend for MemoryBackend {
             for token in p.tokens.iter().rev() {
                 if let Some(leased) = st.leased.remove(token.as_str()) {
                     st.free_slot(&leased.job, token.as_str());
-                    st.requeue_front(Arc::unwrap_or_clone(leased.job));
+                    st.requeue_front(leased.job);
                 }
             }
         }
@@ -313,7 +312,7 @@ impl Backend for MemoryBackend {
                     } else {
                         tracing::warn!(jid = %leased.job.jid, process = %leased.process, rescues = count, "lease expired; job returned to its queue");
                         st.rescues.insert(leased.job.jid.clone(), count);
-                        st.requeue_front(Arc::unwrap_or_clone(leased.job));
+                        st.requeue_front(leased.job);
                     }
                 }
             }

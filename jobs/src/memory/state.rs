@@ -1,6 +1,7 @@
 //! The in-memory backend's data: queues, sorted sets, leases, processes and counters.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::fast_map::{FastMap, FastSet};
 
@@ -117,7 +118,7 @@ pub(super) struct Proc {
 /// Everything the in-memory backend holds, behind one lock.
 #[derive(Debug, Default)]
 pub(super) struct State {
-    pub(super) queues: BTreeMap<String, VecDeque<JobEnvelope>>,
+    pub(super) queues: BTreeMap<String, VecDeque<Arc<JobEnvelope>>>,
     pub(super) paused: FastSet<String>,
     pub(super) scheduled: TimeSet,
     pub(super) retry: TimeSet,
@@ -163,11 +164,11 @@ impl State {
     pub(super) fn enqueue(&mut self, mut job: JobEnvelope, now: DateTime<Utc>) {
         job.at = None;
         job.enqueued_at = Some(to_epoch(now));
-        self.insert_by_priority(job);
+        self.insert_by_priority(Arc::new(job));
     }
 
     /// Puts a job back at the head of its queue unchanged.
-    pub(super) fn requeue_front(&mut self, job: JobEnvelope) {
+    pub(super) fn requeue_front(&mut self, job: Arc<JobEnvelope>) {
         self.heads.insert(job.jid.clone());
         self.queues
             .entry(job.queue.clone())
@@ -223,7 +224,7 @@ impl State {
             for job in &taken {
                 self.left_queue(job);
             }
-            return taken;
+            return taken.into_iter().map(Arc::unwrap_or_clone).collect();
         }
         match self.time_set(set) {
             Some(ts) => ts
