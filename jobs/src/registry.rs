@@ -96,7 +96,14 @@ pub struct DuplicateJob {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    jobs: crate::fast_map::FastMap<&'static str, JobRegistration>,
+    jobs: crate::fast_map::FastMap<&'static str, Registered>,
+}
+
+/// A registration and its options, built once when it is added rather than for every run.
+#[derive(Debug, Clone)]
+struct Registered {
+    reg: JobRegistration,
+    options: JobOptions,
 }
 
 impl Registry {
@@ -123,7 +130,7 @@ impl Registry {
     /// Adds a registration.
     pub fn insert(&mut self, reg: JobRegistration) -> Result<(), DuplicateJob> {
         if let Some(existing) = self.jobs.get(reg.name) {
-            let (a, b) = ((existing.type_name)(), (reg.type_name)());
+            let (a, b) = ((existing.reg.type_name)(), (reg.type_name)());
             let (first, second) = if a <= b { (a, b) } else { (b, a) };
             return Err(DuplicateJob {
                 name: reg.name.to_owned(),
@@ -131,18 +138,24 @@ impl Registry {
                 second,
             });
         }
-        self.jobs.insert(reg.name, reg);
+        let options = (reg.options)();
+        self.jobs.insert(reg.name, Registered { reg, options });
         Ok(())
     }
 
     /// The job with this wire name.
     pub fn get(&self, name: &str) -> Option<&JobRegistration> {
-        self.jobs.get(name)
+        self.jobs.get(name).map(|r| &r.reg)
+    }
+
+    /// The job with this wire name and its options (what its `options` returns, kept).
+    pub(crate) fn get_with_options(&self, name: &str) -> Option<(&JobRegistration, &JobOptions)> {
+        self.jobs.get(name).map(|r| (&r.reg, &r.options))
     }
 
     /// All registrations.
     pub fn iter(&self) -> impl Iterator<Item = &JobRegistration> {
-        self.jobs.values()
+        self.jobs.values().map(|r| &r.reg)
     }
 
     /// How many job types.
@@ -174,10 +187,7 @@ impl Registry {
     /// ```
     pub fn redact_args(&self, class: &str, args: &[Value]) -> Vec<Value> {
         match self.jobs.get(class) {
-            Some(reg) => {
-                let options = (reg.options)();
-                crate::redact::masked(options.redact, options.arity, args)
-            }
+            Some(r) => crate::redact::masked(r.options.redact, r.options.arity, args),
             None => args.to_vec(),
         }
     }

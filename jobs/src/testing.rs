@@ -257,7 +257,7 @@ impl TestJobs {
             if let Err(f) = &result {
                 report.failures.push(((*job).clone(), f.clone()));
             }
-            let f = plan(&rt, lease.token().clone(), job, result, &options, took);
+            let f = plan(&rt, lease.token().clone(), job, result, options, took);
             if let Err(e) = lease.finish(f.job, f.outcome, f.failed).await {
                 panic!("in-memory finish failed: {e}");
             }

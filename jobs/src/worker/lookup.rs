@@ -7,12 +7,17 @@ use serde_json::Value;
 use super::Runtime;
 use crate::active_job;
 use crate::envelope::JobEnvelope;
-use crate::job::{ArgsError, Failure, FailureKind};
+use crate::job::{ArgsError, Failure, FailureKind, JobOptions};
 use crate::registry::JobRegistration;
 
-/// The registration that performs `job`, its arguments, and (for an Active Job) the
-/// `_aj_serialized` kinds of each argument, for errors.
-pub(crate) type Found<'a> = (&'a JobRegistration, Vec<Value>, Vec<Vec<String>>);
+/// The registration that performs `job`, its options, its arguments, and (for an Active
+/// Job) the `_aj_serialized` kinds of each argument, for errors.
+pub(crate) type Found<'a> = (
+    &'a JobRegistration,
+    &'a JobOptions,
+    Vec<Value>,
+    Vec<Vec<String>>,
+);
 
 /// Finds the job's registration and arguments: by `class` for a Sidekiq job; by the
 /// wrapped class, among jobs declared `active_job`, for Active Job's wrapper, with the
@@ -31,17 +36,17 @@ pub(crate) fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>
         )
     };
     let Some(unwrapped) = active_job::unwrap(job) else {
-        let reg = rt
+        let (reg, options) = rt
             .registry
-            .get(&job.class)
+            .get_with_options(&job.class)
             .ok_or_else(|| unknown(&job.class, ""))?;
-        return Ok((reg, job.args.clone(), Vec::new()));
+        return Ok((reg, options, job.args.clone(), Vec::new()));
     };
     let bad_args = |message: String| Failure::new(FailureKind::BadArgs, "jobs::ArgsError", message);
     let u = unwrapped.map_err(bad_args)?;
-    let reg =
-        match rt.registry.get(&u.job_class) {
-            Some(reg) if (reg.options)().active_job => reg,
+    let (reg, options) =
+        match rt.registry.get_with_options(&u.job_class) {
+            Some((reg, options)) if options.active_job => (reg, options),
             Some(_) => return Err(unknown(
                 &u.job_class,
                 " for Active Job payloads: it is registered, but not declared `#[job(active_job)]`",
@@ -55,8 +60,8 @@ pub(crate) fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>
         .collect();
     let args = active_job::decode_arguments(&u.arguments)
         .map_err(|e| bad_args(format!("job {}: {e}", u.job_class)))?;
-    let args = active_job::spread_keywords(&u.arguments, args, (reg.options)().params);
-    Ok((reg, args, kinds))
+    let args = active_job::spread_keywords(&u.arguments, args, options.params);
+    Ok((reg, options, args, kinds))
 }
 
 /// The argument error's message, naming the `_aj_serialized` kinds of the argument that did

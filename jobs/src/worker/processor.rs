@@ -40,8 +40,12 @@ use crate::job::steps;
 use crate::job::{Failure, FailureKind, JobContext, JobOptions, JobResult, Outcome, RunLinks};
 use crate::retry::plan_failure;
 
-/// Performs the job of `run`; returns how it ended and the options that apply to it.
-pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, JobOptions) {
+/// The options of a job this worker cannot perform (unknown, or its arguments unreadable).
+static NO_OPTIONS: JobOptions = JobOptions::new();
+
+/// Performs the job of `run`; returns how it ended and the options that apply to it (kept
+/// in the registry, so a run neither builds nor moves them).
+pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOptions) {
     let job = run.job().clone();
     #[cfg(not(feature = "otel"))]
     let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
@@ -51,11 +55,10 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, JobOpt
     #[cfg(feature = "otel")]
     let run_span = span.clone();
     let ended = async {
-        let (reg, args, kinds) = match lookup(rt, &job) {
+        let (reg, options, args, kinds) = match lookup(rt, &job) {
             Ok(found) => found,
-            Err(failure) => return (Err(failure), JobOptions::new()),
+            Err(failure) => return (Err(failure), &NO_OPTIONS),
         };
-        let options = (reg.options)();
         let perform = reg.perform;
         let grace = options.cancel_grace.unwrap_or(rt.cancel_grace);
         // Cancel, progress and steps are made from `run` when the job first uses them.
@@ -346,7 +349,7 @@ pub(crate) async fn process(
     let outcome = match outcome {
         None if cancelled => Some((
             Ok(Outcome::cancelled("cancelled; stopped with the worker")),
-            JobOptions::new(),
+            &NO_OPTIONS,
         )),
         other => other,
     };
@@ -379,7 +382,7 @@ pub(crate) async fn process(
         return;
     };
     let took = started.elapsed();
-    let finish = plan(&rt, token, job, result, &options, took);
+    let finish = plan(&rt, token, job, result, options, took);
     rt.series.executed(&finish, Some(took));
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
@@ -405,12 +408,9 @@ async fn cancel_requested(backend: &Arc<dyn Backend>, jid: &str) -> bool {
 }
 
 /// How a run's poll ended.
-// Made once per run and matched at once: boxing the large variant would cost every job an
-// allocation.
-#[allow(clippy::large_enum_variant)]
-enum Ran {
+enum Ran<'r> {
     /// The job returned (or was aborted after its cancel).
-    Ended((JobResult, JobOptions)),
+    Ended((JobResult, &'r JobOptions)),
     /// The shutdown timeout passed.
     Stopped,
     /// The lease may have lapsed.
