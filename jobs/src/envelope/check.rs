@@ -50,17 +50,21 @@ pub const MAX_ARG_DEPTH: usize = 98;
 /// ```
 pub fn value_depth_within(value: &serde_json::Value, max: usize) -> bool {
     use serde_json::Value;
+    // A plain value (most arguments) nests nothing: no stack to allocate.
+    if !matches!(value, Value::Array(_) | Value::Object(_)) {
+        return true;
+    }
     let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
     while let Some((v, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if depth + 1 > max {
+        let nests = matches!(v, Value::Array(_) | Value::Object(_));
+        if nests && depth + 1 > max {
             return false;
         }
-        stack.extend(children.map(|c| (c, depth + 1)));
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
     }
     true
 }
