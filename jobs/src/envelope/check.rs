@@ -13,6 +13,7 @@
 //!    checks a `serde_json::Value` the same way, without recursion.
 
 use serde::ser::{self, Impossible, Serialize};
+use std::borrow::Cow;
 use std::fmt::{self, Display};
 
 /// Why a value cannot be stored as JSON unchanged, and where inside the value.
@@ -89,13 +90,14 @@ pub fn value_depth_within(value: &serde_json::Value, max: usize) -> bool {
 /// ```
 pub fn check_json_safe<T: Serialize + ?Sized>(value: &T) -> Result<(), NotJsonSafe> {
     value.serialize(Checker {
-        path: "$".into(),
+        path: Cow::Borrowed("$"),
         depth: 0,
     })
 }
 
 struct Checker {
-    path: String,
+    /// Where this value is; the root's costs no allocation (most arguments are plain).
+    path: Cow<'static, str>,
     /// Arrays and objects around this value.
     depth: usize,
 }
@@ -104,7 +106,7 @@ impl Checker {
     fn fail(&self, problem: impl Into<String>) -> NotJsonSafe {
         NotJsonSafe {
             problem: problem.into(),
-            path: self.path.clone(),
+            path: self.path.to_string(),
         }
     }
 
@@ -137,7 +139,7 @@ impl Checker {
 
 /// Walks the elements of a sequence, tuple or the fields of a struct.
 struct Compound {
-    path: String,
+    path: Cow<'static, str>,
     /// Arrays and objects around the elements, this one included.
     depth: usize,
     index: usize,
@@ -148,14 +150,14 @@ impl Compound {
     /// The value under key `suffix` of this object (a variant's one-key wrapper).
     fn child(&self, suffix: fmt::Arguments<'_>) -> Checker {
         Checker {
-            path: format!("{}{}", self.path, suffix),
+            path: format!("{}{}", self.path, suffix).into(),
             depth: self.depth,
         }
     }
 
     fn next_index(&mut self) -> Checker {
         let c = Checker {
-            path: format!("{}[{}]", self.path, self.index),
+            path: format!("{}[{}]", self.path, self.index).into(),
             depth: self.depth,
         };
         self.index += 1;
@@ -359,7 +361,7 @@ impl ser::SerializeMap for Compound {
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> R {
         let key = self.key.take().unwrap_or_default();
         v.serialize(Checker {
-            path: format!("{}.{}", self.path, key),
+            path: format!("{}.{}", self.path, key).into(),
             depth: self.depth,
         })
     }
@@ -373,7 +375,7 @@ impl ser::SerializeStruct for Compound {
     type Error = NotJsonSafe;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> R {
         v.serialize(Checker {
-            path: format!("{}.{}", self.path, name),
+            path: format!("{}.{}", self.path, name).into(),
             depth: self.depth,
         })
     }
@@ -387,7 +389,7 @@ impl ser::SerializeStructVariant for Compound {
     type Error = NotJsonSafe;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> R {
         v.serialize(Checker {
-            path: format!("{}.{}", self.path, name),
+            path: format!("{}.{}", self.path, name).into(),
             depth: self.depth,
         })
     }
