@@ -279,35 +279,39 @@ pub(crate) async fn process(
     let run = Links::new(&rt, Some((backend.clone(), token)), job, started_at);
     let key = rt.running_insert(&run);
     let started = std::time::Instant::now();
-    // Boxed, so the task's own future stays small and spawning it copies little.
-    let mut executing = Box::pin(execute(&rt, run.clone()));
-    // The lease check comes first, so a process woken long after its lease lapsed (it was
-    // stopped, or cut off from its store) drops the job before running any more of it. A
-    // cancel, the hard stop and the lease watch wake the task through the run's waker.
-    let ran = std::future::poll_fn(|cx| {
-        let lapsed = || {
-            run.has_lapsed()
-                || run
-                    .first_token()
-                    .is_some_and(|token| rt.held.lapsed(token, rt.lease_ttl))
-        };
-        if lapsed() {
-            return Poll::Ready(Ran::Lapsed);
-        }
-        if let Poll::Ready(ended) = executing.as_mut().poll(cx) {
-            return Poll::Ready(Ran::Ended(ended));
-        }
-        run.register(cx.waker());
-        if run.has_lapsed() {
-            return Poll::Ready(Ran::Lapsed);
-        }
-        if run.is_stopped() {
-            return Poll::Ready(Ran::Stopped);
-        }
-        Poll::Pending
-    })
-    .await;
-    drop(executing);
+    // The job's future lives in this block only, so a job stopped or abandoned is dropped
+    // (and its destructors run) before its lease is settled or handed back.
+    let ran = {
+        // Pinned in place: a runner task runs one job after another, so the job's future is no
+        // longer moved into a task of its own and a box would only cost an allocation.
+        let mut executing = std::pin::pin!(execute(&rt, run.clone()));
+        // The lease check comes first, so a process woken long after its lease lapsed (it was
+        // stopped, or cut off from its store) drops the job before running any more of it. A
+        // cancel, the hard stop and the lease watch wake the task through the run's waker.
+        std::future::poll_fn(|cx| {
+            let lapsed = || {
+                run.has_lapsed()
+                    || run
+                        .first_token()
+                        .is_some_and(|token| rt.held.lapsed(token, rt.lease_ttl))
+            };
+            if lapsed() {
+                return Poll::Ready(Ran::Lapsed);
+            }
+            if let Poll::Ready(ended) = executing.as_mut().poll(cx) {
+                return Poll::Ready(Ran::Ended(ended));
+            }
+            run.register(cx.waker());
+            if run.has_lapsed() {
+                return Poll::Ready(Ran::Lapsed);
+            }
+            if run.is_stopped() {
+                return Poll::Ready(Ran::Stopped);
+            }
+            Poll::Pending
+        })
+        .await
+    };
     let outcome = match ran {
         Ran::Ended(ended) => Some(ended),
         Ran::Stopped => None,
