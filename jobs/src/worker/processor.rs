@@ -18,12 +18,11 @@
 //!    for them.
 
 use std::future::Future;
-
-use futures::future::Either;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use futures::future::Either;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
@@ -231,10 +230,10 @@ pub(crate) fn plan(
 /// Runs a reserved job to the end, hands its outcome to the settler and frees the slot; on
 /// hard stop the job is requeued unchanged.
 pub(crate) async fn process(
-    rt: Arc<Runtime>,
-    backend: Arc<dyn Backend>,
+    rt: &Arc<Runtime>,
+    backend: &Arc<dyn Backend>,
     reserved: Reserved,
-    settler: SettleTx,
+    settler: &SettleTx,
     permit: OwnedSemaphorePermit,
 ) {
     let Reserved {
@@ -255,7 +254,7 @@ pub(crate) async fn process(
         drop(permit);
         return;
     }
-    if rescues > 0 && cancel_requested(&backend, &job.jid).await {
+    if rescues > 0 && cancel_requested(backend, &job.jid).await {
         // Rescued from a process that died running it, after its cancel was requested:
         // cancelled instead of run again.
         tracing::info!(jid = %job.jid, class = %job.class, "rescued job was cancelled; not run again");
@@ -265,7 +264,7 @@ pub(crate) async fn process(
         drop(permit);
         return;
     }
-    if let Some(at) = super::limits::rate_wait(&rt, &backend, &job).await {
+    if let Some(at) = super::limits::rate_wait(rt, backend, &job).await {
         // Over its rate: back to the scheduled set until a start frees, no attempt counted.
         let finish = Finish::new(token, job, FinishOutcome::Snooze { at }, false);
         rt.series.executed(&finish, None);
@@ -276,7 +275,7 @@ pub(crate) async fn process(
     if job.rate().is_some() {
         started_at = rt.clock.now();
     }
-    let run = Links::new(&rt, Some((backend.clone(), token)), job, started_at);
+    let run = Links::new(rt, Some((backend.clone(), token)), job, started_at);
     let key = rt.running_insert(&run);
     let started = std::time::Instant::now();
     // The job's future lives in this block only, so a job stopped or abandoned is dropped
@@ -284,7 +283,7 @@ pub(crate) async fn process(
     let ran = {
         // Pinned in place: a runner task runs one job after another, so the job's future is no
         // longer moved into a task of its own and a box would only cost an allocation.
-        let mut executing = std::pin::pin!(execute(&rt, run.clone()));
+        let mut executing = std::pin::pin!(execute(rt, run.clone()));
         // The lease check comes first, so a process woken long after its lease lapsed (it was
         // stopped, or cut off from its store) drops the job before running any more of it. A
         // cancel, the hard stop and the lease watch wake the task through the run's waker.
@@ -364,8 +363,8 @@ pub(crate) async fn process(
             tracing::info!(jid = %job.jid, class = %job.class, "job stopped at a checkpoint for the shutdown; requeued with its progress, no attempt counted");
             rt.series.ended(&job.queue, &job.class, "requeued");
             requeue(
-                &rt,
-                Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+                rt,
+                Lease::new(Reserved::new(job, token), backend.clone(), rt.clock.clone()),
             )
             .await;
             drop(permit);
@@ -378,15 +377,15 @@ pub(crate) async fn process(
     let Some((result, options)) = outcome else {
         rt.series.ended(&job.queue, &job.class, "requeued");
         requeue(
-            &rt,
-            Lease::new(Reserved::new(job, token), backend, rt.clock.clone()),
+            rt,
+            Lease::new(Reserved::new(job, token), backend.clone(), rt.clock.clone()),
         )
         .await;
         drop(permit);
         return;
     };
     let took = started.elapsed();
-    let finish = plan(&rt, token, job, result, options, took);
+    let finish = plan(rt, token, job, result, options, took);
     rt.series.executed(&finish, Some(took));
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {

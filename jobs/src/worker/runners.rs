@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::FutureExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -46,11 +46,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// The queue, locked (a runner that panicked while holding it left nothing half-done:
+    /// every change is one push or pop).
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Queued>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next queued job; the lock is released before the caller runs it.
     fn pop(&self) -> Option<Queued> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        self.queue().pop_front()
     }
 }
 
@@ -86,11 +90,7 @@ impl Runners {
 
     /// Runs `job` on a runner; `permit` is its slot, freed when its outcome is handed over.
     pub(crate) fn run(&mut self, job: Reserved, permit: OwnedSemaphorePermit) {
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back((job, permit));
+        self.shared.queue().push_back((job, permit));
         if self.shared.waiting.load(Ordering::SeqCst) == 0 && self.tasks.len() < self.most {
             self.tasks.spawn(runner(self.shared.clone()));
         }
@@ -110,13 +110,7 @@ async fn runner(shared: Arc<Shared>) {
     loop {
         while let Some((job, permit)) = shared.pop() {
             let envelope = job.job.clone();
-            let run = process(
-                shared.rt.clone(),
-                shared.backend.clone(),
-                job,
-                shared.settler.clone(),
-                permit,
-            );
+            let run = process(&shared.rt, &shared.backend, job, &shared.settler, permit);
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(jid = %envelope.jid, "the worker panicked outside the job's code while running it; its lease lapses and the store gives it back");
             }
@@ -129,13 +123,7 @@ async fn runner(shared: Arc<Shared>) {
         let ready = shared.ready.notified();
         tokio::pin!(ready);
         ready.as_mut().enable();
-        if shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-            && !shared.closed.load(Ordering::SeqCst)
-        {
+        if shared.queue().is_empty() && !shared.closed.load(Ordering::SeqCst) {
             shared.waiting.fetch_add(1, Ordering::SeqCst);
             ready.await;
             shared.waiting.fetch_sub(1, Ordering::SeqCst);
