@@ -42,9 +42,9 @@ pub(crate) const CONFLICT_RETRIES: u32 = 8;
 /// One job's outcome, waiting to be stored.
 pub(crate) struct Settle {
     pub(crate) finish: Finish,
-    /// Its room among the outcomes waiting to be stored, freed when the item is dropped
-    /// after it was settled.
-    _permit: OwnedSemaphorePermit,
+    /// Its room among the outcomes waiting to be stored, freed once the item was settled
+    /// (or when the item is dropped).
+    permit: OwnedSemaphorePermit,
 }
 
 /// Hands outcomes to the settler task.
@@ -85,10 +85,7 @@ impl SettleTx {
             tracing::error!(jid = %finish.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
             return;
         };
-        let item = Settle {
-            finish,
-            _permit: permit,
-        };
+        let item = Settle { finish, permit };
         if let Err(mpsc::error::SendError(item)) = self.tx.send(item) {
             tracing::error!(jid = %item.finish.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
         }
@@ -138,8 +135,17 @@ async fn settle_loop(
         settle_batch(&rt, backend.as_ref(), &batch, &hard_stop).await;
         // Settled, lost or left to expire: the heartbeat extends these leases no longer.
         rt.held.release_all(batch.iter().map(|s| &s.finish.token));
-        // Dropping the items gives their room back.
-        batch.clear();
+        // The batch's room goes back in one step (one lock of the semaphore, not one per
+        // outcome) once its outcomes are dropped.
+        let mut room: Option<OwnedSemaphorePermit> = None;
+        for Settle { finish, permit } in batch.drain(..) {
+            drop(finish);
+            match room.as_mut() {
+                Some(room) => room.merge(permit),
+                None => room = Some(permit),
+            }
+        }
+        drop(room);
     }
 }
 
