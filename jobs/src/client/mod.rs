@@ -289,8 +289,11 @@ impl Client {
             .queue
             .clone()
             .unwrap_or_else(|| defaults.queue.to_owned());
-        let mut env = JobEnvelope::new(J::NAME, queue, job.to_args()?);
-        env.created_at = to_epoch(now);
+        // Made at the client's clock (a test's may be set), read once.
+        let since_epoch = (now - chrono::DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default();
+        let mut env = JobEnvelope::made_at(J::NAME, queue, job.to_args()?, since_epoch);
         env.retry = opts.retry.unwrap_or(defaults.retry);
         env.dead = match opts.dead {
             Some(d) => Some(d),

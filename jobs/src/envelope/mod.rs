@@ -204,7 +204,16 @@ impl JobEnvelope {
     /// A new job on `queue` with a fresh jid, created now.
     pub fn new(class: impl Into<String>, queue: impl Into<String>, args: Vec<Value>) -> Self {
         // One clock read for the id and the creation time.
-        let now = time::unix_now();
+        Self::made_at(class, queue, args, time::unix_now())
+    }
+
+    /// A new job made at `now` (since the Unix epoch): its jid and creation time.
+    pub(crate) fn made_at(
+        class: impl Into<String>,
+        queue: impl Into<String>,
+        args: Vec<Value>,
+        now: std::time::Duration,
+    ) -> Self {
         JobEnvelope {
             class: class.into(),
             args,
