@@ -57,11 +57,8 @@ pub fn value_depth_within(value: &serde_json::Value, max: usize) -> bool {
     }
     let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
     while let Some((v, depth)) = stack.pop() {
-        let nests = matches!(v, Value::Array(_) | Value::Object(_));
-        if nests && depth + 1 > max {
-            return false;
-        }
         match v {
+            Value::Array(_) | Value::Object(_) if depth + 1 > max => return false,
             Value::Array(items) => stack.extend(items.iter().map(|c| (c, depth + 1))),
             Value::Object(map) => stack.extend(map.values().map(|c| (c, depth + 1))),
             _ => {}

@@ -100,9 +100,9 @@ pub(super) struct Leased {
     /// Issue order, so jobs rescued together go back in the order they were reserved.
     pub(super) seq: u64,
     /// The envelope the worker was handed, shared with it (not a copy).
-    pub(super) job: std::sync::Arc<JobEnvelope>,
+    pub(super) job: Arc<JobEnvelope>,
     /// Shared by every lease of one reserve.
-    pub(super) process: std::sync::Arc<ProcessId>,
+    pub(super) process: Arc<ProcessId>,
     pub(super) expires_at: DateTime<Utc>,
 }
 
@@ -123,7 +123,7 @@ pub(super) struct State {
     pub(super) scheduled: TimeSet,
     pub(super) retry: TimeSet,
     pub(super) dead: TimeSet,
-    pub(super) leased: FastMap<std::sync::Arc<str>, Leased>,
+    pub(super) leased: FastMap<Arc<str>, Leased>,
     pub(super) next_lease: u64,
     /// How many times each job (by jid) was rescued from a dead process since it last ended.
     pub(super) rescues: HashMap<String, u32>,

@@ -333,18 +333,20 @@ impl Schedule {
         now: DateTime<Utc>,
     ) -> JobEnvelope {
         let class = self.job.clone().unwrap_or_default();
-        let options = registry.and_then(|r| r.get(&class)).map(|r| (r.options)());
+        let options = registry
+            .and_then(|r| r.get_with_options(&class))
+            .map(|(_, options)| options);
         let queue = self
             .queue
             .clone()
-            .or_else(|| options.as_ref().map(|o| o.queue.to_owned()))
+            .or_else(|| options.map(|o| o.queue.to_owned()))
             .unwrap_or_else(|| "default".to_owned());
         let mut job = JobEnvelope::new(class, queue, self.args.clone());
         job.created_at = to_epoch(now);
-        if let Some(retry) = self.retry.or_else(|| options.as_ref().map(|o| o.retry)) {
+        if let Some(retry) = self.retry.or_else(|| options.map(|o| o.retry)) {
             job.retry = retry;
         }
-        if let Some(o) = &options {
+        if let Some(o) = options {
             if !o.dead {
                 job.dead = Some(false);
             }
