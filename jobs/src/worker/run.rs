@@ -204,7 +204,7 @@ impl Worker {
             self.rt.clone(),
             self.backend.clone(),
             hard_stop.clone(),
-            self.concurrency,
+            self.concurrency * super::settle::ROOM_PER_SLOT,
         );
         // The shutdown timeout counts from the stop request, not from the end of a reserve
         // that was waiting for jobs then (up to `fetch_wait`): a stopped worker is gone
