@@ -65,7 +65,9 @@ impl std::fmt::Debug for Links {
 /// whether a checkpoint stopped it for the shutdown.
 pub(crate) struct Ended {
     pub(crate) job: Arc<JobEnvelope>,
-    pub(crate) saved: Option<JobEnvelope>,
+    /// Shared like `job`: an envelope held inline made every move of this value a copy of
+    /// a few hundred bytes, for the rare run that saved a step.
+    pub(crate) saved: Option<Arc<JobEnvelope>>,
     pub(crate) token: LeaseToken,
     pub(crate) interrupted: bool,
 }
@@ -184,7 +186,7 @@ impl Links {
             Ok(links) => {
                 let first = links.store.map(|(_, t)| t);
                 let (saved, token, interrupted) = match links.steps.into_inner() {
-                    Some(steps) => steps.finish(),
+                    Some(steps) => shared_saved(steps.finish()),
                     None => (None, first.unwrap_or_else(empty_token), false),
                 };
                 Ended {
@@ -196,7 +198,7 @@ impl Links {
             }
             Err(shared) => {
                 let (saved, token, interrupted) = match shared.steps.get() {
-                    Some(steps) => steps.clone().finish(),
+                    Some(steps) => shared_saved(steps.clone().finish()),
                     None => (
                         None,
                         shared.current_token().unwrap_or_else(empty_token),
@@ -212,6 +214,13 @@ impl Links {
             }
         }
     }
+}
+
+/// A run's end with the envelope its steps saved, shared.
+fn shared_saved(
+    (saved, token, interrupted): (Option<JobEnvelope>, LeaseToken, bool),
+) -> (Option<Arc<JobEnvelope>>, LeaseToken, bool) {
+    (saved.map(Arc::new), token, interrupted)
 }
 
 fn empty_token() -> LeaseToken {

@@ -82,10 +82,13 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOp
             true => Either::Left(call(ctx)),
             false => Either::Right(Next::new(&rt.middleware, Box::new(call)).run(ctx)),
         };
-        let scoped = rt.client.scope(chain);
+        // Each layer is pinned where it is made and the next one holds only a reference to
+        // it: a layer that took the one inside by value kept a second copy of it, so the
+        // run's future grew to several kilobytes, copied whenever it was moved.
+        let mut scoped = std::pin::pin!(rt.client.scope(chain));
         let timed = async {
             match options.timeout {
-                Some(limit) => match tokio::time::timeout(limit, scoped).await {
+                Some(limit) => match tokio::time::timeout(limit, scoped.as_mut()).await {
                     Ok(r) => r,
                     Err(_) => Err(Failure::new(
                         FailureKind::Timeout,
@@ -93,11 +96,13 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOp
                         format!("job {} timed out after {}", job.class, humanize(limit)),
                     )),
                 },
-                None => scoped.await,
+                None => scoped.as_mut().await,
             }
         };
-        let guarded = super::cancel::guard(timed, &run, grace, &job.class);
-        let result = match catch_panic(guarded).await {
+        let mut timed = std::pin::pin!(timed);
+        let guarded = super::cancel::guard(timed.as_mut(), &run, grace, &job.class);
+        let mut guarded = std::pin::pin!(guarded);
+        let result = match catch_panic(guarded.as_mut()).await {
             Ok(r) => r,
             Err(message) => Err(Failure::new(
                 FailureKind::Panic,
@@ -112,9 +117,13 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOp
             other => other,
         };
         (result, options)
-    }
-    .instrument(span)
-    .await;
+    };
+    let ended = std::pin::pin!(ended);
+    // A span no subscriber wants records nothing: it is not entered and left on every poll.
+    let ended = match span.is_disabled() {
+        true => ended.await,
+        false => ended.instrument(span).await,
+    };
     #[cfg(feature = "otel")]
     match &ended.0 {
         // A full rate limit's snooze is not a failure.
@@ -344,10 +353,7 @@ pub(crate) async fn process(
     } = run.end();
     // Still shared with the reserve's holders (a backend that keeps its leased jobs): copied
     // only where the outcome changes it (a failure's fields, step progress cleared).
-    let mut job = match saved {
-        Some(saved) => Arc::new(saved),
-        None => job,
-    };
+    let mut job = saved.unwrap_or(job);
     // Stopped hard after its cancel was requested: settled as cancelled, not requeued.
     let outcome = match outcome {
         None if cancelled => Some((

@@ -110,7 +110,14 @@ async fn runner(shared: Arc<Shared>) {
     loop {
         while let Some((job, permit)) = shared.pop() {
             let envelope = job.job.clone();
-            let run = process(&shared.rt, &shared.backend, job, &shared.settler, permit);
+            // Pinned where it is made: wrapping it by value would copy the whole run's state.
+            let run = std::pin::pin!(process(
+                &shared.rt,
+                &shared.backend,
+                job,
+                &shared.settler,
+                permit
+            ));
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(jid = %envelope.jid, "the worker panicked outside the job's code while running it; its lease lapses and the store gives it back");
             }
