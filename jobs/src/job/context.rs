@@ -1,7 +1,6 @@
 //! What a running job can ask for besides its arguments: its context and shared state.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
@@ -68,7 +67,9 @@ impl StateKey {
 /// ```
 #[derive(Clone, Default)]
 pub struct States {
-    map: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Hashed with foldhash: a job asks for its state on every run, and SipHash over the
+    /// `TypeId` cost more than the rest of the lookup.
+    map: Arc<crate::fast_map::FastMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for States {
