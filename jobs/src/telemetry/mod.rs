@@ -125,10 +125,13 @@ pub fn describe() {
     describe_gauge!(BUSY, Unit::Count, "Jobs running in all live processes.");
 }
 
+/// The `outcome` label of a run that completed.
+pub(crate) const COMPLETED: &str = "success";
+
 /// The `outcome` label of a settled job (see the module docs for each value).
 pub(crate) fn outcome_label(finish: &Finish) -> &'static str {
     match finish.outcome {
-        FinishOutcome::Completed => "success",
+        FinishOutcome::Completed => COMPLETED,
         FinishOutcome::Retry { .. } => "retry",
         FinishOutcome::Dead => "dead",
         FinishOutcome::Discard if finish.failed => "failure",

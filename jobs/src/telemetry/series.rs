@@ -14,7 +14,8 @@ use std::time::Duration;
 use ::metrics::{counter, histogram, Counter, Histogram};
 
 use super::{
-    outcome_label, DEAD_TOTAL, EXECUTIONS_TOTAL, EXECUTION_DURATION_SECONDS, RETRIES_TOTAL,
+    outcome_label, COMPLETED, DEAD_TOTAL, EXECUTIONS_TOTAL, EXECUTION_DURATION_SECONDS,
+    RETRIES_TOTAL,
 };
 use crate::backend::{Finish, FinishOutcome};
 use crate::fast_map::FastMap;
@@ -127,6 +128,24 @@ impl Series {
             pair.counter(queue, job, EXECUTIONS_TOTAL, outcome_label(finish))
                 .increment(1);
         });
+    }
+
+    /// The handles a completed run of `(queue, job)` counts on: its duration histogram and
+    /// its `success` counter, registered if they were not (kept by a runner, so counting
+    /// the pair's next runs takes no lock and no lookup).
+    pub(crate) fn completed_handles(&self, queue: &str, job: &str) -> (Histogram, Counter) {
+        self.with(queue, job, |pair| {
+            let duration = pair
+                .duration
+                .get_or_insert_with(|| {
+                    histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
+                })
+                .clone();
+            let done = pair
+                .counter(queue, job, EXECUTIONS_TOTAL, COMPLETED)
+                .clone();
+            (duration, done)
+        })
     }
 
     /// Counts a job that ended without a [`Finish`]: `requeued` or `abandoned`.

@@ -31,6 +31,7 @@ mod results;
 mod run;
 mod runners;
 mod settle;
+mod tally;
 
 pub use builder::WorkerBuilder;
 pub use cancel::DEFAULT_CANCEL_GRACE;

@@ -31,6 +31,7 @@ use super::hooks::{call_handlers, Next};
 use super::links::{Ended, Links};
 use super::lookup::{lookup, with_kinds};
 use super::settle::SettleTx;
+use super::tally::Tally;
 use super::Runtime;
 use crate::backend::{Backend, Finish, FinishOutcome, Lease, LeaseToken, Reserved};
 use crate::envelope::JobEnvelope;
@@ -236,14 +237,15 @@ pub(crate) fn plan(
     Finish::new(token, job, p.outcome, true)
 }
 
-/// Runs a reserved job to the end, hands its outcome to the settler and frees the slot; on
-/// hard stop the job is requeued unchanged.
+/// Runs a reserved job to the end, counts it in the runner's `tally`, hands its outcome to
+/// the settler and frees the slot; on hard stop the job is requeued unchanged.
 pub(crate) async fn process(
     rt: &Arc<Runtime>,
     backend: &Arc<dyn Backend>,
     reserved: Reserved,
     settler: &SettleTx,
     permit: OwnedSemaphorePermit,
+    tally: &mut Tally,
 ) {
     let Reserved {
         job,
@@ -392,11 +394,15 @@ pub(crate) async fn process(
     };
     let took = started.elapsed();
     let finish = plan(rt, token, job, result, options, took);
-    rt.series.executed(&finish, Some(took));
+    match finish.outcome {
+        FinishOutcome::Completed => {
+            tally.completed(&rt.series, &finish.job.queue, &finish.job.class, took)
+        }
+        _ => rt.series.executed(&finish, Some(took)),
+    }
     // Counted like the backend's `processed`: every end but a snooze.
     if !matches!(finish.outcome, FinishOutcome::Snooze { .. }) {
-        rt.metrics
-            .record(&finish.job.class, started_at, finish.failed, took);
+        tally.record(&finish.job.class, started_at, finish.failed, took);
     }
     settler.send(finish).await;
     drop(permit);

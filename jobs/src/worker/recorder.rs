@@ -1,8 +1,8 @@
 //! The worker's side of metrics: count runs in memory, write them in batches.
 //!
-//! 1. `Recorder::record` adds one run to the pending counts of its `(class, hour)` under a
-//!    short lock; nothing reaches the backend on the job's path, and the class name is
-//!    copied only the first time it is counted in an hour.
+//! 1. Runners count their runs in their own [`Tally`](super::tally::Tally) and hand them
+//!    over in batches (`add_hour`, one short lock); nothing reaches the backend on the job's
+//!    path, and a class name is copied only the first time it is counted in an hour.
 //! 2. `flush` takes every pending count and writes it in one
 //!    [`MetricsStore::metrics_record`](crate::backend::MetricsStore::metrics_record) call; when that
 //!    fails the counts go back to be written with the next flush.
@@ -28,7 +28,7 @@ type Pending = FastMap<i64, FastMap<String, Counts>>;
 
 /// The first second of the hour of `at` (what [`hour_of`](crate::metrics::hour_of) gives, as a
 /// number).
-fn hour_secs(at: DateTime<Utc>) -> i64 {
+pub(crate) fn hour_secs(at: DateTime<Utc>) -> i64 {
     let secs = at.timestamp();
     secs - secs.rem_euclid(3600)
 }
@@ -49,7 +49,8 @@ impl Recorder {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one run of `class` that ended at `at`.
+    /// Counts one run of `class` that ended at `at` (the runners count through a tally).
+    #[cfg(test)]
     pub(crate) fn record(&self, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
         let hour = hour_secs(at);
         let mut pending = self.lock();
@@ -62,6 +63,38 @@ impl Recorder {
                 classes.insert(class.to_owned(), c);
             }
         }
+    }
+
+    /// Adds the counts of `classes`, all of the hour starting at second `hour`, under one
+    /// lock (a runner's [`Tally`](super::tally::Tally) handing its counts over).
+    pub(crate) fn add_hour(&self, hour: i64, classes: impl Iterator<Item = (String, Counts)>) {
+        let mut pending = self.lock();
+        let pending = pending.entry(hour).or_default();
+        for (class, counts) in classes {
+            match pending.get_mut(&class) {
+                Some(c) => c.merge(&counts),
+                None => {
+                    pending.insert(class, counts);
+                }
+            }
+        }
+    }
+
+    /// The pending counts, left pending.
+    #[cfg(test)]
+    pub(crate) fn pending_for_tests(&self) -> Vec<MetricsSample> {
+        let pending = self.lock();
+        let mut samples = Vec::new();
+        for (hour, classes) in pending.iter() {
+            for (class, counts) in classes {
+                samples.push(MetricsSample {
+                    class: class.clone(),
+                    hour: hour_at(*hour),
+                    counts: *counts,
+                });
+            }
+        }
+        samples
     }
 
     fn take(&self) -> Vec<MetricsSample> {

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use super::processor::process;
 use super::settle::SettleTx;
+use super::tally::Tally;
 use super::Runtime;
 use crate::backend::{Backend, Reserved};
 
@@ -107,6 +108,8 @@ impl Runners {
 
 /// Runs queued jobs until the runners are closed.
 async fn runner(shared: Arc<Shared>) {
+    // Handed over to the worker's counts before each wait, and when the runner ends.
+    let mut tally = Tally::new(shared.rt.metrics.clone());
     loop {
         while let Some((job, permit)) = shared.pop() {
             let envelope = job.job.clone();
@@ -116,12 +119,14 @@ async fn runner(shared: Arc<Shared>) {
                 &shared.backend,
                 job,
                 &shared.settler,
-                permit
+                permit,
+                &mut tally,
             ));
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(jid = %envelope.jid, "the worker panicked outside the job's code while running it; its lease lapses and the store gives it back");
             }
         }
+        tally.hand_over();
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
