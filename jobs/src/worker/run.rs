@@ -324,7 +324,8 @@ impl Worker {
             if slots.available_permits() == 0 {
                 tokio::task::yield_now().await;
             }
-            let mut permits = vec![first];
+            let mut permits = Vec::with_capacity(slots.available_permits() + 1);
+            permits.push(first);
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 permits.push(p);
             }
@@ -378,6 +379,13 @@ impl Worker {
             // `isolate`); the others go back to their queue unrun and uncounted, so they are
             // not leased here while a job that may take the process down runs.
             permits.truncate(reserved.len());
+            if reserved.iter().all(|r| r.rescues == 0) {
+                // None rescued (nearly always): each job to a runner, in the store's order.
+                for (r, permit) in reserved.into_iter().zip(permits.drain(..).rev()) {
+                    runners.run(r, permit);
+                }
+                continue;
+            }
             let (mut suspects, innocent): (Vec<_>, Vec<_>) =
                 reserved.into_iter().partition(|r| r.rescues > 0);
             let others = if suspects.len() > 1 {

@@ -89,7 +89,12 @@ impl SettleTx {
     /// Hands an outcome over once there is room for it; if the settlers are gone (they
     /// never stop before the processors), the job comes back when its lease expires.
     pub(crate) async fn send(&self, finish: Finish) {
-        let Ok(permit) = self.room.clone().acquire_owned().await else {
+        // Room is there nearly always (see ROOM_PER_SLOT): taken without building a wait.
+        let permit = match self.room.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(_) => self.room.clone().acquire_owned().await,
+        };
+        let Ok(permit) = permit else {
             tracing::error!(jid = %finish.job.jid, "the settler stopped; the job's outcome is unreported and it will run again after its lease expires");
             return;
         };
