@@ -161,27 +161,28 @@ impl Runtime {
 
     /// Records that `run` started; returns its key in the running set. A run that starts
     /// after the shutdown timeout passed is stopped at once.
-    pub(crate) fn running_insert(&self, run: &links::Links) -> u64 {
+    /// Adds a run to the running set; its key is for `running_remove`, once.
+    pub(crate) fn running_insert(&self, run: &links::Links) -> usize {
         let mut running = self.running();
-        running.next += 1;
-        let key = running.next;
-        running.jobs.insert(key, run.weak());
+        let key = running.jobs.insert(run.weak());
         if running.stopped {
             run.stop();
         }
         key
     }
 
-    pub(crate) fn running_remove(&self, key: u64) {
-        self.running().jobs.remove(&key);
+    /// Removes the run of `key` (a key is reused once removed: each run removes its own
+    /// once, when it ends).
+    pub(crate) fn running_remove(&self, key: usize) {
+        self.running().jobs.try_remove(key);
     }
 
     /// The runs going on now.
     pub(crate) fn running_links(&self) -> Vec<Arc<links::Links>> {
         self.running()
             .jobs
-            .values()
-            .filter_map(std::sync::Weak::upgrade)
+            .iter()
+            .filter_map(|(_, run)| run.upgrade())
             .collect()
     }
 
@@ -215,8 +216,8 @@ impl Runtime {
             running.stopped = true;
             running
                 .jobs
-                .values()
-                .filter_map(std::sync::Weak::upgrade)
+                .iter()
+                .filter_map(|(_, run)| run.upgrade())
                 .collect()
         };
         for run in runs {
@@ -225,12 +226,11 @@ impl Runtime {
     }
 }
 
-/// The runs going on now, keyed by a counter (the heartbeat lists their jobs; cancels and
-/// the shutdown find them here).
+/// The runs going on now, each in a slot of its own (the heartbeat lists their jobs;
+/// cancels and the shutdown find them here).
 #[derive(Default)]
 struct Running {
-    next: u64,
-    jobs: crate::fast_map::FastMap<u64, std::sync::Weak<links::Links>>,
+    jobs: slab::Slab<std::sync::Weak<links::Links>>,
     /// The shutdown timeout passed.
     stopped: bool,
 }
