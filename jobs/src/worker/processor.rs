@@ -275,15 +275,17 @@ pub(crate) async fn process(
         drop(permit);
         return;
     }
-    if let Some(at) = super::limits::rate_wait(rt, backend, &job).await {
-        // Over its rate: back to the scheduled set until a start frees, no attempt counted.
-        let finish = Finish::new(token, job, FinishOutcome::Snooze { at }, false);
-        rt.series.executed(&finish, None);
-        settler.send(finish).await;
-        drop(permit);
-        return;
-    }
+    // Only a job with a rate asks the store (most have none: no wait is built for them).
     if job.rate().is_some() {
+        if let Some(at) = super::limits::rate_wait(rt, backend, &job).await {
+            // Over its rate: back to the scheduled set until a start frees, no attempt
+            // counted.
+            let finish = Finish::new(token, job, FinishOutcome::Snooze { at }, false);
+            rt.series.executed(&finish, None);
+            settler.send(finish).await;
+            drop(permit);
+            return;
+        }
         started_at = rt.clock.now();
     }
     let run = Links::new(rt, Some((backend.clone(), token)), job, started_at);
