@@ -269,7 +269,10 @@ mod tests {
     fn own_cpu_agrees_with_proc_and_resolves_below_a_tick() {
         let first = own_cpu().unwrap();
         let ticks = proc_cpu(Path::new("/proc/self/stat"), true).unwrap();
-        assert!((first - ticks).abs() < 0.05, "getrusage {first} s, /proc {ticks} s");
+        assert!(
+            (first - ticks).abs() < 0.05,
+            "getrusage {first} s, /proc {ticks} s"
+        );
         // The first change seen while this thread spins is far below a 10 ms tick.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         let step = loop {
@@ -277,7 +280,10 @@ mod tests {
             if now > first {
                 break now - first;
             }
-            assert!(std::time::Instant::now() < deadline, "the CPU time never moved");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the CPU time never moved"
+            );
         };
         assert!(step < 0.005, "the first step seen was {step} s");
     }
