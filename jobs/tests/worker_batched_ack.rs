@@ -93,9 +93,9 @@ async fn outcomes_are_stored_in_batches_and_unstored_outcomes_are_bounded() {
     }));
     let (performed, running) = enqueue_and_work(&backend, JOBS, CONCURRENCY).await;
 
-    // No outcome can be stored: twice `CONCURRENCY` outcomes wait for the backend, then
-    // every slot holds a performed job waiting for room, and the worker reserves nothing more.
-    let bound = 3 * CONCURRENCY as u64;
+    // No outcome can be stored: `CONCURRENCY` outcomes wait for the backend, then every
+    // slot holds a performed job waiting for room, and the worker reserves nothing more.
+    let bound = 2 * CONCURRENCY as u64;
     eventually("the waiting outcomes and every slot to fill up", || async {
         (performed.0.load(Ordering::SeqCst) == bound).then_some(())
     })
@@ -167,9 +167,9 @@ async fn an_outcome_the_backend_refuses_does_not_take_its_batch_with_it() {
         refused: Mutex::new(Vec::new()),
     }));
     let (performed, running) = enqueue_and_work(&backend, JOBS, CONCURRENCY).await;
-    // With acknowledgements held, all 20 jobs run and their outcomes wait (room for twice
-    // the slots), so the first call's outcomes and the next batch hold every job: a batch
-    // of at least 9 mixes even and odd ones.
+    // With acknowledgements held, all 20 jobs run (10 outcomes waiting, 10 in the slots), so
+    // the first call's outcomes and the next batch are all among jobs 0..9: a batch of at
+    // least 9 mixes even and odd ones.
     eventually("every slot and the waiting room to fill up", || async {
         (performed.0.load(Ordering::SeqCst) == JOBS).then_some(())
     })

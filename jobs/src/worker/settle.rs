@@ -7,10 +7,10 @@
 //!    outcomes that end while that call is in flight gather into the next one (group
 //!    commit). Under load one round trip or commit acknowledges many jobs, while a lone job
 //!    is acknowledged at once (nothing waits to fill a batch).
-//! 2. At most twice `concurrency` outcomes wait to be stored ([`ROOM_PER_SLOT`]): a
-//!    processor waits for room before it frees its slot, so a slow backend slows the worker
-//!    down instead of piling up unacknowledged jobs. Until stored, a job keeps its lease, so
-//!    at-least-once holds.
+//! 2. At most `concurrency` outcomes wait to be stored ([`ROOM_PER_SLOT`]): a processor
+//!    waits for room before it frees its slot, so a slow backend slows the worker down
+//!    instead of piling up unacknowledged jobs. Until stored, a job keeps its lease, so
+//!    at-least-once holds, and a killed process reruns at most twice its concurrency.
 //! 3. While the backend cannot be reached the batch is retried with backoff, as a single
 //!    settle was; once a shutdown's timeout has passed (jobs still running, or outcomes still
 //!    unstored), three attempts more, then the leases are left to expire and their jobs run
@@ -37,12 +37,13 @@ use crate::backend::{Backend, ErrorKind, Finish, FinishParams};
 /// The most outcomes settled in one backend call.
 pub(crate) const MAX_BATCH: usize = 256;
 
-/// Room for waiting outcomes per slot. Two: while the settler stores one slot's worth of
-/// outcomes, the jobs of the next reserve can end without waiting for it. With room for
-/// one, those jobs' runners parked on the room about every other job (memory noop c50: 1.5
-/// polls of the hand-over per job, 18 outcomes per stored batch); with two they do not
-/// (one poll, about 100 per batch).
-pub(crate) const ROOM_PER_SLOT: usize = 2;
+/// Room for waiting outcomes per slot. One, so a process killed with every slot full and
+/// every outcome unstored reruns at most twice its concurrency (docs/reliability.md; the
+/// fault suite's bound). Two let the jobs of the next reserve end while the settler stores
+/// the last one's (runners parked on the room about every other job with one, when each
+/// job was woken alone); with one runner searching at a time that saved 1 to 4% of a no-op
+/// job's CPU, not worth half as many reruns again after a crash.
+pub(crate) const ROOM_PER_SLOT: usize = 1;
 
 /// How many times a batch refused as conflicting is sent again before it is given up.
 pub(crate) const CONFLICT_RETRIES: u32 = 8;
