@@ -37,13 +37,16 @@ impl Pair {
         }
     }
 
-    /// Records how long the pair's code ran, registering the histogram the first time.
+    /// The pair's duration histogram, registered the first time it is asked for.
+    fn duration(&mut self, queue: &str, job: &str) -> &Histogram {
+        self.duration.get_or_insert_with(|| {
+            histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
+        })
+    }
+
+    /// Records how long the pair's code ran.
     fn ran(&mut self, queue: &str, job: &str, took: Duration) {
-        self.duration
-            .get_or_insert_with(|| {
-                histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
-            })
-            .record(took.as_secs_f64());
+        self.duration(queue, job).record(took.as_secs_f64());
     }
 
     /// The counter `metric{queue, job[, outcome]}`, registered the first time it is asked for.
@@ -135,12 +138,7 @@ impl Series {
     /// the pair's next runs takes no lock and no lookup).
     pub(crate) fn completed_handles(&self, queue: &str, job: &str) -> (Histogram, Counter) {
         self.with(queue, job, |pair| {
-            let duration = pair
-                .duration
-                .get_or_insert_with(|| {
-                    histogram!(EXECUTION_DURATION_SECONDS, "queue" => queue.to_owned(), "job" => job.to_owned())
-                })
-                .clone();
+            let duration = pair.duration(queue, job).clone();
             let done = pair
                 .counter(queue, job, EXECUTIONS_TOTAL, COMPLETED)
                 .clone();
