@@ -49,22 +49,6 @@ impl Recorder {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one run of `class` that ended at `at` (the runners count through a tally).
-    #[cfg(test)]
-    pub(crate) fn record(&self, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
-        let hour = hour_secs(at);
-        let mut pending = self.lock();
-        let classes = pending.entry(hour).or_default();
-        match classes.get_mut(class) {
-            Some(c) => c.record(failed, took),
-            None => {
-                let mut c = Counts::default();
-                c.record(failed, took);
-                classes.insert(class.to_owned(), c);
-            }
-        }
-    }
-
     /// Adds the counts of `classes`, all of the hour starting at second `hour`, under one
     /// lock (a runner's [`Tally`](super::tally::Tally) handing its counts over).
     pub(crate) fn add_hour(&self, hour: i64, classes: impl Iterator<Item = (String, Counts)>) {
@@ -174,15 +158,21 @@ mod tests {
     use super::*;
     use crate::backend::metrics::hour_of;
     use crate::clock::SystemClock;
+    use crate::worker::tally::Tally;
+
+    /// Counts one run through a runner's tally, handed over at once.
+    fn count(r: &Arc<Recorder>, class: &str, at: DateTime<Utc>, failed: bool, took: Duration) {
+        Tally::new(r.clone()).record(class, at, failed, took);
+    }
 
     #[tokio::test]
     async fn flush_writes_the_pending_counts_once() {
         let backend = crate::memory::MemoryBackend::new();
-        let r = Recorder::default();
+        let r = Arc::new(Recorder::default());
         let now = Utc::now();
-        r.record("A", now, false, Duration::from_millis(3));
-        r.record("A", now, true, Duration::from_millis(5));
-        r.record("B", now, false, Duration::from_millis(1));
+        count(&r, "A", now, false, Duration::from_millis(3));
+        count(&r, "A", now, true, Duration::from_millis(5));
+        count(&r, "B", now, false, Duration::from_millis(1));
         r.flush(&backend, &SystemClock).await;
         r.flush(&backend, &SystemClock).await;
         let rows = match backend.metrics() {
@@ -199,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_run_is_counted_in_the_hour_hour_of_gives() {
-        let r = Recorder::default();
+        let r = Arc::new(Recorder::default());
         let instants = [
             "2026-12-07T10:59:59.999999999Z",
             "2026-12-07T11:00:00Z",
@@ -208,7 +198,7 @@ mod tests {
         ];
         for at in instants {
             let at: DateTime<Utc> = at.parse().unwrap_or_else(|e| panic!("{at}: {e}"));
-            r.record("A", at, false, Duration::ZERO);
+            count(&r, "A", at, false, Duration::ZERO);
             let hours: Vec<_> = r.take().into_iter().map(|s| s.hour).collect();
             assert_eq!(hours, [hour_of(at)], "{at}");
         }

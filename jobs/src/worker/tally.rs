@@ -123,6 +123,12 @@ mod tests {
         DateTime::from_timestamp(secs, 0).unwrap_or_default()
     }
 
+    /// A tally handing over to a fresh recorder.
+    fn tally() -> (Arc<Recorder>, Tally) {
+        let recorder = Arc::new(Recorder::default());
+        (recorder.clone(), Tally::new(recorder))
+    }
+
     fn counted(recorder: &Recorder) -> Vec<(i64, String, u64, u64)> {
         let mut rows: Vec<_> = recorder
             .pending_for_tests()
@@ -142,8 +148,7 @@ mod tests {
 
     #[test]
     fn counts_reach_the_recorder_when_handed_over_and_not_before() {
-        let recorder = Arc::new(Recorder::default());
-        let mut tally = Tally::new(recorder.clone());
+        let (recorder, mut tally) = tally();
         let ms = Duration::from_millis(1);
         tally.record("A", at(7200), false, ms);
         tally.record("B", at(7201), true, ms);
@@ -158,8 +163,7 @@ mod tests {
 
     #[test]
     fn a_run_in_another_hour_hands_the_last_hour_over() {
-        let recorder = Arc::new(Recorder::default());
-        let mut tally = Tally::new(recorder.clone());
+        let (recorder, mut tally) = tally();
         let ms = Duration::from_millis(1);
         tally.record("A", at(3599), false, ms);
         tally.record("A", at(3600), false, ms);
@@ -173,8 +177,7 @@ mod tests {
 
     #[test]
     fn no_more_than_the_hand_over_runs_wait_in_a_runner() {
-        let recorder = Arc::new(Recorder::default());
-        let mut tally = Tally::new(recorder.clone());
+        let (recorder, mut tally) = tally();
         for _ in 0..=HAND_OVER_RUNS {
             tally.record("A", at(0), false, Duration::from_millis(1));
         }
@@ -186,8 +189,7 @@ mod tests {
 
     #[test]
     fn many_job_names_are_handed_over_rather_than_searched() {
-        let recorder = Arc::new(Recorder::default());
-        let mut tally = Tally::new(recorder.clone());
+        let (recorder, mut tally) = tally();
         for i in 0..=MOST_KEPT {
             tally.record(&format!("J{i:02}"), at(0), false, Duration::from_millis(1));
         }
