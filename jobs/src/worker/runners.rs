@@ -165,14 +165,18 @@ impl Runners {
         self.shared.wake_one();
     }
 
+    /// The runner tasks started so far, taken out, aborted when dropped.
+    fn take_tasks(&self) -> AbortOnDrop {
+        let mut tasks = self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        AbortOnDrop(std::mem::take(&mut *tasks))
+    }
+
     /// Ends every runner once the jobs queued are run, and waits for them.
     pub(crate) async fn close(self) {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.ready.notify_waiters();
         // Taken out to be awaited; aborted still if this wait is dropped.
-        let mut tasks = AbortOnDrop(std::mem::take(
-            &mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()),
-        ));
+        let mut tasks = self.take_tasks();
         for task in tasks.0.iter_mut() {
             let _ = task.await;
         }
@@ -185,9 +189,7 @@ impl Runners {
 impl Drop for Runners {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::SeqCst);
-        let tasks =
-            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(AbortOnDrop(tasks));
+        drop(self.take_tasks());
     }
 }
 
