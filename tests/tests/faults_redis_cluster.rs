@@ -2,16 +2,17 @@
 //! Worker-side cases on the shared three-master cluster of `scripts/test`: worker processes
 //! killed, stopped past their lease and skewed, a process-killing job, concurrency and rate
 //! limits and unique locks under kills, and a rolling restart, each under a prefix of its own
-//! (cleared at the end), and a batch under kills (its queues pinned to one group). Store-level cases on a three-master cluster of the test's own
-//! (`PrivateRedisCluster`, AOF with `appendfsync always`), since they would disturb the other
-//! tests on the shared one: every client connection killed on every master, and every node
-//! crashed and started again from its AOF. A master failing over while jobs run is
+//! (cleared at the end), and a batch under kills (its queues pinned to one group). Store-level
+//! cases on a three-master cluster of the test's own (`PrivateRedisCluster`, AOF with
+//! `appendfsync always`), since they would disturb the other tests on the shared one: every
+//! client connection killed on every master; every node crashed and started again from its
+//! AOF; and, through proxies inside a worker host's network namespace (`node_faults`), one
+//! host cut off from one node for longer than the lease, and the node holding the queue
+//! answering one host with `-READONLY`. A master failing over while jobs run is
 //! `redis_cluster_failover.rs`.
 //!
 //! Not here, with why: blocked reserves unblocked with an error (the cluster backend polls,
-//! it never blocks), and the proxy cases of `faults_redis.rs` (`-READONLY` replies, a
-//! partition): the cluster client learns the nodes' own addresses from `CLUSTER SLOTS`, so
-//! it would go around a proxy given in the URL.
+//! it never blocks).
 
 mod servers;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 
 use jobs_conformance::faults::run::Target;
 use jobs_conformance::faults::servers::PrivateRedisCluster;
-use jobs_conformance::faults::{batch, store_faults};
+use jobs_conformance::faults::{batch, node_faults, store_faults};
 
 fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -103,4 +104,25 @@ async fn store_restart() {
         return;
     };
     store_faults::store_restart(&t, &mut cluster).await;
+}
+
+/// One worker host cut off from one node (a stalling proxy in its network namespace) for
+/// longer than the lease, the node holding the queue first, then another; a second worker
+/// reaches every node directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_of_one_node() {
+    let Some((cluster, t)) = private().await else {
+        return;
+    };
+    node_faults::partition_one_node(&t, &cluster).await;
+}
+
+/// The node holding the queue answers the workers' host with `-READONLY` (a demoted master
+/// the host has not noticed), for half the lease and for 1.5 × the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_replies_from_one_node() {
+    let Some((cluster, t)) = private().await else {
+        return;
+    };
+    node_faults::readonly_node(&t, &cluster).await;
 }

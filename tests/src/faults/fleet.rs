@@ -94,8 +94,19 @@ pub struct WorkerProc {
 impl WorkerProc {
     /// Starts a worker and waits (up to 60 s) until it prints `ready`.
     pub async fn start(spec: &WorkerSpec) -> WorkerProc {
+        Self::spawn(spec, Command::new(&spec.bin)).await
+    }
+
+    /// Starts a worker inside `host`'s network namespace, where the store is reached only
+    /// through the listeners the test opened there, and waits until it prints `ready`.
+    pub async fn start_on_host(spec: &WorkerSpec, host: &super::netns::Host) -> WorkerProc {
+        Self::spawn(spec, host.command(&spec.bin)).await
+    }
+
+    /// Adds `spec`'s arguments to `command` (the worker binary, or a wrapper running it)
+    /// and starts it.
+    async fn spawn(spec: &WorkerSpec, mut command: Command) -> WorkerProc {
         let millis = |d: Duration| d.as_millis().to_string();
-        let mut command = Command::new(&spec.bin);
         command
             .args(["--url", &spec.url, "--queue", QUEUE])
             .args(["--concurrency", &spec.concurrency.to_string()])

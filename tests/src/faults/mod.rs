@@ -10,7 +10,9 @@
 //! 3. `fleet.rs` starts and signals worker processes and enqueues; `servers/` runs stores
 //!    private to a test (to crash, restart and kill connections of); `proxy.rs` stalls a
 //!    worker's traffic to its store (a partition); `resp_proxy.rs` answers a worker's Redis
-//!    commands with `-READONLY` (a failover the worker has not noticed).
+//!    commands with `-READONLY` (a failover the worker has not noticed); `netns.rs` puts a
+//!    worker on a "host" of its own (a network namespace) whose way to each store node is a
+//!    proxy, so one node can be cut off from one host (`node_faults.rs`, Redis Cluster).
 //! 4. `scenarios.rs`, `store_faults.rs` and `rolling.rs` (a rolling restart: SIGTERM and
 //!    replace one worker while another keeps working) are the faults, each a function any backend's
 //!    test calls with its [`run::Target`]: `tests/faults_redis.rs`, `faults_postgres.rs`,
@@ -29,6 +31,8 @@ pub mod check;
 pub mod fleet;
 pub mod history;
 pub mod limits;
+pub mod netns;
+pub mod node_faults;
 pub mod proxy;
 pub mod recorder;
 pub mod resp_proxy;

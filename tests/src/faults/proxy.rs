@@ -37,7 +37,12 @@ pub struct StallProxy {
 impl StallProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<StallProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await?, upstream)
+    }
+
+    /// Accepts on `listener` (one inside a worker host's namespace, say) and forwards to
+    /// `upstream`.
+    pub fn start_on(listener: TcpListener, upstream: SocketAddr) -> std::io::Result<StallProxy> {
         let port = listener.local_addr()?.port();
         let (flowing, watch) = watch::channel(true);
         let accept = tokio::spawn(accept_loop(listener, upstream, watch));

@@ -72,7 +72,12 @@ struct Shared {
 impl ReadOnlyProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<ReadOnlyProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await?, upstream)
+    }
+
+    /// Accepts on `listener` (one inside a worker host's namespace, say) and forwards to
+    /// `upstream`.
+    pub fn start_on(listener: TcpListener, upstream: SocketAddr) -> std::io::Result<ReadOnlyProxy> {
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared::default());
         let accept = tokio::spawn(accept_loop(listener, upstream, shared.clone()));

@@ -60,14 +60,14 @@ impl Crashable for PrivateRedisCluster {
 }
 
 /// Whether any job is running in any worker.
-fn any_running(run: &Run, pids: &[u32]) -> bool {
+pub(crate) fn any_running(run: &Run, pids: &[u32]) -> bool {
     let history = run.history();
     pids.iter().any(|p| !history.running_in(*p).is_empty())
 }
 
 /// Whether the store applied at least `n` settles at or after `since_ms` (from `pid`, when
 /// given).
-fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
+pub(crate) fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
     run.history()
         .events
         .iter()
@@ -80,7 +80,7 @@ fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
 }
 
 /// Settles to wait for after a fault before the next one, so jobs flow between faults.
-const BETWEEN_FAULTS: usize = 10;
+pub(crate) const BETWEEN_FAULTS: usize = 10;
 
 /// The store crashes while jobs run (SIGKILL of `redis-server`, of every node of a Redis
 /// Cluster, `pg_ctl -m immediate`),
