@@ -8,9 +8,9 @@
 //! `127.0.0.1:<port>` is a proxy of the test's to that node; every other client (the other
 //! worker, the enqueuer, the checks) reaches the nodes directly.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Duration;
+
+use tokio::net::TcpListener;
 
 use super::fleet::{WorkerProc, QUEUE};
 use super::history::now_ms;
@@ -18,18 +18,31 @@ use super::netns::Host;
 use super::proxy::StallProxy;
 use super::resp_proxy::ReadOnlyProxy;
 use super::run::{Run, Target};
-use super::scenarios::{all_moved_on, finish_clean, hold};
+use super::scenarios::{finish_clean, hold_past_the_lease};
 use super::servers::PrivateRedisCluster;
-use super::store_faults::{any_running, settled_since, BETWEEN_FAULTS};
+use super::store_faults::{healed, readonly_rounds};
 use super::Settings;
 
-/// Every node's address on this machine's loopback, in the cluster's order.
-fn addresses(cluster: &PrivateRedisCluster) -> Vec<SocketAddr> {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| SocketAddr::from(([127, 0, 0, 1], n.port())))
-        .collect()
+/// One proxy per node, in the cluster's order, each listening inside `host` on the node's
+/// own address and forwarding to the node.
+async fn proxies_on<P>(
+    host: &Host,
+    cluster: &PrivateRedisCluster,
+    start: impl Fn(TcpListener, SocketAddr) -> std::io::Result<P>,
+) -> Vec<P> {
+    let mut proxies = Vec::new();
+    for node in &cluster.nodes {
+        let addr = SocketAddr::from(([127, 0, 0, 1], node.port()));
+        let listener = host
+            .listen(addr)
+            .await
+            .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", host.name()));
+        proxies.push(
+            start(listener, addr)
+                .unwrap_or_else(|e| panic!("cannot start the proxy to {addr}: {e}")),
+        );
+    }
+    proxies
 }
 
 /// The index of the node holding the fault runs' queue: the one whose group's `queues` set
@@ -57,17 +70,7 @@ async fn queue_node(cluster: &PrivateRedisCluster) -> usize {
 /// permitted.
 pub async fn partition_one_node(target: &Target, cluster: &PrivateRedisCluster) {
     let Some(host) = Host::create() else { return };
-    let mut proxies = Vec::new();
-    for addr in addresses(cluster) {
-        let listener = host
-            .listen(addr)
-            .await
-            .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", host.name()));
-        proxies.push(
-            StallProxy::start_on(listener, addr)
-                .unwrap_or_else(|e| panic!("cannot start the proxy to {addr}: {e}")),
-        );
-    }
+    let proxies = proxies_on(&host, cluster, StallProxy::start_on).await;
     let s = Settings::from_env();
     let mut run = Run::new("partition_one_node", target, s);
     let b = run.worker().await;
@@ -80,26 +83,9 @@ pub async fn partition_one_node(target: &Target, cluster: &PrivateRedisCluster) 
         run.wait_running(a.pid()).await;
         let (at, pid) = (now_ms(), a.pid());
         proxies[node].stall();
-        let caught: Vec<String> = run
-            .history()
-            .running_in(pid)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        // The partition's own length: past the lease, until what it held has moved on.
-        hold(&run, s.lease_ttl * 3 / 2, s.lease_ttl * 5, |run| {
-            all_moved_on(run, &caught, pid, at)
-        })
-        .await;
+        hold_past_the_lease(&run, pid, at).await;
         proxies[node].resume();
-        run.injected(at, vec![pid], 1);
-        let lifted = now_ms();
-        run.wait_for(
-            &format!("a settle by the worker cut off from node {node}, once healed"),
-            Duration::from_secs(60),
-            |_| settled_since(&run, lifted, Some(pid), 1),
-        )
-        .await;
+        healed(&mut run, at, pid).await;
     }
     let bound = s.duplicate_bound(run.injected, 1);
     finish_clean(&mut run, enqueuer, vec![a, b], bound).await;
@@ -113,17 +99,7 @@ pub async fn partition_one_node(target: &Target, cluster: &PrivateRedisCluster) 
 /// permitted.
 pub async fn readonly_node(target: &Target, cluster: &PrivateRedisCluster) {
     let Some(host) = Host::create() else { return };
-    let mut proxies = Vec::new();
-    for addr in addresses(cluster) {
-        let listener = host
-            .listen(addr)
-            .await
-            .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", host.name()));
-        proxies.push(
-            ReadOnlyProxy::start_on(listener, addr)
-                .unwrap_or_else(|e| panic!("cannot start the proxy to {addr}: {e}")),
-        );
-    }
+    let proxies = proxies_on(&host, cluster, ReadOnlyProxy::start_on).await;
     let s = Settings::from_env();
     let mut run = Run::new("readonly_node", target, s);
     let workers = vec![
@@ -134,41 +110,7 @@ pub async fn readonly_node(target: &Target, cluster: &PrivateRedisCluster) {
     let enqueuer = run.enqueuer();
     run.wait_running(pids[0]).await;
     let proxy = &proxies[queue_node(cluster).await];
-    for round in 0..s.rounds {
-        hold(&run, Duration::ZERO, Duration::from_secs(60), |run| {
-            any_running(run, &pids)
-        })
-        .await;
-        let (at, before) = (now_ms(), proxy.refused());
-        proxy.set_readonly(true);
-        // The fault's own length.
-        let length = if round % 2 == 0 {
-            s.lease_ttl / 2
-        } else {
-            s.lease_ttl * 3 / 2
-        };
-        tokio::time::sleep(length).await;
-        proxy.set_readonly(false);
-        assert!(
-            proxy.refused() > before,
-            "readonly_node: no command was refused in round {round}"
-        );
-        run.injected(at, Vec::new(), 1);
-        let lifted = now_ms();
-        run.wait_for(
-            "settles after read-only ended",
-            Duration::from_secs(60),
-            |_| settled_since(&run, lifted, None, BETWEEN_FAULTS),
-        )
-        .await;
-    }
-    // Past the test harness's capture, beside the summary line.
-    let _ = writeln!(
-        std::io::stderr(),
-        "readonly_node on {}: {} commands answered -READONLY",
-        target.backend,
-        proxy.refused()
-    );
+    readonly_rounds(&mut run, proxy, &pids).await;
     let bound = s.duplicate_bound(run.injected, workers.len() as u64);
     finish_clean(&mut run, enqueuer, workers, bound).await;
 }

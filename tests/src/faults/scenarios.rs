@@ -38,6 +38,27 @@ pub fn all_moved_on(run: &Run, jobs: &[String], pid: u32, since_ms: u64) -> bool
     jobs.iter().all(|j| history.moved_on(j, pid, since_ms))
 }
 
+/// The jobs process `pid` is running now, by the history.
+fn running_in(run: &Run, pid: u32) -> Vec<String> {
+    run.history()
+        .running_in(pid)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Holds a fault that hit process `pid` at `at_ms` past 1.5 × the lease, and until every
+/// job the process was running when it began has started elsewhere or been settled (5 × the
+/// lease at most).
+pub async fn hold_past_the_lease(run: &Run, pid: u32, at_ms: u64) {
+    let caught = running_in(run, pid);
+    let lease = run.settings.lease_ttl;
+    hold(run, lease * 3 / 2, lease * 5, |run| {
+        all_moved_on(run, &caught, pid, at_ms)
+    })
+    .await;
+}
+
 /// Ends a run of `HistoryJob`s: stops the enqueuer, waits for quiescence, stops the
 /// workers, checks, prints the line and asserts the common checks with `bound`.
 pub async fn finish_clean(
@@ -66,12 +87,7 @@ pub async fn sigkill(target: &Target) {
         let (at, pid) = (now_ms(), a.pid());
         a.kill().await;
         run.injected(at, vec![pid], 1);
-        let caught: Vec<String> = run
-            .history()
-            .running_in(pid)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let caught = running_in(&run, pid);
         run.wait_for(
             "the killed worker's jobs running again",
             Duration::from_secs(60),
@@ -96,18 +112,9 @@ pub async fn sigstop(target: &Target) {
         run.wait_running(a.pid()).await;
         let (at, pid) = (now_ms(), a.pid());
         a.signal("STOP");
-        let caught: Vec<String> = run
-            .history()
-            .running_in(pid)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        // Past the lease, and until the stopped worker's jobs run elsewhere (on SQLite a
-        // process stopped inside a write would hold the lock: then only past the lease).
-        hold(&run, s.lease_ttl * 3 / 2, s.lease_ttl * 5, |run| {
-            all_moved_on(run, &caught, pid, at)
-        })
-        .await;
+        // On SQLite a process stopped inside a write would hold the lock: then the jobs
+        // cannot move on, and the stop lasts 5 × the lease.
+        hold_past_the_lease(&run, pid, at).await;
         a.signal("CONT");
         run.injected(at, vec![pid], 1);
     }

@@ -16,7 +16,7 @@ use super::history::{now_ms, Event, HistoryLog};
 use super::proxy::StallProxy;
 use super::resp_proxy::ReadOnlyProxy;
 use super::run::{Run, Target};
-use super::scenarios::{all_moved_on, finish_clean, hold};
+use super::scenarios::{finish_clean, hold, hold_past_the_lease};
 use super::servers::{PrivateCluster, PrivateRedis, PrivateRedisCluster};
 use super::Settings;
 
@@ -60,14 +60,14 @@ impl Crashable for PrivateRedisCluster {
 }
 
 /// Whether any job is running in any worker.
-pub(crate) fn any_running(run: &Run, pids: &[u32]) -> bool {
+fn any_running(run: &Run, pids: &[u32]) -> bool {
     let history = run.history();
     pids.iter().any(|p| !history.running_in(*p).is_empty())
 }
 
 /// Whether the store applied at least `n` settles at or after `since_ms` (from `pid`, when
 /// given).
-pub(crate) fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
+fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize) -> bool {
     run.history()
         .events
         .iter()
@@ -80,7 +80,7 @@ pub(crate) fn settled_since(run: &Run, since_ms: u64, pid: Option<u32>, n: usize
 }
 
 /// Settles to wait for after a fault before the next one, so jobs flow between faults.
-pub(crate) const BETWEEN_FAULTS: usize = 10;
+const BETWEEN_FAULTS: usize = 10;
 
 /// The store crashes while jobs run (SIGKILL of `redis-server`, of every node of a Redis
 /// Cluster, `pg_ctl -m immediate`),
@@ -242,28 +242,25 @@ pub async fn partition(target: &Target, upstream: SocketAddr, url_via: impl Fn(u
         run.wait_running(a.pid()).await;
         let (at, pid) = (now_ms(), a.pid());
         proxy.stall();
-        let caught: Vec<String> = run
-            .history()
-            .running_in(pid)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        hold(&run, s.lease_ttl * 3 / 2, s.lease_ttl * 5, |run| {
-            all_moved_on(run, &caught, pid, at)
-        })
-        .await;
+        hold_past_the_lease(&run, pid, at).await;
         proxy.resume();
-        run.injected(at, vec![pid], 1);
-        let lifted = now_ms();
-        run.wait_for(
-            "a settle by the partitioned worker once healed",
-            Duration::from_secs(60),
-            |_| settled_since(&run, lifted, Some(pid), 1),
-        )
-        .await;
+        healed(&mut run, at, pid).await;
     }
     let bound = s.duplicate_bound(run.injected, 1);
     finish_clean(&mut run, enqueuer, vec![a, b], bound).await;
+}
+
+/// Records a partition of worker `pid` begun at `at_ms` and just lifted, and waits (60 s at
+/// most) until that worker settles again.
+pub(crate) async fn healed(run: &mut Run, at_ms: u64, pid: u32) {
+    run.injected(at_ms, vec![pid], 1);
+    let lifted = now_ms();
+    run.wait_for(
+        "a settle by the partitioned worker once healed",
+        Duration::from_secs(60),
+        |_| settled_since(run, lifted, Some(pid), 1),
+    )
+    .await;
 }
 
 /// Every worker reaches Redis through a proxy that, `rounds` times, answers each of their
@@ -290,9 +287,20 @@ pub async fn readonly_replies(
     ];
     let pids: Vec<u32> = workers.iter().map(|w| w.pid()).collect();
     let enqueuer = run.enqueuer();
+    readonly_rounds(&mut run, &proxy, &pids).await;
+    let bound = s.duplicate_bound(run.injected, workers.len() as u64);
+    finish_clean(&mut run, enqueuer, workers, bound).await;
+}
+
+/// `rounds` times, once a job runs in one of `pids`: `proxy` answers `-READONLY` for half
+/// the lease (even rounds) or 1.5 × the lease (odd ones), which must refuse at least one
+/// command; then the workers must settle again. Says how many commands were refused, past
+/// the test harness's capture.
+pub(crate) async fn readonly_rounds(run: &mut Run, proxy: &ReadOnlyProxy, pids: &[u32]) {
+    let s = run.settings;
     for round in 0..s.rounds {
-        hold(&run, Duration::ZERO, Duration::from_secs(60), |run| {
-            any_running(run, &pids)
+        hold(run, Duration::ZERO, Duration::from_secs(60), |run| {
+            any_running(run, pids)
         })
         .await;
         let (at, before) = (now_ms(), proxy.refused());
@@ -307,24 +315,23 @@ pub async fn readonly_replies(
         proxy.set_readonly(false);
         assert!(
             proxy.refused() > before,
-            "readonly_replies: no command was refused in round {round}"
+            "{}: no command was refused in round {round}",
+            run.name
         );
         run.injected(at, Vec::new(), 1);
         let lifted = now_ms();
         run.wait_for(
             "settles after read-only ended",
             Duration::from_secs(60),
-            |_| settled_since(&run, lifted, None, BETWEEN_FAULTS),
+            |_| settled_since(run, lifted, None, BETWEEN_FAULTS),
         )
         .await;
     }
-    // Past the test harness's capture, beside the summary line.
     let _ = writeln!(
         std::io::stderr(),
-        "readonly_replies on {}: {} commands answered -READONLY",
-        target.backend,
+        "{} on {}: {} commands answered -READONLY",
+        run.name,
+        run.target.backend,
         proxy.refused()
     );
-    let bound = s.duplicate_bound(run.injected, workers.len() as u64);
-    finish_clean(&mut run, enqueuer, workers, bound).await;
 }
