@@ -74,7 +74,8 @@ pub struct Options {
     /// noop and io: how many queues the jobs are spread over (and the workers listen on).
     pub queues: usize,
     pub timeout: Duration,
-    /// For the `worker` role: the job kind it runs (`noop` or `io`).
+    /// For the `worker` role: the job kind it runs (`noop` or `io`), or `latency` (noop jobs,
+    /// each start printed as it happens).
     pub role: String,
     /// soak: how long the steady phase lasts.
     pub duration: Duration,
@@ -158,7 +159,7 @@ struct Cli {
     /// The server the proxy forwards to (internal)
     #[arg(long, hide = true)]
     upstream: Option<String>,
-    /// noop, io: run each worker process in a network namespace of its own, a "host" whose
+    /// noop, io, latency: run each worker process in a network namespace of its own, a "host" whose
     /// only way to the store is the proxy (`ip netns`, as root; where namespaces are not
     /// permitted the workers run as separate processes and the report says so)
     #[arg(long)]

@@ -4,15 +4,19 @@
 //!    connecting to the same isolated store, with a pipe on stdin; with `--netns`, each in
 //!    its own network namespace (`hosts.rs`).
 //! 2. A child works until its stdin closes, stops gracefully, and prints `peak_rss_kb=N`
-//!    and the network namespace it ran in.
+//!    and the network namespace it ran in. With `--role latency` it also prints
+//!    `start_unix_ns=N` as each job starts, which [`Children::stream_starts`] hands to the
+//!    latency scenario while the children run.
 //! 3. [`Children::finish`] closes the pipes, waits (bounded) and collects what each printed.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::args::Options;
 use crate::hosts::Hosts;
@@ -22,6 +26,22 @@ use crate::work::{queue_names, worker, Probe};
 /// Running worker processes.
 pub struct Children {
     procs: Vec<Child>,
+    /// Per child, once [`Children::stream_starts`] took its output: the reader, which gives
+    /// back every line that was not a start.
+    rest: Vec<Option<JoinHandle<String>>>,
+}
+
+/// The line a child prints as a job starts, before the start's wall-clock time in ns.
+const START: &str = "start_unix_ns=";
+
+/// `at` (an `Instant` of this process) as nanoseconds since the Unix epoch, so processes
+/// on one machine can compare their times.
+pub fn unix_ns(at: Instant) -> u128 {
+    let wall = SystemTime::now()
+        .checked_sub(at.elapsed())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    wall.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 impl Children {
@@ -53,7 +73,37 @@ impl Children {
                 .with_context(|| format!("spawning worker process {i}"))?;
             procs.push(child);
         }
-        Ok(Children { procs })
+        let rest = procs.iter().map(|_| None).collect();
+        Ok(Children { procs, rest })
+    }
+
+    /// The start times (ns since the Unix epoch) of the jobs every child runs, as they
+    /// start; each child's other lines are kept for [`Children::finish`].
+    pub fn stream_starts(&mut self) -> mpsc::UnboundedReceiver<u128> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for (child, rest) in self.procs.iter_mut().zip(&mut self.rest) {
+            let Some(stdout) = child.stdout.take() else {
+                continue;
+            };
+            let tx = tx.clone();
+            *rest = Some(tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                let mut other = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    match line.strip_prefix(START).and_then(|v| v.parse().ok()) {
+                        Some(ns) => {
+                            let _ = tx.send(ns);
+                        }
+                        None => {
+                            other.push_str(&line);
+                            other.push('\n');
+                        }
+                    }
+                }
+                other
+            }));
+        }
+        rx
     }
 
     /// Stops every child; gives each one's peak RSS in KiB and the network namespace it ran
@@ -64,11 +114,16 @@ impl Children {
         for child in &mut self.procs {
             drop(child.stdin.take());
         }
-        for (i, child) in self.procs.iter_mut().enumerate() {
+        for (i, (child, rest)) in self.procs.iter_mut().zip(&mut self.rest).enumerate() {
             let mut out = String::new();
             if let Some(mut stdout) = child.stdout.take() {
                 let read = stdout.read_to_string(&mut out);
                 tokio::time::timeout(Duration::from_secs(20), read)
+                    .await
+                    .with_context(|| format!("worker process {i} did not stop in 20 s"))?
+                    .with_context(|| format!("reading worker process {i}'s output"))?;
+            } else if let Some(reader) = rest.take() {
+                out = tokio::time::timeout(Duration::from_secs(20), reader)
                     .await
                     .with_context(|| format!("worker process {i} did not stop in 20 s"))?
                     .with_context(|| format!("reading worker process {i}'s output"))?;
@@ -125,6 +180,14 @@ pub async fn run_child(opts: &Options) -> Result<()> {
         opts.role == "io",
         false,
     )?;
+    if opts.role == "latency" {
+        let mut starts = probe.watch_starts();
+        tokio::spawn(async move {
+            while let Some(at) = starts.recv().await {
+                println!("{START}{}", unix_ns(at));
+            }
+        });
+    }
     let handle = w.handle();
     let running = tokio::spawn(w.run());
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();

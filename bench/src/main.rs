@@ -55,13 +55,20 @@ async fn run(mut opts: Options) -> Result<()> {
         Scenario::CeilingIo => return ceiling::io(&opts).await,
         _ => {}
     }
-    if opts.processes > 1 && matches!(opts.scenario, Scenario::Latency | Scenario::Depth) {
+    if opts.processes > 1 && matches!(opts.scenario, Scenario::Depth) {
         anyhow::bail!(
-            "--processes applies to noop and io; latency and depth run one worker in-process"
+            "--processes applies to noop, io and latency; depth runs one worker in-process"
         );
     }
-    if opts.netns && !matches!(opts.scenario, Scenario::Noop | Scenario::Io) {
-        anyhow::bail!("--netns applies to noop and io, whose workers are processes of their own");
+    if opts.netns
+        && !matches!(
+            opts.scenario,
+            Scenario::Noop | Scenario::Io | Scenario::Latency
+        )
+    {
+        anyhow::bail!(
+            "--netns applies to noop, io and latency, whose workers can be processes of their own"
+        );
     }
     let hosts = if opts.netns {
         match hosts::Hosts::create(opts.processes) {
@@ -99,7 +106,7 @@ async fn run(mut opts: Options) -> Result<()> {
             Scenario::Noop | Scenario::Io => {
                 scenarios::throughput(&opts, &store, backend, hosts.as_ref()).await
             }
-            Scenario::Latency => scenarios::latency(&opts, &store, backend).await,
+            Scenario::Latency => scenarios::latency(&opts, &store, backend, hosts.as_ref()).await,
             Scenario::Depth => scenarios::depth(&opts, &store, backend).await,
             Scenario::Soak => soak::soak(&opts, &store, backend).await,
             Scenario::Flow => flow::flow(&opts, &store, backend).await,

@@ -16,7 +16,7 @@ use jobs::backend::AdminBackend;
 use jobs::Client;
 
 use crate::args::Options;
-use crate::child::{net_namespace, Children, Finished};
+use crate::child::{net_namespace, unix_ns, Children, Finished};
 use crate::cpu::{CpuMeter, CpuPerJob};
 use crate::hosts::Hosts;
 use crate::report::{kb_to_mb, peak_rss_kb, percentile, reset_peak_rss, round3, Report};
@@ -177,6 +177,16 @@ async fn perform_all(
     Ok((secs, peaks.into_iter().max().map(kb_to_mb), cpu))
 }
 
+/// What the report says the workers ran on: network namespaces, or processes on this
+/// machine's stack.
+fn hosts_kind(hosts: Option<&Hosts>) -> &'static str {
+    if hosts.is_some() {
+        "netns"
+    } else {
+        "processes"
+    }
+}
+
 /// With `--netns`, every worker must have run in a namespace of its own, none of them this
 /// process's: otherwise the report would claim hosts it did not have.
 fn check_hosts(namespaces: &[String], processes: usize) -> Result<()> {
@@ -280,11 +290,7 @@ pub async fn throughput(
     r.worker_cpu_us_per_job = cpu.worker_us;
     r.store_cpu_us_per_job = cpu.store_us;
     if o.processes > 1 || hosts.is_some() {
-        r.worker_hosts = Some(if hosts.is_some() {
-            "netns"
-        } else {
-            "processes"
-        });
+        r.worker_hosts = Some(hosts_kind(hosts));
     }
     if let Some(pg) = cpu.pg {
         r.pg_wal_bytes_per_job = Some(pg.wal_bytes);
@@ -297,11 +303,38 @@ pub async fn throughput(
 }
 
 /// `latency`: one job at a time to an idle worker, enqueue-to-start.
-pub async fn latency(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>) -> Result<Report> {
+pub async fn latency(
+    o: &Options,
+    store: &Store,
+    backend: Arc<dyn AdminBackend>,
+    hosts: Option<&Hosts>,
+) -> Result<Report> {
     let deadline = Instant::now() + o.timeout;
     let client = Client::new(backend.clone());
     let probe = Probe::new();
-    let mut starts = probe.watch_starts();
+    if o.processes > 1 || hosts.is_some() {
+        if store.kind == "memory" {
+            bail!(
+                "memory:// lives inside one process; --processes needs redis, postgres or sqlite"
+            );
+        }
+        let mut children =
+            Children::spawn(o.processes, &store.url, o.concurrency, 1, "latency", hosts)?;
+        let mut starts = Starts::Children(children.stream_starts());
+        // Let every child connect and sit idle in its fetch before the first sample.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sampled = sample(o, store, &client, &mut starts, deadline).await;
+        let Finished { peaks, namespaces } = children.finish().await?;
+        if hosts.is_some() {
+            check_hosts(&namespaces, o.processes)?;
+        }
+        return sampled.map(|mut r| {
+            r.peak_rss_mb = peaks.into_iter().max().map(kb_to_mb);
+            r.worker_hosts = Some(hosts_kind(hosts));
+            r
+        });
+    }
+    let mut starts = Starts::Here(probe.watch_starts());
     reset_peak_rss();
     let w = worker(
         backend.clone(),
@@ -315,28 +348,59 @@ pub async fn latency(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>)
     let running = tokio::spawn(w.run());
     // Let the worker register and sit idle in its fetch before the first sample.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let sampled = sample(o, store, &client, &mut starts, deadline).await;
+    let rss = peak_rss_kb().map(kb_to_mb);
+    handle.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+    sampled.map(|mut r| {
+        r.peak_rss_mb = rss;
+        r
+    })
+}
+
+/// Where the latency scenario learns that a job started: its own worker, or the worker
+/// processes' output.
+enum Starts {
+    Here(tokio::sync::mpsc::UnboundedReceiver<Instant>),
+    Children(tokio::sync::mpsc::UnboundedReceiver<u128>),
+}
+
+impl Starts {
+    /// The next start, in ns since the Unix epoch; `None` once no worker is left.
+    async fn next(&mut self) -> Option<u128> {
+        match self {
+            Starts::Here(rx) => rx.recv().await.map(unix_ns),
+            Starts::Children(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// Enqueues `--samples` jobs one at a time, each after the last one started; the report
+/// with the enqueue-to-start percentiles.
+async fn sample(
+    o: &Options,
+    store: &Store,
+    client: &Client,
+    starts: &mut Starts,
+    deadline: Instant,
+) -> Result<Report> {
     let mut ms = Vec::with_capacity(o.samples as usize);
     let mut enq = Vec::with_capacity(o.samples as usize);
     for i in 0..o.samples {
         let t = Instant::now();
+        let t_ns = unix_ns(t);
         BenchNoop::set()
-            .client(&client)
+            .client(client)
             .perform_later(i)
             .await
             .with_context(|| format!("enqueueing sample {i}"))?;
         enq.push(t.elapsed().as_secs_f64() * 1000.0);
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left.min(Duration::from_secs(10)), starts.recv()).await {
-            Ok(Some(start)) => ms.push(start.duration_since(t).as_secs_f64() * 1000.0),
-            _ => {
-                handle.stop();
-                bail!("sample {i} did not start within 10 s (or the time limit)");
-            }
+        match tokio::time::timeout(left.min(Duration::from_secs(10)), starts.next()).await {
+            Ok(Some(start_ns)) => ms.push(start_ns.saturating_sub(t_ns) as f64 / 1e6),
+            _ => bail!("sample {i} did not start within 10 s (or the time limit)"),
         }
     }
-    let rss = peak_rss_kb().map(kb_to_mb);
-    handle.stop();
-    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
     ms.sort_by(f64::total_cmp);
     enq.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
@@ -352,7 +416,6 @@ pub async fn latency(o: &Options, store: &Store, backend: Arc<dyn AdminBackend>)
     let mut r = report(o, store, o.samples);
     r.p50_ms = p50.map(round3);
     r.p99_ms = p99.map(round3);
-    r.peak_rss_mb = rss;
     Ok(r)
 }
 

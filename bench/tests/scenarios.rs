@@ -109,6 +109,11 @@ fn noop_and_latency_run_on_redis_with_two_processes() {
     assert!(cpu(&v, "store_cpu_us_per_job"), "{v}");
     let v = run("latency --samples 50", url);
     check(&v, "latency", "redis", false, true);
+    // Worker processes print each start; the enqueuer times it against its own clock.
+    let v = run("latency --samples 50 --processes 2", url);
+    check(&v, "latency", "redis", false, true);
+    assert_eq!(v["processes"], 2, "{v}");
+    assert_eq!(v["worker_hosts"], "processes", "{v}");
 }
 
 #[test]
@@ -201,6 +206,17 @@ fn workers_in_network_namespaces_reach_redis_and_postgres_through_the_proxy() {
             let rt = v["round_trips_per_job"].as_f64().unwrap_or(-1.0);
             assert!(rt > 0.0 && rt < 1.0, "{v}");
         }
+        let v = run(
+            "latency --samples 20 --processes 2 --netns --delay-ms 1",
+            &url,
+        );
+        check(&v, "latency", kind, false, true);
+        assert_eq!(v["worker_hosts"], expected, "{v}");
+        let p50 = v["p50_ms"].as_f64().unwrap_or(0.0);
+        assert!(
+            p50 >= 1.0,
+            "a job's enqueue and start cross the 1 ms proxy: {v}"
+        );
     }
     // Another test of this binary may be running a benchmark with namespaces right now:
     // only a new namespace whose benchmark process is gone was left behind.
