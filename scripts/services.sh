@@ -388,14 +388,15 @@ services_up() {
   ensure_redis
   ensure_postgres
   ensure_redis_cluster
+  ensure_redis_cluster_tls
   if [ "$lock" = 1 ]; then exec 9>&-; fi
-  log "JOBS_TEST_REDIS_URL=$(redact "$JOBS_TEST_REDIS_URL") JOBS_TEST_DATABASE_URL=$(redact "$JOBS_TEST_DATABASE_URL") JOBS_TEST_REDIS_CLUSTER_URL=$JOBS_TEST_REDIS_CLUSTER_URL"
+  log "JOBS_TEST_REDIS_URL=$(redact "$JOBS_TEST_REDIS_URL") JOBS_TEST_DATABASE_URL=$(redact "$JOBS_TEST_DATABASE_URL") JOBS_TEST_REDIS_CLUSTER_URL=$JOBS_TEST_REDIS_CLUSTER_URL JOBS_TEST_REDIS_CLUSTER_TLS_URL=$JOBS_TEST_REDIS_CLUSTER_TLS_URL"
 }
 
 # Stops the private servers this shell started, unless JOBS_KEEP_SERVICES=1.
 services_release() {
   local dir
-  if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster" = 000 ]; then return 0; fi
+  if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster$_services_started_cluster_tls" = 0000 ]; then return 0; fi
   dir=$(services_dir)
   if [ "${JOBS_KEEP_SERVICES:-}" = 1 ]; then
     log "JOBS_KEEP_SERVICES=1: the private servers in $dir keep running (bash scripts/services.sh stop)"
@@ -404,9 +405,11 @@ services_release() {
   if [ "$_services_started_redis" = 1 ]; then redis_private_stop "$dir/redis"; fi
   if [ "$_services_started_postgres" = 1 ]; then postgres_private_stop "$dir/postgres"; fi
   if [ "$_services_started_cluster" = 1 ]; then cluster_private_stop "$dir/cluster"; fi
+  if [ "$_services_started_cluster_tls" = 1 ]; then cluster_private_stop "$dir/cluster-tls"; fi
   _services_started_redis=0
   _services_started_postgres=0
   _services_started_cluster=0
+  _services_started_cluster_tls=0
 }
 
 # Calls services_release when the shell exits, on an error, Ctrl-C or SIGTERM too.
@@ -423,6 +426,7 @@ services_stop_all() {
   redis_private_stop "$dir/redis"
   postgres_private_stop "$dir/postgres"
   cluster_private_stop "$dir/cluster"
+  cluster_private_stop "$dir/cluster-tls"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
@@ -435,7 +439,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     printf 'export JOBS_TEST_REDIS_URL=%q\n' "$JOBS_TEST_REDIS_URL"
     printf 'export JOBS_TEST_DATABASE_URL=%q\n' "$JOBS_TEST_DATABASE_URL"
     printf 'export JOBS_TEST_REDIS_CLUSTER_URL=%q\n' "$JOBS_TEST_REDIS_CLUSTER_URL"
-    if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster" != 000 ]; then
+    printf 'export JOBS_TEST_REDIS_CLUSTER_TLS_URL=%q\n' "$JOBS_TEST_REDIS_CLUSTER_TLS_URL"
+    if [ "$_services_started_redis$_services_started_postgres$_services_started_cluster$_services_started_cluster_tls" != 0000 ]; then
       log "the private servers keep running; stop them with: bash scripts/services.sh stop"
     fi
     ;;

@@ -2,7 +2,8 @@
 //! (set by `scripts/test`), then the older `JOBS_REDIS_URL` and `JOBS_POSTGRES_URL`, then the
 //! local defaults `redis://127.0.0.1:6379/0` and `postgres://root@127.0.0.1:5432/test`.
 //! The Redis Cluster is `JOBS_TEST_REDIS_CLUSTER_URL`, which `scripts/test` sets after starting
-//! a private three-master cluster (`scripts/services-cluster.sh`); it has no default.
+//! a private three-master cluster (`scripts/services-cluster.sh`), and the one speaking TLS
+//! only is `JOBS_TEST_REDIS_CLUSTER_TLS_URL`; neither has a default.
 
 #![allow(dead_code)]
 
@@ -38,6 +39,19 @@ pub fn redis_cluster_url() -> String {
         Err(_) => panic!(
             "JOBS_TEST_REDIS_CLUSTER_URL is not set: run the tests with scripts/test, or start a \
              private cluster with `eval \"$(bash scripts/services.sh up)\"` first"
+        ),
+    }
+}
+
+/// The shared Redis Cluster that speaks TLS only, a `rediss+cluster://` URL whose query
+/// names its CA (`?ca=...`); a test that needs it and finds it unset fails, saying how to
+/// start one.
+pub fn redis_cluster_tls_url() -> String {
+    match std::env::var("JOBS_TEST_REDIS_CLUSTER_TLS_URL") {
+        Ok(url) => url,
+        Err(_) => panic!(
+            "JOBS_TEST_REDIS_CLUSTER_TLS_URL is not set: run the tests with scripts/test, or \
+             start the private clusters with `eval \"$(bash scripts/services.sh up)\"` first"
         ),
     }
 }
