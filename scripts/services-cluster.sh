@@ -129,38 +129,37 @@ cluster_private_start() { # DIR [tls]
   log "started a private Redis Cluster${2:+ (TLS only)} on 127.0.0.1:${ports# } (three masters, $dir)"
 }
 
-ensure_redis_cluster() {
-  if [ -n "${JOBS_TEST_REDIS_CLUSTER_URL:-}" ]; then
-    log "redis cluster: JOBS_TEST_REDIS_CLUSTER_URL ($(redact "$JOBS_TEST_REDIS_CLUSTER_URL"))"
-    export JOBS_TEST_REDIS_CLUSTER_URL
+# Exports VAR: as given when it is set; otherwise the URL of the private cluster in the
+# services directory's DIRNAME, reused while it runs and started otherwise (over TLS only
+# with `tls`); sets the flag FLAG to 1 when this started it.
+ensure_cluster() { # VAR DIRNAME FLAG WHAT [tls]
+  local var=$1 name=$2 flag=$3 what=$4 tls=${5:-} dir port nodes=""
+  if [ -n "${!var:-}" ]; then
+    log "$what: $var ($(redact "${!var}"))"
+    export "${var?}"
     return 0
   fi
-  local dir port url=""
-  dir="$(services_dir)/cluster"
+  dir="$(services_dir)/$name"
   if cluster_private_running "$dir"; then
-    log "redis cluster: reusing the private cluster on 127.0.0.1:$(tr -s ' ' ',' <"$dir/ports" | sed 's/^,//') ($dir)"
+    log "$what: reusing the private cluster on 127.0.0.1:$(tr -s ' ' ',' <"$dir/ports" | sed 's/^,//') ($dir)"
   else
-    cluster_private_start "$dir"
-    _services_started_cluster=1
+    cluster_private_start "$dir" ${tls:+"$tls"}
+    printf -v "$flag" 1
   fi
-  for port in $(cat "$dir/ports"); do url="$url,127.0.0.1:$port"; done
-  export JOBS_TEST_REDIS_CLUSTER_URL="redis+cluster://${url#,}"
+  for port in $(cat "$dir/ports"); do nodes="$nodes,127.0.0.1:$port"; done
+  if [ "$tls" = tls ]; then
+    printf -v "$var" 'rediss+cluster://%s?ca=%s' "${nodes#,}" "$dir/tls/ca.crt"
+  else
+    printf -v "$var" 'redis+cluster://%s' "${nodes#,}"
+  fi
+  export "${var?}"
+}
+
+ensure_redis_cluster() {
+  ensure_cluster JOBS_TEST_REDIS_CLUSTER_URL cluster _services_started_cluster "redis cluster"
 }
 
 ensure_redis_cluster_tls() {
-  if [ -n "${JOBS_TEST_REDIS_CLUSTER_TLS_URL:-}" ]; then
-    log "redis cluster over TLS: JOBS_TEST_REDIS_CLUSTER_TLS_URL ($(redact "$JOBS_TEST_REDIS_CLUSTER_TLS_URL"))"
-    export JOBS_TEST_REDIS_CLUSTER_TLS_URL
-    return 0
-  fi
-  local dir port url=""
-  dir="$(services_dir)/cluster-tls"
-  if cluster_private_running "$dir"; then
-    log "redis cluster over TLS: reusing the private cluster on 127.0.0.1:$(tr -s ' ' ',' <"$dir/ports" | sed 's/^,//') ($dir)"
-  else
-    cluster_private_start "$dir" tls
-    _services_started_cluster_tls=1
-  fi
-  for port in $(cat "$dir/ports"); do url="$url,127.0.0.1:$port"; done
-  export JOBS_TEST_REDIS_CLUSTER_TLS_URL="rediss+cluster://${url#,}?ca=$dir/tls/ca.crt"
+  ensure_cluster JOBS_TEST_REDIS_CLUSTER_TLS_URL cluster-tls _services_started_cluster_tls \
+    "redis cluster over TLS" tls
 }

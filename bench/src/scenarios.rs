@@ -2,8 +2,9 @@
 //!
 //! 1. `noop`: enqueue N jobs (bulk, or `--single` one at a time), then time the worker(s)
 //!    from start until all N are performed.
-//! 2. `latency`: an idle worker waits; one job at a time is enqueued and the time from just
-//!    before the enqueue call to the job starting is recorded.
+//! 2. `latency`: a worker (or `--processes` worker processes) waits; one job at a time is
+//!    enqueued, each once the last started, and the time from just before the enqueue call
+//!    to the job starting is recorded.
 //! 3. `depth`: Q jobs already queued; time M jobs while the queue is topped up to stay at
 //!    or above Q/2.
 //! 4. `io`: N jobs awaiting 5 ms each at high concurrency, 1% failing once and retried.
@@ -302,7 +303,8 @@ pub async fn throughput(
     Ok(r)
 }
 
-/// `latency`: one job at a time to an idle worker, enqueue-to-start.
+/// `latency`: enqueue-to-start of one job at a time, each enqueued once the last started, on
+/// a worker in this process or on `--processes` worker processes (hosts with `--netns`).
 pub async fn latency(
     o: &Options,
     store: &Store,
