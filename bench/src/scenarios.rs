@@ -138,9 +138,7 @@ async fn perform_all(
         }
         return Ok((secs, rss, cpu));
     }
-    if store.kind == "memory" {
-        bail!("memory:// lives inside one process; --processes needs redis, postgres or sqlite");
-    }
+    shared_by_processes(store)?;
     let role = if io { "io" } else { "noop" };
     let cpu = meter.mark().await;
     let t = Instant::now();
@@ -176,6 +174,14 @@ async fn perform_all(
     let mib: Vec<String> = peaks.iter().map(|k| kb_to_mb(*k).to_string()).collect();
     println!("  worker peaks (MiB): {}", mib.join(", "));
     Ok((secs, peaks.into_iter().max().map(kb_to_mb), cpu))
+}
+
+/// Worker processes need a store they can share: `memory://` lives inside one process.
+fn shared_by_processes(store: &Store) -> Result<()> {
+    if store.kind == "memory" {
+        bail!("memory:// lives inside one process; --processes needs redis, postgres or sqlite");
+    }
+    Ok(())
 }
 
 /// What the report says the workers ran on: network namespaces, or processes on this
@@ -313,13 +319,8 @@ pub async fn latency(
 ) -> Result<Report> {
     let deadline = Instant::now() + o.timeout;
     let client = Client::new(backend.clone());
-    let probe = Probe::new();
     if o.processes > 1 || hosts.is_some() {
-        if store.kind == "memory" {
-            bail!(
-                "memory:// lives inside one process; --processes needs redis, postgres or sqlite"
-            );
-        }
+        shared_by_processes(store)?;
         let mut children =
             Children::spawn(o.processes, &store.url, o.concurrency, 1, "latency", hosts)?;
         let mut starts = Starts::Children(children.stream_starts());
@@ -336,6 +337,7 @@ pub async fn latency(
             r
         });
     }
+    let probe = Probe::new();
     let mut starts = Starts::Here(probe.watch_starts());
     reset_peak_rss();
     let w = worker(
