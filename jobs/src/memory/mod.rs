@@ -167,6 +167,8 @@ impl Backend for MemoryBackend {
     async fn job_finish(&self, p: FinishParams) -> Result<FinishReport, BackendError> {
         let mut report = FinishReport::default();
         let mut woke = false;
+        // Counted for the whole batch at its end: one lookup of the day, not one per job.
+        let (mut processed, mut failed) = (0, 0);
         let mut st = self.lock();
         for (i, item) in p.items.into_iter().enumerate() {
             let Some(leased) = st.leased.remove(item.token.as_str()) else {
@@ -187,7 +189,8 @@ impl Backend for MemoryBackend {
                 item.outcome,
                 FinishOutcome::Snooze { .. } | FinishOutcome::Expired | FinishOutcome::Cancelled
             );
-            st.count(p.now, counted, item.failed);
+            processed += u64::from(counted);
+            failed += u64::from(item.failed);
             woke |= st.batch_settled(&job, &item.outcome, item.failed, p.now);
             match item.outcome {
                 FinishOutcome::Completed | FinishOutcome::Discard => st.release(&job),
@@ -203,6 +206,7 @@ impl Backend for MemoryBackend {
                 FinishOutcome::Cancelled => st.cancel_into_set(kept(job), p.now, p.dead_limits),
             }
         }
+        st.count(p.now, processed, failed);
         drop(st);
         if woke {
             self.shared.wake.notify_waiters();

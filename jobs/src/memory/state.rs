@@ -176,16 +176,15 @@ impl State {
             .push_front(job);
     }
 
-    pub(super) fn count(&mut self, now: DateTime<Utc>, processed: bool, failed: bool) {
+    pub(super) fn count(&mut self, now: DateTime<Utc>, processed: u64, failed: u64) {
+        if processed == 0 && failed == 0 {
+            return;
+        }
         let day = self.days.entry(now.date_naive()).or_default();
-        if processed {
-            self.processed += 1;
-            day.0 += 1;
-        }
-        if failed {
-            self.failed += 1;
-            day.1 += 1;
-        }
+        self.processed += processed;
+        day.0 += processed;
+        self.failed += failed;
+        day.1 += failed;
     }
 
     pub(super) fn kill(

@@ -89,8 +89,11 @@ impl HeldLeases {
         tokens: impl IntoIterator<Item = &'a LeaseToken>,
         sent: Instant,
     ) {
+        // Counted once for the reserve: every lease of it is confirmed from `sent`, and one
+        // held already (a token handed out twice) from then or later.
+        let sent_ns = self.ns(sent);
         let mut map = self.map();
-        let mut earliest = u64::MAX;
+        let mut any = false;
         for token in tokens {
             let held = map.entry(token.clone()).or_insert(Held {
                 count: 0,
@@ -98,11 +101,12 @@ impl HeldLeases {
             });
             held.count += 1;
             held.confirmed = held.confirmed.max(sent);
-            earliest = earliest.min(self.ns(held.confirmed));
+            any = true;
         }
-        if earliest == u64::MAX {
+        if !any {
             return;
         }
+        let earliest = sent_ns;
         self.floor.fetch_min(earliest, Ordering::SeqCst);
         if earliest < self.next.load(Ordering::SeqCst) {
             self.next.store(earliest, Ordering::SeqCst);
