@@ -1,9 +1,10 @@
 //! Time as the framework sees it: the system clock, or a manual one that tests move by hand.
 
+use std::cell::Cell;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 /// A source of the current time. The worker, client and scheduler read time only from here,
 /// so tests of retries and schedules advance a [`ManualClock`] instead of sleeping.
@@ -57,7 +58,7 @@ impl LeaseClock {
     /// ```
     pub fn host_time(self, given: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            LeaseClock::Store => Utc::now(),
+            LeaseClock::Store => system_now(),
             LeaseClock::Caller => given,
         }
     }
@@ -69,8 +70,43 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        system_now()
     }
+}
+
+/// The system's time, as `Utc::now` gives it, with the calendar date of the day worked out
+/// once per day and thread rather than on every read (the worker reads the clock for every
+/// job it starts, and the date is most of the cost of a read).
+fn system_now() -> DateTime<Utc> {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => from_unix(since).unwrap_or_else(Utc::now),
+        // Before 1970: a clock set wrong; chrono handles it.
+        Err(_) => Utc::now(),
+    }
+}
+
+thread_local! {
+    /// The last day (days since 1970) this thread turned into a date, and that date.
+    static DAY: Cell<Option<(u64, NaiveDate)>> = const { Cell::new(None) };
+}
+
+/// `since` after 1970-01-01T00:00:00Z (None past chrono's range).
+fn from_unix(since: Duration) -> Option<DateTime<Utc>> {
+    const DAY_SECS: u64 = 86_400;
+    let secs = since.as_secs();
+    let day = secs / DAY_SECS;
+    let date = match DAY.with(Cell::get) {
+        Some((cached, date)) if cached == day => date,
+        _ => {
+            let date =
+                DateTime::from_timestamp(i64::try_from(day * DAY_SECS).ok()?, 0)?.date_naive();
+            DAY.with(|d| d.set(Some((day, date))));
+            date
+        }
+    };
+    let of_day = u32::try_from(secs % DAY_SECS).ok()?;
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(of_day, since.subsec_nanos())?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// A clock that only moves when told to.
@@ -115,5 +151,42 @@ impl Clock for ManualClock {
 
     fn lease_clock(&self) -> LeaseClock {
         LeaseClock::Caller
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The cached date gives what chrono gives, for any time to 9999, read in any order
+        /// (so both a cached day and a new one are taken).
+        #[test]
+        fn from_unix_is_chronos_conversion(
+            times in proptest::collection::vec((0u64..253_402_300_799, 0u32..1_000_000_000), 1..20)
+        ) {
+            for (secs, nanos) in times {
+                for secs in [secs, secs + 1, secs.saturating_sub(1)] {
+                    let since = Duration::new(secs, nanos);
+                    let expected = DateTime::from_timestamp(secs as i64, nanos);
+                    prop_assert_eq!(from_unix(since), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn day_boundaries_and_the_system_clock() {
+        let midnight = 1_767_225_600; // 2026-01-01T00:00:00Z
+        for secs in [midnight - 1, midnight, midnight + 1, midnight - 1] {
+            let got = from_unix(Duration::new(secs, 999_999_999));
+            assert_eq!(got, DateTime::from_timestamp(secs as i64, 999_999_999));
+        }
+        let (before, read, after) = (Utc::now(), SystemClock.now(), Utc::now());
+        assert!(
+            before <= read && read <= after,
+            "{before} <= {read} <= {after}"
+        );
     }
 }

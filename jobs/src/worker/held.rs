@@ -203,7 +203,12 @@ impl HeldLeases {
     /// confirmed in time, nor once it is no longer held). Cheap while no lease held may
     /// have lapsed: a clock read and one atomic load.
     pub(crate) fn lapsed(&self, token: &LeaseToken, ttl: Duration) -> bool {
-        let now = Instant::now();
+        self.lapsed_at(token, ttl, Instant::now())
+    }
+
+    /// [`HeldLeases::lapsed`] at `now`, a clock read the caller made just before (so a run's
+    /// first check shares the read that timed its start).
+    pub(crate) fn lapsed_at(&self, token: &LeaseToken, ttl: Duration, now: Instant) -> bool {
         let ttl_ns = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
         let first_end = self.floor.load(Ordering::SeqCst).saturating_add(ttl_ns);
         if self.ns(now) < first_end {

@@ -48,7 +48,12 @@ static NO_OPTIONS: JobOptions = JobOptions::new();
 pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOptions) {
     let job = run.job().clone();
     #[cfg(not(feature = "otel"))]
-    let span = tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt());
+    let span = match span_wanted() {
+        true => {
+            tracing::info_span!("job", jid = %job.jid, class = %job.class, queue = %job.queue, attempt = job.attempt())
+        }
+        false => tracing::Span::none(),
+    };
     // Feature `otel`: the same span, continuing the trace the job carries.
     #[cfg(feature = "otel")]
     let span = crate::telemetry::otel::process(&job, rt.client.backend().name());
@@ -137,6 +142,16 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOp
     ended
 }
 
+/// Whether a run's `info` span can be seen by anyone: a subscriber takes `info` spans, or
+/// none is set and `log` (which `tracing` hands spans to then, when a dependency turned its
+/// `log` feature on) takes `info` records. Otherwise the span is not made at all: a
+/// disabled span still had its four fields formatted for `log` and checked, on every job.
+#[cfg(not(feature = "otel"))]
+fn span_wanted() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO)
+        || (!tracing::dispatcher::has_been_set() && log::max_level() >= log::LevelFilter::Info)
+}
+
 /// `30s`, `1m30s`, `250ms`.
 pub(crate) fn humanize(d: Duration) -> String {
     let ms = d.as_millis();
@@ -165,7 +180,8 @@ pub(crate) fn plan(
     // Read only where the outcome needs a time (a snooze, a failure): a job done needs none.
     let now = || rt.clock.now();
     // Every line about a run carries the job, its queue, the attempt and how long it ran.
-    let duration_ms = (took.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    // To a tenth of a millisecond, rounded half up, in integers (no float rounding call).
+    let duration_ms = (took.as_micros().saturating_add(50) / 100) as f64 / 10.0;
     let attempt = job.attempt();
     let failure = match result {
         Ok(Outcome::Done) => {
@@ -290,7 +306,8 @@ pub(crate) async fn process(
     }
     let run = Links::new(rt, Some((backend.clone(), token)), job, started_at);
     let key = rt.running_insert(&run);
-    let started = std::time::Instant::now();
+    // The runtime's clock, as the lease table's (the first lease check below shares it).
+    let started = tokio::time::Instant::now();
     // The job's future lives in this block only, so a job stopped or abandoned is dropped
     // (and its destructors run) before its lease is settled or handed back.
     let ran = {
@@ -300,12 +317,15 @@ pub(crate) async fn process(
         // The lease check comes first, so a process woken long after its lease lapsed (it was
         // stopped, or cut off from its store) drops the job before running any more of it. A
         // cancel, the hard stop and the lease watch wake the task through the run's waker.
+        // The first check reads the time the run's start was timed at, not the clock again.
+        let mut first = Some(started);
         std::future::poll_fn(|cx| {
+            let now = first.take().unwrap_or_else(tokio::time::Instant::now);
             let lapsed = || {
                 run.has_lapsed()
                     || run
                         .first_token()
-                        .is_some_and(|token| rt.held.lapsed(token, rt.lease_ttl))
+                        .is_some_and(|token| rt.held.lapsed_at(token, rt.lease_ttl, now))
             };
             if lapsed() {
                 return Poll::Ready(Ran::Lapsed);
