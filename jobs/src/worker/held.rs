@@ -131,10 +131,11 @@ impl HeldLeases {
         }
         let mut map = self.map();
         for token in tokens {
-            if let Some(held) = map.get_mut(token) {
-                held.count -= 1;
-                if held.count == 0 {
-                    map.remove(token);
+            // Taken out in one lookup; put back in the rare case of a token handed out twice.
+            if let Some((token, held)) = map.remove_entry(token) {
+                if held.count > 1 {
+                    let count = held.count - 1;
+                    map.insert(token, Held { count, ..held });
                 }
             }
         }

@@ -381,9 +381,7 @@ impl Worker {
             permits.truncate(reserved.len());
             if reserved.iter().all(|r| r.rescues == 0) {
                 // None rescued (nearly always): each job to a runner, in the store's order.
-                for (r, permit) in reserved.into_iter().zip(permits.drain(..).rev()) {
-                    runners.run(r, permit);
-                }
+                runners.run_all(reserved.into_iter().zip(permits.drain(..).rev()));
                 continue;
             }
             let (mut suspects, innocent): (Vec<_>, Vec<_>) =

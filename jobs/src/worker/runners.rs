@@ -161,7 +161,13 @@ impl Runners {
 
     /// Runs `job` on a runner; `permit` is its slot, freed when its outcome is handed over.
     pub(crate) fn run(&mut self, job: Reserved, permit: OwnedSemaphorePermit) {
-        self.shared.queue().push_back((job, permit));
+        self.run_all(std::iter::once((job, permit)));
+    }
+
+    /// Runs each job on a runner, in order: queued under one lock, and one runner sent to
+    /// the queue (it wakes the next as it takes a job and leaves others, see `runner`).
+    pub(crate) fn run_all(&mut self, jobs: impl IntoIterator<Item = Queued>) {
+        self.shared.queue().extend(jobs);
         self.shared.wake_one();
     }
 
