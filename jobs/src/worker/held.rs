@@ -89,9 +89,6 @@ impl HeldLeases {
         tokens: impl IntoIterator<Item = &'a LeaseToken>,
         sent: Instant,
     ) {
-        // Counted once for the reserve: every lease of it is confirmed from `sent`, and one
-        // held already (a token handed out twice) from then or later.
-        let sent_ns = self.ns(sent);
         let mut map = self.map();
         let mut any = false;
         for token in tokens {
@@ -106,7 +103,9 @@ impl HeldLeases {
         if !any {
             return;
         }
-        let earliest = sent_ns;
+        // Every lease of the reserve is confirmed from `sent` (one held already, a token
+        // handed out twice, from then or later): one count for the whole reserve.
+        let earliest = self.ns(sent);
         self.floor.fetch_min(earliest, Ordering::SeqCst);
         if earliest < self.next.load(Ordering::SeqCst) {
             self.next.store(earliest, Ordering::SeqCst);
