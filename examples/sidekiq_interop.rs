@@ -74,8 +74,10 @@ impl Job for InteropEcho {
         Ok(self.args.clone())
     }
 
-    fn from_args(args: Vec<Value>) -> Result<Self, ArgsError> {
-        Ok(InteropEcho { args })
+    fn from_args(args: &[Value]) -> Result<Self, ArgsError> {
+        Ok(InteropEcho {
+            args: args.to_vec(),
+        })
     }
 
     fn required_states() -> Vec<StateKey> {

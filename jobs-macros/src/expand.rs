@@ -142,8 +142,7 @@ fn job_impl(job: &Job) -> TokenStream {
         let decode = quote_spanned! {ty.span()=>
             __jobs_decode::<#ty>(
                 <Self as ::jobs::Job>::NAME, #position, #arg_name, #ty_name, #redacted,
-                ::core::iter::Iterator::next(&mut __jobs_args)
-                    .unwrap_or(::jobs::__private::serde_json::Value::Null),
+                ::core::iter::Iterator::next(&mut __jobs_args),
             )?
         };
         quote!(let #field = #decode;)
@@ -177,9 +176,12 @@ fn job_impl(job: &Job) -> TokenStream {
                 name: &'static str,
                 ty: &'static str,
                 redacted: bool,
-                value: ::jobs::__private::serde_json::Value,
+                value: ::core::option::Option<&::jobs::__private::serde_json::Value>,
             ) -> ::core::result::Result<T, ::jobs::ArgsError> {
-                ::jobs::__private::decode_arg(job, position, name, ty, redacted, value)
+                let null = ::jobs::__private::serde_json::Value::Null;
+                ::jobs::__private::decode_arg(
+                    job, position, name, ty, redacted, value.unwrap_or(&null),
+                )
             }
         }
     });
@@ -200,7 +202,7 @@ fn job_impl(job: &Job) -> TokenStream {
             }
 
             fn from_args(
-                __jobs_args: ::std::vec::Vec<::jobs::__private::serde_json::Value>,
+                __jobs_args: &[::jobs::__private::serde_json::Value],
             ) -> ::core::result::Result<Self, ::jobs::ArgsError> {
                 ::jobs::__private::check_count(
                     <Self as ::jobs::Job>::NAME, #signature, #count, #redacts, &__jobs_args,

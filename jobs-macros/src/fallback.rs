@@ -174,7 +174,7 @@ fn stub_job_impl(fallback: &Fallback) -> TokenStream {
             }
 
             fn from_args(
-                _: ::std::vec::Vec<::jobs::__private::serde_json::Value>,
+                _: &[::jobs::__private::serde_json::Value],
             ) -> ::core::result::Result<Self, ::jobs::ArgsError> {
                 ::core::unreachable!()
             }

@@ -52,7 +52,7 @@ async fn private_job(
 #[test]
 fn arguments_round_trip_through_json() {
     let job = SendWelcomeEmail::new(42, "en".into());
-    let back = SendWelcomeEmail::from_args(job.to_args().unwrap()).unwrap();
+    let back = SendWelcomeEmail::from_args(&job.to_args().unwrap()).unwrap();
     assert_eq!((back.user_id, back.locale.as_str()), (42, "en"));
     assert_eq!(
         SendWelcomeEmail::options().timeout,

@@ -12,7 +12,7 @@ use crate::job::{ArgsError, Job, JobContext, JobOptions, JobResult, StateKey};
 
 /// Performs a job from stored arguments: decodes them, then runs the job.
 pub type ErasedPerform =
-    fn(Vec<Value>, JobContext) -> Result<BoxFuture<'static, JobResult>, ArgsError>;
+    fn(&[Value], JobContext) -> Result<BoxFuture<'static, JobResult>, ArgsError>;
 
 /// One job type, as the worker sees it.
 #[derive(Clone, Copy)]
@@ -28,7 +28,7 @@ pub struct JobRegistration {
     /// Decode and run.
     pub perform: ErasedPerform,
     /// Decode only: whether stored arguments fit the job, naming the one that does not.
-    pub decode_args: fn(Vec<Value>) -> Result<(), ArgsError>,
+    pub decode_args: fn(&[Value]) -> Result<(), ArgsError>,
 }
 
 impl std::fmt::Debug for JobRegistration {
@@ -40,12 +40,12 @@ impl std::fmt::Debug for JobRegistration {
     }
 }
 
-fn decode_only<J: Job>(args: Vec<Value>) -> Result<(), ArgsError> {
+fn decode_only<J: Job>(args: &[Value]) -> Result<(), ArgsError> {
     J::from_args(args).map(drop)
 }
 
 fn erased_perform<J: Job>(
-    args: Vec<Value>,
+    args: &[Value],
     ctx: JobContext,
 ) -> Result<BoxFuture<'static, JobResult>, ArgsError> {
     let job = J::from_args(args)?;

@@ -162,7 +162,7 @@ impl TestJobs {
             .await
             .into_iter()
             .filter(|j| j.class == J::NAME)
-            .filter_map(|j| J::from_args(j.args).ok())
+            .filter_map(|j| J::from_args(&j.args).ok())
             .collect()
     }
 

@@ -474,7 +474,7 @@ impl Client {
     async fn run_inline<J: Job>(&self, job: J, env: JobEnvelope) -> Result<(), EnqueueError> {
         let class = env.class.clone();
         // Round-trip the arguments, as a worker would, so inline mode catches what storage would.
-        let job = J::from_args(job.to_args()?).map_err(EnqueueError::Args)?;
+        let job = J::from_args(&job.to_args()?).map_err(EnqueueError::Args)?;
         let ctx = JobContext::new(Arc::new(env), self.inner.states.clone());
         match self.scope(job.perform(ctx)).await {
             Ok(_) => Ok(()),

@@ -112,11 +112,12 @@ pub fn decode_arg<T: DeserializeOwned>(
     name: &'static str,
     ty: &'static str,
     redacted: bool,
-    value: Value,
+    value: &Value,
 ) -> Result<T, ArgsError> {
-    // Decoded from a borrow, so the value is still there to show when it does not fit; the
-    // shortened text is made only then.
-    T::deserialize(&value).map_err(|e| ArgsError::Decode {
+    // Decoded from a borrow: the stored arguments are neither copied nor consumed, and the
+    // value is still there to show when it does not fit; the shortened text is made only
+    // then.
+    T::deserialize(value).map_err(|e| ArgsError::Decode {
         job: job.to_owned(),
         position,
         name,
@@ -124,7 +125,7 @@ pub fn decode_arg<T: DeserializeOwned>(
         value: if redacted {
             Value::from(crate::redact::MARKER).to_string()
         } else {
-            shorten(&value)
+            shorten(value)
         },
         message: if redacted {
             REDACTED_MESSAGE.to_owned()
@@ -173,7 +174,7 @@ mod tests {
             "user_id",
             "u64",
             false,
-            json!("forty-two"),
+            &json!("forty-two"),
         )
         .unwrap_err();
         let text = err.to_string();
@@ -202,7 +203,7 @@ mod tests {
     #[test]
     fn errors_of_redacted_arguments_never_quote_the_value() {
         let secret = "4111-1111-1111-1111";
-        let decode = decode_arg::<u64>("Charge", 1, "card", "u64", true, json!(secret));
+        let decode = decode_arg::<u64>("Charge", 1, "card", "u64", true, &json!(secret));
         let text = decode.unwrap_err().to_string();
         assert!(
             !text.contains(secret) && text.contains("[redacted]"),

@@ -72,8 +72,10 @@ pub trait Job: Sized + Send + 'static {
     /// The arguments as JSON values, refusing any that JSON would not give back unchanged.
     fn to_args(&self) -> Result<Vec<Value>, ArgsError>;
 
-    /// The job from stored arguments, naming the argument that does not fit.
-    fn from_args(args: Vec<Value>) -> Result<Self, ArgsError>;
+    /// The job from stored arguments, naming the argument that does not fit. The arguments
+    /// are borrowed: a worker decodes them from the envelope it holds for the run (which a
+    /// retry or the dead set still needs), without copying them first.
+    fn from_args(args: &[Value]) -> Result<Self, ArgsError>;
 
     /// The [`State`] types the job needs from the worker.
     fn required_states() -> Vec<StateKey> {

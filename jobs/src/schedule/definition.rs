@@ -314,7 +314,7 @@ impl Schedule {
                     job: job.clone(),
                 });
             };
-            (reg.decode_args)(self.args.clone()).map_err(|e| ScheduleError::BadArgs {
+            (reg.decode_args)(&self.args).map_err(|e| ScheduleError::BadArgs {
                 entry: entry(),
                 job: job.clone(),
                 reason: e.to_string(),

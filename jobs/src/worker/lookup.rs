@@ -2,6 +2,8 @@
 //! by the wrapped class for Active Job's wrapper, and its arguments decoded; an argument
 //! error names the Active Job kinds that did not fit.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::Runtime;
@@ -10,19 +12,23 @@ use crate::envelope::JobEnvelope;
 use crate::job::{ArgsError, Failure, FailureKind, JobOptions};
 use crate::registry::JobRegistration;
 
-/// The registration that performs `job`, its options, its arguments, and (for an Active
+/// The registration that performs `job`, its options, its arguments (borrowed from the
+/// envelope for a Sidekiq job; decoded, so owned, for an Active Job), and (for an Active
 /// Job) the `_aj_serialized` kinds of each argument, for errors.
-pub(crate) type Found<'a> = (
-    &'a JobRegistration,
-    &'a JobOptions,
-    Vec<Value>,
+pub(crate) type Found<'r, 'j> = (
+    &'r JobRegistration,
+    &'r JobOptions,
+    Cow<'j, [Value]>,
     Vec<Vec<String>>,
 );
 
 /// Finds the job's registration and arguments: by `class` for a Sidekiq job; by the
 /// wrapped class, among jobs declared `active_job`, for Active Job's wrapper, with the
 /// arguments decoded from Active Job's serialization.
-pub(crate) fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>, Failure> {
+pub(crate) fn lookup<'r, 'j>(
+    rt: &'r Runtime,
+    job: &'j JobEnvelope,
+) -> Result<Found<'r, 'j>, Failure> {
     let unknown = |name: &str, hint: &str| {
         let mut known: Vec<&str> = rt.registry.iter().map(|r| r.name).collect();
         known.sort_unstable();
@@ -40,7 +46,7 @@ pub(crate) fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>
             .registry
             .get_with_options(&job.class)
             .ok_or_else(|| unknown(&job.class, ""))?;
-        return Ok((reg, options, job.args.clone(), Vec::new()));
+        return Ok((reg, options, Cow::Borrowed(&job.args), Vec::new()));
     };
     let bad_args = |message: String| Failure::new(FailureKind::BadArgs, "jobs::ArgsError", message);
     let u = unwrapped.map_err(bad_args)?;
@@ -61,7 +67,7 @@ pub(crate) fn lookup<'a>(rt: &'a Runtime, job: &JobEnvelope) -> Result<Found<'a>
     let args = active_job::decode_arguments(&u.arguments)
         .map_err(|e| bad_args(format!("job {}: {e}", u.job_class)))?;
     let args = active_job::spread_keywords(&u.arguments, args, options.params);
-    Ok((reg, options, args, kinds))
+    Ok((reg, options, Cow::Owned(args), kinds))
 }
 
 /// The argument error's message, naming the `_aj_serialized` kinds of the argument that did

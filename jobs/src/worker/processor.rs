@@ -71,7 +71,7 @@ pub(crate) async fn execute(rt: &Runtime, run: Arc<Links>) -> (JobResult, &JobOp
         // Cancel, progress and steps are made from `run` when the job first uses them.
         let ctx = JobContext::of_run(job.clone(), rt.states.clone(), run.clone());
         let call = move |ctx: JobContext| -> futures::future::BoxFuture<'static, JobResult> {
-            match perform(args, ctx) {
+            match perform(&args, ctx) {
                 Ok(fut) => fut,
                 Err(e) => {
                     let message = with_kinds(e, &kinds);

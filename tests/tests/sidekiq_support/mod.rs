@@ -287,8 +287,8 @@ impl Job for InteropEcho {
         Ok(self.0.clone())
     }
 
-    fn from_args(args: Vec<Value>) -> Result<Self, ArgsError> {
-        Ok(InteropEcho(args))
+    fn from_args(args: &[Value]) -> Result<Self, ArgsError> {
+        Ok(InteropEcho(args.to_vec()))
     }
 
     fn required_states() -> Vec<StateKey> {

@@ -52,14 +52,14 @@ async fn main() {
     let job = SendWelcomeEmail::new(42, "en".into());
     let args = job.to_args().unwrap();
     assert_eq!(args, vec![serde_json::json!(42), serde_json::json!("en")]);
-    let back = SendWelcomeEmail::from_args(args).unwrap();
+    let back = SendWelcomeEmail::from_args(&args).unwrap();
     assert_eq!((back.user_id, back.locale.as_str()), (42, "en"));
 
     // Stored arguments that do not fit are named.
-    let err = SendWelcomeEmail::from_args(vec![serde_json::json!("x"), serde_json::json!("en")]);
+    let err = SendWelcomeEmail::from_args(&[serde_json::json!("x"), serde_json::json!("en")]);
     let err = err.err().unwrap().to_string();
     assert!(err.contains("argument #1 `user_id: u64`"), "{err}");
-    let err = SendWelcomeEmail::from_args(vec![serde_json::json!(1)])
+    let err = SendWelcomeEmail::from_args(&[serde_json::json!(1)])
         .err()
         .unwrap();
     assert!(

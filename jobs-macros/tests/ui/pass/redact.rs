@@ -23,10 +23,10 @@ fn main() {
         jobs::redact::args("Charge", &args),
         [json!(7), json!("[redacted]"), json!("[redacted]")]
     );
-    let bad = Charge::from_args(vec![json!(7), json!(4111), json!("4111-secret")]);
+    let bad = Charge::from_args(&[json!(7), json!(4111), json!("4111-secret")]);
     let text = bad.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("card_number") && !text.contains("4111"), "{text}");
-    let count = Charge::from_args(vec![json!("4111-secret")]);
+    let count = Charge::from_args(&[json!("4111-secret")]);
     let text = count.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("expected 3") && !text.contains("4111"), "{text}");
     assert_eq!(SyncAccount::options().redact, &[1usize, 2][..]);

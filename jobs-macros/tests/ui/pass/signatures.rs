@@ -40,10 +40,10 @@ fn main() {
     let args = job.to_args().unwrap();
     assert_eq!(args[0], serde_json::json!("a"));
     assert_eq!(args[1], serde_json::json!({"k": [1]}));
-    let err = SyncAccount::from_args(vec![serde_json::json!(1), serde_json::json!({})]);
+    let err = SyncAccount::from_args(&[serde_json::json!(1), serde_json::json!({})]);
     let err = err.err().unwrap().to_string();
     assert!(err.contains("`type: String`"), "{err}");
-    let err = SyncAccount::from_args(vec![serde_json::json!("a"), serde_json::json!(2)]);
+    let err = SyncAccount::from_args(&[serde_json::json!("a"), serde_json::json!(2)]);
     let err = err.err().unwrap().to_string();
     assert!(err.contains("`tags: BTreeMap<String, Vec<u8>>`"), "{err}");
     assert_eq!(
