@@ -85,3 +85,95 @@ pub(crate) fn with_kinds(e: ArgsError, kinds: &[Vec<String>]) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+    use serde_json::json;
+
+    use super::*;
+    use crate::job::{ArgsError, Job, JobResult, Outcome};
+    use crate::{Client, JobContext, Registry, States};
+
+    /// A job that keeps nothing of its arguments.
+    struct Echo;
+
+    impl Job for Echo {
+        const NAME: &'static str = "Echo";
+
+        fn options() -> JobOptions {
+            JobOptions::new().active_job()
+        }
+
+        fn to_args(&self) -> Result<Vec<Value>, ArgsError> {
+            Ok(Vec::new())
+        }
+
+        fn from_args(_: &[Value]) -> Result<Self, ArgsError> {
+            Ok(Echo)
+        }
+
+        fn perform(self, _: JobContext) -> BoxFuture<'static, JobResult> {
+            Box::pin(async { Ok(Outcome::Done) })
+        }
+    }
+
+    fn runtime() -> Runtime {
+        let backend = Arc::new(crate::memory::MemoryBackend::new());
+        let registry = Registry::new().with::<Echo>();
+        let Ok(registry) = registry else {
+            panic!("one job registered twice")
+        };
+        Runtime::new(Client::new(backend), registry, States::new())
+    }
+
+    #[tokio::test]
+    async fn a_sidekiq_jobs_arguments_are_lent_from_its_envelope_not_copied() {
+        let rt = runtime();
+        let job = JobEnvelope::new(
+            "Echo",
+            "default",
+            vec![json!({"rows": [1, 2, 3]}), json!(7)],
+        );
+        let Ok((reg, _, args, kinds)) = lookup(&rt, &job) else {
+            panic!("Echo is registered")
+        };
+        assert_eq!(reg.name, "Echo");
+        assert!(
+            matches!(args, Cow::Borrowed(_)) && std::ptr::eq(args.as_ptr(), job.args.as_ptr()),
+            "the worker decodes from the envelope's own arguments"
+        );
+        assert!(kinds.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_active_jobs_arguments_are_decoded_so_owned() {
+        let rt = runtime();
+        let wrapper = json!({"job_class": "Echo", "arguments": [42, "en"]});
+        let job = JobEnvelope::new(crate::active_job::RAILS_WRAPPER, "default", vec![wrapper]);
+        let Ok((reg, _, args, kinds)) = lookup(&rt, &job) else {
+            panic!("Echo is registered as an Active Job")
+        };
+        assert_eq!(reg.name, "Echo");
+        assert!(matches!(args, Cow::Owned(_)));
+        assert_eq!(&*args, &[json!(42), json!("en")][..]);
+        assert_eq!(kinds.len(), 2, "one list of serialized kinds per argument");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_job_is_a_failure_naming_it_and_the_registered_ones() {
+        let rt = runtime();
+        let job = JobEnvelope::new("Missing", "default", vec![]);
+        let Err(failure) = lookup(&rt, &job) else {
+            panic!("Missing is not registered")
+        };
+        assert_eq!(failure.kind, FailureKind::UnknownJob);
+        assert!(
+            failure.message.contains("`Missing`") && failure.message.contains("Echo"),
+            "{}",
+            failure.message
+        );
+    }
+}
